@@ -1,0 +1,1 @@
+"""Users and groups: the rules every change to an account follows, for API and CLI alike."""

@@ -1,0 +1,147 @@
+"""Creating, changing and removing user accounts."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from labgate import audit
+from labgate.accounts.names import check_name
+from labgate.audit import Actor
+from labgate.auth.passwords import hash_password
+from labgate.auth.sessions import revoke_user_sessions
+from labgate.db.models import Role, User
+from labgate.db.types import utcnow
+from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from labgate.settings import Settings
+
+
+def check_password(password: str, settings: Settings, *, field: str = "password") -> None:
+    problem = None
+    if len(password) < settings.min_password_length:
+        problem = f"Passwords need at least {settings.min_password_length} characters."
+    elif len(password) > 1024:
+        problem = "Passwords are at most 1024 characters."
+    if problem:
+        raise ValidationFailed(problem, details=[FieldProblem(field, problem)])
+
+
+async def get_user(db: AsyncSession, username: str) -> User:
+    user = await db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"There is no user '{username}'.")
+    return user
+
+
+async def list_users(db: AsyncSession) -> list[User]:
+    return list((await db.scalars(select(User).order_by(User.username))).all())
+
+
+async def count_admins(db: AsyncSession, *, enabled_only: bool = True) -> int:
+    stmt = select(func.count()).select_from(User).where(User.role == Role.ADMIN.value)
+    if enabled_only:
+        stmt = stmt.where(User.disabled.is_(False))
+    return int(await db.scalar(stmt) or 0)
+
+
+async def create_user(
+    db: AsyncSession,
+    settings: Settings,
+    *,
+    username: str,
+    password: str | None,
+    role: Role = Role.USER,
+    display_name: str = "",
+    email: str | None = None,
+    actor: Actor = audit.SYSTEM,
+) -> User:
+    check_name(username, field="username", what="user")
+    if password is not None:
+        check_password(password, settings, field="body.password")
+    if await db.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"A user named '{username}' already exists.")
+    now = utcnow()
+    user = User(
+        username=username,
+        display_name=display_name,
+        email=email,
+        role=role.value,
+        password_hash=hash_password(password) if password is not None else None,
+        password_changed_at=now if password is not None else None,
+        disabled=False,
+        created_at=now,
+        updated_at=now,
+        memberships=[],
+    )
+    db.add(user)
+    await db.flush()
+    audit.record(db, "user_created", actor=actor, target=username, role=role.value)
+    return user
+
+
+async def _keep_an_admin(db: AsyncSession, user: User, *, leaving: str) -> None:
+    if user.role == Role.ADMIN.value and not user.disabled and await count_admins(db) <= 1:
+        raise Conflict(
+            f"'{user.username}' is the last active administrator and cannot be {leaving}."
+        )
+
+
+async def update_user(
+    db: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    actor: Actor = audit.SYSTEM,
+    role: Role | None = None,
+    disabled: bool | None = None,
+    display_name: str | None = None,
+    email: str | None = None,
+    clear_email: bool = False,
+) -> User:
+    changes: dict[str, object] = {}
+    if role is not None and role.value != user.role:
+        if role is not Role.ADMIN:
+            await _keep_an_admin(db, user, leaving="demoted")
+        changes["role"] = role.value
+        user.role = role.value
+    if disabled is not None and disabled != user.disabled:
+        if disabled:
+            await _keep_an_admin(db, user, leaving="disabled")
+            await revoke_user_sessions(db, user.id)
+        changes["disabled"] = disabled
+        user.disabled = disabled
+    if display_name is not None and display_name != user.display_name:
+        changes["display_name"] = display_name
+        user.display_name = display_name
+    if clear_email or (email is not None and email != user.email):
+        changes["email"] = None if clear_email else email
+        user.email = None if clear_email else email
+    if changes:
+        user.updated_at = utcnow()
+        audit.record(db, "user_updated", actor=actor, target=user.username, changes=changes)
+    return user
+
+
+async def set_password(
+    db: AsyncSession,
+    settings: Settings,
+    user: User,
+    password: str,
+    *,
+    actor: Actor = audit.SYSTEM,
+    keep_session_id: int | None = None,
+    field: str = "password",
+) -> None:
+    """Change the password and end every other login session of the user."""
+    check_password(password, settings, field=field)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = user.updated_at = utcnow()
+    await revoke_user_sessions(db, user.id, keep_session_id=keep_session_id)
+    audit.record(db, "password_changed", actor=actor, target=user.username)
+
+
+async def delete_user(db: AsyncSession, user: User, *, actor: Actor = audit.SYSTEM) -> None:
+    await _keep_an_admin(db, user, leaving="deleted")
+    await db.delete(user)
+    await db.flush()
+    audit.record(db, "user_deleted", actor=actor, target=user.username)

@@ -1,0 +1,107 @@
+"""Logging in and out with a browser session."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, StringConstraints
+
+from labgate import audit
+from labgate.api.deps import CurrentPrincipal, State, client_of
+from labgate.api.schemas import Body, Password, UserOut
+from labgate.audit import Actor
+from labgate.auth.ratelimit import FAILED_LOGIN, check_login_allowed
+from labgate.auth.sessions import COOKIE_NAME, create_session, revoke_session
+from labgate.db.models import LoginSession, User
+from labgate.db.types import utcnow
+from labgate.errors import AccountDisabled, InvalidCredentials, RateLimited
+from labgate.http.client import is_https
+
+router = APIRouter(prefix="/auth", tags=["authentication"])
+
+
+class LoginIn(Body):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+    password: Password
+
+
+class SessionOut(BaseModel):
+    user: UserOut
+    csrf_token: str
+
+
+@router.post("/login", summary="Log in and start a browser session")
+async def login(body: LoginIn, request: Request, response: Response, state: State) -> SessionOut:
+    client = client_of(request, state)
+    username = body.username.lower()
+    user: User | None = None
+    async with state.database.session() as db:
+        try:
+            await check_login_allowed(db, state.settings, username=username, client=client)
+        except RateLimited:
+            state.metrics.logins.labels("rate_limited").inc()
+            raise
+        for provider in state.providers:
+            user = await provider.authenticate(db, username, body.password)
+            if user is not None:
+                break
+        if user is None:
+            audit.record(db, FAILED_LOGIN, target=username, client=client, reason="credentials")
+        elif user.disabled:
+            audit.record(db, "login_refused", target=username, client=client, reason="disabled")
+        else:
+            cookie, session = await create_session(
+                db,
+                user,
+                state.settings,
+                client=client,
+                user_agent=request.headers.get("user-agent", ""),
+            )
+            user.last_login_at = utcnow()
+            audit.record(
+                db, "login", actor=Actor(user.id, user.username), target=username, client=client
+            )
+    if user is None:
+        state.metrics.logins.labels("failed").inc()
+        raise InvalidCredentials("Wrong user name or password.")
+    if user.disabled:
+        state.metrics.logins.labels("disabled").inc()
+        raise AccountDisabled("This account is disabled. Ask an administrator to enable it.")
+    state.metrics.logins.labels("success").inc()
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie,
+        max_age=state.settings.session_max_age_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=state.settings.secure_cookies or is_https(request, state.settings.trusted_proxies),
+        path="/",
+    )
+    return SessionOut(user=UserOut.of(user), csrf_token=session.csrf_token)
+
+
+@router.get("/session", summary="The current browser session")
+async def current_session(principal: CurrentPrincipal, state: State) -> SessionOut:
+    async with state.database.session() as db:
+        user = await db.get(User, principal.user_id)
+        session = await db.get(LoginSession, principal.session_id) if principal.session_id else None
+        assert user is not None
+        return SessionOut(user=UserOut.of(user), csrf_token=session.csrf_token if session else "")
+
+
+@router.post("/logout", status_code=204, summary="End the browser session")
+async def logout(
+    principal: CurrentPrincipal, request: Request, response: Response, state: State
+) -> None:
+    async with state.database.session() as db:
+        if principal.session_id is not None:
+            await revoke_session(db, principal.session_id)
+        audit.record(
+            db,
+            "logout",
+            actor=Actor(principal.user_id, principal.username),
+            target=principal.username,
+            client=client_of(request, state),
+        )
+    response.delete_cookie(COOKIE_NAME, path="/")

@@ -1,0 +1,62 @@
+"""Facts about the server: version, login methods, health and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from labgate import __version__
+from labgate.api.deps import State, authenticate
+from labgate.auth.policy import Action, authorize
+from labgate.auth.sessions import count_active_sessions
+from labgate.http.client import client_address
+
+router = APIRouter(tags=["server"])
+probes = APIRouter(tags=["server"])
+
+
+class ProviderOut(BaseModel):
+    name: str
+    label: str
+
+
+class InfoOut(BaseModel):
+    name: str
+    version: str
+    auth_providers: list[ProviderOut]
+
+
+def _is_loopback(address: str) -> bool:
+    return address == "::1" or address.startswith("127.")
+
+
+@router.get("/info", summary="Server name, version and login methods (public)")
+async def info(state: State) -> InfoOut:
+    return InfoOut(
+        name="labgate",
+        version=__version__,
+        auth_providers=[ProviderOut(name=p.name, label=p.label) for p in state.providers],
+    )
+
+
+@probes.get("/healthz", summary="Liveness and database reachability")
+async def healthz(state: State) -> JSONResponse:
+    try:
+        await state.database.ping()
+    except Exception as exc:  # any database failure means "unhealthy", never a 500 page
+        return JSONResponse(
+            {"status": "unhealthy", "database": f"error: {type(exc).__name__}"}, status_code=503
+        )
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@probes.get("/metrics", summary="Prometheus metrics (loopback clients or administrators)")
+async def metrics(request: Request, state: State) -> Response:
+    client = client_address(request, state.settings.trusted_proxies)
+    if not (state.settings.metrics_public or _is_loopback(client)):
+        authorize(await authenticate(request, state, method="GET"), Action.READ_METRICS)
+    async with state.database.session() as db:
+        state.metrics.active_sessions.set(await count_active_sessions(db, state.settings))
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

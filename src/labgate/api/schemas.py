@@ -1,0 +1,90 @@
+"""Request and response bodies shared by several routers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from labgate.db.models import ApiToken, Group, Role, User
+
+
+class Body(BaseModel):
+    """Base of request bodies: unknown fields are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+DisplayName = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
+Email = Annotated[EmailStr, StringConstraints(max_length=320)]
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    email: str | None
+    role: Role
+    disabled: bool
+    groups: list[str]
+    created_at: datetime
+    last_login_at: datetime | None
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            email=user.email,
+            role=Role(user.role),
+            disabled=user.disabled,
+            groups=user.group_names,
+            created_at=user.created_at,
+            last_login_at=user.last_login_at,
+        )
+
+
+class GroupOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    members: list[str]
+
+    @classmethod
+    def of(cls, group: Group) -> GroupOut:
+        return cls(
+            id=group.id,
+            name=group.name,
+            description=group.description,
+            members=sorted(m.user.username for m in group.memberships),
+        )
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    scopes: list[str]
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenOut:
+        return cls(
+            id=token.id,
+            name=token.name,
+            scopes=token.scopes,
+            prefix=token.prefix,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            last_used_at=token.last_used_at,
+            revoked=token.revoked_at is not None,
+        )
+
+
+NonEmptyName = Annotated[str, Field(min_length=1, max_length=100)]

@@ -1,0 +1,93 @@
+"""API tokens for scripts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from labgate import audit
+from labgate.api.deps import CurrentPrincipal, State
+from labgate.api.schemas import Body, NonEmptyName, TokenOut
+from labgate.api.users import actor
+from labgate.auth.policy import Action, authorize
+from labgate.auth.principal import Scope
+from labgate.auth.tokens import create_token as make_token
+from labgate.auth.tokens import list_tokens as tokens_of
+from labgate.db.models import ApiToken, User
+from labgate.db.types import utcnow
+from labgate.errors import FieldProblem, NotFound, ValidationFailed
+
+router = APIRouter(prefix="/tokens", tags=["API tokens"])
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenOut]
+
+
+class TokenCreate(Body):
+    name: NonEmptyName
+    scopes: Annotated[list[Scope], Field(min_length=1)] = [Scope.READ, Scope.WRITE]
+    expires_in_days: Annotated[int, Field(ge=1)] | None = 30
+
+
+class TokenCreated(BaseModel):
+    token: TokenOut
+    secret: str
+
+
+@router.get("", summary="Your API tokens")
+async def list_tokens(principal: CurrentPrincipal, state: State) -> TokenList:
+    authorize(principal, Action.LIST_TOKENS)
+    async with state.database.session() as db:
+        return TokenList(tokens=[TokenOut.of(t) for t in await tokens_of(db, principal.user_id)])
+
+
+@router.post("", status_code=201, summary="Create an API token (its secret is shown once)")
+async def create_token(
+    body: TokenCreate, principal: CurrentPrincipal, state: State
+) -> TokenCreated:
+    authorize(principal, Action.CREATE_TOKEN)
+    limit = state.settings.api_token_max_days
+    if body.expires_in_days is None or body.expires_in_days > limit:
+        message = f"Tokens expire after at most {limit} days."
+        raise ValidationFailed(message, details=[FieldProblem("body.expires_in_days", message)])
+    if not set(body.scopes) <= principal.scopes:
+        message = "You cannot give a token more rights than you have."
+        raise ValidationFailed(message, details=[FieldProblem("body.scopes", message)])
+    async with state.database.session() as db:
+        user = await db.get(User, principal.user_id)
+        assert user is not None
+        secret, token = await make_token(
+            db, user, name=body.name, scopes=list(body.scopes), expires_in_days=body.expires_in_days
+        )
+        audit.record(
+            db,
+            "token_created",
+            actor=actor(principal),
+            target=principal.username,
+            token_id=token.id,
+            name=token.name,
+            scopes=token.scopes,
+        )
+        return TokenCreated(token=TokenOut.of(token), secret=secret)
+
+
+@router.delete("/{token_id}", status_code=204, summary="Revoke an API token")
+async def revoke_token(token_id: int, principal: CurrentPrincipal, state: State) -> Response:
+    async with state.database.session() as db:
+        token = await db.get(ApiToken, token_id)
+        if token is None:
+            raise NotFound(f"There is no API token {token_id}.")
+        authorize(principal, Action.REVOKE_TOKEN, owner_id=token.user_id)
+        if token.revoked_at is None:
+            token.revoked_at = utcnow()
+            audit.record(
+                db,
+                "token_revoked",
+                actor=actor(principal),
+                target=token.user.username,
+                token_id=token.id,
+            )
+    return Response(status_code=204)

@@ -1,0 +1,85 @@
+"""The ASGI application: routers, middleware and start-up, assembled from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+
+from labgate import __version__
+from labgate.api import API_PREFIX, audit, auth, groups, meta, preferences, tokens, users
+from labgate.auth.providers import load_providers
+from labgate.bootstrap import ensure_admin
+from labgate.db import migrate
+from labgate.db.engine import Database
+from labgate.http.body_limit import BodyLimitMiddleware
+from labgate.http.errors import install_error_handlers
+from labgate.http.metrics import MetricsMiddleware
+from labgate.http.security_headers import SecurityHeadersMiddleware
+from labgate.settings import Settings
+from labgate.state import AppState
+from labgate.web.apidocs import install_api_docs
+from labgate.web.spa import STATIC_DIR, install_spa
+
+log = logging.getLogger(__name__)
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (meta, auth, users, groups, tokens, preferences, audit):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    bootstrap: bool = True,
+    static_dir: Path = STATIC_DIR,
+) -> FastAPI:
+    """Build the application. The database is migrated and (with ``bootstrap``) the first
+    administrator created when the app starts, i.e. in its lifespan."""
+    db = database or Database(
+        settings.effective_database_url, pool_size=settings.database_pool_size
+    )
+    state = AppState(settings=settings, database=db, providers=load_providers(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if db.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await migrate.upgrade(db)
+        if bootstrap:
+            url = settings.public_url or f"http://{settings.host}:{settings.port}"
+            await ensure_admin(db, settings, url=url)
+        log.info("labgate %s ready", __version__)
+        try:
+            yield
+        finally:
+            log.info("labgate shutting down")
+            await db.dispose()
+
+    app = FastAPI(
+        title="labgate",
+        version=__version__,
+        summary="A web platform for scientific data analysis on any computer reachable by SSH.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.labgate = state
+    install_error_handlers(app)
+    app.include_router(api_router())
+    app.include_router(meta.probes)
+    install_api_docs(app, f"{API_PREFIX}/openapi.json")
+    install_spa(app, static_dir)
+    # Outermost last: headers on everything, metrics around the limit's 413s too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication (who are you) and authorisation (may you), in one package."""

@@ -1,0 +1,59 @@
+"""The one place that decides who may do what.
+
+Every route and every WebSocket calls :func:`authorize` with an :class:`Action`. An
+action needs a token scope (``read``/``write``/``admin``) and may be admin-only; acting
+on something another user owns needs the admin role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from labgate.auth.principal import Principal, Scope
+from labgate.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class Rule:
+    scope: Scope
+    admin_only: bool = False
+
+
+class Action(Enum):
+    """Everything a user can ask labgate to do; the value is the rule that governs it."""
+
+    READ_OWN_ACCOUNT = Rule(Scope.READ)
+    UPDATE_OWN_ACCOUNT = Rule(Scope.WRITE)
+    READ_PREFERENCES = Rule(Scope.READ)
+    UPDATE_PREFERENCES = Rule(Scope.WRITE)
+    LIST_TOKENS = Rule(Scope.READ)
+    CREATE_TOKEN = Rule(Scope.WRITE)
+    REVOKE_TOKEN = Rule(Scope.WRITE)
+    LIST_USERS = Rule(Scope.READ, admin_only=True)
+    MANAGE_USERS = Rule(Scope.ADMIN, admin_only=True)
+    LIST_GROUPS = Rule(Scope.READ, admin_only=True)
+    MANAGE_GROUPS = Rule(Scope.ADMIN, admin_only=True)
+    READ_AUDIT_LOG = Rule(Scope.ADMIN, admin_only=True)
+    READ_METRICS = Rule(Scope.READ, admin_only=True)
+
+
+def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:
+    rule: Rule = action.value
+    if rule.scope not in principal.scopes:
+        return False
+    if rule.admin_only and not principal.is_admin:
+        return False
+    return owner_id is None or owner_id == principal.user_id or principal.is_admin
+
+
+def authorize(principal: Principal, action: Action, *, owner_id: int | None = None) -> None:
+    """Raise :class:`Forbidden` unless ``principal`` may perform ``action``."""
+    if allowed(principal, action, owner_id=owner_id):
+        return
+    rule: Rule = action.value
+    if rule.scope not in principal.scopes:
+        raise Forbidden(f"This API token lacks the '{rule.scope}' scope needed here.")
+    if rule.admin_only and not principal.is_admin:
+        raise Forbidden("Only administrators may do this.")
+    raise Forbidden("That belongs to another user.")

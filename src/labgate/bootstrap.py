@@ -1,0 +1,55 @@
+"""First start: make sure an administrator exists and tell the person how to log in."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+from labgate.accounts.users import count_admins, create_user, get_user
+from labgate.db.engine import Database
+from labgate.db.models import Role
+from labgate.errors import NotFound
+from labgate.settings import Settings
+
+
+async def ensure_admin(database: Database, settings: Settings, *, url: str) -> None:
+    """Create the first administrator when there is none, and print login instructions."""
+    async with database.session() as db:
+        if await count_admins(db, enabled_only=False) > 0:
+            try:
+                await get_user(db, settings.admin_username)
+                who = settings.admin_username
+            except NotFound:
+                who = "an administrator account"
+            _banner(
+                url,
+                f"Log in as {who}.",
+                "Forgot the password? Run: labgate user passwd " + settings.admin_username,
+            )
+            return
+        given = settings.admin_password.get_secret_value() if settings.admin_password else None
+        password = given or secrets.token_urlsafe(12)
+        await create_user(
+            db,
+            settings,
+            username=settings.admin_username,
+            password=password,
+            role=Role.ADMIN,
+            display_name="Administrator",
+        )
+    if given:
+        _banner(url, f"Log in as {settings.admin_username} with LABGATE_ADMIN_PASSWORD.")
+    else:
+        _banner(
+            url,
+            f"Log in as:  {settings.admin_username}",
+            f"Password:   {password}",
+            "This password is shown only once. Change it with: labgate user passwd "
+            + settings.admin_username,
+        )
+
+
+def _banner(url: str, *lines: str) -> None:
+    rule = "=" * 72
+    text = "\n".join([rule, f"labgate is running at {url}", *lines, rule])
+    print(text, file=sys.stderr, flush=True)

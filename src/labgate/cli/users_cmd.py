@@ -1,0 +1,172 @@
+"""``labgate user``: accounts."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+
+from labgate.accounts import users as accounts
+from labgate.cli.context import CliContext, pass_context
+from labgate.cli.output import print_rows
+from labgate.db.engine import Database
+from labgate.db.models import Role
+from labgate.settings import Settings
+
+ROLES = click.Choice([r.value for r in Role])
+
+
+def _read_password(from_stdin: bool, *, generate: bool) -> tuple[str, bool]:
+    """The new password and whether it was generated (and so must be shown)."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    if generate or not sys.stdin.isatty():
+        return secrets.token_urlsafe(12), True
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True), False
+
+
+@click.group()
+def user() -> None:
+    """Create, list, change and remove user accounts."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=ROLES, default=Role.USER.value, show_default=True)
+@click.option("--display-name", default="", help="Full name shown in the interface.")
+@click.option("--email", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--generate-password", is_flag=True, help="Generate a password and print it.")
+@pass_context
+def add(
+    ctx: CliContext,
+    username: str,
+    role: str,
+    display_name: str,
+    email: str | None,
+    password_stdin: bool,
+    generate_password: bool,
+) -> None:
+    """Create the account USERNAME. Without --password-stdin you are asked for a password
+    (or one is generated when there is no terminal)."""
+    password, generated = _read_password(password_stdin, generate=generate_password)
+
+    async def job(database: Database, settings: Settings) -> None:
+        async with database.session() as db:
+            await accounts.create_user(
+                db,
+                settings,
+                username=username,
+                password=password,
+                role=Role(role),
+                display_name=display_name,
+                email=email,
+            )
+
+    ctx.run(job)
+    click.echo(f"Created {role} '{username}'.")
+    if generated:
+        click.echo(f"Password: {password}")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def list_(ctx: CliContext, as_json: bool) -> None:
+    """List every account."""
+
+    async def job(database: Database, _settings: Settings) -> list[dict[str, object]]:
+        async with database.session() as db:
+            return [
+                {
+                    "username": u.username,
+                    "role": u.role,
+                    "display_name": u.display_name,
+                    "email": u.email,
+                    "disabled": u.disabled,
+                    "groups": u.group_names,
+                    "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+                }
+                for u in await accounts.list_users(db)
+            ]
+
+    print_rows(
+        ctx.run(job),
+        ["username", "role", "display_name", "disabled", "groups", "last_login_at"],
+        as_json=as_json,
+    )
+
+
+@user.command()
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--generate-password", is_flag=True, help="Generate a password and print it.")
+@pass_context
+def passwd(ctx: CliContext, username: str, password_stdin: bool, generate_password: bool) -> None:
+    """Set the password of USERNAME (ends the account's login sessions)."""
+    password, generated = _read_password(password_stdin, generate=generate_password)
+
+    async def job(database: Database, settings: Settings) -> None:
+        async with database.session() as db:
+            user = await accounts.get_user(db, username)
+            await accounts.set_password(db, settings, user, password)
+
+    ctx.run(job)
+    click.echo(f"Password of '{username}' changed.")
+    if generated:
+        click.echo(f"Password: {password}")
+
+
+def _set_flag(ctx: CliContext, username: str, **changes: object) -> None:
+    async def job(database: Database, settings: Settings) -> None:
+        async with database.session() as db:
+            user = await accounts.get_user(db, username)
+            await accounts.update_user(db, settings, user, **changes)  # type: ignore[arg-type]
+
+    ctx.run(job)
+
+
+@user.command()
+@click.argument("username")
+@pass_context
+def disable(ctx: CliContext, username: str) -> None:
+    """Disable USERNAME: no logins, sessions and API tokens stop working."""
+    _set_flag(ctx, username, disabled=True)
+    click.echo(f"Disabled '{username}'.")
+
+
+@user.command()
+@click.argument("username")
+@pass_context
+def enable(ctx: CliContext, username: str) -> None:
+    """Enable USERNAME again."""
+    _set_flag(ctx, username, disabled=False)
+    click.echo(f"Enabled '{username}'.")
+
+
+@user.command("set-role")
+@click.argument("username")
+@click.argument("role", type=ROLES)
+@pass_context
+def set_role(ctx: CliContext, username: str, role: str) -> None:
+    """Give USERNAME the role ROLE (admin, user or guest)."""
+    _set_flag(ctx, username, role=Role(role))
+    click.echo(f"'{username}' is now {role}.")
+
+
+@user.command()
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def delete(ctx: CliContext, username: str, yes: bool) -> None:
+    """Delete USERNAME with its sessions, tokens and preferences."""
+    if not yes:
+        click.confirm(f"Delete the account '{username}' for good?", abort=True)
+
+    async def job(database: Database, _settings: Settings) -> None:
+        async with database.session() as db:
+            await accounts.delete_user(db, await accounts.get_user(db, username))
+
+    ctx.run(job)
+    click.echo(f"Deleted '{username}'.")

@@ -1,0 +1,94 @@
+"""The one exception hierarchy.
+
+Every error a user can cause is a :class:`LabgateError` with a stable ``code``, an HTTP
+``status`` and a message that says what went wrong and what to do. The API turns them
+into ``{"error": {"code", "message", "details"}}``; the CLI prints the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid input field: where (``body.password``) and why."""
+
+    field: str
+    message: str
+
+
+class LabgateError(Exception):
+    """Base of every expected error."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, details: list[FieldProblem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ConfigurationError(LabgateError):
+    code = "configuration_error"
+    status = 500
+
+
+class BadRequest(LabgateError):
+    code = "bad_request"
+    status = 400
+
+
+class NotAuthenticated(LabgateError):
+    code = "not_authenticated"
+    status = 401
+
+
+class InvalidCredentials(LabgateError):
+    code = "invalid_credentials"
+    status = 401
+
+
+class AccountDisabled(LabgateError):
+    code = "account_disabled"
+    status = 403
+
+
+class Forbidden(LabgateError):
+    code = "forbidden"
+    status = 403
+
+
+class CsrfFailed(LabgateError):
+    code = "csrf_failed"
+    status = 403
+
+
+class NotFound(LabgateError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(LabgateError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(LabgateError):
+    code = "payload_too_large"
+    status = 413
+
+
+class ValidationFailed(LabgateError):
+    code = "validation_error"
+    status = 422
+
+
+class RateLimited(LabgateError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

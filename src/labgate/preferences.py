@@ -1,0 +1,114 @@
+"""Per-user preferences: a registry of known keys, each with a type and a default.
+
+Panes added by later issues register their own keys with :func:`register`; the API
+refuses keys nobody registered, so a typo never silently creates a setting.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from labgate.db.models import Preference
+from labgate.db.types import utcnow
+from labgate.errors import FieldProblem, ValidationFailed
+
+
+@dataclass(frozen=True)
+class PreferenceSpec:
+    key: str
+    description: str
+    default: Any
+    adapter: TypeAdapter[Any]
+    max_bytes: int = 4096
+
+
+_REGISTRY: dict[str, PreferenceSpec] = {}
+
+
+def register(
+    key: str, type_: Any, default: Any, description: str, *, max_bytes: int = 4096
+) -> PreferenceSpec:
+    """Declare a preference: its value must validate as ``type_`` and fit in ``max_bytes``
+    of JSON."""
+    spec = PreferenceSpec(key, description, default, TypeAdapter(type_), max_bytes)
+    _REGISTRY[key] = spec
+    return spec
+
+
+def registry() -> dict[str, PreferenceSpec]:
+    return dict(_REGISTRY)
+
+
+register(
+    "theme",
+    Literal["system", "light", "dark"],
+    "system",
+    "Colour theme: follow the system, or always light or dark.",
+)
+register(
+    "editor.font_size",
+    Annotated[int, Field(ge=8, le=40, strict=True)],
+    14,
+    "Font size in pixels of editors and terminals.",
+)
+register(
+    "workspace.layout",
+    dict[str, Any] | None,
+    None,
+    "Arrangement of the workspace panes (saved by the browser).",
+    max_bytes=256 * 1024,
+)
+
+
+def validate(key: str, value: Any) -> Any:
+    spec = _REGISTRY.get(key)
+    field = f"body.preferences.{key}"
+    if spec is None:
+        message = f"Unknown preference '{key}'. Known: {', '.join(sorted(_REGISTRY))}."
+        raise ValidationFailed(message, details=[FieldProblem(field, message)])
+    if value is None:
+        return None  # reset to the default
+    try:
+        checked = spec.adapter.validate_python(value)
+    except ValidationError as exc:
+        message = f"Invalid value for '{key}': {exc.errors()[0]['msg']}."
+        raise ValidationFailed(message, details=[FieldProblem(field, message)]) from None
+    if len(json.dumps(checked)) > spec.max_bytes:
+        message = f"The value for '{key}' is larger than {spec.max_bytes} bytes."
+        raise ValidationFailed(message, details=[FieldProblem(field, message)])
+    return checked
+
+
+async def load(db: AsyncSession, user_id: int) -> dict[str, Any]:
+    """Every registered preference of a user: stored values over defaults."""
+    values = {key: spec.default for key, spec in _REGISTRY.items()}
+    rows = await db.scalars(select(Preference).where(Preference.user_id == user_id))
+    for row in rows:
+        if row.key in values:
+            values[row.key] = row.value
+    return values
+
+
+async def update(db: AsyncSession, user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate every change first, then apply them all (None resets to the default)."""
+    checked = {key: validate(key, value) for key, value in changes.items()}
+    for key, value in checked.items():
+        if value is None:
+            await db.execute(
+                delete(Preference).where(Preference.user_id == user_id, Preference.key == key)
+            )
+            continue
+        row = await db.get(Preference, (user_id, key))
+        if row is None:
+            db.add(Preference(user_id=user_id, key=key, value=value, updated_at=utcnow()))
+        else:
+            row.value = value
+            row.updated_at = utcnow()
+    await db.flush()
+    return await load(db, user_id)

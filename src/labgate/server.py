@@ -1,0 +1,28 @@
+"""Running the application under uvicorn, with graceful shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from labgate.app import create_app
+from labgate.logs import configure_logging
+from labgate.settings import Settings
+
+# Open requests and WebSockets get this long to finish after SIGTERM.
+GRACEFUL_SHUTDOWN_SECONDS = 15
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,  # labgate reads X-Forwarded-* itself, from trusted proxies only
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,193 @@
+"""The one typed settings object.
+
+Values come, in rising priority, from the defaults below, a TOML file (``--config`` or
+``LABGATE_CONFIG``) and ``LABGATE_*`` environment variables. ``docs/configuration.md``
+is generated from this class (``labgate config reference``), so every field's
+description is user documentation.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from labgate.errors import ConfigurationError
+
+ENV_PREFIX = "LABGATE_"
+
+
+class Settings(BaseSettings):
+    """Everything an administrator can configure."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # -- serving ---------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port the HTTP server listens on.")
+    public_url: str = Field(
+        "",
+        description="The URL users reach labgate at, e.g. `https://labgate.example.org`. "
+        "When it starts with https:// (or a proxy in front says so via "
+        "`trusted_proxies`), session cookies are marked Secure.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For / "
+        "X-Forwarded-Proto headers are believed (for client addresses in the audit log "
+        "and rate limiting).",
+    )
+    data_dir: Path = Field(
+        Path("var"),
+        description="Directory for the embedded SQLite database, the server secret and "
+        "other state. Created on start.",
+    )
+
+    # -- database --------------------------------------------------------------------
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the database. Empty: SQLite at "
+        "`<data_dir>/labgate.sqlite3`. PostgreSQL: `postgresql://user:pass@host/db`.",
+    )
+    database_pool_size: int = Field(
+        10, ge=1, le=200, description="Connections kept open per server (PostgreSQL)."
+    )
+
+    # -- accounts and login ----------------------------------------------------------
+    admin_username: str = Field(
+        "admin", description="Name of the administrator created on first start."
+    )
+    admin_password: SecretStr | None = Field(
+        None,
+        description="Password of the administrator created on first start. When unset, "
+        "a one-time password is generated and printed.",
+    )
+    auth_providers: list[str] = Field(
+        default_factory=lambda: ["local"],
+        description="Authentication providers asked, in order, to check a user name and "
+        "password. Built in: `local` (accounts in labgate's database). Plug-ins add more "
+        "through the `labgate.auth_providers` entry-point group.",
+    )
+    session_idle_timeout_minutes: int = Field(
+        8 * 60,
+        ge=1,
+        description="A login session unused this long ends.",
+    )
+    session_max_age_hours: int = Field(
+        7 * 24, ge=1, description="A login session ends this long after login, used or not."
+    )
+    login_rate_window_seconds: int = Field(
+        300, ge=1, description="Window over which failed logins are counted."
+    )
+    login_max_failures_per_account: int = Field(
+        5,
+        ge=1,
+        description="Failed logins for one account within the window before "
+        "further attempts are refused (429).",
+    )
+    login_max_failures_per_client: int = Field(
+        20,
+        ge=1,
+        description="Failed logins from one client address within the window "
+        "before further attempts are refused (429).",
+    )
+    api_token_max_days: int = Field(
+        365, ge=1, description="Longest lifetime an API token may be given."
+    )
+    min_password_length: int = Field(10, ge=6, description="Shortest password accepted.")
+
+    # -- HTTP hardening ----------------------------------------------------------------
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted by the JSON API; larger ones get 413.",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve /metrics to anyone. Otherwise only loopback clients and "
+        "administrators may read it.",
+    )
+
+    # -- logging -------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level of log messages written."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json` writes one JSON object per line for log collectors."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy async URL actually used."""
+        url = self.database_url
+        if not url:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'labgate.sqlite3').resolve()}"
+        if url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(ENV_PREFIX + "CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``config_file`` (or ``LABGATE_CONFIG``), the environment and
+    ``overrides`` (command-line options), turning every problem into one clear error."""
+    if config_file is not None:
+        os.environ[ENV_PREFIX + "CONFIG"] = str(config_file)
+    path = os.environ.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigurationError(f"Configuration file {path} does not exist.") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(
+                f"Configuration file {path} is not valid TOML: {exc}"
+            ) from None
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"Invalid settings: {problems}") from None

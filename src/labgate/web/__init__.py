@@ -1,0 +1,1 @@
+"""What the browser loads: the single-page app and the rendered API docs."""
