@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 
 from labgate import __version__
 from labgate.api import API_PREFIX, audit, auth, groups, meta, preferences, tokens, users
+from labgate.auth import passwords
 from labgate.auth.providers import load_providers
 from labgate.bootstrap import ensure_admin
 from labgate.db import migrate
@@ -45,6 +46,9 @@ def create_app(
     administrator created when the app starts, i.e. in its lifespan."""
     db = database or Database(
         settings.effective_database_url, pool_size=settings.database_pool_size
+    )
+    passwords.configure(
+        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
     state = AppState(settings=settings, database=db, providers=load_providers(settings))
 

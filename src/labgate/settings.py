@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     api_token_max_days: int = Field(
         365, ge=1, description="Longest lifetime an API token may be given."
     )
+    password_hash_time_cost: int = Field(
+        3, ge=1, le=20, description="argon2id passes per password hash (cost of a login)."
+    )
+    password_hash_memory_kib: int = Field(
+        65536, ge=8, description="argon2id memory per password hash, in KiB."
+    )
     min_password_length: int = Field(10, ge=6, description="Shortest password accepted.")
 
     # -- HTTP hardening ----------------------------------------------------------------

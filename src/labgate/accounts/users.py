@@ -66,7 +66,7 @@ async def create_user(
         display_name=display_name,
         email=email,
         role=role.value,
-        password_hash=hash_password(password) if password is not None else None,
+        password_hash=await hash_password(password) if password is not None else None,
         password_changed_at=now if password is not None else None,
         disabled=False,
         created_at=now,
@@ -134,7 +134,7 @@ async def set_password(
 ) -> None:
     """Change the password and end every other login session of the user."""
     check_password(password, settings, field=field)
-    user.password_hash = hash_password(password)
+    user.password_hash = await hash_password(password)
     user.password_changed_at = user.updated_at = utcnow()
     await revoke_user_sessions(db, user.id, keep_session_id=keep_session_id)
     audit.record(db, "password_changed", actor=actor, target=user.username)

@@ -86,7 +86,7 @@ async def change_my_password(
     async with state.database.session() as db:
         user = await db.get(User, principal.user_id)
         assert user is not None
-        if not verify_password(user.password_hash, body.current_password):
+        if not await verify_password(user.password_hash, body.current_password):
             message = "The current password is wrong."
             raise ValidationFailed(
                 message, details=[FieldProblem("body.current_password", message)]

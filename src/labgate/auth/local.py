@@ -22,8 +22,8 @@ class LocalProvider:
             select(User).where(User.username == username, User.auth_provider == self.name)
         )
         stored = user.password_hash if user is not None else None
-        if not verify_password(stored, password) or user is None:
+        if not await verify_password(stored, password) or user is None:
             return None
         if stored is not None and needs_rehash(stored):
-            user.password_hash = hash_password(password)
+            user.password_hash = await hash_password(password)
         return user

@@ -1,25 +1,49 @@
-"""Password hashing with argon2id."""
+"""Password hashing with argon2id, off the event loop.
+
+Hashing is deliberately slow (a quarter of a second with the defaults); it runs in a
+worker thread (argon2's C code releases the GIL) so that logins never stall other
+requests. The cost is set from settings by :func:`configure`.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so that a wrong user name costs as
-# much time as a wrong password and timing does not reveal which accounts exist.
-_DUMMY_HASH = _hasher.hash("labgate-timing-equaliser")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def configure(*, time_cost: int, memory_kib: int) -> None:
+    """Choose the cost of new hashes; existing hashes are upgraded at the next login."""
+    global _hasher
+    if (_hasher.time_cost, _hasher.memory_cost) != (time_cost, memory_kib):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _dummy_hash.cache_clear()
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verified against when the account does not exist, so that a wrong user name costs
+    # as much time as a wrong password and timing does not reveal which accounts exist.
+    return _hasher.hash("labgate-timing-equaliser")
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    return await asyncio.to_thread(_verify, password_hash, password)
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from labgate.auth import passwords
 from labgate.db import migrate
 from labgate.db.engine import Database
 from labgate.errors import LabgateError
@@ -37,6 +38,9 @@ class CliContext:
         """Open the database (migrated to ``migrate_to``), run ``job``, close it; a
         LabgateError becomes a one-line error message and exit status 1."""
         settings = self.settings()
+        passwords.configure(
+            time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
+        )
 
         async def main() -> T:
             if settings.effective_database_url.startswith("sqlite"):

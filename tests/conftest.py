@@ -1,0 +1,98 @@
+"""Shared fixtures: a real database on each backend, the app in-process, logged-in clients.
+
+Every database test runs twice, on SQLite and on a real PostgreSQL (found or started by
+``tests/support/postgres.py``; each test run gets a fresh database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from labgate.app import create_app
+from labgate.db import migrate
+from labgate.db.engine import Database
+from labgate.db.models import Base
+from labgate.settings import Settings
+from tests.support import postgres
+from tests.support.accounts import AccountFactory
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run."""
+    with postgres.find_or_start_postgres() as admin, postgres.fresh_database(admin) as dsn:
+        yield dsn
+
+
+def async_url(dsn: str) -> str:
+    return "postgresql+asyncpg://" + dsn.split("://", 1)[1]
+
+
+_migrated: set[str] = set()
+
+
+async def _empty_all_tables(database: Database) -> None:
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database: a new SQLite file, or the run's PostgreSQL emptied."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'labgate.sqlite3'}")
+        await migrate.upgrade(db)
+        yield db
+        await db.dispose()
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        db = Database(async_url(dsn), pool_size=5)
+        if dsn not in _migrated:
+            await migrate.upgrade(db)
+            _migrated.add(dsn)
+        await _empty_all_tables(db)
+        yield db
+        await db.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        min_password_length=10,
+        login_max_failures_per_account=5,
+        login_max_failures_per_client=20,
+        max_body_bytes=64 * 1024,
+        # Cheap hashes keep the suite fast; production cost is a setting, not a code path.
+        password_hash_time_cost=1,
+        password_hash_memory_kib=64,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, database: Database) -> AsyncIterator[Any]:
+    application = create_app(settings, database=database, bootstrap=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An anonymous client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def accounts(app: Any, database: Database, settings: Settings) -> AccountFactory:
+    return AccountFactory(app, database, settings)

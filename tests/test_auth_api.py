@@ -1,0 +1,188 @@
+"""Logging in and out, sessions, CSRF and login rate limiting."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from labgate.db.engine import Database
+from labgate.db.models import AuditEvent, LoginSession, Role
+from labgate.db.types import utcnow
+from tests.support.accounts import PASSWORD, AccountFactory
+
+LOGIN = "/api/v1/auth/login"
+
+
+async def audit_count(database: Database, event: str) -> int:
+    async with database.session() as db:
+        return int(
+            await db.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.event == event)
+            )
+            or 0
+        )
+
+
+async def test_login_sets_a_hardened_cookie_and_returns_the_user(accounts: AccountFactory) -> None:
+    await accounts.user("alice")
+    http = accounts.anonymous()
+    response = await http.post(LOGIN, json={"username": "Alice ", "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user"]["username"] == "alice"
+    assert body["user"]["role"] == "user"
+    assert len(body["csrf_token"]) >= 24
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("labgate_session=")
+    assert "HttpOnly" in cookie
+    assert "samesite=lax" in cookie.lower()
+    assert "Secure" not in cookie  # plain http on loopback
+    session = await http.get("/api/v1/auth/session")
+    assert session.status_code == 200
+    assert session.json()["csrf_token"] == body["csrf_token"]
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(
+    accounts: AccountFactory, database: Database
+) -> None:
+    await accounts.user("alice")
+    http = accounts.anonymous()
+    wrong = await http.post(LOGIN, json={"username": "alice", "password": "not the password"})
+    unknown = await http.post(LOGIN, json={"username": "nobody", "password": "whatever123"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert wrong.json()["error"]["code"] == "invalid_credentials"
+    assert "set-cookie" not in wrong.headers
+    assert await audit_count(database, "login_failed") == 2
+
+
+async def test_disabled_account_is_refused_after_a_correct_password(
+    accounts: AccountFactory, database: Database
+) -> None:
+    admin = await accounts.login("root", role=Role.ADMIN)
+    await accounts.user("bob")
+    assert (await admin.patch("/api/v1/users/bob", json={"disabled": True})).status_code == 200
+    http = accounts.anonymous()
+    refused = await http.post(LOGIN, json={"username": "bob", "password": PASSWORD})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "account_disabled"
+    wrong = await http.post(LOGIN, json={"username": "bob", "password": "wrong password"})
+    assert wrong.status_code == 401  # disabled state is not revealed without the password
+    async with database.session() as db:
+        assert await db.scalar(select(func.count()).select_from(LoginSession)) == 1  # root's
+
+
+async def test_logout_ends_the_session_on_the_server(accounts: AccountFactory) -> None:
+    alice = await accounts.login("alice")
+    cookie = alice.http.cookies.get("labgate_session")
+    assert (await alice.post("/api/v1/auth/logout")).status_code == 204
+    # Replay the old cookie on purpose, as a stolen cookie would be.
+    replay = accounts.anonymous()
+    replay.cookies.set("labgate_session", cookie)
+    response = await replay.get("/api/v1/users/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+async def test_expired_and_idle_sessions_end(accounts: AccountFactory, database: Database) -> None:
+    alice = await accounts.login("alice")
+    async with database.session() as db:
+        await db.execute(
+            update(LoginSession).values(
+                last_seen_at=utcnow()
+                - timedelta(minutes=accounts.settings.session_idle_timeout_minutes + 1)
+            )
+        )
+    assert (await alice.get("/api/v1/users/me")).status_code == 401
+    bob = await accounts.login("bob")
+    async with database.session() as db:
+        await db.execute(update(LoginSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert (await bob.get("/api/v1/users/me")).status_code == 401
+
+
+async def test_unsafe_methods_need_the_csrf_token(accounts: AccountFactory) -> None:
+    alice = await accounts.login("alice")
+    patch = {"preferences": {"theme": "dark"}}
+    missing = await alice.http.patch("/api/v1/preferences", json=patch)
+    assert missing.status_code == 403
+    assert missing.json()["error"]["code"] == "csrf_failed"
+    wrong = await alice.http.patch(
+        "/api/v1/preferences", json=patch, headers={"X-CSRF-Token": "forged"}
+    )
+    assert wrong.status_code == 403
+    assert (await alice.get("/api/v1/preferences")).json()["preferences"]["theme"] == "system"
+    right = await alice.patch("/api/v1/preferences", json=patch)
+    assert right.status_code == 200
+    assert right.json()["preferences"]["theme"] == "dark"
+    # Logging out is unsafe too: a forged cross-site request must not end the session.
+    assert (await alice.http.post("/api/v1/auth/logout")).status_code == 403
+    assert (await alice.get("/api/v1/users/me")).status_code == 200
+
+
+async def test_failed_logins_are_rate_limited_per_account(
+    accounts: AccountFactory, database: Database
+) -> None:
+    await accounts.user("alice")
+    limit = accounts.settings.login_max_failures_per_account
+    http = accounts.anonymous()
+    for _ in range(limit):
+        response = await http.post(LOGIN, json={"username": "alice", "password": "guess-guess"})
+        assert response.status_code == 401
+    # Even the right password is refused now, from any address.
+    other = accounts.anonymous("10.9.8.7")
+    blocked = await other.post(LOGIN, json={"username": "alice", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert blocked.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(blocked.headers["retry-after"]) <= accounts.settings.login_rate_window_seconds
+    # Once the failures are older than the window, logging in works again.
+    async with database.session() as db:
+        await db.execute(
+            update(AuditEvent).values(
+                at=utcnow() - timedelta(seconds=accounts.settings.login_rate_window_seconds + 1)
+            )
+        )
+    assert (
+        await other.post(LOGIN, json={"username": "alice", "password": PASSWORD})
+    ).status_code == 200
+
+
+async def test_failed_logins_are_rate_limited_per_client_address(
+    accounts: AccountFactory,
+) -> None:
+    await accounts.user("victim")
+    attacker = accounts.anonymous("10.1.1.1")
+    for i in range(accounts.settings.login_max_failures_per_client):
+        await attacker.post(LOGIN, json={"username": f"user{i}", "password": "guess-guess"})
+    blocked = await attacker.post(LOGIN, json={"username": "victim", "password": PASSWORD})
+    assert blocked.status_code == 429
+    # Somebody else, elsewhere, is not affected.
+    elsewhere = accounts.anonymous("10.2.2.2")
+    assert (
+        await elsewhere.post(LOGIN, json={"username": "victim", "password": PASSWORD})
+    ).status_code == 200
+
+
+async def test_login_input_is_validated(accounts: AccountFactory) -> None:
+    http = accounts.anonymous()
+    missing = await http.post(LOGIN, json={"username": "alice"})
+    assert missing.status_code == 422
+    assert missing.json()["error"]["details"] == [
+        {"field": "body.password", "message": "This field is required."}
+    ]
+    extra = await http.post(LOGIN, json={"username": "a", "password": "b", "remember": True})
+    assert extra.status_code == 422
+    assert extra.json()["error"]["details"][0]["field"] == "body.remember"
+    wrong_type = await http.post(LOGIN, json={"username": ["alice"], "password": "x"})
+    assert wrong_type.status_code == 422
+    malformed = await http.post(
+        LOGIN, content=b'{"username": "alice",', headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "invalid_json"
+
+
+async def test_session_endpoint_without_login(accounts: AccountFactory) -> None:
+    response = await accounts.anonymous().get("/api/v1/auth/session")
+    assert response.status_code == 401
+    assert response.json() == {"error": {"code": "not_authenticated", "message": "Please log in."}}
