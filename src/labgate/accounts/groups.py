@@ -26,7 +26,7 @@ async def list_groups(db: AsyncSession) -> list[Group]:
 async def create_group(
     db: AsyncSession, *, name: str, description: str = "", actor: Actor = audit.SYSTEM
 ) -> Group:
-    check_name(name, field="name", what="group")
+    check_name(name, field="body.name", what="group")
     if await db.scalar(select(Group.id).where(Group.name == name)) is not None:
         raise Conflict(f"A group named '{name}' already exists.")
     group = Group(name=name, description=description, memberships=[])

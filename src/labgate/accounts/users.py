@@ -55,7 +55,7 @@ async def create_user(
     email: str | None = None,
     actor: Actor = audit.SYSTEM,
 ) -> User:
-    check_name(username, field="username", what="user")
+    check_name(username, field="body.username", what="user")
     if password is not None:
         check_password(password, settings, field="body.password")
     if await db.scalar(select(User.id).where(User.username == username)) is not None:

@@ -1,0 +1,199 @@
+"""Accounts through the API: one's own, and administrators managing everybody's."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from labgate.db.engine import Database
+from labgate.db.models import AuditEvent, Role, User
+from tests.support.accounts import PASSWORD, AccountFactory
+
+NEW_USER = {
+    "username": "carol",
+    "password": "a long password",
+    "role": "guest",
+    "display_name": "Carol C",
+    "email": "carol@example.org",
+}
+
+
+async def user_count(database: Database) -> int:
+    async with database.session() as db:
+        return int(await db.scalar(select(func.count()).select_from(User)) or 0)
+
+
+async def test_admin_creates_changes_and_deletes_a_user(
+    accounts: AccountFactory, database: Database
+) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    created = await root.post("/api/v1/users", json=NEW_USER)
+    assert created.status_code == 201
+    assert created.json()["role"] == "guest"
+    assert created.json()["email"] == "carol@example.org"
+    assert "password" not in created.text
+    changed = await root.patch("/api/v1/users/carol", json={"role": "user", "display_name": "C"})
+    assert changed.json()["role"] == "user"
+    assert changed.json()["display_name"] == "C"
+    listed = [u["username"] for u in (await root.get("/api/v1/users")).json()["users"]]
+    assert listed == ["carol", "root"]
+    carol = accounts.anonymous()
+    login = await carol.post(
+        "/api/v1/auth/login", json={"username": "carol", "password": "a long password"}
+    )
+    assert login.status_code == 200
+    assert (await root.delete("/api/v1/users/carol")).status_code == 204
+    assert (await root.get("/api/v1/users/carol")).status_code == 404
+    # Deleting the account ended its session too.
+    assert (await carol.get("/api/v1/users/me")).status_code == 401
+    async with database.session() as db:
+        events = (await db.scalars(select(AuditEvent.event).order_by(AuditEvent.id))).all()
+    assert {"user_created", "user_updated", "user_deleted"} <= set(events)
+
+
+async def test_non_admins_cannot_manage_users(accounts: AccountFactory, database: Database) -> None:
+    alice = await accounts.login("alice")
+    before = await user_count(database)
+    for method, url, body in [
+        ("GET", "/api/v1/users", None),
+        ("POST", "/api/v1/users", NEW_USER),
+        ("GET", "/api/v1/users/alice", None),
+        ("PATCH", "/api/v1/users/alice", {"role": "admin"}),
+        ("DELETE", "/api/v1/users/alice", None),
+        ("GET", "/api/v1/audit", None),
+        ("GET", "/api/v1/groups", None),
+    ]:
+        response = await alice.request(method, url, json=body)
+        assert response.status_code == 403, (method, url)
+        assert response.json()["error"]["code"] == "forbidden"
+    assert await user_count(database) == before
+    assert (await alice.get("/api/v1/users/me")).json()["role"] == "user"
+
+
+async def test_anonymous_requests_are_refused_everywhere(accounts: AccountFactory) -> None:
+    http = accounts.anonymous()
+    for method, url in [
+        ("GET", "/api/v1/users/me"),
+        ("GET", "/api/v1/users"),
+        ("GET", "/api/v1/preferences"),
+        ("PATCH", "/api/v1/preferences"),
+        ("GET", "/api/v1/tokens"),
+        ("POST", "/api/v1/tokens"),
+        ("GET", "/api/v1/groups"),
+        ("GET", "/api/v1/audit"),
+        ("POST", "/api/v1/auth/logout"),
+    ]:
+        response = await http.request(method, url, json={})
+        assert response.status_code == 401, (method, url)
+
+
+async def test_user_input_is_validated_and_nothing_is_created(
+    accounts: AccountFactory, database: Database
+) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    before = await user_count(database)
+    cases = [
+        ({**NEW_USER, "username": "Bad Name"}, "body.username"),
+        ({**NEW_USER, "username": "-rf"}, "body.username"),
+        ({**NEW_USER, "username": "x" * 40}, "body.username"),
+        ({**NEW_USER, "password": "short"}, "body.password"),
+        ({**NEW_USER, "role": "superuser"}, "body.role"),
+        ({**NEW_USER, "email": "not-an-address"}, "body.email"),
+        ({**NEW_USER, "is_admin": True}, "body.is_admin"),
+        ({"username": "carol"}, "body.password"),
+        ({**NEW_USER, "display_name": 42}, "body.display_name"),
+    ]
+    for body, field in cases:
+        response = await root.post("/api/v1/users", json=body)
+        assert response.status_code == 422, body
+        error = response.json()["error"]
+        assert error["code"] == "validation_error"
+        assert error["details"][0]["field"] == field, body
+        assert error["details"][0]["message"]
+    assert await user_count(database) == before
+
+
+async def test_duplicate_user_is_a_conflict(accounts: AccountFactory) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    assert (await root.post("/api/v1/users", json=NEW_USER)).status_code == 201
+    again = await root.post("/api/v1/users", json=NEW_USER)
+    assert again.status_code == 409
+    assert "already exists" in again.json()["error"]["message"]
+
+
+async def test_the_last_admin_cannot_be_removed(accounts: AccountFactory) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    for method, body in [
+        ("PATCH", {"role": "user"}),
+        ("PATCH", {"disabled": True}),
+        ("DELETE", None),
+    ]:
+        response = await root.request(method, "/api/v1/users/root", json=body)
+        assert response.status_code == 409, method
+        assert "last active administrator" in response.json()["error"]["message"]
+    assert (await root.get("/api/v1/users/me")).json()["role"] == "admin"
+    await accounts.user("second", role=Role.ADMIN)
+    assert (await root.patch("/api/v1/users/root", json={"role": "user"})).status_code == 200
+
+
+async def test_disabling_a_user_ends_their_sessions(accounts: AccountFactory) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    alice = await accounts.login("alice")
+    assert (await root.patch("/api/v1/users/alice", json={"disabled": True})).status_code == 200
+    assert (await alice.get("/api/v1/users/me")).status_code == 401
+    assert (await root.patch("/api/v1/users/alice", json={"disabled": False})).status_code == 200
+    assert (await alice.get("/api/v1/users/me")).status_code == 401  # still logged out
+
+
+async def test_users_edit_their_own_profile_but_not_their_role(accounts: AccountFactory) -> None:
+    alice = await accounts.login("alice")
+    response = await alice.patch(
+        "/api/v1/users/me", json={"display_name": "Alice A.", "email": "a@example.org"}
+    )
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Alice A."
+    sneaky = await alice.patch("/api/v1/users/me", json={"role": "admin"})
+    assert sneaky.status_code == 422
+    assert (await alice.get("/api/v1/users/me")).json()["role"] == "user"
+
+
+async def test_changing_the_password_ends_other_sessions(accounts: AccountFactory) -> None:
+    laptop = await accounts.login("alice")
+    phone = await accounts.login("alice", create=False)
+    wrong = await laptop.post(
+        "/api/v1/users/me/password",
+        json={"current_password": "nope", "new_password": "another long one"},
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["error"]["details"][0]["field"] == "body.current_password"
+    weak = await laptop.post(
+        "/api/v1/users/me/password", json={"current_password": PASSWORD, "new_password": "short"}
+    )
+    assert weak.status_code == 422
+    assert weak.json()["error"]["details"][0]["field"] == "body.new_password"
+    assert (await phone.get("/api/v1/users/me")).status_code == 200
+    ok = await laptop.post(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": "another long one"},
+    )
+    assert ok.status_code == 204
+    assert (await laptop.get("/api/v1/users/me")).status_code == 200
+    assert (await phone.get("/api/v1/users/me")).status_code == 401
+    await accounts.login("alice", create=False, password="another long one")
+
+
+async def test_admins_read_the_audit_log(accounts: AccountFactory) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    await accounts.anonymous().post(
+        "/api/v1/auth/login", json={"username": "root", "password": "wrong one!"}
+    )
+    page = (await root.get("/api/v1/audit", params={"limit": 1})).json()
+    assert page["events"][0]["event"] == "login_failed"
+    assert page["events"][0]["target"] == "root"
+    assert page["events"][0]["client"] == "127.0.0.1"
+    assert page["next_before_id"] == page["events"][0]["id"]
+    older = (await root.get("/api/v1/audit", params={"before_id": page["next_before_id"]})).json()
+    assert [e["event"] for e in older["events"]][:1] == ["login"]
+    logins = (await root.get("/api/v1/audit", params={"event": "login"})).json()["events"]
+    assert {e["event"] for e in logins} == {"login"}
+    bad = await root.get("/api/v1/audit", params={"limit": 0})
+    assert bad.status_code == 422
