@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from labgate.settings import ENV_PREFIX, Settings
 
@@ -56,6 +58,19 @@ def reference_markdown() -> str:
     return _HEADER + "\n".join(rows) + "\n"
 
 
+def mask_database_url(url: str) -> str:
+    """The URL with its password (in the credentials or the query string) hidden."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "********"  # unparseable: show nothing rather than a secret
+    if parsed.host and "@" in parsed.host:  # an unescaped "@" in the password
+        parsed = parsed.set(username="********", password=None, host=parsed.host.rpartition("@")[2])
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "********"})
+    return parsed.render_as_string(hide_password=True)
+
+
 def masked_settings(settings: Settings) -> dict[str, Any]:
     """Every setting as JSON-able values; secrets and database passwords masked."""
     values: dict[str, Any] = {}
@@ -63,10 +78,8 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             value = "********" if value.get_secret_value() else ""
-        elif name == "database_url" and "@" in value and ":" in value.split("@")[0].split("//")[-1]:
-            scheme, rest = value.split("://", 1)
-            credentials, host = rest.split("@", 1)
-            value = f"{scheme}://{credentials.split(':')[0]}:********@{host}"
+        elif name == "database_url" and value:
+            value = mask_database_url(value)
         values[name] = (
             value if isinstance(value, int | float | bool | list | type(None)) else str(value)
         )

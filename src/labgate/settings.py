@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -140,6 +140,22 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _check_first_admin(self) -> Settings:
+        from labgate.accounts.names import valid_name
+
+        if not valid_name(self.admin_username):
+            raise ValueError(
+                "admin_username must be 1-32 characters: lower-case letters, digits, "
+                "'_', '.' or '-', starting with a letter or '_'"
+            )
+        password = self.admin_password.get_secret_value() if self.admin_password else ""
+        if password and len(password) < self.min_password_length:
+            raise ValueError(
+                f"admin_password must have at least {self.min_password_length} characters"
+            )
+        return self
+
     @property
     def effective_database_url(self) -> str:
         """The SQLAlchemy async URL actually used."""
@@ -188,8 +204,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigurationError(
                 f"Configuration file {path} is not valid TOML: {exc}"
             ) from None
-    from pydantic import ValidationError
-
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"Cannot read configuration file {path}: {exc}") from None
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

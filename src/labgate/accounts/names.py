@@ -10,8 +10,12 @@ from labgate.errors import FieldProblem, ValidationFailed
 _NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 
 
+def valid_name(value: str) -> bool:
+    return _NAME.fullmatch(value) is not None
+
+
 def check_name(value: str, *, field: str, what: str) -> str:
-    if not _NAME.fullmatch(value):
+    if not valid_name(value):
         message = (
             f"A {what} name is 1-32 characters: lower-case letters, digits, '_', '.' or '-', "
             "starting with a letter or '_'."

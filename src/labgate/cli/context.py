@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from labgate.auth import passwords
+from labgate.config_reference import mask_database_url
 from labgate.db import migrate
 from labgate.db.engine import Database
 from labgate.errors import LabgateError
@@ -57,6 +59,9 @@ class CliContext:
             return asyncio.run(main())
         except LabgateError as exc:
             raise click.ClickException(exc.message) from None
+        except (OSError, SQLAlchemyError) as exc:
+            where = mask_database_url(settings.effective_database_url)
+            raise click.ClickException(f"Cannot use the database {where}: {exc}") from None
 
 
 pass_context = click.make_pass_decorator(CliContext)

@@ -9,6 +9,7 @@ import click
 from labgate import __version__
 from labgate.cli import config_cmd, db_cmd, groups_cmd, tokens_cmd, users_cmd
 from labgate.cli.context import CliContext, pass_context
+from labgate.errors import LabgateError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _CONFIG = click.option(
@@ -58,7 +59,10 @@ def serve(
         ctx.config = config
     if data_dir is not None:
         ctx.data_dir = data_dir
-    run_server(ctx.settings(host=host, port=port))
+    try:
+        run_server(ctx.settings(host=host, port=port))
+    except LabgateError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 cli.add_command(db_cmd.db)
