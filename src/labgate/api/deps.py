@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
@@ -18,7 +19,7 @@ from labgate.auth.sessions import COOKIE_NAME, resolve_session
 from labgate.auth.tokens import expand_scopes, resolve_token
 from labgate.db.models import Role
 from labgate.errors import CsrfFailed, NotAuthenticated
-from labgate.http.client import client_address
+from labgate.http.client import client_address, is_https
 from labgate.state import AppState
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -75,6 +76,25 @@ async def authenticate(conn: HTTPConnection, state: AppState, *, method: str) ->
             scopes=role_scopes(role),
             session_id=session.id,
         )
+
+
+def expected_origin(conn: HTTPConnection, state: AppState) -> str:
+    """The origin browsers show for labgate's own pages."""
+    if state.settings.public_url:
+        parts = urlsplit(state.settings.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+    scheme = "https" if is_https(conn, state.settings.trusted_proxies) else "http"
+    return f"{scheme}://{conn.headers.get('host', '')}"
+
+
+async def authenticate_websocket(websocket: WebSocket, state: AppState) -> Principal:
+    """Who opens a WebSocket. Browsers cannot add a CSRF header to the handshake but
+    always send Origin: a handshake from any other origin (another site, or an app served
+    from a sibling origin) is refused, so a page elsewhere cannot ride the user's cookie."""
+    origin = websocket.headers.get("origin")
+    if origin is not None and origin != expected_origin(websocket, state):
+        raise CsrfFailed(f"WebSocket connections from {origin} are not allowed.")
+    return await authenticate(websocket, state, method="GET")
 
 
 # Declared so the API docs offer "Authorize" with a token; authenticate() reads the header.

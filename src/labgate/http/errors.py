@@ -46,7 +46,9 @@ def error_response(
 def _describe(error: dict[str, Any]) -> FieldProblem:
     field = ".".join(str(part) for part in error.get("loc", ()))
     kind = error.get("type", "")
-    if kind == "extra_forbidden":
+    if field == "body" and kind in ("model_attributes_type", "dict_type"):
+        message = "The request body must be a JSON object sent as application/json."
+    elif kind == "extra_forbidden":
         message = "Unknown field."
     elif kind == "missing":
         message = "This field is required."
