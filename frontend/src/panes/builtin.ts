@@ -1,0 +1,2 @@
+// Importing this module registers every built-in pane. New built-ins add one line here.
+import './welcome'

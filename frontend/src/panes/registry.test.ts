@@ -1,0 +1,58 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { defineComponent, h, isReactive } from 'vue'
+import { clearPaneRegistry, getPane, hasPane, listPanes, paneComponents, registerPane } from './registry'
+
+const Dummy = defineComponent({ render: () => h('div') })
+const Other = defineComponent({ render: () => h('span') })
+
+afterEach(() => clearPaneRegistry())
+
+describe('pane registry', () => {
+  it('registers a pane and finds it by kind', () => {
+    registerPane({ kind: 'welcome', title: 'Welcome', component: Dummy, icon: 'M0 0' })
+    expect(hasPane('welcome')).toBe(true)
+    const pane = getPane('welcome')
+    expect(pane?.title).toBe('Welcome')
+    expect(pane?.icon).toBe('M0 0')
+    expect(pane?.component).toBe(Dummy)
+    expect(pane?.inMenu).toBe(true)
+  })
+
+  it('does not know unregistered kinds', () => {
+    expect(hasPane('terminal')).toBe(false)
+    expect(getPane('terminal')).toBeUndefined()
+  })
+
+  it('refuses to register a kind twice', () => {
+    registerPane({ kind: 'editor', title: 'Editor', component: Dummy })
+    expect(() => registerPane({ kind: 'editor', title: 'Another editor', component: Other })).toThrow(
+      /already registered/,
+    )
+    expect(getPane('editor')?.component).toBe(Dummy)
+  })
+
+  it.each(['', 'Editor', 'has space', '1st', 'a/b'])('refuses the kind %j', (kind) => {
+    expect(() => registerPane({ kind, title: 'X', component: Dummy })).toThrow(/must match/)
+  })
+
+  it('accepts dotted and dashed kinds', () => {
+    registerPane({ kind: 'app.tensorboard', title: 'TensorBoard', component: Dummy })
+    registerPane({ kind: 'file-browser', title: 'Files', component: Dummy })
+    expect(listPanes().map((p) => p.kind)).toEqual(['app.tensorboard', 'file-browser'])
+  })
+
+  it('lists panes in registration order and maps kinds to components for dockview', () => {
+    registerPane({ kind: 'welcome', title: 'Welcome', component: Dummy })
+    registerPane({ kind: 'terminal', title: 'Terminal', component: Other, inMenu: false })
+    expect(listPanes().map((p) => [p.kind, p.inMenu])).toEqual([
+      ['welcome', true],
+      ['terminal', false],
+    ])
+    expect(paneComponents()).toEqual({ welcome: Dummy, terminal: Other })
+  })
+
+  it('keeps components out of Vue reactivity', () => {
+    registerPane({ kind: 'welcome', title: 'Welcome', component: Dummy })
+    expect(isReactive(getPane('welcome')?.component)).toBe(false)
+  })
+})

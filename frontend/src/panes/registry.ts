@@ -1,0 +1,64 @@
+/**
+ * The pane registry: every kind of pane (welcome, file browser, editor, terminal, ...)
+ * registers itself here, and the workspace, the Panes menu and layout restore read it.
+ *
+ * A pane's `kind` is stored in saved layouts, so it must never change once released.
+ */
+import { markRaw, shallowReactive, type Component } from 'vue'
+import type { IDockviewPanelProps } from 'dockview-core'
+
+/** The props dockview gives a pane component: `params` holds the pane's own params plus its dockview APIs. */
+export type PaneProps<P extends Record<string, unknown> = Record<string, unknown>> = {
+  params: IDockviewPanelProps<P>
+}
+
+export interface PaneDefinition {
+  /** Stable identifier, e.g. "welcome", "terminal". Lower-case letters, digits, dots and dashes. */
+  kind: string
+  /** Default tab title and the label in the Panes menu. */
+  title: string
+  /** The Vue component; it receives {@link PaneProps}. */
+  component: Component
+  /** SVG path data for a 24x24 icon (stroke drawn), shown in menus. */
+  icon?: string
+  /** Listed in the Panes menu (default true). Panes opened only from elsewhere set false. */
+  inMenu?: boolean
+}
+
+const KIND_PATTERN = /^[a-z][a-z0-9.-]*$/
+
+const panes = shallowReactive(new Map<string, PaneDefinition>())
+
+/** Register a pane kind. Registering a kind twice is a programming error and throws. */
+export function registerPane(definition: PaneDefinition): void {
+  if (!KIND_PATTERN.test(definition.kind)) {
+    throw new Error(`Pane kind "${definition.kind}" must match ${KIND_PATTERN}`)
+  }
+  if (panes.has(definition.kind)) {
+    throw new Error(`Pane kind "${definition.kind}" is already registered`)
+  }
+  panes.set(definition.kind, { inMenu: true, ...definition, component: markRaw(definition.component) })
+}
+
+export function getPane(kind: string): PaneDefinition | undefined {
+  return panes.get(kind)
+}
+
+export function hasPane(kind: string): boolean {
+  return panes.has(kind)
+}
+
+/** All registered panes, in registration order. */
+export function listPanes(): PaneDefinition[] {
+  return [...panes.values()]
+}
+
+/** `{kind: component}` for dockview's `components` option. */
+export function paneComponents(): Record<string, Component> {
+  return Object.fromEntries([...panes.values()].map((p) => [p.kind, p.component]))
+}
+
+/** Forget every registration. For tests only. */
+export function clearPaneRegistry(): void {
+  panes.clear()
+}

@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { defineComponent, h } from 'vue'
+import type { DockviewApi, DockviewGroupPanel } from 'dockview-core'
+import { clearPaneRegistry, registerPane } from './registry'
+import { DEFAULT_PANE_KIND, newPanelId, openPane, splitGroup } from './workspace'
+
+const Dummy = defineComponent({ render: () => h('div') })
+
+function fakeDockview() {
+  const addPanel = vi.fn((options: unknown) => options)
+  return { api: { addPanel } as unknown as DockviewApi, addPanel }
+}
+
+function fakeGroup(active?: { component: string; params?: Record<string, unknown>; title?: string }) {
+  return {
+    activePanel: active && { api: { component: active.component }, params: active.params, title: active.title },
+  } as unknown as DockviewGroupPanel
+}
+
+beforeEach(() => {
+  registerPane({ kind: DEFAULT_PANE_KIND, title: 'Welcome', component: Dummy })
+  registerPane({ kind: 'editor', title: 'Editor', component: Dummy })
+})
+afterEach(() => clearPaneRegistry())
+
+describe('openPane', () => {
+  it('adds a panel of the kind with its default title and a fresh id', () => {
+    const { api, addPanel } = fakeDockview()
+    openPane(api, 'editor', { params: { path: '/a.py' } })
+    const options = addPanel.mock.calls[0]?.[0] as Record<string, unknown>
+    expect(options).toMatchObject({ component: 'editor', title: 'Editor', params: { path: '/a.py' } })
+    expect(String(options.id)).toMatch(/^editor-/)
+    expect(options).not.toHaveProperty('position')
+  })
+
+  it('refuses an unknown kind', () => {
+    const { api } = fakeDockview()
+    expect(() => openPane(api, 'hologram')).toThrow(/Unknown pane kind/)
+  })
+})
+
+describe('splitGroup', () => {
+  it('opens a copy of the active pane in a new group to the right', () => {
+    const { api, addPanel } = fakeDockview()
+    const group = fakeGroup({ component: 'editor', params: { path: '/a.py' }, title: 'a.py' })
+    splitGroup(api, group, 'right')
+    expect(addPanel.mock.calls[0]?.[0]).toMatchObject({
+      component: 'editor',
+      title: 'a.py',
+      params: { path: '/a.py' },
+      position: { referenceGroup: group, direction: 'right' },
+    })
+  })
+
+  it('splits an empty group, or one whose pane kind is gone, into the default pane below', () => {
+    const { api, addPanel } = fakeDockview()
+    splitGroup(api, fakeGroup(), 'below')
+    splitGroup(api, fakeGroup({ component: 'vanished' }), 'below')
+    for (const call of addPanel.mock.calls) {
+      expect(call[0]).toMatchObject({ component: DEFAULT_PANE_KIND, position: { direction: 'below' } })
+    }
+  })
+})
+
+describe('newPanelId', () => {
+  it('does not repeat', () => {
+    const ids = new Set(Array.from({ length: 200 }, () => newPanelId('welcome')))
+    expect(ids.size).toBe(200)
+  })
+})

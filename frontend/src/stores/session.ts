@@ -1,0 +1,122 @@
+/**
+ * Who is logged in, and the app's top-level state: starting, logged out, logged in,
+ * or the server cannot be reached. The views switch on `session.status`.
+ */
+import { reactive, shallowReadonly } from 'vue'
+import { fetchServerInfo, fetchSession, login, logout } from '../api/auth'
+import { api, ApiError } from '../api/client'
+import type { ServerInfo, User } from '../api/types'
+import { notify } from './notices'
+import { preferences } from './preferences'
+
+export type SessionStatus = 'starting' | 'unreachable' | 'anonymous' | 'authenticated'
+
+interface SessionState {
+  status: SessionStatus
+  user: User | null
+  server: ServerInfo | null
+  /** Set when the server ended the session under our feet (a 401); shown on the login page. */
+  sessionEnded: boolean
+  /** Why start-up failed, when status is 'unreachable'. */
+  startError: string | null
+}
+
+const state = reactive<SessionState>({
+  status: 'starting',
+  user: null,
+  server: null,
+  sessionEnded: false,
+  startError: null,
+})
+
+export const session: Readonly<SessionState> = shallowReadonly(state)
+
+type LogoutHook = () => void | Promise<void>
+const beforeLogoutHooks = new Set<LogoutHook>()
+
+/** Run `hook` before a deliberate logout (e.g. to flush unsaved layout). Returns an unregister function. */
+export function onBeforeLogout(hook: LogoutHook): () => void {
+  beforeLogoutHooks.add(hook)
+  return () => beforeLogoutHooks.delete(hook)
+}
+
+export function displayName(user: Pick<User, 'display_name' | 'username'>): string {
+  return user.display_name?.trim() || user.username
+}
+
+async function enter(user: User): Promise<void> {
+  try {
+    await preferences.load()
+  } catch (error) {
+    // The workspace still works with defaults; say so rather than block the user.
+    const reason = error instanceof ApiError ? error.message : String(error)
+    notify(`Your preferences could not be loaded, defaults are in use. ${reason}`)
+  }
+  state.user = user
+  state.sessionEnded = false
+  state.status = 'authenticated'
+}
+
+function leave(sessionEnded: boolean): void {
+  api.csrfToken = null
+  preferences.reset()
+  state.user = null
+  state.sessionEnded = sessionEnded
+  state.status = 'anonymous'
+}
+
+/** Called by the API client for a 401 on any call but login. */
+function handleUnauthorized(): void {
+  if (state.status === 'authenticated') leave(true)
+}
+
+/** Find out who we are; run once when the app starts (and on "Retry"). */
+export async function startSession(): Promise<void> {
+  api.onUnauthorized = handleUnauthorized
+  state.status = 'starting'
+  state.startError = null
+  fetchServerInfo()
+    .then((info) => {
+      state.server = info
+    })
+    .catch(() => {
+      // The login page falls back to the plain name; nothing else depends on /info.
+    })
+  try {
+    const answer = await fetchSession()
+    await enter(answer.user)
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      state.status = 'anonymous'
+      return
+    }
+    state.startError = error instanceof Error ? error.message : String(error)
+    state.status = 'unreachable'
+  }
+}
+
+/** Log in; rejects with the server's ApiError (shown by the login form). */
+export async function logIn(username: string, password: string): Promise<void> {
+  const answer = await login(username, password)
+  await enter(answer.user)
+}
+
+export async function logOut(): Promise<void> {
+  for (const hook of [...beforeLogoutHooks]) {
+    try {
+      await hook()
+    } catch (error) {
+      console.warn('labgate: a logout hook failed', error)
+    }
+  }
+  try {
+    await logout()
+  } catch (error) {
+    // A 401 here means the session was already gone, which is what we wanted.
+    if (!(error instanceof ApiError && error.status === 401)) {
+      notify(error instanceof Error ? error.message : String(error))
+      return
+    }
+  }
+  leave(false)
+}
