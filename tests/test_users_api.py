@@ -30,7 +30,8 @@ async def test_admin_creates_changes_and_deletes_a_user(
     assert created.status_code == 201
     assert created.json()["role"] == "guest"
     assert created.json()["email"] == "carol@example.org"
-    assert "password" not in created.text
+    assert NEW_USER["password"] not in created.text
+    assert "hash" not in created.text
     changed = await root.patch("/api/v1/users/carol", json={"role": "user", "display_name": "C"})
     assert changed.json()["role"] == "user"
     assert changed.json()["display_name"] == "C"
@@ -197,3 +198,38 @@ async def test_admins_read_the_audit_log(accounts: AccountFactory) -> None:
     assert {e["event"] for e in logins} == {"login"}
     bad = await root.get("/api/v1/audit", params={"limit": 0})
     assert bad.status_code == 422
+
+
+async def test_a_one_time_password_must_be_replaced_before_anything_else(
+    accounts: AccountFactory,
+) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    created = await root.post("/api/v1/users", json={**NEW_USER, "must_change_password": True})
+    assert created.json()["must_change_password"] is True
+    carol = await accounts.login("carol", create=False, password=NEW_USER["password"])
+    assert carol.user["must_change_password"] is True
+    # Own account and preferences work (the workspace can load) ...
+    assert (await carol.get("/api/v1/users/me")).status_code == 200
+    assert (await carol.get("/api/v1/preferences")).status_code == 200
+    # ... anything else waits for a password of their own.
+    for method, url, body in [
+        ("GET", "/api/v1/tokens", None),
+        ("POST", "/api/v1/tokens", {"name": "x"}),
+    ]:
+        refused = await carol.request(method, url, json=body)
+        assert refused.status_code == 403, url
+        assert refused.json()["error"]["code"] == "password_change_required"
+    changed = await carol.post(
+        "/api/v1/users/me/password",
+        json={"current_password": NEW_USER["password"], "new_password": "carol's own pw"},
+    )
+    assert changed.status_code == 204
+    assert (await carol.get("/api/v1/users/me")).json()["must_change_password"] is False
+    assert (await carol.get("/api/v1/tokens")).status_code == 200
+    # An administrator can hand out a new one-time password.
+    reset = await root.patch(
+        "/api/v1/users/carol", json={"password": "temporary pw 2", "must_change_password": True}
+    )
+    assert reset.json()["must_change_password"] is True
+    again = await accounts.login("carol", create=False, password="temporary pw 2")
+    assert (await again.get("/api/v1/tokens")).status_code == 403

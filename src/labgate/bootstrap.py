@@ -36,6 +36,7 @@ async def ensure_admin(database: Database, settings: Settings, *, url: str) -> N
             password=password,
             role=Role.ADMIN,
             display_name="Administrator",
+            must_change_password=not given,
         )
     if given:
         _banner(url, f"Log in as {settings.admin_username} with LABGATE_ADMIN_PASSWORD.")
@@ -44,8 +45,7 @@ async def ensure_admin(database: Database, settings: Settings, *, url: str) -> N
             url,
             f"Log in as:  {settings.admin_username}",
             f"Password:   {password}",
-            "This password is shown only once. Change it with: labgate user passwd "
-            + settings.admin_username,
+            "This one-time password is shown only once; you choose your own at the first login.",
         )
 
 

@@ -60,6 +60,10 @@ class Forbidden(LabgateError):
     status = 403
 
 
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
+
+
 class CsrfFailed(LabgateError):
     code = "csrf_failed"
     status = 403

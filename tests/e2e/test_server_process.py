@@ -57,6 +57,8 @@ def test_first_start_prints_credentials_that_log_in(server: RunningServer) -> No
     assert session.json()["user"]["username"] == "admin"
     assert session.json()["user"]["role"] == "admin"
     assert session.json()["csrf_token"] == login["csrf_token"]
+    # The printed password is one-time: the administrator must choose their own first.
+    assert session.json()["user"]["must_change_password"] is True
 
 
 def test_wrong_password_is_refused(server: RunningServer) -> None:

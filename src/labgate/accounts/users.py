@@ -53,6 +53,7 @@ async def create_user(
     role: Role = Role.USER,
     display_name: str = "",
     email: str | None = None,
+    must_change_password: bool = False,
     actor: Actor = audit.SYSTEM,
 ) -> User:
     check_name(username, field="body.username", what="user")
@@ -69,6 +70,7 @@ async def create_user(
         password_hash=await hash_password(password) if password is not None else None,
         password_changed_at=now if password is not None else None,
         disabled=False,
+        must_change_password=must_change_password and password is not None,
         created_at=now,
         updated_at=now,
         memberships=[],
@@ -131,11 +133,14 @@ async def set_password(
     actor: Actor = audit.SYSTEM,
     keep_session_id: int | None = None,
     field: str = "password",
+    one_time: bool = False,
 ) -> None:
-    """Change the password and end every other login session of the user."""
+    """Change the password and end every other login session of the user. A ``one_time``
+    password must be replaced by the user at their next login."""
     check_password(password, settings, field=field)
     user.password_hash = await hash_password(password)
     user.password_changed_at = user.updated_at = utcnow()
+    user.must_change_password = one_time
     await revoke_user_sessions(db, user.id, keep_session_id=keep_session_id)
     audit.record(db, "password_changed", actor=actor, target=user.username)
 

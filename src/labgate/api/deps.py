@@ -56,6 +56,7 @@ async def authenticate(conn: HTTPConnection, state: AppState, *, method: str) ->
                 via="token",
                 scopes=expand_scopes(token.scopes) & role_scopes(role),
                 token_id=token.id,
+                must_change_password=token.user.must_change_password,
             )
         cookie = conn.cookies.get(COOKIE_NAME)
         session = await resolve_session(db, cookie, state.settings) if cookie else None
@@ -75,6 +76,7 @@ async def authenticate(conn: HTTPConnection, state: AppState, *, method: str) ->
             via="session",
             scopes=role_scopes(role),
             session_id=session.id,
+            must_change_password=session.user.must_change_password,
         )
 
 

@@ -28,6 +28,7 @@ class UserOut(BaseModel):
     email: str | None
     role: Role
     disabled: bool
+    must_change_password: bool
     groups: list[str]
     created_at: datetime
     last_login_at: datetime | None
@@ -41,6 +42,7 @@ class UserOut(BaseModel):
             email=user.email,
             role=Role(user.role),
             disabled=user.disabled,
+            must_change_password=user.must_change_password,
             groups=user.group_names,
             created_at=user.created_at,
             last_login_at=user.last_login_at,

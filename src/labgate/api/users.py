@@ -32,6 +32,7 @@ class UserCreate(Body):
     role: Role = Role.USER
     display_name: DisplayName = ""
     email: Email | None = None
+    must_change_password: bool = False
 
 
 class UserUpdate(Body):
@@ -40,6 +41,8 @@ class UserUpdate(Body):
     display_name: DisplayName | None = None
     email: Email | None = None
     password: Password | None = None
+    # With ``password``: the user must replace it at their next login.
+    must_change_password: bool = False
 
 
 class SelfUpdate(Body):
@@ -122,6 +125,7 @@ async def create_user(body: UserCreate, principal: CurrentPrincipal, state: Stat
             role=body.role,
             display_name=body.display_name,
             email=body.email,
+            must_change_password=body.must_change_password,
             actor=actor(principal),
         )
         return UserOut.of(user)
@@ -159,6 +163,7 @@ async def update_user(
                 body.password,
                 actor=actor(principal),
                 field="body.password",
+                one_time=body.must_change_password,
             )
         return UserOut.of(user)
 

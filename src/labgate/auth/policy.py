@@ -11,22 +11,24 @@ from dataclasses import dataclass
 from enum import Enum
 
 from labgate.auth.principal import Principal, Scope
-from labgate.errors import Forbidden
+from labgate.errors import Forbidden, PasswordChangeRequired
 
 
 @dataclass(frozen=True)
 class Rule:
     scope: Scope
     admin_only: bool = False
+    # Allowed while the user still has a one-time password to replace.
+    before_password_change: bool = False
 
 
 class Action(Enum):
     """Everything a user can ask labgate to do; the value is the rule that governs it."""
 
-    READ_OWN_ACCOUNT = Rule(Scope.READ)
-    UPDATE_OWN_ACCOUNT = Rule(Scope.WRITE)
-    READ_PREFERENCES = Rule(Scope.READ)
-    UPDATE_PREFERENCES = Rule(Scope.WRITE)
+    READ_OWN_ACCOUNT = Rule(Scope.READ, before_password_change=True)
+    UPDATE_OWN_ACCOUNT = Rule(Scope.WRITE, before_password_change=True)
+    READ_PREFERENCES = Rule(Scope.READ, before_password_change=True)
+    UPDATE_PREFERENCES = Rule(Scope.WRITE, before_password_change=True)
     LIST_TOKENS = Rule(Scope.READ)
     CREATE_TOKEN = Rule(Scope.WRITE)
     REVOKE_TOKEN = Rule(Scope.WRITE)
@@ -44,6 +46,8 @@ def allowed(principal: Principal, action: Action, *, owner_id: int | None = None
         return False
     if rule.admin_only and not principal.is_admin:
         return False
+    if principal.must_change_password and not rule.before_password_change:
+        return False
     return owner_id is None or owner_id == principal.user_id or principal.is_admin
 
 
@@ -56,4 +60,8 @@ def authorize(principal: Principal, action: Action, *, owner_id: int | None = No
         raise Forbidden(f"This API token lacks the '{rule.scope}' scope needed here.")
     if rule.admin_only and not principal.is_admin:
         raise Forbidden("Only administrators may do this.")
+    if principal.must_change_password and not rule.before_password_change:
+        raise PasswordChangeRequired(
+            "You logged in with a one-time password. Choose your own password first."
+        )
     raise Forbidden("That belongs to another user.")

@@ -25,6 +25,7 @@ class Principal:
     scopes: frozenset[Scope] = field(default_factory=lambda: frozenset(Scope))
     session_id: int | None = None
     token_id: int | None = None
+    must_change_password: bool = False
 
     @property
     def is_admin(self) -> bool:

@@ -15,6 +15,13 @@ from labgate.db.models import Role
 from labgate.settings import Settings
 
 ROLES = click.Choice([r.value for r in Role])
+_ONE_TIME = click.option(
+    "--one-time/--permanent",
+    "one_time",
+    default=None,
+    help="Whether the user must choose a new password at the next login "
+    "(default: one-time for generated passwords, permanent otherwise).",
+)
 
 
 def _read_password(from_stdin: bool, *, generate: bool) -> tuple[str, bool]:
@@ -38,6 +45,7 @@ def user() -> None:
 @click.option("--email", default=None)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--generate-password", is_flag=True, help="Generate a password and print it.")
+@_ONE_TIME
 @pass_context
 def add(
     ctx: CliContext,
@@ -47,6 +55,7 @@ def add(
     email: str | None,
     password_stdin: bool,
     generate_password: bool,
+    one_time: bool | None,
 ) -> None:
     """Create the account USERNAME. Without --password-stdin you are asked for a password
     (or one is generated when there is no terminal)."""
@@ -62,6 +71,7 @@ def add(
                 role=Role(role),
                 display_name=display_name,
                 email=email,
+                must_change_password=generated if one_time is None else one_time,
             )
 
     ctx.run(job)
@@ -102,15 +112,24 @@ def list_(ctx: CliContext, as_json: bool) -> None:
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--generate-password", is_flag=True, help="Generate a password and print it.")
+@_ONE_TIME
 @pass_context
-def passwd(ctx: CliContext, username: str, password_stdin: bool, generate_password: bool) -> None:
+def passwd(
+    ctx: CliContext,
+    username: str,
+    password_stdin: bool,
+    generate_password: bool,
+    one_time: bool | None,
+) -> None:
     """Set the password of USERNAME (ends the account's login sessions)."""
     password, generated = _read_password(password_stdin, generate=generate_password)
 
     async def job(database: Database, settings: Settings) -> None:
         async with database.session() as db:
             user = await accounts.get_user(db, username)
-            await accounts.set_password(db, settings, user, password)
+            await accounts.set_password(
+                db, settings, user, password, one_time=generated if one_time is None else one_time
+            )
 
     ctx.run(job)
     click.echo(f"Password of '{username}' changed.")
