@@ -11,6 +11,7 @@ export const icons = {
   splitDown: 'M3.5 4.5h17v15h-17zM3.5 12h17',
   close: 'M6.5 6.5l11 11M17.5 6.5l-11 11',
   sliders: 'M4 7h9M17 7h3M4 17h3M11 17h9M15 5v4M9 15v4',
+  lock: 'M5.5 11h13v9.5h-13zM8.5 11V7.5a3.5 3.5 0 0 1 7 0V11',
   key: 'M20 8.5a4.5 4.5 0 1 1-9 0 4.5 4.5 0 1 1 9 0zM12.3 11.7L4 20M6.5 17.5l2 2M8.5 15.5l1.5 1.5',
   logout: 'M14 4h4a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-4M9 8l-4 4 4 4M5 12h10',
   copy: 'M9 9h11v11H9zM5 15H4V4h11v1',
