@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import shlex
 import sys
+from pathlib import Path
 
 from labgate.accounts.users import count_admins, create_user, get_user
 from labgate.db.engine import Database
@@ -24,7 +27,8 @@ async def ensure_admin(database: Database, settings: Settings, *, url: str) -> N
             _banner(
                 url,
                 f"Log in as {who}.",
-                "Forgot the password? Run: labgate user passwd " + settings.admin_username,
+                "Forgot the password? Run: "
+                + _cli(settings, "user", "passwd", settings.admin_username),
             )
             return
         given = settings.admin_password.get_secret_value() if settings.admin_password else None
@@ -47,6 +51,17 @@ async def ensure_admin(database: Database, settings: Settings, *, url: str) -> N
             f"Password:   {password}",
             "This one-time password is shown only once; you choose your own at the first login.",
         )
+
+
+def _cli(settings: Settings, *args: str) -> str:
+    """The command line that reaches this server's database, to copy and paste."""
+    program = sys.argv[0] if Path(sys.argv[0]).name == "labgate" else "labgate"
+    words = [program]
+    if os.environ.get("LABGATE_CONFIG"):
+        words += ["--config", os.environ["LABGATE_CONFIG"]]
+    if not settings.database_url:
+        words += ["--data-dir", str(settings.data_dir)]
+    return shlex.join([*words, *args])
 
 
 def _banner(url: str, *lines: str) -> None:
