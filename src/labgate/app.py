@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from labgate import __version__
+from labgate import __version__, housekeeping
 from labgate.api import API_PREFIX, audit, auth, groups, meta, preferences, tokens, users
 from labgate.auth import passwords
 from labgate.auth.providers import load_providers
@@ -26,6 +28,8 @@ from labgate.web.apidocs import install_api_docs
 from labgate.web.spa import STATIC_DIR, install_spa
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL_SECONDS = 3600
 
 
 def api_router() -> APIRouter:
@@ -60,11 +64,17 @@ def create_app(
         if bootstrap:
             url = settings.public_url or f"http://{settings.host}:{settings.port}"
             await ensure_admin(db, settings, url=url)
+        cleaner = asyncio.create_task(
+            housekeeping.run_periodically(db, settings, HOUSEKEEPING_INTERVAL_SECONDS)
+        )
         log.info("labgate %s ready", __version__)
         try:
             yield
         finally:
             log.info("labgate shutting down")
+            cleaner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cleaner
             await db.dispose()
 
     app = FastAPI(

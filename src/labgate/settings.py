@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     )
     min_password_length: int = Field(10, ge=6, description="Shortest password accepted.")
 
+    audit_retention_days: int = Field(
+        365,
+        ge=0,
+        description="Audit events older than this many days are deleted (0 keeps them for "
+        "ever). Ended sessions and expired tokens are removed after 30 days.",
+    )
+
     # -- HTTP hardening ----------------------------------------------------------------
     max_body_bytes: int = Field(
         1024 * 1024,

@@ -1,0 +1,74 @@
+"""Periodic clean-up of rows that only grow: ended login sessions and old audit events.
+
+Every replica runs it; the deletes are idempotent, so running them twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Delete, delete, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from labgate.db.engine import Database
+from labgate.db.models import ApiToken, AuditEvent, LoginSession
+from labgate.db.types import utcnow
+from labgate.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Ended sessions and tokens stay this long, so "why was I logged out?" can be answered.
+_KEEP_ENDED = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Removed:
+    sessions: int
+    tokens: int
+    audit_events: int
+
+
+async def _delete(db: AsyncSession, statement: Delete) -> int:
+    result = cast(CursorResult[Any], await db.execute(statement))
+    return result.rowcount
+
+
+async def clean_up(db: AsyncSession, settings: Settings) -> Removed:
+    now = utcnow()
+    cutoff = now - _KEEP_ENDED
+    idle = timedelta(minutes=settings.session_idle_timeout_minutes)
+    sessions = await _delete(
+        db,
+        delete(LoginSession).where(
+            or_(
+                LoginSession.expires_at < cutoff,
+                LoginSession.revoked_at < cutoff,
+                LoginSession.last_seen_at < cutoff - idle,
+            )
+        ),
+    )
+    tokens = await _delete(
+        db, delete(ApiToken).where(or_(ApiToken.expires_at < cutoff, ApiToken.revoked_at < cutoff))
+    )
+    events = 0
+    if settings.audit_retention_days:
+        old = now - timedelta(days=settings.audit_retention_days)
+        events = await _delete(db, delete(AuditEvent).where(AuditEvent.at < old))
+    return Removed(sessions, tokens, events)
+
+
+async def run_periodically(database: Database, settings: Settings, interval: float) -> None:
+    """Clean up now and then every ``interval`` seconds until cancelled."""
+    while True:
+        try:
+            async with database.session() as db:
+                removed = await clean_up(db, settings)
+            if removed != Removed(0, 0, 0):
+                log.info("housekeeping removed %s", removed)
+        except Exception:  # a failed round must not stop the next one
+            log.exception("housekeeping failed; trying again later")
+        await asyncio.sleep(interval)
