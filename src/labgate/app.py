@@ -62,7 +62,8 @@ def create_app(
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         await migrate.upgrade(db)
         if bootstrap:
-            url = settings.public_url or f"http://{settings.host}:{settings.port}"
+            scheme = "https" if settings.serves_tls else "http"
+            url = settings.public_url or f"{scheme}://{settings.host}:{settings.port}"
             await ensure_admin(db, settings, url=url)
         cleaner = asyncio.create_task(
             housekeeping.run_periodically(db, settings, HOUSEKEEPING_INTERVAL_SECONDS)

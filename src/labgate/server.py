@@ -27,6 +27,8 @@ def serve(settings: Settings) -> None:
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
     )
     # uvicorn re-raises the stop signal once it has shut down gracefully; with this
     # handler in place (uvicorn restores it before re-raising), a requested stop exits 0.

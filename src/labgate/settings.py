@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         "X-Forwarded-Proto headers are believed (for client addresses in the audit log "
         "and rate limiting).",
     )
+    tls_certfile: Path | None = Field(
+        None,
+        description="PEM certificate (chain) to serve HTTPS directly. Usually TLS ends at a "
+        "reverse proxy in front of labgate instead.",
+    )
+    tls_keyfile: Path | None = Field(
+        None, description="PEM private key belonging to `tls_certfile`."
+    )
     data_dir: Path = Field(
         Path("var"),
         description="Directory for the embedded SQLite database, the server secret and "
@@ -148,6 +156,15 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
+    def _check_tls(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile must be set together")
+        for path in (self.tls_certfile, self.tls_keyfile):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
+
+    @model_validator(mode="after")
     def _check_first_admin(self) -> Settings:
         from labgate.accounts.names import valid_name
 
@@ -176,8 +193,12 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def serves_tls(self) -> bool:
+        return self.tls_certfile is not None
+
+    @property
     def secure_cookies(self) -> bool:
-        return self.public_url.startswith("https://")
+        return self.public_url.startswith("https://") or self.serves_tls
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -61,18 +62,22 @@ class RunningServer:
         data_dir: Path | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
+        tls_ca: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.data_dir = data_dir or workdir / "data"
         self.host = host
         self.port = port or free_port(host)
         self.env = labgate_environment(env)
+        # With a CA file the server is expected to speak HTTPS, verified against it.
+        self.tls_ca = tls_ca
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_ca else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -155,15 +160,22 @@ class RunningServer:
 
     def client(self, *, cookies: dict[str, str] | None = None) -> httpx.Client:
         """An HTTP client for the server, ignoring any proxy settings of the environment."""
-        return httpx.Client(base_url=self.url, cookies=cookies, trust_env=False)
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(self.tls_ca)) if self.tls_ca else True
+        )
+        return httpx.Client(base_url=self.url, cookies=cookies, trust_env=False, verify=verify)
 
 
 @contextlib.contextmanager
 def running_server(
-    workdir: Path, *, env: Mapping[str, str] | None = None, data_dir: Path | None = None
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    data_dir: Path | None = None,
+    tls_ca: Path | None = None,
 ) -> Iterator[RunningServer]:
     """A healthy server for the block; killed at its end even if the block failed."""
-    server = RunningServer(workdir, env=env, data_dir=data_dir)
+    server = RunningServer(workdir, env=env, data_dir=data_dir, tls_ca=tls_ca)
     try:
         server.start()
         server.wait_until_healthy()
