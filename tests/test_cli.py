@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 from pathlib import Path
@@ -435,3 +436,24 @@ def test_db_upgrade_and_current(labgate: Labgate, data_dir: Path) -> None:
     assert labgate.ok("db", "upgrade") == f"Database at revision {head}.\n"
     assert labgate.ok("db", "current") == f"current: {head}\nnewest:  {head}\n"
     assert (data_dir / "labgate.sqlite3").is_file()
+
+
+def test_command_line_changes_are_audited_with_the_unix_user(labgate: Labgate) -> None:
+    labgate.ok("user", "add", "zoe", "--generate-password")
+    labgate.ok("group", "add", "optics")
+    labgate.ok("group", "add-member", "optics", "zoe")
+    labgate.ok("user", "disable", "zoe")
+    me = f"cli:{getpass.getuser()}"
+    events = json.loads(labgate.ok("audit", "list", "--json", "--actor", me))
+    assert [e["event"] for e in events] == [
+        "user_updated",
+        "group_member_added",
+        "group_created",
+        "user_created",
+    ]
+    assert events[0]["detail"] == {"changes": {"disabled": True}}
+    table = labgate.ok("audit", "list", "--event", "user_created")
+    assert "user_created" in table
+    assert "zoe" in table
+    assert "role=user" in table
+    assert json.loads(labgate.ok("audit", "list", "--json", "--target", "nobody")) == []

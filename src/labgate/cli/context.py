@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from labgate.audit import Actor
 from labgate.auth import passwords
 from labgate.config_reference import mask_database_url
 from labgate.db import migrate
@@ -24,6 +26,11 @@ class CliContext:
     def __init__(self, config: Path | None, data_dir: Path | None) -> None:
         self.config = config
         self.data_dir = data_dir
+
+    @property
+    def actor(self) -> Actor:
+        """How command-line changes appear in the audit log: ``cli:<unix user>``."""
+        return Actor(None, f"cli:{getpass.getuser()}")
 
     def settings(self, **overrides: Any) -> Settings:
         try:

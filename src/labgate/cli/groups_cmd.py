@@ -26,7 +26,7 @@ def add(ctx: CliContext, name: str, description: str) -> None:
 
     async def job(database: Database, _settings: Settings) -> None:
         async with database.session() as db:
-            await grouping.create_group(db, name=name, description=description)
+            await grouping.create_group(db, name=name, description=description, actor=ctx.actor)
 
     ctx.run(job)
     click.echo(f"Created group '{name}'.")
@@ -63,7 +63,7 @@ def delete(ctx: CliContext, name: str, yes: bool) -> None:
 
     async def job(database: Database, _settings: Settings) -> None:
         async with database.session() as db:
-            await grouping.delete_group(db, await grouping.get_group(db, name))
+            await grouping.delete_group(db, await grouping.get_group(db, name), actor=ctx.actor)
 
     ctx.run(job)
     click.echo(f"Deleted group '{name}'.")
@@ -80,7 +80,7 @@ def add_member(ctx: CliContext, name: str, usernames: tuple[str, ...]) -> None:
         async with database.session() as db:
             found = await grouping.get_group(db, name)
             for username in usernames:
-                await grouping.add_member(db, found, await get_user(db, username))
+                await grouping.add_member(db, found, await get_user(db, username), actor=ctx.actor)
 
     ctx.run(job)
     click.echo(f"Added {', '.join(usernames)} to '{name}'.")
@@ -97,7 +97,9 @@ def remove_member(ctx: CliContext, name: str, usernames: tuple[str, ...]) -> Non
         async with database.session() as db:
             found = await grouping.get_group(db, name)
             for username in usernames:
-                await grouping.remove_member(db, found, await get_user(db, username))
+                await grouping.remove_member(
+                    db, found, await get_user(db, username), actor=ctx.actor
+                )
 
     ctx.run(job)
     click.echo(f"Removed {', '.join(usernames)} from '{name}'.")

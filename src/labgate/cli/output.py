@@ -28,4 +28,6 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_cell(v)}" for k, v in value.items()) or "-"
     return str(value)

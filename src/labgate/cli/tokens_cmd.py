@@ -57,7 +57,13 @@ def create(
                 expires_in_days=expires_days,
             )
             audit.record(
-                db, "token_created", target=username, token_id=row.id, name=name, scopes=row.scopes
+                db,
+                "token_created",
+                actor=ctx.actor,
+                target=username,
+                token_id=row.id,
+                name=name,
+                scopes=row.scopes,
             )
             return secret
 

@@ -72,6 +72,7 @@ def add(
                 display_name=display_name,
                 email=email,
                 must_change_password=generated if one_time is None else one_time,
+                actor=ctx.actor,
             )
 
     ctx.run(job)
@@ -128,7 +129,12 @@ def passwd(
         async with database.session() as db:
             user = await accounts.get_user(db, username)
             await accounts.set_password(
-                db, settings, user, password, one_time=generated if one_time is None else one_time
+                db,
+                settings,
+                user,
+                password,
+                one_time=generated if one_time is None else one_time,
+                actor=ctx.actor,
             )
 
     ctx.run(job)
@@ -141,7 +147,7 @@ def _set_flag(ctx: CliContext, username: str, **changes: object) -> None:
     async def job(database: Database, settings: Settings) -> None:
         async with database.session() as db:
             user = await accounts.get_user(db, username)
-            await accounts.update_user(db, settings, user, **changes)  # type: ignore[arg-type]
+            await accounts.update_user(db, settings, user, actor=ctx.actor, **changes)  # type: ignore[arg-type]
 
     ctx.run(job)
 
@@ -185,7 +191,7 @@ def delete(ctx: CliContext, username: str, yes: bool) -> None:
 
     async def job(database: Database, _settings: Settings) -> None:
         async with database.session() as db:
-            await accounts.delete_user(db, await accounts.get_user(db, username))
+            await accounts.delete_user(db, await accounts.get_user(db, username), actor=ctx.actor)
 
     ctx.run(job)
     click.echo(f"Deleted '{username}'.")
