@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 from labgate.auth.sessions import COOKIE_NAME
 from labgate.db.migrate import head_revision
 from tests.support import postgres
-from tests.support.server import LABGATE, RunningServer, running_server
+from tests.support.server import LABGATE, RunningServer, banner_credentials, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -25,15 +24,6 @@ SESSION = "/api/v1/auth/session"
 def server(tmp_path: Path) -> Iterator[RunningServer]:
     with running_server(tmp_path) as running:
         yield running
-
-
-def banner_credentials(stderr: str) -> tuple[str, str]:
-    """The user name and one-time password the first start prints."""
-    username = re.search(r"^Log in as:\s+(\S+)$", stderr, re.MULTILINE)
-    password = re.search(r"^Password:\s+(\S+)$", stderr, re.MULTILINE)
-    assert username, f"no login banner in:\n{stderr}"
-    assert password, f"no password in the login banner:\n{stderr}"
-    return username.group(1), password.group(1)
 
 
 def log_in(http: httpx.Client, username: str, password: str) -> dict[str, object]:

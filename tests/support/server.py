@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import ssl
@@ -182,3 +183,12 @@ def running_server(
         yield server
     finally:
         server.kill()
+
+
+def banner_credentials(stderr: str) -> tuple[str, str]:
+    """The user name and one-time password the first start prints."""
+    username = re.search(r"^Log in as:\s+(\S+)$", stderr, re.MULTILINE)
+    password = re.search(r"^Password:\s+(\S+)$", stderr, re.MULTILINE)
+    assert username, f"no login banner in:\n{stderr}"
+    assert password, f"no password in the login banner:\n{stderr}"
+    return username.group(1), password.group(1)

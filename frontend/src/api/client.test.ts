@@ -160,6 +160,42 @@ describe('401 handler', () => {
   })
 })
 
+describe('password change hook', () => {
+  const changeRequired = () =>
+    jsonResponse(403, {
+      error: {
+        code: 'password_change_required',
+        message: 'You logged in with a one-time password. Choose your own password first.',
+      },
+    })
+
+  it('reports a 403 password_change_required', async () => {
+    const { client } = clientAnswering(changeRequired())
+    const onPasswordChangeRequired = vi.fn()
+    const onUnauthorized = vi.fn()
+    client.onPasswordChangeRequired = onPasswordChangeRequired
+    client.onUnauthorized = onUnauthorized
+    const error = await rejectionOf(client.get('/tokens'))
+    expect(error.status).toBe(403)
+    expect(error.code).toBe('password_change_required')
+    expect(onPasswordChangeRequired).toHaveBeenCalledTimes(1)
+    expect(onPasswordChangeRequired).toHaveBeenCalledWith(error)
+    expect(onUnauthorized).not.toHaveBeenCalled()
+  })
+
+  it('is not called for other 403s', async () => {
+    const { client } = clientAnswering(
+      jsonResponse(403, { error: { code: 'forbidden', message: 'Only administrators may do this.' } }),
+      jsonResponse(403, { error: { code: 'csrf_failed', message: 'Reload the page.' } }),
+    )
+    const onPasswordChangeRequired = vi.fn()
+    client.onPasswordChangeRequired = onPasswordChangeRequired
+    await rejectionOf(client.get('/users'))
+    await rejectionOf(client.post('/tokens', {}))
+    expect(onPasswordChangeRequired).not.toHaveBeenCalled()
+  })
+})
+
 describe('parseRetryAfter', () => {
   it('reads delay-seconds', () => {
     expect(parseRetryAfter('30')).toBe(30)

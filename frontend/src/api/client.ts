@@ -5,6 +5,8 @@
  * - `X-CSRF-Token` on every unsafe method, once a token is known.
  * - Every failure becomes an {@link ApiError} built from the error envelope.
  * - A 401 from any call but login reports "session ended" through `onUnauthorized`.
+ * - A 403 `password_change_required` (the user still has a one-time password) is
+ *   reported through `onPasswordChangeRequired`.
  */
 
 export const API_PREFIX = '/api/v1'
@@ -13,6 +15,9 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 /** Paths whose 401 means "wrong password", not "your session ended". */
 const PATHS_WITHOUT_SESSION = new Set(['/auth/login'])
+
+/** The 403 code for "replace your one-time password first". */
+export const PASSWORD_CHANGE_REQUIRED = 'password_change_required'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -120,6 +125,8 @@ export class ApiClient {
   csrfToken: string | null = null
   /** Called for a 401 on any call except login: the session has ended. */
   onUnauthorized: ((error: ApiError) => void) | null = null
+  /** Called for a 403 `password_change_required`: the user must replace a one-time password. */
+  onPasswordChangeRequired: ((error: ApiError) => void) | null = null
 
   private readonly baseUrl: string
   private readonly fetchImpl: typeof fetch | undefined
@@ -180,6 +187,8 @@ export class ApiClient {
       const error = await errorFromResponse(response)
       if (error.status === 401 && !PATHS_WITHOUT_SESSION.has(path)) {
         this.onUnauthorized?.(error)
+      } else if (error.status === 403 && error.code === PASSWORD_CHANGE_REQUIRED) {
+        this.onPasswordChangeRequired?.(error)
       }
       throw error
     }

@@ -12,6 +12,13 @@ export interface User {
   groups: string[]
   created_at: string
   last_login_at: string | null
+  /**
+   * The user logged in with a one-time password (the generated first admin password, or
+   * one an admin handed out). Until they choose their own, the server answers 403
+   * `password_change_required` to everything but the session, logout, their own account,
+   * their password and preferences.
+   */
+  must_change_password: boolean
 }
 
 /** Answer of login and of GET /auth/session. */
@@ -25,10 +32,17 @@ export interface AuthProvider {
   label: string
 }
 
+/** Server rules that forms can show before the server refuses an input. */
+export interface ServerLimits {
+  api_token_max_days: number
+  min_password_length: number
+}
+
 export interface ServerInfo {
   name: string
   version: string
   auth_providers: AuthProvider[]
+  limits: ServerLimits
 }
 
 export type PreferenceValues = Record<string, unknown>

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createApp, defineComponent, h, nextTick, ref } from 'vue'
 import { api } from '../api/client'
 import { notices } from '../stores/notices'
+import { passwordChangeRequired, session, startSession } from '../stores/session'
 import PasswordDialog from './PasswordDialog.vue'
 
 const SUCCESS = 'Password changed. Other devices have been logged out.'
@@ -11,10 +12,11 @@ function json(status: number, body: unknown): Response {
 }
 
 /** Mount the dialog the way WorkspaceView does: with v-if, closed by its `close` event. */
-function mountDialog() {
+function mountDialog(props: { required?: boolean } = {}) {
   const open = ref(true)
   const Host = defineComponent({
-    setup: () => () => (open.value ? h(PasswordDialog, { username: 'alice', onClose: () => (open.value = false) }) : null),
+    setup: () => () =>
+      open.value ? h(PasswordDialog, { username: 'alice', ...props, onClose: () => (open.value = false) }) : null,
   })
   const root = document.createElement('div')
   document.body.append(root)
@@ -44,7 +46,6 @@ let mounted: ReturnType<typeof mountDialog> | null = null
 beforeEach(() => {
   notices.value = []
   api.csrfToken = 'csrf-1'
-  mounted = mountDialog()
 })
 
 afterEach(() => {
@@ -61,6 +62,10 @@ async function fillIn(current: string, next: string, repeat: string): Promise<vo
 }
 
 describe('PasswordDialog', () => {
+  beforeEach(() => {
+    mounted = mountDialog()
+  })
+
   it('offers password fields with the right autocomplete hints', () => {
     const m = mounted!
     expect(m.byId('password-dialog')).not.toBeNull()
@@ -154,6 +159,13 @@ describe('PasswordDialog', () => {
     expect(mounted!.byId('password-error')?.textContent?.trim()).toBe('Oops.')
   })
 
+  it('offers Cancel and a close button, not "Log out"', () => {
+    const m = mounted!
+    expect(m.root.querySelector('[aria-label="Close"]')).not.toBeNull()
+    expect(m.byId('password-logout')).toBeNull()
+    expect(m.byId('password-required')).toBeNull()
+  })
+
   it('closes on Esc and clears the fields', async () => {
     await fillIn('old password 1', 'new password 2', 'new password 2')
     const inputs = ['password-current', 'password-new', 'password-repeat'].map(mounted!.input)
@@ -161,5 +173,120 @@ describe('PasswordDialog', () => {
     await nextTick()
     expect(mounted!.open.value).toBe(false)
     expect(inputs.map((el) => el.value)).toEqual(['', '', ''])
+  })
+})
+
+describe('PasswordDialog, required (one-time password)', () => {
+  const alice = {
+    id: 1,
+    username: 'alice',
+    display_name: null,
+    email: null,
+    role: 'user',
+    disabled: false,
+    groups: [],
+    created_at: '2026-11-22T10:00:00Z',
+    last_login_at: null,
+    must_change_password: true,
+  }
+
+  /** Answer each path from a table; unknown paths fail the test. */
+  function serve(routes: Record<string, () => Response>) {
+    const fetchMock = vi.fn(async (input: string, init?: RequestInit) => {
+      const key = `${init?.method ?? 'GET'} ${input}`
+      const route = routes[key]
+      if (!route) throw new Error(`unexpected request ${key}`)
+      return route()
+    })
+    vi.stubGlobal('fetch', fetchMock)
+    return fetchMock
+  }
+
+  const routes: Record<string, () => Response> = {}
+
+  beforeEach(async () => {
+    for (const key of Object.keys(routes)) delete routes[key]
+    Object.assign(routes, {
+      'GET /api/v1/info': () => json(200, { name: 'labgate', version: '0.1.0', auth_providers: [], limits: { api_token_max_days: 365, min_password_length: 10 } }),
+      'GET /api/v1/auth/session': () => json(200, { user: alice, csrf_token: 'csrf-1' }),
+      'GET /api/v1/preferences': () => json(200, { preferences: {}, schema: {} }),
+    })
+    serve(routes)
+    await startSession()
+    expect(passwordChangeRequired.value).toBe(true)
+    mounted = mountDialog({ required: true })
+  })
+
+  it('explains itself and offers "Log out" instead of Cancel or a close button', () => {
+    const m = mounted!
+    expect(m.byId('password-dialog')?.querySelector('h2')?.textContent?.trim()).toBe('Choose your own password')
+    expect(m.byId('password-required')?.textContent?.trim()).toBe(
+      'You logged in with a one-time password. Choose your own to continue.',
+    )
+    expect(m.byId('password-logout')?.textContent?.trim()).toBe('Log out')
+    expect(m.root.querySelector('[aria-label="Close"]')).toBeNull()
+    expect([...m.root.querySelectorAll('button')].map((b) => b.textContent?.trim())).not.toContain('Cancel')
+    expect(m.byId('password-dialog')?.getAttribute('closedby')).toBe('none')
+  })
+
+  it('does not close on Esc, and keeps what was typed', async () => {
+    await fillIn('one-time pass', 'new password 2', 'new password 2')
+    const esc = new Event('cancel', { cancelable: true })
+    mounted!.byId('password-dialog')?.dispatchEvent(esc)
+    await nextTick()
+    expect(esc.defaultPrevented).toBe(true)
+    expect(mounted!.open.value).toBe(true)
+    expect(mounted!.byId('password-dialog')).not.toBeNull()
+    expect(mounted!.input('password-new').value).toBe('new password 2')
+  })
+
+  it('opens again when the browser closes it anyway', async () => {
+    const dialog = mounted!.byId<HTMLDialogElement>('password-dialog') as HTMLDialogElement
+    expect(dialog.hasAttribute('open')).toBe(true)
+    dialog.removeAttribute('open')
+    dialog.dispatchEvent(new Event('close'))
+    await nextTick()
+    expect(dialog.hasAttribute('open')).toBe(true)
+    expect(mounted!.open.value).toBe(true)
+  })
+
+  it('clears the flag in the session store on success, closes and says so', async () => {
+    const fetchMock = serve({ ...routes, 'POST /api/v1/users/me/password': () => new Response(null, { status: 204 }) })
+    await fillIn('one-time pass', 'new password 2', 'new password 2')
+    await mounted!.submit()
+
+    const call = fetchMock.mock.calls.find(([url]) => url === '/api/v1/users/me/password')
+    expect(JSON.parse(String(call?.[1]?.body))).toEqual({ current_password: 'one-time pass', new_password: 'new password 2' })
+    expect(passwordChangeRequired.value).toBe(false)
+    expect(session.user?.must_change_password).toBe(false)
+    expect(session.status).toBe('authenticated')
+    expect(api.csrfToken).toBe('csrf-1')
+    expect(mounted!.open.value).toBe(false)
+    expect(notices.value.map((n) => [n.kind, n.message])).toEqual([['info', SUCCESS]])
+  })
+
+  it('keeps the flag and stays open when the one-time password is wrong', async () => {
+    const message = 'The current password is wrong.'
+    serve({
+      ...routes,
+      'POST /api/v1/users/me/password': () =>
+        json(422, {
+          error: { code: 'validation_error', message, details: [{ field: 'body.current_password', message }] },
+        }),
+    })
+    await fillIn('wrong password', 'new password 2', 'new password 2')
+    await mounted!.submit()
+    expect(mounted!.byId('password-current-error')?.textContent?.trim()).toBe(message)
+    expect(passwordChangeRequired.value).toBe(true)
+    expect(mounted!.open.value).toBe(true)
+  })
+
+  it('logs out from "Log out"', async () => {
+    const fetchMock = serve({ ...routes, 'POST /api/v1/auth/logout': () => new Response(null, { status: 204 }) })
+    mounted!.byId<HTMLButtonElement>('password-logout')?.click()
+    await flush()
+    expect(fetchMock.mock.calls.some(([url]) => url === '/api/v1/auth/logout')).toBe(true)
+    expect(session.status).toBe('anonymous')
+    expect(session.sessionEnded).toBe(false)
   })
 })

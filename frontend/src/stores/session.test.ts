@@ -10,14 +10,25 @@ const alice = {
   groups: [],
   created_at: '2026-11-22T10:00:00Z',
   last_login_at: null,
+  must_change_password: false,
 }
+
+/** Alice logged in with the one-time password an admin gave her. */
+const aliceOneTime = { ...alice, must_change_password: true }
 
 function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
 }
 
-const info = () => json(200, { name: 'labgate', version: '0.1.0', auth_providers: [] })
+const info = () => json(200, { name: 'labgate', version: '0.1.0', auth_providers: [], limits: { api_token_max_days: 365, min_password_length: 10 } })
 const notAuthenticated = () => json(401, { error: { code: 'not_authenticated', message: 'Log in first.' } })
+const changeRequired = () =>
+  json(403, {
+    error: {
+      code: 'password_change_required',
+      message: 'You logged in with a one-time password. Choose your own password first.',
+    },
+  })
 
 /** Answer each path from a table; unknown paths fail the test. */
 function serve(routes: Record<string, () => Response>) {
@@ -105,5 +116,98 @@ describe('session end', () => {
     expect(session.sessionEnded).toBe(false)
     const logoutCall = fetchMock.mock.calls.find(([url]) => url === '/api/v1/auth/logout')
     expect((logoutCall?.[1]?.headers as Record<string, string>)['X-CSRF-Token']).toBe('csrf-1')
+  })
+})
+
+describe('one-time password', () => {
+  const preferencesAnswer = () => json(200, { preferences: {}, schema: {} })
+
+  it('is required after logging in with one', async () => {
+    serve({
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': notAuthenticated,
+      'POST /api/v1/auth/login': () => json(200, { user: aliceOneTime, csrf_token: 'csrf-1' }),
+      'GET /api/v1/preferences': preferencesAnswer,
+    })
+    const { session, startSession, logIn, passwordChangeRequired } = await loadSession()
+    await startSession()
+    expect(passwordChangeRequired.value).toBe(false)
+    await logIn('alice', 'one-time password')
+    expect(session.status).toBe('authenticated')
+    expect(session.user?.must_change_password).toBe(true)
+    expect(passwordChangeRequired.value).toBe(true)
+  })
+
+  it('is required on start-up when the existing session still has one', async () => {
+    serve({
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': () => json(200, { user: aliceOneTime, csrf_token: 'csrf-1' }),
+      'GET /api/v1/preferences': preferencesAnswer,
+    })
+    const { session, startSession, passwordChangeRequired } = await loadSession()
+    await startSession()
+    expect(session.status).toBe('authenticated')
+    expect(passwordChangeRequired.value).toBe(true)
+  })
+
+  it('is not required for an ordinary password', async () => {
+    serve({
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': () => json(200, { user: alice, csrf_token: 'csrf-1' }),
+      'GET /api/v1/preferences': preferencesAnswer,
+    })
+    const { startSession, passwordChangeRequired } = await loadSession()
+    await startSession()
+    expect(passwordChangeRequired.value).toBe(false)
+  })
+
+  it('is no longer required once the password has changed; session and CSRF token stay', async () => {
+    serve({
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': () => json(200, { user: aliceOneTime, csrf_token: 'csrf-1' }),
+      'GET /api/v1/preferences': preferencesAnswer,
+    })
+    const { session, startSession, passwordChanged, passwordChangeRequired, api: client } = await loadSession()
+    await startSession()
+    const before = session.user
+    passwordChanged()
+    expect(passwordChangeRequired.value).toBe(false)
+    expect(session.user?.must_change_password).toBe(false)
+    expect(session.user).not.toBe(before) // a new object, so views given the user see the change
+    expect(session.user?.username).toBe('alice')
+    expect(session.status).toBe('authenticated')
+    expect(client.csrfToken).toBe('csrf-1')
+  })
+
+  it('becomes required when a call answers 403 password_change_required', async () => {
+    const routes: Record<string, () => Response> = {
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': () => json(200, { user: alice, csrf_token: 'csrf-1' }),
+      'GET /api/v1/preferences': preferencesAnswer,
+    }
+    serve(routes)
+    const { session, startSession, passwordChangeRequired, api: client } = await loadSession()
+    await startSession()
+    expect(passwordChangeRequired.value).toBe(false)
+    routes['GET /api/v1/tokens'] = changeRequired
+    await expect(client.get('/tokens')).rejects.toMatchObject({ status: 403, code: 'password_change_required' })
+    expect(passwordChangeRequired.value).toBe(true)
+    expect(session.user?.must_change_password).toBe(true)
+    expect(session.status).toBe('authenticated')
+    expect(client.csrfToken).toBe('csrf-1')
+  })
+
+  it('does not become required through another 403', async () => {
+    const routes: Record<string, () => Response> = {
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': () => json(200, { user: alice, csrf_token: 'csrf-1' }),
+      'GET /api/v1/preferences': preferencesAnswer,
+      'GET /api/v1/users': () => json(403, { error: { code: 'forbidden', message: 'Only administrators may do this.' } }),
+    }
+    serve(routes)
+    const { startSession, passwordChangeRequired, api: client } = await loadSession()
+    await startSession()
+    await expect(client.get('/users')).rejects.toMatchObject({ status: 403 })
+    expect(passwordChangeRequired.value).toBe(false)
   })
 })

@@ -2,7 +2,7 @@
  * Who is logged in, and the app's top-level state: starting, logged out, logged in,
  * or the server cannot be reached. The views switch on `session.status`.
  */
-import { reactive, shallowReadonly } from 'vue'
+import { computed, reactive, shallowReadonly } from 'vue'
 import { fetchServerInfo, fetchSession, login, logout } from '../api/auth'
 import { api, ApiError } from '../api/client'
 import type { ServerInfo, User } from '../api/types'
@@ -30,6 +30,12 @@ const state = reactive<SessionState>({
 })
 
 export const session: Readonly<SessionState> = shallowReadonly(state)
+
+/**
+ * The user logged in with a one-time password and must choose their own before the
+ * server allows anything else; the workspace shows nothing but that dialog meanwhile.
+ */
+export const passwordChangeRequired = computed(() => state.user?.must_change_password === true)
 
 type LogoutHook = () => void | Promise<void>
 const beforeLogoutHooks = new Set<LogoutHook>()
@@ -70,9 +76,28 @@ function handleUnauthorized(): void {
   if (state.status === 'authenticated') leave(true)
 }
 
+/**
+ * Called by the API client for a 403 `password_change_required`: the password became a
+ * one-time one after we logged in (an admin reset it). Ask for a new one.
+ */
+function handlePasswordChangeRequired(): void {
+  if (state.status === 'authenticated' && state.user && !state.user.must_change_password) {
+    state.user = { ...state.user, must_change_password: true }
+  }
+}
+
+/**
+ * The user changed their password (the server answered 204), so it is no longer a
+ * one-time one. The session, and with it the CSRF token, stays as it is.
+ */
+export function passwordChanged(): void {
+  if (state.user?.must_change_password) state.user = { ...state.user, must_change_password: false }
+}
+
 /** Find out who we are; run once when the app starts (and on "Retry"). */
 export async function startSession(): Promise<void> {
   api.onUnauthorized = handleUnauthorized
+  api.onPasswordChangeRequired = handlePasswordChangeRequired
   state.status = 'starting'
   state.startError = null
   fetchServerInfo()

@@ -22,10 +22,18 @@ class ProviderOut(BaseModel):
     label: str
 
 
+class LimitsOut(BaseModel):
+    """Rules a form can tell the user about before the server refuses the input."""
+
+    api_token_max_days: int
+    min_password_length: int
+
+
 class InfoOut(BaseModel):
     name: str
     version: str
     auth_providers: list[ProviderOut]
+    limits: LimitsOut
 
 
 def _is_loopback(address: str) -> bool:
@@ -38,6 +46,10 @@ async def info(state: State) -> InfoOut:
         name="labgate",
         version=__version__,
         auth_providers=[ProviderOut(name=p.name, label=p.label) for p in state.providers],
+        limits=LimitsOut(
+            api_token_max_days=state.settings.api_token_max_days,
+            min_password_length=state.settings.min_password_length,
+        ),
     )
 
 
