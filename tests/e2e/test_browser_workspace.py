@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
@@ -133,8 +132,8 @@ async def test_workspace_follows_the_user_and_logout_ends_the_session(
         await other.screenshot(path=shot("07-user-menu"))
         await other.get_by_test_id("user-menu-logout").click()
         await expect(other.get_by_test_id("login-form")).to_be_visible()
-        with httpx.Client(base_url=server.url, trust_env=False) as http:
-            replay = http.get("/api/v1/users/me", cookies={"labgate_session": cookie})
+        with server.client(cookies={"labgate_session": cookie}) as http:
+            replay = http.get("/api/v1/users/me")
         assert replay.status_code == 401
         # The laptop's own session is unaffected.
         assert (await page.request.get("/api/v1/users/me")).ok
