@@ -9,15 +9,19 @@ import sys
 from pathlib import Path
 
 from labgate.accounts.users import count_admins, create_user, get_user
-from labgate.db.engine import Database
+from labgate.db.engine import Database, lock_across_replicas
 from labgate.db.models import Role
 from labgate.errors import NotFound
 from labgate.settings import Settings
+
+# Replicas starting together on an empty database create one administrator, not two.
+_BOOTSTRAP_LOCK = 0x6C616268
 
 
 async def ensure_admin(database: Database, settings: Settings, *, url: str) -> None:
     """Create the first administrator when there is none, and print login instructions."""
     async with database.session() as db:
+        await lock_across_replicas(db, _BOOTSTRAP_LOCK)
         if await count_admins(db, enabled_only=False) > 0:
             try:
                 await get_user(db, settings.admin_username)

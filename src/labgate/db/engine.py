@@ -51,6 +51,14 @@ class Database:
         await self.engine.dispose()
 
 
+async def lock_across_replicas(session: AsyncSession, key: int) -> None:
+    """Hold a lock named ``key`` until ``session``'s transaction ends, so that replicas
+    doing the same thing at once (first start, say) take turns. PostgreSQL: an advisory
+    lock; SQLite: nothing to do, every transaction there is already exclusive."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not pysqlite, issue BEGIN, so transactions are real and
     # "BEGIN IMMEDIATE" below takes the write lock up front (no upgrade deadlocks).
