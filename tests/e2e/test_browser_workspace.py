@@ -57,11 +57,17 @@ async def log_in(context: BrowserContext, url: str, password: str = ALICE_PASSWO
     return page
 
 
-async def saved_layout(page: Page) -> dict[str, object] | None:
-    response = await page.request.get("/api/v1/preferences")
-    assert response.ok
-    layout: dict[str, object] | None = (await response.json())["preferences"]["workspace.layout"]
-    return layout
+async def saved_layout_with_groups(page: Page, groups: int) -> dict[str, object]:
+    """The layout stored on the server, once it has ``groups`` pane groups (bounded wait)."""
+    layout: dict[str, object] | None = None
+    for _ in range(100):
+        response = await page.request.get("/api/v1/preferences")
+        assert response.ok
+        layout = (await response.json())["preferences"]["workspace.layout"]
+        if layout is not None and json.dumps(layout).count('"type": "leaf"') == groups:
+            return layout
+        await page.wait_for_timeout(100)
+    raise AssertionError(f"the server never got a layout with {groups} groups: {layout}")
 
 
 async def test_workspace_follows_the_user_and_logout_ends_the_session(
@@ -93,15 +99,12 @@ async def test_workspace_follows_the_user_and_logout_ends_the_session(
         await expect(page.get_by_test_id("split-right")).to_have_count(1)
         await page.get_by_test_id("pane-menu").click()
         await page.get_by_test_id("pane-menu-welcome").click()
-        async with page.expect_response(
-            lambda r: r.url.endswith("/api/v1/preferences") and r.request.method == "PATCH"
-        ) as saved:
-            await page.get_by_test_id("split-right").first.click()
-        assert (await saved.value).ok
+        await page.get_by_test_id("split-right").first.click()
         await expect(page.get_by_test_id("split-right")).to_have_count(2)
         await page.screenshot(path=shot("04-rearranged"))
-        layout = await saved_layout(page)
-        assert layout is not None
+        # The browser saves the layout a moment after the change: wait until the server
+        # has the two groups side by side.
+        layout = await saved_layout_with_groups(page, 2)
         assert json.dumps(layout).count("welcome") >= 2
 
         # Another browser (another device): the same arrangement.
