@@ -57,6 +57,18 @@ async def log_in(context: BrowserContext, url: str, password: str = ALICE_PASSWO
     return page
 
 
+async def saved_theme(page: Page, expected: str) -> str:
+    """The theme stored on the server, once it is ``expected`` (bounded wait)."""
+    theme = ""
+    for _ in range(50):
+        response = await page.request.get("/api/v1/preferences")
+        theme = (await response.json())["preferences"]["theme"]
+        if theme == expected:
+            break
+        await page.wait_for_timeout(100)
+    return theme
+
+
 async def saved_layout_with_groups(page: Page, groups: int) -> dict[str, object]:
     """The layout stored on the server, once it has ``groups`` pane groups (bounded wait)."""
     layout: dict[str, object] | None = None
@@ -124,8 +136,7 @@ async def test_workspace_follows_the_user_and_logout_ends_the_session(
             await other.get_by_test_id("theme-toggle").click()
         await expect(html).to_have_attribute("data-theme", "dark")
         await other.screenshot(path=shot("06-dark"))
-        prefs = await (await other.request.get("/api/v1/preferences")).json()
-        assert prefs["preferences"]["theme"] == "dark"  # the system scheme here is light
+        assert await saved_theme(other, "dark") == "dark"  # the system scheme here is light
         await page.reload()
         await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
 
