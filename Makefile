@@ -118,10 +118,10 @@ test: test-deps dev-venv frontend ## Run the front-end unit tests and pytest (PY
 
 lint: dev-venv $(STAMPS)/npm-ci ## ruff, mypy, vue-tsc and eslint (runs all, fails if any fails)
 	failed=()
-	$(VENV)/bin/ruff check src tests || failed+=("ruff check")
-	$(VENV)/bin/ruff format --check src tests || failed+=("ruff format")
+	$(VENV)/bin/ruff check src tests benchmarks || failed+=("ruff check")
+	$(VENV)/bin/ruff format --check src tests benchmarks || failed+=("ruff format")
 	$(VENV)/bin/mypy || failed+=("mypy")
-	$(VENV)/bin/mypy --strict tests/support || failed+=("mypy tests/support")
+	$(VENV)/bin/mypy --strict tests/support benchmarks || failed+=("mypy tests/support benchmarks")
 	$(NPM) run typecheck || failed+=("npm run typecheck")
 	$(NPM) run lint || failed+=("npm run lint")
 	if (( $${#failed[@]} )); then printf 'FAILED: %s\n' "$${failed[@]}" >&2; exit 1; fi
@@ -133,7 +133,7 @@ format: dev-venv ## Fix what ruff can fix and reformat the Python code
 	$(VENV)/bin/ruff format src tests
 	exit $$status
 
-bench: dev-venv ## Run the benchmarks (python -m benchmarks)
+bench: dev-venv frontend ## Run the benchmarks (python -m benchmarks)
 	@if [[ -f benchmarks/__main__.py ]]; then
 		$(VENV)/bin/python -m benchmarks
 	else

@@ -1,0 +1,221 @@
+"""Run every benchmark: ``python -m benchmarks`` (``make bench``), or ``--quick`` for a
+smoke run of a few requests that writes neither the record nor the docs.
+
+Starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the first time),
+measures each scenario at each concurrency on every endpoint in turn, prints the tables,
+writes ``benchmarks/results/latest.json`` and regenerates the tables in
+``docs/performance.md``. Server logs of the last run are kept in ``.bench/run/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+from benchmarks import CACHE_DIR, RESULTS_DIR, ROOT
+from benchmarks.load import Probe, run_load
+from benchmarks.machine import cpu_plan, describe
+from benchmarks.peers import Peer, Scenario
+from benchmarks.peers.jupyterhub import jupyterhub_peer
+from benchmarks.peers.labgate import labgate_peer
+from benchmarks.process import BenchmarkError
+from benchmarks.report import ScenarioInfo, markdown, summarise, update_page
+
+# What is measured, at which concurrency levels.
+PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
+    (Scenario.TOKEN, "1. Small authenticated API GET with an API token", (1, 10, 50)),
+    (Scenario.COOKIE, "2. Small authenticated API GET with a browser session cookie", (10,)),
+    (Scenario.LOGIN_PAGE, "3. The login page (HTML)", (10,)),
+)
+DOCS_PAGE = ROOT / "docs" / "performance.md"
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: few requests; writes results/quick.json only",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="timed requests per cell (default 2000)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=200, help="untimed requests before each cell (default 200)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the whole plan, interleaved; medians reported (default 1)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin servers and load generator to separate CPUs",
+    )
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.requests, args.warmup, args.rounds, args.no_docs = 100, 20, 1, True
+    if args.requests < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--requests and --rounds must be positive, --warmup not negative")
+    return args
+
+
+def _describe_probe(probe: Probe) -> str:
+    """``GET /path`` and how it authenticates, without any secret."""
+    parts = [f"{probe.method} {probe.path}"]
+    headers = dict(probe.headers)
+    if "Authorization" in headers:
+        parts.append(f"Authorization: {headers['Authorization'].split(' ')[0]} …")
+    if "Cookie" in headers:
+        names = [c.split("=")[0].strip() for c in headers["Cookie"].split(";")]
+        parts.append("cookies " + ", ".join(names))
+    if "X-XSRFToken" in headers:
+        parts.append("X-XSRFToken header")
+    return ", ".join(parts)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the load generator when installed (it is, with uvicorn[standard]):
+    less CPU per request on the client side."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds the with-blocks, which stop the servers by PID
+
+
+def measure(
+    peers: list[Peer], args: argparse.Namespace, runner: asyncio.Runner
+) -> list[dict[str, Any]]:
+    """Every (scenario, concurrency) cell on every endpoint, ``rounds`` times. Within a
+    cell the endpoints take turns, starting with a different one each round."""
+    targets = [(peer, endpoint) for peer in peers for endpoint in peer.endpoints]
+    rows: list[dict[str, Any]] = []
+    for round_ in range(args.rounds):
+        for scenario, _, levels in PLAN:
+            for concurrency in levels:
+                shift = round_ % len(targets)
+                for peer, endpoint in targets[shift:] + targets[:shift]:
+                    result = runner.run(
+                        run_load(
+                            endpoint.host,
+                            endpoint.port,
+                            peer.probes[scenario],
+                            requests=args.requests,
+                            concurrency=concurrency,
+                            warmup=args.warmup,
+                        )
+                    )
+                    print(
+                        f"{scenario.value:<10} c={concurrency:<3} {endpoint.label:<22} "
+                        f"{result.throughput:8.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
+                        f"p99 {result.p99_ms:8.2f} ms",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    rows.append(
+                        {
+                            "round": round_,
+                            "scenario": scenario.value,
+                            "endpoint": endpoint.key,
+                            **dataclasses.asdict(result),
+                        }
+                    )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    started = time.monotonic()
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    server_cpus, client_cpus, placement = cpu_plan(pin=not args.no_pin)
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)
+    workdir = CACHE_DIR / "run"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        with (
+            labgate_peer(workdir / "labgate", cpus=server_cpus) as labgate,
+            jupyterhub_peer(workdir / "jupyterhub", cpus=server_cpus) as jupyterhub,
+            asyncio.Runner(loop_factory=_loop_factory()) as runner,
+        ):
+            peers = [labgate, jupyterhub]
+            print(
+                f"Servers up after {time.monotonic() - started:.0f} s; measuring "
+                f"({args.requests} requests per cell, {placement}).",
+                file=sys.stderr,
+                flush=True,
+            )
+            rows = measure(peers, args, runner)
+    except BenchmarkError as error:
+        print(f"benchmark failed: {error}\n(server logs: {workdir})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+    scenarios = [
+        ScenarioInfo(
+            scenario.value,
+            title,
+            {peer.name: _describe_probe(peer.probes[scenario]) for peer in peers},
+        )
+        for scenario, title, _ in PLAN
+    ]
+    record: dict[str, Any] = {
+        "date": date,
+        "quick": args.quick,
+        "duration_seconds": time.monotonic() - started,
+        "machine": describe(placement),
+        "versions": {
+            **{name: value for peer in peers for name, value in peer.versions.items()},
+            "python (labgate, load generator)": describe(placement)["python"],
+        },
+        "settings": {"requests": args.requests, "warmup": args.warmup, "rounds": args.rounds},
+        "endpoints": [
+            {"key": e.key, "label": e.label, "peer": peer.name, "note": e.note}
+            for peer in peers
+            for e in peer.endpoints
+        ],
+        "scenarios": [dataclasses.asdict(s) for s in scenarios],
+        "notes": [note for peer in peers for note in peer.notes if note.startswith("WARNING")],
+        "summary": summarise(rows),
+        "runs": rows,
+    }
+    generated = markdown(record, scenarios)
+    print(generated)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    result_file = RESULTS_DIR / ("quick.json" if args.quick else "latest.json")
+    result_file.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nWrote {result_file.relative_to(ROOT)}", file=sys.stderr)
+    if not args.no_docs:
+        update_page(DOCS_PAGE, generated)
+        print(f"Updated {DOCS_PAGE.relative_to(ROOT)}", file=sys.stderr)
+    print(f"Total {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
