@@ -41,7 +41,7 @@ async def list_events(
     target: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AuditPage:
     authorize(principal, Action.READ_AUDIT_LOG)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         rows = await audit.query(
             db, limit=limit, before_id=before_id, event=event, actor=actor, target=target
         )

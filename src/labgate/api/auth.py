@@ -83,7 +83,7 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
 
 @router.get("/session", summary="The current browser session")
 async def current_session(principal: CurrentPrincipal, state: State) -> SessionOut:
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         user = await db.get(User, principal.user_id)
         session = await db.get(LoginSession, principal.session_id) if principal.session_id else None
         assert user is not None

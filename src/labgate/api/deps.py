@@ -14,9 +14,9 @@ from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from labgate.auth.principal import Principal, Scope
-from labgate.auth.sessions import COOKIE_NAME, resolve_session
-from labgate.auth.tokens import expand_scopes, resolve_token
+from labgate.auth.principal import Account, Principal, Scope
+from labgate.auth.sessions import COOKIE_NAME, find_live_session, touch_session
+from labgate.auth.tokens import find_live_token, touch_token
 from labgate.db.models import Role
 from labgate.errors import CsrfFailed, NotAuthenticated
 from labgate.http.client import client_address, is_https
@@ -40,44 +40,57 @@ def role_scopes(role: Role) -> frozenset[Scope]:
 
 async def authenticate(conn: HTTPConnection, state: AppState, *, method: str) -> Principal:
     """Find who is calling, by bearer token or session cookie; for cookie sessions, unsafe
-    methods must carry the session's CSRF token."""
+    methods must carry the session's CSRF token. One read-only query; a write only when
+    the last-used time is more than a minute old."""
     authorization = conn.headers.get("authorization", "")
-    async with state.database.session() as db:
-        if authorization:
-            scheme, _, secret = authorization.partition(" ")
-            token = await resolve_token(db, secret.strip()) if scheme.lower() == "bearer" else None
-            if token is None:
-                raise NotAuthenticated("The API token is invalid, expired or revoked.")
-            role = Role(token.user.role)
-            return Principal(
-                user_id=token.user_id,
-                username=token.user.username,
-                role=role,
-                via="token",
-                scopes=expand_scopes(token.scopes) & role_scopes(role),
-                token_id=token.id,
-                must_change_password=token.user.must_change_password,
+    if authorization:
+        scheme, _, secret = authorization.partition(" ")
+        async with state.database.read() as db:
+            token = (
+                await find_live_token(db, secret.strip()) if scheme.lower() == "bearer" else None
             )
-        cookie = conn.cookies.get(COOKIE_NAME)
-        session = await resolve_session(db, cookie, state.settings) if cookie else None
-        if session is None:
-            raise NotAuthenticated("Please log in.")
-        if method not in SAFE_METHODS:
-            sent = conn.headers.get(CSRF_HEADER, "")
-            if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-                raise CsrfFailed(
-                    "Missing or wrong X-CSRF-Token header. Reload the page and try again."
-                )
-        role = Role(session.user.role)
-        return Principal(
-            user_id=session.user_id,
-            username=session.user.username,
-            role=role,
-            via="session",
-            scopes=role_scopes(role),
-            session_id=session.id,
-            must_change_password=session.user.must_change_password,
-        )
+        if token is None:
+            raise NotAuthenticated("The API token is invalid, expired or revoked.")
+        if token.stale:
+            async with state.database.session() as db:
+                await touch_token(db, token.id)
+        return _principal(token.account, "token", token.scopes, token_id=token.id)
+
+    cookie = conn.cookies.get(COOKIE_NAME)
+    session = None
+    if cookie:
+        async with state.database.read() as db:
+            session = await find_live_session(db, cookie, state.settings)
+    if session is None:
+        raise NotAuthenticated("Please log in.")
+    if method not in SAFE_METHODS:
+        sent = conn.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+            raise CsrfFailed("Missing or wrong X-CSRF-Token header. Reload the page and try again.")
+    if session.stale:
+        async with state.database.session() as db:
+            await touch_session(db, session.id)
+    return _principal(session.account, "session", frozenset(Scope), session_id=session.id)
+
+
+def _principal(
+    account: Account,
+    via: str,
+    scopes: frozenset[Scope],
+    *,
+    session_id: int | None = None,
+    token_id: int | None = None,
+) -> Principal:
+    return Principal(
+        user_id=account.id,
+        username=account.username,
+        role=account.role,
+        via=via,
+        scopes=scopes & role_scopes(account.role),
+        session_id=session_id,
+        token_id=token_id,
+        must_change_password=account.must_change_password,
+    )
 
 
 def expected_origin(conn: HTTPConnection, state: AppState) -> str:

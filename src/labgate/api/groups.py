@@ -29,7 +29,7 @@ class GroupCreate(Body):
 @router.get("", summary="All groups")
 async def list_groups(principal: CurrentPrincipal, state: State) -> GroupList:
     authorize(principal, Action.LIST_GROUPS)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         return GroupList(groups=[GroupOut.of(g) for g in await grouping.list_groups(db)])
 
 
@@ -46,7 +46,7 @@ async def create_group(body: GroupCreate, principal: CurrentPrincipal, state: St
 @router.get("/{name}", summary="One group")
 async def get_group(name: str, principal: CurrentPrincipal, state: State) -> GroupOut:
     authorize(principal, Action.LIST_GROUPS)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         return GroupOut.of(await grouping.get_group(db, name))
 
 

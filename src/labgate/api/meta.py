@@ -69,6 +69,6 @@ async def metrics(request: Request, state: State) -> Response:
     client = client_address(request, state.settings.trusted_proxies)
     if not (state.settings.metrics_public or _is_loopback(client)):
         authorize(await authenticate(request, state, method="GET"), Action.READ_METRICS)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         state.metrics.active_sessions.set(await count_active_sessions(db, state.settings))
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -39,7 +39,7 @@ def _schema() -> dict[str, PreferenceInfo]:
 @router.get("", summary="Your preferences, with the schema of every known key")
 async def get_preferences(principal: CurrentPrincipal, state: State) -> PreferencesOut:
     authorize(principal, Action.READ_PREFERENCES)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         values = await prefs.load(db, principal.user_id)
     return PreferencesOut(preferences=values, schema=_schema())
 

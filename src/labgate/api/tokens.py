@@ -40,7 +40,7 @@ class TokenCreated(BaseModel):
 @router.get("", summary="Your API tokens")
 async def list_tokens(principal: CurrentPrincipal, state: State) -> TokenList:
     authorize(principal, Action.LIST_TOKENS)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         return TokenList(tokens=[TokenOut.of(t) for t in await tokens_of(db, principal.user_id)])
 
 

@@ -58,7 +58,7 @@ class PasswordChange(Body):
 @router.get("/me", summary="Your own account")
 async def get_me(principal: CurrentPrincipal, state: State) -> UserOut:
     authorize(principal, Action.READ_OWN_ACCOUNT)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         user = await db.get(User, principal.user_id)
         assert user is not None
         return UserOut.of(user)
@@ -109,7 +109,7 @@ async def change_my_password(
 @router.get("", summary="All users (administrators)")
 async def list_users(principal: CurrentPrincipal, state: State) -> UserList:
     authorize(principal, Action.LIST_USERS)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         return UserList(users=[UserOut.of(u) for u in await accounts.list_users(db)])
 
 
@@ -134,7 +134,7 @@ async def create_user(body: UserCreate, principal: CurrentPrincipal, state: Stat
 @router.get("/{username}", summary="One user (administrators)")
 async def get_user(username: str, principal: CurrentPrincipal, state: State) -> UserOut:
     authorize(principal, Action.LIST_USERS)
-    async with state.database.session() as db:
+    async with state.database.read() as db:
         return UserOut.of(await accounts.get_user(db, username))
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from labgate.auth.principal import ACCOUNT_COLUMNS, Account
 from labgate.auth.secrets import digest, new_secret
 from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
@@ -38,25 +40,58 @@ async def create_session(
     return secret, row
 
 
-def _alive(row: LoginSession, settings: Settings, now: datetime) -> bool:
+@dataclass(frozen=True)
+class LiveSession:
+    id: int
+    csrf_token: str
+    account: Account
+    # last_seen_at is old enough to be worth refreshing (see touch_session).
+    stale: bool
+
+
+async def find_live_session(
+    db: AsyncSession, cookie: str, settings: Settings
+) -> LiveSession | None:
+    """The session behind ``cookie`` if it is neither ended, expired, idle too long nor
+    its user disabled; one query, no writes."""
+    row = (
+        await db.execute(
+            select(
+                LoginSession.id,
+                LoginSession.csrf_token,
+                LoginSession.last_seen_at,
+                LoginSession.expires_at,
+                LoginSession.revoked_at,
+                *ACCOUNT_COLUMNS,
+            )
+            .join(User, User.id == LoginSession.user_id)
+            .where(LoginSession.token_hash == digest(cookie))
+        )
+    ).first()
+    if row is None:
+        return None
+    now = utcnow()
     idle_limit = timedelta(minutes=settings.session_idle_timeout_minutes)
-    return (
+    alive = (
         row.revoked_at is None
         and row.expires_at > now
         and row.last_seen_at + idle_limit > now
-        and not row.user.disabled
+        and not row.disabled
+    )
+    if not alive:
+        return None
+    return LiveSession(
+        id=row.id,
+        csrf_token=row.csrf_token,
+        account=Account.from_row(row),
+        stale=now - row.last_seen_at > _TOUCH_INTERVAL,
     )
 
 
-async def resolve_session(db: AsyncSession, cookie: str, settings: Settings) -> LoginSession | None:
-    """The live session for ``cookie``, refreshed, or None when unknown, ended or expired."""
-    row = await db.scalar(select(LoginSession).where(LoginSession.token_hash == digest(cookie)))
-    now = utcnow()
-    if row is None or not _alive(row, settings, now):
-        return None
-    if now - row.last_seen_at > _TOUCH_INTERVAL:
-        row.last_seen_at = now
-    return row
+async def touch_session(db: AsyncSession, session_id: int) -> None:
+    await db.execute(
+        update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=utcnow())
+    )
 
 
 async def revoke_session(db: AsyncSession, session_id: int) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.auth.principal import Scope
+from labgate.auth.principal import ACCOUNT_COLUMNS, Account, Scope
 from labgate.auth.secrets import digest, new_secret
 from labgate.db.models import ApiToken, User
 from labgate.db.types import utcnow
 
+# last_used_at is refreshed at most this often, so reads do not all turn into writes.
+_TOUCH_INTERVAL = timedelta(seconds=60)
 TOKEN_PREFIX = "lgt_"  # noqa: S105 (a visible marker, not a secret)
 # Each scope grants the ones listed with it.
 _IMPLIED = {
@@ -54,26 +57,52 @@ async def create_token(
     return secret, row
 
 
-def token_is_live(row: ApiToken) -> bool:
+@dataclass(frozen=True)
+class LiveToken:
+    id: int
+    scopes: frozenset[Scope]
+    account: Account
+    # last_used_at is old enough to be worth refreshing (see touch_token).
+    stale: bool
+
+
+async def find_live_token(db: AsyncSession, secret: str) -> LiveToken | None:
+    """The token for ``secret`` if it is neither revoked, expired nor its user disabled;
+    one query, no writes."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    row = (
+        await db.execute(
+            select(
+                ApiToken.id,
+                ApiToken.scopes,
+                ApiToken.expires_at,
+                ApiToken.revoked_at,
+                ApiToken.last_used_at,
+                *ACCOUNT_COLUMNS,
+            )
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == digest(secret))
+        )
+    ).first()
     now = utcnow()
-    return (
-        row.revoked_at is None
-        and (row.expires_at is None or row.expires_at > now)
-        and not row.user.disabled
+    if (
+        row is None
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+        or row.disabled
+    ):
+        return None
+    return LiveToken(
+        id=row.id,
+        scopes=expand_scopes(row.scopes),
+        account=Account.from_row(row),
+        stale=row.last_used_at is None or now - row.last_used_at > _TOUCH_INTERVAL,
     )
 
 
-async def resolve_token(db: AsyncSession, secret: str) -> ApiToken | None:
-    """The live token for ``secret``, with its last use recorded, or None."""
-    if not secret.startswith(TOKEN_PREFIX):
-        return None
-    row = await db.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
-    if row is None or not token_is_live(row):
-        return None
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=60):
-        row.last_used_at = now
-    return row
+async def touch_token(db: AsyncSession, token_id: int) -> None:
+    await db.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
 async def list_tokens(db: AsyncSession, user_id: int) -> list[ApiToken]:

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+_READ_ONLY = "labgate_read_only"
+
 
 class Database:
     """One engine and its session factory. ``session()`` is a unit of work: it commits
@@ -32,6 +34,9 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -42,6 +47,15 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that only reads. On SQLite it does not take the write lock, so
+        reads run side by side (WAL) instead of queueing behind one another."""
+        # Closing (not rolling back) ends the transaction without expiring what was
+        # loaded, so results stay usable after the block.
+        async with self.read_sessionmaker() as session:
+            yield session
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -72,4 +86,7 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the lock up front: a deferred transaction that reads and then writes
+    # fails at once (no busy wait) when another writer got in between.
+    read_only = conn.get_execution_options().get(_READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
