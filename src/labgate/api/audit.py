@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from labgate import audit
-from labgate.api.deps import CurrentPrincipal, State
+from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.auth.policy import Action, authorize
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -34,6 +34,7 @@ class AuditPage(BaseModel):
 async def list_events(
     principal: CurrentPrincipal,
     state: State,
+    db: Db,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1)] = None,
     event: Annotated[str | None, Query(max_length=64)] = None,
@@ -41,10 +42,9 @@ async def list_events(
     target: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AuditPage:
     authorize(principal, Action.READ_AUDIT_LOG)
-    async with state.database.read() as db:
-        rows = await audit.query(
-            db, limit=limit, before_id=before_id, event=event, actor=actor, target=target
-        )
+    rows = await audit.query(
+        db, limit=limit, before_id=before_id, event=event, actor=actor, target=target
+    )
     events = [
         AuditEventOut(
             id=r.id,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, StringConstraints
 
 from labgate import audit
-from labgate.api.deps import CurrentPrincipal, State, client_of
+from labgate.api.deps import CurrentPrincipal, Db, State, client_of
 from labgate.api.schemas import Body, Password, UserOut
 from labgate.audit import Actor
 from labgate.auth.ratelimit import FAILED_LOGIN, check_login_allowed
@@ -82,26 +82,24 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
 
 
 @router.get("/session", summary="The current browser session")
-async def current_session(principal: CurrentPrincipal, state: State) -> SessionOut:
-    async with state.database.read() as db:
-        user = await db.get(User, principal.user_id)
-        session = await db.get(LoginSession, principal.session_id) if principal.session_id else None
-        assert user is not None
-        return SessionOut(user=UserOut.of(user), csrf_token=session.csrf_token if session else "")
+async def current_session(principal: CurrentPrincipal, state: State, db: Db) -> SessionOut:
+    user = await db.get(User, principal.user_id)
+    session = await db.get(LoginSession, principal.session_id) if principal.session_id else None
+    assert user is not None
+    return SessionOut(user=UserOut.of(user), csrf_token=session.csrf_token if session else "")
 
 
 @router.post("/logout", status_code=204, summary="End the browser session")
 async def logout(
-    principal: CurrentPrincipal, request: Request, response: Response, state: State
+    principal: CurrentPrincipal, request: Request, response: Response, state: State, db: Db
 ) -> None:
-    async with state.database.session() as db:
-        if principal.session_id is not None:
-            await revoke_session(db, principal.session_id)
-        audit.record(
-            db,
-            "logout",
-            actor=Actor(principal.user_id, principal.username),
-            target=principal.username,
-            client=client_of(request, state),
-        )
+    if principal.session_id is not None:
+        await revoke_session(db, principal.session_id)
+    audit.record(
+        db,
+        "logout",
+        actor=Actor(principal.user_id, principal.username),
+        target=principal.username,
+        client=client_of(request, state),
+    )
     response.delete_cookie(COOKIE_NAME, path="/")

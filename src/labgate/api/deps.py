@@ -7,11 +7,14 @@ Authentication happens here for every route; authorisation is decided by
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from labgate.auth.principal import Account, Principal, Scope
@@ -34,33 +37,50 @@ def get_state(conn: HTTPConnection) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
+async def request_transaction(request: Request, state: State) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction: shared and read-only for GET and HEAD, writing
+    otherwise. Authentication and the route run in it; it commits when the route returns
+    without error, before the response is sent, and rolls back on any error."""
+    transaction = (
+        state.database.read() if request.method in SAFE_METHODS else state.database.session()
+    )
+    async with transaction as db:
+        yield db
+
+
+Db = Annotated[AsyncSession, Depends(request_transaction, scope="function")]
+
+
 def role_scopes(role: Role) -> frozenset[Scope]:
     return frozenset(Scope) if role is Role.ADMIN else frozenset({Scope.READ, Scope.WRITE})
 
 
-async def authenticate(conn: HTTPConnection, state: AppState, *, method: str) -> Principal:
+async def authenticate(
+    conn: HTTPConnection, state: AppState, *, method: str, db: AsyncSession | None = None
+) -> Principal:
     """Find who is calling, by bearer token or session cookie; for cookie sessions, unsafe
-    methods must carry the session's CSRF token. One read-only query; a write only when
-    the last-used time is more than a minute old."""
+    methods must carry the session's CSRF token. One query, in ``db`` (the request's
+    transaction) or in a read-only one of its own; a write only when the last-used time
+    is more than a minute old."""
     authorization = conn.headers.get("authorization", "")
     if authorization:
         scheme, _, secret = authorization.partition(" ")
-        async with state.database.read() as db:
-            token = (
-                await find_live_token(db, secret.strip()) if scheme.lower() == "bearer" else None
-            )
+        token = None
+        if scheme.lower() == "bearer":
+            async with _reading(state, db) as reader:
+                token = await find_live_token(reader, secret.strip())
         if token is None:
             raise NotAuthenticated("The API token is invalid, expired or revoked.")
         if token.stale:
-            async with state.database.session() as db:
-                await touch_token(db, token.id)
+            async with _writing(state, db, method) as writer:
+                await touch_token(writer, token.id)
         return _principal(token.account, "token", token.scopes, token_id=token.id)
 
     cookie = conn.cookies.get(COOKIE_NAME)
     session = None
     if cookie:
-        async with state.database.read() as db:
-            session = await find_live_session(db, cookie, state.settings)
+        async with _reading(state, db) as reader:
+            session = await find_live_session(reader, cookie, state.settings)
     if session is None:
         raise NotAuthenticated("Please log in.")
     if method not in SAFE_METHODS:
@@ -68,9 +88,32 @@ async def authenticate(conn: HTTPConnection, state: AppState, *, method: str) ->
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
             raise CsrfFailed("Missing or wrong X-CSRF-Token header. Reload the page and try again.")
     if session.stale:
-        async with state.database.session() as db:
-            await touch_session(db, session.id)
+        async with _writing(state, db, method) as writer:
+            await touch_session(writer, session.id)
     return _principal(session.account, "session", frozenset(Scope), session_id=session.id)
+
+
+@asynccontextmanager
+async def _reading(state: AppState, db: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    """``db`` when the caller has a transaction, else a read-only one for the lookup."""
+    if db is not None:
+        yield db
+    else:
+        async with state.database.read() as reader:
+            yield reader
+
+
+@asynccontextmanager
+async def _writing(
+    state: AppState, db: AsyncSession | None, method: str
+) -> AsyncIterator[AsyncSession]:
+    """The request's transaction when it writes anyway (a second writer would wait for
+    the lock it holds), else a short write transaction of its own."""
+    if db is not None and method not in SAFE_METHODS:
+        yield db
+    else:
+        async with state.database.session() as writer:
+            yield writer
 
 
 def _principal(
@@ -119,9 +162,10 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `lgt_...`")
 async def current_principal(
     request: Request,
     state: State,
+    db: Db,
     _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return await authenticate(request, state, method=request.method)
+    return await authenticate(request, state, method=request.method, db=db)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, StringConstraints
 
 from labgate.accounts import groups as grouping
 from labgate.accounts.users import get_user
-from labgate.api.deps import CurrentPrincipal, State
+from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, GroupOut
 from labgate.api.users import actor
 from labgate.auth.policy import Action, authorize
@@ -27,54 +27,50 @@ class GroupCreate(Body):
 
 
 @router.get("", summary="All groups")
-async def list_groups(principal: CurrentPrincipal, state: State) -> GroupList:
+async def list_groups(principal: CurrentPrincipal, state: State, db: Db) -> GroupList:
     authorize(principal, Action.LIST_GROUPS)
-    async with state.database.read() as db:
-        return GroupList(groups=[GroupOut.of(g) for g in await grouping.list_groups(db)])
+    return GroupList(groups=[GroupOut.of(g) for g in await grouping.list_groups(db)])
 
 
 @router.post("", status_code=201, summary="Create a group")
-async def create_group(body: GroupCreate, principal: CurrentPrincipal, state: State) -> GroupOut:
+async def create_group(
+    body: GroupCreate, principal: CurrentPrincipal, state: State, db: Db
+) -> GroupOut:
     authorize(principal, Action.MANAGE_GROUPS)
-    async with state.database.session() as db:
-        group = await grouping.create_group(
-            db, name=body.name, description=body.description, actor=actor(principal)
-        )
-        return GroupOut.of(group)
+    group = await grouping.create_group(
+        db, name=body.name, description=body.description, actor=actor(principal)
+    )
+    return GroupOut.of(group)
 
 
 @router.get("/{name}", summary="One group")
-async def get_group(name: str, principal: CurrentPrincipal, state: State) -> GroupOut:
+async def get_group(name: str, principal: CurrentPrincipal, state: State, db: Db) -> GroupOut:
     authorize(principal, Action.LIST_GROUPS)
-    async with state.database.read() as db:
-        return GroupOut.of(await grouping.get_group(db, name))
+    return GroupOut.of(await grouping.get_group(db, name))
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a group")
-async def delete_group(name: str, principal: CurrentPrincipal, state: State) -> Response:
+async def delete_group(name: str, principal: CurrentPrincipal, state: State, db: Db) -> Response:
     authorize(principal, Action.MANAGE_GROUPS)
-    async with state.database.session() as db:
-        await grouping.delete_group(db, await grouping.get_group(db, name), actor=actor(principal))
+    await grouping.delete_group(db, await grouping.get_group(db, name), actor=actor(principal))
     return Response(status_code=204)
 
 
 @router.put("/{name}/members/{username}", summary="Add a member")
 async def add_member(
-    name: str, username: str, principal: CurrentPrincipal, state: State
+    name: str, username: str, principal: CurrentPrincipal, state: State, db: Db
 ) -> GroupOut:
     authorize(principal, Action.MANAGE_GROUPS)
-    async with state.database.session() as db:
-        group = await grouping.get_group(db, name)
-        user = await get_user(db, username)
-        return GroupOut.of(await grouping.add_member(db, group, user, actor=actor(principal)))
+    group = await grouping.get_group(db, name)
+    user = await get_user(db, username)
+    return GroupOut.of(await grouping.add_member(db, group, user, actor=actor(principal)))
 
 
 @router.delete("/{name}/members/{username}", summary="Remove a member")
 async def remove_member(
-    name: str, username: str, principal: CurrentPrincipal, state: State
+    name: str, username: str, principal: CurrentPrincipal, state: State, db: Db
 ) -> GroupOut:
     authorize(principal, Action.MANAGE_GROUPS)
-    async with state.database.session() as db:
-        group = await grouping.get_group(db, name)
-        user = await get_user(db, username)
-        return GroupOut.of(await grouping.remove_member(db, group, user, actor=actor(principal)))
+    group = await grouping.get_group(db, name)
+    user = await get_user(db, username)
+    return GroupOut.of(await grouping.remove_member(db, group, user, actor=actor(principal)))

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from labgate import preferences as prefs
-from labgate.api.deps import CurrentPrincipal, State
+from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 
@@ -37,18 +37,16 @@ def _schema() -> dict[str, PreferenceInfo]:
 
 
 @router.get("", summary="Your preferences, with the schema of every known key")
-async def get_preferences(principal: CurrentPrincipal, state: State) -> PreferencesOut:
+async def get_preferences(principal: CurrentPrincipal, state: State, db: Db) -> PreferencesOut:
     authorize(principal, Action.READ_PREFERENCES)
-    async with state.database.read() as db:
-        values = await prefs.load(db, principal.user_id)
+    values = await prefs.load(db, principal.user_id)
     return PreferencesOut(preferences=values, schema=_schema())
 
 
 @router.patch("", summary="Change some preferences (null resets one to its default)")
 async def update_preferences(
-    body: PreferencesPatch, principal: CurrentPrincipal, state: State
+    body: PreferencesPatch, principal: CurrentPrincipal, state: State, db: Db
 ) -> PreferencesOut:
     authorize(principal, Action.UPDATE_PREFERENCES)
-    async with state.database.session() as db:
-        values = await prefs.update(db, principal.user_id, body.preferences)
+    values = await prefs.update(db, principal.user_id, body.preferences)
     return PreferencesOut(preferences=values, schema=_schema())

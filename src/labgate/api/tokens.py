@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from labgate import audit
-from labgate.api.deps import CurrentPrincipal, State
+from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, NonEmptyName, TokenOut
 from labgate.api.users import actor
 from labgate.auth.policy import Action, authorize
@@ -38,15 +38,14 @@ class TokenCreated(BaseModel):
 
 
 @router.get("", summary="Your API tokens")
-async def list_tokens(principal: CurrentPrincipal, state: State) -> TokenList:
+async def list_tokens(principal: CurrentPrincipal, state: State, db: Db) -> TokenList:
     authorize(principal, Action.LIST_TOKENS)
-    async with state.database.read() as db:
-        return TokenList(tokens=[TokenOut.of(t) for t in await tokens_of(db, principal.user_id)])
+    return TokenList(tokens=[TokenOut.of(t) for t in await tokens_of(db, principal.user_id)])
 
 
 @router.post("", status_code=201, summary="Create an API token (its secret is shown once)")
 async def create_token(
-    body: TokenCreate, principal: CurrentPrincipal, state: State
+    body: TokenCreate, principal: CurrentPrincipal, state: State, db: Db
 ) -> TokenCreated:
     authorize(principal, Action.CREATE_TOKEN)
     limit = state.settings.api_token_max_days
@@ -56,38 +55,38 @@ async def create_token(
     if not set(body.scopes) <= principal.scopes:
         message = "You cannot give a token more rights than you have."
         raise ValidationFailed(message, details=[FieldProblem("body.scopes", message)])
-    async with state.database.session() as db:
-        user = await db.get(User, principal.user_id)
-        assert user is not None
-        secret, token = await make_token(
-            db, user, name=body.name, scopes=list(body.scopes), expires_in_days=body.expires_in_days
-        )
-        audit.record(
-            db,
-            "token_created",
-            actor=actor(principal),
-            target=principal.username,
-            token_id=token.id,
-            name=token.name,
-            scopes=token.scopes,
-        )
-        return TokenCreated(token=TokenOut.of(token), secret=secret)
+    user = await db.get(User, principal.user_id)
+    assert user is not None
+    secret, token = await make_token(
+        db, user, name=body.name, scopes=list(body.scopes), expires_in_days=body.expires_in_days
+    )
+    audit.record(
+        db,
+        "token_created",
+        actor=actor(principal),
+        target=principal.username,
+        token_id=token.id,
+        name=token.name,
+        scopes=token.scopes,
+    )
+    return TokenCreated(token=TokenOut.of(token), secret=secret)
 
 
 @router.delete("/{token_id}", status_code=204, summary="Revoke an API token")
-async def revoke_token(token_id: int, principal: CurrentPrincipal, state: State) -> Response:
-    async with state.database.session() as db:
-        token = await db.get(ApiToken, token_id)
-        if token is None:
-            raise NotFound(f"There is no API token {token_id}.")
-        authorize(principal, Action.REVOKE_TOKEN, owner_id=token.user_id)
-        if token.revoked_at is None:
-            token.revoked_at = utcnow()
-            audit.record(
-                db,
-                "token_revoked",
-                actor=actor(principal),
-                target=token.user.username,
-                token_id=token.id,
-            )
+async def revoke_token(
+    token_id: int, principal: CurrentPrincipal, state: State, db: Db
+) -> Response:
+    token = await db.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"There is no API token {token_id}.")
+    authorize(principal, Action.REVOKE_TOKEN, owner_id=token.user_id)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(
+            db,
+            "token_revoked",
+            actor=actor(principal),
+            target=token.user.username,
+            token_id=token.id,
+        )
     return Response(status_code=204)

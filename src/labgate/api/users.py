@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from labgate.accounts import users as accounts
-from labgate.api.deps import CurrentPrincipal, State
+from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut
 from labgate.audit import Actor
 from labgate.auth.passwords import verify_password
@@ -56,123 +56,113 @@ class PasswordChange(Body):
 
 
 @router.get("/me", summary="Your own account")
-async def get_me(principal: CurrentPrincipal, state: State) -> UserOut:
+async def get_me(principal: CurrentPrincipal, state: State, db: Db) -> UserOut:
     authorize(principal, Action.READ_OWN_ACCOUNT)
-    async with state.database.read() as db:
-        user = await db.get(User, principal.user_id)
-        assert user is not None
-        return UserOut.of(user)
+    user = await db.get(User, principal.user_id)
+    assert user is not None
+    return UserOut.of(user)
 
 
 @router.patch("/me", summary="Change your display name or e-mail address")
-async def update_me(body: SelfUpdate, principal: CurrentPrincipal, state: State) -> UserOut:
+async def update_me(body: SelfUpdate, principal: CurrentPrincipal, state: State, db: Db) -> UserOut:
     authorize(principal, Action.UPDATE_OWN_ACCOUNT)
-    async with state.database.session() as db:
-        user = await db.get(User, principal.user_id)
-        assert user is not None
-        await accounts.update_user(
-            db,
-            state.settings,
-            user,
-            actor=actor(principal),
-            display_name=body.display_name,
-            email=body.email,
-        )
-        return UserOut.of(user)
+    user = await db.get(User, principal.user_id)
+    assert user is not None
+    await accounts.update_user(
+        db,
+        state.settings,
+        user,
+        actor=actor(principal),
+        display_name=body.display_name,
+        email=body.email,
+    )
+    return UserOut.of(user)
 
 
 @router.post("/me/password", status_code=204, summary="Change your password")
 async def change_my_password(
-    body: PasswordChange, principal: CurrentPrincipal, state: State
+    body: PasswordChange, principal: CurrentPrincipal, state: State, db: Db
 ) -> Response:
     authorize(principal, Action.UPDATE_OWN_ACCOUNT)
-    async with state.database.session() as db:
-        user = await db.get(User, principal.user_id)
-        assert user is not None
-        if not await verify_password(user.password_hash, body.current_password):
-            message = "The current password is wrong."
-            raise ValidationFailed(
-                message, details=[FieldProblem("body.current_password", message)]
-            )
-        await accounts.set_password(
-            db,
-            state.settings,
-            user,
-            body.new_password,
-            actor=actor(principal),
-            keep_session_id=principal.session_id,
-            field="body.new_password",
-        )
+    user = await db.get(User, principal.user_id)
+    assert user is not None
+    if not await verify_password(user.password_hash, body.current_password):
+        message = "The current password is wrong."
+        raise ValidationFailed(message, details=[FieldProblem("body.current_password", message)])
+    await accounts.set_password(
+        db,
+        state.settings,
+        user,
+        body.new_password,
+        actor=actor(principal),
+        keep_session_id=principal.session_id,
+        field="body.new_password",
+    )
     return Response(status_code=204)
 
 
 @router.get("", summary="All users (administrators)")
-async def list_users(principal: CurrentPrincipal, state: State) -> UserList:
+async def list_users(principal: CurrentPrincipal, state: State, db: Db) -> UserList:
     authorize(principal, Action.LIST_USERS)
-    async with state.database.read() as db:
-        return UserList(users=[UserOut.of(u) for u in await accounts.list_users(db)])
+    return UserList(users=[UserOut.of(u) for u in await accounts.list_users(db)])
 
 
 @router.post("", status_code=201, summary="Create a user (administrators)")
-async def create_user(body: UserCreate, principal: CurrentPrincipal, state: State) -> UserOut:
+async def create_user(
+    body: UserCreate, principal: CurrentPrincipal, state: State, db: Db
+) -> UserOut:
     authorize(principal, Action.MANAGE_USERS)
-    async with state.database.session() as db:
-        user = await accounts.create_user(
-            db,
-            state.settings,
-            username=body.username,
-            password=body.password,
-            role=body.role,
-            display_name=body.display_name,
-            email=body.email,
-            must_change_password=body.must_change_password,
-            actor=actor(principal),
-        )
-        return UserOut.of(user)
+    user = await accounts.create_user(
+        db,
+        state.settings,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        display_name=body.display_name,
+        email=body.email,
+        must_change_password=body.must_change_password,
+        actor=actor(principal),
+    )
+    return UserOut.of(user)
 
 
 @router.get("/{username}", summary="One user (administrators)")
-async def get_user(username: str, principal: CurrentPrincipal, state: State) -> UserOut:
+async def get_user(username: str, principal: CurrentPrincipal, state: State, db: Db) -> UserOut:
     authorize(principal, Action.LIST_USERS)
-    async with state.database.read() as db:
-        return UserOut.of(await accounts.get_user(db, username))
+    return UserOut.of(await accounts.get_user(db, username))
 
 
 @router.patch("/{username}", summary="Change a user (administrators)")
 async def update_user(
-    username: str, body: UserUpdate, principal: CurrentPrincipal, state: State
+    username: str, body: UserUpdate, principal: CurrentPrincipal, state: State, db: Db
 ) -> UserOut:
     authorize(principal, Action.MANAGE_USERS)
-    async with state.database.session() as db:
-        user = await accounts.get_user(db, username)
-        await accounts.update_user(
+    user = await accounts.get_user(db, username)
+    await accounts.update_user(
+        db,
+        state.settings,
+        user,
+        actor=actor(principal),
+        role=body.role,
+        disabled=body.disabled,
+        display_name=body.display_name,
+        email=body.email,
+    )
+    if body.password is not None:
+        await accounts.set_password(
             db,
             state.settings,
             user,
+            body.password,
             actor=actor(principal),
-            role=body.role,
-            disabled=body.disabled,
-            display_name=body.display_name,
-            email=body.email,
+            field="body.password",
+            one_time=body.must_change_password,
         )
-        if body.password is not None:
-            await accounts.set_password(
-                db,
-                state.settings,
-                user,
-                body.password,
-                actor=actor(principal),
-                field="body.password",
-                one_time=body.must_change_password,
-            )
-        return UserOut.of(user)
+    return UserOut.of(user)
 
 
 @router.delete("/{username}", status_code=204, summary="Delete a user (administrators)")
-async def delete_user(username: str, principal: CurrentPrincipal, state: State) -> Response:
+async def delete_user(username: str, principal: CurrentPrincipal, state: State, db: Db) -> Response:
     authorize(principal, Action.MANAGE_USERS)
-    async with state.database.session() as db:
-        await accounts.delete_user(
-            db, await accounts.get_user(db, username), actor=actor(principal)
-        )
+    await accounts.delete_user(db, await accounts.get_user(db, username), actor=actor(principal))
     return Response(status_code=204)
