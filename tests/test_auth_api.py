@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
+from labgate.app import create_app
 from labgate.db.engine import Database
-from labgate.db.models import AuditEvent, LoginSession, Role
+from labgate.db.models import ApiToken, AuditEvent, LoginSession, Role
 from labgate.db.types import utcnow
+from labgate.settings import Settings
 from tests.support.accounts import PASSWORD, AccountFactory
 
 LOGIN = "/api/v1/auth/login"
@@ -186,3 +189,35 @@ async def test_session_endpoint_without_login(accounts: AccountFactory) -> None:
     response = await accounts.anonymous().get("/api/v1/auth/session")
     assert response.status_code == 401
     assert response.json() == {"error": {"code": "not_authenticated", "message": "Please log in."}}
+
+
+async def test_concurrent_requests_never_wait_on_their_own_connections(
+    settings: Settings, database: Database
+) -> None:
+    """Requests that update "last used" must not ask for a second pool connection while
+    holding one: with a tiny pool and many requests at once that would deadlock."""
+    tiny = Database(database.url, pool_size=1, pool_timeout=5)
+    app = create_app(settings, database=tiny, bootstrap=False)
+    async with app.router.lifespan_context(app):
+        factory = AccountFactory(app, tiny, settings)
+        alice = await factory.login("alice")
+        token = await alice.post("/api/v1/tokens", json={"name": "load"})
+        secret = token.json()["secret"]
+        headers = {"Authorization": f"Bearer {secret}"}
+        for _ in range(2):
+            async with tiny.session() as db:  # make both due for their update
+                await db.execute(update(ApiToken).values(last_used_at=None))
+                await db.execute(
+                    update(LoginSession).values(last_seen_at=utcnow() - timedelta(minutes=5))
+                )
+            answers = await asyncio.gather(
+                *(alice.http.get("/api/v1/users/me", headers=headers) for _ in range(8)),
+                *(alice.get("/api/v1/preferences") for _ in range(8)),
+                *(
+                    alice.patch("/api/v1/preferences", json={"preferences": {"theme": "dark"}})
+                    for _ in range(4)
+                ),
+            )
+            assert [a.status_code for a in answers] == [200] * len(answers)
+        await factory.close()
+    await tiny.dispose()

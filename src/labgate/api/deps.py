@@ -7,8 +7,9 @@ Authentication happens here for every route; authorisation is decided by
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -35,6 +36,7 @@ def get_state(conn: HTTPConnection) -> AppState:
 
 
 State = Annotated[AppState, Depends(get_state)]
+_PENDING_TOUCH = "labgate_pending_touch"
 
 
 async def request_transaction(request: Request, state: State) -> AsyncIterator[AsyncSession]:
@@ -46,6 +48,15 @@ async def request_transaction(request: Request, state: State) -> AsyncIterator[A
     )
     async with transaction as db:
         yield db
+    # A read-only request that found its session or token due for a "last used" update
+    # makes it now, with the request's connection back in the pool: asking for a second
+    # connection while holding one would deadlock once the pool is exhausted.
+    touch: Callable[[AsyncSession], Awaitable[None]] | None = getattr(
+        request.state, _PENDING_TOUCH, None
+    )
+    if touch is not None:
+        async with state.database.session() as writer:
+            await touch(writer)
 
 
 Db = Annotated[AsyncSession, Depends(request_transaction, scope="function")]
@@ -72,8 +83,7 @@ async def authenticate(
         if token is None:
             raise NotAuthenticated("The API token is invalid, expired or revoked.")
         if token.stale:
-            async with _writing(state, db, method) as writer:
-                await touch_token(writer, token.id)
+            await _touch(conn, state, db, method, partial(touch_token, token_id=token.id))
         return _principal(token.account, "token", token.scopes, token_id=token.id)
 
     cookie = conn.cookies.get(COOKIE_NAME)
@@ -88,8 +98,7 @@ async def authenticate(
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
             raise CsrfFailed("Missing or wrong X-CSRF-Token header. Reload the page and try again.")
     if session.stale:
-        async with _writing(state, db, method) as writer:
-            await touch_session(writer, session.id)
+        await _touch(conn, state, db, method, partial(touch_session, session_id=session.id))
     return _principal(session.account, "session", frozenset(Scope), session_id=session.id)
 
 
@@ -103,17 +112,23 @@ async def _reading(state: AppState, db: AsyncSession | None) -> AsyncIterator[As
             yield reader
 
 
-@asynccontextmanager
-async def _writing(
-    state: AppState, db: AsyncSession | None, method: str
-) -> AsyncIterator[AsyncSession]:
-    """The request's transaction when it writes anyway (a second writer would wait for
-    the lock it holds), else a short write transaction of its own."""
-    if db is not None and method not in SAFE_METHODS:
-        yield db
-    else:
+async def _touch(
+    conn: HTTPConnection,
+    state: AppState,
+    db: AsyncSession | None,
+    method: str,
+    touch: Callable[[AsyncSession], Awaitable[None]],
+) -> None:
+    """Record that a session or token was used: in the request's transaction when it
+    writes anyway, after it when it only reads (see request_transaction), or at once in
+    a transaction of its own when there is no request transaction (WebSockets)."""
+    if db is None:
         async with state.database.session() as writer:
-            yield writer
+            await touch(writer)
+    elif method not in SAFE_METHODS:
+        await touch(db)
+    else:
+        setattr(conn.state, _PENDING_TOUCH, touch)
 
 
 def _principal(

@@ -23,12 +23,18 @@ class Database:
     """One engine and its session factory. ``session()`` is a unit of work: it commits
     when the block ends normally and rolls back on any exception."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, pool_timeout: float = 30, echo: bool = False
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
-        if not self.is_sqlite:
-            options.update(pool_size=pool_size, max_overflow=pool_size)
+        options: dict[str, Any] = {
+            "echo": echo,
+            "pool_pre_ping": not self.is_sqlite,
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+            "pool_timeout": pool_timeout,
+        }
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
