@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import Executable, delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.db.models import Preference
@@ -104,11 +106,18 @@ async def update(db: AsyncSession, user_id: int, changes: dict[str, Any]) -> dic
                 delete(Preference).where(Preference.user_id == user_id, Preference.key == key)
             )
             continue
-        row = await db.get(Preference, (user_id, key))
-        if row is None:
-            db.add(Preference(user_id=user_id, key=key, value=value, updated_at=utcnow()))
-        else:
-            row.value = value
-            row.updated_at = utcnow()
-    await db.flush()
+        await db.execute(_upsert(db, user_id, key, value))
     return await load(db, user_id)
+
+
+def _upsert(db: AsyncSession, user_id: int, key: str, value: Any) -> Executable:
+    """Insert or replace in one statement: two saves of the same key at once (two tabs,
+    two replicas) must not collide on the primary key; the later one wins."""
+    insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Preference).values(
+        user_id=user_id, key=key, value=value, updated_at=utcnow()
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[Preference.user_id, Preference.key],
+        set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+    )

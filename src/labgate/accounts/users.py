@@ -10,7 +10,7 @@ from labgate.accounts.names import check_name
 from labgate.audit import Actor
 from labgate.auth.passwords import hash_password
 from labgate.auth.sessions import revoke_user_sessions
-from labgate.db.models import Role, User
+from labgate.db.models import Group, Membership, Role, User
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from labgate.settings import Settings
@@ -31,6 +31,20 @@ async def get_user(db: AsyncSession, username: str) -> User:
     if user is None:
         raise NotFound(f"There is no user '{username}'.")
     return user
+
+
+async def group_names(db: AsyncSession, user_ids: list[int]) -> dict[int, list[str]]:
+    """The names of each user's groups, sorted, in one query."""
+    rows = await db.execute(
+        select(Membership.user_id, Group.name)
+        .join(Group, Group.id == Membership.group_id)
+        .where(Membership.user_id.in_(user_ids))
+        .order_by(Group.name)
+    )
+    names: dict[int, list[str]] = {user_id: [] for user_id in user_ids}
+    for user_id, name in rows:
+        names[user_id].append(name)
+    return names
 
 
 async def list_users(db: AsyncSession) -> list[User]:

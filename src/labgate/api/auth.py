@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, StringConstraints
+from sqlalchemy import select
 
 from labgate import audit
 from labgate.api.deps import CurrentPrincipal, Db, State, client_of
-from labgate.api.schemas import Body, Password, UserOut
+from labgate.api.schemas import Body, Password, UserOut, describe_user
 from labgate.audit import Actor
 from labgate.auth.ratelimit import FAILED_LOGIN, check_login_allowed
 from labgate.auth.sessions import COOKIE_NAME, create_session, revoke_session
@@ -59,6 +60,7 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
                 user_agent=request.headers.get("user-agent", ""),
             )
             user.last_login_at = utcnow()
+            answer = SessionOut(user=await describe_user(db, user), csrf_token=session.csrf_token)
             audit.record(
                 db, "login", actor=Actor(user.id, user.username), target=username, client=client
             )
@@ -78,15 +80,20 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
         secure=state.settings.secure_cookies or is_https(request, state.settings.trusted_proxies),
         path="/",
     )
-    return SessionOut(user=UserOut.of(user), csrf_token=session.csrf_token)
+    return answer
 
 
 @router.get("/session", summary="The current browser session")
 async def current_session(principal: CurrentPrincipal, state: State, db: Db) -> SessionOut:
     user = await db.get(User, principal.user_id)
-    session = await db.get(LoginSession, principal.session_id) if principal.session_id else None
     assert user is not None
-    return SessionOut(user=UserOut.of(user), csrf_token=session.csrf_token if session else "")
+    csrf_token = ""
+    if principal.session_id is not None:
+        found = await db.scalar(
+            select(LoginSession.csrf_token).where(LoginSession.id == principal.session_id)
+        )
+        csrf_token = found or ""
+    return SessionOut(user=await describe_user(db, user), csrf_token=csrf_token)
 
 
 @router.post("/logout", status_code=204, summary="End the browser session")

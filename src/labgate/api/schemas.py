@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from labgate.accounts.users import group_names
 from labgate.db.models import ApiToken, Group, Role, User
 
 
@@ -34,7 +36,7 @@ class UserOut(BaseModel):
     last_login_at: datetime | None
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: User, groups: list[str]) -> UserOut:
         return cls(
             id=user.id,
             username=user.username,
@@ -43,10 +45,15 @@ class UserOut(BaseModel):
             role=Role(user.role),
             disabled=user.disabled,
             must_change_password=user.must_change_password,
-            groups=user.group_names,
+            groups=groups,
             created_at=user.created_at,
             last_login_at=user.last_login_at,
         )
+
+
+async def describe_user(db: AsyncSession, user: User) -> UserOut:
+    """The API's view of ``user``, with its groups."""
+    return UserOut.of(user, (await group_names(db, [user.id]))[user.id])
 
 
 class GroupOut(BaseModel):

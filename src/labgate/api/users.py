@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from labgate.accounts import users as accounts
 from labgate.api.deps import CurrentPrincipal, Db, State
-from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut
+from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut, describe_user
 from labgate.audit import Actor
 from labgate.auth.passwords import verify_password
 from labgate.auth.policy import Action, authorize
@@ -60,7 +60,7 @@ async def get_me(principal: CurrentPrincipal, state: State, db: Db) -> UserOut:
     authorize(principal, Action.READ_OWN_ACCOUNT)
     user = await db.get(User, principal.user_id)
     assert user is not None
-    return UserOut.of(user)
+    return await describe_user(db, user)
 
 
 @router.patch("/me", summary="Change your display name or e-mail address")
@@ -76,7 +76,7 @@ async def update_me(body: SelfUpdate, principal: CurrentPrincipal, state: State,
         display_name=body.display_name,
         email=body.email,
     )
-    return UserOut.of(user)
+    return await describe_user(db, user)
 
 
 @router.post("/me/password", status_code=204, summary="Change your password")
@@ -104,7 +104,9 @@ async def change_my_password(
 @router.get("", summary="All users (administrators)")
 async def list_users(principal: CurrentPrincipal, state: State, db: Db) -> UserList:
     authorize(principal, Action.LIST_USERS)
-    return UserList(users=[UserOut.of(u) for u in await accounts.list_users(db)])
+    found = await accounts.list_users(db)
+    groups = await accounts.group_names(db, [u.id for u in found])
+    return UserList(users=[UserOut.of(u, groups[u.id]) for u in found])
 
 
 @router.post("", status_code=201, summary="Create a user (administrators)")
@@ -123,13 +125,13 @@ async def create_user(
         must_change_password=body.must_change_password,
         actor=actor(principal),
     )
-    return UserOut.of(user)
+    return await describe_user(db, user)
 
 
 @router.get("/{username}", summary="One user (administrators)")
 async def get_user(username: str, principal: CurrentPrincipal, state: State, db: Db) -> UserOut:
     authorize(principal, Action.LIST_USERS)
-    return UserOut.of(await accounts.get_user(db, username))
+    return await describe_user(db, await accounts.get_user(db, username))
 
 
 @router.patch("/{username}", summary="Change a user (administrators)")
@@ -158,7 +160,7 @@ async def update_user(
             field="body.password",
             one_time=body.must_change_password,
         )
-    return UserOut.of(user)
+    return await describe_user(db, user)
 
 
 @router.delete("/{username}", status_code=204, summary="Delete a user (administrators)")

@@ -89,6 +89,8 @@ def list_(ctx: CliContext, as_json: bool) -> None:
 
     async def job(database: Database, _settings: Settings) -> list[dict[str, object]]:
         async with database.session() as db:
+            found = await accounts.list_users(db)
+            groups = await accounts.group_names(db, [u.id for u in found])
             return [
                 {
                     "username": u.username,
@@ -96,10 +98,10 @@ def list_(ctx: CliContext, as_json: bool) -> None:
                     "display_name": u.display_name,
                     "email": u.email,
                     "disabled": u.disabled,
-                    "groups": u.group_names,
+                    "groups": groups[u.id],
                     "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
                 }
-                for u in await accounts.list_users(db)
+                for u in found
             ]
 
     print_rows(

@@ -50,13 +50,14 @@ class User(Base):
         Boolean, default=False, server_default=false()
     )
 
+    # Not loaded with the user (most requests never need it): ask
+    # labgate.accounts.users.group_names; the database deletes memberships with the user.
     memberships: Mapped[list[Membership]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="user",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise_on_sql",
     )
-
-    @property
-    def group_names(self) -> list[str]:
-        return sorted(m.group.name for m in self.memberships)
 
 
 class Group(Base):
