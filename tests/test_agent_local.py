@@ -1,0 +1,92 @@
+"""The agent over the local transport: started from memory, greeting, calls, failures."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from labgate.agent import program
+from labgate.agent.bootstrap import PROGRAM_SOURCE
+from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.transport.local import LocalTransport
+
+
+def test_the_agent_is_valid_python_3_8() -> None:
+    # The resource may have an old python: the agent must parse with 3.8's grammar.
+    ast.parse(PROGRAM_SOURCE, feature_version=(3, 8))
+
+
+def test_the_agent_imports_only_the_standard_library() -> None:
+    imported = set()
+    for node in ast.walk(ast.parse(PROGRAM_SOURCE)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+async def test_greeting_and_calls() -> None:
+    agent = await AgentConnection.start(LocalTransport(), python=sys.executable)
+    try:
+        assert agent.hello["agent_version"] == program.AGENT_VERSION
+        assert agent.hello["python"][:2] == list(sys.version_info[:2])
+        assert await agent.call("ping", payload={"x": [1, "é"]}) == {"pong": {"x": [1, "é"]}}
+        info = await agent.call("system.info")
+        assert info["cpus"] == os.cpu_count()
+        assert info["home"] == os.path.expanduser("~")
+        assert info["memory"]["total"] > 0
+        assert info["home_disk"]["total"] >= info["home_disk"]["free"] > 0
+        # Calls run side by side and each answer finds its caller.
+        answers = await asyncio.gather(*(agent.call("ping", payload=i) for i in range(50)))
+        assert [a["pong"] for a in answers] == list(range(50))
+    finally:
+        await agent.close()
+    assert agent.closed
+
+
+async def test_errors_come_back_as_errors_and_the_agent_carries_on() -> None:
+    agent = await AgentConnection.start(LocalTransport(), python=sys.executable)
+    try:
+        with pytest.raises(AgentCallError) as unknown:
+            await agent.call("no.such.method")
+        assert unknown.value.remote_code == "unknown_method"
+        assert (await agent.call("ping", payload=1)) == {"pong": 1}
+    finally:
+        await agent.close()
+
+
+async def test_a_dead_agent_fails_pending_and_later_calls() -> None:
+    agent = await AgentConnection.start(LocalTransport(), python=sys.executable)
+    agent.process.terminate()
+    await agent.process.wait()
+    for _ in range(100):  # the reader notices the end of the stream shortly
+        if agent.closed:
+            break
+        await asyncio.sleep(0.02)
+    with pytest.raises(AgentError, match="closed"):
+        await agent.call("ping")
+    await agent.close()
+
+
+async def test_missing_python_is_named() -> None:
+    with pytest.raises(AgentError, match="There is no '/nonexistent/python3'"):
+        await AgentConnection.start(LocalTransport(), python="/nonexistent/python3")
+
+
+async def test_too_old_python_is_named(tmp_path: Path) -> None:
+    # An interpreter that claims to be 3.6: the loader refuses before reading the agent.
+    old = tmp_path / "python3.6"
+    old.write_text(
+        "#!/bin/sh\n"
+        f'exec {sys.executable} -c "import sys; sys.version_info = (3, 6, 9); '
+        f'sys.version = \'3.6.9 (fake)\'; exec(sys.argv[-1])" "$@"\n'
+    )
+    old.chmod(0o755)
+    with pytest.raises(AgentError, match=r"Python 3\.6\.9 is too old; 3\.8 or newer is needed"):
+        await AgentConnection.start(LocalTransport(), python=str(old))
