@@ -9,10 +9,14 @@ set -euo pipefail
 #   chromium           Playwright drives /usr/bin/chromium (never a downloaded browser)
 #   postgresql         server binaries for a private cluster when no server is reachable
 #   fonts-dejavu-core  readable text in screenshots
+#   openssh-server     /usr/sbin/sshd for a private sshd on 127.0.0.1 (never the system one)
+#   openssh-client     ssh, ssh-keygen and ssh-keyscan to check it from the outside
 TEST_PACKAGES=(
     chromium
     postgresql
     fonts-dejavu-core
+    openssh-server
+    openssh-client
 )
 
 if ! command -v dpkg-query >/dev/null; then

@@ -1,0 +1,524 @@
+"""A real OpenSSH server on 127.0.0.1 for the tests, logging in to a real local account.
+
+``ensure_test_user()`` creates the local account ``labgate-test`` (once; later calls only
+reset its password) and returns a ``TestUser``. ``running_sshd(tmp_dir, user)`` starts a
+private ``/usr/sbin/sshd`` with a configuration, host key and client key of its own in a
+new directory under ``tmp_dir``, yields an ``SshServer`` once the port answers with an SSH
+banner, and stops the server and every process it forked (one per connection) at exit.
+The system's sshd service and ``/etc/ssh/sshd_config`` are never touched.
+
+Where the authorized keys live: sshd opens the ``AuthorizedKeysFile`` with the *user's*
+privileges, so the file cannot sit in pytest's ``tmp_path`` (``/tmp/pytest-of-root`` is
+mode 0700), and with ``StrictModes yes`` every directory above it must be owned by root or
+the user and not be group- or world-writable, which rules out anything under ``/tmp``.
+So each server gets its own file ``~/.ssh/authorized_keys.labgate-<random>`` in the test
+user's home (owned by the user, mode 0600; removed at exit) and keeps ``StrictModes yes``,
+as a production sshd would.
+
+``extra_config`` is added to the generated ``sshd_config``. sshd takes the *first* value
+it reads for a keyword, so the global lines of ``extra_config`` replace the defaults with
+the same keyword (e.g. ``PasswordAuthentication no``); from its first ``Match`` line on it
+goes at the very end. The keywords the fixture itself depends on (``Port``,
+``ListenAddress``, ``HostKey``, ``PidFile``, ``AuthorizedKeysFile``) cannot be changed.
+
+sshd needs root (privilege separation, PAM, switching to the test user) and the Debian
+package ``openssh-server`` (``scripts/install-test-deps.sh`` installs it). Without them,
+or when sshd does not come up, ``SshdNotAvailable`` says why, with sshd's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "SSHD",
+    "TEST_PASSWORD",
+    "TEST_USER",
+    "SshServer",
+    "SshdNotAvailable",
+    "TestUser",
+    "ensure_test_user",
+    "running_sshd",
+]
+
+SSHD = Path("/usr/sbin/sshd")
+PRIVSEP_DIR = Path("/run/sshd")
+TEST_USER = "labgate-test"
+TEST_PASSWORD = "labgate test password 1"  # a throw-away test account
+
+STARTUP_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 10.0
+START_ATTEMPTS = 3  # a free port can be taken between choosing it and sshd binding it
+
+RESERVED_KEYWORDS = frozenset({"port", "listenaddress", "hostkey", "pidfile", "authorizedkeysfile"})
+
+log = logging.getLogger("labgate.tests.sshd")
+
+
+class SshdNotAvailable(RuntimeError):
+    """The test account or the private sshd could not be set up."""
+
+
+@dataclass(frozen=True)
+class TestUser:
+    """A local account that the tests log in to over SSH."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+    name: str
+    uid: int
+    gid: int
+    home: Path
+    password: str
+
+
+@dataclass(frozen=True)
+class SshServer:
+    """A private sshd started by ``running_sshd``."""
+
+    host: str
+    """Always ``127.0.0.1``."""
+    port: int
+    user: TestUser
+    """The account that the keys below are authorized for."""
+    pid: int
+    """PID of the listening sshd (it forks a child per connection)."""
+    directory: Path
+    """The server's own directory: config, keys, pid file, log, known_hosts."""
+    config_path: Path
+    host_key_path: Path
+    """The ed25519 host private key; ``host_key_path.with_suffix('.pub')`` is public."""
+    host_public_key: str
+    """The host key as an OpenSSH public key line: ``ssh-ed25519 AAAA... comment``."""
+    host_key_fingerprint: str
+    """``SHA256:...``, exactly as the second field of ``ssh-keygen -lf`` prints it."""
+    client_key_path: Path
+    """An ed25519 private key without passphrase, authorized for ``user``."""
+    client_public_key: str
+    authorized_keys_path: Path
+    """The ``AuthorizedKeysFile`` of this server, in the user's ``~/.ssh``."""
+    known_hosts_path: Path
+    """A known_hosts file holding ``known_hosts_line()``."""
+    log_path: Path
+    """sshd's stderr (``-e``): its whole log."""
+
+    @property
+    def log(self) -> str:
+        """sshd's log so far, for failure messages."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+
+    def known_hosts_line(self) -> str:
+        """``[127.0.0.1]:PORT ssh-ed25519 AAAA...``: the line a client's known_hosts needs."""
+        key_type, key_data = self.host_public_key.split()[:2]
+        return f"[{self.host}]:{self.port} {key_type} {key_data}"
+
+    def authorize_key(self, public_line: str) -> None:
+        """Allow logins as ``user`` with this OpenSSH public key line (options allowed)."""
+        line = public_line.strip()
+        if not line or "\n" in line:
+            raise ValueError(f"not a single public key line: {public_line!r}")
+        with self.authorized_keys_path.open("a") as keys:
+            keys.write(line + "\n")
+
+    def ssh_command(self, *remote_command: str, key: Path | None = None) -> list[str]:
+        """An ``ssh`` argv logging in as ``user`` with ``key`` (default: the client key).
+
+        Strict host key checking against ``known_hosts_path``, no agent, no config files,
+        no prompts.
+        """
+        return [
+            "ssh",
+            "-F",
+            "none",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts_path}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "ConnectTimeout=10",
+            "-i",
+            str(key or self.client_key_path),
+            "-p",
+            str(self.port),
+            "-l",
+            self.user.name,
+            self.host,
+            "--",
+            *remote_command,
+        ]
+
+
+# --- the account ------------------------------------------------------------------------
+
+
+def _run_checked(argv: list[str], *, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, check=False, timeout=60
+    )
+    if result.returncode != 0:
+        raise SshdNotAvailable(
+            f"{' '.join(argv)} failed (exit {result.returncode}): {result.stderr.strip()}"
+        )
+    return result.stdout
+
+
+def _require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise SshdNotAvailable(f"{what} needs root (the tests run sshd and create accounts)")
+
+
+def ensure_test_user(name: str = TEST_USER, password: str = TEST_PASSWORD) -> TestUser:
+    """Create the local account ``name`` if missing and (re)set its password.
+
+    ``useradd`` leaves a new account locked (``!`` in /etc/shadow; an sshd with
+    ``UsePAM no`` refuses locked accounts even for keys). Setting a known password unlocks
+    it and makes password and keyboard-interactive logins possible.
+    """
+    _require_root("ensure_test_user")
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        log.info("creating the local test account %s", name)
+        try:
+            _run_checked(["useradd", "--create-home", "--shell", "/bin/bash", name])
+        except SshdNotAvailable:
+            # Another test process may have created it just now; otherwise, fail.
+            try:
+                entry = pwd.getpwnam(name)
+            except KeyError:
+                raise
+        else:
+            entry = pwd.getpwnam(name)
+    _run_checked(["chpasswd"], stdin=f"{name}:{password}\n")
+    home = Path(entry.pw_dir)
+    if not home.is_dir():
+        raise SshdNotAvailable(f"the home directory {home} of {name} does not exist")
+    return TestUser(name=name, uid=entry.pw_uid, gid=entry.pw_gid, home=home, password=password)
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def _keygen(path: Path, comment: str) -> str:
+    """Make an ed25519 key without passphrase at ``path``; return its public key line."""
+    _run_checked(["ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-C", comment, "-f", str(path)])
+    return path.with_name(path.name + ".pub").read_text().strip()
+
+
+def _fingerprint(public_key_path: Path) -> str:
+    # "256 SHA256:... comment (ED25519)"
+    return _run_checked(["ssh-keygen", "-lf", str(public_key_path)]).split()[1]
+
+
+def _make_authorized_keys(user: TestUser) -> Path:
+    """A new, empty authorized keys file for one server in ``~user/.ssh``."""
+    ssh_dir = user.home / ".ssh"
+    if not ssh_dir.is_dir():
+        ssh_dir.mkdir(mode=0o700)
+        os.chown(ssh_dir, user.uid, user.gid)
+    path = ssh_dir / f"authorized_keys.labgate-{secrets.token_hex(6)}"
+    path.touch(mode=0o600, exist_ok=False)
+    os.chown(path, user.uid, user.gid)
+    return path
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+def _split_extra_config(extra_config: str) -> tuple[list[str], list[str]]:
+    """(global lines, lines from the first ``Match`` on) of ``extra_config``."""
+    global_lines: list[str] = []
+    match_lines: list[str] = []
+    for line in extra_config.splitlines():
+        keyword = _keyword(line)
+        if keyword == "match" or match_lines:
+            match_lines.append(line)
+            continue
+        if keyword in RESERVED_KEYWORDS:
+            raise ValueError(f"extra_config may not set {line.split()[0]}: the fixture sets it")
+        global_lines.append(line)
+    return global_lines, match_lines
+
+
+def _keyword(line: str) -> str:
+    words = line.split(maxsplit=1)
+    return words[0].lower() if words and not words[0].startswith("#") else ""
+
+
+def _config_text(
+    *,
+    port: int,
+    host_key: Path,
+    pid_file: Path,
+    authorized_keys: Path,
+    extra_config: str,
+) -> str:
+    fixed = [
+        "ListenAddress 127.0.0.1",
+        f"Port {port}",
+        f"HostKey {host_key}",
+        f"PidFile {pid_file}",
+        f"AuthorizedKeysFile {authorized_keys}",
+    ]
+    defaults = [
+        "StrictModes yes",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication yes",
+        "KbdInteractiveAuthentication yes",
+        "UsePAM yes",
+        "PermitRootLogin no",
+        "PermitEmptyPasswords no",
+        "LogLevel VERBOSE",
+        "PrintMotd no",
+        "PrintLastLog no",
+        "Subsystem sftp internal-sftp",
+    ]
+    extra_global, extra_match = _split_extra_config(extra_config)
+    overridden = {_keyword(line) for line in extra_global} - {""}
+    kept = [line for line in defaults if _keyword(line) not in overridden]
+    return "\n".join([*fixed, *kept, *extra_global, *extra_match, ""])
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(parent PID, start time) of ``pid`` from /proc, or None when it is gone.
+
+    A zombie counts as gone: it has exited and only waits for its parent (after sshd
+    exits, that is PID 1, which may take its time) to collect its status.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[1]), int(fields[19])
+
+
+def _descendants(pid: int) -> list[tuple[int, int]]:
+    """(PID, start time) of every process below ``pid``, found through /proc."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _proc_stat(int(entry.name))
+        if stat is not None:
+            children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
+    found: list[tuple[int, int]] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child[0])
+    return found
+
+
+def _same_process_alive(pid: int, start_time: int) -> bool:
+    stat = _proc_stat(pid)
+    return stat is not None and stat[1] == start_time
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _end_processes(processes: list[tuple[int, int]]) -> None:
+    """SIGTERM, then SIGKILL whatever is still there after a grace period."""
+    for sig, grace in ((signal.SIGTERM, SHUTDOWN_TIMEOUT), (signal.SIGKILL, 5.0)):
+        alive = [(pid, start) for pid, start in processes if _same_process_alive(pid, start)]
+        if not alive:
+            return
+        for pid, _ in alive:
+            _signal(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_same_process_alive(*p) for p in alive):
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop sshd and everything it forked.
+
+    The per-connection children call setsid() and outlive the listener, so they are found
+    by walking /proc from sshd's PID while sshd is stopped (it cannot fork new ones then).
+    """
+    children: list[tuple[int, int]] = []
+    if process.poll() is None:
+        _signal(process.pid, signal.SIGSTOP)
+        children = _descendants(process.pid)
+        log.info("stopping sshd (pid %d) and %d processes below it", process.pid, len(children))
+        _signal(process.pid, signal.SIGTERM)
+        _signal(process.pid, signal.SIGCONT)
+        try:
+            process.wait(SHUTDOWN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.warning("sshd (pid %d) ignored SIGTERM; killing it", process.pid)
+            process.kill()
+            process.wait()
+    _end_processes(children)
+
+
+def _log_tail(log_file: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _wait_for_banner(process: subprocess.Popen[bytes], port: int, log_file: Path) -> bool:
+    """True once the port sends an SSH banner; False when sshd exited before that."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            return False
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock,
+        ):
+            if sock.recv(64).startswith(b"SSH-2.0-"):
+                return True
+        if time.monotonic() > deadline:
+            raise SshdNotAvailable(
+                f"sshd did not answer on 127.0.0.1:{port} within {STARTUP_TIMEOUT:.0f} s:\n"
+                f"{_log_tail(log_file)}"
+            )
+        time.sleep(0.05)
+
+
+def _prepare_system() -> None:
+    _require_root("running_sshd")
+    if not SSHD.is_file():
+        raise SshdNotAvailable(
+            f"{SSHD} is missing: run scripts/install-test-deps.sh (installs openssh-server)"
+        )
+    if shutil.which("ssh-keygen") is None:
+        raise SshdNotAvailable("ssh-keygen is missing: run scripts/install-test-deps.sh")
+    # sshd's privilege separation directory; the system service would create it.
+    if not PRIVSEP_DIR.is_dir():
+        PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+        PRIVSEP_DIR.chmod(0o755)
+
+
+@contextlib.contextmanager
+def running_sshd(tmp_dir: Path, user: TestUser, *, extra_config: str = "") -> Iterator[SshServer]:
+    """Run a private sshd on 127.0.0.1 at a free port for the duration of the block.
+
+    Its files go to a new directory under ``tmp_dir`` (left there for post-mortems); its
+    authorized keys file in ``~user/.ssh`` is removed at exit.
+    """
+    _prepare_system()
+    directory = Path(tempfile.mkdtemp(prefix="sshd-", dir=tmp_dir))
+    host_key = directory / "ssh_host_ed25519_key"
+    client_key = directory / "client_ed25519_key"
+    config_path = directory / "sshd_config"
+    pid_file = directory / "sshd.pid"
+    log_file = directory / "sshd.log"
+    known_hosts = directory / "known_hosts"
+
+    host_public_key = _keygen(host_key, "labgate-test-sshd")
+    fingerprint = _fingerprint(host_key.with_name(host_key.name + ".pub"))
+    client_public_key = _keygen(client_key, "labgate-test-client")
+
+    authorized_keys = _make_authorized_keys(user)
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            port = _free_port()
+            config_path.write_text(
+                _config_text(
+                    port=port,
+                    host_key=host_key,
+                    pid_file=pid_file,
+                    authorized_keys=authorized_keys,
+                    extra_config=extra_config,
+                )
+            )
+            check = subprocess.run(
+                [str(SSHD), "-t", "-f", str(config_path)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if check.returncode != 0:
+                raise SshdNotAvailable(
+                    f"sshd rejects its configuration {config_path}:\n{check.stderr.strip()}"
+                )
+            with log_file.open("ab") as log_out:
+                process = subprocess.Popen(
+                    [str(SSHD), "-D", "-e", "-f", str(config_path)],
+                    cwd=directory,
+                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # a Ctrl-C in the terminal is ours to handle
+                )
+            if _wait_for_banner(process, port, log_file):
+                break
+            message = (
+                f"sshd exited with status {process.returncode} while starting "
+                f"(attempt {attempt}):\n{_log_tail(log_file)}"
+            )
+            if attempt == START_ATTEMPTS or "Address already in use" not in message:
+                raise SshdNotAvailable(message)
+            log.warning("%s", message)
+        assert process is not None
+
+        server = SshServer(
+            host="127.0.0.1",
+            port=port,
+            user=user,
+            pid=process.pid,
+            directory=directory,
+            config_path=config_path,
+            host_key_path=host_key,
+            host_public_key=host_public_key,
+            host_key_fingerprint=fingerprint,
+            client_key_path=client_key,
+            client_public_key=client_public_key,
+            authorized_keys_path=authorized_keys,
+            known_hosts_path=known_hosts,
+            log_path=log_file,
+        )
+        server.authorize_key(client_public_key)
+        known_hosts.write_text(server.known_hosts_line() + "\n")
+        log.info("private sshd (pid %d) listening on 127.0.0.1:%d", process.pid, port)
+        yield server
+    finally:
+        if process is not None:
+            _stop(process)
+        authorized_keys.unlink(missing_ok=True)
