@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 import asyncio
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,9 @@ def test_the_agent_imports_only_the_standard_library() -> None:
 
 
 async def test_greeting_and_calls() -> None:
-    agent = await AgentConnection.start(LocalTransport(), python=sys.executable)
+    agent = await AgentConnection.start(
+        LocalTransport(), python=sys.executable, agent_args=["--no-daemon"]
+    )
     try:
         assert agent.hello["agent_version"] == program.AGENT_VERSION
         assert agent.hello["python"][:2] == list(sys.version_info[:2])
@@ -51,7 +55,9 @@ async def test_greeting_and_calls() -> None:
 
 
 async def test_errors_come_back_as_errors_and_the_agent_carries_on() -> None:
-    agent = await AgentConnection.start(LocalTransport(), python=sys.executable)
+    agent = await AgentConnection.start(
+        LocalTransport(), python=sys.executable, agent_args=["--no-daemon"]
+    )
     try:
         with pytest.raises(AgentCallError) as unknown:
             await agent.call("no.such.method")
@@ -62,7 +68,9 @@ async def test_errors_come_back_as_errors_and_the_agent_carries_on() -> None:
 
 
 async def test_a_dead_agent_fails_pending_and_later_calls() -> None:
-    agent = await AgentConnection.start(LocalTransport(), python=sys.executable)
+    agent = await AgentConnection.start(
+        LocalTransport(), python=sys.executable, agent_args=["--no-daemon"]
+    )
     agent.process.terminate()
     await agent.process.wait()
     for _ in range(100):  # the reader notices the end of the stream shortly
@@ -90,3 +98,89 @@ async def test_too_old_python_is_named(tmp_path: Path) -> None:
     old.chmod(0o755)
     with pytest.raises(AgentError, match=r"Python 3\.6\.9 is too old; 3\.8 or newer is needed"):
         await AgentConnection.start(LocalTransport(), python=str(old))
+
+
+# -- the per-user daemon ----------------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # An exited child that nobody reaped yet counts as gone.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+async def wait_gone(pid: int) -> bool:
+    for _ in range(200):
+        if not alive(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def daemon_args(tmp_path: Path) -> Iterator[list[str]]:
+    args = ["--runtime-dir", str(tmp_path / "run"), "--idle-seconds", "1"]
+    yield args
+    for sock in (tmp_path / "run").glob("daemon-*.sock"):
+        sock.unlink()
+
+
+async def start(args: list[str]) -> AgentConnection:
+    return await AgentConnection.start(LocalTransport(), python=sys.executable, agent_args=args)
+
+
+async def test_connections_share_one_daemon_that_outlives_them(
+    daemon_args: list[str], tmp_path: Path
+) -> None:
+    first = await start(daemon_args)
+    daemon = first.hello["pid"]
+    assert daemon != first.process.process.pid  # type: ignore[attr-defined]
+    await first.close()
+    # The connection is gone; the daemon is not, and the next connection finds it.
+    assert alive(daemon)
+    second = await start(daemon_args)
+    assert second.hello["pid"] == daemon
+    assert (await second.call("ping", payload=2)) == {"pong": 2}
+    run = tmp_path / "run"
+    assert run.stat().st_mode & 0o777 == 0o700
+    (sock,) = run.glob("daemon-v*.sock")
+    assert sock.stat().st_mode & 0o777 == 0o600
+    await second.close()
+    # With nobody connected it leaves after its idle time, removing its socket.
+    assert await wait_gone(daemon)
+    assert not sock.exists()
+
+
+async def test_agents_starting_together_start_one_daemon(daemon_args: list[str]) -> None:
+    agents = await asyncio.gather(*(start(daemon_args) for _ in range(5)))
+    assert len({agent.hello["pid"] for agent in agents}) == 1
+    for agent in agents:
+        await agent.close()
+    assert await wait_gone(agents[0].hello["pid"])
+
+
+async def test_a_dead_daemon_is_replaced(daemon_args: list[str]) -> None:
+    first = await start(daemon_args)
+    old = first.hello["pid"]
+    await first.close()
+    os.kill(old, signal.SIGKILL)  # leaves its socket file behind
+    assert await wait_gone(old)
+    second = await start(daemon_args)
+    try:
+        assert second.hello["pid"] != old
+        assert (await second.call("ping", payload=3)) == {"pong": 3}
+    finally:
+        await second.close()
+    assert await wait_gone(second.hello["pid"])
+
+
+async def test_a_runtime_directory_others_can_enter_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(AgentError, match="not a private directory"):
+        await start(["--runtime-dir", str(shared)])

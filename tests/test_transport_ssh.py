@@ -3,6 +3,10 @@ checked, credentials tried, failures explained."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +33,29 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
         yield server
 
 
+# Daemons on the test account live in a directory of the test's and leave soon after
+# their last connection; the fixture kills any that remain.
+DAEMON_ARGS = ["--runtime-dir", "/tmp/labgate-transport-test", "--idle-seconds", "2"]
+
+
+async def start_agent(transport: SshTransport) -> AgentConnection:
+    agent = await AgentConnection.start(transport, agent_args=DAEMON_ARGS)
+    STARTED_DAEMONS.add(agent.hello["pid"])
+    return agent
+
+
+STARTED_DAEMONS: set[int] = set()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _kill_daemons() -> Iterator[None]:
+    yield
+    for pid in STARTED_DAEMONS:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree("/tmp/labgate-transport-test", ignore_errors=True)
+
+
 def key_hop(server: SshServer, **changes: object) -> Hop:
     values: dict[str, object] = {
         "host": server.host,
@@ -43,7 +70,7 @@ def key_hop(server: SshServer, **changes: object) -> Hop:
 
 async def test_the_agent_runs_over_ssh_with_a_key(sshd: SshServer) -> None:
     transport = SshTransport([key_hop(sshd)])
-    agent = await AgentConnection.start(transport)
+    agent = await start_agent(transport)
     try:
         info = await agent.call("system.info")
         assert info["user"] == sshd.user.name
@@ -56,7 +83,7 @@ async def test_the_agent_runs_over_ssh_with_a_key(sshd: SshServer) -> None:
 
 async def test_password_login(sshd: SshServer) -> None:
     transport = SshTransport([key_hop(sshd, credential=PasswordCredential(sshd.user.password))])
-    agent = await AgentConnection.start(transport)
+    agent = await start_agent(transport)
     try:
         assert (await agent.call("system.info"))["user"] == sshd.user.name
     finally:
@@ -117,7 +144,7 @@ async def test_a_chain_through_a_jump_host_names_the_failing_hop(sshd: SshServer
     # with the resources issue's jump-host work.
     jump = key_hop(sshd)
     good = SshTransport([jump, key_hop(sshd)])
-    agent = await AgentConnection.start(good)
+    agent = await start_agent(good)
     try:
         assert (await agent.call("system.info"))["user"] == sshd.user.name
     finally:
@@ -128,3 +155,19 @@ async def test_a_chain_through_a_jump_host_names_the_failing_hop(sshd: SshServer
         await bad.connect()
     assert failed.value.hop == 1
     assert "hop 2" in failed.value.message
+
+
+async def test_the_daemon_survives_a_dropped_ssh_connection(sshd: SshServer) -> None:
+    first = SshTransport([key_hop(sshd)])
+    agent = await start_agent(first)
+    daemon = agent.hello["pid"]
+    await first.close()  # the SSH connection drops, without a goodbye to the agent
+    second = SshTransport([key_hop(sshd, credential=PasswordCredential(sshd.user.password))])
+    again = await start_agent(second)
+    try:
+        assert again.hello["pid"] == daemon
+        assert (await again.call("ping", payload="still here")) == {"pong": "still here"}
+    finally:
+        await again.close()
+        await second.close()
+    await agent.close()

@@ -3,6 +3,7 @@ resource's python reads the agent's source from standard input and executes it."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from labgate.agent import program
@@ -31,9 +32,10 @@ _LOADER = (
 )
 
 
-def agent_command(python: str = "python3") -> list[str]:
-    """The command that starts the loader on the resource."""
-    return [python, "-u", "-c", _LOADER]
+def agent_command(python: str = "python3", agent_args: Sequence[str] = ()) -> list[str]:
+    """The command that starts the loader on the resource; ``agent_args`` reach the
+    agent as its ``sys.argv[1:]`` (see ``program.Options``)."""
+    return [python, "-u", "-c", _LOADER, *agent_args]
 
 
 def agent_payload() -> bytes:

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from labgate.agent import program
@@ -51,9 +52,13 @@ class AgentConnection:
         self.closed = False
 
     @classmethod
-    async def start(cls, transport: Transport, *, python: str = "python3") -> AgentConnection:
+    async def start(
+        cls, transport: Transport, *, python: str = "python3", agent_args: Sequence[str] = ()
+    ) -> AgentConnection:
+        """Start the agent; by default it relays to the user's daemon on the resource,
+        starting that if none runs (``agent_args`` can say otherwise)."""
         try:
-            process = await transport.start(agent_command(python))
+            process = await transport.start(agent_command(python, agent_args))
         except FileNotFoundError:
             raise AgentError(f"There is no '{python}' on the resource.") from None
         process.stdin.write(agent_payload())

@@ -13,12 +13,14 @@ and the agent's RESPONSEs. Later issues open further channels for byte streams
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import platform
 import socket
 import struct
 import sys
+import time
 from typing import Any, Awaitable, Callable, Dict, Optional, Protocol, Tuple
 
 AGENT_VERSION = 1
@@ -218,11 +220,161 @@ async def _stdio_streams() -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return reader, writer
 
 
-async def _main() -> None:
+# -- the per-user daemon --------------------------------------------------------------
+#
+# Work must outlive the connection that started it. The first agent on a host forks a
+# daemon that listens on a Unix socket in a directory only its user can open; every
+# agent after that (a reconnect, a restarted server, a second server) only relays its
+# standard input and output to that socket. Calls are answered by the daemon.
+
+
+class Options:
+    def __init__(self, argv: "list[str]") -> None:
+        self.runtime_dir = None  # type: Optional[str]
+        self.idle_seconds = 3600.0
+        self.daemon = True
+        words = list(argv)
+        while words:
+            word = words.pop(0)
+            if word == "--runtime-dir" and words:
+                self.runtime_dir = words.pop(0)
+            elif word == "--idle-seconds" and words:
+                self.idle_seconds = float(words.pop(0))
+            elif word == "--no-daemon":
+                self.daemon = False
+
+
+def runtime_dir(options: Options) -> str:
+    """A directory only this user can open: created 0700, and refused if anyone else
+    owns it or can enter it (another user could otherwise plant a socket there)."""
+    base = options.runtime_dir
+    if base is None:
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        # /tmp is safe here: the checks below refuse a directory anyone else controls.
+        base = os.path.join(xdg, "labgate") if xdg else "/tmp/labgate-%d" % os.getuid()  # noqa: S108
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    info = os.lstat(base)
+    if info.st_uid != os.getuid() or (info.st_mode & 0o077) or not os.path.isdir(base):
+        raise SystemExit("labgate-agent: %s is not a private directory of this user" % base)
+    return base
+
+
+def socket_path(options: Options) -> str:
+    # Per host (home directories are often shared between hosts) and per agent version
+    # (a newer server starts a newer daemon beside the old one).
+    name = "daemon-v%d-%s.sock" % (AGENT_VERSION, socket.gethostname()[:40])
+    return os.path.join(runtime_dir(options), name)
+
+
+async def _serve_daemon(path: str, idle_seconds: float) -> None:
+    clients = [0]
+    last_seen = [time.monotonic()]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        clients[0] += 1
+        try:
+            await Agent(reader, writer).run()
+        except (ConnectionError, ProtocolError):
+            pass
+        finally:
+            clients[0] -= 1
+            last_seen[0] = time.monotonic()
+            writer.close()
+
+    server = await asyncio.start_unix_server(serve, path=path, limit=MAX_FRAME)
+    os.chmod(path, 0o600)
+    try:
+        while clients[0] or time.monotonic() - last_seen[0] < idle_seconds:
+            await asyncio.sleep(min(1.0, idle_seconds))
+    finally:
+        server.close()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def _start_daemon(path: str, idle_seconds: float, lock_fd: int) -> None:
+    """Fork the daemon: its own session, no ties to this connection's stdio, and not
+    holding the start-up lock (flock belongs to every copy of the descriptor)."""
+    if os.fork() != 0:
+        return
+    try:
+        os.close(lock_fd)
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        asyncio.run(_serve_daemon(path, idle_seconds))
+    finally:
+        os._exit(0)
+
+
+def _connect_or_start(options: Options) -> str:
+    """The daemon's socket path, with a daemon listening on it."""
+    path = socket_path(options)
+    # Agents starting at the same moment take turns here, so only one starts a daemon.
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _listening(path):
+            if os.path.exists(path):
+                os.unlink(path)  # left by a daemon that died
+            _start_daemon(path, options.idle_seconds, lock.fileno())
+            deadline = time.monotonic() + 10
+            while not _listening(path):
+                if time.monotonic() > deadline:
+                    raise SystemExit("labgate-agent: the daemon did not start")
+                time.sleep(0.02)
+    return path
+
+
+def _listening(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            writer.write(chunk)
+            await writer.drain()
+    finally:
+        try:
+            if writer.can_write_eof():
+                writer.write_eof()
+        except (OSError, RuntimeError):
+            pass
+
+
+async def _relay(path: str) -> None:
+    stdin, stdout = await _stdio_streams()
+    daemon_reader, daemon_writer = await asyncio.open_unix_connection(path, limit=MAX_FRAME)
+    # The connection ends when the server goes (stdin closes); the daemon carries on.
+    to_daemon = asyncio.ensure_future(_pump(stdin, daemon_writer))
+    from_daemon = asyncio.ensure_future(_pump(daemon_reader, stdout))
+    await asyncio.wait([to_daemon, from_daemon], return_when=asyncio.FIRST_COMPLETED)
+    for task in (to_daemon, from_daemon):
+        task.cancel()
+    daemon_writer.close()
+
+
+async def _serve_stdio() -> None:
     reader, writer = await _stdio_streams()
     await Agent(reader, writer).run()
 
 
 def main() -> None:
-    """Entry point: speak the protocol on standard input and output until EOF."""
-    asyncio.run(_main())
+    """Entry point: relay standard input and output to this user's daemon (starting it
+    if needed), or with ``--no-daemon`` answer calls in this process until EOF."""
+    options = Options(sys.argv[1:])
+    if not options.daemon:
+        asyncio.run(_serve_stdio())
+        return
+    asyncio.run(_relay(_connect_or_start(options)))
