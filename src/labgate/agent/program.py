@@ -13,11 +13,14 @@ and the agent's RESPONSEs. Later issues open further channels for byte streams
 from __future__ import annotations
 
 import asyncio
+import base64
+import errno
 import fcntl
 import json
 import os
 import platform
 import socket
+import stat
 import struct
 import sys
 import time
@@ -72,6 +75,19 @@ async def read_frame(reader: Reader) -> Optional[Tuple[int, int, bytes]]:
     except asyncio.IncompleteReadError:
         raise ProtocolError("stream ended inside a frame") from None
     return kind, channel, payload
+
+
+_OS_ERROR_CODES = {
+    errno.ENOENT: "not_found",
+    errno.EACCES: "permission_denied",
+    errno.EPERM: "permission_denied",
+    errno.ENOTDIR: "not_a_directory",
+    errno.EISDIR: "is_a_directory",
+    errno.EEXIST: "exists",
+    errno.ENOSPC: "no_space",
+    errno.EDQUOT: "quota_exceeded",
+    errno.EROFS: "read_only",
+}
 
 
 class RemoteError(Exception):
@@ -133,10 +149,117 @@ def _system_info() -> Dict[str, Any]:
     }
 
 
+# -- the file system ---------------------------------------------------------------------
+#
+# File names are bytes on POSIX. A name that is valid UTF-8 travels as "name"; any other
+# also carries "raw" (base64 of the exact bytes), and requests may give a path as
+# "path_raw" the same way, so every name round-trips.
+
+LIST_PAGE_MAX = 5000
+
+
+def _path_from(params: Dict[str, Any]) -> bytes:
+    if "path_raw" in params:
+        path = base64.b64decode(str(params["path_raw"]))
+    elif "path" in params:
+        path = os.fsencode(os.path.expanduser(str(params["path"])))
+    else:
+        raise RemoteError("bad_request", "path or path_raw is required")
+    if b"\0" in path:
+        raise RemoteError("bad_request", "paths cannot contain NUL bytes")
+    return path
+
+
+def _name_fields(name: bytes) -> Dict[str, Any]:
+    try:
+        return {"name": name.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {
+            "name": name.decode("utf-8", "replace"),
+            "raw": base64.b64encode(name).decode(),
+        }
+
+
+def _kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISREG, "file"),
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "char_device"),
+        (stat.S_ISBLK, "block_device"),
+    ):
+        if test(mode):
+            return kind
+    return "other"
+
+
+def _describe(path: bytes, info: "os.stat_result") -> Dict[str, Any]:
+    entry = {
+        "kind": _kind(info.st_mode),
+        "size": info.st_size,
+        "mode": stat.S_IMODE(info.st_mode),
+        "mtime": info.st_mtime,
+        "uid": info.st_uid,
+        "gid": info.st_gid,
+    }  # type: Dict[str, Any]
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            entry["target"] = _name_fields(os.readlink(path))["name"]
+            target = os.stat(path)
+            entry["target_kind"] = _kind(target.st_mode)
+        except OSError:
+            entry["target_kind"] = "missing"
+    return entry
+
+
+def _list_directory(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    offset = max(0, int(params.get("offset", 0)))
+    limit = min(LIST_PAGE_MAX, max(1, int(params.get("limit", 1000))))
+    show_hidden = bool(params.get("hidden", True))
+    with os.scandir(path) as scan:
+        names = sorted(e.name for e in scan if show_hidden or not e.name.startswith(b"."))
+    entries = []
+    for name in names[offset : offset + limit]:
+        full = os.path.join(path, name)
+        try:
+            entry = _describe(full, os.lstat(full))
+        except FileNotFoundError:
+            continue  # vanished between listing and stat
+        entry.update(_name_fields(name))
+        entries.append(entry)
+    return {
+        "path": _name_fields(os.path.abspath(path))["name"],
+        "total": len(names),
+        "offset": offset,
+        "entries": entries,
+    }
+
+
+async def rpc_fs_list(params: Dict[str, Any]) -> Dict[str, Any]:
+    """One page of a directory, sorted by name, with full stat for each entry."""
+    return await asyncio.get_event_loop().run_in_executor(None, _list_directory, params)
+
+
+def _stat(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    entry = _describe(path, os.lstat(path))
+    entry.update(_name_fields(os.path.basename(path.rstrip(b"/")) or b"/"))
+    return entry
+
+
+async def rpc_fs_stat(params: Dict[str, Any]) -> Dict[str, Any]:
+    return await asyncio.get_event_loop().run_in_executor(None, _stat, params)
+
+
 Handler = Callable[[Dict[str, Any]], Awaitable[Dict[str, Any]]]
 METHODS: Dict[str, Handler] = {
     "ping": rpc_ping,
     "system.info": rpc_system_info,
+    "fs.list": rpc_fs_list,
+    "fs.stat": rpc_fs_stat,
 }
 
 
@@ -173,8 +296,8 @@ class Agent:
             )
         except OSError as exc:
             error = {
-                "code": "os_error",
-                "message": "%s: %s" % (type(exc).__name__, exc),
+                "code": _OS_ERROR_CODES.get(exc.errno or 0, "os_error"),
+                "message": exc.strerror or str(exc),
                 "errno": exc.errno,
             }
             self.send(encode_json(RESPONSE, {"id": request_id, "error": error}))

@@ -1,0 +1,87 @@
+"""The agent's file system calls: listing with stat, paging, names that are not UTF-8,
+and errors that say what happened."""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from labgate.agent.client import AgentCallError, AgentConnection
+from labgate.transport.local import LocalTransport
+
+
+@pytest.fixture
+async def agent() -> AsyncIterator[AgentConnection]:
+    connection = await AgentConnection.start(
+        LocalTransport(), python=sys.executable, agent_args=["--no-daemon"]
+    )
+    yield connection
+    await connection.close()
+
+
+async def test_listing_with_stat(agent: AgentConnection, tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / ".hidden").write_text("")
+    (tmp_path / "latest").symlink_to("runs")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    os.chmod(tmp_path / "data.csv", 0o640)
+    listing = await agent.call("fs.list", path=str(tmp_path))
+    assert listing["total"] == 5
+    entries = {e["name"]: e for e in listing["entries"]}
+    assert list(entries) == [".hidden", "dangling", "data.csv", "latest", "runs"]
+    assert entries["data.csv"]["kind"] == "file"
+    assert entries["data.csv"]["size"] == 8
+    assert entries["data.csv"]["mode"] == 0o640
+    assert entries["runs"]["kind"] == "directory"
+    assert (entries["latest"]["kind"], entries["latest"]["target_kind"]) == ("symlink", "directory")
+    assert entries["dangling"]["target_kind"] == "missing"
+    visible = await agent.call("fs.list", path=str(tmp_path), hidden=False)
+    assert ".hidden" not in {e["name"] for e in visible["entries"]}
+
+
+async def test_a_large_directory_comes_in_pages(agent: AgentConnection, tmp_path: Path) -> None:
+    for i in range(2500):
+        (tmp_path / f"f{i:05d}").touch()
+    seen: list[str] = []
+    offset = 0
+    while True:
+        page = await agent.call("fs.list", path=str(tmp_path), offset=offset, limit=1000)
+        assert page["total"] == 2500
+        assert len(page["entries"]) <= 1000
+        seen += [e["name"] for e in page["entries"]]
+        offset += len(page["entries"])
+        if offset >= page["total"]:
+            break
+    assert seen == [f"f{i:05d}" for i in range(2500)]
+
+
+async def test_names_that_are_not_utf8_round_trip(agent: AgentConnection, tmp_path: Path) -> None:
+    raw = b"caf\xe9-latin1"
+    os.close(os.open(os.fsencode(tmp_path) + b"/" + raw, os.O_CREAT | os.O_WRONLY, 0o600))
+    (entry,) = (await agent.call("fs.list", path=str(tmp_path)))["entries"]
+    assert entry["name"] == "caf\ufffd-latin1"  # readable, marked as not quite right
+    assert base64.b64decode(entry["raw"]) == raw
+    path_raw = base64.b64encode(os.fsencode(tmp_path) + b"/" + raw).decode()
+    found = await agent.call("fs.stat", path_raw=path_raw)
+    assert found["kind"] == "file"
+    assert base64.b64decode(found["raw"]) == raw
+
+
+async def test_errors_name_the_problem(agent: AgentConnection, tmp_path: Path) -> None:
+    (tmp_path / "file").touch()
+    cases = [
+        ({"path": str(tmp_path / "missing")}, "not_found"),
+        ({"path": str(tmp_path / "file")}, "not_a_directory"),
+        ({"path": "a\0b"}, "bad_request"),
+        ({}, "bad_request"),
+    ]
+    for params, code in cases:
+        with pytest.raises(AgentCallError) as failed:
+            await agent.call("fs.list", **params)
+        assert failed.value.remote_code == code, params
