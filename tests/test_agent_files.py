@@ -85,3 +85,58 @@ async def test_errors_name_the_problem(agent: AgentConnection, tmp_path: Path) -
         with pytest.raises(AgentCallError) as failed:
             await agent.call("fs.list", **params)
         assert failed.value.remote_code == code, params
+
+
+async def test_read_ranges_and_versions(agent: AgentConnection, tmp_path: Path) -> None:
+    target = tmp_path / "log.txt"
+    target.write_bytes(b"0123456789" * 100)
+    whole = await agent.call("fs.read", path=str(target))
+    assert base64.b64decode(whole["data"]) == b"0123456789" * 100
+    assert whole["eof"] is True
+    part = await agent.call("fs.read", path=str(target), offset=995, length=100)
+    assert base64.b64decode(part["data"]) == b"56789"
+    assert part["version"] == whole["version"]
+    with pytest.raises(AgentCallError) as failed:
+        await agent.call("fs.read", path=str(tmp_path))
+    assert failed.value.remote_code == "is_a_directory"
+
+
+async def test_writes_are_atomic_and_detect_concurrent_edits(
+    agent: AgentConnection, tmp_path: Path
+) -> None:
+    target = tmp_path / "analysis.py"
+    created = await agent.call(
+        "fs.write",
+        path=str(target),
+        data=base64.b64encode(b"print(1)\n").decode(),
+        create_only=True,
+    )
+    assert target.read_bytes() == b"print(1)\n"
+    target.chmod(0o750)
+    saved = await agent.call(
+        "fs.write",
+        path=str(target),
+        data=base64.b64encode(b"print(2)\n").decode(),
+        if_version=(await agent.call("fs.read", path=str(target)))["version"],
+    )
+    assert saved["version"] != created["version"]
+    assert target.stat().st_mode & 0o777 == 0o750  # the file keeps its permissions
+    # Someone else changes the file: a save based on the old version is refused.
+    target.write_bytes(b"print('theirs')\n")
+    with pytest.raises(AgentCallError) as conflict:
+        await agent.call(
+            "fs.write",
+            path=str(target),
+            data=base64.b64encode(b"print(3)\n").decode(),
+            if_version=saved["version"],
+        )
+    assert conflict.value.remote_code == "conflict"
+    assert target.read_bytes() == b"print('theirs')\n"
+    with pytest.raises(AgentCallError) as exists:
+        await agent.call("fs.write", path=str(target), data="", create_only=True)
+    assert exists.value.remote_code == "exists"
+    # A write that cannot happen leaves nothing behind.
+    with pytest.raises(AgentCallError) as missing:
+        await agent.call("fs.write", path=str(tmp_path / "no-dir" / "x"), data="")
+    assert missing.value.remote_code == "not_found"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis.py"]

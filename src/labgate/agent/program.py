@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import errno
 import fcntl
 import json
@@ -254,12 +255,100 @@ async def rpc_fs_stat(params: Dict[str, Any]) -> Dict[str, Any]:
     return await asyncio.get_event_loop().run_in_executor(None, _stat, params)
 
 
+READ_MAX = 4 * 1024 * 1024
+
+
+def version_of(info: "os.stat_result") -> str:
+    """Changes whenever the file's content may have: the editor's save precondition."""
+    return "%d-%d-%d" % (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _read(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    offset = max(0, int(params.get("offset", 0)))
+    length = min(READ_MAX, max(0, int(params.get("length", READ_MAX))))
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise RemoteError("is_a_directory", "It is a directory.")
+        handle.seek(offset)
+        data = handle.read(length)
+    return {
+        "data": base64.b64encode(data).decode(),
+        "offset": offset,
+        "size": info.st_size,
+        "eof": offset + len(data) >= info.st_size,
+        "version": version_of(info),
+    }
+
+
+async def rpc_fs_read(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Bytes ``offset`` to ``offset + length`` (at most 4 MiB) and the file's version."""
+    return await asyncio.get_event_loop().run_in_executor(None, _read, params)
+
+
+def _write(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    data = base64.b64decode(str(params.get("data", "")))
+    expected = params.get("if_version")
+    create_only = bool(params.get("create_only", False))
+    try:
+        current = os.stat(path)  # type: Optional[os.stat_result]
+    except FileNotFoundError:
+        current = None
+    if current is not None and create_only:
+        raise RemoteError("exists", "A file of that name exists already.")
+    if current is not None and stat.S_ISDIR(current.st_mode):
+        raise RemoteError("is_a_directory", "It is a directory.")
+    if expected is not None and (current is None or version_of(current) != expected):
+        raise RemoteError(
+            "conflict", "The file changed on disk since it was read (or was removed)."
+        )
+    directory, name = os.path.split(path)
+    # Written beside the target, then renamed over it: readers see the old or the new
+    # file, never half of one, and a failure leaves the old file as it was.
+    temporary = os.path.join(
+        directory, b".%s.labgate-%s" % (name, base64.b16encode(os.urandom(4)).lower())
+    )
+    mode = stat.S_IMODE(current.st_mode) if current is not None else 0o666 & ~_UMASK
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return {"version": version_of(os.stat(path)), "size": len(data)}
+
+
+# Read once while nothing else runs: os.umask can only be read by setting it, which
+# would race with the worker threads that create files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+async def rpc_fs_write(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Replace a file atomically; ``if_version`` makes it fail with "conflict" when the
+    file is not the one that was read, ``create_only`` when it exists."""
+    return await asyncio.get_event_loop().run_in_executor(None, _write, params)
+
+
 Handler = Callable[[Dict[str, Any]], Awaitable[Dict[str, Any]]]
 METHODS: Dict[str, Handler] = {
     "ping": rpc_ping,
     "system.info": rpc_system_info,
     "fs.list": rpc_fs_list,
     "fs.stat": rpc_fs_stat,
+    "fs.read": rpc_fs_read,
+    "fs.write": rpc_fs_write,
 }
 
 
