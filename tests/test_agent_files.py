@@ -140,3 +140,22 @@ async def test_writes_are_atomic_and_detect_concurrent_edits(
         await agent.call("fs.write", path=str(tmp_path / "no-dir" / "x"), data="")
     assert missing.value.remote_code == "not_found"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis.py"]
+
+
+async def test_malformed_parameters_are_bad_requests(
+    agent: AgentConnection, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_text("x")
+    cases = [
+        ("fs.list", {"path": str(tmp_path), "offset": "ten"}),
+        ("fs.list", {"path": str(tmp_path), "limit": [1]}),
+        ("fs.read", {"path": str(tmp_path / "f"), "length": "all"}),
+        ("fs.stat", {"path_raw": "not base64!"}),
+        ("fs.write", {"path": str(tmp_path / "g"), "data": "%%%"}),
+    ]
+    for method, params in cases:
+        with pytest.raises(AgentCallError) as failed:
+            await agent.call(method, **params)
+        assert failed.value.remote_code == "bad_request", (method, params)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+    assert (await agent.call("ping", payload=1)) == {"pong": 1}

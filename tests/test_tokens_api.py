@@ -154,3 +154,17 @@ async def test_token_input_is_validated(accounts: AccountFactory) -> None:
         assert response.status_code == 422, body
         assert response.json()["error"]["details"][0]["field"] == field, body
     assert (await alice.get("/api/v1/tokens")).json()["tokens"] == []
+
+
+async def test_a_token_cannot_mint_a_stronger_token(accounts: AccountFactory) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    _, write_only = await make_token(root, scopes=["write"])
+    script = accounts.anonymous()
+    refused = await script.post(
+        "/api/v1/tokens",
+        json={"name": "escalate", "scopes": ["admin"]},
+        headers=bearer(write_only),
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["field"] == "body.scopes"
+    assert len((await root.get("/api/v1/tokens")).json()["tokens"]) == 1

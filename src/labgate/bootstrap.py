@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import shlex
 import sys
@@ -61,8 +60,8 @@ def _cli(settings: Settings, *args: str) -> str:
     """The command line that reaches this server's database, to copy and paste."""
     program = sys.argv[0] if Path(sys.argv[0]).name == "labgate" else "labgate"
     words = [program]
-    if os.environ.get("LABGATE_CONFIG"):
-        words += ["--config", os.environ["LABGATE_CONFIG"]]
+    if settings.config_file is not None:
+        words += ["--config", str(settings.config_file)]
     if not settings.database_url:
         words += ["--data-dir", str(settings.data_dir)]
     return shlex.join([*words, *args])

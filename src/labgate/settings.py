@@ -1,7 +1,8 @@
 """The one typed settings object.
 
 Values come, in rising priority, from the defaults below, a TOML file (``--config`` or
-``LABGATE_CONFIG``) and ``LABGATE_*`` environment variables. ``docs/configuration.md``
+``LABGATE_CONFIG``), ``LABGATE_*`` environment variables and command-line options;
+:func:`load_settings` puts them together. ``docs/configuration.md``
 is generated from this class (``labgate config reference``), so every field's
 description is user documentation.
 """
@@ -10,20 +11,35 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from labgate.errors import ConfigurationError
 
 ENV_PREFIX = "LABGATE_"
+CONFIG_VARIABLE = ENV_PREFIX + "CONFIG"
+
+# The parsed configuration file, handed from load_settings to the settings source below
+# (pydantic-settings builds its sources in a classmethod, without the call's arguments).
+_file_values: ContextVar[dict[str, Any] | None] = ContextVar("labgate_settings_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -209,35 +225,52 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(ENV_PREFIX + "CONFIG")
-        if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
-        return tuple(sources)
+        file_settings = InitSettingsSource(settings_cls, init_kwargs=_file_values.get() or {})
+        return init_settings, env_settings, file_settings
+
+    @property
+    def config_file(self) -> Path | None:
+        """The TOML file these settings were read from, if any."""
+        return self._config_file
+
+    _config_file: Path | None = PrivateAttr(None)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Read settings from ``config_file`` (or ``LABGATE_CONFIG``), the environment and
-    ``overrides`` (command-line options), turning every problem into one clear error."""
-    if config_file is not None:
-        os.environ[ENV_PREFIX + "CONFIG"] = str(config_file)
-    path = os.environ.get(ENV_PREFIX + "CONFIG")
-    if path:
+    """Read settings from ``config_file`` (or the file ``LABGATE_CONFIG`` names), the
+    environment and ``overrides`` (command-line options; None means not given), turning
+    every problem into one clear error."""
+    path = config_file or (
+        Path(os.environ[CONFIG_VARIABLE]) if os.environ.get(CONFIG_VARIABLE) else None
+    )
+    with _reading_file(_read_toml(path) if path else {}):
         try:
-            with open(path, "rb") as handle:
-                tomllib.load(handle)
-        except FileNotFoundError:
-            raise ConfigurationError(f"Configuration file {path} does not exist.") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(
-                f"Configuration file {path} is not valid TOML: {exc}"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"Cannot read configuration file {path}: {exc}") from None
+            settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"Invalid settings: {problems}") from None
+    settings._config_file = path
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigurationError(f"Invalid settings: {problems}") from None
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(f"Configuration file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"Configuration file {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"Cannot read configuration file {path}: {exc}") from None
+
+
+@contextmanager
+def _reading_file(values: dict[str, Any]) -> Iterator[None]:
+    token = _file_values.set(values)
+    try:
+        yield
+    finally:
+        _file_values.reset(token)

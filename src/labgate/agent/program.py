@@ -161,7 +161,7 @@ LIST_PAGE_MAX = 5000
 
 def _path_from(params: Dict[str, Any]) -> bytes:
     if "path_raw" in params:
-        path = base64.b64decode(str(params["path_raw"]))
+        path = base64.b64decode(str(params["path_raw"]), validate=True)
     elif "path" in params:
         path = os.fsencode(os.path.expanduser(str(params["path"])))
     else:
@@ -289,7 +289,7 @@ async def rpc_fs_read(params: Dict[str, Any]) -> Dict[str, Any]:
 
 def _write(params: Dict[str, Any]) -> Dict[str, Any]:
     path = _path_from(params)
-    data = base64.b64decode(str(params.get("data", "")))
+    data = base64.b64decode(str(params.get("data", "")), validate=True)
     expected = params.get("if_version")
     create_only = bool(params.get("create_only", False))
     try:
@@ -383,6 +383,9 @@ class Agent:
                     {"id": request_id, "error": {"code": exc.code, "message": exc.message}},
                 )
             )
+        except (ValueError, TypeError) as exc:  # malformed parameters: bad numbers, base64
+            problem = {"code": "bad_request", "message": "Invalid parameters: %s" % exc}
+            self.send(encode_json(RESPONSE, {"id": request_id, "error": problem}))
         except OSError as exc:
             error = {
                 "code": _OS_ERROR_CODES.get(exc.errno or 0, "os_error"),

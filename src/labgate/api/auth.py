@@ -105,7 +105,7 @@ async def logout(
     audit.record(
         db,
         "logout",
-        actor=Actor(principal.user_id, principal.username),
+        actor=principal.actor,
         target=principal.username,
         client=client_of(request, state),
     )

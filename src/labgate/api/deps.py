@@ -18,10 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
-from labgate.auth.principal import Account, Principal, Scope
+from labgate.auth.principal import Account, Principal, Scope, role_scopes
 from labgate.auth.sessions import COOKIE_NAME, find_live_session, touch_session
 from labgate.auth.tokens import find_live_token, touch_token
-from labgate.db.models import Role
 from labgate.errors import CsrfFailed, NotAuthenticated
 from labgate.http.client import client_address, is_https
 from labgate.state import AppState
@@ -60,10 +59,6 @@ async def request_transaction(request: Request, state: State) -> AsyncIterator[A
 
 
 Db = Annotated[AsyncSession, Depends(request_transaction, scope="function")]
-
-
-def role_scopes(role: Role) -> frozenset[Scope]:
-    return frozenset(Scope) if role is Role.ADMIN else frozenset({Scope.READ, Scope.WRITE})
 
 
 async def authenticate(

@@ -11,7 +11,6 @@ from labgate.accounts import groups as grouping
 from labgate.accounts.users import get_user
 from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, GroupOut
-from labgate.api.users import actor
 from labgate.auth.policy import Action, authorize
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -38,7 +37,7 @@ async def create_group(
 ) -> GroupOut:
     authorize(principal, Action.MANAGE_GROUPS)
     group = await grouping.create_group(
-        db, name=body.name, description=body.description, actor=actor(principal)
+        db, name=body.name, description=body.description, actor=principal.actor
     )
     return GroupOut.of(group)
 
@@ -52,7 +51,7 @@ async def get_group(name: str, principal: CurrentPrincipal, state: State, db: Db
 @router.delete("/{name}", status_code=204, summary="Delete a group")
 async def delete_group(name: str, principal: CurrentPrincipal, state: State, db: Db) -> Response:
     authorize(principal, Action.MANAGE_GROUPS)
-    await grouping.delete_group(db, await grouping.get_group(db, name), actor=actor(principal))
+    await grouping.delete_group(db, await grouping.get_group(db, name), actor=principal.actor)
     return Response(status_code=204)
 
 
@@ -63,7 +62,7 @@ async def add_member(
     authorize(principal, Action.MANAGE_GROUPS)
     group = await grouping.get_group(db, name)
     user = await get_user(db, username)
-    return GroupOut.of(await grouping.add_member(db, group, user, actor=actor(principal)))
+    return GroupOut.of(await grouping.add_member(db, group, user, actor=principal.actor))
 
 
 @router.delete("/{name}/members/{username}", summary="Remove a member")
@@ -73,4 +72,4 @@ async def remove_member(
     authorize(principal, Action.MANAGE_GROUPS)
     group = await grouping.get_group(db, name)
     user = await get_user(db, username)
-    return GroupOut.of(await grouping.remove_member(db, group, user, actor=actor(principal)))
+    return GroupOut.of(await grouping.remove_member(db, group, user, actor=principal.actor))

@@ -10,14 +10,13 @@ from pydantic import BaseModel, Field
 from labgate import audit
 from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, NonEmptyName, TokenOut
-from labgate.api.users import actor
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Scope
 from labgate.auth.tokens import create_token as make_token
 from labgate.auth.tokens import list_tokens as tokens_of
 from labgate.db.models import ApiToken, User
 from labgate.db.types import utcnow
-from labgate.errors import FieldProblem, NotFound, ValidationFailed
+from labgate.errors import NotFound
 
 router = APIRouter(prefix="/tokens", tags=["API tokens"])
 
@@ -48,26 +47,17 @@ async def create_token(
     body: TokenCreate, principal: CurrentPrincipal, state: State, db: Db
 ) -> TokenCreated:
     authorize(principal, Action.CREATE_TOKEN)
-    limit = state.settings.api_token_max_days
-    if body.expires_in_days is None or body.expires_in_days > limit:
-        message = f"Tokens expire after at most {limit} days."
-        raise ValidationFailed(message, details=[FieldProblem("body.expires_in_days", message)])
-    if not set(body.scopes) <= principal.scopes:
-        message = "You cannot give a token more rights than you have."
-        raise ValidationFailed(message, details=[FieldProblem("body.scopes", message)])
     user = await db.get(User, principal.user_id)
     assert user is not None
     secret, token = await make_token(
-        db, user, name=body.name, scopes=list(body.scopes), expires_in_days=body.expires_in_days
-    )
-    audit.record(
         db,
-        "token_created",
-        actor=actor(principal),
-        target=principal.username,
-        token_id=token.id,
-        name=token.name,
-        scopes=token.scopes,
+        state.settings,
+        user,
+        name=body.name,
+        scopes=list(body.scopes),
+        expires_in_days=body.expires_in_days,
+        grantable=principal.scopes,
+        actor=principal.actor,
     )
     return TokenCreated(token=TokenOut.of(token), secret=secret)
 
@@ -85,7 +75,7 @@ async def revoke_token(
         audit.record(
             db,
             "token_revoked",
-            actor=actor(principal),
+            actor=principal.actor,
             target=token.user.username,
             token_id=token.id,
         )

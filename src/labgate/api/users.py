@@ -8,18 +8,12 @@ from pydantic import BaseModel
 from labgate.accounts import users as accounts
 from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut, describe_user
-from labgate.audit import Actor
 from labgate.auth.passwords import verify_password
 from labgate.auth.policy import Action, authorize
-from labgate.auth.principal import Principal
 from labgate.db.models import Role, User
 from labgate.errors import FieldProblem, ValidationFailed
 
 router = APIRouter(prefix="/users", tags=["users"])
-
-
-def actor(principal: Principal) -> Actor:
-    return Actor(principal.user_id, principal.username)
 
 
 class UserList(BaseModel):
@@ -72,7 +66,7 @@ async def update_me(body: SelfUpdate, principal: CurrentPrincipal, state: State,
         db,
         state.settings,
         user,
-        actor=actor(principal),
+        actor=principal.actor,
         display_name=body.display_name,
         email=body.email,
     )
@@ -94,7 +88,7 @@ async def change_my_password(
         state.settings,
         user,
         body.new_password,
-        actor=actor(principal),
+        actor=principal.actor,
         keep_session_id=principal.session_id,
         field="body.new_password",
     )
@@ -123,7 +117,7 @@ async def create_user(
         display_name=body.display_name,
         email=body.email,
         must_change_password=body.must_change_password,
-        actor=actor(principal),
+        actor=principal.actor,
     )
     return await describe_user(db, user)
 
@@ -144,7 +138,7 @@ async def update_user(
         db,
         state.settings,
         user,
-        actor=actor(principal),
+        actor=principal.actor,
         role=body.role,
         disabled=body.disabled,
         display_name=body.display_name,
@@ -156,7 +150,7 @@ async def update_user(
             state.settings,
             user,
             body.password,
-            actor=actor(principal),
+            actor=principal.actor,
             field="body.password",
             one_time=body.must_change_password,
         )
@@ -166,5 +160,5 @@ async def update_user(
 @router.delete("/{username}", status_code=204, summary="Delete a user (administrators)")
 async def delete_user(username: str, principal: CurrentPrincipal, state: State, db: Db) -> Response:
     authorize(principal, Action.MANAGE_USERS)
-    await accounts.delete_user(db, await accounts.get_user(db, username), actor=actor(principal))
+    await accounts.delete_user(db, await accounts.get_user(db, username), actor=principal.actor)
     return Response(status_code=204)

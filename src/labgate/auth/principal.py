@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row
 
+from labgate.audit import Actor
 from labgate.db.models import Role, User
 
 
@@ -19,6 +21,11 @@ class Scope(StrEnum):
     ADMIN = "admin"
 
 
+def role_scopes(role: Role) -> frozenset[Scope]:
+    """Everything a role may do; a token never holds more than its owner's role allows."""
+    return frozenset(Scope) if role is Role.ADMIN else frozenset({Scope.READ, Scope.WRITE})
+
+
 @dataclass(frozen=True)
 class Account:
     """What authentication needs to know about a user, read in the same query as the
@@ -27,7 +34,6 @@ class Account:
     id: int
     username: str
     role: Role
-    disabled: bool
     must_change_password: bool
 
     @classmethod
@@ -36,17 +42,19 @@ class Account:
             id=row.user_id,
             username=row.username,
             role=Role(row.role),
-            disabled=row.disabled,
             must_change_password=row.must_change_password,
         )
 
+
+# Sessions' and tokens' "last used" times are refreshed at most this often, so that
+# reads do not all turn into writes.
+TOUCH_INTERVAL = timedelta(seconds=60)
 
 # The columns Account.from_row reads, to add to a select that joins users.
 ACCOUNT_COLUMNS = (
     User.id.label("user_id"),
     User.username,
     User.role,
-    User.disabled,
     User.must_change_password,
 )
 
@@ -65,3 +73,8 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def actor(self) -> Actor:
+        """How this caller appears in the audit log."""
+        return Actor(self.user_id, self.username)

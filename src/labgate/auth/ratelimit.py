@@ -7,14 +7,14 @@ every server replica sees the same count and a restart does not reset it.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from labgate.db.models import AuditEvent
-from labgate.db.types import utcnow
+from labgate.db.types import UTCDateTime, utcnow
 from labgate.errors import RateLimited
 from labgate.settings import Settings
 
@@ -26,17 +26,13 @@ async def _failures(
 ) -> tuple[int, datetime | None]:
     count, oldest = (
         await db.execute(
-            select(func.count(), func.min(AuditEvent.at)).where(
+            select(func.count(), func.min(AuditEvent.at, type_=UTCDateTime)).where(
                 AuditEvent.event == FAILED_LOGIN,
                 column == value,
                 AuditEvent.at > since,
             )
         )
     ).one()
-    if isinstance(oldest, str):  # SQLite aggregate loses the column type
-        oldest = datetime.fromisoformat(oldest)
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
     return int(count), oldest
 
 

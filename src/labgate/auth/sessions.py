@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.auth.principal import ACCOUNT_COLUMNS, Account
+from labgate.auth.principal import ACCOUNT_COLUMNS, TOUCH_INTERVAL, Account
 from labgate.auth.secrets import digest, new_secret
 from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
 from labgate.settings import Settings
 
 COOKIE_NAME = "labgate_session"
-# last_seen_at is refreshed at most this often, so reads do not all turn into writes.
-_TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 async def create_session(
@@ -49,42 +47,45 @@ class LiveSession:
     stale: bool
 
 
+def _live(settings: Settings, now: datetime) -> ColumnElement[bool]:
+    """The rule for a usable session: not ended, not expired, not idle for too long."""
+    idle_cutoff = now - timedelta(minutes=settings.session_idle_timeout_minutes)
+    return and_(
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > now,
+        LoginSession.last_seen_at > idle_cutoff,
+    )
+
+
 async def find_live_session(
     db: AsyncSession, cookie: str, settings: Settings
 ) -> LiveSession | None:
-    """The session behind ``cookie`` if it is neither ended, expired, idle too long nor
-    its user disabled; one query, no writes."""
+    """The session behind ``cookie`` if it is live and its user enabled; one query, no
+    writes."""
+    now = utcnow()
     row = (
         await db.execute(
             select(
                 LoginSession.id,
                 LoginSession.csrf_token,
                 LoginSession.last_seen_at,
-                LoginSession.expires_at,
-                LoginSession.revoked_at,
                 *ACCOUNT_COLUMNS,
             )
             .join(User, User.id == LoginSession.user_id)
-            .where(LoginSession.token_hash == digest(cookie))
+            .where(
+                LoginSession.token_hash == digest(cookie),
+                _live(settings, now),
+                User.disabled.is_(False),
+            )
         )
     ).first()
     if row is None:
-        return None
-    now = utcnow()
-    idle_limit = timedelta(minutes=settings.session_idle_timeout_minutes)
-    alive = (
-        row.revoked_at is None
-        and row.expires_at > now
-        and row.last_seen_at + idle_limit > now
-        and not row.disabled
-    )
-    if not alive:
         return None
     return LiveSession(
         id=row.id,
         csrf_token=row.csrf_token,
         account=Account.from_row(row),
-        stale=now - row.last_seen_at > _TOUCH_INTERVAL,
+        stale=now - row.last_seen_at > TOUCH_INTERVAL,
     )
 
 
@@ -115,15 +116,7 @@ async def revoke_user_sessions(
 
 
 async def count_active_sessions(db: AsyncSession, settings: Settings) -> int:
-    now = utcnow()
-    idle_cutoff = now - timedelta(minutes=settings.session_idle_timeout_minutes)
     count = await db.scalar(
-        select(func.count())
-        .select_from(LoginSession)
-        .where(
-            LoginSession.revoked_at.is_(None),
-            LoginSession.expires_at > now,
-            LoginSession.last_seen_at > idle_cutoff,
-        )
+        select(func.count()).select_from(LoginSession).where(_live(settings, utcnow()))
     )
     return int(count or 0)

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.auth.principal import ACCOUNT_COLUMNS, Account, Scope
+from labgate import audit
+from labgate.audit import Actor
+from labgate.auth.principal import ACCOUNT_COLUMNS, TOUCH_INTERVAL, Account, Scope, role_scopes
 from labgate.auth.secrets import digest, new_secret
-from labgate.db.models import ApiToken, User
+from labgate.db.models import ApiToken, Role, User
 from labgate.db.types import utcnow
+from labgate.errors import FieldProblem, ValidationFailed
+from labgate.settings import Settings
 
-# last_used_at is refreshed at most this often, so reads do not all turn into writes.
-_TOUCH_INTERVAL = timedelta(seconds=60)
 TOKEN_PREFIX = "lgt_"  # noqa: S105 (a visible marker, not a secret)
 # Each scope grants the ones listed with it.
 _IMPLIED = {
@@ -34,13 +37,25 @@ def expand_scopes(scopes: Iterable[str]) -> frozenset[Scope]:
 
 async def create_token(
     db: AsyncSession,
+    settings: Settings,
     user: User,
     *,
     name: str,
     scopes: list[Scope],
     expires_in_days: int | None,
+    grantable: frozenset[Scope],
+    actor: Actor,
 ) -> tuple[str, ApiToken]:
-    """Make a token for ``user``; returns the secret (shown once, never stored) and the row."""
+    """Make a token for ``user``; returns the secret (shown once, never stored) and the row.
+    Tokens always expire, within ``api_token_max_days``, and hold no scope beyond the
+    user's role nor beyond ``grantable`` (what whoever asks may pass on)."""
+    limit = settings.api_token_max_days
+    if expires_in_days is None or expires_in_days > limit:
+        _refuse("body.expires_in_days", f"Tokens expire after at most {limit} days.")
+    if not set(scopes) <= role_scopes(Role(user.role)):
+        _refuse("body.scopes", "Only administrators' tokens may have the admin scope.")
+    if not set(scopes) <= grantable:
+        _refuse("body.scopes", "You cannot give a token more rights than you have.")
     secret = TOKEN_PREFIX + new_secret()
     now = utcnow()
     row = ApiToken(
@@ -54,7 +69,20 @@ async def create_token(
     )
     db.add(row)
     await db.flush()
+    audit.record(
+        db,
+        "token_created",
+        actor=actor,
+        target=user.username,
+        token_id=row.id,
+        name=name,
+        scopes=row.scopes,
+    )
     return secret, row
+
+
+def _refuse(field: str, message: str) -> NoReturn:
+    raise ValidationFailed(message, details=[FieldProblem(field, message)])
 
 
 @dataclass(frozen=True)
@@ -71,33 +99,26 @@ async def find_live_token(db: AsyncSession, secret: str) -> LiveToken | None:
     one query, no writes."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
+    now = utcnow()
     row = (
         await db.execute(
-            select(
-                ApiToken.id,
-                ApiToken.scopes,
-                ApiToken.expires_at,
-                ApiToken.revoked_at,
-                ApiToken.last_used_at,
-                *ACCOUNT_COLUMNS,
-            )
+            select(ApiToken.id, ApiToken.scopes, ApiToken.last_used_at, *ACCOUNT_COLUMNS)
             .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == digest(secret))
+            .where(
+                ApiToken.token_hash == digest(secret),
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+                User.disabled.is_(False),
+            )
         )
     ).first()
-    now = utcnow()
-    if (
-        row is None
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-        or row.disabled
-    ):
+    if row is None:
         return None
     return LiveToken(
         id=row.id,
         scopes=expand_scopes(row.scopes),
         account=Account.from_row(row),
-        stale=row.last_used_at is None or now - row.last_used_at > _TOUCH_INTERVAL,
+        stale=row.last_used_at is None or now - row.last_used_at > TOUCH_INTERVAL,
     )
 
 

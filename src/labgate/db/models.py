@@ -107,8 +107,6 @@ class LoginSession(Base):
     client: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
 
-    user: Mapped[User] = relationship(lazy="joined")
-
 
 class ApiToken(Base):
     """A bearer token for scripts. Only its SHA-256 is stored; ``prefix`` identifies it."""
