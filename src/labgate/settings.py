@@ -146,6 +146,43 @@ class Settings(BaseSettings):
         "ever). Ended sessions and expired tokens are removed after 30 days.",
     )
 
+    # -- resources and credentials -----------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Server secret that encrypts remembered SSH keys, generated key pairs "
+        "and the SSH CA key in the database. Empty: read from `<data_dir>/secret.key`, "
+        "created (mode 0600) on first start. Replicas must share the same secret; losing "
+        "it makes remembered keys unreadable (users upload them again).",
+    )
+    local_resource: Literal["admins", "everyone", "off"] = Field(
+        "admins",
+        description="Who may use the `local` resource, the server's own machine as the "
+        "server's own OS account. `everyone` suits a single-user installation only.",
+    )
+    ssh_connect_timeout_seconds: int = Field(
+        20, ge=1, le=300, description="How long to wait for each SSH server of a chain."
+    )
+    ssh_keepalive_seconds: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="Interval of SSH keepalives; a connection that misses three is "
+        "treated as lost and reconnected (0 turns keepalives off).",
+    )
+    ssh_certificate_hours: int = Field(
+        12,
+        ge=1,
+        le=24 * 7,
+        description="Validity of the user certificates labgate's SSH CA signs for each "
+        "connection to a resource that trusts it.",
+    )
+    daemon_idle_minutes: int = Field(
+        60,
+        ge=1,
+        description="A user's daemon on a resource exits after this long with no "
+        "connection and nothing running.",
+    )
+
     # -- HTTP hardening ----------------------------------------------------------------
     max_body_bytes: int = Field(
         1024 * 1024,

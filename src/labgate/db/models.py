@@ -1,7 +1,7 @@
 """ORM models. Every change here comes with an Alembic migration in ``migrations/``.
 
-Later issues add resources, app sessions, experiments and quotas as new tables that
-reference ``users`` and ``groups``; nothing here needs to change for that.
+Resources (and their jump hops, host keys and stored credentials) follow the accounts;
+later issues add app sessions, experiments and quotas as new tables.
 """
 
 from __future__ import annotations
@@ -10,7 +10,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from labgate.db.types import UTCDateTime, utcnow
@@ -159,3 +170,153 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(200), default="")
     client: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# -- resources ---------------------------------------------------------------------------
+
+
+class ResourceKind(enum.StrEnum):
+    SSH = "ssh"
+    LOCAL = "local"  # the server's own machine, through a subprocess
+
+
+class AuthMethod(enum.StrEnum):
+    """How labgate logs in to one SSH server (a jump host or the resource itself)."""
+
+    PASSWORD = "password"  # noqa: S105 -- a method name; asked in the browser, kept in memory
+    KEYBOARD_INTERACTIVE = "keyboard-interactive"  # prompts (2FA) relayed to the browser
+    KEY = "key"  # a private key the user uploads; remembered encrypted only if asked
+    GENERATED_KEY = "generated-key"  # the user's labgate-generated ed25519 key
+    CERTIFICATE = "certificate"  # a short-lived certificate from labgate's SSH CA
+
+
+class Resource(Base):
+    """A computer reached by SSH (through ``hops``), or the server's own (``local``).
+
+    A resource with an owner is that user's own; one without is shared, managed by
+    administrators and visible to the members of ``groups``. For a shared resource the
+    remote account is computed per user from ``account_rule`` (``{username}`` is the
+    labgate user name) unless ``account_overrides`` names one for that user.
+    """
+
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), default=ResourceKind.SSH.value)
+    description: Mapped[str] = mapped_column(Text, default="")
+    host: Mapped[str] = mapped_column(String(255), default="")
+    port: Mapped[int] = mapped_column(Integer, default=22)
+    username: Mapped[str] = mapped_column(String(64), default="")
+    auth_method: Mapped[str] = mapped_column(String(32), default=AuthMethod.PASSWORD.value)
+    account_rule: Mapped[str] = mapped_column(String(200), default="{username}")
+    account_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    python: Mapped[str] = mapped_column(String(255), default="python3")
+    setup_lines: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    hops: Mapped[list[ResourceHop]] = relationship(
+        order_by="ResourceHop.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+    group_links: Mapped[list[ResourceGroup]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+    @property
+    def shared(self) -> bool:
+        return self.owner_id is None
+
+
+class ResourceHop(Base):
+    """A jump host on the way to a resource; ``position`` 0 is reached first."""
+
+    __tablename__ = "resource_hops"
+    __table_args__ = (UniqueConstraint("resource_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=22)
+    # Empty: the same account as on the resource.
+    username: Mapped[str] = mapped_column(String(64), default="")
+    auth_method: Mapped[str] = mapped_column(String(32), default=AuthMethod.PASSWORD.value)
+
+
+class ResourceGroup(Base):
+    """A group whose members may use a shared resource."""
+
+    __tablename__ = "resource_groups"
+
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class HostKey(Base):
+    """A host key someone confirmed for one server (host, port) of a resource's chain."""
+
+    __tablename__ = "host_keys"
+    __table_args__ = (UniqueConstraint("resource_id", "host", "port"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(100))
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    confirmed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredCredential(Base):
+    """A private key a user asked labgate to remember for one server of a resource,
+    encrypted with the server secret (see ``labgate.credentials.vault``).
+    ``hop_id`` is None for the resource itself."""
+
+    __tablename__ = "stored_credentials"
+    __table_args__ = (Index("ix_stored_credentials_user_resource", "user_id", "resource_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    hop_id: Mapped[int | None] = mapped_column(ForeignKey("resource_hops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32), default=AuthMethod.KEY.value)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    public_fingerprint: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserSshKey(Base):
+    """The ed25519 key pair labgate generated for a user; the private half sealed."""
+
+    __tablename__ = "user_ssh_keys"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    public_key: Mapped[str] = mapped_column(Text)
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SshCertificateAuthority(Base):
+    """labgate's SSH CA key; the newest row without ``retired_at`` signs."""
+
+    __tablename__ = "ssh_certificate_authorities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
