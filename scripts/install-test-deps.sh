@@ -11,12 +11,16 @@ set -euo pipefail
 #   fonts-dejavu-core  readable text in screenshots
 #   openssh-server     /usr/sbin/sshd for a private sshd on 127.0.0.1 (never the system one)
 #   openssh-client     ssh, ssh-keygen and ssh-keyscan to check it from the outside
+#   iproute2           ip netns, veth links and routes for test networks (jump hosts)
+#   libpam-google-authenticator  a real second factor (TOTP) for keyboard-interactive tests
 TEST_PACKAGES=(
     chromium
     postgresql
     fonts-dejavu-core
     openssh-server
     openssh-client
+    iproute2
+    libpam-google-authenticator
 )
 
 if ! command -v dpkg-query >/dev/null; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import click
@@ -424,6 +425,30 @@ def test_config_reference(labgate: Labgate, tmp_path: Path) -> None:
     assert labgate.ok("config", "reference") == reference_markdown()
     assert labgate.ok("config", "reference", "-o", str(target)) == ""
     assert target.read_text() == reference_markdown()
+
+
+# --- SSH certificate authority ----------------------------------------------------------
+
+
+def test_ca_show_prints_the_ca_public_key_for_sshd(labgate: Labgate, data_dir: Path) -> None:
+    first = labgate("ca", "show")
+    again = labgate("ca", "show")
+
+    assert first.exit_code == 0, first.output
+    # Only the key line on standard output (`labgate ca show > labgate_ca.pub` works) ...
+    key_type, _key_data, comment = first.stdout.strip().split(" ")
+    assert (key_type, comment, first.stdout.count("\n")) == ("ssh-ed25519", "labgate-ca", 1)
+    # ... the instructions on standard error, with the fingerprint OpenSSH computes.
+    keygen = subprocess.run(
+        ["ssh-keygen", "-l", "-f", "-"], input=first.stdout, capture_output=True, text=True
+    )
+    assert keygen.stdout.split()[1] in first.stderr
+    assert "TrustedUserCAKeys /etc/ssh/labgate_ca.pub" in first.stderr
+    # Made once, on first use, under the server secret kept in the data directory.
+    assert again.stdout == first.stdout
+    assert (data_dir / "secret.key").is_file()
+    events = json.loads(labgate.ok("audit", "list", "--json", "--event", "ssh_ca_created"))
+    assert [e["actor"] for e in events] == [f"cli:{getpass.getuser()}"]
 
 
 # --- database ---------------------------------------------------------------------------

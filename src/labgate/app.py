@@ -12,7 +12,20 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 
 from labgate import __version__, housekeeping
-from labgate.api import API_PREFIX, audit, auth, groups, meta, preferences, tokens, users
+from labgate.api import (
+    API_PREFIX,
+    audit,
+    auth,
+    events,
+    groups,
+    keys,
+    meta,
+    preferences,
+    resource_connect,
+    resources,
+    tokens,
+    users,
+)
 from labgate.auth import passwords
 from labgate.auth.providers import load_providers
 from labgate.bootstrap import ensure_admin
@@ -22,6 +35,7 @@ from labgate.http.body_limit import BodyLimitMiddleware
 from labgate.http.errors import install_error_handlers
 from labgate.http.metrics import MetricsMiddleware
 from labgate.http.security_headers import SecurityHeadersMiddleware
+from labgate.resources.catalog import ensure_local_resource
 from labgate.settings import Settings
 from labgate.state import AppState
 from labgate.web.apidocs import install_api_docs
@@ -34,7 +48,19 @@ HOUSEKEEPING_INTERVAL_SECONDS = 3600
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (meta, auth, users, groups, tokens, preferences, audit):
+    for module in (
+        meta,
+        auth,
+        users,
+        groups,
+        tokens,
+        preferences,
+        audit,
+        resources,
+        resource_connect,
+        keys,
+        events,
+    ):
         router.include_router(module.router)
     return router
 
@@ -61,6 +87,7 @@ def create_app(
         if db.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         await migrate.upgrade(db)
+        await ensure_local_resource(db)
         if bootstrap:
             scheme = "https" if settings.serves_tls else "http"
             url = settings.public_url or f"{scheme}://{settings.host}:{settings.port}"
@@ -73,6 +100,9 @@ def create_app(
             yield
         finally:
             log.info("labgate shutting down")
+            # The daemons on the resources keep everything running; only the
+            # connections to them end here.
+            await state.connections.close()
             cleaner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await cleaner

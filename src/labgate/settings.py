@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         "connection and nothing running.",
     )
 
+    agent_runtime_dir: str = Field(
+        "",
+        description="Directory on each resource for the daemon's socket (created 0700). "
+        "Empty: `$XDG_RUNTIME_DIR/labgate`, else `/tmp/labgate-<uid>`.",
+    )
+
     # -- HTTP hardening ----------------------------------------------------------------
     max_body_bytes: int = Field(
         1024 * 1024,

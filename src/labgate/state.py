@@ -1,16 +1,24 @@
 """What the running server holds: settings, the database and its collaborators.
 
-Nothing here is state that could not be rebuilt from the database and the settings, so
-a restart or a second replica loses nothing.
+Nothing here is state that could not be rebuilt from the database, the settings and the
+resources: live connections are re-made on demand, and the work on a resource lives in
+the user's daemon there. So a restart or a second replica loses nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from labgate.auth.providers import AuthProvider
+from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
 from labgate.http.metrics import Metrics
+from labgate.resources.connections import ConnectionManager
+from labgate.resources.keyring import Keyring
+from labgate.resources.login import Asker, CredentialCache, Login
+from labgate.resources.plan import ConnectionPlan
+from labgate.resources.status import StatusHub
 from labgate.settings import Settings
 
 
@@ -20,3 +28,21 @@ class AppState:
     database: Database
     providers: list[AuthProvider]
     metrics: Metrics = field(default_factory=Metrics)
+    hub: StatusHub = field(default_factory=StatusHub)
+
+    @cached_property
+    def vault(self) -> Vault:
+        """Opened on first use: reading (or creating) the secret file is a side effect
+        that servers without resources in use never need."""
+        return Vault.from_settings(self.settings)
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        return Keyring(self.database, lambda: self.vault, self.settings)
+
+    @cached_property
+    def connections(self) -> ConnectionManager:
+        def login(plan: ConnectionPlan, asker: Asker, cache: CredentialCache) -> Login:
+            return Login(plan, asker, cache, self.keyring)
+
+        return ConnectionManager(self.settings, self.hub, login)

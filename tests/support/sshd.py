@@ -21,6 +21,17 @@ the same keyword (e.g. ``PasswordAuthentication no``); from its first ``Match`` 
 goes at the very end. The keywords the fixture itself depends on (``Port``,
 ``ListenAddress``, ``HostKey``, ``PidFile``, ``AuthorizedKeysFile``) cannot be changed.
 
+``netns`` runs sshd inside that network namespace (``ip netns exec``; see
+``tests/support/netns.py``) and ``listen_address`` is the address it listens on there
+(``127.0.0.1`` by default). The port is chosen free in that namespace, and the server is
+ready once a connection made from inside the namespace reads its SSH banner.
+``ip netns exec`` becomes sshd (no fork), so stopping by PID works the same.
+
+``program`` is the sshd binary, or a symlink to it: sshd uses its file name as the PAM
+service name, so a symlink named ``X`` makes it read ``/etc/pam.d/X`` (a test's own PAM
+stack, such as a second factor). ``use_authorized_keys=False`` sets ``AuthorizedKeysFile
+none`` (for certificate-only logins); the file and ``authorize_key`` still exist, unread.
+
 sshd needs root (privilege separation, PAM, switching to the test user) and the Debian
 package ``openssh-server`` (``scripts/install-test-deps.sh`` installs it). Without them,
 or when sshd does not come up, ``SshdNotAvailable`` says why, with sshd's log.
@@ -42,6 +53,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.netns import connect_from, free_port_in, netns_exec
 
 __all__ = [
     "SSHD",
@@ -90,7 +103,7 @@ class SshServer:
     """A private sshd started by ``running_sshd``."""
 
     host: str
-    """Always ``127.0.0.1``."""
+    """The address sshd listens on: ``listen_address`` (``127.0.0.1`` by default)."""
     port: int
     user: TestUser
     """The account that the keys below are authorized for."""
@@ -114,6 +127,8 @@ class SshServer:
     """A known_hosts file holding ``known_hosts_line()``."""
     log_path: Path
     """sshd's stderr (``-e``): its whole log."""
+    netns: str | None = None
+    """The network namespace sshd runs in; None for the root namespace."""
 
     @property
     def log(self) -> str:
@@ -276,9 +291,10 @@ def _config_text(
     pid_file: Path,
     authorized_keys: Path,
     extra_config: str,
+    listen_address: str = "127.0.0.1",
 ) -> str:
     fixed = [
-        "ListenAddress 127.0.0.1",
+        f"ListenAddress {listen_address}",
         f"Port {port}",
         f"HostKey {host_key}",
         f"PidFile {pid_file}",
@@ -306,9 +322,11 @@ def _config_text(
 # --- processes --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def _free_port(address: str = "127.0.0.1", netns: str | None = None) -> int:
+    if netns is not None:
+        return free_port_in(netns, address)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -399,21 +417,37 @@ def _log_tail(log_file: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _wait_for_banner(process: subprocess.Popen[bytes], port: int, log_file: Path) -> bool:
+def _banner(host: str, port: int, netns: str | None) -> bytes | None:
+    """The first bytes ``host:port`` sends, connecting from inside ``netns`` if given."""
+    if netns is not None:
+        return connect_from(netns, host, port, timeout=1.0, read=64)
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection((host, port), timeout=1.0) as sock,
+    ):
+        return sock.recv(64)
+    return None
+
+
+def _wait_for_banner(
+    process: subprocess.Popen[bytes],
+    port: int,
+    log_file: Path,
+    *,
+    host: str = "127.0.0.1",
+    netns: str | None = None,
+) -> bool:
     """True once the port sends an SSH banner; False when sshd exited before that."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
+    where = f"{host}:{port}" + (f" in namespace {netns}" if netns else "")
     while True:
         if process.poll() is not None:
             return False
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock,
-        ):
-            if sock.recv(64).startswith(b"SSH-2.0-"):
-                return True
+        if (_banner(host, port, netns) or b"").startswith(b"SSH-2.0-"):
+            return True
         if time.monotonic() > deadline:
             raise SshdNotAvailable(
-                f"sshd did not answer on 127.0.0.1:{port} within {STARTUP_TIMEOUT:.0f} s:\n"
+                f"sshd did not answer on {where} within {STARTUP_TIMEOUT:.0f} s:\n"
                 f"{_log_tail(log_file)}"
             )
         time.sleep(0.05)
@@ -434,8 +468,18 @@ def _prepare_system() -> None:
 
 
 @contextlib.contextmanager
-def running_sshd(tmp_dir: Path, user: TestUser, *, extra_config: str = "") -> Iterator[SshServer]:
-    """Run a private sshd on 127.0.0.1 at a free port for the duration of the block.
+def running_sshd(
+    tmp_dir: Path,
+    user: TestUser,
+    *,
+    extra_config: str = "",
+    netns: str | None = None,
+    listen_address: str = "127.0.0.1",
+    program: Path = SSHD,
+    use_authorized_keys: bool = True,
+) -> Iterator[SshServer]:
+    """Run a private sshd on ``listen_address`` (in namespace ``netns``, if given) at a
+    free port for the duration of the block.
 
     Its files go to a new directory under ``tmp_dir`` (left there for post-mortems); its
     authorized keys file in ``~user/.ssh`` is removed at exit.
@@ -453,22 +497,25 @@ def running_sshd(tmp_dir: Path, user: TestUser, *, extra_config: str = "") -> It
     fingerprint = _fingerprint(host_key.with_name(host_key.name + ".pub"))
     client_public_key = _keygen(client_key, "labgate-test-client")
 
+    in_netns = netns_exec(netns) if netns else []  # ip netns exec NAME, which becomes sshd
     authorized_keys = _make_authorized_keys(user)
     process: subprocess.Popen[bytes] | None = None
     try:
         for attempt in range(1, START_ATTEMPTS + 1):
-            port = _free_port()
+            port = _free_port(listen_address, netns)
             config_path.write_text(
                 _config_text(
                     port=port,
                     host_key=host_key,
                     pid_file=pid_file,
-                    authorized_keys=authorized_keys,
+                    # Path("none") is sshd's word for no file at all.
+                    authorized_keys=authorized_keys if use_authorized_keys else Path("none"),
                     extra_config=extra_config,
+                    listen_address=listen_address,
                 )
             )
             check = subprocess.run(
-                [str(SSHD), "-t", "-f", str(config_path)],
+                [str(program), "-t", "-f", str(config_path)],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -479,7 +526,7 @@ def running_sshd(tmp_dir: Path, user: TestUser, *, extra_config: str = "") -> It
                 )
             with log_file.open("ab") as log_out:
                 process = subprocess.Popen(
-                    [str(SSHD), "-D", "-e", "-f", str(config_path)],
+                    [*in_netns, str(program), "-D", "-e", "-f", str(config_path)],
                     cwd=directory,
                     env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
                     stdin=subprocess.DEVNULL,
@@ -487,7 +534,7 @@ def running_sshd(tmp_dir: Path, user: TestUser, *, extra_config: str = "") -> It
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # a Ctrl-C in the terminal is ours to handle
                 )
-            if _wait_for_banner(process, port, log_file):
+            if _wait_for_banner(process, port, log_file, host=listen_address, netns=netns):
                 break
             message = (
                 f"sshd exited with status {process.returncode} while starting "
@@ -499,7 +546,7 @@ def running_sshd(tmp_dir: Path, user: TestUser, *, extra_config: str = "") -> It
         assert process is not None
 
         server = SshServer(
-            host="127.0.0.1",
+            host=listen_address,
             port=port,
             user=user,
             pid=process.pid,
@@ -513,10 +560,17 @@ def running_sshd(tmp_dir: Path, user: TestUser, *, extra_config: str = "") -> It
             authorized_keys_path=authorized_keys,
             known_hosts_path=known_hosts,
             log_path=log_file,
+            netns=netns,
         )
         server.authorize_key(client_public_key)
         known_hosts.write_text(server.known_hosts_line() + "\n")
-        log.info("private sshd (pid %d) listening on 127.0.0.1:%d", process.pid, port)
+        log.info(
+            "private sshd (pid %d) listening on %s:%d%s",
+            process.pid,
+            listen_address,
+            port,
+            f" in namespace {netns}" if netns else "",
+        )
         yield server
     finally:
         if process is not None:

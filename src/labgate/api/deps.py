@@ -18,10 +18,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Account, Principal, Scope, role_scopes
 from labgate.auth.sessions import COOKIE_NAME, find_live_session, touch_session
 from labgate.auth.tokens import find_live_token, touch_token
-from labgate.errors import CsrfFailed, NotAuthenticated
+from labgate.errors import CsrfFailed, LabgateError, NotAuthenticated
 from labgate.http.client import client_address, is_https
 from labgate.state import AppState
 
@@ -183,3 +184,17 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 def client_of(request: Request, state: AppState) -> str:
     return client_address(request, state.settings.trusted_proxies)
+
+
+async def accept_websocket(websocket: WebSocket, action: Action) -> Principal | None:
+    """Authenticate and authorise a WebSocket before accepting it. On failure the
+    handshake is closed with 4401 (not logged in) or 4403 (not allowed), the error code
+    as the reason, and None is returned."""
+    try:
+        principal = await authenticate_websocket(websocket, get_state(websocket))
+        authorize(principal, action)
+    except LabgateError as exc:
+        await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
+        return None
+    await websocket.accept()
+    return principal

@@ -38,6 +38,16 @@ class Action(Enum):
     MANAGE_GROUPS = Rule(Scope.ADMIN, admin_only=True)
     READ_AUDIT_LOG = Rule(Scope.ADMIN, admin_only=True)
     READ_METRICS = Rule(Scope.READ, admin_only=True)
+    LIST_RESOURCES = Rule(Scope.READ)
+    # Adding, changing and removing one's own resources; shared ones need the admin role
+    # as well (checked with the resource, see labgate.resources.catalog.can_edit).
+    MANAGE_RESOURCES = Rule(Scope.WRITE)
+    MANAGE_SHARED_RESOURCES = Rule(Scope.ADMIN, admin_only=True)
+    # Connecting, running things and writing files on a resource the caller may see.
+    USE_RESOURCE = Rule(Scope.WRITE)
+    # Reading files and system information there.
+    READ_RESOURCE = Rule(Scope.READ)
+    MANAGE_OWN_KEYS = Rule(Scope.WRITE)
 
 
 def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:

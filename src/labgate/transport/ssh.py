@@ -2,24 +2,36 @@
 
 Host keys are checked against what labgate has stored for each hop, never against the
 server's own ~/.ssh: an unknown key stops the connection with its fingerprint (for the
-user to confirm), a changed key stops it hard. Credentials are handed in for this
-connection only; nothing is read from or written to disk.
+user to confirm, through ``confirm_host_key`` while connecting or afterwards), a changed
+key stops it hard. Credentials are handed in for this connection only; nothing is read
+from or written to disk. A hop's credential may be given late, as an async callable: it
+is asked for once the hops before it are up and the hop's host key is trusted, so a
+person is never asked for a password of a server that cannot be reached or trusted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import enum
+import errno
 import shlex
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncssh
 
+from labgate.credentials.keys import import_private_key
 from labgate.errors import LabgateError
 from labgate.transport.base import ByteReader, ByteWriter, RemoteProcess
 
 CONNECT_TIMEOUT_SECONDS = 20
+# Keyboard-interactive logins wait for a person typing (a one-time code, say); sshd's
+# own LoginGraceTime (120 s by default) usually ends them first.
+INTERACTIVE_LOGIN_TIMEOUT_SECONDS = 300
+KEEPALIVE_COUNT_MAX = 3
 
 
 # -- what a hop needs --------------------------------------------------------------------
@@ -27,6 +39,8 @@ CONNECT_TIMEOUT_SECONDS = 20
 
 @dataclass(frozen=True, repr=False)
 class PasswordCredential:
+    """A password; also answers a keyboard-interactive ``Password:`` prompt."""
+
     password: str
 
 
@@ -38,7 +52,31 @@ class KeyCredential:
     passphrase: str | None = None
 
 
-Credential = PasswordCredential | KeyCredential
+@dataclass(frozen=True, repr=False)
+class CertificateCredential:
+    """A private key (without passphrase) and the OpenSSH user certificate for it."""
+
+    private_key: bytes
+    certificate: bytes
+
+
+# (name, instructions, [(prompt, echo)]) -> one answer per prompt.
+KeyboardInteractiveResponder = Callable[[str, str, list[tuple[str, bool]]], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True, repr=False)
+class KeyboardInteractiveCredential:
+    """Answers the server's prompts (password, one-time code ...) by asking ``respond``,
+    once per round of prompts; rounds without prompts are acknowledged silently."""
+
+    respond: KeyboardInteractiveResponder
+
+
+Credential = (
+    PasswordCredential | KeyCredential | CertificateCredential | KeyboardInteractiveCredential
+)
+# A credential, or how to get one when the hop is about to be logged in to.
+CredentialSource = Credential | Callable[[], Awaitable[Credential]]
 
 
 @dataclass(frozen=True)
@@ -47,7 +85,7 @@ class Hop:
 
     host: str
     username: str
-    credential: Credential = field(repr=False)
+    credential: CredentialSource = field(repr=False)
     port: int = 22
     # The host key labgate trusts for this hop, as an OpenSSH public key line; None when
     # the user has not confirmed one yet.
@@ -58,23 +96,51 @@ class Hop:
         return f"{self.username}@{self.host}:{self.port}"
 
 
+# Asked when hop ``index`` shows a key labgate does not know: (index, hop, fingerprint,
+# public key line) -> True to trust it for this connection (the caller stores it).
+HostKeyConfirmation = Callable[[int, Hop, str, str], Awaitable[bool]]
+
+
 # -- what can go wrong, in words a person can act on ---------------------------------
 
 
-class SshError(LabgateError):
-    """Connecting failed; ``hop`` says which server of the chain (0 = the first)."""
+class SshFailure(enum.StrEnum):
+    """Why a hop could not be connected; also the error's ``code``."""
 
-    code = "ssh_failed"
+    HOST_KEY_UNKNOWN = "host_key_unknown"
+    HOST_KEY_CHANGED = "host_key_changed"
+    AUTH_FAILED = "auth_failed"
+    NAME_NOT_FOUND = "name_not_found"
+    CONNECTION_REFUSED = "connection_refused"
+    TIMED_OUT = "timed_out"
+    UNREACHABLE = "unreachable"
+    OTHER = "ssh_failed"  # the server broke off or spoke something else
+
+
+class SshError(LabgateError):
+    """Connecting failed; ``reason`` (and ``code``) says how, ``hop`` at which server of
+    the chain (0 = the first), ``hop_label`` names it."""
+
+    code = SshFailure.OTHER.value
     status = 502
 
-    def __init__(self, message: str, *, hop: int, hop_label: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hop: int,
+        hop_label: str,
+        reason: SshFailure = SshFailure.OTHER,
+    ) -> None:
         super().__init__(message)
+        self.reason = reason
+        self.code = reason.value
         self.hop = hop
         self.hop_label = hop_label
 
 
 class HostKeyUnknown(SshError):
-    code = "host_key_unknown"
+    code = SshFailure.HOST_KEY_UNKNOWN.value
 
     def __init__(self, *, hop: int, hop_label: str, fingerprint: str, public_key: str) -> None:
         super().__init__(
@@ -82,13 +148,14 @@ class HostKeyUnknown(SshError):
             f"({fingerprint}). Confirm it is the right one to connect.",
             hop=hop,
             hop_label=hop_label,
+            reason=SshFailure.HOST_KEY_UNKNOWN,
         )
         self.fingerprint = fingerprint
         self.public_key = public_key
 
 
 class HostKeyChanged(SshError):
-    code = "host_key_changed"
+    code = SshFailure.HOST_KEY_CHANGED.value
 
     def __init__(self, *, hop: int, hop_label: str, fingerprint: str, expected: str) -> None:
         super().__init__(
@@ -97,20 +164,35 @@ class HostKeyChanged(SshError):
             "intercepting the connection. Ask its administrator before trusting the new key.",
             hop=hop,
             hop_label=hop_label,
+            reason=SshFailure.HOST_KEY_CHANGED,
         )
         self.fingerprint = fingerprint
         self.expected = expected
 
 
-# -- host key checking --------------------------------------------------------------------
+# -- the client side of one hop: host key check and interactive login ---------------------
 
 
-class _HostKeyCheck(asyncssh.SSHClient):
-    """Accepts exactly the stored key of one hop and remembers what it was shown."""
+class _Client(asyncssh.SSHClient):
+    """Accepts exactly the stored key of one hop (remembering what it was shown) and logs
+    in with the hop's credential, which is looked for only when the server asks for a
+    login, i.e. after its host key was verified: nobody is asked for a password for a
+    server that turns out to be the wrong one."""
 
-    def __init__(self, known: str | None) -> None:
+    def __init__(self, known: str | None, source: CredentialSource | None) -> None:
         self.known = asyncssh.import_public_key(known) if known else None
         self.presented: asyncssh.SSHKey | None = None
+        self.source = source
+        self.credential: Credential | None = None
+        self._resolving: asyncio.Future[Credential | None] | None = None
+        self.keys_offered = False
+        self.kbdint_tried = False
+        self.password_sent = False
+        # A prompt the credential could not answer, and an error raised while getting the
+        # credential or by a responder: both explain a failed login better than
+        # "permission denied".
+        self.unanswered: str | None = None
+        self.failure: Exception | None = None
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -118,10 +200,119 @@ class _HostKeyCheck(asyncssh.SSHClient):
         self.presented = key
         return self.known is not None and key == self.known
 
+    async def resolved(self) -> Credential | None:
+        """The hop's credential, got once; None (and ``failure`` set) if getting it failed."""
+        if self.source is None:
+            return None
+        if self._resolving is None:
+            self._resolving = asyncio.ensure_future(self._resolve())
+        return await asyncio.shield(self._resolving)
+
+    async def _resolve(self) -> Credential | None:
+        try:
+            self.credential = await _resolve(self.source) if self.source else None
+        except Exception as exc:
+            self.failure = exc
+        return self.credential
+
+    async def public_key_auth_requested(self) -> list[Any] | None:
+        credential = await self.resolved()
+        if self.keys_offered:
+            return None
+        self.keys_offered = True
+        if isinstance(credential, KeyCredential):
+            return [import_private_key(credential.private_key, credential.passphrase).key]
+        if isinstance(credential, CertificateCredential):
+            return [
+                (
+                    asyncssh.import_private_key(credential.private_key),
+                    asyncssh.import_certificate(credential.certificate),
+                )
+            ]
+        return None
+
+    async def password_auth_requested(self) -> str | None:
+        credential = await self.resolved()
+        if not isinstance(credential, PasswordCredential) or self.password_sent:
+            return None
+        self.password_sent = True
+        return credential.password
+
+    def kbdint_auth_requested(self) -> str | None:
+        # One round of keyboard-interactive per connection: a second attempt would ask
+        # the person again without saying why. Keys and certificates never use it.
+        keys = isinstance(self.credential, KeyCredential | CertificateCredential)
+        if self.source is None or keys or self.failure or self.kbdint_tried:
+            return None
+        self.kbdint_tried = True
+        return ""  # let the server choose the submethods
+
+    async def kbdint_challenge_received(
+        self, name: str, instructions: str, lang: str, prompts: Sequence[tuple[str, bool]]
+    ) -> list[str] | None:
+        credential = await self.resolved()
+        if not prompts:
+            return []  # only instructions or a banner: nothing to answer
+        if isinstance(credential, PasswordCredential):
+            if self.password_sent or len(prompts) != 1 or not _asks_for_password(prompts[0][0]):
+                self.unanswered = prompts[0][0].strip()
+                return None
+            self.password_sent = True
+            return [credential.password]
+        if isinstance(credential, KeyboardInteractiveCredential):
+            try:
+                answers = list(await credential.respond(name, instructions, list(prompts)))
+            except Exception as exc:  # e.g. nobody there to ask: raised by _open
+                self.failure = exc
+                return None
+            if len(answers) != len(prompts):
+                self.failure = ValueError(
+                    f"{len(prompts)} prompts got {len(answers)} answers from the responder"
+                )
+                return None
+            return answers
+        return None
+
+
+def _asks_for_password(prompt: str) -> bool:
+    lowered = prompt.lower()
+    return "password" in lowered or "passcode" in lowered
+
 
 def fingerprint(public_key: str) -> str:
     """The SHA256 fingerprint of an OpenSSH public key line, as ``ssh-keygen -l`` shows."""
     return asyncssh.import_public_key(public_key).get_fingerprint("sha256")
+
+
+def _method_name(credential: Credential | None) -> str:
+    if isinstance(credential, PasswordCredential):
+        return "password"
+    if isinstance(credential, KeyCredential):
+        return "key"
+    if isinstance(credential, CertificateCredential):
+        return "certificate"
+    if isinstance(credential, KeyboardInteractiveCredential):
+        return "keyboard-interactive"
+    return "none"
+
+
+def _auth_options(source: CredentialSource | None) -> dict[str, Any]:
+    """asyncssh's options: no agent, no keys from ~/.ssh; every login method left to
+    ``_Client``, which answers from the hop's credential. ``None``: no method at all,
+    for a first look at the host key."""
+    if source is None:
+        return {
+            "client_keys": None,
+            "password": None,
+            "kbdint_auth": False,
+            "preferred_auth": "publickey",
+        }
+    return {
+        "client_keys": None,
+        "password": None,
+        "kbdint_auth": True,
+        "preferred_auth": "publickey,keyboard-interactive,password",
+    }
 
 
 # -- the transport -----------------------------------------------------------------------
@@ -169,15 +360,36 @@ class _Writer:
 
 
 class SshTransport:
-    """Reaches the last of ``hops`` through the ones before it."""
+    """Reaches the last of ``hops`` through the ones before it.
+
+    ``confirm_host_key`` is asked when a hop shows a key labgate does not know yet; if it
+    returns True the hop is connected trusting that key (storing it is the caller's
+    business). Without it, or when it returns False, :class:`HostKeyUnknown` is raised.
+    A changed key is never offered: :class:`HostKeyChanged`. ``keepalive_interval``
+    seconds between keepalives (0: none); after ``keepalive_count_max`` unanswered ones
+    the connection is closed, which ends every process started over it.
+    """
 
     name = "ssh"
 
-    def __init__(self, hops: Sequence[Hop], *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        hops: Sequence[Hop],
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        keepalive_interval: float = 0,
+        keepalive_count_max: int = KEEPALIVE_COUNT_MAX,
+        interactive_login_timeout: float = INTERACTIVE_LOGIN_TIMEOUT_SECONDS,
+        confirm_host_key: HostKeyConfirmation | None = None,
+    ) -> None:
         if not hops:
             raise ValueError("an SSH transport needs at least one hop")
         self.hops = list(hops)
         self.connect_timeout = connect_timeout
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count_max = keepalive_count_max
+        self.interactive_login_timeout = interactive_login_timeout
+        self.confirm_host_key = confirm_host_key
         self._connections: list[asyncssh.SSHClientConnection] = []
 
     async def connect(self) -> None:
@@ -195,74 +407,137 @@ class SshTransport:
     async def _connect_hop(
         self, index: int, hop: Hop, tunnel: asyncssh.SSHClientConnection | None
     ) -> asyncssh.SSHClientConnection:
-        check = _HostKeyCheck(hop.known_host_key)
-        options = _auth_options(hop.credential)
-        where = (
-            hop.label
-            if index == 0
-            else f"{hop.label} (hop {index + 1}, via {self.hops[index - 1].label})"
+        trusted = hop.known_host_key
+        if trusted is None:
+            trusted = await self._confirm_new_host_key(index, hop, tunnel)
+        return await self._open(index, hop, tunnel, trusted, hop.credential)
+
+    async def _confirm_new_host_key(
+        self, index: int, hop: Hop, tunnel: asyncssh.SSHClientConnection | None
+    ) -> str:
+        """Look at the key of a hop whose key is not known (no login is tried) and ask
+        ``confirm_host_key`` about it; the key line if trusted, else HostKeyUnknown."""
+        try:
+            connection = await self._open(index, hop, tunnel, None, None)
+        except HostKeyUnknown as unknown:
+            confirm = self.confirm_host_key
+            if confirm is None or not await confirm(
+                index, hop, unknown.fingerprint, unknown.public_key
+            ):
+                raise
+            return unknown.public_key
+        connection.close()  # cannot happen: no key is trusted without a known one
+        raise SshError(
+            f"{self._where(index)}: the host key was not checked.", hop=index, hop_label=hop.label
         )
+
+    def _where(self, index: int) -> str:
+        hop = self.hops[index]
+        if index == 0:
+            return hop.label
+        return f"{hop.label} (hop {index + 1}, via {self.hops[index - 1].label})"
+
+    async def _open(
+        self,
+        index: int,
+        hop: Hop,
+        tunnel: asyncssh.SSHClientConnection | None,
+        trusted: str | None,
+        source: CredentialSource | None,
+    ) -> asyncssh.SSHClientConnection:
+        client = _Client(trusted, source)
+        options = _auth_options(source)
+        # A person may be asked for the credential while logging in (a password, a
+        # one-time code): give them time, unless the credential is at hand already.
+        login_timeout = self.connect_timeout
+        interactive = isinstance(source, KeyboardInteractiveCredential) or (
+            source is not None and not isinstance(source, _CREDENTIAL_TYPES)
+        )
+        if interactive:
+            login_timeout = max(login_timeout, self.interactive_login_timeout)
+        where = self._where(index)
+
+        def failed(message: str, reason: SshFailure) -> SshError:
+            return SshError(f"{where}: {message}", hop=index, hop_label=hop.label, reason=reason)
+
         try:
             connection, _ = await asyncssh.create_connection(
-                lambda: check,
+                lambda: client,
                 hop.host,
                 hop.port,
                 tunnel=tunnel if tunnel is not None else (),
                 username=hop.username,
-                # Trust nothing by default; _HostKeyCheck decides.
+                # Trust nothing by default; _Client decides.
                 known_hosts=([], [], []),
                 agent_path=None,
                 config=None,
                 connect_timeout=self.connect_timeout,
-                login_timeout=self.connect_timeout,
+                login_timeout=login_timeout,
+                keepalive_interval=self.keepalive_interval,
+                keepalive_count_max=self.keepalive_count_max,
                 **options,
             )
             return connection
         except asyncssh.HostKeyNotVerifiable:
-            presented = check.presented
+            presented = client.presented
             if presented is None:
-                raise SshError(
-                    f"{where}: the host key could not be verified.", hop=index, hop_label=hop.label
+                raise failed(
+                    "the host key could not be verified.", SshFailure.HOST_KEY_UNKNOWN
                 ) from None
             line = presented.export_public_key("openssh").decode().strip()
             shown = presented.get_fingerprint("sha256")
-            if hop.known_host_key is None:
+            if trusted is None:
                 raise HostKeyUnknown(
                     hop=index, hop_label=hop.label, fingerprint=shown, public_key=line
                 ) from None
             raise HostKeyChanged(
-                hop=index,
-                hop_label=hop.label,
-                fingerprint=shown,
-                expected=fingerprint(hop.known_host_key),
+                hop=index, hop_label=hop.label, fingerprint=shown, expected=fingerprint(trusted)
             ) from None
         except asyncssh.PermissionDenied:
-            method = "password" if isinstance(hop.credential, PasswordCredential) else "key"
-            raise SshError(
-                f"{where}: authentication failed (tried: {method}).", hop=index, hop_label=hop.label
-            ) from None
+            if client.failure is not None:
+                raise client.failure from None
+            credential = client.credential
+            message = f"authentication failed (tried: {_method_name(credential)})."
+            if client.unanswered:
+                message += (
+                    f" The server also asked {client.unanswered!r}, which a password cannot "
+                    "answer: use keyboard-interactive for this server."
+                )
+            elif isinstance(credential, CertificateCredential):
+                message += (
+                    " The server may not trust labgate's certificate authority "
+                    "(TrustedUserCAKeys), or not for this account."
+                )
+            raise failed(message, SshFailure.AUTH_FAILED) from None
         except socket.gaierror:
-            raise SshError(
-                f"{where}: the name {hop.host!r} was not found.", hop=index, hop_label=hop.label
+            raise failed(
+                f"the name {hop.host!r} was not found.", SshFailure.NAME_NOT_FOUND
             ) from None
-        except ConnectionRefusedError:
-            raise SshError(
-                f"{where}: connection refused (is sshd running on port {hop.port}?).",
-                hop=index,
-                hop_label=hop.label,
+        except TimeoutError:
+            raise failed(
+                f"no answer within {self.connect_timeout:g} s (is the machine on, or are "
+                "packets dropped by a firewall?).",
+                SshFailure.TIMED_OUT,
             ) from None
-        except (TimeoutError, asyncssh.ConnectionLost) as exc:
-            raise SshError(
-                f"{where}: no answer ({type(exc).__name__}).", hop=index, hop_label=hop.label
-            ) from None
+        except OSError as exc:
+            reason = _os_failure(exc)
+            raise failed(_explain(reason, hop, str(exc)), reason) from None
         except asyncssh.ChannelOpenError as exc:
-            raise SshError(
-                f"{where}: the previous hop could not reach it ({exc.reason}).",
-                hop=index,
-                hop_label=hop.label,
+            reason = _text_failure(exc.reason) or SshFailure.UNREACHABLE
+            explained = _explain(reason, hop, exc.reason, via_jump=True)
+            raise failed(f"the previous hop could not reach it: {explained}", reason) from None
+        except asyncssh.ConnectionLost as exc:
+            if "timeout" in exc.reason.lower():
+                raise failed(
+                    f"the login did not complete within {login_timeout:g} s.",
+                    SshFailure.TIMED_OUT,
+                ) from None
+            raise failed(
+                f"the server closed the connection before the login completed ({exc.reason}).",
+                SshFailure.OTHER,
             ) from None
-        except (OSError, asyncssh.Error) as exc:
-            raise SshError(f"{where}: {exc}", hop=index, hop_label=hop.label) from None
+        except asyncssh.Error as exc:
+            raise failed(str(exc), SshFailure.OTHER) from None
 
     async def start(self, argv: list[str]) -> RemoteProcess:
         await self.connect()
@@ -277,13 +552,60 @@ class SshTransport:
         self._connections.clear()
 
 
-def _auth_options(credential: Credential) -> dict[str, object]:
-    if isinstance(credential, PasswordCredential):
-        return {
-            "password": credential.password,
-            "client_keys": None,
-            "preferred_auth": "password,keyboard-interactive",
-            "kbdint_auth": True,
-        }
-    key = asyncssh.import_private_key(credential.private_key, credential.passphrase)
-    return {"client_keys": [key], "password": None, "preferred_auth": "publickey"}
+_CREDENTIAL_TYPES = (
+    PasswordCredential,
+    KeyCredential,
+    CertificateCredential,
+    KeyboardInteractiveCredential,
+)
+
+
+async def _resolve(source: CredentialSource) -> Credential:
+    if isinstance(source, _CREDENTIAL_TYPES):
+        return source
+    return await source()
+
+
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+
+
+def _os_failure(exc: OSError) -> SshFailure:
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return SshFailure.CONNECTION_REFUSED
+    if exc.errno == errno.ETIMEDOUT:
+        return SshFailure.TIMED_OUT
+    if exc.errno in _UNREACHABLE_ERRNOS:
+        return SshFailure.UNREACHABLE
+    # asyncio reports several addresses that all failed as one OSError without errno.
+    return _text_failure(str(exc)) or SshFailure.OTHER
+
+
+def _text_failure(text: str) -> SshFailure | None:
+    """The failure an error text (OpenSSH's channel-open failure, strerror) describes."""
+    lowered = text.lower()
+    if "refused" in lowered:
+        return SshFailure.CONNECTION_REFUSED
+    if "timed out" in lowered:
+        return SshFailure.TIMED_OUT
+    if any(
+        words in lowered
+        for words in ("not known", "name resolution", "no address associated", "unknown host")
+    ):
+        return SshFailure.NAME_NOT_FOUND
+    if "unreachable" in lowered or "no route" in lowered:
+        return SshFailure.UNREACHABLE
+    return None
+
+
+def _explain(reason: SshFailure, hop: Hop, detail: str, *, via_jump: bool = False) -> str:
+    if reason is SshFailure.CONNECTION_REFUSED:
+        return f"connection refused (is sshd running on port {hop.port}?)."
+    if reason is SshFailure.NAME_NOT_FOUND:
+        return f"the name {hop.host!r} was not found."
+    if reason is SshFailure.TIMED_OUT:
+        return "no answer (is the machine on, or are packets dropped by a firewall?)."
+    if reason is SshFailure.UNREACHABLE:
+        if via_jump:
+            return f"no route to {hop.host} from there ({detail})."
+        return f"no route to {hop.host} ({detail}); it may be reachable only through a jump host."
+    return detail

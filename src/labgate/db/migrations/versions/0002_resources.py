@@ -3,12 +3,7 @@
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22
-
-The server's own machine is the resource named ``local`` (shared, no groups: who may
-use it is decided by the ``local_resource`` setting).
 """
-
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -116,43 +111,6 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_stored_credentials_user_resource", ["user_id", "resource_id"], unique=False
         )
-    resources = sa.table(
-        "resources",
-        sa.column("name", sa.String),
-        sa.column("kind", sa.String),
-        sa.column("description", sa.Text),
-        sa.column("host", sa.String),
-        sa.column("port", sa.Integer),
-        sa.column("username", sa.String),
-        sa.column("auth_method", sa.String),
-        sa.column("account_rule", sa.String),
-        sa.column("account_overrides", sa.JSON),
-        sa.column("python", sa.String),
-        sa.column("setup_lines", sa.JSON),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-        sa.column("updated_at", sa.DateTime(timezone=True)),
-    )
-    now = datetime.now(UTC)
-    op.bulk_insert(
-        resources,
-        [
-            {
-                "name": "local",
-                "kind": "local",
-                "description": "The machine the labgate server runs on.",
-                "host": "",
-                "port": 22,
-                "username": "",
-                "auth_method": "password",
-                "account_rule": "{username}",
-                "account_overrides": {},
-                "python": "python3",
-                "setup_lines": [],
-                "created_at": now,
-                "updated_at": now,
-            }
-        ],
-    )
 
 
 def downgrade() -> None:

@@ -1,0 +1,485 @@
+"""Resources: the computers a user works on, their jump hosts, host keys and keys, and
+what runs there (system information, directory listings)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from labgate.agent.client import AgentCallError
+from labgate.api.deps import CurrentPrincipal, Db, State
+from labgate.api.schemas import Body
+from labgate.auth.policy import Action, authorize
+from labgate.auth.principal import Principal
+from labgate.db.models import AuthMethod, Resource, StoredCredential
+from labgate.errors import BadRequest, LabgateError, NotFound
+from labgate.resources import catalog
+from labgate.resources.catalog import HopFields
+from labgate.resources.connections import run_with_agent
+from labgate.resources.plan import plan_for
+from labgate.resources.status import Problem, Status
+from labgate.state import AppState
+from labgate.transport.ssh import fingerprint
+
+router = APIRouter(prefix="/resources", tags=["resources"])
+
+# -- what a request may say ---------------------------------------------------------------
+
+_HOST = re.compile(r"^(?!-)[A-Za-z0-9_.:%-]{1,255}$")
+_PYTHON = re.compile(r"^(?!-)[A-Za-z0-9_./+-]{1,255}$")
+_REMOTE_USER = re.compile(r"^(?!-)[A-Za-z0-9_.@+-]{1,64}$")
+
+
+def _host(value: str) -> str:
+    if not _HOST.match(value):
+        raise ValueError("a host name or IP address (letters, digits, '.', '-', ':')")
+    return value
+
+
+def _remote_user(value: str) -> str:
+    if value and not _REMOTE_USER.match(value):
+        raise ValueError("an account name: letters, digits, '.', '_', '@', '+', '-'")
+    return value
+
+
+def _account_rule(value: str) -> str:
+    if not _REMOTE_USER.match(value.replace("{username}", "u")):
+        raise ValueError("an account name in which {username} stands for the labgate user")
+    return value
+
+
+def _python(value: str) -> str:
+    if not _PYTHON.match(value):
+        raise ValueError("a command name or path such as python3 or /opt/conda/bin/python")
+    return value
+
+
+def _setup_line(value: str) -> str:
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError("one line per entry, without line breaks or NUL")
+    return value
+
+
+ResourceName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w][\w .+-]*$"
+    ),
+]
+Host = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_host)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+RemoteUser = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_remote_user)]
+Python = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_python)]
+SetupLine = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_setup_line)]
+AccountRule = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_account_rule)
+]
+
+
+class HopIn(Body):
+    host: Host
+    port: Port = 22
+    username: RemoteUser = ""
+    auth_method: AuthMethod = AuthMethod.PASSWORD
+    id: int | None = None
+
+    def fields(self) -> HopFields:
+        return HopFields(self.host, self.port, self.username, self.auth_method.value, self.id)
+
+
+class ResourceChange(Body):
+    """Fields of PATCH; POST requires some of them (see ResourceCreate)."""
+
+    name: ResourceName | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    host: Host | None = None
+    port: Port | None = None
+    username: RemoteUser | None = None
+    auth_method: AuthMethod | None = None
+    hops: Annotated[list[HopIn], Field(max_length=catalog.MAX_HOPS)] | None = None
+    python: Python | None = None
+    setup_lines: Annotated[list[SetupLine], Field(max_length=50)] | None = None
+    groups: Annotated[list[str], Field(max_length=200)] | None = None
+    account_rule: AccountRule | None = None
+    account_overrides: Annotated[dict[str, RemoteUser], Field(max_length=5000)] | None = None
+
+    def column_values(self) -> dict[str, Any]:
+        values = self.model_dump(
+            exclude_unset=True, exclude={"hops", "groups", "shared"}, mode="json"
+        )
+        for name, value in values.items():
+            if value is None:
+                raise BadRequest(f"{name} cannot be null.")
+        return values
+
+    def hop_fields(self) -> list[HopFields] | None:
+        return None if self.hops is None else [hop.fields() for hop in self.hops]
+
+
+class ResourceCreate(ResourceChange):
+    name: ResourceName
+    host: Host
+    username: RemoteUser = ""
+    shared: bool = False
+
+
+class HopOut(BaseModel):
+    id: int
+    host: str
+    port: int
+    username: str
+    auth_method: AuthMethod
+
+
+class HostKeyOut(BaseModel):
+    id: int
+    host: str
+    port: int
+    fingerprint: str
+    confirmed_at: datetime
+
+
+class RememberedKeyOut(BaseModel):
+    hop_id: int | None
+    fingerprint: str
+
+
+class ProblemOut(BaseModel):
+    code: str
+    message: str
+    hop: int | None
+    hop_label: str | None
+
+    @classmethod
+    def of(cls, problem: Problem) -> ProblemOut:
+        return cls(
+            code=problem.code, message=problem.message, hop=problem.hop, hop_label=problem.hop_label
+        )
+
+
+class StatusOut(BaseModel):
+    state: str
+    message: str
+    error: ProblemOut | None
+    since: datetime
+
+    @classmethod
+    def of(cls, status: Status) -> StatusOut:
+        return cls(
+            state=status.state.value,
+            message=status.message,
+            error=ProblemOut.of(status.error) if status.error else None,
+            since=status.since,
+        )
+
+
+class ResourceOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    shared: bool
+    owner: str | None
+    description: str
+    host: str
+    port: int
+    username: str
+    auth_method: AuthMethod
+    hops: list[HopOut]
+    python: str
+    setup_lines: list[str]
+    groups: list[str]
+    account_rule: str
+    account_overrides: dict[str, str]
+    remote_username: str
+    remembered_keys: list[RememberedKeyOut]
+    host_keys: list[HostKeyOut]
+    can_edit: bool
+    status: StatusOut
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResourceList(BaseModel):
+    resources: list[ResourceOut]
+
+
+async def describe(
+    db: AsyncSession, state: AppState, principal: Principal, resource: Resource
+) -> ResourceOut:
+    owner = None
+    if resource.owner_id is not None:
+        owner = principal.username if resource.owner_id == principal.user_id else None
+    editable = catalog.can_edit(principal, resource)
+    remembered = await db.scalars(
+        select(StoredCredential).where(
+            StoredCredential.user_id == principal.user_id,
+            StoredCredential.resource_id == resource.id,
+        )
+    )
+    return ResourceOut(
+        id=resource.id,
+        name=resource.name,
+        kind=resource.kind,
+        shared=resource.shared,
+        owner=owner,
+        description=resource.description,
+        host=resource.host,
+        port=resource.port,
+        username=resource.username,
+        auth_method=AuthMethod(resource.auth_method),
+        hops=[
+            HopOut(
+                id=hop.id,
+                host=hop.host,
+                port=hop.port,
+                username=hop.username,
+                auth_method=AuthMethod(hop.auth_method),
+            )
+            for hop in resource.hops
+        ],
+        python=resource.python,
+        setup_lines=list(resource.setup_lines),
+        groups=await catalog.group_names_of(db, resource),
+        account_rule=resource.account_rule,
+        # Other users' account names are for those who manage the resource.
+        account_overrides=dict(resource.account_overrides) if editable else {},
+        remote_username=catalog.remote_username(resource, principal.username),
+        remembered_keys=[
+            RememberedKeyOut(hop_id=row.hop_id, fingerprint=row.public_fingerprint)
+            for row in remembered
+        ],
+        host_keys=[
+            HostKeyOut(
+                id=key.id,
+                host=key.host,
+                port=key.port,
+                fingerprint=key.fingerprint,
+                confirmed_at=key.confirmed_at,
+            )
+            for key in await catalog.host_keys_of(db, resource.id)
+        ],
+        can_edit=editable,
+        status=StatusOut.of(state.connections.status(principal.user_id, resource.id)),
+        created_at=resource.created_at,
+        updated_at=resource.updated_at,
+    )
+
+
+# -- the resources themselves ----------------------------------------------------------
+
+
+@router.get("", summary="The resources the caller may use")
+async def list_resources(principal: CurrentPrincipal, state: State, db: Db) -> ResourceList:
+    authorize(principal, Action.LIST_RESOURCES)
+    resources = await catalog.visible_resources(db, principal, state.settings)
+    return ResourceList(resources=[await describe(db, state, principal, r) for r in resources])
+
+
+@router.post("", status_code=201, summary="Add a resource")
+async def create_resource(
+    body: ResourceCreate, principal: CurrentPrincipal, state: State, db: Db
+) -> ResourceOut:
+    authorize(principal, Action.MANAGE_SHARED_RESOURCES if body.shared else Action.MANAGE_RESOURCES)
+    if not body.shared:
+        shared_only = [
+            name
+            for name in ("groups", "account_rule", "account_overrides")
+            if name in body.model_fields_set
+        ]
+        if shared_only:
+            raise BadRequest(f"{shared_only[0]} is for shared resources only.")
+        if not body.username:
+            raise BadRequest("The remote user name is required.")
+    resource = await catalog.create_resource(
+        db,
+        owner_id=None if body.shared else principal.user_id,
+        fields=body.column_values(),
+        hops=body.hop_fields() or [],
+        groups=body.groups or [],
+        actor=principal.actor,
+    )
+    return await describe(db, state, principal, resource)
+
+
+@router.get("/{resource_id}", summary="One resource")
+async def get_resource(
+    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+) -> ResourceOut:
+    authorize(principal, Action.LIST_RESOURCES)
+    resource = await catalog.get_visible(db, principal, state.settings, resource_id)
+    return await describe(db, state, principal, resource)
+
+
+@router.patch("/{resource_id}", summary="Change a resource")
+async def update_resource(
+    resource_id: int, body: ResourceChange, principal: CurrentPrincipal, state: State, db: Db
+) -> ResourceOut:
+    authorize(principal, Action.MANAGE_RESOURCES)
+    resource = await catalog.get_editable(db, principal, state.settings, resource_id)
+    resource = await catalog.update_resource(
+        db,
+        resource,
+        fields=body.column_values(),
+        hops=body.hop_fields(),
+        groups=body.groups,
+        actor=principal.actor,
+    )
+    # Connections follow the old settings: close them, the next use connects anew.
+    await state.connections.disconnect_resource(resource.id)
+    return await describe(db, state, principal, resource)
+
+
+@router.delete("/{resource_id}", status_code=204, summary="Remove a resource")
+async def delete_resource(
+    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+) -> Response:
+    authorize(principal, Action.MANAGE_RESOURCES)
+    resource = await catalog.get_editable(db, principal, state.settings, resource_id)
+    await catalog.delete_resource(db, resource, actor=principal.actor)
+    await state.connections.disconnect_resource(resource_id)
+    return Response(status_code=204)
+
+
+# -- host keys -------------------------------------------------------------------------
+
+
+class HostKeyIn(Body):
+    host: Host
+    port: Port = 22
+    public_key: Annotated[str, StringConstraints(strip_whitespace=True, max_length=16384)]
+
+
+@router.post("/{resource_id}/host-keys", status_code=201, summary="Trust a server's host key")
+async def confirm_host_key(
+    resource_id: int, body: HostKeyIn, principal: CurrentPrincipal, state: State, db: Db
+) -> HostKeyOut:
+    authorize(principal, Action.MANAGE_RESOURCES)
+    resource = await catalog.get_editable(db, principal, state.settings, resource_id)
+    try:
+        shown = fingerprint(body.public_key)
+    except (ValueError, LabgateError, Exception) as exc:
+        raise BadRequest(f"That is not an SSH public key: {exc}") from None
+    key = await catalog.confirm_host_key(
+        db,
+        resource,
+        host=body.host,
+        port=body.port,
+        public_key=body.public_key,
+        fingerprint=shown,
+        actor=principal.actor,
+        user_id=principal.user_id,
+    )
+    return HostKeyOut(
+        id=key.id,
+        host=key.host,
+        port=key.port,
+        fingerprint=key.fingerprint,
+        confirmed_at=key.confirmed_at,
+    )
+
+
+@router.delete(
+    "/{resource_id}/host-keys/{key_id}", status_code=204, summary="Forget a trusted host key"
+)
+async def forget_host_key(
+    resource_id: int, key_id: int, principal: CurrentPrincipal, state: State, db: Db
+) -> Response:
+    authorize(principal, Action.MANAGE_RESOURCES)
+    resource = await catalog.get_editable(db, principal, state.settings, resource_id)
+    await catalog.forget_host_key(db, resource, key_id, actor=principal.actor)
+    await state.connections.disconnect_resource(resource_id)
+    return Response(status_code=204)
+
+
+# -- the connection and what runs there ---------------------------------------------------
+
+
+@router.post("/{resource_id}/disconnect", status_code=204, summary="Close the connection")
+async def disconnect(
+    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+) -> Response:
+    authorize(principal, Action.USE_RESOURCE)
+    await catalog.get_visible(db, principal, state.settings, resource_id)
+    await state.connections.disconnect(principal.user_id, resource_id)
+    return Response(status_code=204)
+
+
+class Gpu(BaseModel):
+    index: int
+    name: str
+    memory_total: int
+    memory_used: int
+    utilization: float | None
+
+
+class SystemInfo(BaseModel):
+    hostname: str
+    user: str
+    home: str
+    platform: str
+    python: str
+    cpus: int
+    load: list[float]
+    memory: dict[str, int]
+    home_disk: dict[str, int]
+    gpus: list[Gpu] = []
+
+
+@router.get("/{resource_id}/system", summary="CPU, load, memory, disk and GPUs")
+async def system_info(
+    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+) -> SystemInfo:
+    authorize(principal, Action.READ_RESOURCE)
+    resource = await catalog.get_visible(db, principal, state.settings, resource_id)
+    plan = await plan_for(db, resource, principal)
+    result = await run_with_agent(state.connections, plan, lambda a: a.call("system.info"))
+    return SystemInfo.model_validate(result)
+
+
+class DirectoryPage(BaseModel):
+    path: str
+    total: int
+    offset: int
+    entries: list[dict[str, Any]]
+
+
+@router.get("/{resource_id}/files", summary="One page of a directory, with full stat")
+async def list_directory(
+    resource_id: int,
+    principal: CurrentPrincipal,
+    state: State,
+    db: Db,
+    path: Annotated[str, Query(max_length=4096)] = "~",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    hidden: bool = True,
+) -> DirectoryPage:
+    authorize(principal, Action.READ_RESOURCE)
+    if "\0" in path:
+        raise BadRequest("Paths cannot contain NUL bytes.")
+    resource = await catalog.get_visible(db, principal, state.settings, resource_id)
+    plan = await plan_for(db, resource, principal)
+    try:
+        result = await run_with_agent(
+            state.connections,
+            plan,
+            lambda a: a.call("fs.list", path=path, offset=offset, limit=limit, hidden=hidden),
+        )
+    except AgentCallError as exc:
+        raise _file_error(exc) from None
+    return DirectoryPage.model_validate(result)
+
+
+def _file_error(exc: AgentCallError) -> LabgateError:
+    if exc.remote_code == "not_found":
+        return NotFound(exc.message)
+    error = LabgateError(exc.message)
+    error.code = exc.remote_code
+    error.status = 403 if exc.remote_code == "permission_denied" else 400
+    return error

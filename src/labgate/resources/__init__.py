@@ -1,0 +1,1 @@
+"""Resources: the computers labgate reaches, who may use them, and the live connections."""

@@ -1,0 +1,258 @@
+"""The connection manager: one live connection per (user, resource) in this server
+process, shared by all that user's panes, reconnected with back-off when it drops.
+
+A connection is a transport (a subprocess for ``local``, an SSH chain otherwise) with
+the agent running at its end, which relays to the user's daemon on the resource. The
+daemon owns terminals and processes, so losing a connection loses no work: the next
+one re-attaches. Nothing here needs to survive a restart of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from labgate.agent.client import AgentConnection
+from labgate.errors import LabgateError
+from labgate.resources.diagnostics import problem_of
+from labgate.resources.login import Asker, CredentialCache, Login, NoAsker
+from labgate.resources.plan import ConnectionPlan
+from labgate.resources.status import (
+    DISCONNECTED,
+    ConnectionState,
+    Status,
+    StatusHub,
+)
+from labgate.settings import Settings
+from labgate.transport.base import Transport
+from labgate.transport.local import LocalTransport
+from labgate.transport.ssh import Hop, SshTransport
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Waits between reconnection attempts after a connection dropped; then it is "failed".
+RECONNECT_DELAYS_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
+
+
+class NotConnected(LabgateError):
+    code = "not_connected"
+    status = 409
+
+
+LoginFactory = Callable[[ConnectionPlan, Asker, CredentialCache], Login]
+
+
+@dataclass
+class ResourceConnection:
+    plan: ConnectionPlan
+    status: Status = DISCONNECTED
+    transport: Transport | None = None
+    agent: AgentConnection | None = None
+    system: dict[str, object] = field(default_factory=dict)
+    # Credentials typed in for this connection (passwords, uploaded keys), reused to
+    # reconnect; forgotten when the connection is closed on purpose.
+    cache: CredentialCache = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    watcher: asyncio.Task[None] | None = None
+    closing: bool = False
+
+
+class ConnectionManager:
+    def __init__(self, settings: Settings, hub: StatusHub, login: LoginFactory) -> None:
+        self.settings = settings
+        self.hub = hub
+        self._login = login
+        self._connections: dict[tuple[int, int], ResourceConnection] = {}
+
+    # -- queries ----------------------------------------------------------------------
+
+    def status(self, user_id: int, resource_id: int) -> Status:
+        connection = self._connections.get((user_id, resource_id))
+        return connection.status if connection else DISCONNECTED
+
+    def system_info(self, user_id: int, resource_id: int) -> dict[str, object]:
+        """What the agent reported when the connection was made."""
+        connection = self._connections.get((user_id, resource_id))
+        return dict(connection.system) if connection else {}
+
+    def live_agent(self, user_id: int, resource_id: int) -> AgentConnection | None:
+        connection = self._connections.get((user_id, resource_id))
+        if connection is None or connection.agent is None or connection.agent.closed:
+            return None
+        return connection.agent
+
+    # -- connecting ---------------------------------------------------------------------
+
+    async def connect(self, plan: ConnectionPlan, asker: Asker | None = None) -> AgentConnection:
+        """The live agent of ``plan``'s user on its resource, connecting if needed. Without
+        an ``asker`` nothing can be typed in: a connection needing a password fails with
+        ``login_required``."""
+        connection = self._connections.setdefault(plan.key, ResourceConnection(plan))
+        async with connection.lock:
+            if connection.agent is not None and not connection.agent.closed:
+                return connection.agent
+            connection.plan = plan  # the resource may have been edited since
+            connection.closing = False
+            self._set(connection, Status(ConnectionState.CONNECTING, "Connecting…"))
+            try:
+                agent = await self._open(connection, asker or NoAsker())
+            except asyncio.CancelledError:
+                self._set(connection, DISCONNECTED)
+                await self._drop_transport(connection)
+                raise
+            except Exception as exc:
+                problem = problem_of(exc)
+                self._set(connection, Status(ConnectionState.FAILED, problem.message, problem))
+                await self._drop_transport(connection)
+                raise
+            return agent
+
+    async def _open(self, connection: ResourceConnection, asker: Asker) -> AgentConnection:
+        plan = connection.plan
+        login = self._login(plan, asker, connection.cache)
+        transport = self._transport(plan, login)
+        connection.transport = transport
+        if isinstance(transport, SshTransport):
+            await transport.connect()
+        await asker.progress("Starting the labgate agent…")
+        agent = await AgentConnection.start(
+            transport, python=plan.python, agent_args=self._agent_args()
+        )
+        connection.agent = agent
+        connection.system = await agent.call("system.info")
+        where = connection.system.get("hostname", plan.resource_name)
+        self._set(connection, Status(ConnectionState.CONNECTED, f"Connected to {where}."))
+        connection.watcher = asyncio.create_task(self._watch(connection, agent))
+        return agent
+
+    def _transport(self, plan: ConnectionPlan, login: Login) -> Transport:
+        if plan.is_local:
+            return LocalTransport()
+        hops = [
+            Hop(
+                host=hop.host,
+                username=hop.username,
+                credential=login.credential_for(hop),
+                port=hop.port,
+                known_host_key=hop.known_host_key,
+            )
+            for hop in plan.hops
+        ]
+        return SshTransport(
+            hops,
+            connect_timeout=self.settings.ssh_connect_timeout_seconds,
+            keepalive_interval=self.settings.ssh_keepalive_seconds,
+            confirm_host_key=login.confirm_host_key,
+        )
+
+    def _agent_args(self) -> list[str]:
+        args = ["--idle-seconds", str(self.settings.daemon_idle_minutes * 60)]
+        if self.settings.agent_runtime_dir:
+            args += ["--runtime-dir", self.settings.agent_runtime_dir]
+        return args
+
+    # -- losing and regaining the connection ---------------------------------------------
+
+    async def _watch(self, connection: ResourceConnection, agent: AgentConnection) -> None:
+        """Wait for the agent's end; unless it was closed on purpose, reconnect."""
+        await agent.process.wait()
+        if connection.closing or connection.agent is not agent:
+            return
+        log.info("connection to %s lost", connection.plan.resource_name)
+        connection.agent = None
+        await self._drop_transport(connection)
+        for delay in RECONNECT_DELAYS_SECONDS:
+            self._set(
+                connection,
+                Status(ConnectionState.RECONNECTING, f"Connection lost; retrying in {delay} s."),
+            )
+            await asyncio.sleep(delay)
+            if connection.closing:
+                return
+            try:
+                async with connection.lock:
+                    if connection.closing:
+                        return
+                    await self._open(connection, NoAsker())
+                return
+            except Exception as exc:
+                problem = problem_of(exc)
+                await self._drop_transport(connection)
+                if problem.code in _FINAL:
+                    self._set(connection, Status(ConnectionState.FAILED, problem.message, problem))
+                    return
+        self._set(
+            connection,
+            Status(ConnectionState.FAILED, "The connection was lost and could not be restored."),
+        )
+
+    async def disconnect(self, user_id: int, resource_id: int) -> None:
+        connection = self._connections.pop((user_id, resource_id), None)
+        if connection is None:
+            return
+        await self._close(connection)
+        self._set(connection, DISCONNECTED)
+
+    async def disconnect_resource(self, resource_id: int) -> None:
+        """Close every user's connection to a resource (it was deleted or changed)."""
+        for user_id, rid in list(self._connections):
+            if rid == resource_id:
+                await self.disconnect(user_id, rid)
+
+    async def close(self) -> None:
+        for key in list(self._connections):
+            connection = self._connections.pop(key)
+            await self._close(connection)
+
+    async def _close(self, connection: ResourceConnection) -> None:
+        connection.closing = True
+        connection.cache.clear()
+        if connection.watcher is not None:
+            connection.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connection.watcher
+        if connection.agent is not None:
+            with contextlib.suppress(Exception):
+                await connection.agent.close()
+            connection.agent = None
+        await self._drop_transport(connection)
+
+    async def _drop_transport(self, connection: ResourceConnection) -> None:
+        transport, connection.transport = connection.transport, None
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                await transport.close()
+
+    def _set(self, connection: ResourceConnection, status: Status) -> None:
+        connection.status = status
+        self.hub.publish(connection.plan.user_id, connection.plan.resource_id, status)
+
+
+# Failures that another attempt without the user cannot fix.
+_FINAL = frozenset(
+    {
+        "login_required",
+        "host_key_changed",
+        "host_key_unknown",
+        "auth_failed",
+        "python_missing",
+        "python_too_old",
+    }
+)
+
+
+async def run_with_agent(
+    manager: ConnectionManager,
+    plan: ConnectionPlan,
+    work: Callable[[AgentConnection], Awaitable[T]],
+) -> T:
+    """Run ``work`` with the user's agent on the resource, connecting without asking
+    anything when needed (stored keys, certificates, ``local``)."""
+    agent = manager.live_agent(plan.user_id, plan.resource_id) or await manager.connect(plan)
+    return await work(agent)

@@ -1,0 +1,87 @@
+"""A connection plan: everything needed to reach a resource for one user, read from the
+database once, so that connecting (and reconnecting) never holds a database session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from labgate.auth.principal import Principal
+from labgate.db.models import Resource, ResourceKind
+from labgate.resources.catalog import can_edit, host_keys_of, remote_username
+
+
+@dataclass(frozen=True)
+class HopPlan:
+    """One SSH server of the chain: a jump host, or the resource itself (the last)."""
+
+    index: int
+    host: str
+    port: int
+    username: str
+    auth_method: str
+    # The resource_hops row; None for the resource itself.
+    hop_id: int | None
+    known_host_key: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ConnectionPlan:
+    user_id: int
+    username: str
+    resource_id: int
+    resource_name: str
+    kind: str
+    shared: bool
+    python: str
+    setup_lines: tuple[str, ...]
+    hops: tuple[HopPlan, ...]
+    # Whether this user may trust a new host key for the resource (who may edit it).
+    may_trust_host_keys: bool
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.user_id, self.resource_id)
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind == ResourceKind.LOCAL.value
+
+
+async def plan_for(db: AsyncSession, resource: Resource, principal: Principal) -> ConnectionPlan:
+    account = remote_username(resource, principal.username)
+    known = {(k.host, k.port): k.public_key for k in await host_keys_of(db, resource.id)}
+    servers: list[tuple[str, int, str, str, int | None]] = [
+        (hop.host, hop.port, hop.username or account, hop.auth_method, hop.id)
+        for hop in resource.hops
+    ]
+    servers.append((resource.host, resource.port, account, resource.auth_method, None))
+    hops = tuple(
+        HopPlan(
+            index=index,
+            host=host,
+            port=port,
+            username=username,
+            auth_method=method,
+            hop_id=hop_id,
+            known_host_key=known.get((host, port)),
+        )
+        for index, (host, port, username, method, hop_id) in enumerate(servers)
+    )
+    return ConnectionPlan(
+        user_id=principal.user_id,
+        username=principal.username,
+        resource_id=resource.id,
+        resource_name=resource.name,
+        kind=resource.kind,
+        shared=resource.owner_id is None,
+        python=resource.python,
+        setup_lines=tuple(resource.setup_lines),
+        hops=hops if resource.kind == ResourceKind.SSH.value else (),
+        may_trust_host_keys=can_edit(principal, resource),
+    )

@@ -1,0 +1,296 @@
+"""Connecting to a resource through the real server process and a real sshd: the connect
+WebSocket's conversation (host key, password, failures), live status on the events
+WebSocket, system information and directory listings, and reconnecting by itself after
+the SSH connection is killed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support.daemons import daemon_runtime_dir
+from tests.support.server import RunningServer, running_server
+from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = "resource admin password"
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with daemon_runtime_dir() as runtime_dir:
+        env = {
+            "LABGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
+            "LABGATE_DAEMON_IDLE_MINUTES": "1",
+            "LABGATE_SSH_KEEPALIVE_SECONDS": "2",
+            "LABGATE_PASSWORD_HASH_TIME_COST": "1",
+            "LABGATE_PASSWORD_HASH_MEMORY_KIB": "64",
+        }
+        with running_server(tmp_path_factory.mktemp("labgate"), env=env) as running:
+            yield running
+
+
+class Session:
+    """A logged-in browser, as far as the API is concerned."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.server = server
+        self.http = server.client()
+        login = self.http.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        self.csrf = login.json()["csrf_token"]
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.http.post(url, headers={"X-CSRF-Token": self.csrf}, **kwargs)
+
+    def delete(self, url: str) -> httpx.Response:
+        return self.http.delete(url, headers={"X-CSRF-Token": self.csrf})
+
+    def socket(self, path: str) -> ClientConnection:
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        return connect(
+            f"ws://{self.server.host}:{self.server.port}{path}",
+            additional_headers={"Cookie": cookie},
+            origin=self.server.url,  # type: ignore[arg-type]
+            open_timeout=10,
+        )
+
+    def add_resource(self, sshd: SshServer, name: str, **changes: Any) -> int:
+        body = {
+            "name": name,
+            "host": sshd.host,
+            "port": sshd.port,
+            "username": sshd.user.name,
+            "auth_method": "password",
+            **changes,
+        }
+        created = self.post("/api/v1/resources", json=body)
+        assert created.status_code == 201, created.text
+        resource_id: int = created.json()["id"]
+        return resource_id
+
+
+@pytest.fixture
+def session(server: RunningServer) -> Iterator[Session]:
+    browser = Session(server)
+    yield browser
+    browser.http.close()
+
+
+def receive(socket: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(socket.recv(timeout=60))
+    return message
+
+
+def until(socket: ClientConnection, *types: str) -> dict[str, Any]:
+    """The next message of one of ``types``, skipping progress messages."""
+    while True:
+        message = receive(socket)
+        if message["type"] in types:
+            return message
+        assert message["type"] == "progress", message
+
+
+def test_first_connection_confirms_the_host_key_and_asks_the_password(
+    session: Session, sshd: SshServer
+) -> None:
+    rid = session.add_resource(sshd, "box")
+    with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
+        socket.send(json.dumps({"type": "connect"}))
+        host_key = until(socket, "host_key", "prompt", "failed")
+        assert host_key["type"] == "host_key", host_key
+        assert host_key["fingerprint"] == sshd.host_key_fingerprint
+        assert host_key["can_confirm"] is True
+        assert host_key["hop"] == 0
+        socket.send(json.dumps({"type": "confirm_host_key", "id": host_key["id"], "accept": True}))
+        prompt = until(socket, "prompt", "failed")
+        assert prompt["kind"] == "password", prompt
+        assert sshd.user.name in prompt["hop_label"]
+        socket.send(
+            json.dumps({"type": "answer", "id": prompt["id"], "answers": [sshd.user.password]})
+        )
+        connected = until(socket, "connected", "failed")
+    assert connected["type"] == "connected", connected
+    assert connected["status"]["state"] == "connected"
+    assert connected["system"]["user"] == sshd.user.name
+    assert connected["system"]["cpus"] >= 1
+
+    resource = session.http.get(f"/api/v1/resources/{rid}").json()
+    assert resource["status"]["state"] == "connected"
+    assert [k["fingerprint"] for k in resource["host_keys"]] == [sshd.host_key_fingerprint]
+
+    system = session.http.get(f"/api/v1/resources/{rid}/system")
+    assert system.status_code == 200, system.text
+    assert system.json()["home"] == str(sshd.user.home)
+    assert system.json()["memory"]["total"] > 0
+    listing = session.http.get(f"/api/v1/resources/{rid}/files", params={"path": "/etc"})
+    assert listing.status_code == 200, listing.text
+    assert "passwd" in [e["name"] for e in listing.json()["entries"]]
+    missing = session.http.get(f"/api/v1/resources/{rid}/files", params={"path": "/no/such/dir"})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+
+    # Disconnected on purpose: the status says so, and the password is gone with it.
+    assert session.post(f"/api/v1/resources/{rid}/disconnect").status_code == 204
+    after = session.http.get(f"/api/v1/resources/{rid}").json()
+    assert after["status"]["state"] == "disconnected"
+    needs_login = session.http.get(f"/api/v1/resources/{rid}/system")
+    assert needs_login.status_code == 409
+    assert needs_login.json()["error"]["code"] == "login_required"
+
+
+def test_a_killed_ssh_connection_reconnects_by_itself(session: Session, sshd: SshServer) -> None:
+    rid = session.add_resource(sshd, "resilient")
+    confirmed = session.post(
+        f"/api/v1/resources/{rid}/host-keys",
+        json={"host": sshd.host, "port": sshd.port, "public_key": sshd.host_public_key},
+    )
+    assert confirmed.status_code == 201, confirmed.text
+    with session.socket("/api/v1/events") as events:
+        first = receive(events)
+        assert first["type"] == "resource_status"
+        with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
+            socket.send(json.dumps({"type": "connect"}))
+            prompt = until(socket, "prompt", "failed")
+            socket.send(
+                json.dumps({"type": "answer", "id": prompt["id"], "answers": [sshd.user.password]})
+            )
+            assert until(socket, "connected", "failed")["type"] == "connected"
+        states = _states_until(events, rid, "connected")
+        assert states[-1] == "connected"
+
+        # Kill the sshd process serving this connection (the child of the listener).
+        children = _sshd_session_processes(sshd)
+        assert children, "no sshd child for the connection"
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        states = _states_until(events, rid, "connected")
+        assert "reconnecting" in states, states
+    # The cached password logged in again, without anyone typing it.
+    system = session.http.get(f"/api/v1/resources/{rid}/system")
+    assert system.status_code == 200, system.text
+
+
+def test_wrong_password_and_changed_host_key_are_explained(
+    session: Session, sshd: SshServer
+) -> None:
+    rid = session.add_resource(sshd, "strict")
+    session.post(
+        f"/api/v1/resources/{rid}/host-keys",
+        json={"host": sshd.host, "port": sshd.port, "public_key": sshd.host_public_key},
+    )
+    with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
+        socket.send(json.dumps({"type": "connect"}))
+        prompt = until(socket, "prompt", "failed")
+        socket.send(json.dumps({"type": "answer", "id": prompt["id"], "answers": ["wrong!"]}))
+        failed = until(socket, "connected", "failed")
+    assert failed["type"] == "failed"
+    assert failed["error"]["code"] == "auth_failed"
+    assert failed["error"]["hop"] == 0
+    status = session.http.get(f"/api/v1/resources/{rid}").json()["status"]
+    assert status["state"] == "failed"
+    assert status["error"]["code"] == "auth_failed"
+
+    # Another machine answering at the same address: a hard stop, never a question.
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHhVmoqiVfEYp7HfClhrl+WlyOGoaRZ6Wv0vfbo4Bmxs x"
+    impostor = session.add_resource(sshd, "impostor")
+    session.post(
+        f"/api/v1/resources/{impostor}/host-keys",
+        json={"host": sshd.host, "port": sshd.port, "public_key": other},
+    )
+    with session.socket(f"/api/v1/resources/{impostor}/connect") as socket:
+        socket.send(json.dumps({"type": "connect"}))
+        changed = until(socket, "connected", "failed", "prompt", "host_key")
+    assert changed["type"] == "failed", changed
+    assert changed["error"]["code"] == "host_key_changed"
+    assert "CHANGED" in changed["error"]["message"]
+
+
+def test_refusing_the_host_key_or_cancelling_ends_the_attempt(
+    session: Session, sshd: SshServer
+) -> None:
+    rid = session.add_resource(sshd, "careful")
+    with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
+        socket.send(json.dumps({"type": "connect"}))
+        host_key = until(socket, "host_key", "failed")
+        socket.send(json.dumps({"type": "confirm_host_key", "id": host_key["id"], "accept": False}))
+        refused = until(socket, "connected", "failed")
+    assert refused["error"]["code"] == "host_key_unknown"
+    assert session.http.get(f"/api/v1/resources/{rid}").json()["host_keys"] == []
+
+    with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
+        socket.send(json.dumps({"type": "connect"}))
+        until(socket, "host_key", "failed")
+        socket.send(json.dumps({"type": "cancel"}))
+        cancelled = until(socket, "connected", "failed")
+    assert cancelled["error"]["code"] == "cancelled"
+    status = session.http.get(f"/api/v1/resources/{rid}").json()["status"]
+    assert status["state"] == "disconnected"
+
+
+def test_sockets_refuse_strangers(server: RunningServer, session: Session) -> None:
+    anonymous = f"ws://{server.host}:{server.port}"
+    for path in ("/api/v1/events", "/api/v1/resources/1/connect"):
+        with (
+            pytest.raises(Exception, match="HTTP 403"),
+            connect(anonymous + path, origin=server.url, open_timeout=10) as socket,  # type: ignore[arg-type]
+        ):
+            socket.recv(timeout=10)
+    cookie = "; ".join(f"{k}={v}" for k, v in session.http.cookies.items())
+    with (
+        pytest.raises(Exception, match="HTTP 403"),
+        connect(
+            anonymous + "/api/v1/events",
+            additional_headers={"Cookie": cookie},
+            origin="http://evil.example.org",  # type: ignore[arg-type]
+            open_timeout=10,
+        ) as socket,
+    ):
+        socket.recv(timeout=10)
+
+
+def _states_until(events: ClientConnection, rid: int, final: str) -> list[str]:
+    states = []
+    while True:
+        message = receive(events)
+        if message["resource_id"] != rid:
+            continue
+        states.append(message["status"]["state"])
+        if states[-1] == final:
+            return states
+        assert states[-1] != "failed", message
+
+
+def _sshd_session_processes(sshd: SshServer) -> list[int]:
+    """The sshd processes serving connections: the listener's children (the privileged
+    monitors) and their sshd descendants (which hold the network socket), not the
+    programs they run."""
+    found: list[int] = []
+    parents = [sshd.pid]
+    while parents:
+        pid = parents.pop()
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            if Path(f"/proc/{child}/comm").read_text().strip() == "sshd":
+                found.append(int(child))
+                parents.append(int(child))
+    return found

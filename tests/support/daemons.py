@@ -1,0 +1,45 @@
+"""Finding and ending the labgate daemons (and agents) a test started on a resource.
+
+Every agent and daemon keeps the command line it was started with, which names its
+runtime directory: a directory per test finds exactly that test's processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+
+def processes_using(runtime_dir: str) -> list[int]:
+    """PIDs whose command line mentions ``runtime_dir``."""
+    needle = runtime_dir.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if needle in arguments:
+            found.append(int(entry.name))
+    return found
+
+
+@contextmanager
+def daemon_runtime_dir(prefix: str = "labgate-daemons-") -> Iterator[str]:
+    """A fresh runtime directory path (not created: the agent creates it 0700 as the
+    resource's user); afterwards every process using it is killed and it is removed."""
+    path = os.path.join(tempfile.gettempdir(), prefix + os.urandom(4).hex())
+    try:
+        yield path
+    finally:
+        for pid in processes_using(path):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(path, ignore_errors=True)
