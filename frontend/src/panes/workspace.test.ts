@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { defineComponent, h } from 'vue'
 import type { DockviewApi, DockviewGroupPanel } from 'dockview-core'
 import { clearPaneRegistry, registerPane } from './registry'
-import { DEFAULT_PANE_KIND, newPanelId, openPane, splitGroup } from './workspace'
+import { DEFAULT_PANE_KIND, focusOrOpenPane, newPanelId, openPane, splitGroup } from './workspace'
 
 const Dummy = defineComponent({ render: () => h('div') })
 
@@ -66,5 +66,24 @@ describe('newPanelId', () => {
   it('does not repeat', () => {
     const ids = new Set(Array.from({ length: 200 }, () => newPanelId('welcome')))
     expect(ids.size).toBe(200)
+  })
+})
+
+describe('focusOrOpenPane', () => {
+  it('brings an open pane of the kind to the front', () => {
+    const setActive = vi.fn()
+    const existing = { api: { component: 'editor', setActive } }
+    const addPanel = vi.fn()
+    const api = { panels: [{ api: { component: 'welcome', setActive: vi.fn() } }, existing], addPanel } as unknown as DockviewApi
+    expect(focusOrOpenPane(api, 'editor')).toBe(existing)
+    expect(setActive).toHaveBeenCalledOnce()
+    expect(addPanel).not.toHaveBeenCalled()
+  })
+
+  it('opens one when there is none', () => {
+    const addPanel = vi.fn((options: unknown) => options)
+    const api = { panels: [], addPanel } as unknown as DockviewApi
+    focusOrOpenPane(api, 'editor')
+    expect(addPanel.mock.calls[0]?.[0]).toMatchObject({ component: 'editor' })
   })
 })

@@ -43,6 +43,19 @@ export function openPane(dockview: DockviewApi, kind: string, options: OpenPaneO
 }
 
 /**
+ * Bring the first open pane of `kind` to the front, or open one when there is none
+ * (for links such as "Open Resources" that should not pile up copies).
+ */
+export function focusOrOpenPane(dockview: DockviewApi, kind: string, options: OpenPaneOptions = {}): IDockviewPanel {
+  const existing = dockview.panels.find((panel) => panel.api.component === kind)
+  if (existing) {
+    existing.api.setActive()
+    return existing
+  }
+  return openPane(dockview, kind, options)
+}
+
+/**
  * Split a group: open a copy of its active pane (same kind and params) in a new group
  * on that side, like an editor's "split right". An empty group splits into the default pane.
  */

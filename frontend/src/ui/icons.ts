@@ -21,6 +21,20 @@ export const icons = {
   layout: 'M3.5 4.5h17v15h-17zM3.5 9h17M10 9v10.5',
   externalLink: 'M14 4h6v6M20 4l-9 9M18 14v6H4V6h6',
   user: 'M16 8a4 4 0 1 1-8 0 4 4 0 1 1 8 0zM4.5 20a7.5 7.5 0 0 1 15 0',
+  server: 'M4 4.5h16v6H4zM4 13.5h16v6H4zM7.5 7.5h.01M7.5 16.5h.01M11 7.5h5M11 16.5h5',
+  plug: 'M9 3.5v4M15 3.5v4M6.5 7.5h11v3a5.5 5.5 0 0 1-11 0zM12 16v4.5',
+  unplug: 'M9 3.5v4M15 3.5v4M6.5 7.5h11v3a5.5 5.5 0 0 1-11 0zM12 16v4.5M4 4l16 16',
+  info: 'M21 12a9 9 0 1 1-18 0 9 9 0 1 1 18 0zM12 11v5.5M12 7.5h.01',
+  edit: 'M4 20h4L19 9a2.83 2.83 0 0 0-4-4L4 16zM13.5 6.5l4 4',
+  trash: 'M4.5 6.5h15M9.5 6.5V4.5h5v2M6.5 6.5l1 13.5h9l1-13.5M10 10.5v6M14 10.5v6',
+  refresh: 'M20 11a8 8 0 0 0-14.5-4.5L4 8.5M4 4v4.5h4.5M4 13a8 8 0 0 0 14.5 4.5L20 15.5M20 20v-4.5h-4.5',
+  arrowUp: 'M12 19V5M6 11l6-6 6 6',
+  arrowDown: 'M12 5v14M6 13l6 6 6-6',
+  arrowRight: 'M5 12h14M13 6l6 6-6 6',
+  alert: 'M12 3.5l9.5 16.5h-19zM12 10v4.5M12 17.5h.01',
+  shield: 'M12 3.5l7.5 3v5.5c0 4.5-3.2 7.5-7.5 8.5-4.3-1-7.5-4-7.5-8.5V6.5zM9 12l2 2 4-4',
+  chevronRight: 'M9 6l6 6-6 6',
+  upload: 'M12 15.5V4M7 9l5-5 5 5M4.5 15v4.5h15V15',
 } as const
 
 export type IconName = keyof typeof icons

@@ -1,0 +1,464 @@
+/**
+ * Resources (issue 3): the computers labgate reaches by SSH, their credentials, the
+ * user's labgate key pair, the SSH CA, and the two WebSockets (connect, events).
+ *
+ * Everything the front end knows about the resources API is in this one module, typed
+ * after docs/api-contract.md ("Resources (issue 3)"), so that a change of the server
+ * side is a change here.
+ */
+import { api, API_PREFIX, ApiError, type ApiClient } from './client'
+
+// --- objects -------------------------------------------------------------------------
+
+export type ResourceKind = 'ssh' | 'local'
+
+export type AuthMethod = 'password' | 'keyboard-interactive' | 'key' | 'generated-key' | 'certificate'
+
+export const AUTH_METHODS: readonly AuthMethod[] = [
+  'password',
+  'keyboard-interactive',
+  'key',
+  'generated-key',
+  'certificate',
+]
+
+export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'failed'
+
+export type ResourceErrorCode =
+  | 'host_key_unknown'
+  | 'host_key_changed'
+  | 'auth_failed'
+  | 'name_not_found'
+  | 'connection_refused'
+  | 'timed_out'
+  | 'unreachable'
+  | 'python_missing'
+  | 'python_too_old'
+  | 'agent_failed'
+  | 'login_required'
+  // Seen from the server too: the SSH server broke off, an uploaded key was unusable,
+  // the attempt ended without an answer.
+  | 'ssh_failed'
+  | 'key_rejected'
+  | 'cancelled'
+
+/** Why a connection failed. `hop`: index into the chain (0 = first jump host), or null. */
+export interface ResourceError {
+  /** One of {@link ResourceErrorCode}; other strings are possible (a newer server). */
+  code: ResourceErrorCode | (string & {})
+  message: string
+  hop: number | null
+  hop_label: string | null
+}
+
+export interface ResourceStatus {
+  state: ConnectionState
+  message: string
+  error: ResourceError | null
+  since: string | null
+}
+
+export interface Hop {
+  id: number
+  host: string
+  port: number
+  /** Empty: the same account as on the resource. */
+  username: string
+  auth_method: AuthMethod
+}
+
+export interface RememberedKey {
+  /** null: the resource itself; else the id of a hop. */
+  hop_id: number | null
+  fingerprint: string
+}
+
+export interface HostKey {
+  id: number
+  host: string
+  port: number
+  fingerprint: string
+  confirmed_at: string
+}
+
+export interface Resource {
+  id: number
+  name: string
+  kind: ResourceKind
+  shared: boolean
+  owner: string | null
+  description: string
+  host: string
+  port: number
+  username: string
+  auth_method: AuthMethod
+  hops: Hop[]
+  python: string
+  setup_lines: string[]
+  groups: string[]
+  account_rule: string
+  account_overrides: Record<string, string>
+  /** The remote account for the caller. */
+  remote_username: string
+  remembered_keys: RememberedKey[]
+  host_keys: HostKey[]
+  can_edit: boolean
+  status: ResourceStatus
+  created_at: string
+  updated_at: string
+}
+
+export interface HopInput {
+  /** Present for a hop that already exists: it keeps its remembered keys. */
+  id?: number
+  host: string
+  port?: number
+  username?: string
+  auth_method: AuthMethod
+}
+
+/** Body of POST /resources. */
+export interface ResourceCreate {
+  name: string
+  host: string
+  port?: number
+  username: string
+  auth_method: AuthMethod
+  hops?: HopInput[]
+  python?: string
+  setup_lines?: string[]
+  description?: string
+  shared?: boolean
+  groups?: string[]
+  account_rule?: string
+  account_overrides?: Record<string, string>
+}
+
+/** Body of PATCH /resources/{id}: any field of a create but `shared`. */
+export type ResourcePatch = Partial<Omit<ResourceCreate, 'shared'>>
+
+export interface GpuInfo {
+  index: number
+  name: string
+  memory_total: number
+  memory_used: number
+  /** Percent, 0..100. */
+  utilization: number
+}
+
+export interface SystemInfo {
+  hostname: string
+  user: string
+  home: string
+  platform: string
+  python: string
+  cpus: number
+  /** Load averages over 1, 5 and 15 minutes. */
+  load: number[]
+  memory: { total: number; available: number }
+  home_disk: { total: number; free: number }
+  /** null: not read (a connect answer may leave GPUs out; GET …/system has them). */
+  gpus: GpuInfo[] | null
+}
+
+export interface FileEntry {
+  name: string
+  raw?: string
+  kind: string
+  size: number
+  mode: number
+  mtime: number
+  uid: number
+  gid: number
+  target?: string
+  target_kind?: string
+}
+
+export interface FileListing {
+  path: string
+  total: number
+  offset: number
+  entries: FileEntry[]
+}
+
+export interface UserSshKey {
+  public_key: string
+  fingerprint: string
+  created_at: string
+}
+
+export interface SshCa {
+  public_key: string
+  fingerprint: string
+  sshd_config: string
+}
+
+export interface Group {
+  id: number
+  name: string
+  description: string
+  members: string[]
+}
+
+// --- REST ----------------------------------------------------------------------------
+
+const resourcePath = (id: number): string => `/resources/${encodeURIComponent(String(id))}`
+
+/** `target` for the resource itself, else the hop's id. */
+export type KeyHop = 'target' | number
+
+export async function listResources(client: ApiClient = api): Promise<Resource[]> {
+  const answer = await client.get<{ resources: Resource[] }>('/resources')
+  return answer.resources
+}
+
+export function getResource(id: number, client: ApiClient = api): Promise<Resource> {
+  return client.get<Resource>(resourcePath(id))
+}
+
+export function createResource(body: ResourceCreate, client: ApiClient = api): Promise<Resource> {
+  return client.post<Resource>('/resources', body)
+}
+
+export function updateResource(id: number, body: ResourcePatch, client: ApiClient = api): Promise<Resource> {
+  return client.patch<Resource>(resourcePath(id), body)
+}
+
+export function deleteResource(id: number, client: ApiClient = api): Promise<void> {
+  return client.delete<void>(resourcePath(id))
+}
+
+export function addHostKey(
+  id: number,
+  key: { host: string; port: number; public_key: string },
+  client: ApiClient = api,
+): Promise<HostKey> {
+  return client.post<HostKey>(`${resourcePath(id)}/host-keys`, key)
+}
+
+export function forgetHostKey(id: number, keyId: number, client: ApiClient = api): Promise<void> {
+  return client.delete<void>(`${resourcePath(id)}/host-keys/${encodeURIComponent(String(keyId))}`)
+}
+
+export function rememberKey(
+  id: number,
+  hop: KeyHop,
+  key: { private_key: string; passphrase?: string },
+  client: ApiClient = api,
+): Promise<RememberedKey> {
+  return client.put<RememberedKey>(`${resourcePath(id)}/remembered-keys/${encodeURIComponent(String(hop))}`, key)
+}
+
+export function forgetRememberedKey(id: number, hop: KeyHop, client: ApiClient = api): Promise<void> {
+  return client.delete<void>(`${resourcePath(id)}/remembered-keys/${encodeURIComponent(String(hop))}`)
+}
+
+export function disconnectResource(id: number, client: ApiClient = api): Promise<void> {
+  return client.post<void>(`${resourcePath(id)}/disconnect`)
+}
+
+/** Connects first when nothing must be typed; else rejects with 409 `login_required`. */
+export async function fetchSystemInfo(id: number, client: ApiClient = api): Promise<SystemInfo> {
+  const answer = await client.get<unknown>(`${resourcePath(id)}/system`)
+  const info = normalizeSystemInfo(answer)
+  if (!info) throw new ApiError(502, 'bad_answer', 'The server sent system information labgate cannot read.')
+  return info
+}
+
+const finite = (value: unknown, fallback = 0): number =>
+  typeof value === 'number' && Number.isFinite(value) ? value : fallback
+const text = (value: unknown): string => (typeof value === 'string' ? value : value == null ? '' : String(value))
+
+/**
+ * SystemInfo from whatever the server sent: missing numbers become 0, missing GPUs null
+ * (unknown, not "none"). Null when it is not system information at all.
+ */
+export function normalizeSystemInfo(value: unknown): SystemInfo | null {
+  if (!isRecord(value) || typeof value.hostname !== 'string') return null
+  const memory = isRecord(value.memory) ? value.memory : {}
+  const disk = isRecord(value.home_disk) ? value.home_disk : {}
+  const load = Array.isArray(value.load) ? value.load : []
+  return {
+    hostname: value.hostname,
+    user: text(value.user),
+    home: text(value.home),
+    platform: text(value.platform),
+    python: text(value.python),
+    cpus: finite(value.cpus, 1),
+    load: [0, 1, 2].map((i) => finite(load[i])),
+    memory: { total: finite(memory.total), available: finite(memory.available) },
+    home_disk: { total: finite(disk.total), free: finite(disk.free) },
+    gpus: Array.isArray(value.gpus)
+      ? value.gpus.filter(isRecord).map((g, i) => ({
+          index: finite(g.index, i),
+          name: text(g.name),
+          memory_total: finite(g.memory_total),
+          memory_used: finite(g.memory_used),
+          utilization: finite(g.utilization),
+        }))
+      : null,
+  }
+}
+
+/** Everything the system panel shows is there (else it asks GET …/system). */
+export function isCompleteSystemInfo(info: SystemInfo): boolean {
+  return info.gpus !== null && info.memory.total > 0
+}
+
+export function listFiles(
+  id: number,
+  query: { path?: string; offset?: number; limit?: number; hidden?: boolean } = {},
+  client: ApiClient = api,
+): Promise<FileListing> {
+  const params = new URLSearchParams()
+  if (query.path !== undefined) params.set('path', query.path)
+  if (query.offset !== undefined) params.set('offset', String(query.offset))
+  if (query.limit !== undefined) params.set('limit', String(query.limit))
+  if (query.hidden !== undefined) params.set('hidden', String(query.hidden))
+  const search = params.toString()
+  return client.get<FileListing>(`${resourcePath(id)}/files${search ? `?${search}` : ''}`)
+}
+
+/** The user's labgate key pair, or null when they have none (404). */
+export async function fetchMySshKey(client: ApiClient = api): Promise<UserSshKey | null> {
+  try {
+    return await client.get<UserSshKey>('/users/me/ssh-key')
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null
+    throw error
+  }
+}
+
+/** Generate a new ed25519 pair, replacing any old one. */
+export function generateMySshKey(client: ApiClient = api): Promise<UserSshKey> {
+  return client.post<UserSshKey>('/users/me/ssh-key')
+}
+
+export function deleteMySshKey(client: ApiClient = api): Promise<void> {
+  return client.delete<void>('/users/me/ssh-key')
+}
+
+export function fetchSshCa(client: ApiClient = api): Promise<SshCa> {
+  return client.get<SshCa>('/ssh-ca')
+}
+
+/** All groups (administrators only). */
+export async function listGroups(client: ApiClient = api): Promise<Group[]> {
+  const answer = await client.get<{ groups: Group[] }>('/groups')
+  return answer.groups
+}
+
+// --- WebSockets ----------------------------------------------------------------------
+
+/** `ws:` or `wss:` URL of an API path on this page's origin. */
+export function socketUrl(path: string, location: Pick<Location, 'protocol' | 'host'> = window.location): string {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
+  return `${scheme}//${location.host}${API_PREFIX}${path}`
+}
+
+export function connectSocketUrl(id: number, location?: Pick<Location, 'protocol' | 'host'>): string {
+  return socketUrl(`${resourcePath(id)}/connect`, location)
+}
+
+export function eventsSocketUrl(location?: Pick<Location, 'protocol' | 'host'>): string {
+  return socketUrl('/events', location)
+}
+
+/** The part of a WebSocket the stores use; tests give a fake. */
+export interface SocketLike {
+  readonly readyState: number
+  send(data: string): void
+  close(code?: number, reason?: string): void
+  onopen: ((event: Event) => void) | null
+  onmessage: ((event: MessageEvent) => void) | null
+  onclose: ((event: CloseEvent) => void) | null
+  onerror: ((event: Event) => void) | null
+}
+
+export type SocketFactory = (url: string) => SocketLike
+
+export const browserSocket: SocketFactory = (url) => new WebSocket(url)
+
+/** WebSocket.OPEN, without needing the global in tests. */
+export const SOCKET_OPEN = 1
+
+/**
+ * Close codes the server uses to refuse a socket: 4403 with the error code as the
+ * reason (`not_authenticated`, `csrf_failed`, `forbidden`), 4404 for an unknown resource.
+ */
+export function isRefusal(code: number): boolean {
+  return code >= 4400 && code < 4500
+}
+
+// Connect conversation (server -> client).
+
+export interface PromptField {
+  text: string
+  echo: boolean
+}
+
+export type PromptKind = 'password' | 'keyboard-interactive' | 'key'
+
+export interface PromptMessage {
+  type: 'prompt'
+  id: number
+  hop: number | null
+  hop_label: string | null
+  kind: PromptKind
+  name: string
+  instructions: string
+  prompts: PromptField[]
+  error: string | null
+}
+
+export interface HostKeyMessage {
+  type: 'host_key'
+  hop: number | null
+  hop_label: string | null
+  host: string
+  port: number
+  fingerprint: string
+  public_key: string
+  can_confirm: boolean
+}
+
+export type ConnectServerMessage =
+  | { type: 'progress'; message: string }
+  | PromptMessage
+  | HostKeyMessage
+  | { type: 'connected'; status: ResourceStatus; system: SystemInfo | null }
+  | { type: 'failed'; error: ResourceError }
+
+// Connect conversation (client -> server).
+
+export type ConnectClientMessage =
+  | { type: 'connect' }
+  | { type: 'answer'; id: number; answers: string[] }
+  | { type: 'answer'; id: number; private_key: string; passphrase: string; remember: boolean }
+  | { type: 'confirm_host_key'; accept: boolean }
+  | { type: 'cancel' }
+
+// Events (server -> client).
+
+export interface ResourceStatusEvent {
+  type: 'resource_status'
+  resource_id: number
+  status: ResourceStatus
+}
+
+export type ServerEvent = ResourceStatusEvent
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Parse one text frame; null for anything that is not a JSON object with a `type`. */
+export function parseFrame(data: unknown): (Record<string, unknown> & { type: string }) | null {
+  if (typeof data !== 'string') return null
+  try {
+    const value: unknown = JSON.parse(data)
+    return isRecord(value) && typeof value.type === 'string' ? (value as Record<string, unknown> & { type: string }) : null
+  } catch {
+    return null
+  }
+}
