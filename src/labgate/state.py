@@ -17,7 +17,7 @@ from labgate.http.metrics import Metrics
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.keyring import Keyring
 from labgate.resources.login import Asker, CredentialCache, Login
-from labgate.resources.plan import ConnectionPlan
+from labgate.resources.plan import ConnectionPlan, refreshed
 from labgate.resources.status import StatusHub
 from labgate.settings import Settings
 
@@ -45,4 +45,8 @@ class AppState:
         def login(plan: ConnectionPlan, asker: Asker, cache: CredentialCache) -> Login:
             return Login(plan, asker, cache, self.keyring)
 
-        return ConnectionManager(self.settings, self.hub, login)
+        async def replan(plan: ConnectionPlan) -> ConnectionPlan | None:
+            async with self.database.read() as db:
+                return await refreshed(db, plan)
+
+        return ConnectionManager(self.settings, self.hub, login, replan)

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -179,7 +178,7 @@ def test_a_killed_ssh_connection_reconnects_by_itself(session: Session, sshd: Ss
         assert states[-1] == "connected"
 
         # Kill the sshd process serving this connection (the child of the listener).
-        children = _sshd_session_processes(sshd)
+        children = sshd.session_processes()
         assert children, "no sshd child for the connection"
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
@@ -279,18 +278,3 @@ def _states_until(events: ClientConnection, rid: int, final: str) -> list[str]:
         if states[-1] == final:
             return states
         assert states[-1] != "failed", message
-
-
-def _sshd_session_processes(sshd: SshServer) -> list[int]:
-    """The sshd processes serving connections: the listener's children (the privileged
-    monitors) and their sshd descendants (which hold the network socket), not the
-    programs they run."""
-    found: list[int] = []
-    parents = [sshd.pid]
-    while parents:
-        pid = parents.pop()
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            if Path(f"/proc/{child}/comm").read_text().strip() == "sshd":
-                found.append(int(child))
-                parents.append(int(child))
-    return found

@@ -151,6 +151,29 @@ class SshServer:
         with self.authorized_keys_path.open("a") as keys:
             keys.write(line + "\n")
 
+    def session_processes(self) -> list[int]:
+        """The sshd processes serving connections now: the listener's children (the
+        privileged monitors) and their sshd descendants (which hold the network socket),
+        not the programs they run. Killing them drops every connection, as a network
+        failure would."""
+        found: list[int] = []
+        parents = [self.pid]
+        while parents:
+            pid = parents.pop()
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    name = Path(f"/proc/{child}/comm").read_text().strip()
+                except OSError:
+                    continue
+                if name == "sshd":
+                    found.append(int(child))
+                    parents.append(int(child))
+        return found
+
     def ssh_command(self, *remote_command: str, key: Path | None = None) -> list[str]:
         """An ``ssh`` argv logging in as ``user`` with ``key`` (default: the client key).
 

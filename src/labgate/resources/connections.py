@@ -46,6 +46,8 @@ class NotConnected(LabgateError):
 
 
 LoginFactory = Callable[[ConnectionPlan, Asker, CredentialCache], Login]
+# The plan as the database says now (None: the resource is gone), for reconnecting.
+Replanner = Callable[[ConnectionPlan], Awaitable[ConnectionPlan | None]]
 
 
 @dataclass
@@ -64,10 +66,13 @@ class ResourceConnection:
 
 
 class ConnectionManager:
-    def __init__(self, settings: Settings, hub: StatusHub, login: LoginFactory) -> None:
+    def __init__(
+        self, settings: Settings, hub: StatusHub, login: LoginFactory, replan: Replanner
+    ) -> None:
         self.settings = settings
         self.hub = hub
         self._login = login
+        self._replan = replan
         self._connections: dict[tuple[int, int], ResourceConnection] = {}
 
     # -- queries ----------------------------------------------------------------------
@@ -179,6 +184,11 @@ class ConnectionManager:
                 async with connection.lock:
                     if connection.closing:
                         return
+                    plan = await self._replan(connection.plan)
+                    if plan is None:
+                        self._set(connection, DISCONNECTED)
+                        return
+                    connection.plan = plan
                     await self._open(connection, NoAsker())
                 return
             except Exception as exc:

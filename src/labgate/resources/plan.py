@@ -54,7 +54,24 @@ class ConnectionPlan:
 
 
 async def plan_for(db: AsyncSession, resource: Resource, principal: Principal) -> ConnectionPlan:
-    account = remote_username(resource, principal.username)
+    return await _plan(
+        db, resource, principal.user_id, principal.username, can_edit(principal, resource)
+    )
+
+
+async def refreshed(db: AsyncSession, plan: ConnectionPlan) -> ConnectionPlan | None:
+    """``plan`` as the database says now (host keys confirmed since, a changed chain), for
+    reconnecting; None when the resource is gone."""
+    resource = await db.get(Resource, plan.resource_id)
+    if resource is None:
+        return None
+    return await _plan(db, resource, plan.user_id, plan.username, plan.may_trust_host_keys)
+
+
+async def _plan(
+    db: AsyncSession, resource: Resource, user_id: int, username: str, may_trust: bool
+) -> ConnectionPlan:
+    account = remote_username(resource, username)
     known = {(k.host, k.port): k.public_key for k in await host_keys_of(db, resource.id)}
     servers: list[tuple[str, int, str, str, int | None]] = [
         (hop.host, hop.port, hop.username or account, hop.auth_method, hop.id)
@@ -74,8 +91,8 @@ async def plan_for(db: AsyncSession, resource: Resource, principal: Principal) -
         for index, (host, port, username, method, hop_id) in enumerate(servers)
     )
     return ConnectionPlan(
-        user_id=principal.user_id,
-        username=principal.username,
+        user_id=user_id,
+        username=username,
         resource_id=resource.id,
         resource_name=resource.name,
         kind=resource.kind,
@@ -83,5 +100,5 @@ async def plan_for(db: AsyncSession, resource: Resource, principal: Principal) -
         python=resource.python,
         setup_lines=tuple(resource.setup_lines),
         hops=hops if resource.kind == ResourceKind.SSH.value else (),
-        may_trust_host_keys=can_edit(principal, resource),
+        may_trust_host_keys=may_trust,
     )
