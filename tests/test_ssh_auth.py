@@ -8,11 +8,7 @@ while connecting, failures named by a code."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import secrets
-import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -42,16 +38,14 @@ from labgate.transport.ssh import (
     SshTransport,
 )
 from tests.support.netns import GUARD_RANGE, ensure_guard_route
-from tests.support.sshd import SSHD, SshServer, ensure_test_user, running_sshd
+from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+from tests.support.sshd_auth import (
+    KBDINT_ONLY,
+    running_ca_sshd,
+    running_two_factor_sshd,
+    totp,
+)
 
-KBDINT_ONLY = """\
-UsePAM yes
-KbdInteractiveAuthentication yes
-PasswordAuthentication no
-PubkeyAuthentication no
-AuthenticationMethods keyboard-interactive
-"""
-PAM_GOOGLE_AUTHENTICATOR = Path("/usr/lib/x86_64-linux-gnu/security/pam_google_authenticator.so")
 # An address in the test range that no test network uses: the guard route makes it
 # unreachable from the root namespace.
 UNROUTED_ADDRESS = "10.201.254.254"
@@ -70,14 +64,8 @@ def ca_sshd(
     tmp_path_factory: pytest.TempPathFactory, authority: CertificateAuthority
 ) -> Iterator[SshServer]:
     """An sshd that trusts labgate's CA and nothing else: no authorized_keys, no passwords."""
-    directory = tmp_path_factory.mktemp("ca-sshd")
-    trusted = directory / "labgate_ca.pub"
-    trusted.write_text(authority.public_key + "\n")
-    config = (
-        f"TrustedUserCAKeys {trusted}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-    )
-    with running_sshd(
-        directory, ensure_test_user(), extra_config=config, use_authorized_keys=False
+    with running_ca_sshd(
+        tmp_path_factory.mktemp("ca-sshd"), authority.public_key, ensure_test_user()
     ) as server:
         yield server
 
@@ -102,49 +90,10 @@ def kbdint_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]
 def two_factor_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SshServer, str]]:
     """Keyboard-interactive through a PAM stack of its own: ``Password:`` (pam_unix), then
     ``Verification code:`` (pam_google_authenticator, TOTP). Yields the server and the
-    base32 TOTP secret.
-
-    sshd names its PAM service after the file it was started as, so a symlink to sshd
-    with a name of this test's own picks ``/etc/pam.d/<that name>``, written here and
-    removed at the end; the system's sshd service and its PAM stack are never touched.
-    """
-    if not PAM_GOOGLE_AUTHENTICATOR.is_file():
-        pytest.fail(
-            f"{PAM_GOOGLE_AUTHENTICATOR} is missing: run scripts/install-test-deps.sh "
-            "(installs libpam-google-authenticator)"
-        )
+    base32 TOTP secret (see ``tests/support/sshd_auth.py``)."""
     directory = tmp_path_factory.mktemp("2fa-sshd")
-    service = f"labgate-test-2fa-{secrets.token_hex(4)}"
-    program = directory / service
-    program.symlink_to(SSHD)
-    totp_secret = base64.b32encode(secrets.token_bytes(20)).decode()
-    secret_file = directory / "totp-secret"
-    secret_file.write_text(f'{totp_secret}\n" TOTP_AUTH\n')
-    secret_file.chmod(0o600)
-    pam_file = Path("/etc/pam.d") / service
-    pam_file.write_text(
-        "auth required pam_unix.so\n"
-        # Read as root: the file is the test's, not in the account's home.
-        f"auth required {PAM_GOOGLE_AUTHENTICATOR.name} secret={secret_file} user=root\n"
-        "account required pam_unix.so\n"
-        "session required pam_unix.so\n"
-    )
-    try:
-        with running_sshd(
-            directory, ensure_test_user(), extra_config=KBDINT_ONLY, program=program
-        ) as server:
-            yield server, totp_secret
-    finally:
-        pam_file.unlink(missing_ok=True)
-
-
-def totp(secret: str, at: float) -> str:
-    """RFC 6238: six digits from HMAC-SHA1 over the 30-second step."""
-    key = base64.b32decode(secret)
-    digest = hmac.new(key, struct.pack(">Q", int(at) // 30), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    code = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{code % 1_000_000:06d}"
+    with running_two_factor_sshd(directory, ensure_test_user()) as server_and_secret:
+        yield server_and_secret
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -600,7 +549,8 @@ async def test_keepalives_notice_a_silent_network(sshd: SshServer) -> None:
             [hop(sshd, key, port=port)], keepalive_interval=1, keepalive_count_max=2
         )
         try:
-            process = await transport.start(["sleep", "600"])
+            # cat ends when its input closes, so nothing outlives the dropped session.
+            process = await transport.start(["cat"])
             proxy.frozen = True
             # Nothing answers the keepalives any more: the connection is given up and the
             # process over it ends (the bound only keeps a broken test from hanging).
