@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import os
+import pwd
 import signal
 import sys
 from collections.abc import Iterator
@@ -83,8 +84,9 @@ async def test_a_dead_agent_fails_pending_and_later_calls() -> None:
 
 
 async def test_missing_python_is_named() -> None:
-    with pytest.raises(AgentError, match="There is no '/nonexistent/python3'"):
+    with pytest.raises(AgentError, match="There is no '/nonexistent/python3'") as missing:
         await AgentConnection.start(LocalTransport(), python="/nonexistent/python3")
+    assert missing.value.code == "python_missing"
 
 
 async def test_too_old_python_is_named(tmp_path: Path) -> None:
@@ -96,8 +98,56 @@ async def test_too_old_python_is_named(tmp_path: Path) -> None:
         f'sys.version = \'3.6.9 (fake)\'; exec(sys.argv[-1])" "$@"\n'
     )
     old.chmod(0o755)
-    with pytest.raises(AgentError, match=r"Python 3\.6\.9 is too old; 3\.8 or newer is needed"):
+    with pytest.raises(
+        AgentError, match=r"Python 3\.6\.9 is too old; 3\.8 or newer is needed"
+    ) as too_old:
         await AgentConnection.start(LocalTransport(), python=str(old))
+    assert too_old.value.code == "python_too_old"
+
+
+async def test_system_info_names_the_user_and_reads_gpus_from_nvidia_smi(tmp_path: Path) -> None:
+    # No GPU here: a stand-in nvidia-smi on PATH answers the query the agent makes, in
+    # nvidia-smi's documented CSV format, so the parsing is tested at that boundary.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *--query-gpu=index,name,memory.total,memory.used,utilization.gpu*) ;;\n'
+        "  *) exit 2 ;; esac\n"
+        "echo '0, NVIDIA A100-SXM4-40GB, 40960, 1024, 37'\n"
+        "echo '1, NVIDIA A100-SXM4-40GB, 40960, 0, [N/A]'\n"
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    agent = await AgentConnection.start(LocalTransport(env=env), agent_args=["--no-daemon"])
+    try:
+        info = await agent.call("system.info")
+    finally:
+        await agent.close()
+    assert info["user"] == pwd.getpwuid(os.getuid()).pw_name
+    assert info["gpus"] == [
+        {
+            "index": 0,
+            "name": "NVIDIA A100-SXM4-40GB",
+            "memory_total": 40960 * 1024 * 1024,
+            "memory_used": 1024 * 1024 * 1024,
+            "utilization": 37.0,
+        },
+        {
+            "index": 1,
+            "name": "NVIDIA A100-SXM4-40GB",
+            "memory_total": 40960 * 1024 * 1024,
+            "memory_used": 0,
+            "utilization": None,
+        },
+    ]
+    # Without nvidia-smi: no GPUs, and no error.
+    plain = await AgentConnection.start(LocalTransport(), agent_args=["--no-daemon"])
+    try:
+        assert (await plain.call("system.info"))["gpus"] == []
+    finally:
+        await plain.close()
 
 
 # -- the per-user daemon ----------------------------------------------------------------

@@ -297,10 +297,13 @@ def test_leftovers_of_a_dead_run_are_removed() -> None:
 async def test_a_missing_python_is_named_over_ssh(loopback_sshd: SshServer) -> None:
     transport = SshTransport([key_hop(loopback_sshd)])
     try:
-        with pytest.raises(AgentError, match="There is no '/nonexistent/python3' on the resource"):
+        with pytest.raises(
+            AgentError, match="There is no '/nonexistent/python3' on the resource"
+        ) as missing:
             await AgentConnection.start(transport, python="/nonexistent/python3")
     finally:
         await transport.close()
+    assert missing.value.code == "python_missing"
 
 
 @pytest.fixture
@@ -327,13 +330,8 @@ def old_python() -> Iterator[Path]:
         directory.rmdir()
 
 
-# Over SSH the reason is lost: ``_startup_failure`` (labgate.agent.client) waits for the
-# process before reading its stderr, and asyncssh's ``SSHClientProcess.wait()`` consumes
-# stdout and stderr itself, so the message comes out as ".". Reading stderr first fixes
-# it (the local transport is not affected). Strict: remove the mark with the fix.
-@pytest.mark.xfail(
-    strict=True, reason="client reads stderr after asyncssh's wait() has consumed it"
-)
+# Over SSH the loader's message must be read before waiting for the exit status:
+# asyncssh's ``SSHClientProcess.wait()`` consumes what is left of stdout and stderr.
 async def test_a_too_old_python_is_named_over_ssh(
     loopback_sshd: SshServer, old_python: Path
 ) -> None:
@@ -341,7 +339,8 @@ async def test_a_too_old_python_is_named_over_ssh(
     try:
         with pytest.raises(
             AgentError, match=r"^Python 3\.6\.9 is too old; 3\.8 or newer is needed\.$"
-        ):
+        ) as too_old:
             await AgentConnection.start(transport, python=str(old_python))
     finally:
         await transport.close()
+    assert too_old.value.code == "python_too_old"

@@ -21,6 +21,7 @@ from labgate.api import (
     keys,
     meta,
     preferences,
+    processes,
     resource_connect,
     resources,
     tokens,
@@ -59,6 +60,7 @@ def api_router() -> APIRouter:
         resources,
         resource_connect,
         keys,
+        processes,
         events,
     ):
         router.include_router(module.router)

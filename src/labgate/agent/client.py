@@ -1,14 +1,23 @@
 """The server's end of an agent connection: start the agent over a transport, check its
-greeting, and make calls that may run side by side."""
+greeting, make calls that may run side by side, and carry byte streams (process output
+and input, file contents) on flow-controlled channels.
+
+Channels use ``program.Channel``, the very code the agent runs, so both ends keep the
+same window rules: a stream's consumer that stops reading stops the agent's sending after
+one window, and what the server sends waits for the agent's grants in the same way.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from labgate.agent import program
@@ -23,10 +32,15 @@ HELLO_TIMEOUT_SECONDS = 30
 
 
 class AgentError(LabgateError):
-    """The agent could not be started or the connection to it failed."""
+    """The agent could not be started or the connection to it failed; ``code`` says
+    which way: ``python_missing``, ``python_too_old`` or ``agent_failed``."""
 
-    code = "agent_unavailable"
+    code = "agent_failed"
     status = 502
+
+    def __init__(self, message: str, *, reason: str = "agent_failed") -> None:
+        super().__init__(message)
+        self.code = reason
 
 
 class AgentCallError(LabgateError):
@@ -40,14 +54,36 @@ class AgentCallError(LabgateError):
         self.remote_code = remote_code
 
 
+class _Link:
+    """The connection as its channels see it (``program.Link``)."""
+
+    def __init__(self, process: RemoteProcess) -> None:
+        self.process = process
+        self.channels: dict[int, program.Channel] = {}
+        self._drain_lock = asyncio.Lock()
+
+    def send(self, frame: bytes) -> None:
+        self.process.stdin.write(frame)
+
+    async def drain(self) -> None:
+        async with self._drain_lock:
+            await self.process.stdin.drain()
+
+    def forget(self, number: int) -> None:
+        self.channels.pop(number, None)
+
+
 class AgentConnection:
-    """One running agent. Use :meth:`start`, then :meth:`call`; :meth:`close` ends it."""
+    """One running agent. Use :meth:`start`, then :meth:`call` and the stream methods
+    (:meth:`attach`, :meth:`read_stream`, :meth:`write_stream`); :meth:`close` ends it."""
 
     def __init__(self, process: RemoteProcess, hello: dict[str, Any]) -> None:
         self.process = process
         self.hello = hello
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._link = _Link(process)
+        self._channel_numbers = itertools.count(1)  # never reused on a connection
         self._reader_task = asyncio.create_task(self._read_answers())
         self.closed = False
 
@@ -60,7 +96,9 @@ class AgentConnection:
         try:
             process = await transport.start(agent_command(python, agent_args))
         except FileNotFoundError:
-            raise AgentError(f"There is no '{python}' on the resource.") from None
+            raise AgentError(
+                f"There is no '{python}' on the resource.", reason="python_missing"
+            ) from None
         process.stdin.write(agent_payload())
         await process.stdin.drain()
         try:
@@ -79,21 +117,109 @@ class AgentConnection:
 
     async def call(self, method: str, **params: Any) -> Any:
         """Call ``method`` on the agent and return its result."""
+        return await self._answer_to(*self._request(method, params))
+
+    def _request(self, method: str, params: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
+        # Written at once, not in a task: a request that opens a channel must reach the
+        # agent before the first DATA frame for it does.
         if self.closed:
             raise AgentError("The connection to the agent is closed.")
         request_id = next(self._ids)
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
-        self.process.stdin.write(
+        self._link.send(
             program.encode_json(
                 program.REQUEST, {"id": request_id, "method": method, "params": params}
             )
         )
+        return request_id, answer
+
+    async def _answer_to(self, request_id: int, answer: asyncio.Future[Any]) -> Any:
         try:
-            await self.process.stdin.drain()
+            await self._link.drain()
             return await answer
         finally:
             self._pending.pop(request_id, None)
+
+    # -- streams
+
+    async def attach(self, process_id: str, offset: int = 0) -> ProcessStream:
+        """Attach to a process the daemon runs: its output from ``offset`` (what is still
+        in its ring, then live), and a way to type into it."""
+        channel = self._open_channel()
+        answer = await self._call_on(channel, "proc.attach", id=process_id, offset=offset)
+        return ProcessStream(self, channel, process_id, answer)
+
+    async def read_stream(
+        self, path: str | bytes, *, offset: int = 0, length: int | None = None
+    ) -> FileReadStream:
+        """Open a file for streaming (``bytes`` paths for names that are not UTF-8); iterate
+        the result for its contents. Errors such as "not_found" are raised here."""
+        channel = self._open_channel()
+        params: dict[str, Any] = {**_path_params(path), "offset": offset}
+        if length is not None:
+            params["length"] = length
+        answer = await self._call_on(channel, "fs.read_stream", **params)
+        return FileReadStream(channel, answer)
+
+    async def write_stream(
+        self,
+        path: str | bytes,
+        chunks: bytes | Iterable[bytes] | AsyncIterable[bytes],
+        *,
+        if_version: str | None = None,
+        create_only: bool = False,
+    ) -> dict[str, Any]:
+        """Write a file from ``chunks`` of any size, atomically: the agent renames it into
+        place at the end (``{version, size}`` is returned). If ``chunks`` raises, or this is
+        cancelled, the upload is aborted and nothing appears under ``path``."""
+        channel = self._open_channel()
+        params: dict[str, Any] = {**_path_params(path), "create_only": create_only}
+        if if_version is not None:
+            params["if_version"] = if_version
+        answer = asyncio.ensure_future(self._call_on(channel, "fs.write_stream", **params))
+        try:
+            async for chunk in _chunks_of(chunks):
+                if not await _send_all(channel, chunk):
+                    break  # the agent refused or the connection ended: its answer says why
+            else:
+                channel.close({})
+        except BaseException:
+            channel.close({"abort": True})
+            answer.cancel()
+            # Its answer may have come already (an error): the caller's error wins.
+            answer.add_done_callback(lambda done: done.cancelled() or done.exception())
+            raise
+        result: dict[str, Any] = await answer
+        return result
+
+    def _open_channel(self) -> program.Channel:
+        if self.closed:
+            raise AgentError("The connection to the agent is closed.")
+        channel = program.Channel(next(self._channel_numbers), self._link)
+        self._link.channels[channel.number] = channel
+        return channel
+
+    def _call_on(
+        self, channel: program.Channel, method: str, **params: Any
+    ) -> Coroutine[Any, Any, Any]:
+        """A call that opens ``channel``, sent at once; await the result for its answer.
+        If the call fails, the channel ends with it."""
+        sent = self._request(method, {**params, "channel": channel.number})
+
+        async def answer() -> Any:
+            try:
+                return await self._answer_to(*sent)
+            except AgentCallError as exc:
+                channel.abandon({"error": {"code": exc.remote_code, "message": exc.message}})
+                raise
+            except BaseException:
+                channel.abandon(program.CONNECTION_LOST)
+                raise
+
+        return answer()
+
+    # -- the connection
 
     async def _read_answers(self) -> None:
         failure: Exception = AgentError("The agent ended.")
@@ -102,18 +228,19 @@ class AgentConnection:
                 frame = await program.read_frame(self.process.stdout)
                 if frame is None:
                     break
-                kind, _channel, payload = frame
-                if kind != program.RESPONSE:
+                kind, number, payload = frame
+                if kind == program.RESPONSE:
+                    self._answer(json.loads(payload))
                     continue
-                message = json.loads(payload)
-                answer = self._pending.get(message.get("id"))
-                if answer is None or answer.done():
-                    continue
-                if "error" in message:
-                    error = message["error"]
-                    answer.set_exception(AgentCallError(error["code"], error["message"]))
-                else:
-                    answer.set_result(message.get("result"))
+                channel = self._link.channels.get(number)
+                if channel is None:
+                    continue  # a channel that ended here: late frames are dropped
+                if kind == program.DATA:
+                    channel.feed(payload)
+                elif kind == program.WINDOW:
+                    channel.grant(payload)
+                elif kind == program.CLOSE:
+                    channel.peer_closed(program.decode_object(payload))
         except (program.ProtocolError, ConnectionError, ValueError) as exc:
             failure = AgentError(f"The connection to the agent failed: {exc}")
         finally:
@@ -121,6 +248,18 @@ class AgentConnection:
             for answer in self._pending.values():
                 if not answer.done():
                     answer.set_exception(failure)
+            for channel in list(self._link.channels.values()):
+                channel.abandon(program.CONNECTION_LOST)
+
+    def _answer(self, message: dict[str, Any]) -> None:
+        answer = self._pending.get(message.get("id", 0))
+        if answer is None or answer.done():
+            return
+        if "error" in message:
+            error = message["error"]
+            answer.set_exception(AgentCallError(error["code"], error["message"]))
+        else:
+            answer.set_result(message.get("result"))
 
     async def close(self) -> None:
         self.closed = True
@@ -136,13 +275,208 @@ class AgentConnection:
             await self._reader_task
 
 
+# -- process attachments ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputChunk:
+    """Bytes a process wrote: ``stream`` is "stdout", "stderr" or "pty"; ``offset`` is
+    the position of the first byte in everything the process ever wrote."""
+
+    stream: str
+    offset: int
+    data: bytes
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
+
+
+@dataclass(frozen=True)
+class ProcessExit:
+    """How a process ended: its exit status, or the signal (``"TERM"``) that ended it."""
+
+    exit_status: int | None
+    signal: str | None
+
+
+class ProcessStream:
+    """An attachment to a process: iterate it for :class:`OutputChunk`\\ s until the
+    process ends (then :attr:`exit` is set) or the attachment is detached.
+
+    :attr:`offset` is where the next chunk starts: attach again from there (on this or a
+    later connection) to continue without a gap or a repeat. :attr:`dropped` counts bytes
+    that were gone from the process's ring before they could be sent (at the start, if
+    attached from an older offset, or later, if this reader fell far behind).
+    """
+
+    def __init__(
+        self,
+        connection: AgentConnection,
+        channel: program.Channel,
+        process_id: str,
+        answer: dict[str, Any],
+    ) -> None:
+        self._connection = connection
+        self._channel = channel
+        self.process_id = process_id
+        self.start_offset: int = answer["offset"]
+        self.offset: int = self.start_offset
+        self.dropped: int = answer["dropped"]
+        self.exit: ProcessExit | None = None
+
+    @property
+    def channel(self) -> int:
+        return self._channel.number
+
+    def __aiter__(self) -> ProcessStream:
+        return self
+
+    async def __anext__(self) -> OutputChunk:
+        payload = await self._channel.read()
+        if payload is None:
+            message = self._channel.close_message or {}
+            if "error" in message:
+                raise _stream_error(message)
+            if "exit_status" in message:
+                self.exit = ProcessExit(message["exit_status"], message.get("signal"))
+            raise StopAsyncIteration
+        stream, offset = program.OUTPUT_HEADER.unpack_from(payload)
+        data = payload[program.OUTPUT_HEADER.size :]
+        self.dropped += max(0, offset - self.offset)
+        self.offset = offset + len(data)
+        return OutputChunk(program.STREAM_NAMES.get(stream, "unknown"), offset, data)
+
+    async def write(self, data: bytes) -> None:
+        """Input for the process (keystrokes, for a terminal); waits while the agent
+        cannot take more."""
+        if not await _send_all(self._channel, data):
+            raise AgentError("The process stream has ended.")
+
+    async def close_stdin(self) -> None:
+        """End the process's input, after what was written (processes on pipes only)."""
+        if not await self._channel.send(b""):
+            raise AgentError("The process stream has ended.")
+
+    async def resize(self, cols: int, rows: int) -> None:
+        await self._connection.call("proc.resize", id=self.process_id, cols=cols, rows=rows)
+
+    async def signal(self, name: str) -> None:
+        await self._connection.call("proc.signal", id=self.process_id, signal=name)
+
+    async def detach(self) -> None:
+        """Stop receiving; the process runs on. Iteration ends after what had arrived."""
+        if self._channel.closed:
+            return
+        if self._connection.closed:
+            self._channel.abandon({})
+            return
+        await self._connection.call("proc.detach", channel=self._channel.number)
+
+    async def __aenter__(self) -> ProcessStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(AgentError):
+            await self.detach()
+
+
+# -- file streams ---------------------------------------------------------------------------
+
+
+class FileReadStream:
+    """A file's contents as it arrives: iterate for ``bytes``. ``size`` and ``version``
+    describe the file when it was opened; :meth:`close` stops early."""
+
+    def __init__(self, channel: program.Channel, answer: dict[str, Any]) -> None:
+        self._channel = channel
+        self.size: int = answer["size"]
+        self.version: str = answer["version"]
+        self.offset: int = answer["offset"]
+        self.received = 0
+
+    def __aiter__(self) -> FileReadStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data = await self._channel.read()
+        if data is not None:
+            self.received += len(data)
+            return data
+        message = self._channel.close_message
+        if message is None:  # closed here, by close()
+            raise StopAsyncIteration
+        if "error" in message:
+            raise _stream_error(message)
+        if message.get("length") != self.received:
+            raise AgentError("The file stream ended early.")
+        raise StopAsyncIteration
+
+    async def close(self) -> None:
+        self._channel.close({"abort": True})
+
+    async def __aenter__(self) -> FileReadStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _path_params(path: str | bytes, key: str = "path") -> dict[str, str]:
+    if isinstance(path, bytes):
+        return {f"{key}_raw": base64.b64encode(path).decode()}
+    return {key: path}
+
+
+async def _chunks_of(
+    chunks: bytes | Iterable[bytes] | AsyncIterable[bytes],
+) -> AsyncIterator[bytes]:
+    if isinstance(chunks, bytes | bytearray | memoryview):
+        yield bytes(chunks)
+    elif isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            yield chunk
+    else:
+        for chunk in chunks:
+            yield chunk
+
+
+async def _send_all(channel: program.Channel, data: bytes) -> bool:
+    """Send ``data`` in DATA frames of at most ``CHUNK`` bytes; False if the channel ended."""
+    for start in range(0, len(data), program.CHUNK):
+        if not await channel.send(data[start : start + program.CHUNK]):
+            return False
+    return True
+
+
+def _stream_error(message: dict[str, Any]) -> LabgateError:
+    error = message.get("error") or {}
+    code = str(error.get("code", "agent_error"))
+    text = str(error.get("message", "The stream failed."))
+    if code == "connection_lost":
+        return AgentError(f"The connection to the agent was lost: {text}")
+    return AgentCallError(code, text)
+
+
 async def _startup_failure(process: RemoteProcess, python: str) -> AgentError:
     """Why the agent ended before greeting, in words a person can act on."""
-    status = await process.wait()
+    # Read before waiting: asyncssh's wait() collects (and so consumes) what is left.
     stderr = (await process.stderr.read()).decode(errors="replace").strip()
+    status = await process.wait()
     if status == PYTHON_TOO_OLD:
-        return AgentError(stderr.removeprefix("labgate-agent: ").capitalize() + ".")
+        message = stderr.removeprefix("labgate-agent: ").capitalize() + "."
+        return AgentError(message, reason="python_too_old")
     if status == 127:
-        return AgentError(f"There is no '{python}' on the resource.")
+        return AgentError(f"There is no '{python}' on the resource.", reason="python_missing")
     detail = f": {stderr.splitlines()[-1]}" if stderr else ""
     return AgentError(f"The agent exited with status {status} before starting{detail}")

@@ -2,32 +2,80 @@
 
 This file is sent verbatim over the transport and executed from memory by a tiny loader
 (see ``bootstrap.py``): it must use only the standard library and run on Python 3.8.
-The server imports the same file for the wire format, so both ends always agree.
+The server imports the same file for the wire format and the flow control, so both ends
+always agree.
 
-Wire format: frames of ``>IIB`` (payload length, channel, kind) followed by the payload.
-Channel 0 carries control messages as JSON: the agent's HELLO, the server's REQUESTs
-and the agent's RESPONSEs. Later issues open further channels for byte streams
-(files, terminals, forwarded TCP); DATA and CLOSE frames are reserved for them.
+Wire format
+    Frames of ``>IIB`` (payload length, channel, kind) followed by the payload. Channel 0
+    carries control messages as JSON: the agent's HELLO, the server's REQUESTs
+    ``{"id", "method", "params"}`` and the agent's RESPONSEs, ``{"id", "result"}`` or
+    ``{"id", "error": {"code", "message"}}``.
+
+Channels
+    Channels above 0 carry byte streams in DATA frames. The server picks the number, never
+    reuses one on a connection, and opens the channel with the request that uses it (the
+    ``channel`` parameter of ``proc.attach``, ``fs.read_stream`` and ``fs.write_stream``).
+    A CLOSE frame (a JSON object: ``{}``, an exit status, ``{"error": {...}}``) from either
+    end ends the channel both ways; frames for a channel that is not open are ignored. If
+    the request that opens a channel fails, its error answer ends the channel instead.
+
+Flow control
+    Each end may have at most ``WINDOW`` bytes of DATA payload in flight per channel: sent,
+    and not yet granted back by the receiver in a WINDOW frame (payload ``>I``: bytes it
+    consumed since its last grant). A sender waits when its window is used up, so a reader
+    that stops reading stops the writer at the far end, and no end ever holds more than a
+    window per channel. DATA payloads are at most ``CHUNK`` bytes (plus a small header), so
+    answers on channel 0 keep flowing between the frames of the biggest stream.
+
+The daemon and versions
+    By default the agent relays to a per-user daemon (see the section below) that owns the
+    processes and terminals, so they outlive connections. The daemon's socket name carries
+    ``AGENT_VERSION``: a newer agent starts a newer daemon beside an older one instead of
+    talking to it. The old daemon gets no new connections, lets its processes run to their
+    end (only a server of its version can still reach them) and leaves once none runs and
+    it has been idle for its idle time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
+import collections
 import contextlib
 import errno
 import fcntl
+import fnmatch
 import json
 import os
 import platform
+import pwd
+import shlex
+import shutil
+import signal
 import socket
 import stat
 import struct
+import subprocess
 import sys
+import termios
 import time
-from typing import Any, Awaitable, Callable, Dict, Optional, Protocol, Tuple
+from typing import (
+    Any,
+    Awaitable,
+    BinaryIO,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Set,
+    Tuple,
+    TypeVar,
+)
 
-AGENT_VERSION = 1
+AGENT_VERSION = 2
 MIN_PYTHON = (3, 8)
 
 HEADER = struct.Struct(">IIB")
@@ -38,8 +86,27 @@ REQUEST = 2
 RESPONSE = 3
 DATA = 4
 CLOSE = 5
+WINDOW = 6
 
 CONTROL = 0
+
+# Flow control: unacknowledged DATA bytes allowed per channel and direction, the size of
+# the pieces streams are cut into, and how much a receiver consumes before it grants.
+WINDOW_BYTES = 1024 * 1024
+CHUNK = 64 * 1024
+GRANT_STEP = WINDOW_BYTES // 4
+WINDOW_GRANT = struct.Struct(">I")
+
+# Process output on an attached channel: each DATA payload starts with the stream and the
+# offset of its first byte in the process's output, so a client that attaches again
+# continues exactly where it was, and sees any part the ring dropped as a jump.
+OUTPUT_HEADER = struct.Struct(">BQ")
+STDOUT = 1
+STDERR = 2
+PTY = 3
+STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr", PTY: "pty"}
+
+T = TypeVar("T")
 
 
 class ProtocolError(Exception):
@@ -54,6 +121,16 @@ def encode_frame(kind: int, channel: int, payload: bytes) -> bytes:
 
 def encode_json(kind: int, message: Dict[str, Any], channel: int = CONTROL) -> bytes:
     return encode_frame(kind, channel, json.dumps(message, separators=(",", ":")).encode())
+
+
+def decode_object(payload: bytes) -> Dict[str, Any]:
+    """A CLOSE payload: a JSON object, or an empty one when there is none."""
+    if not payload:
+        return {}
+    message = json.loads(payload.decode())
+    if not isinstance(message, dict):
+        raise ProtocolError("a CLOSE payload must be a JSON object")
+    return message
 
 
 class Reader(Protocol):
@@ -78,6 +155,8 @@ async def read_frame(reader: Reader) -> Optional[Tuple[int, int, bytes]]:
     return kind, channel, payload
 
 
+# -- errors ---------------------------------------------------------------------------
+
 _OS_ERROR_CODES = {
     errno.ENOENT: "not_found",
     errno.EACCES: "permission_denied",
@@ -85,9 +164,13 @@ _OS_ERROR_CODES = {
     errno.ENOTDIR: "not_a_directory",
     errno.EISDIR: "is_a_directory",
     errno.EEXIST: "exists",
+    errno.ENOTEMPTY: "not_empty",
     errno.ENOSPC: "no_space",
     errno.EDQUOT: "quota_exceeded",
     errno.EROFS: "read_only",
+    errno.EXDEV: "cross_device",
+    errno.ENAMETOOLONG: "name_too_long",
+    errno.ESRCH: "not_running",
 }
 
 
@@ -98,6 +181,141 @@ class RemoteError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def error_of(exc: BaseException) -> Dict[str, Any]:
+    """How an exception is reported: in an error answer or a CLOSE frame."""
+    if isinstance(exc, RemoteError):
+        return {"code": exc.code, "message": exc.message}
+    if isinstance(exc, OSError):
+        return {
+            "code": _OS_ERROR_CODES.get(exc.errno or 0, "os_error"),
+            "message": exc.strerror or str(exc),
+            "errno": exc.errno,
+        }
+    if isinstance(exc, (ValueError, TypeError)):  # malformed parameters: numbers, base64
+        return {"code": "bad_request", "message": "Invalid parameters: %s" % exc}
+    return {"code": "agent_error", "message": "%s: %s" % (type(exc).__name__, exc)}
+
+
+CONNECTION_LOST = {"error": {"code": "connection_lost", "message": "The connection ended."}}
+
+
+async def _in_thread(function: Callable[..., T], *args: Any) -> T:
+    # File system work runs in threads: a hung network file system must not stall the
+    # agent's other calls and streams.
+    return await asyncio.get_event_loop().run_in_executor(None, function, *args)
+
+
+async def _settle(pending: "Optional[asyncio.Future[Any]]") -> None:
+    """Wait for thread work to end, even in a task being cancelled: a file must never be
+    closed while a thread still reads or writes it (its number could be reused)."""
+    if pending is not None and not pending.done():
+        await asyncio.wait([pending])
+
+
+# -- channels and flow control ------------------------------------------------------------
+
+
+class Link(Protocol):
+    """What a channel needs from its connection: the agent's, or the server's client."""
+
+    def send(self, frame: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def forget(self, number: int) -> None: ...
+
+
+class Channel:
+    """One byte stream and its flow control, the same at both ends of a connection.
+
+    ``send`` waits for window; ``read`` returns what arrived (None at the end) and grants
+    the window back as it is consumed. ``close`` ends the channel and tells the other end;
+    ``peer_closed`` records that the other end did; ``abandon`` ends it without a frame
+    (the connection is gone, or the request that opened it failed).
+    """
+
+    def __init__(self, number: int, link: Link) -> None:
+        self.number = number
+        self.link = link
+        self.credit = WINDOW_BYTES  # DATA bytes this end may still send
+        self.buffered = 0  # DATA bytes received and not yet read
+        self.closed = False
+        self.close_message: Optional[Dict[str, Any]] = None
+        self._inbox: Deque[bytes] = collections.deque()
+        self._ungranted = 0
+        self._changed = asyncio.Event()
+
+    async def _wait(self) -> None:
+        self._changed.clear()
+        await self._changed.wait()
+
+    async def send(self, payload: bytes) -> bool:
+        """Send one DATA frame once the window allows; False if the channel ended."""
+        if len(payload) > WINDOW_BYTES:
+            raise ValueError("a DATA payload must fit in the window")
+        while not self.closed and self.credit < len(payload):
+            await self._wait()
+        if self.closed:
+            return False
+        self.credit -= len(payload)
+        self.link.send(encode_frame(DATA, self.number, payload))
+        await self.link.drain()
+        return True
+
+    async def read(self) -> Optional[bytes]:
+        """The next DATA payload, or None once the channel ended and all was read."""
+        while not self._inbox:
+            if self.closed:
+                return None
+            await self._wait()
+        payload = self._inbox.popleft()
+        self.buffered -= len(payload)
+        self._ungranted += len(payload)
+        if self._ungranted >= GRANT_STEP and not self.closed:
+            self.link.send(encode_frame(WINDOW, self.number, WINDOW_GRANT.pack(self._ungranted)))
+            self._ungranted = 0
+        return payload
+
+    def feed(self, payload: bytes) -> None:
+        """A DATA frame arrived for this channel."""
+        if self.closed:
+            return
+        if self.buffered + self._ungranted + len(payload) > WINDOW_BYTES:
+            raise ProtocolError("DATA beyond the window on channel %d" % self.number)
+        self._inbox.append(payload)
+        self.buffered += len(payload)
+        self._changed.set()
+
+    def grant(self, payload: bytes) -> None:
+        """A WINDOW frame arrived: the other end consumed this many bytes."""
+        if len(payload) != WINDOW_GRANT.size:
+            raise ProtocolError("a WINDOW frame carries %d bytes" % WINDOW_GRANT.size)
+        (count,) = WINDOW_GRANT.unpack(payload)
+        self.credit += count
+        if self.credit > WINDOW_BYTES:
+            raise ProtocolError("window grant beyond the window on channel %d" % self.number)
+        self._changed.set()
+
+    def close(self, message: Optional[Dict[str, Any]] = None) -> None:
+        if self.closed:
+            return
+        self._end(None)
+        self.link.send(encode_json(CLOSE, message or {}, channel=self.number))
+
+    def peer_closed(self, message: Dict[str, Any]) -> None:
+        self._end(message)
+
+    def abandon(self, message: Dict[str, Any]) -> None:
+        if not self.closed:
+            self._end(message)
+
+    def _end(self, message: Optional[Dict[str, Any]]) -> None:
+        self.closed = True
+        self.close_message = message
+        self.link.forget(self.number)
+        self._changed.set()
 
 
 # -- what the agent can do ------------------------------------------------------------
@@ -123,7 +341,7 @@ async def rpc_ping(params: Dict[str, Any]) -> Dict[str, Any]:
 
 async def rpc_system_info(params: Dict[str, Any]) -> Dict[str, Any]:
     # In a thread: a hung network home directory must not stall the agent's other calls.
-    return await asyncio.get_event_loop().run_in_executor(None, _system_info)
+    return await _in_thread(_system_info)
 
 
 def _system_info() -> Dict[str, Any]:
@@ -133,7 +351,7 @@ def _system_info() -> Dict[str, Any]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
         "hostname": socket.gethostname(),
-        "user": os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()),
+        "user": _user_name(),
         "home": home,
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -147,25 +365,83 @@ def _system_info() -> Dict[str, Any]:
             "total": disk.f_blocks * disk.f_frsize,
             "free": disk.f_bavail * disk.f_frsize,
         },
+        "gpus": _gpus(),
     }
+
+
+def _user_name() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        return os.environ.get("USER") or str(os.getuid())
+
+
+GPU_QUERY = "index,name,memory.total,memory.used,utilization.gpu"
+
+
+def _gpus() -> List[Dict[str, Any]]:
+    """NVIDIA GPUs as nvidia-smi reports them; none when it is missing or fails."""
+    program = shutil.which("nvidia-smi")
+    if program is None:
+        return []
+    try:
+        listing = subprocess.run(  # noqa: S603 -- a fixed argv, no shell
+            [program, "--query-gpu=" + GPU_QUERY, "--format=csv,noheader,nounits"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=True,
+        ).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in listing.splitlines():
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) != 5:
+            continue
+        index, name, total, used, utilization = fields
+        try:
+            gpus.append(
+                {
+                    "index": int(index),
+                    "name": name,
+                    "memory_total": int(float(total) * 1024 * 1024),
+                    "memory_used": int(float(used) * 1024 * 1024),
+                    "utilization": float(utilization) if _is_number(utilization) else None,
+                }
+            )
+        except ValueError:
+            continue
+    return gpus
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # -- the file system ---------------------------------------------------------------------
 #
 # File names are bytes on POSIX. A name that is valid UTF-8 travels as "name"; any other
 # also carries "raw" (base64 of the exact bytes), and requests may give a path as
-# "path_raw" the same way, so every name round-trips.
+# "path_raw" (a target as "to_raw") the same way, so every name round-trips.
 
 LIST_PAGE_MAX = 5000
 
 
-def _path_from(params: Dict[str, Any]) -> bytes:
-    if "path_raw" in params:
-        path = base64.b64decode(str(params["path_raw"]), validate=True)
-    elif "path" in params:
-        path = os.fsencode(os.path.expanduser(str(params["path"])))
+def _path_from(params: Dict[str, Any], key: str = "path") -> bytes:
+    if key + "_raw" in params:
+        path = base64.b64decode(str(params[key + "_raw"]), validate=True)
+    elif key in params:
+        path = os.fsencode(os.path.expanduser(str(params[key])))
     else:
-        raise RemoteError("bad_request", "path or path_raw is required")
+        raise RemoteError("bad_request", "%s or %s_raw is required" % (key, key))
+    if not path:
+        raise RemoteError("bad_request", "%s cannot be empty" % key)
     if b"\0" in path:
         raise RemoteError("bad_request", "paths cannot contain NUL bytes")
     return path
@@ -241,18 +517,21 @@ def _list_directory(params: Dict[str, Any]) -> Dict[str, Any]:
 
 async def rpc_fs_list(params: Dict[str, Any]) -> Dict[str, Any]:
     """One page of a directory, sorted by name, with full stat for each entry."""
-    return await asyncio.get_event_loop().run_in_executor(None, _list_directory, params)
+    return await _in_thread(_list_directory, params)
 
 
-def _stat(params: Dict[str, Any]) -> Dict[str, Any]:
-    path = _path_from(params)
+def _entry(path: bytes) -> Dict[str, Any]:
     entry = _describe(path, os.lstat(path))
     entry.update(_name_fields(os.path.basename(path.rstrip(b"/")) or b"/"))
     return entry
 
 
+def _stat(params: Dict[str, Any]) -> Dict[str, Any]:
+    return _entry(_path_from(params))
+
+
 async def rpc_fs_stat(params: Dict[str, Any]) -> Dict[str, Any]:
-    return await asyncio.get_event_loop().run_in_executor(None, _stat, params)
+    return await _in_thread(_stat, params)
 
 
 READ_MAX = 4 * 1024 * 1024
@@ -284,14 +563,24 @@ def _read(params: Dict[str, Any]) -> Dict[str, Any]:
 
 async def rpc_fs_read(params: Dict[str, Any]) -> Dict[str, Any]:
     """Bytes ``offset`` to ``offset + length`` (at most 4 MiB) and the file's version."""
-    return await asyncio.get_event_loop().run_in_executor(None, _read, params)
+    return await _in_thread(_read, params)
 
 
-def _write(params: Dict[str, Any]) -> Dict[str, Any]:
-    path = _path_from(params)
-    data = base64.b64decode(str(params.get("data", "")), validate=True)
-    expected = params.get("if_version")
-    create_only = bool(params.get("create_only", False))
+# Read once while nothing else runs: os.umask can only be read by setting it, which
+# would race with the worker threads that create files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _temporary_name(path: bytes) -> bytes:
+    directory, name = os.path.split(path)
+    return os.path.join(
+        directory, b".%s.labgate-%s" % (name, base64.b16encode(os.urandom(4)).lower())
+    )
+
+
+def _check_write(path: bytes, expected: Any, create_only: bool) -> int:
+    """Refuse a write whose preconditions fail; the mode the written file gets."""
     try:
         current = os.stat(path)  # type: Optional[os.stat_result]
     except FileNotFoundError:
@@ -304,99 +593,1203 @@ def _write(params: Dict[str, Any]) -> Dict[str, Any]:
         raise RemoteError(
             "conflict", "The file changed on disk since it was read (or was removed)."
         )
-    directory, name = os.path.split(path)
-    # Written beside the target, then renamed over it: readers see the old or the new
-    # file, never half of one, and a failure leaves the old file as it was.
-    temporary = os.path.join(
-        directory, b".%s.labgate-%s" % (name, base64.b16encode(os.urandom(4)).lower())
-    )
-    mode = stat.S_IMODE(current.st_mode) if current is not None else 0o666 & ~_UMASK
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    return stat.S_IMODE(current.st_mode) if current is not None else 0o666 & ~_UMASK
+
+
+class _Replacement:
+    """A file written beside its target and renamed over it at the end: readers see the
+    old or the new file, never half of one, and a failure leaves the old one as it was."""
+
+    def __init__(self, path: bytes, mode: int) -> None:
+        self.path = path
+        self.mode = mode
+        self.temporary = _temporary_name(path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        self.fd: Optional[int] = os.open(self.temporary, flags, mode)
+
+    def write(self, data: bytes) -> None:
+        assert self.fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def commit(self, expected: Any, create_only: bool) -> Dict[str, Any]:
+        assert self.fd is not None
+        fd, self.fd = self.fd, None
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
+        os.chmod(self.temporary, self.mode)
+        # Again: the file may have changed while the data was coming.
+        _check_write(self.path, expected, create_only)
+        if create_only:
+            _rename_no_replace(self.temporary, self.path)
+        else:
+            os.replace(self.temporary, self.path)
+        info = os.stat(self.path)
+        return {"version": version_of(info), "size": info.st_size}
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
         with contextlib.suppress(OSError):
-            os.unlink(temporary)
+            os.unlink(self.temporary)
+
+
+def _write(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    data = base64.b64decode(str(params.get("data", "")), validate=True)
+    expected = params.get("if_version")
+    create_only = bool(params.get("create_only", False))
+    replacement = _Replacement(path, _check_write(path, expected, create_only))
+    try:
+        replacement.write(data)
+        return replacement.commit(expected, create_only)
+    except BaseException:
+        replacement.discard()
         raise
-    return {"version": version_of(os.stat(path)), "size": len(data)}
-
-
-# Read once while nothing else runs: os.umask can only be read by setting it, which
-# would race with the worker threads that create files.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 async def rpc_fs_write(params: Dict[str, Any]) -> Dict[str, Any]:
     """Replace a file atomically; ``if_version`` makes it fail with "conflict" when the
-    file is not the one that was read, ``create_only`` when it exists."""
-    return await asyncio.get_event_loop().run_in_executor(None, _write, params)
+    file is not the one that was read, ``create_only`` with "exists" when it exists."""
+    return await _in_thread(_write, params)
+
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+_renameat2: List[Any] = []
+
+
+def _rename_no_replace(source: bytes, target: bytes) -> None:
+    """Rename, failing with "exists" if the target exists: atomically where the kernel
+    can (Linux renameat2), otherwise by looking first."""
+    if not _renameat2:
+        try:
+            import ctypes
+
+            function: Any = ctypes.CDLL(None, use_errno=True).renameat2
+        except (ImportError, OSError, AttributeError):
+            function = None
+        _renameat2.append(function)
+    function = _renameat2[0]
+    if function is not None:
+        if function(_AT_FDCWD, source, _AT_FDCWD, target, _RENAME_NOREPLACE) == 0:
+            return
+        import ctypes
+
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):  # EINVAL: the file system cannot
+            raise OSError(code, os.strerror(code), target)
+    if os.path.lexists(target):
+        raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), target)
+    os.rename(source, target)
+
+
+def _mkdir(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    if params.get("parents"):
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.mkdir(path)
+    return _entry(path)
+
+
+def _rename(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Never replaces anything unless asked to (``overwrite``)."""
+    source, target = _path_from(params), _path_from(params, "to")
+    if params.get("overwrite"):
+        os.replace(source, target)
+    else:
+        _rename_no_replace(source, target)
+    return _entry(target)
+
+
+def _copy(params: Dict[str, Any]) -> Dict[str, Any]:
+    """A file or a whole tree, symlinks as symlinks, modes and times kept. The copy is
+    built under a temporary name beside the target and renamed into place, so the target
+    name only ever shows a complete copy."""
+    source, target = _path_from(params), _path_from(params, "to")
+    overwrite = bool(params.get("overwrite"))
+    info = os.lstat(source)
+    if stat.S_ISDIR(info.st_mode) and _inside(target, source):
+        raise RemoteError("bad_request", "A directory cannot be copied into itself.")
+    if not overwrite and os.path.lexists(target):
+        raise OSError(errno.EEXIST, "A file of that name exists already", target)
+    temporary = _temporary_name(target)
+    skipped: List[bytes] = []
+    try:
+        _copy_entry(source, temporary, info, skipped)
+        if not overwrite:
+            _rename_no_replace(temporary, target)
+        else:
+            _replace_with(temporary, target)
+    except BaseException:
+        _remove(temporary)
+        raise
+    entry = _entry(target)
+    entry["skipped"] = [_name_fields(path)["name"] for path in skipped[:100]]
+    return entry
+
+
+def _inside(target: bytes, directory: bytes) -> bool:
+    parent = os.path.realpath(os.path.dirname(os.path.abspath(target)))
+    top = os.path.realpath(directory)
+    return parent == top or parent.startswith(top.rstrip(b"/") + b"/")
+
+
+def _copy_entry(source: bytes, target: bytes, info: "os.stat_result", skipped: List[bytes]) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        os.symlink(os.readlink(source), target)
+    elif stat.S_ISDIR(info.st_mode):
+        os.mkdir(target, 0o700)  # writable while it fills; its own mode comes last
+        with os.scandir(source) as scan:
+            children = sorted(entry.name for entry in scan)
+        for name in children:
+            child = os.path.join(source, name)
+            _copy_entry(child, os.path.join(target, name), os.lstat(child), skipped)
+        shutil.copystat(source, target, follow_symlinks=False)
+    elif stat.S_ISREG(info.st_mode):
+        shutil.copy2(source, target, follow_symlinks=False)
+    else:
+        skipped.append(source)  # fifos, sockets, devices: copying them means nothing
+
+
+def _replace_with(temporary: bytes, target: bytes) -> None:
+    try:
+        existing: Optional[os.stat_result] = os.lstat(target)
+    except FileNotFoundError:
+        existing = None
+    new_is_directory = stat.S_ISDIR(os.lstat(temporary).st_mode)
+    if existing is None or not (new_is_directory or stat.S_ISDIR(existing.st_mode)):
+        os.replace(temporary, target)  # files and symlinks: one atomic step
+        return
+    # A directory is involved: move the old one aside, put the new one in, then remove
+    # the old, putting it back if the new one cannot go in.
+    aside = _temporary_name(target)
+    os.rename(target, aside)
+    try:
+        os.rename(temporary, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    _remove(aside)
+
+
+def _remove(path: bytes) -> None:
+    """Remove a file or a tree without following symlinks; quietly if it is not there."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _delete(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    # Resolved up to, not including, the last name: a symlink to home may go, home not.
+    absolute = os.path.abspath(path)
+    resolved = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    if resolved in (b"/", os.path.realpath(os.fsencode(os.path.expanduser("~")))):
+        raise RemoteError("refused", "The root and home directories are not deleted.")
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        os.unlink(path)  # a symlink goes, never what it points to
+    elif params.get("recursive"):
+        # shutil's rmtree never follows a symlink out of the tree (it opens every
+        # directory relative to its parent, without following links).
+        shutil.rmtree(path)
+    else:
+        try:
+            os.rmdir(path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise RemoteError(
+                    "not_empty", "The directory is not empty (delete it recursively)."
+                ) from None
+            raise
+    return {"deleted": True}
+
+
+def _chmod(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    mode = params.get("mode")
+    if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
+        raise RemoteError("bad_request", "mode must be a number from 0 to 0o7777")
+    os.chmod(path, mode)
+    return _entry(path)
+
+
+def _du(params: Dict[str, Any]) -> Dict[str, Any]:
+    """The size of a tree: apparent bytes, bytes on disk, files and directories below
+    (hard links once, symlinks not followed, unreadable directories counted)."""
+    path = _path_from(params)
+    top = os.lstat(path)
+    totals = {"bytes": 0, "disk_bytes": 0, "files": 0, "directories": 0, "unreadable": 0}
+    seen: Set[Tuple[int, int]] = set()
+
+    def count(info: "os.stat_result") -> None:
+        if info.st_nlink > 1 and not stat.S_ISDIR(info.st_mode):
+            if (info.st_dev, info.st_ino) in seen:
+                return
+            seen.add((info.st_dev, info.st_ino))
+        totals["bytes"] += info.st_size
+        totals["disk_bytes"] += getattr(info, "st_blocks", 0) * 512
+        if not stat.S_ISDIR(info.st_mode):
+            totals["files"] += 1
+
+    count(top)
+    pending = [path] if stat.S_ISDIR(top.st_mode) else []
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as scan:
+                for entry in scan:
+                    info = entry.stat(follow_symlinks=False)
+                    count(info)
+                    if stat.S_ISDIR(info.st_mode):
+                        totals["directories"] += 1
+                        pending.append(entry.path)
+        except OSError:
+            totals["unreadable"] += 1
+    return totals
+
+
+SEARCH_MAX = 10000
+
+
+def _search(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Names below ``path`` matching ``pattern`` without regard to case: a glob if it has
+    any of ``*?[``, else a part of the name. Breadth first, symlinks not followed."""
+    top = _path_from(params)
+    pattern = str(params.get("pattern", "")).lower()
+    if not pattern:
+        raise RemoteError("bad_request", "pattern is required")
+    limit = min(SEARCH_MAX, max(1, int(params.get("limit", 1000))))
+    is_glob = any(c in pattern for c in "*?[")
+    matches: List[Dict[str, Any]] = []
+    pending: Deque[bytes] = collections.deque([top])
+    truncated = False
+    while pending and not truncated:
+        directory = pending.popleft()
+        try:
+            with os.scandir(directory) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError:
+            if directory is top:
+                raise  # the place to search is missing or unreadable: say so
+            continue  # one unreadable directory below does not spoil the search
+        for entry in entries:
+            name = entry.name.decode("utf-8", "replace").lower()
+            if fnmatch.fnmatchcase(name, pattern) if is_glob else pattern in name:
+                if len(matches) >= limit:
+                    truncated = True
+                    break
+                try:
+                    found = _describe(entry.path, entry.stat(follow_symlinks=False))
+                except OSError:
+                    continue
+                fields = _name_fields(entry.path)
+                found["path"] = fields["name"]
+                if "raw" in fields:
+                    found["path_raw"] = fields["raw"]
+                found.update(_name_fields(entry.name))
+                matches.append(found)
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+    return {"matches": matches, "truncated": truncated}
+
+
+def _in_thread_rpc(function: Callable[[Dict[str, Any]], Dict[str, Any]]) -> "Handler":
+    async def rpc(params: Dict[str, Any]) -> Dict[str, Any]:
+        return await _in_thread(function, params)
+
+    rpc.__doc__ = function.__doc__
+    return rpc
+
+
+# -- file streams -----------------------------------------------------------------------
+
+
+def _open_for_streaming(path: bytes, offset: int) -> Tuple[BinaryIO, "os.stat_result"]:
+    # Non-blocking only to open: a fifo would otherwise hang here. Only plain files are
+    # streamed (a device could stream for ever).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise RemoteError("is_a_directory", "It is a directory.")
+        if not stat.S_ISREG(info.st_mode):
+            raise RemoteError("not_a_file", "Only regular files can be read as a stream.")
+        os.set_blocking(fd, True)
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    handle.seek(offset)
+    return handle, info
+
+
+async def rpc_fs_read_stream(
+    agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
+) -> Dict[str, Any]:
+    """Stream a file's bytes from ``offset`` (``length`` of them, or to the end) as DATA
+    on ``channel``, then CLOSE with ``{size, version, length}``."""
+    assert channel is not None
+    path = _path_from(params)
+    offset = max(0, int(params.get("offset", 0)))
+    length = params.get("length")
+    limit = None if length is None else max(0, int(length))
+    handle, info = await _in_thread(_open_for_streaming, path, offset)
+    agent.spawn(_send_file(channel, handle, limit, info))
+    return {"size": info.st_size, "version": version_of(info), "offset": offset}
+
+
+async def _send_file(
+    channel: Channel, handle: BinaryIO, limit: Optional[int], info: "os.stat_result"
+) -> None:
+    loop = asyncio.get_event_loop()
+    sent = 0
+    pending: Optional[asyncio.Future[bytes]] = None
+    try:
+        while limit is None or sent < limit:
+            want = CHUNK if limit is None else min(CHUNK, limit - sent)
+            pending = loop.run_in_executor(None, handle.read, want)
+            data = await asyncio.shield(pending)
+            if not data:
+                break
+            if not await channel.send(data):
+                return  # the server closed the channel: it wants no more
+            sent += len(data)
+        channel.close({"size": info.st_size, "version": version_of(info), "length": sent})
+    except OSError as exc:
+        channel.close({"error": error_of(exc)})
+    finally:
+        await _settle(pending)
+        handle.close()
+
+
+async def rpc_fs_write_stream(
+    agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
+) -> Dict[str, Any]:
+    """Write the DATA the server sends on ``channel`` to a file beside ``path`` and, at
+    the server's CLOSE, rename it over ``path`` (``if_version`` and ``create_only`` as
+    for fs.write). Answered after the CLOSE; a CLOSE with ``{"abort": true}`` or an
+    ended connection leaves nothing behind."""
+    assert channel is not None
+    path = _path_from(params)
+    expected = params.get("if_version")
+    create_only = bool(params.get("create_only", False))
+    mode = await _in_thread(_check_write, path, expected, create_only)
+    replacement = await _in_thread(_Replacement, path, mode)
+    loop = asyncio.get_event_loop()
+    pending: Optional[asyncio.Future[Any]] = None
+    try:
+        while True:
+            data = await channel.read()
+            if data is None:
+                break
+            pending = loop.run_in_executor(None, replacement.write, data)
+            await asyncio.shield(pending)
+        ending = channel.close_message
+        if ending is None or ending.get("abort") or "error" in ending:
+            raise RemoteError("aborted", "The upload was aborted; nothing was written.")
+        pending = loop.run_in_executor(None, replacement.commit, expected, create_only)
+        result: Dict[str, Any] = await asyncio.shield(pending)
+        return result
+    except BaseException:
+        await _settle(pending)
+        replacement.discard()
+        raise
+
+
+# -- processes and terminals ------------------------------------------------------------
+#
+# Processes belong to the daemon, not to the connection that started them: they run on
+# when it ends, and their output is kept in a ring whether or not anyone is attached,
+# so the process never waits for a reader. Each process runs in its own session, so a
+# signal reaches its whole process group, and a terminal gets the pty as its controlling
+# terminal (job control, vim and htop work).
+
+RING_BYTES = 1024 * 1024
+RECORD_OVERHEAD = 64  # counted per record, so many tiny writes cannot cost unbounded memory
+OUTPUT_GRACE_SECONDS = 2.0  # after an exit, how long to wait for children holding the output
+FINISHED_KEPT = 64  # finished processes remembered (with their output) before the oldest go
+
+
+class OutputRing:
+    """The newest ``capacity`` bytes of a process's output, by global byte offset.
+
+    Offsets count every byte the process ever wrote (stdout and stderr share one
+    sequence); ``start`` is the oldest still held, ``end`` the next to come. Records are
+    runs of one stream, at most CHUNK long, found by bisecting their start offsets.
+    """
+
+    def __init__(self, capacity: int = RING_BYTES) -> None:
+        self.capacity = capacity
+        self.end = 0
+        self._starts: List[int] = []
+        self._streams: List[int] = []
+        self._records: List[bytearray] = []
+        self._first = 0  # records before this one were dropped
+        self._cost = 0
+
+    @property
+    def start(self) -> int:
+        return self._starts[self._first] if self._first < len(self._starts) else self.end
+
+    def append(self, stream: int, data: bytes) -> None:
+        view = memoryview(data)
+        if self._first < len(self._records) and self._streams[-1] == stream:
+            last = self._records[-1]
+            room = CHUNK - len(last)
+            if room > 0:
+                last.extend(view[:room])
+                self._grow(min(room, len(view)), 0)
+                view = view[room:]
+        while view:
+            piece = view[:CHUNK]
+            self._starts.append(self.end)
+            self._streams.append(stream)
+            self._records.append(bytearray(piece))
+            self._grow(len(piece), RECORD_OVERHEAD)
+            view = view[CHUNK:]
+        self._trim()
+
+    def _grow(self, size: int, overhead: int) -> None:
+        self.end += size
+        self._cost += size + overhead
+
+    def _trim(self) -> None:
+        while self._cost > self.capacity:
+            excess = self._cost - self.capacity
+            record = self._records[self._first]
+            if excess >= len(record):
+                self._cost -= len(record) + RECORD_OVERHEAD
+                self._records[self._first] = bytearray()
+                self._first += 1
+            else:
+                del record[:excess]
+                self._starts[self._first] += excess
+                self._cost -= excess
+        if self._first > 1024 and self._first * 2 > len(self._records):
+            del self._starts[: self._first]
+            del self._streams[: self._first]
+            del self._records[: self._first]
+            self._first = 0
+
+    def read(self, offset: int, limit: int) -> Optional[Tuple[int, int, bytes]]:
+        """(stream, offset, bytes) from ``offset`` on (or from ``start`` if that part was
+        dropped), at most ``limit`` bytes of one stream; None when nothing is there yet."""
+        offset = max(offset, self.start)
+        if offset >= self.end:
+            return None
+        index = bisect.bisect_right(self._starts, offset, self._first) - 1
+        begin = offset - self._starts[index]
+        return self._streams[index], offset, bytes(self._records[index][begin : begin + limit])
+
+
+class Process:
+    """A command or terminal the daemon runs, and the output it recorded."""
+
+    def __init__(self, process_id: str, name: str, command: str, pty: bool) -> None:
+        self.id = process_id
+        self.name = name
+        self.command = command
+        self.pty = pty
+        # Who started it, as the server tags it (labgate users sharing one remote
+        # account each see only their own processes).
+        self.owner = ""
+        self.cols = 0
+        self.rows = 0
+        self.pid = 0
+        self.started_at = time.time()
+        self.returncode: Optional[int] = None
+        self.finished = False  # exited, and all its output recorded
+        self.output = OutputRing()
+        self._child: Optional[asyncio.subprocess.Process] = None
+        self._readers: Dict[int, int] = {}
+        self._fds: Set[int] = set()
+        self._input_fd: Optional[int] = None
+        self._input_waiter: Optional[asyncio.Future[None]] = None
+        self._input_lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._outputs_ended = asyncio.Event()
+        self._watcher: Optional[asyncio.Future[None]] = None
+
+    # -- starting
+
+    async def spawn(self, argv: List[str], cwd: str, env: Dict[str, str]) -> None:
+        if self.pty:
+            master, slave = os.openpty()
+            parent_ends, child_ends = [master], [slave]
+            stdio: Dict[str, Any] = {
+                "stdin": slave,
+                "stdout": slave,
+                "stderr": slave,
+                "preexec_fn": _take_controlling_terminal,
+            }
+            outputs = {master: PTY}
+        else:
+            stdin_read, stdin_write = os.pipe()
+            stdout_read, stdout_write = os.pipe()
+            stderr_read, stderr_write = os.pipe()
+            parent_ends = [stdin_write, stdout_read, stderr_read]
+            child_ends = [stdin_read, stdout_write, stderr_write]
+            stdio = {"stdin": stdin_read, "stdout": stdout_write, "stderr": stderr_write}
+            outputs = {stdout_read: STDOUT, stderr_read: STDERR}
+        try:
+            if self.pty:
+                _configure_terminal(child_ends[0], self.cols, self.rows)
+            self._child = await asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, env=env, start_new_session=True, **stdio
+            )
+        except BaseException:
+            for fd in parent_ends:
+                os.close(fd)
+            raise
+        finally:
+            for fd in child_ends:
+                os.close(fd)
+        self.pid = self._child.pid
+        loop = asyncio.get_event_loop()
+        for fd in parent_ends:
+            os.set_blocking(fd, False)
+            self._fds.add(fd)
+        self._input_fd = parent_ends[0]
+        for fd, stream in outputs.items():
+            self._readers[fd] = stream
+            loop.add_reader(fd, self._readable, fd)
+        self._watcher = asyncio.ensure_future(self._watch())
+
+    # -- output
+
+    def changed(self) -> asyncio.Event:
+        """Set at the next change: new output, the exit, the end."""
+        return self._changed
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _readable(self, fd: int) -> bool:
+        """Record what ``fd`` has; False when nothing was there."""
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return False
+        except OSError:  # EIO: the terminal's last user closed it
+            data = b""
+        if data:
+            self.output.append(self._readers[fd], data)
+            self._notify()
+            return True
+        self._stop_reading(fd)
+        return False
+
+    def _stop_reading(self, fd: int) -> None:
+        if self._readers.pop(fd, None) is not None:
+            asyncio.get_event_loop().remove_reader(fd)
+        if not self._readers:
+            self._outputs_ended.set()
+
+    async def _watch(self) -> None:
+        assert self._child is not None
+        self.returncode = await self._child.wait()
+        self._notify()
+        try:
+            await asyncio.wait_for(self._outputs_ended.wait(), OUTPUT_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            # Something it started still holds the output: take what is there, then stop.
+            for fd in list(self._readers):
+                for _ in range(RING_BYTES // CHUNK):
+                    if not self._readable(fd):
+                        break
+        self._release()
+        self.finished = True
+        STATE.last_active = time.monotonic()
+        PROCESSES.prune()
+        self._notify()
+
+    def _release(self) -> None:
+        loop = asyncio.get_event_loop()
+        for fd in list(self._readers):
+            loop.remove_reader(fd)
+        self._readers.clear()
+        self._outputs_ended.set()
+        if self._input_fd is not None:
+            loop.remove_writer(self._input_fd)
+            self._input_fd = None
+        if self._input_waiter is not None and not self._input_waiter.done():
+            self._input_waiter.set_result(None)
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
+    def exit_message(self) -> Dict[str, Any]:
+        code = self.returncode
+        if code is not None and code < 0:
+            try:
+                name: Optional[str] = signal.Signals(-code).name[3:]
+            except ValueError:
+                name = str(-code)
+            return {"exit_status": None, "signal": name}
+        return {"exit_status": code, "signal": None}
+
+    # -- input and control
+
+    async def write_input(self, data: bytes) -> None:
+        """Write to the process's stdin (or terminal); dropped once it cannot take any."""
+        async with self._input_lock:
+            view = memoryview(data)
+            while view:
+                fd = self._input_fd
+                if fd is None:
+                    return
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:
+                    await self._writable(fd)
+                except OSError:  # EPIPE, EIO: it stopped reading for good
+                    return
+
+    async def _writable(self, fd: int) -> None:
+        loop = asyncio.get_event_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._input_waiter = waiter
+        loop.add_writer(fd, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            self._input_waiter = None
+            if self._input_fd == fd:
+                loop.remove_writer(fd)
+
+    async def close_input(self) -> None:
+        """End of input for a process on pipes (after what was written before)."""
+        async with self._input_lock:
+            fd = self._input_fd
+            if fd is None or self.pty:
+                return
+            self._input_fd = None
+            self._fds.discard(fd)
+            os.close(fd)
+
+    def resize(self, cols: int, rows: int) -> None:
+        if not self.pty:
+            raise RemoteError("not_a_terminal", "The process has no terminal to resize.")
+        if self._input_fd is None:
+            raise RemoteError("not_running", "The process has ended.")
+        # The kernel tells the terminal's foreground process group (SIGWINCH).
+        _set_size(self._input_fd, cols, rows)
+        self.cols, self.rows = cols, rows
+
+    def send_signal(self, number: int) -> None:
+        if self.returncode is not None:
+            raise RemoteError("not_running", "The process has ended.")
+        os.killpg(self.pid, number)
+
+    def describe(self) -> Dict[str, Any]:
+        description: Dict[str, Any] = {
+            "id": self.id,
+            "pid": self.pid,
+            "name": self.name,
+            "command": self.command,
+            "pty": self.pty,
+            "owner": self.owner,
+            "started_at": self.started_at,
+            "running": self.returncode is None,
+            "finished": self.finished,
+            "output_start": self.output.start,
+            "output_end": self.output.end,
+        }
+        description.update(self.exit_message())
+        if self.pty:
+            description.update(cols=self.cols, rows=self.rows)
+        return description
+
+
+def _resolve(waiter: "asyncio.Future[None]") -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _take_controlling_terminal() -> None:
+    # Runs in the child between fork and exec, after setsid: the pty on its stdin
+    # becomes the new session's controlling terminal.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _set_size(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+# termios has no IUTF8 before Python 3.13; it makes backspace remove whole UTF-8 characters.
+_IUTF8 = getattr(termios, "IUTF8", 0o40000 if sys.platform.startswith("linux") else 0)
+
+
+def _configure_terminal(fd: int, cols: int, rows: int) -> None:
+    _set_size(fd, cols, rows)
+    attributes = termios.tcgetattr(fd)
+    attributes[0] |= _IUTF8
+    termios.tcsetattr(fd, termios.TCSANOW, attributes)
+
+
+class ProcessTable:
+    """Every process the daemon started, by id, until it is forgotten."""
+
+    def __init__(self) -> None:
+        self.processes: Dict[str, Process] = {}
+
+    def new_id(self) -> str:
+        while True:
+            candidate = base64.b32encode(os.urandom(5)).decode().lower()
+            if candidate not in self.processes:
+                return candidate
+
+    def get(self, params: Dict[str, Any]) -> Process:
+        process = self.processes.get(str(params.get("id")))
+        if process is None:
+            raise RemoteError(
+                "not_found",
+                "There is no process %r (forgotten, or the daemon was restarted)."
+                % params.get("id"),
+            )
+        return process
+
+    def running(self) -> int:
+        return sum(1 for p in self.processes.values() if not p.finished)
+
+    def prune(self) -> None:
+        finished = sorted(
+            (p for p in self.processes.values() if p.finished), key=lambda p: p.started_at
+        )
+        for process in finished[: max(0, len(finished) - FINISHED_KEPT)]:
+            del self.processes[process.id]
+
+
+PROCESSES = ProcessTable()
+
+
+def _strings(value: Any, what: str) -> List[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RemoteError("bad_request", "%s must be a list of strings" % what)
+    return list(value)
+
+
+def _shell(lines: List[str]) -> List[str]:
+    """Run lines as a login shell would: bash -l when there is bash, else sh."""
+    script = "\n".join(lines)
+    if os.path.exists("/bin/bash"):
+        return ["/bin/bash", "-lc", script]
+    return ["/bin/sh", "-c", script]
+
+
+def _login_shell() -> str:
+    try:
+        shell = pwd.getpwuid(os.getuid()).pw_shell
+    except KeyError:
+        shell = ""
+    if (
+        not shell
+        or os.path.basename(shell) in ("nologin", "false")
+        or not os.access(shell, os.X_OK)
+    ):
+        shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+    return shell
+
+
+# A login shell reads its profile files after whatever ran before it, and they may undo
+# the set-up lines (Debian's /etc/profile, for one, resets PATH, so an activated venv
+# would be lost). For bash, the terminal is therefore an interactive shell that reads
+# what a login shell reads and then the set-up lines, from this file.
+BASH_LOGIN_RC = """\
+# Written by the labgate agent: what a login shell reads, then the set-up lines.
+if [ -r /etc/profile ]; then . /etc/profile; fi
+for _labgate_rc in ~/.bash_profile ~/.bash_login ~/.profile; do
+    if [ -r "$_labgate_rc" ]; then . "$_labgate_rc"; break; fi
+done
+unset _labgate_rc
+eval "${LABGATE_SETUP-}"
+unset LABGATE_SETUP
+"""
+
+
+def _bash_login_rc() -> str:
+    path = os.path.join(private_dir(), "bash-login-v%d.rc" % AGENT_VERSION)
+    try:
+        with open(path) as handle:
+            if handle.read() == BASH_LOGIN_RC:
+                return path
+    except OSError:
+        pass
+    temporary = "%s.%d" % (path, os.getpid())
+    with open(temporary, "w") as handle:
+        handle.write(BASH_LOGIN_RC)
+    os.replace(temporary, path)
+    return path
+
+
+def _process_command(params: Dict[str, Any]) -> Tuple[List[str], str, Dict[str, str]]:
+    """The argv to run, the command as shown, and environment the shell needs."""
+    setup = _strings(params.get("setup_lines", []), "setup_lines")
+    if "argv" in params:
+        argv = _strings(params["argv"], "argv")
+        if not argv:
+            raise RemoteError("bad_request", "argv cannot be empty")
+        shown = " ".join(shlex.quote(word) for word in argv)
+        return _shell([*setup, "exec " + shown]), shown, {}
+    command = params.get("command")
+    if command is not None:
+        if not isinstance(command, str) or not command.strip():
+            raise RemoteError("bad_request", "command must be a non-empty string")
+        # As written, so pipes, && and functions from the set-up lines work.
+        return _shell([*setup, command]), command, {}
+    if not params.get("pty"):
+        raise RemoteError("bad_request", "command or argv is required (or pty for a terminal)")
+    shell = _login_shell()
+    if os.path.basename(shell) == "bash":
+        return (
+            [shell, "--rcfile", _bash_login_rc(), "-i"],
+            shell,
+            {"LABGATE_SETUP": "\n".join(setup)},
+        )
+    return _shell([*setup, "exec %s -l" % shlex.quote(shell)]), shell, {}
+
+
+def _process_environment(params: Dict[str, Any], pty: bool) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("LANG", "C.UTF-8")
+    if pty:
+        env["TERM"] = "xterm-256color"
+        env["COLORTERM"] = "truecolor"
+    extra = params.get("env") or {}
+    if not isinstance(extra, dict):
+        raise RemoteError("bad_request", "env must be an object of strings")
+    for key, value in extra.items():
+        if not isinstance(value, str) or not key or "=" in key:
+            raise RemoteError("bad_request", "env must map names to strings")
+        env[key] = value
+    return env
+
+
+def _terminal_size(params: Dict[str, Any]) -> Tuple[int, int]:
+    cols, rows = int(params.get("cols", 80)), int(params.get("rows", 24))
+    if not (1 <= cols <= 10000 and 1 <= rows <= 10000):
+        raise RemoteError("bad_request", "cols and rows must be from 1 to 10000")
+    return cols, rows
+
+
+async def rpc_proc_start(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Start a command (``command`` for the shell, or ``argv``) or, with ``pty`` and no
+    command, the user's shell, after the ``setup_lines``; its output is recorded."""
+    pty = bool(params.get("pty", False))
+    argv, shown, shell_env = _process_command(params)
+    env = _process_environment(params, pty)
+    env.update(shell_env)
+    cwd = os.path.expanduser(str(params.get("cwd") or "~"))
+    name = str(params.get("name") or os.path.basename(shown.split(" ", 1)[0]))
+    process = Process(PROCESSES.new_id(), name[:200], shown, pty)
+    process.owner = str(params.get("owner") or "")[:200]
+    if pty:
+        process.cols, process.rows = _terminal_size(params)
+    await process.spawn(argv, cwd, env)
+    PROCESSES.processes[process.id] = process
+    return process.describe()
+
+
+async def rpc_proc_list(params: Dict[str, Any]) -> Dict[str, Any]:
+    processes = sorted(PROCESSES.processes.values(), key=lambda p: p.started_at)
+    return {"processes": [p.describe() for p in processes]}
+
+
+async def rpc_proc_resize(params: Dict[str, Any]) -> Dict[str, Any]:
+    process = PROCESSES.get(params)
+    process.resize(*_terminal_size(params))
+    return {"cols": process.cols, "rows": process.rows}
+
+
+def _signal_number(value: Any) -> int:
+    name = str(value).upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    if name not in signal.Signals.__members__:
+        raise RemoteError("bad_request", "There is no signal %r." % value)
+    return int(signal.Signals[name])
+
+
+async def rpc_proc_signal(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Send a signal (``TERM``, ``INT``, ``KILL``, ``HUP``...) to the process group."""
+    PROCESSES.get(params).send_signal(_signal_number(params.get("signal", "TERM")))
+    return {"sent": True}
+
+
+async def rpc_proc_forget(params: Dict[str, Any]) -> Dict[str, Any]:
+    process = PROCESSES.get(params)
+    if not process.finished:
+        raise RemoteError("running", "The process is still running; signal it first.")
+    del PROCESSES.processes[process.id]
+    return {"forgotten": True}
+
+
+async def rpc_proc_attach(
+    agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
+) -> Dict[str, Any]:
+    """Replay the output from ``offset`` and stream what follows on ``channel``; the
+    server's DATA there is the process's input (an empty one ends a pipe's input).
+    ``offset`` in the answer is where the replay starts: later than asked if the ring
+    had dropped that part (``dropped`` bytes)."""
+    assert channel is not None
+    process = PROCESSES.get(params)
+    requested = max(0, int(params.get("offset", 0)))
+    start = min(max(requested, process.output.start), process.output.end)
+    agent.attach(channel, process, start)
+    return {
+        "id": process.id,
+        "offset": start,
+        "dropped": max(0, start - requested),
+        "end": process.output.end,
+        "running": process.returncode is None,
+    }
+
+
+async def rpc_proc_detach(
+    agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
+) -> Dict[str, Any]:
+    return {"detached": agent.detach(int(params.get("channel", 0)), {"detached": True})}
+
+
+# -- ports and sockets for apps -----------------------------------------------------------
+
+
+async def rpc_net_free_port(params: Dict[str, Any]) -> Dict[str, Any]:
+    """A TCP port free on 127.0.0.1 at this moment (the app that takes it may race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return {"port": probe.getsockname()[1]}
+
+
+async def rpc_net_socket_path(params: Dict[str, Any]) -> Dict[str, Any]:
+    """A fresh path for a Unix socket in the daemon's private directory."""
+    name = str(params.get("name", "app"))
+    if (
+        not name
+        or len(name) > 40
+        or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in name)
+    ):
+        raise RemoteError("bad_request", "name must be up to 40 letters, digits, - _ or .")
+    directory = os.path.join(private_dir(), "sockets")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = os.path.join(
+        directory, "%s-%s.sock" % (name, base64.b16encode(os.urandom(4)).decode().lower())
+    )
+    if len(os.fsencode(path)) > 100:  # sun_path holds 108 bytes
+        raise RemoteError("name_too_long", "The runtime directory's path is too long for sockets.")
+    return {"path": path}
+
+
+# -- the daemon's own state ---------------------------------------------------------------
+
+
+class DaemonState:
+    """What the process serving calls knows about itself (a daemon, or a direct agent)."""
+
+    def __init__(self) -> None:
+        self.started_at = time.time()
+        self.mode = "direct"
+        self.clients = 0
+        self.last_active = time.monotonic()
+        self.options: Optional[Options] = None
+
+
+STATE = DaemonState()
+
+
+def private_dir() -> str:
+    """The daemon's private directory (sockets for apps, the terminal's start-up file)."""
+    try:
+        return runtime_dir(STATE.options or Options([]))
+    except SystemExit as exc:
+        raise RemoteError("runtime_dir", str(exc)) from None
+
+
+async def rpc_daemon_info(params: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "agent_version": AGENT_VERSION,
+        "pid": os.getpid(),
+        "mode": STATE.mode,
+        "started_at": STATE.started_at,
+        "processes": PROCESSES.running(),
+        "clients": STATE.clients,
+        "python": list(sys.version_info[:3]),
+    }
 
 
 Handler = Callable[[Dict[str, Any]], Awaitable[Dict[str, Any]]]
+SessionHandler = Callable[["Agent", Dict[str, Any], Optional[Channel]], Awaitable[Dict[str, Any]]]
+
 METHODS: Dict[str, Handler] = {
     "ping": rpc_ping,
     "system.info": rpc_system_info,
+    "daemon.info": rpc_daemon_info,
     "fs.list": rpc_fs_list,
     "fs.stat": rpc_fs_stat,
     "fs.read": rpc_fs_read,
     "fs.write": rpc_fs_write,
+    "fs.mkdir": _in_thread_rpc(_mkdir),
+    "fs.rename": _in_thread_rpc(_rename),
+    "fs.copy": _in_thread_rpc(_copy),
+    "fs.delete": _in_thread_rpc(_delete),
+    "fs.chmod": _in_thread_rpc(_chmod),
+    "fs.du": _in_thread_rpc(_du),
+    "fs.search": _in_thread_rpc(_search),
+    "proc.start": rpc_proc_start,
+    "proc.list": rpc_proc_list,
+    "proc.resize": rpc_proc_resize,
+    "proc.signal": rpc_proc_signal,
+    "proc.forget": rpc_proc_forget,
+    "net.free_port": rpc_net_free_port,
+    "net.socket_path": rpc_net_socket_path,
 }
+
+# Methods that need the connection they were called on; the first three open the channel
+# named by their ``channel`` parameter.
+SESSION_METHODS: Dict[str, SessionHandler] = {
+    "proc.attach": rpc_proc_attach,
+    "fs.read_stream": rpc_fs_read_stream,
+    "fs.write_stream": rpc_fs_write_stream,
+    "proc.detach": rpc_proc_detach,
+}
+OPENS_CHANNEL = frozenset(["proc.attach", "fs.read_stream", "fs.write_stream"])
 
 
 # -- the agent's main loop --------------------------------------------------------------
 
 
 class Agent:
+    """One connection: answers its requests and carries its channels. When it ends, its
+    streams stop and its attachments are dropped; the processes run on."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.channels: Dict[int, Channel] = {}
+        self.tasks: Set[asyncio.Future[Any]] = set()
+        self.attachments: Dict[int, List[asyncio.Future[Any]]] = {}
+        # Python 3.8's drain() cannot be awaited by two tasks at once.
+        self._drain_lock = asyncio.Lock()
+
+    # -- the Link a channel uses
 
     def send(self, frame: bytes) -> None:
         self.writer.write(frame)
 
-    async def answer(self, request: Dict[str, Any]) -> None:
+    async def drain(self) -> None:
+        async with self._drain_lock:
+            await self.writer.drain()
+
+    def forget(self, number: int) -> None:
+        self.channels.pop(number, None)
+
+    def spawn(self, coroutine: Awaitable[Any]) -> "asyncio.Future[Any]":
+        """Run work for this connection; it is cancelled when the connection ends."""
+        task = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: "asyncio.Future[Any]") -> None:
+        self.tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # a stream cut by the connection's end is no news
+
+    # -- requests
+
+    def _request(self, request: Dict[str, Any]) -> None:
+        # The channel is opened here, in frame order, before any DATA for it is read.
+        channel = None
+        params = request.get("params")
+        if request.get("method") in OPENS_CHANNEL and isinstance(params, dict):
+            number = params.get("channel")
+            if isinstance(number, int) and number > 0 and number not in self.channels:
+                channel = self.channels[number] = Channel(number, self)
+        self.spawn(self.answer(request, channel))
+
+    async def answer(self, request: Dict[str, Any], channel: Optional[Channel] = None) -> None:
         request_id = request.get("id")
-        method = METHODS.get(str(request.get("method")))
+        name = str(request.get("method"))
         try:
-            if method is None:
-                raise RemoteError(
-                    "unknown_method", "The agent has no method %r." % request.get("method")
-                )
             params = request.get("params") or {}
+            if name not in METHODS and name not in SESSION_METHODS:
+                raise RemoteError("unknown_method", "The agent has no method %r." % name)
             if not isinstance(params, dict):
                 raise RemoteError("bad_request", "params must be an object")
-            result = await method(params)
-            self.send(encode_json(RESPONSE, {"id": request_id, "result": result}))
-        except RemoteError as exc:
-            self.send(
-                encode_json(
-                    RESPONSE,
-                    {"id": request_id, "error": {"code": exc.code, "message": exc.message}},
-                )
-            )
-        except (ValueError, TypeError) as exc:  # malformed parameters: bad numbers, base64
-            problem = {"code": "bad_request", "message": "Invalid parameters: %s" % exc}
-            self.send(encode_json(RESPONSE, {"id": request_id, "error": problem}))
-        except OSError as exc:
-            error = {
-                "code": _OS_ERROR_CODES.get(exc.errno or 0, "os_error"),
-                "message": exc.strerror or str(exc),
-                "errno": exc.errno,
-            }
-            self.send(encode_json(RESPONSE, {"id": request_id, "error": error}))
+            if name in METHODS:
+                result = await METHODS[name](params)
+            else:
+                if name in OPENS_CHANNEL and channel is None:
+                    raise RemoteError("bad_request", "channel must be a positive number not in use")
+                result = await SESSION_METHODS[name](self, params, channel)
+            message = {"id": request_id, "result": result}
         except Exception as exc:  # report, never die: one bad call must not end the agent
-            error = {"code": "agent_error", "message": "%s: %s" % (type(exc).__name__, exc)}
-            self.send(encode_json(RESPONSE, {"id": request_id, "error": error}))
-        await self.writer.drain()
+            message = {"id": request_id, "error": error_of(exc)}
+            if channel is not None:
+                channel.abandon({"error": message["error"]})
+        self.send(encode_json(RESPONSE, message))
+        with contextlib.suppress(ConnectionError):
+            await self.drain()
+
+    # -- attachments to processes
+
+    def attach(self, channel: Channel, process: Process, offset: int) -> None:
+        self.attachments[channel.number] = [
+            self.spawn(self._send_output(channel, process, offset)),
+            self.spawn(self._take_input(channel, process)),
+        ]
+
+    def detach(self, number: int, message: Optional[Dict[str, Any]] = None) -> bool:
+        tasks = self.attachments.pop(number, None)
+        for task in tasks or ():
+            task.cancel()
+        channel = self.channels.get(number)
+        if channel is not None and message is not None:
+            channel.close(message)
+        return tasks is not None
+
+    async def _send_output(self, channel: Channel, process: Process, offset: int) -> None:
+        while True:
+            changed = process.changed()
+            piece = process.output.read(offset, CHUNK)
+            if piece is not None:
+                stream, start, data = piece
+                if not await channel.send(OUTPUT_HEADER.pack(stream, start) + data):
+                    return
+                offset = start + len(data)
+            elif process.finished:
+                self.attachments.pop(channel.number, None)
+                channel.close(process.exit_message())
+                return
+            else:
+                await changed.wait()
+
+    async def _take_input(self, channel: Channel, process: Process) -> None:
+        while True:
+            data = await channel.read()
+            if data is None:
+                return
+            if data:
+                await process.write_input(data)
+            else:
+                await process.close_input()
+
+    # -- the connection
 
     async def run(self) -> None:
         self.send(
@@ -409,19 +1802,33 @@ class Agent:
                 },
             )
         )
-        await self.writer.drain()
-        tasks = set()
-        while True:
-            frame = await read_frame(self.reader)
-            if frame is None:
-                break
-            kind, _channel, payload = frame
-            if kind == REQUEST:
-                task = asyncio.ensure_future(self.answer(json.loads(payload.decode())))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-        for task in list(tasks):
-            task.cancel()
+        await self.drain()
+        try:
+            while True:
+                frame = await read_frame(self.reader)
+                if frame is None:
+                    break
+                kind, number, payload = frame
+                if kind == REQUEST:
+                    self._request(json.loads(payload.decode()))
+                    continue
+                channel = self.channels.get(number)
+                if channel is None:
+                    continue  # a channel that ended: late frames are dropped
+                if kind == DATA:
+                    channel.feed(payload)
+                elif kind == WINDOW:
+                    channel.grant(payload)
+                elif kind == CLOSE:
+                    channel.peer_closed(decode_object(payload))
+                    self.detach(number)
+        finally:
+            for channel in list(self.channels.values()):
+                channel.abandon(CONNECTION_LOST)
+            tasks = list(self.tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _stdio_streams() -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -440,7 +1847,9 @@ async def _stdio_streams() -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
 # Work must outlive the connection that started it. The first agent on a host forks a
 # daemon that listens on a Unix socket in a directory only its user can open; every
 # agent after that (a reconnect, a restarted server, a second server) only relays its
-# standard input and output to that socket. Calls are answered by the daemon.
+# standard input and output to that socket. Calls are answered by the daemon, which
+# owns the processes; it leaves when it has had no client and no running process for
+# its idle time.
 
 
 class Options:
@@ -482,24 +1891,28 @@ def socket_path(options: Options) -> str:
 
 
 async def _serve_daemon(path: str, idle_seconds: float) -> None:
-    clients = [0]
-    last_seen = [time.monotonic()]
+    STATE.mode = "daemon"
+    STATE.started_at = time.time()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        clients[0] += 1
+        STATE.clients += 1
         try:
             await Agent(reader, writer).run()
-        except (ConnectionError, ProtocolError):
+        except (ConnectionError, ProtocolError, ValueError):
             pass
         finally:
-            clients[0] -= 1
-            last_seen[0] = time.monotonic()
+            STATE.clients -= 1
+            STATE.last_active = time.monotonic()
             writer.close()
 
     server = await asyncio.start_unix_server(serve, path=path, limit=MAX_FRAME)
     os.chmod(path, 0o600)
     try:
-        while clients[0] or time.monotonic() - last_seen[0] < idle_seconds:
+        while (
+            STATE.clients
+            or PROCESSES.running()
+            or time.monotonic() - STATE.last_active < idle_seconds
+        ):
             await asyncio.sleep(min(1.0, idle_seconds))
     finally:
         server.close()
@@ -581,14 +1994,23 @@ async def _relay(path: str) -> None:
 
 
 async def _serve_stdio() -> None:
+    STATE.clients = 1
     reader, writer = await _stdio_streams()
-    await Agent(reader, writer).run()
+    try:
+        await Agent(reader, writer).run()
+    finally:
+        # Without a daemon nothing outlives this connection: hang up what it started.
+        for process in PROCESSES.processes.values():
+            if process.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(process.pid, signal.SIGHUP)
 
 
 def main() -> None:
     """Entry point: relay standard input and output to this user's daemon (starting it
     if needed), or with ``--no-daemon`` answer calls in this process until EOF."""
     options = Options(sys.argv[1:])
+    STATE.options = options
     if not options.daemon:
         asyncio.run(_serve_stdio())
         return

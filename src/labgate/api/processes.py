@@ -1,0 +1,370 @@
+"""Processes and terminals on a resource: started by the user's daemon there, so they
+outlive the browser, the SSH connection and the labgate server; attached to over a
+WebSocket that replays what was missed and re-attaches by itself when the connection
+to the resource drops.
+
+Processes are tagged with the labgate user who started them: on a shared resource
+several users may map to one remote account (one daemon), and each sees only their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import struct
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, WebSocket
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from starlette.websockets import WebSocketDisconnect
+
+from labgate.agent.client import AgentCallError, AgentConnection, AgentError, ProcessStream
+from labgate.api.deps import CurrentPrincipal, Db, State, accept_websocket, get_state
+from labgate.api.schemas import Body
+from labgate.auth.policy import Action, authorize
+from labgate.auth.principal import Principal
+from labgate.errors import LabgateError, NotFound
+from labgate.resources import catalog
+from labgate.resources.connections import ConnectionManager, run_with_agent
+from labgate.resources.diagnostics import problem_of
+from labgate.resources.plan import ConnectionPlan, plan_for
+from labgate.state import AppState
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/resources", tags=["processes"])
+
+# Waits before re-attaching after the connection to the resource dropped; after the last
+# the socket reports the failure and closes (the process runs on: attach again later).
+REATTACH_DELAYS_SECONDS = (0.2, 0.5, 1, 2, 4, 8, 15, 30)
+
+# Binary frames to the browser: the offset of the first byte, the stream, the bytes.
+OUTPUT_FRAME = struct.Struct(">QB")
+STREAMS = {"stdout": 1, "stderr": 2, "pty": 3}
+
+Signal = Literal["TERM", "INT", "KILL", "HUP", "QUIT", "STOP", "CONT", "USR1", "USR2", "WINCH"]
+
+
+class ProcessStart(Body):
+    command: Annotated[str, StringConstraints(min_length=1, max_length=100_000)] | None = None
+    cwd: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    pty: bool = False
+    cols: Annotated[int, Field(ge=1, le=1000)] = 80
+    rows: Annotated[int, Field(ge=1, le=1000)] = 24
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class ProcessOut(BaseModel):
+    id: str
+    pid: int
+    name: str
+    command: str
+    pty: bool
+    started_at: float
+    running: bool
+    exit_status: int | None = None
+    signal: str | None = None
+    output_start: int
+    output_end: int
+    cols: int | None = None
+    rows: int | None = None
+
+
+class ProcessList(BaseModel):
+    processes: list[ProcessOut]
+
+
+class SignalIn(Body):
+    signal: Signal = "TERM"
+
+
+async def _plan(db: Db, principal: Principal, state: AppState, resource_id: int) -> ConnectionPlan:
+    resource = await catalog.get_visible(db, principal, state.settings, resource_id)
+    return await plan_for(db, resource, principal)
+
+
+def _owner_tag(principal: Principal) -> str:
+    return f"user:{principal.user_id}"
+
+
+async def _own_processes(agent: AgentConnection, principal: Principal) -> list[dict[str, Any]]:
+    listing = await agent.call("proc.list")
+    tag = _owner_tag(principal)
+    return [p for p in listing["processes"] if p.get("owner") == tag]
+
+
+async def _own_process(
+    agent: AgentConnection, principal: Principal, process_id: str
+) -> dict[str, Any]:
+    for process in await _own_processes(agent, principal):
+        if process["id"] == process_id:
+            return process
+    raise NotFound(f"There is no process {process_id!r} of yours on this resource.")
+
+
+def _remote_failure(exc: AgentCallError) -> LabgateError:
+    error = LabgateError(exc.message)
+    error.code = exc.remote_code
+    error.status = 404 if exc.remote_code in ("not_found", "no_such_process") else 409
+    return error
+
+
+@router.post("/{resource_id}/processes", status_code=201, summary="Start a process or terminal")
+async def start_process(
+    resource_id: int, body: ProcessStart, principal: CurrentPrincipal, state: State, db: Db
+) -> ProcessOut:
+    """Without ``command`` and with ``pty``: the user's login shell (a terminal). The
+    resource's environment set-up lines run first."""
+    authorize(principal, Action.USE_RESOURCE)
+    plan = await _plan(db, principal, state, resource_id)
+    params: dict[str, Any] = {
+        "pty": body.pty,
+        "setup_lines": list(plan.setup_lines),
+        "owner": _owner_tag(principal),
+    }
+    if body.command is not None:
+        params["command"] = body.command
+    elif not body.pty:
+        raise LabgateError("A command is needed (or pty: true for a terminal).")
+    for name in ("cwd", "name"):
+        if getattr(body, name) is not None:
+            params[name] = getattr(body, name)
+    if body.pty:
+        params.update(cols=body.cols, rows=body.rows)
+    try:
+        started = await run_with_agent(
+            state.connections, plan, lambda agent: agent.call("proc.start", **params)
+        )
+    except AgentCallError as exc:
+        raise _remote_failure(exc) from None
+    return ProcessOut.model_validate(started)
+
+
+@router.get("/{resource_id}/processes", summary="Your processes and terminals there")
+async def list_processes(
+    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+) -> ProcessList:
+    authorize(principal, Action.READ_RESOURCE)
+    plan = await _plan(db, principal, state, resource_id)
+    processes = await run_with_agent(
+        state.connections, plan, lambda agent: _own_processes(agent, principal)
+    )
+    return ProcessList(processes=[ProcessOut.model_validate(p) for p in processes])
+
+
+@router.post(
+    "/{resource_id}/processes/{process_id}/signal", status_code=204, summary="Send a signal"
+)
+async def signal_process(
+    resource_id: int,
+    process_id: str,
+    body: SignalIn,
+    principal: CurrentPrincipal,
+    state: State,
+    db: Db,
+) -> Response:
+    authorize(principal, Action.USE_RESOURCE)
+    plan = await _plan(db, principal, state, resource_id)
+
+    async def send(agent: AgentConnection) -> None:
+        await _own_process(agent, principal, process_id)
+        await agent.call("proc.signal", id=process_id, signal=body.signal)
+
+    try:
+        await run_with_agent(state.connections, plan, send)
+    except AgentCallError as exc:
+        raise _remote_failure(exc) from None
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/{resource_id}/processes/{process_id}", status_code=204, summary="Forget an ended process"
+)
+async def forget_process(
+    resource_id: int, process_id: str, principal: CurrentPrincipal, state: State, db: Db
+) -> Response:
+    """Removes an ended process and its recorded output; a running one answers 409
+    (signal it first)."""
+    authorize(principal, Action.USE_RESOURCE)
+    plan = await _plan(db, principal, state, resource_id)
+
+    async def forget(agent: AgentConnection) -> None:
+        await _own_process(agent, principal, process_id)
+        await agent.call("proc.forget", id=process_id)
+
+    try:
+        await run_with_agent(state.connections, plan, forget)
+    except AgentCallError as exc:
+        raise _remote_failure(exc) from None
+    return Response(status_code=204)
+
+
+# -- attaching -----------------------------------------------------------------------------
+
+
+class ControlMessage(BaseModel):
+    type: Literal["resize", "signal"]
+    cols: Annotated[int, Field(ge=1, le=1000)] = 80
+    rows: Annotated[int, Field(ge=1, le=1000)] = 24
+    signal: Signal = "INT"
+
+
+@router.websocket("/{resource_id}/processes/{process_id}/attach")
+async def attach(
+    websocket: WebSocket,
+    resource_id: int,
+    process_id: str,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> None:
+    """Output as binary frames (``>QB`` offset and stream, then the bytes), from
+    ``offset``; binary frames from the browser are the process's input, text frames
+    ``{"type": "resize"|"signal"}`` control it. Text frames from the server: ``attached``,
+    ``reconnecting``, ``exit``, ``failed``."""
+    principal = await accept_websocket(websocket, Action.USE_RESOURCE)
+    if principal is None:
+        return
+    state = get_state(websocket)
+    try:
+        async with state.database.read() as db:
+            resource = await catalog.get_visible(db, principal, state.settings, resource_id)
+            plan = await plan_for(db, resource, principal)
+        agent = await _agent(state.connections, plan)
+        await _own_process(agent, principal, process_id)
+    except Exception as exc:
+        await _close_failed(websocket, exc)
+        return
+    await _Attachment(websocket, state.connections, plan, process_id, offset).run(agent)
+
+
+async def _agent(manager: ConnectionManager, plan: ConnectionPlan) -> AgentConnection:
+    return manager.live_agent(plan.user_id, plan.resource_id) or await manager.connect(plan)
+
+
+async def _close_failed(websocket: WebSocket, exc: BaseException) -> None:
+    problem = problem_of(exc)
+    with contextlib.suppress(Exception):
+        await websocket.send_json(
+            {"type": "failed", "error": {"code": problem.code, "message": problem.message}}
+        )
+        await websocket.close()
+
+
+class _Attachment:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        manager: ConnectionManager,
+        plan: ConnectionPlan,
+        process_id: str,
+        offset: int,
+    ) -> None:
+        self.websocket = websocket
+        self.manager = manager
+        self.plan = plan
+        self.process_id = process_id
+        self.offset = offset
+        self.stream: ProcessStream | None = None
+        # Set while attached: input typed before (or while re-attaching) waits for it.
+        self.attached = asyncio.Event()
+        self.browser_gone = False
+
+    async def run(self, agent: AgentConnection) -> None:
+        inbound = asyncio.create_task(self._from_browser())
+        try:
+            while not self.browser_gone:
+                try:
+                    finished = await self._relay(agent)
+                except (AgentError, ConnectionError) as exc:
+                    log.info("attachment to %s lost: %s", self.process_id, exc)
+                    finished = False
+                except AgentCallError as exc:  # the process was forgotten meanwhile
+                    await _close_failed(self.websocket, _remote_failure(exc))
+                    return
+                if finished or self.browser_gone:
+                    break
+                reattached = await self._reconnect()
+                if reattached is None:
+                    return
+                agent = reattached
+        finally:
+            inbound.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await inbound
+            if self.stream is not None:
+                with contextlib.suppress(Exception):
+                    await self.stream.detach()
+        with contextlib.suppress(Exception):
+            await self.websocket.close()
+
+    async def _relay(self, agent: AgentConnection) -> bool:
+        """Stream output until the process ends (True) or the connection drops (False)."""
+        stream = await agent.attach(self.process_id, self.offset)
+        self.stream = stream
+        self.attached.set()
+        await self.websocket.send_json(
+            {"type": "attached", "offset": stream.start_offset, "dropped": stream.dropped}
+        )
+        async for chunk in stream:
+            frame = OUTPUT_FRAME.pack(chunk.offset, STREAMS.get(chunk.stream, 0)) + chunk.data
+            await self.websocket.send_bytes(frame)
+            self.offset = chunk.end
+        self.offset = stream.offset
+        if stream.exit is None:  # detached: the browser left, or the connection dropped
+            return self.browser_gone
+        await self.websocket.send_json(
+            {
+                "type": "exit",
+                "exit_status": stream.exit.exit_status,
+                "signal": stream.exit.signal,
+            }
+        )
+        return True
+
+    async def _reconnect(self) -> AgentConnection | None:
+        self.attached.clear()
+        for delay in REATTACH_DELAYS_SECONDS:
+            await self.websocket.send_json({"type": "reconnecting", "offset": self.offset})
+            await asyncio.sleep(delay)
+            if self.browser_gone:
+                return None
+            try:
+                return await _agent(self.manager, self.plan)
+            except Exception as exc:
+                last: BaseException = exc
+        await _close_failed(self.websocket, last)
+        return None
+
+    async def _from_browser(self) -> None:
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await self.attached.wait()
+                stream = self.stream
+                assert stream is not None
+                if message.get("bytes") is not None:
+                    with contextlib.suppress(AgentError):
+                        await stream.write(message["bytes"])
+                elif message.get("text") is not None:
+                    await self._control(stream, message["text"])
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            self.browser_gone = True
+            if self.stream is not None:
+                with contextlib.suppress(Exception):
+                    await self.stream.detach()
+
+    async def _control(self, stream: ProcessStream, text: str) -> None:
+        try:
+            control = ControlMessage.model_validate(json.loads(text))
+        except (ValueError, ValidationError):
+            return
+        with contextlib.suppress(AgentError, AgentCallError):
+            if control.type == "resize":
+                await stream.resize(control.cols, control.rows)
+            else:
+                await stream.signal(control.signal)

@@ -1,0 +1,326 @@
+"""Work that outlives its connections, through the real server and a real sshd: a
+counting loop keeps counting, without a gap, across a killed SSH connection and a server
+restart; a terminal answers; another labgate user on the same remote account sees none
+of it; two server replicas on one PostgreSQL reach the same daemon."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from labgate.api.processes import OUTPUT_FRAME
+from tests.support import postgres
+from tests.support.daemons import daemon_runtime_dir
+from tests.support.server import RunningServer
+from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = "processes admin password"
+SECRET = "a server secret shared by the replicas of this test"
+COUNTER = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.02; done"
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
+        yield server
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[str]:
+    with daemon_runtime_dir() as path:
+        yield path
+
+
+def server_env(runtime_dir: str, **extra: str) -> dict[str, str]:
+    return {
+        "LABGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "LABGATE_SECRET_KEY": SECRET,
+        "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
+        "LABGATE_DAEMON_IDLE_MINUTES": "1",
+        "LABGATE_SSH_KEEPALIVE_SECONDS": "2",
+        "LABGATE_PASSWORD_HASH_TIME_COST": "1",
+        "LABGATE_PASSWORD_HASH_MEMORY_KIB": "64",
+        **extra,
+    }
+
+
+class Browser:
+    """A logged-in user of one server."""
+
+    def __init__(self, server: RunningServer, username: str, password: str) -> None:
+        self.server = server
+        self.http = server.client()
+        login = self.http.post(
+            "/api/v1/auth/login", json={"username": username, "password": password}
+        )
+        assert login.status_code == 200, login.text
+        self.csrf = login.json()["csrf_token"]
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.http.post(url, headers={"X-CSRF-Token": self.csrf}, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.http.put(url, headers={"X-CSRF-Token": self.csrf}, **kwargs)
+
+    def attach(self, rid: int, pid: str, offset: int = 0) -> ClientConnection:
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        return connect(
+            f"ws://{self.server.host}:{self.server.port}"
+            f"/api/v1/resources/{rid}/processes/{pid}/attach?offset={offset}",
+            additional_headers={"Cookie": cookie},
+            origin=self.server.url,  # type: ignore[arg-type]
+            open_timeout=20,
+        )
+
+
+def key_resource(browser: Browser, sshd: SshServer, name: str) -> int:
+    """A resource logging in with the sshd's authorised key, remembered by labgate, so
+    that every server process can connect without asking anyone."""
+    created = browser.post(
+        "/api/v1/resources",
+        json={
+            "name": name,
+            "host": sshd.host,
+            "port": sshd.port,
+            "username": sshd.user.name,
+            "auth_method": "key",
+        },
+    )
+    assert created.status_code == 201, created.text
+    rid: int = created.json()["id"]
+    trusted = browser.post(
+        f"/api/v1/resources/{rid}/host-keys",
+        json={"host": sshd.host, "port": sshd.port, "public_key": sshd.host_public_key},
+    )
+    assert trusted.status_code == 201, trusted.text
+    remembered = browser.put(
+        f"/api/v1/resources/{rid}/remembered-keys/target",
+        json={"private_key": sshd.client_key_path.read_text()},
+    )
+    assert remembered.status_code == 200, remembered.text
+    return rid
+
+
+def start(browser: Browser, rid: int, **body: Any) -> str:
+    started = browser.post(f"/api/v1/resources/{rid}/processes", json=body)
+    assert started.status_code == 201, started.text
+    pid: str = started.json()["id"]
+    return pid
+
+
+class Output:
+    """What an attachment received: output bytes by offset, and the control messages."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.start = start
+        self.data = b""
+        self.messages: list[dict[str, Any]] = []
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+    def take(self, socket: ClientConnection, until: Any, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not until(self):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"gave up waiting; got {self.messages[-3:]} {self.data[-80:]!r}"
+            frame = socket.recv(timeout=remaining)
+            if isinstance(frame, str):
+                message = json.loads(frame)
+                self.messages.append(message)
+                assert message["type"] != "failed", message
+                if message["type"] == "attached" and not self.data:
+                    self.start = message["offset"]
+                continue
+            offset, _stream = OUTPUT_FRAME.unpack_from(frame)
+            # Every byte exactly once, in order: a re-attachment continues where it was.
+            assert offset == self.end, (offset, self.end)
+            self.data += frame[OUTPUT_FRAME.size :]
+
+    def numbers(self) -> list[int]:
+        return [int(n) for n in self.data.decode().split("\n")[:-1]]
+
+
+def lines_at_least(count: int) -> Any:
+    return lambda output: output.data.count(b"\n") >= count
+
+
+def assert_counts_without_gap(output: Output) -> None:
+    numbers = output.numbers()
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+
+
+def test_a_counter_survives_a_killed_connection_and_a_server_restart(
+    sshd: SshServer, runtime_dir: str, tmp_path: Path
+) -> None:
+    server = RunningServer(tmp_path, env=server_env(runtime_dir))
+    try:
+        server.start()
+        server.wait_until_healthy()
+        alice = Browser(server, "admin", ADMIN_PASSWORD)
+        rid = key_resource(alice, sshd, "counting")
+        pid = start(alice, rid, command=COUNTER, name="counter")
+
+        output = Output()
+        with alice.attach(rid, pid) as socket:
+            output.take(socket, lines_at_least(20))
+            # The network fails: every sshd process of the connection is killed.
+            for process in sshd.session_processes():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process, signal.SIGKILL)
+            output.take(socket, lines_at_least(120))
+        assert output.start == 0
+        assert output.numbers()[0] == 0
+        assert_counts_without_gap(output)
+        kinds = [m["type"] for m in output.messages]
+        assert "reconnecting" in kinds, kinds
+        assert kinds.count("attached") >= 2, kinds
+
+        # The server restarts: the counter ran on meanwhile; attaching from where we were
+        # replays what was missed, then goes on live.
+        assert server.stop() == 0
+        time.sleep(0.5)
+        server.start()
+        server.wait_until_healthy()
+        alice = Browser(server, "admin", ADMIN_PASSWORD)
+        listing = alice.http.get(f"/api/v1/resources/{rid}/processes").json()["processes"]
+        assert [p["id"] for p in listing] == [pid]
+        assert listing[0]["running"] is True
+        resumed = Output(start=output.end)
+        with alice.attach(rid, pid, offset=output.end) as socket:
+            resumed.take(socket, lines_at_least(60))
+        assert resumed.numbers()[0] == output.numbers()[-1] + 1
+        assert_counts_without_gap(resumed)
+
+        # Stopped with a signal: the attachment says how it ended.
+        ended = Output()
+        with alice.attach(rid, pid, offset=resumed.end) as socket:
+            ended.take(socket, lines_at_least(1))
+            signalled = alice.post(
+                f"/api/v1/resources/{rid}/processes/{pid}/signal", json={"signal": "TERM"}
+            )
+            assert signalled.status_code == 204
+            ended.take(socket, lambda o: any(m["type"] == "exit" for m in o.messages))
+        exit_message = next(m for m in ended.messages if m["type"] == "exit")
+        assert exit_message["signal"] == "TERM"
+        assert (
+            alice.http.delete(
+                f"/api/v1/resources/{rid}/processes/{pid}", headers={"X-CSRF-Token": alice.csrf}
+            ).status_code
+            == 204
+        )
+        assert alice.http.get(f"/api/v1/resources/{rid}/processes").json()["processes"] == []
+    finally:
+        server.kill()
+
+
+def test_a_terminal_answers_and_others_see_nothing(
+    sshd: SshServer, runtime_dir: str, tmp_path: Path
+) -> None:
+    server = RunningServer(tmp_path, env=server_env(runtime_dir))
+    try:
+        server.start()
+        server.wait_until_healthy()
+        admin = Browser(server, "admin", ADMIN_PASSWORD)
+        rid = key_resource(admin, sshd, "shell")
+        pid = start(admin, rid, pty=True, cols=100, rows=40)
+        output = Output()
+        with admin.attach(rid, pid) as socket:
+            socket.send(b"echo hello-$((6*7)); stty size\n")
+            output.take(socket, lambda o: b"hello-42" in o.data and b"40 100" in o.data)
+            socket.send(json.dumps({"type": "resize", "cols": 120, "rows": 30}))
+            socket.send(b"stty size\n")
+            output.take(socket, lambda o: b"30 120" in o.data)
+            socket.send(b"exit 3\n")
+            output.take(socket, lambda o: any(m["type"] == "exit" for m in o.messages))
+        assert next(m for m in output.messages if m["type"] == "exit")["exit_status"] == 3
+
+        # Another labgate user mapped to the same remote account (a shared resource) has
+        # the same daemon there, yet sees none of this user's processes.
+        made = admin.post(
+            "/api/v1/users", json={"username": "bob", "password": "bob's long password"}
+        )
+        assert made.status_code == 201, made.text
+        admin.post("/api/v1/groups", json={"name": "team"})
+        admin.http.put("/api/v1/groups/team/members/bob", headers={"X-CSRF-Token": admin.csrf})
+        shared = admin.post(
+            "/api/v1/resources",
+            json={
+                "name": "shared-shell",
+                "host": sshd.host,
+                "port": sshd.port,
+                "auth_method": "key",
+                "shared": True,
+                "groups": ["team"],
+                "account_rule": sshd.user.name,
+            },
+        ).json()["id"]
+        admin.post(
+            f"/api/v1/resources/{shared}/host-keys",
+            json={"host": sshd.host, "port": sshd.port, "public_key": sshd.host_public_key},
+        )
+        bob = Browser(server, "bob", "bob's long password")
+        for user in (admin, bob):
+            remembered = user.put(
+                f"/api/v1/resources/{shared}/remembered-keys/target",
+                json={"private_key": sshd.client_key_path.read_text()},
+            )
+            assert remembered.status_code == 200, remembered.text
+        admin_pid = start(admin, shared, command="sleep 300", name="admin-only")
+        assert bob.http.get(f"/api/v1/resources/{shared}/processes").json()["processes"] == []
+        refused = bob.post(
+            f"/api/v1/resources/{shared}/processes/{admin_pid}/signal", json={"signal": "KILL"}
+        )
+        assert refused.status_code == 404
+        with bob.attach(shared, admin_pid) as socket:
+            failed = json.loads(socket.recv(timeout=20))
+        assert failed["type"] == "failed"
+        assert failed["error"]["code"] == "not_found"
+        admin.post(
+            f"/api/v1/resources/{shared}/processes/{admin_pid}/signal", json={"signal": "KILL"}
+        )
+    finally:
+        server.kill()
+
+
+def test_two_replicas_reach_the_same_daemon(
+    sshd: SshServer, runtime_dir: str, tmp_path: Path, postgres_dsn: str
+) -> None:
+    with contextlib.ExitStack() as stack:
+        dsn = stack.enter_context(postgres.fresh_database(postgres_dsn))
+        env = server_env(runtime_dir, LABGATE_DATABASE_URL=dsn)
+        first, second = (RunningServer(tmp_path / name, env=env) for name in ("a", "b"))
+        for server in (first, second):
+            server.workdir.mkdir()
+            stack.callback(server.kill)
+            server.start()
+        first.wait_until_healthy()
+        second.wait_until_healthy()
+        on_a = Browser(first, "admin", ADMIN_PASSWORD)
+        on_b = Browser(second, "admin", ADMIN_PASSWORD)
+        rid = key_resource(on_a, sshd, "replicated")
+        pid = start(on_a, rid, command="for i in 1 2 3; do echo from-a-$i; done; sleep 300")
+        # The second server connects by itself (the remembered key is sealed with the
+        # shared secret) and finds the process the first one started.
+        listing = on_b.http.get(f"/api/v1/resources/{rid}/processes")
+        assert listing.status_code == 200, listing.text
+        assert [p["id"] for p in listing.json()["processes"]] == [pid]
+        output = Output()
+        with on_b.attach(rid, pid) as socket:
+            output.take(socket, lambda o: b"from-a-3" in o.data)
+        assert re.findall(rb"from-a-\d", output.data) == [b"from-a-1", b"from-a-2", b"from-a-3"]
+        on_b.post(f"/api/v1/resources/{rid}/processes/{pid}/signal", json={"signal": "KILL"})

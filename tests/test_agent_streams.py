@@ -1,0 +1,416 @@
+"""Byte streams on flow-controlled channels: files read and written as streams, input
+to processes, and a consumer that stops reading stopping the sender, both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from labgate.agent import program
+from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.transport.local import LocalTransport
+from labgate.transport.ssh import Hop, KeyCredential, SshTransport
+from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+from tests.test_agent_processes import PATIENCE_SECONDS, Daemon, collect
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+async def daemon() -> AsyncIterator[Daemon]:
+    started = Daemon()
+    yield started
+    await started.stop()
+
+
+def file_position(pid: int, path: Path) -> int | None:
+    """How far process ``pid`` has read the file it holds open at ``path``."""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                    return int(info.readline().split()[1])
+    return None
+
+
+async def settled(measure: Callable[[], int | None], at_least: int) -> int:
+    """Poll ``measure()`` until it has reached ``at_least`` and stopped changing: the
+    sender got going, then stopped."""
+    last, same = -1, 0
+    for _ in range(PATIENCE_SECONDS * 10):
+        value = measure()
+        same = same + 1 if value == last else 0
+        if value is not None and value >= at_least and same >= 5:
+            return value
+        last = -1 if value is None else value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the sender never stopped past {at_least} (last {last})")
+
+
+async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+# -- files ------------------------------------------------------------------------------
+
+
+async def test_a_multi_megabyte_file_streams_both_ways(daemon: Daemon, tmp_path: Path) -> None:
+    agent = await daemon.connect()
+    data = os.urandom(8 * MIB + 12345)
+    target = tmp_path / "data.bin"
+    written = await agent.write_stream(str(target), pieces(data, 300_000), create_only=True)
+    assert written["size"] == len(data)
+    assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(data).digest()
+    reading = await agent.read_stream(str(target))
+    assert (reading.size, reading.version) == (len(data), written["version"])
+    chunks = [chunk async for chunk in reading]
+    assert max(len(c) for c in chunks) <= program.CHUNK  # never one huge frame
+    assert hashlib.sha256(b"".join(chunks)).digest() == hashlib.sha256(data).digest()
+    part = await agent.read_stream(str(target), offset=5 * MIB, length=100_000)
+    assert b"".join([chunk async for chunk in part]) == data[5 * MIB : 5 * MIB + 100_000]
+    # Replacing keeps the file's mode; a stale version is refused.
+    target.chmod(0o640)
+    replaced = await agent.write_stream(str(target), b"short", if_version=written["version"])
+    assert target.read_bytes() == b"short"
+    assert target.stat().st_mode & 0o777 == 0o640
+    with pytest.raises(AgentCallError) as stale:
+        await agent.write_stream(str(target), b"late", if_version=written["version"])
+    assert stale.value.remote_code == "conflict"
+    with pytest.raises(AgentCallError) as exists:
+        await agent.write_stream(str(target), b"again", create_only=True)
+    assert exists.value.remote_code == "exists"
+    assert target.read_bytes() == b"short"
+    assert replaced["version"] != written["version"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
+
+
+async def test_read_stream_errors(daemon: Daemon, tmp_path: Path) -> None:
+    agent = await daemon.connect()
+    os.mkfifo(tmp_path / "fifo")
+    cases = [
+        (str(tmp_path / "missing"), "not_found"),
+        (str(tmp_path), "is_a_directory"),
+        (str(tmp_path / "fifo"), "not_a_file"),  # refused, not waited on for ever
+        ("a\0b", "bad_request"),
+    ]
+    for path, code in cases:
+        with pytest.raises(AgentCallError) as failed:
+            await agent.read_stream(path)
+        assert failed.value.remote_code == code, path
+    raw = os.fsencode(tmp_path) + b"/caf\xe9"
+    with open(raw, "wb") as handle:
+        handle.write(b"latin-1 name")
+    assert b"".join([c async for c in await agent.read_stream(raw)]) == b"latin-1 name"
+    await agent.write_stream(raw, b"rewritten")
+    assert Path(os.fsdecode(raw)).read_bytes() == b"rewritten"
+
+
+async def test_a_reader_that_stops_stops_the_agent(daemon: Daemon, tmp_path: Path) -> None:
+    agent = await daemon.connect()
+    daemon_pid = agent.hello["pid"]
+    data = os.urandom(50 * MIB)
+    big = tmp_path / "big.bin"
+    big.write_bytes(data)
+    stream = await agent.read_stream(str(big))
+    first = await anext(stream)
+    # The agent sends about one window, then waits: it has not read much further.
+    position = await settled(lambda: file_position(daemon_pid, big), program.WINDOW_BYTES // 2)
+    assert position <= 2 * program.WINDOW_BYTES
+    # Meanwhile calls and other streams are answered.
+    assert await agent.call("ping", payload="still here") == {"pong": "still here"}
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"x" * 1000)
+    assert b"".join([c async for c in await agent.read_stream(str(small))]) == b"x" * 1000
+    # Reading again resumes the stream to its end, intact.
+    digest = hashlib.sha256(first)
+    async for chunk in stream:
+        digest.update(chunk)
+    assert digest.digest() == hashlib.sha256(data).digest()
+    assert stream.received == len(data)
+
+
+async def test_a_reader_that_closes_early_releases_the_file(daemon: Daemon, tmp_path: Path) -> None:
+    agent = await daemon.connect()
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(20 * MIB))
+    async with await agent.read_stream(str(big)) as stream:
+        await anext(stream)
+    for _ in range(PATIENCE_SECONDS * 20):
+        if file_position(agent.hello["pid"], big) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert file_position(agent.hello["pid"], big) is None
+    assert [chunk async for chunk in stream] == []
+
+
+async def test_rpc_answers_flow_while_streams_run(daemon: Daemon, tmp_path: Path) -> None:
+    agent = await daemon.connect()
+    data = os.urandom(20 * MIB)
+    big = tmp_path / "big.bin"
+    big.write_bytes(data)
+
+    async def read_all() -> bytes:
+        return b"".join([chunk async for chunk in await agent.read_stream(str(big))])
+
+    async def upload() -> None:
+        await agent.write_stream(str(tmp_path / "copy.bin"), pieces(data, MIB))
+
+    results = await asyncio.gather(
+        read_all(), upload(), *(agent.call("ping", payload=i) for i in range(50))
+    )
+    assert results[0] == data
+    assert [r["pong"] for r in results[2:]] == list(range(50))
+    assert (tmp_path / "copy.bin").read_bytes() == data
+
+
+# -- aborted and refused uploads -----------------------------------------------------------
+
+
+async def test_an_aborted_upload_leaves_nothing(daemon: Daemon, tmp_path: Path) -> None:
+    agent = await daemon.connect()
+    target = tmp_path / "result.h5"
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield os.urandom(2 * MIB)
+        raise RuntimeError("the browser went away")
+
+    with pytest.raises(RuntimeError, match="browser went away"):
+        await agent.write_stream(str(target), failing())
+    await nothing_partial(tmp_path, [])
+
+    # An existing file stays as it was when its replacement is cancelled mid-way.
+    target.write_bytes(b"the old results")
+    stalled = asyncio.Event()
+
+    async def never_ending() -> AsyncIterator[bytes]:
+        yield os.urandom(MIB)
+        stalled.set()
+        await asyncio.Event().wait()
+        yield b""
+
+    upload = asyncio.create_task(agent.write_stream(str(target), never_ending()))
+    await stalled.wait()
+    upload.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    await nothing_partial(tmp_path, ["result.h5"])
+    assert target.read_bytes() == b"the old results"
+
+    # A connection that ends in the middle of an upload: nothing either.
+    other = await daemon.connect()
+    started, resume = asyncio.Event(), asyncio.Event()
+
+    async def cut_off() -> AsyncIterator[bytes]:
+        yield os.urandom(MIB)
+        started.set()
+        await resume.wait()
+        yield os.urandom(MIB)
+
+    upload = asyncio.create_task(other.write_stream(str(tmp_path / "cut.bin"), cut_off()))
+    await started.wait()
+    await other.close()
+    resume.set()  # the next piece finds the connection gone
+    with pytest.raises(AgentError):
+        await upload
+    await nothing_partial(tmp_path, ["result.h5"])
+
+
+async def nothing_partial(directory: Path, expected: list[str]) -> None:
+    """The agent cleans up as it notices the abort: wait for that, then compare."""
+    for _ in range(PATIENCE_SECONDS * 20):
+        if sorted(p.name for p in directory.iterdir()) == expected:
+            return
+        await asyncio.sleep(0.05)
+    assert sorted(p.name for p in directory.iterdir()) == expected
+
+
+async def test_a_file_changed_during_an_upload_is_not_overwritten(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    agent = await daemon.connect()
+    target = tmp_path / "notes.txt"
+    target.write_bytes(b"version one")
+    read = await agent.call("fs.read", path=str(target))
+
+    async def meanwhile_changed() -> AsyncIterator[bytes]:
+        yield b"my edit, part one"
+        target.write_bytes(b"someone else's edit")
+        yield b", part two"
+
+    with pytest.raises(AgentCallError) as conflict:
+        await agent.write_stream(str(target), meanwhile_changed(), if_version=read["version"])
+    assert conflict.value.remote_code == "conflict"
+    assert target.read_bytes() == b"someone else's edit"
+    await nothing_partial(tmp_path, ["notes.txt"])
+
+
+@pytest.fixture
+def as_another_user(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A python that runs as an unprivileged user (root may write anywhere), and a
+    directory that user owns."""
+    if os.getuid() != 0:
+        yield sys.executable, tmp_path
+        return
+    setpriv = shutil.which("setpriv")
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if setpriv is None or python is None:
+        pytest.skip("needs setpriv and a system python3 to drop root")
+    wrapper_dir = Path(tempfile.mkdtemp(prefix="lg-user-", dir="/tmp"))
+    wrapper_dir.chmod(0o755)
+    wrapper = wrapper_dir / "python-as-nobody"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec {setpriv} --reuid=65534 --regid=65534 --clear-groups {python} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    home = wrapper_dir / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    try:
+        yield str(wrapper), home
+    finally:
+        shutil.rmtree(wrapper_dir, ignore_errors=True)
+
+
+async def test_a_read_only_directory_refuses_and_keeps_nothing(
+    as_another_user: tuple[str, Path],
+) -> None:
+    python, home = as_another_user
+    locked = home / "locked"
+    locked.mkdir()
+    os.chown(locked, os.stat(home).st_uid, os.stat(home).st_gid)
+    locked.chmod(0o555)
+    agent = await AgentConnection.start(
+        LocalTransport(cwd=str(home)), python=python, agent_args=["--no-daemon"]
+    )
+    try:
+        with pytest.raises(AgentCallError) as denied:
+            await agent.write_stream(str(locked / "out.bin"), pieces(os.urandom(3 * MIB), MIB))
+        assert denied.value.remote_code == "permission_denied"
+        with pytest.raises(AgentCallError) as denied_small:
+            await agent.call("fs.write", path=str(locked / "out.txt"), data="eA==")
+        assert denied_small.value.remote_code == "permission_denied"
+        assert list(locked.iterdir()) == []
+    finally:
+        await agent.close()
+
+
+# -- process input ------------------------------------------------------------------------
+
+
+async def test_input_waits_for_a_process_that_does_not_read(daemon: Daemon, tmp_path: Path) -> None:
+    agent = await daemon.connect()
+    go = tmp_path / "go"
+    started = await agent.call(
+        "proc.start", command=f"while [ ! -e {go} ]; do sleep 0.05; done; exec sha256sum"
+    )
+    stream = await agent.attach(started["id"])
+    data = os.urandom(8 * MIB)
+    sent = [0]
+
+    async def type_everything() -> None:
+        async for piece in pieces(data, program.CHUNK):
+            await stream.write(piece)
+            sent[0] += len(piece)
+        await stream.close_stdin()
+
+    typing = asyncio.create_task(type_everything())
+    # Nothing reads: the agent takes about a window (and a pipe's worth), then the
+    # server's sending waits.
+    stopped_at = await settled(lambda: sent[0], program.WINDOW_BYTES // 2)
+    assert not typing.done()
+    assert stopped_at <= program.WINDOW_BYTES + 4 * program.CHUNK
+    assert await agent.call("ping", payload=1) == {"pong": 1}
+    go.touch()
+    await asyncio.wait_for(typing, PATIENCE_SECONDS)
+    output = await collect(stream)
+    assert output["stdout"].split()[0].decode() == hashlib.sha256(data).hexdigest()
+    assert stream.exit is not None
+    assert stream.exit.exit_status == 0
+
+
+async def test_a_slow_output_reader_stops_the_agent_not_the_process(daemon: Daemon) -> None:
+    agent = await daemon.connect()
+    started = await agent.call("proc.start", argv=["seq", "1", "3000000"])  # about 20 MB
+    stream = await agent.attach(started["id"])
+    first = await anext(stream)
+    assert first.offset == 0
+    # The process runs to its end although this reader does not read.
+    for _ in range(PATIENCE_SECONDS * 20):
+        (entry,) = (await agent.call("proc.list"))["processes"]
+        if entry["finished"]:
+            break
+        await asyncio.sleep(0.05)
+    assert entry["exit_status"] == 0
+    # The reader fell behind the ring: what it gets continues exactly where the ring
+    # still has data, and the gap is counted.
+    expected = b"".join(b"%d\n" % i for i in range(1, 3000001))
+    assert first.data == expected[: first.end]
+    position, gaps = first.end, 0
+    async for chunk in stream:
+        assert chunk.offset >= position
+        gaps += chunk.offset - position
+        assert chunk.data == expected[chunk.offset : chunk.end]
+        position = chunk.end
+    assert position == stream.offset == len(expected)
+    assert gaps == stream.dropped > 0
+    assert stream.exit is not None
+    assert stream.exit.exit_status == 0
+
+
+# -- over a real SSH connection --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
+        yield server
+
+
+async def test_streams_over_ssh(sshd: SshServer) -> None:
+    runtime = sshd.user.home / ".lg-streams-test"
+    hop = Hop(
+        host=sshd.host,
+        port=sshd.port,
+        username=sshd.user.name,
+        credential=KeyCredential(sshd.client_key_path.read_bytes()),
+        known_host_key=sshd.host_public_key,
+    )
+    transport = SshTransport([hop])
+    agent = await AgentConnection.start(
+        transport, agent_args=["--runtime-dir", str(runtime), "--idle-seconds", "60"]
+    )
+    target = sshd.user.home / "streamed.bin"
+    try:
+        data = os.urandom(12 * MIB)
+        await agent.write_stream(str(target), pieces(data, 500_000))
+        stream = await agent.read_stream(str(target))
+        first = await anext(stream)
+        position = await settled(
+            lambda: file_position(agent.hello["pid"], target), program.WINDOW_BYTES // 2
+        )
+        assert position <= 2 * program.WINDOW_BYTES
+        assert await agent.call("ping", payload="over ssh") == {"pong": "over ssh"}
+        rest = b"".join([chunk async for chunk in stream])
+        assert hashlib.sha256(first + rest).digest() == hashlib.sha256(data).digest()
+        started = await agent.call("proc.start", command="echo $HOME; whoami")
+        output = await collect(await agent.attach(started["id"]))
+        assert output["stdout"].decode().split() == [str(sshd.user.home), sshd.user.name]
+    finally:
+        await agent.close()
+        await transport.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(agent.hello["pid"], signal.SIGKILL)
+        target.unlink(missing_ok=True)
+        subprocess.run(["rm", "-rf", str(runtime)], check=False)
