@@ -18,6 +18,7 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.support.browser import chromium, results_dir
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.netns import JumpNetwork, jump_network
 from tests.support.server import RunningServer, running_server
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -32,8 +33,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+@contextlib.contextmanager
+def labgate(workdir: Path) -> Iterator[RunningServer]:
+    """A server with a daemon directory of its own (one machine plays every host here:
+    a daemon is found by its socket's path, so servers must not share one)."""
     with daemon_runtime_dir() as runtime_dir:
         env = {
             "LABGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -41,8 +44,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
             "LABGATE_DAEMON_IDLE_MINUTES": "1",
             "LABGATE_SSH_KEEPALIVE_SECONDS": "2",
         }
-        with running_server(tmp_path_factory.mktemp("labgate"), env=env) as running:
+        with running_server(workdir, env=env) as running:
             yield running
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with labgate(tmp_path_factory.mktemp("labgate")) as running:
+        yield running
 
 
 def shot(name: str) -> str:
@@ -61,7 +70,9 @@ def row(page: Page, name: str) -> Locator:
     return page.locator(f"[data-testid=resource-row][data-resource-name={name}]")
 
 
-async def add_resource(page: Page, sshd: SshServer, name: str) -> None:
+async def add_resource(
+    page: Page, sshd: SshServer, name: str, *, via: SshServer | None = None, shot_as: str = ""
+) -> None:
     await page.get_by_test_id("resources-add").first.click()
     dialog = page.get_by_test_id("resource-dialog")
     await expect(dialog).to_be_visible()
@@ -70,6 +81,13 @@ async def add_resource(page: Page, sshd: SshServer, name: str) -> None:
     await dialog.get_by_test_id("resource-form-port").fill(str(sshd.port))
     await dialog.get_by_test_id("resource-form-username").fill(sshd.user.name)
     await dialog.get_by_test_id("resource-form-setup").fill("export LABGATE_DEMO=1")
+    if via is not None:
+        await dialog.get_by_test_id("resource-form-hop-add").click()
+        hop = dialog.get_by_test_id("resource-form-hop").first
+        await hop.get_by_test_id("hop-host").fill(via.host)
+        await hop.get_by_test_id("hop-port").fill(str(via.port))
+    if shot_as:
+        await page.screenshot(path=shot(shot_as))
     await dialog.get_by_test_id("resource-form-save").click()
     await expect(dialog).to_be_hidden()
     await expect(row(page, name)).to_be_visible()
@@ -148,3 +166,80 @@ async def test_add_trust_log_in_and_watch_the_status(
         await page.emulate_media(color_scheme="dark")
         await page.screenshot(path=shot("06-list"))
         await context.close()
+
+
+# -- a host behind a jump host -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def network() -> Iterator[JumpNetwork]:
+    with jump_network() as built:  # the guard route for the test range goes in first
+        yield built
+
+
+@pytest.fixture(scope="module")
+def jump_sshd(
+    tmp_path_factory: pytest.TempPathFactory, network: JumpNetwork
+) -> Iterator[SshServer]:
+    with running_sshd(
+        tmp_path_factory.mktemp("jump-sshd"),
+        ensure_test_user(),
+        netns=network.jump,
+        listen_address=network.jump_address,
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def target_sshd(
+    tmp_path_factory: pytest.TempPathFactory, network: JumpNetwork
+) -> Iterator[SshServer]:
+    with running_sshd(
+        tmp_path_factory.mktemp("target-sshd"),
+        ensure_test_user(),
+        netns=network.target,
+        listen_address=network.target_address,
+    ) as running:
+        yield running
+
+
+async def test_a_host_behind_a_jump_host(
+    tmp_path: Path, jump_sshd: SshServer, target_sshd: SshServer
+) -> None:
+    with labgate(tmp_path) as server:
+        async with chromium() as browser:
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 860}, base_url=server.url
+            )
+            page = await context.new_page()
+            await log_in(page, server.url)
+            await page.get_by_test_id("welcome-open-resources").click()
+            await add_resource(page, target_sshd, "behind-gw", via=jump_sshd, shot_as="10-hops")
+            gated = row(page, "behind-gw")
+            nodes = gated.get_by_test_id("chain-node")
+            await expect(nodes).to_have_count(3)  # labgate, the jump host, the target
+
+            await gated.get_by_test_id("resource-connect").click()
+            connect = page.get_by_test_id("connect-dialog")
+            for hop in (jump_sshd, target_sshd):  # each server: its key, then its password
+                await expect(
+                    connect.get_by_test_id("connect-host-key-fingerprint")
+                ).to_contain_text(hop.host_key_fingerprint)
+                if hop is target_sshd:
+                    await page.screenshot(path=shot("11-second-hop-key"))
+                await connect.get_by_test_id("connect-host-key-trust").click()
+                await expect(connect.get_by_test_id("connect-prompt-hop")).to_contain_text(
+                    f"{hop.host}:{hop.port}"
+                )
+                await connect.get_by_test_id("connect-password").fill(hop.user.password)
+                await connect.get_by_test_id("connect-answer").click()
+            await expect(connect).to_be_hidden(timeout=30_000)
+            await expect(gated.get_by_test_id("resource-status")).to_have_attribute(
+                "data-state", "connected"
+            )
+            details = page.get_by_test_id("system-panel")
+            if not await details.is_visible():
+                await gated.get_by_test_id("resource-details").click()
+            await expect(details).to_contain_text(target_sshd.user.name)
+            await page.screenshot(path=shot("12-behind-gw-connected"))
+            await context.close()
