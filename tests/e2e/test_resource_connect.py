@@ -155,6 +155,10 @@ def test_first_connection_confirms_the_host_key_and_asks_the_password(
     needs_login = session.http.get(f"/api/v1/resources/{rid}/system")
     assert needs_login.status_code == 409
     assert needs_login.json()["error"]["code"] == "login_required"
+    # Asking nobody is not a failure: the resource is just not connected.
+    after = session.http.get(f"/api/v1/resources/{rid}").json()
+    assert after["status"]["state"] == "disconnected"
+    assert after["status"]["error"]["code"] == "login_required"
 
 
 def test_a_killed_ssh_connection_reconnects_by_itself(session: Session, sshd: SshServer) -> None:

@@ -113,7 +113,12 @@ class ConnectionManager:
                 raise
             except Exception as exc:
                 problem = problem_of(exc)
-                self._set(connection, Status(ConnectionState.FAILED, problem.message, problem))
+                if asker is None and problem.code == "login_required":
+                    # Nobody was asked: the resource is simply not connected yet.
+                    status = Status(ConnectionState.DISCONNECTED, problem.message, problem)
+                else:
+                    status = Status(ConnectionState.FAILED, problem.message, problem)
+                self._set(connection, status)
                 await self._drop_transport(connection)
                 raise
             return agent
