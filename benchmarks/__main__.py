@@ -1,10 +1,18 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``), or ``--quick`` for a
-smoke run of a few requests that writes neither the record nor the docs.
+smoke run of few requests and small sizes that writes ``benchmarks/results/quick.json``
+only, or ``--only http|resources`` for one section.
 
-Starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the first time),
-measures each scenario at each concurrency on every endpoint in turn, prints the tables,
-writes ``benchmarks/results/latest.json`` and regenerates the tables in
-``docs/performance.md``. Server logs of the last run are kept in ``.bench/run/``.
+Two sections, one after the other:
+
+- **http**: starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the
+  first time) and measures each scenario at each concurrency on every endpoint in turn.
+- **resources**: a private sshd for the local test account, ``labgate serve`` with a
+  resource on it, and labgate's listing, connecting and reading side by side with
+  OpenSSH and SFTP (``benchmarks/resources.py``; needs root and openssh-server).
+
+Prints the tables, writes ``benchmarks/results/latest.json`` and regenerates the tables
+in ``docs/performance.md`` (each section between its own markers; a section that did not
+run keeps its last results). Logs of the last run are kept in ``.bench/run/``.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -31,7 +40,16 @@ from benchmarks.peers import Peer, Scenario
 from benchmarks.peers.jupyterhub import jupyterhub_peer
 from benchmarks.peers.labgate import labgate_peer
 from benchmarks.process import BenchmarkError
-from benchmarks.report import ScenarioInfo, markdown, summarise, update_page
+from benchmarks.report import (
+    RESOURCES_BEGIN,
+    RESOURCES_END,
+    ScenarioInfo,
+    markdown,
+    resources_markdown,
+    summarise,
+    update_page,
+)
+from benchmarks.resources import run_resources
 
 # What is measured, at which concurrency levels.
 PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
@@ -40,6 +58,9 @@ PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
     (Scenario.LOGIN_PAGE, "3. The login page (HTML)", (10,)),
 )
 DOCS_PAGE = ROOT / "docs" / "performance.md"
+# The parts of a run: labgate and JupyterHub under HTTP load, and the resources (SSH)
+# comparisons against OpenSSH and SFTP (benchmarks/resources.py).
+SECTIONS = ("http", "resources")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -67,6 +88,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="do not pin servers and load generator to separate CPUs",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        help="run one section; the other keeps its last results in the record and the docs",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.warmup, args.rounds, args.no_docs = 100, 20, 1, True
@@ -143,37 +169,28 @@ def measure(
     return rows
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse(argv)
+def run_http(
+    args: argparse.Namespace,
+    workdir: Path,
+    server_cpus: frozenset[int] | None,
+    placement: str,
+) -> tuple[dict[str, Any], str]:
+    """The HTTP section: labgate and JupyterHub under load; (record, Markdown)."""
     started = time.monotonic()
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    server_cpus, client_cpus, placement = cpu_plan(pin=not args.no_pin)
-    if client_cpus:
-        os.sched_setaffinity(0, client_cpus)
-    workdir = CACHE_DIR / "run"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
-        with (
-            labgate_peer(workdir / "labgate", cpus=server_cpus) as labgate,
-            jupyterhub_peer(workdir / "jupyterhub", cpus=server_cpus) as jupyterhub,
-            asyncio.Runner(loop_factory=_loop_factory()) as runner,
-        ):
-            peers = [labgate, jupyterhub]
-            print(
-                f"Servers up after {time.monotonic() - started:.0f} s; measuring "
-                f"({args.requests} requests per cell, {placement}).",
-                file=sys.stderr,
-                flush=True,
-            )
-            rows = measure(peers, args, runner)
-    except BenchmarkError as error:
-        print(f"benchmark failed: {error}\n(server logs: {workdir})", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; servers stopped", file=sys.stderr)
-        return 130
+    with (
+        labgate_peer(workdir / "labgate", cpus=server_cpus) as labgate,
+        jupyterhub_peer(workdir / "jupyterhub", cpus=server_cpus) as jupyterhub,
+        asyncio.Runner(loop_factory=_loop_factory()) as runner,
+    ):
+        peers = [labgate, jupyterhub]
+        print(
+            f"Servers up after {time.monotonic() - started:.0f} s; measuring "
+            f"({args.requests} requests per cell, {placement}).",
+            file=sys.stderr,
+            flush=True,
+        )
+        rows = measure(peers, args, runner)
 
     scenarios = [
         ScenarioInfo(
@@ -203,17 +220,81 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summarise(rows),
         "runs": rows,
     }
-    generated = markdown(record, scenarios)
-    print(generated)
+    return record, markdown(record, scenarios)
+
+
+def _previous(result_file: Path) -> dict[str, Any]:
+    """The record a section that did not run now is kept from."""
+    try:
+        previous: dict[str, Any] = json.loads(result_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return previous
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    started = time.monotonic()
+    server_cpus, client_cpus, placement = cpu_plan(pin=not args.no_pin)
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)
+    workdir = CACHE_DIR / "run"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    sections = SECTIONS if args.only is None else (args.only,)
+    http: tuple[dict[str, Any], str] | None = None
+    resources: dict[str, Any] | None = None
+    failed: list[str] = []
+    try:
+        if "http" in sections:
+            try:
+                http = run_http(args, workdir, server_cpus, placement)
+            except BenchmarkError as error:
+                failed.append("http")
+                print(f"HTTP benchmark failed: {error}\n(server logs: {workdir})", file=sys.stderr)
+        if "resources" in sections:
+            try:
+                resources = run_resources(
+                    workdir / "resources",
+                    quick=args.quick,
+                    remote_cpus=server_cpus,
+                    local_cpus=client_cpus,
+                    loop_factory=_loop_factory(),
+                )
+            except BenchmarkError as error:
+                failed.append("resources")
+                print(
+                    f"resources benchmark failed: {error}\n(logs: {workdir / 'resources'})",
+                    file=sys.stderr,
+                )
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+    if http is None and resources is None:
+        return 1
+
+    # A section that did not run (--only) or failed keeps its last record and tables.
     RESULTS_DIR.mkdir(exist_ok=True)
     result_file = RESULTS_DIR / ("quick.json" if args.quick else "latest.json")
+    previous = _previous(result_file)
+    record = dict(http[0]) if http else {k: v for k, v in previous.items() if k != "resources"}
+    if resources or previous.get("resources"):
+        record["resources"] = resources or previous["resources"]
+    if http:
+        print(http[1])
+    if resources:
+        print(("\n" if http else "") + resources_markdown(resources))
     result_file.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nWrote {result_file.relative_to(ROOT)}", file=sys.stderr)
     if not args.no_docs:
-        update_page(DOCS_PAGE, generated)
+        if http:
+            update_page(DOCS_PAGE, http[1])
+        if resources:
+            update_page(DOCS_PAGE, resources_markdown(resources), RESOURCES_BEGIN, RESOURCES_END)
         print(f"Updated {DOCS_PAGE.relative_to(ROOT)}", file=sys.stderr)
     print(f"Total {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def labgate_version() -> str:
     return f"{version} ({commit}{'+dirty' if dirty else ''})"
 
 
-def _clean_environment(extra: dict[str, str]) -> dict[str, str]:
+def clean_environment(extra: dict[str, str]) -> dict[str, str]:
     """This process's environment without any ``LABGATE_*`` setting, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABGATE_")}
     env.update(extra)
@@ -67,7 +67,7 @@ def _login(http: httpx.Client, username: str, password: str) -> str:
     return csrf
 
 
-def _prepare_user(url: str, admin_password: str) -> tuple[str, str]:
+def prepare_user(url: str, admin_password: str) -> tuple[str, str]:
     """Create the user, log in as them and create an API token; (token, session cookie)."""
     password = secrets.token_urlsafe(16)
     with httpx.Client(base_url=url, trust_env=False, timeout=30.0) as admin:
@@ -111,7 +111,7 @@ def labgate_peer(workdir: Path, *, cpus: frozenset[int] | None = None) -> Iterat
             "--data-dir",
             str(workdir / "data"),
         ],
-        env=_clean_environment({"LABGATE_ADMIN_PASSWORD": admin_password}),
+        env=clean_environment({"LABGATE_ADMIN_PASSWORD": admin_password}),
         cwd=workdir,
         cpus=cpus,
     )
@@ -119,7 +119,7 @@ def labgate_peer(workdir: Path, *, cpus: frozenset[int] | None = None) -> Iterat
     try:
         server.start()
         server.wait_until_answers(f"{url}/healthz")
-        token, cookie = _prepare_user(url, admin_password)
+        token, cookie = prepare_user(url, admin_password)
         notes = ["served directly by uvicorn (one process); no proxy in front"]
         with httpx.Client(base_url=url, trust_env=False) as http:
             if NOT_BUILT_MARKER in http.get("/").text:

@@ -17,6 +17,7 @@ from labgate.api import (
     audit,
     auth,
     events,
+    files,
     groups,
     keys,
     meta,
@@ -61,6 +62,7 @@ def api_router() -> APIRouter:
         resource_connect,
         keys,
         processes,
+        files,
         events,
     ):
         router.include_router(module.router)
@@ -126,7 +128,11 @@ def create_app(
     install_api_docs(app, f"{API_PREFIX}/openapi.json")
     install_spa(app, static_dir)
     # Outermost last: headers on everything, metrics around the limit's 413s too.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_streamed_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     return app

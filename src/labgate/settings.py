@@ -195,6 +195,14 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted by the JSON API; larger ones get 413.",
     )
+    max_upload_bytes: int = Field(
+        0,
+        ge=0,
+        description="Largest file upload (`PUT .../files/content`); larger ones get 413. "
+        "Uploads are streamed to the resource, never held in the server's memory, and "
+        "`max_body_bytes` does not apply to them. 0: no limit here (the resource's disk "
+        "and quotas still apply).",
+    )
     metrics_public: bool = Field(
         False,
         description="Serve /metrics to anyone. Otherwise only loopback clients and "

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError, ProcessStream
 from labgate.api.deps import CurrentPrincipal, Db, State, accept_websocket, get_state
+from labgate.api.remote_errors import resource_error
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
@@ -104,13 +105,6 @@ async def _own_process(
     raise NotFound(f"There is no process {process_id!r} of yours on this resource.")
 
 
-def _remote_failure(exc: AgentCallError) -> LabgateError:
-    error = LabgateError(exc.message)
-    error.code = exc.remote_code
-    error.status = 404 if exc.remote_code in ("not_found", "no_such_process") else 409
-    return error
-
-
 @router.post("/{resource_id}/processes", status_code=201, summary="Start a process or terminal")
 async def start_process(
     resource_id: int, body: ProcessStart, principal: CurrentPrincipal, state: State, db: Db
@@ -138,7 +132,7 @@ async def start_process(
             state.connections, plan, lambda agent: agent.call("proc.start", **params)
         )
     except AgentCallError as exc:
-        raise _remote_failure(exc) from None
+        raise resource_error(exc) from None
     return ProcessOut.model_validate(started)
 
 
@@ -175,7 +169,7 @@ async def signal_process(
     try:
         await run_with_agent(state.connections, plan, send)
     except AgentCallError as exc:
-        raise _remote_failure(exc) from None
+        raise resource_error(exc) from None
     return Response(status_code=204)
 
 
@@ -197,7 +191,7 @@ async def forget_process(
     try:
         await run_with_agent(state.connections, plan, forget)
     except AgentCallError as exc:
-        raise _remote_failure(exc) from None
+        raise resource_error(exc) from None
     return Response(status_code=204)
 
 
@@ -280,7 +274,7 @@ class _Attachment:
                     log.info("attachment to %s lost: %s", self.process_id, exc)
                     finished = False
                 except AgentCallError as exc:  # the process was forgotten meanwhile
-                    await _close_failed(self.websocket, _remote_failure(exc))
+                    await _close_failed(self.websocket, resource_error(exc))
                     return
                 if finished or self.browser_gone:
                     break

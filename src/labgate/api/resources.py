@@ -1,5 +1,6 @@
 """Resources: the computers a user works on, their jump hosts, host keys and keys, and
-what runs there (system information, directory listings)."""
+their system information. Files there are in :mod:`labgate.api.files`, processes in
+:mod:`labgate.api.processes`."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.agent.client import AgentCallError
 from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.db.models import AuthMethod, Resource, StoredCredential
-from labgate.errors import BadRequest, LabgateError, NotFound
+from labgate.errors import BadRequest, LabgateError
 from labgate.resources import catalog
 from labgate.resources.catalog import HopFields
 from labgate.resources.connections import run_with_agent
@@ -440,46 +440,3 @@ async def system_info(
     plan = await plan_for(db, resource, principal)
     result = await run_with_agent(state.connections, plan, lambda a: a.call("system.info"))
     return SystemInfo.model_validate(result)
-
-
-class DirectoryPage(BaseModel):
-    path: str
-    total: int
-    offset: int
-    entries: list[dict[str, Any]]
-
-
-@router.get("/{resource_id}/files", summary="One page of a directory, with full stat")
-async def list_directory(
-    resource_id: int,
-    principal: CurrentPrincipal,
-    state: State,
-    db: Db,
-    path: Annotated[str, Query(max_length=4096)] = "~",
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    hidden: bool = True,
-) -> DirectoryPage:
-    authorize(principal, Action.READ_RESOURCE)
-    if "\0" in path:
-        raise BadRequest("Paths cannot contain NUL bytes.")
-    resource = await catalog.get_visible(db, principal, state.settings, resource_id)
-    plan = await plan_for(db, resource, principal)
-    try:
-        result = await run_with_agent(
-            state.connections,
-            plan,
-            lambda a: a.call("fs.list", path=path, offset=offset, limit=limit, hidden=hidden),
-        )
-    except AgentCallError as exc:
-        raise _file_error(exc) from None
-    return DirectoryPage.model_validate(result)
-
-
-def _file_error(exc: AgentCallError) -> LabgateError:
-    if exc.remote_code == "not_found":
-        return NotFound(exc.message)
-    error = LabgateError(exc.message)
-    error.code = exc.remote_code
-    error.status = 403 if exc.remote_code == "permission_denied" else 400
-    return error
