@@ -21,6 +21,8 @@ from labgate.db.models import Base
 from labgate.settings import Settings
 from tests.support import postgres
 from tests.support.accounts import AccountFactory
+from tests.support.netns import JumpNetwork, jump_network
+from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -96,3 +98,41 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def accounts(app: Any, database: Database, settings: Settings) -> AccountFactory:
     return AccountFactory(app, database, settings)
+
+
+# -- a host behind a jump host -----------------------------------------------------------
+# For the modules that ask for them (each module builds its own): two network namespaces,
+# a jump host reachable from here and a target reachable only from the jump host, each
+# with an sshd for the test account.
+
+
+@pytest.fixture(scope="module")
+def network() -> Iterator[JumpNetwork]:
+    with jump_network() as built:  # the guard route for the test range goes in first
+        yield built
+
+
+@pytest.fixture(scope="module")
+def jump_sshd(
+    tmp_path_factory: pytest.TempPathFactory, network: JumpNetwork
+) -> Iterator[SshServer]:
+    with running_sshd(
+        tmp_path_factory.mktemp("jump-sshd"),
+        ensure_test_user(),
+        netns=network.jump,
+        listen_address=network.jump_address,
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def target_sshd(
+    tmp_path_factory: pytest.TempPathFactory, network: JumpNetwork
+) -> Iterator[SshServer]:
+    with running_sshd(
+        tmp_path_factory.mktemp("target-sshd"),
+        ensure_test_user(),
+        netns=network.target,
+        listen_address=network.target_address,
+    ) as server:
+        yield server

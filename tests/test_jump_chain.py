@@ -54,38 +54,6 @@ def test_user() -> TestUser:
 
 
 @pytest.fixture(scope="module")
-def network() -> Iterator[JumpNetwork]:
-    with jump_network() as built:
-        yield built
-
-
-@pytest.fixture(scope="module")
-def jump_sshd(
-    tmp_path_factory: pytest.TempPathFactory, test_user: TestUser, network: JumpNetwork
-) -> Iterator[SshServer]:
-    with running_sshd(
-        tmp_path_factory.mktemp("jump-sshd"),
-        test_user,
-        netns=network.jump,
-        listen_address=network.jump_address,
-    ) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def target_sshd(
-    tmp_path_factory: pytest.TempPathFactory, test_user: TestUser, network: JumpNetwork
-) -> Iterator[SshServer]:
-    with running_sshd(
-        tmp_path_factory.mktemp("target-sshd"),
-        test_user,
-        netns=network.target,
-        listen_address=network.target_address,
-    ) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def loopback_sshd(
     tmp_path_factory: pytest.TempPathFactory, test_user: TestUser
 ) -> Iterator[SshServer]:

@@ -17,9 +17,8 @@ import pytest
 from playwright.async_api import Locator, Page, expect
 
 from tests.support.browser import chromium, results_dir
-from tests.support.daemons import daemon_runtime_dir
-from tests.support.netns import JumpNetwork, jump_network
-from tests.support.server import RunningServer, running_server
+from tests.support.labgate_api import labgate_server
+from tests.support.server import RunningServer
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -33,24 +32,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
         yield server
 
 
-@contextlib.contextmanager
-def labgate(workdir: Path) -> Iterator[RunningServer]:
-    """A server with a daemon directory of its own (one machine plays every host here:
-    a daemon is found by its socket's path, so servers must not share one)."""
-    with daemon_runtime_dir() as runtime_dir:
-        env = {
-            "LABGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
-            "LABGATE_DAEMON_IDLE_MINUTES": "1",
-            "LABGATE_SSH_KEEPALIVE_SECONDS": "2",
-        }
-        with running_server(workdir, env=env) as running:
-            yield running
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with labgate(tmp_path_factory.mktemp("labgate")) as running:
+    with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD) as running:
         yield running
 
 
@@ -171,42 +155,10 @@ async def test_add_trust_log_in_and_watch_the_status(
 # -- a host behind a jump host -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def network() -> Iterator[JumpNetwork]:
-    with jump_network() as built:  # the guard route for the test range goes in first
-        yield built
-
-
-@pytest.fixture(scope="module")
-def jump_sshd(
-    tmp_path_factory: pytest.TempPathFactory, network: JumpNetwork
-) -> Iterator[SshServer]:
-    with running_sshd(
-        tmp_path_factory.mktemp("jump-sshd"),
-        ensure_test_user(),
-        netns=network.jump,
-        listen_address=network.jump_address,
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def target_sshd(
-    tmp_path_factory: pytest.TempPathFactory, network: JumpNetwork
-) -> Iterator[SshServer]:
-    with running_sshd(
-        tmp_path_factory.mktemp("target-sshd"),
-        ensure_test_user(),
-        netns=network.target,
-        listen_address=network.target_address,
-    ) as running:
-        yield running
-
-
 async def test_a_host_behind_a_jump_host(
     tmp_path: Path, jump_sshd: SshServer, target_sshd: SshServer
 ) -> None:
-    with labgate(tmp_path) as server:
+    with labgate_server(tmp_path, ADMIN_PASSWORD) as server:
         async with chromium() as browser:
             context = await browser.new_context(
                 viewport={"width": 1280, "height": 860}, base_url=server.url

@@ -12,12 +12,11 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.daemons import daemon_runtime_dir
-from tests.support.server import RunningServer, running_server
+from tests.support.labgate_api import Browser, labgate_server, states_until
+from tests.support.server import RunningServer
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 pytestmark = pytest.mark.e2e
@@ -33,66 +32,15 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with daemon_runtime_dir() as runtime_dir:
-        env = {
-            "LABGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
-            "LABGATE_DAEMON_IDLE_MINUTES": "1",
-            "LABGATE_SSH_KEEPALIVE_SECONDS": "2",
-            "LABGATE_PASSWORD_HASH_TIME_COST": "1",
-            "LABGATE_PASSWORD_HASH_MEMORY_KIB": "64",
-        }
-        with running_server(tmp_path_factory.mktemp("labgate"), env=env) as running:
-            yield running
-
-
-class Session:
-    """A logged-in browser, as far as the API is concerned."""
-
-    def __init__(self, server: RunningServer) -> None:
-        self.server = server
-        self.http = server.client()
-        login = self.http.post(
-            "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-        )
-        assert login.status_code == 200, login.text
-        self.csrf = login.json()["csrf_token"]
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.post(url, headers={"X-CSRF-Token": self.csrf}, **kwargs)
-
-    def delete(self, url: str) -> httpx.Response:
-        return self.http.delete(url, headers={"X-CSRF-Token": self.csrf})
-
-    def socket(self, path: str) -> ClientConnection:
-        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
-        return connect(
-            f"ws://{self.server.host}:{self.server.port}{path}",
-            additional_headers={"Cookie": cookie},
-            origin=self.server.url,  # type: ignore[arg-type]
-            open_timeout=10,
-        )
-
-    def add_resource(self, sshd: SshServer, name: str, **changes: Any) -> int:
-        body = {
-            "name": name,
-            "host": sshd.host,
-            "port": sshd.port,
-            "username": sshd.user.name,
-            "auth_method": "password",
-            **changes,
-        }
-        created = self.post("/api/v1/resources", json=body)
-        assert created.status_code == 201, created.text
-        resource_id: int = created.json()["id"]
-        return resource_id
+    with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD) as running:
+        yield running
 
 
 @pytest.fixture
-def session(server: RunningServer) -> Iterator[Session]:
-    browser = Session(server)
+def session(server: RunningServer) -> Iterator[Browser]:
+    browser = Browser(server, "admin", ADMIN_PASSWORD)
     yield browser
-    browser.http.close()
+    browser.close()
 
 
 def receive(socket: ClientConnection) -> dict[str, Any]:
@@ -110,9 +58,9 @@ def until(socket: ClientConnection, *types: str) -> dict[str, Any]:
 
 
 def test_first_connection_confirms_the_host_key_and_asks_the_password(
-    session: Session, sshd: SshServer
+    session: Browser, sshd: SshServer
 ) -> None:
-    rid = session.add_resource(sshd, "box")
+    rid = session.add_resource("box", sshd, auth_method="password")
     with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
         socket.send(json.dumps({"type": "connect"}))
         host_key = until(socket, "host_key", "prompt", "failed")
@@ -161,8 +109,8 @@ def test_first_connection_confirms_the_host_key_and_asks_the_password(
     assert after["status"]["error"]["code"] == "login_required"
 
 
-def test_a_killed_ssh_connection_reconnects_by_itself(session: Session, sshd: SshServer) -> None:
-    rid = session.add_resource(sshd, "resilient")
+def test_a_killed_ssh_connection_reconnects_by_itself(session: Browser, sshd: SshServer) -> None:
+    rid = session.add_resource("resilient", sshd, auth_method="password")
     confirmed = session.post(
         f"/api/v1/resources/{rid}/host-keys",
         json={"host": sshd.host, "port": sshd.port, "public_key": sshd.host_public_key},
@@ -178,7 +126,7 @@ def test_a_killed_ssh_connection_reconnects_by_itself(session: Session, sshd: Ss
                 json.dumps({"type": "answer", "id": prompt["id"], "answers": [sshd.user.password]})
             )
             assert until(socket, "connected", "failed")["type"] == "connected"
-        states = _states_until(events, rid, "connected")
+        states = states_until(events, rid, "connected")
         assert states[-1] == "connected"
 
         # Kill the sshd process serving this connection (the child of the listener).
@@ -187,7 +135,7 @@ def test_a_killed_ssh_connection_reconnects_by_itself(session: Session, sshd: Ss
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        states = _states_until(events, rid, "connected")
+        states = states_until(events, rid, "connected")
         assert "reconnecting" in states, states
     # The cached password logged in again, without anyone typing it.
     system = session.http.get(f"/api/v1/resources/{rid}/system")
@@ -195,9 +143,9 @@ def test_a_killed_ssh_connection_reconnects_by_itself(session: Session, sshd: Ss
 
 
 def test_wrong_password_and_changed_host_key_are_explained(
-    session: Session, sshd: SshServer
+    session: Browser, sshd: SshServer
 ) -> None:
-    rid = session.add_resource(sshd, "strict")
+    rid = session.add_resource("strict", sshd, auth_method="password")
     session.post(
         f"/api/v1/resources/{rid}/host-keys",
         json={"host": sshd.host, "port": sshd.port, "public_key": sshd.host_public_key},
@@ -216,7 +164,7 @@ def test_wrong_password_and_changed_host_key_are_explained(
 
     # Another machine answering at the same address: a hard stop, never a question.
     other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHhVmoqiVfEYp7HfClhrl+WlyOGoaRZ6Wv0vfbo4Bmxs x"
-    impostor = session.add_resource(sshd, "impostor")
+    impostor = session.add_resource("impostor", sshd, auth_method="password")
     session.post(
         f"/api/v1/resources/{impostor}/host-keys",
         json={"host": sshd.host, "port": sshd.port, "public_key": other},
@@ -230,9 +178,9 @@ def test_wrong_password_and_changed_host_key_are_explained(
 
 
 def test_refusing_the_host_key_or_cancelling_ends_the_attempt(
-    session: Session, sshd: SshServer
+    session: Browser, sshd: SshServer
 ) -> None:
-    rid = session.add_resource(sshd, "careful")
+    rid = session.add_resource("careful", sshd, auth_method="password")
     with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
         socket.send(json.dumps({"type": "connect"}))
         host_key = until(socket, "host_key", "failed")
@@ -251,7 +199,7 @@ def test_refusing_the_host_key_or_cancelling_ends_the_attempt(
     assert status["state"] == "disconnected"
 
 
-def test_sockets_refuse_strangers(server: RunningServer, session: Session) -> None:
+def test_sockets_refuse_strangers(server: RunningServer, session: Browser) -> None:
     anonymous = f"ws://{server.host}:{server.port}"
     for path in ("/api/v1/events", "/api/v1/resources/1/connect"):
         with (
@@ -270,15 +218,3 @@ def test_sockets_refuse_strangers(server: RunningServer, session: Session) -> No
         ) as socket,
     ):
         socket.recv(timeout=10)
-
-
-def _states_until(events: ClientConnection, rid: int, final: str) -> list[str]:
-    states = []
-    while True:
-        message = receive(events)
-        if message["resource_id"] != rid:
-            continue
-        states.append(message["status"]["state"])
-        if states[-1] == final:
-            return states
-        assert states[-1] != "failed", message

@@ -15,20 +15,15 @@ and events WebSockets), as in ``test_resource_connect.py``.
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from websockets.sync.client import ClientConnection, connect
-from websockets.typing import Origin
 
-from tests.support.daemons import daemon_runtime_dir
-from tests.support.netns import JumpNetwork, jump_network
-from tests.support.server import LABGATE, RunningServer, running_server
+from tests.support.labgate_api import Browser, labgate_server, states_until
+from tests.support.netns import JumpNetwork
+from tests.support.server import LABGATE, RunningServer
 from tests.support.sshd import SshServer, TestUser, ensure_test_user, running_sshd
 from tests.support.sshd_auth import TwoFactorServer, running_ca_sshd, running_two_factor_sshd
 
@@ -42,26 +37,9 @@ KEY_PASSPHRASE = "the key's own passphrase"
 # -- servers ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def labgate_server(workdir: Path) -> Iterator[RunningServer]:
-    """``labgate serve`` with a daemon runtime directory of its own: every agent and
-    daemon it starts on the resources is killed (by PID) when the block ends."""
-    with daemon_runtime_dir() as runtime_dir:
-        env = {
-            "LABGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
-            "LABGATE_DAEMON_IDLE_MINUTES": "1",
-            "LABGATE_SSH_KEEPALIVE_SECONDS": "2",
-            "LABGATE_PASSWORD_HASH_TIME_COST": "1",
-            "LABGATE_PASSWORD_HASH_MEMORY_KIB": "64",
-        }
-        with running_server(workdir, env=env) as running:
-            yield running
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with labgate_server(tmp_path_factory.mktemp("labgate")) as running:
+    with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD) as running:
         yield running
 
 
@@ -83,145 +61,6 @@ def two_factor(
 ) -> Iterator[TwoFactorServer]:
     with running_two_factor_sshd(tmp_path_factory.mktemp("2fa-sshd"), test_user) as running:
         yield running
-
-
-# -- the browser ------------------------------------------------------------------------------
-
-
-class Browser:
-    """A logged-in browser, as far as the API and the WebSockets are concerned."""
-
-    def __init__(self, server: RunningServer, username: str, password: str) -> None:
-        self.server = server
-        self.username = username
-        self.http = server.client()
-        login = self.http.post(
-            "/api/v1/auth/login", json={"username": username, "password": password}
-        )
-        assert login.status_code == 200, login.text
-        self.csrf: str = login.json()["csrf_token"]
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.get(url, **kwargs)
-
-    def _unsafe(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.request(method, url, headers={"X-CSRF-Token": self.csrf}, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self._unsafe("POST", url, **kwargs)
-
-    def put(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self._unsafe("PUT", url, **kwargs)
-
-    def delete(self, url: str) -> httpx.Response:
-        return self._unsafe("DELETE", url)
-
-    def socket(self, path: str) -> ClientConnection:
-        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
-        return connect(
-            f"ws://{self.server.host}:{self.server.port}{path}",
-            additional_headers={"Cookie": cookie},
-            origin=Origin(self.server.url),
-            open_timeout=10,
-        )
-
-    def add_resource(self, name: str, server: SshServer, **fields: Any) -> int:
-        body = {
-            "name": name,
-            "host": server.host,
-            "port": server.port,
-            "username": server.user.name,
-            **fields,
-        }
-        created = self.post("/api/v1/resources", json=body)
-        assert created.status_code == 201, created.text
-        resource_id: int = created.json()["id"]
-        return resource_id
-
-    def trust_host_key(self, rid: int, server: SshServer) -> None:
-        """What an administrator does after checking the fingerprint out of band."""
-        confirmed = self.post(
-            f"/api/v1/resources/{rid}/host-keys",
-            json={"host": server.host, "port": server.port, "public_key": server.host_public_key},
-        )
-        assert confirmed.status_code == 201, confirmed.text
-
-    def resource(self, rid: int) -> dict[str, Any]:
-        answer = self.get(f"/api/v1/resources/{rid}")
-        assert answer.status_code == 200, answer.text
-        resource: dict[str, Any] = answer.json()
-        return resource
-
-    @contextlib.contextmanager
-    def connecting(self, rid: int) -> Iterator[Conversation]:
-        """The connect WebSocket of ``rid``, after ``{"type": "connect"}``."""
-        with self.socket(f"/api/v1/resources/{rid}/connect") as socket:
-            socket.send(json.dumps({"type": "connect"}))
-            yield Conversation(socket)
-
-    def close(self) -> None:
-        self.http.close()
-
-
-class Conversation:
-    """The server's side of one connect WebSocket, message by message; every message
-    (progress included) is kept in ``seen``."""
-
-    def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
-        self.seen: list[dict[str, Any]] = []
-
-    def next(self) -> dict[str, Any]:
-        """The next message that is not progress."""
-        while True:
-            message: dict[str, Any] = json.loads(self.socket.recv(timeout=60))
-            self.seen.append(message)
-            if message["type"] != "progress":
-                return message
-
-    def expect(self, kind: str) -> dict[str, Any]:
-        message = self.next()
-        assert message["type"] == kind, f"expected {kind}, got {message}"
-        return message
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.socket.send(json.dumps(message))
-
-    def confirm_host_key(self, server: SshServer, hop: int = 0) -> None:
-        shown = self.expect("host_key")
-        assert (shown["hop"], shown["host"], shown["port"]) == (hop, server.host, server.port)
-        assert shown["fingerprint"] == server.host_key_fingerprint
-        assert shown["can_confirm"] is True
-        self.send({"type": "confirm_host_key", "id": shown["id"], "accept": True})
-
-    def answer(self, prompt: dict[str, Any], *answers: str) -> None:
-        self.send({"type": "answer", "id": prompt["id"], "answers": list(answers)})
-
-    def outcome(self) -> dict[str, Any]:
-        message = self.next()
-        assert message["type"] in ("connected", "failed"), message
-        return message
-
-    def connected(self) -> dict[str, Any]:
-        message = self.outcome()
-        assert message["type"] == "connected", message
-        return message
-
-    def failed(self, code: str) -> dict[str, Any]:
-        message = self.outcome()
-        assert message["type"] == "failed", message
-        error: dict[str, Any] = message["error"]
-        assert error["code"] == code, error
-        return error
-
-    @property
-    def progress(self) -> list[str]:
-        return [m["message"] for m in self.seen if m["type"] == "progress"]
-
-    @property
-    def kinds(self) -> list[str]:
-        """The types of the messages that were not progress, in order."""
-        return [m["type"] for m in self.seen if m["type"] != "progress"]
 
 
 def add_user(admin: Browser, username: str, groups: tuple[str, ...] = ()) -> None:
@@ -249,16 +88,6 @@ def alice(server: RunningServer, admin: Browser) -> Iterator[Browser]:
     browser = Browser(server, "alice", USER_PASSWORD)
     yield browser
     browser.close()
-
-
-def states_until(events: ClientConnection, rid: int, final: str) -> list[str]:
-    """The states the events WebSocket reports for ``rid`` up to ``final``."""
-    states: list[str] = []
-    while not states or states[-1] != final:
-        message = json.loads(events.recv(timeout=60))
-        if message["type"] == "resource_status" and message["resource_id"] == rid:
-            states.append(message["status"]["state"])
-    return states
 
 
 def accepted_lines(server: SshServer, method: str = "") -> list[str]:
@@ -554,43 +383,11 @@ def test_a_shared_resource_trusts_labgates_certificates(
 
 
 @pytest.fixture(scope="module")
-def network() -> Iterator[JumpNetwork]:
-    with jump_network() as built:  # the guard route goes in first
-        yield built
-
-
-@pytest.fixture(scope="module")
-def jump_sshd(
-    tmp_path_factory: pytest.TempPathFactory, test_user: TestUser, network: JumpNetwork
-) -> Iterator[SshServer]:
-    with running_sshd(
-        tmp_path_factory.mktemp("jump-sshd"),
-        test_user,
-        netns=network.jump,
-        listen_address=network.jump_address,
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def target_sshd(
-    tmp_path_factory: pytest.TempPathFactory, test_user: TestUser, network: JumpNetwork
-) -> Iterator[SshServer]:
-    with running_sshd(
-        tmp_path_factory.mktemp("target-sshd"),
-        test_user,
-        netns=network.target,
-        listen_address=network.target_address,
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def chain_user(tmp_path_factory: pytest.TempPathFactory, network: JumpNetwork) -> Iterator[Browser]:
     """A user of a server of its own: its daemons on the target are its own, started
     inside the target's namespace (those of ``server`` run in the root namespace, and the
     machine's file system, where they are found, is one)."""
-    with labgate_server(tmp_path_factory.mktemp("labgate-chain")) as running:
+    with labgate_server(tmp_path_factory.mktemp("labgate-chain"), ADMIN_PASSWORD) as running:
         admin = Browser(running, "admin", ADMIN_PASSWORD)
         add_user(admin, "carol")
         admin.close()

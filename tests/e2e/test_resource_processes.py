@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from labgate.api.processes import OUTPUT_FRAME
 from tests.support import postgres
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.labgate_api import Browser, server_env
 from tests.support.server import RunningServer
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -44,68 +44,20 @@ def runtime_dir() -> Iterator[str]:
         yield path
 
 
-def server_env(runtime_dir: str, **extra: str) -> dict[str, str]:
-    return {
-        "LABGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "LABGATE_SECRET_KEY": SECRET,
-        "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
-        "LABGATE_DAEMON_IDLE_MINUTES": "1",
-        "LABGATE_SSH_KEEPALIVE_SECONDS": "2",
-        "LABGATE_PASSWORD_HASH_TIME_COST": "1",
-        "LABGATE_PASSWORD_HASH_MEMORY_KIB": "64",
-        **extra,
-    }
+def env_of(runtime_dir: str, **extra: str) -> dict[str, str]:
+    # One secret for every server of a test: a key remembered through one opens on all.
+    return server_env(ADMIN_PASSWORD, runtime_dir, LABGATE_SECRET_KEY=SECRET, **extra)
 
 
-class Browser:
-    """A logged-in user of one server."""
-
-    def __init__(self, server: RunningServer, username: str, password: str) -> None:
-        self.server = server
-        self.http = server.client()
-        login = self.http.post(
-            "/api/v1/auth/login", json={"username": username, "password": password}
-        )
-        assert login.status_code == 200, login.text
-        self.csrf = login.json()["csrf_token"]
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.post(url, headers={"X-CSRF-Token": self.csrf}, **kwargs)
-
-    def put(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.put(url, headers={"X-CSRF-Token": self.csrf}, **kwargs)
-
-    def attach(self, rid: int, pid: str, offset: int = 0) -> ClientConnection:
-        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
-        return connect(
-            f"ws://{self.server.host}:{self.server.port}"
-            f"/api/v1/resources/{rid}/processes/{pid}/attach?offset={offset}",
-            additional_headers={"Cookie": cookie},
-            origin=self.server.url,  # type: ignore[arg-type]
-            open_timeout=20,
-        )
+def attach(browser: Browser, rid: int, pid: str, offset: int = 0) -> ClientConnection:
+    return browser.socket(f"/api/v1/resources/{rid}/processes/{pid}/attach?offset={offset}")
 
 
 def key_resource(browser: Browser, sshd: SshServer, name: str) -> int:
     """A resource logging in with the sshd's authorised key, remembered by labgate, so
     that every server process can connect without asking anyone."""
-    created = browser.post(
-        "/api/v1/resources",
-        json={
-            "name": name,
-            "host": sshd.host,
-            "port": sshd.port,
-            "username": sshd.user.name,
-            "auth_method": "key",
-        },
-    )
-    assert created.status_code == 201, created.text
-    rid: int = created.json()["id"]
-    trusted = browser.post(
-        f"/api/v1/resources/{rid}/host-keys",
-        json={"host": sshd.host, "port": sshd.port, "public_key": sshd.host_public_key},
-    )
-    assert trusted.status_code == 201, trusted.text
+    rid = browser.add_resource(name, sshd, auth_method="key")
+    browser.trust_host_key(rid, sshd)
     remembered = browser.put(
         f"/api/v1/resources/{rid}/remembered-keys/target",
         json={"private_key": sshd.client_key_path.read_text()},
@@ -167,7 +119,7 @@ def assert_counts_without_gap(output: Output) -> None:
 def test_a_counter_survives_a_killed_connection_and_a_server_restart(
     sshd: SshServer, runtime_dir: str, tmp_path: Path
 ) -> None:
-    server = RunningServer(tmp_path, env=server_env(runtime_dir))
+    server = RunningServer(tmp_path, env=env_of(runtime_dir))
     try:
         server.start()
         server.wait_until_healthy()
@@ -176,7 +128,7 @@ def test_a_counter_survives_a_killed_connection_and_a_server_restart(
         pid = start(alice, rid, command=COUNTER, name="counter")
 
         output = Output()
-        with alice.attach(rid, pid) as socket:
+        with attach(alice, rid, pid) as socket:
             output.take(socket, lines_at_least(20))
             # The network fails: every sshd process of the connection is killed.
             for process in sshd.session_processes():
@@ -201,14 +153,14 @@ def test_a_counter_survives_a_killed_connection_and_a_server_restart(
         assert [p["id"] for p in listing] == [pid]
         assert listing[0]["running"] is True
         resumed = Output(start=output.end)
-        with alice.attach(rid, pid, offset=output.end) as socket:
+        with attach(alice, rid, pid, offset=output.end) as socket:
             resumed.take(socket, lines_at_least(60))
         assert resumed.numbers()[0] == output.numbers()[-1] + 1
         assert_counts_without_gap(resumed)
 
         # Stopped with a signal: the attachment says how it ended.
         ended = Output()
-        with alice.attach(rid, pid, offset=resumed.end) as socket:
+        with attach(alice, rid, pid, offset=resumed.end) as socket:
             ended.take(socket, lines_at_least(1))
             signalled = alice.post(
                 f"/api/v1/resources/{rid}/processes/{pid}/signal", json={"signal": "TERM"}
@@ -231,7 +183,7 @@ def test_a_counter_survives_a_killed_connection_and_a_server_restart(
 def test_a_terminal_answers_and_others_see_nothing(
     sshd: SshServer, runtime_dir: str, tmp_path: Path
 ) -> None:
-    server = RunningServer(tmp_path, env=server_env(runtime_dir))
+    server = RunningServer(tmp_path, env=env_of(runtime_dir))
     try:
         server.start()
         server.wait_until_healthy()
@@ -239,7 +191,7 @@ def test_a_terminal_answers_and_others_see_nothing(
         rid = key_resource(admin, sshd, "shell")
         pid = start(admin, rid, pty=True, cols=100, rows=40)
         output = Output()
-        with admin.attach(rid, pid) as socket:
+        with attach(admin, rid, pid) as socket:
             socket.send(b"echo hello-$((6*7)); stty size\n")
             output.take(socket, lambda o: b"hello-42" in o.data and b"40 100" in o.data)
             socket.send(json.dumps({"type": "resize", "cols": 120, "rows": 30}))
@@ -286,7 +238,7 @@ def test_a_terminal_answers_and_others_see_nothing(
             f"/api/v1/resources/{shared}/processes/{admin_pid}/signal", json={"signal": "KILL"}
         )
         assert refused.status_code == 404
-        with bob.attach(shared, admin_pid) as socket:
+        with attach(bob, shared, admin_pid) as socket:
             failed = json.loads(socket.recv(timeout=20))
         assert failed["type"] == "failed"
         assert failed["error"]["code"] == "not_found"
@@ -302,7 +254,7 @@ def test_two_replicas_reach_the_same_daemon(
 ) -> None:
     with contextlib.ExitStack() as stack:
         dsn = stack.enter_context(postgres.fresh_database(postgres_dsn))
-        env = server_env(runtime_dir, LABGATE_DATABASE_URL=dsn)
+        env = env_of(runtime_dir, LABGATE_DATABASE_URL=dsn)
         first, second = (RunningServer(tmp_path / name, env=env) for name in ("a", "b"))
         for server in (first, second):
             server.workdir.mkdir()
@@ -320,7 +272,7 @@ def test_two_replicas_reach_the_same_daemon(
         assert listing.status_code == 200, listing.text
         assert [p["id"] for p in listing.json()["processes"]] == [pid]
         output = Output()
-        with on_b.attach(rid, pid) as socket:
+        with attach(on_b, rid, pid) as socket:
             output.take(socket, lambda o: b"from-a-3" in o.data)
         assert re.findall(rb"from-a-\d", output.data) == [b"from-a-1", b"from-a-2", b"from-a-3"]
         on_b.post(f"/api/v1/resources/{rid}/processes/{pid}/signal", json={"signal": "KILL"})
