@@ -463,7 +463,8 @@ async def test_remembering_and_forgetting_keys(database: Database, tmp_path: Pat
     assert credential.passphrase is None
     async with database.read() as db:
         loaded = await store.remembered_key(db, vault, **ids, hop_id=None)
-        listed = await store.remembered_keys(db, **ids)
+        by_resource = await store.remembered_keys(db, ids["user_id"], [ids["resource_id"]])
+        listed = by_resource[ids["resource_id"]]
         row = await db.scalar(select(StoredCredential).where(StoredCredential.hop_id.is_(None)))
     assert loaded == credential
     assert keys.import_private_key(loaded.private_key).fingerprint == protected_fingerprint

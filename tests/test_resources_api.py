@@ -259,3 +259,33 @@ async def test_read_only_tokens_cannot_change_resources(accounts: AccountFactory
     assert listing.status_code == 200
     refused = await script.post("/api/v1/resources", json=CLUSTER, headers=bearer)
     assert refused.status_code == 403
+
+
+async def test_process_requests_are_validated(accounts: AccountFactory) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    alice = await accounts.login("alice")
+    listing = (await root.get("/api/v1/resources")).json()["resources"]
+    local = next(r for r in listing if r["kind"] == "local")["id"]
+    base = f"/api/v1/resources/{local}/processes"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"pty": True, "cols": 0}, "body.cols"),
+        ({"pty": True, "rows": 100000}, "body.rows"),
+        ({"command": ""}, "body.command"),
+        ({"command": "true", "pty": "sometimes"}, "body.pty"),
+        ({"command": "true", "colour": "red"}, "body.colour"),
+    ]
+    for body, field in cases:
+        response = await root.post(base, json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert field in [d["field"] for d in response.json()["error"]["details"]]
+    # A body over the JSON limit (64 KiB in these tests) is refused before parsing.
+    too_long = await root.post(base, json={"command": "x" * 100_001})
+    assert too_long.status_code == 413
+    # Nothing to run: refused before anything is started.
+    nothing = await root.post(base, json={"pty": False})
+    assert nothing.status_code == 400
+    bad_signal = await root.post(f"{base}/anything/signal", json={"signal": "EXPLODE"})
+    assert bad_signal.status_code == 422
+    # A resource the caller may not see answers 404 whatever the body.
+    assert (await alice.post(base, json={"command": "true"})).status_code == 404
+    assert (await alice.get(base)).status_code == 404

@@ -218,3 +218,28 @@ def test_sockets_refuse_strangers(server: RunningServer, session: Browser) -> No
         ) as socket,
     ):
         socket.recv(timeout=10)
+
+
+def test_malformed_messages_are_refused_or_ignored(session: Browser, sshd: SshServer) -> None:
+    rid = session.add_resource("picky", sshd, auth_method="password")
+    for first in (
+        "not json at all",
+        json.dumps({"type": "answer", "answers": ["x"]}),
+        json.dumps({"type": "connect", "colour": 7, "answers": "not a list"}),
+    ):
+        with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
+            socket.send(first)
+            refused = until(socket, "failed", "connected", "host_key")
+        assert refused["type"] == "failed", (first, refused)
+        assert refused["error"]["code"] == "bad_request", (first, refused)
+    # Mid-conversation, garbage is ignored and the question stays open.
+    with session.socket(f"/api/v1/resources/{rid}/connect") as socket:
+        socket.send(json.dumps({"type": "connect"}))
+        host_key = until(socket, "host_key", "failed")
+        socket.send("{broken")
+        socket.send(json.dumps({"type": "answer", "id": host_key["id"], "answers": [1, 2]}))
+        socket.send(json.dumps({"type": "confirm_host_key", "id": host_key["id"], "accept": True}))
+        prompt = until(socket, "prompt", "failed")
+        assert prompt["kind"] == "password"
+        socket.send(json.dumps({"type": "cancel"}))
+        assert until(socket, "failed", "connected")["error"]["code"] == "cancelled"

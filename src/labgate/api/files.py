@@ -48,7 +48,6 @@ from labgate.http.content import (
 )
 from labgate.http.errors import error_response
 from labgate.resources import catalog
-from labgate.resources.connections import run_with_agent
 from labgate.resources.plan import ConnectionPlan, plan_for
 from labgate.state import AppState
 
@@ -245,7 +244,7 @@ async def _run(
     state: AppState, plan: ConnectionPlan, work: Callable[[AgentConnection], Awaitable[T]]
 ) -> T:
     with resource_errors():
-        return await run_with_agent(state.connections, plan, work)
+        return await work(await state.connections.agent(plan))
 
 
 async def _call(

@@ -22,13 +22,13 @@ from starlette.websockets import WebSocketDisconnect
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError, ProcessStream
 from labgate.api.deps import CurrentPrincipal, Db, State, accept_websocket, get_state
-from labgate.api.remote_errors import resource_error
+from labgate.api.remote_errors import resource_error, resource_errors
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.errors import LabgateError, NotFound
 from labgate.resources import catalog
-from labgate.resources.connections import ConnectionManager, run_with_agent
+from labgate.resources.connections import ConnectionManager
 from labgate.resources.diagnostics import problem_of
 from labgate.resources.plan import ConnectionPlan, plan_for
 from labgate.state import AppState
@@ -127,12 +127,8 @@ async def start_process(
             params[name] = getattr(body, name)
     if body.pty:
         params.update(cols=body.cols, rows=body.rows)
-    try:
-        started = await run_with_agent(
-            state.connections, plan, lambda agent: agent.call("proc.start", **params)
-        )
-    except AgentCallError as exc:
-        raise resource_error(exc) from None
+    with resource_errors():
+        started = await (await state.connections.agent(plan)).call("proc.start", **params)
     return ProcessOut.model_validate(started)
 
 
@@ -142,9 +138,7 @@ async def list_processes(
 ) -> ProcessList:
     authorize(principal, Action.READ_RESOURCE)
     plan = await _plan(db, principal, state, resource_id)
-    processes = await run_with_agent(
-        state.connections, plan, lambda agent: _own_processes(agent, principal)
-    )
+    processes = await _own_processes(await state.connections.agent(plan), principal)
     return ProcessList(processes=[ProcessOut.model_validate(p) for p in processes])
 
 
@@ -162,14 +156,10 @@ async def signal_process(
     authorize(principal, Action.USE_RESOURCE)
     plan = await _plan(db, principal, state, resource_id)
 
-    async def send(agent: AgentConnection) -> None:
+    with resource_errors():
+        agent = await state.connections.agent(plan)
         await _own_process(agent, principal, process_id)
         await agent.call("proc.signal", id=process_id, signal=body.signal)
-
-    try:
-        await run_with_agent(state.connections, plan, send)
-    except AgentCallError as exc:
-        raise resource_error(exc) from None
     return Response(status_code=204)
 
 
@@ -184,14 +174,10 @@ async def forget_process(
     authorize(principal, Action.USE_RESOURCE)
     plan = await _plan(db, principal, state, resource_id)
 
-    async def forget(agent: AgentConnection) -> None:
+    with resource_errors():
+        agent = await state.connections.agent(plan)
         await _own_process(agent, principal, process_id)
         await agent.call("proc.forget", id=process_id)
-
-    try:
-        await run_with_agent(state.connections, plan, forget)
-    except AgentCallError as exc:
-        raise resource_error(exc) from None
     return Response(status_code=204)
 
 
@@ -224,16 +210,12 @@ async def attach(
         async with state.database.read() as db:
             resource = await catalog.get_visible(db, principal, state.settings, resource_id)
             plan = await plan_for(db, resource, principal)
-        agent = await _agent(state.connections, plan)
+        agent = await state.connections.agent(plan)
         await _own_process(agent, principal, process_id)
     except Exception as exc:
         await _close_failed(websocket, exc)
         return
     await _Attachment(websocket, state.connections, plan, process_id, offset).run(agent)
-
-
-async def _agent(manager: ConnectionManager, plan: ConnectionPlan) -> AgentConnection:
-    return manager.live_agent(plan.user_id, plan.resource_id) or await manager.connect(plan)
 
 
 async def _close_failed(websocket: WebSocket, exc: BaseException) -> None:
@@ -324,7 +306,7 @@ class _Attachment:
             if self.browser_gone:
                 return None
             try:
-                return await _agent(self.manager, self.plan)
+                return await self.manager.agent(self.plan)
             except Exception as exc:
                 last: BaseException = exc
         await _close_failed(self.websocket, last)

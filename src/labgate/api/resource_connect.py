@@ -15,7 +15,7 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, WebSocket
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.websockets import WebSocketDisconnect
 
 from labgate.api.deps import accept_websocket, get_state
@@ -162,16 +162,17 @@ async def connect(websocket: WebSocket, resource_id: int) -> None:
         async with state.database.read() as db:
             resource = await catalog.get_visible(db, principal, state.settings, resource_id)
             plan = await plan_for(db, resource, principal)
+    except LabgateError as exc:
+        await _fail(websocket, problem_of(exc))
+        return
+    try:
         first = await asyncio.wait_for(_receive(websocket), FIRST_MESSAGE_SECONDS)
-        if first.type != "connect":
-            raise Cancelled('The first message must be {"type": "connect"}.')
-    except (LabgateError, TimeoutError, WebSocketDisconnect, ValidationError) as exc:
-        problem = (
-            problem_of(exc)
-            if isinstance(exc, LabgateError)
-            else Problem("bad_request", 'Expected {"type": "connect"} first.')
-        )
-        await _finish(websocket, {"type": "failed", "error": ProblemOut.of(problem).model_dump()})
+    except WebSocketDisconnect:
+        return
+    except (TimeoutError, ValueError):  # silence, not JSON, or not a valid message
+        first = None
+    if first is None or first.type != "connect":
+        await _fail(websocket, Problem("bad_request", 'Expected {"type": "connect"} first.'))
         return
 
     asker = WebSocketAsker(websocket)
@@ -213,7 +214,7 @@ async def _listen(websocket: WebSocket, asker: WebSocketAsker, attempt: asyncio.
         while True:
             try:
                 message = await _receive(websocket)
-            except ValidationError:
+            except ValueError:  # not JSON, or not a valid message (ValidationError)
                 continue  # a malformed answer is ignored; the question stays open
             if message.type == "cancel":
                 break
@@ -221,6 +222,10 @@ async def _listen(websocket: WebSocket, asker: WebSocketAsker, attempt: asyncio.
     except (WebSocketDisconnect, RuntimeError):
         pass
     attempt.cancel()
+
+
+async def _fail(websocket: WebSocket, problem: Problem) -> None:
+    await _finish(websocket, {"type": "failed", "error": ProblemOut.of(problem).model_dump()})
 
 
 async def _finish(websocket: WebSocket, message: dict[str, Any]) -> None:

@@ -5,23 +5,23 @@ their system information. Files there are in :mod:`labgate.api.files`, processes
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
-from labgate.db.models import AuthMethod, Resource, StoredCredential
+from labgate.credentials import store
+from labgate.db.models import AuthMethod, Resource
 from labgate.errors import BadRequest, LabgateError
 from labgate.resources import catalog
 from labgate.resources.catalog import HopFields
-from labgate.resources.connections import run_with_agent
 from labgate.resources.plan import plan_for
 from labgate.resources.status import Problem, Status
 from labgate.state import AppState
@@ -209,66 +209,74 @@ class ResourceList(BaseModel):
     resources: list[ResourceOut]
 
 
+async def describe_all(
+    db: AsyncSession, state: AppState, principal: Principal, resources: Sequence[Resource]
+) -> list[ResourceOut]:
+    """The API's view of ``resources`` for the caller; three queries whatever their number."""
+    ids = [r.id for r in resources]
+    groups = await catalog.group_names_by_resource(db, resources)
+    host_keys = await catalog.host_keys_by_resource(db, ids)
+    remembered = await store.remembered_keys(db, principal.user_id, ids)
+    described = []
+    for resource in resources:
+        editable = catalog.can_edit(principal, resource)
+        described.append(
+            ResourceOut(
+                id=resource.id,
+                name=resource.name,
+                kind=resource.kind,
+                shared=resource.shared,
+                # Only the owner sees an own resource (catalog.can_see).
+                owner=None if resource.shared else principal.username,
+                description=resource.description,
+                host=resource.host,
+                port=resource.port,
+                username=resource.username,
+                auth_method=AuthMethod(resource.auth_method),
+                hops=[
+                    HopOut(
+                        id=hop.id,
+                        host=hop.host,
+                        port=hop.port,
+                        username=hop.username,
+                        auth_method=AuthMethod(hop.auth_method),
+                    )
+                    for hop in resource.hops
+                ],
+                python=resource.python,
+                setup_lines=list(resource.setup_lines),
+                groups=groups[resource.id],
+                account_rule=resource.account_rule,
+                # Other users' account names are for those who manage the resource.
+                account_overrides=dict(resource.account_overrides) if editable else {},
+                remote_username=catalog.remote_username(resource, principal.username),
+                remembered_keys=[
+                    RememberedKeyOut(hop_id=key.hop_id, fingerprint=key.fingerprint)
+                    for key in remembered[resource.id]
+                ],
+                host_keys=[
+                    HostKeyOut(
+                        id=key.id,
+                        host=key.host,
+                        port=key.port,
+                        fingerprint=key.fingerprint,
+                        confirmed_at=key.confirmed_at,
+                    )
+                    for key in host_keys[resource.id]
+                ],
+                can_edit=editable,
+                status=StatusOut.of(state.connections.status(principal.user_id, resource.id)),
+                created_at=resource.created_at,
+                updated_at=resource.updated_at,
+            )
+        )
+    return described
+
+
 async def describe(
     db: AsyncSession, state: AppState, principal: Principal, resource: Resource
 ) -> ResourceOut:
-    owner = None
-    if resource.owner_id is not None:
-        owner = principal.username if resource.owner_id == principal.user_id else None
-    editable = catalog.can_edit(principal, resource)
-    remembered = await db.scalars(
-        select(StoredCredential).where(
-            StoredCredential.user_id == principal.user_id,
-            StoredCredential.resource_id == resource.id,
-        )
-    )
-    return ResourceOut(
-        id=resource.id,
-        name=resource.name,
-        kind=resource.kind,
-        shared=resource.shared,
-        owner=owner,
-        description=resource.description,
-        host=resource.host,
-        port=resource.port,
-        username=resource.username,
-        auth_method=AuthMethod(resource.auth_method),
-        hops=[
-            HopOut(
-                id=hop.id,
-                host=hop.host,
-                port=hop.port,
-                username=hop.username,
-                auth_method=AuthMethod(hop.auth_method),
-            )
-            for hop in resource.hops
-        ],
-        python=resource.python,
-        setup_lines=list(resource.setup_lines),
-        groups=await catalog.group_names_of(db, resource),
-        account_rule=resource.account_rule,
-        # Other users' account names are for those who manage the resource.
-        account_overrides=dict(resource.account_overrides) if editable else {},
-        remote_username=catalog.remote_username(resource, principal.username),
-        remembered_keys=[
-            RememberedKeyOut(hop_id=row.hop_id, fingerprint=row.public_fingerprint)
-            for row in remembered
-        ],
-        host_keys=[
-            HostKeyOut(
-                id=key.id,
-                host=key.host,
-                port=key.port,
-                fingerprint=key.fingerprint,
-                confirmed_at=key.confirmed_at,
-            )
-            for key in await catalog.host_keys_of(db, resource.id)
-        ],
-        can_edit=editable,
-        status=StatusOut.of(state.connections.status(principal.user_id, resource.id)),
-        created_at=resource.created_at,
-        updated_at=resource.updated_at,
-    )
+    return (await describe_all(db, state, principal, [resource]))[0]
 
 
 # -- the resources themselves ----------------------------------------------------------
@@ -278,7 +286,7 @@ async def describe(
 async def list_resources(principal: CurrentPrincipal, state: State, db: Db) -> ResourceList:
     authorize(principal, Action.LIST_RESOURCES)
     resources = await catalog.visible_resources(db, principal, state.settings)
-    return ResourceList(resources=[await describe(db, state, principal, r) for r in resources])
+    return ResourceList(resources=await describe_all(db, state, principal, resources))
 
 
 @router.post("", status_code=201, summary="Add a resource")
@@ -438,5 +446,5 @@ async def system_info(
     authorize(principal, Action.READ_RESOURCE)
     resource = await catalog.get_visible(db, principal, state.settings, resource_id)
     plan = await plan_for(db, resource, principal)
-    result = await run_with_agent(state.connections, plan, lambda a: a.call("system.info"))
+    result = await (await state.connections.agent(plan)).call("system.info")
     return SystemInfo.model_validate(result)

@@ -12,6 +12,7 @@ writing transaction (``Database.session()``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -286,15 +287,26 @@ async def remembered_key(
         ) from None
 
 
-async def remembered_keys(db: AsyncSession, user_id: int, resource_id: int) -> list[RememberedKey]:
-    """The user's remembered keys for a resource and its jump hosts."""
+async def remembered_keys(
+    db: AsyncSession, user_id: int, resource_ids: Sequence[int]
+) -> dict[int, list[RememberedKey]]:
+    """The user's remembered keys for each resource and its jump hosts, in one query."""
     rows = await db.scalars(
         select(StoredCredential)
-        .where(StoredCredential.user_id == user_id, StoredCredential.resource_id == resource_id)
+        .where(
+            StoredCredential.user_id == user_id,
+            StoredCredential.resource_id.in_(resource_ids),
+        )
         .order_by(StoredCredential.id)
     )
-    latest = {row.hop_id: row for row in rows}  # the newest per server, should there be two
-    return [RememberedKey(r.hop_id, r.public_fingerprint, r.created_at) for r in latest.values()]
+    # The newest per server, should there ever be two.
+    latest: dict[int, dict[int | None, StoredCredential]] = {rid: {} for rid in resource_ids}
+    for row in rows:
+        latest[row.resource_id][row.hop_id] = row
+    return {
+        rid: [RememberedKey(r.hop_id, r.public_fingerprint, r.created_at) for r in by_hop.values()]
+        for rid, by_hop in latest.items()
+    }
 
 
 async def _check_server(db: AsyncSession, resource_id: int, hop_id: int | None) -> Resource:

@@ -129,19 +129,37 @@ def remote_username(resource: Resource, username: str) -> str:
     return resource.account_rule.replace("{username}", username)
 
 
-async def group_names_of(db: AsyncSession, resource: Resource) -> list[str]:
-    ids = [link.group_id for link in resource.group_links]
-    if not ids:
-        return []
-    rows = await db.scalars(select(Group.name).where(Group.id.in_(ids)).order_by(Group.name))
-    return list(rows.all())
+async def group_names_by_resource(
+    db: AsyncSession, resources: Sequence[Resource]
+) -> dict[int, list[str]]:
+    """The names of the groups each of ``resources`` is shared with, in one query."""
+    wanted = {link.group_id for r in resources for link in r.group_links}
+    names: dict[int, str] = {}
+    if wanted:
+        rows = await db.execute(select(Group.id, Group.name).where(Group.id.in_(wanted)))
+        names = {group_id: name for group_id, name in rows.all()}
+    return {
+        r.id: sorted(names[link.group_id] for link in r.group_links if link.group_id in names)
+        for r in resources
+    }
+
+
+async def host_keys_by_resource(
+    db: AsyncSession, resource_ids: Sequence[int]
+) -> dict[int, list[HostKey]]:
+    """The trusted host keys of each resource, in one query."""
+    found: dict[int, list[HostKey]] = {rid: [] for rid in resource_ids}
+    if resource_ids:
+        rows = await db.scalars(
+            select(HostKey).where(HostKey.resource_id.in_(resource_ids)).order_by(HostKey.id)
+        )
+        for key in rows:
+            found[key.resource_id].append(key)
+    return found
 
 
 async def host_keys_of(db: AsyncSession, resource_id: int) -> list[HostKey]:
-    rows = await db.scalars(
-        select(HostKey).where(HostKey.resource_id == resource_id).order_by(HostKey.id)
-    )
-    return list(rows.all())
+    return (await host_keys_by_resource(db, [resource_id]))[resource_id]
 
 
 # Replicas starting together create one ``local`` resource, not two.

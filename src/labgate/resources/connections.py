@@ -14,7 +14,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from labgate.agent.client import AgentConnection
 from labgate.errors import LabgateError
@@ -33,8 +32,6 @@ from labgate.transport.local import LocalTransport
 from labgate.transport.ssh import Hop, SshTransport
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Waits between reconnection attempts after a connection dropped; then it is "failed".
 RECONNECT_DELAYS_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
@@ -93,6 +90,12 @@ class ConnectionManager:
         return connection.agent
 
     # -- connecting ---------------------------------------------------------------------
+
+    async def agent(self, plan: ConnectionPlan) -> AgentConnection:
+        """The live agent of ``plan``'s user on its resource, connecting without asking
+        anything when there is none (stored keys, certificates, ``local``; a password
+        typed in earlier and still in memory)."""
+        return self.live_agent(plan.user_id, plan.resource_id) or await self.connect(plan)
 
     async def connect(self, plan: ConnectionPlan, asker: Asker | None = None) -> AgentConnection:
         """The live agent of ``plan``'s user on its resource, connecting if needed. Without
@@ -260,14 +263,3 @@ _FINAL = frozenset(
         "python_too_old",
     }
 )
-
-
-async def run_with_agent(
-    manager: ConnectionManager,
-    plan: ConnectionPlan,
-    work: Callable[[AgentConnection], Awaitable[T]],
-) -> T:
-    """Run ``work`` with the user's agent on the resource, connecting without asking
-    anything when needed (stored keys, certificates, ``local``)."""
-    agent = manager.live_agent(plan.user_id, plan.resource_id) or await manager.connect(plan)
-    return await work(agent)
