@@ -16,7 +16,6 @@ import {
   generateMySshKey,
   getResource,
   isRefusal,
-  listFiles,
   listGroups,
   listResources,
   isCompleteSystemInfo,
@@ -121,17 +120,13 @@ describe('resource calls', () => {
     expect(call(5)).toMatchObject({ url: '/api/v1/resources/3/remembered-keys/7', method: 'DELETE' })
   })
 
-  it('disconnects, reads the system and lists files', async () => {
-    const { client, call } = clientAnswering(noContent(), json(200, { hostname: 'node1' }), json(200, { entries: [] }), json(200, {}))
+  it('disconnects and reads the system', async () => {
+    const { client, call } = clientAnswering(noContent(), json(200, { hostname: 'node1' }))
     await disconnectResource(3, client)
     await expect(fetchSystemInfo(3, client)).resolves.toMatchObject({ hostname: 'node1', gpus: null })
-    await listFiles(3, { path: '~/data dir', offset: 0, limit: 1000, hidden: true }, client)
-    await listFiles(3, {}, client)
     expect(call(0)).toMatchObject({ url: '/api/v1/resources/3/disconnect', method: 'POST' })
     expect(call(0).headers['X-CSRF-Token']).toBe('csrf-1')
     expect(call(1)).toMatchObject({ url: '/api/v1/resources/3/system', method: 'GET' })
-    expect(call(2).url).toBe('/api/v1/resources/3/files?path=%7E%2Fdata+dir&offset=0&limit=1000&hidden=true')
-    expect(call(3).url).toBe('/api/v1/resources/3/files')
   })
 
   it('maps 409 login_required from the system call to an ApiError', async () => {

@@ -161,26 +161,6 @@ export interface SystemInfo {
   gpus: GpuInfo[] | null
 }
 
-export interface FileEntry {
-  name: string
-  raw?: string
-  kind: string
-  size: number
-  mode: number
-  mtime: number
-  uid: number
-  gid: number
-  target?: string
-  target_kind?: string
-}
-
-export interface FileListing {
-  path: string
-  total: number
-  offset: number
-  entries: FileEntry[]
-}
-
 export interface UserSshKey {
   public_key: string
   fingerprint: string
@@ -303,20 +283,6 @@ export function normalizeSystemInfo(value: unknown): SystemInfo | null {
 /** Everything the system panel shows is there (else it asks GET …/system). */
 export function isCompleteSystemInfo(info: SystemInfo): boolean {
   return info.gpus !== null && info.memory.total > 0
-}
-
-export function listFiles(
-  id: number,
-  query: { path?: string; offset?: number; limit?: number; hidden?: boolean } = {},
-  client: ApiClient = api,
-): Promise<FileListing> {
-  const params = new URLSearchParams()
-  if (query.path !== undefined) params.set('path', query.path)
-  if (query.offset !== undefined) params.set('offset', String(query.offset))
-  if (query.limit !== undefined) params.set('limit', String(query.limit))
-  if (query.hidden !== undefined) params.set('hidden', String(query.hidden))
-  const search = params.toString()
-  return client.get<FileListing>(`${resourcePath(id)}/files${search ? `?${search}` : ''}`)
 }
 
 /** The user's labgate key pair, or null when they have none (404). */

@@ -1,0 +1,120 @@
+/**
+ * How panes open each other: the file browser opens editors, viewers and terminals, the
+ * editor opens a terminal in the file's folder, the Resources pane opens a file browser.
+ * Each target pane owns its params type here, so that a pane never needs to import
+ * another pane's component to open it. Params are saved with the layout: keep them
+ * small and serialisable, and never rename a field once released.
+ */
+import type { DockviewApi, IDockviewPanel } from 'dockview-core'
+import { displayPath, type FileEntry, type RemotePath } from '../api/files'
+import { openPane, workspaceApi } from './workspace'
+
+export const FILES_PANE = 'files'
+export const EDITOR_PANE = 'editor'
+export const TERMINAL_PANE = 'terminal'
+export const VIEWER_PANE = 'viewer'
+
+export interface FilesParams extends Record<string, unknown> {
+  resourceId: number
+  /** The folder shown; absent: the home directory. */
+  path?: RemotePath
+}
+
+export interface EditorParams extends Record<string, unknown> {
+  resourceId: number
+  path: RemotePath
+  /** Where the cursor was (1-based), restored with the layout. */
+  line?: number
+  column?: number
+}
+
+export interface TerminalParams extends Record<string, unknown> {
+  resourceId: number
+  /** The daemon's process id once the shell is started: the pane re-attaches to it. */
+  processId?: string
+  /** Folder to start the shell in (only when it is started). */
+  cwd?: string
+}
+
+export interface ViewerParams extends Record<string, unknown> {
+  resourceId: number
+  path: RemotePath
+  /** The viewer's id (image, pdf, text, table, json, markdown, html, ...). */
+  viewer: string
+}
+
+/** The last part of a path, for tab titles. */
+export function baseName(path: RemotePath): string {
+  const text = displayPath(path).replace(/\/+$/, '')
+  return text.slice(text.lastIndexOf('/') + 1) || '/'
+}
+
+function samePath(a: RemotePath | undefined, b: RemotePath): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b)
+}
+
+function workspace(): DockviewApi {
+  const dockview = workspaceApi.value
+  if (!dockview) throw new Error('The workspace is not ready')
+  return dockview
+}
+
+/** An open pane of `kind` showing `path` of `resourceId`, if any. */
+function findPane(kind: string, resourceId: number, path: RemotePath): IDockviewPanel | undefined {
+  return workspace().panels.find((panel) => {
+    const params = panel.params as Record<string, unknown> | undefined
+    return panel.api.component === kind && params?.resourceId === resourceId && samePath(params.path as RemotePath, path)
+  })
+}
+
+export function openFileBrowser(resourceId: number, path?: RemotePath, title?: string): IDockviewPanel {
+  const params: FilesParams = { resourceId, ...(path ? { path } : {}) }
+  return openPane(workspace(), FILES_PANE, { params, ...(title ? { title } : {}) })
+}
+
+/** The editor for a file: the one already open on it, brought to the front, or a new one. */
+export function openEditor(resourceId: number, path: RemotePath, at: { line?: number } = {}): IDockviewPanel {
+  const existing = findPane(EDITOR_PANE, resourceId, path)
+  if (existing) {
+    existing.api.setActive()
+    if (at.line !== undefined) existing.api.updateParameters({ line: at.line })
+    return existing
+  }
+  const params: EditorParams = { resourceId, path, ...at }
+  return openPane(workspace(), EDITOR_PANE, { params, title: baseName(path) })
+}
+
+export function openViewer(resourceId: number, path: RemotePath, viewer: string): IDockviewPanel {
+  const existing = findPane(VIEWER_PANE, resourceId, path)
+  if (existing && (existing.params as ViewerParams | undefined)?.viewer === viewer) {
+    existing.api.setActive()
+    return existing
+  }
+  const params: ViewerParams = { resourceId, path, viewer }
+  return openPane(workspace(), VIEWER_PANE, { params, title: baseName(path) })
+}
+
+export function openTerminal(resourceId: number, options: { cwd?: string; processId?: string; title?: string } = {}): IDockviewPanel {
+  const params: TerminalParams = { resourceId }
+  if (options.cwd !== undefined) params.cwd = options.cwd
+  if (options.processId !== undefined) params.processId = options.processId
+  return openPane(workspace(), TERMINAL_PANE, { params, ...(options.title ? { title: options.title } : {}) })
+}
+
+/**
+ * What a double click on a file does. The viewers register a chooser (by type: images,
+ * PDF, tables, ...) with {@link setFileOpener}; without one, files open in the editor.
+ */
+export type FileOpener = (resourceId: number, path: RemotePath, entry: FileEntry) => void
+
+let fileOpener: FileOpener = (resourceId, path) => {
+  openEditor(resourceId, path)
+}
+
+export function setFileOpener(opener: FileOpener): void {
+  fileOpener = opener
+}
+
+export function openFile(resourceId: number, path: RemotePath, entry: FileEntry): void {
+  fileOpener(resourceId, path, entry)
+}
