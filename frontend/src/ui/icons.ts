@@ -35,6 +35,10 @@ export const icons = {
   shield: 'M12 3.5l7.5 3v5.5c0 4.5-3.2 7.5-7.5 8.5-4.3-1-7.5-4-7.5-8.5V6.5zM9 12l2 2 4-4',
   chevronRight: 'M9 6l6 6-6 6',
   upload: 'M12 15.5V4M7 9l5-5 5 5M4.5 15v4.5h15V15',
+  download: 'M12 4v11.5M7 10.5l5 5 5-5M4.5 15v4.5h15V15',
+  folder: 'M3.5 6.5a1 1 0 0 1 1-1h5l2 2.5h8a1 1 0 0 1 1 1v9.5a1 1 0 0 1-1 1h-15a1 1 0 0 1-1-1z',
+  file: 'M6 3.5h8l4 4v13H6zM14 3.5v4h4',
+  terminal: 'M3.5 5h17v14h-17zM7 9.5l3 2.5-3 2.5M12.5 15h4.5',
 } as const
 
 export type IconName = keyof typeof icons
