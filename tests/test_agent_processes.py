@@ -129,6 +129,7 @@ async def test_a_command_keeps_stdout_stderr_and_exit_status_apart(daemon: Daemo
     )
     assert started["pid"] > 0
     assert started["id"]
+    assert started["ended_at"] is None
     stream = await agent.attach(started["id"], 0)
     output = await collect(stream)
     assert output["stdout"] == b"out\nmore\n"
@@ -139,6 +140,7 @@ async def test_a_command_keeps_stdout_stderr_and_exit_status_apart(daemon: Daemo
     assert entry["id"] == started["id"]
     assert entry["running"] is False
     assert entry["exit_status"] == 3
+    assert entry["started_at"] <= entry["ended_at"]
     assert entry["output_end"] == len(b"out\nmore\nerr\n") == stream.offset
     assert entry["command"] == "sh -c 'echo out; echo err >&2; echo more; exit 3'"
     assert (entry["name"], entry["owner"]) == ("sh", "alice")

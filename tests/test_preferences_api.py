@@ -11,13 +11,19 @@ LAYOUT = {
 }
 
 
+CHECKED = ("theme", "editor.font_size", "workspace.layout", "editor.run_commands")
+
+
 async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> None:
     alice = await accounts.login("alice")
     start = (await alice.get(URL)).json()
-    assert start["preferences"] == {
+    # Every registered key has its default (other keys are checked where they are used).
+    assert set(start["preferences"]) == set(start["schema"])
+    assert {key: start["preferences"][key] for key in CHECKED} == {
         "theme": "system",
         "editor.font_size": 14,
         "workspace.layout": None,
+        "editor.run_commands": {},
     }
     assert start["schema"]["theme"]["default"] == "system"
     assert start["schema"]["workspace.layout"]["default"] is None
@@ -30,7 +36,12 @@ async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> Non
     # Another device (a new login) sees the same.
     other_device = await accounts.login("alice", create=False)
     seen = (await other_device.get(URL)).json()["preferences"]
-    assert seen == {"theme": "dark", "editor.font_size": 18, "workspace.layout": LAYOUT}
+    assert {key: seen[key] for key in CHECKED} == {
+        "theme": "dark",
+        "editor.font_size": 18,
+        "workspace.layout": LAYOUT,
+        "editor.run_commands": {},
+    }
     reset = await alice.patch(URL, json={"preferences": {"theme": None}})
     assert reset.json()["preferences"]["theme"] == "system"
     assert reset.json()["preferences"]["editor.font_size"] == 18
@@ -52,6 +63,10 @@ async def test_one_bad_value_changes_nothing(accounts: AccountFactory) -> None:
         ({"editor.font_size": 14.5}, "body.preferences.editor.font_size"),
         ({"theme": "dark", "colour": "red"}, "body.preferences.colour"),
         ({"workspace.layout": [1, 2]}, "body.preferences.workspace.layout"),
+        ({"editor.run_commands": {"a/b": "x"}}, "body.preferences.editor.run_commands"),
+        ({"editor.run_commands": {"py": 3}}, "body.preferences.editor.run_commands"),
+        ({"editor.indent_size": 0}, "body.preferences.editor.indent_size"),
+        ({"editor.line_wrapping": "yes"}, "body.preferences.editor.line_wrapping"),
         ({"workspace.layout": {"big": "x" * 300_000}}, "body.preferences.workspace.layout"),
     ]
     for changes, field in cases:

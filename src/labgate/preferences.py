@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 from sqlalchemy import Executable, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -58,6 +58,36 @@ register(
     Annotated[int, Field(ge=8, le=40, strict=True)],
     14,
     "Font size in pixels of editors and terminals.",
+)
+register(
+    "editor.indent_size",
+    Annotated[int, Field(ge=1, le=8, strict=True)],
+    4,
+    "Spaces per indentation level in editors (also the width of a tab).",
+)
+register(
+    "editor.indent_with_tabs",
+    Annotated[bool, Field(strict=True)],
+    False,
+    "Indent with tab characters instead of spaces.",
+)
+register(
+    "editor.line_wrapping",
+    Annotated[bool, Field(strict=True)],
+    False,
+    "Wrap long lines in editors instead of scrolling sideways.",
+)
+register(
+    "editor.run_commands",
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^/\x00]+$")],
+        Annotated[str, StringConstraints(max_length=1000)],
+    ],
+    {},
+    "Commands of the editor's Run button by file extension (`py`) or name (`Makefile`), "
+    "over the built-in ones; `%file`, `%dir`, `%name` and `%stem` are replaced by the "
+    "file's path, folder, name and name without extension. An empty command turns Run off.",
+    max_bytes=16 * 1024,
 )
 register(
     "workspace.layout",

@@ -19,6 +19,8 @@ export interface ProcessInfo {
   pty: boolean
   /** Seconds since the epoch (the resource's clock). */
   started_at: number
+  /** When it ended (the resource's clock), null while it runs. */
+  ended_at?: number | null
   running: boolean
   exit_status: number | null
   signal: string | null

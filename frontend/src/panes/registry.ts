@@ -23,6 +23,11 @@ export interface PaneDefinition {
   icon?: string
   /** Listed in the Panes menu (default true). Panes opened only from elsewhere set false. */
   inMenu?: boolean
+  /**
+   * The pane may refuse to close (an editor with unsaved changes asks first): its tab's
+   * close button goes through {@link setCloseGuard} in workspace.ts.
+   */
+  guardedClose?: boolean
 }
 
 const KIND_PATTERN = /^[a-z][a-z0-9.-]*$/

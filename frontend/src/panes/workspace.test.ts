@@ -1,8 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { defineComponent, h } from 'vue'
-import type { DockviewApi, DockviewGroupPanel } from 'dockview-core'
+import type { DockviewApi, DockviewGroupPanel, IDockviewPanel } from 'dockview-core'
 import { clearPaneRegistry, registerPane } from './registry'
-import { DEFAULT_PANE_KIND, focusOrOpenPane, newPanelId, openPane, splitGroup } from './workspace'
+import {
+  closeGroup,
+  closePanel,
+  DEFAULT_PANE_KIND,
+  focusOrOpenPane,
+  GUARDED_TAB,
+  hasGuardedPanes,
+  newPanelId,
+  openPane,
+  setCloseGuard,
+  splitGroup,
+} from './workspace'
 
 const Dummy = defineComponent({ render: () => h('div') })
 
@@ -85,5 +96,48 @@ describe('focusOrOpenPane', () => {
     const api = { panels: [], addPanel } as unknown as DockviewApi
     focusOrOpenPane(api, 'editor')
     expect(addPanel.mock.calls[0]?.[0]).toMatchObject({ component: 'editor' })
+  })
+})
+
+describe('close guards', () => {
+  function fakePanel(id: string) {
+    const close = vi.fn()
+    return { panel: { id, api: { close } } as unknown as IDockviewPanel, close }
+  }
+
+  it('gives guarded panes the guarded tab', () => {
+    registerPane({ kind: 'careful', title: 'Careful', component: Dummy, guardedClose: true })
+    const { api, addPanel } = fakeDockview()
+    openPane(api, 'careful')
+    openPane(api, 'editor')
+    expect(addPanel.mock.calls[0]?.[0]).toMatchObject({ tabComponent: GUARDED_TAB })
+    expect(addPanel.mock.calls[1]?.[0]).not.toHaveProperty('tabComponent')
+  })
+
+  it('closes only when the guard agrees, and a group stops at the first refusal', async () => {
+    const a = fakePanel('a')
+    const b = fakePanel('b')
+    const release = setCloseGuard('a', () => false)
+    expect(hasGuardedPanes()).toBe(true)
+    expect(await closePanel(a.panel)).toBe(false)
+    expect(a.close).not.toHaveBeenCalled()
+    await closeGroup({ panels: [a.panel, b.panel] } as unknown as DockviewGroupPanel)
+    expect(b.close).not.toHaveBeenCalled()
+    release()
+    expect(hasGuardedPanes()).toBe(false)
+    await closeGroup({ panels: [a.panel, b.panel] } as unknown as DockviewGroupPanel)
+    expect(a.close).toHaveBeenCalled()
+    expect(b.close).toHaveBeenCalled()
+  })
+
+  it('waits for an asking guard', async () => {
+    const a = fakePanel('a')
+    let answer: (value: boolean) => void = () => undefined
+    setCloseGuard('a', () => new Promise<boolean>((resolve) => (answer = resolve)))
+    const closing = closePanel(a.panel)
+    answer(true)
+    expect(await closing).toBe(true)
+    expect(a.close).toHaveBeenCalled()
+    expect(hasGuardedPanes()).toBe(false)
   })
 })

@@ -36,6 +36,7 @@ export function openPane(dockview: DockviewApi, kind: string, options: OpenPaneO
   return dockview.addPanel({
     id: newPanelId(kind),
     component: kind,
+    ...(definition.guardedClose ? { tabComponent: GUARDED_TAB } : {}),
     title: options.title ?? definition.title,
     params: options.params ?? {},
     ...(options.position ? { position: options.position } : {}),
@@ -67,6 +68,45 @@ export function splitGroup(dockview: DockviewApi, group: DockviewGroupPanel, dir
     title: active?.title,
     position: { referenceGroup: group, direction },
   })
+}
+
+// --- closing ---------------------------------------------------------------------------
+
+/** The tab component of panes with {@link PaneDefinition.guardedClose} (see GuardedTab.vue). */
+export const GUARDED_TAB = 'guarded'
+
+/** Answers whether the pane may close now (it may ask the user first). */
+export type CloseGuard = () => boolean | Promise<boolean>
+
+const closeGuards = new Map<string, CloseGuard>()
+
+/** A pane says what must happen before it closes; returns the function that removes the guard. */
+export function setCloseGuard(panelId: string, guard: CloseGuard): () => void {
+  closeGuards.set(panelId, guard)
+  return () => {
+    if (closeGuards.get(panelId) === guard) closeGuards.delete(panelId)
+  }
+}
+
+/** Close a pane unless its guard says no. Answers whether it closed. */
+export async function closePanel(panel: IDockviewPanel): Promise<boolean> {
+  const guard = closeGuards.get(panel.id)
+  if (guard && !(await guard())) return false
+  closeGuards.delete(panel.id)
+  panel.api.close()
+  return true
+}
+
+/** Close a group's panes one by one (each may ask); the group goes when the last one has. */
+export async function closeGroup(group: DockviewGroupPanel): Promise<void> {
+  for (const panel of [...group.panels]) {
+    if (!(await closePanel(panel))) return
+  }
+}
+
+/** Whether any open pane would ask before closing (the page asks before it is left). */
+export function hasGuardedPanes(): boolean {
+  return closeGuards.size > 0
 }
 
 export function openDefaultLayout(dockview: DockviewApi): void {

@@ -20,7 +20,19 @@ export const FONT_SIZE_MAX = 40
 export const BUILTIN_DEFAULTS: Readonly<PreferenceValues> = {
   theme: 'system',
   'editor.font_size': 14,
+  'editor.indent_size': 4,
+  'editor.indent_with_tabs': false,
+  'editor.line_wrapping': false,
+  'editor.run_commands': {},
   'workspace.layout': null,
+}
+
+/** The editor's settings from the preferences (see panes/editor/codemirrorSetup.ts). */
+export interface EditorPreferences {
+  fontSize: number
+  indentSize: number
+  tabs: boolean
+  wrap: boolean
 }
 
 const THEME_CACHE_KEY = 'labgate.theme'
@@ -66,6 +78,8 @@ export interface PreferencesStore {
   readonly theme: ComputedRef<ThemeSetting>
   readonly resolvedTheme: ComputedRef<ResolvedTheme>
   readonly editorFontSize: ComputedRef<number>
+  /** Font size, indentation and wrapping of editors. */
+  readonly editorSettings: ComputedRef<EditorPreferences>
   /** The value, else the server's default, else the built-in default. */
   get<T = unknown>(key: string): T
   load(): Promise<void>
@@ -134,6 +148,16 @@ export function createPreferencesStore(overrides: Partial<PreferencesDeps> = {})
     return typeof value === 'number' && Number.isFinite(value) ? value : 14
   })
 
+  const editorSettings = computed<EditorPreferences>(() => {
+    const indent = get('editor.indent_size')
+    return {
+      fontSize: editorFontSize.value,
+      indentSize: typeof indent === 'number' && indent >= 1 && indent <= 8 ? indent : 4,
+      tabs: get('editor.indent_with_tabs') === true,
+      wrap: get('editor.line_wrapping') === true,
+    }
+  })
+
   function setValues(next: PreferenceValues): void {
     values.value = next
     const setting = next.theme
@@ -193,6 +217,7 @@ export function createPreferencesStore(overrides: Partial<PreferencesDeps> = {})
     theme,
     resolvedTheme,
     editorFontSize,
+    editorSettings,
     get,
     load,
     save,

@@ -1111,6 +1111,7 @@ class Process:
         self.rows = 0
         self.pid = 0
         self.started_at = time.time()
+        self.ended_at: Optional[float] = None
         self.returncode: Optional[int] = None
         self.finished = False  # exited, and all its output recorded
         self.output = OutputRing()
@@ -1203,6 +1204,7 @@ class Process:
     async def _watch(self) -> None:
         assert self._child is not None
         self.returncode = await self._child.wait()
+        self.ended_at = time.time()
         self._notify()
         try:
             await asyncio.wait_for(self._outputs_ended.wait(), OUTPUT_GRACE_SECONDS)
@@ -1306,6 +1308,7 @@ class Process:
             "pty": self.pty,
             "owner": self.owner,
             "started_at": self.started_at,
+            "ended_at": self.ended_at,
             "running": self.returncode is None,
             "finished": self.finished,
             "output_start": self.output.start,

@@ -64,6 +64,7 @@ class ProcessOut(BaseModel):
     command: str
     pty: bool
     started_at: float
+    ended_at: float | None = None
     running: bool
     exit_status: int | None = None
     signal: str | None = None
