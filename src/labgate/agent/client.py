@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import json
 import logging
+import posixpath
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -192,6 +193,52 @@ class AgentConnection:
             raise
         result: dict[str, Any] = await answer
         return result
+
+    async def append_stream(
+        self,
+        path: str | bytes,
+        upload: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        offset: int,
+        limit: int,
+    ) -> int:
+        """Append ``chunks`` to the hidden file of upload ``upload`` (of target ``path``),
+        which must hold ``offset`` bytes; returns how many it holds after. More than
+        ``limit`` bytes: this call's bytes are taken back ("payload_too_large"). When
+        ``chunks`` simply ends early, what was sent is kept."""
+        channel = self._open_channel()
+        params = {**_path_params(path), "upload": upload, "offset": offset, "limit": limit}
+        answer = asyncio.ensure_future(self._call_on(channel, "fs.upload_append", **params))
+        sent = 0
+        try:
+            async for chunk in chunks:
+                if sent + len(chunk) > limit:
+                    channel.close({"discard": True})
+                    break
+                if not await _send_all(channel, chunk):
+                    break  # the agent refused or the connection ended: its answer says why
+                sent += len(chunk)
+            else:
+                channel.close({})
+        except BaseException:
+            channel.close({"abort": True})  # what arrived stays: the upload can resume
+            answer.add_done_callback(lambda done: done.cancelled() or done.exception())
+            raise
+        result: dict[str, Any] = await answer
+        return int(result["offset"])
+
+    async def archive(self, paths: Sequence[str | bytes], archive_format: str) -> ByteStream:
+        """A zip or tar.gz of ``paths`` (all in one directory), streamed while the agent
+        builds it. Errors found before the first byte ("not_found") are raised here."""
+        channel = self._open_channel()
+        await self._call_on(
+            channel,
+            "fs.archive",
+            paths=[_path_params(path) for path in paths],
+            format=archive_format,
+        )
+        return ByteStream(channel)
 
     def _open_channel(self) -> program.Channel:
         if self.closed:
@@ -430,6 +477,38 @@ class FileReadStream:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class ByteStream:
+    """Bytes a call streams until it ends (an archive): iterate for ``bytes``; an error
+    the agent meets on the way is raised; :meth:`close` stops early."""
+
+    def __init__(self, channel: program.Channel) -> None:
+        self._channel = channel
+        self.received = 0
+
+    def __aiter__(self) -> ByteStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data = await self._channel.read()
+        if data is not None:
+            self.received += len(data)
+            return data
+        message = self._channel.close_message
+        if message is not None and "error" in message:
+            raise _stream_error(message)
+        raise StopAsyncIteration
+
+    async def close(self) -> None:
+        self._channel.close({"abort": True})
+
+
+def upload_hidden_path(target: bytes, upload_id: str) -> bytes:
+    """Where the agent keeps the bytes of resumable upload ``upload_id`` of ``target``
+    (an absolute path): beside it, hidden (``program._upload_paths``)."""
+    name = program.UPLOAD_PREFIX + upload_id.encode()
+    return posixpath.join(posixpath.dirname(target), name)
 
 
 def _path_params(path: str | bytes, key: str = "path") -> dict[str, str]:
