@@ -9,7 +9,7 @@ import asyncio
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,25 +23,12 @@ from labgate.db.types import utcnow
 from labgate.resources import leftovers
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
-from tests.support.daemons import daemon_runtime_dir
-from tests.support.remote_files import account_dir, add_ssh_resource, error_of, small_disk
-from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+from tests.support.remote_files import add_ssh_resource, error_of, small_disk
+from tests.support.sshd import SshServer
 
 MIB = 1024 * 1024
 PART_LIMIT = 4 * MIB
 UPLOAD_LIMIT = 64 * MIB
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with running_sshd(tmp_path_factory.mktemp("uploads-sshd"), ensure_test_user()) as server:
-        yield server
-
-
-@pytest.fixture
-def runtime_dir() -> Iterator[str]:
-    with daemon_runtime_dir("labgate-uploads-") as path:
-        yield path
 
 
 @pytest.fixture
@@ -56,21 +43,9 @@ def settings(settings: Settings, runtime_dir: str) -> Settings:
 
 
 @pytest.fixture
-async def alice(accounts: AccountFactory) -> AsyncIterator[LoggedIn]:
-    yield await accounts.login("alice")
-    await accounts.close()
-
-
-@pytest.fixture
 async def uploads(alice: LoggedIn, sshd: SshServer) -> str:
     resource_id = await add_ssh_resource(alice, sshd, "box")
     return f"/api/v1/resources/{resource_id}/uploads"
-
-
-@pytest.fixture
-def work(sshd: SshServer) -> Iterator[Path]:
-    with account_dir(sshd.user, "labgate-uploads-") as path:
-        yield path
 
 
 def sha256(data: bytes) -> str:

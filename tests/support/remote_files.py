@@ -1,6 +1,10 @@
 """A resource for file-transfer tests: the test account on a real sshd on loopback,
 reached with the labgate user's generated key (so API calls connect by themselves, as
 they do for keys and certificates), and fresh directories that account owns.
+
+Its fixtures (``sshd``, ``runtime_dir``, ``alice``, ``work``) are a plugin of the test
+suite (``pytest_plugins`` in ``tests/conftest.py``); a module's own fixture of the same
+name takes precedence.
 """
 
 from __future__ import annotations
@@ -10,14 +14,41 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.accounts import LoggedIn
-from tests.support.sshd import SshServer, TestUser
+from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.daemons import daemon_runtime_dir
+from tests.support.sshd import SshServer, TestUser, ensure_test_user, running_sshd
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
+        yield server
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[str]:
+    """Where the agents keep their daemons (killed by PID afterwards)."""
+    with daemon_runtime_dir("labgate-transfers-") as path:
+        yield path
+
+
+@pytest.fixture
+async def alice(accounts: AccountFactory) -> AsyncIterator[LoggedIn]:
+    yield await accounts.login("alice")
+    await accounts.close()
+
+
+@pytest.fixture
+def work(sshd: SshServer) -> Iterator[Path]:
+    """A fresh directory of the test account's."""
+    with account_dir(sshd.user) as path:
+        yield path
 
 
 async def add_ssh_resource(user: LoggedIn, server: SshServer, name: str) -> int:
