@@ -27,7 +27,7 @@ import socket
 import time
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
 from labgate.db.engine import Database
@@ -151,7 +151,7 @@ class _Job:
     def _push(self) -> None:
         self._pushed = time.monotonic()
         self.row.updated_at = utcnow()
-        self.runner.hub.put(self.row.user_id, self.row)
+        self.runner.hub.put(self.row.user_id, _snapshot(self.row))
 
     # -- the run
 
@@ -290,6 +290,12 @@ class _Job:
             await db.execute(update(Transfer).where(Transfer.id == row.id).values(**values))
             asked = await db.scalar(select(Transfer.cancel_requested).where(Transfer.id == row.id))
         return asked is None or bool(asked)
+
+
+def _snapshot(row: Transfer) -> Transfer:
+    """A copy of the row as it is now, for a tab that may read it later."""
+    columns = inspect(Transfer).column_attrs
+    return Transfer(**{column.key: getattr(row, column.key) for column in columns})
 
 
 def _raw(path: bytes) -> str:
