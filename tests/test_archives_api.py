@@ -28,6 +28,7 @@ from tests.support.sshd import SshServer
 from tests.test_agent_streams import file_position, settled
 
 MIB = 1024 * 1024
+NOISE = os.urandom(300_000)  # does not compress
 PATIENCE_SECONDS = 30
 
 
@@ -53,6 +54,7 @@ def tree(work: Path, sshd: SshServer) -> Path:
     runs = work / "runs"
     (runs / "deep").mkdir(parents=True)
     (runs / "a.csv").write_bytes(b"1,2,3\n")
+    (runs / "noise.bin").write_bytes(NOISE)
     (runs / "deep" / "b.bin").write_bytes(bytes(range(256)) * 1000)
     (runs / "inside").symlink_to("deep/b.bin")
     (runs / "outside").symlink_to("/etc/hostname")
@@ -88,6 +90,7 @@ async def test_a_zip_of_a_folder_and_a_file(alice: LoggedIn, archive_url: str, t
     assert set(names) == {
         "runs/",
         "runs/a.csv",
+        "runs/noise.bin",
         "runs/closed/",
         "runs/deep/",
         "runs/deep/b.bin",
@@ -99,6 +102,11 @@ async def test_a_zip_of_a_folder_and_a_file(alice: LoggedIn, archive_url: str, t
     }
     assert archive.read("runs/deep/b.bin") == bytes(range(256)) * 1000
     assert archive.read("notes.txt") == b"notes"
+    # Data that compresses is deflated; data that does not is stored as it is.
+    assert archive.getinfo("runs/deep/b.bin").compress_type == zipfile.ZIP_DEFLATED
+    assert archive.getinfo("runs/deep/b.bin").compress_size < 10_000
+    assert archive.getinfo("runs/noise.bin").compress_type == zipfile.ZIP_STORED
+    assert archive.read("runs/noise.bin") == NOISE
     # Symlinks are links (Info-ZIP: the mode says so, the data is the target), never the
     # file or the tree they point to.
     for name, target in (("runs/inside", b"deep/b.bin"), ("runs/outside", b"/etc/hostname")):

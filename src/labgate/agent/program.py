@@ -1275,9 +1275,9 @@ class _ChannelWriter:
     def write(self, data: bytes) -> int:
         self.buffer += data
         self.position += len(data)
-        while len(self.buffer) >= CHUNK:
-            self._send(bytes(self.buffer[:CHUNK]))
-            del self.buffer[:CHUNK]
+        if len(self.buffer) >= GRANT_STEP:  # one hop to the loop per quarter window
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
         return len(data)
 
     def tell(self) -> int:  # zipfile asks; without seek() it writes a streamable archive
@@ -1292,8 +1292,16 @@ class _ChannelWriter:
             self.buffer.clear()
 
     def _send(self, data: bytes) -> None:
-        if not asyncio.run_coroutine_threadsafe(self.channel.send(data), self.loop).result():
+        sending = asyncio.run_coroutine_threadsafe(_send_chunks(self.channel, data), self.loop)
+        if not sending.result():
             raise _Stopped()
+
+
+async def _send_chunks(channel: Channel, data: bytes) -> bool:
+    for start in range(0, len(data), CHUNK):
+        if not await channel.send(data[start : start + CHUNK]):
+            return False
+    return True
 
 
 class _Gzipped:
@@ -1429,6 +1437,19 @@ def _add_skipped_tar(archive: Any, skipped: List[str]) -> None:
     archive.addfile(member, io.BytesIO(text))
 
 
+# Deflate costs more CPU than the network saves for data that is compressed already
+# (most large scientific files: HDF5 with filters, images, archives): such zip members
+# are stored. What the start of a file does tells.
+_PROBE_BYTES = 128 * 1024
+
+
+def _compresses(start: bytes) -> bool:
+    if len(start) < 4096:
+        return True  # too little to tell, and cheap either way
+    packed = zlib.compressobj(ARCHIVE_LEVEL, zlib.DEFLATED, -15)
+    return len(packed.compress(start) + packed.flush()) < len(start) * 0.9
+
+
 def _write_zip(out: _ChannelWriter, base: bytes, names: List[bytes]) -> None:
     import zipfile
 
@@ -1466,11 +1487,14 @@ def _write_zip(out: _ChannelWriter, base: bytes, names: List[bytes]) -> None:
                 skipped.append("%s: %s" % (_shown(relative), exc.strerror))
                 continue
             with handle:
-                member.compress_type = zipfile.ZIP_DEFLATED
-                setattr(member, "_compresslevel", ARCHIVE_LEVEL)  # noqa: B010
+                source = _Exactly(handle, info.st_size, relative, skipped)
+                start = source.read(_PROBE_BYTES)
+                if _compresses(start):
+                    member.compress_type = zipfile.ZIP_DEFLATED
+                    setattr(member, "_compresslevel", ARCHIVE_LEVEL)  # noqa: B010
                 big = info.st_size > 0x7FFFFFFF
                 with archive.open(member, "w", force_zip64=big) as written:
-                    source = _Exactly(handle, info.st_size, relative, skipped)
+                    written.write(start)
                     while source.left:
                         written.write(source.read(_HASH_BLOCK))
     if skipped:
