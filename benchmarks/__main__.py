@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks import CACHE_DIR, RESULTS_DIR, ROOT
 from benchmarks.load import Probe, run_load
@@ -61,6 +61,7 @@ PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
     (Scenario.LOGIN_PAGE, "3. The login page (HTML)", (10,)),
 )
 DOCS_PAGE = ROOT / "docs" / "performance.md"
+T = TypeVar("T")
 # The parts of a run: labgate and JupyterHub under HTTP load, the resources (SSH)
 # comparisons against OpenSSH and SFTP (benchmarks/resources.py), and uploads and
 # downloads against scp (benchmarks/transfers.py).
@@ -229,6 +230,16 @@ def run_http(
     return record, markdown(record, scenarios)
 
 
+def _attempt(name: str, logs: Path, run: Callable[[], T], failed: list[str]) -> T | None:
+    """One section's result, or None (and its name in ``failed``) if it failed."""
+    try:
+        return run()
+    except BenchmarkError as error:
+        failed.append(name)
+        print(f"{name} benchmark failed: {error}\n(logs: {logs})", file=sys.stderr)
+        return None
+
+
 def _previous(result_file: Path) -> dict[str, Any]:
     """The record a section that did not run now is kept from."""
     try:
@@ -255,40 +266,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed: list[str] = []
     try:
         if "http" in sections:
-            try:
-                http = run_http(args, workdir, server_cpus, placement)
-            except BenchmarkError as error:
-                failed.append("http")
-                print(f"HTTP benchmark failed: {error}\n(server logs: {workdir})", file=sys.stderr)
+            http = _attempt(
+                "http", workdir, lambda: run_http(args, workdir, server_cpus, placement), failed
+            )
         if "resources" in sections:
-            try:
-                resources = run_resources(
+            resources = _attempt(
+                "resources",
+                workdir / "resources",
+                lambda: run_resources(
                     workdir / "resources",
                     quick=args.quick,
                     remote_cpus=server_cpus,
                     local_cpus=client_cpus,
                     loop_factory=_loop_factory(),
-                )
-            except BenchmarkError as error:
-                failed.append("resources")
-                print(
-                    f"resources benchmark failed: {error}\n(logs: {workdir / 'resources'})",
-                    file=sys.stderr,
-                )
+                ),
+                failed,
+            )
         if "transfers" in sections:
-            try:
-                transfers = run_transfers(
+            transfers = _attempt(
+                "transfers",
+                workdir / "transfers",
+                lambda: run_transfers(
                     workdir / "transfers",
                     quick=args.quick,
                     remote_cpus=server_cpus,
                     local_cpus=client_cpus,
-                )
-            except BenchmarkError as error:
-                failed.append("transfers")
-                print(
-                    f"transfers benchmark failed: {error}\n(logs: {workdir / 'transfers'})",
-                    file=sys.stderr,
-                )
+                ),
+                failed,
+            )
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
         return 130

@@ -5,9 +5,7 @@ with its reader."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import io
 import os
 import stat
@@ -15,13 +13,13 @@ import tarfile
 import zipfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
 from labgate.agent import program
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.asgi import http_scope, stalled_reader
 from tests.support.daemons import processes_using
 from tests.support.remote_files import add_ssh_resource, chown_tree, error_of
 from tests.support.sshd import SshServer
@@ -214,48 +212,10 @@ async def test_the_archive_is_built_as_fast_as_the_client_reads(
             handle.write(os.urandom(MIB))  # random: compression cannot shrink it
     os.chown(big, sshd.user.uid, sshd.user.gid)
     cookies = "; ".join(f"{k}={v}" for k, v in alice.http.cookies.items())
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": archive_url,
-        "raw_path": archive_url.encode(),
-        "root_path": "",
-        "query_string": urlencode({"path": str(big)}).encode(),
-        "headers": [(b"host", b"testserver"), (b"cookie", cookies.encode())],
-        "client": ("127.0.0.1", 40000),
-        "server": ("testserver", 80),
-    }
-    requested = False
-    started: list[int] = []
-    first_bytes = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the client never leaves
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            started.append(message["status"])
-        elif message.get("body"):
-            first_bytes.set()
-            await asyncio.Event().wait()  # and reads nothing more
-
-    response = asyncio.create_task(app(scope, receive, send))
-    try:
-        await asyncio.wait_for(first_bytes.wait(), PATIENCE_SECONDS)
+    scope = http_scope("GET", archive_url, {"path": str(big)}, [(b"cookie", cookies.encode())])
+    async with stalled_reader(app, scope) as started:
         assert started == [200]
         readers = [pid for pid in processes_using(runtime_dir) if file_position(pid, big)]
         assert readers, "no agent process holds the file"
         position = await settled(lambda: file_position(readers[0], big), at_least=1)
         assert position <= 4 * program.WINDOW_BYTES < size
-    finally:
-        response.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await response

@@ -211,7 +211,7 @@ async def test_cancelling_removes_what_was_built(
         assert (await alice.delete(f"{TRANSFERS}/{started.json()['id']}")).status_code == 204
         job = await finished(alice, started.json()["id"])
         assert job["state"] == "cancelled", job
-        assert job["bytes_done"] < job["bytes_total"] or job["bytes_total"] is None
+        assert job["bytes_total"] is None or job["bytes_done"] < job["bytes_total"]
         assert list(capped.iterdir()) == []
     # A finished job is forgotten by DELETE.
     assert (await alice.delete(f"{TRANSFERS}/{job['id']}")).status_code == 204

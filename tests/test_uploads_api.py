@@ -5,7 +5,6 @@ Nothing partial may ever appear under the target's name."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import os
@@ -13,7 +12,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import update
@@ -23,6 +21,7 @@ from labgate.db.types import utcnow
 from labgate.resources import leftovers
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.asgi import http_scope, leaving_writer
 from tests.support.remote_files import add_ssh_resource, error_of, small_disk
 from tests.support.sshd import SshServer
 
@@ -123,40 +122,14 @@ async def test_a_cut_off_part_keeps_what_arrived(
     upload = await start(alice, uploads, path=str(work / "cut"), size=len(data))
     url = f"{uploads}/{upload['id']}"
     delivered = MIB + 12345
-    pieces = [data[:MIB], data[MIB:delivered]]
-    answered: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        if pieces:
-            return {"type": "http.request", "body": pieces.pop(0), "more_body": True}
-        await asyncio.sleep(0.2)
-        return {"type": "http.disconnect"}  # the browser's tab is closed
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            answered.append(message["status"])
-
     cookies = "; ".join(f"{k}={v}" for k, v in alice.http.cookies.items())
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "PUT",
-        "scheme": "http",
-        "path": url,
-        "raw_path": url.encode(),
-        "root_path": "",
-        "query_string": urlencode({"offset": 0}).encode(),
-        "headers": [
-            (b"host", b"testserver"),
-            (b"cookie", cookies.encode()),
-            (b"x-csrf-token", alice.csrf.encode()),
-            (b"content-type", b"application/octet-stream"),
-        ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("testserver", 80),
-    }
-    await app(scope, receive, send)
+    headers = [
+        (b"cookie", cookies.encode()),
+        (b"x-csrf-token", alice.csrf.encode()),
+        (b"content-type", b"application/octet-stream"),
+    ]
+    scope = http_scope("PUT", url, {"offset": 0}, headers)
+    await leaving_writer(app, scope, [data[:MIB], data[MIB:delivered]])
 
     state = await alice.get(url)
     assert state.json()["offset"] == delivered

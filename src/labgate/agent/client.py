@@ -19,7 +19,7 @@ import posixpath
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from labgate.agent import program
 from labgate.agent.bootstrap import PYTHON_TOO_OLD, agent_command, agent_payload
@@ -436,18 +436,15 @@ class ProcessStream:
 # -- file streams ---------------------------------------------------------------------------
 
 
-class FileReadStream:
-    """A file's contents as it arrives: iterate for ``bytes``. ``size`` and ``version``
-    describe the file when it was opened; :meth:`close` stops early."""
+class ByteStream:
+    """Bytes a call streams until it ends (an archive, a file): iterate for ``bytes``; an
+    error the agent meets on the way is raised; :meth:`close` stops early."""
 
-    def __init__(self, channel: program.Channel, answer: dict[str, Any]) -> None:
+    def __init__(self, channel: program.Channel) -> None:
         self._channel = channel
-        self.size: int = answer["size"]
-        self.version: str = answer["version"]
-        self.offset: int = answer["offset"]
         self.received = 0
 
-    def __aiter__(self) -> FileReadStream:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> bytes:
@@ -456,18 +453,19 @@ class FileReadStream:
             self.received += len(data)
             return data
         message = self._channel.close_message
-        if message is None:  # closed here, by close()
-            raise StopAsyncIteration
+        if message is not None:  # None: closed here, by close()
+            self._ended(message)
+        raise StopAsyncIteration
+
+    def _ended(self, message: dict[str, Any]) -> None:
+        """The agent's CLOSE: raise if it says the stream failed."""
         if "error" in message:
             raise _stream_error(message)
-        if message.get("length") != self.received:
-            raise AgentError("The file stream ended early.")
-        raise StopAsyncIteration
 
     async def close(self) -> None:
         self._channel.close({"abort": True})
 
-    async def __aenter__(self) -> FileReadStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -479,29 +477,20 @@ class FileReadStream:
         await self.close()
 
 
-class ByteStream:
-    """Bytes a call streams until it ends (an archive): iterate for ``bytes``; an error
-    the agent meets on the way is raised; :meth:`close` stops early."""
+class FileReadStream(ByteStream):
+    """A file's contents as it arrives: iterate for ``bytes``. ``size`` and ``version``
+    describe the file when it was opened; :meth:`close` stops early."""
 
-    def __init__(self, channel: program.Channel) -> None:
-        self._channel = channel
-        self.received = 0
+    def __init__(self, channel: program.Channel, answer: dict[str, Any]) -> None:
+        super().__init__(channel)
+        self.size: int = answer["size"]
+        self.version: str = answer["version"]
+        self.offset: int = answer["offset"]
 
-    def __aiter__(self) -> ByteStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        data = await self._channel.read()
-        if data is not None:
-            self.received += len(data)
-            return data
-        message = self._channel.close_message
-        if message is not None and "error" in message:
-            raise _stream_error(message)
-        raise StopAsyncIteration
-
-    async def close(self) -> None:
-        self._channel.close({"abort": True})
+    def _ended(self, message: dict[str, Any]) -> None:
+        super()._ended(message)
+        if message.get("length") != self.received:
+            raise AgentError("The file stream ended early.")
 
 
 def upload_hidden_path(target: bytes, upload_id: str) -> bytes:

@@ -236,9 +236,19 @@ class _Job:
             self.advanced(int(size["bytes"]))
 
     async def _copy_within(self, agent: AgentConnection, item: Item) -> None:
-        copied = await agent.call(
-            "fs.copy", path_raw=_raw(item.source), to_raw=_raw(item.hidden), overwrite=False
+        copying = asyncio.ensure_future(
+            agent.call(
+                "fs.copy", path_raw=_raw(item.source), to_raw=_raw(item.hidden), overwrite=False
+            )
         )
+        try:
+            copied = await asyncio.shield(copying)
+        except asyncio.CancelledError:
+            # The agent copies on regardless: wait for it, so that the clean-up that
+            # follows finds (and removes) the copy rather than racing it.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(copying, 3600)
+            raise
         for path in copied.get("skipped", []):
             self._skipped(str(path))
 
