@@ -1441,6 +1441,7 @@ def _add_skipped_tar(archive: Any, skipped: List[str]) -> None:
 # (most large scientific files: HDF5 with filters, images, archives): such zip members
 # are stored. What the start of a file does tells.
 _PROBE_BYTES = 128 * 1024
+_ZIP_FIRST, _ZIP_LAST = 315619200, 4354000000  # what zip holds (1980-2107), in any zone
 
 
 def _compresses(start: bytes) -> bool:
@@ -1470,7 +1471,7 @@ def _write_zip(out: _ChannelWriter, base: bytes, names: List[bytes]) -> None:
             continue
         member = zipfile.ZipInfo(
             arcname + ("/" if stat.S_ISDIR(info.st_mode) else ""),
-            time.localtime(max(info.st_mtime, 315532800))[:6],
+            time.localtime(min(max(info.st_mtime, _ZIP_FIRST), _ZIP_LAST))[:6],
         )
         member.create_system = 3  # Unix: the mode and the kind are in external_attr
         member.external_attr = (info.st_mode & 0xFFFF) << 16
