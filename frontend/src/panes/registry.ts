@@ -23,6 +23,11 @@ export interface PaneDefinition {
   icon?: string
   /** Listed in the Panes menu (default true). Panes opened only from elsewhere set false. */
   inMenu?: boolean
+  /**
+   * The params of the copy a split opens (default: the same params). A terminal drops
+   * its shell's id, so the copy starts a shell of its own.
+   */
+  splitParams?: (params: Record<string, unknown>) => Record<string, unknown>
 }
 
 const KIND_PATTERN = /^[a-z][a-z0-9.-]*$/

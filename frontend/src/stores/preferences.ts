@@ -20,6 +20,7 @@ export const FONT_SIZE_MAX = 40
 export const BUILTIN_DEFAULTS: Readonly<PreferenceValues> = {
   theme: 'system',
   'editor.font_size': 14,
+  'terminal.font_size': 14,
   'workspace.layout': null,
 }
 
@@ -66,6 +67,7 @@ export interface PreferencesStore {
   readonly theme: ComputedRef<ThemeSetting>
   readonly resolvedTheme: ComputedRef<ResolvedTheme>
   readonly editorFontSize: ComputedRef<number>
+  readonly terminalFontSize: ComputedRef<number>
   /** The value, else the server's default, else the built-in default. */
   get<T = unknown>(key: string): T
   load(): Promise<void>
@@ -129,10 +131,13 @@ export function createPreferencesStore(overrides: Partial<PreferencesDeps> = {})
     return isThemeSetting(value) ? value : 'system'
   })
   const resolvedTheme = computed(() => resolveTheme(theme.value, systemPrefersDark.value))
-  const editorFontSize = computed(() => {
-    const value = get('editor.font_size')
-    return typeof value === 'number' && Number.isFinite(value) ? value : 14
-  })
+  const fontSize = (key: string): ComputedRef<number> =>
+    computed(() => {
+      const value = get(key)
+      return typeof value === 'number' && Number.isFinite(value) ? value : 14
+    })
+  const editorFontSize = fontSize('editor.font_size')
+  const terminalFontSize = fontSize('terminal.font_size')
 
   function setValues(next: PreferenceValues): void {
     values.value = next
@@ -193,6 +198,7 @@ export function createPreferencesStore(overrides: Partial<PreferencesDeps> = {})
     theme,
     resolvedTheme,
     editorFontSize,
+    terminalFontSize,
     get,
     load,
     save,
