@@ -39,6 +39,9 @@ export function terminalTheme(read: TokenReader): ITheme {
     cursor: token('terminal-cursor'),
     cursorAccent: token('surface'),
     selectionBackground: token('terminal-selection'),
+    scrollbarSliderBackground: token('terminal-scrollbar'),
+    scrollbarSliderHoverBackground: token('terminal-scrollbar-hover'),
+    scrollbarSliderActiveBackground: token('terminal-scrollbar-hover'),
   }
   for (const colour of ANSI) {
     theme[NORMAL_KEYS[colour]] = token(`terminal-${colour}`)
