@@ -1,14 +1,16 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``), or ``--quick`` for a
 smoke run of few requests and small sizes that writes ``benchmarks/results/quick.json``
-only, or ``--only http|resources`` for one section.
+only, or ``--only http|resources|terminal`` for one section.
 
-Two sections, one after the other:
+Three sections, one after the other:
 
 - **http**: starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the
   first time) and measures each scenario at each concurrency on every endpoint in turn.
 - **resources**: a private sshd for the local test account, ``labgate serve`` with a
   resource on it, and labgate's listing, connecting and reading side by side with
   OpenSSH and SFTP (``benchmarks/resources.py``; needs root and openssh-server).
+- **terminal**: the keystroke round trip through labgate's attach WebSocket, its agent and
+  ``ssh -tt``, side by side (``benchmarks/terminal.py``; needs the same).
 
 Prints the tables, writes ``benchmarks/results/latest.json`` and regenerates the tables
 in ``docs/performance.md`` (each section between its own markers; a section that did not
@@ -50,6 +52,7 @@ from benchmarks.report import (
     update_page,
 )
 from benchmarks.resources import run_resources
+from benchmarks.terminal import TERMINAL_BEGIN, TERMINAL_END, run_terminal, terminal_markdown
 
 # What is measured, at which concurrency levels.
 PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
@@ -59,8 +62,14 @@ PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
 )
 DOCS_PAGE = ROOT / "docs" / "performance.md"
 # The parts of a run: labgate and JupyterHub under HTTP load, and the resources (SSH)
-# comparisons against OpenSSH and SFTP (benchmarks/resources.py).
-SECTIONS = ("http", "resources")
+# comparisons against OpenSSH and SFTP (benchmarks/resources.py), and the terminal's
+# keystroke round trip against ssh -tt (benchmarks/terminal.py).
+SECTIONS = ("http", "resources", "terminal")
+# The sections that set up their own sshd and labgate serve, run one after the other.
+SSH_SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "resources": run_resources,
+    "terminal": run_terminal,
+}
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -91,7 +100,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=SECTIONS,
-        help="run one section; the other keeps its last results in the record and the docs",
+        help="run one section; the others keep their last results in the record and the docs",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -244,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     sections = SECTIONS if args.only is None else (args.only,)
     http: tuple[dict[str, Any], str] | None = None
-    resources: dict[str, Any] | None = None
+    ssh_records: dict[str, dict[str, Any]] = {}
     failed: list[str] = []
     try:
         if "http" in sections:
@@ -253,38 +262,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             except BenchmarkError as error:
                 failed.append("http")
                 print(f"HTTP benchmark failed: {error}\n(server logs: {workdir})", file=sys.stderr)
-        if "resources" in sections:
+        for name, run_section in SSH_SECTIONS.items():
+            if name not in sections:
+                continue
             try:
-                resources = run_resources(
-                    workdir / "resources",
+                ssh_records[name] = run_section(
+                    workdir / name,
                     quick=args.quick,
                     remote_cpus=server_cpus,
                     local_cpus=client_cpus,
                     loop_factory=_loop_factory(),
                 )
             except BenchmarkError as error:
-                failed.append("resources")
+                failed.append(name)
                 print(
-                    f"resources benchmark failed: {error}\n(logs: {workdir / 'resources'})",
+                    f"{name} benchmark failed: {error}\n(logs: {workdir / name})",
                     file=sys.stderr,
                 )
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
         return 130
-    if http is None and resources is None:
+    resources, terminal = ssh_records.get("resources"), ssh_records.get("terminal")
+    if http is None and resources is None and terminal is None:
         return 1
 
     # A section that did not run (--only) or failed keeps its last record and tables.
     RESULTS_DIR.mkdir(exist_ok=True)
     result_file = RESULTS_DIR / ("quick.json" if args.quick else "latest.json")
     previous = _previous(result_file)
-    record = dict(http[0]) if http else {k: v for k, v in previous.items() if k != "resources"}
+    record = dict(http[0]) if http else {k: v for k, v in previous.items() if k not in SSH_SECTIONS}
     if resources or previous.get("resources"):
         record["resources"] = resources or previous["resources"]
+    if terminal or previous.get("terminal"):
+        record["terminal"] = terminal or previous["terminal"]
     if http:
         print(http[1])
     if resources:
         print(("\n" if http else "") + resources_markdown(resources))
+    if terminal:
+        print(("\n" if http or resources else "") + terminal_markdown(terminal))
     result_file.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nWrote {result_file.relative_to(ROOT)}", file=sys.stderr)
     if not args.no_docs:
@@ -292,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             update_page(DOCS_PAGE, http[1])
         if resources:
             update_page(DOCS_PAGE, resources_markdown(resources), RESOURCES_BEGIN, RESOURCES_END)
+        if terminal:
+            update_page(DOCS_PAGE, terminal_markdown(terminal), TERMINAL_BEGIN, TERMINAL_END)
         print(f"Updated {DOCS_PAGE.relative_to(ROOT)}", file=sys.stderr)
     print(f"Total {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 1 if failed else 0

@@ -95,6 +95,22 @@ def scenario_table(
     return "\n".join(lines)
 
 
+def run_header(record: dict[str, Any]) -> list[str]:
+    """The lines a generated section starts with: when, on what, placed how, versions."""
+    machine = record["machine"]
+    return [
+        f"Measured {record['date']} by `python -m benchmarks` "
+        f"({record['duration_seconds']:.0f} s for this section, set-up included).",
+        "",
+        f"- Machine: {machine['cpu_model']}, {machine['nproc']} CPUs, "
+        f"{machine['memory_gib']:.0f} GiB, Linux {machine['kernel']}.",
+        f"- CPU placement: {machine['placement']}.",
+        "- Versions: "
+        + ", ".join(f"{name} {value}" for name, value in record["versions"].items())
+        + ".",
+    ]
+
+
 def markdown(record: dict[str, Any], scenarios: list[ScenarioInfo]) -> str:
     """The generated part of docs/performance.md."""
     machine, versions, settings = record["machine"], record["versions"], record["settings"]

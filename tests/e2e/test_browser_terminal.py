@@ -67,15 +67,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 @pytest.fixture(scope="module")
 def key_box(server: RunningServer, sshd: SshServer) -> int:
     """A resource logging in with a key labgate remembers: connects without questions."""
-    api = Browser(server, "admin", ADMIN_PASSWORD)
-    rid = api.add_resource("keybox", sshd, auth_method="key")
-    api.trust_host_key(rid, sshd)
-    remembered = api.put(
-        f"/api/v1/resources/{rid}/remembered-keys/target",
-        json={"private_key": sshd.client_key_path.read_text()},
-    )
-    assert remembered.status_code == 200, remembered.text
-    return rid
+    return Browser(server, "admin", ADMIN_PASSWORD).add_key_resource("keybox", sshd)
 
 
 def shot(name: str) -> str:
@@ -106,7 +98,9 @@ async def new_page(context: BrowserContext, server: RunningServer) -> Page:
 
 
 async def open_terminal_from_resources(page: Page, name: str) -> Locator:
-    if not await page.get_by_test_id("resources-pane").is_visible():
+    if await page.locator(".dv-tab", has_text="Resources").count():
+        await page.locator(".dv-tab", has_text="Resources").click()
+    else:
         await page.get_by_test_id("welcome-open-resources").click()
     row = page.locator(f"[data-testid=resource-row][data-resource-name={name}]")
     before = await page.get_by_test_id("terminal-pane").count()
@@ -352,6 +346,18 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
             await wait_for_text(pane, r"^still-3-here$")
             await page.screenshot(path=shot("03-after-reload"))
 
+            # A terminal restored in a background tab attaches when it is first shown.
+            second = await open_terminal_from_resources(page, "keybox")
+            await attached(second)
+            await page.wait_for_timeout(1000)  # the layout is saved
+            await page.reload()
+            await expect(page.get_by_test_id("terminal-pane")).to_have_count(1)  # the shown one
+            await page.locator(".dv-tab", has_text="Terminal: keybox").first.click()
+            await attached(pane)
+            await wait_for_text(pane, r"^still-3-here$")
+            rows = await terminal(pane, "t.rows")
+            assert rows > 20, rows  # measured in the pane it is shown in
+
             # The dark theme: the terminal follows.
             await page.emulate_media(color_scheme="dark")
             await wait_for(
@@ -441,6 +447,12 @@ async def reconnected(page: Page) -> bool:
 # -- a resource that needs a password, the exit and the Terminals pane ---------------------
 
 
+def listed_terminal(terminals: Locator, rid: int, process_id: str | None) -> Locator:
+    return terminals.locator(
+        f"[data-testid=terminal-row][data-resource-id='{rid}'][data-process-id='{process_id}']"
+    )
+
+
 async def test_log_in_first_exit_and_the_terminals_pane(
     server: RunningServer, sshd: SshServer, key_box: int
 ) -> None:
@@ -484,8 +496,10 @@ async def test_log_in_first_exit_and_the_terminals_pane(
         await page.get_by_test_id("pane-menu").click()
         await page.get_by_test_id("pane-menu-terminals").click()
         terminals = page.get_by_test_id("terminals-pane")
-        ours = terminals.locator(f"[data-testid=terminal-row][data-process-id='{second_id}']")
+        ours = listed_terminal(terminals, rid, second_id)
         await expect(ours).to_be_visible()
+        # (Rows are told apart by resource too: keybox is the same account on the same
+        # host, one daemon, so once connected it lists the same shells.)
         await expect(ours.get_by_test_id("terminal-state")).to_have_text("Running")
         await expect(
             terminals.locator(f"[data-testid=terminal-row][data-process-id='{first_id}']")
@@ -498,7 +512,7 @@ async def test_log_in_first_exit_and_the_terminals_pane(
         await page.get_by_test_id("pane-menu").click()
         await page.get_by_test_id("pane-menu-terminals").click()  # another Terminals pane
         terminals = page.get_by_test_id("terminals-pane").last
-        ours = terminals.locator(f"[data-testid=terminal-row][data-process-id='{second_id}']")
+        ours = listed_terminal(terminals, rid, second_id)
         await ours.get_by_test_id("terminal-end").click()
         await page.get_by_test_id("terminal-end-dialog-confirm").click()
         await expect(page.get_by_test_id("terminal-end-dialog")).to_be_hidden(timeout=30_000)

@@ -53,19 +53,6 @@ def attach(browser: Browser, rid: int, pid: str, offset: int = 0) -> ClientConne
     return browser.socket(f"/api/v1/resources/{rid}/processes/{pid}/attach?offset={offset}")
 
 
-def key_resource(browser: Browser, sshd: SshServer, name: str) -> int:
-    """A resource logging in with the sshd's authorised key, remembered by labgate, so
-    that every server process can connect without asking anyone."""
-    rid = browser.add_resource(name, sshd, auth_method="key")
-    browser.trust_host_key(rid, sshd)
-    remembered = browser.put(
-        f"/api/v1/resources/{rid}/remembered-keys/target",
-        json={"private_key": sshd.client_key_path.read_text()},
-    )
-    assert remembered.status_code == 200, remembered.text
-    return rid
-
-
 def start(browser: Browser, rid: int, **body: Any) -> str:
     started = browser.post(f"/api/v1/resources/{rid}/processes", json=body)
     assert started.status_code == 201, started.text
@@ -124,7 +111,7 @@ def test_a_counter_survives_a_killed_connection_and_a_server_restart(
         server.start()
         server.wait_until_healthy()
         alice = Browser(server, "admin", ADMIN_PASSWORD)
-        rid = key_resource(alice, sshd, "counting")
+        rid = alice.add_key_resource("counting", sshd)
         pid = start(alice, rid, command=COUNTER, name="counter")
 
         output = Output()
@@ -188,7 +175,7 @@ def test_a_terminal_answers_and_others_see_nothing(
         server.start()
         server.wait_until_healthy()
         admin = Browser(server, "admin", ADMIN_PASSWORD)
-        rid = key_resource(admin, sshd, "shell")
+        rid = admin.add_key_resource("shell", sshd)
         pid = start(admin, rid, pty=True, cols=100, rows=40)
         output = Output()
         with attach(admin, rid, pid) as socket:
@@ -264,7 +251,7 @@ def test_two_replicas_reach_the_same_daemon(
         second.wait_until_healthy()
         on_a = Browser(first, "admin", ADMIN_PASSWORD)
         on_b = Browser(second, "admin", ADMIN_PASSWORD)
-        rid = key_resource(on_a, sshd, "replicated")
+        rid = on_a.add_key_resource("replicated", sshd)
         pid = start(on_a, rid, command="for i in 1 2 3; do echo from-a-$i; done; sleep 300")
         # The second server connects by itself (the remembered key is sealed with the
         # shared secret) and finds the process the first one started.

@@ -106,6 +106,19 @@ class Browser:
         )
         assert confirmed.status_code == 201, confirmed.text
 
+    def add_key_resource(self, name: str, server: SshServer) -> int:
+        """A resource logging in with the sshd's authorised key, its host key trusted and
+        the key remembered by labgate, so that every server process (sharing the secret)
+        connects without asking anyone."""
+        rid = self.add_resource(name, server, auth_method="key")
+        self.trust_host_key(rid, server)
+        remembered = self.put(
+            f"/api/v1/resources/{rid}/remembered-keys/target",
+            json={"private_key": server.client_key_path.read_text()},
+        )
+        assert remembered.status_code == 200, remembered.text
+        return rid
+
     def resource(self, rid: int) -> dict[str, Any]:
         answer = self.get(f"/api/v1/resources/{rid}")
         assert answer.status_code == 200, answer.text
