@@ -14,6 +14,7 @@ set -euo pipefail
 #   iproute2           ip netns, veth links and routes for test networks (jump hosts)
 #   libpam-google-authenticator  a real second factor (TOTP) for keyboard-interactive tests
 #   vim, htop          full-screen programs (keys, mouse, colours) in the terminal pane tests
+#   fonts-droid-fallback  CJK glyphs, so wide characters in terminal screenshots are not boxes
 TEST_PACKAGES=(
     chromium
     postgresql
@@ -24,6 +25,7 @@ TEST_PACKAGES=(
     libpam-google-authenticator
     vim
     htop
+    fonts-droid-fallback
 )
 
 if ! command -v dpkg-query >/dev/null; then

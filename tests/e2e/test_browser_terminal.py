@@ -358,6 +358,17 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
             rows = await terminal(pane, "t.rows")
             assert rows > 20, rows  # measured in the pane it is shown in
 
+            # Splitting a terminal opens a new shell beside it, not a second view of this one.
+            await page.get_by_test_id("split-right").first.click()
+            panes = page.get_by_test_id("terminal-pane")
+            await expect(panes).to_have_count(2)
+            split = panes.nth(1)
+            await attached(split)
+            assert await split.get_attribute("data-process-id") not in (None, process_id)
+            await run(page, split, "echo split-$((3+4))")
+            await wait_for_text(split, r"^split-7$")
+            await page.screenshot(path=shot("03b-split"))
+
             # The dark theme: the terminal follows.
             await page.emulate_media(color_scheme="dark")
             await wait_for(
