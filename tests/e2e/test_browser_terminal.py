@@ -97,17 +97,32 @@ async def new_page(context: BrowserContext, server: RunningServer) -> Page:
     return page
 
 
-async def open_terminal_from_resources(page: Page, name: str) -> Locator:
+async def open_terminal_from_resources(page: Page, name: str, *, started: bool = True) -> Locator:
+    """Click a resource's Terminal button; the new pane, found by its shell's id (or, when
+    not ``started`` because a login comes first, as the pane on show)."""
     if await page.locator(".dv-tab", has_text="Resources").count():
         await page.locator(".dv-tab", has_text="Resources").click()
     else:
         await page.get_by_test_id("welcome-open-resources").click()
     row = page.locator(f"[data-testid=resource-row][data-resource-name={name}]")
-    before = await page.get_by_test_id("terminal-pane").count()
+    tabs = page.locator(".dv-tab", has_text=f"Terminal: {name}")
+    before = await tabs.count()
     await row.get_by_test_id("resource-terminal").click()
-    panes = page.get_by_test_id("terminal-pane")
-    await expect(panes).to_have_count(before + 1)
-    return panes.nth(before)
+    await expect(tabs).to_have_count(before + 1)
+    # The new pane is the active group's shown tab (panes in hidden tabs are not in the page).
+    pane = page.locator(".dv-active-group [data-testid=terminal-pane]")
+    await expect(pane).to_have_count(1)
+    if not started:
+        return pane
+    return page.locator(f"[data-testid=terminal-pane][data-process-id='{await new_id(pane)}']")
+
+
+async def new_id(pane: Locator) -> str:
+    """The id of the shell a new pane started, once it has one."""
+    await expect(pane).to_have_attribute("data-process-id", re.compile(r"."), timeout=30_000)
+    process_id = await pane.get_attribute("data-process-id")
+    assert process_id
+    return process_id
 
 
 async def lines_of(pane: Locator) -> list[str]:
@@ -241,6 +256,18 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
                 "after": "|",
             }
             await page.screenshot(path=shot("01-shell-light"))
+
+            # Ctrl and Alt combinations reach the shell's line editor: Ctrl+A to the start
+            # of the line, Alt+B one word back.
+            await pane.locator("textarea").focus()
+            await page.keyboard.type("cho one two")
+            await page.keyboard.press("Control+a")
+            await page.keyboard.type("e")
+            await page.keyboard.press("End")
+            await page.keyboard.press("Alt+b")
+            await page.keyboard.type("X")
+            await page.keyboard.press("Enter")
+            await wait_for_text(pane, r"^one Xtwo$")
 
             # vim: insert text, write and quit; the file has it.
             await run(page, pane, f"vim -u NONE ~/{vim_file}")
@@ -475,7 +502,7 @@ async def test_log_in_first_exit_and_the_terminals_pane(
             viewport={"width": 1280, "height": 800}, base_url=server.url
         )
         page = await new_page(context, server)
-        pane = await open_terminal_from_resources(page, "passbox")
+        pane = await open_terminal_from_resources(page, "passbox", started=False)
         await expect(pane).to_have_attribute("data-phase", "login_required")
         await page.screenshot(path=shot("06-login-required"))
         await pane.get_by_test_id("login-required-connect").click()
@@ -484,6 +511,8 @@ async def test_log_in_first_exit_and_the_terminals_pane(
         await connect.get_by_test_id("connect-answer").click()
         await expect(connect).to_be_hidden(timeout=30_000)
         await attached(pane)
+        # The only pane on passbox (it keeps being that pane when its shell is replaced).
+        pane = page.locator(f"[data-testid=terminal-pane][data-resource-id='{rid}']")
         await run(page, pane, "echo logged-$((3*3))-in")
         await wait_for_text(pane, r"^logged-9-in$")
 
