@@ -91,6 +91,7 @@ function setup(options: { processId?: string; cwd?: string; start?: TerminalSess
       reset: () => {
         resets += 1
       },
+      note: (text) => screen.push(`note: ${text}`),
     },
     deps,
   )
@@ -189,6 +190,23 @@ describe('TerminalSession', () => {
     expect(t.attachments[0]?.closed).toBe(true)
     expect(t.last().offset).toBe(5)
     expect(t.session.phase).toBe('connecting')
+  })
+
+  it('says so when output was lost between two attachments, not when a long history starts', async () => {
+    const t = setup({ processId: 'kept' })
+    await t.session.open(null)
+    t.last().handlers.onDropped?.(4096) // attached from 0: the ring had moved on, as it does
+    t.last().attached()
+    t.last().output('abc')
+    t.last().handlers.onDropped?.(20) // the attachment re-opened by itself after a long drop
+    t.last().fail('login_required')
+    await t.session.retry() // from offset 3, and bytes after it have left the ring meanwhile
+    t.last().handlers.onDropped?.(500)
+    expect(t.screen).toEqual([
+      'abc',
+      'note: [20 bytes of output were lost while away]',
+      'note: [500 bytes of output were lost while away]',
+    ])
   })
 
   it('asks for a login when starting the shell needs one, and starts it on retry', async () => {

@@ -67,6 +67,8 @@ export interface TerminalSessionEvents {
   processId(id: string): void
   /** A new shell replaces an ended one: clear the screen. */
   reset(): void
+  /** A line of labgate's own for the screen (output lost while away). */
+  note(text: string): void
 }
 
 export interface TerminalSessionOptions {
@@ -201,12 +203,20 @@ export class TerminalSession {
     const generation = this.generation
     this.setPhase('connecting')
     const current = (): boolean => generation === this.generation
+    // Whether the screen shows anything yet: a drop after that is a gap in what it shows.
+    let shown = offset > 0
     this.attachment = this.deps.attach(this.resourceId, processId, offset, {
       onOutput: (chunk) => {
-        if (current()) this.events.output(chunk.data)
+        if (!current()) return
+        shown = true
+        this.events.output(chunk.data)
       },
       onState: (state) => {
         if (current()) this.followAttachment(state)
+      },
+      onDropped: (dropped) => {
+        // Before anything is shown that is only the start of a long history.
+        if (current() && shown) this.events.note(`[${dropped} bytes of output were lost while away]`)
       },
       onExit: (exit) => {
         if (!current()) return
