@@ -524,6 +524,10 @@ async def test_log_in_first_exit_and_the_terminals_pane(
         )
         await wait_for_text(pane, r"\[exited with status 5\]")
         await page.screenshot(path=shot("07-exited"))
+        await page.emulate_media(color_scheme="dark")
+        await page.wait_for_timeout(400)  # the controls' colour transitions end
+        await page.screenshot(path=shot("07b-exited-dark"))
+        await page.emulate_media(color_scheme="light")
         await pane.get_by_test_id("terminal-new-shell").click()
         await attached(pane)
         await expect(pane).not_to_have_attribute("data-process-id", first_id or "")
@@ -545,6 +549,10 @@ async def test_log_in_first_exit_and_the_terminals_pane(
             terminals.locator(f"[data-testid=terminal-row][data-process-id='{first_id}']")
         ).to_have_count(0)  # the exited one was forgotten with "Start a new shell"
         await page.screenshot(path=shot("08-terminals-pane"))
+        await page.emulate_media(color_scheme="dark")
+        await page.wait_for_timeout(400)  # the controls' colour transitions end
+        await page.screenshot(path=shot("08b-terminals-pane-dark"))
+        await page.emulate_media(color_scheme="light")
         await ours.get_by_test_id("terminal-open").click()
         await expect(page.get_by_test_id("terminal-pane")).to_have_count(1)
         await expect(pane).to_be_visible()
