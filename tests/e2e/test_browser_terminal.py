@@ -26,7 +26,7 @@ from tests.support.browser import chromium, results_dir
 from tests.support.daemons import daemon_runtime_dir
 from tests.support.labgate_api import Browser, server_env
 from tests.support.server import RunningServer
-from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+from tests.support.sshd import SshServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -41,12 +41,6 @@ READ_BUFFER = """el => {
   for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true))
   return lines
 }"""
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
