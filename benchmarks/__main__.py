@@ -1,8 +1,8 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``), or ``--quick`` for a
 smoke run of few requests and small sizes that writes ``benchmarks/results/quick.json``
-only, or ``--only http|resources|transfers`` for one section.
+only, or ``--only http|resources|transfers|terminal`` for one section.
 
-Three sections, one after the other:
+Four sections, one after the other:
 
 - **http**: starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the
   first time) and measures each scenario at each concurrency on every endpoint in turn.
@@ -11,6 +11,8 @@ Three sections, one after the other:
   OpenSSH and SFTP (``benchmarks/resources.py``; needs root and openssh-server).
 - **transfers**: the same set-up; uploading and downloading a 1 GiB file through
   labgate's API side by side with ``scp`` (``benchmarks/transfers.py``).
+- **terminal**: the keystroke round trip through labgate's attach WebSocket, its agent and
+  ``ssh -tt``, side by side (``benchmarks/terminal.py``; needs the same).
 
 Prints the tables, writes ``benchmarks/results/latest.json`` and regenerates the tables
 in ``docs/performance.md`` (each section between its own markers; a section that did not
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -55,6 +58,7 @@ from benchmarks.report import (
     update_page,
 )
 from benchmarks.resources import run_resources
+from benchmarks.terminal import TERMINAL_BEGIN, TERMINAL_END, run_terminal, terminal_markdown
 from benchmarks.transfers import run_transfers
 
 # What is measured, at which concurrency levels.
@@ -65,12 +69,31 @@ PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
 )
 DOCS_PAGE = ROOT / "docs" / "performance.md"
 T = TypeVar("T")
-# The parts of a run: labgate and JupyterHub under HTTP load, the resources (SSH)
-# comparisons against OpenSSH and SFTP (benchmarks/resources.py), and uploads and
-# downloads against scp (benchmarks/transfers.py).
-SECTIONS = ("http", "resources", "transfers")
-# The sections kept in the record under their own key (the http one is the record itself).
-SUBSECTIONS = ("resources", "transfers")
+# The parts of a run: labgate and JupyterHub under HTTP load; then the sections that set
+# up their own sshd and labgate serve, one after the other: the resources (SSH)
+# comparisons against OpenSSH and SFTP (benchmarks/resources.py), uploads and downloads
+# against scp (benchmarks/transfers.py), the terminal's keystroke round trip against
+# ssh -tt (benchmarks/terminal.py).
+SECTIONS = ("http", "resources", "transfers", "terminal")
+
+
+@dataclasses.dataclass(frozen=True)
+class SshSection:
+    run: Callable[..., dict[str, Any]]
+    markdown: Callable[[dict[str, Any]], str]
+    begin: str
+    end: str
+    #: Takes ``loop_factory`` (the sections that run their own asyncio loop).
+    own_loop: bool = True
+
+
+SSH_SECTIONS: dict[str, SshSection] = {
+    "resources": SshSection(run_resources, resources_markdown, RESOURCES_BEGIN, RESOURCES_END),
+    "transfers": SshSection(
+        run_transfers, transfers_markdown, TRANSFERS_BEGIN, TRANSFERS_END, own_loop=False
+    ),
+    "terminal": SshSection(run_terminal, terminal_markdown, TERMINAL_BEGIN, TERMINAL_END),
+}
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -243,6 +266,24 @@ def _attempt(name: str, logs: Path, run: Callable[[], T], failed: list[str]) -> 
         return None
 
 
+def _run_section(
+    section: SshSection,
+    name: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    server_cpus: frozenset[int] | None,
+    client_cpus: frozenset[int] | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    return section.run(
+        workdir / name,
+        quick=args.quick,
+        remote_cpus=server_cpus,
+        local_cpus=client_cpus,
+        **extra,
+    )
+
+
 def _previous(result_file: Path) -> dict[str, Any]:
     """The record a section that did not run now is kept from."""
     try:
@@ -264,68 +305,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     sections = SECTIONS if args.only is None else (args.only,)
     http: tuple[dict[str, Any], str] | None = None
-    resources: dict[str, Any] | None = None
-    transfers: dict[str, Any] | None = None
+    ssh_records: dict[str, dict[str, Any]] = {}
     failed: list[str] = []
     try:
         if "http" in sections:
             http = _attempt(
                 "http", workdir, lambda: run_http(args, workdir, server_cpus, placement), failed
             )
-        if "resources" in sections:
-            resources = _attempt(
-                "resources",
-                workdir / "resources",
-                lambda: run_resources(
-                    workdir / "resources",
-                    quick=args.quick,
-                    remote_cpus=server_cpus,
-                    local_cpus=client_cpus,
-                    loop_factory=_loop_factory(),
+        for name, section in SSH_SECTIONS.items():
+            if name not in sections:
+                continue
+            extra: dict[str, Any] = {"loop_factory": _loop_factory()} if section.own_loop else {}
+            record = _attempt(
+                name,
+                workdir / name,
+                functools.partial(
+                    _run_section, section, name, args, workdir, server_cpus, client_cpus, extra
                 ),
                 failed,
             )
-        if "transfers" in sections:
-            transfers = _attempt(
-                "transfers",
-                workdir / "transfers",
-                lambda: run_transfers(
-                    workdir / "transfers",
-                    quick=args.quick,
-                    remote_cpus=server_cpus,
-                    local_cpus=client_cpus,
-                ),
-                failed,
-            )
+            if record is not None:
+                ssh_records[name] = record
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
         return 130
-    if http is None and resources is None and transfers is None:
+    if http is None and not ssh_records:
         return 1
 
     # A section that did not run (--only) or failed keeps its last record and tables.
     RESULTS_DIR.mkdir(exist_ok=True)
     result_file = RESULTS_DIR / ("quick.json" if args.quick else "latest.json")
     previous = _previous(result_file)
-    record = dict(http[0]) if http else {k: v for k, v in previous.items() if k not in SUBSECTIONS}
-    for key, fresh in (("resources", resources), ("transfers", transfers)):
-        if fresh or previous.get(key):
-            record[key] = fresh or previous[key]
+    record = dict(http[0]) if http else {k: v for k, v in previous.items() if k not in SSH_SECTIONS}
+    for key in SSH_SECTIONS:
+        if ssh_records.get(key) or previous.get(key):
+            record[key] = ssh_records.get(key) or previous[key]
     if http:
         print(http[1])
-    if resources:
-        print(("\n" if http else "") + resources_markdown(resources))
-    if transfers:
-        print(("\n" if http or resources else "") + transfers_markdown(transfers))
+    for index, (name, fresh) in enumerate(ssh_records.items()):
+        print(("\n" if http or index else "") + SSH_SECTIONS[name].markdown(fresh))
     result_file.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nWrote {result_file.relative_to(ROOT)}", file=sys.stderr)
     if not args.no_docs:
         if http:
             update_page(DOCS_PAGE, http[1])
-        if resources:
-            update_page(DOCS_PAGE, resources_markdown(resources), RESOURCES_BEGIN, RESOURCES_END)
-        if transfers:
-            update_page(DOCS_PAGE, transfers_markdown(transfers), TRANSFERS_BEGIN, TRANSFERS_END)
+        for name, fresh in ssh_records.items():
+            section = SSH_SECTIONS[name]
+            update_page(DOCS_PAGE, section.markdown(fresh), section.begin, section.end)
         print(f"Updated {DOCS_PAGE.relative_to(ROOT)}", file=sys.stderr)
     print(f"Total {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 1 if failed else 0

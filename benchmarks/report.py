@@ -95,17 +95,27 @@ def scenario_table(
     return "\n".join(lines)
 
 
-def markdown(record: dict[str, Any], scenarios: list[ScenarioInfo]) -> str:
-    """The generated part of docs/performance.md."""
-    machine, versions, settings = record["machine"], record["versions"], record["settings"]
-    out = [
+def run_header(record: dict[str, Any]) -> list[str]:
+    """The lines a generated section starts with: when, on what, placed how, versions."""
+    machine = record["machine"]
+    return [
         f"Measured {record['date']} by `python -m benchmarks` "
         f"({record['duration_seconds']:.0f} s for this section, set-up included).",
         "",
         f"- Machine: {machine['cpu_model']}, {machine['nproc']} CPUs, "
         f"{machine['memory_gib']:.0f} GiB, Linux {machine['kernel']}.",
         f"- CPU placement: {machine['placement']}.",
-        "- Versions: " + ", ".join(f"{name} {value}" for name, value in versions.items()) + ".",
+        "- Versions: "
+        + ", ".join(f"{name} {value}" for name, value in record["versions"].items())
+        + ".",
+    ]
+
+
+def markdown(record: dict[str, Any], scenarios: list[ScenarioInfo]) -> str:
+    """The generated part of docs/performance.md."""
+    settings = record["settings"]
+    out = [
+        *run_header(record),
         f"- Each cell: {settings['warmup']} warm-up requests, then {settings['requests']} "
         f"timed requests; {settings['rounds']} round(s), the median of rounds shown.",
         "",
@@ -213,17 +223,9 @@ def goal_line(goal: dict[str, Any], labels: dict[str, str]) -> str:
 
 def resources_markdown(record: dict[str, Any]) -> str:
     """The generated part of the Resources section of docs/performance.md."""
-    machine, versions, settings = record["machine"], record["versions"], record["settings"]
+    settings = record["settings"]
     rounds = settings["rounds"]
-    out = [
-        f"Measured {record['date']} by `python -m benchmarks` "
-        f"({record['duration_seconds']:.0f} s for this section, set-up included).",
-        "",
-        f"- Machine: {machine['cpu_model']}, {machine['nproc']} CPUs, "
-        f"{machine['memory_gib']:.0f} GiB, Linux {machine['kernel']}.",
-        f"- CPU placement: {machine['placement']}.",
-        "- Versions: " + ", ".join(f"{name} {value}" for name, value in versions.items()) + ".",
-    ]
+    out = run_header(record)
     for client, algorithms in record["algorithms"].items():
         out.append(
             f"- SSH as negotiated by {client}: key exchange {algorithms['kex']}, cipher "

@@ -13,6 +13,8 @@ set -euo pipefail
 #   openssh-client     ssh, ssh-keygen and ssh-keyscan to check it from the outside
 #   iproute2           ip netns, veth links and routes for test networks (jump hosts)
 #   libpam-google-authenticator  a real second factor (TOTP) for keyboard-interactive tests
+#   vim, htop          full-screen programs (keys, mouse, colours) in the terminal pane tests
+#   fonts-droid-fallback  CJK glyphs, so wide characters in terminal screenshots are not boxes
 TEST_PACKAGES=(
     chromium
     postgresql
@@ -21,6 +23,9 @@ TEST_PACKAGES=(
     openssh-client
     iproute2
     libpam-google-authenticator
+    vim
+    htop
+    fonts-droid-fallback
 )
 
 if ! command -v dpkg-query >/dev/null; then

@@ -103,6 +103,17 @@ def accounts(app: Any, database: Database, settings: Settings) -> AccountFactory
     return AccountFactory(app, database, settings)
 
 
+# -- an sshd on loopback ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """An ordinary sshd on 127.0.0.1 for the test account (keys from its authorized_keys
+    file, passwords), one per module that asks for it."""
+    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
+        yield server
+
+
 # -- a host behind a jump host -----------------------------------------------------------
 # For the modules that ask for them (each module builds its own): two network namespaces,
 # a jump host reachable from here and a target reachable only from the jump host, each

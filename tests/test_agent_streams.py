@@ -21,7 +21,7 @@ from labgate.agent import program
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
 from labgate.transport.local import LocalTransport
 from labgate.transport.ssh import Hop, KeyCredential, SshTransport
-from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+from tests.support.sshd import SshServer
 from tests.test_agent_processes import PATIENCE_SECONDS, Daemon, collect
 
 MIB = 1024 * 1024
@@ -370,12 +370,6 @@ async def test_a_slow_output_reader_stops_the_agent_not_the_process(daemon: Daem
 
 
 # -- over a real SSH connection --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
-        yield server
 
 
 async def test_streams_over_ssh(sshd: SshServer) -> None:

@@ -11,7 +11,13 @@ LAYOUT = {
 }
 
 
-CHECKED = ("theme", "editor.font_size", "workspace.layout", "editor.run_commands")
+CHECKED = (
+    "theme",
+    "editor.font_size",
+    "terminal.font_size",
+    "workspace.layout",
+    "editor.run_commands",
+)
 
 
 async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> None:
@@ -22,6 +28,7 @@ async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> Non
     assert {key: start["preferences"][key] for key in CHECKED} == {
         "theme": "system",
         "editor.font_size": 14,
+        "terminal.font_size": 14,
         "workspace.layout": None,
         "editor.run_commands": {},
     }
@@ -29,7 +36,14 @@ async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> Non
     assert start["schema"]["workspace.layout"]["default"] is None
     changed = await alice.patch(
         URL,
-        json={"preferences": {"theme": "dark", "editor.font_size": 18, "workspace.layout": LAYOUT}},
+        json={
+            "preferences": {
+                "theme": "dark",
+                "editor.font_size": 18,
+                "terminal.font_size": 12,
+                "workspace.layout": LAYOUT,
+            }
+        },
     )
     assert changed.status_code == 200
     assert changed.json()["preferences"]["editor.font_size"] == 18
@@ -39,6 +53,7 @@ async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> Non
     assert {key: seen[key] for key in CHECKED} == {
         "theme": "dark",
         "editor.font_size": 18,
+        "terminal.font_size": 12,
         "workspace.layout": LAYOUT,
         "editor.run_commands": {},
     }
@@ -61,6 +76,7 @@ async def test_one_bad_value_changes_nothing(accounts: AccountFactory) -> None:
         ({"theme": "purple"}, "body.preferences.theme"),
         ({"editor.font_size": "14"}, "body.preferences.editor.font_size"),
         ({"editor.font_size": 14.5}, "body.preferences.editor.font_size"),
+        ({"terminal.font_size": 7}, "body.preferences.terminal.font_size"),
         ({"theme": "dark", "colour": "red"}, "body.preferences.colour"),
         ({"workspace.layout": [1, 2]}, "body.preferences.workspace.layout"),
         ({"editor.run_commands": {"a/b": "x"}}, "body.preferences.editor.run_commands"),

@@ -71,13 +71,6 @@ def ca_sshd(
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    """An ordinary sshd: keys from its authorized_keys file, passwords."""
-    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def kbdint_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     """Keyboard-interactive only, with Debian's PAM stack for sshd (a password prompt)."""
     with running_sshd(

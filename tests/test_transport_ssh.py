@@ -24,14 +24,7 @@ from labgate.transport.ssh import (
     SshTransport,
     fingerprint,
 )
-from tests.support.sshd import SshServer, ensure_test_user, running_sshd
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
-        yield server
-
+from tests.support.sshd import SshServer
 
 # Daemons on the test account live in a directory of the test's and leave soon after
 # their last connection; the fixture kills any that remain.

@@ -57,7 +57,13 @@ register(
     "editor.font_size",
     Annotated[int, Field(ge=8, le=40, strict=True)],
     14,
-    "Font size in pixels of editors and terminals.",
+    "Font size in pixels of editors.",
+)
+register(
+    "terminal.font_size",
+    Annotated[int, Field(ge=8, le=40, strict=True)],
+    14,
+    "Font size in pixels of terminals.",
 )
 register(
     "editor.indent_size",

@@ -19,17 +19,11 @@ from playwright.async_api import Locator, Page, expect
 from tests.support.browser import chromium, results_dir
 from tests.support.labgate_api import labgate_server
 from tests.support.server import RunningServer
-from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+from tests.support.sshd import SshServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 ADMIN_PASSWORD = "admin password for resources"
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -17,17 +17,11 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.support.labgate_api import Browser, labgate_server, states_until
 from tests.support.server import RunningServer
-from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+from tests.support.sshd import SshServer
 
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "resource admin password"
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

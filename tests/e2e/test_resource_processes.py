@@ -23,19 +23,13 @@ from tests.support import postgres
 from tests.support.daemons import daemon_runtime_dir
 from tests.support.labgate_api import Browser, server_env, two_replicas
 from tests.support.server import RunningServer
-from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+from tests.support.sshd import SshServer
 
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "processes admin password"
 SECRET = "a server secret shared by the replicas of this test"
 COUNTER = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.02; done"
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
-        yield server
 
 
 @pytest.fixture

@@ -2,3 +2,5 @@
 import './welcome'
 import './resources'
 import './editor'
+import './terminal'
+import './terminals'

@@ -94,7 +94,21 @@ export function openViewer(resourceId: number, path: RemotePath, viewer: string)
   return openPane(workspace(), VIEWER_PANE, { params, title: baseName(path) })
 }
 
+/** The open terminal pane showing shell `processId` of `resourceId`, if any. */
+export function findTerminal(resourceId: number, processId: string): IDockviewPanel | undefined {
+  return workspace().panels.find((panel) => {
+    const params = panel.params as Record<string, unknown> | undefined
+    return panel.api.component === TERMINAL_PANE && params?.resourceId === resourceId && params.processId === processId
+  })
+}
+
+/** A terminal: the pane already showing `processId`, brought to the front, or a new pane. */
 export function openTerminal(resourceId: number, options: { cwd?: string; processId?: string; title?: string } = {}): IDockviewPanel {
+  const existing = options.processId !== undefined ? findTerminal(resourceId, options.processId) : undefined
+  if (existing) {
+    existing.api.setActive()
+    return existing
+  }
   const params: TerminalParams = { resourceId }
   if (options.cwd !== undefined) params.cwd = options.cwd
   if (options.processId !== undefined) params.processId = options.processId

@@ -28,6 +28,11 @@ export interface PaneDefinition {
    * close button goes through {@link setCloseGuard} in workspace.ts.
    */
   guardedClose?: boolean
+  /**
+   * The params of the copy a split opens (default: the same params). A terminal drops
+   * its shell's id, so the copy starts a shell of its own.
+   */
+  splitParams?: (params: Record<string, unknown>) => Record<string, unknown>
 }
 
 const KIND_PATTERN = /^[a-z][a-z0-9.-]*$/

@@ -63,6 +63,18 @@ describe('splitGroup', () => {
     })
   })
 
+  it('gives the copy the params its pane kind chooses', () => {
+    registerPane({
+      kind: 'shell',
+      title: 'Shell',
+      component: Dummy,
+      splitParams: ({ shown: _shown, ...rest }) => rest,
+    })
+    const { api, addPanel } = fakeDockview()
+    splitGroup(api, fakeGroup({ component: 'shell', params: { host: 1, shown: 'p1' } }), 'right')
+    expect((addPanel.mock.calls[0]?.[0] as { params: unknown }).params).toEqual({ host: 1 })
+  })
+
   it('splits an empty group, or one whose pane kind is gone, into the default pane below', () => {
     const { api, addPanel } = fakeDockview()
     splitGroup(api, fakeGroup(), 'below')

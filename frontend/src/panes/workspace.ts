@@ -63,8 +63,10 @@ export function focusOrOpenPane(dockview: DockviewApi, kind: string, options: Op
 export function splitGroup(dockview: DockviewApi, group: DockviewGroupPanel, direction: SplitDirection): IDockviewPanel {
   const active = group.activePanel
   const kind = active && hasPane(active.api.component) ? active.api.component : DEFAULT_PANE_KIND
+  const params = active?.params ? { ...active.params } : {}
+  const copyParams = getPane(kind)?.splitParams
   return openPane(dockview, kind, {
-    params: active?.params ? { ...active.params } : {},
+    params: copyParams ? copyParams(params) : params,
     title: active?.title,
     position: { referenceGroup: group, direction },
   })

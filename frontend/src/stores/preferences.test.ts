@@ -142,6 +142,14 @@ describe('preferences store', () => {
     expect(store.loaded.value).toBe(true)
   })
 
+  it('keeps the terminal font size apart from the editor one', async () => {
+    const { store } = makeStore({ answer: { preferences: { 'terminal.font_size': 11 }, schema: SCHEMA } })
+    expect(store.terminalFontSize.value).toBe(14) // built-in, before load
+    await store.load()
+    expect(store.terminalFontSize.value).toBe(11)
+    expect(store.editorFontSize.value).toBe(14)
+  })
+
   it('save sends only the changed keys and merges the answer', async () => {
     const { store, patch } = makeStore({
       answer: { preferences: { theme: 'dark', 'later.key': 'server-owned' }, schema: SCHEMA },

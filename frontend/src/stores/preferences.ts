@@ -24,6 +24,7 @@ export const BUILTIN_DEFAULTS: Readonly<PreferenceValues> = {
   'editor.indent_with_tabs': false,
   'editor.line_wrapping': false,
   'editor.run_commands': {},
+  'terminal.font_size': 14,
   'workspace.layout': null,
 }
 
@@ -80,6 +81,7 @@ export interface PreferencesStore {
   readonly editorFontSize: ComputedRef<number>
   /** Font size, indentation and wrapping of editors. */
   readonly editorSettings: ComputedRef<EditorPreferences>
+  readonly terminalFontSize: ComputedRef<number>
   /** The value, else the server's default, else the built-in default. */
   get<T = unknown>(key: string): T
   load(): Promise<void>
@@ -143,10 +145,13 @@ export function createPreferencesStore(overrides: Partial<PreferencesDeps> = {})
     return isThemeSetting(value) ? value : 'system'
   })
   const resolvedTheme = computed(() => resolveTheme(theme.value, systemPrefersDark.value))
-  const editorFontSize = computed(() => {
-    const value = get('editor.font_size')
-    return typeof value === 'number' && Number.isFinite(value) ? value : 14
-  })
+  const fontSize = (key: string): ComputedRef<number> =>
+    computed(() => {
+      const value = get(key)
+      return typeof value === 'number' && Number.isFinite(value) ? value : 14
+    })
+  const editorFontSize = fontSize('editor.font_size')
+  const terminalFontSize = fontSize('terminal.font_size')
 
   const editorSettings = computed<EditorPreferences>(() => {
     const indent = get('editor.indent_size')
@@ -218,6 +223,7 @@ export function createPreferencesStore(overrides: Partial<PreferencesDeps> = {})
     resolvedTheme,
     editorFontSize,
     editorSettings,
+    terminalFontSize,
     get,
     load,
     save,
