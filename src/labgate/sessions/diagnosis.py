@@ -19,7 +19,7 @@ def explain(template: AppTemplate, log: str, fallback: str) -> str:
             "program. Launch again to get another one."
         )
     missing = _NOT_FOUND.search(log)
-    if missing or "No such file or directory" in log and program in log:
+    if missing or ("No such file or directory" in log and program in log):
         name = missing.group(1) if missing else program
         return (
             f"{name} was not found on the resource. Install {template.title} there, or add "
