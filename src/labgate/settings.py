@@ -242,6 +242,13 @@ class Settings(BaseSettings):
         10, ge=1, description="Running (or starting) sessions a user may have at once."
     )
     app_guest_max_sessions: int = Field(2, ge=1, description="`app_max_sessions` for guests.")
+    app_start_timeout_seconds: int = Field(
+        0,
+        ge=0,
+        description="How long an app may take from start to answering before it is "
+        "stopped and its session failed. 0: each app's own (two minutes for the built-in "
+        "ones). Batch jobs count from when the job runs, not from submission.",
+    )
     app_reconcile_seconds: int = Field(
         30,
         ge=1,

@@ -22,6 +22,7 @@ from labgate.resources.plan import ConnectionPlan, refreshed
 from labgate.resources.status import StatusHub
 from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
+from labgate.sessions.lifecycle import Lifecycle
 from labgate.sessions.templates import BUILTIN_TEMPLATES, AppTemplate
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
@@ -53,6 +54,11 @@ class AppState:
     @cached_property
     def activity(self) -> ActivityRecorder:
         return ActivityRecorder(self.database)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        """Launches sessions and keeps them in step with reality."""
+        return Lifecycle(self)
 
     @property
     def templates(self) -> dict[str, AppTemplate]:
