@@ -286,8 +286,7 @@ class Lifecycle:
                         message="",
                     )
                 timeout = (
-                    self.state.settings.app_start_timeout_seconds
-                    or template.start_timeout_seconds
+                    self.state.settings.app_start_timeout_seconds or template.start_timeout_seconds
                 )
                 if deadline is None:
                     deadline = loop.time() + timeout
