@@ -2,3 +2,4 @@
 import './welcome'
 import './resources'
 import './editor'
+import './apps'

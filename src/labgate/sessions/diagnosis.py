@@ -21,10 +21,15 @@ def explain(template: AppTemplate, log: str, fallback: str) -> str:
     missing = _NOT_FOUND.search(log)
     if missing or ("No such file or directory" in log and program in log):
         name = missing.group(1) if missing else program
+        fix = (
+            "Check the command"
+            if any(f.shell_code for f in template.fields)
+            else f"Install {template.title} there"
+        )
         return (
-            f"{name} was not found on the resource. Install {template.title} there, or add "
-            "the lines that make it available to the environment of the launch form "
-            "(for example `source ~/venv/bin/activate` or `module load jupyter`)."
+            f"{name} was not found on the resource. {fix}, or add the lines that make it "
+            "available to the environment of the launch form (for example "
+            "`source ~/venv/bin/activate` or `module load jupyter`)."
         )
     module = _MODULE.search(log)
     if module:

@@ -277,14 +277,16 @@ class Lifecycle:
                     await self._progress(row, poll.message, message=poll.message)
             elif poll.endpoint is not None:
                 if row.endpoint != poll.endpoint.to_json():
-                    where = f" on {poll.where}" if poll.where else ""
-                    await self._progress(
-                        row,
-                        f"Running{where}; starting {template.title}…",
-                        endpoint=poll.endpoint.to_json(),
-                        state=SessionState.STARTING.value,
-                        message="",
-                    )
+                    found = {
+                        "endpoint": poll.endpoint.to_json(),
+                        "state": SessionState.STARTING.value,
+                        "message": "",
+                    }
+                    if poll.where:  # a batch job now runs somewhere: say where
+                        line = f"Running on {poll.where}; starting {template.title}…"
+                        await self._progress(row, line, **found)
+                    else:
+                        await self.save(row, **found)
                 timeout = (
                     self.state.settings.app_start_timeout_seconds or template.start_timeout_seconds
                 )
@@ -339,7 +341,7 @@ class Lifecycle:
     async def _fail(self, row: AppSession, reason: str, *, log_tail: str = "") -> None:
         await self._progress(
             row,
-            f"Failed: {reason}",
+            "Failed.",
             state=SessionState.FAILED.value,
             message=reason,
             ended_at=utcnow(),
