@@ -42,6 +42,7 @@ from labgate.launchers.base import (
     Poll,
 )
 from labgate.launchers.direct import DirectLauncher
+from labgate.launchers.slurm import SlurmLauncher
 from labgate.proxy.upstream import UpstreamPool
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.resources.status import Hub
@@ -61,7 +62,7 @@ POLL_SECONDS = {False: 0.5, True: 2.0}  # by launcher.batch
 PROGRESS_KEPT = 40
 LOG_TAIL_BYTES = 16 * 1024
 
-LAUNCHERS: dict[str, Launcher] = {"direct": DirectLauncher()}
+LAUNCHERS: dict[str, Launcher] = {"direct": DirectLauncher(), "slurm": SlurmLauncher()}
 
 
 @dataclass(frozen=True)

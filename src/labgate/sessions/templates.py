@@ -7,7 +7,8 @@ proxy adds the app's token, so users never see or need it), how labgate knows it
 ready, and how to ask it whether it is busy. Its form says what the user chooses when
 launching (validated here, before anything is started).
 
-Placeholders in ``command`` and ``env`` values: ``{port}``, ``{socket}``,
+Placeholders in ``command`` and ``env`` values: ``{port}``, ``{socket}``, ``{host}``
+(the address to listen on: loopback, or every interface of a batch job's node),
 ``{base_url}`` (``/s/<session>/``), ``{base_path}`` (without the last slash),
 ``{token}``, ``{workdir}`` and every form field by name. Form values are shell-quoted
 where they go into the command.
@@ -84,6 +85,9 @@ class AppTemplate:
     icon: str = "app"
     #: Seconds the app may take from start to ready.
     start_timeout_seconds: int = 120
+    #: The command when the app must listen on TCP (a batch job: a socket on a compute
+    #: node cannot be reached from the login node); None: ``command`` listens on TCP.
+    tcp_command: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -220,6 +224,9 @@ class Placeholders:
     token: str
     port: int | None = None
     socket: str | None = None
+    host: str = "127.0.0.1"
+    #: A shell expression for the port, chosen when the app starts (batch jobs).
+    port_expression: str | None = None
 
     @property
     def base_path(self) -> str:
@@ -259,19 +266,30 @@ def command_of(
         "base_path": where.base_path,
         "token": where.token,
         "workdir": str(form.get("workdir", "~")),
+        "host": where.host,
     }
-    if where.port is not None:
+    raw = frozenset(f.name for f in template.fields if f.shell_code)
+    if where.port_expression is not None:
+        values["port"] = where.port_expression
+        raw = raw | {"port"}
+    elif where.port is not None:
         values["port"] = str(where.port)
     if where.socket is not None:
         values["socket"] = where.socket
     # The user's own shell code may use the placeholders labgate chose (never the token).
-    own = {k: v for k, v in values.items() if k in ("port", "socket", "base_url", "base_path")}
-    raw = frozenset(f.name for f in template.fields if f.shell_code)
+    own = {
+        k: v for k, v in values.items() if k in ("port", "socket", "host", "base_url", "base_path")
+    }
     for name, value in form.items():
         if name in values or isinstance(value, bool) or not isinstance(value, str | int):
             continue
         values[name] = _fill(str(value), own, quote=False) if name in raw else str(value)
-    command = _fill(template.command, values, quote=True, raw=raw)
+    text = (
+        template.command
+        if where.socket is not None or template.tcp_command is None
+        else template.tcp_command
+    )
+    command = _fill(text, values, quote=True, raw=raw)
     env = {key: _fill(value, values, quote=False) for key, value in template.env.items()}
     return command, env
 
@@ -290,6 +308,11 @@ JUPYTERLAB = AppTemplate(
         " --ServerApp.base_url={base_url} --ServerApp.allow_remote_access=True"
     ),
     listen="socket",
+    tcp_command=(
+        "jupyter-lab --no-browser --ServerApp.ip={host} --ServerApp.port={port}"
+        " --ServerApp.port_retries=0 --ServerApp.base_url={base_url}"
+        " --ServerApp.allow_remote_access=True"
+    ),
     env={"JUPYTER_TOKEN": "{token}"},
     ready_path="api/status",
     keeps_base_path=True,
@@ -304,7 +327,7 @@ TENSORBOARD = AppTemplate(
     description="Charts of the scalars, images and histograms your training runs log.",
     icon="chart",
     command=(
-        "tensorboard --logdir {logdir} --host 127.0.0.1 --port {port}"
+        "tensorboard --logdir {logdir} --host {host} --port {port}"
         " --path_prefix {base_path} --reload_interval 5"
     ),
     listen="port",
