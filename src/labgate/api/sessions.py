@@ -250,7 +250,7 @@ async def launch(
         created_at=now,
         last_activity_at=now,
         idle_minutes=policy.idle_minutes,
-        ends_at=now + timedelta(hours=policy.max_hours) if policy.max_hours else None,
+        ends_at=_ends_at(now, policy.max_hours, form if launcher.batch else None),
         lease_owner="",
         updated_at=now,
     )
@@ -378,10 +378,21 @@ async def extend_session(
     return SessionOut.of(row, state.templates.get(row.template), extension)
 
 
+def _ends_at(now: datetime, max_hours: int, batch_form: dict[str, Any] | None) -> datetime | None:
+    """The end of a session's life: the policy's lifetime, or a batch job's time limit
+    when that comes first (the scheduler ends the job then)."""
+    ends = [now + timedelta(hours=max_hours)] if max_hours else []
+    if batch_form is not None:
+        ends.append(now + timedelta(minutes=int(batch_form.get("walltime_minutes", 60))))
+    return min(ends) if ends else None
+
+
 def _grant(row: AppSession, hours: int, now: datetime) -> None:
+    """More time: the idle clock starts again, and the end moves, except for a batch job,
+    whose time limit only the scheduler's administrators can raise."""
     row.last_activity_at = now
     row.warned_at = None
-    if row.ends_at is not None:
+    if row.ends_at is not None and not LAUNCHERS[row.launcher].batch:
         row.ends_at = max(row.ends_at, now) + timedelta(hours=hours)
 
 
