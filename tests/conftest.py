@@ -2,10 +2,15 @@
 
 Every database test runs twice, on SQLite and on a real PostgreSQL (found or started by
 ``tests/support/postgres.py``; each test run gets a fresh database).
+
+For the resource side of sessions, only the tests that ask for it get ``apps_env``
+(JupyterLab and TensorBoard, ``tests/support/apps.py``), once per test run, skipped when
+the tests do not run as root.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ from labgate.db.models import Base
 from labgate.settings import Settings
 from tests.support import postgres
 from tests.support.accounts import AccountFactory
+from tests.support.apps import AppsEnv, ensure_apps_env
 from tests.support.netns import JumpNetwork, jump_network
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -136,3 +142,18 @@ def target_sshd(
         listen_address=network.target_address,
     ) as server:
         yield server
+
+
+# -- the resource side of sessions -------------------------------------------------------
+
+
+def _skip_unless_root(what: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} needs root (it runs as the test account labgate-test)")
+
+
+@pytest.fixture(scope="session")
+def apps_env() -> AppsEnv:
+    """JupyterLab and TensorBoard (requirements/test-apps.txt), built first if missing."""
+    _skip_unless_root("the apps environment")
+    return ensure_apps_env()
