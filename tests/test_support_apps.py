@@ -101,6 +101,18 @@ def _owner(pid: int) -> int:
     return os.stat(f"/proc/{pid}").st_uid
 
 
+def _one_kernel_of(user: TestUser, server: Popen[bytes], log_path: Path) -> None:
+    """Wait for the one kernel process below ``server``; it runs as ``user``."""
+    kernels = _wait(
+        "the kernel's process",
+        lambda: _kernel_processes(descendants(server.pid)) or None,
+        server,
+        log_path,
+    )
+    assert len(kernels) == 1, kernels
+    assert _owner(kernels[0][0]) == user.uid
+
+
 def test_the_environment_has_the_pinned_versions_and_the_account_can_run_it(
     apps_env: AppsEnv, user: TestUser
 ) -> None:
@@ -157,14 +169,7 @@ def test_jupyterlab_on_a_port_with_a_base_url_and_a_token(
             assert kernel.json()["name"] == "python3"
             # (Its execution_state stays "starting" until a client opens its WebSocket.)
             assert [k["id"] for k in http.get("api/kernels").json()] == [kernel_id]
-            kernels = _wait(
-                "the kernel's process",
-                lambda: _kernel_processes(descendants(server.pid)) or None,
-                server,
-                log_path,
-            )
-            assert len(kernels) == 1, kernels
-            assert _owner(kernels[0][0]) == user.uid
+            _one_kernel_of(user, server, log_path)
             below = descendants(server.pid)
         # Stopped by PID, with everything it started.
         assert server.returncode is not None
@@ -202,13 +207,7 @@ def test_jupyterlab_on_a_unix_socket_only_its_user_can_open(
             )
             assert created.status_code == 201, created.text
             assert created.json()["kernel"]["name"] == "python3"
-            kernels = _wait(
-                "the kernel's process",
-                lambda: _kernel_processes(descendants(server.pid)) or None,
-                server,
-                log_path,
-            )
-            assert len(kernels) == 1, kernels
+            _one_kernel_of(user, server, log_path)
             below = descendants(server.pid)
         assert not [p for p in below if alive(p)], below
         # JupyterLab leaves its socket file behind when stopped by SIGTERM, and nobody

@@ -5,10 +5,12 @@ line (``export SLURM_CONF=...``) in front of ``sbatch``, ``squeue`` and ``scance
 from __future__ import annotations
 
 import functools
+import json
 import re
 import secrets
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from tests.support.slurm import (
     LONG_MAX_TIME,
     SlurmCluster,
     public_workdir,
+    remove_leftovers,
     running_slurm,
 )
 from tests.support.sshd import SshServer, TestUser, ensure_test_user, running_sshd
@@ -235,3 +238,39 @@ def test_without_enforced_limits_such_a_job_waits_and_everything_stops_at_exit(
     # The session's cluster is unaffected.
     after = _sbatch_as(user, slurm, f"--chdir={job_dir} --wrap true")
     _wait("completed job", lambda: _state_is(slurm, after, "COMPLETED"), slurm)
+
+
+_ORPHAN = """
+import json, sys, time
+from tests.support.slurm import public_workdir, running_slurm
+
+with public_workdir() as workdir, running_slurm(workdir) as cluster:
+    print(json.dumps({"directory": str(cluster.directory), "pids": list(cluster.pids.values())}))
+    sys.stdout.flush()
+    time.sleep(3600)
+"""
+
+
+def test_a_cluster_left_by_a_killed_run_is_removed_by_the_next(slurm: SlurmCluster) -> None:
+    """A test run killed with SIGKILL cannot stop its cluster; the next one does."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        started = json.loads(child.stdout.readline())
+    finally:
+        child.kill()
+        child.wait()
+    directory = Path(started["directory"])
+    daemons = [identify(pid) for pid in started["pids"]]
+    assert None not in daemons  # still running: nobody stopped them
+    remove_leftovers()
+    assert not [p for p in daemons if p is not None and alive(p)]
+    assert not directory.exists()
+    assert not directory.parent.exists()
+    # The running session's cluster was not taken for a leftover.
+    assert all(identify(pid) is not None for pid in slurm.pids.values())

@@ -30,8 +30,10 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tests.support.sshd import TestUser
+if TYPE_CHECKING:  # sshd.py uses this module to stop sshd
+    from tests.support.sshd import TestUser
 
 __all__ = [
     "SHUTDOWN_GRACE",

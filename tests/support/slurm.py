@@ -42,7 +42,8 @@ directory sbatch ran in), writing ``slurm-<id>.out`` there.
 
 So: ``workdir`` and every directory above it must be searchable by others (``o+x``), which
 pytest's ``tmp_path`` (in ``/tmp/pytest-of-root``, 0700) is not; ``public_workdir()`` makes
-a suitable one in ``/tmp`` and removes it afterwards. ``SlurmNotAvailable`` says so.
+a suitable one in ``/tmp`` and removes it afterwards (and first stops what a killed
+earlier run left in its own). ``SlurmNotAvailable`` says so.
 
 Parallel runs do not collide: each cluster has its own name, ports, key, socket and
 directories; two clusters can share the machine's node name (each slurmd is told its
@@ -83,6 +84,7 @@ __all__ = [
     "SlurmCluster",
     "SlurmNotAvailable",
     "public_workdir",
+    "remove_leftovers",
     "running_slurm",
 ]
 
@@ -210,15 +212,37 @@ def _require_system(workdir: Path) -> None:
             )
 
 
+WORKDIR_PREFIX = "labgate-slurm-"
+_WORKDIR_NAME = re.compile(rf"^{WORKDIR_PREFIX}(?P<pid>\d+)-")
+
+
 @contextlib.contextmanager
-def public_workdir(prefix: str = "labgate-slurm-") -> Iterator[Path]:
+def public_workdir() -> Iterator[Path]:
     """A new directory in the system's temporary directory that every account can
-    search (0755), for ``running_slurm``; removed with its contents at exit."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    search (0755), for ``running_slurm``; removed with its contents at exit.
+
+    Its name carries this process's PID: clusters that a killed test run left behind
+    (their creator is gone) are stopped and their directories removed first.
+    """
+    remove_leftovers()
+    path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     path.chmod(0o755)
     try:
         yield path
     finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_leftovers() -> None:
+    """Stop, by PID, the processes of ``public_workdir`` directories whose creating
+    process no longer runs, and remove those directories."""
+    for path in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        found = _WORKDIR_NAME.match(path.name)
+        if found is None or identify(int(found["pid"])) is not None:
+            continue
+        left = _processes_of(path)
+        log.warning("removing %s left by an earlier run (%d processes)", path, len(left))
+        end_processes(left)
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -411,17 +435,21 @@ def _stop_all(
         if process is not None:
             stop_tree(process.pid)
             process.wait()
-    # slurmstepd detaches from slurmd; it and its jobs hold files of the directory.
-    leftovers: list[Process] = []
-    for holder in processes_referencing(directory):
-        leftovers += [p for p in [holder, *_descendants_of(holder)] if p not in leftovers]
+    # slurmstepd detaches from slurmd; it holds files of the directory.
+    leftovers = _processes_of(directory)
     if leftovers:
         log.info("ending %d processes left by the cluster in %s", len(leftovers), directory)
         end_processes(leftovers)
 
 
-def _descendants_of(process: Process) -> list[Process]:
-    return descendants(process[0]) if identify(process[0]) == process else []
+def _processes_of(directory: Path) -> list[Process]:
+    """The processes holding files of ``directory`` and everything below them (a job's
+    programs are below its slurmstepd)."""
+    found: list[Process] = []
+    for holder in processes_referencing(directory):
+        below = descendants(holder[0]) if identify(holder[0]) == holder else []
+        found += [p for p in [holder, *below] if p not in found]
+    return found
 
 
 @contextlib.contextmanager
