@@ -11,7 +11,6 @@ tests do not run as root.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tests.support import postgres
 from tests.support.accounts import AccountFactory
 from tests.support.apps import AppsEnv, ensure_apps_env
 from tests.support.netns import JumpNetwork, jump_network
+from tests.support.processes import skip_unless_root
 from tests.support.slurm import SlurmCluster, public_workdir, running_slurm
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -149,21 +149,16 @@ def target_sshd(
 # -- the resource side of sessions -------------------------------------------------------
 
 
-def _skip_unless_root(what: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip(f"{what} needs root (it runs as the test account labgate-test)")
-
-
 @pytest.fixture(scope="session")
 def apps_env() -> AppsEnv:
     """JupyterLab and TensorBoard (requirements/test-apps.txt), built first if missing."""
-    _skip_unless_root("the apps environment")
+    skip_unless_root("the apps environment")
     return ensure_apps_env()
 
 
 @pytest.fixture(scope="session")
 def slurm() -> Iterator[SlurmCluster]:
     """A private single-node SLURM for the run; clients need ``slurm.setup_lines``."""
-    _skip_unless_root("a private SLURM cluster")
+    skip_unless_root("a private SLURM cluster")
     with public_workdir() as workdir, running_slurm(workdir) as cluster:
         yield cluster

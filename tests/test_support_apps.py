@@ -24,6 +24,7 @@ from tests.support.processes import (
     descendants,
     run_as,
     running_as,
+    skip_unless_root,
     user_directory,
 )
 from tests.support.sshd import TestUser, ensure_test_user
@@ -268,3 +269,10 @@ def test_tensorboard_with_a_path_prefix_lists_the_scalars_written(
             below = descendants(server.pid)
         assert server.returncode is not None
         assert not [p for p in below if alive(p)], below
+
+
+def test_fixtures_are_skipped_with_a_reason_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    skip_unless_root("the apps environment")  # as root: nothing happens
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(pytest.skip.Exception, match="the apps environment needs root"):
+        skip_unless_root("the apps environment")

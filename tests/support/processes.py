@@ -7,6 +7,9 @@ program (JupyterLab and TensorBoard shut down their kernels and loaders on it), 
 SIGTERM and, after a grace period, SIGKILL to whatever is left of the processes that were
 below it. ``run_as`` runs a short command the same way and returns its result.
 
+``skip_unless_root(what)`` skips a test or fixture with a clear reason when the tests do
+not run as root (the fixtures ``apps_env`` and ``slurm`` use it).
+
 ``user_directory(user)`` makes a scratch directory owned by the account in its home:
 pytest's ``tmp_path`` lives in ``/tmp/pytest-of-root`` (mode 0700), which the account
 cannot enter.
@@ -32,6 +35,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:  # sshd.py uses this module to stop sshd
     from tests.support.sshd import TestUser
 
@@ -45,6 +50,7 @@ __all__ = [
     "processes_referencing",
     "run_as",
     "running_as",
+    "skip_unless_root",
     "stop_tree",
     "user_directory",
     "user_environment",
@@ -170,6 +176,13 @@ def stop_tree(pid: int, grace: float = SHUTDOWN_GRACE) -> None:
 
 
 # --- as the test account ------------------------------------------------------------------
+
+
+def skip_unless_root(what: str) -> None:
+    """Skip the calling test or fixture, saying why, when the tests do not run as root:
+    only root can start programs as the test account."""
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} needs root (it runs as the test account labgate-test)")
 
 
 def user_environment(user: TestUser, extra: Mapping[str, str] | None = None) -> dict[str, str]:
