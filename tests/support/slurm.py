@@ -16,8 +16,9 @@ The cluster::
     PartitionName=debug Default=YES MaxTime=00:30:00   (DEBUG_MAX_TIME)
     PartitionName=long              MaxTime=02:00:00   (LONG_MAX_TIME)
     SelectType=select/cons_tres (CR_Core_Memory, DefMemPerCPU=256), so jobs share the node
-    ProctrackType=proctrack/linuxproc, TaskPlugin=task/none, JobAcctGatherType=none:
-        nothing needs cgroups (this container has no writable cgroup tree)
+    ProctrackType=proctrack/linuxproc, TaskPlugin=task/none, JobAcctGatherType=none, no
+        cgroup.conf: nothing uses cgroups, so the cluster does not depend on the cgroup
+        tree a machine or container gives it (CPU and memory limits are not enforced)
     no slurmdbd: no ``sacct``; ``scontrol show job`` knows a finished job for
         MinJobAge (300 s), and the job's output file tells what it printed
     SlurmctldPort and SlurmdPort: two free TCP ports on this machine, chosen at start
@@ -30,6 +31,12 @@ Batch job submission failed: Requested time limit is invalid (missing or exceeds
 limit)``. With ``False`` (SLURM's own default, ``EnforcePartLimits=NO``, as on many
 sites) it is accepted and stays PENDING for ever with ``Reason=PartitionTimeLimit``. The
 sessions feature should handle both.
+
+From a test: ask for the session fixture ``slurm`` (``tests/conftest.py``; skipped when
+not root), or for a cluster of its own (other partitions, other limits)::
+
+    with public_workdir() as workdir, running_slurm(workdir) as cluster:
+        ssh = server.ssh_command(f"{cluster.setup_lines}; sbatch --parsable --wrap hostname")
 
 Using it from the test account over SSH (the login node of the sessions feature): every
 file a client needs is readable by all (the directory is 0755, the config 0644, the munge
