@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs. Idempotent: when everything is
-# installed it only asks dpkg and returns at once; apt-get runs only for what is missing.
+# Install the Debian packages the test suite needs, then the tests' apps environment
+# (JupyterLab and TensorBoard, scripts/install-test-apps.sh). Idempotent: when everything
+# is installed it only asks dpkg and looks at one stamp file, and returns at once; apt-get
+# and pip run only for what is missing.
 #
 # As root it installs them; otherwise it prints the command to run and exits 1.
 set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # The system packages the tests use. Add new ones here (one list for everything).
 #   chromium           Playwright drives /usr/bin/chromium (never a downloaded browser)
@@ -13,6 +17,10 @@ set -euo pipefail
 #   openssh-client     ssh, ssh-keygen and ssh-keyscan to check it from the outside
 #   iproute2           ip netns, veth links and routes for test networks (jump hosts)
 #   libpam-google-authenticator  a real second factor (TOTP) for keyboard-interactive tests
+#   slurm-wlm          slurmctld, slurmd and the client commands for a private single-node
+#                      cluster (tests/support/slurm.py)
+#   munge              munged and mungekey: SLURM's authentication, a private daemon too
+#   python3-venv       Debian's python3 builds the apps environment (install-test-apps.sh)
 TEST_PACKAGES=(
     chromium
     postgresql
@@ -21,6 +29,9 @@ TEST_PACKAGES=(
     openssh-client
     iproute2
     libpam-google-authenticator
+    slurm-wlm
+    munge
+    python3-venv
 )
 
 if ! command -v dpkg-query >/dev/null; then
@@ -35,8 +46,19 @@ for package in "${TEST_PACKAGES[@]}"; do
     [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done
 
+# The apps environment needs python3-venv, so it comes after the packages.
+install_apps() {
+    if ((EUID != 0)); then
+        echo "install-test-deps: not root: no apps environment (the tests that need" \
+            "JupyterLab or TensorBoard are skipped)" >&2
+        return 0
+    fi
+    echo "install-test-deps: apps environment $("$here/install-test-apps.sh")"
+}
+
 if ((${#missing[@]} == 0)); then
     echo "install-test-deps: all present (${TEST_PACKAGES[*]})"
+    install_apps
     exit 0
 fi
 
@@ -49,5 +71,16 @@ if ((EUID != 0)); then
 fi
 
 echo "install-test-deps: installing ${missing[*]}"
+# Packages with daemons (munge, slurmd, slurmctld) start them on installation unless
+# policy-rc.d says no. The tests start private ones; the system's must stay off. Where
+# the machine has no policy of its own, one that forbids starting services is in place
+# while apt-get runs.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n# labgate install-test-deps: no services during apt-get\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get update
 DEBIAN_FRONTEND=noninteractive "${install[@]}" </dev/null
+install_apps
