@@ -6,12 +6,14 @@ Screenshots go to test-results/sessions-*.png to be looked at.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.support.apps import AppsEnv
 from tests.support.browser import chromium, results_dir
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.server import RunningServer
@@ -133,3 +135,73 @@ async def test_a_failed_launch_says_why(server: RunningServer, site: str) -> Non
         await expect(dialog.get_by_test_id("launch-failure")).to_contain_text("was not found")
         await expect(dialog.get_by_test_id("launch-log")).to_contain_text("no-such-server")
         await page.screenshot(path=shot("06-failed"))
+
+
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "first",
+            "metadata": {},
+            "outputs": [],
+            "source": ["print(6 * 7)"],
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+async def test_jupyterlab_runs_a_notebook_cell(
+    server: RunningServer, sshd: SshServer, apps_env: AppsEnv
+) -> None:
+    api = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        rid = api.add_key_resource("lab", sshd, setup_lines=[f"export PATH={apps_env.bin}:$PATH"])
+        folder = f"{sshd.user.home}/browser-notebooks"
+        api.post(f"/api/v1/resources/{rid}/files/delete", json={"path": folder, "recursive": True})
+        assert (
+            api.post(f"/api/v1/resources/{rid}/files/mkdir", json={"path": folder}).status_code
+            == 201
+        )
+        written = api.put(
+            f"/api/v1/resources/{rid}/files/content",
+            params={"path": f"{folder}/demo.ipynb"},
+            content=json.dumps(NOTEBOOK).encode(),
+        )
+        assert written.status_code == 200
+    finally:
+        api.close()
+    async with logged_in(server) as page:
+        await open_launcher(page)
+        await page.get_by_test_id("launch-card-jupyterlab").click()
+        dialog = page.get_by_test_id("launch-dialog")
+        await dialog.get_by_test_id("launch-resource").select_option(label="lab")
+        await dialog.get_by_test_id("launch-field-workdir").fill(folder)
+        await dialog.get_by_test_id("launch-submit").click()
+        await expect(dialog.get_by_test_id("launch-progress")).to_be_visible()
+        await page.screenshot(path=shot("07-jupyter-progress"))
+        app = page.get_by_test_id("app-pane")
+        await expect(app).to_have_attribute("data-state", "running", timeout=120_000)
+        frame = page.frame_locator("[data-testid=app-frame]")
+        await expect(frame.locator(".jp-LabShell")).to_be_visible(timeout=60_000)
+        await page.screenshot(path=shot("08-jupyter-pane"))
+        session_id = await app.get_attribute("data-session-id")
+
+        # The notebook in JupyterLab's own tab (sessions open in a tab of their own too).
+        await page.goto(f"{server.url}/s/{session_id}/lab/tree/demo.ipynb")
+        cell = page.locator(".jp-Notebook .jp-Cell").first
+        try:
+            await expect(cell).to_be_visible(timeout=60_000)
+        finally:
+            await page.screenshot(path=shot("09-jupyter-notebook"))
+        # The kernel started and connected through the proxied WebSocket.
+        await expect(page.get_by_text("| Idle")).to_be_visible(timeout=90_000)
+        await cell.locator(".jp-InputArea-editor").click()
+        await page.keyboard.press("Shift+Enter")
+        await expect(page.locator(".jp-OutputArea-output").first).to_have_text("42", timeout=60_000)
+        await page.screenshot(path=shot("09-jupyter-cell"))

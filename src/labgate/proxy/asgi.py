@@ -22,6 +22,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labgate.api.deps import authenticate, expected_origin
+from labgate.auth.tokens import TOKEN_PREFIX
 from labgate.db.models import SessionState
 from labgate.errors import LabgateError
 from labgate.proxy.forward import BrowserLeft, forward_http, target_of
@@ -91,7 +92,7 @@ class SessionProxy:
                 await _answer_error(scope, send, exc)
 
     async def _authorised_route(self, scope: Scope, session_id: str) -> Route:
-        conn = HTTPConnection(scope)
+        conn = HTTPConnection(_without_app_authorization(scope))
         method = "GET" if scope["type"] == "websocket" else scope["method"]
         if scope["type"] == "websocket" or method not in _SAFE:
             origin = conn.headers.get("origin")
@@ -155,6 +156,19 @@ class SessionProxy:
             ) from exc
         except LabgateError as exc:  # connecting to the resource failed
             raise ProxyError(502, exc.code, exc.message) from exc
+
+
+def _without_app_authorization(scope: Scope) -> Scope:
+    """The scope as labgate authenticates it: an ``Authorization`` header that is not a
+    labgate API token is the app's business (JupyterLab's pages send their own), so the
+    caller is then known by the session cookie."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, secret = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip().startswith(TOKEN_PREFIX):
+                headers = [(n, v) for n, v in scope["headers"] if n != b"authorization"]
+                return {**scope, "headers": headers}
+    return scope
 
 
 async def _redirect(send: Send, location: str, query: bytes) -> None:
