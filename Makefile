@@ -101,7 +101,7 @@ $(STAMPS)/frontend-build: $(STAMPS)/npm-ci $(FRONTEND_SOURCES) $(FORCE_BUILD)
 
 # --- checks ---------------------------------------------------------------------------
 
-test-deps: ## Install the Debian packages the tests need (chromium, postgresql, ...)
+test-deps: ## Install what the tests need: Debian packages (chromium, slurm-wlm, ...), JupyterLab+TensorBoard
 	scripts/install-test-deps.sh
 
 # Both suites run even if the first fails; the exit status says whether anything failed.

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs. Idempotent: when everything is
-# installed it only asks dpkg and returns at once; apt-get runs only for what is missing.
+# Install the Debian packages the test suite needs, then the tests' apps environment
+# (JupyterLab and TensorBoard, scripts/install-test-apps.sh). Idempotent: when everything
+# is installed it only asks dpkg and looks at one stamp file, and returns at once; apt-get
+# and pip run only for what is missing.
 #
 # As root it installs them; otherwise it prints the command to run and exits 1.
 set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # The system packages the tests use. Add new ones here (one list for everything).
 #   chromium           Playwright drives /usr/bin/chromium (never a downloaded browser)
@@ -15,6 +19,10 @@ set -euo pipefail
 #   libpam-google-authenticator  a real second factor (TOTP) for keyboard-interactive tests
 #   vim, htop          full-screen programs (keys, mouse, colours) in the terminal pane tests
 #   fonts-droid-fallback  CJK glyphs, so wide characters in terminal screenshots are not boxes
+#   slurm-wlm          slurmctld, slurmd and the client commands for a private single-node
+#                      cluster (tests/support/slurm.py)
+#   munge              munged and mungekey: SLURM's authentication, a private daemon too
+#   python3-venv       Debian's python3 builds the apps environment (install-test-apps.sh)
 TEST_PACKAGES=(
     chromium
     postgresql
@@ -26,6 +34,9 @@ TEST_PACKAGES=(
     vim
     htop
     fonts-droid-fallback
+    slurm-wlm
+    munge
+    python3-venv
 )
 
 if ! command -v dpkg-query >/dev/null; then
@@ -40,8 +51,19 @@ for package in "${TEST_PACKAGES[@]}"; do
     [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done
 
+# The apps environment needs python3-venv, so it comes after the packages.
+install_apps() {
+    if ((EUID != 0)); then
+        echo "install-test-deps: not root: no apps environment (the tests that need" \
+            "JupyterLab or TensorBoard are skipped)" >&2
+        return 0
+    fi
+    echo "install-test-deps: apps environment $("$here/install-test-apps.sh")"
+}
+
 if ((${#missing[@]} == 0)); then
     echo "install-test-deps: all present (${TEST_PACKAGES[*]})"
+    install_apps
     exit 0
 fi
 
@@ -54,5 +76,16 @@ if ((EUID != 0)); then
 fi
 
 echo "install-test-deps: installing ${missing[*]}"
+# Packages with daemons (munge, slurmd, slurmctld) start them on installation unless
+# policy-rc.d says no. The tests start private ones; the system's must stay off. Where
+# the machine has no policy of its own, one that forbids starting services is in place
+# while apt-get runs.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n# labgate install-test-deps: no services during apt-get\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get update
 DEBIAN_FRONTEND=noninteractive "${install[@]}" </dev/null
+install_apps

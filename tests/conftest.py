@@ -2,6 +2,11 @@
 
 Every database test runs twice, on SQLite and on a real PostgreSQL (found or started by
 ``tests/support/postgres.py``; each test run gets a fresh database).
+
+For the resource side of sessions, only the tests that ask for them get: ``apps_env``
+(JupyterLab and TensorBoard, ``tests/support/apps.py``) and ``slurm`` (a private
+single-node SLURM, ``tests/support/slurm.py``), both once per test run, skipped when the
+tests do not run as root.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from labgate.db.models import Base
 from labgate.settings import Settings
 from tests.support import postgres
 from tests.support.accounts import AccountFactory
+from tests.support.apps import AppsEnv, ensure_apps_env
 from tests.support.netns import JumpNetwork, jump_network
+from tests.support.processes import skip_unless_root
+from tests.support.slurm import SlurmCluster, public_workdir, running_slurm
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -150,3 +158,21 @@ def target_sshd(
         listen_address=network.target_address,
     ) as server:
         yield server
+
+
+# -- the resource side of sessions -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def apps_env() -> AppsEnv:
+    """JupyterLab and TensorBoard (requirements/test-apps.txt), built first if missing."""
+    skip_unless_root("the apps environment")
+    return ensure_apps_env()
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[SlurmCluster]:
+    """A private single-node SLURM for the run; clients need ``slurm.setup_lines``."""
+    skip_unless_root("a private SLURM cluster")
+    with public_workdir() as workdir, running_slurm(workdir) as cluster:
+        yield cluster

@@ -26,6 +26,7 @@ from labgate.api import (
     processes,
     resource_connect,
     resources,
+    sessions,
     tokens,
     transfers,
     uploads,
@@ -40,6 +41,7 @@ from labgate.http.body_limit import BodyLimitMiddleware
 from labgate.http.errors import install_error_handlers
 from labgate.http.metrics import MetricsMiddleware
 from labgate.http.security_headers import SecurityHeadersMiddleware
+from labgate.proxy.asgi import ProxyMiddleware
 from labgate.resources import leftovers
 from labgate.resources.catalog import ensure_local_resource
 from labgate.settings import Settings
@@ -70,6 +72,7 @@ def api_router() -> APIRouter:
         archives,
         uploads,
         transfers,
+        sessions,
         events,
     ):
         router.include_router(module.router)
@@ -107,6 +110,7 @@ def create_app(
             housekeeping.run_periodically(db, settings, HOUSEKEEPING_INTERVAL_SECONDS)
         )
         sweeper = asyncio.create_task(leftovers.run_periodically(state))
+        reconciler = asyncio.create_task(state.lifecycle.run_forever())
         log.info("labgate %s ready", __version__)
         try:
             yield
@@ -116,6 +120,12 @@ def create_app(
             # connections to them end here.
             sweeper.cancel()
             await state.transfers.close()  # partial copies removed while connected
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
+            await state.lifecycle.close()
+            await state.activity.close()
+            state.routes.close()
             await state.connections.close()
             cleaner.cancel()
             for task in (cleaner, sweeper):
@@ -146,4 +156,6 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
+    # Outermost: /s/... goes to the apps, past the API's limits and headers.
+    app.add_middleware(ProxyMiddleware)
     return app

@@ -96,6 +96,14 @@ register(
     max_bytes=16 * 1024,
 )
 register(
+    "sessions.last_launch",
+    dict[Annotated[str, StringConstraints(max_length=64)], dict[str, Any]],
+    {},
+    "The launch form as last sent, per app template (resource, launcher, fields), "
+    "offered again next time.",
+    max_bytes=32 * 1024,
+)
+register(
     "workspace.layout",
     dict[str, Any] | None,
     None,

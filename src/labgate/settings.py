@@ -203,6 +203,71 @@ class Settings(BaseSettings):
         "`max_body_bytes` does not apply to them. 0: no limit here (the resource's disk "
         "and quotas still apply).",
     )
+    # -- interactive sessions (apps) ---------------------------------------------------
+    app_idle_minutes: int = Field(
+        120,
+        ge=0,
+        description="A session (JupyterLab, TensorBoard, ...) with no activity for this "
+        "long is stopped. Activity: any request through labgate to the app, and for "
+        "JupyterLab a busy kernel. 0: never.",
+    )
+    app_guest_idle_minutes: int = Field(
+        30, ge=0, description="`app_idle_minutes` for guest accounts."
+    )
+    app_max_hours: int = Field(
+        24 * 7,
+        ge=0,
+        description="The longest a session may run, however busy, before it is stopped "
+        "(unless extended). Batch jobs also end at their time limit. 0: no limit.",
+    )
+    app_guest_max_hours: int = Field(8, ge=0, description="`app_max_hours` for guests.")
+    app_warning_minutes: int = Field(
+        15,
+        ge=1,
+        description="How long before an idle or time-limited session is stopped its "
+        "owner is warned (in the workspace, and by e-mail when `smtp_host` is set).",
+    )
+    app_extension_hours: int = Field(
+        8,
+        ge=0,
+        description="Extensions up to this many hours are granted at once; longer ones "
+        "wait for an administrator. 0: every extension waits for an administrator.",
+    )
+    app_auto_extensions: int = Field(
+        3,
+        ge=0,
+        description="How many extensions one session gets without an administrator.",
+    )
+    app_max_sessions: int = Field(
+        10, ge=1, description="Running (or starting) sessions a user may have at once."
+    )
+    app_guest_max_sessions: int = Field(2, ge=1, description="`app_max_sessions` for guests.")
+    app_start_timeout_seconds: int = Field(
+        0,
+        ge=0,
+        description="How long an app may take from start to answering before it is "
+        "stopped and its session failed. 0: each app's own (two minutes for the built-in "
+        "ones). Batch jobs count from when the job runs, not from submission.",
+    )
+    app_reconcile_seconds: int = Field(
+        30,
+        ge=1,
+        description="How often each replica checks the sessions (alive? idle? time up?).",
+    )
+    # -- e-mail ----------------------------------------------------------------------
+    smtp_host: str = Field(
+        "",
+        description="SMTP server for notices (a session about to be stopped). Empty: "
+        "no e-mail; the workspace still shows the warnings.",
+    )
+    smtp_port: int = Field(25, ge=1, le=65535, description="Port of `smtp_host`.")
+    smtp_starttls: bool = Field(False, description="Use STARTTLS with `smtp_host`.")
+    smtp_username: str = Field("", description="Login at `smtp_host`, if it needs one.")
+    smtp_password: SecretStr | None = Field(None, description="Password for `smtp_username`.")
+    smtp_from: str = Field(
+        "labgate@localhost", description="The sender address of labgate's e-mail."
+    )
+    # -- uploads and transfers -------------------------------------------------------
     upload_chunk_max_bytes: int = Field(
         256 * 1024 * 1024,
         ge=64 * 1024,

@@ -14,12 +14,17 @@ from labgate.auth.providers import AuthProvider
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
 from labgate.http.metrics import Metrics
+from labgate.proxy.routes import RouteTable
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.keyring import Keyring
 from labgate.resources.login import Asker, CredentialCache, Login
 from labgate.resources.plan import ConnectionPlan, refreshed
 from labgate.resources.status import StatusHub
 from labgate.resources.transfers import TransferRunner
+from labgate.sessions.activity import ActivityRecorder
+from labgate.sessions.lifecycle import Lifecycle
+from labgate.sessions.templates import BUILTIN_TEMPLATES, AppTemplate
+from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
 
 
@@ -36,6 +41,28 @@ class AppState:
         """Opened on first use: reading (or creating) the secret file is a side effect
         that servers without resources in use never need."""
         return Vault.from_settings(self.settings)
+
+    @cached_property
+    def session_tokens(self) -> SessionTokens:
+        return SessionTokens(lambda: self.vault)
+
+    @cached_property
+    def routes(self) -> RouteTable:
+        """Where each session's URL leads (the proxy's cache)."""
+        return RouteTable(self.database, self.connections, self.session_tokens, self.templates)
+
+    @cached_property
+    def activity(self) -> ActivityRecorder:
+        return ActivityRecorder(self.database)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        """Launches sessions and keeps them in step with reality."""
+        return Lifecycle(self)
+
+    @property
+    def templates(self) -> dict[str, AppTemplate]:
+        return BUILTIN_TEMPLATES
 
     @cached_property
     def keyring(self) -> Keyring:

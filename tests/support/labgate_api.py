@@ -90,6 +90,9 @@ class Browser:
     def put(self, url: str, **kwargs: Any) -> httpx.Response:
         return self._unsafe("PUT", url, **kwargs)
 
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self._unsafe("PATCH", url, **kwargs)
+
     def delete(self, url: str) -> httpx.Response:
         return self._unsafe("DELETE", url)
 

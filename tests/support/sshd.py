@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.netns import connect_from, free_port_in, netns_exec
+from tests.support.processes import Process, descendants, end_processes
 
 __all__ = [
     "SSHD",
@@ -354,61 +355,9 @@ def _free_port(address: str = "127.0.0.1", netns: str | None = None) -> int:
         return port
 
 
-def _proc_stat(pid: int) -> tuple[int, int] | None:
-    """(parent PID, start time) of ``pid`` from /proc, or None when it is gone.
-
-    A zombie counts as gone: it has exited and only waits for its parent (after sshd
-    exits, that is PID 1, which may take its time) to collect its status.
-    """
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[1]), int(fields[19])
-
-
-def _descendants(pid: int) -> list[tuple[int, int]]:
-    """(PID, start time) of every process below ``pid``, found through /proc."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        stat = _proc_stat(int(entry.name))
-        if stat is not None:
-            children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
-    found: list[tuple[int, int]] = []
-    pending = [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child[0])
-    return found
-
-
-def _same_process_alive(pid: int, start_time: int) -> bool:
-    stat = _proc_stat(pid)
-    return stat is not None and stat[1] == start_time
-
-
 def _signal(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-
-
-def _end_processes(processes: list[tuple[int, int]]) -> None:
-    """SIGTERM, then SIGKILL whatever is still there after a grace period."""
-    for sig, grace in ((signal.SIGTERM, SHUTDOWN_TIMEOUT), (signal.SIGKILL, 5.0)):
-        alive = [(pid, start) for pid, start in processes if _same_process_alive(pid, start)]
-        if not alive:
-            return
-        for pid, _ in alive:
-            _signal(pid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_same_process_alive(*p) for p in alive):
-            time.sleep(0.05)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -417,10 +366,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     The per-connection children call setsid() and outlive the listener, so they are found
     by walking /proc from sshd's PID while sshd is stopped (it cannot fork new ones then).
     """
-    children: list[tuple[int, int]] = []
+    children: list[Process] = []
     if process.poll() is None:
         _signal(process.pid, signal.SIGSTOP)
-        children = _descendants(process.pid)
+        children = descendants(process.pid)
         log.info("stopping sshd (pid %d) and %d processes below it", process.pid, len(children))
         _signal(process.pid, signal.SIGTERM)
         _signal(process.pid, signal.SIGCONT)
@@ -430,7 +379,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             log.warning("sshd (pid %d) ignored SIGTERM; killing it", process.pid)
             process.kill()
             process.wait()
-    _end_processes(children)
+    end_processes(children, SHUTDOWN_TIMEOUT)
 
 
 def _log_tail(log_file: Path, lines: int = 40) -> str:

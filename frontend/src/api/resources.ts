@@ -412,7 +412,13 @@ export interface ResourceStatusEvent {
   status: ResourceStatus
 }
 
-export type ServerEvent = ResourceStatusEvent
+/** One of the user's sessions changed (read it again: GET /sessions/{id}). */
+export interface SessionChangedEvent {
+  type: 'session_changed'
+  session_id: string
+}
+
+export type ServerEvent = ResourceStatusEvent | SessionChangedEvent
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

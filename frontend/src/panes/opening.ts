@@ -13,6 +13,9 @@ export const FILES_PANE = 'files'
 export const EDITOR_PANE = 'editor'
 export const TERMINAL_PANE = 'terminal'
 export const VIEWER_PANE = 'viewer'
+export const APP_PANE = 'app'
+export const LAUNCHER_PANE = 'launcher'
+export const SESSIONS_PANE = 'sessions'
 
 export interface FilesParams extends Record<string, unknown> {
   resourceId: number
@@ -41,6 +44,19 @@ export interface ViewerParams extends Record<string, unknown> {
   path: RemotePath
   /** The viewer's id (image, pdf, text, table, json, markdown, html, ...). */
   viewer: string
+}
+
+export interface AppParams extends Record<string, unknown> {
+  /** The session whose app the pane shows (its page at `/s/<id>/`). */
+  sessionId: string
+}
+
+export interface LauncherParams extends Record<string, unknown> {
+  /** Open the launch form of this template at once (e.g. "Open in TensorBoard"). */
+  template?: string
+  resourceId?: number
+  /** Values for the form's fields, over the remembered ones. */
+  form?: Record<string, unknown>
 }
 
 /** The last part of a path, for tab titles. */
@@ -131,4 +147,22 @@ export function setFileOpener(opener: FileOpener): void {
 
 export function openFile(resourceId: number, path: RemotePath, entry: FileEntry): void {
   fileOpener(resourceId, path, entry)
+}
+
+/** A session's app in a pane (the one already showing it, if any). */
+export function openApp(sessionId: string, title: string): IDockviewPanel {
+  const existing = workspace().panels.find(
+    (panel) => panel.api.component === APP_PANE && (panel.params as AppParams | undefined)?.sessionId === sessionId,
+  )
+  if (existing) {
+    existing.api.setActive()
+    return existing
+  }
+  const params: AppParams = { sessionId }
+  return openPane(workspace(), APP_PANE, { params, title })
+}
+
+/** The launcher, with a template's form open (and some of its fields filled in). */
+export function openLauncher(options: LauncherParams = {}): IDockviewPanel {
+  return openPane(workspace(), LAUNCHER_PANE, { params: { ...options } })
 }

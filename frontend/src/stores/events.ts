@@ -127,6 +127,9 @@ export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsSt
       if (frame?.type === 'resource_status' && typeof frame.resource_id === 'number' && isStatus(frame.status)) {
         const ev: ServerEvent = { type: 'resource_status', resource_id: frame.resource_id, status: frame.status }
         for (const listener of [...eventListeners]) listener(ev)
+      } else if (frame?.type === 'session_changed' && typeof frame.session_id === 'string') {
+        const ev: ServerEvent = { type: 'session_changed', session_id: frame.session_id }
+        for (const listener of [...eventListeners]) listener(ev)
       }
     }
     s.onerror = () => {} // a close event follows, with the code

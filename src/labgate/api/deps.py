@@ -37,6 +37,15 @@ def get_state(conn: HTTPConnection) -> AppState:
 
 State = Annotated[AppState, Depends(get_state)]
 _PENDING_TOUCH = "labgate_pending_touch"
+_AFTER_COMMIT = "labgate_after_commit"
+
+
+def after_commit(request: Request, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the request's transaction is committed (for background work
+    that reads what the route wrote, e.g. a session's launch)."""
+    callbacks: list[Callable[[], None]] = getattr(request.state, _AFTER_COMMIT, [])
+    callbacks.append(callback)
+    setattr(request.state, _AFTER_COMMIT, callbacks)
 
 
 async def request_transaction(request: Request, state: State) -> AsyncIterator[AsyncSession]:
@@ -48,6 +57,9 @@ async def request_transaction(request: Request, state: State) -> AsyncIterator[A
     )
     async with transaction as db:
         yield db
+    # Work the route asked to begin once its changes are visible to others.
+    for callback in getattr(request.state, _AFTER_COMMIT, ()):
+        callback()
     # A read-only request that found its session or token due for a "last used" update
     # makes it now, with the request's connection back in the pool: asking for a second
     # connection while holding one would deadlock once the pool is exhausted.

@@ -1,5 +1,6 @@
-"""The events WebSocket: live status of the caller's resource connections, and the
-progress of their copy and move jobs run by this replica."""
+"""The events WebSocket: live status of the caller's resource connections, the progress
+of their copy and move jobs run by this replica, and changes of their sessions made by
+this replica (``session_changed``: read the session again)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ async def events(websocket: WebSocket) -> None:
     with (
         state.hub.subscribe(principal.user_id) as statuses,
         state.transfers.hub.subscribe(principal.user_id) as transfers,
+        state.lifecycle.hub.subscribe(principal.user_id) as sessions,
     ):
         async with state.database.read() as db:
             resources = await catalog.visible_resources(db, principal, state.settings)
@@ -59,6 +61,13 @@ async def events(websocket: WebSocket) -> None:
             asyncio.create_task(_forward(statuses, outbox, lambda event: _event(*event))),
             asyncio.create_task(
                 _forward(transfers, outbox, lambda job: TransferOut.of(job).event())
+            ),
+            asyncio.create_task(
+                _forward(
+                    sessions,
+                    outbox,
+                    lambda change: {"type": "session_changed", "session_id": change.session_id},
+                )
             ),
         ]
         # The browser sends nothing; reading notices when it leaves.

@@ -48,6 +48,12 @@ class Action(Enum):
     # Reading files and system information there.
     READ_RESOURCE = Rule(Scope.READ)
     MANAGE_OWN_KEYS = Rule(Scope.WRITE)
+    # Interactive sessions (apps): listing one's own, and launching, stopping, extending
+    # them; using one through the proxy (running code in it) needs write too.
+    LIST_SESSIONS = Rule(Scope.READ)
+    MANAGE_SESSIONS = Rule(Scope.WRITE)
+    USE_SESSION = Rule(Scope.WRITE)
+    DECIDE_EXTENSIONS = Rule(Scope.ADMIN, admin_only=True)
 
 
 def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:

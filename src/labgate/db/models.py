@@ -323,6 +323,105 @@ class SshCertificateAuthority(Base):
     retired_at: Mapped[datetime | None]
 
 
+class SessionState(enum.StrEnum):
+    """pending -> starting -> running -> stopping -> stopped, or failed / expired.
+
+    ``pending``: waiting for a scheduler (batch launchers) or about to start; ``starting``:
+    the app process runs and labgate waits for it to answer; ``running``: it answers;
+    ``stopping``: labgate is ending it; ``stopped``: ended on purpose (the user, an
+    administrator, idle clean-up); ``failed``: it could not start or ended by itself;
+    ``expired``: its time (lifetime or the scheduler's time limit) was up.
+    """
+
+    PENDING = "pending"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+LIVE_SESSION_STATES = (
+    SessionState.PENDING.value,
+    SessionState.STARTING.value,
+    SessionState.RUNNING.value,
+    SessionState.STOPPING.value,
+)
+
+
+class AppSession(Base):
+    """A web app (JupyterLab, TensorBoard, ...) a user started on a resource.
+
+    ``id`` is the random name in its URL (``/s/<id>/``). ``launcher_state`` is what the
+    launcher needs to find the app again (a process id, a job id): with it any replica,
+    after any restart, carries on. The app's token is sealed with the server secret.
+    """
+
+    __tablename__ = "app_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    template: Mapped[str] = mapped_column(String(64))
+    launcher: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    form: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default=SessionState.PENDING.value, index=True)
+    #: Why it is in its state, for people ("pending: waiting for resources", "culled after
+    #: 2 hours without activity", the app's error).
+    message: Mapped[str] = mapped_column(Text, default="")
+    launcher_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    endpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    sealed_token: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The last progress lines of the launch, shown again after a page reload.
+    progress: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The end of the app's output when it failed.
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ready_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Idle clean-up: minutes without activity before it is stopped (0: never).
+    idle_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: The latest moment it may run to (lifetime limit or the scheduler's time limit).
+    ends_at: Mapped[datetime | None]
+    #: When the owner was warned that it will be stopped (cleared by activity or extension).
+    warned_at: Mapped[datetime | None]
+    #: A replica driving the launch holds the lease until then (others leave it alone).
+    lease_owner: Mapped[str] = mapped_column(String(64), default="")
+    lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_app_sessions_user_state", "user_id", "state"),)
+
+
+class ExtensionState(enum.StrEnum):
+    PENDING = "pending"
+    GRANTED = "granted"
+    REFUSED = "refused"
+
+
+class SessionExtension(Base):
+    """A request for more time for a session: granted at once within policy, otherwise
+    waiting for an administrator."""
+
+    __tablename__ = "session_extensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("app_sessions.id", ondelete="CASCADE"), index=True
+    )
+    hours: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default=ExtensionState.PENDING.value)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
 # -- transfers ---------------------------------------------------------------------------
 
 

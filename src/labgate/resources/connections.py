@@ -97,6 +97,15 @@ class ConnectionManager:
         typed in earlier and still in memory)."""
         return self.live_agent(plan.user_id, plan.resource_id) or await self.connect(plan)
 
+    async def transport(self, plan: ConnectionPlan) -> Transport:
+        """The transport under ``plan``'s live agent (connecting as :meth:`agent` does),
+        for streams to ports and sockets on the resource."""
+        await self.agent(plan)
+        connection = self._connections.get(plan.key)
+        if connection is None or connection.transport is None:
+            raise NotConnected("The connection to this resource dropped; try again.")
+        return connection.transport
+
     async def connect(self, plan: ConnectionPlan, asker: Asker | None = None) -> AgentConnection:
         """The live agent of ``plan``'s user on its resource, connecting if needed. Without
         an ``asker`` nothing can be typed in: a connection needing a password fails with

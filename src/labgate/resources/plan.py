@@ -59,6 +59,14 @@ async def plan_for(db: AsyncSession, resource: Resource, principal: Principal) -
     )
 
 
+async def plan_for_owner(
+    db: AsyncSession, resource: Resource, user_id: int, username: str
+) -> ConnectionPlan:
+    """The plan of a user for work that runs without them at the keyboard (a session's
+    app, reached by the proxy and the lifecycle): it never trusts a new host key."""
+    return await _plan(db, resource, user_id, username, False)
+
+
 async def refreshed(db: AsyncSession, plan: ConnectionPlan) -> ConnectionPlan | None:
     """``plan`` as the database says now (host keys confirmed since, a changed chain), for
     reconnecting; None when the resource is gone."""

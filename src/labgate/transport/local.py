@@ -8,7 +8,16 @@ import os
 from dataclasses import dataclass
 from typing import cast
 
-from labgate.transport.base import ByteReader, ByteWriter, RemoteProcess
+from labgate.transport.base import (
+    ByteReader,
+    ByteWriter,
+    RemoteProcess,
+    StreamOpenFailed,
+    StreamWriter,
+)
+
+# Read buffer of streams to apps: large enough for a proxied response's chunks.
+STREAM_LIMIT = 1 << 20
 
 
 @dataclass
@@ -57,6 +66,18 @@ class LocalTransport:
             start_new_session=True,
         )
         return _LocalProcess(process)
+
+    async def open_tcp(self, host: str, port: int) -> tuple[ByteReader, StreamWriter]:
+        try:
+            return await asyncio.open_connection(host, port, limit=STREAM_LIMIT)
+        except OSError as exc:
+            raise StreamOpenFailed(f"Nothing answers at {host}:{port} ({exc.strerror}).") from exc
+
+    async def open_unix(self, path: str) -> tuple[ByteReader, StreamWriter]:
+        try:
+            return await asyncio.open_unix_connection(path, limit=STREAM_LIMIT)
+        except OSError as exc:
+            raise StreamOpenFailed(f"Nothing answers at {path} ({exc.strerror}).") from exc
 
     async def close(self) -> None:
         return None

@@ -25,7 +25,13 @@ import asyncssh
 
 from labgate.credentials.keys import import_private_key
 from labgate.errors import LabgateError
-from labgate.transport.base import ByteReader, ByteWriter, RemoteProcess
+from labgate.transport.base import (
+    ByteReader,
+    ByteWriter,
+    RemoteProcess,
+    StreamOpenFailed,
+    StreamWriter,
+)
 
 CONNECT_TIMEOUT_SECONDS = 20
 # Keyboard-interactive logins wait for a person typing (a one-time code, say); sshd's
@@ -544,12 +550,41 @@ class SshTransport:
         process = await self._connections[-1].create_process(shlex.join(argv), encoding=None)
         return _SshProcess(process)
 
+    async def open_tcp(self, host: str, port: int) -> tuple[ByteReader, StreamWriter]:
+        """A direct-tcpip channel: the resource's sshd connects to ``host:port``."""
+        await self.connect()
+        try:
+            reader, writer = await self._connections[-1].open_connection(host, port)
+        except (asyncssh.ChannelOpenError, OSError) as exc:
+            raise StreamOpenFailed(f"{host}:{port} on the resource: {_reason(exc)}") from exc
+        return reader, writer
+
+    async def open_unix(self, path: str) -> tuple[ByteReader, StreamWriter]:
+        """A direct-streamlocal channel to a Unix socket on the resource."""
+        await self.connect()
+        try:
+            reader, writer = await self._connections[-1].open_unix_connection(path)
+        except (asyncssh.ChannelOpenError, OSError) as exc:
+            raise StreamOpenFailed(f"{path} on the resource: {_reason(exc)}") from exc
+        return reader, writer
+
     async def close(self) -> None:
         for connection in reversed(self._connections):
             connection.close()
             with contextlib.suppress(Exception):
                 await connection.wait_closed()
         self._connections.clear()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        if exc.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED:
+            return (
+                "the SSH server does not allow forwarding"
+                " (AllowTcpForwarding / AllowStreamLocalForwarding)."
+            )
+        return exc.reason or "the SSH server could not connect there."
+    return str(exc)
 
 
 _CREDENTIAL_TYPES = (

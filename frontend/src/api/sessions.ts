@@ -1,0 +1,117 @@
+/**
+ * Interactive sessions (docs/api-contract.md, "Sessions (issue 5)"): the app templates,
+ * launching, the list, stopping, extending, the app's log, and administrators'
+ * decisions on requests for more time. A session's app is at `/s/<id>/`.
+ */
+import { api, type ApiClient } from './client'
+
+export type SessionState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'expired'
+
+export const LIVE_STATES: readonly SessionState[] = ['pending', 'starting', 'running', 'stopping']
+
+export type FieldKind = 'text' | 'path' | 'integer' | 'choice' | 'lines' | 'boolean'
+
+export interface TemplateField {
+  name: string
+  label: string
+  kind: FieldKind
+  default: unknown
+  help: string
+  required: boolean
+  minimum: number | null
+  maximum: number | null
+  choices: string[]
+  /** Only for launchers that schedule batch jobs (SLURM). */
+  batch_only: boolean
+}
+
+export interface AppTemplateInfo {
+  id: string
+  title: string
+  description: string
+  icon: string
+  fields: TemplateField[]
+  launchers: string[]
+}
+
+export type ExtensionState = 'pending' | 'granted' | 'refused'
+
+export interface Extension {
+  id: number
+  session_id: string
+  hours: number
+  reason: string
+  state: ExtensionState
+  requested_at: string
+  decided_at: string | null
+}
+
+export interface AppSession {
+  id: string
+  title: string
+  template: string
+  launcher: string
+  resource_id: number
+  owner_id: number
+  state: SessionState
+  message: string
+  progress: string[]
+  url: string
+  created_at: string
+  ready_at: string | null
+  ended_at: string | null
+  last_activity_at: string
+  idle_minutes: number
+  idle_stop_at: string | null
+  ends_at: string | null
+  warned_at: string | null
+  form: Record<string, unknown>
+  extension: Extension | null
+}
+
+export interface LaunchRequest {
+  template: string
+  resource_id: number
+  launcher?: string
+  title?: string
+  form: Record<string, unknown>
+}
+
+export function isLive(session: Pick<AppSession, 'state'>): boolean {
+  return LIVE_STATES.includes(session.state)
+}
+
+export async function listTemplates(client: ApiClient = api): Promise<AppTemplateInfo[]> {
+  return (await client.get<{ templates: AppTemplateInfo[] }>('/app-templates')).templates
+}
+
+export function launchSession(body: LaunchRequest, client: ApiClient = api): Promise<AppSession> {
+  return client.post<AppSession>('/sessions', body)
+}
+
+export async function listSessions(options: { live?: boolean } = {}, client: ApiClient = api): Promise<AppSession[]> {
+  const query = options.live ? '?live=true' : ''
+  return (await client.get<{ sessions: AppSession[] }>(`/sessions${query}`)).sessions
+}
+
+const sessionPath = (id: string): string => `/sessions/${encodeURIComponent(id)}`
+
+export function getSession(id: string, client: ApiClient = api): Promise<AppSession> {
+  return client.get<AppSession>(sessionPath(id))
+}
+
+export function stopSession(id: string, client: ApiClient = api): Promise<AppSession> {
+  return client.post<AppSession>(`${sessionPath(id)}/stop`)
+}
+
+export function extendSession(id: string, hours: number, reason = '', client: ApiClient = api): Promise<AppSession> {
+  return client.post<AppSession>(`${sessionPath(id)}/extend`, { hours, reason })
+}
+
+export function forgetSession(id: string, client: ApiClient = api): Promise<void> {
+  return client.delete<void>(sessionPath(id))
+}
+
+export async function sessionLog(id: string, client: ApiClient = api): Promise<string> {
+  return (await client.get<{ log: string }>(`${sessionPath(id)}/log`)).log
+}

@@ -1,0 +1,77 @@
+/**
+ * The launch form of an app template: which fields show (batch ones only for batch
+ * launchers), their values as typed, checks before sending, and the server's 422
+ * details (`body.form.cpus`) put back on their fields.
+ */
+import type { ApiError } from '../../api/client'
+import type { AppTemplateInfo, TemplateField } from '../../api/sessions'
+
+/** Launchers that schedule batch jobs: their forms ask for CPUs, memory, GPUs, time. */
+export const BATCH_LAUNCHERS: ReadonlySet<string> = new Set(['slurm'])
+
+export type FormValues = Record<string, string | boolean>
+
+export interface LastLaunch {
+  resource_id?: number
+  launcher?: string
+  form?: Record<string, unknown>
+}
+
+export function visibleFields(template: AppTemplateInfo, launcher: string): TemplateField[] {
+  const batch = BATCH_LAUNCHERS.has(launcher)
+  return template.fields.filter((field) => batch || !field.batch_only)
+}
+
+/** Starting values: the last launch's where they fit, else the template's defaults. */
+export function initialValues(template: AppTemplateInfo, last: LastLaunch | undefined): FormValues {
+  const values: FormValues = {}
+  for (const field of template.fields) {
+    const remembered = last?.form?.[field.name]
+    const value = remembered !== undefined ? remembered : field.default
+    values[field.name] = field.kind === 'boolean' ? value === true : value === null || value === undefined ? '' : String(value)
+  }
+  return values
+}
+
+export interface Checked {
+  form: Record<string, unknown>
+  errors: Record<string, string>
+}
+
+/** The form as the API takes it (numbers as numbers), and what is wrong before sending. */
+export function checkForm(template: AppTemplateInfo, launcher: string, values: FormValues): Checked {
+  const form: Record<string, unknown> = {}
+  const errors: Record<string, string> = {}
+  for (const field of visibleFields(template, launcher)) {
+    const value = values[field.name]
+    if (field.kind === 'boolean') {
+      form[field.name] = value === true
+      continue
+    }
+    const text = typeof value === 'string' ? value : ''
+    if (field.kind === 'integer') {
+      if (!/^-?\d+$/.test(text.trim())) {
+        errors[field.name] = 'Enter a whole number.'
+        continue
+      }
+      const number = Number(text.trim())
+      if (field.minimum !== null && number < field.minimum) errors[field.name] = `At least ${field.minimum}.`
+      else if (field.maximum !== null && number > field.maximum) errors[field.name] = `At most ${field.maximum}.`
+      form[field.name] = number
+      continue
+    }
+    if (field.required && text.trim() === '') errors[field.name] = `${field.label} is needed.`
+    form[field.name] = text
+  }
+  return { form, errors }
+}
+
+/** The 422 answer's messages by field name (`body.form.cpus` -> `cpus`). */
+export function serverErrors(error: ApiError): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const detail of error.details) {
+    const match = /^body\.form\.(.+)$/.exec(detail.field)
+    if (match?.[1]) out[match[1]] = detail.message
+  }
+  return out
+}

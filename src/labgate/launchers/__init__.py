@@ -1,0 +1,2 @@
+"""Launchers decide where a session's app runs: on the resource itself (``direct``) or
+as a batch job (``slurm``). See :mod:`labgate.launchers.base` for the contract."""

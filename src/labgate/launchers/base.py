@@ -1,0 +1,111 @@
+"""The Launcher contract: where a session's app runs.
+
+In the spirit of JupyterHub's Spawner: ``start`` submits the app and returns the state
+to remember (stored with the session, so that any replica, after any restart, can carry
+on), ``poll`` says where the app is now, ``stop`` ends it, ``log`` shows what it printed.
+Readiness (does the app answer HTTP yet?) is not the launcher's business: the lifecycle
+checks it through the proxy, the same way for every launcher.
+
+State rules: ``start`` may be called once per session. ``poll`` and ``stop`` must work
+with nothing but the state ``start`` returned (and the resource): no memory of the
+process that called ``start``. ``stop`` of something already gone is not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from labgate.agent.client import AgentConnection
+from labgate.sessions.templates import AppTemplate
+from labgate.transport.base import ByteReader, StreamWriter
+
+EndpointKind = Literal["tcp", "unix"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the app listens, as seen from the resource (the login node for batch jobs:
+    ``host`` is then the compute node)."""
+
+    kind: EndpointKind
+    host: str = "127.0.0.1"
+    port: int = 0
+    path: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "unix":
+            return {"kind": "unix", "path": self.path}
+        return {"kind": "tcp", "host": self.host, "port": self.port}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Endpoint:
+        if value.get("kind") == "unix":
+            return cls("unix", path=str(value["path"]))
+        return cls("tcp", host=str(value.get("host", "127.0.0.1")), port=int(value["port"]))
+
+    def label(self) -> str:
+        return self.path if self.kind == "unix" else f"{self.host}:{self.port}"
+
+
+Phase = Literal["pending", "starting", "running", "ended"]
+
+
+@dataclass(frozen=True)
+class Poll:
+    """What a launcher sees. ``pending``: waiting for the scheduler; ``starting``: the app
+    process runs, perhaps not yet where we know; ``running``: it runs at ``endpoint``;
+    ``ended``: it is gone (``message`` says why, in words a user understands)."""
+
+    phase: Phase
+    message: str
+    endpoint: Endpoint | None = None
+    #: Where it runs, for people ("node017", "login1").
+    where: str = ""
+    #: The scheduler's own state for it ("PENDING", "RUNNING"), if any.
+    scheduler_state: str = ""
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    session_id: str
+    #: Tags the processes of this labgate user (several may share one remote account).
+    owner_tag: str
+    template: AppTemplate
+    form: Mapping[str, Any]
+    base_url: str
+    token: str
+    #: The resource's set-up lines, then the form's environment lines.
+    setup_lines: Sequence[str] = field(default_factory=tuple)
+
+
+class ResourceAccess(Protocol):
+    """What a launcher may use of the resource: its agent, and streams to its ports."""
+
+    async def agent(self) -> AgentConnection: ...
+
+    async def open(self, endpoint: Endpoint) -> tuple[ByteReader, StreamWriter]: ...
+
+
+class LaunchFailed(Exception):
+    """The app could not be started; the message is for the user."""
+
+
+class Launcher(Protocol):
+    #: Stored with each session; never rename a released one.
+    name: str
+    #: Schedules batch jobs (the form then asks for CPUs, memory, GPUs, time, partition).
+    batch: bool
+
+    async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
+        """Submit or start the app; returns the state to remember. Raises LaunchFailed."""
+        ...
+
+    async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll: ...
+
+    async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None: ...
+
+    async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
+        """The end of what the app printed (at most ``max_bytes``), for failures."""
+        ...

@@ -1,0 +1,139 @@
+"""The ``direct`` launcher: the user's daemon on the resource starts the app.
+
+The app is a child of the daemon, like a terminal: it keeps running when the browser,
+the SSH connection or the labgate server goes away, and any server that connects later
+finds it again by the process id stored in the session's state. It listens on a Unix
+socket in the daemon's private directory (only the user can open it) when the app can,
+else on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.launchers.base import Endpoint, LaunchFailed, LaunchRequest, Poll, ResourceAccess
+from labgate.sessions.templates import Placeholders, command_of
+
+# After TERM, how long the app has to exit before it gets KILL.
+STOP_GRACE_SECONDS = 10.0
+_STOP_CHECK_SECONDS = 0.25
+# How long reading an app's log may take at most.
+_LOG_SECONDS = 3.0
+
+
+def process_name(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+async def _find(agent: AgentConnection, process_id: str) -> dict[str, Any] | None:
+    listing = await agent.call("proc.list")
+    for process in listing["processes"]:
+        if process["id"] == process_id:
+            found: dict[str, Any] = process
+            return found
+    return None
+
+
+def _ended_message(process: Mapping[str, Any], title: str) -> str:
+    if process.get("signal"):
+        return f"{title} was stopped by SIG{process['signal']}."
+    status = process.get("exit_status")
+    if status == 127:
+        return f"{title} could not be started: its command was not found."
+    return f"{title} exited with status {status}."
+
+
+class DirectLauncher:
+    name = "direct"
+    batch = False
+
+    async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
+        agent = await resource.agent()
+        template = request.template
+        try:
+            if template.listen == "socket":
+                path = (await agent.call("net.socket_path", name=f"s-{request.session_id}"))["path"]
+                endpoint = Endpoint("unix", path=path)
+                where = Placeholders(request.base_url, request.token, socket=path)
+            else:
+                port = (await agent.call("net.free_port"))["port"]
+                endpoint = Endpoint("tcp", port=port)
+                where = Placeholders(request.base_url, request.token, port=port)
+            command, env = command_of(template, request.form, where)
+            started = await agent.call(
+                "proc.start",
+                command=command,
+                cwd=str(request.form.get("workdir") or "~"),
+                setup_lines=list(request.setup_lines),
+                env=env,
+                name=process_name(request.session_id),
+                owner=request.owner_tag,
+            )
+        except AgentCallError as exc:
+            if exc.remote_code in ("not_found", "not_a_directory"):
+                raise LaunchFailed(
+                    f"The working directory {request.form.get('workdir')!r} does not exist."
+                ) from exc
+            raise LaunchFailed(f"The resource refused to start {template.title}: {exc}") from exc
+        return {
+            "process_id": started["id"],
+            "pid": started["pid"],
+            "endpoint": endpoint.to_json(),
+            "title": template.title,
+        }
+
+    async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll:
+        agent = await resource.agent()
+        process = await _find(agent, str(state["process_id"]))
+        title = str(state.get("title") or "The app")
+        if process is None:
+            return Poll("ended", f"{title}'s process is gone (was the resource restarted?).")
+        if not process["running"]:
+            return Poll("ended", _ended_message(process, title))
+        return Poll("running", "running", endpoint=Endpoint.from_json(state["endpoint"]))
+
+    async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None:
+        agent = await resource.agent()
+        process_id = str(state["process_id"])
+        for signal, wait in (("TERM", STOP_GRACE_SECONDS), ("KILL", STOP_GRACE_SECONDS)):
+            process = await _find(agent, process_id)
+            if process is None or not process["running"]:
+                return
+            with contextlib.suppress(AgentCallError):
+                await agent.call("proc.signal", id=process_id, signal=signal)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while loop.time() < deadline:
+                process = await _find(agent, process_id)
+                if process is None or not process["running"]:
+                    return
+                await asyncio.sleep(_STOP_CHECK_SECONDS)
+
+    async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
+        agent = await resource.agent()
+        process = await _find(agent, str(state["process_id"]))
+        if process is None:
+            return ""
+        end = int(process["output_end"])
+        start = max(int(process["output_start"]), end - max_bytes)
+        pieces: list[bytes] = []
+        try:
+            stream = await agent.attach(str(state["process_id"]), start)
+        except (AgentCallError, AgentError):
+            return ""
+        try:
+            async with asyncio.timeout(_LOG_SECONDS):
+                async for chunk in stream:
+                    pieces.append(chunk.data)
+                    if chunk.end >= end:
+                        break
+        except TimeoutError:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.detach()
+        return b"".join(pieces).decode("utf-8", "replace")

@@ -1,0 +1,254 @@
+"""The ``slurm`` launcher: the app runs as a batch job, submitted with ``sbatch`` on the
+resource (the cluster's login node).
+
+The job script (in ``~/.labgate/sessions/<id>/``, private to the user) runs the set-up
+lines, picks a free port on the node it landed on, writes ``<node> <port>`` to the
+``endpoint`` file beside it, and starts the app listening there. labgate reads that file
+through the login node and reaches the app with an SSH channel from the login node's
+sshd to the node: compute nodes need not be reachable from labgate, only from the login
+node. The app's token travels in sbatch's environment (SLURM exports it to the job), not
+in a file.
+
+The state kept is the job id and the session's directory; squeue and scontrol answer
+everything else, so any labgate server can carry on with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from labgate.agent.client import AgentCallError
+from labgate.launchers.base import Endpoint, LaunchFailed, LaunchRequest, Poll, ResourceAccess
+from labgate.launchers.commands import run_command
+from labgate.sessions.templates import Placeholders, command_of
+
+# Below the home directory; private to the user (0700).
+SESSIONS_DIR = ".labgate/sessions"
+PORT_VARIABLE = "LABGATE_PORT"
+# Pending reasons that will never resolve by waiting.
+_HOPELESS = {
+    "PartitionTimeLimit": "The time limit is above what the partition allows.",
+    "PartitionNodeLimit": "The job asks for more nodes than the partition allows.",
+    "QOSMaxWallDurationPerJobLimit": "The time limit is above what your QOS allows.",
+    "ReqNodeNotAvail": "The nodes the job needs are not available.",
+    "InvalidAccount": "The account is not valid on this cluster.",
+    "InvalidQOS": "The QOS is not valid on this cluster.",
+}
+_ENDED = {
+    "COMPLETED": "The job ended.",
+    "CANCELLED": "The job was cancelled.",
+    "FAILED": "The job failed.",
+    "TIMEOUT": "The job reached its time limit.",
+    "NODE_FAIL": "The job's node failed.",
+    "PREEMPTED": "The job was preempted by the scheduler.",
+    "OUT_OF_MEMORY": "The job ran out of memory.",
+    "BOOT_FAIL": "The job's node did not boot.",
+    "DEADLINE": "The job missed its deadline.",
+}
+_FREE_PORT = (
+    "python3 -c 'import socket; s = socket.socket(); s.bind((\"\", 0)); print(s.getsockname()[1])'"
+)
+
+
+def _minutes(value: Any) -> str:
+    minutes = int(value)
+    return f"{minutes // 60:d}:{minutes % 60:02d}:00"
+
+
+def sbatch_options(session_id: str, form: Mapping[str, Any], directory: str) -> list[str]:
+    options = [
+        f"--job-name=labgate-{session_id}",
+        f"--output={directory}/job.log",
+        "--open-mode=append",
+        f"--cpus-per-task={int(form.get('cpus', 1))}",
+        f"--mem={int(form.get('memory_gb', 4))}G",
+        f"--time={_minutes(form.get('walltime_minutes', 60))}",
+        "--export=ALL",
+    ]
+    if form.get("partition"):
+        options.append(f"--partition={form['partition']}")
+    if int(form.get("gpus", 0)):
+        options.append(f"--gres=gpu:{int(form['gpus'])}")
+    return options
+
+
+def job_script(request: LaunchRequest, directory: str) -> tuple[str, dict[str, str]]:
+    """The script, and the environment sbatch is run with (exported to the job)."""
+    where = Placeholders(
+        request.base_url,
+        request.token,
+        # Every interface of the node: the login node's sshd must reach it. The app's
+        # token guards JupyterLab; apps without one are reachable by the cluster's users.
+        host="0.0.0.0",  # noqa: S104
+        port_expression=f'"${PORT_VARIABLE}"',
+    )
+    command, env = command_of(request.template, request.form, where)
+    late = {k: v for k, v in env.items() if PORT_VARIABLE in v}
+    early = {k: v for k, v in env.items() if k not in late}
+    workdir = str(request.form.get("workdir") or "~")
+    lines = [
+        "#!/bin/bash",
+        f"# labgate session {request.session_id}: {request.template.title}",
+        *request.setup_lines,
+        f"cd {_cd_target(workdir)} || exit 1",
+        f"{PORT_VARIABLE}=$({_FREE_PORT}) || exit 1",
+        f'echo "$(hostname) ${PORT_VARIABLE}" > {directory}/endpoint.new'
+        f" && mv {directory}/endpoint.new {directory}/endpoint",
+        *(f"export {name}={value}" for name, value in late.items()),
+        f'echo "labgate: {request.template.title} on $(hostname), port ${PORT_VARIABLE}"',
+        f"exec {command}",
+        "",
+    ]
+    return "\n".join(lines), early
+
+
+def _cd_target(workdir: str) -> str:
+    if workdir == "~":
+        return '"$HOME"'
+    if workdir.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(workdir[2:])
+    return shlex.quote(workdir)
+
+
+_STATE_LINE = re.compile(r"JobState=(\S+)")
+_REASON_LINE = re.compile(r"Reason=(\S+)")
+
+
+class SlurmLauncher:
+    name = "slurm"
+    batch = True
+
+    async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
+        agent = await resource.agent()
+        try:
+            home = str((await agent.call("system.info"))["home"])
+            directory = posixpath.join(home, SESSIONS_DIR, request.session_id)
+            await agent.call("fs.mkdir", path=directory, parents=True)
+            await agent.call("fs.chmod", path=posixpath.join(home, ".labgate"), mode=0o700)
+        except (AgentCallError, KeyError) as exc:
+            raise LaunchFailed(
+                f"Could not make the session's folder on the resource: {exc}"
+            ) from exc
+        script, env = job_script(request, directory)
+        try:
+            await agent.call(
+                "fs.write",
+                path=f"{directory}/job.sh",
+                data=base64.b64encode(script.encode()).decode(),
+            )
+        except AgentCallError as exc:
+            raise LaunchFailed(f"Could not write the job script: {exc}") from exc
+        options = " ".join(
+            shlex.quote(o) for o in sbatch_options(request.session_id, request.form, directory)
+        )
+        result = await run_command(
+            agent,
+            f"sbatch --parsable {options} {shlex.quote(directory + '/job.sh')}",
+            owner=request.owner_tag,
+            setup_lines=list(request.setup_lines),
+            env=env,
+        )
+        if result.status == 127:
+            raise LaunchFailed("sbatch was not found on the resource: is it a SLURM login node?")
+        if not result.ok:
+            raise LaunchFailed(f"The scheduler refused the job: {result.error_text()}")
+        job_id = result.stdout.strip().split(";", 1)[0]
+        if not job_id.isdigit():
+            raise LaunchFailed(f"sbatch answered something unexpected: {result.stdout.strip()!r}")
+        return {
+            "job_id": job_id,
+            "directory": directory,
+            "title": request.template.title,
+            "setup_lines": list(request.setup_lines),
+            "owner": request.owner_tag,
+            "submitted": f"Submitted to SLURM (job {job_id}).",
+        }
+
+    async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll:
+        agent = await resource.agent()
+        job_id = str(state["job_id"])
+        result = await run_command(
+            agent,
+            f"squeue -h -j {shlex.quote(job_id)} -o '%T|%r|%N'",
+            owner=str(state.get("owner", "")),
+            setup_lines=list(state.get("setup_lines", [])),
+        )
+        line = result.stdout.strip().splitlines()[0] if result.ok and result.stdout.strip() else ""
+        if not line:
+            return await self._finished(agent, state)
+        job_state, reason, node = [*line.split("|"), "", ""][:3]
+        if job_state == "PENDING":
+            if reason in _HOPELESS:
+                return Poll(
+                    "ended",
+                    f"SLURM will not start the job: {_HOPELESS[reason]}",
+                    scheduler_state=job_state,
+                )
+            return Poll(
+                "pending",
+                f"Pending: {reason or 'waiting'} (job {job_id}).",
+                scheduler_state=job_state,
+            )
+        if job_state in ("RUNNING", "CONFIGURING", "COMPLETING"):
+            endpoint = await self._endpoint(agent, str(state["directory"]))
+            if endpoint is None:
+                return Poll(
+                    "starting", f"Running on {node}.", where=node, scheduler_state=job_state
+                )
+            return Poll(
+                "running", "running", endpoint=endpoint, where=node, scheduler_state=job_state
+            )
+        message = _ENDED.get(job_state, f"The job is {job_state.lower()}.")
+        return Poll("ended", message, scheduler_state=job_state)
+
+    async def _finished(self, agent: Any, state: Mapping[str, Any]) -> Poll:
+        result = await run_command(
+            agent,
+            f"scontrol -o show job {shlex.quote(str(state['job_id']))}",
+            owner=str(state.get("owner", "")),
+            setup_lines=list(state.get("setup_lines", [])),
+        )
+        found = _STATE_LINE.search(result.stdout) if result.ok else None
+        job_state = found.group(1) if found else ""
+        message = _ENDED.get(job_state, "The job is no longer known to SLURM.")
+        reason = _REASON_LINE.search(result.stdout) if result.ok else None
+        if reason and reason.group(1) not in ("None", ""):
+            message = f"{message} ({reason.group(1)})"
+        return Poll("ended", message, scheduler_state=job_state)
+
+    async def _endpoint(self, agent: Any, directory: str) -> Endpoint | None:
+        try:
+            answer = await agent.call("fs.read", path=f"{directory}/endpoint")
+        except AgentCallError:
+            return None
+        words = base64.b64decode(answer["data"]).decode("utf-8", "replace").split()
+        if len(words) != 2 or not words[1].isdigit():
+            return None
+        return Endpoint("tcp", host=words[0], port=int(words[1]))
+
+    async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None:
+        agent = await resource.agent()
+        await run_command(
+            agent,
+            f"scancel {shlex.quote(str(state['job_id']))}",
+            owner=str(state.get("owner", "")),
+            setup_lines=list(state.get("setup_lines", [])),
+        )
+
+    async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
+        agent = await resource.agent()
+        path = posixpath.join(str(state["directory"]), "job.log")
+        try:
+            info = await agent.call("fs.stat", path=path)
+            size = int(info.get("size", 0))
+            answer = await agent.call(
+                "fs.read", path=path, offset=max(0, size - max_bytes), length=max_bytes
+            )
+        except AgentCallError:
+            return ""
+        return base64.b64decode(answer["data"]).decode("utf-8", "replace")

@@ -1,0 +1,1 @@
+"""The authenticated reverse proxy in front of every session's app (``/s/{session}/``)."""

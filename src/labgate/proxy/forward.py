@@ -1,0 +1,105 @@
+"""One HTTP request through the proxy: the browser's request to the app, the app's
+answer to the browser, both streamed piece by piece (a 1 GiB download or upload never
+sits in memory)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.types import Receive, Scope, Send
+
+from labgate.proxy import headers as header_rules
+from labgate.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool
+
+# Methods safe to send again on a fresh connection when a kept-alive one turns out closed.
+_RETRYABLE = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+
+
+class BrowserLeft(Exception):
+    """The browser disconnected before the request body was complete."""
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BrowserLeft()
+        body: bytes = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+    return False
+
+
+def target_of(scope: Scope, strip: str | None) -> bytes:
+    """The request target for the app: the path as the browser sent it (raw, not
+    re-encoded), without labgate's prefix when the app does not expect it."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    if strip is not None:
+        raw = raw[len(strip) :] or b"/"
+        if not raw.startswith(b"/"):
+            raw = b"/" + raw
+    query: bytes = scope.get("query_string", b"")
+    return raw + (b"?" + query if query else b"")
+
+
+async def forward_http(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    pool: UpstreamPool,
+    *,
+    target: bytes,
+    auth: tuple[bytes, bytes] | None,
+    forwarded_for: str,
+    forwarded_proto: str,
+) -> int:
+    """Forward; returns the status the app answered."""
+    method = scope["method"].encode()
+    request_headers = header_rules.to_app(
+        scope["headers"], auth=auth, forwarded_for=forwarded_for, forwarded_proto=forwarded_proto
+    )
+    has_body = _has_body(scope)
+    if has_body and not any(
+        n in (b"content-length", b"transfer-encoding") for n, _ in request_headers
+    ):
+        request_headers.append((b"transfer-encoding", b"chunked"))
+    connection: UpstreamConnection = await pool.connection()
+    reused = (
+        connection.h11.their_state is not None and connection.h11.their_http_version is not None
+    )
+    try:
+        response = await connection.request(
+            method, target, request_headers, _request_body(receive) if has_body else None
+        )
+    except UpstreamError:
+        if not (reused and method in _RETRYABLE and not has_body):
+            raise
+        # A kept-alive connection the app had closed meanwhile: once more on a new one.
+        connection = await pool.connection_new()
+        response = await connection.request(method, target, request_headers, None)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": header_rules.to_browser(response.headers),
+        }
+    )
+    if method == b"HEAD":
+        async for _ in response.body():
+            pass
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return response.status
+    async for piece in response.body():
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return response.status

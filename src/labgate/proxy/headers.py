@@ -1,0 +1,102 @@
+"""Which headers cross the proxy, and how.
+
+Towards the app: never labgate's own credentials (its session cookie and CSRF token, a
+labgate API token in Authorization), so that an app, which runs the user's code, never
+holds what would let it act as its viewer against labgate. Instead the proxy adds the
+app's own credential (its token), which the user never sees. Hop-by-hop headers stay on
+their hop.
+
+Towards the browser: no cookie named like labgate's (an app must not replace the
+viewer's labgate session), and no hop-by-hop headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from labgate.auth.sessions import COOKIE_NAME
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Cookies of labgate itself (the session, and any later labgate_* cookie).
+LABGATE_COOKIE_PREFIX = b"labgate_"
+_SESSION_COOKIE = COOKIE_NAME.encode()
+
+
+def _without_labgate_cookies(value: bytes) -> bytes:
+    kept = [
+        part.strip()
+        for part in value.split(b";")
+        if part.strip() and not part.strip().startswith(LABGATE_COOKIE_PREFIX)
+    ]
+    return b"; ".join(kept)
+
+
+def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    """Headers named in Connection are hop-by-hop too."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+def to_app(
+    headers: Sequence[tuple[bytes, bytes]],
+    *,
+    auth: tuple[bytes, bytes] | None,
+    forwarded_for: str,
+    forwarded_proto: str,
+    keep_upgrade: bool = False,
+) -> list[tuple[bytes, bytes]]:
+    """The browser's request headers as the app gets them (names are lower-case, as ASGI
+    gives them)."""
+    drop = HOP_BY_HOP | _connection_tokens(headers)
+    if keep_upgrade:
+        drop = drop - {b"upgrade", b"connection"}
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name in drop or name == b"authorization":
+            continue
+        if name in (b"x-csrf-token", b"x-forwarded-for", b"x-forwarded-proto", b"forwarded"):
+            continue
+        if name == b"cookie":
+            value = _without_labgate_cookies(value)
+            if not value:
+                continue
+        out.append((name, value))
+    if auth is not None:
+        out.append(auth)
+    out.append((b"x-forwarded-for", forwarded_for.encode()))
+    out.append((b"x-forwarded-proto", forwarded_proto.encode()))
+    return out
+
+
+def _sets_labgate_cookie(value: bytes) -> bool:
+    name = value.split(b"=", 1)[0].strip()
+    return name.startswith(LABGATE_COOKIE_PREFIX) or name == _SESSION_COOKIE
+
+
+def to_browser(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The app's response headers as the browser gets them."""
+    drop = HOP_BY_HOP | _connection_tokens(headers)
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in drop:
+            continue
+        if lowered == b"set-cookie" and _sets_labgate_cookie(value):
+            continue
+        out.append((lowered, value))
+    return out

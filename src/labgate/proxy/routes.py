@@ -1,0 +1,129 @@
+"""Where ``/s/<id>/`` leads: the session's owner, state, app endpoint and how to talk to
+it, read from the database and kept for a moment per replica.
+
+A route is cached for ``ROUTE_TTL_SECONDS`` so that a page's hundred requests do not read
+the session a hundred times; a change made on this replica (stop, a new endpoint) drops
+it at once, one made on another replica is seen within the TTL. Who may use the route is
+decided on every request (authentication is never cached).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from labgate.db.engine import Database
+from labgate.db.models import AppSession, Resource, User
+from labgate.launchers.base import Endpoint
+from labgate.proxy.upstream import UpstreamPool
+from labgate.resources.connections import ConnectionManager
+from labgate.resources.plan import ConnectionPlan, plan_for_owner
+from labgate.sessions.templates import AppTemplate
+from labgate.sessions.tokens import SessionTokens
+from labgate.transport.base import ByteReader, StreamWriter
+
+ROUTE_TTL_SECONDS = 2.0
+
+
+@dataclass
+class Route:
+    session_id: str
+    user_id: int
+    state: str
+    template: AppTemplate | None
+    endpoint: Endpoint | None
+    plan: ConnectionPlan
+    token: str
+    fetched_at: float
+    pool: UpstreamPool | None = field(default=None, repr=False)
+
+    @property
+    def auth_header(self) -> tuple[bytes, bytes] | None:
+        if self.template is None or self.template.auth_header is None:
+            return None
+        name, value = self.template.auth_header
+        return name.lower().encode(), value.replace("{token}", self.token).encode()
+
+
+class RouteTable:
+    def __init__(
+        self,
+        database: Database,
+        connections: ConnectionManager,
+        tokens: SessionTokens,
+        templates: dict[str, AppTemplate],
+    ) -> None:
+        self.database = database
+        self.connections = connections
+        self.tokens = tokens
+        self.templates = templates
+        self._routes: dict[str, Route] = {}
+
+    async def get(self, session_id: str) -> Route | None:
+        route = self._routes.get(session_id)
+        now = time.monotonic()
+        if route is not None and now - route.fetched_at < ROUTE_TTL_SECONDS:
+            return route
+        fresh = await self._read(session_id, now)
+        if fresh is None:
+            self.drop(session_id)
+            return None
+        if route is not None and route.endpoint == fresh.endpoint and route.state == fresh.state:
+            fresh.pool = route.pool  # same app, same place: keep its connections
+        elif route is not None and route.pool is not None:
+            route.pool.close()
+        self._routes[session_id] = fresh
+        return fresh
+
+    def drop(self, session_id: str) -> None:
+        route = self._routes.pop(session_id, None)
+        if route is not None and route.pool is not None:
+            route.pool.close()
+
+    def pool(self, route: Route) -> UpstreamPool:
+        """The connections to the route's app (made on first use)."""
+        if route.pool is None:
+            endpoint = route.endpoint
+            if endpoint is None:
+                raise RuntimeError("the session has no endpoint yet")
+            plan = route.plan
+
+            async def opener() -> tuple[ByteReader, StreamWriter]:
+                transport = await self.connections.transport(plan)
+                if endpoint.kind == "unix":
+                    return await transport.open_unix(endpoint.path)
+                return await transport.open_tcp(endpoint.host, endpoint.port)
+
+            route.pool = UpstreamPool(opener)
+        return route.pool
+
+    async def _read(self, session_id: str, now: float) -> Route | None:
+        async with self.database.read() as db:
+            row = (
+                await db.execute(
+                    select(AppSession, Resource, User.username)
+                    .join(Resource, Resource.id == AppSession.resource_id)
+                    .join(User, User.id == AppSession.user_id)
+                    .where(AppSession.id == session_id)
+                )
+            ).first()
+            if row is None:
+                return None
+            session, resource, username = row.tuple()
+            plan = await plan_for_owner(db, resource, session.user_id, username)
+        return Route(
+            session_id=session.id,
+            user_id=session.user_id,
+            state=session.state,
+            template=self.templates.get(session.template),
+            endpoint=Endpoint.from_json(session.endpoint) if session.endpoint else None,
+            plan=plan,
+            token=self.tokens.open(session.sealed_token, session.id),
+            fetched_at=now,
+        )
+
+    def close(self) -> None:
+        for session_id in list(self._routes):
+            self.drop(session_id)

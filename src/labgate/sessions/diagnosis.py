@@ -1,0 +1,42 @@
+"""Why an app did not start, in words a user can act on, from what it printed."""
+
+from __future__ import annotations
+
+import re
+
+from labgate.sessions.templates import AppTemplate
+
+_NOT_FOUND = re.compile(r"(?:^|\s|:)([\w./-]+): (?:command )?not found", re.MULTILINE)
+_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
+
+
+def explain(template: AppTemplate, log: str, fallback: str) -> str:
+    """A sentence for the user: the cause when the log shows a known one, else ``fallback``."""
+    program = template.command.split(" ", 1)[0].strip("{}")
+    if "Address already in use" in log or "EADDRINUSE" in log:
+        return (
+            f"{template.title} could not listen: the port or socket is in use by another "
+            "program. Launch again to get another one."
+        )
+    missing = _NOT_FOUND.search(log)
+    if missing or ("No such file or directory" in log and program in log):
+        name = missing.group(1) if missing else program
+        fix = (
+            "Check the command"
+            if any(f.shell_code for f in template.fields)
+            else f"Install {template.title} there"
+        )
+        return (
+            f"{name} was not found on the resource. {fix}, or add the lines that make it "
+            "available to the environment of the launch form (for example "
+            "`source ~/venv/bin/activate` or `module load jupyter`)."
+        )
+    module = _MODULE.search(log)
+    if module:
+        return (
+            f"{template.title} needs the Python module {module.group(1)!r}, which the "
+            "environment does not have."
+        )
+    if "Permission denied" in log:
+        return f"{template.title} was refused access to a file or folder it needs (see its log)."
+    return fallback

@@ -1,0 +1,522 @@
+"""The lifecycle: launching a session to ready, and one reconciliation loop that keeps
+the database and reality in agreement after any restart or failure.
+
+Launching (``drive``): start through the launcher, then poll it until the app runs
+somewhere, then ask the app over its tunnel until it answers. Every step is saved and
+pushed to the owner's tabs as a progress line. A replica drives a session while it holds
+the session's lease (renewed as it goes); if it dies, the lease runs out and the next
+reconciliation on any replica takes over from the saved state.
+
+Reconciling (``reconcile_once``, every ``app_reconcile_seconds`` on every replica): for
+each live session no one drives, check that its app still runs (else: failed, with why),
+how long it has been idle (the proxy's traffic, and for JupyterLab busy kernels), and
+whether its time is up; warn its owner ``app_warning_minutes`` before stopping it.
+
+States: pending -> starting -> running -> stopping -> stopped, or failed / expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import CursorResult, or_, select, update
+
+from labgate.agent.client import AgentConnection
+from labgate.db.models import LIVE_SESSION_STATES, AppSession, Resource, SessionState, User
+from labgate.db.types import utcnow
+from labgate.errors import LabgateError
+from labgate.launchers.base import (
+    Endpoint,
+    Launcher,
+    LaunchFailed,
+    LaunchRequest,
+    Poll,
+)
+from labgate.launchers.direct import DirectLauncher
+from labgate.launchers.slurm import SlurmLauncher
+from labgate.proxy.upstream import UpstreamPool
+from labgate.resources.plan import ConnectionPlan, plan_for_owner
+from labgate.resources.status import Hub
+from labgate.sessions import probes
+from labgate.sessions.diagnosis import explain
+from labgate.sessions.mail import send_mail
+from labgate.sessions.templates import AppTemplate
+from labgate.transport.base import ByteReader, StreamWriter
+
+if TYPE_CHECKING:
+    from labgate.state import AppState
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60
+POLL_SECONDS = {False: 0.5, True: 2.0}  # by launcher.batch
+PROGRESS_KEPT = 40
+LOG_TAIL_BYTES = 16 * 1024
+
+LAUNCHERS: dict[str, Launcher] = {"direct": DirectLauncher(), "slurm": SlurmLauncher()}
+
+
+@dataclass(frozen=True)
+class SessionChanged:
+    """Pushed to the owner's tabs whenever a session changes."""
+
+    session_id: str
+    user_id: int
+
+
+class _Access:
+    """A launcher's way to the resource: the owner's connection, made without asking
+    anyone (remembered keys, certificates, or a login still held in memory)."""
+
+    def __init__(self, state: AppState, plan: ConnectionPlan) -> None:
+        self._state = state
+        self.plan = plan
+
+    async def agent(self) -> AgentConnection:
+        return await self._state.connections.agent(self.plan)
+
+    async def open(self, endpoint: Endpoint) -> tuple[ByteReader, StreamWriter]:
+        transport = await self._state.connections.transport(self.plan)
+        if endpoint.kind == "unix":
+            return await transport.open_unix(endpoint.path)
+        return await transport.open_tcp(endpoint.host, endpoint.port)
+
+    def pool(self, endpoint: Endpoint) -> UpstreamPool:
+        async def opener() -> tuple[ByteReader, StreamWriter]:
+            return await self.open(endpoint)
+
+        return UpstreamPool(opener, size=1)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    row: AppSession
+    plan: ConnectionPlan
+    email: str
+    resource_name: str
+
+
+class Lifecycle:
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.replica = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.hub: Hub[SessionChanged] = Hub()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- the database ---------------------------------------------------------------------
+
+    async def _snapshot(self, session_id: str) -> _Snapshot | None:
+        async with self.state.database.read() as db:
+            found = (
+                await db.execute(
+                    select(AppSession, Resource, User.username, User.email)
+                    .join(Resource, Resource.id == AppSession.resource_id)
+                    .join(User, User.id == AppSession.user_id)
+                    .where(AppSession.id == session_id)
+                )
+            ).first()
+            if found is None:
+                return None
+            row, resource, username, email = found.tuple()
+            plan = await plan_for_owner(db, resource, row.user_id, username)
+            db.expunge(row)
+        return _Snapshot(row, plan, email or "", resource.name)
+
+    async def save(self, row: AppSession, **values: Any) -> None:
+        """Write ``values`` to the session, tell its owner's tabs, refresh its route."""
+        values["updated_at"] = utcnow()
+        async with self.state.database.session() as db:
+            await db.execute(update(AppSession).where(AppSession.id == row.id).values(**values))
+        for key, value in values.items():
+            setattr(row, key, value)
+        self.state.routes.drop(row.id)
+        self.hub.put(row.user_id, SessionChanged(row.id, row.user_id))
+
+    async def _progress(self, row: AppSession, line: str, **values: Any) -> None:
+        lines = [*row.progress, line][-PROGRESS_KEPT:]
+        log.info("session %s: %s", row.id, line)
+        await self.save(row, progress=lines, **values)
+
+    async def _claim(self, session_id: str) -> bool:
+        """Take (or renew) the session's lease; False when another replica holds it."""
+        now = utcnow()
+        async with self.state.database.session() as db:
+            result = cast(
+                CursorResult[Any],
+                await db.execute(
+                    update(AppSession)
+                    .where(
+                        AppSession.id == session_id,
+                        or_(
+                            AppSession.lease_until.is_(None),
+                            AppSession.lease_until < now,
+                            AppSession.lease_owner == self.replica,
+                        ),
+                    )
+                    .values(
+                        lease_owner=self.replica, lease_until=now + timedelta(seconds=LEASE_SECONDS)
+                    )
+                ),
+            )
+        return result.rowcount == 1
+
+    async def _release(self, session_id: str) -> None:
+        async with self.state.database.session() as db:
+            await db.execute(
+                update(AppSession)
+                .where(AppSession.id == session_id, AppSession.lease_owner == self.replica)
+                .values(lease_owner="", lease_until=None)
+            )
+
+    # -- launching -------------------------------------------------------------------------
+
+    def drive(self, session_id: str) -> None:
+        """Launch (or carry on launching) in the background on this replica."""
+        task = self._tasks.get(session_id)
+        if task is not None and not task.done():
+            return
+        self._tasks[session_id] = asyncio.get_running_loop().create_task(self._drive(session_id))
+
+    async def _drive(self, session_id: str) -> None:
+        try:
+            if not await self._claim(session_id):
+                return
+            snap = await self._snapshot(session_id)
+            if snap is None or snap.row.state not in (
+                SessionState.PENDING.value,
+                SessionState.STARTING.value,
+            ):
+                return
+            await self._launch(snap)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("launching session %s failed", session_id)
+            snap = await self._snapshot(session_id)
+            if snap is not None and snap.row.state in LIVE_SESSION_STATES:
+                await self._fail(snap.row, f"labgate could not launch the session: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                await self._release(session_id)
+            self._tasks.pop(session_id, None)
+
+    async def _launch(self, snap: _Snapshot) -> None:
+        row = snap.row
+        template = self.state.templates.get(row.template)
+        launcher = LAUNCHERS.get(row.launcher)
+        if template is None or launcher is None:
+            await self._fail(row, f"This labgate does not know {row.template!r}/{row.launcher!r}.")
+            return
+        access = _Access(self.state, snap.plan)
+        state: Mapping[str, Any] = row.launcher_state
+        if not state:
+            where = f"on {snap.resource_name}"
+            await self._progress(row, f"Starting {template.title} {where}…")
+            try:
+                state = await launcher.start(access, self._request(row, template, snap.plan))
+            except (LaunchFailed, LabgateError) as exc:
+                await self._fail(row, str(exc))
+                return
+            first = SessionState.PENDING if launcher.batch else SessionState.STARTING
+            line = state.get("submitted") or f"{template.title} started; waiting for it to answer."
+            await self._progress(row, str(line), launcher_state=dict(state), state=first.value)
+        await self._until_ready(row, template, launcher, access, state)
+
+    def _request(
+        self, row: AppSession, template: AppTemplate, plan: ConnectionPlan
+    ) -> LaunchRequest:
+        environment = [
+            line for line in str(row.form.get("environment", "")).splitlines() if line.strip()
+        ]
+        return LaunchRequest(
+            session_id=row.id,
+            owner_tag=f"user:{row.user_id}",
+            template=template,
+            form=row.form,
+            base_url=f"/s/{row.id}/",
+            token=self.state.session_tokens.open(row.sealed_token, row.id),
+            setup_lines=(*plan.setup_lines, *environment),
+        )
+
+    async def _until_ready(
+        self,
+        row: AppSession,
+        template: AppTemplate,
+        launcher: Launcher,
+        access: _Access,
+        state: Mapping[str, Any],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        said = ""
+        token = self.state.session_tokens.open(row.sealed_token, row.id)
+        while True:
+            await self._claim(row.id)
+            current = await self._snapshot(row.id)
+            if current is None or current.row.state not in (
+                SessionState.PENDING.value,
+                SessionState.STARTING.value,
+            ):
+                return  # stopped (or deleted) meanwhile
+            poll = await launcher.poll(access, state)
+            if poll.phase == "ended":
+                await self._ended_while_launching(row, template, launcher, access, state, poll)
+                return
+            if poll.phase == "pending":
+                if poll.message != said:
+                    said = poll.message
+                    await self._progress(row, poll.message, message=poll.message)
+            elif poll.endpoint is not None:
+                if row.endpoint != poll.endpoint.to_json():
+                    found = {
+                        "endpoint": poll.endpoint.to_json(),
+                        "state": SessionState.STARTING.value,
+                        "message": "",
+                    }
+                    if poll.where:  # a batch job now runs somewhere: say where
+                        line = f"Running on {poll.where}; starting {template.title}…"
+                        await self._progress(row, line, **found)
+                    else:
+                        await self.save(row, **found)
+                timeout = (
+                    self.state.settings.app_start_timeout_seconds or template.start_timeout_seconds
+                )
+                if deadline is None:
+                    deadline = loop.time() + timeout
+                status = await probes.ready_status(
+                    access.pool(poll.endpoint), template, f"/s/{row.id}/", token
+                )
+                if probes.is_ready(status):
+                    await self._progress(
+                        row,
+                        f"{template.title} is ready.",
+                        state=SessionState.RUNNING.value,
+                        ready_at=utcnow(),
+                        last_activity_at=utcnow(),
+                        message="",
+                    )
+                    return
+                if loop.time() > deadline:
+                    text = await self._log(launcher, access, state)
+                    with contextlib.suppress(Exception):
+                        await launcher.stop(access, state)
+                    reason = explain(
+                        template,
+                        text,
+                        f"{template.title} did not answer within {timeout} seconds, "
+                        "so it was stopped.",
+                    )
+                    await self._fail(row, reason, log_tail=text)
+                    return
+            await asyncio.sleep(POLL_SECONDS[launcher.batch])
+
+    async def _ended_while_launching(
+        self,
+        row: AppSession,
+        template: AppTemplate,
+        launcher: Launcher,
+        access: _Access,
+        state: Mapping[str, Any],
+        poll: Poll,
+    ) -> None:
+        text = await self._log(launcher, access, state)
+        await self._fail(row, explain(template, text, poll.message), log_tail=text)
+
+    async def _log(self, launcher: Launcher, access: _Access, state: Mapping[str, Any]) -> str:
+        try:
+            return (await launcher.log(access, state, LOG_TAIL_BYTES))[-LOG_TAIL_BYTES:]
+        except Exception as exc:
+            log.info("could not read a session's log: %s", exc)
+            return ""
+
+    async def _fail(self, row: AppSession, reason: str, *, log_tail: str = "") -> None:
+        await self._progress(
+            row,
+            "Failed.",
+            state=SessionState.FAILED.value,
+            message=reason,
+            ended_at=utcnow(),
+            log_tail=log_tail or row.log_tail,
+        )
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    async def stop(
+        self, session_id: str, reason: str, final: SessionState = SessionState.STOPPED
+    ) -> None:
+        """Mark it stopping at once (the proxy refuses it from now on), then end the app."""
+        snap = await self._snapshot(session_id)
+        if snap is None or snap.row.state not in LIVE_SESSION_STATES:
+            return
+        task = self._tasks.pop(session_id, None)
+        if task is not None:
+            task.cancel()
+        row = snap.row
+        await self._progress(
+            row, f"Stopping: {reason}", state=SessionState.STOPPING.value, message=reason
+        )
+        launcher = LAUNCHERS.get(row.launcher)
+        if launcher is not None and row.launcher_state:
+            try:
+                await launcher.stop(_Access(self.state, snap.plan), row.launcher_state)
+            except Exception as exc:
+                # The resource may be unreachable now; the reconciler tries again.
+                log.warning("stopping session %s: %s", session_id, exc)
+                return
+        await self._progress(row, "Stopped.", state=final.value, ended_at=utcnow())
+
+    def stop_soon(self, session_id: str, reason: str) -> None:
+        """:meth:`stop` in the background (the API answers at once)."""
+        task = asyncio.get_running_loop().create_task(self.stop(session_id, reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def changed(self, session_id: str, user_id: int) -> None:
+        """Something else changed the session (an extension): tell the tabs, drop the route."""
+        self.state.routes.drop(session_id)
+        self.hub.put(user_id, SessionChanged(session_id, user_id))
+
+    async def read_log(self, session_id: str) -> str:
+        snap = await self._snapshot(session_id)
+        if snap is None:
+            return ""
+        launcher = LAUNCHERS.get(snap.row.launcher)
+        if launcher is None or not snap.row.launcher_state:
+            return snap.row.log_tail
+        return await self._log(launcher, _Access(self.state, snap.plan), snap.row.launcher_state)
+
+    async def close(self) -> None:
+        """The server stops: launches in progress are left to the next server (their
+        lease runs out); the apps themselves keep running on the resources."""
+        for task in [*self._tasks.values(), *self._background]:
+            task.cancel()
+        for task in [*self._tasks.values(), *self._background]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- reconciling -------------------------------------------------------------------------
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciling sessions failed")
+            await asyncio.sleep(self.state.settings.app_reconcile_seconds)
+
+    async def reconcile_once(self) -> None:
+        async with self.state.database.read() as db:
+            ids = list(
+                await db.scalars(
+                    select(AppSession.id).where(AppSession.state.in_(LIVE_SESSION_STATES))
+                )
+            )
+        for session_id in ids:
+            if session_id in self._tasks:
+                continue
+            try:
+                await self._reconcile(session_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("checking session %s: %s", session_id, exc)
+
+    async def _reconcile(self, session_id: str) -> None:
+        if not await self._claim(session_id):
+            return  # another replica is at it
+        try:
+            snap = await self._snapshot(session_id)
+            if snap is None:
+                return
+            state = snap.row.state
+            if state in (SessionState.PENDING.value, SessionState.STARTING.value):
+                await self._release(session_id)
+                self.drive(session_id)  # its driver went away: carry on from the saved state
+                return
+            if state == SessionState.STOPPING.value:
+                await self.stop(session_id, snap.row.message or "stopping")
+                return
+            await self._check_running(snap)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._release(session_id)
+
+    async def _check_running(self, snap: _Snapshot) -> None:
+        row = snap.row
+        template = self.state.templates.get(row.template)
+        launcher = LAUNCHERS.get(row.launcher)
+        if template is None or launcher is None:
+            return
+        access = _Access(self.state, snap.plan)
+        try:
+            poll = await launcher.poll(access, row.launcher_state)
+        except LabgateError as exc:
+            # Not reachable without someone typing a password: nothing to decide now.
+            log.info("session %s: cannot check: %s", row.id, exc.message)
+            return
+        if poll.phase == "ended":
+            text = await self._log(launcher, access, row.launcher_state)
+            final = (
+                SessionState.EXPIRED if poll.scheduler_state == "TIMEOUT" else SessionState.FAILED
+            )
+            await self._progress(
+                row,
+                f"Ended: {poll.message}",
+                state=final.value,
+                message=poll.message,
+                ended_at=utcnow(),
+                log_tail=text,
+            )
+            return
+        now = utcnow()
+        last = row.last_activity_at
+        if template.activity == "jupyter" and row.endpoint:
+            token = self.state.session_tokens.open(row.sealed_token, row.id)
+            busy, reported = await probes.jupyter_activity(
+                access.pool(Endpoint.from_json(row.endpoint)), template, f"/s/{row.id}/", token
+            )
+            newer = now if busy else reported
+            if newer is not None and newer > last:
+                last = newer
+                await self.save(row, last_activity_at=last, warned_at=None)
+        await self._enforce_limits(snap, now, last)
+
+    async def _enforce_limits(self, snap: _Snapshot, now: datetime, last: datetime) -> None:
+        row = snap.row
+        idle_at = last + timedelta(minutes=row.idle_minutes) if row.idle_minutes else None
+        candidates = [
+            (t, why) for t, why in ((idle_at, "idle"), (row.ends_at, "time")) if t is not None
+        ]
+        if not candidates:
+            return
+        stop_at, why = min(candidates, key=lambda pair: pair[0])
+        if now >= stop_at:
+            if why == "idle":
+                await self.stop(row.id, f"no activity for {row.idle_minutes} minutes")
+            else:
+                await self.stop(row.id, "its time was up", SessionState.EXPIRED)
+            return
+        warning = timedelta(minutes=self.state.settings.app_warning_minutes)
+        if now >= stop_at - warning and row.warned_at is None:
+            minutes = max(1, round((stop_at - now).total_seconds() / 60))
+            cause = "without activity" if why == "idle" else "at the end of its time"
+            text = (
+                f"{row.title} on {snap.resource_name} will be stopped in about {minutes} "
+                f"minutes {cause}. Use it, or extend it in labgate, to keep it."
+            )
+            await self._progress(row, text, warned_at=now)
+            await send_mail(
+                self.state.settings, snap.email, f"labgate: {row.title} will be stopped soon", text
+            )

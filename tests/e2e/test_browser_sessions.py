@@ -1,0 +1,207 @@
+"""Sessions in a real browser: the launcher's cards and form, the launch's progress, the
+app in a pane, the Sessions pane (time left, log, stop), and a failure explained.
+
+Screenshots go to test-results/sessions-*.png to be looked at.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.support.apps import AppsEnv
+from tests.support.browser import chromium, results_dir
+from tests.support.labgate_api import Browser, labgate_server
+from tests.support.server import RunningServer
+from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+ADMIN_PASSWORD = "admin password for sessions in the browser"
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    env = {"LABGATE_APP_RECONCILE_SECONDS": "2", "LABGATE_APP_START_TIMEOUT_SECONDS": "10"}
+    with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def site(server: RunningServer, sshd: SshServer) -> Iterator[str]:
+    api = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        rid = api.add_key_resource("box", sshd)
+        path = f"{sshd.user.home}/browser-site"
+        api.post(f"/api/v1/resources/{rid}/files/delete", json={"path": path, "recursive": True})
+        assert (
+            api.post(f"/api/v1/resources/{rid}/files/mkdir", json={"path": path}).status_code == 201
+        )
+        page = api.put(
+            f"/api/v1/resources/{rid}/files/content",
+            params={"path": f"{path}/index.html"},
+            content=b"<!doctype html><h1 id=hello>Hello from the app</h1>",
+        )
+        assert page.status_code == 200
+        yield path
+    finally:
+        api.close()
+
+
+def shot(name: str) -> str:
+    return str(results_dir() / f"sessions-{name}.png")
+
+
+@asynccontextmanager
+async def logged_in(server: RunningServer) -> AsyncIterator[Page]:
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 820})
+        await page.goto(server.url)
+        await page.get_by_test_id("login-username").fill("admin")
+        await page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
+        await page.get_by_test_id("login-submit").click()
+        await expect(page.get_by_test_id("workspace")).to_be_visible()
+        yield page
+
+
+async def open_launcher(page: Page) -> None:
+    await page.get_by_test_id("pane-menu").click()
+    await page.get_by_test_id("pane-menu-launcher").click()
+    await expect(page.get_by_test_id("launcher-pane")).to_be_visible()
+
+
+async def test_launch_a_web_app_use_it_and_stop_it(server: RunningServer, site: str) -> None:
+    async with logged_in(server) as page:
+        await open_launcher(page)
+        await expect(page.get_by_test_id("launch-card-jupyterlab")).to_be_visible()
+        await page.screenshot(path=shot("01-launcher"))
+
+        await page.get_by_test_id("launch-card-webapp").click()
+        dialog = page.get_by_test_id("launch-dialog")
+        await dialog.get_by_test_id("launch-resource").select_option(label="box")
+        # Nothing typed where a command is needed: said before anything is sent.
+        await dialog.get_by_test_id("launch-submit").click()
+        await expect(dialog.get_by_test_id("launch-field-app_command-error")).to_be_visible()
+        await dialog.get_by_test_id("launch-field-workdir").fill(site)
+        await dialog.get_by_test_id("launch-field-app_command").fill(
+            "python3 -m http.server {port} --bind 127.0.0.1"
+        )
+        await page.screenshot(path=shot("02-form"))
+        await dialog.get_by_test_id("launch-submit").click()
+
+        # Ready: the app opens in a pane by itself.
+        app = page.get_by_test_id("app-pane")
+        await expect(app).to_have_attribute("data-state", "running", timeout=60_000)
+        frame = page.frame_locator("[data-testid=app-frame]")
+        await expect(frame.locator("#hello")).to_have_text("Hello from the app")
+        await page.screenshot(path=shot("03-app"))
+
+        # The Sessions pane lists it, with its time left; Stop ends it.
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-sessions").click()
+        row = page.get_by_test_id("session-row").first
+        await expect(row).to_have_attribute("data-state", "running")
+        await expect(row.get_by_test_id("session-time-left")).to_contain_text("if idle")
+        await page.screenshot(path=shot("04-list"))
+        await row.get_by_test_id("session-log").click()
+        await expect(page.get_by_test_id("session-log-text")).to_contain_text("GET /")
+        await page.keyboard.press("Escape")
+        await row.get_by_test_id("session-stop").click()
+        await expect(row).to_have_attribute("data-state", "stopped", timeout=30_000)
+        await expect(row.get_by_test_id("session-message")).to_have_text("stopped by you")
+        await page.screenshot(path=shot("05-stopped"))
+
+
+async def test_a_failed_launch_says_why(server: RunningServer, site: str) -> None:
+    async with logged_in(server) as page:
+        await open_launcher(page)
+        await page.get_by_test_id("launch-card-webapp").click()
+        dialog = page.get_by_test_id("launch-dialog")
+        await dialog.get_by_test_id("launch-resource").select_option(label="box")
+        await dialog.get_by_test_id("launch-field-app_command").fill("no-such-server --port {port}")
+        await dialog.get_by_test_id("launch-submit").click()
+        progress = dialog.get_by_test_id("launch-progress")
+        await expect(progress).to_have_attribute("data-state", "failed", timeout=60_000)
+        await expect(dialog.get_by_test_id("launch-failure")).to_contain_text("was not found")
+        await expect(dialog.get_by_test_id("launch-log")).to_contain_text("no-such-server")
+        await page.screenshot(path=shot("06-failed"))
+
+
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "first",
+            "metadata": {},
+            "outputs": [],
+            "source": ["print(6 * 7)"],
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+async def test_jupyterlab_runs_a_notebook_cell(
+    server: RunningServer, sshd: SshServer, apps_env: AppsEnv
+) -> None:
+    api = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        rid = api.add_key_resource("lab", sshd, setup_lines=[f"export PATH={apps_env.bin}:$PATH"])
+        folder = f"{sshd.user.home}/browser-notebooks"
+        api.post(f"/api/v1/resources/{rid}/files/delete", json={"path": folder, "recursive": True})
+        assert (
+            api.post(f"/api/v1/resources/{rid}/files/mkdir", json={"path": folder}).status_code
+            == 201
+        )
+        written = api.put(
+            f"/api/v1/resources/{rid}/files/content",
+            params={"path": f"{folder}/demo.ipynb"},
+            content=json.dumps(NOTEBOOK).encode(),
+        )
+        assert written.status_code == 200
+    finally:
+        api.close()
+    async with logged_in(server) as page:
+        await open_launcher(page)
+        await page.get_by_test_id("launch-card-jupyterlab").click()
+        dialog = page.get_by_test_id("launch-dialog")
+        await dialog.get_by_test_id("launch-resource").select_option(label="lab")
+        await dialog.get_by_test_id("launch-field-workdir").fill(folder)
+        await dialog.get_by_test_id("launch-submit").click()
+        await expect(dialog.get_by_test_id("launch-progress")).to_be_visible()
+        await page.screenshot(path=shot("07-jupyter-progress"))
+        app = page.get_by_test_id("app-pane")
+        await expect(app).to_have_attribute("data-state", "running", timeout=120_000)
+        frame = page.frame_locator("[data-testid=app-frame]")
+        await expect(frame.locator(".jp-LabShell")).to_be_visible(timeout=60_000)
+        await page.screenshot(path=shot("08-jupyter-pane"))
+        session_id = await app.get_attribute("data-session-id")
+
+        # The notebook in JupyterLab's own tab (sessions open in a tab of their own too).
+        await page.goto(f"{server.url}/s/{session_id}/lab/tree/demo.ipynb")
+        cell = page.locator(".jp-Notebook .jp-Cell").first
+        try:
+            await expect(cell).to_be_visible(timeout=60_000)
+        finally:
+            await page.screenshot(path=shot("09-jupyter-notebook"))
+        # The kernel started and connected through the proxied WebSocket.
+        await expect(page.get_by_text("| Idle")).to_be_visible(timeout=90_000)
+        await cell.locator(".jp-InputArea-editor").click()
+        await page.keyboard.press("Shift+Enter")
+        await expect(page.locator(".jp-OutputArea-output").first).to_have_text("42", timeout=60_000)
+        await page.screenshot(path=shot("09-jupyter-cell"))

@@ -1,0 +1,309 @@
+"""Real apps in sessions, through the proxy: JupyterLab launched directly (a kernel runs
+code over its WebSocket; other users are refused on every path and socket; a busy kernel
+counts as activity), TensorBoard showing scalars written to a log directory, and
+JupyterLab as a job of a real single-node SLURM (pending, running on the node, reached
+from the login node; a job the scheduler refuses; a pending job cancelled).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support.apps import AppsEnv, write_scalars
+from tests.support.labgate_api import Browser, labgate_server
+from tests.support.processes import user_directory
+from tests.support.server import RunningServer
+from tests.support.slurm import SlurmCluster
+from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = "apps admin password"
+BOB_PASSWORD = "bob's password for apps"
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    env = {"LABGATE_APP_RECONCILE_SECONDS": "2", "LABGATE_APP_START_TIMEOUT_SECONDS": "90"}
+    with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin(server: RunningServer) -> Iterator[Browser]:
+    browser = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def bob(server: RunningServer, admin: Browser) -> Iterator[Browser]:
+    made = admin.post(
+        "/api/v1/users", json={"username": "bob", "password": BOB_PASSWORD, "role": "user"}
+    )
+    assert made.status_code == 201, made.text
+    browser = Browser(server, "bob", BOB_PASSWORD)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def box(admin: Browser, sshd: SshServer, apps_env: AppsEnv) -> int:
+    """The resource, with the apps environment on its PATH (as a user's set-up lines)."""
+    return admin.add_key_resource("box", sshd, setup_lines=[f"export PATH={apps_env.bin}:$PATH"])
+
+
+@pytest.fixture(scope="module")
+def cluster_box(admin: Browser, sshd: SshServer, apps_env: AppsEnv, slurm: SlurmCluster) -> int:
+    """The same machine as a SLURM login node."""
+    return admin.add_key_resource(
+        "cluster",
+        sshd,
+        setup_lines=[f"export PATH={apps_env.bin}:$PATH", slurm.setup_lines],
+    )
+
+
+def launch(browser: Browser, rid: int, template: str, **body: Any) -> dict[str, Any]:
+    answer = browser.post(
+        "/api/v1/sessions", json={"template": template, "resource_id": rid, **body}
+    )
+    assert answer.status_code == 201, answer.text
+    session: dict[str, Any] = answer.json()
+    return session
+
+
+def wait_for(
+    browser: Browser, session_id: str, *states: str, timeout: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        session: dict[str, Any] = browser.get(f"/api/v1/sessions/{session_id}").json()
+        if session["state"] in states:
+            return session
+        if time.monotonic() > deadline:
+            log = browser.get(f"/api/v1/sessions/{session_id}/log").json().get("log")
+            raise AssertionError(f"session stayed {session['state']}: {session}\n{log}")
+        time.sleep(0.3)
+
+
+def socket_to(browser: Browser, path: str) -> ClientConnection:
+    # labgate's session cookie only (the apps' own cookies repeat across sessions' paths).
+    cookie = "; ".join(
+        f"{c.name}={c.value}" for c in browser.http.cookies.jar if c.name.startswith("labgate_")
+    )
+    return connect(
+        f"ws://{browser.server.host}:{browser.server.port}{path}",
+        additional_headers={"Cookie": cookie},
+        origin=browser.server.url,  # type: ignore[arg-type]
+        open_timeout=30,
+        max_size=None,
+    )
+
+
+def run_in_kernel(browser: Browser, base: str, code: str) -> str:
+    """Execute ``code`` in a new kernel over JupyterLab's WebSocket; its stdout."""
+    kernel = browser.post(f"{base}api/kernels", json={"name": "python3"})
+    assert kernel.status_code == 201, kernel.text
+    kernel_id = kernel.json()["id"]
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {"code": code, "silent": False, "store_history": False},
+        "channel": "shell",
+        "buffers": [],
+    }
+    output = []
+    with socket_to(browser, f"{base}api/kernels/{kernel_id}/channels") as ws:
+        ws.send(json.dumps(request))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            message = json.loads(ws.recv(timeout=60))
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if message["msg_type"] == "stream":
+                output.append(message["content"]["text"])
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                break
+    return "".join(output)
+
+
+def test_jupyterlab_through_the_proxy(
+    server: RunningServer, admin: Browser, bob: Browser, box: int, sshd: SshServer
+) -> None:
+    session = launch(admin, box, "jupyterlab", form={"workdir": "~"})
+    running = wait_for(admin, session["id"], "running")
+    base = f"/s/{session['id']}/"
+    assert running["url"] == f"{base}lab"
+
+    # The page and the API answer through the proxy, the token added by labgate.
+    page = admin.get(running["url"])
+    assert page.status_code == 200
+    assert "JupyterLab" in page.text
+    assert admin.get(f"{base}api/status").json()["kernels"] == 0
+
+    # A kernel runs code over its WebSocket, relayed by the proxy.
+    assert run_in_kernel(admin, base, "print(6 * 7)").strip() == "42"
+
+    # Nobody else gets anything: pages, API, static files, WebSockets; nor anonymous.
+    kernels = admin.get(f"{base}api/kernels").json()
+    for path in (
+        running["url"],
+        f"{base}api/kernels",
+        f"{base}static/lab/package.json",
+        f"{base}api/contents",
+    ):
+        assert bob.get(path).status_code == 403, path
+        assert httpx.get(server.url + path).status_code == 401, path
+    assert bob.post(f"{base}api/kernels", json={"name": "python3"}).status_code == 403
+    with pytest.raises(InvalidStatus) as refused:
+        socket_to(bob, f"{base}api/kernels/{kernels[0]['id']}/channels")
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        connect(
+            f"ws://{server.host}:{server.port}{base}api/kernels/{kernels[0]['id']}/channels",
+            origin=server.url,  # type: ignore[arg-type]
+        )
+
+    admin.post(f"/api/v1/sessions/{session['id']}/stop")
+    wait_for(admin, session["id"], "stopped")
+    assert admin.get(f"{base}api/status").status_code == 410
+
+
+def test_tensorboard_shows_the_scalars_of_a_log_directory(
+    admin: Browser, box: int, sshd: SshServer, apps_env: AppsEnv
+) -> None:
+    with user_directory(sshd.user) as home:
+        logdir = home / "tb-runs"
+        write_scalars(apps_env, logdir / "run1", sshd.user, tag="loss", values=(1.0, 0.5, 0.25))
+        session = launch(admin, box, "tensorboard", form={"logdir": str(logdir)})
+        running = wait_for(admin, session["id"], "running")
+        base = f"/s/{session['id']}"
+        deadline = time.monotonic() + 60
+        tags: dict[str, Any] = {}
+        while time.monotonic() < deadline and "run1" not in tags:
+            answer = admin.get(f"{base}/data/plugin/scalars/tags")
+            assert answer.status_code == 200, answer.text
+            tags = answer.json()
+            time.sleep(0.5)
+        assert "loss" in tags["run1"]
+        scalars = admin.get(
+            f"{base}/data/plugin/scalars/scalars", params={"run": "run1", "tag": "loss"}
+        )
+        assert [point[2] for point in scalars.json()] == [1.0, 0.5, 0.25]
+        assert admin.get(running["url"]).status_code == 200
+        admin.post(f"/api/v1/sessions/{session['id']}/stop")
+        wait_for(admin, session["id"], "stopped")
+
+
+def test_jupyterlab_as_a_slurm_job(admin: Browser, cluster_box: int, slurm: SlurmCluster) -> None:
+    session = launch(
+        admin,
+        cluster_box,
+        "jupyterlab",
+        launcher="slurm",
+        form={"cpus": 1, "memory_gb": 1, "walltime_minutes": 20, "partition": "debug"},
+    )
+    running = wait_for(admin, session["id"], "running", timeout=180)
+    assert any(line.startswith("Submitted to SLURM (job ") for line in running["progress"])
+    assert any(f"Running on {slurm.node_name}" in line for line in running["progress"])
+    base = f"/s/{session['id']}/"
+    assert (
+        run_in_kernel(admin, base, "import os; print(os.environ['SLURM_JOB_ID'])").strip().isdigit()
+    )
+    # The time limit bounds the session.
+    assert running["ends_at"] is not None
+    admin.post(f"/api/v1/sessions/{session['id']}/stop")
+    stopped = wait_for(admin, session["id"], "stopped", timeout=60)
+    assert stopped["message"] == "stopped by you"
+
+
+def test_slurm_refusals_and_cancelling_a_pending_job(
+    admin: Browser, cluster_box: int, slurm: SlurmCluster
+) -> None:
+    # Above the partition's MaxTime: the scheduler refuses it, and the session says so.
+    refused = launch(
+        admin,
+        cluster_box,
+        "jupyterlab",
+        launcher="slurm",
+        form={"walltime_minutes": 600, "partition": "debug"},
+    )
+    failed = wait_for(admin, refused["id"], "failed", timeout=60)
+    assert "scheduler refused" in failed["message"]
+    assert "time limit" in failed["message"].lower()
+
+    # Asking for more CPUs than the node has: pending for ever, until cancelled.
+    waiting = launch(
+        admin,
+        cluster_box,
+        "webapp",
+        launcher="slurm",
+        form={"app_command": "python3 -m http.server {port}", "cpus": slurm.cpus * 64},
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        outcome = admin.get(f"/api/v1/sessions/{waiting['id']}").json()
+        if outcome["state"] == "failed" or any("Pending" in line for line in outcome["progress"]):
+            break
+        assert time.monotonic() < deadline, outcome
+        time.sleep(0.3)
+    if outcome["state"] == "failed":  # a scheduler that refuses such a job at once
+        assert "scheduler refused" in outcome["message"] or "will not start" in outcome["message"]
+    else:
+        assert outcome["state"] == "pending"
+        admin.post(f"/api/v1/sessions/{waiting['id']}/stop")
+        assert wait_for(admin, waiting["id"], "stopped", timeout=60)["state"] == "stopped"
+
+
+def test_bad_batch_forms_are_refused(admin: Browser, cluster_box: int) -> None:
+    for form, field in (
+        ({"cpus": -1}, "cpus"),
+        ({"walltime_minutes": 0}, "walltime_minutes"),
+        ({"partition": "debug; rm -rf ~"}, "partition"),
+        ({"gpus": "two"}, "gpus"),
+    ):
+        answer = admin.post(
+            "/api/v1/sessions",
+            json={
+                "template": "jupyterlab",
+                "resource_id": cluster_box,
+                "launcher": "slurm",
+                "form": form,
+            },
+        )
+        assert answer.status_code == 422, (form, answer.text)
+        fields = [d["field"] for d in answer.json()["error"]["details"]]
+        assert f"body.form.{field}" in fields
+    unknown = admin.post(
+        "/api/v1/sessions",
+        json={"template": "jupyterlab", "resource_id": cluster_box, "launcher": "kubernetes"},
+    )
+    assert unknown.status_code == 422

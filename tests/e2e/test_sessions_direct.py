@@ -1,0 +1,347 @@
+"""Sessions launched directly on a real sshd resource, reached through the proxy: launch
+to ready with progress, the app's pages through /s/<id>/, authorisation of every path
+(other users, anonymous callers, another site), labgate's cookies kept from the app,
+stop, a server restart with the session running, an app that dies, one that never
+answers, idle warnings by e-mail, clean-up and extensions.
+
+The app is Python's own http.server (the "Web app" template), so these tests need
+nothing installed on the resource; JupyterLab and TensorBoard have their own tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.labgate_api import Browser, labgate_server
+from tests.support.mail import MailServer, running_mail_server
+from tests.support.server import RunningServer
+from tests.support.sshd import SshServer, ensure_test_user, running_sshd
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = "sessions admin password"
+BOB_PASSWORD = "bob's password for sessions"
+SERVE = "python3 -m http.server {port} --bind 127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mail() -> Iterator[MailServer]:
+    with running_mail_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[RunningServer]:
+    env = {
+        "LABGATE_APP_RECONCILE_SECONDS": "1",
+        "LABGATE_APP_START_TIMEOUT_SECONDS": "8",
+        "LABGATE_APP_WARNING_MINUTES": "10",
+        "LABGATE_APP_IDLE_MINUTES": "60",
+        "LABGATE_SMTP_HOST": mail.host,
+        "LABGATE_SMTP_PORT": str(mail.port),
+    }
+    with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin(server: RunningServer) -> Iterator[Browser]:
+    browser = Browser(server, "admin", ADMIN_PASSWORD)
+    patched = browser.patch("/api/v1/users/me", json={"email": "admin@example.org"})
+    assert patched.status_code == 200, patched.text
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def bob(server: RunningServer, admin: Browser) -> Iterator[Browser]:
+    made = admin.post(
+        "/api/v1/users", json={"username": "bob", "password": BOB_PASSWORD, "role": "user"}
+    )
+    assert made.status_code == 201, made.text
+    browser = Browser(server, "bob", BOB_PASSWORD)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def box(admin: Browser, sshd: SshServer) -> int:
+    return admin.add_key_resource("box", sshd)
+
+
+@pytest.fixture(scope="module")
+def site(admin: Browser, box: int, sshd: SshServer) -> str:
+    """A folder the web app serves."""
+    path = f"{sshd.user.home}/sessions-site"
+    admin.post(f"/api/v1/resources/{box}/files/delete", json={"path": path, "recursive": True})
+    assert (
+        admin.post(f"/api/v1/resources/{box}/files/mkdir", json={"path": path}).status_code == 201
+    )
+    page = admin.put(
+        f"/api/v1/resources/{box}/files/content",
+        params={"path": f"{path}/index.html"},
+        content=b"<h1>served by the app</h1>",
+    )
+    assert page.status_code == 200, page.text
+    return path
+
+
+def launch(
+    browser: Browser, rid: int, command: str, workdir: str = "~", **extra: Any
+) -> dict[str, Any]:
+    answer = browser.post(
+        "/api/v1/sessions",
+        json={
+            "template": "webapp",
+            "resource_id": rid,
+            "form": {"app_command": command, "workdir": workdir},
+            **extra,
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    session: dict[str, Any] = answer.json()
+    assert session["state"] == "pending"
+    return session
+
+
+def wait_for(
+    browser: Browser, session_id: str, *states: str, timeout: float = 60
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = browser.get(f"/api/v1/sessions/{session_id}")
+        assert answer.status_code == 200, answer.text
+        session: dict[str, Any] = answer.json()
+        if session["state"] in states:
+            return session
+        if time.monotonic() > deadline:
+            raise AssertionError(f"session stayed {session['state']}: {session}")
+        time.sleep(0.2)
+
+
+def database(server: RunningServer) -> sqlite3.Connection:
+    return sqlite3.connect(server.data_dir / "labgate.sqlite3")
+
+
+def age(server: RunningServer, session_id: str, *, idle_minutes: float) -> None:
+    """Make the session look idle for that long (the clock of the test cannot wait)."""
+    with database(server) as db:
+        db.execute(
+            "UPDATE app_sessions SET last_activity_at = datetime('now', ?) WHERE id = ?",
+            (f"-{idle_minutes * 60:.0f} seconds", session_id),
+        )
+
+
+def test_launch_use_and_stop(
+    server: RunningServer, admin: Browser, bob: Browser, box: int, site: str
+) -> None:
+    session = launch(admin, box, SERVE, site)
+    running = wait_for(admin, session["id"], "running")
+    assert running["progress"][0].startswith("Starting Web app on box")
+    assert running["progress"][-1] == "Web app is ready."
+    assert running["url"] == f"/s/{session['id']}/"
+    url = running["url"]
+
+    # The owner reaches the app, with labgate's own cookie kept from it.
+    page = admin.get(url)
+    assert page.status_code == 200, page.text
+    assert "served by the app" in page.text
+    assert admin.get(f"/s/{session['id']}").status_code == 307  # to the trailing slash
+
+    # Nobody else does, whatever the path or method.
+    for path in (url, f"{url}index.html", f"{url}%2e%2e/%2e%2e/api/v1/users/me", f"{url}x?y=1"):
+        assert bob.get(path).status_code == 403, path
+        assert httpx.get(server.url + path).status_code == 401, path
+    assert bob.post(url).status_code == 403
+    # Another site's page cannot post with the owner's cookie.
+    posted = admin.http.post(url, headers={"Origin": "http://evil.example"})
+    assert posted.status_code == 403
+    assert admin.get("/s/nosuchsession/").status_code == 404
+
+    # Stop: the URL ends cleanly.
+    stopped = admin.post(f"/api/v1/sessions/{session['id']}/stop")
+    assert stopped.status_code == 200, stopped.text
+    final = wait_for(admin, session["id"], "stopped")
+    assert final["message"] == "stopped by you"
+    gone = admin.get(url)
+    assert gone.status_code == 410
+    assert gone.json()["error"]["code"] == "session_ended"
+
+
+def test_the_app_never_sees_labgate_credentials(admin: Browser, box: int, sshd: SshServer) -> None:
+    # An app that answers with the request headers it got.
+    script = f"{sshd.user.home}/echo_headers.py"
+    code = (
+        b"import http.server, json, sys\n"
+        b"class H(http.server.BaseHTTPRequestHandler):\n"
+        b"    def do_GET(self):\n"
+        b"        body = json.dumps(dict(self.headers)).encode()\n"
+        b"        self.send_response(200)\n"
+        b"        self.send_header('Set-Cookie', 'labgate_session=stolen; Path=/')\n"
+        b"        self.send_header('Set-Cookie', 'app_cookie=fine; Path=/')\n"
+        b"        self.send_header('Content-Length', str(len(body)))\n"
+        b"        self.end_headers()\n"
+        b"        self.wfile.write(body)\n"
+        b"http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n"
+    )
+    assert (
+        admin.put(
+            f"/api/v1/resources/{box}/files/content", params={"path": script}, content=code
+        ).status_code
+        == 200
+    )
+    session = launch(admin, box, f"python3 {script} {{port}}")
+    wait_for(admin, session["id"], "running")
+    answer = admin.http.get(
+        f"/s/{session['id']}/",
+        headers={"Cookie": f"labgate_session={admin.http.cookies['labgate_session']}; theme=dark"},
+    )
+    assert answer.status_code == 200, answer.text
+    seen = {k.lower(): v for k, v in answer.json().items()}
+    assert "labgate_session" not in seen.get("cookie", "")
+    assert seen.get("cookie") == "theme=dark"
+    assert "authorization" not in seen
+    cookies = answer.headers.get_list("set-cookie")
+    assert cookies == ["app_cookie=fine; Path=/"]
+    admin.post(f"/api/v1/sessions/{session['id']}/stop")
+    wait_for(admin, session["id"], "stopped")
+
+
+def test_bad_launches_are_refused_or_fail_with_a_reason(admin: Browser, box: int) -> None:
+    unknown = admin.post(
+        "/api/v1/sessions", json={"template": "hologram", "resource_id": box, "form": {}}
+    )
+    assert unknown.status_code == 422
+    batch_field = admin.post(
+        "/api/v1/sessions",
+        json={"template": "webapp", "resource_id": box, "form": {"app_command": "x", "cpus": -1}},
+    )
+    assert batch_field.status_code == 422
+    assert "cpus" in batch_field.json()["error"]["message"]
+    empty = admin.post(
+        "/api/v1/sessions", json={"template": "webapp", "resource_id": box, "form": {}}
+    )
+    assert empty.status_code == 422
+    assert (
+        admin.post(
+            "/api/v1/sessions",
+            json={"template": "webapp", "resource_id": 999, "form": {"app_command": "x"}},
+        ).status_code
+        == 404
+    )
+
+    # A command that exits at once: failed, with what it said.
+    quick = launch(admin, box, "echo 'no such thing here' >&2; exit 3")
+    failed = wait_for(admin, quick["id"], "failed")
+    assert "exited with status 3" in failed["message"]
+    log = admin.get(f"/api/v1/sessions/{quick['id']}/log").json()["log"]
+    assert "no such thing here" in log
+
+    # A command that does not exist: said so, in words a user can act on.
+    missing = launch(admin, box, "no-such-program-anywhere --port {port}")
+    failed = wait_for(admin, missing["id"], "failed")
+    assert "was not found" in failed["message"]
+
+    # An app that never answers: stopped after the start timeout, with its log.
+    silent = launch(admin, box, "echo waiting forever; sleep 600")
+    failed = wait_for(admin, silent["id"], "failed", timeout=60)
+    assert "did not answer within 8 seconds" in failed["message"]
+    assert "waiting forever" in admin.get(f"/api/v1/sessions/{silent['id']}/log").json()["log"]
+
+
+def test_a_killed_app_fails_with_its_log_and_a_restart_keeps_sessions(
+    server: RunningServer, admin: Browser, box: int, site: str
+) -> None:
+    session = launch(admin, box, f"echo started the app; {SERVE}", site)
+    wait_for(admin, session["id"], "running")
+
+    server.stop()
+    server.start()
+    server.wait_until_healthy()
+    again = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        # After the restart the session is still there and reachable.
+        assert wait_for(again, session["id"], "running")["state"] == "running"
+        page = again.get(f"/s/{session['id']}/")
+        assert page.status_code == 200
+        assert "served by the app" in page.text
+
+        # Kill the app behind labgate's back: the session turns failed, with its log.
+        processes = again.get(f"/api/v1/resources/{box}/processes").json()["processes"]
+        (app,) = [p for p in processes if p["name"] == f"session:{session['id']}"]
+        os.kill(app["pid"], signal.SIGKILL)
+        failed = wait_for(again, session["id"], "failed", timeout=30)
+        assert "SIGKILL" in failed["message"]
+        assert "started the app" in again.get(f"/api/v1/sessions/{session['id']}/log").json()["log"]
+    finally:
+        again.close()
+
+
+def test_idle_sessions_are_warned_culled_and_extended(
+    server: RunningServer, admin: Browser, box: int, site: str, mail: MailServer
+) -> None:
+    session = launch(admin, box, SERVE, site)
+    wait_for(admin, session["id"], "running")
+
+    # 55 of 60 minutes idle: within the 10-minute warning, by e-mail too.
+    age(server, session["id"], idle_minutes=55)
+    deadline = time.monotonic() + 30
+    while admin.get(f"/api/v1/sessions/{session['id']}").json()["warned_at"] is None:
+        assert time.monotonic() < deadline, "no warning"
+        time.sleep(0.2)
+    message = mail.wait_for(to="admin@example.org")
+    assert "will be stopped" in message.subject
+    assert "without activity" in message.body
+
+    # Extending (within the policy) is granted at once and starts the idle clock again.
+    extended = admin.post(f"/api/v1/sessions/{session['id']}/extend", json={"hours": 2})
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["extension"]["state"] == "granted"
+    assert extended.json()["warned_at"] is None
+    # More than the policy allows waits for an administrator.
+    asked = admin.post(f"/api/v1/sessions/{session['id']}/extend", json={"hours": 100})
+    assert asked.json()["extension"]["state"] == "pending"
+    pending = admin.get("/api/v1/session-extensions").json()["extensions"]
+    assert [e["session_id"] for e in pending] == [session["id"]]
+    refused = admin.post(f"/api/v1/session-extensions/{pending[0]['id']}", json={"grant": False})
+    assert refused.json()["state"] == "refused"
+
+    # Idle past its limit: stopped, and why.
+    age(server, session["id"], idle_minutes=61)
+    stopped = wait_for(admin, session["id"], "stopped", timeout=30)
+    assert stopped["message"] == "no activity for 60 minutes"
+    assert admin.get(f"/s/{session['id']}/").status_code == 410
+
+
+def test_other_users_cannot_see_or_touch_a_session(
+    admin: Browser, bob: Browser, box: int, site: str
+) -> None:
+    session = launch(admin, box, SERVE, site)
+    wait_for(admin, session["id"], "running")
+    sid = session["id"]
+    assert bob.get(f"/api/v1/sessions/{sid}").status_code == 404
+    assert bob.post(f"/api/v1/sessions/{sid}/stop").status_code == 404
+    assert bob.post(f"/api/v1/sessions/{sid}/extend", json={"hours": 1}).status_code == 404
+    assert bob.get(f"/api/v1/sessions/{sid}/log").status_code == 404
+    assert sid not in [s["id"] for s in bob.get("/api/v1/sessions").json()["sessions"]]
+    assert bob.get("/api/v1/session-extensions").status_code == 403
+    admin.post(f"/api/v1/sessions/{sid}/stop")
+    wait_for(admin, sid, "stopped")
