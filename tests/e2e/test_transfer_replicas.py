@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_resource_processes import key_resource
 from tests.support import postgres
 from tests.support.labgate_api import Browser, server_env, two_replicas
 from tests.support.remote_files import chown_tree, small_disk
@@ -54,7 +53,7 @@ def test_progress_is_pushed_and_read_anywhere(
 ) -> None:
     first, second = replicas
     on_a, on_b = Browser(first, "admin", ADMIN_PASSWORD), Browser(second, "admin", ADMIN_PASSWORD)
-    source, destination = key_resource(on_a, sshd, "one"), key_resource(on_a, sshd, "two")
+    source, destination = on_a.add_key_resource("one", sshd), on_a.add_key_resource("two", sshd)
     (work / "out").mkdir()
     (work / "data.bin").write_bytes(os.urandom(20 * 1024 * 1024))
     chown_tree(work, sshd.user)
@@ -88,7 +87,7 @@ def test_another_replica_cancels_a_job(
 ) -> None:
     first, second = replicas
     on_a, on_b = Browser(first, "admin", ADMIN_PASSWORD), Browser(second, "admin", ADMIN_PASSWORD)
-    source, destination = key_resource(on_a, sshd, "one"), key_resource(on_a, sshd, "two")
+    source, destination = on_a.add_key_resource("one", sshd), on_a.add_key_resource("two", sshd)
     with open(work / "huge.bin", "wb") as handle:
         handle.truncate(8 * 1024**3)  # sparse: long to copy, quick to make
     chown_tree(work, sshd.user)
