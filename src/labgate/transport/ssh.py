@@ -33,6 +33,18 @@ CONNECT_TIMEOUT_SECONDS = 20
 INTERACTIVE_LOGIN_TIMEOUT_SECONDS = 300
 KEEPALIVE_COUNT_MAX = 3
 
+# AES-GCM first, then asyncssh's defaults: asyncssh encrypts in Python, one call into
+# `cryptography` per packet, and its AES-GCM is one OpenSSL call on the CPU's AES
+# instructions, where chacha20-poly1305 builds several cipher objects per packet (about a
+# third less CPU per GiB for the server). Both are authenticated ciphers OpenSSH offers
+# by default; a server without AES-GCM gets chacha20-poly1305 as before.
+ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+# The agent's session: a larger window and packets than asyncssh's defaults (2 MiB,
+# 32 KiB), so that a file stream needs fewer packets (each costs Python work at this
+# end) and never waits for a window adjustment. The server sends up to what it chooses.
+SESSION_WINDOW_BYTES = 8 * 1024 * 1024
+SESSION_MAX_PACKET_BYTES = 256 * 1024
+
 
 # -- what a hop needs --------------------------------------------------------------------
 
@@ -475,6 +487,7 @@ class SshTransport:
                 login_timeout=login_timeout,
                 keepalive_interval=self.keepalive_interval,
                 keepalive_count_max=self.keepalive_count_max,
+                encryption_algs=ENCRYPTION_ALGS,
                 **options,
             )
             return connection
@@ -541,7 +554,12 @@ class SshTransport:
 
     async def start(self, argv: list[str]) -> RemoteProcess:
         await self.connect()
-        process = await self._connections[-1].create_process(shlex.join(argv), encoding=None)
+        process = await self._connections[-1].create_process(
+            shlex.join(argv),
+            encoding=None,
+            window=SESSION_WINDOW_BYTES,
+            max_pktsize=SESSION_MAX_PACKET_BYTES,
+        )
         return _SshProcess(process)
 
     async def close(self) -> None:
