@@ -28,8 +28,9 @@ Flow control
     answers on channel 0 keep flowing between the frames of the biggest stream.
 
 The daemon and versions
-    By default the agent relays to a per-user daemon (see the section below) that owns the
-    processes and terminals, so they outlive connections. The daemon's socket name carries
+    By default the agent hands its connection (its standard input and output) to a
+    per-user daemon (see the section below) that owns the processes and terminals, so
+    they outlive connections. The daemon's socket name carries
     ``AGENT_VERSION``: a newer agent starts a newer daemon beside an older one instead of
     talking to it. The old daemon gets no new connections, lets its processes run to their
     end (only a server of its version can still reach them) and leaves once none runs and
@@ -38,6 +39,7 @@ The daemon and versions
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import bisect
@@ -75,7 +77,7 @@ from typing import (
     TypeVar,
 )
 
-AGENT_VERSION = 2
+AGENT_VERSION = 3
 MIN_PYTHON = (3, 8)
 
 HEADER = struct.Struct(">IIB")
@@ -92,8 +94,8 @@ CONTROL = 0
 
 # Flow control: unacknowledged DATA bytes allowed per channel and direction, the size of
 # the pieces streams are cut into, and how much a receiver consumes before it grants.
-WINDOW_BYTES = 1024 * 1024
-CHUNK = 64 * 1024
+WINDOW_BYTES = 4 * 1024 * 1024
+CHUNK = 256 * 1024
 GRANT_STEP = WINDOW_BYTES // 4
 WINDOW_GRANT = struct.Struct(">I")
 
@@ -113,7 +115,7 @@ class ProtocolError(Exception):
     """The other end sent something that is not a valid frame."""
 
 
-def encode_frame(kind: int, channel: int, payload: bytes) -> bytes:
+def encode_frame(kind: int, channel: int, payload: "bytes | memoryview") -> bytes:
     if len(payload) > MAX_FRAME:
         raise ProtocolError("frame of %d bytes exceeds the limit" % len(payload))
     return HEADER.pack(len(payload), channel, kind) + payload
@@ -251,7 +253,13 @@ class Channel:
         self._changed.clear()
         await self._changed.wait()
 
-    async def send(self, payload: bytes) -> bool:
+    async def room(self, wanted: int) -> int:
+        """Wait until ``wanted`` bytes may be sent; how many may (0 if the channel ended)."""
+        while not self.closed and self.credit < wanted:
+            await self._wait()
+        return 0 if self.closed else self.credit
+
+    async def send(self, payload: "bytes | memoryview") -> bool:
         """Send one DATA frame once the window allows; False if the channel ended."""
         if len(payload) > WINDOW_BYTES:
             raise ValueError("a DATA payload must fit in the window")
@@ -952,6 +960,11 @@ async def rpc_fs_read_stream(
     return {"size": info.st_size, "version": version_of(info), "offset": offset}
 
 
+# A file stream reads as much as the window allows, up to this much, in one thread call:
+# a hop to a thread costs more than reading 64 KiB from the page cache.
+FILE_READ_BYTES = 1024 * 1024
+
+
 async def _send_file(
     channel: Channel, handle: BinaryIO, limit: Optional[int], info: "os.stat_result"
 ) -> None:
@@ -960,13 +973,18 @@ async def _send_file(
     pending: Optional[asyncio.Future[bytes]] = None
     try:
         while limit is None or sent < limit:
-            want = CHUNK if limit is None else min(CHUNK, limit - sent)
-            pending = loop.run_in_executor(None, handle.read, want)
+            left = FILE_READ_BYTES if limit is None else min(FILE_READ_BYTES, limit - sent)
+            room = await channel.room(min(CHUNK, left))
+            if not room:
+                return  # the server closed the channel: it wants no more
+            pending = loop.run_in_executor(None, handle.read, min(left, room))
             data = await asyncio.shield(pending)
             if not data:
                 break
-            if not await channel.send(data):
-                return  # the server closed the channel: it wants no more
+            view = memoryview(data)
+            for start in range(0, len(data), CHUNK):
+                if not await channel.send(view[start : start + CHUNK]):
+                    return
             sent += len(data)
         channel.close({"size": info.st_size, "version": version_of(info), "length": sent})
     except OSError as exc:
@@ -1831,25 +1849,50 @@ class Agent:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _stdio_streams() -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _streams(
+    incoming: BinaryIO, outgoing: BinaryIO
+) -> Tuple[asyncio.StreamReader, asyncio.StreamWriter, asyncio.BaseTransport]:
+    """asyncio streams on a connection's input and output (pipes, sockets or terminals);
+    the input's transport too, to be closed with the connection."""
     loop = asyncio.get_event_loop()
     reader = asyncio.StreamReader(limit=MAX_FRAME)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
-    transport, protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, sys.stdout.buffer
+    read_transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), incoming
     )
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, outgoing)
+    # drain() waits only past this much unsent: a stream's frames are not held up one by one.
+    transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES)
+    _grow_pipe(outgoing.fileno())
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-    return reader, writer
+    return reader, writer, read_transport
+
+
+def _grow_pipe(fd: int) -> None:
+    """Give a pipe a larger buffer where the kernel allows it (Linux: F_SETPIPE_SZ up to
+    /proc/sys/fs/pipe-max-size), so that sshd and the daemon take turns less often."""
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass  # another system, or a lower limit: the default buffer works too
+
+
+WRITE_BUFFER_BYTES = 1024 * 1024
+PIPE_BYTES = 1024 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 # -- the per-user daemon --------------------------------------------------------------
 #
 # Work must outlive the connection that started it. The first agent on a host forks a
-# daemon that listens on a Unix socket in a directory only its user can open; every
-# agent after that (a reconnect, a restarted server, a second server) only relays its
-# standard input and output to that socket. Calls are answered by the daemon, which
-# owns the processes; it leaves when it has had no client and no running process for
-# its idle time.
+# daemon that listens on a Unix socket in a directory only its user can open. Every
+# agent (the first, a reconnect, a restarted server, a second server) passes its
+# standard input and output to the daemon over that socket (SCM_RIGHTS) and waits: the
+# daemon reads and writes the connection's pipes itself, so no byte passes through a
+# second Python process. The daemon serves a connection until its input ends (the
+# server or the SSH connection went), its output breaks, or its agent ends; then it
+# closes that connection's descriptors, which ends its agent. It leaves when it has had
+# no client and no running process for its idle time.
 
 
 class Options:
@@ -1890,23 +1933,32 @@ def socket_path(options: Options) -> str:
     return os.path.join(runtime_dir(options), name)
 
 
+# An agent hands its connection to the daemon: these bytes, with its standard input and
+# output attached (SCM_RIGHTS), on a connection to the daemon's socket that stays open
+# while the daemon serves them.
+HAND_OVER = b"LGFD"
+_FD_BYTES = array.array("i").itemsize
+
+
 async def _serve_daemon(path: str, idle_seconds: float) -> None:
     STATE.mode = "daemon"
     STATE.started_at = time.time()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        STATE.clients += 1
-        try:
-            await Agent(reader, writer).run()
-        except (ConnectionError, ProtocolError, ValueError):
-            pass
-        finally:
-            STATE.clients -= 1
-            STATE.last_active = time.monotonic()
-            writer.close()
-
-    server = await asyncio.start_unix_server(serve, path=path, limit=MAX_FRAME)
+    loop = asyncio.get_event_loop()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
     os.chmod(path, 0o600)
+    listener.listen(64)
+    listener.setblocking(False)
+    clients: Set[asyncio.Future[None]] = set()
+
+    async def accept() -> None:
+        while True:
+            control, _ = await loop.sock_accept(listener)
+            client = asyncio.ensure_future(_serve_client(control))
+            clients.add(client)
+            client.add_done_callback(clients.discard)
+
+    acceptor = asyncio.ensure_future(accept())
     try:
         while (
             STATE.clients
@@ -1915,9 +1967,72 @@ async def _serve_daemon(path: str, idle_seconds: float) -> None:
         ):
             await asyncio.sleep(min(1.0, idle_seconds))
     finally:
-        server.close()
+        acceptor.cancel()
+        listener.close()
         if os.path.exists(path):
             os.unlink(path)
+
+
+async def _serve_client(control: socket.socket) -> None:
+    """Serve one connection on the standard input and output its agent handed over, until
+    it ends: end of input (the server or the SSH connection went), a broken output, or the
+    agent's end (the control socket closes). Only this connection is cleaned up."""
+    loop = asyncio.get_event_loop()
+    STATE.clients += 1
+    try:
+        try:
+            incoming, outgoing = await _handed_over(control)
+        except (OSError, ProtocolError):
+            return  # a probe of the socket, or not an agent of this version
+        reader, writer, read_transport = await _streams(incoming, outgoing)
+        session = asyncio.ensure_future(Agent(reader, writer).run())
+        agent_gone: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(control.fileno(), _resolve, agent_gone)
+        try:
+            await asyncio.wait([session, agent_gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            loop.remove_reader(control.fileno())
+            session.cancel()
+            await asyncio.wait([session])
+            if not session.cancelled():
+                session.exception()  # a connection that broke is no news
+            read_transport.close()
+            writer.close()
+    finally:
+        STATE.clients -= 1
+        STATE.last_active = time.monotonic()
+        control.close()
+
+
+async def _handed_over(control: socket.socket) -> Tuple[BinaryIO, BinaryIO]:
+    """The standard input and output an agent sends on ``control``."""
+    loop = asyncio.get_event_loop()
+    while True:
+        readable: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(control.fileno(), _resolve, readable)
+        try:
+            await asyncio.wait_for(readable, HAND_OVER_SECONDS)
+        finally:
+            loop.remove_reader(control.fileno())
+        try:
+            data, ancillary, _, _ = control.recvmsg(
+                len(HAND_OVER), socket.CMSG_SPACE(2 * _FD_BYTES)
+            )
+            break
+        except BlockingIOError:
+            continue
+    fds: List[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.extend(array.array("i", payload[: len(payload) - len(payload) % _FD_BYTES]))
+    if data != HAND_OVER or len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        raise ProtocolError("an agent hands over its standard input and output")
+    return os.fdopen(fds[0], "rb", buffering=0), os.fdopen(fds[1], "wb", buffering=0)
+
+
+HAND_OVER_SECONDS = 10.0
 
 
 def _start_daemon(path: str, idle_seconds: float, lock_fd: int) -> None:
@@ -1965,37 +2080,30 @@ def _listening(path: str) -> bool:
         probe.close()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+def _hand_over(path: str) -> None:
+    """Give this connection's standard input and output to the daemon, so that its bytes
+    go between sshd and the daemon without passing through this process, then wait while
+    the daemon serves them. This process must live as long as the connection: sshd stops
+    passing input to a session whose program has exited, which ends the connection."""
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    control.connect(path)
+    stdio = array.array("i", [sys.stdin.fileno(), sys.stdout.fileno()])
+    control.sendmsg([HAND_OVER], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, stdio.tobytes())])
+    # No copy here may keep the connection open once the daemon closes its own.
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
     try:
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                break
-            writer.write(chunk)
-            await writer.drain()
-    finally:
-        try:
-            if writer.can_write_eof():
-                writer.write_eof()
-        except (OSError, RuntimeError):
+        while control.recv(4096):  # closed by the daemon when the connection ends
             pass
-
-
-async def _relay(path: str) -> None:
-    stdin, stdout = await _stdio_streams()
-    daemon_reader, daemon_writer = await asyncio.open_unix_connection(path, limit=MAX_FRAME)
-    # The connection ends when the server goes (stdin closes); the daemon carries on.
-    to_daemon = asyncio.ensure_future(_pump(stdin, daemon_writer))
-    from_daemon = asyncio.ensure_future(_pump(daemon_reader, stdout))
-    await asyncio.wait([to_daemon, from_daemon], return_when=asyncio.FIRST_COMPLETED)
-    for task in (to_daemon, from_daemon):
-        task.cancel()
-    daemon_writer.close()
+    except OSError:
+        pass
 
 
 async def _serve_stdio() -> None:
     STATE.clients = 1
-    reader, writer = await _stdio_streams()
+    reader, writer, _ = await _streams(sys.stdin.buffer, sys.stdout.buffer)
     try:
         await Agent(reader, writer).run()
     finally:
@@ -2007,11 +2115,11 @@ async def _serve_stdio() -> None:
 
 
 def main() -> None:
-    """Entry point: relay standard input and output to this user's daemon (starting it
-    if needed), or with ``--no-daemon`` answer calls in this process until EOF."""
+    """Entry point: hand standard input and output to this user's daemon (starting it if
+    needed), or with ``--no-daemon`` answer calls in this process until EOF."""
     options = Options(sys.argv[1:])
     STATE.options = options
     if not options.daemon:
         asyncio.run(_serve_stdio())
         return
-    asyncio.run(_relay(_connect_or_start(options)))
+    _hand_over(_connect_or_start(options))
