@@ -9,7 +9,9 @@ Wire format
     Frames of ``>IIB`` (payload length, channel, kind) followed by the payload. Channel 0
     carries control messages as JSON: the agent's HELLO, the server's REQUESTs
     ``{"id", "method", "params"}`` and the agent's RESPONSEs, ``{"id", "result"}`` or
-    ``{"id", "error": {"code", "message"}}``.
+    ``{"id", "error": {"code", "message"}}``. A RESPONSE is written as ``{"id":N,"result":``
+    (or ``"error":``) first, so that the server can take a result's JSON as it is
+    (``split_response``) and hand it on without decoding it.
 
 Channels
     Channels above 0 carry byte streams in DATA frames. The server picks the number, never
@@ -61,6 +63,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from typing import (
     Any,
@@ -123,6 +126,34 @@ def encode_frame(kind: int, channel: int, payload: "bytes | memoryview") -> byte
 
 def encode_json(kind: int, message: Dict[str, Any], channel: int = CONTROL) -> bytes:
     return encode_frame(kind, channel, json.dumps(message, separators=(",", ":")).encode())
+
+
+def encode_response(request_id: Any, result: Any) -> bytes:
+    """A RESPONSE frame with a result, its envelope in the order ``split_response`` reads."""
+    return encode_frame(
+        RESPONSE,
+        CONTROL,
+        b'{"id":%s,"result":%s}'
+        % (json.dumps(request_id).encode(), json.dumps(result, separators=(",", ":")).encode()),
+    )
+
+
+_RESULT_PREFIX = b',"result":'
+
+
+def split_response(payload: bytes) -> Tuple[Any, Optional[bytes], Optional[Dict[str, Any]]]:
+    """A RESPONSE's (id, the result's JSON text, None) or (id, None, error): the result
+    is not decoded, so a large one can be passed on as it came."""
+    if payload.startswith(b'{"id":') and payload.endswith(b"}"):
+        head, found, result = payload[6:-1].partition(_RESULT_PREFIX)
+        if found and head.strip().isdigit():
+            return int(head), result, None
+    message = json.loads(payload.decode())
+    if not isinstance(message, dict):
+        raise ProtocolError("a RESPONSE must be a JSON object")
+    if "error" in message:
+        return message.get("id"), None, message["error"]
+    return message.get("id"), json.dumps(message.get("result")).encode(), None
 
 
 def decode_object(payload: bytes) -> Dict[str, Any]:
@@ -465,38 +496,92 @@ def _name_fields(name: bytes) -> Dict[str, Any]:
         }
 
 
+_KINDS = {
+    stat.S_IFDIR: "directory",
+    stat.S_IFREG: "file",
+    stat.S_IFLNK: "symlink",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "char_device",
+    stat.S_IFBLK: "block_device",
+}
+
+
 def _kind(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISREG, "file"),
-        (stat.S_ISLNK, "symlink"),
-        (stat.S_ISFIFO, "fifo"),
-        (stat.S_ISSOCK, "socket"),
-        (stat.S_ISCHR, "char_device"),
-        (stat.S_ISBLK, "block_device"),
-    ):
-        if test(mode):
-            return kind
-    return "other"
+    return _KINDS.get(stat.S_IFMT(mode), "other")
 
 
-def _describe(path: bytes, info: "os.stat_result") -> Dict[str, Any]:
+def _describe(path: bytes, info: "os.stat_result", dir_fd: Optional[int] = None) -> Dict[str, Any]:
+    """What a listing says about an entry (``path`` relative to ``dir_fd`` if given)."""
+    mode = info.st_mode
     entry = {
-        "kind": _kind(info.st_mode),
+        "kind": _KINDS.get(stat.S_IFMT(mode), "other"),
         "size": info.st_size,
-        "mode": stat.S_IMODE(info.st_mode),
+        "mode": mode & 0o7777,
         "mtime": info.st_mtime,
         "uid": info.st_uid,
         "gid": info.st_gid,
     }  # type: Dict[str, Any]
-    if stat.S_ISLNK(info.st_mode):
+    if stat.S_ISLNK(mode):
         try:
-            entry["target"] = _name_fields(os.readlink(path))["name"]
-            target = os.stat(path)
+            entry["target"] = _name_fields(os.readlink(path, dir_fd=dir_fd))["name"]
+            target = os.stat(path, dir_fd=dir_fd)
             entry["target_kind"] = _kind(target.st_mode)
         except OSError:
             entry["target_kind"] = "missing"
     return entry
+
+
+class ListingCache:
+    """The sorted names of recently listed directories, so that the pages of one listing
+    cost one scan of the directory, not one each.
+
+    A directory's names are reused only while its device, inode, mtime and ctime are as
+    they were when it was scanned, for at most ``seconds``, and only if its mtime was
+    already ``settled`` seconds old then: a change in the same clock tick as an earlier
+    one leaves the mtime as it was, so a directory changed just before its scan is
+    scanned again next time. At most ``names`` names are kept in all (oldest dropped).
+    """
+
+    def __init__(self, names: int = 200000, seconds: float = 30.0, settled: float = 2.0) -> None:
+        self.limit = names
+        self.seconds = seconds
+        self.settled = settled
+        self._held = 0
+        self._entries = collections.OrderedDict()  # type: collections.OrderedDict[Any, Any]
+        self._lock = threading.Lock()
+
+    def names(self, path: bytes, show_hidden: bool, info: "os.stat_result") -> List[bytes]:
+        key = (path, show_hidden)
+        version = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+        now = time.time()
+        with self._lock:
+            held = self._entries.get(key)
+            if held is not None and held[0] == version and now - held[1] < self.seconds:
+                self._entries.move_to_end(key)
+                return held[2]  # type: ignore[no-any-return]
+        with os.scandir(path) as scan:
+            names = sorted(e.name for e in scan if show_hidden or not e.name.startswith(b"."))
+        if now - info.st_mtime_ns / 1e9 >= self.settled and len(names) <= self.limit:
+            with self._lock:
+                self._drop(key)
+                self._entries[key] = (version, now, names)
+                self._held += len(names)
+                while self._held > self.limit:
+                    self._drop(next(iter(self._entries)))
+        return names
+
+    def __len__(self) -> int:
+        """How many names are kept."""
+        return self._held
+
+    def _drop(self, key: Any) -> None:
+        held = self._entries.pop(key, None)
+        if held is not None:
+            self._held -= len(held[2])
+
+
+LISTINGS = ListingCache()
 
 
 def _list_directory(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -504,17 +589,24 @@ def _list_directory(params: Dict[str, Any]) -> Dict[str, Any]:
     offset = max(0, int(params.get("offset", 0)))
     limit = min(LIST_PAGE_MAX, max(1, int(params.get("limit", 1000))))
     show_hidden = bool(params.get("hidden", True))
-    with os.scandir(path) as scan:
-        names = sorted(e.name for e in scan if show_hidden or not e.name.startswith(b"."))
-    entries = []
-    for name in names[offset : offset + limit]:
-        full = os.path.join(path, name)
-        try:
-            entry = _describe(full, os.lstat(full))
-        except FileNotFoundError:
-            continue  # vanished between listing and stat
-        entry.update(_name_fields(name))
-        entries.append(entry)
+    # Entries are looked up relative to the directory: no path to build or resolve each.
+    directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        names = LISTINGS.names(path, show_hidden, os.fstat(directory))
+        entries = []
+        lstat = os.lstat
+        for name in names[offset : offset + limit]:
+            try:
+                entry = _describe(name, lstat(name, dir_fd=directory), directory)
+            except FileNotFoundError:
+                continue  # vanished between listing and stat
+            try:
+                entry["name"] = name.decode("utf-8")
+            except UnicodeDecodeError:
+                entry.update(_name_fields(name))
+            entries.append(entry)
+    finally:
+        os.close(directory)
     return {
         "path": _name_fields(os.path.abspath(path))["name"],
         "total": len(names),
@@ -1755,12 +1847,13 @@ class Agent:
                 if name in OPENS_CHANNEL and channel is None:
                     raise RemoteError("bad_request", "channel must be a positive number not in use")
                 result = await SESSION_METHODS[name](self, params, channel)
-            message = {"id": request_id, "result": result}
+            answer = encode_response(request_id, result)
         except Exception as exc:  # report, never die: one bad call must not end the agent
-            message = {"id": request_id, "error": error_of(exc)}
+            error = error_of(exc)
+            answer = encode_json(RESPONSE, {"id": request_id, "error": error})
             if channel is not None:
-                channel.abandon({"error": message["error"]})
-        self.send(encode_json(RESPONSE, message))
+                channel.abandon({"error": error})
+        self.send(answer)
         with contextlib.suppress(ConnectionError):
             await self.drain()
 
