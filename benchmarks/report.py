@@ -200,6 +200,25 @@ def resources_table(comparison: dict[str, Any], summary: list[dict[str, Any]]) -
     return "\n".join(lines)
 
 
+def cpu_table(comparison: dict[str, Any], summary: list[dict[str, Any]]) -> str | None:
+    """CPU seconds per GiB of each side for every contender, if they were measured."""
+    cells = {s["contender"]: s for s in summary if s["comparison"] == comparison["key"]}
+    lines = [
+        "| CPU seconds per GiB (median of the rounds) | the resource's side | the client's side "
+        "| in all |",
+        "|---|---:|---:|---:|",
+    ]
+    for contender in comparison["contenders"]:
+        cell = cells.get(contender["key"], {})
+        if "cpu_resource_s_per_gib" not in cell:
+            return None
+        resource, client = cell["cpu_resource_s_per_gib"], cell["cpu_client_s_per_gib"]
+        lines.append(
+            f"| {contender['label']} | {resource:.2f} | {client:.2f} | {resource + client:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def _goal_line(goal: dict[str, Any], labels: dict[str, str]) -> str:
     sign = "≤" if goal["measure"] == "time" else "≥"
     what = "time at p50" if goal["measure"] == "time" else "throughput at p50"
@@ -255,6 +274,9 @@ def resources_markdown(record: dict[str, Any]) -> str:
         ]
         if sizes:
             out += [f"Bytes received per listing: {', '.join(sizes)}.", ""]
+        cpu = cpu_table(comparison, summary)
+        if cpu:
+            out += [cpu, ""]
         out += [_goal_line(g, labels) for g in goals if g["comparison"] == comparison["key"]]
     if record.get("notes"):
         out += ["", *(f"> {note}" for note in record["notes"])]

@@ -552,6 +552,13 @@ class SshTransport:
         except asyncssh.Error as exc:
             raise failed(str(exc), SshFailure.OTHER) from None
 
+    @property
+    def cipher(self) -> str | None:
+        """The cipher negotiated with the resource (the last hop); None before connecting."""
+        if not self._connections:
+            return None
+        return str(self._connections[-1].get_extra_info("send_cipher"))
+
     async def start(self, argv: list[str]) -> RemoteProcess:
         await self.connect()
         process = await self._connections[-1].create_process(
