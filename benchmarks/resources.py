@@ -58,6 +58,7 @@ from tests.support.sshd import (
     SshdNotAvailable,
     SshServer,
     TestUser,
+    _descendants,
     ensure_test_user,
     running_sshd,
 )
@@ -477,21 +478,6 @@ def _cpu_of(pid: int) -> float:
     return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
 
 
-def _process_tree(pid: int) -> list[int]:
-    """Every process below ``pid``."""
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        except OSError:
-            continue
-        found += map(int, children)
-        pending += map(int, children)
-    return found
-
-
 class Bench:
     """Everything set up, and one method per contender that does the operation once."""
 
@@ -586,7 +572,7 @@ class Bench:
         started, and the daemons) and the client's (this process and the commands it ran,
         ``labgate serve``, the ControlMaster). A process that ended was reaped by its
         parent, which counts it among its children's time."""
-        resource = {self.sshd.pid, *_process_tree(self.sshd.pid)}
+        resource = {self.sshd.pid, *(pid for pid, _ in _descendants(self.sshd.pid))}
         resource |= set(processes_using(self.runtime_dir))
         ours = sum(
             usage.ru_utime + usage.ru_stime
