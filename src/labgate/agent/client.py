@@ -99,8 +99,11 @@ class AgentConnection:
             raise AgentError(
                 f"There is no '{python}' on the resource.", reason="python_missing"
             ) from None
-        process.stdin.write(agent_payload())
-        await process.stdin.drain()
+        # A loader that could not start (no such python) may have closed its input
+        # already: what it said is read below, as for any start that fails.
+        with contextlib.suppress(ConnectionError):
+            process.stdin.write(agent_payload())
+            await process.stdin.drain()
         try:
             frame = await asyncio.wait_for(
                 program.read_frame(process.stdout),
