@@ -466,6 +466,8 @@ def openssh_version() -> str:
 # -- the measurements -----------------------------------------------------------------------
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# How long a CPU count waits for the processes a run started on the resource to be reaped.
+REAPED_TIMEOUT = 10.0
 
 
 def _cpu_of(pid: int) -> float:
@@ -567,13 +569,30 @@ class Bench:
 
     # -- helpers
 
-    def cpu_seconds(self) -> tuple[float, float]:
-        """CPU seconds used so far by each side: the resource's (sshd with everything it
-        started, and the daemons) and the client's (this process and the commands it ran,
-        ``labgate serve``, the ControlMaster). A process that ended was reaped by its
-        parent, which counts it among its children's time."""
-        resource = {self.sshd.pid, *(pid for pid, _ in _descendants(self.sshd.pid))}
-        resource |= set(processes_using(self.runtime_dir))
+    def cpu_meter(self) -> Callable[[], tuple[float, float]]:
+        """Start counting CPU seconds; the function returned stops and gives those each
+        side used since: the resource's (sshd with everything below it, and the daemons)
+        and the client's (this process and the commands it ran, ``labgate serve``, the
+        ControlMaster). A process that ended was reaped by its parent, which counts it
+        among its children's time: the count waits for the resource's processes that
+        started meanwhile (an sshd session, a ``cat``) to be reaped."""
+        processes = self._resource_processes()
+        before = self._cpu_seconds(processes)
+
+        def stop() -> tuple[float, float]:
+            deadline = time.monotonic() + REAPED_TIMEOUT
+            while self._resource_processes() - processes and time.monotonic() < deadline:
+                time.sleep(0.01)
+            after = self._cpu_seconds(self._resource_processes())
+            return after[0] - before[0], after[1] - before[1]
+
+        return stop
+
+    def _resource_processes(self) -> set[int]:
+        found = {self.sshd.pid, *(pid for pid, _ in _descendants(self.sshd.pid))}
+        return found | set(processes_using(self.runtime_dir))
+
+    def _cpu_seconds(self, resource: set[int]) -> tuple[float, float]:
         ours = sum(
             usage.ru_utime + usage.ru_stime
             for usage in (
@@ -950,7 +969,7 @@ def comparisons(bench: Bench) -> list[Comparison]:
 
 
 def run_comparison(
-    comparison: Comparison, cpu_seconds: Callable[[], tuple[float, float]]
+    comparison: Comparison, cpu_meter: Callable[[], Callable[[], tuple[float, float]]]
 ) -> list[dict[str, Any]]:
     """One untimed run of each contender, then ``rounds`` rounds taking turns; for a
     comparison that moves a payload, the CPU seconds each side used in each run too."""
@@ -961,7 +980,7 @@ def run_comparison(
     for round_ in range(comparison.rounds):
         shift = round_ % len(contenders)
         for contender in contenders[shift:] + contenders[:shift]:
-            before = cpu_seconds() if comparison.payload_bytes else None
+            counting = cpu_meter() if comparison.payload_bytes else None
             seconds, size = contender.run()
             row = {
                 "comparison": comparison.key,
@@ -970,10 +989,8 @@ def run_comparison(
                 "seconds": seconds,
                 "response_bytes": size,
             }
-            if before is not None:
-                after = cpu_seconds()
-                row["cpu_resource_s"] = after[0] - before[0]
-                row["cpu_client_s"] = after[1] - before[1]
+            if counting is not None:
+                row["cpu_resource_s"], row["cpu_client_s"] = counting()
             rows.append(row)
     return rows
 
@@ -1107,7 +1124,7 @@ def run_resources(
             rows: list[dict[str, Any]] = []
             summary: list[dict[str, Any]] = []
             for comparison in plan:
-                measured = run_comparison(comparison, bench.cpu_seconds)
+                measured = run_comparison(comparison, bench.cpu_meter)
                 rows += measured
                 part = summarise(comparison, measured)
                 summary += part
