@@ -208,15 +208,18 @@ def cpu_table(comparison: dict[str, Any], summary: list[dict[str, Any]]) -> str 
         "| in all |",
         "|---|---:|---:|---:|",
     ]
+    counted = False
     for contender in comparison["contenders"]:
         cell = cells.get(contender["key"], {})
-        if "cpu_resource_s_per_gib" not in cell:
-            return None
-        resource, client = cell["cpu_resource_s_per_gib"], cell["cpu_client_s_per_gib"]
-        lines.append(
-            f"| {contender['label']} | {resource:.2f} | {client:.2f} | {resource + client:.2f} |"
-        )
-    return "\n".join(lines)
+        client = cell.get("cpu_client_s_per_gib")
+        resource = cell.get("cpu_resource_s_per_gib")
+        if client is None:
+            continue
+        counted = True
+        shown = "n/a" if resource is None else f"{resource:.2f}"
+        total = "n/a" if resource is None else f"{resource + client:.2f}"
+        lines.append(f"| {contender['label']} | {shown} | {client:.2f} | {total} |")
+    return "\n".join(lines) if counted else None
 
 
 def _goal_line(goal: dict[str, Any], labels: dict[str, str]) -> str:
