@@ -553,7 +553,7 @@ class ListingCache:
 
     def names(self, path: bytes, show_hidden: bool, info: "os.stat_result") -> List[bytes]:
         key = (path, show_hidden)
-        version = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+        version = _directory_version(info)
         now = time.time()
         with self._lock:
             held = self._entries.get(key)
@@ -562,7 +562,9 @@ class ListingCache:
                 return held[2]  # type: ignore[no-any-return]
         with os.scandir(path) as scan:
             names = sorted(e.name for e in scan if show_hidden or not e.name.startswith(b"."))
-        if now - info.st_mtime_ns / 1e9 >= self.settled and len(names) <= self.limit:
+        settled = now - info.st_mtime_ns / 1e9 >= self.settled
+        # Not kept if the directory changed (or was replaced) during the scan.
+        if settled and len(names) <= self.limit and _directory_version(os.stat(path)) == version:
             with self._lock:
                 self._drop(key)
                 self._entries[key] = (version, now, names)
@@ -579,6 +581,11 @@ class ListingCache:
         held = self._entries.pop(key, None)
         if held is not None:
             self._held -= len(held[2])
+
+
+def _directory_version(info: "os.stat_result") -> Tuple[int, int, int, int]:
+    """What ListingCache compares: which directory, and its last change."""
+    return info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns
 
 
 LISTINGS = ListingCache()
