@@ -210,6 +210,28 @@ def resources_table(comparison: dict[str, Any], summary: list[dict[str, Any]]) -
     return "\n".join(lines)
 
 
+def cpu_table(comparison: dict[str, Any], summary: list[dict[str, Any]]) -> str | None:
+    """CPU seconds per GiB of each side for every contender, if they were measured."""
+    cells = {s["contender"]: s for s in summary if s["comparison"] == comparison["key"]}
+    lines = [
+        "| CPU seconds per GiB (median of the rounds) | the resource's side | the client's side "
+        "| in all |",
+        "|---|---:|---:|---:|",
+    ]
+    counted = False
+    for contender in comparison["contenders"]:
+        cell = cells.get(contender["key"], {})
+        client = cell.get("cpu_client_s_per_gib")
+        resource = cell.get("cpu_resource_s_per_gib")
+        if client is None:
+            continue
+        counted = True
+        shown = "n/a" if resource is None else f"{resource:.2f}"
+        total = "n/a" if resource is None else f"{resource + client:.2f}"
+        lines.append(f"| {contender['label']} | {shown} | {client:.2f} | {total} |")
+    return "\n".join(lines) if counted else None
+
+
 def goal_line(goal: dict[str, Any], labels: dict[str, str]) -> str:
     sign = "≤" if goal["measure"] == "time" else "≥"
     what = "time at p50" if goal["measure"] == "time" else "throughput at p50"
@@ -257,6 +279,9 @@ def resources_markdown(record: dict[str, Any]) -> str:
         ]
         if sizes:
             out += [f"Bytes received per listing: {', '.join(sizes)}.", ""]
+        cpu = cpu_table(comparison, summary)
+        if cpu:
+            out += [cpu, ""]
         out += [goal_line(g, labels) for g in goals if g["comparison"] == comparison["key"]]
     if record.get("notes"):
         out += ["", *(f"> {note}" for note in record["notes"])]

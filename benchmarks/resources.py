@@ -38,6 +38,7 @@ import importlib.metadata
 import logging
 import os
 import re
+import resource as pyresource
 import secrets
 import shutil
 import statistics
@@ -52,7 +53,8 @@ from typing import Any, Literal, TypeVar
 
 import asyncssh
 import httpx
-from tests.support.daemons import daemon_runtime_dir
+from tests.support.daemons import daemon_runtime_dir, processes_using
+from tests.support.processes import descendants
 from tests.support.sshd import (
     SshdNotAvailable,
     SshServer,
@@ -129,6 +131,10 @@ class Contender:
     command: str
     """What exactly is timed, for the report."""
     run: Callable[[], tuple[float, int | None]] = field(repr=False, compare=False)
+    resource_cpu_counted: bool = True
+    """False where the resource's CPU time cannot be counted: the sshd processes of a
+    fresh connection end within the run, and sshd does not reap them so that their time
+    reaches the listener's count."""
 
 
 @dataclass(frozen=True)
@@ -245,9 +251,12 @@ def through_master(control_path: Path) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def control_master(sshd: SshServer, workdir: Path, cpus: frozenset[int] | None) -> Iterator[Path]:
+def control_master(
+    sshd: SshServer, workdir: Path, cpus: frozenset[int] | None
+) -> Iterator[tuple[Path, int]]:
     """An OpenSSH ControlMaster connection (``ssh -M -N``, our child, stopped by PID);
-    yields its control socket, which ``ssh -S`` clients share: OpenSSH's warm connection."""
+    yields its control socket, which ``ssh -S`` clients share (OpenSSH's warm
+    connection), and its PID."""
     # Unix socket paths are short (108 bytes): a directory of its own under /tmp.
     directory = Path(tempfile.mkdtemp(prefix="lgb-cm-"))
     control_path = directory / "cm"
@@ -281,7 +290,7 @@ def control_master(sshd: SshServer, workdir: Path, cpus: frozenset[int] | None) 
             if time.monotonic() > deadline:
                 raise BenchmarkError(f"the ssh ControlMaster did not start:\n{master.log_tail()}")
             time.sleep(0.05)
-        yield control_path
+        yield control_path, master.pid
     finally:
         master.stop()
         shutil.rmtree(directory, ignore_errors=True)
@@ -292,6 +301,7 @@ class LabgateServer:
     url: str
     token: str
     resource_id: int
+    pid: int
 
 
 def _created(answer: httpx.Response, what: str, status: int = 201) -> dict[str, Any]:
@@ -374,7 +384,7 @@ def labgate_server(
         server.start()
         server.wait_until_answers(f"{url}/healthz")
         token, _cookie = prepare_user(url, admin_password)
-        yield LabgateServer(url, token, _add_resource(url, token, sshd))
+        yield LabgateServer(url, token, _add_resource(url, token, sshd), server.pid)
     finally:
         server.stop()
 
@@ -398,8 +408,9 @@ class _KexLog(logging.Handler):
 async def open_sftp(
     sshd: SshServer,
 ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SFTPClient, dict[str, str]]:
-    """An asyncssh connection with asyncssh's default algorithms (as labgate's
-    SshTransport, which sets none), an SFTP session on it, and what was negotiated."""
+    """An asyncssh connection with asyncssh's default algorithms (chacha20-poly1305 first;
+    labgate's SshTransport prefers AES-GCM), an SFTP session on it, and what was
+    negotiated."""
     logger = logging.getLogger("asyncssh")
     handler, level = _KexLog(), logger.level
     logger.addHandler(handler)
@@ -458,6 +469,20 @@ def openssh_version() -> str:
 
 # -- the measurements -----------------------------------------------------------------------
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# How long a CPU count waits for the processes a run started on the resource to be reaped.
+REAPED_TIMEOUT = 10.0
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user and system) of ``pid`` and of the children it reaped; 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14-17 of proc(5), after pid and (comm).
+    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+
 
 class Bench:
     """Everything set up, and one method per contender that does the operation once."""
@@ -469,7 +494,7 @@ class Bench:
         files: BenchFiles,
         sizes: Sizes,
         server: LabgateServer,
-        control_path: Path,
+        master: tuple[Path, int],
         runtime_dir: str,
     ) -> None:
         self.runner = runner
@@ -477,7 +502,8 @@ class Bench:
         self.files = files
         self.sizes = sizes
         self.server = server
-        self.control_path = control_path
+        self.control_path, self.master_pid = master
+        self.runtime_dir = runtime_dir
         self.agent_args = ["--idle-seconds", str(DAEMON_IDLE_SECONDS), "--runtime-dir", runtime_dir]
         self.hop = Hop(
             host=sshd.host,
@@ -493,6 +519,7 @@ class Bench:
         self.ssh_connection: asyncssh.SSHClientConnection | None = None
         self.sftp: asyncssh.SFTPClient | None = None
         self.asyncssh_algorithms: dict[str, str] = {}
+        self.labgate_cipher = "unknown"
         self.agent_python = "unknown"
         self.download_status = 0
         self._content_url = f"/api/v1/resources/{server.resource_id}/files/content"
@@ -517,6 +544,7 @@ class Bench:
             self.transport, python="python3", agent_args=self.agent_args
         )
         self.agent_python = ".".join(str(n) for n in self.agent.hello.get("python", []))
+        self.labgate_cipher = self.transport.cipher or "unknown"
         self.ssh_connection, self.sftp, self.asyncssh_algorithms = await open_sftp(self.sshd)
         # The download API is newer than this benchmark: measured when the server has it.
         small = self.files.directory / "file-00001.dat"  # one byte
@@ -544,6 +572,40 @@ class Bench:
             self._run(self._close())
 
     # -- helpers
+
+    def cpu_meter(self) -> Callable[[], tuple[float, float]]:
+        """Start counting CPU seconds; the function returned stops and gives those each
+        side used since: the resource's (sshd with everything below it, and the daemons)
+        and the client's (this process and the commands it ran, ``labgate serve``, the
+        ControlMaster). A process that ended was reaped by its parent, which counts it
+        among its children's time: the count waits for the resource's processes that
+        started meanwhile (an sshd session, a ``cat``) to be reaped."""
+        processes = self._resource_processes()
+        before = self._cpu_seconds(processes)
+
+        def stop() -> tuple[float, float]:
+            deadline = time.monotonic() + REAPED_TIMEOUT
+            while self._resource_processes() - processes and time.monotonic() < deadline:
+                time.sleep(0.01)
+            after = self._cpu_seconds(self._resource_processes())
+            return after[0] - before[0], after[1] - before[1]
+
+        return stop
+
+    def _resource_processes(self) -> set[int]:
+        found = {self.sshd.pid, *(pid for pid, _ in descendants(self.sshd.pid))}
+        return found | set(processes_using(self.runtime_dir))
+
+    def _cpu_seconds(self, resource: set[int]) -> tuple[float, float]:
+        ours = sum(
+            usage.ru_utime + usage.ru_stime
+            for usage in (
+                pyresource.getrusage(pyresource.RUSAGE_SELF),
+                pyresource.getrusage(pyresource.RUSAGE_CHILDREN),
+            )
+        )
+        client = ours + sum(_cpu_of(pid) for pid in (self.server.pid, self.master_pid))
+        return sum(_cpu_of(pid) for pid in resource), client
 
     def _ssh(self, *remote: str, options: tuple[str, ...], output: bool) -> tuple[float, int]:
         """Run ``ssh``; (seconds from start to exit, bytes of standard output)."""
@@ -864,6 +926,7 @@ def comparisons(bench: Bench) -> list[Comparison]:
                     "peer",
                     "ssh -o ControlPath=none host cat <file> > /dev/null (a fresh connection)",
                     bench.read_openssh,
+                    resource_cpu_counted=False,
                 ),
                 Contender(
                     "openssh_warm",
@@ -910,8 +973,13 @@ def comparisons(bench: Bench) -> list[Comparison]:
     ]
 
 
-def run_comparison(comparison: Comparison) -> list[dict[str, Any]]:
-    """One untimed run of each contender, then ``rounds`` rounds taking turns."""
+def run_comparison(
+    comparison: Comparison,
+    cpu_meter: Callable[[], Callable[[], tuple[float, float]]] | None = None,
+) -> list[dict[str, Any]]:
+    """One untimed run of each contender, then ``rounds`` rounds taking turns; for a
+    comparison that moves a payload, the CPU seconds each side used in each run too
+    (when there is a ``cpu_meter``)."""
     contenders = comparison.contenders
     for contender in contenders:
         contender.run()
@@ -919,16 +987,20 @@ def run_comparison(comparison: Comparison) -> list[dict[str, Any]]:
     for round_ in range(comparison.rounds):
         shift = round_ % len(contenders)
         for contender in contenders[shift:] + contenders[:shift]:
+            counting = cpu_meter() if cpu_meter and comparison.payload_bytes else None
             seconds, size = contender.run()
-            rows.append(
-                {
-                    "comparison": comparison.key,
-                    "round": round_,
-                    "contender": contender.key,
-                    "seconds": seconds,
-                    "response_bytes": size,
-                }
-            )
+            row = {
+                "comparison": comparison.key,
+                "round": round_,
+                "contender": contender.key,
+                "seconds": seconds,
+                "response_bytes": size,
+            }
+            if counting is not None:
+                resource, row["cpu_client_s"] = counting()
+                if contender.resource_cpu_counted:
+                    row["cpu_resource_s"] = resource
+            rows.append(row)
     return rows
 
 
@@ -955,6 +1027,11 @@ def summarise(comparison: Comparison, rows: list[dict[str, Any]]) -> list[dict[s
         if comparison.payload_bytes:
             entry["mb_per_s_p50"] = comparison.payload_bytes / 1e6 / entry["p50_s"]
             entry["mb_per_s_p90"] = comparison.payload_bytes / 1e6 / entry["p90_s"]
+            gib = comparison.payload_bytes / GIB
+            for side in ("resource", "client"):
+                used = [r[f"cpu_{side}_s"] for r in runs if f"cpu_{side}_s" in r]
+                if used:
+                    entry[f"cpu_{side}_s_per_gib"] = statistics.median(used) / gib
         summary.append(entry)
     return summary
 
@@ -1018,17 +1095,27 @@ def run_resources(
             if remote_cpus:
                 os.sched_setaffinity(sshd.pid, remote_cpus)  # its sessions inherit it
             runner = stack.enter_context(asyncio.Runner(loop_factory=loop_factory))
-            control_path = stack.enter_context(control_master(sshd, workdir, local_cpus))
+            control_path, master_pid = stack.enter_context(
+                control_master(sshd, workdir, local_cpus)
+            )
             server = stack.enter_context(
                 labgate_server(workdir / "labgate", sshd, runtime_dir, local_cpus)
             )
-            bench = Bench(runner, sshd, files, sizes, server, control_path, runtime_dir)
+            bench = Bench(
+                runner, sshd, files, sizes, server, (control_path, master_pid), runtime_dir
+            )
             stack.callback(bench.close)
             bench.open()
             setup = {
                 "openssh": openssh_version(),
                 "openssh_algorithms": openssh_algorithms(sshd),
                 "asyncssh_algorithms": bench.asyncssh_algorithms,
+                # labgate's SshTransport prefers AES-GCM; the rest as asyncssh negotiates.
+                "labgate_algorithms": {
+                    **bench.asyncssh_algorithms,
+                    "cipher": bench.labgate_cipher,
+                    "mac": "<implicit>" if "gcm" in bench.labgate_cipher else "unknown",
+                },
             }
             if not bench.has_download_api:
                 notes.append(
@@ -1046,7 +1133,7 @@ def run_resources(
             rows: list[dict[str, Any]] = []
             summary: list[dict[str, Any]] = []
             for comparison in plan:
-                measured = run_comparison(comparison)
+                measured = run_comparison(comparison, bench.cpu_meter)
                 rows += measured
                 part = summarise(comparison, measured)
                 summary += part
@@ -1083,7 +1170,8 @@ def run_resources(
         },
         "algorithms": {
             "OpenSSH client": setup["openssh_algorithms"],
-            "asyncssh (labgate's SshTransport, SFTP)": setup["asyncssh_algorithms"],
+            "labgate's SshTransport (asyncssh, AES-GCM preferred)": setup["labgate_algorithms"],
+            "asyncssh with its defaults (SFTP)": setup["asyncssh_algorithms"],
         },
         "comparisons": [
             {

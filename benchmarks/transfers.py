@@ -352,7 +352,9 @@ def run_transfers(
             sshd = stack.enter_context(running_sshd(workdir, user))
             if remote_cpus:
                 os.sched_setaffinity(sshd.pid, remote_cpus)
-            control_path = stack.enter_context(control_master(sshd, workdir, local_cpus))
+            control_path, _master_pid = stack.enter_context(
+                control_master(sshd, workdir, local_cpus)
+            )
             server = stack.enter_context(
                 labgate_server(workdir / "labgate", sshd, runtime_dir, local_cpus)
             )

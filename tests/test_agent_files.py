@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from labgate.agent import program
 from labgate.agent.client import AgentCallError, AgentConnection
 from labgate.transport.local import LocalTransport
 
@@ -59,6 +60,67 @@ async def test_a_large_directory_comes_in_pages(agent: AgentConnection, tmp_path
         if offset >= page["total"]:
             break
     assert seen == [f"f{i:05d}" for i in range(2500)]
+
+
+async def names_listed(agent: AgentConnection, path: Path, limit: int = 1000) -> list[str]:
+    """Every name of ``path``, page by page, checking that the pages agree on the total."""
+    seen: list[str] = []
+    totals = set()
+    offset = 0
+    while True:
+        page = await agent.call("fs.list", path=str(path), offset=offset, limit=limit)
+        totals.add(page["total"])
+        seen += [e["name"] for e in page["entries"]]
+        offset += limit
+        if offset >= page["total"]:
+            break
+    assert len(totals) == 1
+    return seen
+
+
+async def test_the_pages_of_a_settled_directory_come_from_one_scan_that_notices_changes(
+    agent: AgentConnection, tmp_path: Path
+) -> None:
+    # An mtime in the past: the agent keeps the sorted names between pages.
+    for i in range(2500):
+        (tmp_path / f"f{i:05d}").touch()
+    long_ago = 1_600_000_000
+    os.utime(tmp_path, (long_ago, long_ago))
+    names = [f"f{i:05d}" for i in range(2500)]
+    assert await names_listed(agent, tmp_path) == names
+    assert await names_listed(agent, tmp_path, limit=700) == names
+    # A new name changes the mtime; a removed one too.
+    (tmp_path / "f01000-new").touch()
+    assert "f01000-new" in await names_listed(agent, tmp_path)
+    (tmp_path / "f00001").unlink()
+    os.utime(tmp_path, (long_ago, long_ago))
+    assert "f00001" not in await names_listed(agent, tmp_path)
+    # A change whose mtime is put back as it was still changes the ctime.
+    (tmp_path / "f00002").unlink()
+    os.utime(tmp_path, (long_ago, long_ago))
+    assert "f00002" not in await names_listed(agent, tmp_path)
+    # Every page states each entry afresh: a size changed between pages shows.
+    (tmp_path / "f02499").write_bytes(b"12345")
+    last = await agent.call("fs.list", path=str(tmp_path), offset=2000, limit=1000)
+    assert last["entries"][-1]["size"] == 5
+
+
+def test_the_listing_cache_is_bounded(tmp_path: Path) -> None:
+    cache = program.ListingCache(names=5, settled=0)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            (tmp_path / name / str(i)).touch()
+    for name in ("a", "b", "a"):
+        path = os.fsencode(tmp_path / name)
+        assert cache.names(path, True, os.stat(path)) == [b"0", b"1", b"2"]
+        assert len(cache) <= 5
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(6):
+        (big / str(i)).touch()
+    assert len(cache.names(os.fsencode(big), True, os.stat(big))) == 6
+    assert len(cache) <= 5  # too big to keep at all
 
 
 async def test_names_that_are_not_utf8_round_trip(agent: AgentConnection, tmp_path: Path) -> None:

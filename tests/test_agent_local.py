@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import os
 import pwd
 import signal
@@ -226,6 +227,70 @@ async def test_a_dead_daemon_is_replaced(daemon_args: list[str]) -> None:
     finally:
         await second.close()
     assert await wait_gone(second.hello["pid"])
+
+
+def _pipes_of(pid: int | str, fds: list[int] | None = None) -> set[str]:
+    where = f"/proc/{pid}/fd"
+    links = {os.readlink(f"{where}/{fd}") for fd in (fds if fds is not None else os.listdir(where))}
+    return {link for link in links if link.startswith("pipe:")}
+
+
+async def test_the_agent_hands_its_connection_to_the_daemon(daemon_args: list[str]) -> None:
+    agent = await start(daemon_args)
+    try:
+        server_end = agent.process.process  # type: ignore[attr-defined]
+        ours = _pipes_of(
+            "self",
+            [
+                server_end.stdin.transport.get_extra_info("pipe").fileno(),
+                server_end.stdout._transport.get_extra_info("pipe").fileno(),
+            ],
+        )
+        assert len(ours) == 2
+        # The daemon holds the very pipes the server writes and reads; the agent none.
+        assert ours <= _pipes_of(agent.hello["pid"])
+        assert not _pipes_of(server_end.pid, [0, 1])
+        assert os.readlink(f"/proc/{server_end.pid}/fd/0") == os.devnull
+        assert (await agent.call("ping", payload="direct")) == {"pong": "direct"}
+    finally:
+        await agent.close()
+    # Closing the connection ends the agent too: it waits only while the daemon serves.
+    assert await wait_gone(server_end.pid)
+
+
+async def test_a_killed_agent_ends_only_its_own_connection(daemon_args: list[str]) -> None:
+    doomed = await start(daemon_args)
+    kept = await start(daemon_args)
+    try:
+        assert (await kept.call("daemon.info"))["clients"] == 2
+        os.kill(doomed.process.process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+        for _ in range(200):
+            if doomed.closed:
+                break
+            await asyncio.sleep(0.05)
+        # The daemon closed what the agent had handed over: the server saw the end.
+        assert doomed.closed
+        with pytest.raises(AgentError):
+            await doomed.call("ping")
+        assert (await kept.call("daemon.info"))["clients"] == 1
+        assert (await kept.call("ping", payload="kept")) == {"pong": "kept"}
+    finally:
+        await doomed.close()
+        await kept.close()
+
+
+async def test_a_connection_that_hands_over_nothing_is_dropped(daemon_args: list[str]) -> None:
+    agent = await start(daemon_args)
+    try:
+        (path,) = Path(daemon_args[1]).glob("daemon-v*.sock")
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(b"LGFD, but no descriptors")
+        with contextlib.suppress(ConnectionResetError):  # closed with our bytes unread
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        assert (await agent.call("daemon.info"))["clients"] == 1
+    finally:
+        await agent.close()
 
 
 async def test_a_runtime_directory_others_can_enter_is_refused(tmp_path: Path) -> None:

@@ -96,6 +96,30 @@ async def test_a_multi_megabyte_file_streams_both_ways(daemon: Daemon, tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
 
 
+async def test_large_reads_are_byte_exact_in_any_range(daemon: Daemon, tmp_path: Path) -> None:
+    # Pieces read at once, frames and the window all end at different places.
+    agent = await daemon.connect()
+    data = os.urandom(3 * program.FILE_READ_BYTES + program.WINDOW_BYTES + 12345)
+    target = tmp_path / "large.bin"
+    target.write_bytes(data)
+    piece, chunk = program.FILE_READ_BYTES, program.CHUNK
+    ranges = [
+        (0, None),
+        (1, 5 * chunk + 3),
+        (piece - 7, piece + 14),
+        (len(data) - 10, None),
+        (len(data) - 10, 100),
+        (12345, 0),
+        (len(data), None),
+    ]
+    for offset, length in ranges:
+        stream = await agent.read_stream(str(target), offset=offset, length=length)
+        received = b"".join([c async for c in stream])
+        end = len(data) if length is None else offset + length
+        assert received == data[offset:end], (offset, length)
+        assert stream.received == len(received)
+
+
 async def test_read_stream_errors(daemon: Daemon, tmp_path: Path) -> None:
     agent = await daemon.connect()
     os.mkfifo(tmp_path / "fifo")

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,7 @@ import pytest
 
 from labgate.agent import program
 from labgate.agent.client import AgentCallError
+from labgate.api.files import DirectoryPage
 from labgate.api.remote_errors import OTHER_STATUS, STATUS_OF_CODE, resource_error
 from labgate.db.models import Role
 from labgate.http import content
@@ -96,6 +98,23 @@ async def eventually(check: Any) -> None:
 # -- listing and stat -----------------------------------------------------------------------
 
 
+def assert_a_directory_page(response: Any) -> None:
+    """Exactly the documented DirectoryPage: valid, no nulls, nothing more (the server
+    passes the agent's page on without decoding it)."""
+    assert response.headers["content-type"] == "application/json"
+    page = DirectoryPage.model_validate_json(response.content)
+    assert json.loads(response.content) == page.model_dump(exclude_none=True)
+
+
+async def test_the_listing_is_documented_as_a_directory_page(admin: LoggedIn) -> None:
+    schema = (await admin.get("/api/v1/openapi.json")).json()
+    answer = schema["paths"]["/api/v1/resources/{resource_id}/files"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/DirectoryPage"
+    }
+    assert "entries" in schema["components"]["schemas"]["DirectoryPage"]["properties"]
+
+
 async def test_listing_and_stat(admin: LoggedIn, files: str, work: Path) -> None:
     (work / "b.txt").write_bytes(b"hello")
     (work / ".hidden").write_bytes(b"")
@@ -104,6 +123,7 @@ async def test_listing_and_stat(admin: LoggedIn, files: str, work: Path) -> None
 
     listing = await admin.get(files, params={"path": str(work)})
     assert listing.status_code == 200, listing.text
+    assert_a_directory_page(listing)
     page = listing.json()
     assert page["path"] == str(work)
     assert page["total"] == 4
@@ -537,8 +557,9 @@ async def test_names_that_are_not_utf8_round_trip(admin: LoggedIn, files: str, w
     with open(latin1, "wb") as handle:
         handle.write(b"espresso")
 
-    listing = (await admin.get(files, params={"path": str(work)})).json()
-    entry = listing["entries"][0]
+    answer = await admin.get(files, params={"path": str(work)})
+    assert_a_directory_page(answer)
+    entry = answer.json()["entries"][0]
     assert base64.b64decode(entry["raw"]) == b"caf\xe9.txt"
     assert entry["name"] == "caf\ufffd.txt"
 

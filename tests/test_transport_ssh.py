@@ -3,6 +3,7 @@ checked, credentials tried, failures explained."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labgate.agent.client import AgentConnection
+from labgate.agent.client import AgentConnection, AgentError
 from labgate.transport.ssh import (
     Hop,
     HostKeyChanged,
@@ -24,6 +25,7 @@ from labgate.transport.ssh import (
     SshTransport,
     fingerprint,
 )
+from tests.support.daemons import processes_using
 from tests.support.sshd import SshServer
 
 # Daemons on the test account live in a directory of the test's and leave soon after
@@ -164,3 +166,68 @@ async def test_the_daemon_survives_a_dropped_ssh_connection(sshd: SshServer) -> 
         await again.close()
         await second.close()
     await agent.close()
+
+
+async def test_a_killed_ssh_session_ends_only_its_connection_in_the_daemon(
+    sshd: SshServer,
+) -> None:
+    # The daemon holds the session's pipes itself: it must see them end when the sshd
+    # serving them dies mid-stream, and let go of that connection only.
+    kept_transport = SshTransport([key_hop(sshd)])
+    kept = await start_agent(kept_transport)
+    before = set(sshd.session_processes())
+    doomed_transport = SshTransport([key_hop(sshd)])
+    doomed = await start_agent(doomed_transport)
+    doomed_sessions = set(sshd.session_processes()) - before
+    big = sshd.user.home / "transport-killed-session.bin"
+    big.write_bytes(os.urandom(32 * 1024 * 1024))
+    os.chown(big, sshd.user.uid, sshd.user.gid)
+    daemon = kept.hello["pid"]
+    try:
+        assert doomed.hello["pid"] == daemon
+        sleeper = await doomed.call("proc.start", command="sleep 60")
+        stream = await doomed.read_stream(str(big))
+        await anext(stream)  # the stream runs, and waits for this reader
+        assert (await kept.call("daemon.info"))["clients"] == 2
+        assert len(_agents(daemon)) == 2
+        assert doomed_sessions
+        for pid in doomed_sessions:
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(AgentError):
+            async for _ in stream:
+                pass
+        for _ in range(200):
+            if (await kept.call("daemon.info"))["clients"] == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert (await kept.call("daemon.info"))["clients"] == 1
+        assert not _holds_open(daemon, big)  # the stream's file is closed
+        for _ in range(200):  # and the lost connection's agent left with it
+            if len(_agents(daemon)) == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert len(_agents(daemon)) == 1
+        # What the lost connection started runs on; the other connection works.
+        listed = {p["id"]: p for p in (await kept.call("proc.list"))["processes"]}
+        assert listed[sleeper["id"]]["running"]
+        assert (await kept.call("ping", payload="kept")) == {"pong": "kept"}
+        await kept.call("proc.signal", id=sleeper["id"], signal="KILL")
+    finally:
+        await doomed.close()
+        await doomed_transport.close()
+        await kept.close()
+        await kept_transport.close()
+        big.unlink(missing_ok=True)
+
+
+def _agents(daemon: int) -> set[int]:
+    """The agents sshd started (each waits while the daemon serves its connection)."""
+    return set(processes_using(DAEMON_ARGS[1])) - {daemon}
+
+
+def _holds_open(pid: int, path: Path) -> bool:
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                return True
+    return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -85,9 +86,13 @@ def create_app(
     database: Database | None = None,
     bootstrap: bool = True,
     static_dir: Path = STATIC_DIR,
+    freeze_after_start: bool = False,
 ) -> FastAPI:
     """Build the application. The database is migrated and (with ``bootstrap``) the first
-    administrator created when the app starts, i.e. in its lifespan."""
+    administrator created when the app starts, i.e. in its lifespan. A server process
+    asks to ``freeze_after_start``: what starting made (modules, schemas, routes) is moved
+    out of the cyclic garbage collector's sight, so that its full collections, which
+    large answers set off, walk only what requests made."""
     db = database or Database(
         settings.effective_database_url, pool_size=settings.database_pool_size
     )
@@ -111,6 +116,9 @@ def create_app(
         )
         sweeper = asyncio.create_task(leftovers.run_periodically(state))
         reconciler = asyncio.create_task(state.lifecycle.run_forever())
+        if freeze_after_start:
+            gc.collect()
+            gc.freeze()
         log.info("labgate %s ready", __version__)
         try:
             yield

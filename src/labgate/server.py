@@ -17,7 +17,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 15
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings)
+    app = create_app(settings, freeze_after_start=True)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -100,8 +100,11 @@ class AgentConnection:
             raise AgentError(
                 f"There is no '{python}' on the resource.", reason="python_missing"
             ) from None
-        process.stdin.write(agent_payload())
-        await process.stdin.drain()
+        # A loader that could not start (no such python) may have closed its input
+        # already: what it said is read below, as for any start that fails.
+        with contextlib.suppress(ConnectionError):
+            process.stdin.write(agent_payload())
+            await process.stdin.drain()
         try:
             frame = await asyncio.wait_for(
                 program.read_frame(process.stdout),
@@ -118,7 +121,13 @@ class AgentConnection:
 
     async def call(self, method: str, **params: Any) -> Any:
         """Call ``method`` on the agent and return its result."""
-        return await self._answer_to(*self._request(method, params))
+        return json.loads(await self.call_json(method, **params))
+
+    async def call_json(self, method: str, **params: Any) -> bytes:
+        """Call ``method`` and return its result as the agent encoded it: JSON, not
+        decoded here (for a large answer passed on as it is)."""
+        result: bytes = await self._answer_to(*self._request(method, params))
+        return result
 
     def _request(self, method: str, params: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
         # Written at once, not in a task: a request that opens a channel must reach the
@@ -256,7 +265,7 @@ class AgentConnection:
 
         async def answer() -> Any:
             try:
-                return await self._answer_to(*sent)
+                return json.loads(await self._answer_to(*sent))
             except AgentCallError as exc:
                 channel.abandon({"error": {"code": exc.remote_code, "message": exc.message}})
                 raise
@@ -277,7 +286,7 @@ class AgentConnection:
                     break
                 kind, number, payload = frame
                 if kind == program.RESPONSE:
-                    self._answer(json.loads(payload))
+                    self._answer(*program.split_response(payload))
                     continue
                 channel = self._link.channels.get(number)
                 if channel is None:
@@ -298,15 +307,14 @@ class AgentConnection:
             for channel in list(self._link.channels.values()):
                 channel.abandon(program.CONNECTION_LOST)
 
-    def _answer(self, message: dict[str, Any]) -> None:
-        answer = self._pending.get(message.get("id", 0))
+    def _answer(self, request_id: Any, result: bytes | None, error: dict[str, Any] | None) -> None:
+        answer = self._pending.get(request_id) if isinstance(request_id, int) else None
         if answer is None or answer.done():
             return
-        if "error" in message:
-            error = message["error"]
+        if error is not None:
             answer.set_exception(AgentCallError(error["code"], error["message"]))
         else:
-            answer.set_result(message.get("result"))
+            answer.set_result(result)
 
     async def close(self) -> None:
         self.closed = True

@@ -9,7 +9,9 @@ Wire format
     Frames of ``>IIB`` (payload length, channel, kind) followed by the payload. Channel 0
     carries control messages as JSON: the agent's HELLO, the server's REQUESTs
     ``{"id", "method", "params"}`` and the agent's RESPONSEs, ``{"id", "result"}`` or
-    ``{"id", "error": {"code", "message"}}``.
+    ``{"id", "error": {"code", "message"}}``. A RESPONSE is written as ``{"id":N,"result":``
+    (or ``"error":``) first, so that the server can take a result's JSON as it is
+    (``split_response``) and hand it on without decoding it.
 
 Channels
     Channels above 0 carry byte streams in DATA frames. The server picks the number, never
@@ -29,8 +31,9 @@ Flow control
     answers on channel 0 keep flowing between the frames of the biggest stream.
 
 The daemon and versions
-    By default the agent relays to a per-user daemon (see the section below) that owns the
-    processes and terminals, so they outlive connections. The daemon's socket name carries
+    By default the agent hands its connection (its standard input and output) to a
+    per-user daemon (see the section below) that owns the processes and terminals, so
+    they outlive connections. The daemon's socket name carries
     ``AGENT_VERSION``: a newer agent starts a newer daemon beside an older one instead of
     talking to it. The old daemon gets no new connections, lets its processes run to their
     end (only a server of its version can still reach them) and leaves once none runs and
@@ -39,6 +42,7 @@ The daemon and versions
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import bisect
@@ -61,6 +65,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 import zlib
 from typing import (
@@ -79,7 +84,7 @@ from typing import (
     TypeVar,
 )
 
-AGENT_VERSION = 3
+AGENT_VERSION = 4
 MIN_PYTHON = (3, 8)
 
 HEADER = struct.Struct(">IIB")
@@ -96,8 +101,8 @@ CONTROL = 0
 
 # Flow control: unacknowledged DATA bytes allowed per channel and direction, the size of
 # the pieces streams are cut into, and how much a receiver consumes before it grants.
-WINDOW_BYTES = 1024 * 1024
-CHUNK = 64 * 1024
+WINDOW_BYTES = 4 * 1024 * 1024
+CHUNK = 256 * 1024
 GRANT_STEP = WINDOW_BYTES // 4
 WINDOW_GRANT = struct.Struct(">I")
 
@@ -117,7 +122,7 @@ class ProtocolError(Exception):
     """The other end sent something that is not a valid frame."""
 
 
-def encode_frame(kind: int, channel: int, payload: bytes) -> bytes:
+def encode_frame(kind: int, channel: int, payload: "bytes | memoryview") -> bytes:
     if len(payload) > MAX_FRAME:
         raise ProtocolError("frame of %d bytes exceeds the limit" % len(payload))
     return HEADER.pack(len(payload), channel, kind) + payload
@@ -125,6 +130,34 @@ def encode_frame(kind: int, channel: int, payload: bytes) -> bytes:
 
 def encode_json(kind: int, message: Dict[str, Any], channel: int = CONTROL) -> bytes:
     return encode_frame(kind, channel, json.dumps(message, separators=(",", ":")).encode())
+
+
+def encode_response(request_id: Any, result: Any) -> bytes:
+    """A RESPONSE frame with a result, its envelope in the order ``split_response`` reads."""
+    return encode_frame(
+        RESPONSE,
+        CONTROL,
+        b'{"id":%s,"result":%s}'
+        % (json.dumps(request_id).encode(), json.dumps(result, separators=(",", ":")).encode()),
+    )
+
+
+_RESULT_PREFIX = b',"result":'
+
+
+def split_response(payload: bytes) -> Tuple[Any, Optional[bytes], Optional[Dict[str, Any]]]:
+    """A RESPONSE's (id, the result's JSON text, None) or (id, None, error): the result
+    is not decoded, so a large one can be passed on as it came."""
+    if payload.startswith(b'{"id":') and payload.endswith(b"}"):
+        head, found, result = payload[6:-1].partition(_RESULT_PREFIX)
+        if found and head.strip().isdigit():
+            return int(head), result, None
+    message = json.loads(payload.decode())
+    if not isinstance(message, dict):
+        raise ProtocolError("a RESPONSE must be a JSON object")
+    if "error" in message:
+        return message.get("id"), None, message["error"]
+    return message.get("id"), json.dumps(message.get("result")).encode(), None
 
 
 def decode_object(payload: bytes) -> Dict[str, Any]:
@@ -255,7 +288,13 @@ class Channel:
         self._changed.clear()
         await self._changed.wait()
 
-    async def send(self, payload: bytes) -> bool:
+    async def room(self, wanted: int) -> int:
+        """Wait until ``wanted`` bytes may be sent; how many may (0 if the channel ended)."""
+        while not self.closed and self.credit < wanted:
+            await self._wait()
+        return 0 if self.closed else self.credit
+
+    async def send(self, payload: "bytes | memoryview") -> bool:
         """Send one DATA frame once the window allows; False if the channel ended."""
         if len(payload) > WINDOW_BYTES:
             raise ValueError("a DATA payload must fit in the window")
@@ -461,38 +500,99 @@ def _name_fields(name: bytes) -> Dict[str, Any]:
         }
 
 
+_KINDS = {
+    stat.S_IFDIR: "directory",
+    stat.S_IFREG: "file",
+    stat.S_IFLNK: "symlink",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "char_device",
+    stat.S_IFBLK: "block_device",
+}
+
+
 def _kind(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISREG, "file"),
-        (stat.S_ISLNK, "symlink"),
-        (stat.S_ISFIFO, "fifo"),
-        (stat.S_ISSOCK, "socket"),
-        (stat.S_ISCHR, "char_device"),
-        (stat.S_ISBLK, "block_device"),
-    ):
-        if test(mode):
-            return kind
-    return "other"
+    return _KINDS.get(stat.S_IFMT(mode), "other")
 
 
-def _describe(path: bytes, info: "os.stat_result") -> Dict[str, Any]:
+def _describe(path: bytes, info: "os.stat_result", dir_fd: Optional[int] = None) -> Dict[str, Any]:
+    """What a listing says about an entry (``path`` relative to ``dir_fd`` if given)."""
+    mode = info.st_mode
     entry = {
-        "kind": _kind(info.st_mode),
+        "kind": _KINDS.get(stat.S_IFMT(mode), "other"),
         "size": info.st_size,
-        "mode": stat.S_IMODE(info.st_mode),
+        "mode": mode & 0o7777,
         "mtime": info.st_mtime,
         "uid": info.st_uid,
         "gid": info.st_gid,
     }  # type: Dict[str, Any]
-    if stat.S_ISLNK(info.st_mode):
+    if stat.S_ISLNK(mode):
         try:
-            entry["target"] = _name_fields(os.readlink(path))["name"]
-            target = os.stat(path)
+            entry["target"] = _name_fields(os.readlink(path, dir_fd=dir_fd))["name"]
+            target = os.stat(path, dir_fd=dir_fd)
             entry["target_kind"] = _kind(target.st_mode)
         except OSError:
             entry["target_kind"] = "missing"
     return entry
+
+
+class ListingCache:
+    """The sorted names of recently listed directories, so that the pages of one listing
+    cost one scan of the directory, not one each.
+
+    A directory's names are reused only while its device, inode, mtime and ctime are as
+    they were when it was scanned, for at most ``seconds``, and only if its mtime was
+    already ``settled`` seconds old then: a change in the same clock tick as an earlier
+    one leaves the mtime as it was, so a directory changed just before its scan is
+    scanned again next time. At most ``names`` names are kept in all (oldest dropped).
+    """
+
+    def __init__(self, names: int = 200000, seconds: float = 30.0, settled: float = 2.0) -> None:
+        self.limit = names
+        self.seconds = seconds
+        self.settled = settled
+        self._held = 0
+        self._entries = collections.OrderedDict()  # type: collections.OrderedDict[Any, Any]
+        self._lock = threading.Lock()
+
+    def names(self, path: bytes, show_hidden: bool, info: "os.stat_result") -> List[bytes]:
+        key = (path, show_hidden)
+        version = _directory_version(info)
+        now = time.time()
+        with self._lock:
+            held = self._entries.get(key)
+            if held is not None and held[0] == version and now - held[1] < self.seconds:
+                self._entries.move_to_end(key)
+                return held[2]  # type: ignore[no-any-return]
+        with os.scandir(path) as scan:
+            names = sorted(e.name for e in scan if show_hidden or not e.name.startswith(b"."))
+        settled = now - info.st_mtime_ns / 1e9 >= self.settled
+        # Not kept if the directory changed (or was replaced) during the scan.
+        if settled and len(names) <= self.limit and _directory_version(os.stat(path)) == version:
+            with self._lock:
+                self._drop(key)
+                self._entries[key] = (version, now, names)
+                self._held += len(names)
+                while self._held > self.limit:
+                    self._drop(next(iter(self._entries)))
+        return names
+
+    def __len__(self) -> int:
+        """How many names are kept."""
+        return self._held
+
+    def _drop(self, key: Any) -> None:
+        held = self._entries.pop(key, None)
+        if held is not None:
+            self._held -= len(held[2])
+
+
+def _directory_version(info: "os.stat_result") -> Tuple[int, int, int, int]:
+    """What ListingCache compares: which directory, and its last change."""
+    return info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns
+
+
+LISTINGS = ListingCache()
 
 
 def _list_directory(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -500,17 +600,24 @@ def _list_directory(params: Dict[str, Any]) -> Dict[str, Any]:
     offset = max(0, int(params.get("offset", 0)))
     limit = min(LIST_PAGE_MAX, max(1, int(params.get("limit", 1000))))
     show_hidden = bool(params.get("hidden", True))
-    with os.scandir(path) as scan:
-        names = sorted(e.name for e in scan if show_hidden or not e.name.startswith(b"."))
-    entries = []
-    for name in names[offset : offset + limit]:
-        full = os.path.join(path, name)
-        try:
-            entry = _describe(full, os.lstat(full))
-        except FileNotFoundError:
-            continue  # vanished between listing and stat
-        entry.update(_name_fields(name))
-        entries.append(entry)
+    # Entries are looked up relative to the directory: no path to build or resolve each.
+    directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        names = LISTINGS.names(path, show_hidden, os.fstat(directory))
+        entries = []
+        lstat = os.lstat
+        for name in names[offset : offset + limit]:
+            try:
+                entry = _describe(name, lstat(name, dir_fd=directory), directory)
+            except FileNotFoundError:
+                continue  # vanished between listing and stat
+            try:
+                entry["name"] = name.decode("utf-8")
+            except UnicodeDecodeError:
+                entry.update(_name_fields(name))
+            entries.append(entry)
+    finally:
+        os.close(directory)
     return {
         "path": _name_fields(os.path.abspath(path))["name"],
         "total": len(names),
@@ -956,6 +1063,11 @@ async def rpc_fs_read_stream(
     return {"size": info.st_size, "version": version_of(info), "offset": offset}
 
 
+# A file stream reads as much as the window allows, up to this much, in one thread call:
+# a hop to a thread costs more than reading 64 KiB from the page cache.
+FILE_READ_BYTES = 1024 * 1024
+
+
 async def _send_file(
     channel: Channel, handle: BinaryIO, limit: Optional[int], info: "os.stat_result"
 ) -> None:
@@ -964,13 +1076,18 @@ async def _send_file(
     pending: Optional[asyncio.Future[bytes]] = None
     try:
         while limit is None or sent < limit:
-            want = CHUNK if limit is None else min(CHUNK, limit - sent)
-            pending = loop.run_in_executor(None, handle.read, want)
+            left = FILE_READ_BYTES if limit is None else min(FILE_READ_BYTES, limit - sent)
+            room = await channel.room(min(CHUNK, left))
+            if not room:
+                return  # the server closed the channel: it wants no more
+            pending = loop.run_in_executor(None, handle.read, min(left, room))
             data = await asyncio.shield(pending)
             if not data:
                 break
-            if not await channel.send(data):
-                return  # the server closed the channel: it wants no more
+            view = memoryview(data)
+            for start in range(0, len(data), CHUNK):
+                if not await channel.send(view[start : start + CHUNK]):
+                    return
             sent += len(data)
         channel.close({"size": info.st_size, "version": version_of(info), "length": sent})
     except OSError as exc:
@@ -2297,12 +2414,13 @@ class Agent:
                 if name in OPENS_CHANNEL and channel is None:
                     raise RemoteError("bad_request", "channel must be a positive number not in use")
                 result = await SESSION_METHODS[name](self, params, channel)
-            message = {"id": request_id, "result": result}
+            answer = encode_response(request_id, result)
         except Exception as exc:  # report, never die: one bad call must not end the agent
-            message = {"id": request_id, "error": error_of(exc)}
+            error = error_of(exc)
+            answer = encode_json(RESPONSE, {"id": request_id, "error": error})
             if channel is not None:
-                channel.abandon({"error": message["error"]})
-        self.send(encode_json(RESPONSE, message))
+                channel.abandon({"error": error})
+        self.send(answer)
         with contextlib.suppress(ConnectionError):
             await self.drain()
 
@@ -2391,25 +2509,50 @@ class Agent:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _stdio_streams() -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _streams(
+    incoming: BinaryIO, outgoing: BinaryIO
+) -> Tuple[asyncio.StreamReader, asyncio.StreamWriter, asyncio.BaseTransport]:
+    """asyncio streams on a connection's input and output (pipes, sockets or terminals);
+    the input's transport too, to be closed with the connection."""
     loop = asyncio.get_event_loop()
     reader = asyncio.StreamReader(limit=MAX_FRAME)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
-    transport, protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, sys.stdout.buffer
+    read_transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), incoming
     )
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, outgoing)
+    # drain() waits only past this much unsent: a stream's frames are not held up one by one.
+    transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES)
+    _grow_pipe(outgoing.fileno())
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-    return reader, writer
+    return reader, writer, read_transport
+
+
+def _grow_pipe(fd: int) -> None:
+    """Give a pipe a larger buffer where the kernel allows it (Linux: F_SETPIPE_SZ up to
+    /proc/sys/fs/pipe-max-size), so that sshd and the daemon take turns less often."""
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass  # another system, or a lower limit: the default buffer works too
+
+
+WRITE_BUFFER_BYTES = 1024 * 1024
+PIPE_BYTES = 1024 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 # -- the per-user daemon --------------------------------------------------------------
 #
 # Work must outlive the connection that started it. The first agent on a host forks a
-# daemon that listens on a Unix socket in a directory only its user can open; every
-# agent after that (a reconnect, a restarted server, a second server) only relays its
-# standard input and output to that socket. Calls are answered by the daemon, which
-# owns the processes; it leaves when it has had no client and no running process for
-# its idle time.
+# daemon that listens on a Unix socket in a directory only its user can open. Every
+# agent (the first, a reconnect, a restarted server, a second server) passes its
+# standard input and output to the daemon over that socket (SCM_RIGHTS) and waits: the
+# daemon reads and writes the connection's pipes itself, so no byte passes through a
+# second Python process. The daemon serves a connection until its input ends (the
+# server or the SSH connection went), its output breaks, or its agent ends; then it
+# closes that connection's descriptors, which ends its agent. It leaves when it has had
+# no client and no running process for its idle time.
 
 
 class Options:
@@ -2450,23 +2593,32 @@ def socket_path(options: Options) -> str:
     return os.path.join(runtime_dir(options), name)
 
 
+# An agent hands its connection to the daemon: these bytes, with its standard input and
+# output attached (SCM_RIGHTS), on a connection to the daemon's socket that stays open
+# while the daemon serves them.
+HAND_OVER = b"LGFD"
+_FD_BYTES = array.array("i").itemsize
+
+
 async def _serve_daemon(path: str, idle_seconds: float) -> None:
     STATE.mode = "daemon"
     STATE.started_at = time.time()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        STATE.clients += 1
-        try:
-            await Agent(reader, writer).run()
-        except (ConnectionError, ProtocolError, ValueError):
-            pass
-        finally:
-            STATE.clients -= 1
-            STATE.last_active = time.monotonic()
-            writer.close()
-
-    server = await asyncio.start_unix_server(serve, path=path, limit=MAX_FRAME)
+    loop = asyncio.get_event_loop()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
     os.chmod(path, 0o600)
+    listener.listen(64)
+    listener.setblocking(False)
+    clients: Set[asyncio.Future[None]] = set()
+
+    async def accept() -> None:
+        while True:
+            control, _ = await loop.sock_accept(listener)
+            client = asyncio.ensure_future(_serve_client(control))
+            clients.add(client)
+            client.add_done_callback(clients.discard)
+
+    acceptor = asyncio.ensure_future(accept())
     try:
         while (
             STATE.clients
@@ -2475,9 +2627,72 @@ async def _serve_daemon(path: str, idle_seconds: float) -> None:
         ):
             await asyncio.sleep(min(1.0, idle_seconds))
     finally:
-        server.close()
+        acceptor.cancel()
+        listener.close()
         if os.path.exists(path):
             os.unlink(path)
+
+
+async def _serve_client(control: socket.socket) -> None:
+    """Serve one connection on the standard input and output its agent handed over, until
+    it ends: end of input (the server or the SSH connection went), a broken output, or the
+    agent's end (the control socket closes). Only this connection is cleaned up."""
+    loop = asyncio.get_event_loop()
+    STATE.clients += 1
+    try:
+        try:
+            incoming, outgoing = await _handed_over(control)
+        except (OSError, ProtocolError):
+            return  # a probe of the socket, or not an agent of this version
+        reader, writer, read_transport = await _streams(incoming, outgoing)
+        session = asyncio.ensure_future(Agent(reader, writer).run())
+        agent_gone: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(control.fileno(), _resolve, agent_gone)
+        try:
+            await asyncio.wait([session, agent_gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            loop.remove_reader(control.fileno())
+            session.cancel()
+            await asyncio.wait([session])
+            if not session.cancelled():
+                session.exception()  # a connection that broke is no news
+            read_transport.close()
+            writer.close()
+    finally:
+        STATE.clients -= 1
+        STATE.last_active = time.monotonic()
+        control.close()
+
+
+async def _handed_over(control: socket.socket) -> Tuple[BinaryIO, BinaryIO]:
+    """The standard input and output an agent sends on ``control``."""
+    loop = asyncio.get_event_loop()
+    while True:
+        readable: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(control.fileno(), _resolve, readable)
+        try:
+            await asyncio.wait_for(readable, HAND_OVER_SECONDS)
+        finally:
+            loop.remove_reader(control.fileno())
+        try:
+            data, ancillary, _, _ = control.recvmsg(
+                len(HAND_OVER), socket.CMSG_SPACE(2 * _FD_BYTES)
+            )
+            break
+        except BlockingIOError:
+            continue
+    fds: List[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.extend(array.array("i", payload[: len(payload) - len(payload) % _FD_BYTES]))
+    if data != HAND_OVER or len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        raise ProtocolError("an agent hands over its standard input and output")
+    return os.fdopen(fds[0], "rb", buffering=0), os.fdopen(fds[1], "wb", buffering=0)
+
+
+HAND_OVER_SECONDS = 10.0
 
 
 def _start_daemon(path: str, idle_seconds: float, lock_fd: int) -> None:
@@ -2525,37 +2740,30 @@ def _listening(path: str) -> bool:
         probe.close()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+def _hand_over(path: str) -> None:
+    """Give this connection's standard input and output to the daemon, so that its bytes
+    go between sshd and the daemon without passing through this process, then wait while
+    the daemon serves them. This process must live as long as the connection: sshd stops
+    passing input to a session whose program has exited, which ends the connection."""
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    control.connect(path)
+    stdio = array.array("i", [sys.stdin.fileno(), sys.stdout.fileno()])
+    control.sendmsg([HAND_OVER], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, stdio.tobytes())])
+    # No copy here may keep the connection open once the daemon closes its own.
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
     try:
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                break
-            writer.write(chunk)
-            await writer.drain()
-    finally:
-        try:
-            if writer.can_write_eof():
-                writer.write_eof()
-        except (OSError, RuntimeError):
+        while control.recv(4096):  # closed by the daemon when the connection ends
             pass
-
-
-async def _relay(path: str) -> None:
-    stdin, stdout = await _stdio_streams()
-    daemon_reader, daemon_writer = await asyncio.open_unix_connection(path, limit=MAX_FRAME)
-    # The connection ends when the server goes (stdin closes); the daemon carries on.
-    to_daemon = asyncio.ensure_future(_pump(stdin, daemon_writer))
-    from_daemon = asyncio.ensure_future(_pump(daemon_reader, stdout))
-    await asyncio.wait([to_daemon, from_daemon], return_when=asyncio.FIRST_COMPLETED)
-    for task in (to_daemon, from_daemon):
-        task.cancel()
-    daemon_writer.close()
+    except OSError:
+        pass
 
 
 async def _serve_stdio() -> None:
     STATE.clients = 1
-    reader, writer = await _stdio_streams()
+    reader, writer, _ = await _streams(sys.stdin.buffer, sys.stdout.buffer)
     try:
         await Agent(reader, writer).run()
     finally:
@@ -2567,11 +2775,11 @@ async def _serve_stdio() -> None:
 
 
 def main() -> None:
-    """Entry point: relay standard input and output to this user's daemon (starting it
-    if needed), or with ``--no-daemon`` answer calls in this process until EOF."""
+    """Entry point: hand standard input and output to this user's daemon (starting it if
+    needed), or with ``--no-daemon`` answer calls in this process until EOF."""
     options = Options(sys.argv[1:])
     STATE.options = options
     if not options.daemon:
         asyncio.run(_serve_stdio())
         return
-    asyncio.run(_relay(_connect_or_start(options)))
+    _hand_over(_connect_or_start(options))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import posixpath
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -259,8 +260,20 @@ async def _call(
     method: str,
     **params: Any,
 ) -> Any:
+    return json.loads(await _call_json(state, principal, resource_id, action, method, **params))
+
+
+async def _call_json(
+    state: AppState,
+    principal: Principal,
+    resource_id: int,
+    action: Action,
+    method: str,
+    **params: Any,
+) -> bytes:
+    """The agent's answer as it encoded it (JSON)."""
     plan = await resource_plan(state, principal, resource_id, action)
-    return await on_resource(state, plan, lambda agent: agent.call(method, **params))
+    return await on_resource(state, plan, lambda agent: agent.call_json(method, **params))
 
 
 # Entries leave out what does not apply to them (raw, target) rather than sending nulls:
@@ -274,16 +287,20 @@ READ, CHANGE = Action.READ_RESOURCE, Action.USE_RESOURCE
 @router.get(
     "/{resource_id}/files",
     summary="One page of a directory, with full stat",
+    response_model=DirectoryPage,
     response_model_exclude_none=True,
 )
 async def list_directory(
     resource_id: int, query: Annotated[ListingQuery, Query()], principal: Caller, state: State
-) -> DirectoryPage:
+) -> Response:
     params = {"offset": query.offset, "limit": query.limit, "hidden": query.hidden}
-    result = await _call(
+    page = await _call_json(
         state, principal, resource_id, READ, "fs.list", **query.target.params(), **params
     )
-    return DirectoryPage.model_validate(result)
+    # Passed on as the agent wrote it, a DirectoryPage without nulls (the same program
+    # builds it: tests/test_files_api.py holds it to the schema). Decoding 5,000 entries
+    # into models and encoding them again took most of the server's time for a page.
+    return Response(page, media_type="application/json")
 
 
 @router.get(

@@ -39,6 +39,18 @@ CONNECT_TIMEOUT_SECONDS = 20
 INTERACTIVE_LOGIN_TIMEOUT_SECONDS = 300
 KEEPALIVE_COUNT_MAX = 3
 
+# AES-GCM first, then asyncssh's defaults: asyncssh encrypts in Python, one call into
+# `cryptography` per packet, and its AES-GCM is one OpenSSL call on the CPU's AES
+# instructions, where chacha20-poly1305 builds several cipher objects per packet (about a
+# third less CPU per GiB for the server). Both are authenticated ciphers OpenSSH offers
+# by default; a server without AES-GCM gets chacha20-poly1305 as before.
+ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+# The agent's session: a larger window than asyncssh's default (2 MiB), which would cap
+# a stream at 40 MB/s on a path of 50 ms round trip (on loopback it makes no difference).
+# At most this much is buffered here if the server stops reading. Larger packets would
+# not help: OpenSSH's sshd sends a program's output in packets of at most 32 KiB.
+SESSION_WINDOW_BYTES = 8 * 1024 * 1024
+
 
 # -- what a hop needs --------------------------------------------------------------------
 
@@ -481,6 +493,7 @@ class SshTransport:
                 login_timeout=login_timeout,
                 keepalive_interval=self.keepalive_interval,
                 keepalive_count_max=self.keepalive_count_max,
+                encryption_algs=ENCRYPTION_ALGS,
                 **options,
             )
             return connection
@@ -545,9 +558,20 @@ class SshTransport:
         except asyncssh.Error as exc:
             raise failed(str(exc), SshFailure.OTHER) from None
 
+    @property
+    def cipher(self) -> str | None:
+        """The cipher negotiated with the resource (the last hop); None before connecting."""
+        if not self._connections:
+            return None
+        return str(self._connections[-1].get_extra_info("send_cipher"))
+
     async def start(self, argv: list[str]) -> RemoteProcess:
         await self.connect()
-        process = await self._connections[-1].create_process(shlex.join(argv), encoding=None)
+        process = await self._connections[-1].create_process(
+            shlex.join(argv),
+            encoding=None,
+            window=SESSION_WINDOW_BYTES,
+        )
         return _SshProcess(process)
 
     async def open_tcp(self, host: str, port: int) -> tuple[ByteReader, StreamWriter]:
