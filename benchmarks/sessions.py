@@ -104,10 +104,10 @@ FULL = Plan(
     requests=1000,
     warmup=100,
     http_rounds=3,
-    ws_messages=1000,
-    ws_rounds=5,
+    ws_messages=500,
+    ws_rounds=3,
     download_bytes=GIB,
-    download_rounds=5,
+    download_rounds=3,
     launch_rounds=5,
 )
 QUICK = Plan(
