@@ -784,7 +784,7 @@ def run_sessions(
                         w.key,
                         w.label,
                         "labgate" if w.key == "labgate" else "peer",
-                        f"curl -o /dev/null {w.prefix or ''}/files/big.bin"
+                        f"curl -o /dev/null {'/s/<id>' if w.prefix else ''}/files/big.bin"
                         + (" (Bearer token)" if w.headers else ""),
                         download(w, size),
                     )
