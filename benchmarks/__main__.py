@@ -1,8 +1,8 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``), or ``--quick`` for a
 smoke run of few requests and small sizes that writes ``benchmarks/results/quick.json``
-only, or ``--only http|resources|transfers|terminal`` for one section.
+only, or ``--only http|resources|transfers|terminal|sessions`` for one section.
 
-Four sections, one after the other:
+Five sections, one after the other:
 
 - **http**: starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the
   first time) and measures each scenario at each concurrency on every endpoint in turn.
@@ -13,6 +13,10 @@ Four sections, one after the other:
   labgate's API side by side with ``scp`` (``benchmarks/transfers.py``).
 - **terminal**: the keystroke round trip through labgate's attach WebSocket, its agent and
   ``ssh -tt``, side by side (``benchmarks/terminal.py``; needs the same).
+- **sessions**: one JupyterLab launched through labgate, reached through labgate's proxy,
+  through JupyterHub's configurable-http-proxy and directly (small requests, WebSocket
+  messages, a 1 GiB download), and launching JupyterLab through labgate against its own
+  start-up (``benchmarks/sessions.py``; needs the same and the tests' apps environment).
 
 Prints the tables, writes ``benchmarks/results/latest.json`` and regenerates the tables
 in ``docs/performance.md`` (each section between its own markers; a section that did not
@@ -48,16 +52,20 @@ from benchmarks.process import BenchmarkError
 from benchmarks.report import (
     RESOURCES_BEGIN,
     RESOURCES_END,
+    SESSIONS_BEGIN,
+    SESSIONS_END,
     TRANSFERS_BEGIN,
     TRANSFERS_END,
     ScenarioInfo,
     markdown,
     resources_markdown,
+    sessions_markdown,
     summarise,
     transfers_markdown,
     update_page,
 )
 from benchmarks.resources import run_resources
+from benchmarks.sessions import run_sessions
 from benchmarks.terminal import TERMINAL_BEGIN, TERMINAL_END, run_terminal, terminal_markdown
 from benchmarks.transfers import run_transfers
 
@@ -73,8 +81,9 @@ T = TypeVar("T")
 # up their own sshd and labgate serve, one after the other: the resources (SSH)
 # comparisons against OpenSSH and SFTP (benchmarks/resources.py), uploads and downloads
 # against scp (benchmarks/transfers.py), the terminal's keystroke round trip against
-# ssh -tt (benchmarks/terminal.py).
-SECTIONS = ("http", "resources", "transfers", "terminal")
+# ssh -tt (benchmarks/terminal.py), and JupyterLab through labgate's proxy against CHP and
+# direct, and its launch (benchmarks/sessions.py).
+SECTIONS = ("http", "resources", "transfers", "terminal", "sessions")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +102,7 @@ SSH_SECTIONS: dict[str, SshSection] = {
         run_transfers, transfers_markdown, TRANSFERS_BEGIN, TRANSFERS_END, own_loop=False
     ),
     "terminal": SshSection(run_terminal, terminal_markdown, TERMINAL_BEGIN, TERMINAL_END),
+    "sessions": SshSection(run_sessions, sessions_markdown, SESSIONS_BEGIN, SESSIONS_END),
 }
 
 

@@ -100,6 +100,17 @@ def install(path: str) -> None:
             pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
             run_command([*pip, JUPYTERHUB_SPEC])
             (VENV / STAMP).write_text(JUPYTERHUB_SPEC + "\n")
+    except subprocess.CalledProcessError as error:
+        raise BenchmarkError(
+            f"installing the peer failed: {' '.join(error.cmd)}\n{error.stderr}"
+        ) from None
+    install_chp(path)
+
+
+def install_chp(path: str) -> None:
+    """Install the pinned CHP into ``.bench/chp`` unless it is there (``path``: a PATH
+    with Node.js, from ``node_path()``). The sessions section uses CHP alone."""
+    try:
         if not (_stamped(CHP_DIR, CHP_SPEC) and CHP_BIN.exists()):
             _log(f"Installing {CHP_SPEC} into {CHP_DIR.relative_to(ROOT)} (once) ...")
             CHP_DIR.mkdir(parents=True, exist_ok=True)
@@ -108,7 +119,7 @@ def install(path: str) -> None:
             (CHP_DIR / STAMP).write_text(CHP_SPEC + "\n")
     except subprocess.CalledProcessError as error:
         raise BenchmarkError(
-            f"installing the peer failed: {' '.join(error.cmd)}\n{error.stderr}"
+            f"installing configurable-http-proxy failed: {' '.join(error.cmd)}\n{error.stderr}"
         ) from None
 
 

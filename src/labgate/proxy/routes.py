@@ -5,10 +5,16 @@ A route is cached for ``ROUTE_TTL_SECONDS`` so that a page's hundred requests do
 the session a hundred times; a change made on this replica (stop, a new endpoint) drops
 it at once, one made on another replica is seen within the TTL. Who may use the route is
 decided on every request (authentication is never cached).
+
+Concurrent requests that find the route missing or expired share one read of the
+database: without that, fifty requests in flight each read the session again when the
+TTL ran out, the reads queued behind each other, and by the time they were stored they
+were nearly stale, so the next requests missed again (docs/performance.md, Sessions).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -60,13 +66,30 @@ class RouteTable:
         self.tokens = tokens
         self.templates = templates
         self._routes: dict[str, Route] = {}
+        self._reading: dict[str, asyncio.Future[Route | None]] = {}
 
     async def get(self, session_id: str) -> Route | None:
         route = self._routes.get(session_id)
         now = time.monotonic()
         if route is not None and now - route.fetched_at < ROUTE_TTL_SECONDS:
             return route
+        reading = self._reading.get(session_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._refresh(session_id, now))
+            self._reading[session_id] = reading
+            reading.add_done_callback(lambda done: self._done_reading(session_id, done))
+        # Shielded: a request that goes away does not cancel the others' read.
+        return await asyncio.shield(reading)
+
+    def _done_reading(self, session_id: str, task: asyncio.Future[Route | None]) -> None:
+        if self._reading.get(session_id) is task:
+            del self._reading[session_id]
+
+    async def _refresh(self, session_id: str, now: float) -> Route | None:
         fresh = await self._read(session_id, now)
+        if self._reading.get(session_id) is not asyncio.current_task():
+            return fresh  # dropped meanwhile: answer this request, keep nothing
+        route = self._routes.get(session_id)
         if fresh is None:
             self.drop(session_id)
             return None
@@ -78,6 +101,7 @@ class RouteTable:
         return fresh
 
     def drop(self, session_id: str) -> None:
+        self._reading.pop(session_id, None)  # a read under way is not kept
         route = self._routes.pop(session_id, None)
         if route is not None and route.pool is not None:
             route.pool.close()
