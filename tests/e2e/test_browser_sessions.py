@@ -116,6 +116,26 @@ async def test_launch_a_web_app_use_it_and_stop_it(server: RunningServer, site: 
         await row.get_by_test_id("session-log").click()
         await expect(page.get_by_test_id("session-log-text")).to_contain_text("GET /")
         await page.keyboard.press("Escape")
+
+        # Extend: two hours, granted at once.
+        await row.get_by_test_id("session-extend").click()
+        await expect(page.get_by_text("2 more hours")).to_be_visible()
+        # A longer request waits for an administrator, who grants it here.
+        session_id = await row.get_attribute("data-session-id")
+        api = Browser(server, "admin", ADMIN_PASSWORD)
+        try:
+            asked = api.post(f"/api/v1/sessions/{session_id}/extend", json={"hours": 48})
+            assert asked.json()["extension"]["state"] == "pending"
+        finally:
+            api.close()
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-sessions").click()
+        request = page.get_by_test_id("extension-request").first
+        await expect(request).to_have_attribute("data-session-id", str(session_id))
+        await page.screenshot(path=shot("04b-extension-request"))
+        await request.get_by_test_id("extension-grant").click()
+        await expect(page.get_by_test_id("extension-requests")).to_be_hidden()
+        row = page.get_by_test_id("session-row").first
         await row.get_by_test_id("session-stop").click()
         await expect(row).to_have_attribute("data-state", "stopped", timeout=30_000)
         await expect(row.get_by_test_id("session-message")).to_have_text("stopped by you")

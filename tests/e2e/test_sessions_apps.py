@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.support.apps import AppsEnv, write_scalars
 from tests.support.labgate_api import Browser, labgate_server
+from tests.support.netns import JumpNetwork
 from tests.support.processes import user_directory
 from tests.support.server import RunningServer
 from tests.support.slurm import SlurmCluster
@@ -307,3 +308,42 @@ def test_bad_batch_forms_are_refused(admin: Browser, cluster_box: int) -> None:
         json={"template": "jupyterlab", "resource_id": cluster_box, "launcher": "kubernetes"},
     )
     assert unknown.status_code == 422
+
+
+def test_jupyterlab_behind_a_jump_host(
+    admin: Browser,
+    network: JumpNetwork,
+    jump_sshd: SshServer,
+    target_sshd: SshServer,
+    apps_env: AppsEnv,
+) -> None:
+    """The target is reachable only through the jump host (network namespaces): the
+    launch, the proxy's channel to the app's socket and the kernel's WebSocket all go
+    through the chain."""
+    hops = [{"host": jump_sshd.host, "port": jump_sshd.port, "auth_method": "key"}]
+    rid = admin.add_resource(
+        "behind-gw",
+        target_sshd,
+        auth_method="key",
+        hops=hops,
+        setup_lines=[f"export PATH={apps_env.bin}:$PATH"],
+    )
+    resource = admin.resource(rid)
+    for server in (jump_sshd, target_sshd):
+        admin.trust_host_key(rid, server)
+    for hop, server in ((resource["hops"][0]["id"], jump_sshd), ("target", target_sshd)):
+        remembered = admin.put(
+            f"/api/v1/resources/{rid}/remembered-keys/{hop}",
+            json={"private_key": server.client_key_path.read_text()},
+        )
+        assert remembered.status_code == 200, remembered.text
+    session = launch(admin, rid, "jupyterlab")
+    wait_for(admin, session["id"], "running", timeout=180)
+    base = f"/s/{session['id']}/"
+    # The kernel runs on the target: its network namespace has only its own link.
+    links = run_in_kernel(
+        admin, base, "import os; print(' '.join(sorted(os.listdir('/sys/class/net'))))"
+    )
+    assert set(links.split()) == {"lo", network.target_link}
+    admin.post(f"/api/v1/sessions/{session['id']}/stop")
+    wait_for(admin, session["id"], "stopped")

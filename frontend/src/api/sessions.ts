@@ -115,3 +115,12 @@ export function forgetSession(id: string, client: ApiClient = api): Promise<void
 export async function sessionLog(id: string, client: ApiClient = api): Promise<string> {
   return (await client.get<{ log: string }>(`${sessionPath(id)}/log`)).log
 }
+
+/** Requests for more time waiting for an administrator (administrators only). */
+export async function listExtensionRequests(client: ApiClient = api): Promise<Extension[]> {
+  return (await client.get<{ extensions: Extension[] }>('/session-extensions?status=pending')).extensions
+}
+
+export function decideExtension(id: number, grant: boolean, client: ApiClient = api): Promise<Extension> {
+  return client.post<Extension>(`/session-extensions/${id}`, { grant })
+}
