@@ -17,6 +17,7 @@ async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> Non
     assert start["preferences"] == {
         "theme": "system",
         "editor.font_size": 14,
+        "files.show_hidden": False,
         "workspace.layout": None,
     }
     assert start["schema"]["theme"]["default"] == "system"
@@ -30,7 +31,12 @@ async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> Non
     # Another device (a new login) sees the same.
     other_device = await accounts.login("alice", create=False)
     seen = (await other_device.get(URL)).json()["preferences"]
-    assert seen == {"theme": "dark", "editor.font_size": 18, "workspace.layout": LAYOUT}
+    assert seen == {
+        "theme": "dark",
+        "editor.font_size": 18,
+        "files.show_hidden": False,
+        "workspace.layout": LAYOUT,
+    }
     reset = await alice.patch(URL, json={"preferences": {"theme": None}})
     assert reset.json()["preferences"]["theme"] == "system"
     assert reset.json()["preferences"]["editor.font_size"] == 18
@@ -50,6 +56,7 @@ async def test_one_bad_value_changes_nothing(accounts: AccountFactory) -> None:
         ({"theme": "purple"}, "body.preferences.theme"),
         ({"editor.font_size": "14"}, "body.preferences.editor.font_size"),
         ({"editor.font_size": 14.5}, "body.preferences.editor.font_size"),
+        ({"files.show_hidden": "yes"}, "body.preferences.files.show_hidden"),
         ({"theme": "dark", "colour": "red"}, "body.preferences.colour"),
         ({"workspace.layout": [1, 2]}, "body.preferences.workspace.layout"),
         ({"workspace.layout": {"big": "x" * 300_000}}, "body.preferences.workspace.layout"),

@@ -60,6 +60,12 @@ register(
     "Font size in pixels of editors and terminals.",
 )
 register(
+    "files.show_hidden",
+    Annotated[bool, Field(strict=True)],
+    False,
+    "Show hidden files (names starting with a dot) in the file browser.",
+)
+register(
     "workspace.layout",
     dict[str, Any] | None,
     None,

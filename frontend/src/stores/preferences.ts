@@ -20,6 +20,7 @@ export const FONT_SIZE_MAX = 40
 export const BUILTIN_DEFAULTS: Readonly<PreferenceValues> = {
   theme: 'system',
   'editor.font_size': 14,
+  'files.show_hidden': false,
   'workspace.layout': null,
 }
 

@@ -6,5 +6,7 @@ export interface MenuItem {
   testid?: string
   /** Draw a divider above this item. */
   separatorBefore?: boolean
+  /** A keyboard shortcut shown beside the label (context menus). */
+  shortcut?: string
   select: () => void
 }
