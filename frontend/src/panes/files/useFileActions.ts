@@ -137,8 +137,8 @@ export function useFileActions(ctx: ActionContext) {
       place: (target, overwrite) => renamePath(ctx.resourceId, from, childPath(dir, { name: target }), { overwrite }),
     }
     const result = await placeAll([item], takenNames(), ask(displayPath(dir), true))
-    const failed = summarise('rename', result)
-    if (failed) ctx.problem.value = failed
+    const failure = result.failed[0]
+    if (failure) ctx.problem.value = `Could not rename ${entry.name} to ${name}: ${messageOf(failure.error)}`
     await ctx.reload(result.done[0])
     return true
   }
