@@ -1,14 +1,16 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``), or ``--quick`` for a
 smoke run of few requests and small sizes that writes ``benchmarks/results/quick.json``
-only, or ``--only http|resources`` for one section.
+only, or ``--only http|resources|transfers`` for one section.
 
-Two sections, one after the other:
+Three sections, one after the other:
 
 - **http**: starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the
   first time) and measures each scenario at each concurrency on every endpoint in turn.
 - **resources**: a private sshd for the local test account, ``labgate serve`` with a
   resource on it, and labgate's listing, connecting and reading side by side with
   OpenSSH and SFTP (``benchmarks/resources.py``; needs root and openssh-server).
+- **transfers**: the same set-up; uploading and downloading a 1 GiB file through
+  labgate's API side by side with ``scp`` (``benchmarks/transfers.py``).
 
 Prints the tables, writes ``benchmarks/results/latest.json`` and regenerates the tables
 in ``docs/performance.md`` (each section between its own markers; a section that did not
@@ -31,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks import CACHE_DIR, RESULTS_DIR, ROOT
 from benchmarks.load import Probe, run_load
@@ -50,6 +52,7 @@ from benchmarks.report import (
     update_page,
 )
 from benchmarks.resources import run_resources
+from benchmarks.transfers import TRANSFERS_BEGIN, TRANSFERS_END, run_transfers, transfers_markdown
 
 # What is measured, at which concurrency levels.
 PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
@@ -58,9 +61,13 @@ PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (
     (Scenario.LOGIN_PAGE, "3. The login page (HTML)", (10,)),
 )
 DOCS_PAGE = ROOT / "docs" / "performance.md"
-# The parts of a run: labgate and JupyterHub under HTTP load, and the resources (SSH)
-# comparisons against OpenSSH and SFTP (benchmarks/resources.py).
-SECTIONS = ("http", "resources")
+T = TypeVar("T")
+# The parts of a run: labgate and JupyterHub under HTTP load, the resources (SSH)
+# comparisons against OpenSSH and SFTP (benchmarks/resources.py), and uploads and
+# downloads against scp (benchmarks/transfers.py).
+SECTIONS = ("http", "resources", "transfers")
+# The sections kept in the record under their own key (the http one is the record itself).
+SUBSECTIONS = ("resources", "transfers")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -91,7 +98,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=SECTIONS,
-        help="run one section; the other keeps its last results in the record and the docs",
+        help="run one section; the others keep their last results in the record and the docs",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -223,6 +230,16 @@ def run_http(
     return record, markdown(record, scenarios)
 
 
+def _attempt(name: str, logs: Path, run: Callable[[], T], failed: list[str]) -> T | None:
+    """One section's result, or None (and its name in ``failed``) if it failed."""
+    try:
+        return run()
+    except BenchmarkError as error:
+        failed.append(name)
+        print(f"{name} benchmark failed: {error}\n(logs: {logs})", file=sys.stderr)
+        return None
+
+
 def _previous(result_file: Path) -> dict[str, Any]:
     """The record a section that did not run now is kept from."""
     try:
@@ -245,46 +262,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections = SECTIONS if args.only is None else (args.only,)
     http: tuple[dict[str, Any], str] | None = None
     resources: dict[str, Any] | None = None
+    transfers: dict[str, Any] | None = None
     failed: list[str] = []
     try:
         if "http" in sections:
-            try:
-                http = run_http(args, workdir, server_cpus, placement)
-            except BenchmarkError as error:
-                failed.append("http")
-                print(f"HTTP benchmark failed: {error}\n(server logs: {workdir})", file=sys.stderr)
+            http = _attempt(
+                "http", workdir, lambda: run_http(args, workdir, server_cpus, placement), failed
+            )
         if "resources" in sections:
-            try:
-                resources = run_resources(
+            resources = _attempt(
+                "resources",
+                workdir / "resources",
+                lambda: run_resources(
                     workdir / "resources",
                     quick=args.quick,
                     remote_cpus=server_cpus,
                     local_cpus=client_cpus,
                     loop_factory=_loop_factory(),
-                )
-            except BenchmarkError as error:
-                failed.append("resources")
-                print(
-                    f"resources benchmark failed: {error}\n(logs: {workdir / 'resources'})",
-                    file=sys.stderr,
-                )
+                ),
+                failed,
+            )
+        if "transfers" in sections:
+            transfers = _attempt(
+                "transfers",
+                workdir / "transfers",
+                lambda: run_transfers(
+                    workdir / "transfers",
+                    quick=args.quick,
+                    remote_cpus=server_cpus,
+                    local_cpus=client_cpus,
+                ),
+                failed,
+            )
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
         return 130
-    if http is None and resources is None:
+    if http is None and resources is None and transfers is None:
         return 1
 
     # A section that did not run (--only) or failed keeps its last record and tables.
     RESULTS_DIR.mkdir(exist_ok=True)
     result_file = RESULTS_DIR / ("quick.json" if args.quick else "latest.json")
     previous = _previous(result_file)
-    record = dict(http[0]) if http else {k: v for k, v in previous.items() if k != "resources"}
-    if resources or previous.get("resources"):
-        record["resources"] = resources or previous["resources"]
+    record = dict(http[0]) if http else {k: v for k, v in previous.items() if k not in SUBSECTIONS}
+    for key, fresh in (("resources", resources), ("transfers", transfers)):
+        if fresh or previous.get(key):
+            record[key] = fresh or previous[key]
     if http:
         print(http[1])
     if resources:
         print(("\n" if http else "") + resources_markdown(resources))
+    if transfers:
+        print(("\n" if http or resources else "") + transfers_markdown(transfers))
     result_file.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nWrote {result_file.relative_to(ROOT)}", file=sys.stderr)
     if not args.no_docs:
@@ -292,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             update_page(DOCS_PAGE, http[1])
         if resources:
             update_page(DOCS_PAGE, resources_markdown(resources), RESOURCES_BEGIN, RESOURCES_END)
+        if transfers:
+            update_page(DOCS_PAGE, transfers_markdown(transfers), TRANSFERS_BEGIN, TRANSFERS_END)
         print(f"Updated {DOCS_PAGE.relative_to(ROOT)}", file=sys.stderr)
     print(f"Total {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 1 if failed else 0

@@ -200,7 +200,7 @@ def resources_table(comparison: dict[str, Any], summary: list[dict[str, Any]]) -
     return "\n".join(lines)
 
 
-def _goal_line(goal: dict[str, Any], labels: dict[str, str]) -> str:
+def goal_line(goal: dict[str, Any], labels: dict[str, str]) -> str:
     sign = "≤" if goal["measure"] == "time" else "≥"
     what = "time at p50" if goal["measure"] == "time" else "throughput at p50"
     verdict = "**met**" if goal["met"] else "**not met**"
@@ -255,7 +255,7 @@ def resources_markdown(record: dict[str, Any]) -> str:
         ]
         if sizes:
             out += [f"Bytes received per listing: {', '.join(sizes)}.", ""]
-        out += [_goal_line(g, labels) for g in goals if g["comparison"] == comparison["key"]]
+        out += [goal_line(g, labels) for g in goals if g["comparison"] == comparison["key"]]
     if record.get("notes"):
         out += ["", *(f"> {note}" for note in record["notes"])]
     return "\n".join(out)

@@ -26,6 +26,9 @@ from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 BACKENDS = ["sqlite", "postgresql"]
 
+# Fixtures for the file-transfer tests: the test account on a real sshd, its directories.
+pytest_plugins = ["tests.support.remote_files"]
+
 
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:

@@ -16,7 +16,6 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
@@ -27,6 +26,7 @@ from labgate.db.models import Role
 from labgate.http import content
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.asgi import http_scope, stalled_reader
 from tests.support.daemons import daemon_runtime_dir, processes_using
 from tests.test_agent_streams import file_position, settled
 from tests.test_resources_api import CLUSTER
@@ -261,53 +261,13 @@ async def test_a_download_goes_as_fast_as_the_client_reads(
     with open(big, "wb") as handle:
         handle.truncate(size)
     token = await admin.post("/api/v1/tokens", json={"name": "dl", "scopes": ["read"]})
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"{files}/content",
-        "raw_path": f"{files}/content".encode(),
-        "root_path": "",
-        "query_string": urlencode({"path": str(big)}).encode(),
-        "headers": [
-            (b"host", b"testserver"),
-            (b"authorization", f"Bearer {token.json()['secret']}".encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("testserver", 80),
-    }
-    requested = False
-    started: list[int] = []
-    first_bytes = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the client never leaves
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            started.append(message["status"])
-        elif message.get("body"):
-            first_bytes.set()
-            await asyncio.Event().wait()  # and reads nothing more
-
-    response = asyncio.create_task(app(scope, receive, send))
-    try:
-        await asyncio.wait_for(first_bytes.wait(), PATIENCE_SECONDS)
+    bearer = (b"authorization", f"Bearer {token.json()['secret']}".encode())
+    scope = http_scope("GET", f"{files}/content", {"path": str(big)}, [bearer])
+    async with stalled_reader(app, scope) as started:
         assert started == [200]
         reader = next(pid for pid in processes_using(runtime_dir) if file_position(pid, big))
         position = await settled(lambda: file_position(reader, big), at_least=1)
         assert position <= 4 * program.WINDOW_BYTES < size
-    finally:
-        response.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await response
 
 
 # -- uploads --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from labgate import __version__, housekeeping
 from labgate.api import (
     API_PREFIX,
+    archives,
     audit,
     auth,
     events,
@@ -26,6 +27,8 @@ from labgate.api import (
     resource_connect,
     resources,
     tokens,
+    transfers,
+    uploads,
     users,
 )
 from labgate.auth import passwords
@@ -37,6 +40,7 @@ from labgate.http.body_limit import BodyLimitMiddleware
 from labgate.http.errors import install_error_handlers
 from labgate.http.metrics import MetricsMiddleware
 from labgate.http.security_headers import SecurityHeadersMiddleware
+from labgate.resources import leftovers
 from labgate.resources.catalog import ensure_local_resource
 from labgate.settings import Settings
 from labgate.state import AppState
@@ -63,6 +67,9 @@ def api_router() -> APIRouter:
         keys,
         processes,
         files,
+        archives,
+        uploads,
+        transfers,
         events,
     ):
         router.include_router(module.router)
@@ -99,6 +106,7 @@ def create_app(
         cleaner = asyncio.create_task(
             housekeeping.run_periodically(db, settings, HOUSEKEEPING_INTERVAL_SECONDS)
         )
+        sweeper = asyncio.create_task(leftovers.run_periodically(state))
         log.info("labgate %s ready", __version__)
         try:
             yield
@@ -106,10 +114,13 @@ def create_app(
             log.info("labgate shutting down")
             # The daemons on the resources keep everything running; only the
             # connections to them end here.
+            sweeper.cancel()
+            await state.transfers.close()  # partial copies removed while connected
             await state.connections.close()
             cleaner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await cleaner
+            for task in (cleaner, sweeper):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await db.dispose()
 
     app = FastAPI(

@@ -7,7 +7,9 @@ into ``{"error": {"code", "message", "details"}}``; the CLI prints the message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class LabgateError(Exception):
 
     code = "error"
     status = 400
+    # More members of the error object and response headers, for errors that tell the
+    # caller how to continue (a resumable upload's offset: ``{"offset": 5}``).
+    extra: Mapping[str, object] = MappingProxyType({})
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, message: str, *, details: list[FieldProblem] | None = None) -> None:
         super().__init__(message)

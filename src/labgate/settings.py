@@ -203,6 +203,25 @@ class Settings(BaseSettings):
         "`max_body_bytes` does not apply to them. 0: no limit here (the resource's disk "
         "and quotas still apply).",
     )
+    upload_chunk_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Largest part of a resumable upload sent in one request "
+        "(`PUT .../uploads/{id}`); larger ones get 413. Parts are streamed to the resource "
+        "like whole uploads; this only bounds what one retry resends.",
+    )
+    upload_expiry_hours: int = Field(
+        24,
+        ge=1,
+        description="A resumable upload that receives nothing for this long is cancelled: "
+        "its hidden `.labgate-upload-<id>` file on the resource is removed (when the "
+        "resource can be reached without typing a password) and it can no longer resume.",
+    )
+    transfer_history_days: int = Field(
+        7,
+        ge=1,
+        description="Finished copy and move jobs stay listed this long.",
+    )
     metrics_public: bool = Field(
         False,
         description="Serve /metrics to anyone. Otherwise only loopback clients and "

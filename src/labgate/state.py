@@ -19,6 +19,7 @@ from labgate.resources.keyring import Keyring
 from labgate.resources.login import Asker, CredentialCache, Login
 from labgate.resources.plan import ConnectionPlan, refreshed
 from labgate.resources.status import StatusHub
+from labgate.resources.transfers import TransferRunner
 from labgate.settings import Settings
 
 
@@ -50,3 +51,8 @@ class AppState:
                 return await refreshed(db, plan)
 
         return ConnectionManager(self.settings, self.hub, login, replan)
+
+    @cached_property
+    def transfers(self) -> TransferRunner:
+        """This replica's copy and move jobs."""
+        return TransferRunner(self.database, self.connections)

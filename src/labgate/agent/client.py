@@ -15,10 +15,11 @@ import contextlib
 import itertools
 import json
 import logging
+import posixpath
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from labgate.agent import program
 from labgate.agent.bootstrap import PYTHON_TOO_OLD, agent_command, agent_payload
@@ -192,6 +193,52 @@ class AgentConnection:
             raise
         result: dict[str, Any] = await answer
         return result
+
+    async def append_stream(
+        self,
+        path: str | bytes,
+        upload: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        offset: int,
+        limit: int,
+    ) -> int:
+        """Append ``chunks`` to the hidden file of upload ``upload`` (of target ``path``),
+        which must hold ``offset`` bytes; returns how many it holds after. More than
+        ``limit`` bytes: this call's bytes are taken back ("payload_too_large"). When
+        ``chunks`` simply ends early, what was sent is kept."""
+        channel = self._open_channel()
+        params = {**_path_params(path), "upload": upload, "offset": offset, "limit": limit}
+        answer = asyncio.ensure_future(self._call_on(channel, "fs.upload_append", **params))
+        sent = 0
+        try:
+            async for chunk in chunks:
+                if sent + len(chunk) > limit:
+                    channel.close({"discard": True})
+                    break
+                if not await _send_all(channel, chunk):
+                    break  # the agent refused or the connection ended: its answer says why
+                sent += len(chunk)
+            else:
+                channel.close({})
+        except BaseException:
+            channel.close({"abort": True})  # what arrived stays: the upload can resume
+            answer.add_done_callback(lambda done: done.cancelled() or done.exception())
+            raise
+        result: dict[str, Any] = await answer
+        return int(result["offset"])
+
+    async def archive(self, paths: Sequence[str | bytes], archive_format: str) -> ByteStream:
+        """A zip or tar.gz of ``paths`` (all in one directory), streamed while the agent
+        builds it. Errors found before the first byte ("not_found") are raised here."""
+        channel = self._open_channel()
+        await self._call_on(
+            channel,
+            "fs.archive",
+            paths=[_path_params(path) for path in paths],
+            format=archive_format,
+        )
+        return ByteStream(channel)
 
     def _open_channel(self) -> program.Channel:
         if self.closed:
@@ -389,18 +436,15 @@ class ProcessStream:
 # -- file streams ---------------------------------------------------------------------------
 
 
-class FileReadStream:
-    """A file's contents as it arrives: iterate for ``bytes``. ``size`` and ``version``
-    describe the file when it was opened; :meth:`close` stops early."""
+class ByteStream:
+    """Bytes a call streams until it ends (an archive, a file): iterate for ``bytes``; an
+    error the agent meets on the way is raised; :meth:`close` stops early."""
 
-    def __init__(self, channel: program.Channel, answer: dict[str, Any]) -> None:
+    def __init__(self, channel: program.Channel) -> None:
         self._channel = channel
-        self.size: int = answer["size"]
-        self.version: str = answer["version"]
-        self.offset: int = answer["offset"]
         self.received = 0
 
-    def __aiter__(self) -> FileReadStream:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> bytes:
@@ -409,18 +453,19 @@ class FileReadStream:
             self.received += len(data)
             return data
         message = self._channel.close_message
-        if message is None:  # closed here, by close()
-            raise StopAsyncIteration
+        if message is not None:  # None: closed here, by close()
+            self._ended(message)
+        raise StopAsyncIteration
+
+    def _ended(self, message: dict[str, Any]) -> None:
+        """The agent's CLOSE: raise if it says the stream failed."""
         if "error" in message:
             raise _stream_error(message)
-        if message.get("length") != self.received:
-            raise AgentError("The file stream ended early.")
-        raise StopAsyncIteration
 
     async def close(self) -> None:
         self._channel.close({"abort": True})
 
-    async def __aenter__(self) -> FileReadStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -430,6 +475,29 @@ class FileReadStream:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class FileReadStream(ByteStream):
+    """A file's contents as it arrives: iterate for ``bytes``. ``size`` and ``version``
+    describe the file when it was opened; :meth:`close` stops early."""
+
+    def __init__(self, channel: program.Channel, answer: dict[str, Any]) -> None:
+        super().__init__(channel)
+        self.size: int = answer["size"]
+        self.version: str = answer["version"]
+        self.offset: int = answer["offset"]
+
+    def _ended(self, message: dict[str, Any]) -> None:
+        super()._ended(message)
+        if message.get("length") != self.received:
+            raise AgentError("The file stream ended early.")
+
+
+def upload_hidden_path(target: bytes, upload_id: str) -> bytes:
+    """Where the agent keeps the bytes of resumable upload ``upload_id`` of ``target``
+    (an absolute path): beside it, hidden (``program._upload_paths``)."""
+    name = program.UPLOAD_PREFIX + upload_id.encode()
+    return posixpath.join(posixpath.dirname(target), name)
 
 
 def _path_params(path: str | bytes, key: str = "path") -> dict[str, str]:

@@ -14,7 +14,8 @@ Wire format
 Channels
     Channels above 0 carry byte streams in DATA frames. The server picks the number, never
     reuses one on a connection, and opens the channel with the request that uses it (the
-    ``channel`` parameter of ``proc.attach``, ``fs.read_stream`` and ``fs.write_stream``).
+    ``channel`` parameter of ``proc.attach``, ``fs.read_stream``, ``fs.write_stream``,
+    ``fs.upload_append`` and ``fs.archive``).
     A CLOSE frame (a JSON object: ``{}``, an exit status, ``{"error": {...}}``) from either
     end ends the channel both ways; frames for a channel that is not open are ignored. If
     the request that opens a channel fails, its error answer ends the channel instead.
@@ -46,6 +47,7 @@ import contextlib
 import errno
 import fcntl
 import fnmatch
+import hashlib
 import json
 import os
 import platform
@@ -60,6 +62,7 @@ import subprocess
 import sys
 import termios
 import time
+import zlib
 from typing import (
     Any,
     Awaitable,
@@ -67,6 +70,7 @@ from typing import (
     Callable,
     Deque,
     Dict,
+    Iterator,
     List,
     Optional,
     Protocol,
@@ -75,7 +79,7 @@ from typing import (
     TypeVar,
 )
 
-AGENT_VERSION = 2
+AGENT_VERSION = 3
 MIN_PYTHON = (3, 8)
 
 HEADER = struct.Struct(">IIB")
@@ -1010,6 +1014,550 @@ async def rpc_fs_write_stream(
         raise
 
 
+# -- transfers: resumable uploads, archives, trees ---------------------------------------
+#
+# A resumable upload lives in a hidden file beside its target, named after the upload's
+# id (``.labgate-upload-<id>``): any server replica can find it again from the target and
+# the id, its size is the truth about how much has arrived, and the final rename stays
+# within one directory, so it is atomic. Archives are built here, while they are sent,
+# so a folder is read once on the resource and only compressed bytes cross the network.
+
+UPLOAD_PREFIX = b".labgate-upload-"
+ARCHIVE_SKIPPED_NAME = "labgate-skipped.txt"
+# Fast compression: archives of scientific data are mostly limited by the CPU otherwise.
+ARCHIVE_LEVEL = 1
+WALK_MAX = 40000  # entries of one fs.walk answer (it must fit in one frame)
+_HASH_BLOCK = 1024 * 1024
+
+
+def _upload_paths(params: Dict[str, Any]) -> Tuple[bytes, bytes]:
+    """The upload's target (absolute) and its hidden file in the same directory."""
+    target = os.path.abspath(_path_from(params))
+    upload = str(params.get("upload", ""))
+    if not upload or not upload.isalnum() or len(upload) > 64:
+        raise RemoteError("bad_request", "upload must be the upload's id")
+    return target, os.path.join(os.path.dirname(target), UPLOAD_PREFIX + upload.encode())
+
+
+def _path_fields(path: bytes) -> Dict[str, Any]:
+    fields = _name_fields(path)
+    result = {"path": fields["name"]}  # type: Dict[str, Any]
+    if "raw" in fields:
+        result["path_raw"] = fields["raw"]
+    return result
+
+
+def _check_target(target: bytes, overwrite: bool, expected: Any) -> Optional["os.stat_result"]:
+    """Refuse to put a file where a name must not be replaced; what is there now."""
+    try:
+        current = os.lstat(target)  # type: Optional[os.stat_result]
+    except FileNotFoundError:
+        current = None
+    if current is not None and stat.S_ISDIR(current.st_mode):
+        raise RemoteError("is_a_directory", "A directory of that name is in the way.")
+    if expected is not None:
+        if current is None or version_of(current) != expected:
+            raise RemoteError(
+                "conflict", "The file changed on disk since it was read (or was removed)."
+            )
+    elif current is not None and not overwrite:
+        raise RemoteError("exists", "A file of that name exists already.")
+    return current
+
+
+def _upload_open(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Start a resumable upload: check the target, create the empty hidden file."""
+    target, temporary = _upload_paths(params)
+    if params.get("parents"):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+    _check_target(target, bool(params.get("overwrite")), params.get("if_version"))
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    result = _path_fields(target)
+    result["offset"] = 0
+    return result
+
+
+def _open_upload(temporary: bytes, flags: int) -> int:
+    """The hidden file, locked against a second writer."""
+    try:
+        fd = os.open(temporary, flags)
+    except FileNotFoundError:
+        raise RemoteError("not_found", "The upload's data is gone from the resource.") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RemoteError("busy", "Another part of this upload is being written now.") from None
+    return fd
+
+
+def _append_start(temporary: bytes, offset: int) -> int:
+    fd = _open_upload(temporary, os.O_WRONLY)
+    size = os.fstat(fd).st_size
+    if size != offset:
+        os.close(fd)
+        raise RemoteError("wrong_offset", "The resource holds %d bytes of this upload." % size)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _full_disk(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+async def rpc_fs_upload_append(
+    agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
+) -> Dict[str, Any]:
+    """Append the DATA on ``channel`` to an upload's hidden file, which must hold exactly
+    ``offset`` bytes ("wrong_offset" otherwise), at most ``limit`` bytes of it. Whatever
+    arrived stays, also when the server aborts or the connection ends; a CLOSE with
+    ``{"discard": true}`` takes this call's bytes back. A full disk or quota removes the
+    hidden file (the upload cannot finish)."""
+    assert channel is not None
+    _target, temporary = _upload_paths(params)
+    offset = max(0, int(params.get("offset", 0)))
+    limit = max(0, int(params.get("limit", 0)))
+    fd = await _in_thread(_append_start, temporary, offset)
+    loop = asyncio.get_event_loop()
+    written = 0
+    pending = None  # type: Optional[asyncio.Future[Any]]
+    try:
+        while True:
+            data = await channel.read()
+            if data is None:
+                break
+            while channel.buffered and len(data) < WINDOW_BYTES // 2:
+                more = await channel.read()  # already here: write them in one go
+                if more is None:
+                    break
+                data += more
+            if written + len(data) > limit:
+                raise RemoteError("payload_too_large", "More bytes than the upload's size.")
+            pending = loop.run_in_executor(None, _write_all, fd, data)
+            await asyncio.shield(pending)
+            written += len(data)
+        if (channel.close_message or {}).get("discard"):
+            raise RemoteError("payload_too_large", "More bytes than the upload's size.")
+    except BaseException as exc:
+        await _settle(pending)
+        if _full_disk(exc):
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        elif isinstance(exc, RemoteError):
+            os.ftruncate(fd, offset)
+        raise
+    finally:
+        await _settle(pending)
+        os.close(fd)
+    return {"offset": offset + written}
+
+
+def _sha256_of(fd: int) -> str:
+    digest = hashlib.sha256()
+    position = 0
+    while True:
+        block = os.pread(fd, _HASH_BLOCK, position)
+        if not block:
+            return digest.hexdigest()
+        digest.update(block)
+        position += len(block)
+
+
+def _upload_complete(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Check the hidden file's size and SHA-256, then rename it onto the target under
+    the same preconditions as at the start. A wrong checksum or a full disk removes the
+    hidden file; a name in the way ("exists", "conflict") keeps it for another try."""
+    target, temporary = _upload_paths(params)
+    size = int(params.get("size", -1))
+    expected_hash = params.get("sha256")
+    overwrite = bool(params.get("overwrite"))
+    expected = params.get("if_version")
+    fd = _open_upload(temporary, os.O_RDWR)
+    try:
+        held = os.fstat(fd).st_size
+        if held != size:
+            raise RemoteError(
+                "incomplete", "The resource holds %d of the %d bytes of this upload." % (held, size)
+            )
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if _full_disk(exc):
+                os.unlink(temporary)
+            raise
+        digest = _sha256_of(fd)
+        if expected_hash is not None and digest != str(expected_hash).lower():
+            os.unlink(temporary)
+            raise RemoteError(
+                "checksum_mismatch",
+                "The uploaded data has SHA-256 %s, not %s; it was discarded."
+                % (digest, expected_hash),
+            )
+        current = _check_target(target, overwrite, expected)
+        mode = 0o666 & ~_UMASK
+        if current is not None and stat.S_ISREG(current.st_mode):
+            mode = stat.S_IMODE(current.st_mode)  # a replaced file keeps its permissions
+        os.fchmod(fd, mode)
+        if overwrite or expected is not None:
+            os.replace(temporary, target)
+        else:
+            _rename_no_replace(temporary, target)
+    finally:
+        os.close(fd)
+    result = _path_fields(target)
+    info = os.stat(target)
+    result.update({"size": info.st_size, "sha256": digest, "version": version_of(info)})
+    return result
+
+
+def _walk(params: Dict[str, Any]) -> Dict[str, Any]:
+    """A tree, without following symlinks: each entry's ``rel_raw`` (base64 of its path
+    below the top, "" for the top itself), kind, size, mode, mtime and link target."""
+    top = _path_from(params)
+    entries = []  # type: List[Dict[str, Any]]
+    pending = [b""]
+    while pending:
+        relative = pending.pop()
+        full = os.path.join(top, relative) if relative else top
+        info = os.lstat(full)
+        entry = {
+            "rel_raw": base64.b64encode(relative).decode(),
+            "kind": _kind(info.st_mode),
+            "size": info.st_size if stat.S_ISREG(info.st_mode) else 0,
+            "mode": stat.S_IMODE(info.st_mode),
+            "mtime": info.st_mtime,
+        }  # type: Dict[str, Any]
+        if stat.S_ISLNK(info.st_mode):
+            entry["target_raw"] = base64.b64encode(os.readlink(full)).decode()
+        entries.append(entry)
+        if len(entries) > WALK_MAX:
+            raise RemoteError("too_many_files", "More than %d files in one item." % WALK_MAX)
+        if stat.S_ISDIR(info.st_mode):
+            with os.scandir(full) as scan:
+                names = sorted((e.name for e in scan), reverse=True)
+            pending.extend(os.path.join(relative, name) if relative else name for name in names)
+    return {"entries": entries}
+
+
+def _symlink(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    os.symlink(_path_from(params, "target"), path)
+    return _entry(path)
+
+
+def _utime(params: Dict[str, Any]) -> Dict[str, Any]:
+    path = _path_from(params)
+    mtime = float(params.get("mtime", 0))
+    os.utime(path, (mtime, mtime), follow_symlinks=False)
+    return _entry(path)
+
+
+class _Stopped(Exception):
+    """The reader of an archive went away."""
+
+
+class _ChannelWriter:
+    """A write-only file for a worker thread: what is written goes out on a channel in
+    CHUNK-sized DATA frames, the thread waiting while the window is used up."""
+
+    def __init__(self, channel: Channel, loop: asyncio.AbstractEventLoop) -> None:
+        self.channel = channel
+        self.loop = loop
+        self.buffer = bytearray()
+        self.position = 0
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        self.position += len(data)
+        if len(self.buffer) >= GRANT_STEP:  # one hop to the loop per quarter window
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
+        return len(data)
+
+    def tell(self) -> int:  # zipfile asks; without seek() it writes a streamable archive
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        if self.buffer:
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
+
+    def _send(self, data: bytes) -> None:
+        sending = asyncio.run_coroutine_threadsafe(_send_chunks(self.channel, data), self.loop)
+        if not sending.result():
+            raise _Stopped()
+
+
+async def _send_chunks(channel: Channel, data: bytes) -> bool:
+    for start in range(0, len(data), CHUNK):
+        if not await channel.send(data[start : start + CHUNK]):
+            return False
+    return True
+
+
+class _Gzipped:
+    """gzip around a writer, at ARCHIVE_LEVEL (tarfile's own stream mode uses level 9)."""
+
+    def __init__(self, out: _ChannelWriter) -> None:
+        self.out = out
+        self.compressor = zlib.compressobj(ARCHIVE_LEVEL, zlib.DEFLATED, 31)
+
+    def write(self, data: bytes) -> int:
+        self.out.write(self.compressor.compress(data))
+        return len(data)
+
+    def close(self) -> None:
+        self.out.write(self.compressor.flush())
+
+
+class _Exactly:
+    """``size`` bytes of a file for tarfile, however the file changes while it is read:
+    cut where it grew, padded with zeros where it shrank or could not be read."""
+
+    def __init__(self, handle: BinaryIO, size: int, path: bytes, skipped: List[str]) -> None:
+        self.handle = handle
+        self.left = size
+        self.path = path
+        self.skipped = skipped
+        self.failed = False
+
+    def read(self, count: int = -1) -> bytes:
+        count = self.left if count < 0 else min(count, self.left)
+        data = b""
+        if not self.failed:
+            try:
+                data = self.handle.read(count)
+            except OSError as exc:
+                self.failed = True
+                self.skipped.append("%s: %s (its end is zeros)" % (_shown(self.path), exc.strerror))
+        if len(data) < count and not self.failed:
+            self.failed = True
+            self.skipped.append("%s: it shrank while read (its end is zeros)" % _shown(self.path))
+        data += b"\0" * (count - len(data))
+        self.left -= len(data)
+        return data
+
+
+def _shown(path: bytes) -> str:
+    return path.decode("utf-8", "replace")
+
+
+def _archive_members(
+    base: bytes, names: List[bytes], skipped: List[str]
+) -> Iterator[Tuple[bytes, bytes, "os.stat_result"]]:
+    """(full path, name in the archive, lstat) of every member, parents first, without
+    following symlinks; unreadable directories are listed in ``skipped``."""
+    pending = list(reversed(names))
+    while pending:
+        relative = pending.pop()
+        full = os.path.join(base, relative)
+        try:
+            info = os.lstat(full)
+        except OSError as exc:
+            skipped.append("%s: %s" % (_shown(relative), exc.strerror))
+            continue
+        yield full, relative, info
+        if stat.S_ISDIR(info.st_mode):
+            try:
+                with os.scandir(full) as scan:
+                    children = sorted((e.name for e in scan), reverse=True)
+            except OSError as exc:
+                reason = "%s (its contents are missing)" % exc.strerror
+                skipped.append("%s/: %s" % (_shown(relative), reason))
+                continue
+            pending.extend(os.path.join(relative, child) for child in children)
+
+
+def _special(info: "os.stat_result") -> bool:
+    mode = info.st_mode
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
+
+
+def _write_tar(out: _ChannelWriter, base: bytes, names: List[bytes]) -> None:
+    import tarfile
+
+    gzipped = _Gzipped(out)
+    stream = gzipped  # type: Any
+    skipped = []  # type: List[str]
+    archive = tarfile.open(  # noqa: SIM115 -- closed at the end; on failure nothing is kept
+        fileobj=stream,
+        mode="w|",
+        format=tarfile.PAX_FORMAT,
+        encoding="utf-8",
+        errors="surrogateescape",
+    )
+    setattr(archive, "copybufsize", _HASH_BLOCK)  # noqa: B010 -- big reads (3.8 ignores it)
+    for full, relative, info in _archive_members(base, names, skipped):
+        arcname = os.fsdecode(relative)
+        if _special(info):
+            skipped.append("%s: a %s, not archived" % (_shown(relative), _kind(info.st_mode)))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            archive.addfile(archive.gettarinfo(os.fsdecode(full), arcname))
+            continue
+        try:
+            handle = open(full, "rb")  # noqa: SIM115 -- opening alone may fail: then skipped
+        except OSError as exc:
+            skipped.append("%s: %s" % (_shown(relative), exc.strerror))
+            continue
+        with handle:
+            member = archive.gettarinfo(arcname=arcname, fileobj=handle)
+            member.uname = member.gname = ""  # a name lookup per file costs more than it tells
+            exactly = _Exactly(handle, member.size, relative, skipped)  # type: Any
+            archive.addfile(member, exactly)
+    if skipped:
+        _add_skipped_tar(archive, skipped)
+    archive.close()
+    gzipped.close()
+
+
+def _skipped_text(skipped: List[str]) -> bytes:
+    lines = ["Left out of this archive (path: reason):", *skipped]
+    return ("\n".join(lines) + "\n").encode("utf-8", "replace")
+
+
+def _add_skipped_tar(archive: Any, skipped: List[str]) -> None:
+    import io
+    import tarfile
+
+    text = _skipped_text(skipped)
+    member = tarfile.TarInfo(ARCHIVE_SKIPPED_NAME)
+    member.size = len(text)
+    member.mtime = int(time.time())
+    member.mode = 0o644
+    archive.addfile(member, io.BytesIO(text))
+
+
+# Deflate costs more CPU than the network saves for data that is compressed already
+# (most large scientific files: HDF5 with filters, images, archives): such zip members
+# are stored. What the start of a file does tells.
+_PROBE_BYTES = 128 * 1024
+_ZIP_FIRST, _ZIP_LAST = 315619200, 4354000000  # what zip holds (1980-2107), in any zone
+
+
+def _compresses(start: bytes) -> bool:
+    if len(start) < 4096:
+        return True  # too little to tell, and cheap either way
+    packed = zlib.compressobj(ARCHIVE_LEVEL, zlib.DEFLATED, -15)
+    return len(packed.compress(start) + packed.flush()) < len(start) * 0.9
+
+
+def _write_zip(out: _ChannelWriter, base: bytes, names: List[bytes]) -> None:
+    import zipfile
+
+    skipped = []  # type: List[str]
+    stream = out  # type: Any
+    archive = zipfile.ZipFile(
+        stream,
+        "w",
+        compression=zipfile.ZIP_DEFLATED,
+        compresslevel=ARCHIVE_LEVEL,
+        allowZip64=True,
+        strict_timestamps=False,
+    )
+    for full, relative, info in _archive_members(base, names, skipped):
+        arcname = relative.decode("utf-8", "replace")
+        if _special(info):
+            skipped.append("%s: a %s, not archived" % (_shown(relative), _kind(info.st_mode)))
+            continue
+        member = zipfile.ZipInfo(
+            arcname + ("/" if stat.S_ISDIR(info.st_mode) else ""),
+            time.localtime(min(max(info.st_mtime, _ZIP_FIRST), _ZIP_LAST))[:6],
+        )
+        member.create_system = 3  # Unix: the mode and the kind are in external_attr
+        member.external_attr = (info.st_mode & 0xFFFF) << 16
+        if stat.S_ISDIR(info.st_mode):
+            member.external_attr |= 0x10
+            archive.writestr(member, b"")
+        elif stat.S_ISLNK(info.st_mode):
+            member.compress_type = zipfile.ZIP_STORED
+            archive.writestr(member, os.readlink(full))  # Info-ZIP: the target is the data
+        else:
+            try:
+                handle = open(full, "rb")  # noqa: SIM115 -- opening alone may fail: skipped
+            except OSError as exc:
+                skipped.append("%s: %s" % (_shown(relative), exc.strerror))
+                continue
+            with handle:
+                source = _Exactly(handle, info.st_size, relative, skipped)
+                start = source.read(_PROBE_BYTES)
+                if _compresses(start):
+                    member.compress_type = zipfile.ZIP_DEFLATED
+                    setattr(member, "_compresslevel", ARCHIVE_LEVEL)  # noqa: B010
+                big = info.st_size > 0x7FFFFFFF
+                with archive.open(member, "w", force_zip64=big) as written:
+                    written.write(start)
+                    while source.left:
+                        written.write(source.read(_HASH_BLOCK))
+    if skipped:
+        archive.writestr(ARCHIVE_SKIPPED_NAME, _skipped_text(skipped))
+    archive.close()
+
+
+def _archive_start(params: Dict[str, Any]) -> Tuple[bytes, List[bytes]]:
+    paths = params.get("paths")
+    if not isinstance(paths, list) or not paths:
+        raise RemoteError("bad_request", "paths must be a list of paths")
+    full = [os.path.abspath(_path_from(p)) if isinstance(p, dict) else b"" for p in paths]
+    if not all(full):
+        raise RemoteError("bad_request", "each path must be {path} or {path_raw}")
+    bases = set(os.path.dirname(p) for p in full)
+    if len(bases) != 1:
+        raise RemoteError("bad_request", "All paths of one archive must be in one directory.")
+    names = [os.path.basename(p) for p in full]
+    if not all(names) or len(set(names)) != len(names):
+        raise RemoteError("bad_request", "Each path must name a different entry.")
+    for path in full:
+        os.lstat(path)  # missing: "not_found" before the first byte
+    return bases.pop(), names
+
+
+async def rpc_fs_archive(
+    agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
+) -> Dict[str, Any]:
+    """Stream a zip or tar.gz of ``paths`` (all in one directory; members named relative
+    to it) on ``channel`` while it is built, then CLOSE with ``{length}``. What cannot be
+    read is skipped and listed in a last member, ARCHIVE_SKIPPED_NAME."""
+    assert channel is not None
+    kind = params.get("format")
+    if kind not in ("zip", "tar.gz"):
+        raise RemoteError("bad_request", "format must be zip or tar.gz")
+    base, names = await _in_thread(_archive_start, params)
+    agent.spawn(_send_archive(channel, kind == "zip", base, names))
+    return {"format": kind}
+
+
+async def _send_archive(channel: Channel, as_zip: bool, base: bytes, names: List[bytes]) -> None:
+    loop = asyncio.get_event_loop()
+    out = _ChannelWriter(channel, loop)
+
+    def build() -> None:
+        (_write_zip if as_zip else _write_tar)(out, base, names)
+        out.finish()
+
+    pending = loop.run_in_executor(None, build)
+    try:
+        await asyncio.shield(pending)
+        channel.close({"length": out.position})
+    except _Stopped:
+        pass  # the server closed the channel: it wants no more
+    except Exception as exc:
+        channel.close({"error": error_of(exc)})
+    finally:
+        if not pending.done():
+            channel.abandon(CONNECTION_LOST)  # the thread's next send fails, and it ends
+        await _settle(pending)
+
+
 # -- processes and terminals ------------------------------------------------------------
 #
 # Processes belong to the daemon, not to the connection that started them: they run on
@@ -1650,6 +2198,11 @@ METHODS: Dict[str, Handler] = {
     "fs.chmod": _in_thread_rpc(_chmod),
     "fs.du": _in_thread_rpc(_du),
     "fs.search": _in_thread_rpc(_search),
+    "fs.upload_open": _in_thread_rpc(_upload_open),
+    "fs.upload_complete": _in_thread_rpc(_upload_complete),
+    "fs.walk": _in_thread_rpc(_walk),
+    "fs.symlink": _in_thread_rpc(_symlink),
+    "fs.utime": _in_thread_rpc(_utime),
     "proc.start": rpc_proc_start,
     "proc.list": rpc_proc_list,
     "proc.resize": rpc_proc_resize,
@@ -1659,15 +2212,19 @@ METHODS: Dict[str, Handler] = {
     "net.socket_path": rpc_net_socket_path,
 }
 
-# Methods that need the connection they were called on; the first three open the channel
-# named by their ``channel`` parameter.
+# Methods that need the connection they were called on; those in OPENS_CHANNEL open the
+# channel named by their ``channel`` parameter.
 SESSION_METHODS: Dict[str, SessionHandler] = {
     "proc.attach": rpc_proc_attach,
     "fs.read_stream": rpc_fs_read_stream,
     "fs.write_stream": rpc_fs_write_stream,
+    "fs.upload_append": rpc_fs_upload_append,
+    "fs.archive": rpc_fs_archive,
     "proc.detach": rpc_proc_detach,
 }
-OPENS_CHANNEL = frozenset(["proc.attach", "fs.read_stream", "fs.write_stream"])
+OPENS_CHANNEL = frozenset(
+    ["proc.attach", "fs.read_stream", "fs.write_stream", "fs.upload_append", "fs.archive"]
+)
 
 
 # -- the agent's main loop --------------------------------------------------------------

@@ -1,28 +1,42 @@
-"""The events WebSocket: live status of the caller's resource connections."""
+"""The events WebSocket: live status of the caller's resource connections, and the
+progress of their copy and move jobs run by this replica."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from labgate.api.deps import accept_websocket, get_state
 from labgate.api.resources import StatusOut
+from labgate.api.transfers import TransferOut
 from labgate.auth.policy import Action
 from labgate.resources import catalog
 from labgate.resources.status import Status
 
 router = APIRouter(tags=["events"])
 
+Event = TypeVar("Event")
+Message = dict[str, Any]
 
-def _event(resource_id: int, status: Status) -> dict[str, object]:
+
+def _event(resource_id: int, status: Status) -> Message:
     return {
         "type": "resource_status",
         "resource_id": resource_id,
         "status": StatusOut.of(status).model_dump(mode="json"),
     }
+
+
+async def _forward(
+    source: asyncio.Queue[Event], sink: asyncio.Queue[Message], shape: Callable[[Event], Message]
+) -> None:
+    while True:
+        await sink.put(shape(await source.get()))
 
 
 @router.websocket("/events")
@@ -31,31 +45,41 @@ async def events(websocket: WebSocket) -> None:
     if principal is None:
         return
     state = get_state(websocket)
-    with state.hub.subscribe(principal.user_id) as queue:
+    outbox: asyncio.Queue[Message] = asyncio.Queue(64)  # full: the hubs drop the oldest
+    with (
+        state.hub.subscribe(principal.user_id) as statuses,
+        state.transfers.hub.subscribe(principal.user_id) as transfers,
+    ):
         async with state.database.read() as db:
             resources = await catalog.visible_resources(db, principal, state.settings)
         for resource in resources:
             status = state.connections.status(principal.user_id, resource.id)
             await websocket.send_json(_event(resource.id, status))
+        feeds = [
+            asyncio.create_task(_forward(statuses, outbox, lambda event: _event(*event))),
+            asyncio.create_task(
+                _forward(transfers, outbox, lambda job: TransferOut.of(job).event())
+            ),
+        ]
         # The browser sends nothing; reading notices when it leaves.
         leaving = asyncio.create_task(_until_closed(websocket))
         try:
             while not leaving.done():
-                getting = asyncio.create_task(queue.get())
+                getting = asyncio.create_task(outbox.get())
                 done, _ = await asyncio.wait(
                     {getting, leaving}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if getting not in done:
                     getting.cancel()
                     break
-                resource_id, status = getting.result()
-                await websocket.send_json(_event(resource_id, status))
+                await websocket.send_json(getting.result())
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
-            leaving.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await leaving
+            for task in (leaving, *feeds):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 async def _until_closed(websocket: WebSocket) -> None:

@@ -231,18 +231,22 @@ async def _caller(
 Caller = Annotated[Principal, Depends(_caller)]
 
 
-async def _plan(
+async def resource_plan(
     state: AppState, principal: Principal, resource_id: int, action: Action
 ) -> ConnectionPlan:
+    """How to reach a resource the caller may see, after checking ``action`` (404 for
+    one they may not see); read in a short transaction of its own."""
     authorize(principal, action)
     async with state.database.read() as db:
         resource = await catalog.get_visible(db, principal, state.settings, resource_id)
         return await plan_for(db, resource, principal)
 
 
-async def _run(
+async def on_resource(
     state: AppState, plan: ConnectionPlan, work: Callable[[AgentConnection], Awaitable[T]]
 ) -> T:
+    """``work`` with the plan's agent (connecting without asking, if needed); the
+    resource's errors as API errors."""
     with resource_errors():
         return await work(await state.connections.agent(plan))
 
@@ -255,8 +259,8 @@ async def _call(
     method: str,
     **params: Any,
 ) -> Any:
-    plan = await _plan(state, principal, resource_id, action)
-    return await _run(state, plan, lambda agent: agent.call(method, **params))
+    plan = await resource_plan(state, principal, resource_id, action)
+    return await on_resource(state, plan, lambda agent: agent.call(method, **params))
 
 
 # Entries leave out what does not apply to them (raw, target) rather than sending nulls:
@@ -411,11 +415,13 @@ async def download(
     ``If-Match`` when saving); ``Range: bytes=a-b`` (or ``a-``, ``-n``) gets 206;
     ``If-None-Match`` with the current version gets 304; ``download=1`` makes it an
     attachment."""
-    plan = await _plan(state, principal, resource_id, READ)
+    plan = await resource_plan(state, principal, resource_id, READ)
     target = query.target
     wanted = requested_range(request.headers.get("range"))
     if_range = request.headers.get("if-range")
-    opened = await _run(state, plan, lambda agent: _open(agent, target.value, wanted, if_range))
+    opened = await on_resource(
+        state, plan, lambda agent: _open(agent, target.value, wanted, if_range)
+    )
     stream = opened.stream
     headers = {
         "ETag": etag(stream.version),
@@ -489,13 +495,13 @@ async def upload(
     place at the end: readers see the old or the new file, and an interrupted upload
     leaves nothing. ``If-Match: <version>`` fails with 409 ``conflict`` if the file
     changed since it was read; ``If-None-Match: *`` with 409 ``exists`` if there is one."""
-    plan = await _plan(state, principal, resource_id, CHANGE)
+    plan = await resource_plan(state, principal, resource_id, CHANGE)
     target = query.target
     if_version = if_match_version(request.headers.get("if-match"))
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and if_none_match.strip() != "*":
         raise BadRequest("If-None-Match on an upload can only be * (create, never replace).")
-    written = await _run(
+    written = await on_resource(
         state,
         plan,
         lambda agent: agent.write_stream(

@@ -29,9 +29,16 @@ STATUS_OF_CODE: Mapping[str, int] = {
     "running": 409,
     "not_running": 409,
     "not_a_terminal": 409,
+    "wrong_offset": 409,  # a resumable upload's part that does not start where it ended
+    "incomplete": 409,
+    "busy": 409,
     # The resource's disk or the account's quota is full.
     "no_space": 507,
     "quota_exceeded": 507,
+    # More than the caller declared (a resumable upload's size).
+    "payload_too_large": 413,
+    # The data arrived, but not as it was sent.
+    "checksum_mismatch": 422,
     # The request cannot work whatever the state of the resource.
     "is_a_directory": 400,
     "not_a_directory": 400,
@@ -39,6 +46,7 @@ STATUS_OF_CODE: Mapping[str, int] = {
     "bad_request": 400,
     "cross_device": 400,
     "name_too_long": 400,
+    "too_many_files": 400,
     "aborted": 400,
 }
 # Codes not in the table (``os_error``, ``agent_error``, ...): the resource failed in a

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -320,3 +321,78 @@ class SshCertificateAuthority(Base):
     sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retired_at: Mapped[datetime | None]
+
+
+# -- transfers ---------------------------------------------------------------------------
+
+
+class Upload(Base):
+    """A resumable upload in progress. Its bytes are in a hidden file beside ``path`` on
+    the resource (``.labgate-upload-<id>``), whose size is the truth about how much has
+    arrived; ``received`` is what this table last heard, for listing without asking."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_user_activity", "user_id", "last_activity_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[bytes] = mapped_column(LargeBinary)  # absolute, on the resource
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    overwrite: Mapped[bool] = mapped_column(Boolean, default=False)
+    if_version: Mapped[str | None] = mapped_column(String(100))
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TransferState(enum.StrEnum):
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Transfer(Base):
+    """A copy or move job between two resources (or within one). It runs in the server
+    replica named by ``runner``, which refreshes ``heartbeat_at`` while it works; the
+    other replicas read the row, and ask it to stop through ``cancel_requested``."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (
+        Index("ix_transfers_user_created", "user_id", "created_at"),
+        Index("ix_transfers_state", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    source_resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    destination_resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    # base64 of each source path's bytes, and the destination directory's bytes
+    paths: Mapped[list[str]] = mapped_column(JSON)
+    destination_dir: Mapped[bytes] = mapped_column(LargeBinary)
+    move: Mapped[bool] = mapped_column(Boolean, default=False)
+    overwrite: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default=TransferState.RUNNING.value)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    files_total: Mapped[int | None] = mapped_column(Integer)
+    current: Mapped[str | None] = mapped_column(Text)
+    skipped: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    runner: Mapped[str] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,18 +30,25 @@ _STATUS_CODES = {
 
 
 def error_body(
-    code: str, message: str, details: list[FieldProblem] | None = None
+    code: str,
+    message: str,
+    details: list[FieldProblem] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+    error: dict[str, Any] = {**(extra or {}), "code": code, "message": message}
     if details:
         error["details"] = [{"field": d.field, "message": d.message} for d in details]
     return {"error": error}
 
 
 def error_response(
-    status: int, code: str, message: str, details: list[FieldProblem] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: list[FieldProblem] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message, details), status_code=status)
+    return JSONResponse(error_body(code, message, details, extra), status_code=status)
 
 
 def _describe(error: dict[str, Any]) -> FieldProblem:
@@ -59,7 +67,8 @@ def _describe(error: dict[str, Any]) -> FieldProblem:
 
 async def _labgate_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LabgateError)
-    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    response = error_response(exc.status, exc.code, exc.message, exc.details, exc.extra)
+    response.headers.update(exc.headers)
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from labgate.db.types import utcnow
 
@@ -48,17 +49,18 @@ DISCONNECTED = Status(ConnectionState.DISCONNECTED, "Not connected.")
 _QUEUE_LIMIT = 256
 
 StatusEvent = tuple[int, Status]
+Event = TypeVar("Event")
 
 
-class StatusHub:
-    """Fan-out of status changes to the subscribed tabs of each user."""
+class Hub(Generic[Event]):
+    """Fan-out of events to the subscribed tabs of each user."""
 
     def __init__(self) -> None:
-        self._queues: dict[int, set[asyncio.Queue[StatusEvent]]] = defaultdict(set)
+        self._queues: dict[int, set[asyncio.Queue[Event]]] = defaultdict(set)
 
     @contextlib.contextmanager
-    def subscribe(self, user_id: int) -> Iterator[asyncio.Queue[StatusEvent]]:
-        queue: asyncio.Queue[StatusEvent] = asyncio.Queue(_QUEUE_LIMIT)
+    def subscribe(self, user_id: int) -> Iterator[asyncio.Queue[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(_QUEUE_LIMIT)
         self._queues[user_id].add(queue)
         try:
             yield queue
@@ -67,9 +69,16 @@ class StatusHub:
             if not self._queues[user_id]:
                 del self._queues[user_id]
 
-    def publish(self, user_id: int, resource_id: int, status: Status) -> None:
+    def put(self, user_id: int, event: Event) -> None:
         for queue in self._queues.get(user_id, ()):
             if queue.full():
                 # Drop the oldest event: the tab is behind, and the newest state matters.
                 queue.get_nowait()
-            queue.put_nowait((resource_id, status))
+            queue.put_nowait(event)
+
+
+class StatusHub(Hub[StatusEvent]):
+    """Connection states, for every tab of the user whose connection it is."""
+
+    def publish(self, user_id: int, resource_id: int, status: Status) -> None:
+        self.put(user_id, (resource_id, status))

@@ -1,0 +1,121 @@
+"""Copy jobs with two ``labgate serve`` replicas on one PostgreSQL: the replica that runs
+a job pushes its progress on the events WebSocket; the other answers for it from the
+database and cancels it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_resource_processes import key_resource
+from tests.support import postgres
+from tests.support.labgate_api import Browser, server_env
+from tests.support.remote_files import chown_tree, small_disk
+from tests.support.server import RunningServer
+from tests.support.sshd import SshServer
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = "transfers admin password"
+SECRET = "a server secret shared by the replicas of this test"
+PATIENCE_SECONDS = 120
+
+
+@pytest.fixture
+def replicas(
+    runtime_dir: str, tmp_path: Path, postgres_dsn: str
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    with contextlib.ExitStack() as stack:
+        dsn = stack.enter_context(postgres.fresh_database(postgres_dsn))
+        env = server_env(
+            ADMIN_PASSWORD, runtime_dir, LABGATE_SECRET_KEY=SECRET, LABGATE_DATABASE_URL=dsn
+        )
+        first, second = (RunningServer(tmp_path / name, env=env) for name in ("a", "b"))
+        for server in (first, second):
+            server.workdir.mkdir()
+            stack.callback(server.kill)
+            server.start()
+        first.wait_until_healthy()
+        second.wait_until_healthy()
+        yield first, second
+
+
+def finished(browser: Browser, job_id: str) -> dict[str, Any]:
+    for _ in range(PATIENCE_SECONDS * 10):
+        job: dict[str, Any] = browser.get(f"/api/v1/transfers/{job_id}").json()
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"transfer {job_id} never ended")
+
+
+def test_progress_is_pushed_and_read_anywhere(
+    replicas: tuple[RunningServer, RunningServer], sshd: SshServer, work: Path
+) -> None:
+    first, second = replicas
+    on_a, on_b = Browser(first, "admin", ADMIN_PASSWORD), Browser(second, "admin", ADMIN_PASSWORD)
+    source, destination = key_resource(on_a, sshd, "one"), key_resource(on_a, sshd, "two")
+    (work / "out").mkdir()
+    (work / "data.bin").write_bytes(os.urandom(20 * 1024 * 1024))
+    chown_tree(work, sshd.user)
+    with on_a.socket("/api/v1/events") as events:
+        started = on_a.post(
+            "/api/v1/transfers",
+            json={
+                "source_resource": source,
+                "paths": [str(work / "data.bin")],
+                "destination_resource": destination,
+                "destination_dir": str(work / "out"),
+            },
+        )
+        assert started.status_code == 201, started.text
+        job_id = started.json()["id"]
+        pushed: list[dict[str, Any]] = []
+        while not pushed or pushed[-1]["state"] not in ("succeeded", "failed"):
+            message = json.loads(events.recv(timeout=PATIENCE_SECONDS))
+            if message["type"] == "transfer" and message["transfer"]["id"] == job_id:
+                pushed.append(message["transfer"])
+    assert pushed[0]["state"] == "running"
+    assert pushed[-1]["state"] == "succeeded", pushed[-1]
+    assert pushed[-1]["bytes_done"] == pushed[-1]["bytes_total"] == 20 * 1024 * 1024
+    # The other replica answers from the database.
+    assert on_b.get(f"/api/v1/transfers/{job_id}").json()["state"] == "succeeded"
+    assert (work / "out" / "data.bin").read_bytes() == (work / "data.bin").read_bytes()
+
+
+def test_another_replica_cancels_a_job(
+    replicas: tuple[RunningServer, RunningServer], sshd: SshServer, work: Path
+) -> None:
+    first, second = replicas
+    on_a, on_b = Browser(first, "admin", ADMIN_PASSWORD), Browser(second, "admin", ADMIN_PASSWORD)
+    source, destination = key_resource(on_a, sshd, "one"), key_resource(on_a, sshd, "two")
+    with open(work / "huge.bin", "wb") as handle:
+        handle.truncate(8 * 1024**3)  # sparse: long to copy, quick to make
+    chown_tree(work, sshd.user)
+    with small_disk(work / "capped", sshd.user, size="512m") as capped:
+        started = on_a.post(
+            "/api/v1/transfers",
+            json={
+                "source_resource": source,
+                "paths": [str(work / "huge.bin")],
+                "destination_resource": destination,
+                "destination_dir": str(capped),
+            },
+        )
+        assert started.status_code == 201, started.text
+        job_id = started.json()["id"]
+        assert on_b.delete(f"/api/v1/transfers/{job_id}").status_code == 204
+        assert on_b.get(f"/api/v1/transfers/{job_id}").json()["state"] in (
+            "cancelling",
+            "cancelled",
+        )
+        job = finished(on_a, job_id)
+        assert job["state"] == "cancelled", job
+        assert list(capped.iterdir()) == []
