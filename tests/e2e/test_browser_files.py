@@ -10,13 +10,17 @@ Screenshots go to test-results/ to be looked at.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
+import re
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Locator, expect
+from playwright.async_api import Locator, Route, expect
 
 from tests.support.browser import chromium, results_dir
 from tests.support.files_ui import (
@@ -338,3 +342,206 @@ async def test_errors_from_an_ssh_resource(
     finally:
         locked.chmod(0o755)
         shutil.rmtree(locked, ignore_errors=True)
+
+
+# -- transfers: uploads, archives, copy and move between resources ----------------------
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def upload_row(pane: Locator, name: str) -> Locator:
+    return pane.locator(f"[data-testid=transfer-row][data-name='{name}']")
+
+
+async def test_upload_interrupted_twice_then_resumed(server: RunningServer, tmp_path: Path) -> None:
+    """200 MB: the network drops in the middle (the page waits and goes on by itself),
+    then the page is reloaded in the middle (the upload is offered again, the same file
+    is picked, it finishes); the file on disk has the same SHA-256."""
+    source = tmp_path / "picked" / "big-run.h5"
+    source.parent.mkdir()
+    with source.open("wb") as handle:
+        for _ in range(200):
+            handle.write(os.urandom(1 << 20))
+    target = tmp_path / "uploads"
+    target.mkdir()
+    async with chromium() as browser:
+        context = await browser.new_context(
+            viewport={"width": 1280, "height": 800}, base_url=server.url
+        )
+        page = await context.new_page()
+        await log_in_as_admin(page, server.url, ADMIN_PASSWORD)
+        pane = await open_files(page, "local", target)
+
+        parts = 0
+        reloading = asyncio.Event()
+
+        async def on_part(route: Route) -> None:
+            nonlocal parts
+            parts += 1
+            if parts == 4:  # the network goes away under the fourth part
+                await context.set_offline(True)
+                await route.abort("internetdisconnected")
+            elif parts == 12:  # the twelfth part never gets an answer: the page reloads
+                reloading.set()
+            else:
+                await route.continue_()
+
+        await page.route(re.compile(r"/uploads/[^/?]+\?offset="), on_part)
+        await pane.get_by_test_id("files-upload-input").set_input_files(source)
+        row = await upload_row(pane, "big-run.h5")
+        await expect(row).to_have_attribute("data-state", "waiting", timeout=60_000)
+        await expect(row.get_by_test_id("transfer-detail")).to_contain_text("Waiting")
+        await page.screenshot(path=shot("10-upload-waiting"))
+        await context.set_offline(False)
+        await expect(row).to_have_attribute("data-state", "sending")
+        await expect(row.get_by_test_id("transfer-detail")).to_contain_text("left", timeout=60_000)
+        await page.screenshot(path=shot("11-upload-progress"))
+        await asyncio.wait_for(reloading.wait(), 120)
+        assert not (target / "big-run.h5").exists()  # nothing under its name until complete
+        await page.unroute_all(behavior="ignoreErrors")
+        await page.reload()
+
+        pane = page.locator("[data-testid=files-pane]:visible").last
+        resumable = await upload_row(pane, "big-run.h5")
+        await expect(resumable).to_have_attribute("data-kind", "resumable", timeout=30_000)
+        await page.screenshot(path=shot("12-upload-resumable"))
+        # Another file of another size is refused before anything is sent.
+        other = tmp_path / "picked" / "other.h5"
+        other.write_bytes(b"not the same")
+        async with page.expect_file_chooser() as chooser:
+            await resumable.get_by_test_id("transfer-resume").click()
+        await (await chooser.value).set_files(other)
+        await expect(pane.get_by_test_id("files-error")).to_contain_text("not the same file")
+        async with page.expect_file_chooser() as chooser:
+            await resumable.get_by_test_id("transfer-resume").click()
+        await (await chooser.value).set_files(source)
+        done = await upload_row(pane, "big-run.h5")
+        await expect(done).to_have_attribute("data-state", "done", timeout=180_000)
+        await expect(file_row(pane, "big-run.h5")).to_be_visible()
+        assert sha256_of(target / "big-run.h5") == sha256_of(source)
+        assert sorted(p.name for p in target.iterdir()) == ["big-run.h5"]  # no hidden part left
+        await context.close()
+
+
+async def test_upload_a_folder_and_download_it_as_an_archive(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    picked = tmp_path / "picked" / "experiment"
+    (picked / "raw").mkdir(parents=True)
+    (picked / "raw" / "a.dat").write_bytes(b"a" * 1000)
+    (picked / "raw" / "b.dat").write_bytes(b"b" * 2000)
+    (picked / "summary.txt").write_text("done\n")
+    target = tmp_path / "target"
+    target.mkdir()
+    async with chromium() as browser:
+        context = await browser.new_context(
+            viewport={"width": 1280, "height": 800}, base_url=server.url, accept_downloads=True
+        )
+        page = await context.new_page()
+        await log_in_as_admin(page, server.url, ADMIN_PASSWORD)
+        pane = await open_files(page, "local", target)
+        await pane.get_by_test_id("files-upload-folder-input").set_input_files(picked)
+        rows = pane.get_by_test_id("transfer-row")
+        await expect(rows).to_have_count(3)
+        for index in range(3):
+            await expect(rows.nth(index)).to_have_attribute("data-state", "done", timeout=60_000)
+        await expect(file_row(pane, "experiment")).to_be_visible()
+        assert (target / "experiment" / "raw" / "b.dat").read_bytes() == b"b" * 2000
+        assert (target / "experiment" / "summary.txt").read_text() == "done\n"
+        await page.screenshot(path=shot("13-folder-uploaded"))
+
+        await file_row(pane, "experiment").click(button="right")
+        async with page.expect_download() as download:
+            await page.get_by_test_id("menu-download").click()
+        archive = await (await download.value).path()
+        assert (await download.value).suggested_filename == "experiment.zip"
+        with zipfile.ZipFile(archive) as opened:
+            names = sorted(n for n in opened.namelist() if not n.endswith("/"))
+            assert names == [
+                "experiment/raw/a.dat",
+                "experiment/raw/b.dat",
+                "experiment/summary.txt",
+            ]
+            assert opened.read("experiment/raw/a.dat") == b"a" * 1000
+        await context.close()
+
+
+async def test_read_only_folder_and_moves_between_resources(
+    ssh_server: RunningServer, sshd: SshServer, ssh_resource: str, tmp_path: Path
+) -> None:
+    """On the SSH resource: an upload into a folder the account cannot write is refused
+    with the resource's words and leaves nothing; files move to a second resource and
+    are copied back by drag and drop, with a progress bar."""
+    user = sshd.user
+    base = user.home / "labgate-transfers"
+    shutil.rmtree(base, ignore_errors=True)
+    (base / "locked").mkdir(parents=True)
+    (base / "from").mkdir()
+    (base / "to").mkdir()
+    (base / "from" / "results.csv").write_text("x,y\n1,2\n")
+    (base / "from" / "run7").mkdir()
+    (base / "from" / "run7" / "out.log").write_text("finished\n")
+    for path in [base, *base.rglob("*")]:
+        os.chown(path, user.uid, user.gid)
+    (base / "locked").chmod(0o555)
+    second = "testbox-two"
+    admin = Browser(ssh_server, "admin", ADMIN_PASSWORD)
+    admin.add_resource(second, sshd)
+    admin.close()
+    picked = tmp_path / "note.txt"
+    picked.write_text("hello\n")
+    try:
+        async with chromium() as browser:
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 800}, base_url=ssh_server.url
+            )
+            page = await context.new_page()
+            await log_in_as_admin(page, ssh_server.url, ADMIN_PASSWORD)
+            pane = await open_files(page, ssh_resource, base / "locked")
+            await pane.get_by_test_id("files-upload-input").set_input_files(picked)
+            await expect(pane.get_by_test_id("files-error")).to_contain_text("ermission denied")
+            await page.screenshot(path=shot("14-upload-read-only"))
+            assert list((base / "locked").iterdir()) == []
+
+            # Cut on one resource, paste on the other: a move job through the server.
+            await go_to(pane, str(base / "from"))
+            await select(pane, "results.csv", "run7")
+            await pane.get_by_test_id("files-grid").press("Control+x")
+            # The second resource is not connected yet: the pane offers the Connect dialog.
+            other = page.locator("[data-testid=files-pane]:visible").last
+            await page.locator(".dv-tab", has_text="Resources").first.click()
+            row = page.locator(f"[data-testid=resource-row][data-resource-name={second}]")
+            await row.get_by_test_id("resource-files").click()
+            await other.get_by_test_id("login-required-connect").click()
+            connect = page.get_by_test_id("connect-dialog")
+            await connect.get_by_test_id("connect-host-key-trust").click()
+            await connect.get_by_test_id("connect-password").fill(user.password)
+            await connect.get_by_test_id("connect-answer").click()
+            await expect(other.get_by_test_id("files-grid")).to_be_visible(timeout=30_000)
+            await go_to(other, str(base / "to"))
+            await other.get_by_test_id("files-grid").focus()
+            await other.get_by_test_id("files-grid").press("Control+v")
+            job = other.locator("[data-testid=transfer-row][data-kind=job]")
+            await expect(job).to_have_attribute("data-state", "succeeded", timeout=60_000)
+            await expect(file_row(other, "run7")).to_be_visible()
+            await page.screenshot(path=shot("15-moved-between-resources"))
+            assert (base / "to" / "run7" / "out.log").read_text() == "finished\n"
+            assert (base / "to" / "results.csv").read_text() == "x,y\n1,2\n"
+            assert sorted(p.name for p in (base / "from").iterdir()) == []
+
+            # Paste again: the names exist there now, so the user is asked.
+            await select(other, "results.csv")
+            await other.get_by_test_id("files-grid").press("Control+c")
+            await other.get_by_test_id("files-grid").press("Control+v")
+            await page.get_by_test_id("conflict-keep-both").click()
+            await expect(file_row(other, "results (1).csv")).to_be_visible()
+            await context.close()
+    finally:
+        (base / "locked").chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)

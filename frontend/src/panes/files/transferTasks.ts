@@ -53,6 +53,19 @@ export interface ResumableTask {
 export type Task = UploadTask | JobTask | ResumableTask
 
 export const tasks = shallowRef<Task[]>([])
+
+type LandedListener = (resourceId: number, folder: string) => void
+const landedListeners = new Set<LandedListener>()
+
+/** Be told when something arrived in a folder (an upload done, a job finished), to list it again. Returns the unsubscribe. */
+export function onLanded(listener: LandedListener): () => void {
+  landedListeners.add(listener)
+  return () => landedListeners.delete(listener)
+}
+
+function land(resourceId: number, folder: string): void {
+  for (const listener of landedListeners) listener(resourceId, folder)
+}
 let counter = 0
 
 function changed(): void {
@@ -125,6 +138,8 @@ export function uploadFile(
   return upload.run().then(
     (done) => {
       if (upload.id) forgetUpload(upload.id)
+      const path = done.path
+      land(resourceId, path.slice(0, Math.max(path.lastIndexOf('/'), 1)))
       return done
     },
     (error: unknown) => {
@@ -196,9 +211,16 @@ export async function startJob(job: NewTransfer, label: string, onFinished: (tra
         if (error instanceof ApiError && error.status === 404) return
       }
     }
+    land(task.transfer.destination_resource, task.transfer.destination_dir)
+    if (task.transfer.move) land(task.transfer.source_resource, sourceFolder(task.transfer))
     onFinished(task.transfer)
   }
   void follow()
+}
+
+function sourceFolder(transfer: Transfer): string {
+  const first = transfer.paths[0] ?? '/'
+  return first.slice(0, Math.max(first.lastIndexOf('/'), 1))
 }
 
 export async function cancelJob(task: JobTask): Promise<void> {

@@ -208,7 +208,6 @@ export function useFileActions(ctx: ActionContext) {
     const label = `${move ? 'Move' : 'Copy'} ${what} from ${from} to ${to}:${displayPath(dest)}`
     const onFinished = (done: Transfer): void => {
       if (done.state === 'failed' && done.error) ctx.problem.value = `${label} failed: ${done.error.message}`
-      if (JSON.stringify(ctx.dir.value) === JSON.stringify(dest)) void ctx.reload()
     }
     try {
       await startJob(
