@@ -270,6 +270,10 @@ async def test_names_that_are_not_utf8_and_a_big_folder(
     many.mkdir()
     for i in range(10_000):
         (many / f"file-{i:05d}.dat").touch()
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    for i in range(100_000):
+        os.close(os.open(huge / f"n{i:06d}", os.O_CREAT | os.O_WRONLY, 0o644))
     async with chromium() as browser:
         context = await browser.new_context(
             viewport={"width": 1280, "height": 800}, base_url=server.url
@@ -302,6 +306,21 @@ async def test_names_that_are_not_utf8_and_a_big_folder(
         await pane.get_by_test_id("files-filter").fill("0999")
         await expect(grid).to_have_attribute("data-count", "11")  # 00999, 09990-09999
         await page.screenshot(path=shot("08-ten-thousand"))
+
+        # 100,000: the first page is usable while the rest arrives; then all of it.
+        await pane.get_by_test_id("files-filter").fill("")
+        await pane.get_by_test_id("files-path-edit").click()
+        await pane.get_by_test_id("files-path-input").fill(str(huge))
+        await pane.get_by_test_id("files-path-input").press("Enter")
+        await expect(pane).to_have_attribute("data-path", str(huge))
+        await expect(file_row(pane, "n000000")).to_be_visible()
+        await expect(pane).to_have_attribute("data-complete", "true", timeout=120_000)
+        await expect(grid).to_have_attribute("data-count", "100000")
+        await select(pane, "n000000")
+        await grid.press("End")
+        await expect(file_row(pane, "n099999")).to_have_attribute("aria-selected", "true")
+        await pane.get_by_test_id("files-filter").fill("n09999")
+        await expect(grid).to_have_attribute("data-count", "10")
         await context.close()
 
 
@@ -541,6 +560,24 @@ async def test_read_only_folder_and_moves_between_resources(
             await other.get_by_test_id("files-grid").press("Control+v")
             await page.get_by_test_id("conflict-keep-both").click()
             await expect(file_row(other, "results (1).csv")).to_be_visible()
+
+            # Side by side (the pane split to the right), then drag and drop a file from
+            # one resource's pane into the other's: copied, with a progress bar.
+            await page.get_by_test_id("split-right").first.click()
+            await expect(page.locator("[data-testid=files-pane]:visible")).to_have_count(2)
+            right = page.locator("[data-testid=files-pane]:visible").last
+            await expect(right).to_have_attribute("data-path", str(base / "to"))
+            await expect(right).to_have_attribute("data-complete", "true")
+            await page.locator(".dv-tab", has_text="from — testbox").first.click()
+            left = page.locator("[data-testid=files-pane]:visible").first
+            await expect(left).to_have_attribute("data-path", str(base / "from"))
+            await file_row(right, "results (1).csv").drag_to(left.get_by_test_id("files-scroller"))
+            copied = left.locator("[data-testid=transfer-row][data-kind=job]").last
+            await expect(copied).to_have_attribute("data-state", "succeeded", timeout=60_000)
+            await expect(file_row(left, "results (1).csv")).to_be_visible()
+            await page.screenshot(path=shot("16-side-by-side"))
+            assert (base / "from" / "results (1).csv").read_text() == "x,y\n1,2\n"
+            assert (base / "to" / "results (1).csv").exists()  # copied, not moved
             await context.close()
     finally:
         (base / "locked").chmod(0o755)

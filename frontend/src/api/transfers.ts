@@ -2,8 +2,8 @@
  * Transfers (docs/api-contract.md, "Transfers (issue 4)"): resumable uploads, folders
  * and selections as one streamed archive, and copy/move jobs between resources.
  */
-import { api, API_PREFIX, errorFromResponse, ApiError, type ApiClient } from './client'
-import { bytesToBase64, type RemotePath } from './files'
+import { api, API_PREFIX, type ApiClient } from './client'
+import { bytesToBase64, rawFetch, type RemotePath } from './files'
 
 export interface Upload {
   id: string
@@ -80,24 +80,12 @@ export async function putChunk(
   const client = options.client ?? api
   const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' }
   if (client.csrfToken) headers['X-CSRF-Token'] = client.csrfToken
-  let response: Response
-  try {
-    response = await globalThis.fetch(`${API_PREFIX}${uploadsPath(resourceId, `/${encodeURIComponent(uploadId)}`)}?offset=${offset}`, {
-      method: 'PUT',
-      headers,
-      body: chunk,
-      credentials: 'same-origin',
-      signal: options.signal,
-    })
-  } catch (cause) {
-    if (cause instanceof DOMException && cause.name === 'AbortError') throw cause
-    throw new ApiError(0, 'network_error', 'Could not reach the labgate server. Check your connection and try again.')
-  }
-  if (!response.ok) {
-    const error = await errorFromResponse(response)
-    if (error.status === 401) api.onUnauthorized?.(error)
-    throw error
-  }
+  const response = await rawFetch(`${API_PREFIX}${uploadsPath(resourceId, `/${encodeURIComponent(uploadId)}`)}?offset=${offset}`, {
+    method: 'PUT',
+    headers,
+    body: chunk,
+    signal: options.signal,
+  })
   const answer = (await response.json()) as { offset: number }
   return answer.offset
 }
@@ -169,6 +157,11 @@ export function transferBody(job: NewTransfer): Record<string, unknown> {
 
 export function createTransfer(job: NewTransfer, client: ApiClient = api): Promise<Transfer> {
   return client.post<Transfer>('/transfers', transferBody(job))
+}
+
+/** The caller's jobs, newest first (finished ones for a while too). */
+export async function listTransfers(client: ApiClient = api): Promise<Transfer[]> {
+  return (await client.get<{ transfers: Transfer[] }>('/transfers')).transfers
 }
 
 export function getTransfer(id: string, client: ApiClient = api): Promise<Transfer> {

@@ -15,6 +15,7 @@ import {
   getTransfer,
   getUpload,
   isFinished,
+  listTransfers,
   listUploads,
   putChunk,
   type NewTransfer,
@@ -198,10 +199,36 @@ const POLL_MS = 1000
 
 /** Start a copy or move job and follow it until it ends. Rejects like the API (409 `exists` with details). */
 export async function startJob(job: NewTransfer, label: string, onFinished: (transfer: Transfer) => void): Promise<void> {
-  const transfer = await createTransfer(job)
+  follow(await createTransfer(job), label, onFinished)
+}
+
+function jobLabel(transfer: Transfer): string {
+  const what = transfer.paths.length === 1 ? (transfer.paths[0] ?? '') : `${transfer.paths.length} items`
+  return `${transfer.move ? 'Move' : 'Copy'} ${what} to ${transfer.destination_dir}`
+}
+
+let runningFound = false
+
+/** Jobs still running from before a reload (they run in the server): shown and followed again, once per tab. */
+export async function findRunningJobs(): Promise<void> {
+  if (runningFound) return
+  runningFound = true
+  let transfers: Transfer[]
+  try {
+    transfers = await listTransfers()
+  } catch {
+    return
+  }
+  const known = new Set(tasks.value.map((t) => t.key))
+  for (const transfer of transfers) {
+    if (!isFinished(transfer.state) && !known.has(`job-${transfer.id}`)) follow(transfer, jobLabel(transfer), () => {})
+  }
+}
+
+function follow(transfer: Transfer, label: string, onFinished: (transfer: Transfer) => void): void {
   const task: JobTask = { kind: 'job', key: `job-${transfer.id}`, transfer, label }
   add(task)
-  const follow = async (): Promise<void> => {
+  const poll = async (): Promise<void> => {
     while (!isFinished(task.transfer.state)) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS))
       try {
@@ -215,7 +242,7 @@ export async function startJob(job: NewTransfer, label: string, onFinished: (tra
     if (task.transfer.move) land(task.transfer.source_resource, sourceFolder(task.transfer))
     onFinished(task.transfer)
   }
-  void follow()
+  void poll()
 }
 
 function sourceFolder(transfer: Transfer): string {

@@ -19,8 +19,9 @@ import {
   type FileEntry,
   type RemotePath,
 } from '../../api/files'
-import { archiveUrl, type Transfer } from '../../api/transfers'
+import { archiveUrl, type ArchiveFormat, type Transfer } from '../../api/transfers'
 import { resourcesStore } from '../../stores/resources'
+import { startDownload } from '../../ui/download'
 import type { FileClipboard } from './clipboard'
 import { isInside, placeAll, type ConflictAnswer, type ConflictQuestion, type PlacementItem, type PlacementResult } from './conflicts'
 import { entryKey, isFolder } from './listing'
@@ -54,17 +55,6 @@ function summarise(verb: string, result: PlacementResult): string | null {
   const first = result.failed[0]
   const others = result.failed.length > 1 ? ` (and ${result.failed.length - 1} more)` : ''
   return `Could not ${verb} ${first?.name}${others}: ${first ? messageOf(first.error) : ''}`
-}
-
-/** Start a browser download of `url` (the server sends Content-Disposition: attachment). */
-function download(url: string): void {
-  const link = document.createElement('a')
-  link.href = url
-  link.rel = 'noopener'
-  link.download = ''
-  document.body.append(link)
-  link.click()
-  link.remove()
 }
 
 export function useFileActions(ctx: ActionContext) {
@@ -266,20 +256,20 @@ export function useFileActions(ctx: ActionContext) {
     await ctx.reload()
   }
 
-  function downloadEntries(entries: FileEntry[]): void {
+  function downloadEntries(entries: FileEntry[], format: ArchiveFormat = 'zip'): void {
     const dir = here()
     const only = entries[0]
     if (entries.length === 1 && only && !isFolder(only)) {
-      download(contentUrl(ctx.resourceId, childPath(dir, only), { download: true }))
+      startDownload(contentUrl(ctx.resourceId, childPath(dir, only), { download: true }))
       return
     }
     if (entries.length === 0) return
-    download(archiveUrl(ctx.resourceId, entries.map((e) => childPath(dir, e)), 'zip'))
+    startDownload(archiveUrl(ctx.resourceId, entries.map((e) => childPath(dir, e)), format))
   }
 
   /** The folder itself as one zip (named after it). */
   function downloadFolder(folder: RemotePath): void {
-    download(archiveUrl(ctx.resourceId, [folder], 'zip'))
+    startDownload(archiveUrl(ctx.resourceId, [folder], 'zip'))
   }
 
   return { conflict, downloadFolder, createFolder, createFile, rename, remove, chmod, place, upload, downloadEntries, entryKey }
