@@ -158,6 +158,7 @@ async def test_browse_create_rename_delete_copy_move(server: RunningServer, tmp_
         await expect(dialog.get_by_test_id("conflict-suggestion")).to_have_text("draft (1).txt")
         await page.screenshot(path=shot("03-rename-conflict"))
         await dialog.get_by_test_id("conflict-skip").click()
+        await expect(dialog).to_be_hidden()
         assert (work / "draft.txt").read_text() == "the draft\n"
         assert (work / "notes.txt").read_text() == "my notes\n"
         # ... and Keep both gives it the suggested name.
@@ -218,6 +219,25 @@ async def test_browse_create_rename_delete_copy_move(server: RunningServer, tmp_
         assert (work / "analysis" / "big.bin").read_bytes() == (work / "big.bin").read_bytes()
         await pane.get_by_test_id("files-up").click()
         await expect(pane).to_have_attribute("data-path", str(work))
+
+        # Permissions: the dialog shows them as ls does; make the file executable.
+        await file_row(pane, "big.bin").click(button="right")
+        await menu.get_by_test_id("menu-chmod").click()
+        chmod = page.get_by_test_id("chmod-dialog")
+        await expect(chmod.get_by_test_id("chmod-mode")).to_contain_text("-rw-r--r--")
+        await chmod.get_by_test_id("chmod-owner-execute").check()
+        await expect(chmod.get_by_test_id("chmod-mode")).to_contain_text("-rwxr--r--  (0744)")
+        await chmod.get_by_test_id("chmod-save").click()
+        await expect(chmod).to_be_hidden()
+        await expect(file_row(pane, "big.bin")).to_contain_text("-rwxr--r--")
+        assert (work / "big.bin").stat().st_mode & 0o777 == 0o744
+
+        # The keyboard reaches the same menu (Shift+F10) and Esc closes it.
+        await pane.get_by_test_id("files-grid").press("Shift+F10")
+        await expect(menu).to_be_visible()
+        await expect(menu.get_by_test_id("menu-open")).to_be_focused()
+        await menu.press("Escape")
+        await expect(menu).to_be_hidden()
 
         # Delete several at once, folders with what is in them, after a list of what goes.
         await select(pane, "analysis", "draft (1).txt")
@@ -525,8 +545,14 @@ async def test_read_only_folder_and_moves_between_resources(
             pane = await open_files(page, ssh_resource, base / "locked")
             await pane.get_by_test_id("files-upload-input").set_input_files(picked)
             await expect(pane.get_by_test_id("files-error")).to_contain_text("ermission denied")
+            failed = pane.locator("[data-testid=transfer-row][data-name='note.txt']")
+            await expect(failed.get_by_test_id("transfer-error")).to_contain_text(
+                "ermission denied"
+            )
             await page.screenshot(path=shot("14-upload-read-only"))
             assert list((base / "locked").iterdir()) == []
+            await failed.get_by_test_id("transfer-dismiss").click()
+            await pane.get_by_test_id("files-error-dismiss").click()
 
             # Cut on one resource, paste on the other: a move job through the server.
             await go_to(pane, str(base / "from"))
