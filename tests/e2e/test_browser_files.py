@@ -508,6 +508,44 @@ async def test_upload_a_folder_and_download_it_as_an_archive(
                 "experiment/summary.txt",
             ]
             assert opened.read("experiment/raw/a.dat") == b"a" * 1000
+
+        # Files dropped from the desktop are uploaded too.
+        await pane.get_by_test_id("files-scroller").evaluate(
+            """(scroller) => {
+                const data = new DataTransfer()
+                data.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' }))
+                const init = { dataTransfer: data, bubbles: true, cancelable: true }
+                for (const type of ['dragover', 'drop']) {
+                    scroller.dispatchEvent(new DragEvent(type, init))
+                }
+            }"""
+        )
+        await expect(file_row(pane, "dropped.txt")).to_be_visible(timeout=30_000)
+        assert (target / "dropped.txt").read_bytes() == b"dropped bytes"
+
+        # Cancel in the middle: nothing stays, neither the file nor its hidden part.
+        big = tmp_path / "picked" / "cancel-me.bin"
+        big.write_bytes(os.urandom(24 * 1024 * 1024))
+        parts = 0
+
+        async def hold_second(route: Route) -> None:
+            nonlocal parts
+            parts += 1
+            if parts == 1:
+                await route.continue_()
+            # later parts get no answer: the upload is stuck half-way
+
+        await page.route(re.compile(r"/uploads/[^/?]+\?offset="), hold_second)
+        await pane.get_by_test_id("files-upload-input").set_input_files(big)
+        row = await upload_row(pane, "cancel-me.bin")
+        await expect(row).to_have_attribute("data-state", "sending")
+        await expect(row.get_by_test_id("transfer-detail")).to_contain_text("8 MiB of 24 MiB")
+        async with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
+            await row.get_by_test_id("transfer-cancel").click()
+        assert (await deleted.value).status == 204
+        await expect(row).to_have_attribute("data-state", "cancelled")
+        await page.unroute_all(behavior="ignoreErrors")
+        assert sorted(p.name for p in target.iterdir()) == ["dropped.txt", "experiment"]
         await context.close()
 
 

@@ -151,8 +151,9 @@ export class FileUpload {
   async cancel(): Promise<void> {
     this.controller.abort()
     const id = this.uploadId
-    this.report({ state: 'cancelled', message: null })
+    // Reported once the resource has removed what arrived.
     if (id !== null) await this.api.cancel(id).catch(() => undefined)
+    this.report({ state: 'cancelled', message: null })
   }
 
   async run(): Promise<CompletedUpload> {
@@ -289,8 +290,16 @@ export function filesFromInput(files: FileList | readonly File[]): PickedFile[] 
 
 /** Every file under dropped items, folders walked (DataTransferItem.webkitGetAsEntry). */
 export async function filesFromDrop(items: DataTransferItemList): Promise<PickedFile[]> {
-  const entries = [...items].map((item) => item.webkitGetAsEntry?.() ?? null).filter((e): e is FileSystemEntry => e !== null)
   const found: PickedFile[] = []
+  const entries: FileSystemEntry[] = []
+  // Entries and files must be taken now: the list is emptied once the drop event ends.
+  for (const item of [...items]) {
+    if (item.kind !== 'file') continue
+    const entry = item.webkitGetAsEntry?.() ?? null
+    const file = item.getAsFile()
+    if (entry) entries.push(entry)
+    else if (file) found.push({ file, relativePath: file.name })
+  }
   const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
     if (entry.isFile) {
       const file = await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject))
