@@ -45,14 +45,17 @@ from benchmarks.process import BenchmarkError
 from benchmarks.report import (
     RESOURCES_BEGIN,
     RESOURCES_END,
+    TRANSFERS_BEGIN,
+    TRANSFERS_END,
     ScenarioInfo,
     markdown,
     resources_markdown,
     summarise,
+    transfers_markdown,
     update_page,
 )
 from benchmarks.resources import run_resources
-from benchmarks.transfers import TRANSFERS_BEGIN, TRANSFERS_END, run_transfers, transfers_markdown
+from benchmarks.transfers import run_transfers
 
 # What is measured, at which concurrency levels.
 PLAN: tuple[tuple[Scenario, str, tuple[int, ...]], ...] = (

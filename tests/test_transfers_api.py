@@ -190,14 +190,18 @@ async def test_existing_names_need_overwrite(
 
 
 async def test_cancelling_removes_what_was_built(
-    alice: LoggedIn, two: tuple[int, int], work: Path, target: Path, sshd: SshServer
+    app: Any, alice: LoggedIn, two: tuple[int, int], work: Path, target: Path, sshd: SshServer
 ) -> None:
     source, destination = two
     huge = work / "huge.bin"
     with open(huge, "wb") as handle:
         handle.truncate(8 * 1024 * MIB)  # sparse: quick to make, long to copy
     chown_tree(work, sshd.user)
-    with small_disk(target / "capped", sshd.user, size="512m") as capped:
+    hub = app.state.labgate.transfers.hub
+    with (
+        small_disk(target / "capped", sshd.user, size="512m") as capped,
+        hub.subscribe(alice.user["id"]) as pushed,
+    ):
         started = await alice.post(
             TRANSFERS,
             json={
@@ -212,6 +216,10 @@ async def test_cancelling_removes_what_was_built(
         job = await finished(alice, started.json()["id"])
         assert job["state"] == "cancelled", job
         assert job["bytes_total"] is None or job["bytes_done"] < job["bytes_total"]
+        states = []
+        while not pushed.empty():
+            states.append(pushed.get_nowait().state)
+        assert states[-2:] == ["cancelling", "cancelled"], states
         assert list(capped.iterdir()) == []
     # A finished job is forgotten by DELETE.
     assert (await alice.delete(f"{TRANSFERS}/{job['id']}")).status_code == 204

@@ -21,7 +21,7 @@ from websockets.sync.client import ClientConnection
 from labgate.api.processes import OUTPUT_FRAME
 from tests.support import postgres
 from tests.support.daemons import daemon_runtime_dir
-from tests.support.labgate_api import Browser, server_env
+from tests.support.labgate_api import Browser, server_env, two_replicas
 from tests.support.server import RunningServer
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -255,13 +255,7 @@ def test_two_replicas_reach_the_same_daemon(
     with contextlib.ExitStack() as stack:
         dsn = stack.enter_context(postgres.fresh_database(postgres_dsn))
         env = env_of(runtime_dir, LABGATE_DATABASE_URL=dsn)
-        first, second = (RunningServer(tmp_path / name, env=env) for name in ("a", "b"))
-        for server in (first, second):
-            server.workdir.mkdir()
-            stack.callback(server.kill)
-            server.start()
-        first.wait_until_healthy()
-        second.wait_until_healthy()
+        first, second = stack.enter_context(two_replicas(tmp_path, env))
         on_a = Browser(first, "admin", ADMIN_PASSWORD)
         on_b = Browser(second, "admin", ADMIN_PASSWORD)
         rid = key_resource(on_a, sshd, "replicated")

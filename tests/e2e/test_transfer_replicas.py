@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.test_resource_processes import key_resource
 from tests.support import postgres
-from tests.support.labgate_api import Browser, server_env
+from tests.support.labgate_api import Browser, server_env, two_replicas
 from tests.support.remote_files import chown_tree, small_disk
 from tests.support.server import RunningServer
 from tests.support.sshd import SshServer
@@ -37,14 +37,7 @@ def replicas(
         env = server_env(
             ADMIN_PASSWORD, runtime_dir, LABGATE_SECRET_KEY=SECRET, LABGATE_DATABASE_URL=dsn
         )
-        first, second = (RunningServer(tmp_path / name, env=env) for name in ("a", "b"))
-        for server in (first, second):
-            server.workdir.mkdir()
-            stack.callback(server.kill)
-            server.start()
-        first.wait_until_healthy()
-        second.wait_until_healthy()
-        yield first, second
+        yield stack.enter_context(two_replicas(tmp_path, env))
 
 
 def finished(browser: Browser, job_id: str) -> dict[str, Any]:

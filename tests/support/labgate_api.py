@@ -48,6 +48,23 @@ def labgate_server(
             yield running
 
 
+@contextlib.contextmanager
+def two_replicas(
+    workdir: Path, env: Mapping[str, str]
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    """Two healthy ``labgate serve`` replicas with the same settings (``env`` names the
+    shared database), in ``workdir``/a and /b; killed by PID at the end."""
+    with contextlib.ExitStack() as stack:
+        first, second = (RunningServer(workdir / name, env=env) for name in ("a", "b"))
+        for server in (first, second):
+            server.workdir.mkdir()
+            stack.callback(server.kill)
+            server.start()
+        first.wait_until_healthy()
+        second.wait_until_healthy()
+        yield first, second
+
+
 class Browser:
     """A logged-in browser, as far as the API and the WebSockets are concerned."""
 

@@ -163,6 +163,9 @@ class _Job:
         try:
             await self._work()
         except asyncio.CancelledError:
+            if not self.runner.stopping:
+                self.row.state = TransferState.CANCELLING.value
+                self._push()
             await self._clean_up()
             if self.runner.stopping:
                 state = TransferState.FAILED
@@ -271,7 +274,6 @@ class _Job:
                 log.exception("recording the progress of transfer %s failed", self.row.id)
                 continue
             if cancelled and self._task is not None:
-                self.row.state = TransferState.CANCELLING.value
                 self._task.cancel()
                 return
 
