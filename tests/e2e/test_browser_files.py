@@ -113,7 +113,11 @@ async def test_browse_create_rename_delete_copy_move(server: RunningServer, tmp_
 
         # Hidden files: shown on request, and the choice is kept on the server.
         async with page.expect_response(
-            lambda r: r.url.endswith("/api/v1/preferences") and r.request.method == "PATCH"
+            lambda r: (
+                r.url.endswith("/api/v1/preferences")
+                and r.request.method == "PATCH"
+                and "files.show_hidden" in (r.request.post_data or "")
+            )
         ):
             await pane.get_by_test_id("files-hidden-toggle").click()
         await expect(file_row(pane, ".hidden")).to_be_visible()

@@ -16,21 +16,27 @@ export function useDirectory(resourceId: number) {
   const complete = ref(false)
   const error = shallowRef<ApiError | null>(null)
   let controller: AbortController | null = null
+  /** The folder being opened, until its first page is shown, and when it is. */
+  let opening: RemotePath | null = null
+  let openingShown: Promise<boolean> = Promise.resolve(false)
 
   /** List `path`; resolves once the first page is shown (the rest keeps coming). */
   async function load(path: RemotePath): Promise<boolean> {
     controller?.abort()
     const mine = new AbortController()
     controller = mine
+    opening = path
     loading.value = true
     error.value = null
     let first = true
     let settleFirst: (ok: boolean) => void = () => {}
     const shown = new Promise<boolean>((resolve) => (settleFirst = resolve))
+    openingShown = shown
     loadDirectory((p, q, signal) => listFiles(resourceId, p, q, undefined).then((l) => (signal.aborted ? Promise.reject(new DOMException('aborted', 'AbortError')) : l)), path, mine.signal, (progress) => {
       if (mine.signal.aborted) return
       if (first) {
         dir.value = 'path' in path ? { path: progress.path } : path
+        opening = null
         first = false
       }
       entries.value = progress.entries.slice()
@@ -40,6 +46,7 @@ export function useDirectory(resourceId: number) {
     })
       .catch((caught: unknown) => {
         if (mine.signal.aborted || (caught instanceof DOMException && caught.name === 'AbortError')) return
+        if (controller === mine) opening = null
         error.value = caught instanceof ApiError ? caught : new ApiError(0, 'error', String(caught))
         settleFirst(false)
       })
@@ -50,9 +57,20 @@ export function useDirectory(resourceId: number) {
     return shown
   }
 
+  /**
+   * List the folder again; while another one is being opened, that one (an operation
+   * that ends after the user went elsewhere must not take them back).
+   */
+  function refresh(): Promise<boolean> {
+    const again = (): Promise<boolean> => (dir.value ? load(dir.value) : Promise.resolve(false))
+    // Once it is shown (its first page may have been read before the change landed).
+    if (opening !== null) return openingShown.then(again)
+    return again()
+  }
+
   function stop(): void {
     controller?.abort()
   }
 
-  return { dir, entries, total, loading, complete, error, load, stop }
+  return { dir, entries, total, loading, complete, error, load, refresh, stop }
 }

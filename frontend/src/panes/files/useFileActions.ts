@@ -129,7 +129,7 @@ export function useFileActions(ctx: ActionContext) {
     const result = await placeAll([item], takenNames(), ask(displayPath(dir), true))
     const failure = result.failed[0]
     if (failure) ctx.problem.value = `Could not rename ${entry.name} to ${name}: ${messageOf(failure.error)}`
-    await ctx.reload(result.done[0])
+    if (result.done.length) await ctx.reload(result.done[0]) // skipped or refused: nothing changed
     return true
   }
 
