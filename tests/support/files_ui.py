@@ -20,12 +20,13 @@ async def log_in_as_admin(page: Page, url: str, password: str) -> None:
 async def open_files(page: Page, resource: str, folder: str | Path | None = None) -> Locator:
     """A new file browser on ``resource`` (from the Resources pane), at ``folder`` (typed
     into the path bar) when given. Returns the pane."""
-    resources = page.get_by_test_id("resources-pane")
-    if await resources.count() == 0:
+    tab = page.locator(".dv-tab", has_text="Resources")
+    if await tab.count() == 0:
         await page.get_by_test_id("pane-menu").click()
         await page.get_by_test_id("pane-menu-resources").click()
-    elif not await resources.is_visible():
-        await page.locator(".dv-tab", has_text="Resources").first.click()
+    else:
+        await tab.first.click()
+    await expect(page.get_by_test_id("resources-pane")).to_be_visible()
     row = page.locator(f"[data-testid=resource-row][data-resource-name={resource}]")
     await row.get_by_test_id("resource-files").click()
     pane = page.locator("[data-testid=files-pane]:visible").last
