@@ -15,6 +15,7 @@ CHECKED = (
     "theme",
     "editor.font_size",
     "terminal.font_size",
+    "files.show_hidden",
     "workspace.layout",
     "editor.run_commands",
 )
@@ -29,6 +30,7 @@ async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> Non
         "theme": "system",
         "editor.font_size": 14,
         "terminal.font_size": 14,
+        "files.show_hidden": False,
         "workspace.layout": None,
         "editor.run_commands": {},
     }
@@ -77,6 +79,7 @@ async def test_one_bad_value_changes_nothing(accounts: AccountFactory) -> None:
         ({"editor.font_size": "14"}, "body.preferences.editor.font_size"),
         ({"editor.font_size": 14.5}, "body.preferences.editor.font_size"),
         ({"terminal.font_size": 7}, "body.preferences.terminal.font_size"),
+        ({"files.show_hidden": "yes"}, "body.preferences.files.show_hidden"),
         ({"theme": "dark", "colour": "red"}, "body.preferences.colour"),
         ({"workspace.layout": [1, 2]}, "body.preferences.workspace.layout"),
         ({"editor.run_commands": {"a/b": "x"}}, "body.preferences.editor.run_commands"),

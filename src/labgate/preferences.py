@@ -104,6 +104,12 @@ register(
     max_bytes=32 * 1024,
 )
 register(
+    "files.show_hidden",
+    Annotated[bool, Field(strict=True)],
+    False,
+    "Show hidden files (names starting with a dot) in the file browser.",
+)
+register(
     "workspace.layout",
     dict[str, Any] | None,
     None,

@@ -208,8 +208,8 @@ export async function writeFile(
   return (await response.json()) as WriteAnswer
 }
 
-/** fetch for non-JSON bodies, with the client's error handling. */
-async function rawFetch(url: string, init: RequestInit): Promise<Response> {
+/** fetch for non-JSON bodies, with the client's error handling (also used by transfers.ts). */
+export async function rawFetch(url: string, init: RequestInit): Promise<Response> {
   let response: Response
   try {
     response = await globalThis.fetch(url, { credentials: 'same-origin', ...init })

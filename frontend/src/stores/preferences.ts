@@ -25,6 +25,7 @@ export const BUILTIN_DEFAULTS: Readonly<PreferenceValues> = {
   'editor.line_wrapping': false,
   'editor.run_commands': {},
   'terminal.font_size': 14,
+  'files.show_hidden': false,
   'workspace.layout': null,
 }
 

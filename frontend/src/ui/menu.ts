@@ -6,5 +6,22 @@ export interface MenuItem {
   testid?: string
   /** Draw a divider above this item. */
   separatorBefore?: boolean
+  /** A keyboard shortcut shown beside the label (context menus). */
+  shortcut?: string
   select: () => void
+}
+
+/**
+ * Arrow keys, Home and End move the focus among a menu's items (wrapping round). True
+ * when `key` was one of them (the caller then prevents its default).
+ */
+export function moveMenuFocus(key: string, items: readonly HTMLElement[]): boolean {
+  const index = items.indexOf(document.activeElement as HTMLElement)
+  const focusAt = (i: number): void => items[(i + items.length) % items.length]?.focus()
+  if (key === 'ArrowDown') focusAt(index + 1)
+  else if (key === 'ArrowUp') focusAt(index - 1)
+  else if (key === 'Home') focusAt(0)
+  else if (key === 'End') focusAt(items.length - 1)
+  else return false
+  return true
 }
