@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -222,6 +223,7 @@ def test_tensorboard_shows_the_scalars_of_a_log_directory(
         assert admin.get(running["url"]).status_code == 200
         admin.post(f"/api/v1/sessions/{session['id']}/stop")
         wait_for(admin, session["id"], "stopped")
+        admin.close()
 
 
 def test_jupyterlab_as_a_slurm_job(admin: Browser, cluster_box: int, slurm: SlurmCluster) -> None:
@@ -311,7 +313,7 @@ def test_bad_batch_forms_are_refused(admin: Browser, cluster_box: int) -> None:
 
 
 def test_jupyterlab_behind_a_jump_host(
-    admin: Browser,
+    tmp_path: Path,
     network: JumpNetwork,
     jump_sshd: SshServer,
     target_sshd: SshServer,
@@ -320,30 +322,35 @@ def test_jupyterlab_behind_a_jump_host(
     """The target is reachable only through the jump host (network namespaces): the
     launch, the proxy's channel to the app's socket and the kernel's WebSocket all go
     through the chain."""
-    hops = [{"host": jump_sshd.host, "port": jump_sshd.port, "auth_method": "key"}]
-    rid = admin.add_resource(
-        "behind-gw",
-        target_sshd,
-        auth_method="key",
-        hops=hops,
-        setup_lines=[f"export PATH={apps_env.bin}:$PATH"],
-    )
-    resource = admin.resource(rid)
-    for server in (jump_sshd, target_sshd):
-        admin.trust_host_key(rid, server)
-    for hop, server in ((resource["hops"][0]["id"], jump_sshd), ("target", target_sshd)):
-        remembered = admin.put(
-            f"/api/v1/resources/{rid}/remembered-keys/{hop}",
-            json={"private_key": server.client_key_path.read_text()},
+    # A server of its own: daemons are found by their socket's path, and this machine
+    # plays every host, so the target's daemon must not be the one "box" started.
+    with labgate_server(tmp_path, ADMIN_PASSWORD) as server:
+        admin = Browser(server, "admin", ADMIN_PASSWORD)
+        hops = [{"host": jump_sshd.host, "port": jump_sshd.port, "auth_method": "key"}]
+        rid = admin.add_resource(
+            "behind-gw",
+            target_sshd,
+            auth_method="key",
+            hops=hops,
+            setup_lines=[f"export PATH={apps_env.bin}:$PATH"],
         )
-        assert remembered.status_code == 200, remembered.text
-    session = launch(admin, rid, "jupyterlab")
-    wait_for(admin, session["id"], "running", timeout=180)
-    base = f"/s/{session['id']}/"
-    # The kernel runs on the target: its network namespace has only its own link.
-    links = run_in_kernel(
-        admin, base, "import os; print(' '.join(sorted(os.listdir('/sys/class/net'))))"
-    )
-    assert set(links.split()) == {"lo", network.target_link}
-    admin.post(f"/api/v1/sessions/{session['id']}/stop")
-    wait_for(admin, session["id"], "stopped")
+        resource = admin.resource(rid)
+        for ssh in (jump_sshd, target_sshd):
+            admin.trust_host_key(rid, ssh)
+        for hop, ssh in ((resource["hops"][0]["id"], jump_sshd), ("target", target_sshd)):
+            remembered = admin.put(
+                f"/api/v1/resources/{rid}/remembered-keys/{hop}",
+                json={"private_key": ssh.client_key_path.read_text()},
+            )
+            assert remembered.status_code == 200, remembered.text
+        session = launch(admin, rid, "jupyterlab")
+        wait_for(admin, session["id"], "running", timeout=180)
+        base = f"/s/{session['id']}/"
+        # The kernel runs on the target: its network namespace has only its own link.
+        links = run_in_kernel(
+            admin, base, "import os; print(' '.join(sorted(os.listdir('/sys/class/net'))))"
+        )
+        assert set(links.split()) == {"lo", network.target_link}
+        admin.post(f"/api/v1/sessions/{session['id']}/stop")
+        wait_for(admin, session["id"], "stopped")
+        admin.close()
