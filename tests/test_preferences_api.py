@@ -56,6 +56,7 @@ async def test_defaults_then_changes_then_reset(accounts: AccountFactory) -> Non
         "theme": "dark",
         "editor.font_size": 18,
         "terminal.font_size": 12,
+        "files.show_hidden": False,
         "workspace.layout": LAYOUT,
         "editor.run_commands": {},
     }

@@ -24,6 +24,7 @@ from tests.support.labgate_api import Browser, labgate_server
 from tests.support.netns import JumpNetwork
 from tests.support.processes import user_directory
 from tests.support.server import RunningServer
+from tests.support.sessions import another_user, launch, wait_for
 from tests.support.slurm import SlurmCluster
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -56,16 +57,9 @@ def admin(server: RunningServer) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def bob(server: RunningServer, admin: Browser) -> Iterator[Browser]:
-    made = admin.post(
-        "/api/v1/users", json={"username": "bob", "password": BOB_PASSWORD, "role": "user"}
-    )
-    assert made.status_code == 201, made.text
-    browser = Browser(server, "bob", BOB_PASSWORD)
-    try:
+def bob(admin: Browser) -> Iterator[Browser]:
+    with another_user(admin, "bob", BOB_PASSWORD) as browser:
         yield browser
-    finally:
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -82,29 +76,6 @@ def cluster_box(admin: Browser, sshd: SshServer, apps_env: AppsEnv, slurm: Slurm
         sshd,
         setup_lines=[f"export PATH={apps_env.bin}:$PATH", slurm.setup_lines],
     )
-
-
-def launch(browser: Browser, rid: int, template: str, **body: Any) -> dict[str, Any]:
-    answer = browser.post(
-        "/api/v1/sessions", json={"template": template, "resource_id": rid, **body}
-    )
-    assert answer.status_code == 201, answer.text
-    session: dict[str, Any] = answer.json()
-    return session
-
-
-def wait_for(
-    browser: Browser, session_id: str, *states: str, timeout: float = 120
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        session: dict[str, Any] = browser.get(f"/api/v1/sessions/{session_id}").json()
-        if session["state"] in states:
-            return session
-        if time.monotonic() > deadline:
-            log = browser.get(f"/api/v1/sessions/{session_id}/log").json().get("log")
-            raise AssertionError(f"session stayed {session['state']}: {session}\n{log}")
-        time.sleep(0.3)
 
 
 def socket_to(browser: Browser, path: str) -> ClientConnection:
@@ -223,7 +194,6 @@ def test_tensorboard_shows_the_scalars_of_a_log_directory(
         assert admin.get(running["url"]).status_code == 200
         admin.post(f"/api/v1/sessions/{session['id']}/stop")
         wait_for(admin, session["id"], "stopped")
-        admin.close()
 
 
 def test_jupyterlab_as_a_slurm_job(admin: Browser, cluster_box: int, slurm: SlurmCluster) -> None:

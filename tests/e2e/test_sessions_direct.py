@@ -23,6 +23,8 @@ import pytest
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.mail import MailServer, running_mail_server
 from tests.support.server import RunningServer
+from tests.support.sessions import another_user, wait_for
+from tests.support.sessions import launch as launch_session
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 pytestmark = pytest.mark.e2e
@@ -70,16 +72,9 @@ def admin(server: RunningServer) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def bob(server: RunningServer, admin: Browser) -> Iterator[Browser]:
-    made = admin.post(
-        "/api/v1/users", json={"username": "bob", "password": BOB_PASSWORD, "role": "user"}
-    )
-    assert made.status_code == 201, made.text
-    browser = Browser(server, "bob", BOB_PASSWORD)
-    try:
+def bob(admin: Browser) -> Iterator[Browser]:
+    with another_user(admin, "bob", BOB_PASSWORD) as browser:
         yield browser
-    finally:
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -107,34 +102,9 @@ def site(admin: Browser, box: int, sshd: SshServer) -> str:
 def launch(
     browser: Browser, rid: int, command: str, workdir: str = "~", **extra: Any
 ) -> dict[str, Any]:
-    answer = browser.post(
-        "/api/v1/sessions",
-        json={
-            "template": "webapp",
-            "resource_id": rid,
-            "form": {"app_command": command, "workdir": workdir},
-            **extra,
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    session: dict[str, Any] = answer.json()
-    assert session["state"] == "pending"
-    return session
-
-
-def wait_for(
-    browser: Browser, session_id: str, *states: str, timeout: float = 60
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = browser.get(f"/api/v1/sessions/{session_id}")
-        assert answer.status_code == 200, answer.text
-        session: dict[str, Any] = answer.json()
-        if session["state"] in states:
-            return session
-        if time.monotonic() > deadline:
-            raise AssertionError(f"session stayed {session['state']}: {session}")
-        time.sleep(0.2)
+    """A session of the web app template running ``command`` in ``workdir``."""
+    form = {"app_command": command, "workdir": workdir}
+    return launch_session(browser, rid, "webapp", form=form, **extra)
 
 
 def database(server: RunningServer) -> sqlite3.Connection:
@@ -323,6 +293,19 @@ def test_idle_sessions_are_warned_culled_and_extended(
     assert [e["session_id"] for e in pending] == [session["id"]]
     refused = admin.post(f"/api/v1/session-extensions/{pending[0]['id']}", json={"grant": False})
     assert refused.json()["state"] == "refused"
+    # Bad requests for time and decisions are refused, and change nothing.
+    for hours in (0, -1, 24 * 31, "two", None):
+        bad = admin.post(f"/api/v1/sessions/{session['id']}/extend", json={"hours": hours})
+        assert bad.status_code == 422, (hours, bad.text)
+    unknown_field = admin.post(
+        f"/api/v1/sessions/{session['id']}/extend", json={"hours": 1, "minutes": 5}
+    )
+    assert unknown_field.status_code == 422
+    again = admin.post(f"/api/v1/session-extensions/{pending[0]['id']}", json={"grant": True})
+    assert again.status_code == 409
+    assert admin.post("/api/v1/session-extensions/999999", json={"grant": True}).status_code == 404
+    not_bool = admin.post(f"/api/v1/session-extensions/{pending[0]['id']}", json={"grant": "yes"})
+    assert not_bool.status_code == 422
 
     # Idle past its limit: stopped, and why.
     age(server, session["id"], idle_minutes=61)
@@ -343,5 +326,6 @@ def test_other_users_cannot_see_or_touch_a_session(
     assert bob.get(f"/api/v1/sessions/{sid}/log").status_code == 404
     assert sid not in [s["id"] for s in bob.get("/api/v1/sessions").json()["sessions"]]
     assert bob.get("/api/v1/session-extensions").status_code == 403
+    assert bob.post("/api/v1/session-extensions/1", json={"grant": True}).status_code == 403
     admin.post(f"/api/v1/sessions/{sid}/stop")
     wait_for(admin, sid, "stopped")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 from sqlalchemy import func, select
 
 from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
@@ -20,6 +20,7 @@ from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.db.models import (
+    ENDED_SESSION_STATES,
     LIVE_SESSION_STATES,
     AppSession,
     ExtensionState,
@@ -31,7 +32,7 @@ from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from labgate.resources import catalog
 from labgate.sessions.lifecycle import LAUNCHERS
-from labgate.sessions.policy import policy_for
+from labgate.sessions.policy import idle_stop_at, policy_for
 from labgate.sessions.templates import AppTemplate, validate_form
 from labgate.sessions.tokens import new_session_id
 from labgate.state import AppState
@@ -39,7 +40,6 @@ from labgate.state import AppState
 router = APIRouter(tags=["sessions"])
 
 LISTED = 200
-_ENDED = (SessionState.STOPPED.value, SessionState.FAILED.value, SessionState.EXPIRED.value)
 
 
 class TemplateOut(BaseModel):
@@ -69,7 +69,7 @@ class ExtendIn(Body):
 
 
 class DecideIn(Body):
-    grant: bool
+    grant: StrictBool
 
 
 class ExtensionOut(BaseModel):
@@ -124,8 +124,8 @@ class SessionOut(BaseModel):
         cls, row: AppSession, template: AppTemplate | None, extension: SessionExtension | None
     ) -> SessionOut:
         idle_stop = (
-            row.last_activity_at + timedelta(minutes=row.idle_minutes)
-            if row.idle_minutes and row.state in LIVE_SESSION_STATES
+            idle_stop_at(row.last_activity_at, row.idle_minutes)
+            if row.state in LIVE_SESSION_STATES
             else None
         )
         return cls(
@@ -160,16 +160,12 @@ class LogOut(BaseModel):
     log: str
 
 
-def _launchers_for(template: AppTemplate) -> list[str]:
-    return sorted(LAUNCHERS)
-
-
 @router.get("/app-templates", summary="What can be launched")
 async def list_templates(principal: CurrentPrincipal, state: State) -> TemplateList:
     authorize(principal, Action.LIST_SESSIONS)
     return TemplateList(
         templates=[
-            TemplateOut(**t.describe(), launchers=_launchers_for(t))
+            TemplateOut(**t.describe(), launchers=sorted(LAUNCHERS))
             for t in state.templates.values()
         ]
     )
@@ -325,7 +321,7 @@ async def forget_session(session_id: str, principal: CurrentPrincipal, db: Db) -
 @router.get("/sessions/{session_id}/log", summary="What the app printed")
 async def session_log(session_id: str, principal: CurrentPrincipal, state: State, db: Db) -> LogOut:
     row = await _own(db, principal, session_id, Action.LIST_SESSIONS)
-    if row.state in _ENDED or not row.launcher_state:
+    if row.state in ENDED_SESSION_STATES or not row.launcher_state:
         return LogOut(log=row.log_tail)
     return LogOut(log=await state.lifecycle.read_log(session_id) or row.log_tail)
 

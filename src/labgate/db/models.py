@@ -348,6 +348,11 @@ LIVE_SESSION_STATES = (
     SessionState.RUNNING.value,
     SessionState.STOPPING.value,
 )
+ENDED_SESSION_STATES = (
+    SessionState.STOPPED.value,
+    SessionState.FAILED.value,
+    SessionState.EXPIRED.value,
+)
 
 
 class AppSession(Base):

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from labgate.agent.client import AgentConnection
 from labgate.sessions.templates import AppTemplate
-from labgate.transport.base import ByteReader, StreamWriter
+from labgate.transport.base import ByteReader, StreamWriter, Transport
 
 EndpointKind = Literal["tcp", "unix"]
 
@@ -47,6 +47,12 @@ class Endpoint:
 
     def label(self) -> str:
         return self.path if self.kind == "unix" else f"{self.host}:{self.port}"
+
+    async def open(self, transport: Transport) -> tuple[ByteReader, StreamWriter]:
+        """A stream to the app through ``transport`` (an SSH channel, or a local socket)."""
+        if self.kind == "unix":
+            return await transport.open_unix(self.path)
+        return await transport.open_tcp(self.host, self.port)
 
 
 Phase = Literal["pending", "starting", "running", "ended"]

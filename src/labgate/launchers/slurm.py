@@ -24,7 +24,7 @@ from typing import Any
 
 from labgate.agent.client import AgentCallError
 from labgate.launchers.base import Endpoint, LaunchFailed, LaunchRequest, Poll, ResourceAccess
-from labgate.launchers.commands import run_command
+from labgate.launchers.commands import CommandResult, run_command
 from labgate.sessions.templates import Placeholders, command_of
 
 # Below the home directory; private to the user (0700).
@@ -119,6 +119,16 @@ _STATE_LINE = re.compile(r"JobState=(\S+)")
 _REASON_LINE = re.compile(r"Reason=(\S+)")
 
 
+async def _scheduler(agent: Any, state: Mapping[str, Any], command: str) -> CommandResult:
+    """A SLURM client command for a submitted job, with the resource's set-up lines."""
+    return await run_command(
+        agent,
+        command,
+        owner=str(state.get("owner", "")),
+        setup_lines=list(state.get("setup_lines", [])),
+    )
+
+
 class SlurmLauncher:
     name = "slurm"
     batch = True
@@ -172,12 +182,7 @@ class SlurmLauncher:
     async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll:
         agent = await resource.agent()
         job_id = str(state["job_id"])
-        result = await run_command(
-            agent,
-            f"squeue -h -j {shlex.quote(job_id)} -o '%T|%r|%N'",
-            owner=str(state.get("owner", "")),
-            setup_lines=list(state.get("setup_lines", [])),
-        )
+        result = await _scheduler(agent, state, f"squeue -h -j {shlex.quote(job_id)} -o '%T|%r|%N'")
         line = result.stdout.strip().splitlines()[0] if result.ok and result.stdout.strip() else ""
         if not line:
             return await self._finished(agent, state)
@@ -207,11 +212,8 @@ class SlurmLauncher:
         return Poll("ended", message, scheduler_state=job_state)
 
     async def _finished(self, agent: Any, state: Mapping[str, Any]) -> Poll:
-        result = await run_command(
-            agent,
-            f"scontrol -o show job {shlex.quote(str(state['job_id']))}",
-            owner=str(state.get("owner", "")),
-            setup_lines=list(state.get("setup_lines", [])),
+        result = await _scheduler(
+            agent, state, f"scontrol -o show job {shlex.quote(str(state['job_id']))}"
         )
         found = _STATE_LINE.search(result.stdout) if result.ok else None
         job_state = found.group(1) if found else ""
@@ -233,12 +235,7 @@ class SlurmLauncher:
 
     async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None:
         agent = await resource.agent()
-        await run_command(
-            agent,
-            f"scancel {shlex.quote(str(state['job_id']))}",
-            owner=str(state.get("owner", "")),
-            setup_lines=list(state.get("setup_lines", [])),
-        )
+        await _scheduler(agent, state, f"scancel {shlex.quote(str(state['job_id']))}")
 
     async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
         agent = await resource.agent()

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labgate.api.deps import authenticate, expected_origin
 from labgate.auth.tokens import TOKEN_PREFIX
-from labgate.db.models import SessionState
+from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
 from labgate.proxy.forward import BrowserLeft, forward_http, target_of
 from labgate.proxy.routes import Route
@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/s/"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-_ENDED = frozenset(
-    {SessionState.STOPPED.value, SessionState.FAILED.value, SessionState.EXPIRED.value}
-)
 
 
 class ProxyError(Exception):
@@ -107,7 +104,7 @@ class SessionProxy:
             raise ProxyError(404, "not_found", "There is no such session.")
         if route.user_id != principal.user_id:
             raise ProxyError(403, "forbidden", "This session is not yours.")
-        if route.state in _ENDED:
+        if route.state in ENDED_SESSION_STATES:
             raise ProxyError(410, "session_ended", "This session has ended.")
         if route.state != SessionState.RUNNING.value or route.endpoint is None:
             raise ProxyError(503, "session_not_ready", "This session is not ready yet.")

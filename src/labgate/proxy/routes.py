@@ -115,10 +115,7 @@ class RouteTable:
             plan = route.plan
 
             async def opener() -> tuple[ByteReader, StreamWriter]:
-                transport = await self.connections.transport(plan)
-                if endpoint.kind == "unix":
-                    return await transport.open_unix(endpoint.path)
-                return await transport.open_tcp(endpoint.host, endpoint.port)
+                return await endpoint.open(await self.connections.transport(plan))
 
             route.pool = UpstreamPool(opener)
         return route.pool

@@ -49,6 +49,7 @@ from labgate.resources.status import Hub
 from labgate.sessions import probes
 from labgate.sessions.diagnosis import explain
 from labgate.sessions.mail import send_mail
+from labgate.sessions.policy import idle_stop_at
 from labgate.sessions.templates import AppTemplate
 from labgate.transport.base import ByteReader, StreamWriter
 
@@ -85,10 +86,7 @@ class _Access:
         return await self._state.connections.agent(self.plan)
 
     async def open(self, endpoint: Endpoint) -> tuple[ByteReader, StreamWriter]:
-        transport = await self._state.connections.transport(self.plan)
-        if endpoint.kind == "unix":
-            return await transport.open_unix(endpoint.path)
-        return await transport.open_tcp(endpoint.host, endpoint.port)
+        return await endpoint.open(await self._state.connections.transport(self.plan))
 
     def pool(self, endpoint: Endpoint) -> UpstreamPool:
         async def opener() -> tuple[ByteReader, StreamWriter]:
@@ -131,6 +129,13 @@ class Lifecycle:
             plan = await plan_for_owner(db, resource, row.user_id, username)
             db.expunge(row)
         return _Snapshot(row, plan, email or "", resource.name)
+
+    async def _state_of(self, session_id: str) -> str | None:
+        async with self.state.database.read() as db:
+            state: str | None = await db.scalar(
+                select(AppSession.state).where(AppSession.id == session_id)
+            )
+        return state
 
     async def save(self, row: AppSession, **values: Any) -> None:
         """Write ``values`` to the session, tell its owner's tabs, refresh its route."""
@@ -260,10 +265,12 @@ class Lifecycle:
         deadline: float | None = None
         said = ""
         token = self.state.session_tokens.open(row.sealed_token, row.id)
+        renewed = loop.time()
         while True:
-            await self._claim(row.id)
-            current = await self._snapshot(row.id)
-            if current is None or current.row.state not in (
+            if loop.time() - renewed > LEASE_SECONDS / 3:
+                await self._claim(row.id)
+                renewed = loop.time()
+            if await self._state_of(row.id) not in (
                 SessionState.PENDING.value,
                 SessionState.STARTING.value,
             ):
@@ -495,7 +502,7 @@ class Lifecycle:
 
     async def _enforce_limits(self, snap: _Snapshot, now: datetime, last: datetime) -> None:
         row = snap.row
-        idle_at = last + timedelta(minutes=row.idle_minutes) if row.idle_minutes else None
+        idle_at = idle_stop_at(last, row.idle_minutes)
         candidates = [
             (t, why) for t, why in ((idle_at, "idle"), (row.ends_at, "time")) if t is not None
         ]

@@ -4,6 +4,7 @@ how much extension without an administrator (settings ``app_*``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from labgate.db.models import Role
 from labgate.settings import Settings
@@ -17,6 +18,11 @@ class SessionPolicy:
     warning_minutes: int
     auto_extension_hours: int
     auto_extensions: int
+
+
+def idle_stop_at(last_activity: datetime, idle_minutes: int) -> datetime | None:
+    """When idle clean-up stops a session last used at ``last_activity`` (None: never)."""
+    return last_activity + timedelta(minutes=idle_minutes) if idle_minutes else None
 
 
 def policy_for(role: str, settings: Settings) -> SessionPolicy:

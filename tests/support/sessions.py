@@ -1,0 +1,53 @@
+"""Sessions through the API, for end-to-end tests: launch one, wait for a state, and
+make a second user (the one who must be refused)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from tests.support.labgate_api import Browser
+
+
+def launch(browser: Browser, rid: int, template: str, **body: Any) -> dict[str, Any]:
+    """POST /api/v1/sessions; the new session, which starts ``pending``."""
+    answer = browser.post(
+        "/api/v1/sessions", json={"template": template, "resource_id": rid, **body}
+    )
+    assert answer.status_code == 201, answer.text
+    session: dict[str, Any] = answer.json()
+    assert session["state"] == "pending"
+    return session
+
+
+def wait_for(
+    browser: Browser, session_id: str, *states: str, timeout: float = 120
+) -> dict[str, Any]:
+    """The session once it is in one of ``states`` (its log in the error otherwise)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = browser.get(f"/api/v1/sessions/{session_id}")
+        assert answer.status_code == 200, answer.text
+        session: dict[str, Any] = answer.json()
+        if session["state"] in states:
+            return session
+        if time.monotonic() > deadline:
+            log = browser.get(f"/api/v1/sessions/{session_id}/log").json().get("log")
+            raise AssertionError(f"session stayed {session['state']}: {session}\n{log}")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def another_user(admin: Browser, username: str, password: str) -> Iterator[Browser]:
+    """A second, ordinary user, logged in."""
+    made = admin.post(
+        "/api/v1/users", json={"username": username, "password": password, "role": "user"}
+    )
+    assert made.status_code == 201, made.text
+    browser = Browser(admin.server, username, password)
+    try:
+        yield browser
+    finally:
+        browser.close()
