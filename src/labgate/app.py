@@ -163,7 +163,11 @@ def create_app(
         max_streamed_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.secure_cookies,
+        frame_sources=[state.origins.frame_source] if state.origins.enabled else [],
+    )
     # Outermost: /s/... goes to the apps, past the API's limits and headers.
     app.add_middleware(ProxyMiddleware)
     return app

@@ -204,6 +204,14 @@ class Settings(BaseSettings):
         "and quotas still apply).",
     )
     # -- interactive sessions (apps) ---------------------------------------------------
+    app_domain: str = Field(
+        "",
+        description="Serve each session's app from an origin of its own, e.g. "
+        "`{session}.apps.example.org`: the app's pages then cannot read labgate's cookies "
+        "or call its API as their viewer. Needs `public_url` (its scheme and port are "
+        "used), a wildcard DNS record and, for HTTPS, a wildcard certificate for the "
+        "domain. Empty: apps are served under labgate's own origin, at `/s/<session>/`.",
+    )
     app_idle_minutes: int = Field(
         120,
         ge=0,
@@ -313,6 +321,22 @@ class Settings(BaseSettings):
         for path in (self.tls_certfile, self.tls_keyfile):
             if path is not None and not path.is_file():
                 raise ValueError(f"TLS file {path} does not exist")
+        return self
+
+    @field_validator("app_domain")
+    @classmethod
+    def _check_app_domain(cls, value: str) -> str:
+        from labgate.proxy.origins import check_app_domain
+
+        return check_app_domain(value)
+
+    @model_validator(mode="after")
+    def _check_app_origins(self) -> Settings:
+        if self.app_domain and not self.public_url:
+            raise ValueError(
+                "app_domain needs public_url: the sessions' origins take its scheme and port, "
+                "and their sign-in starts at labgate's own origin"
+            )
         return self
 
     @model_validator(mode="after")

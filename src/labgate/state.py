@@ -14,6 +14,7 @@ from labgate.auth.providers import AuthProvider
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
 from labgate.http.metrics import Metrics
+from labgate.proxy.origins import AppOrigins
 from labgate.proxy.routes import RouteTable
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.keyring import Keyring
@@ -50,6 +51,11 @@ class AppState:
     def routes(self) -> RouteTable:
         """Where each session's URL leads (the proxy's cache)."""
         return RouteTable(self.database, self.connections, self.session_tokens, self.templates)
+
+    @cached_property
+    def origins(self) -> AppOrigins:
+        """The sessions' own origins, when ``app_domain`` is set."""
+        return AppOrigins(self.settings, lambda: self.vault)
 
     @cached_property
     def activity(self) -> ActivityRecorder:

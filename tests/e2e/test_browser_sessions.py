@@ -17,6 +17,7 @@ from tests.support.apps import AppsEnv
 from tests.support.browser import chromium, results_dir
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.server import RunningServer
+from tests.support.sessions import NOTEBOOK, fresh_folder
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -42,17 +43,8 @@ def site(server: RunningServer, sshd: SshServer) -> Iterator[str]:
     api = Browser(server, "admin", ADMIN_PASSWORD)
     try:
         rid = api.add_key_resource("box", sshd)
-        path = f"{sshd.user.home}/browser-site"
-        api.post(f"/api/v1/resources/{rid}/files/delete", json={"path": path, "recursive": True})
-        assert (
-            api.post(f"/api/v1/resources/{rid}/files/mkdir", json={"path": path}).status_code == 201
-        )
-        page = api.put(
-            f"/api/v1/resources/{rid}/files/content",
-            params={"path": f"{path}/index.html"},
-            content=b"<!doctype html><h1 id=hello>Hello from the app</h1>",
-        )
-        assert page.status_code == 200
+        page = b"<!doctype html><h1 id=hello>Hello from the app</h1>"
+        path = fresh_folder(api, rid, f"{sshd.user.home}/browser-site", {"index.html": page})
         yield path
     finally:
         api.close()
@@ -157,43 +149,14 @@ async def test_a_failed_launch_says_why(server: RunningServer, site: str) -> Non
         await page.screenshot(path=shot("06-failed"))
 
 
-NOTEBOOK = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "first",
-            "metadata": {},
-            "outputs": [],
-            "source": ["print(6 * 7)"],
-        }
-    ],
-    "metadata": {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
-
-
 async def test_jupyterlab_runs_a_notebook_cell(
     server: RunningServer, sshd: SshServer, apps_env: AppsEnv
 ) -> None:
     api = Browser(server, "admin", ADMIN_PASSWORD)
     try:
         rid = api.add_key_resource("lab", sshd, setup_lines=[f"export PATH={apps_env.bin}:$PATH"])
-        folder = f"{sshd.user.home}/browser-notebooks"
-        api.post(f"/api/v1/resources/{rid}/files/delete", json={"path": folder, "recursive": True})
-        assert (
-            api.post(f"/api/v1/resources/{rid}/files/mkdir", json={"path": folder}).status_code
-            == 201
-        )
-        written = api.put(
-            f"/api/v1/resources/{rid}/files/content",
-            params={"path": f"{folder}/demo.ipynb"},
-            content=json.dumps(NOTEBOOK).encode(),
-        )
-        assert written.status_code == 200
+        notebook = {"demo.ipynb": json.dumps(NOTEBOOK).encode()}
+        folder = fresh_folder(api, rid, f"{sshd.user.home}/browser-notebooks", notebook)
     finally:
         api.close()
     async with logged_in(server) as page:

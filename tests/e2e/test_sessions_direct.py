@@ -23,7 +23,7 @@ import pytest
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.mail import MailServer, running_mail_server
 from tests.support.server import RunningServer
-from tests.support.sessions import another_user, wait_for
+from tests.support.sessions import another_user, fresh_folder, wait_for
 from tests.support.sessions import launch as launch_session
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -85,18 +85,8 @@ def box(admin: Browser, sshd: SshServer) -> int:
 @pytest.fixture(scope="module")
 def site(admin: Browser, box: int, sshd: SshServer) -> str:
     """A folder the web app serves."""
-    path = f"{sshd.user.home}/sessions-site"
-    admin.post(f"/api/v1/resources/{box}/files/delete", json={"path": path, "recursive": True})
-    assert (
-        admin.post(f"/api/v1/resources/{box}/files/mkdir", json={"path": path}).status_code == 201
-    )
-    page = admin.put(
-        f"/api/v1/resources/{box}/files/content",
-        params={"path": f"{path}/index.html"},
-        content=b"<h1>served by the app</h1>",
-    )
-    assert page.status_code == 200, page.text
-    return path
+    page = b"<h1>served by the app</h1>"
+    return fresh_folder(admin, box, f"{sshd.user.home}/sessions-site", {"index.html": page})
 
 
 def launch(

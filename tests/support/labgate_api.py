@@ -36,7 +36,11 @@ def server_env(admin_password: str, runtime_dir: str, **extra: str) -> dict[str,
 
 @contextlib.contextmanager
 def labgate_server(
-    workdir: Path, admin_password: str, *, env: Mapping[str, str] | None = None
+    workdir: Path,
+    admin_password: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
     """``labgate serve`` with a daemon runtime directory of its own: every agent and
     daemon it starts on the resources is killed (by PID) when the block ends. (One
@@ -44,7 +48,7 @@ def labgate_server(
     so servers that must not share daemons must not share the directory.)"""
     with daemon_runtime_dir() as runtime_dir:
         settings = server_env(admin_password, runtime_dir, **(env or {}))
-        with running_server(workdir, env=settings) as running:
+        with running_server(workdir, env=settings, port=port) as running:
             yield running
 
 

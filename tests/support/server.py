@@ -174,9 +174,10 @@ def running_server(
     env: Mapping[str, str] | None = None,
     data_dir: Path | None = None,
     tls_ca: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
     """A healthy server for the block; killed at its end even if the block failed."""
-    server = RunningServer(workdir, env=env, data_dir=data_dir, tls_ca=tls_ca)
+    server = RunningServer(workdir, env=env, data_dir=data_dir, tls_ca=tls_ca, port=port)
     try:
         server.start()
         server.wait_until_healthy()

@@ -51,3 +51,38 @@ def another_user(admin: Browser, username: str, password: str) -> Iterator[Brows
         yield browser
     finally:
         browser.close()
+
+
+def fresh_folder(browser: Browser, rid: int, path: str, files: dict[str, bytes]) -> str:
+    """``path`` on the resource, emptied and holding ``files`` (name: content)."""
+    browser.post(f"/api/v1/resources/{rid}/files/delete", json={"path": path, "recursive": True})
+    made = browser.post(f"/api/v1/resources/{rid}/files/mkdir", json={"path": path})
+    assert made.status_code == 201, made.text
+    for name, content in files.items():
+        written = browser.put(
+            f"/api/v1/resources/{rid}/files/content",
+            params={"path": f"{path}/{name}"},
+            content=content,
+        )
+        assert written.status_code == 200, written.text
+    return path
+
+
+# A notebook of one cell that prints 42, for JupyterLab in a browser.
+NOTEBOOK: dict[str, Any] = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "first",
+            "metadata": {},
+            "outputs": [],
+            "source": ["print(6 * 7)"],
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}

@@ -20,7 +20,13 @@ from starlette.requests import HTTPConnection
 
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Account, Principal, Scope, role_scopes
-from labgate.auth.sessions import COOKIE_NAME, find_live_session, touch_session
+from labgate.auth.sessions import (
+    COOKIE_NAME,
+    LiveSession,
+    find_live_session,
+    find_live_session_by_id,
+    touch_session,
+)
 from labgate.auth.tokens import find_live_token, touch_token
 from labgate.errors import CsrfFailed, LabgateError, NotAuthenticated
 from labgate.http.client import client_address, is_https
@@ -105,6 +111,28 @@ async def authenticate(
         sent = conn.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
             raise CsrfFailed("Missing or wrong X-CSRF-Token header. Reload the page and try again.")
+    return await _session_principal(conn, state, db, method, session)
+
+
+async def authenticate_login(
+    conn: HTTPConnection, state: AppState, login_session_id: int
+) -> Principal:
+    """Who is calling on an app's own origin, whose cookie names the login session it was
+    opened from (see labgate.proxy.origins): that session must still be live."""
+    async with state.database.read() as reader:
+        session = await find_live_session_by_id(reader, login_session_id, state.settings)
+    if session is None:
+        raise NotAuthenticated("Your labgate login has ended. Log in again.")
+    return await _session_principal(conn, state, None, "GET", session)
+
+
+async def _session_principal(
+    conn: HTTPConnection,
+    state: AppState,
+    db: AsyncSession | None,
+    method: str,
+    session: LiveSession,
+) -> Principal:
     if session.stale:
         await _touch(conn, state, db, method, partial(touch_session, session_id=session.id))
     return _principal(session.account, "session", frozenset(Scope), session_id=session.id)

@@ -62,6 +62,19 @@ async def find_live_session(
 ) -> LiveSession | None:
     """The session behind ``cookie`` if it is live and its user enabled; one query, no
     writes."""
+    return await _find_live(db, LoginSession.token_hash == digest(cookie), settings)
+
+
+async def find_live_session_by_id(
+    db: AsyncSession, session_id: int, settings: Settings
+) -> LiveSession | None:
+    """The same, for a session known by its id (an app origin's cookie names it)."""
+    return await _find_live(db, LoginSession.id == session_id, settings)
+
+
+async def _find_live(
+    db: AsyncSession, which: ColumnElement[bool], settings: Settings
+) -> LiveSession | None:
     now = utcnow()
     row = (
         await db.execute(
@@ -72,11 +85,7 @@ async def find_live_session(
                 *ACCOUNT_COLUMNS,
             )
             .join(User, User.id == LoginSession.user_id)
-            .where(
-                LoginSession.token_hash == digest(cookie),
-                _live(settings, now),
-                User.disabled.is_(False),
-            )
+            .where(which, _live(settings, now), User.disabled.is_(False))
         )
     ).first()
     if row is None:

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # No inline scripts anywhere; styles may be inline because the layout library and Vue
-# set element styles. Apps shown in frames later come from their own origin.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "font-src 'self' data:",
-        "connect-src 'self' ws: wss:",
-        "frame-ancestors 'self'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "object-src 'none'",
-    ]
-)
+# set element styles. Apps are framed from labgate's origin (/s/...), or from their own
+# origins when app_domain is set (their source is added to frame-src then).
+_POLICY = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self' ws: wss:",
+    "frame-ancestors 'self'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "object-src 'none'",
+]
+
+
+def content_security_policy(frame_sources: Sequence[str] = ()) -> str:
+    policy = list(_POLICY)
+    if frame_sources:
+        policy.append(" ".join(["frame-src 'self'", *frame_sources]))
+    return "; ".join(policy)
+
 
 _HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"SAMEORIGIN"),
@@ -32,9 +40,12 @@ _HEADERS = [
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, hsts: bool = False, frame_sources: Sequence[str] = ()
+    ) -> None:
         self.app = app
-        self.headers = list(_HEADERS)
+        policy = content_security_policy(frame_sources).encode()
+        self.headers = [(b"content-security-policy", policy), *_HEADERS]
         if hsts:
             self.headers.append((b"strict-transport-security", b"max-age=31536000"))
 

@@ -10,6 +10,11 @@ and does, for every request and every WebSocket handshake, in this order:
 3. check the session is running (else a clear answer: starting, ended, unknown);
 4. forward to the app through the resource's connection, with labgate's credentials
    removed and the app's own added, and note the activity.
+
+With ``app_domain`` set, each app is served from an origin of its own
+(:mod:`labgate.proxy.origins`): a browser that asks labgate's origin for ``/s/<id>/...``
+is sent there with a one-time grant, and the app's origin knows the caller by its own
+cookie. Requests with a labgate API token (scripts) are served on either origin.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ from __future__ import annotations
 import json
 import logging
 from html import escape
+from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from labgate.api.deps import authenticate, expected_origin
+from labgate.api.deps import authenticate, authenticate_login, expected_origin
+from labgate.auth.principal import Principal
 from labgate.auth.tokens import TOKEN_PREFIX
 from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
 from labgate.proxy.forward import BrowserLeft, forward_http, target_of
+from labgate.proxy.origins import COOKIE_NAME as APP_COOKIE
+from labgate.proxy.origins import ENTER_PATH
 from labgate.proxy.routes import Route
 from labgate.proxy.upstream import UpstreamError
 from labgate.proxy.websocket import relay_websocket
@@ -39,26 +48,40 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class ProxyError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, link: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        # Where the error page sends a person on: (URL, text).
+        self.link = link
 
 
 class ProxyMiddleware:
-    """Sends ``/s/...`` to the proxy, everything else on to labgate's app."""
+    """Sends ``/s/...`` and every request to a session's own origin to the proxy,
+    everything else on to labgate's app."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and scope["path"].startswith(PREFIX):
+        if scope["type"] in ("http", "websocket"):
             # Starlette puts itself in the scope before its middleware runs.
             state: AppState = scope["app"].state.labgate
-            await SessionProxy(state).handle(scope, receive, send)
-            return
+            on_app_origin = state.origins.session_of(_header(scope, b"host") or "")
+            if on_app_origin is not None or scope["path"].startswith(PREFIX):
+                await SessionProxy(state).handle(scope, receive, send, on_app_origin)
+                return
         await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -71,34 +94,73 @@ def _split(path: str) -> tuple[str, str]:
 class SessionProxy:
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self.origins = state.origins
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        websocket = scope["type"] == "websocket"
-        session_id, tail = _split(scope["path"])
+    async def handle(
+        self, scope: Scope, receive: Receive, send: Send, on_app_origin: str | None
+    ) -> None:
         try:
-            route = await self._authorised_route(scope, session_id)
-            if not tail and not websocket:
-                # The app's relative links need the trailing slash.
-                await _redirect(send, f"{PREFIX}{session_id}/", scope.get("query_string", b""))
-                return
-            await self._forward(scope, receive, send, route)
+            if on_app_origin is None:
+                await self._on_labgate_origin(scope, receive, send)
+            else:
+                await self._on_app_origin(scope, receive, send, on_app_origin)
         except ProxyError as exc:
-            if websocket:
+            if scope["type"] == "websocket":
                 await _refuse_websocket(receive, send, exc)
             else:
+                if exc.link is None and on_app_origin is not None:
+                    exc.link = (self.origins.labgate_origin + "/", "Back to labgate")
                 await _answer_error(scope, send, exc)
 
-    async def _authorised_route(self, scope: Scope, session_id: str) -> Route:
+    async def _on_labgate_origin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session_id, tail = _split(scope["path"])
         conn = HTTPConnection(_without_app_authorization(scope))
-        method = "GET" if scope["type"] == "websocket" else scope["method"]
-        if scope["type"] == "websocket" or method not in _SAFE:
-            origin = conn.headers.get("origin")
-            if origin is not None and origin != expected_origin(conn, self.state):
-                raise ProxyError(403, "forbidden", f"Requests from {origin} are not allowed here.")
+        _check_origin(scope, conn, expected_origin(conn, self.state))
+        principal = await self._authenticated(conn)
+        route = await self._route(session_id, principal)
+        if self.origins.enabled and principal.via == "session":
+            await self._send_to_app_origin(scope, send, route, principal)
+            return
+        await self._serve(scope, receive, send, route, tail, framed_by=None)
+
+    async def _on_app_origin(
+        self, scope: Scope, receive: Receive, send: Send, host_session: str
+    ) -> None:
+        path = scope["path"]
+        if path == ENTER_PATH and scope["type"] == "http":
+            await self._enter(scope, send, host_session)
+            return
+        session_id, tail = _split(path) if path.startswith(PREFIX) else ("", "")
+        if session_id != host_session:
+            raise ProxyError(404, "not_found", "There is nothing here but the session's app.")
+        conn = HTTPConnection(_without_app_authorization(scope))
+        _check_origin(scope, conn, self.origins.origin(host_session))
+        if conn.headers.get("authorization"):
+            principal = await self._authenticated(conn)  # a labgate API token
+        else:
+            login = self.origins.login_of(conn.cookies.get(APP_COOKIE, ""), host_session)
+            if login is None:
+                raise ProxyError(
+                    401,
+                    "not_authenticated",
+                    "Open this session from labgate.",
+                    link=(self._labgate_url(scope), "Open it through labgate"),
+                )
+            principal = await self._authenticated(conn, login=login)
+        route = await self._route(session_id, principal)
+        await self._serve(
+            scope, receive, send, route, tail, framed_by=self.origins.labgate_origin.encode()
+        )
+
+    async def _authenticated(self, conn: HTTPConnection, *, login: int | None = None) -> Principal:
         try:
-            principal = await authenticate(conn, self.state, method="GET")
+            if login is not None:
+                return await authenticate_login(conn, self.state, login)
+            return await authenticate(conn, self.state, method="GET")
         except LabgateError as exc:
             raise ProxyError(exc.status, exc.code, exc.message) from exc
+
+    async def _route(self, session_id: str, principal: Principal) -> Route:
         route = await self.state.routes.get(session_id) if session_id else None
         if route is None:
             raise ProxyError(404, "not_found", "There is no such session.")
@@ -110,7 +172,77 @@ class SessionProxy:
             raise ProxyError(503, "session_not_ready", "This session is not ready yet.")
         return route
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
+    async def _send_to_app_origin(
+        self, scope: Scope, send: Send, route: Route, principal: Principal
+    ) -> None:
+        """A browser signed in to labgate goes to the app's own origin with a grant."""
+        origin = self.origins.origin(route.session_id)
+        if scope["type"] == "websocket" or scope["method"] not in _SAFE:
+            raise ProxyError(
+                403, "wrong_origin", f"This session's app is served from {origin}, not here."
+            )
+        if principal.session_id is None:  # pragma: no cover - "session" principals have one
+            raise ProxyError(401, "not_authenticated", "Please log in.")
+        grant = self.origins.grant(route.session_id, principal.session_id)
+        query = urlencode({"grant": grant, "next": _path_and_query(scope)})
+        await _redirect(send, f"{origin}{ENTER_PATH}?{query}", b"")
+
+    async def _enter(self, scope: Scope, send: Send, host_session: str) -> None:
+        """Redeem a grant: the app origin's cookie, then on to the page asked for."""
+        fields = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        grant = (fields.get("grant") or [""])[0]
+        wanted = (fields.get("next") or [""])[0]
+        home = f"{PREFIX}{host_session}/"
+        login = self.origins.redeem(grant, host_session)
+        if login is None:
+            raise ProxyError(
+                403,
+                "grant_invalid",
+                "This link to the app has expired or was used already.",
+                link=(self.origins.labgate_origin + home, "Open the session again"),
+            )
+        conn = HTTPConnection(scope)
+        principal = await self._authenticated(conn, login=login)
+        await self._route(host_session, principal)
+        # Only the session's own pages: never a redirect to elsewhere.
+        target = wanted if wanted.startswith(home) else home
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [
+                    (b"location", target.encode()),
+                    (b"set-cookie", self.origins.set_cookie_header(host_session, login)),
+                    (b"cache-control", b"no-store"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    def _labgate_url(self, scope: Scope) -> str:
+        return self.origins.labgate_origin + _path_and_query(scope)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        tail: str,
+        *,
+        framed_by: bytes | None,
+    ) -> None:
+        if not tail and scope["type"] == "http":
+            # The app's relative links need the trailing slash.
+            await _redirect(send, f"{PREFIX}{route.session_id}/", scope.get("query_string", b""))
+            return
+        await self._forward(scope, receive, send, route, framed_by)
+
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, route: Route, framed_by: bytes | None
+    ) -> None:
         template = route.template
         strip = (
             None if template is None or template.keeps_base_path else f"{PREFIX}{route.session_id}"
@@ -142,6 +274,7 @@ class SessionProxy:
                     auth=route.auth_header,
                     forwarded_for=forwarded_for,
                     forwarded_proto=scope.get("scheme", "http"),
+                    framed_by=framed_by,
                 )
         except BrowserLeft:
             return
@@ -153,6 +286,21 @@ class SessionProxy:
             ) from exc
         except LabgateError as exc:  # connecting to the resource failed
             raise ProxyError(502, exc.code, exc.message) from exc
+
+
+def _check_origin(scope: Scope, conn: HTTPConnection, expected: str) -> None:
+    """A WebSocket or an unsafe method from another origin is refused (browsers always
+    send Origin with those, and cannot be made to lie about it)."""
+    if scope["type"] == "websocket" or scope["method"] not in _SAFE:
+        origin = conn.headers.get("origin")
+        if origin is not None and origin != expected:
+            raise ProxyError(403, "forbidden", f"Requests from {origin} are not allowed here.")
+
+
+def _path_and_query(scope: Scope) -> str:
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return (raw + (b"?" + query if query else b"")).decode("latin-1")
 
 
 def _without_app_authorization(scope: Scope) -> Scope:
@@ -189,7 +337,13 @@ def _wants_html(scope: Scope) -> bool:
 
 async def _answer_error(scope: Scope, send: Send, error: ProxyError) -> None:
     if _wants_html(scope):
-        body = _PAGE.format(title=escape(error.message), code=escape(error.code)).encode()
+        href, text = error.link or ("/", "Back to labgate")
+        body = _PAGE.format(
+            title=escape(error.message),
+            code=escape(error.code),
+            href=escape(href),
+            text=escape(text),
+        ).encode()
         content_type = b"text/html; charset=utf-8"
     else:
         body = json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
@@ -222,5 +376,5 @@ _PAGE = """<!doctype html>
 <style>body{{font-family:system-ui,sans-serif;margin:15vh auto;max-width:32rem;color:#1d232a}}
 code{{color:#56606b}}</style></head>
 <body><h1>{title}</h1><p><code>{code}</code></p>
-<p><a href="/">Back to labgate</a></p></body></html>
+<p><a href="{href}">{text}</a></p></body></html>
 """

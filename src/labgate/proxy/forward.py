@@ -62,8 +62,10 @@ async def forward_http(
     auth: tuple[bytes, bytes] | None,
     forwarded_for: str,
     forwarded_proto: str,
+    framed_by: bytes | None = None,
 ) -> int:
-    """Forward; returns the status the app answered."""
+    """Forward; returns the status the app answered. ``framed_by``: labgate's origin, when
+    the app is on an origin of its own and is shown in labgate's frames."""
     method = scope["method"].encode()
     request_headers = header_rules.to_app(
         scope["headers"], auth=auth, forwarded_for=forwarded_for, forwarded_proto=forwarded_proto
@@ -91,7 +93,7 @@ async def forward_http(
         {
             "type": "http.response.start",
             "status": response.status,
-            "headers": header_rules.to_browser(response.headers),
+            "headers": header_rules.to_browser(response.headers, framed_by=framed_by),
         }
     )
     if method == b"HEAD":

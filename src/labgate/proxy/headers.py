@@ -7,7 +7,10 @@ app's own credential (its token), which the user never sees. Hop-by-hop headers 
 their hop.
 
 Towards the browser: no cookie named like labgate's (an app must not replace the
-viewer's labgate session), and no hop-by-hop headers.
+viewer's labgate session), and no hop-by-hop headers. An app on an origin of its own
+(``app_domain``) that lets only itself frame its pages (CSP ``frame-ancestors 'self'``,
+``X-Frame-Options: SAMEORIGIN``, as JupyterLab does) is let be framed by labgate too, so
+it shows in a pane; an app that refuses every frame (``'none'``, ``DENY``) is left so.
 """
 
 from __future__ import annotations
@@ -88,8 +91,24 @@ def _sets_labgate_cookie(value: bytes) -> bool:
     return name.startswith(LABGATE_COOKIE_PREFIX) or name == _SESSION_COOKIE
 
 
-def to_browser(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The app's response headers as the browser gets them."""
+def _let_frame(policy: bytes, parent: bytes) -> bytes:
+    """A CSP with ``parent`` added to its ``frame-ancestors`` sources (unless 'none')."""
+    directives = []
+    for directive in policy.split(b";"):
+        words = directive.split()
+        if words and words[0].lower() == b"frame-ancestors":
+            sources = [w.lower() for w in words[1:]]
+            if b"'none'" not in sources and parent not in sources and b"*" not in sources:
+                directive = directive.rstrip() + b" " + parent
+        directives.append(directive)
+    return b";".join(directives)
+
+
+def to_browser(
+    headers: Sequence[tuple[bytes, bytes]], *, framed_by: bytes | None = None
+) -> list[tuple[bytes, bytes]]:
+    """The app's response headers as the browser gets them; ``framed_by``: labgate's
+    origin, when the app has an origin of its own and shows in labgate's frames."""
     drop = HOP_BY_HOP | _connection_tokens(headers)
     out: list[tuple[bytes, bytes]] = []
     for name, value in headers:
@@ -98,5 +117,11 @@ def to_browser(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, byte
             continue
         if lowered == b"set-cookie" and _sets_labgate_cookie(value):
             continue
+        if framed_by is not None:
+            if lowered == b"content-security-policy":
+                value = _let_frame(value, framed_by)
+            elif lowered == b"x-frame-options" and value.strip().lower() == b"sameorigin":
+                # The same rule, said so that it names labgate too.
+                lowered, value = b"content-security-policy", b"frame-ancestors 'self' " + framed_by
         out.append((lowered, value))
     return out
