@@ -196,13 +196,13 @@ async def test_edit_save_and_resolve_conflicts(
 async def test_unsaved_changes_are_asked_about(
     server: RunningServer, api: Browser, box: int, workdir: str
 ) -> None:
-    path = f"{workdir}/draft.md"
+    path = f"{workdir}/draft.yaml"
     put_file(api, box, path, b"# Draft\n")
     async with logged_in(server) as page:
         editor = await open_path(page, path)
-        await expect(editor.get_by_test_id("editor-language")).to_have_text("Markdown")
+        await expect(editor.get_by_test_id("editor-language")).to_have_text("YAML")
         await type_at_end(page, editor, "more")
-        tab = page.locator(".dv-tab", has_text="● draft.md")
+        tab = page.locator(".dv-tab", has_text="● draft.yaml")
         await tab.get_by_test_id("guarded-tab-close").click()
         unsaved = page.get_by_test_id("editor-unsaved")
         await expect(unsaved).to_be_visible()
@@ -218,7 +218,7 @@ async def test_unsaved_changes_are_asked_about(
         editor = await open_path(page, path)
         await type_at_end(page, editor, " and more")
         await (
-            page.locator(".dv-tab", has_text="● draft.md")
+            page.locator(".dv-tab", has_text="● draft.yaml")
             .get_by_test_id("guarded-tab-close")
             .click()
         )
@@ -230,9 +230,10 @@ async def test_unsaved_changes_are_asked_about(
 async def test_binary_and_missing_files(
     server: RunningServer, api: Browser, box: int, workdir: str
 ) -> None:
-    put_file(api, box, f"{workdir}/data.bin", bytes(range(256)) * 16)
+    # A name the editor takes (a .bin opens the download notice, never the editor).
+    put_file(api, box, f"{workdir}/data.conf", bytes(range(256)) * 16)
     async with logged_in(server) as page:
-        binary = await open_path(page, f"{workdir}/data.bin")
+        binary = await open_path(page, f"{workdir}/data.conf")
         await expect(binary.get_by_test_id("editor-binary")).to_contain_text("not a text file")
         await page.screenshot(path=shot("05-binary"))
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.auth.principal import ACCOUNT_COLUMNS, TOUCH_INTERVAL, Account
@@ -47,9 +48,8 @@ class LiveSession:
     stale: bool
 
 
-def _live(settings: Settings, now: datetime) -> ColumnElement[bool]:
+def _live(now: Any, idle_cutoff: Any) -> ColumnElement[bool]:
     """The rule for a usable session: not ended, not expired, not idle for too long."""
-    idle_cutoff = now - timedelta(minutes=settings.session_idle_timeout_minutes)
     return and_(
         LoginSession.revoked_at.is_(None),
         LoginSession.expires_at > now,
@@ -57,36 +57,48 @@ def _live(settings: Settings, now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _lookup(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            LoginSession.id, LoginSession.csrf_token, LoginSession.last_seen_at, *ACCOUNT_COLUMNS
+        )
+        .join(User, User.id == LoginSession.user_id)
+        .where(
+            which,
+            _live(bindparam("now"), bindparam("idle_cutoff")),
+            User.disabled.is_(False),
+        )
+    )
+
+
+# Built once: every request looks a session up, and building the statement cost as much
+# as running it (docs/performance.md, Sessions).
+_BY_COOKIE = _lookup(LoginSession.token_hash == bindparam("key"))
+_BY_ID = _lookup(LoginSession.id == bindparam("key"))
+
+
 async def find_live_session(
     db: AsyncSession, cookie: str, settings: Settings
 ) -> LiveSession | None:
     """The session behind ``cookie`` if it is live and its user enabled; one query, no
     writes."""
-    return await _find_live(db, LoginSession.token_hash == digest(cookie), settings)
+    return await _find_live(db, _BY_COOKIE, digest(cookie), settings)
 
 
 async def find_live_session_by_id(
     db: AsyncSession, session_id: int, settings: Settings
 ) -> LiveSession | None:
     """The same, for a session known by its id (an app origin's cookie names it)."""
-    return await _find_live(db, LoginSession.id == session_id, settings)
+    return await _find_live(db, _BY_ID, session_id, settings)
 
 
 async def _find_live(
-    db: AsyncSession, which: ColumnElement[bool], settings: Settings
+    db: AsyncSession, statement: Select[*tuple[Any, ...]], key: object, settings: Settings
 ) -> LiveSession | None:
     now = utcnow()
+    idle_cutoff = now - timedelta(minutes=settings.session_idle_timeout_minutes)
     row = (
-        await db.execute(
-            select(
-                LoginSession.id,
-                LoginSession.csrf_token,
-                LoginSession.last_seen_at,
-                *ACCOUNT_COLUMNS,
-            )
-            .join(User, User.id == LoginSession.user_id)
-            .where(which, _live(settings, now), User.disabled.is_(False))
-        )
+        await db.execute(statement, {"key": key, "now": now, "idle_cutoff": idle_cutoff})
     ).first()
     if row is None:
         return None
@@ -125,7 +137,10 @@ async def revoke_user_sessions(
 
 
 async def count_active_sessions(db: AsyncSession, settings: Settings) -> int:
+    now = utcnow()
     count = await db.scalar(
-        select(func.count()).select_from(LoginSession).where(_live(settings, utcnow()))
+        select(func.count())
+        .select_from(LoginSession)
+        .where(_live(now, now - timedelta(minutes=settings.session_idle_timeout_minutes)))
     )
     return int(count or 0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import NoReturn
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
@@ -94,24 +94,27 @@ class LiveToken:
     stale: bool
 
 
+# Built once: every API request and every proxied request looks its token up.
+_LIVE_TOKEN = (
+    select(ApiToken.id, ApiToken.scopes, ApiToken.last_used_at, *ACCOUNT_COLUMNS)
+    .join(User, User.id == ApiToken.user_id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
+        User.disabled.is_(False),
+    )
+)
+
+
 async def find_live_token(db: AsyncSession, secret: str) -> LiveToken | None:
     """The token for ``secret`` if it is neither revoked, expired nor its user disabled;
     one query, no writes."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     now = utcnow()
-    row = (
-        await db.execute(
-            select(ApiToken.id, ApiToken.scopes, ApiToken.last_used_at, *ACCOUNT_COLUMNS)
-            .join(User, User.id == ApiToken.user_id)
-            .where(
-                ApiToken.token_hash == digest(secret),
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
-                User.disabled.is_(False),
-            )
-        )
-    ).first()
+    found = await db.execute(_LIVE_TOKEN, {"token_hash": digest(secret), "now": now})
+    row = found.first()
     if row is None:
         return None
     return LiveToken(
