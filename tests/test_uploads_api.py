@@ -254,6 +254,19 @@ async def test_sizes_limits_and_early_completion(alice: LoggedIn, uploads: str, 
         assert (too_much.status_code, error_of(too_much)["code"]) == (413, "payload_too_large")
         assert (await alice.get(url)).json()["offset"] == 5
     assert (work / f".labgate-upload-{upload['id']}").read_bytes() == b"12345"
+    # After a part taken back the upload goes on, and its checksum is still the file's.
+    assert (await alice.put(url, params={"offset": 5}, content=b"67890")).status_code == 200
+    wrong = await alice.post(f"{url}/complete", json={"sha256": sha256(b"1234567899")})
+    assert (wrong.status_code, error_of(wrong)["code"]) == (422, "checksum_mismatch")
+    assert sha256(b"1234567890") in error_of(wrong)["message"]
+    again = await start(alice, uploads, path=str(work / "f"), size=10)
+    again_url = f"{uploads}/{again['id']}"
+    for offset, piece in ((0, b"12345"), (5, b"67890")):
+        sent = await alice.put(again_url, params={"offset": offset}, content=piece)
+        assert sent.status_code == 200
+    done = await alice.post(f"{again_url}/complete", json={"sha256": sha256(b"1234567890")})
+    assert done.status_code == 200, done.text
+    (work / "f").unlink()
 
     big = await start(alice, uploads, path=str(work / "big"), size=PART_LIMIT * 2)
     part = await alice.put(

@@ -1224,6 +1224,37 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+# The SHA-256 of each upload's hidden file as far as this process appended to it, so
+# that completing a large upload need not read it all again: hidden file -> (its size,
+# the hash so far). Only a clean append in order leaves one; anything else (a part taken
+# back, an interrupted write, another process) leaves none and completing reads the file.
+_UPLOAD_DIGESTS = {}  # type: Dict[bytes, Tuple[int, Any]]
+_UPLOAD_DIGESTS_KEPT = 256
+
+
+def _digest_to_go_on(temporary: bytes, offset: int) -> Any:
+    """The running hash of an upload that holds ``offset`` bytes, or None."""
+    held = _UPLOAD_DIGESTS.pop(temporary, None)
+    if offset == 0:
+        return hashlib.sha256()
+    if held is not None and held[0] == offset:
+        return held[1]
+    return None
+
+
+def _write_chunks(fd: int, chunks: List[bytes], digest: Any) -> None:
+    """Hash and write ``chunks`` in one system call where the kernel takes them all."""
+    if digest is not None:
+        for chunk in chunks:
+            digest.update(chunk)
+    if len(chunks) == 1:
+        _write_all(fd, chunks[0])
+        return
+    done = os.writev(fd, chunks)
+    if done < sum(len(chunk) for chunk in chunks):
+        _write_all(fd, b"".join(chunks)[done:])
+
+
 def _full_disk(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
@@ -1241,6 +1272,7 @@ async def rpc_fs_upload_append(
     offset = max(0, int(params.get("offset", 0)))
     limit = max(0, int(params.get("limit", 0)))
     fd = await _in_thread(_append_start, temporary, offset)
+    digest = _digest_to_go_on(temporary, offset)
     loop = asyncio.get_event_loop()
     written = 0
     pending = None  # type: Optional[asyncio.Future[Any]]
@@ -1249,18 +1281,25 @@ async def rpc_fs_upload_append(
             data = await channel.read()
             if data is None:
                 break
-            while channel.buffered and len(data) < WINDOW_BYTES // 2:
+            chunks = [data]
+            size = len(data)
+            while channel.buffered and size < WINDOW_BYTES // 2 and len(chunks) < 64:
                 more = await channel.read()  # already here: write them in one go
                 if more is None:
                     break
-                data += more
-            if written + len(data) > limit:
+                chunks.append(more)
+                size += len(more)
+            if written + size > limit:
                 raise RemoteError("payload_too_large", "More bytes than the upload's size.")
-            pending = loop.run_in_executor(None, _write_all, fd, data)
+            pending = loop.run_in_executor(None, _write_chunks, fd, chunks, digest)
             await asyncio.shield(pending)
-            written += len(data)
+            written += size
         if (channel.close_message or {}).get("discard"):
             raise RemoteError("payload_too_large", "More bytes than the upload's size.")
+        if digest is not None:
+            while len(_UPLOAD_DIGESTS) >= _UPLOAD_DIGESTS_KEPT:  # abandoned uploads' go first
+                _UPLOAD_DIGESTS.pop(next(iter(_UPLOAD_DIGESTS)))
+            _UPLOAD_DIGESTS[temporary] = (offset + written, digest)
     except BaseException as exc:
         await _settle(pending)
         if _full_disk(exc):
@@ -1308,7 +1347,11 @@ def _upload_complete(params: Dict[str, Any]) -> Dict[str, Any]:
             if _full_disk(exc):
                 os.unlink(temporary)
             raise
-        digest = _sha256_of(fd)
+        running = _UPLOAD_DIGESTS.pop(temporary, None)
+        if running is not None and running[0] == size:
+            digest = running[1].hexdigest()  # hashed while it was written
+        else:
+            digest = _sha256_of(fd)
         if expected_hash is not None and digest != str(expected_hash).lower():
             os.unlink(temporary)
             raise RemoteError(
@@ -2522,6 +2565,7 @@ async def _streams(
     transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, outgoing)
     # drain() waits only past this much unsent: a stream's frames are not held up one by one.
     transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES)
+    _grow_pipe(incoming.fileno())
     _grow_pipe(outgoing.fileno())
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     return reader, writer, read_transport
