@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
 POLL_SECONDS = {False: 0.5, True: 2.0}  # by launcher.batch
+# A direct launch is asked more often at first: most apps answer within seconds, and
+# every check skipped is time the user waits (docs/performance.md, Sessions).
+EAGER_POLL_SECONDS = 0.05
+EAGER_FOR_SECONDS = 15.0
 PROGRESS_KEPT = 40
 LOG_TAIL_BYTES = 16 * 1024
 
@@ -265,7 +269,7 @@ class Lifecycle:
         deadline: float | None = None
         said = ""
         token = self.state.session_tokens.open(row.sealed_token, row.id)
-        renewed = loop.time()
+        renewed = started = loop.time()
         while True:
             if loop.time() - renewed > LEASE_SECONDS / 3:
                 await self._claim(row.id)
@@ -325,7 +329,8 @@ class Lifecycle:
                     )
                     await self._fail(row, reason, log_tail=text)
                     return
-            await asyncio.sleep(POLL_SECONDS[launcher.batch])
+            eager = not launcher.batch and loop.time() - started < EAGER_FOR_SECONDS
+            await asyncio.sleep(EAGER_POLL_SECONDS if eager else POLL_SECONDS[launcher.batch])
 
     async def _ended_while_launching(
         self,
