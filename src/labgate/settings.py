@@ -186,7 +186,9 @@ class Settings(BaseSettings):
     agent_runtime_dir: str = Field(
         "",
         description="Directory on each resource for the daemon's socket (created 0700). "
-        "Empty: `$XDG_RUNTIME_DIR/labgate`, else `/tmp/labgate-<uid>`.",
+        "`{uid}` in it becomes the account's user id, so that one setting serves every "
+        "account of a machine (e.g. `/run/labgate/{uid}`). Empty: "
+        "`$XDG_RUNTIME_DIR/labgate`, else `/tmp/labgate-<uid>`.",
     )
 
     # -- HTTP hardening ----------------------------------------------------------------

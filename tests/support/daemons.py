@@ -6,6 +6,7 @@ runtime directory: a directory per test finds exactly that test's processes.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
@@ -32,14 +33,20 @@ def processes_using(runtime_dir: str) -> list[int]:
 
 
 @contextmanager
-def daemon_runtime_dir(prefix: str = "labgate-daemons-") -> Iterator[str]:
+def daemon_runtime_dir(
+    prefix: str = "labgate-daemons-", *, per_user: bool = False
+) -> Iterator[str]:
     """A fresh runtime directory path (not created: the agent creates it 0700 as the
-    resource's user); afterwards every process using it is killed and it is removed."""
+    resource's user); afterwards every process using it is killed and it is removed.
+    ``per_user``: the setting ends in ``-{uid}``, a directory per account (a server that
+    reaches two accounts on this one machine, e.g. the local resource and an SSH one)."""
     path = os.path.join(tempfile.gettempdir(), prefix + os.urandom(4).hex())
+    setting = path + "-{uid}" if per_user else path
     try:
-        yield path
+        yield setting
     finally:
-        for pid in processes_using(path):
+        for pid in processes_using(setting):
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(path, ignore_errors=True)
+        for directory in glob.glob(glob.escape(path) + "*"):
+            shutil.rmtree(directory, ignore_errors=True)

@@ -41,12 +41,16 @@ def labgate_server(
     *,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    per_user_daemons: bool = False,
 ) -> Iterator[RunningServer]:
     """``labgate serve`` with a daemon runtime directory of its own: every agent and
     daemon it starts on the resources is killed (by PID) when the block ends. (One
     machine plays every host in the tests, and a daemon is found by its socket's path,
-    so servers that must not share daemons must not share the directory.)"""
-    with daemon_runtime_dir() as runtime_dir:
+    so servers that must not share daemons must not share the directory.)
+    ``per_user_daemons``: a directory per account (``{uid}`` in the setting), for a
+    server that reaches two accounts of this machine, such as root's local resource and
+    the test account's SSH one."""
+    with daemon_runtime_dir(per_user=per_user_daemons) as runtime_dir:
         settings = server_env(admin_password, runtime_dir, **(env or {}))
         with running_server(workdir, env=settings, port=port) as running:
             yield running

@@ -2619,6 +2619,9 @@ def runtime_dir(options: Options) -> str:
     """A directory only this user can open: created 0700, and refused if anyone else
     owns it or can enter it (another user could otherwise plant a socket there)."""
     base = options.runtime_dir
+    if base is not None:
+        # One setting for every account on a machine: "{uid}" makes it each one's own.
+        base = base.replace("{uid}", "%d" % os.getuid())
     if base is None:
         xdg = os.environ.get("XDG_RUNTIME_DIR")
         # /tmp is safe here: the checks below refuse a directory anyone else controls.
