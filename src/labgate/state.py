@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from labgate.auth.providers import AuthProvider
+from labgate.auth.recent import RecentCallers
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
 from labgate.http.metrics import Metrics
@@ -36,6 +37,8 @@ class AppState:
     providers: list[AuthProvider]
     metrics: Metrics = field(default_factory=Metrics)
     hub: StatusHub = field(default_factory=StatusHub)
+    # The proxy's callers of a moment ago (labgate.auth.recent).
+    recent_callers: RecentCallers = field(default_factory=RecentCallers)
 
     @cached_property
     def vault(self) -> Vault:

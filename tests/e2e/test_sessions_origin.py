@@ -245,6 +245,12 @@ def test_scripts_with_a_token_use_either_origin(
         assert b"on an origin of its own" in direct.content
     with on_app_origin(server, web_session) as app:
         assert app.get(f"/s/{web_session}/", headers=bearer).status_code == 200
+        # The proxy remembers a caller for a moment; revoking the token ends that at once.
+        revoked = admin.delete(f"/api/v1/tokens/{made.json()['token']['id']}")
+        assert revoked.status_code == 204
+        assert app.get(f"/s/{web_session}/", headers=bearer).status_code == 401
+    with server.client() as script:
+        assert script.get(f"/s/{web_session}/", headers=bearer).status_code == 401
 
 
 def test_logging_out_closes_the_app_origin(

@@ -63,6 +63,9 @@ async def request_transaction(request: Request, state: State) -> AsyncIterator[A
     )
     async with transaction as db:
         yield db
+    if request.method not in SAFE_METHODS:
+        # A change may have revoked a login or token: the proxy asks the database again.
+        state.recent_callers.forget_all()
     # Work the route asked to begin once its changes are visible to others.
     for callback in getattr(request.state, _AFTER_COMMIT, ()):
         callback()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from html import escape
 from urllib.parse import parse_qs, urlencode
 
@@ -29,6 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labgate.api.deps import authenticate, authenticate_login, expected_origin
 from labgate.auth.principal import Principal
+from labgate.auth.secrets import digest
+from labgate.auth.sessions import COOKIE_NAME
 from labgate.auth.tokens import TOKEN_PREFIX
 from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
@@ -115,7 +118,7 @@ class SessionProxy:
     async def _on_labgate_origin(self, scope: Scope, receive: Receive, send: Send) -> None:
         session_id, tail = _split(scope["path"])
         conn = HTTPConnection(_without_app_authorization(scope))
-        _check_origin(scope, conn, expected_origin(conn, self.state))
+        _check_origin(scope, conn, lambda: expected_origin(conn, self.state))
         principal = await self._authenticated(conn)
         route = await self._route(session_id, principal)
         if self.origins.enabled and principal.via == "session":
@@ -134,7 +137,7 @@ class SessionProxy:
         if session_id != host_session:
             raise ProxyError(404, "not_found", "There is nothing here but the session's app.")
         conn = HTTPConnection(_without_app_authorization(scope))
-        _check_origin(scope, conn, self.origins.origin(host_session))
+        _check_origin(scope, conn, lambda: self.origins.origin(host_session))
         if conn.headers.get("authorization"):
             principal = await self._authenticated(conn)  # a labgate API token
         else:
@@ -153,12 +156,20 @@ class SessionProxy:
         )
 
     async def _authenticated(self, conn: HTTPConnection, *, login: int | None = None) -> Principal:
+        key = _caller_key(conn, login)
+        recent = self.state.recent_callers.get(key) if key else None
+        if recent is not None:
+            return recent
         try:
             if login is not None:
-                return await authenticate_login(conn, self.state, login)
-            return await authenticate(conn, self.state, method="GET")
+                principal = await authenticate_login(conn, self.state, login)
+            else:
+                principal = await authenticate(conn, self.state, method="GET")
         except LabgateError as exc:
             raise ProxyError(exc.status, exc.code, exc.message) from exc
+        if key:
+            self.state.recent_callers.put(key, principal)
+        return principal
 
     async def _route(self, session_id: str, principal: Principal) -> Route:
         route = await self.state.routes.get(session_id) if session_id else None
@@ -288,13 +299,24 @@ class SessionProxy:
             raise ProxyError(502, exc.code, exc.message) from exc
 
 
-def _check_origin(scope: Scope, conn: HTTPConnection, expected: str) -> None:
+def _check_origin(scope: Scope, conn: HTTPConnection, expected: Callable[[], str]) -> None:
     """A WebSocket or an unsafe method from another origin is refused (browsers always
     send Origin with those, and cannot be made to lie about it)."""
     if scope["type"] == "websocket" or scope["method"] not in _SAFE:
         origin = conn.headers.get("origin")
-        if origin is not None and origin != expected:
+        if origin is not None and origin != expected():
             raise ProxyError(403, "forbidden", f"Requests from {origin} are not allowed here.")
+
+
+def _caller_key(conn: HTTPConnection, login: int | None) -> str:
+    """What names the caller's credential in :class:`RecentCallers` ("" for none)."""
+    if login is not None:
+        return f"login:{login}"
+    authorization = conn.headers.get("authorization")
+    if authorization:
+        return "authorization:" + digest(authorization)
+    cookie = conn.cookies.get(COOKIE_NAME)
+    return "cookie:" + digest(cookie) if cookie else ""
 
 
 def _path_and_query(scope: Scope) -> str:
