@@ -3,6 +3,8 @@ bounded in size."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from labgate.auth import recent as recent_module
@@ -54,3 +56,55 @@ def test_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         callers.put(f"cookie:{number}", principal(number))
         assert len(callers._seen) <= 3
     assert callers.get("cookie:9") is not None
+
+
+async def test_concurrent_lookups_share_one() -> None:
+    callers = RecentCallers()
+    asked = 0
+    release = asyncio.Event()
+
+    async def look_up() -> Principal:
+        nonlocal asked
+        asked += 1
+        await release.wait()
+        return principal(1)
+
+    waiting = [asyncio.ensure_future(callers.find("cookie:a", look_up)) for _ in range(50)]
+    await asyncio.sleep(0)
+    release.set()
+    found = await asyncio.gather(*waiting)
+    assert asked == 1
+    assert all(p is found[0] for p in found)
+    assert await callers.find("cookie:a", look_up) is found[0]  # remembered now
+    assert asked == 1
+
+
+async def test_a_lookup_under_way_at_a_revocation_is_not_kept() -> None:
+    callers = RecentCallers()
+    release = asyncio.Event()
+
+    async def look_up() -> Principal:
+        await release.wait()
+        return principal(1)
+
+    asking = asyncio.ensure_future(callers.find("cookie:a", look_up))
+    await asyncio.sleep(0)
+    callers.forget_all()  # e.g. the user logged out meanwhile
+    release.set()
+    assert (await asking).user_id == 1  # the request that asked gets its answer
+    assert callers.get("cookie:a") is None  # but it is not remembered
+
+
+async def test_refusals_are_not_remembered() -> None:
+    callers = RecentCallers()
+    asked = 0
+
+    async def refuse() -> Principal:
+        nonlocal asked
+        asked += 1
+        raise PermissionError("not logged in")
+
+    for _ in range(2):
+        with pytest.raises(PermissionError):
+            await callers.find("cookie:a", refuse)
+    assert asked == 2

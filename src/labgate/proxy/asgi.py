@@ -156,20 +156,18 @@ class SessionProxy:
         )
 
     async def _authenticated(self, conn: HTTPConnection, *, login: int | None = None) -> Principal:
+        async def look_up() -> Principal:
+            try:
+                if login is not None:
+                    return await authenticate_login(conn, self.state, login)
+                return await authenticate(conn, self.state, method="GET")
+            except LabgateError as exc:
+                raise ProxyError(exc.status, exc.code, exc.message) from exc
+
         key = _caller_key(conn, login)
-        recent = self.state.recent_callers.get(key) if key else None
-        if recent is not None:
-            return recent
-        try:
-            if login is not None:
-                principal = await authenticate_login(conn, self.state, login)
-            else:
-                principal = await authenticate(conn, self.state, method="GET")
-        except LabgateError as exc:
-            raise ProxyError(exc.status, exc.code, exc.message) from exc
-        if key:
-            self.state.recent_callers.put(key, principal)
-        return principal
+        if not key:
+            return await look_up()  # no credential: "please log in", said by authenticate
+        return await self.state.recent_callers.find(key, look_up)
 
     async def _route(self, session_id: str, principal: Principal) -> Route:
         route = await self.state.routes.get(session_id) if session_id else None
