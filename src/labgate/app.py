@@ -100,6 +100,7 @@ def create_app(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
     state = AppState(settings=settings, database=db, providers=load_providers(settings))
+    state.templates  # noqa: B018 -- the administrator's templates are checked now, not at first use
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

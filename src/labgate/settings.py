@@ -214,6 +214,13 @@ class Settings(BaseSettings):
         "used), a wildcard DNS record and, for HTTPS, a wildcard certificate for the "
         "domain. Empty: apps are served under labgate's own origin, at `/s/<session>/`.",
     )
+    app_templates_dir: Path | None = Field(
+        None,
+        description="A directory of app templates of your own (code-server, RStudio, a "
+        "site's JupyterLab), one `*.toml` file each, shown in the launcher beside the "
+        "built-in ones; a file with a built-in template's `id` replaces it. Checked at "
+        "start-up and by `labgate config check`. See the admin guide.",
+    )
     app_idle_minutes: int = Field(
         120,
         ge=0,

@@ -25,6 +25,7 @@ from labgate.resources.status import StatusHub
 from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
 from labgate.sessions.lifecycle import Lifecycle
+from labgate.sessions.template_files import load_templates
 from labgate.sessions.templates import BUILTIN_TEMPLATES, AppTemplate
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
@@ -69,9 +70,10 @@ class AppState:
         """Launches sessions and keeps them in step with reality."""
         return Lifecycle(self)
 
-    @property
+    @cached_property
     def templates(self) -> dict[str, AppTemplate]:
-        return BUILTIN_TEMPLATES
+        """The built-in templates and the administrator's (app_templates_dir)."""
+        return load_templates(self.settings.app_templates_dir, BUILTIN_TEMPLATES)
 
     @cached_property
     def keyring(self) -> Keyring:

@@ -34,6 +34,25 @@ BOB_PASSWORD = "bob's password for sessions"
 SERVE = "python3 -m http.server {port} --bind 127.0.0.1"
 
 
+# An administrator's template (app_templates_dir): a folder served over HTTP.
+STATIC_TEMPLATE = """
+id = "static-files"
+title = "Static files"
+description = "A folder served over HTTP."
+icon = "globe"
+command = "python3 -m http.server {port} --bind 127.0.0.1 --directory {folder}"
+listen = "port"
+ready_path = ""
+keeps_base_path = false
+
+[[fields]]
+name = "folder"
+label = "Folder to serve"
+kind = "path"
+required = true
+"""
+
+
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
@@ -48,7 +67,10 @@ def mail() -> Iterator[MailServer]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[RunningServer]:
+    templates = tmp_path_factory.mktemp("templates")
+    (templates / "static.toml").write_text(STATIC_TEMPLATE)
     env = {
+        "LABGATE_APP_TEMPLATES_DIR": str(templates),
         "LABGATE_APP_RECONCILE_SECONDS": "1",
         "LABGATE_APP_START_TIMEOUT_SECONDS": "8",
         "LABGATE_APP_WARNING_MINUTES": "10",
@@ -319,3 +341,24 @@ def test_other_users_cannot_see_or_touch_a_session(
     assert bob.post("/api/v1/session-extensions/1", json={"grant": True}).status_code == 403
     admin.post(f"/api/v1/sessions/{sid}/stop")
     wait_for(admin, sid, "stopped")
+
+
+def test_an_administrators_template(admin: Browser, box: int, site: str) -> None:
+    listed = admin.get("/api/v1/app-templates").json()["templates"]
+    static = next(t for t in listed if t["id"] == "static-files")
+    assert static["title"] == "Static files"
+    assert "folder" in [f["name"] for f in static["fields"]]
+    assert {"jupyterlab", "tensorboard", "webapp"} <= {t["id"] for t in listed}
+    # Its own field is checked like a built-in one's.
+    missing = admin.post(
+        "/api/v1/sessions", json={"template": "static-files", "resource_id": box, "form": {}}
+    )
+    assert missing.status_code == 422
+    assert missing.json()["error"]["details"][0]["field"] == "body.form.folder"
+    session = launch_session(admin, box, "static-files", form={"folder": site})
+    wait_for(admin, session["id"], "running")
+    page = admin.get(f"/s/{session['id']}/index.html")
+    assert page.status_code == 200
+    assert b"served by the app" in page.content
+    admin.post(f"/api/v1/sessions/{session['id']}/stop")
+    wait_for(admin, session["id"], "stopped")

@@ -44,3 +44,22 @@ def reference(output: Path | None) -> None:
         click.echo(text, nl=False)
     else:
         output.write_text(text)
+
+
+@config.command()
+@pass_context
+def check(ctx: CliContext) -> None:
+    """Check the settings and the app templates of app_templates_dir, without serving."""
+    from labgate.errors import LabgateError
+    from labgate.sessions.template_files import load_templates
+    from labgate.sessions.templates import BUILTIN_TEMPLATES
+
+    settings = ctx.settings()
+    try:
+        templates = load_templates(settings.app_templates_dir, BUILTIN_TEMPLATES)
+    except LabgateError as exc:
+        raise click.ClickException(exc.message) from None
+    added = sorted(set(templates) - set(BUILTIN_TEMPLATES))
+    click.echo(f"Settings are valid. App templates: {', '.join(sorted(templates))}")
+    if added:
+        click.echo(f"(from {settings.app_templates_dir}: {', '.join(added)})")

@@ -18,7 +18,7 @@ from labgate.transport.base import ByteReader, StreamWriter
 
 READ_BYTES = 256 * 1024
 # Idle connections kept per app; more concurrent requests open more, then close them.
-POOL_SIZE = 16
+POOL_SIZE = 64
 
 Headers = Sequence[tuple[bytes, bytes]]
 Opener = Callable[[], Awaitable[tuple[ByteReader, StreamWriter]]]

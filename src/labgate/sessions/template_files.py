@@ -1,0 +1,201 @@
+"""App templates an administrator adds: one TOML file each in ``app_templates_dir``.
+
+A file describes what :class:`~labgate.sessions.templates.AppTemplate` holds, for
+example code-server::
+
+    id = "code-server"
+    title = "VS Code"
+    description = "code-server, the VS Code editor in the browser."
+    icon = "fileCode"
+    command = "code-server --bind-addr 127.0.0.1:{port} --auth none {workdir}"
+    listen = "port"
+    ready_path = "healthz"
+    keeps_base_path = false
+
+    [[fields]]
+    name = "extensions_dir"
+    label = "Extensions folder"
+    kind = "path"
+    default = "~/.local/share/code-server/extensions"
+
+Everything is checked when the server starts; a mistake stops it with the file's name
+and what is wrong (``labgate config check`` says the same without starting). A file
+whose ``id`` is a built-in template's replaces it (a site's own JupyterLab command).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from labgate.errors import ConfigurationError
+from labgate.sessions.templates import (
+    BATCH_FIELDS,
+    COMMON_FIELDS,
+    AppTemplate,
+    FieldKind,
+    FormField,
+)
+
+# Icons the launcher draws (frontend/src/ui/icons.ts).
+ICONS = frozenset(
+    {"apps", "jupyter", "chart", "globe", "terminal", "fileCode", "rocket", "server", "monitor"}
+)
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_GIVEN = frozenset({"port", "socket", "host", "base_url", "base_path", "token", "workdir"})
+
+
+class _Field(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME.pattern)
+    label: str = Field(min_length=1, max_length=80)
+    kind: FieldKind
+    default: str | int | bool | None = None
+    help: str = Field("", max_length=500)
+    required: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: list[str] = Field(default_factory=list)
+    max_length: int = Field(4096, ge=1, le=65536)
+    shell_code: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _Field:
+        if self.kind == "choice" and not self.choices:
+            raise ValueError(f"field {self.name!r}: a choice needs `choices`")
+        if self.kind == "choice" and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"field {self.name!r}: the default is not one of its choices")
+        if self.kind == "integer" and (isinstance(self.default, bool | str)):
+            raise ValueError(f"field {self.name!r}: an integer's default must be a number")
+        return self
+
+
+class _TemplateFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=_ID.pattern)
+    title: str = Field(min_length=1, max_length=60)
+    description: str = Field("", max_length=400)
+    icon: str = "apps"
+    command: str = Field(min_length=1, max_length=4000)
+    tcp_command: str | None = Field(None, max_length=4000)
+    listen: Literal["socket", "port"] = "port"
+    ready_path: str = Field("", max_length=200)
+    keeps_base_path: bool = False
+    auth_header: list[str] | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    open_path: str = Field("", max_length=200)
+    start_timeout_seconds: int = Field(120, ge=5, le=3600)
+    fields: list[_Field] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _TemplateFile:
+        if self.icon not in ICONS:
+            raise ValueError(f"icon must be one of {', '.join(sorted(ICONS))}")
+        reserved = {f.name for f in (*COMMON_FIELDS, *BATCH_FIELDS)}
+        names = [f.name for f in self.fields]
+        for name in names:
+            if name in reserved or name in _GIVEN:
+                raise ValueError(f"field {name!r}: the name is labgate's own")
+        if len(set(names)) != len(names):
+            raise ValueError("two fields have the same name")
+        known = _GIVEN | reserved | set(names)
+        texts = [self.command, self.tcp_command or "", *self.env.values()]
+        if self.auth_header is not None:
+            if len(self.auth_header) != 2 or "{token}" not in self.auth_header[1]:
+                raise ValueError('auth_header is ["Header-Name", "value with {token}"]')
+            texts.append(self.auth_header[1])
+        for text in texts:
+            for placeholder in _PLACEHOLDER.findall(text):
+                if placeholder not in known:
+                    raise ValueError(
+                        f"{{{placeholder}}} is not a placeholder labgate fills in (known: "
+                        + ", ".join(sorted(known))
+                        + ")"
+                    )
+        if self.listen == "socket" and "{socket}" not in self.command:
+            raise ValueError('listen = "socket" needs {socket} in the command')
+        if self.listen == "port" and "{port}" not in self.command + str(self.env):
+            raise ValueError('listen = "port" needs {port} in the command or env')
+        return self
+
+    def template(self) -> AppTemplate:
+        return AppTemplate(
+            id=self.id,
+            title=self.title,
+            description=self.description,
+            icon=self.icon,
+            command=self.command,
+            tcp_command=self.tcp_command,
+            listen=self.listen,
+            ready_path=self.ready_path.lstrip("/"),
+            keeps_base_path=self.keeps_base_path,
+            auth_header=(self.auth_header[0], self.auth_header[1]) if self.auth_header else None,
+            env=dict(self.env),
+            open_path=self.open_path.lstrip("/"),
+            start_timeout_seconds=self.start_timeout_seconds,
+            fields=tuple(
+                FormField(
+                    name=f.name,
+                    label=f.label,
+                    kind=f.kind,
+                    default=f.default,
+                    help=f.help,
+                    required=f.required,
+                    minimum=f.minimum,
+                    maximum=f.maximum,
+                    choices=tuple(f.choices),
+                    max_length=f.max_length,
+                    shell_code=f.shell_code,
+                )
+                for f in self.fields
+            ),
+        )
+
+
+def _problems(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def load_template(path: Path) -> AppTemplate:
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"App template {path}: {exc}") from None
+    try:
+        return _TemplateFile.model_validate(data).template()
+    except ValidationError as exc:
+        raise ConfigurationError(f"App template {path}: {_problems(exc)}") from None
+
+
+def load_templates(
+    directory: Path | None, builtin: dict[str, AppTemplate]
+) -> dict[str, AppTemplate]:
+    """The built-in templates, with the directory's added (or replacing theirs)."""
+    templates = dict(builtin)
+    if directory is None:
+        return templates
+    if not directory.is_dir():
+        raise ConfigurationError(f"app_templates_dir {directory} is not a directory")
+    seen: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.toml")):
+        template = load_template(path)
+        if template.id in seen:
+            raise ConfigurationError(
+                f"App templates {seen[template.id]} and {path} have the same id {template.id!r}"
+            )
+        seen[template.id] = path
+        templates[template.id] = template
+    return templates

@@ -1,0 +1,140 @@
+"""Administrators' app templates (app_templates_dir): a good file becomes a template in
+the launcher (or replaces a built-in one), and every mistake stops the server with the
+file and the problem; `labgate config check` says the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from labgate.cli.main import cli
+from labgate.errors import ConfigurationError
+from labgate.sessions.template_files import load_templates
+from labgate.sessions.templates import BUILTIN_TEMPLATES, Placeholders, command_of
+
+CODE_SERVER = """
+id = "code-server"
+title = "VS Code"
+description = "code-server, the VS Code editor in the browser."
+icon = "fileCode"
+command = "code-server --bind-addr 127.0.0.1:{port} --auth none {workdir} --user-data-dir {data}"
+ready_path = "/healthz"
+keeps_base_path = false
+env = { CS_DISABLE_GETTING_STARTED_OVERRIDE = "1" }
+
+[[fields]]
+name = "data"
+label = "Settings folder"
+kind = "path"
+default = "~/.local/share/code-server"
+
+[[fields]]
+name = "theme"
+label = "Theme"
+kind = "choice"
+choices = ["light", "dark"]
+default = "dark"
+"""
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(exist_ok=True)
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def test_a_template_of_ones_own(tmp_path: Path) -> None:
+    write(tmp_path, "code-server.toml", CODE_SERVER)
+    templates = load_templates(tmp_path, BUILTIN_TEMPLATES)
+    assert set(BUILTIN_TEMPLATES) < set(templates)
+    code = templates["code-server"]
+    assert (code.title, code.icon, code.listen, code.ready_path) == (
+        "VS Code",
+        "fileCode",
+        "port",
+        "healthz",
+    )
+    described = code.describe()
+    names = [f["name"] for f in described["fields"]]
+    assert names[:2] == ["workdir", "environment"]  # labgate's own fields come first
+    assert {"data", "theme"} <= set(names)
+    where = Placeholders(base_url="/s/abc/", token="t", host="127.0.0.1", port=8123)
+    command, env = command_of(code, {"workdir": "~/my project", "data": "~/cs"}, where)
+    assert "--bind-addr 127.0.0.1:8123" in command
+    assert "\"$HOME\"/'my project'" in command  # ~ expanded, the rest quoted
+    assert env["CS_DISABLE_GETTING_STARTED_OVERRIDE"] == "1"
+
+
+def test_a_built_in_template_replaced(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "jupyterlab.toml",
+        'id = "jupyterlab"\ntitle = "JupyterLab (site)"\n'
+        'command = "module load jupyter && jupyter-lab --ServerApp.port={port}"\n',
+    )
+    templates = load_templates(tmp_path, BUILTIN_TEMPLATES)
+    assert templates["jupyterlab"].title == "JupyterLab (site)"
+    assert BUILTIN_TEMPLATES["jupyterlab"].title == "JupyterLab"  # the built-in one is kept
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('id = "x"\ntitle = "X"\ncommand = "serve {prot}"\n', "{prot} is not a placeholder"),
+        ('id = "x"\ntitle = "X"\ncommand = "serve"\n', 'listen = "port" needs {port}'),
+        (
+            'id = "x"\ntitle = "X"\nlisten = "socket"\ncommand = "serve {port}"\n',
+            'listen = "socket" needs {socket}',
+        ),
+        ('id = "X Y"\ntitle = "X"\ncommand = "serve {port}"\n', "id"),
+        ('id = "x"\ntitle = "X"\ncommand = "serve {port}"\ncolour = "red"\n', "colour"),
+        ('id = "x"\ntitle = "X"\ncommand = "serve {port}"\nicon = "skull"\n', "icon must be"),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\n[[fields]]\nname = "cpus"\n'
+            'label = "C"\nkind = "integer"\n',
+            "the name is labgate's own",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\n[[fields]]\nname = "m"\n'
+            'label = "M"\nkind = "choice"\n',
+            "a choice needs `choices`",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nauth_header = ["X-Key", "k"]\n',
+            "auth_header",
+        ),
+        ('id = "x"\ntitle = "X"\ncommand = "serve {port}\n', "toml"),  # unterminated string
+    ],
+)
+def test_mistakes_are_said_with_the_file(tmp_path: Path, text: str, says: str) -> None:
+    path = write(tmp_path, "bad.toml", text)
+    with pytest.raises(ConfigurationError) as refused:
+        load_templates(tmp_path, BUILTIN_TEMPLATES)
+    assert str(path) in refused.value.message
+    assert says.lower() in refused.value.message.lower()
+
+
+def test_two_files_with_one_id_and_a_missing_directory(tmp_path: Path) -> None:
+    write(tmp_path, "a.toml", 'id = "x"\ntitle = "X"\ncommand = "serve {port}"\n')
+    write(tmp_path, "b.toml", 'id = "x"\ntitle = "Y"\ncommand = "serve {port}"\n')
+    with pytest.raises(ConfigurationError, match="the same id 'x'"):
+        load_templates(tmp_path, BUILTIN_TEMPLATES)
+    with pytest.raises(ConfigurationError, match="is not a directory"):
+        load_templates(tmp_path / "nowhere", BUILTIN_TEMPLATES)
+
+
+def test_config_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    templates = tmp_path / "templates"
+    write(templates, "code-server.toml", CODE_SERVER)
+    monkeypatch.setenv("LABGATE_APP_TEMPLATES_DIR", str(templates))
+    runner = CliRunner()
+    good = runner.invoke(cli, ["--data-dir", str(tmp_path / "data"), "config", "check"])
+    assert good.exit_code == 0, good.output
+    assert "code-server" in good.output
+    write(templates, "bad.toml", 'id = "x"\ntitle = "X"\ncommand = "serve {prot}"\n')
+    bad = runner.invoke(cli, ["--data-dir", str(tmp_path / "data"), "config", "check"])
+    assert bad.exit_code == 1
+    assert "bad.toml" in bad.output
