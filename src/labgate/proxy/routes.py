@@ -4,7 +4,7 @@ it, read from the database and kept for a moment per replica.
 A route is cached for ``ROUTE_TTL_SECONDS`` so that a page's hundred requests do not read
 the session a hundred times; a change made on this replica (stop, a new endpoint) drops
 it at once, one made on another replica is seen within the TTL. Who may use the route is
-decided on every request (authentication is never cached).
+decided on every request, against the caller found by :mod:`labgate.auth.recent`.
 
 Concurrent requests that find the route missing or expired share one read of the
 database: without that, fifty requests in flight each read the session again when the
