@@ -141,20 +141,32 @@ class Lifecycle:
             )
         return state
 
-    async def save(self, row: AppSession, **values: Any) -> None:
-        """Write ``values`` to the session, tell its owner's tabs, refresh its route."""
+    async def save(self, row: AppSession, *, if_state: str | None = None, **values: Any) -> bool:
+        """Write ``values`` to the session, tell its owner's tabs, refresh its route.
+        ``if_state``: only while the session is still in that state (a check that found
+        it running must not overwrite a stop that happened meanwhile); False if not."""
         values["updated_at"] = utcnow()
+        statement = update(AppSession).where(AppSession.id == row.id)
+        if if_state is not None:
+            statement = statement.where(AppSession.state == if_state)
         async with self.state.database.session() as db:
-            await db.execute(update(AppSession).where(AppSession.id == row.id).values(**values))
+            result = cast(CursorResult[Any], await db.execute(statement.values(**values)))
+        if if_state is not None and result.rowcount == 0:
+            return False
         for key, value in values.items():
             setattr(row, key, value)
         self.state.routes.drop(row.id)
         self.hub.put(row.user_id, SessionChanged(row.id, row.user_id))
+        return True
 
-    async def _progress(self, row: AppSession, line: str, **values: Any) -> None:
+    async def _progress(
+        self, row: AppSession, line: str, *, if_state: str | None = None, **values: Any
+    ) -> bool:
         lines = [*row.progress, line][-PROGRESS_KEPT:]
-        log.info("session %s: %s", row.id, line)
-        await self.save(row, progress=lines, **values)
+        saved = await self.save(row, if_state=if_state, progress=lines, **values)
+        if saved:
+            log.info("session %s: %s", row.id, line)
+        return saved
 
     async def _claim(self, session_id: str) -> bool:
         """Take (or renew) the session's lease; False when another replica holds it."""
@@ -289,7 +301,7 @@ class Lifecycle:
                     await self._progress(row, poll.message, message=poll.message)
             elif poll.endpoint is not None:
                 if row.endpoint != poll.endpoint.to_json():
-                    found = {
+                    found: dict[str, Any] = {
                         "endpoint": poll.endpoint.to_json(),
                         "state": SessionState.STARTING.value,
                         "message": "",
@@ -486,6 +498,7 @@ class Lifecycle:
             await self._progress(
                 row,
                 f"Ended: {poll.message}",
+                if_state=SessionState.RUNNING.value,  # not if it was stopped meanwhile
                 state=final.value,
                 message=poll.message,
                 ended_at=utcnow(),
