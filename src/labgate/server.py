@@ -25,6 +25,9 @@ def serve(settings: Settings) -> None:
         log_config=None,
         proxy_headers=False,  # labgate reads X-Forwarded-* itself, from trusted proxies only
         server_header=False,
+        # No permessage-deflate: terminals send a frame per keystroke and apps (JupyterLab)
+        # decline it anyway; compressing tiny frames only adds latency and CPU.
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
         ssl_certfile=settings.tls_certfile,
