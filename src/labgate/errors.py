@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,24 @@ class FieldProblem:
 
     field: str
     message: str
+
+    @classmethod
+    def of(cls, error: Mapping[str, Any]) -> FieldProblem:
+        """One of pydantic's validation errors, in words for a person."""
+        field = ".".join(str(part) for part in error.get("loc", ()))
+        kind = error.get("type", "")
+        if field == "body" and kind in ("model_attributes_type", "dict_type"):
+            message = "The request body must be a JSON object sent as application/json."
+        elif kind == "extra_forbidden":
+            message = "Unknown field."
+        elif kind == "missing":
+            message = "This field is required."
+        else:
+            message = str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
+        return cls(field, message)
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 class LabgateError(Exception):

@@ -32,7 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from labgate.errors import ConfigurationError
+from labgate.errors import ConfigurationError, FieldProblem
 
 ENV_PREFIX = "LABGATE_"
 CONFIG_VARIABLE = ENV_PREFIX + "CONFIG"
@@ -415,9 +415,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         try:
             settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(str(FieldProblem.of(err)) for err in exc.errors())
             raise ConfigurationError(f"Invalid settings: {problems}") from None
     settings._config_file = path
     return settings

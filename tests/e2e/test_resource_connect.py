@@ -201,7 +201,7 @@ def test_sockets_refuse_strangers(server: RunningServer, session: Browser) -> No
             connect(anonymous + path, origin=server.url, open_timeout=10) as socket,  # type: ignore[arg-type]
         ):
             socket.recv(timeout=10)
-    cookie = "; ".join(f"{k}={v}" for k, v in session.http.cookies.items())
+    cookie = session.cookie_header()
     with (
         pytest.raises(Exception, match="HTTP 403"),
         connect(

@@ -164,7 +164,7 @@ def test_nothing_opens_an_app_origin_but_its_own_cookie(
         # The page says where to go: the same path on labgate's origin.
         assert f"http://labgate.localhost:{server.port}/s/{web_session}/" in bare.text
         # labgate's own cookie means nothing here (and browsers never send it here).
-        session_cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in admin.http.cookies.items())}
+        session_cookie = {"Cookie": admin.cookie_header()}
         assert app.get(f"/s/{web_session}/", headers=session_cookie).status_code == 401
         forged = app.get(f"/s/{web_session}/", headers=as_cookie("bm90IGEgY29va2ll"))
         assert forged.status_code == 401
@@ -219,7 +219,7 @@ def test_other_users_and_other_origins_are_refused(
         assert own.status_code == 501
     # On labgate's origin a browser's WebSocket or POST to the app is refused: the app
     # lives elsewhere now.
-    cookies = "; ".join(f"{k}={v}" for k, v in admin.http.cookies.items())
+    cookies = admin.cookie_header()
     with pytest.raises(InvalidStatus) as refused_socket:
         connect(
             f"ws://127.0.0.1:{server.port}/s/{web_session}/socket",

@@ -104,8 +104,12 @@ class Browser:
     def delete(self, url: str) -> httpx.Response:
         return self._unsafe("DELETE", url)
 
+    def cookie_header(self) -> str:
+        """The Cookie header this browser sends to labgate."""
+        return "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+
     def socket(self, path: str) -> ClientConnection:
-        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        cookie = self.cookie_header()
         return connect(
             f"ws://{self.server.host}:{self.server.port}{path}",
             additional_headers={"Cookie": cookie},

@@ -16,11 +16,11 @@ uses this; labgate's own API looks every request up.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
 from labgate.auth.principal import Principal
+from labgate.single_flight import SingleFlight
 
 TTL_SECONDS = 2.0
 MOST_KEPT = 10_000
@@ -30,11 +30,8 @@ class RecentCallers:
     def __init__(self, ttl: float = TTL_SECONDS) -> None:
         self.ttl = ttl
         self._seen: dict[str, tuple[float, Principal]] = {}
-        # Lookups under way: concurrent requests of one caller share one (when the
-        # answer expires under fifty requests in flight, they do not ask fifty times).
-        self._asking: dict[str, asyncio.Future[Principal]] = {}
-        # Bumped by forget_all: an answer looked up before a revocation is not kept.
-        self._generation = 0
+        # A lookup under way at a revocation (forget_all) is not kept.
+        self._lookups: SingleFlight[str, Principal] = SingleFlight()
 
     async def find(self, key: str, look_up: Callable[[], Awaitable[Principal]]) -> Principal:
         """The caller behind ``key``: remembered, or ``look_up()`` (whose errors, such as
@@ -42,22 +39,7 @@ class RecentCallers:
         known = self.get(key)
         if known is not None:
             return known
-        asking = self._asking.get(key)
-        if asking is None:
-            asking = asyncio.ensure_future(look_up())
-            self._asking[key] = asking
-            generation = self._generation
-            asking.add_done_callback(lambda done: self._answered(key, done, generation))
-        # Shielded: a request that goes away does not cancel the others' lookup.
-        return await asyncio.shield(asking)
-
-    def _answered(self, key: str, done: asyncio.Future[Principal], generation: int) -> None:
-        if self._asking.get(key) is done:
-            del self._asking[key]
-        if done.cancelled() or done.exception() is not None:
-            return
-        if generation == self._generation:
-            self.put(key, done.result())
+        return await self._lookups.run(key, look_up, lambda found: self.put(key, found))
 
     def get(self, key: str) -> Principal | None:
         found = self._seen.get(key)
@@ -77,6 +59,5 @@ class RecentCallers:
         self._seen[key] = (now, principal)
 
     def forget_all(self) -> None:
-        self._generation += 1
         self._seen.clear()
-        self._asking.clear()
+        self._lookups.forget_all()

@@ -51,20 +51,6 @@ def error_response(
     return JSONResponse(error_body(code, message, details, extra), status_code=status)
 
 
-def _describe(error: dict[str, Any]) -> FieldProblem:
-    field = ".".join(str(part) for part in error.get("loc", ()))
-    kind = error.get("type", "")
-    if field == "body" and kind in ("model_attributes_type", "dict_type"):
-        message = "The request body must be a JSON object sent as application/json."
-    elif kind == "extra_forbidden":
-        message = "Unknown field."
-    elif kind == "missing":
-        message = "This field is required."
-    else:
-        message = str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
-    return FieldProblem(field, message)
-
-
 async def _labgate_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LabgateError)
     response = error_response(exc.status, exc.code, exc.message, exc.details, exc.extra)
@@ -79,8 +65,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "invalid_json", "The request body is not valid JSON.")
-    details = [_describe(e) for e in errors]
-    summary = "; ".join(f"{d.field}: {d.message}" for d in details[:3])
+    details = [FieldProblem.of(e) for e in errors]
+    summary = "; ".join(str(d) for d in details[:3])
     return error_response(422, "validation_error", f"Invalid request: {summary}", details)
 
 

@@ -73,7 +73,11 @@ class ProxyMiddleware:
         if scope["type"] in ("http", "websocket"):
             # Starlette puts itself in the scope before its middleware runs.
             state: AppState = scope["app"].state.labgate
-            on_app_origin = state.origins.session_of(_header(scope, b"host") or "")
+            on_app_origin = (
+                state.origins.session_of(_header(scope, b"host") or "")
+                if state.origins.enabled
+                else None
+            )
             if on_app_origin is not None or scope["path"].startswith(PREFIX):
                 await SessionProxy(state).handle(scope, receive, send, on_app_origin)
                 return
@@ -190,8 +194,7 @@ class SessionProxy:
             raise ProxyError(
                 403, "wrong_origin", f"This session's app is served from {origin}, not here."
             )
-        if principal.session_id is None:  # pragma: no cover - "session" principals have one
-            raise ProxyError(401, "not_authenticated", "Please log in.")
+        assert principal.session_id is not None  # a cookie's principal has its session
         grant = self.origins.grant(route.session_id, principal.session_id)
         query = urlencode({"grant": grant, "next": _path_and_query(scope)})
         await _redirect(send, f"{origin}{ENTER_PATH}?{query}", b"")
@@ -318,9 +321,7 @@ def _caller_key(conn: HTTPConnection, login: int | None) -> str:
 
 
 def _path_and_query(scope: Scope) -> str:
-    raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    query: bytes = scope.get("query_string", b"")
-    return (raw + (b"?" + query if query else b"")).decode("latin-1")
+    return target_of(scope, None).decode("latin-1")
 
 
 def _without_app_authorization(scope: Scope) -> Scope:
@@ -349,10 +350,7 @@ async def _redirect(send: Send, location: str, query: bytes) -> None:
 
 
 def _wants_html(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"accept":
-            return b"text/html" in value
-    return False
+    return "text/html" in (_header(scope, b"accept") or "")
 
 
 async def _answer_error(scope: Scope, send: Send, error: ProxyError) -> None:

@@ -7,14 +7,11 @@ it at once, one made on another replica is seen within the TTL. Who may use the 
 decided on every request, against the caller found by :mod:`labgate.auth.recent`.
 
 Concurrent requests that find the route missing or expired share one read of the
-database: without that, fifty requests in flight each read the session again when the
-TTL ran out, the reads queued behind each other, and by the time they were stored they
-were nearly stale, so the next requests missed again (docs/performance.md, Sessions).
+database (:class:`labgate.single_flight.SingleFlight`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +25,7 @@ from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.sessions.templates import AppTemplate
 from labgate.sessions.tokens import SessionTokens
+from labgate.single_flight import SingleFlight
 from labgate.transport.base import ByteReader, StreamWriter
 
 ROUTE_TTL_SECONDS = 2.0
@@ -66,42 +64,33 @@ class RouteTable:
         self.tokens = tokens
         self.templates = templates
         self._routes: dict[str, Route] = {}
-        self._reading: dict[str, asyncio.Future[Route | None]] = {}
+        # Concurrent requests that find the route missing or expired share one read.
+        self._reads: SingleFlight[str, Route | None] = SingleFlight()
 
     async def get(self, session_id: str) -> Route | None:
         route = self._routes.get(session_id)
         now = time.monotonic()
         if route is not None and now - route.fetched_at < ROUTE_TTL_SECONDS:
             return route
-        reading = self._reading.get(session_id)
-        if reading is None:
-            reading = asyncio.ensure_future(self._refresh(session_id, now))
-            self._reading[session_id] = reading
-            reading.add_done_callback(lambda done: self._done_reading(session_id, done))
-        # Shielded: a request that goes away does not cancel the others' read.
-        return await asyncio.shield(reading)
+        return await self._reads.run(
+            session_id,
+            lambda: self._read(session_id, now),
+            lambda fresh: self._keep(session_id, fresh),
+        )
 
-    def _done_reading(self, session_id: str, task: asyncio.Future[Route | None]) -> None:
-        if self._reading.get(session_id) is task:
-            del self._reading[session_id]
-
-    async def _refresh(self, session_id: str, now: float) -> Route | None:
-        fresh = await self._read(session_id, now)
-        if self._reading.get(session_id) is not asyncio.current_task():
-            return fresh  # dropped meanwhile: answer this request, keep nothing
-        route = self._routes.get(session_id)
+    def _keep(self, session_id: str, fresh: Route | None) -> None:
         if fresh is None:
             self.drop(session_id)
-            return None
+            return
+        route = self._routes.get(session_id)
         if route is not None and route.endpoint == fresh.endpoint and route.state == fresh.state:
             fresh.pool = route.pool  # same app, same place: keep its connections
         elif route is not None and route.pool is not None:
             route.pool.close()
         self._routes[session_id] = fresh
-        return fresh
 
     def drop(self, session_id: str) -> None:
-        self._reading.pop(session_id, None)  # a read under way is not kept
+        self._reads.forget(session_id)  # a read under way is not kept
         route = self._routes.pop(session_id, None)
         if route is not None and route.pool is not None:
             route.pool.close()

@@ -32,10 +32,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from labgate.errors import ConfigurationError
+from labgate.errors import ConfigurationError, FieldProblem
 from labgate.sessions.templates import (
     BATCH_FIELDS,
     COMMON_FIELDS,
+    GIVEN_PLACEHOLDERS,
+    PLACEHOLDER,
     AppTemplate,
     FieldKind,
     FormField,
@@ -47,8 +49,6 @@ ICONS = frozenset(
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-_GIVEN = frozenset({"port", "socket", "host", "base_url", "base_path", "token", "workdir"})
 
 
 class _Field(BaseModel):
@@ -102,18 +102,18 @@ class _TemplateFile(BaseModel):
         reserved = {f.name for f in (*COMMON_FIELDS, *BATCH_FIELDS)}
         names = [f.name for f in self.fields]
         for name in names:
-            if name in reserved or name in _GIVEN:
+            if name in reserved or name in GIVEN_PLACEHOLDERS:
                 raise ValueError(f"field {name!r}: the name is labgate's own")
         if len(set(names)) != len(names):
             raise ValueError("two fields have the same name")
-        known = _GIVEN | reserved | set(names)
+        known = GIVEN_PLACEHOLDERS | reserved | set(names)
         texts = [self.command, self.tcp_command or "", *self.env.values()]
         if self.auth_header is not None:
             if len(self.auth_header) != 2 or "{token}" not in self.auth_header[1]:
                 raise ValueError('auth_header is ["Header-Name", "value with {token}"]')
             texts.append(self.auth_header[1])
         for text in texts:
-            for placeholder in _PLACEHOLDER.findall(text):
+            for placeholder in PLACEHOLDER.findall(text):
                 if placeholder not in known:
                     raise ValueError(
                         f"{{{placeholder}}} is not a placeholder labgate fills in (known: "
@@ -127,46 +127,17 @@ class _TemplateFile(BaseModel):
         return self
 
     def template(self) -> AppTemplate:
+        values = self.model_dump(exclude={"fields", "auth_header", "ready_path", "open_path"})
         return AppTemplate(
-            id=self.id,
-            title=self.title,
-            description=self.description,
-            icon=self.icon,
-            command=self.command,
-            tcp_command=self.tcp_command,
-            listen=self.listen,
+            **values,
             ready_path=self.ready_path.lstrip("/"),
-            keeps_base_path=self.keeps_base_path,
-            auth_header=(self.auth_header[0], self.auth_header[1]) if self.auth_header else None,
-            env=dict(self.env),
             open_path=self.open_path.lstrip("/"),
-            start_timeout_seconds=self.start_timeout_seconds,
+            auth_header=(self.auth_header[0], self.auth_header[1]) if self.auth_header else None,
             fields=tuple(
-                FormField(
-                    name=f.name,
-                    label=f.label,
-                    kind=f.kind,
-                    default=f.default,
-                    help=f.help,
-                    required=f.required,
-                    minimum=f.minimum,
-                    maximum=f.maximum,
-                    choices=tuple(f.choices),
-                    max_length=f.max_length,
-                    shell_code=f.shell_code,
-                )
+                FormField(**f.model_dump(exclude={"choices"}), choices=tuple(f.choices))
                 for f in self.fields
             ),
         )
-
-
-def _problems(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
 
 
 def load_template(path: Path) -> AppTemplate:
@@ -177,7 +148,8 @@ def load_template(path: Path) -> AppTemplate:
     try:
         return _TemplateFile.model_validate(data).template()
     except ValidationError as exc:
-        raise ConfigurationError(f"App template {path}: {_problems(exc)}") from None
+        problems = "; ".join(str(FieldProblem.of(e)) for e in exc.errors())
+        raise ConfigurationError(f"App template {path}: {problems}") from None
 
 
 def load_templates(

@@ -233,7 +233,11 @@ class Placeholders:
         return self.base_url.rstrip("/")
 
 
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+#: What labgate fills in itself (command_of), beside the form's fields by name.
+GIVEN_PLACEHOLDERS = frozenset(
+    {"port", "socket", "host", "base_url", "base_path", "token", "workdir"}
+)
 
 
 def shell_word(value: str) -> str:
@@ -254,7 +258,7 @@ def _fill(
             return match.group(0)  # not a placeholder of ours: leave it as written
         return shell_word(values[name]) if quote and name not in raw else values[name]
 
-    return _PLACEHOLDER.sub(replace, text)
+    return PLACEHOLDER.sub(replace, text)
 
 
 def command_of(
