@@ -1109,8 +1109,17 @@ async def rpc_fs_write_stream(
     expected = params.get("if_version")
     create_only = bool(params.get("create_only", False))
     mode = await _in_thread(_check_write, path, expected, create_only)
-    replacement = await _in_thread(_Replacement, path, mode)
     loop = asyncio.get_event_loop()
+    making = loop.run_in_executor(None, _Replacement, path, mode)
+    try:
+        replacement = await asyncio.shield(making)
+    except BaseException:
+        # Ended (the connection went) while the thread was creating the file beside
+        # ``path``: it is there once the thread is done, and must go.
+        await _settle(making)
+        if not making.cancelled() and making.exception() is None:
+            making.result().discard()
+        raise
     pending: Optional[asyncio.Future[Any]] = None
     try:
         while True:
