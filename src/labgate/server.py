@@ -8,6 +8,7 @@ from types import FrameType
 import uvicorn
 
 from labgate.app import create_app
+from labgate.http.protocol import BatchedHttpToolsProtocol
 from labgate.logs import configure_logging
 from labgate.settings import Settings
 
@@ -23,6 +24,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,
+        http=BatchedHttpToolsProtocol,  # a response's head and body in one write
         proxy_headers=False,  # labgate reads X-Forwarded-* itself, from trusted proxies only
         server_header=False,
         # No permessage-deflate: terminals send a frame per keystroke and apps (JupyterLab)

@@ -1264,6 +1264,13 @@ def _write_chunks(fd: int, chunks: List[bytes], digest: Any) -> None:
         _write_all(fd, b"".join(chunks)[done:])
 
 
+# What is written is pushed on to the disk while more arrives (one fdatasync at a time,
+# in a thread, after every this many bytes), so that completing, which syncs the file
+# before renaming it into place, does not wait for the whole upload to reach the disk:
+# on a disk that writes 400 MB/s that wait was 1.4 s for a GiB.
+UPLOAD_SYNC_STEP = 32 * 1024 * 1024
+
+
 def _full_disk(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
@@ -1285,6 +1292,8 @@ async def rpc_fs_upload_append(
     loop = asyncio.get_event_loop()
     written = 0
     pending = None  # type: Optional[asyncio.Future[Any]]
+    syncing = None  # type: Optional[asyncio.Future[Any]]
+    unsynced = 0
     try:
         while True:
             data = await channel.read()
@@ -1303,14 +1312,26 @@ async def rpc_fs_upload_append(
             pending = loop.run_in_executor(None, _write_chunks, fd, chunks, digest)
             await asyncio.shield(pending)
             written += size
+            unsynced += size
+            if syncing is not None and syncing.done():
+                syncing.result()  # a sync that failed (a full disk can show only here)
+                syncing = None
+            if syncing is None and unsynced >= UPLOAD_SYNC_STEP:
+                syncing = loop.run_in_executor(None, os.fdatasync, fd)
+                unsynced = 0
         if (channel.close_message or {}).get("discard"):
             raise RemoteError("payload_too_large", "More bytes than the upload's size.")
+        if syncing is not None:
+            await asyncio.shield(syncing)
         if digest is not None:
             while len(_UPLOAD_DIGESTS) >= _UPLOAD_DIGESTS_KEPT:  # abandoned uploads' go first
                 _UPLOAD_DIGESTS.pop(next(iter(_UPLOAD_DIGESTS)))
             _UPLOAD_DIGESTS[temporary] = (offset + written, digest)
     except BaseException as exc:
         await _settle(pending)
+        await _settle(syncing)
+        if syncing is not None and not syncing.cancelled():
+            syncing.exception()  # seen: the error being raised says what went wrong
         if _full_disk(exc):
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
@@ -1319,6 +1340,7 @@ async def rpc_fs_upload_append(
         raise
     finally:
         await _settle(pending)
+        await _settle(syncing)
         os.close(fd)
     return {"offset": offset + written}
 

@@ -32,6 +32,7 @@ from labgate.transport.base import (
     StreamOpenFailed,
     StreamWriter,
 )
+from labgate.transport.batched import BatchedConnector
 
 CONNECT_TIMEOUT_SECONDS = 20
 # Keyboard-interactive logins wait for a person typing (a one-time code, say); sshd's
@@ -483,7 +484,8 @@ class SshTransport:
                 lambda: client,
                 hop.host,
                 hop.port,
-                tunnel=tunnel if tunnel is not None else (),
+                # One write per turn of the event loop (see transport/batched.py).
+                tunnel=BatchedConnector(tunnel),
                 username=hop.username,
                 # Trust nothing by default; _Client decides.
                 known_hosts=([], [], []),
