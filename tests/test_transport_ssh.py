@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from labgate.agent.client import AgentConnection, AgentError
@@ -23,6 +24,8 @@ from labgate.transport.ssh import (
     PasswordCredential,
     SshError,
     SshTransport,
+    _Reader,
+    _Writer,
     fingerprint,
 )
 from tests.support.daemons import processes_using
@@ -231,3 +234,25 @@ def _holds_open(pid: int, path: Path) -> bool:
             if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
                 return True
     return False
+
+
+async def test_a_connection_that_ended_reads_as_a_connection_error() -> None:
+    # asyncssh reports a connection the server closed (a clean FIN, not a reset) with its
+    # own ConnectionLost; whoever reads a transport's stream sees a ConnectionError.
+    class Ended:
+        async def read(self, n: int = -1) -> bytes:
+            raise asyncssh.ConnectionLost("Connection lost")
+
+        async def readexactly(self, n: int) -> bytes:
+            raise asyncssh.ConnectionLost("Connection lost")
+
+        async def drain(self) -> None:
+            raise asyncssh.ConnectionLost("Connection lost")
+
+    reader = _Reader(Ended())  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError, match="the SSH connection ended: Connection lost"):
+        await reader.read(10)
+    with pytest.raises(ConnectionError, match="the SSH connection ended"):
+        await reader.readexactly(9)
+    with pytest.raises(ConnectionError, match="the SSH connection ended"):
+        await _Writer(Ended()).drain()  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from tests.support.files_ui import (
     open_files,
 )
 from tests.support.labgate_api import Browser, labgate_server
+from tests.support.relay import tcp_relay
 from tests.support.server import RunningServer
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -403,9 +404,10 @@ async def upload_row(pane: Locator, name: str) -> Locator:
 
 
 async def test_upload_interrupted_twice_then_resumed(server: RunningServer, tmp_path: Path) -> None:
-    """200 MB: the network drops in the middle (the page waits and goes on by itself),
-    then the page is reloaded in the middle (the upload is offered again, the same file
-    is picked, it finishes); the file on disk has the same SHA-256."""
+    """200 MB: the network drops in the middle of a part (every connection reset, new
+    ones refused, by a TCP relay between the browser and the server; the page waits and
+    goes on by itself), then the page is reloaded in the middle (the upload is offered
+    again, the same file is picked, it finishes); the file on disk has the same SHA-256."""
     source = tmp_path / "picked" / "big-run.h5"
     source.parent.mkdir()
     with source.open("wb") as handle:
@@ -413,12 +415,12 @@ async def test_upload_interrupted_twice_then_resumed(server: RunningServer, tmp_
             handle.write(os.urandom(1 << 20))
     target = tmp_path / "uploads"
     target.mkdir()
-    async with chromium() as browser:
+    async with tcp_relay(server.port) as network, chromium() as browser:
         context = await browser.new_context(
-            viewport={"width": 1280, "height": 800}, base_url=server.url
+            viewport={"width": 1280, "height": 800}, base_url=network.url
         )
         page = await context.new_page()
-        await log_in_as_admin(page, server.url, ADMIN_PASSWORD)
+        await log_in_as_admin(page, network.url, ADMIN_PASSWORD)
         pane = await open_files(page, "local", target)
 
         parts = 0
@@ -427,22 +429,26 @@ async def test_upload_interrupted_twice_then_resumed(server: RunningServer, tmp_
         async def on_part(route: Route) -> None:
             nonlocal parts
             parts += 1
-            if parts == 4:  # the network goes away under the fourth part
-                await context.set_offline(True)
-                await route.abort("internetdisconnected")
-            elif parts == 12:  # the twelfth part never gets an answer: the page reloads
+            if parts == 12:  # the twelfth part never gets an answer: the page reloads
                 reloading.set()
             else:
                 await route.continue_()
 
         await page.route(re.compile(r"/uploads/[^/?]+\?offset="), on_part)
+        network.drop_after(70_000_000)  # within a part, not between two
         await pane.get_by_test_id("files-upload-input").set_input_files(source)
         row = await upload_row(pane, "big-run.h5")
+        await asyncio.wait_for(network.dropped.wait(), 120)
         await expect(row).to_have_attribute("data-state", "waiting", timeout=60_000)
         await expect(row.get_by_test_id("transfer-detail")).to_contain_text("Waiting")
         await page.screenshot(path=shot("10-upload-waiting"))
-        await context.set_offline(False)
-        await expect(row).to_have_attribute("data-state", "sending")
+        # What arrived of the cut-off part is kept: the hidden file ends within a part.
+        held = [p.stat().st_size for p in target.glob(".labgate-upload-*")]
+        assert len(held) == 1
+        assert 0 < held[0] < 80_000_000
+        assert held[0] % (8 << 20) != 0, held
+        network.restore()
+        await expect(row).to_have_attribute("data-state", "sending", timeout=30_000)
         await expect(row.get_by_test_id("transfer-detail")).to_contain_text("left", timeout=60_000)
         await page.screenshot(path=shot("11-upload-progress"))
         await asyncio.wait_for(reloading.wait(), 120)

@@ -341,17 +341,21 @@ def _auth_options(source: CredentialSource | None) -> dict[str, Any]:
 class _SshProcess:
     process: asyncssh.SSHClientProcess[bytes]
 
+    def __post_init__(self) -> None:
+        self._stdout = _Reader(self.process.stdout)
+        self._stderr = _Reader(self.process.stderr)
+
     @property
     def stdin(self) -> ByteWriter:
         return _Writer(self.process.stdin)
 
     @property
     def stdout(self) -> ByteReader:
-        return self.process.stdout
+        return self._stdout
 
     @property
     def stderr(self) -> ByteReader:
-        return self.process.stderr
+        return self._stderr
 
     async def wait(self) -> int | None:
         completed = await self.process.wait(check=False)
@@ -364,6 +368,27 @@ class _SshProcess:
 
 
 @dataclass
+class _Reader:
+    """asyncssh's reader with the transport contract's errors: a connection that ended
+    (asyncssh's ``ConnectionLost`` when the server closed it, any other disconnect) is a
+    ``ConnectionError``, as a reset one already is."""
+
+    reader: asyncssh.SSHReader[bytes]
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await self.reader.readexactly(n)
+        except asyncssh.DisconnectError as exc:
+            raise ConnectionResetError(f"the SSH connection ended: {exc.reason}") from exc
+
+    async def read(self, n: int = -1) -> bytes:
+        try:
+            return await self.reader.read(n)
+        except asyncssh.DisconnectError as exc:
+            raise ConnectionResetError(f"the SSH connection ended: {exc.reason}") from exc
+
+
+@dataclass
 class _Writer:
     writer: asyncssh.SSHWriter[bytes]
 
@@ -371,7 +396,10 @@ class _Writer:
         self.writer.write(data)
 
     async def drain(self) -> None:
-        await self.writer.drain()
+        try:
+            await self.writer.drain()
+        except asyncssh.DisconnectError as exc:
+            raise ConnectionResetError(f"the SSH connection ended: {exc.reason}") from exc
 
     def close(self) -> None:
         with contextlib.suppress(OSError, asyncssh.Error):
@@ -583,7 +611,7 @@ class SshTransport:
             reader, writer = await self._connections[-1].open_connection(host, port)
         except (asyncssh.ChannelOpenError, OSError) as exc:
             raise StreamOpenFailed(f"{host}:{port} on the resource: {_reason(exc)}") from exc
-        return reader, writer
+        return _Reader(reader), writer
 
     async def open_unix(self, path: str) -> tuple[ByteReader, StreamWriter]:
         """A direct-streamlocal channel to a Unix socket on the resource."""
@@ -592,7 +620,7 @@ class SshTransport:
             reader, writer = await self._connections[-1].open_unix_connection(path)
         except (asyncssh.ChannelOpenError, OSError) as exc:
             raise StreamOpenFailed(f"{path} on the resource: {_reason(exc)}") from exc
-        return reader, writer
+        return _Reader(reader), writer
 
     async def close(self) -> None:
         for connection in reversed(self._connections):
