@@ -10,7 +10,9 @@ path from file to file is measured, not the disk). Then:
 1. **Uploading** it: labgate's resumable upload API as a browser uses it (``POST
    …/uploads``, the file in parts of ``upload_chunk_max_bytes`` sent by ``curl -T`` with
    their offsets, ``POST …/complete``, which checks the SHA-256 on the resource and renames
-   the file into place), against ``scp`` on a fresh connection and through a ControlMaster.
+   the file into place), against ``scp`` on a fresh connection and through a ControlMaster;
+   and, as the ceiling of the server's side, labgate's SSH transport alone writing the
+   file into ``cat`` on the resource. Every upload starts after a ``sync``.
 2. **Downloading** it: ``GET …/files/content`` with ``curl`` and the same file as a
    streamed zip (``GET …/files/archive``, built on the resource), against ``scp`` to
    ``/dev/null``, fresh and warm.
@@ -21,11 +23,13 @@ Each comparison runs every contender once untimed, then ``rounds`` times taking 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import hashlib
 import importlib.metadata
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -62,9 +66,12 @@ from benchmarks.resources import (
     summarise,
 )
 from labgate.settings import Settings
+from labgate.transport.ssh import Hop, KeyCredential, SshTransport
 
 # The server's default part size: what a browser following its limits sends.
 PART_BYTES: int = Settings.model_fields["upload_chunk_max_bytes"].default
+# What the SSH-alone contender writes at a time (the agent's frames are as large).
+SSH_PIECE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,7 @@ class Bench:
 
     def upload_api(self) -> tuple[float, int | None]:
         target = self.files.base / "uploaded-by-labgate.bin"
+        os.sync()  # no run pays for the disk writing back the run before it
         start = time.perf_counter()
         created = self.http.post(
             f"{self.resource}/uploads",
@@ -208,12 +216,54 @@ class Bench:
             raise BenchmarkError(f"completing the upload failed: {done.text}")
         return elapsed, None
 
+    def upload_ssh_alone(self) -> tuple[float, int | None]:
+        """The ceiling of the server's side: labgate's SSH transport (asyncssh, AES-GCM,
+        batched writes) writing the file into ``cat`` on the resource, in one process
+        with nothing else to do: no HTTP, no agent, no checksum, no sync."""
+        target = self.files.base / "uploaded-by-ssh.bin"
+        os.sync()
+        elapsed = asyncio.run(self._ssh_alone(target))
+        if target.stat().st_size != self.size:
+            raise BenchmarkError(f"cat over SSH wrote {target.stat().st_size} bytes")
+        return elapsed, None
+
+    async def _ssh_alone(self, target: Path) -> float:
+        transport = SshTransport(
+            [
+                Hop(
+                    host=self.sshd.host,
+                    username=self.sshd.user.name,
+                    credential=KeyCredential(self.sshd.client_key_path.read_bytes()),
+                    port=self.sshd.port,
+                    known_host_key=self.sshd.host_public_key,
+                )
+            ]
+        )
+        await transport.connect()  # connected before the clock starts, as labgate serve is
+        try:
+            process = await transport.start(["sh", "-c", f"cat > {shlex.quote(str(target))}"])
+            start = time.perf_counter()
+            with self.files.source.open("rb") as source:
+                while piece := source.read(SSH_PIECE):
+                    process.stdin.write(piece)
+                    await process.stdin.drain()
+            process.stdin.close()
+            status = await process.wait()
+            elapsed = time.perf_counter() - start
+        finally:
+            await transport.close()
+        if status != 0:
+            raise BenchmarkError(f"cat over SSH failed ({status})")
+        return elapsed
+
     def upload_scp(self) -> tuple[float, int | None]:
         target = self._remote(self.files.base / "uploaded-by-scp.bin")
+        os.sync()
         return self._scp(str(self.files.source), target, warm=False), None
 
     def upload_scp_warm(self) -> tuple[float, int | None]:
         target = self._remote(self.files.base / "uploaded-by-scp.bin")
+        os.sync()
         return self._scp(str(self.files.source), target, warm=True), None
 
     # -- downloading
@@ -284,6 +334,15 @@ def comparisons(bench: Bench, sizes: Sizes) -> list[Comparison]:
                     "resource), through labgate serve",
                     bench.upload_api,
                 ),
+                Contender(
+                    "ssh_alone",
+                    "labgate's SSH transport alone",
+                    "labgate",
+                    "SshTransport.start(cat > <file>) + stdin.write(256 KiB) + drain, in the "
+                    "benchmark process (asyncssh, no HTTP, no agent, no SHA-256, no sync): "
+                    "the ceiling of the server's side",
+                    bench.upload_ssh_alone,
+                ),
                 *_scp_contenders(bench.upload_scp, bench.upload_scp_warm, "<file> host:<dir>"),
             ],
             rounds=sizes.rounds,
@@ -341,9 +400,9 @@ def run_transfers(
     notes: list[str] = []
     try:
         user = ensure_test_user()
-        # The file, its parts and two uploaded copies (and one's hidden part) fit.
-        size, note = read_size(user.home, sizes.file_bytes * 4)
-        size = min(size // 4, sizes.file_bytes) if note else sizes.file_bytes
+        # The file, its parts and three uploaded copies (and one's hidden part) fit.
+        size, note = read_size(user.home, sizes.file_bytes * 6)
+        size = min(size // 6, sizes.file_bytes) if note else sizes.file_bytes
         if note:
             notes.append(note)
         with contextlib.ExitStack() as stack:

@@ -150,6 +150,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # labgate's metrics are Prometheus' (/metrics); without this FastAPI asks
+        # OpenTelemetry on every request whether a tracer or a meter is set up.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.labgate = state
     install_error_handlers(app)
