@@ -54,6 +54,7 @@ from typing import Any, Literal, TypeVar
 import asyncssh
 import httpx
 from tests.support.daemons import daemon_runtime_dir, processes_using
+from tests.support.hops import key_hop
 from tests.support.processes import descendants
 from tests.support.sshd import (
     SshdNotAvailable,
@@ -75,7 +76,7 @@ from benchmarks.peers.labgate import (
 from benchmarks.process import BenchmarkError, ManagedProcess, free_port
 from benchmarks.report import TIMES
 from labgate.agent.client import AgentConnection
-from labgate.transport.ssh import Hop, KeyCredential, SshTransport
+from labgate.transport.ssh import SshTransport
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -505,13 +506,7 @@ class Bench:
         self.control_path, self.master_pid = master
         self.runtime_dir = runtime_dir
         self.agent_args = ["--idle-seconds", str(DAEMON_IDLE_SECONDS), "--runtime-dir", runtime_dir]
-        self.hop = Hop(
-            host=sshd.host,
-            username=sshd.user.name,
-            credential=KeyCredential(sshd.client_key_path.read_bytes()),
-            port=sshd.port,
-            known_host_key=sshd.host_public_key,
-        )
+        self.hop = key_hop(sshd)
         # Opened by open(), closed by close().
         self.http: httpx.AsyncClient | None = None
         self.transport: SshTransport | None = None

@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.hops import key_hop
 from tests.support.sshd import SshdNotAvailable, SshServer, TestUser, ensure_test_user, running_sshd
 
 from benchmarks.machine import describe
@@ -66,7 +67,7 @@ from benchmarks.resources import (
     summarise,
 )
 from labgate.settings import Settings
-from labgate.transport.ssh import Hop, KeyCredential, SshTransport
+from labgate.transport.ssh import SshTransport
 
 # The server's default part size: what a browser following its limits sends.
 PART_BYTES: int = Settings.model_fields["upload_chunk_max_bytes"].default
@@ -228,17 +229,7 @@ class Bench:
         return elapsed, None
 
     async def _ssh_alone(self, target: Path) -> float:
-        transport = SshTransport(
-            [
-                Hop(
-                    host=self.sshd.host,
-                    username=self.sshd.user.name,
-                    credential=KeyCredential(self.sshd.client_key_path.read_bytes()),
-                    port=self.sshd.port,
-                    known_host_key=self.sshd.host_public_key,
-                )
-            ]
-        )
+        transport = SshTransport([key_hop(self.sshd)])
         await transport.connect()  # connected before the clock starts, as labgate serve is
         try:
             process = await transport.start(["sh", "-c", f"cat > {shlex.quote(str(target))}"])

@@ -25,11 +25,11 @@ from labgate.transport.ssh import (
     Hop,
     HostKeyChanged,
     HostKeyUnknown,
-    KeyCredential,
     PasswordCredential,
     SshError,
     SshTransport,
 )
+from tests.support.hops import key_hop
 from tests.support.netns import (
     GUARD_RANGE,
     JumpNetwork,
@@ -59,19 +59,6 @@ def loopback_sshd(
 ) -> Iterator[SshServer]:
     with running_sshd(tmp_path_factory.mktemp("loopback-sshd"), test_user) as server:
         yield server
-
-
-def key_hop(server: SshServer, **changes: object) -> Hop:
-    """A hop to ``server`` with its client key and its confirmed host key."""
-    values: dict[str, object] = {
-        "host": server.host,
-        "port": server.port,
-        "username": server.user.name,
-        "credential": KeyCredential(server.client_key_path.read_bytes()),
-        "known_host_key": server.host_public_key,
-    }
-    values.update(changes)
-    return Hop(**values)  # type: ignore[arg-type]
 
 
 def password_hop(server: SshServer, **changes: object) -> Hop:

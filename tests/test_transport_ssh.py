@@ -17,7 +17,6 @@ import pytest
 
 from labgate.agent.client import AgentConnection, AgentError
 from labgate.transport.ssh import (
-    Hop,
     HostKeyChanged,
     HostKeyUnknown,
     KeyCredential,
@@ -29,6 +28,7 @@ from labgate.transport.ssh import (
     fingerprint,
 )
 from tests.support.daemons import processes_using
+from tests.support.hops import key_hop
 from tests.support.sshd import SshServer
 
 # Daemons on the test account live in a directory of the test's and leave soon after
@@ -52,18 +52,6 @@ def _kill_daemons() -> Iterator[None]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     shutil.rmtree("/tmp/labgate-transport-test", ignore_errors=True)
-
-
-def key_hop(server: SshServer, **changes: object) -> Hop:
-    values: dict[str, object] = {
-        "host": server.host,
-        "port": server.port,
-        "username": server.user.name,
-        "credential": KeyCredential(server.client_key_path.read_bytes()),
-        "known_host_key": server.host_public_key,
-    }
-    values.update(changes)
-    return Hop(**values)  # type: ignore[arg-type]
 
 
 async def test_the_agent_runs_over_ssh_with_a_key(sshd: SshServer) -> None:

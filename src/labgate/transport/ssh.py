@@ -17,7 +17,7 @@ import enum
 import errno
 import shlex
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,12 +342,14 @@ class _SshProcess:
     process: asyncssh.SSHClientProcess[bytes]
 
     def __post_init__(self) -> None:
+        # Made once: the agent's connection writes and reads through them frame by frame.
+        self._stdin = _Writer(self.process.stdin)
         self._stdout = _Reader(self.process.stdout)
         self._stderr = _Reader(self.process.stderr)
 
     @property
     def stdin(self) -> ByteWriter:
-        return _Writer(self.process.stdin)
+        return self._stdin
 
     @property
     def stdout(self) -> ByteReader:
@@ -367,25 +369,28 @@ class _SshProcess:
         self.process.close()
 
 
+@contextlib.contextmanager
+def _ended_as_connection_error() -> Iterator[None]:
+    """The transport contract's errors for asyncssh's: a connection that ended (its
+    ``ConnectionLost`` when the server closed it, any other disconnect) is a
+    ``ConnectionError``, as a reset one already is."""
+    try:
+        yield
+    except asyncssh.DisconnectError as exc:
+        raise ConnectionResetError(f"the SSH connection ended: {exc.reason}") from exc
+
+
 @dataclass
 class _Reader:
-    """asyncssh's reader with the transport contract's errors: a connection that ended
-    (asyncssh's ``ConnectionLost`` when the server closed it, any other disconnect) is a
-    ``ConnectionError``, as a reset one already is."""
-
     reader: asyncssh.SSHReader[bytes]
 
     async def readexactly(self, n: int) -> bytes:
-        try:
+        with _ended_as_connection_error():
             return await self.reader.readexactly(n)
-        except asyncssh.DisconnectError as exc:
-            raise ConnectionResetError(f"the SSH connection ended: {exc.reason}") from exc
 
     async def read(self, n: int = -1) -> bytes:
-        try:
+        with _ended_as_connection_error():
             return await self.reader.read(n)
-        except asyncssh.DisconnectError as exc:
-            raise ConnectionResetError(f"the SSH connection ended: {exc.reason}") from exc
 
 
 @dataclass
@@ -396,10 +401,8 @@ class _Writer:
         self.writer.write(data)
 
     async def drain(self) -> None:
-        try:
+        with _ended_as_connection_error():
             await self.writer.drain()
-        except asyncssh.DisconnectError as exc:
-            raise ConnectionResetError(f"the SSH connection ended: {exc.reason}") from exc
 
     def close(self) -> None:
         with contextlib.suppress(OSError, asyncssh.Error):

@@ -1,0 +1,23 @@
+"""labgate's ``Hop`` to a private sshd (``tests.support.sshd``): its client key and its
+host key, confirmed, for tests and benchmarks that connect with ``SshTransport``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labgate.transport.ssh import Hop, KeyCredential
+from tests.support.sshd import SshServer
+
+
+def key_hop(server: SshServer, **changes: Any) -> Hop:
+    """A hop to ``server`` with its client key and its confirmed host key; ``changes``
+    replace any field (another user, no known key, another credential)."""
+    values: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "username": server.user.name,
+        "credential": KeyCredential(server.client_key_path.read_bytes()),
+        "known_host_key": server.host_public_key,
+    }
+    values.update(changes)
+    return Hop(**values)
