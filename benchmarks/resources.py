@@ -54,7 +54,7 @@ from typing import Any, Literal, TypeVar
 import asyncssh
 import httpx
 from tests.support.daemons import daemon_runtime_dir, processes_using
-from tests.support.hops import key_hop
+from tests.support.hops import asyncssh_connect, key_hop
 from tests.support.processes import descendants
 from tests.support.sshd import (
     SshdNotAvailable,
@@ -418,15 +418,7 @@ async def open_sftp(
     logger.setLevel(logging.DEBUG)
     asyncssh.set_debug_level(2)
     try:
-        connection = await asyncssh.connect(
-            sshd.host,
-            sshd.port,
-            username=sshd.user.name,
-            client_keys=[str(sshd.client_key_path)],
-            known_hosts=str(sshd.known_hosts_path),
-            agent_path=None,
-            config=None,
-        )
+        connection = await asyncssh_connect(sshd)
     finally:
         asyncssh.set_debug_level(1)
         logger.setLevel(level)

@@ -1,9 +1,12 @@
 """labgate's ``Hop`` to a private sshd (``tests.support.sshd``): its client key and its
-host key, confirmed, for tests and benchmarks that connect with ``SshTransport``."""
+host key, confirmed, for tests and benchmarks that connect with ``SshTransport``; and a
+plain asyncssh connection to it, for those that compare with asyncssh's own ways."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import asyncssh
 
 from labgate.transport.ssh import Hop, KeyCredential
 from tests.support.sshd import SshServer
@@ -21,3 +24,18 @@ def key_hop(server: SshServer, **changes: Any) -> Hop:
     }
     values.update(changes)
     return Hop(**values)
+
+
+async def asyncssh_connect(server: SshServer, **options: Any) -> asyncssh.SSHClientConnection:
+    """An asyncssh connection to ``server`` with its client key, checking its host key,
+    and asyncssh's defaults for everything ``options`` does not set."""
+    return await asyncssh.connect(
+        server.host,
+        server.port,
+        username=server.user.name,
+        client_keys=[str(server.client_key_path)],
+        known_hosts=str(server.known_hosts_path),
+        agent_path=None,
+        config=None,
+        **options,
+    )

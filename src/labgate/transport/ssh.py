@@ -25,6 +25,7 @@ import asyncssh
 
 from labgate.credentials.keys import import_private_key
 from labgate.errors import LabgateError
+from labgate.transport import aead_send
 from labgate.transport.base import (
     ByteReader,
     ByteWriter,
@@ -529,6 +530,8 @@ class SshTransport:
                 encryption_algs=ENCRYPTION_ALGS,
                 **options,
             )
+            # Channel data the direct way (see transport/aead_send.py).
+            aead_send.install(connection)
             return connection
         except asyncssh.HostKeyNotVerifiable:
             presented = client.presented
