@@ -38,7 +38,7 @@ async def _hashed_remotely(connection: asyncssh.SSHClientConnection, data: bytes
     process.stdin.write_eof()
     output = await process.stdout.read()
     await process.wait()
-    return output.split()[0].decode()
+    return str(output.split()[0].decode())
 
 
 async def test_channel_data_arrives_intact_through_the_direct_path(

@@ -76,9 +76,7 @@ async def forward_http(
     ):
         request_headers.append((b"transfer-encoding", b"chunked"))
     connection: UpstreamConnection = await pool.connection()
-    reused = (
-        connection.h11.their_state is not None and connection.h11.their_http_version is not None
-    )
+    reused = connection.exchanges > 0
     try:
         response = await connection.request(
             method, target, request_headers, _request_body(receive) if has_body else None

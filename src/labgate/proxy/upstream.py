@@ -1,9 +1,11 @@
 """HTTP/1.1 to an app over a tunnel stream (an SSH channel to its socket or port, or a
 local connection), with the connections kept alive and reused.
 
-h11 does the protocol; bodies stream both ways in pieces, never whole. A connection goes
-back to its pool only after a complete exchange that both sides want to keep alive; any
-error closes it.
+The request is written as it comes (its head from headers uvicorn has already parsed,
+its body streamed, chunked when the browser's was); the answer is parsed by httptools
+(llhttp, in C, as uvicorn parses the browsers' requests). Bodies stream both ways in
+pieces, never whole. A connection goes back to its pool only after a complete exchange
+that both sides want to keep alive; any error closes it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import h11
+import httptools
 
 from labgate.transport.base import ByteReader, StreamWriter
 
@@ -39,29 +41,87 @@ class Response:
         return self.connection.body()
 
 
+class _Answer:
+    """httptools' callbacks for the answers on one connection: the final response's head,
+    then its body in pieces. Informational answers (100 Continue) are passed over."""
+
+    def __init__(self, parser_of: Callable[[], httptools.HttpResponseParser]) -> None:
+        self._parser_of = parser_of
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.status = 0
+        self.head_done = False
+        self.complete = False
+        self.pieces: list[bytes] = []
+        self.framed = False  # a Content-Length or chunked body (else it ends at EOF)
+        self.keep_alive = False  # what the app said (asked while its head is parsed)
+        self._informational = False
+
+    def on_message_begin(self) -> None:
+        self.reason = b""
+        self.headers = []
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser_of()
+        status = parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self._informational = True
+            return
+        self.status = status
+        self.head_done = True
+        self.keep_alive = parser.should_keep_alive()
+        for name, value in self.headers:
+            lowered = name.lower()
+            if lowered == b"content-length" or (
+                lowered == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                self.framed = True
+
+    def on_body(self, body: bytes) -> None:
+        self.pieces.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        self.complete = True
+
+
 class UpstreamConnection:
     def __init__(self, reader: ByteReader, writer: StreamWriter, pool: UpstreamPool) -> None:
         self.reader = reader
         self.writer = writer
         self.pool = pool
-        self.h11 = h11.Connection(our_role=h11.CLIENT)
+        self.exchanges = 0  # complete request-response exchanges so far (reused if > 0)
         self.closed = False
+        self._answer: _Answer | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._head_only = False
+        self._ended = False  # the app closed its side
 
-    async def _send(self, event: h11.Event) -> None:
-        data = self.h11.send(event)
-        if data:
-            self.writer.write(data)
-            await self.writer.drain()
+    def _feed(self, data: bytes) -> None:
+        assert self._parser is not None
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            raise UpstreamError("The app switched protocols on a plain request.") from None
+        except httptools.HttpParserError as exc:
+            raise UpstreamError(f"The app's answer is not HTTP: {exc}") from None
 
-    async def _next_event(self) -> h11.Event | type[h11.NEED_DATA]:
-        while True:
-            event = self.h11.next_event()
-            if event is not h11.NEED_DATA:
-                return event  # type: ignore[return-value]
-            data = await self.reader.read(READ_BYTES)
-            self.h11.receive_data(data)
-            if not data and self.h11.their_state is h11.SEND_RESPONSE:
-                raise UpstreamError("The app closed the connection without answering.")
+    async def _read(self) -> bool:
+        """Read and parse more of the answer; False when the app closed its side."""
+        data = await self.reader.read(READ_BYTES)
+        if not data:
+            self._ended = True
+            return False
+        self._feed(data)
+        return True
 
     async def request(
         self,
@@ -71,58 +131,94 @@ class UpstreamConnection:
         body: AsyncIterator[bytes] | None,
     ) -> Response:
         """Send the request (its body streamed) and read the response's head."""
+        answer = _Answer(lambda: parser)
+        parser = httptools.HttpResponseParser(answer)
+        self._answer, self._parser = answer, parser
+        self._head_only = method == b"HEAD"
+        length: int | None = None
+        chunked = False
+        head = [method, b" ", target, b" HTTP/1.1\r\n"]
+        for name, value in headers:
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True
+            head += (name, b": ", value, b"\r\n")
+        head.append(b"\r\n")
         try:
-            await self._send(h11.Request(method=method, target=target, headers=list(headers)))
+            self.writer.write(b"".join(head))
             if body is not None:
-                async for piece in body:
-                    if piece:
-                        await self._send(h11.Data(data=piece))
-            await self._send(h11.EndOfMessage())
-            while True:
-                event = await self._next_event()
-                if isinstance(event, h11.InformationalResponse):
-                    continue  # 100 Continue and the like: the final answer follows
-                if isinstance(event, h11.Response):
-                    return Response(event.status_code, list(event.headers), event.reason, self)
-                raise UpstreamError(f"Unexpected answer from the app: {event!r}")
-        except (h11.ProtocolError, OSError, ConnectionError) as exc:
+                await self._send_body(body, length, chunked)
+            await self.writer.drain()
+            while not answer.head_done:
+                if not await self._read():
+                    raise UpstreamError("The app closed the connection without answering.")
+            return Response(answer.status, answer.headers, answer.reason, self)
+        except (OSError, ConnectionError, ValueError) as exc:
             self.close()
+            if isinstance(exc, UpstreamError):
+                raise
             raise UpstreamError(str(exc) or type(exc).__name__) from exc
+
+    async def _send_body(
+        self, body: AsyncIterator[bytes], length: int | None, chunked: bool
+    ) -> None:
+        sent = 0
+        async for piece in body:
+            if not piece:
+                continue
+            sent += len(piece)
+            if chunked:
+                self.writer.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+            else:
+                if length is not None and sent > length:
+                    raise UpstreamError("The request's body is longer than its Content-Length.")
+                self.writer.write(piece)
+            await self.writer.drain()
+        if chunked:
+            self.writer.write(b"0\r\n\r\n")
+        elif length is not None and sent != length:
+            raise UpstreamError("The request's body is shorter than its Content-Length.")
 
     async def body(self) -> AsyncIterator[bytes]:
         """The response body in pieces; then the connection is kept or closed."""
+        answer = self._answer
+        assert answer is not None
         try:
-            while True:
-                event = await self._next_event()
-                if isinstance(event, h11.Data):
-                    yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-                else:
-                    raise UpstreamError(f"Unexpected answer from the app: {event!r}")
+            if self._head_only:
+                if answer.pieces:  # a body after the head of a HEAD answer: not HTTP
+                    self.close()
+                return_to_pool = not self.closed
+            else:
+                while True:
+                    if answer.pieces:
+                        pieces, answer.pieces = answer.pieces, []
+                        for piece in pieces:
+                            yield piece
+                    if answer.complete:
+                        break
+                    if not await self._read():
+                        if answer.framed:
+                            raise UpstreamError("The app closed the connection mid-answer.")
+                        break  # a body that ends where the connection does
+                return_to_pool = answer.complete and not self._ended
         except BaseException:
             self.close()
             raise
-        self.release()
-
-    def release(self) -> None:
-        """Back to the pool if both sides are done and want to go on, else closed."""
-        if not self.closed and self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
-            try:
-                self.h11.start_next_cycle()
-            except h11.LocalProtocolError:
-                self.close()
-                return
-            self.pool.put(self)
+        if return_to_pool:
+            self.release()
         else:
             self.close()
 
-    def detach(self) -> tuple[ByteReader, StreamWriter, bytes]:
-        """Take the raw stream (after a 101 Switching Protocols), with any bytes h11 had
-        already read past the response head."""
-        self.closed = True
-        trailing, _ = self.h11.trailing_data
-        return self.reader, self.writer, bytes(trailing)
+    def release(self) -> None:
+        """Back to the pool if the app wants to go on, else closed."""
+        answer = self._answer
+        if self.closed or answer is None or not answer.keep_alive:
+            self.close()
+            return
+        self.exchanges += 1
+        self._answer = self._parser = None
+        self.pool.put(self)
 
     def close(self) -> None:
         if not self.closed:
