@@ -1,14 +1,20 @@
-"""Per-session origins: the setting's checks, which hosts are sessions', the grants (once,
-for one session, for a minute) and cookies, the frame rules, and labgate's frame-src."""
+"""Per-session origins: the setting's checks, which hosts are sessions', the grants (once
+across replicas, for one session, for a minute) and cookies, the frame rules, and
+labgate's frame-src."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import select, update
 
 from labgate.credentials.vault import Vault
+from labgate.db.engine import Database
+from labgate.db.models import RedeemedGrant
 from labgate.http.security_headers import content_security_policy
 from labgate.proxy import origins as origins_module
 from labgate.proxy.headers import to_browser
@@ -19,16 +25,17 @@ SESSION = "k3v9q2m8x1c4b7n0"
 OTHER = "a" * 16
 
 
-def origins_for(tmp_path: Path, **values: str) -> AppOrigins:
+def origins_for(tmp_path: Path, database: Database, **values: str) -> AppOrigins:
     settings = Settings(data_dir=tmp_path, **values)  # type: ignore[arg-type]
     vault = Vault(b"a test secret of enough length")
-    return AppOrigins(settings, lambda: vault)
+    return AppOrigins(settings, lambda: vault, database)
 
 
 @pytest.fixture
-def origins(tmp_path: Path) -> AppOrigins:
+def origins(tmp_path: Path, database: Database) -> AppOrigins:
     return origins_for(
         tmp_path,
+        database,
         public_url="https://labgate.example.org:8443",
         app_domain="{session}.Apps.Example.org",
     )
@@ -73,49 +80,86 @@ def test_hosts_and_origins(origins: AppOrigins) -> None:
     assert origins.secure
 
 
-def test_without_an_app_domain_no_host_is_a_session(tmp_path: Path) -> None:
-    plain = origins_for(tmp_path)
+def test_without_an_app_domain_no_host_is_a_session(tmp_path: Path, database: Database) -> None:
+    plain = origins_for(tmp_path, database)
     assert not plain.enabled
     assert plain.session_of(f"{SESSION}.apps.example.org") is None
 
 
-def test_a_grant_opens_its_session_once(origins: AppOrigins) -> None:
+async def test_a_grant_opens_its_session_once(origins: AppOrigins) -> None:
     grant = origins.grant(SESSION, 42)
-    assert origins.redeem(grant, OTHER) is None  # for one session only
-    assert origins.redeem(grant, SESSION) == 42
-    assert origins.redeem(grant, SESSION) is None  # once
-    assert origins.redeem("not a grant", SESSION) is None
-    assert origins.redeem("", SESSION) is None
+    assert await origins.redeem(grant, OTHER) is None  # for one session only
+    assert await origins.redeem(grant, SESSION) == 42
+    assert await origins.redeem(grant, SESSION) is None  # once
+    assert await origins.redeem("not a grant", SESSION) is None
+    assert await origins.redeem("", SESSION) is None
     tampered = grant[:-4] + ("AAAA" if not grant.endswith("AAAA") else "BBBB")
-    assert origins.redeem(tampered, SESSION) is None
+    assert await origins.redeem(tampered, SESSION) is None
 
 
-def test_a_grant_expires(origins: AppOrigins, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_grant_is_taken_once_across_replicas(
+    origins: AppOrigins, tmp_path: Path, database: Database
+) -> None:
+    # Another replica: the same secret and the same database, its own memory.
+    replica = origins_for(
+        tmp_path,
+        database,
+        public_url="https://labgate.example.org:8443",
+        app_domain="{session}.apps.example.org",
+    )
+    first = origins.grant(SESSION, 42)
+    assert await replica.redeem(first, SESSION) == 42
+    assert await origins.redeem(first, SESSION) is None
+    # Both at the same moment: exactly one of them gets in.
+    second = origins.grant(SESSION, 43)
+    answers = await asyncio.gather(*(o.redeem(second, SESSION) for o in (origins, replica) * 3))
+    assert sorted(answers, key=lambda a: a is None) == [43] + [None] * 5
+
+
+async def test_a_grant_expires(origins: AppOrigins, monkeypatch: pytest.MonkeyPatch) -> None:
     grant = origins.grant(SESSION, 42)
     later = origins_module.time.time() + origins_module.GRANT_SECONDS + 1
     monkeypatch.setattr(origins_module.time, "time", lambda: later)
-    assert origins.redeem(grant, SESSION) is None
+    assert await origins.redeem(grant, SESSION) is None
 
 
-def test_a_grant_from_another_secret_is_worthless(origins: AppOrigins, tmp_path: Path) -> None:
+async def test_used_grants_are_forgotten_once_expired(
+    origins: AppOrigins, database: Database
+) -> None:
+    for login in (1, 2, 3):
+        assert await origins.redeem(origins.grant(SESSION, login), SESSION) == login
+    async with database.read() as db:
+        assert len((await db.scalars(select(RedeemedGrant))).all()) == 3
+    async with database.session() as db:  # as if their minute had passed
+        await db.execute(update(RedeemedGrant).values(expires_at=datetime.now(UTC)))
+    assert await origins.redeem(origins.grant(SESSION, 4), SESSION) == 4
+    async with database.read() as db:
+        left = (await db.scalars(select(RedeemedGrant))).all()
+    assert len(left) == 1  # the fourth's, good for another minute
+    assert left[0].expires_at > datetime.now(UTC) + timedelta(seconds=30)
+
+
+async def test_a_grant_from_another_secret_is_worthless(
+    origins: AppOrigins, tmp_path: Path, database: Database
+) -> None:
     other_vault = Vault(b"another secret of enough length")
     settings = Settings(
         data_dir=tmp_path,
         public_url="https://labgate.example.org",
         app_domain="{session}.apps.example.org",
     )
-    other = AppOrigins(settings, lambda: other_vault)
-    assert origins.redeem(other.grant(SESSION, 42), SESSION) is None
+    other = AppOrigins(settings, lambda: other_vault, database)
+    assert await origins.redeem(other.grant(SESSION, 42), SESSION) is None
 
 
-def test_the_cookie_names_the_login_for_one_session(origins: AppOrigins) -> None:
+async def test_the_cookie_names_the_login_for_one_session(origins: AppOrigins) -> None:
     value = origins.cookie_value(SESSION, 7)
     assert origins.login_of(value, SESSION) == 7
     assert origins.login_of(value, OTHER) is None
     assert origins.login_of("", SESSION) is None
     # A grant is not a cookie, nor the other way round.
     assert origins.login_of(origins.grant(SESSION, 7), SESSION) is None
-    assert origins.redeem(value, SESSION) is None
+    assert await origins.redeem(value, SESSION) is None
     header = origins.set_cookie_header(SESSION, 7).decode()
     assert header.startswith("labgate_app=")
     assert "; Path=/; HttpOnly; SameSite=Lax; Secure" in header

@@ -26,6 +26,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class AppTrafficFilter(logging.Filter):
+    """Keeps the requests to sessions' apps (``/s/...``) out of uvicorn's access log,
+    unless labgate logs at debug level. An open JupyterLab alone asks its server
+    something every few seconds; one line each would bury labgate's own requests.
+    Failures to reach an app are logged by the proxy either way."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__()
+        self.debug = debug
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access record: (client, method, path with query, HTTP version, status)
+        if self.debug or not isinstance(args, tuple) or len(args) < 3:
+            return True
+        path = args[2]
+        return not (isinstance(path, str) and path.startswith("/s/"))
+
+
 def configure_logging(level: str = "info", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -40,6 +59,8 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.filters[:] = [AppTrafficFilter(debug=level.lower() == "debug")]
     # One line per request is the access log's job; keep SQL and HTTP internals quiet.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)

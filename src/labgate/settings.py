@@ -312,7 +312,9 @@ class Settings(BaseSettings):
 
     # -- logging -------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Lowest level of log messages written."
+        "info",
+        description="Lowest level of log messages written. At `debug`, the access log "
+        "also has the requests to the sessions' apps (`/s/...`).",
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="`json` writes one JSON object per line for log collectors."

@@ -59,7 +59,7 @@ class AppState:
     @cached_property
     def origins(self) -> AppOrigins:
         """The sessions' own origins, when ``app_domain`` is set."""
-        return AppOrigins(self.settings, lambda: self.vault)
+        return AppOrigins(self.settings, lambda: self.vault, self.database)
 
     @cached_property
     def activity(self) -> ActivityRecorder:

@@ -500,3 +500,16 @@ class Transfer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+# -- app origins -------------------------------------------------------------------------
+
+
+class RedeemedGrant(Base):
+    """A grant to an app's own origin (``labgate.proxy.origins``) that was used: its
+    nonce, kept until the grant would have expired, so that no replica takes it twice."""
+
+    __tablename__ = "redeemed_grants"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

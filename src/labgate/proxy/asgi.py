@@ -205,7 +205,7 @@ class SessionProxy:
         grant = (fields.get("grant") or [""])[0]
         wanted = (fields.get("next") or [""])[0]
         home = f"{PREFIX}{host_session}/"
-        login = self.origins.redeem(grant, host_session)
+        login = await self.origins.redeem(grant, host_session)
         if login is None:
             raise ProxyError(
                 403,

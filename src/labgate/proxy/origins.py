@@ -13,7 +13,8 @@ Signing in to an app's origin, without a password and without labgate's cookie:
    link). labgate checks the login and the right to the session and redirects to
    ``<app origin>/_labgate/enter?grant=...&next=/s/<id>/<path>``.
 2. The grant is sealed with the server secret for that one session; it names the login
-   session and is good for ``GRANT_SECONDS``, once (per replica).
+   session and is good for ``GRANT_SECONDS``, once: its nonce is written to the database
+   when it is redeemed (``redeemed_grants``), so no replica takes it a second time.
 3. The app's origin redeems it: the login session must still be live and the caller
    allowed; it sets its own host-only cookie ``labgate_app`` (sealed, for that session:
    the login session's id) and redirects to ``next``.
@@ -33,13 +34,20 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from labgate.db.models import RedeemedGrant
+from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 
 if TYPE_CHECKING:
     from labgate.credentials.vault import Vault
+    from labgate.db.engine import Database
     from labgate.settings import Settings
 
 PLACEHOLDER = "{session}"
@@ -50,6 +58,7 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SESSION_LABEL = re.compile(r"^[a-z0-9]{1,63}$")
 _GRANT_PURPOSE = "app-origin-grant:"
 _COOKIE_PURPOSE = "app-origin-cookie:"
+_NONCE_MAX = 32  # the column's width; labgate's nonces have 16 characters
 
 
 def check_app_domain(value: str) -> str:
@@ -86,8 +95,9 @@ def _unb64(text: str) -> bytes | None:
 class AppOrigins:
     """Where sessions' origins are, and the grants and cookies that open them."""
 
-    def __init__(self, settings: Settings, vault: Callable[[], Vault]) -> None:
+    def __init__(self, settings: Settings, vault: Callable[[], Vault], database: Database) -> None:
         self._vault = vault
+        self._database = database
         self.enabled = bool(settings.app_domain)
         # ".apps.example.org": what follows the session's label.
         self._suffix = settings.app_domain[len(PLACEHOLDER) :] if self.enabled else ""
@@ -96,7 +106,6 @@ class AppOrigins:
         self._port = f":{public.port}" if public.port else ""
         self.labgate_origin = f"{public.scheme}://{public.netloc}" if public.netloc else ""
         self.secure = self.scheme == "https"
-        self._redeemed: dict[str, float] = {}
 
     # -- hosts and origins ------------------------------------------------------------------
 
@@ -130,21 +139,31 @@ class AppOrigins:
         sealed = self._vault().seal(json.dumps(claims).encode(), _GRANT_PURPOSE + session_id)
         return _b64(sealed)
 
-    def redeem(self, grant: str, session_id: str) -> int | None:
+    async def redeem(self, grant: str, session_id: str) -> int | None:
         """The login session a grant for ``session_id`` names; None when it is not one,
-        is for another session, has expired or was redeemed already."""
+        is for another session, has expired or was redeemed already (by any replica)."""
         claims = self._open(grant, _GRANT_PURPOSE + session_id)
         if claims is None:
             return None
-        now = time.time()
-        self._redeemed = {nonce: exp for nonce, exp in self._redeemed.items() if exp > now}
         nonce, expires, login = claims.get("nonce"), claims.get("exp"), claims.get("login")
-        if not isinstance(nonce, str) or not isinstance(expires, (int, float)):
+        if not isinstance(nonce, str) or not 0 < len(nonce) <= _NONCE_MAX:
             return None
-        if expires <= now or nonce in self._redeemed or not isinstance(login, int):
+        if not isinstance(expires, (int, float)) or not isinstance(login, int):
             return None
-        self._redeemed[nonce] = expires
+        if expires <= time.time() or not await self._first_use(nonce, expires):
+            return None
         return login
+
+    async def _first_use(self, nonce: str, expires: float) -> bool:
+        """Write ``nonce`` down; False if a replica (this one too) had written it already.
+        The grants that have expired meanwhile are forgotten on the way."""
+        try:
+            async with self._database.session() as db:
+                await db.execute(delete(RedeemedGrant).where(RedeemedGrant.expires_at <= utcnow()))
+                db.add(RedeemedGrant(nonce=nonce, expires_at=datetime.fromtimestamp(expires, UTC)))
+        except IntegrityError:
+            return False
+        return True
 
     # -- the app origin's own cookie --------------------------------------------------------
 

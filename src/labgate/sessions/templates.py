@@ -300,22 +300,29 @@ def command_of(
 
 # -- the built-in templates ------------------------------------------------------------------
 
+_JUPYTERLAB_QUIET = (
+    " --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
+)
+
 JUPYTERLAB = AppTemplate(
     id="jupyterlab",
     title="JupyterLab",
     description="Notebooks, consoles, a file browser and terminals, in your environment.",
     icon="jupyter",
     # The token comes through the environment, so it is not on the command line for
-    # `ps` to show; the proxy adds it to every request.
+    # `ps` to show; the proxy adds it to every request. No news feed and no update check:
+    # compute nodes often have no way out to the internet, and a facility's users should
+    # not be asked about Jupyter's news in every session (older JupyterLabs ignore both).
     command=(
         "jupyter-lab --no-browser --ServerApp.sock={socket} --ServerApp.sock_mode=0600"
         " --ServerApp.base_url={base_url} --ServerApp.allow_remote_access=True"
+        f"{_JUPYTERLAB_QUIET}"
     ),
     listen="socket",
     tcp_command=(
         "jupyter-lab --no-browser --ServerApp.ip={host} --ServerApp.port={port}"
         " --ServerApp.port_retries=0 --ServerApp.base_url={base_url}"
-        " --ServerApp.allow_remote_access=True"
+        f" --ServerApp.allow_remote_access=True{_JUPYTERLAB_QUIET}"
     ),
     env={"JUPYTER_TOKEN": "{token}"},
     ready_path="api/status",
