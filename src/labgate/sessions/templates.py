@@ -311,8 +311,8 @@ JUPYTERLAB = AppTemplate(
     icon="jupyter",
     # The token comes through the environment, so it is not on the command line for
     # `ps` to show; the proxy adds it to every request. No news feed and no update check:
-    # compute nodes often have no way out to the internet, and a facility's users should
-    # not be asked about Jupyter's news in every session (older JupyterLabs ignore both).
+    # compute nodes often have no way out to the internet (older JupyterLabs ignore both
+    # options).
     command=(
         "jupyter-lab --no-browser --ServerApp.sock={socket} --ServerApp.sock_mode=0600"
         " --ServerApp.base_url={base_url} --ServerApp.allow_remote_access=True"
