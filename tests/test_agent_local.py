@@ -159,9 +159,13 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # An exited child that nobody reaped yet counts as gone.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ", 1)[1][0] != "Z"
+    # An exited child that nobody reaped yet counts as gone; so does one reaped between
+    # the signal and the read (/proc says so with ENOENT or ESRCH).
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 async def wait_gone(pid: int) -> bool:
