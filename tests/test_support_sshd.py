@@ -43,7 +43,7 @@ def _alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie (exited, not yet collected by PID 1) has ended."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
     return state not in ("Z", "X")
 
