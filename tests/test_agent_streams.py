@@ -251,6 +251,43 @@ async def test_an_aborted_upload_leaves_nothing(daemon: Daemon, tmp_path: Path) 
     await nothing_partial(tmp_path, ["result.h5"])
 
 
+async def test_a_large_upload_leaves_the_page_cache_as_it_goes(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    # What reached the disk is let go of while the upload runs: an upload of many GiB
+    # does not push the user's cached files out, and its pages are used again.
+    if shutil.which("fincore") is None:
+        pytest.skip("fincore (util-linux) is not installed")
+    agent = await daemon.connect()
+    size = 3 * program.UPLOAD_SYNC_STEP + 12345
+    data = os.urandom(size)
+    target = tmp_path / "big.bin"
+    opened = await agent.call("fs.upload_open", path=str(target), upload="u1", size=size)
+    assert opened["offset"] == 0
+    held = await agent.append_stream(
+        str(target), "u1", pieces(data, 256 * 1024), offset=0, limit=size
+    )
+    assert held == size
+    hidden = tmp_path / ".labgate-upload-u1"
+    resident = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(hidden)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # At least the first step was synced and let go before the call returned.
+    assert int(resident) <= size - program.UPLOAD_SYNC_STEP
+    done = await agent.call(
+        "fs.upload_complete",
+        path=str(target),
+        upload="u1",
+        size=size,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    assert done["size"] == size
+    assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
 async def nothing_partial(directory: Path, expected: list[str]) -> None:
     """The agent cleans up as it notices the abort: wait for that, then compare."""
     for _ in range(PATIENCE_SECONDS * 20):
