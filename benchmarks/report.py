@@ -300,7 +300,7 @@ def transfers_markdown(record: dict[str, Any]) -> str:
     """The generated part of the Transfers section of docs/performance.md."""
     machine, settings = record["machine"], record["settings"]
     out = [
-        f"Measured {record['date']} by `python -m benchmarks --only transfers` "
+        f"Measured {record['date']} by `python -m benchmarks` "
         f"({record['duration_seconds']:.0f} s for this section, set-up included)"
         + (", **quick run**" if record["quick"] else "")
         + ".",
