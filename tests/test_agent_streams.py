@@ -251,13 +251,42 @@ async def test_an_aborted_upload_leaves_nothing(daemon: Daemon, tmp_path: Path) 
     await nothing_partial(tmp_path, ["result.h5"])
 
 
+def resident_bytes(path: Path) -> int:
+    """How much of ``path`` is in the page cache (util-linux's fincore)."""
+    if shutil.which("fincore") is None:
+        pytest.skip("fincore (util-linux) is not installed")
+    return int(
+        subprocess.run(
+            ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+
+
+async def test_a_large_file_written_as_a_stream_leaves_the_page_cache(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    # A copy from another resource: what reached the disk is let go of on the way, and
+    # all of it once the file is on the disk; a small file (an editor's save) stays.
+    agent = await daemon.connect()
+    data = os.urandom(3 * program.WRITE_BACK_STEP + 12345)
+    target = tmp_path / "copied.bin"
+    written = await agent.write_stream(str(target), pieces(data, 256 * 1024))
+    assert written["size"] == len(data)
+    assert resident_bytes(target) <= program.WRITE_BACK_STEP // 8
+    assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(data).digest()
+    small = tmp_path / "notes.txt"
+    await agent.write_stream(str(small), pieces(b"x" * 100_000, 4096))
+    assert resident_bytes(small) >= 100_000  # left as it was
+
+
 async def test_a_large_upload_leaves_the_page_cache_as_it_goes(
     daemon: Daemon, tmp_path: Path
 ) -> None:
     # What reached the disk is let go of while the upload runs: an upload of many GiB
     # does not push the user's cached files out, and its pages are used again.
-    if shutil.which("fincore") is None:
-        pytest.skip("fincore (util-linux) is not installed")
     agent = await daemon.connect()
     size = 3 * program.UPLOAD_SYNC_STEP + 12345
     data = os.urandom(size)
@@ -268,15 +297,8 @@ async def test_a_large_upload_leaves_the_page_cache_as_it_goes(
         str(target), "u1", pieces(data, 256 * 1024), offset=0, limit=size
     )
     assert held == size
-    hidden = tmp_path / ".labgate-upload-u1"
-    resident = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(hidden)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
     # At least the first step was synced and let go before the call returned.
-    assert int(resident) <= size - program.UPLOAD_SYNC_STEP
+    assert resident_bytes(tmp_path / ".labgate-upload-u1") <= size - program.UPLOAD_SYNC_STEP
     done = await agent.call(
         "fs.upload_complete",
         path=str(target),
