@@ -288,7 +288,7 @@ async def test_a_large_upload_leaves_the_page_cache_as_it_goes(
     # What reached the disk is let go of while the upload runs: an upload of many GiB
     # does not push the user's cached files out, and its pages are used again.
     agent = await daemon.connect()
-    size = 3 * program.UPLOAD_SYNC_STEP + 12345
+    size = 3 * program.WRITE_BACK_STEP + 12345
     data = os.urandom(size)
     target = tmp_path / "big.bin"
     opened = await agent.call("fs.upload_open", path=str(target), upload="u1", size=size)
@@ -298,7 +298,7 @@ async def test_a_large_upload_leaves_the_page_cache_as_it_goes(
     )
     assert held == size
     # At least the first step was synced and let go before the call returned.
-    assert resident_bytes(tmp_path / ".labgate-upload-u1") <= size - program.UPLOAD_SYNC_STEP
+    assert resident_bytes(tmp_path / ".labgate-upload-u1") <= size - program.WRITE_BACK_STEP
     done = await agent.call(
         "fs.upload_complete",
         path=str(target),

@@ -5,6 +5,7 @@ labgate's frame-src."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
+from labgate import housekeeping
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
 from labgate.db.models import RedeemedGrant
@@ -116,6 +118,29 @@ async def test_a_grant_is_taken_once_across_replicas(
     assert sorted(answers, key=lambda a: a is None) == [43] + [None] * 5
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"login": 42, "exp": 4e9, "nonce": "n" * 33},  # longer than any nonce of ours
+        {"login": 42, "exp": 4e9, "nonce": ""},
+        {"login": 42, "exp": 4e9, "nonce": 7},
+        {"login": "42", "exp": 4e9, "nonce": "abc"},
+        {"login": 42, "exp": "later", "nonce": "abc"},
+        {"login": 42, "nonce": "abc"},
+        ["not", "an", "object"],
+    ],
+)
+async def test_grants_with_bad_claims_open_nothing(
+    origins: AppOrigins, database: Database, claims: object
+) -> None:
+    # Sealed with the right secret for the right session, yet not a grant labgate makes.
+    vault = Vault(b"a test secret of enough length")
+    sealed = vault.seal(json.dumps(claims).encode(), origins_module._GRANT_PURPOSE + SESSION)
+    assert await origins.redeem(origins_module._b64(sealed), SESSION) is None
+    async with database.read() as db:
+        assert (await db.scalars(select(RedeemedGrant))).all() == []
+
+
 async def test_a_grant_expires(origins: AppOrigins, monkeypatch: pytest.MonkeyPatch) -> None:
     grant = origins.grant(SESSION, 42)
     later = origins_module.time.time() + origins_module.GRANT_SECONDS + 1
@@ -124,7 +149,7 @@ async def test_a_grant_expires(origins: AppOrigins, monkeypatch: pytest.MonkeyPa
 
 
 async def test_used_grants_are_forgotten_once_expired(
-    origins: AppOrigins, database: Database
+    origins: AppOrigins, database: Database, settings: Settings
 ) -> None:
     for login in (1, 2, 3):
         assert await origins.redeem(origins.grant(SESSION, login), SESSION) == login
@@ -133,6 +158,8 @@ async def test_used_grants_are_forgotten_once_expired(
     async with database.session() as db:  # as if their minute had passed
         await db.execute(update(RedeemedGrant).values(expires_at=datetime.now(UTC)))
     assert await origins.redeem(origins.grant(SESSION, 4), SESSION) == 4
+    async with database.session() as db:  # housekeeping's round
+        assert (await housekeeping.clean_up(db, settings)).grants == 3
     async with database.read() as db:
         left = (await db.scalars(select(RedeemedGrant))).all()
     assert len(left) == 1  # the fourth's, good for another minute

@@ -49,7 +49,7 @@ async def test_old_rows_go_and_live_ones_stay(
     assert await count(database, AuditEvent) == before - removed.audit_events
     assert (await alive.get("/api/v1/users/me")).status_code == 200
     async with database.session() as db:
-        assert await housekeeping.clean_up(db, settings) == housekeeping.Removed(0, 0, 0)
+        assert await housekeeping.clean_up(db, settings) == housekeeping.Removed(0, 0, 0, 0)
 
 
 async def test_retention_zero_keeps_the_audit_log(

@@ -185,6 +185,18 @@ async def test_a_body_longer_than_its_length_is_refused(start_app: StartApp) -> 
 
 
 @pytest.mark.parametrize(
+    ("pieces", "length"),
+    [([b"ab"], b"3"), ([], b"1"), ([b"x"], b"one")],  # short, none at all, not a number
+)
+async def test_a_body_that_does_not_match_its_length_is_refused(
+    start_app: StartApp, pieces: list[bytes], length: bytes
+) -> None:
+    _, pool = await start_app(ok(b""))
+    with pytest.raises(UpstreamError):
+        await exchange(pool, b"PUT", pieces, content_length=length)
+
+
+@pytest.mark.parametrize(
     "answer",
     [
         b"",  # closes without a word

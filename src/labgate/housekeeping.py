@@ -1,4 +1,5 @@
-"""Periodic clean-up of rows that only grow: ended login sessions and old audit events.
+"""Periodic clean-up of rows that only grow: ended login sessions, dead tokens, old audit
+events, and the used grants of app origins once they have expired.
 
 Every replica runs it; the deletes are idempotent, so running them twice is harmless.
 """
@@ -15,7 +16,7 @@ from sqlalchemy import CursorResult, Delete, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.db.engine import Database
-from labgate.db.models import ApiToken, AuditEvent, LoginSession
+from labgate.db.models import ApiToken, AuditEvent, LoginSession, RedeemedGrant
 from labgate.db.types import utcnow
 from labgate.settings import Settings
 
@@ -30,6 +31,7 @@ class Removed:
     sessions: int
     tokens: int
     audit_events: int
+    grants: int
 
 
 async def _delete(db: AsyncSession, statement: Delete) -> int:
@@ -58,7 +60,9 @@ async def clean_up(db: AsyncSession, settings: Settings) -> Removed:
     if settings.audit_retention_days:
         old = now - timedelta(days=settings.audit_retention_days)
         events = await _delete(db, delete(AuditEvent).where(AuditEvent.at < old))
-    return Removed(sessions, tokens, events)
+    # A used grant is remembered only while it could still be presented.
+    grants = await _delete(db, delete(RedeemedGrant).where(RedeemedGrant.expires_at <= now))
+    return Removed(sessions, tokens, events, grants)
 
 
 async def run_periodically(database: Database, settings: Settings, interval: float) -> None:
@@ -67,7 +71,7 @@ async def run_periodically(database: Database, settings: Settings, interval: flo
         try:
             async with database.session() as db:
                 removed = await clean_up(db, settings)
-            if removed != Removed(0, 0, 0):
+            if removed != Removed(0, 0, 0, 0):
                 log.info("housekeeping removed %s", removed)
         except Exception:  # a failed round must not stop the next one
             log.exception("housekeeping failed; trying again later")

@@ -14,7 +14,8 @@ Signing in to an app's origin, without a password and without labgate's cookie:
    ``<app origin>/_labgate/enter?grant=...&next=/s/<id>/<path>``.
 2. The grant is sealed with the server secret for that one session; it names the login
    session and is good for ``GRANT_SECONDS``, once: its nonce is written to the database
-   when it is redeemed (``redeemed_grants``), so no replica takes it a second time.
+   when it is redeemed (``redeemed_grants``, emptied of expired ones by housekeeping), so
+   no replica takes it a second time.
 3. The app's origin redeems it: the login session must still be live and the caller
    allowed; it sets its own host-only cookie ``labgate_app`` (sealed, for that session:
    the login session's id) and redirects to ``next``.
@@ -38,11 +39,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from labgate.db.models import RedeemedGrant
-from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 
 if TYPE_CHECKING:
@@ -156,10 +155,9 @@ class AppOrigins:
 
     async def _first_use(self, nonce: str, expires: float) -> bool:
         """Write ``nonce`` down; False if a replica (this one too) had written it already.
-        The grants that have expired meanwhile are forgotten on the way."""
+        Housekeeping forgets it once the grant has expired."""
         try:
             async with self._database.session() as db:
-                await db.execute(delete(RedeemedGrant).where(RedeemedGrant.expires_at <= utcnow()))
                 db.add(RedeemedGrant(nonce=nonce, expires_at=datetime.fromtimestamp(expires, UTC)))
         except IntegrityError:
             return False

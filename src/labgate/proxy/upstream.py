@@ -42,11 +42,11 @@ class Response:
 
 
 class _Answer:
-    """httptools' callbacks for the answers on one connection: the final response's head,
-    then its body in pieces. Informational answers (100 Continue) are passed over."""
+    """The answer to one request, as httptools parses it (these are its callbacks): the
+    final response's head, then its body in pieces. Informational answers (100 Continue)
+    are passed over."""
 
-    def __init__(self, parser_of: Callable[[], httptools.HttpResponseParser]) -> None:
-        self._parser_of = parser_of
+    def __init__(self) -> None:
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.status = 0
@@ -56,6 +56,7 @@ class _Answer:
         self.framed = False  # a Content-Length or chunked body (else it ends at EOF)
         self.keep_alive = False  # what the app said (asked while its head is parsed)
         self._informational = False
+        self.parser = httptools.HttpResponseParser(self)
 
     def on_message_begin(self) -> None:
         self.reason = b""
@@ -68,7 +69,7 @@ class _Answer:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        parser = self._parser_of()
+        parser = self.parser
         status = parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._informational = True
@@ -93,6 +94,24 @@ class _Answer:
         self.complete = True
 
 
+def _request_head(method: bytes, target: bytes, headers: Headers) -> tuple[bytes, int | None, bool]:
+    """The request's head as the app gets it, and how its body is framed: its
+    Content-Length, and whether it is chunked."""
+    length: int | None = None
+    chunked = False
+    head = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        if name == b"content-length":
+            if not value.strip().isdigit():
+                raise UpstreamError(f"The request's Content-Length is not a number: {value!r}")
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+        head += (name, b": ", value, b"\r\n")
+    head.append(b"\r\n")
+    return b"".join(head), length, chunked
+
+
 class UpstreamConnection:
     def __init__(self, reader: ByteReader, writer: StreamWriter, pool: UpstreamPool) -> None:
         self.reader = reader
@@ -101,14 +120,13 @@ class UpstreamConnection:
         self.exchanges = 0  # complete request-response exchanges so far (reused if > 0)
         self.closed = False
         self._answer: _Answer | None = None
-        self._parser: httptools.HttpResponseParser | None = None
         self._head_only = False
         self._ended = False  # the app closed its side
 
     def _feed(self, data: bytes) -> None:
-        assert self._parser is not None
+        assert self._answer is not None
         try:
-            self._parser.feed_data(data)
+            self._answer.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             raise UpstreamError("The app switched protocols on a plain request.") from None
         except httptools.HttpParserError as exc:
@@ -131,22 +149,11 @@ class UpstreamConnection:
         body: AsyncIterator[bytes] | None,
     ) -> Response:
         """Send the request (its body streamed) and read the response's head."""
-        answer = _Answer(lambda: parser)
-        parser = httptools.HttpResponseParser(answer)
-        self._answer, self._parser = answer, parser
+        answer = self._answer = _Answer()
         self._head_only = method == b"HEAD"
-        length: int | None = None
-        chunked = False
-        head = [method, b" ", target, b" HTTP/1.1\r\n"]
-        for name, value in headers:
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding":
-                chunked = True
-            head += (name, b": ", value, b"\r\n")
-        head.append(b"\r\n")
         try:
-            self.writer.write(b"".join(head))
+            head, length, chunked = _request_head(method, target, headers)
+            self.writer.write(head)
             if body is not None:
                 await self._send_body(body, length, chunked)
             await self.writer.drain()
@@ -154,10 +161,11 @@ class UpstreamConnection:
                 if not await self._read():
                     raise UpstreamError("The app closed the connection without answering.")
             return Response(answer.status, answer.headers, answer.reason, self)
-        except (OSError, ConnectionError, ValueError) as exc:
+        except UpstreamError:
             self.close()
-            if isinstance(exc, UpstreamError):
-                raise
+            raise
+        except OSError as exc:
+            self.close()
             raise UpstreamError(str(exc) or type(exc).__name__) from exc
 
     async def _send_body(
@@ -186,9 +194,8 @@ class UpstreamConnection:
         assert answer is not None
         try:
             if self._head_only:
-                if answer.pieces:  # a body after the head of a HEAD answer: not HTTP
-                    self.close()
-                return_to_pool = not self.closed
+                # No body follows the head of a HEAD answer; bytes that did are not HTTP.
+                return_to_pool = not answer.pieces
             else:
                 while True:
                     if answer.pieces:
@@ -217,7 +224,7 @@ class UpstreamConnection:
             self.close()
             return
         self.exchanges += 1
-        self._answer = self._parser = None
+        self._answer = None
         self.pool.put(self)
 
     def close(self) -> None:
