@@ -117,6 +117,7 @@ def create_app(
         )
         sweeper = asyncio.create_task(leftovers.run_periodically(state))
         reconciler = asyncio.create_task(state.lifecycle.run_forever())
+        await state.fanout.start()
         if freeze_after_start:
             gc.collect()
             gc.freeze()
@@ -133,6 +134,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
             await state.lifecycle.close()
+            await state.fanout.close()
             await state.activity.close()
             state.routes.close()
             await state.connections.close()

@@ -14,6 +14,7 @@ from labgate.auth.providers import AuthProvider
 from labgate.auth.recent import RecentCallers
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
+from labgate.fanout import Fanout
 from labgate.http.metrics import Metrics
 from labgate.proxy.origins import AppOrigins
 from labgate.proxy.routes import RouteTable
@@ -24,7 +25,7 @@ from labgate.resources.plan import ConnectionPlan, refreshed
 from labgate.resources.status import StatusHub
 from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
-from labgate.sessions.lifecycle import Lifecycle
+from labgate.sessions.lifecycle import Lifecycle, SessionChanged
 from labgate.sessions.template_files import load_templates
 from labgate.sessions.templates import BUILTIN_TEMPLATES, AppTemplate
 from labgate.sessions.tokens import SessionTokens
@@ -69,6 +70,18 @@ class AppState:
     def lifecycle(self) -> Lifecycle:
         """Launches sessions and keeps them in step with reality."""
         return Lifecycle(self)
+
+    @cached_property
+    def fanout(self) -> Fanout:
+        """Changes of sessions told to the other replicas' tabs (on PostgreSQL)."""
+        fanout = Fanout(self.database)
+        fanout.share(
+            "session",
+            self.lifecycle.hub,
+            encode=lambda change: change.session_id,
+            decode=lambda user_id, session_id: SessionChanged(session_id, user_id),
+        )
+        return fanout
 
     @cached_property
     def templates(self) -> dict[str, AppTemplate]:

@@ -4,7 +4,6 @@ database and cancels it."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -14,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import postgres
-from tests.support.labgate_api import Browser, server_env, two_replicas
+from tests.support.labgate_api import Browser, replicas_on_postgres
 from tests.support.remote_files import chown_tree, small_disk
 from tests.support.server import RunningServer
 from tests.support.sshd import SshServer
@@ -23,7 +21,6 @@ from tests.support.sshd import SshServer
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "transfers admin password"
-SECRET = "a server secret shared by the replicas of this test"
 PATIENCE_SECONDS = 120
 
 
@@ -31,12 +28,8 @@ PATIENCE_SECONDS = 120
 def replicas(
     runtime_dir: str, tmp_path: Path, postgres_dsn: str
 ) -> Iterator[tuple[RunningServer, RunningServer]]:
-    with contextlib.ExitStack() as stack:
-        dsn = stack.enter_context(postgres.fresh_database(postgres_dsn))
-        env = server_env(
-            ADMIN_PASSWORD, runtime_dir, LABGATE_SECRET_KEY=SECRET, LABGATE_DATABASE_URL=dsn
-        )
-        yield stack.enter_context(two_replicas(tmp_path, env))
+    with replicas_on_postgres(tmp_path, postgres_dsn, ADMIN_PASSWORD, runtime_dir) as servers:
+        yield servers
 
 
 def finished(browser: Browser, job_id: str) -> dict[str, Any]:

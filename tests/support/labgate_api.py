@@ -15,6 +15,7 @@ import httpx
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from tests.support import postgres
 from tests.support.daemons import daemon_runtime_dir
 from tests.support.server import RunningServer, running_server
 from tests.support.sshd import SshServer
@@ -71,6 +72,24 @@ def two_replicas(
         first.wait_until_healthy()
         second.wait_until_healthy()
         yield first, second
+
+
+@contextlib.contextmanager
+def replicas_on_postgres(
+    workdir: Path, postgres_dsn: str, admin_password: str, runtime_dir: str, **extra: str
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    """:func:`two_replicas` on a fresh database of the run's PostgreSQL, with one server
+    secret (each can open what the other sealed); ``extra`` settings for both."""
+    with postgres.fresh_database(postgres_dsn) as dsn:
+        env = server_env(
+            admin_password,
+            runtime_dir,
+            LABGATE_SECRET_KEY="a server secret shared by the replicas of this test",
+            LABGATE_DATABASE_URL=dsn,
+            **extra,
+        )
+        with two_replicas(workdir, env) as servers:
+            yield servers
 
 
 class Browser:

@@ -164,6 +164,20 @@ describe('events store', () => {
     expect(onReconnect).toHaveBeenCalledTimes(1)
   })
 
+  it('tells listeners to read everything again when the server says so (resync)', () => {
+    const { store, sockets } = setup()
+    const onReconnect = vi.fn()
+    const onEvent = vi.fn()
+    store.onReconnect(onReconnect)
+    store.onEvent(onEvent)
+    store.acquire()
+    sockets.last().open()
+    sockets.last().receive({ type: 'resync' })
+    expect(onReconnect).toHaveBeenCalledTimes(1)
+    expect(onEvent).not.toHaveBeenCalled()
+    expect(store.connection.value).toBe('open')
+  })
+
   it('stops retrying when the server refuses, until asked again', () => {
     const { store, sockets, timers } = setup()
     store.acquire()

@@ -54,7 +54,8 @@ export interface EventsStore {
   reconnectNow(): void
   /** Every event the server sends. Returns an unsubscribe function. */
   onEvent(listener: (event: ServerEvent) => void): () => void
-  /** Called when the socket opens again after a drop (events may have been missed). */
+  /** Called when events may have been missed: the socket opened again after a drop, or the
+   * server says so (`resync`). */
   onReconnect(listener: () => void): () => void
   /** Holders right now (for tests). */
   holders(): number
@@ -130,6 +131,9 @@ export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsSt
       } else if (frame?.type === 'session_changed' && typeof frame.session_id === 'string') {
         const ev: ServerEvent = { type: 'session_changed', session_id: frame.session_id }
         for (const listener of [...eventListeners]) listener(ev)
+      } else if (frame?.type === 'resync') {
+        // The server may have missed news from its other replicas: read everything again.
+        for (const listener of [...reconnectListeners]) listener()
       }
     }
     s.onerror = () => {} // a close event follows, with the code

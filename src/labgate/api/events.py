@@ -1,6 +1,7 @@
 """The events WebSocket: live status of the caller's resource connections, the progress
-of their copy and move jobs run by this replica, and changes of their sessions made by
-this replica (``session_changed``: read the session again)."""
+of their copy and move jobs run by this replica, changes of their sessions made by any
+replica (``session_changed``: read the session again), and ``resync`` (read everything
+again) when news from the other replicas may have been missed (``labgate.fanout``)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ async def events(websocket: WebSocket) -> None:
         state.hub.subscribe(principal.user_id) as statuses,
         state.transfers.hub.subscribe(principal.user_id) as transfers,
         state.lifecycle.hub.subscribe(principal.user_id) as sessions,
+        state.fanout.resyncs.subscribe(principal.user_id) as resyncs,
     ):
         async with state.database.read() as db:
             resources = await catalog.visible_resources(db, principal, state.settings)
@@ -69,6 +71,7 @@ async def events(websocket: WebSocket) -> None:
                     lambda change: {"type": "session_changed", "session_id": change.session_id},
                 )
             ),
+            asyncio.create_task(_forward(resyncs, outbox, lambda kind: {"type": kind})),
         ]
         # The browser sends nothing; reading notices when it leaves.
         leaving = asyncio.create_task(_until_closed(websocket))

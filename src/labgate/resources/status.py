@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -53,10 +53,13 @@ Event = TypeVar("Event")
 
 
 class Hub(Generic[Event]):
-    """Fan-out of events to the subscribed tabs of each user."""
+    """Fan-out of events to the subscribed tabs of each user. A hub whose events matter
+    to other replicas' tabs too is given a ``forward`` (``labgate.fanout``): what is put
+    here is then also sent there, where it is ``deliver``-ed."""
 
     def __init__(self) -> None:
         self._queues: dict[int, set[asyncio.Queue[Event]]] = defaultdict(set)
+        self.forward: Callable[[int, Event], None] | None = None
 
     @contextlib.contextmanager
     def subscribe(self, user_id: int) -> Iterator[asyncio.Queue[Event]]:
@@ -69,7 +72,21 @@ class Hub(Generic[Event]):
             if not self._queues[user_id]:
                 del self._queues[user_id]
 
+    def watched(self, user_id: int) -> bool:
+        """Whether a tab of this user listens here."""
+        return user_id in self._queues
+
+    def users(self) -> list[int]:
+        return list(self._queues)
+
     def put(self, user_id: int, event: Event) -> None:
+        """An event that happened here: to this replica's tabs, and on to the others'."""
+        self.deliver(user_id, event)
+        if self.forward is not None:
+            self.forward(user_id, event)
+
+    def deliver(self, user_id: int, event: Event) -> None:
+        """To this replica's tabs only."""
         for queue in self._queues.get(user_id, ()):
             if queue.full():
                 # Drop the oldest event: the tab is behind, and the newest state matters.
