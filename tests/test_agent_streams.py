@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -61,6 +62,61 @@ async def settled(measure: Callable[[], int | None], at_least: int) -> int:
 async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+# -- clean-up after thread work ------------------------------------------------------------
+
+
+async def test_clean_up_waits_for_thread_work_through_a_second_cancellation() -> None:
+    """A stream's clean-up (close the file, remove what it wrote) waits for the thread
+    still writing, also when the task is cancelled again meanwhile, then runs."""
+    release = threading.Event()
+    work = asyncio.get_running_loop().run_in_executor(None, release.wait, PATIENCE_SECONDS)
+    cleaned: list[bool] = []
+
+    async def stream() -> None:
+        try:
+            await asyncio.sleep(PATIENCE_SECONDS)
+        except asyncio.CancelledError:
+            await program._settle(work)
+            cleaned.append(work.done())
+            raise
+
+    task = asyncio.create_task(stream())
+    await asyncio.sleep(0.05)
+    task.cancel()  # the connection ended: the clean-up starts
+    await asyncio.sleep(0.05)
+    task.cancel()  # and the agent shuts down while it waits
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == [True]
+
+
+async def test_a_cancellation_during_clean_up_is_passed_on() -> None:
+    release = threading.Event()
+    work = asyncio.get_running_loop().run_in_executor(None, release.wait, PATIENCE_SECONDS)
+    reached: list[str] = []
+
+    async def stream() -> None:
+        try:
+            raise program.RemoteError("aborted", "the server aborted")
+        except program.RemoteError:
+            await program._settle(work)
+            reached.append("cleaned")
+        await asyncio.sleep(PATIENCE_SECONDS)  # the cancellation arrives here
+        reached.append("not cancelled")
+
+    task = asyncio.create_task(stream())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, PATIENCE_SECONDS)
+    assert reached == ["cleaned"]
 
 
 # -- files ------------------------------------------------------------------------------

@@ -245,10 +245,23 @@ async def _in_thread(function: Callable[..., T], *args: Any) -> T:
 
 
 async def _settle(pending: "Optional[asyncio.Future[Any]]") -> None:
-    """Wait for thread work to end, even in a task being cancelled: a file must never be
-    closed while a thread still reads or writes it (its number could be reused)."""
-    if pending is not None and not pending.done():
-        await asyncio.wait([pending])
+    """Wait for thread work to end, even in a task being cancelled, and cancelled again
+    while it waits: a file must never be closed while a thread still reads or writes it
+    (its number could be reused), and the clean-up that follows must run. A cancellation
+    that arrives meanwhile is passed on once the work has ended (at the task's next
+    wait), so it is never lost."""
+    if pending is None:
+        return
+    cancelled = False
+    while not pending.done():
+        try:
+            await asyncio.wait([pending])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        task = asyncio.current_task()
+        if task is not None:
+            task.cancel()
 
 
 # -- channels and flow control ------------------------------------------------------------
