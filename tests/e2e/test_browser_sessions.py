@@ -1,5 +1,7 @@
 """Sessions in a real browser: the launcher's cards and form, the launch's progress, the
-app in a pane, the Sessions pane (time left, log, stop), and a failure explained.
+app in a pane, the Sessions pane (time left, log, stop), a failure explained, JupyterLab
+directly and as a SLURM job, TensorBoard opened on a folder of the file browser, and an
+idle session's warning still there, with the session running, after a server restart.
 
 Screenshots go to test-results/sessions-*.png to be looked at.
 """
@@ -7,17 +9,22 @@ Screenshots go to test-results/sessions-*.png to be looked at.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
-from tests.support.apps import AppsEnv
+from tests.support.apps import AppsEnv, write_scalars
 from tests.support.browser import chromium, results_dir
+from tests.support.files_ui import file_row, open_files
 from tests.support.labgate_api import Browser, labgate_server
+from tests.support.processes import user_directory
 from tests.support.server import RunningServer
-from tests.support.sessions import NOTEBOOK, fresh_folder
+from tests.support.sessions import NOTEBOOK, fresh_folder, launch, wait_for
+from tests.support.slurm import SlurmCluster
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -33,7 +40,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    env = {"LABGATE_APP_RECONCILE_SECONDS": "2", "LABGATE_APP_START_TIMEOUT_SECONDS": "10"}
+    env = {
+        "LABGATE_APP_RECONCILE_SECONDS": "2",
+        "LABGATE_APP_START_TIMEOUT_SECONDS": "10",
+        "LABGATE_APP_IDLE_MINUTES": "60",
+        "LABGATE_APP_WARNING_MINUTES": "10",
+    }
     with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env) as running:
         yield running
 
@@ -72,6 +84,25 @@ async def open_launcher(page: Page) -> None:
     await expect(page.get_by_test_id("launcher-pane")).to_be_visible()
 
 
+async def launch_form(page: Page, template: str, resource: str) -> Locator:
+    """The launch dialog of ``template`` from the launcher's card, on ``resource``."""
+    await open_launcher(page)
+    await page.get_by_test_id(f"launch-card-{template}").click()
+    dialog = page.get_by_test_id("launch-dialog")
+    await dialog.get_by_test_id("launch-resource").select_option(label=resource)
+    return dialog
+
+
+async def jupyterlab_in_its_pane(page: Page, screenshot: str) -> str:
+    """Wait for the launched JupyterLab to show in its app pane; the session's id."""
+    app = page.get_by_test_id("app-pane")
+    await expect(app).to_have_attribute("data-state", "running", timeout=180_000)
+    frame = page.frame_locator("[data-testid=app-frame]")
+    await expect(frame.locator(".jp-LabShell")).to_be_visible(timeout=60_000)
+    await page.screenshot(path=shot(screenshot))
+    return str(await app.get_attribute("data-session-id"))
+
+
 async def test_launch_a_web_app_use_it_and_stop_it(server: RunningServer, site: str) -> None:
     async with logged_in(server) as page:
         await open_launcher(page)
@@ -108,6 +139,13 @@ async def test_launch_a_web_app_use_it_and_stop_it(server: RunningServer, site: 
         await row.get_by_test_id("session-log").click()
         await expect(page.get_by_test_id("session-log-text")).to_contain_text("GET /")
         await page.keyboard.press("Escape")
+        # Chosen again from the menu, the open Sessions pane comes to the front (no copy).
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-launcher").click()
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-sessions").click()
+        await expect(page.get_by_test_id("sessions-pane")).to_be_visible()
+        await expect(page.locator(".dv-tab", has_text="Sessions")).to_have_count(1)
 
         # Extend: two hours, granted at once.
         await row.get_by_test_id("session-extend").click()
@@ -136,10 +174,7 @@ async def test_launch_a_web_app_use_it_and_stop_it(server: RunningServer, site: 
 
 async def test_a_failed_launch_says_why(server: RunningServer, site: str) -> None:
     async with logged_in(server) as page:
-        await open_launcher(page)
-        await page.get_by_test_id("launch-card-webapp").click()
-        dialog = page.get_by_test_id("launch-dialog")
-        await dialog.get_by_test_id("launch-resource").select_option(label="box")
+        dialog = await launch_form(page, "webapp", "box")
         await dialog.get_by_test_id("launch-field-app_command").fill("no-such-server --port {port}")
         await dialog.get_by_test_id("launch-submit").click()
         progress = dialog.get_by_test_id("launch-progress")
@@ -160,20 +195,12 @@ async def test_jupyterlab_runs_a_notebook_cell(
     finally:
         api.close()
     async with logged_in(server) as page:
-        await open_launcher(page)
-        await page.get_by_test_id("launch-card-jupyterlab").click()
-        dialog = page.get_by_test_id("launch-dialog")
-        await dialog.get_by_test_id("launch-resource").select_option(label="lab")
+        dialog = await launch_form(page, "jupyterlab", "lab")
         await dialog.get_by_test_id("launch-field-workdir").fill(folder)
         await dialog.get_by_test_id("launch-submit").click()
         await expect(dialog.get_by_test_id("launch-progress")).to_be_visible()
         await page.screenshot(path=shot("07-jupyter-progress"))
-        app = page.get_by_test_id("app-pane")
-        await expect(app).to_have_attribute("data-state", "running", timeout=120_000)
-        frame = page.frame_locator("[data-testid=app-frame]")
-        await expect(frame.locator(".jp-LabShell")).to_be_visible(timeout=60_000)
-        await page.screenshot(path=shot("08-jupyter-pane"))
-        session_id = await app.get_attribute("data-session-id")
+        session_id = await jupyterlab_in_its_pane(page, "08-jupyter-pane")
 
         # The notebook in JupyterLab's own tab (sessions open in a tab of their own too).
         await page.goto(f"{server.url}/s/{session_id}/lab/tree/demo.ipynb")
@@ -188,3 +215,129 @@ async def test_jupyterlab_runs_a_notebook_cell(
         await page.keyboard.press("Shift+Enter")
         await expect(page.locator(".jp-OutputArea-output").first).to_have_text("42", timeout=60_000)
         await page.screenshot(path=shot("09-jupyter-cell"))
+
+
+def add_resource(server: RunningServer, name: str, sshd: SshServer, *setup_lines: str) -> int:
+    api = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        return api.add_key_resource(name, sshd, setup_lines=list(setup_lines))
+    finally:
+        api.close()
+
+
+async def test_open_in_tensorboard_from_the_file_browser(
+    server: RunningServer, sshd: SshServer, apps_env: AppsEnv
+) -> None:
+    add_resource(server, "tb", sshd, f"export PATH={apps_env.bin}:$PATH")
+    with user_directory(sshd.user) as home:
+        logdir = home / "training-logs"
+        write_scalars(apps_env, logdir / "run1", sshd.user, tag="loss", values=(1.0, 0.5, 0.3))
+        async with logged_in(server) as page:
+            files = await open_files(page, "tb", home)
+            await file_row(files, "training-logs").click(button="right")
+            await page.get_by_test_id("menu-tensorboard").click()
+            dialog = page.get_by_test_id("launch-dialog")
+            await expect(dialog.get_by_test_id("launch-field-logdir")).to_have_value(str(logdir))
+            await page.screenshot(path=shot("10-tensorboard-form"))
+            await dialog.get_by_test_id("launch-submit").click()
+            app = page.get_by_test_id("app-pane")
+            await expect(app).to_have_attribute("data-state", "running", timeout=120_000)
+            # TensorBoard's scalars dashboard, in the pane: the run and a card for the tag.
+            frame = page.frame_locator("[data-testid=app-frame]")
+            await expect(frame.get_by_text("run1").first).to_be_visible(timeout=60_000)
+            card = frame.locator("scalar-card, .scalar-card, [class*=card]").filter(has_text="loss")
+            await expect(card.first).to_be_visible(timeout=60_000)
+            await page.wait_for_timeout(1000)  # the chart draws after its card appears
+            await page.screenshot(path=shot("11-tensorboard"))
+            session_id = await app.get_attribute("data-session-id")
+    stop(server, str(session_id))
+
+
+def stop(server: RunningServer, session_id: str) -> None:
+    api = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        assert api.post(f"/api/v1/sessions/{session_id}/stop").status_code == 200
+        wait_for(api, session_id, "stopped")
+    finally:
+        api.close()
+
+
+async def test_jupyterlab_as_a_slurm_job(
+    server: RunningServer, sshd: SshServer, apps_env: AppsEnv, slurm: SlurmCluster
+) -> None:
+    add_resource(server, "cluster", sshd, f"export PATH={apps_env.bin}:$PATH", slurm.setup_lines)
+    async with logged_in(server) as page:
+        dialog = await launch_form(page, "jupyterlab", "cluster")
+        await dialog.get_by_test_id("launch-launcher").select_option("slurm")
+        await dialog.get_by_test_id("launch-field-cpus").fill("1")
+        await dialog.get_by_test_id("launch-field-memory_gb").fill("1")
+        await dialog.get_by_test_id("launch-field-walltime_minutes").fill("20")
+        await dialog.get_by_test_id("launch-field-partition").fill("debug")
+        await page.screenshot(path=shot("12-slurm-form"))
+        await dialog.get_by_test_id("launch-submit").click()
+        steps = dialog.get_by_test_id("launch-progress")
+        await expect(steps).to_contain_text("Submitted to SLURM (job ", timeout=60_000)
+        session_id = await jupyterlab_in_its_pane(page, "13-slurm-jupyterlab")
+        # The Sessions pane says where it runs and until when (the job's time limit).
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-sessions").click()
+        row = page.locator(f"[data-testid=session-row][data-session-id='{session_id}']")
+        await expect(row).to_have_attribute("data-state", "running")
+        await expect(row).to_contain_text("slurm")
+        await page.screenshot(path=shot("14-slurm-list"))
+        await row.get_by_test_id("session-stop").click()
+        await expect(row).to_have_attribute("data-state", "stopped", timeout=60_000)
+    api = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        progress = api.get(f"/api/v1/sessions/{session_id}").json()["progress"]
+    finally:
+        api.close()
+    assert any(f"Running on {slurm.node_name}" in line for line in progress), progress
+
+
+async def test_an_idle_warning_and_the_session_survive_a_server_restart(
+    server: RunningServer, site: str
+) -> None:
+    api = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        listed = api.get("/api/v1/resources").json()["resources"]
+        rid = next(r["id"] for r in listed if r["name"] == "box")
+        form = {"app_command": "python3 -m http.server {port} --bind 127.0.0.1", "workdir": site}
+        session = launch(api, rid, "webapp", form=form)
+        wait_for(api, session["id"], "running")
+        # Idle for 55 of its 60 minutes: warned (10 minutes before), not yet stopped.
+        with sqlite3.connect(server.data_dir / "labgate.sqlite3") as db:
+            db.execute(
+                "UPDATE app_sessions SET last_activity_at = datetime('now', '-55 minutes') "
+                "WHERE id = ?",
+                (session["id"],),
+            )
+        for _ in range(150):
+            if api.get(f"/api/v1/sessions/{session['id']}").json()["warned_at"]:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the idle session was never warned about")
+    finally:
+        api.close()
+
+    assert server.stop() == 0
+    server.start()
+    server.wait_until_healthy()
+    async with logged_in(server) as page:
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-sessions").click()
+        row = page.locator(f"[data-testid=session-row][data-session-id='{session['id']}']")
+        await expect(row).to_have_attribute("data-state", "running")
+        await expect(row.get_by_test_id("session-warning")).to_be_visible()
+        await page.screenshot(path=shot("15-warned-after-restart"))
+        # Opening it is activity: the app answers through the restarted server.
+        await row.get_by_test_id("session-open").click()
+        frame = page.frame_locator("[data-testid=app-frame]")
+        await expect(frame.locator("#hello")).to_have_text("Hello from the app")
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-sessions").click()
+        await row.get_by_test_id("session-extend").click()
+        await expect(row.get_by_test_id("session-warning")).to_be_hidden(timeout=30_000)
+        await page.screenshot(path=shot("16-extended"))
+    stop(server, session["id"])

@@ -52,6 +52,13 @@ describe('launch form', () => {
     expect(checkForm(template, 'direct', { workdir: '~', logdir: 'runs', cpus: 'x' }).form).toEqual({ workdir: '~', logdir: 'runs' })
   })
 
+  it('takes what was typed into a number input, which arrives as a number', () => {
+    const typed = checkForm(template, 'slurm', { workdir: '~', logdir: 'runs', cpus: 4 })
+    expect(typed).toEqual({ form: { workdir: '~', logdir: 'runs', cpus: 4 }, errors: {} })
+    expect(checkForm(template, 'slurm', { workdir: '~', logdir: 'runs', cpus: 1.5 }).errors).toEqual({ cpus: 'Enter a whole number.' })
+    expect(checkForm(template, 'slurm', { workdir: '~', logdir: 'runs', cpus: 0 }).errors).toEqual({ cpus: 'At least 1.' })
+  })
+
   it('puts the server’s messages back on their fields', () => {
     const error = new ApiError(422, 'validation_failed', 'CPUs must be at least 1.', [
       { field: 'body.form.cpus', message: 'CPUs must be at least 1.' },

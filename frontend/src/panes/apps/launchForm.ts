@@ -9,7 +9,9 @@ import type { AppTemplateInfo, TemplateField } from '../../api/sessions'
 /** Launchers that schedule batch jobs: their forms ask for CPUs, memory, GPUs, time. */
 export const BATCH_LAUNCHERS: ReadonlySet<string> = new Set(['slurm'])
 
-export type FormValues = Record<string, string | boolean>
+/** As the inputs hold them: text, a checkbox's state, or a number (Vue's v-model turns
+ * what is typed into an `<input type="number">` into one). */
+export type FormValues = Record<string, string | number | boolean>
 
 export interface LastLaunch {
   resource_id?: number
@@ -48,7 +50,7 @@ export function checkForm(template: AppTemplateInfo, launcher: string, values: F
       form[field.name] = value === true
       continue
     }
-    const text = typeof value === 'string' ? value : ''
+    const text = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : ''
     if (field.kind === 'integer') {
       if (!/^-?\d+$/.test(text.trim())) {
         errors[field.name] = 'Enter a whole number.'
