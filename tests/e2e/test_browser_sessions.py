@@ -262,17 +262,29 @@ def stop(server: RunningServer, session_id: str) -> None:
         api.close()
 
 
+@pytest.fixture(scope="module")
+def cluster(server: RunningServer, sshd: SshServer, apps_env: AppsEnv, slurm: SlurmCluster) -> int:
+    """The same machine as a SLURM login node, with the apps on the PATH."""
+    return add_resource(
+        server, "cluster", sshd, f"export PATH={apps_env.bin}:$PATH", slurm.setup_lines
+    )
+
+
+async def as_a_slurm_job(dialog: Locator) -> None:
+    """Choose the SLURM launcher and type a small job's resources into its fields."""
+    await dialog.get_by_test_id("launch-launcher").select_option("slurm")
+    await dialog.get_by_test_id("launch-field-cpus").fill("1")
+    await dialog.get_by_test_id("launch-field-memory_gb").fill("1")
+    await dialog.get_by_test_id("launch-field-walltime_minutes").fill("20")
+    await dialog.get_by_test_id("launch-field-partition").fill("debug")
+
+
 async def test_jupyterlab_as_a_slurm_job(
-    server: RunningServer, sshd: SshServer, apps_env: AppsEnv, slurm: SlurmCluster
+    server: RunningServer, cluster: int, slurm: SlurmCluster
 ) -> None:
-    add_resource(server, "cluster", sshd, f"export PATH={apps_env.bin}:$PATH", slurm.setup_lines)
     async with logged_in(server) as page:
         dialog = await launch_form(page, "jupyterlab", "cluster")
-        await dialog.get_by_test_id("launch-launcher").select_option("slurm")
-        await dialog.get_by_test_id("launch-field-cpus").fill("1")
-        await dialog.get_by_test_id("launch-field-memory_gb").fill("1")
-        await dialog.get_by_test_id("launch-field-walltime_minutes").fill("20")
-        await dialog.get_by_test_id("launch-field-partition").fill("debug")
+        await as_a_slurm_job(dialog)
         await page.screenshot(path=shot("12-slurm-form"))
         await dialog.get_by_test_id("launch-submit").click()
         steps = dialog.get_by_test_id("launch-progress")
@@ -295,7 +307,43 @@ async def test_jupyterlab_as_a_slurm_job(
     assert any(f"Running on {slurm.node_name}" in line for line in progress), progress
 
 
-async def test_an_idle_warning_and_the_session_survive_a_server_restart(
+async def test_tensorboard_as_a_slurm_job(
+    server: RunningServer, cluster: int, sshd: SshServer, apps_env: AppsEnv
+) -> None:
+    with user_directory(sshd.user) as home:
+        logdir = home / "cluster-logs"
+        write_scalars(apps_env, logdir / "scan7", sshd.user, tag="accuracy", values=(0.5, 0.9))
+        async with logged_in(server) as page:
+            dialog = await launch_form(page, "tensorboard", "cluster")
+            await dialog.get_by_test_id("launch-field-logdir").fill(str(logdir))
+            await as_a_slurm_job(dialog)
+            await dialog.get_by_test_id("launch-submit").click()
+            steps = dialog.get_by_test_id("launch-progress")
+            await expect(steps).to_contain_text("Submitted to SLURM (job ", timeout=60_000)
+            app = page.get_by_test_id("app-pane")
+            await expect(app).to_have_attribute("data-state", "running", timeout=180_000)
+            frame = page.frame_locator("[data-testid=app-frame]")
+            await expect(frame.get_by_text("scan7").first).to_be_visible(timeout=60_000)
+            card = frame.locator("scalar-card, .scalar-card, [class*=card]").filter(
+                has_text="accuracy"
+            )
+            await expect(card.first).to_be_visible(timeout=60_000)
+            await page.wait_for_timeout(1000)  # the chart draws after its card appears
+            await page.screenshot(path=shot("14b-slurm-tensorboard"))
+            session_id = await app.get_attribute("data-session-id")
+    stop(server, str(session_id))
+
+
+def make_idle(server: RunningServer, session_id: str, minutes: int) -> None:
+    """Make the session look idle for ``minutes`` (the test's clock cannot wait)."""
+    with sqlite3.connect(server.data_dir / "labgate.sqlite3") as db:
+        db.execute(
+            "UPDATE app_sessions SET last_activity_at = datetime('now', ?) WHERE id = ?",
+            (f"-{minutes} minutes", session_id),
+        )
+
+
+async def test_idle_sessions_are_warned_kept_across_a_restart_and_cleaned_up(
     server: RunningServer, site: str
 ) -> None:
     api = Browser(server, "admin", ADMIN_PASSWORD)
@@ -303,41 +351,52 @@ async def test_an_idle_warning_and_the_session_survive_a_server_restart(
         listed = api.get("/api/v1/resources").json()["resources"]
         rid = next(r["id"] for r in listed if r["name"] == "box")
         form = {"app_command": "python3 -m http.server {port} --bind 127.0.0.1", "workdir": site}
-        session = launch(api, rid, "webapp", form=form)
-        wait_for(api, session["id"], "running")
-        # Idle for 55 of its 60 minutes: warned (10 minutes before), not yet stopped.
-        with sqlite3.connect(server.data_dir / "labgate.sqlite3") as db:
-            db.execute(
-                "UPDATE app_sessions SET last_activity_at = datetime('now', '-55 minutes') "
-                "WHERE id = ?",
-                (session["id"],),
-            )
+        kept, culled = (launch(api, rid, "webapp", form=form)["id"] for _ in range(2))
+        for session_id in (kept, culled):
+            wait_for(api, session_id, "running")
+            # Idle for 55 of its 60 minutes: warned (10 minutes before), not yet stopped.
+            make_idle(server, session_id, 55)
         for _ in range(150):
-            if api.get(f"/api/v1/sessions/{session['id']}").json()["warned_at"]:
+            if all(api.get(f"/api/v1/sessions/{i}").json()["warned_at"] for i in (kept, culled)):
                 break
             time.sleep(0.2)
         else:
-            raise AssertionError("the idle session was never warned about")
+            raise AssertionError("the idle sessions were never warned about")
     finally:
         api.close()
 
+    # The browser closed, the server restarted: both still run, still warned about.
     assert server.stop() == 0
     server.start()
     server.wait_until_healthy()
     async with logged_in(server) as page:
         await page.get_by_test_id("pane-menu").click()
         await page.get_by_test_id("pane-menu-sessions").click()
-        row = page.locator(f"[data-testid=session-row][data-session-id='{session['id']}']")
-        await expect(row).to_have_attribute("data-state", "running")
-        await expect(row.get_by_test_id("session-warning")).to_be_visible()
+        rows = {
+            i: page.locator(f"[data-testid=session-row][data-session-id='{i}']")
+            for i in (kept, culled)
+        }
+        for row in rows.values():
+            await expect(row).to_have_attribute("data-state", "running")
+            await expect(row.get_by_test_id("session-warning")).to_be_visible()
         await page.screenshot(path=shot("15-warned-after-restart"))
-        # Opening it is activity: the app answers through the restarted server.
-        await row.get_by_test_id("session-open").click()
+
+        # One is left idle past its limit: stopped while the user looks, saying why.
+        make_idle(server, culled, 61)
+        await expect(rows[culled]).to_have_attribute("data-state", "stopped", timeout=30_000)
+        await expect(rows[culled].get_by_test_id("session-message")).to_have_text(
+            "no activity for 60 minutes"
+        )
+
+        # The other is opened (activity; the app answers through the restarted server)
+        # and extended.
+        await rows[kept].get_by_test_id("session-open").click()
         frame = page.frame_locator("[data-testid=app-frame]")
         await expect(frame.locator("#hello")).to_have_text("Hello from the app")
         await page.get_by_test_id("pane-menu").click()
         await page.get_by_test_id("pane-menu-sessions").click()
-        await row.get_by_test_id("session-extend").click()
-        await expect(row.get_by_test_id("session-warning")).to_be_hidden(timeout=30_000)
-        await page.screenshot(path=shot("16-extended"))
-    stop(server, session["id"])
+        await rows[kept].get_by_test_id("session-extend").click()
+        await expect(rows[kept].get_by_test_id("session-warning")).to_be_hidden(timeout=30_000)
+        await expect(rows[kept]).to_have_attribute("data-state", "running")
+        await page.screenshot(path=shot("16-culled-and-extended"))
+    stop(server, kept)
