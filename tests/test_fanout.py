@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from labgate.db.engine import Database
 from labgate.fanout import CHANNEL, RESYNC, Fanout
 from labgate.resources.status import Hub
 from labgate.sessions.lifecycle import SessionChanged
+from labgate.settings import Settings
+from labgate.state import AppState
 from tests.conftest import async_url
 
 PATIENCE = 10.0
@@ -27,11 +29,13 @@ class Replica:
         self.database = Database(url, pool_size=2)
         self.hub: Hub[SessionChanged] = Hub()
         self.fanout = Fanout(self.database)
+        self.heard: list[tuple[int, str]] = []  # what the proxy would forget
         self.fanout.share(
             "session",
             self.hub,
             encode=lambda change: change.session_id,
             decode=lambda user_id, session_id: SessionChanged(session_id, user_id),
+            heard=lambda user_id, session_id: self.heard.append((user_id, session_id)),
         )
 
     async def close(self) -> None:
@@ -95,6 +99,9 @@ async def test_only_replicas_with_a_tab_of_the_user_deliver(
         a.hub.put(8, SessionChanged("for 8", 8))
         assert await next_of(other) == SessionChanged("for 8", 8)
     assert not b.hub.watched(7)
+    # Every notice from elsewhere is heard, a tab or not; none of a replica's own.
+    assert b.heard == [(7, "not for 8"), (8, "for 8")]
+    assert a.heard == []
 
 
 async def test_malformed_notices_are_ignored(
@@ -175,3 +182,25 @@ async def test_a_stopped_fanout_sends_nothing(postgres_dsn: str) -> None:
         await replica.close()
     assert len(heard) == 1
     assert '"s":"while started"' in heard[0]
+
+
+async def test_a_server_forgets_the_route_of_a_session_changed_elsewhere(
+    postgres_dsn: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """labgate's own wiring (AppState): a session changed on another replica is dropped
+    from this replica's proxy routes, whether a tab of its user listens here or not."""
+    state = AppState(settings=settings, database=Database(async_url(postgres_dsn)), providers=[])
+    dropped: list[str] = []
+    monkeypatch.setattr(state.routes, "drop", dropped.append)
+    try:
+        await state.fanout.start()
+        await asyncio.wait_for(state.fanout.listening.wait(), PATIENCE)
+        await notify(postgres_dsn, '{"r": "another", "k": "session", "u": 7, "s": "k3x9"}')
+        for _ in range(int(PATIENCE * 20)):
+            if dropped:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await state.fanout.close()
+        await state.database.dispose()
+    assert dropped == ["k3x9"]

@@ -47,6 +47,7 @@ _PAYLOAD_LIMIT = 7900
 class _Kind:
     hub: Hub[Any]
     decode: Callable[[int, str], Any]
+    heard: Callable[[int, str], None] | None
 
 
 class Fanout:
@@ -70,10 +71,13 @@ class Fanout:
         hub: Hub[Event],
         encode: Callable[[Event], str],
         decode: Callable[[int, str], Event],
+        heard: Callable[[int, str], None] | None = None,
     ) -> None:
         """What is ``put`` into ``hub`` here reaches the same hub on every replica:
-        ``encode`` makes the subject of an event, ``decode`` (user, subject) the event."""
-        self._kinds[kind] = _Kind(hub, decode)
+        ``encode`` makes the subject of an event, ``decode`` (user, subject) the event.
+        ``heard`` (user, subject) is called for every such event from another replica,
+        whether a tab listens here or not (to forget what this replica kept of it)."""
+        self._kinds[kind] = _Kind(hub, decode, heard)
         if self.enabled:
             hub.forward = lambda user_id, event: self._publish(kind, user_id, encode(event))
 
@@ -179,6 +183,8 @@ class Fanout:
         if type(user_id) is not int or not isinstance(subject, str):
             log.warning("ignored a malformed notice on %s", CHANNEL)
             return
+        if kind.heard is not None:
+            kind.heard(user_id, subject)
         if kind.hub.watched(user_id):
             kind.hub.deliver(user_id, kind.decode(user_id, subject))
 

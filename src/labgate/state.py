@@ -73,13 +73,15 @@ class AppState:
 
     @cached_property
     def fanout(self) -> Fanout:
-        """Changes of sessions told to the other replicas' tabs (on PostgreSQL)."""
+        """Changes of sessions told to the other replicas (on PostgreSQL): to their tabs,
+        and to their proxies, which forget where the session's URL led."""
         fanout = Fanout(self.database)
         fanout.share(
             "session",
             self.lifecycle.hub,
             encode=lambda change: change.session_id,
             decode=lambda user_id, session_id: SessionChanged(session_id, user_id),
+            heard=lambda _user_id, session_id: self.routes.drop(session_id),
         )
         return fanout
 

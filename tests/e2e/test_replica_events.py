@@ -49,6 +49,18 @@ def changes_of(events: ClientConnection, session_id: str, until: float) -> int:
     return count
 
 
+def until_stopped_on(browser: Browser, events: ClientConnection, session_id: str) -> None:
+    """Read ``events`` until a ``session_changed`` after which the session reads stopped."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        message = json.loads(events.recv(timeout=left))
+        if message["type"] != "session_changed":
+            continue
+        if browser.get(f"/api/v1/sessions/{session_id}").json()["state"] == "stopped":
+            return
+    raise AssertionError("the tab never heard that the session stopped")
+
+
 def test_a_session_changed_on_one_replica_is_pushed_to_tabs_on_the_other(
     replicas: tuple[RunningServer, RunningServer], sshd: SshServer
 ) -> None:
@@ -62,9 +74,11 @@ def test_a_session_changed_on_one_replica_is_pushed_to_tabs_on_the_other(
         # The tab on B heard of each step (pending -> starting -> progress -> running).
         assert changes_of(events, session["id"], time.monotonic() + 2) >= 2
         assert on_b.get(f"/api/v1/sessions/{session['id']}").json()["state"] == "running"
+        # B's proxy reaches the app (and keeps the route for a moment).
+        assert on_b.get(f"/s/{session['id']}/").status_code == 200
 
         stopped = on_a.post(f"/api/v1/sessions/{session['id']}/stop")
         assert stopped.status_code == 200, stopped.text
-        wait_for(on_a, session["id"], "stopped")
-        assert changes_of(events, session["id"], time.monotonic() + 2) >= 1
-        assert on_b.get(f"/api/v1/sessions/{session['id']}").json()["state"] == "stopped"
+        until_stopped_on(on_b, events, session["id"])
+        # B's proxy forgot the route when it heard: the URL ends cleanly at once.
+        assert on_b.get(f"/s/{session['id']}/").status_code == 410
