@@ -387,6 +387,7 @@ async def test_idle_sessions_are_warned_kept_across_a_restart_and_cleaned_up(
         await expect(rows[culled].get_by_test_id("session-message")).to_have_text(
             "no activity for 60 minutes"
         )
+        await expect(rows[culled].get_by_test_id("session-time-left")).to_contain_text("Ended ")
 
         # The other is opened (activity; the app answers through the restarted server)
         # and extended.
