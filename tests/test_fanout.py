@@ -31,12 +31,12 @@ class Replica:
         self.fanout = Fanout(self.database)
         self.heard: list[tuple[int, str]] = []  # what the proxy would forget
         self.fanout.share(
-            "session",
-            self.hub,
-            encode=lambda change: change.session_id,
-            decode=lambda user_id, session_id: SessionChanged(session_id, user_id),
-            heard=lambda user_id, session_id: self.heard.append((user_id, session_id)),
+            "session", self.hub, encode=lambda change: change.session_id, receive=self._receive
         )
+
+    def _receive(self, user_id: int, session_id: str) -> None:
+        self.heard.append((user_id, session_id))
+        self.hub.deliver(user_id, SessionChanged(session_id, user_id))
 
     async def close(self) -> None:
         await self.fanout.close()
@@ -48,7 +48,7 @@ async def replicas(postgres_dsn: str) -> AsyncIterator[tuple[Replica, Replica]]:
     first, second = Replica(async_url(postgres_dsn)), Replica(async_url(postgres_dsn))
     try:
         for replica in (first, second):
-            await replica.fanout.start()
+            replica.fanout.start()
             await asyncio.wait_for(replica.fanout.listening.wait(), PATIENCE)
         yield first, second
     finally:
@@ -149,7 +149,7 @@ async def test_after_a_lost_connection_tabs_read_everything_again(
 async def test_on_sqlite_events_stay_on_their_one_server(tmp_path: Path) -> None:
     replica = Replica(f"sqlite+aiosqlite:///{tmp_path / 'one.sqlite3'}")
     try:
-        await replica.fanout.start()
+        replica.fanout.start()
         assert not replica.fanout.enabled
         assert replica.hub.forward is None
         with replica.hub.subscribe(7) as tab:
@@ -166,7 +166,7 @@ async def test_a_stopped_fanout_sends_nothing(postgres_dsn: str) -> None:
     await listener.add_listener(CHANNEL, lambda *args: heard.append(args[-1]))
     try:
         replica.hub.put(7, SessionChanged("before start", 7))
-        await replica.fanout.start()
+        replica.fanout.start()
         await asyncio.wait_for(replica.fanout.listening.wait(), PATIENCE)
         replica.hub.put(7, SessionChanged("while started", 7))
         for _ in range(int(PATIENCE * 20)):
@@ -193,7 +193,7 @@ async def test_a_server_forgets_the_route_of_a_session_changed_elsewhere(
     dropped: list[str] = []
     monkeypatch.setattr(state.routes, "drop", dropped.append)
     try:
-        await state.fanout.start()
+        state.fanout.start()
         await asyncio.wait_for(state.fanout.listening.wait(), PATIENCE)
         await notify(postgres_dsn, '{"r": "another", "k": "session", "u": 7, "s": "k3x9"}')
         for _ in range(int(PATIENCE * 20)):

@@ -117,7 +117,7 @@ def create_app(
         )
         sweeper = asyncio.create_task(leftovers.run_periodically(state))
         reconciler = asyncio.create_task(state.lifecycle.run_forever())
-        await state.fanout.start()
+        state.fanout.start()
         if freeze_after_start:
             gc.collect()
             gc.freeze()

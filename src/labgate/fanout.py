@@ -21,7 +21,6 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from labgate.db.engine import Database
@@ -43,13 +42,6 @@ _RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 _PAYLOAD_LIMIT = 7900
 
 
-@dataclass(frozen=True)
-class _Kind:
-    hub: Hub[Any]
-    decode: Callable[[int, str], Any]
-    heard: Callable[[int, str], None] | None
-
-
 class Fanout:
     """This replica's end of the channel: ``share`` a hub, ``start``, ``close``."""
 
@@ -60,7 +52,8 @@ class Fanout:
         # Tabs subscribe here to hear "read everything again".
         self.resyncs: Hub[str] = Hub()
         self.listening = asyncio.Event()
-        self._kinds: dict[str, _Kind] = {}
+        # What to do with another replica's notice of each kind: (user, subject).
+        self._receivers: dict[str, Callable[[int, str], None]] = {}
         self._outbox: asyncio.Queue[str] = asyncio.Queue(_OUTBOX_LIMIT)
         self._unsent: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -70,18 +63,16 @@ class Fanout:
         kind: str,
         hub: Hub[Event],
         encode: Callable[[Event], str],
-        decode: Callable[[int, str], Event],
-        heard: Callable[[int, str], None] | None = None,
+        receive: Callable[[int, str], None],
     ) -> None:
-        """What is ``put`` into ``hub`` here reaches the same hub on every replica:
-        ``encode`` makes the subject of an event, ``decode`` (user, subject) the event.
-        ``heard`` (user, subject) is called for every such event from another replica,
-        whether a tab listens here or not (to forget what this replica kept of it)."""
-        self._kinds[kind] = _Kind(hub, decode, heard)
+        """What is ``put`` into ``hub`` here is told to every other replica: ``encode``
+        makes its subject; there, ``receive`` (user, subject) is called with it (and
+        typically ``deliver``-s it to that replica's tabs of the user, if any)."""
+        self._receivers[kind] = receive
         if self.enabled:
             hub.forward = lambda user_id, event: self._publish(kind, user_id, encode(event))
 
-    async def start(self) -> None:
+    def start(self) -> None:
         if self.enabled and self._task is None:
             self._task = asyncio.create_task(self._run(), name="labgate-fanout")
 
@@ -173,20 +164,15 @@ class Fanout:
     def _heard(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
             notice = json.loads(payload)
-            replica, kind = notice["r"], self._kinds.get(notice["k"])
-            user_id, subject = notice["u"], notice["s"]
+            replica, kind, user_id, subject = notice["r"], notice["k"], notice["u"], notice["s"]
+            receive = self._receivers.get(kind)
+            if type(user_id) is not int or not isinstance(subject, str):
+                raise TypeError(notice)
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed notice on %s", CHANNEL)
             return
-        if replica == self.replica or kind is None:
-            return
-        if type(user_id) is not int or not isinstance(subject, str):
-            log.warning("ignored a malformed notice on %s", CHANNEL)
-            return
-        if kind.heard is not None:
-            kind.heard(user_id, subject)
-        if kind.hub.watched(user_id):
-            kind.hub.deliver(user_id, kind.decode(user_id, subject))
+        if replica != self.replica and receive is not None:
+            receive(user_id, subject)
 
     def _resync(self) -> None:
         for user_id in self.resyncs.users():

@@ -7,6 +7,7 @@ Every replica runs it; the deletes are idempotent, so running them twice is harm
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,7 +72,7 @@ async def run_periodically(database: Database, settings: Settings, interval: flo
         try:
             async with database.session() as db:
                 removed = await clean_up(db, settings)
-            if removed != Removed(0, 0, 0, 0):
+            if any(dataclasses.astuple(removed)):
                 log.info("housekeeping removed %s", removed)
         except Exception:  # a failed round must not stop the next one
             log.exception("housekeeping failed; trying again later")

@@ -76,12 +76,16 @@ class AppState:
         """Changes of sessions told to the other replicas (on PostgreSQL): to their tabs,
         and to their proxies, which forget where the session's URL led."""
         fanout = Fanout(self.database)
+
+        def changed_elsewhere(user_id: int, session_id: str) -> None:
+            self.routes.drop(session_id)
+            self.lifecycle.hub.deliver(user_id, SessionChanged(session_id, user_id))
+
         fanout.share(
             "session",
             self.lifecycle.hub,
             encode=lambda change: change.session_id,
-            decode=lambda user_id, session_id: SessionChanged(session_id, user_id),
-            heard=lambda _user_id, session_id: self.routes.drop(session_id),
+            receive=changed_elsewhere,
         )
         return fanout
 

@@ -745,8 +745,6 @@ class _Replacement:
         while view:
             view = view[os.write(self.fd, view) :]
         self.written += len(data)
-        # A large file (a copy from another resource) goes to the disk while more
-        # arrives, so that the fsync at the end has little left to wait for.
         if self.written - self._let_go_at >= WRITE_BACK_STEP:
             _let_go(self.fd, self.written)
             self._let_go_at = self.written

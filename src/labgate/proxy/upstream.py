@@ -46,7 +46,8 @@ class _Answer:
     final response's head, then its body in pieces. Informational answers (100 Continue)
     are passed over."""
 
-    def __init__(self) -> None:
+    def __init__(self, head_only: bool) -> None:
+        self.head_only = head_only  # the answer to a HEAD request: no body follows
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.status = 0
@@ -120,7 +121,6 @@ class UpstreamConnection:
         self.exchanges = 0  # complete request-response exchanges so far (reused if > 0)
         self.closed = False
         self._answer: _Answer | None = None
-        self._head_only = False
         self._ended = False  # the app closed its side
 
     def _feed(self, data: bytes) -> None:
@@ -149,8 +149,7 @@ class UpstreamConnection:
         body: AsyncIterator[bytes] | None,
     ) -> Response:
         """Send the request (its body streamed) and read the response's head."""
-        answer = self._answer = _Answer()
-        self._head_only = method == b"HEAD"
+        answer = self._answer = _Answer(head_only=method == b"HEAD")
         try:
             head, length, chunked = _request_head(method, target, headers)
             self.writer.write(head)
@@ -193,8 +192,8 @@ class UpstreamConnection:
         answer = self._answer
         assert answer is not None
         try:
-            if self._head_only:
-                # No body follows the head of a HEAD answer; bytes that did are not HTTP.
+            if answer.head_only:
+                # Bytes after the head of a HEAD answer are not HTTP.
                 return_to_pool = not answer.pieces
             else:
                 while True:
