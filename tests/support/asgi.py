@@ -84,3 +84,51 @@ async def leaving_writer(app: Any, scope: dict[str, Any], pieces: list[bytes]) -
 
     await app(scope, receive, send)
     return answered
+
+
+def websocket_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """A WebSocket handshake's scope for the in-process app (``host`` may be in
+    ``headers``, else ``testserver``)."""
+    names = {name for name, _ in headers}
+    host = [] if b"host" in names else [(b"host", b"testserver")]
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [*host, *headers],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+        "subprotocols": [],
+    }
+
+
+async def websocket_answer(app: Any, scope: dict[str, Any], message: str = "ping") -> Any:
+    """Open a WebSocket to the in-process app: the close code it was refused with (an
+    int), or, when accepted, what came back for ``message`` (then the client leaves)."""
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await inbox.put({"type": "websocket.connect"})
+
+    async def send(event: dict[str, Any]) -> None:
+        await outbox.put(event)
+
+    session = asyncio.create_task(app(scope, inbox.get, send))
+    try:
+        first = await asyncio.wait_for(outbox.get(), PATIENCE_SECONDS)
+        if first["type"] == "websocket.close":
+            return int(first.get("code", 1000))
+        assert first["type"] == "websocket.accept", first
+        await inbox.put({"type": "websocket.receive", "text": message})
+        echoed = await asyncio.wait_for(outbox.get(), PATIENCE_SECONDS)
+        await inbox.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(session, PATIENCE_SECONDS)
+        return echoed.get("text", echoed.get("bytes"))
+    finally:
+        session.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await session

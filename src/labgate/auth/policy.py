@@ -2,7 +2,8 @@
 
 Every route and every WebSocket calls :func:`authorize` with an :class:`Action`. An
 action needs a token scope (``read``/``write``/``admin``) and may be admin-only; acting
-on something another user owns needs the admin role.
+on something another user owns needs the admin role, unless the action is the owner's
+alone (``owner_only``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class Rule:
     admin_only: bool = False
     # Allowed while the user still has a one-time password to replace.
     before_password_change: bool = False
+    # Only the owner, administrators included (the role does not open other users' things).
+    owner_only: bool = False
 
 
 class Action(Enum):
@@ -49,10 +52,12 @@ class Action(Enum):
     READ_RESOURCE = Rule(Scope.READ)
     MANAGE_OWN_KEYS = Rule(Scope.WRITE)
     # Interactive sessions (apps): listing one's own, and launching, stopping, extending
-    # them; using one through the proxy (running code in it) needs write too.
+    # them; using one through the proxy (running code in it as its owner) needs write
+    # too, and is the owner's alone: administrators may stop a session, not work in it
+    # (sharing a session comes with a later release).
     LIST_SESSIONS = Rule(Scope.READ)
     MANAGE_SESSIONS = Rule(Scope.WRITE)
-    USE_SESSION = Rule(Scope.WRITE)
+    USE_SESSION = Rule(Scope.WRITE, owner_only=True)
     DECIDE_EXTENSIONS = Rule(Scope.ADMIN, admin_only=True)
 
 
@@ -64,7 +69,9 @@ def allowed(principal: Principal, action: Action, *, owner_id: int | None = None
         return False
     if principal.must_change_password and not rule.before_password_change:
         return False
-    return owner_id is None or owner_id == principal.user_id or principal.is_admin
+    if owner_id is None or owner_id == principal.user_id:
+        return True
+    return principal.is_admin and not rule.owner_only
 
 
 def authorize(principal: Principal, action: Action, *, owner_id: int | None = None) -> None:

@@ -6,7 +6,8 @@ and does, for every request and every WebSocket handshake, in this order:
 1. authenticate the caller (labgate session cookie or API token; no CSRF header is asked
    for, as an app's own scripts cannot send one, but a cross-site ``Origin`` on an unsafe
    method or a WebSocket is refused, and the session cookie is ``SameSite=Lax``);
-2. authorise: only the session's owner (shared members come with sharing);
+2. authorise through :mod:`labgate.auth.policy` (``USE_SESSION``: the session's owner,
+   with the ``write`` scope, not while a one-time password waits to be replaced);
 3. check the session is running (else a clear answer: starting, ended, unknown);
 4. forward to the app through the resource's connection, with labgate's credentials
    removed and the app's own added, and note the activity.
@@ -29,6 +30,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labgate.api.deps import authenticate, authenticate_login, expected_origin
+from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.auth.secrets import digest
 from labgate.auth.sessions import COOKIE_NAME
@@ -177,8 +179,12 @@ class SessionProxy:
         route = await self.state.routes.get(session_id) if session_id else None
         if route is None:
             raise ProxyError(404, "not_found", "There is no such session.")
-        if route.user_id != principal.user_id:
-            raise ProxyError(403, "forbidden", "This session is not yours.")
+        try:
+            authorize(principal, Action.USE_SESSION, owner_id=route.user_id)
+        except LabgateError as exc:
+            # A one-time password to replace, a read-only token, another user's session;
+            # the error page links back to labgate, where the first is put right.
+            raise ProxyError(exc.status, exc.code, exc.message) from exc
         if route.state in ENDED_SESSION_STATES:
             raise ProxyError(410, "session_ended", "This session has ended.")
         if route.state != SessionState.RUNNING.value or route.endpoint is None:

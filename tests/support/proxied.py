@@ -1,0 +1,91 @@
+"""A running session for in-process proxy tests, without launching anything: a small
+real app (HTTP and WebSocket, on loopback) and a session row whose endpoint is that app,
+on the ``local`` resource. The proxy then reaches the app as it reaches any session's:
+through the resource's connection (the local transport and its agent).
+
+The row holds a lease far in the future, so the reconcile loop leaves it alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from labgate.db.engine import Database
+from labgate.db.models import AppSession, Resource, ResourceKind, SessionState, User
+from labgate.db.types import utcnow
+from labgate.sessions.tokens import SessionTokens, new_session_id
+
+APP_PAGE = b"<h1>the app's own page</h1>"
+
+
+def _plain_http(connection: ServerConnection, request: Request) -> Response | None:
+    """Every request that is not a WebSocket handshake gets the app's page."""
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return None
+    headers = Headers([("Content-Type", "text/html"), ("Content-Length", str(len(APP_PAGE)))])
+    return Response(200, "OK", headers, APP_PAGE)
+
+
+async def _echo(connection: ServerConnection) -> None:
+    async for message in connection:
+        await connection.send(message)
+
+
+@contextlib.asynccontextmanager
+async def small_app() -> AsyncIterator[int]:
+    """An app on 127.0.0.1 that answers every page with ``APP_PAGE`` and echoes WebSocket
+    messages; yields its port."""
+    async with serve(_echo, "127.0.0.1", 0, process_request=_plain_http) as server:
+        port: int = next(iter(server.sockets)).getsockname()[1]
+        yield port
+
+
+async def running_session(database: Database, tokens: SessionTokens, owner: str, port: int) -> str:
+    """A ``running`` web-app session of ``owner`` on ``local`` whose app listens at
+    ``port``; its id."""
+    session_id = new_session_id()
+    async with database.session() as db:
+        user_id = await db.scalar(select(User.id).where(User.username == owner))
+        resource_id = await db.scalar(
+            select(Resource.id).where(Resource.kind == ResourceKind.LOCAL.value)
+        )
+        assert user_id is not None
+        assert resource_id is not None
+        db.add(
+            AppSession(
+                id=session_id,
+                user_id=user_id,
+                resource_id=resource_id,
+                template="webapp",
+                launcher="direct",
+                title="A small app",
+                form={},
+                state=SessionState.RUNNING.value,
+                endpoint={"kind": "tcp", "host": "127.0.0.1", "port": port},
+                sealed_token=tokens.seal(tokens.new(), session_id),
+                lease_owner="a test",
+                lease_until=utcnow() + timedelta(days=1),
+            )
+        )
+    return session_id
+
+
+async def must_change_password(database: Database, username: str) -> None:
+    """Give ``username`` a one-time password to replace (as an administrator's reset does)."""
+    async with database.session() as db:
+        await db.execute(
+            update(User).where(User.username == username).values(must_change_password=True)
+        )
+
+
+def state_of(app: Any) -> Any:
+    """The in-process app's AppState."""
+    return app.state.labgate
