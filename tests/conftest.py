@@ -27,6 +27,7 @@ from labgate.settings import Settings
 from tests.support import postgres
 from tests.support.accounts import AccountFactory
 from tests.support.apps import AppsEnv, ensure_apps_env
+from tests.support.labgate_api import TEST_CONNECT_ATTEMPTS, TEST_HOSTS_DENIED
 from tests.support.netns import JumpNetwork, jump_network
 from tests.support.processes import skip_unless_root
 from tests.support.slurm import SlurmCluster, public_workdir, running_slurm
@@ -88,6 +89,8 @@ def settings(tmp_path: Path) -> Settings:
         # Cheap hashes keep the suite fast; production cost is a setting, not a code path.
         password_hash_time_cost=1,
         password_hash_memory_kib=64,
+        resource_hosts_denied=TEST_HOSTS_DENIED,
+        resource_connect_attempts_per_minute=TEST_CONNECT_ATTEMPTS,
     )
 
 

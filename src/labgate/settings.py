@@ -32,6 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from labgate.destinations import DEFAULT_DENIED_HOSTS, parse_host_rules
 from labgate.errors import ConfigurationError, FieldProblem
 
 ENV_PREFIX = "LABGATE_"
@@ -191,6 +192,56 @@ class Settings(BaseSettings):
         "`$XDG_RUNTIME_DIR/labgate`, else `/tmp/labgate-<uid>`.",
     )
 
+    # -- limits: what users may reach and how much they may pile up --------------------
+    resource_hosts_allowed: list[str] = Field(
+        default_factory=list,
+        description="Hosts the resources (and jump hosts) of users who are not "
+        "administrators may be: CIDRs (`10.20.0.0/16`), host name patterns "
+        "(`*.cluster.example.org`) or the words of `resource_hosts_denied`. Empty: any host "
+        "that is not denied. Checked on the addresses a name resolves to, when a resource "
+        "is saved and at every connection (labgate connects to the address it checked). "
+        "Shared resources and administrators' own are not checked.",
+    )
+    resource_hosts_denied: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DENIED_HOSTS),
+        description="Hosts the resources (and jump hosts) of users who are not "
+        "administrators may not be, whatever `resource_hosts_allowed` says: CIDRs, host "
+        "name patterns, and the words `loopback` (127.0.0.0/8, ::1), `link-local` "
+        "(169.254.0.0/16, fe80::/10, where cloud metadata services answer), `private` "
+        "(10/8, 172.16/12, 192.168/16, fc00::/7 and the other ranges not routed on the "
+        "internet) and `this-server` (any address of the "
+        "machine labgate runs on). Keeps labgate from being used to probe the server's own "
+        "services and internal hosts.",
+    )
+    resource_connect_attempts_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Connections to resources one user may start within a minute, on one "
+        "server process; more are refused (429) until the minute has passed. Automatic "
+        "reconnects of a dropped connection do not count.",
+    )
+    max_processes_per_resource: int = Field(
+        100,
+        ge=1,
+        description="Running processes and terminals (sessions' apps included) one user "
+        "may have on one resource; starting another is refused (409).",
+    )
+    max_running_transfers: int = Field(
+        10, ge=1, description="Copy and move jobs one user may have running at once (409)."
+    )
+    max_unfinished_uploads: int = Field(
+        100,
+        ge=1,
+        description="Resumable uploads one user may have started and not finished (nor "
+        "cancelled, nor expired); starting another is refused (409).",
+    )
+    app_max_pending_extensions: int = Field(
+        5,
+        ge=1,
+        description="Requests for more time one user may have waiting for an "
+        "administrator; asking for another is refused (409).",
+    )
+
     # -- HTTP hardening ----------------------------------------------------------------
     max_body_bytes: int = Field(
         1024 * 1024,
@@ -333,6 +384,11 @@ class Settings(BaseSettings):
             if path is not None and not path.is_file():
                 raise ValueError(f"TLS file {path} does not exist")
         return self
+
+    @field_validator("resource_hosts_allowed", "resource_hosts_denied")
+    @classmethod
+    def _check_host_rules(cls, value: list[str]) -> list[str]:
+        return [str(rule) for rule in parse_host_rules(value)]
 
     @field_validator("app_domain")
     @classmethod

@@ -20,10 +20,17 @@ from tests.support.daemons import daemon_runtime_dir
 from tests.support.server import RunningServer, running_server
 from tests.support.sshd import SshServer
 
+# Every test host (the sshd on 127.0.0.1, the namespaces in 10.201.0.0/16) is this
+# machine or behind it, which labgate refuses for users' resources by default.
+TEST_HOSTS_DENIED = ["link-local"]
+TEST_CONNECT_ATTEMPTS = 10_000
+
 
 def server_env(admin_password: str, runtime_dir: str, **extra: str) -> dict[str, str]:
     """Settings for a test server: its first administrator, where its agents keep their
-    daemons, short idle and keepalive times, cheap password hashes."""
+    daemons, short idle and keepalive times, cheap password hashes, and users' resources
+    allowed on this machine (the tests' sshd listens on loopback; see TEST_HOSTS_DENIED)
+    and connected as often as the tests like."""
     return {
         "LABGATE_ADMIN_PASSWORD": admin_password,
         "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
@@ -31,6 +38,8 @@ def server_env(admin_password: str, runtime_dir: str, **extra: str) -> dict[str,
         "LABGATE_SSH_KEEPALIVE_SECONDS": "2",
         "LABGATE_PASSWORD_HASH_TIME_COST": "1",
         "LABGATE_PASSWORD_HASH_MEMORY_KIB": "64",
+        "LABGATE_RESOURCE_HOSTS_DENIED": json.dumps(TEST_HOSTS_DENIED),
+        "LABGATE_RESOURCE_CONNECT_ATTEMPTS_PER_MINUTE": str(TEST_CONNECT_ATTEMPTS),
         **extra,
     }
 

@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body
-from labgate.auth.policy import Action, authorize
+from labgate.auth.policy import Action, authorize, hosts_restricted
 from labgate.auth.principal import Principal
 from labgate.credentials import store
 from labgate.db.models import AuthMethod, Resource
-from labgate.errors import BadRequest, LabgateError
+from labgate.destinations import HostNotAllowed, HostRules, refusal_of
+from labgate.errors import BadRequest, FieldProblem, LabgateError
 from labgate.resources import catalog
 from labgate.resources.catalog import HopFields
 from labgate.resources.plan import plan_for
@@ -28,6 +29,9 @@ from labgate.state import AppState
 from labgate.transport.ssh import fingerprint
 
 router = APIRouter(prefix="/resources", tags=["resources"])
+
+# How long a host name may take to resolve when a resource is saved.
+RESOLVE_SECONDS = 3.0
 
 # -- what a request may say ---------------------------------------------------------------
 
@@ -289,6 +293,25 @@ async def list_resources(principal: CurrentPrincipal, state: State, db: Db) -> R
     return ResourceList(resources=await describe_all(db, state, principal, resources))
 
 
+async def _check_hosts(state: AppState, principal: Principal, body: ResourceChange) -> None:
+    """Refuse (422) a host or jump host its owner may not use (``resource_hosts_allowed``,
+    ``resource_hosts_denied``), before anything is written; each connection checks again,
+    at the address it connects to. Only administrators save shared resources, so the
+    caller's role decides whether the rules apply."""
+    if not hosts_restricted(principal.role):
+        return
+    rules = HostRules.of(state.settings)
+    named = [("body.host", body.host, body.port or 22)] if body.host else []
+    named += [(f"body.hops.{n}.host", hop.host, hop.port) for n, hop in enumerate(body.hops or [])]
+    problems = []
+    for field, host, port in named:
+        refusal = await refusal_of(rules, host, port, within=RESOLVE_SECONDS)
+        if refusal is not None:
+            problems.append(FieldProblem(field, refusal))
+    if problems:
+        raise HostNotAllowed(problems[0].message, details=problems)
+
+
 @router.post("", status_code=201, summary="Add a resource")
 async def create_resource(
     body: ResourceCreate, principal: CurrentPrincipal, state: State, db: Db
@@ -304,6 +327,7 @@ async def create_resource(
             raise BadRequest(f"{shared_only[0]} is for shared resources only.")
         if not body.username:
             raise BadRequest("The remote user name is required.")
+    await _check_hosts(state, principal, body)
     resource = await catalog.create_resource(
         db,
         owner_id=None if body.shared else principal.user_id,
@@ -329,6 +353,7 @@ async def update_resource(
     resource_id: int, body: ResourceChange, principal: CurrentPrincipal, state: State, db: Db
 ) -> ResourceOut:
     authorize(principal, Action.MANAGE_RESOURCES)
+    await _check_hosts(state, principal, body)
     resource = await catalog.get_editable(db, principal, state.settings, resource_id)
     resource = await catalog.update_resource(
         db,

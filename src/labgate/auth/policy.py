@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from labgate.auth.principal import Principal, Scope
+from labgate.db.models import Role
 from labgate.errors import Forbidden, PasswordChangeRequired
 
 
@@ -88,3 +89,11 @@ def authorize(principal: Principal, action: Action, *, owner_id: int | None = No
             "You logged in with a one-time password. Choose your own password first."
         )
     raise Forbidden("That belongs to another user.")
+
+
+def hosts_restricted(owner_role: Role | None) -> bool:
+    """Whether a resource is held to ``resource_hosts_allowed`` / ``resource_hosts_denied``
+    (its hosts and jump hosts): a user's own resource is; a shared one (``owner_role``
+    None: only administrators make them) and an administrator's own are not, since
+    administrators decide those settings anyway."""
+    return owner_role is not None and owner_role is not Role.ADMIN

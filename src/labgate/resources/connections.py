@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from labgate.agent.client import AgentConnection
+from labgate.destinations import HostRules
 from labgate.errors import LabgateError
+from labgate.resources.attempts import ConnectAttempts
 from labgate.resources.diagnostics import problem_of
 from labgate.resources.login import Asker, CredentialCache, Login, NoAsker
 from labgate.resources.plan import ConnectionPlan
@@ -71,6 +73,7 @@ class ConnectionManager:
         self._login = login
         self._replan = replan
         self._connections: dict[tuple[int, int], ResourceConnection] = {}
+        self.attempts = ConnectAttempts()
 
     # -- queries ----------------------------------------------------------------------
 
@@ -109,11 +112,13 @@ class ConnectionManager:
     async def connect(self, plan: ConnectionPlan, asker: Asker | None = None) -> AgentConnection:
         """The live agent of ``plan``'s user on its resource, connecting if needed. Without
         an ``asker`` nothing can be typed in: a connection needing a password fails with
-        ``login_required``."""
+        ``login_required``. Each attempt counts against the user's
+        ``resource_connect_attempts_per_minute`` (RateLimited beyond)."""
         connection = self._connections.setdefault(plan.key, ResourceConnection(plan))
         async with connection.lock:
             if connection.agent is not None and not connection.agent.closed:
                 return connection.agent
+            self.attempts.take(plan.user_id, self.settings.resource_connect_attempts_per_minute)
             connection.plan = plan  # the resource may have been edited since
             connection.closing = False
             self._set(connection, Status(ConnectionState.CONNECTING, "Connecting…"))
@@ -171,6 +176,7 @@ class ConnectionManager:
             connect_timeout=self.settings.ssh_connect_timeout_seconds,
             keepalive_interval=self.settings.ssh_keepalive_seconds,
             confirm_host_key=login.confirm_host_key,
+            host_rules=HostRules.of(self.settings) if plan.hosts_restricted else None,
         )
 
     def _agent_args(self) -> list[str]:
@@ -270,5 +276,6 @@ _FINAL = frozenset(
         "auth_failed",
         "python_missing",
         "python_too_old",
+        "host_refused",
     }
 )

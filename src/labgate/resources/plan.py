@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from labgate.auth.policy import hosts_restricted
 from labgate.auth.principal import Principal
-from labgate.db.models import Resource, ResourceKind
+from labgate.db.models import Resource, ResourceKind, Role, User
 from labgate.resources.catalog import can_edit, host_keys_of, remote_username
 
 
@@ -43,6 +45,8 @@ class ConnectionPlan:
     hops: tuple[HopPlan, ...]
     # Whether this user may trust a new host key for the resource (who may edit it).
     may_trust_host_keys: bool
+    # Whether the hosts are held to resource_hosts_allowed/denied (see auth.policy).
+    hosts_restricted: bool = True
 
     @property
     def key(self) -> tuple[int, int]:
@@ -80,6 +84,10 @@ async def _plan(
     db: AsyncSession, resource: Resource, user_id: int, username: str, may_trust: bool
 ) -> ConnectionPlan:
     account = remote_username(resource, username)
+    owner_role = None
+    if resource.owner_id is not None:
+        role = await db.scalar(select(User.role).where(User.id == resource.owner_id))
+        owner_role = Role(role) if role is not None else Role.USER
     known = {(k.host, k.port): k.public_key for k in await host_keys_of(db, resource.id)}
     servers: list[tuple[str, int, str, str, int | None]] = [
         (hop.host, hop.port, hop.username or account, hop.auth_method, hop.id)
@@ -109,4 +117,5 @@ async def _plan(
         setup_lines=tuple(resource.setup_lines),
         hops=hops if resource.kind == ResourceKind.SSH.value else (),
         may_trust_host_keys=may_trust,
+        hosts_restricted=hosts_restricted(owner_role),
     )

@@ -24,6 +24,7 @@ from typing import Any
 import asyncssh
 
 from labgate.credentials.keys import import_private_key
+from labgate.destinations import HostRules, resolve
 from labgate.errors import LabgateError
 from labgate.transport import aead_send
 from labgate.transport.base import (
@@ -134,6 +135,7 @@ class SshFailure(enum.StrEnum):
     CONNECTION_REFUSED = "connection_refused"
     TIMED_OUT = "timed_out"
     UNREACHABLE = "unreachable"
+    HOST_REFUSED = "host_refused"  # not a host labgate may connect to for this resource
     OTHER = "ssh_failed"  # the server broke off or spoke something else
 
 
@@ -188,6 +190,17 @@ class HostKeyChanged(SshError):
         )
         self.fingerprint = fingerprint
         self.expected = expected
+
+
+class HostRefused(SshError):
+    """The hop's host, or the address its name resolves to, is not one labgate may
+    connect to for this resource (``resource_hosts_allowed`` / ``resource_hosts_denied``)."""
+
+    code = SshFailure.HOST_REFUSED.value
+    status = 403
+
+    def __init__(self, message: str, *, hop: int, hop_label: str) -> None:
+        super().__init__(message, hop=hop, hop_label=hop_label, reason=SshFailure.HOST_REFUSED)
 
 
 # -- the client side of one hop: host key check and interactive login ---------------------
@@ -419,6 +432,9 @@ class SshTransport:
     A changed key is never offered: :class:`HostKeyChanged`. ``keepalive_interval``
     seconds between keepalives (0: none); after ``keepalive_count_max`` unanswered ones
     the connection is closed, which ends every process started over it.
+
+    With ``host_rules`` every hop's name is resolved here and checked against them, and
+    the hop is connected at an address that passed (see :mod:`labgate.destinations`).
     """
 
     name = "ssh"
@@ -432,6 +448,7 @@ class SshTransport:
         keepalive_count_max: int = KEEPALIVE_COUNT_MAX,
         interactive_login_timeout: float = INTERACTIVE_LOGIN_TIMEOUT_SECONDS,
         confirm_host_key: HostKeyConfirmation | None = None,
+        host_rules: HostRules | None = None,
     ) -> None:
         if not hops:
             raise ValueError("an SSH transport needs at least one hop")
@@ -441,6 +458,7 @@ class SshTransport:
         self.keepalive_count_max = keepalive_count_max
         self.interactive_login_timeout = interactive_login_timeout
         self.confirm_host_key = confirm_host_key
+        self.host_rules = host_rules
         self._connections: list[asyncssh.SSHClientConnection] = []
 
     async def connect(self) -> None:
@@ -458,18 +476,80 @@ class SshTransport:
     async def _connect_hop(
         self, index: int, hop: Hop, tunnel: asyncssh.SSHClientConnection | None
     ) -> asyncssh.SSHClientConnection:
+        addresses = await self._addresses(index, hop)
         trusted = hop.known_host_key
         if trusted is None:
-            trusted = await self._confirm_new_host_key(index, hop, tunnel)
-        return await self._open(index, hop, tunnel, trusted, hop.credential)
+            trusted = await self._confirm_new_host_key(index, hop, tunnel, addresses)
+        return await self._open_any(index, hop, tunnel, trusted, hop.credential, addresses)
+
+    async def _addresses(self, index: int, hop: Hop) -> list[str]:
+        """Where to connect for ``hop``: without host rules its name, resolved when
+        connecting (by the previous hop's sshd behind a jump host); with them, the
+        addresses its name resolves to here that the rules allow. Connecting to those,
+        and not to the name again, leaves the name no time to point elsewhere."""
+        rules = self.host_rules
+        if rules is None:
+            return [hop.host]
+
+        def failed(message: str, reason: SshFailure) -> SshError:
+            where = f"{self._where(index)}: {message}"
+            if reason is SshFailure.HOST_REFUSED:
+                return HostRefused(where, hop=index, hop_label=hop.label)
+            return SshError(where, hop=index, hop_label=hop.label, reason=reason)
+
+        try:
+            found = await resolve(hop.host, hop.port, within=self.connect_timeout)
+        except socket.gaierror:
+            if index == 0:
+                raise failed(
+                    f"the name {hop.host!r} was not found.", SshFailure.NAME_NOT_FOUND
+                ) from None
+            # A name only the hosts behind the jump host know: checked as a name, and
+            # resolved by the jump host, in that host's network (not this server's).
+            refusal = rules.refusal(hop.host, None)
+            if refusal is not None:
+                raise failed(refusal, SshFailure.HOST_REFUSED) from None
+            return [hop.host]
+        except TimeoutError:
+            raise failed(
+                f"the name {hop.host!r} could not be resolved in time.", SshFailure.TIMED_OUT
+            ) from None
+        allowed, refusal = rules.sort(hop.host, found)
+        if not allowed:
+            raise failed(
+                refusal or f"the name {hop.host!r} has no address.", SshFailure.HOST_REFUSED
+            )
+        return [str(address) for address in allowed]
+
+    async def _open_any(
+        self,
+        index: int,
+        hop: Hop,
+        tunnel: asyncssh.SSHClientConnection | None,
+        trusted: str | None,
+        source: CredentialSource | None,
+        addresses: Sequence[str],
+    ) -> asyncssh.SSHClientConnection:
+        """:meth:`_open` at the first of ``addresses`` that takes the connection."""
+        for address in addresses[:-1]:
+            try:
+                return await self._open(index, hop, tunnel, trusted, source, address)
+            except SshError as exc:
+                if exc.reason not in (SshFailure.CONNECTION_REFUSED, SshFailure.UNREACHABLE):
+                    raise
+        return await self._open(index, hop, tunnel, trusted, source, addresses[-1])
 
     async def _confirm_new_host_key(
-        self, index: int, hop: Hop, tunnel: asyncssh.SSHClientConnection | None
+        self,
+        index: int,
+        hop: Hop,
+        tunnel: asyncssh.SSHClientConnection | None,
+        addresses: Sequence[str],
     ) -> str:
         """Look at the key of a hop whose key is not known (no login is tried) and ask
         ``confirm_host_key`` about it; the key line if trusted, else HostKeyUnknown."""
         try:
-            connection = await self._open(index, hop, tunnel, None, None)
+            connection = await self._open_any(index, hop, tunnel, None, None, addresses)
         except HostKeyUnknown as unknown:
             confirm = self.confirm_host_key
             if confirm is None or not await confirm(
@@ -495,6 +575,7 @@ class SshTransport:
         tunnel: asyncssh.SSHClientConnection | None,
         trusted: str | None,
         source: CredentialSource | None,
+        address: str,
     ) -> asyncssh.SSHClientConnection:
         client = _Client(trusted, source)
         options = _auth_options(source)
@@ -514,7 +595,7 @@ class SshTransport:
         try:
             connection, _ = await asyncssh.create_connection(
                 lambda: client,
-                hop.host,
+                address,
                 hop.port,
                 # One write per turn of the event loop (see transport/batched.py).
                 tunnel=BatchedConnector(tunnel),
