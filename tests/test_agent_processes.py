@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from labgate.agent import bootstrap, program
-from labgate.agent.client import AgentCallError, AgentConnection, ProcessStream
+from labgate.agent.client import AgentCallError, AgentConnection, AgentTimeout, ProcessStream
 from labgate.transport.local import LocalTransport
 from tests.test_agent_local import alive, wait_gone
 
@@ -44,8 +44,12 @@ class Daemon:
         self.pids: set[int] = set()
         self.connections: list[AgentConnection] = []
 
-    async def connect(self, python: str = sys.executable) -> AgentConnection:
-        agent = await AgentConnection.start(LocalTransport(), python=python, agent_args=self.args)
+    async def connect(
+        self, python: str = sys.executable, call_timeout: float = 60
+    ) -> AgentConnection:
+        agent = await AgentConnection.start(
+            LocalTransport(), python=python, agent_args=self.args, call_timeout=call_timeout
+        )
         self.pids.add(agent.hello["pid"])
         self.connections.append(agent)
         return agent
@@ -115,6 +119,42 @@ async def wait_finished(agent: AgentConnection, process_id: str) -> dict[str, ob
             return entry
         await asyncio.sleep(0.05)
     raise AssertionError("the process did not finish")
+
+
+# -- a daemon that does not answer --------------------------------------------------------
+
+
+async def test_a_stopped_daemon_costs_its_callers_an_error_not_a_wait(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    agent = await daemon.connect(call_timeout=1)
+    pid = agent.hello["pid"]
+    os.kill(pid, signal.SIGSTOP)  # the user's daemon, stopped by its user
+    try:
+        async with asyncio.timeout(PATIENCE_SECONDS):
+            with pytest.raises(AgentTimeout) as late:
+                await agent.call("proc.list")
+            assert late.value.code == "agent_timeout"
+            assert late.value.status == 504
+            assert "(proc.list) within 1 s" in late.value.message
+            # A caller may wait longer, or less, than the connection's default.
+            with pytest.raises(AgentTimeout, match=r"\(ping\) within 2.5 s"):
+                await agent.call_within(2.5, "ping")
+            # Streams: the answer that opens one, and a write's answer after its bytes.
+            with pytest.raises(AgentTimeout):
+                await agent.attach("no-such-process")
+            with pytest.raises(AgentTimeout):
+                await agent.read_stream(str(tmp_path / "nothing"))
+            with pytest.raises(AgentTimeout, match=r"fs\.write_stream"):
+                await agent.write_stream(str(tmp_path / "written"), b"a few bytes")
+            # Long calls wait longer by default, however short the connection's is.
+            assert agent.timeout_for("fs.copy") >= 3600
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # The connection carries on; the late answers find nobody waiting and are dropped.
+    async with asyncio.timeout(PATIENCE_SECONDS):
+        assert await agent.call("ping", payload=1) == {"pong": 1}
+        assert (await agent.call("proc.list"))["processes"] == []
 
 
 # -- commands ----------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def create_app(
             housekeeping.run_periodically(db, settings, HOUSEKEEPING_INTERVAL_SECONDS)
         )
         sweeper = asyncio.create_task(leftovers.run_periodically(state))
-        reconciler = asyncio.create_task(state.lifecycle.run_forever())
+        reconciler = asyncio.create_task(state.reconciler.run_forever())
         state.fanout.start()
         if freeze_after_start:
             gc.collect()
@@ -133,6 +133,7 @@ def create_app(
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+            await state.reconciler.close()
             await state.lifecycle.close()
             await state.fanout.close()
             await state.activity.close()

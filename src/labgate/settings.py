@@ -183,6 +183,16 @@ class Settings(BaseSettings):
         description="A user's daemon on a resource exits after this long with no "
         "connection and nothing running.",
     )
+    agent_call_timeout_seconds: int = Field(
+        60,
+        ge=1,
+        le=3600,
+        description="How long the server waits for the agent on a resource to answer one "
+        "call (list a folder, start a process, check an app) before the caller gets an "
+        "error. Calls whose work grows with the data (copying, deleting, searching or "
+        "measuring a tree, checking an upload) wait up to an hour. A stuck resource then "
+        "costs its user an error, and nobody else anything.",
+    )
 
     agent_runtime_dir: str = Field(
         "",
@@ -321,6 +331,31 @@ class Settings(BaseSettings):
         30,
         ge=1,
         description="How often each replica checks the sessions (alive? idle? time up?).",
+    )
+    app_reconcile_concurrency: int = Field(
+        16,
+        ge=1,
+        le=1000,
+        description="How many sessions one replica checks at once. Each check mostly "
+        "waits on its resource; a check that hangs holds its place until "
+        "`app_check_timeout_seconds`, and the other sessions go on being checked.",
+    )
+    app_check_timeout_seconds: int = Field(
+        45,
+        ge=1,
+        le=50,
+        description="The longest one session's check (and stopping it, when its time is "
+        "up) may take; then it is given up, logged, and tried again on a later round. "
+        "A session is never failed because its check timed out. At most 50: a check "
+        "holds the session's 60-second lease.",
+    )
+    app_probe_timeout_seconds: int = Field(
+        10,
+        ge=1,
+        le=300,
+        description="How long labgate waits for an app's answer when it asks whether the "
+        "app is ready (while it starts) or busy (JupyterLab's kernels). An app that does "
+        "not answer in time counts as not ready, or not busy.",
     )
     # -- e-mail ----------------------------------------------------------------------
     smtp_host: str = Field(

@@ -26,6 +26,7 @@ from labgate.resources.status import StatusHub
 from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
 from labgate.sessions.lifecycle import Lifecycle, SessionChanged
+from labgate.sessions.reconcile import Reconciler
 from labgate.sessions.template_files import load_templates
 from labgate.sessions.templates import BUILTIN_TEMPLATES, AppTemplate
 from labgate.sessions.tokens import SessionTokens
@@ -70,6 +71,11 @@ class AppState:
     def lifecycle(self) -> Lifecycle:
         """Launches sessions and keeps them in step with reality."""
         return Lifecycle(self)
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        """Checks the live sessions (alive? idle? time up?) every app_reconcile_seconds."""
+        return Reconciler(self.lifecycle)
 
     @cached_property
     def fanout(self) -> Fanout:

@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import posixpath
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 
 # How long the agent may take from start to greeting (a slow login node, a cold disk).
 HELLO_TIMEOUT_SECONDS = 30
+# How long a call's answer may take unless its connection or its caller says otherwise:
+# a stopped daemon or a hung filesystem must cost the caller an error, never a wait
+# for ever (the reconcile loop and every request share this server).
+CALL_TIMEOUT_SECONDS = 60.0
+# Calls whose work grows with the data (a tree walked, copied, deleted, searched or
+# measured; an upload's file hashed) wait this long by default.
+LONG_CALL_TIMEOUT_SECONDS = 3600.0
+LONG_CALLS = frozenset(
+    {"fs.copy", "fs.delete", "fs.du", "fs.search", "fs.walk", "fs.upload_complete"}
+)
+# A write stream's answer is awaited without a deadline while its bytes flow (a large
+# upload over a slow link), then like a call's once the last one is sent.
+NO_DEADLINE = math.inf
 
 
 class AgentError(LabgateError):
@@ -42,6 +56,24 @@ class AgentError(LabgateError):
     def __init__(self, message: str, *, reason: str = "agent_failed") -> None:
         super().__init__(message)
         self.code = reason
+
+
+class AgentTimeout(AgentError):
+    """The agent did not answer a call in time (the resource is overloaded, its
+    filesystem hangs, or the user's daemon there is stopped). The connection stays
+    usable; a late answer is dropped."""
+
+    status = 504
+
+    def __init__(self, method: str, seconds: float) -> None:
+        super().__init__(
+            f"The resource did not answer ({method}) within {seconds:g} s: it may be "
+            "overloaded, or its filesystem or your labgate daemon there may be stuck. "
+            "Try again later.",
+            reason="agent_timeout",
+        )
+        self.method = method
+        self.seconds = seconds
 
 
 class AgentCallError(LabgateError):
@@ -76,11 +108,24 @@ class _Link:
 
 class AgentConnection:
     """One running agent. Use :meth:`start`, then :meth:`call` and the stream methods
-    (:meth:`attach`, :meth:`read_stream`, :meth:`write_stream`); :meth:`close` ends it."""
+    (:meth:`attach`, :meth:`read_stream`, :meth:`write_stream`); :meth:`close` ends it.
 
-    def __init__(self, process: RemoteProcess, hello: dict[str, Any]) -> None:
+    Every call's answer is awaited at most ``call_timeout`` seconds
+    (``LONG_CALL_TIMEOUT_SECONDS`` for the ``LONG_CALLS``), or as long as its caller says
+    (:meth:`call_within`); then :class:`AgentTimeout` is raised. A stream's opening answer and its
+    final one (after the last byte is sent) are calls like the others; the bytes between
+    flow as the two ends read them, without a deadline."""
+
+    def __init__(
+        self,
+        process: RemoteProcess,
+        hello: dict[str, Any],
+        *,
+        call_timeout: float = CALL_TIMEOUT_SECONDS,
+    ) -> None:
         self.process = process
         self.hello = hello
+        self.call_timeout = call_timeout
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._link = _Link(process)
@@ -90,10 +135,16 @@ class AgentConnection:
 
     @classmethod
     async def start(
-        cls, transport: Transport, *, python: str = "python3", agent_args: Sequence[str] = ()
+        cls,
+        transport: Transport,
+        *,
+        python: str = "python3",
+        agent_args: Sequence[str] = (),
+        call_timeout: float = CALL_TIMEOUT_SECONDS,
     ) -> AgentConnection:
         """Start the agent; by default it relays to the user's daemon on the resource,
-        starting that if none runs (``agent_args`` can say otherwise)."""
+        starting that if none runs (``agent_args`` can say otherwise). ``call_timeout``:
+        how long calls wait for their answers unless they say otherwise."""
         try:
             process = await transport.start(agent_command(python, agent_args))
         except FileNotFoundError:
@@ -117,11 +168,16 @@ class AgentConnection:
             raise await _startup_failure(process, python)
         hello: dict[str, Any] = json.loads(frame[2])
         log.info("agent %s started over %s: %s", hello.get("agent_version"), transport.name, hello)
-        return cls(process, hello)
+        return cls(process, hello, call_timeout=call_timeout)
 
     async def call(self, method: str, **params: Any) -> Any:
-        """Call ``method`` on the agent and return its result."""
-        return json.loads(await self.call_json(method, **params))
+        """Call ``method`` on the agent and return its result (waiting for it at most
+        :meth:`timeout_for` ``method``)."""
+        return json.loads(await self._answer_to(*self._request(method, params)))
+
+    async def call_within(self, seconds: float, method: str, **params: Any) -> Any:
+        """:meth:`call`, waiting at most ``seconds`` for the answer instead."""
+        return json.loads(await self._answer_to(*self._request(method, params), seconds))
 
     async def call_json(self, method: str, **params: Any) -> bytes:
         """Call ``method`` and return its result as the agent encoded it: JSON, not
@@ -129,7 +185,13 @@ class AgentConnection:
         result: bytes = await self._answer_to(*self._request(method, params))
         return result
 
-    def _request(self, method: str, params: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
+    def timeout_for(self, method: str) -> float:
+        """How long a call of ``method`` waits for its answer by default."""
+        if method in LONG_CALLS:
+            return max(self.call_timeout, LONG_CALL_TIMEOUT_SECONDS)
+        return self.call_timeout
+
+    def _request(self, method: str, params: dict[str, Any]) -> tuple[str, int, asyncio.Future[Any]]:
         # Written at once, not in a task: a request that opens a channel must reach the
         # agent before the first DATA frame for it does.
         if self.closed:
@@ -142,14 +204,34 @@ class AgentConnection:
                 program.REQUEST, {"id": request_id, "method": method, "params": params}
             )
         )
-        return request_id, answer
+        return method, request_id, answer
 
-    async def _answer_to(self, request_id: int, answer: asyncio.Future[Any]) -> Any:
+    async def _answer_to(
+        self,
+        method: str,
+        request_id: int,
+        answer: asyncio.Future[Any],
+        within: float | None = None,
+    ) -> Any:
+        seconds = self.timeout_for(method) if within is None else within
         try:
-            await self._link.drain()
-            return await answer
+            async with asyncio.timeout(None if seconds == NO_DEADLINE else seconds):
+                await self._link.drain()
+                return await answer
+        except TimeoutError:
+            log.info("the agent did not answer %s within %g s", method, seconds)
+            raise AgentTimeout(method, seconds) from None
         finally:
             self._pending.pop(request_id, None)
+
+    async def _final_answer(self, answer: asyncio.Future[Any], method: str) -> Any:
+        """A write stream's answer, once its last byte is sent: within the call's time."""
+        seconds = self.timeout_for(method)
+        try:
+            return await asyncio.wait_for(answer, seconds)
+        except TimeoutError:
+            log.info("the agent did not answer %s within %g s", method, seconds)
+            raise AgentTimeout(method, seconds) from None
 
     # -- streams
 
@@ -187,7 +269,9 @@ class AgentConnection:
         params: dict[str, Any] = {**_path_params(path), "create_only": create_only}
         if if_version is not None:
             params["if_version"] = if_version
-        answer = asyncio.ensure_future(self._call_on(channel, "fs.write_stream", **params))
+        answer = asyncio.ensure_future(
+            self._call_on(channel, "fs.write_stream", within=NO_DEADLINE, **params)
+        )
         try:
             async for chunk in _chunks_of(chunks):
                 if not await _send_all(channel, chunk):
@@ -200,7 +284,7 @@ class AgentConnection:
             # Its answer may have come already (an error): the caller's error wins.
             answer.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise
-        result: dict[str, Any] = await answer
+        result: dict[str, Any] = await self._final_answer(answer, "fs.write_stream")
         return result
 
     async def append_stream(
@@ -218,7 +302,9 @@ class AgentConnection:
         ``chunks`` simply ends early, what was sent is kept."""
         channel = self._open_channel()
         params = {**_path_params(path), "upload": upload, "offset": offset, "limit": limit}
-        answer = asyncio.ensure_future(self._call_on(channel, "fs.upload_append", **params))
+        answer = asyncio.ensure_future(
+            self._call_on(channel, "fs.upload_append", within=NO_DEADLINE, **params)
+        )
         sent = 0
         try:
             async for chunk in chunks:
@@ -234,7 +320,7 @@ class AgentConnection:
             channel.close({"abort": True})  # what arrived stays: the upload can resume
             answer.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise
-        result: dict[str, Any] = await answer
+        result: dict[str, Any] = await self._final_answer(answer, "fs.upload_append")
         return int(result["offset"])
 
     async def archive(self, paths: Sequence[str | bytes], archive_format: str) -> ByteStream:
@@ -257,17 +343,26 @@ class AgentConnection:
         return channel
 
     def _call_on(
-        self, channel: program.Channel, method: str, **params: Any
+        self,
+        channel: program.Channel,
+        method: str,
+        *,
+        within: float | None = None,
+        **params: Any,
     ) -> Coroutine[Any, Any, Any]:
         """A call that opens ``channel``, sent at once; await the result for its answer.
-        If the call fails, the channel ends with it."""
+        If the call fails (or is not answered in time), the channel ends with it."""
         sent = self._request(method, {**params, "channel": channel.number})
 
         async def answer() -> Any:
             try:
-                return json.loads(await self._answer_to(*sent))
+                return json.loads(await self._answer_to(*sent, within))
             except AgentCallError as exc:
                 channel.abandon({"error": {"code": exc.remote_code, "message": exc.message}})
+                raise
+            except AgentTimeout:
+                # The agent may open the channel later: it is told to end it then.
+                channel.close({"abort": True})
                 raise
             except BaseException:
                 channel.abandon(program.CONNECTION_LOST)

@@ -149,7 +149,10 @@ class ConnectionManager:
             await transport.connect()
         await asker.progress("Starting the labgate agent…")
         agent = await AgentConnection.start(
-            transport, python=plan.python, agent_args=self._agent_args()
+            transport,
+            python=plan.python,
+            agent_args=self._agent_args(),
+            call_timeout=self.settings.agent_call_timeout_seconds,
         )
         connection.agent = agent
         connection.system = await agent.call("system.info")

@@ -1,16 +1,12 @@
-"""The lifecycle: launching a session to ready, and one reconciliation loop that keeps
-the database and reality in agreement after any restart or failure.
+"""The lifecycle: launching a session to ready, stopping it, and what both share with
+the reconciliation loop (``sessions/reconcile.py``), which keeps the database and reality
+in agreement after any restart or failure.
 
 Launching (``drive``): start through the launcher, then poll it until the app runs
 somewhere, then ask the app over its tunnel until it answers. Every step is saved and
 pushed to the owner's tabs as a progress line. A replica drives a session while it holds
 the session's lease (renewed as it goes); if it dies, the lease runs out and the next
 reconciliation on any replica takes over from the saved state.
-
-Reconciling (``reconcile_once``, every ``app_reconcile_seconds`` on every replica): for
-each live session no one drives, check that its app still runs (else: failed, with why),
-how long it has been idle (the proxy's traffic, and for JupyterLab busy kernels), and
-whether its time is up; warn its owner ``app_warning_minutes`` before stopping it.
 
 States: pending -> starting -> running -> stopping -> stopped, or failed / expired.
 """
@@ -25,7 +21,7 @@ import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -48,8 +44,6 @@ from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.resources.status import Hub
 from labgate.sessions import probes
 from labgate.sessions.diagnosis import explain
-from labgate.sessions.mail import send_mail
-from labgate.sessions.policy import idle_stop_at
 from labgate.sessions.templates import AppTemplate
 from labgate.transport.base import ByteReader, StreamWriter
 
@@ -78,7 +72,7 @@ class SessionChanged:
     user_id: int
 
 
-class _Access:
+class Access:
     """A launcher's way to the resource: the owner's connection, made without asking
     anyone (remembered keys, certificates, or a login still held in memory)."""
 
@@ -100,7 +94,9 @@ class _Access:
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class Snapshot:
+    """A session as the database has it now, with the way to its resource."""
+
     row: AppSession
     plan: ConnectionPlan
     email: str
@@ -117,7 +113,8 @@ class Lifecycle:
 
     # -- the database ---------------------------------------------------------------------
 
-    async def _snapshot(self, session_id: str) -> _Snapshot | None:
+    async def snapshot(self, session_id: str) -> Snapshot | None:
+        """The session and the way to its resource; None if there is no such session."""
         async with self.state.database.read() as db:
             found = (
                 await db.execute(
@@ -132,7 +129,7 @@ class Lifecycle:
             row, resource, username, email = found.tuple()
             plan = await plan_for_owner(db, resource, row.user_id, username)
             db.expunge(row)
-        return _Snapshot(row, plan, email or "", resource.name)
+        return Snapshot(row, plan, email or "", resource.name)
 
     async def _state_of(self, session_id: str) -> str | None:
         async with self.state.database.read() as db:
@@ -159,16 +156,17 @@ class Lifecycle:
         self.hub.put(row.user_id, SessionChanged(row.id, row.user_id))
         return True
 
-    async def _progress(
+    async def progress(
         self, row: AppSession, line: str, *, if_state: str | None = None, **values: Any
     ) -> bool:
+        """:meth:`save` with ``line`` added to the session's progress (and logged)."""
         lines = [*row.progress, line][-PROGRESS_KEPT:]
         saved = await self.save(row, if_state=if_state, progress=lines, **values)
         if saved:
             log.info("session %s: %s", row.id, line)
         return saved
 
-    async def _claim(self, session_id: str) -> bool:
+    async def claim(self, session_id: str) -> bool:
         """Take (or renew) the session's lease; False when another replica holds it."""
         now = utcnow()
         async with self.state.database.session() as db:
@@ -191,7 +189,8 @@ class Lifecycle:
             )
         return result.rowcount == 1
 
-    async def _release(self, session_id: str) -> None:
+    async def release(self, session_id: str) -> None:
+        """Let go of the session's lease, if this replica holds it."""
         async with self.state.database.session() as db:
             await db.execute(
                 update(AppSession)
@@ -200,6 +199,11 @@ class Lifecycle:
             )
 
     # -- launching -------------------------------------------------------------------------
+
+    def driving(self, session_id: str) -> bool:
+        """This replica is launching the session now."""
+        task = self._tasks.get(session_id)
+        return task is not None and not task.done()
 
     def drive(self, session_id: str) -> None:
         """Launch (or carry on launching) in the background on this replica."""
@@ -210,9 +214,9 @@ class Lifecycle:
 
     async def _drive(self, session_id: str) -> None:
         try:
-            if not await self._claim(session_id):
+            if not await self.claim(session_id):
                 return
-            snap = await self._snapshot(session_id)
+            snap = await self.snapshot(session_id)
             if snap is None or snap.row.state not in (
                 SessionState.PENDING.value,
                 SessionState.STARTING.value,
@@ -223,26 +227,26 @@ class Lifecycle:
             raise
         except Exception as exc:
             log.exception("launching session %s failed", session_id)
-            snap = await self._snapshot(session_id)
+            snap = await self.snapshot(session_id)
             if snap is not None and snap.row.state in LIVE_SESSION_STATES:
                 await self._fail(snap.row, f"labgate could not launch the session: {exc}")
         finally:
             with contextlib.suppress(Exception):
-                await self._release(session_id)
+                await self.release(session_id)
             self._tasks.pop(session_id, None)
 
-    async def _launch(self, snap: _Snapshot) -> None:
+    async def _launch(self, snap: Snapshot) -> None:
         row = snap.row
         template = self.state.templates.get(row.template)
         launcher = LAUNCHERS.get(row.launcher)
         if template is None or launcher is None:
             await self._fail(row, f"This labgate does not know {row.template!r}/{row.launcher!r}.")
             return
-        access = _Access(self.state, snap.plan)
+        access = Access(self.state, snap.plan)
         state: Mapping[str, Any] = row.launcher_state
         if not state:
             where = f"on {snap.resource_name}"
-            await self._progress(row, f"Starting {template.title} {where}…")
+            await self.progress(row, f"Starting {template.title} {where}…")
             try:
                 state = await launcher.start(access, self._request(row, template, snap.plan))
             except (LaunchFailed, LabgateError) as exc:
@@ -250,7 +254,7 @@ class Lifecycle:
                 return
             first = SessionState.PENDING if launcher.batch else SessionState.STARTING
             line = state.get("submitted") or f"{template.title} started; waiting for it to answer."
-            await self._progress(row, str(line), launcher_state=dict(state), state=first.value)
+            await self.progress(row, str(line), launcher_state=dict(state), state=first.value)
         await self._until_ready(row, template, launcher, access, state)
 
     def _request(
@@ -274,7 +278,7 @@ class Lifecycle:
         row: AppSession,
         template: AppTemplate,
         launcher: Launcher,
-        access: _Access,
+        access: Access,
         state: Mapping[str, Any],
     ) -> None:
         loop = asyncio.get_running_loop()
@@ -284,7 +288,7 @@ class Lifecycle:
         renewed = started = loop.time()
         while True:
             if loop.time() - renewed > LEASE_SECONDS / 3:
-                await self._claim(row.id)
+                await self.claim(row.id)
                 renewed = loop.time()
             if await self._state_of(row.id) not in (
                 SessionState.PENDING.value,
@@ -298,7 +302,7 @@ class Lifecycle:
             if poll.phase == "pending":
                 if poll.message != said:
                     said = poll.message
-                    await self._progress(row, poll.message, message=poll.message)
+                    await self.progress(row, poll.message, message=poll.message)
             elif poll.endpoint is not None:
                 if row.endpoint != poll.endpoint.to_json():
                     found: dict[str, Any] = {
@@ -308,7 +312,7 @@ class Lifecycle:
                     }
                     if poll.where:  # a batch job now runs somewhere: say where
                         line = f"Running on {poll.where}; starting {template.title}…"
-                        await self._progress(row, line, **found)
+                        await self.progress(row, line, **found)
                     else:
                         await self.save(row, **found)
                 timeout = (
@@ -317,10 +321,14 @@ class Lifecycle:
                 if deadline is None:
                     deadline = loop.time() + timeout
                 status = await probes.ready_status(
-                    access.pool(poll.endpoint), template, f"/s/{row.id}/", token
+                    access.pool(poll.endpoint),
+                    template,
+                    f"/s/{row.id}/",
+                    token,
+                    within=self.state.settings.app_probe_timeout_seconds,
                 )
                 if probes.is_ready(status):
-                    await self._progress(
+                    await self.progress(
                         row,
                         f"{template.title} is ready.",
                         state=SessionState.RUNNING.value,
@@ -330,7 +338,7 @@ class Lifecycle:
                     )
                     return
                 if loop.time() > deadline:
-                    text = await self._log(launcher, access, state)
+                    text = await self.launch_log(launcher, access, state)
                     with contextlib.suppress(Exception):
                         await launcher.stop(access, state)
                     reason = explain(
@@ -349,14 +357,15 @@ class Lifecycle:
         row: AppSession,
         template: AppTemplate,
         launcher: Launcher,
-        access: _Access,
+        access: Access,
         state: Mapping[str, Any],
         poll: Poll,
     ) -> None:
-        text = await self._log(launcher, access, state)
+        text = await self.launch_log(launcher, access, state)
         await self._fail(row, explain(template, text, poll.message), log_tail=text)
 
-    async def _log(self, launcher: Launcher, access: _Access, state: Mapping[str, Any]) -> str:
+    async def launch_log(self, launcher: Launcher, access: Access, state: Mapping[str, Any]) -> str:
+        """The end of what the app printed; empty if it cannot be read now."""
         try:
             return (await launcher.log(access, state, LOG_TAIL_BYTES))[-LOG_TAIL_BYTES:]
         except Exception as exc:
@@ -364,7 +373,7 @@ class Lifecycle:
             return ""
 
     async def _fail(self, row: AppSession, reason: str, *, log_tail: str = "") -> None:
-        await self._progress(
+        await self.progress(
             row,
             "Failed.",
             state=SessionState.FAILED.value,
@@ -379,25 +388,25 @@ class Lifecycle:
         self, session_id: str, reason: str, final: SessionState = SessionState.STOPPED
     ) -> None:
         """Mark it stopping at once (the proxy refuses it from now on), then end the app."""
-        snap = await self._snapshot(session_id)
+        snap = await self.snapshot(session_id)
         if snap is None or snap.row.state not in LIVE_SESSION_STATES:
             return
         task = self._tasks.pop(session_id, None)
         if task is not None:
             task.cancel()
         row = snap.row
-        await self._progress(
+        await self.progress(
             row, f"Stopping: {reason}", state=SessionState.STOPPING.value, message=reason
         )
         launcher = LAUNCHERS.get(row.launcher)
         if launcher is not None and row.launcher_state:
             try:
-                await launcher.stop(_Access(self.state, snap.plan), row.launcher_state)
+                await launcher.stop(Access(self.state, snap.plan), row.launcher_state)
             except Exception as exc:
                 # The resource may be unreachable now; the reconciler tries again.
                 log.warning("stopping session %s: %s", session_id, exc)
                 return
-        await self._progress(row, "Stopped.", state=final.value, ended_at=utcnow())
+        await self.progress(row, "Stopped.", state=final.value, ended_at=utcnow())
 
     def stop_soon(self, session_id: str, reason: str) -> None:
         """:meth:`stop` in the background (the API answers at once)."""
@@ -411,13 +420,14 @@ class Lifecycle:
         self.hub.put(user_id, SessionChanged(session_id, user_id))
 
     async def read_log(self, session_id: str) -> str:
-        snap = await self._snapshot(session_id)
+        snap = await self.snapshot(session_id)
         if snap is None:
             return ""
         launcher = LAUNCHERS.get(snap.row.launcher)
         if launcher is None or not snap.row.launcher_state:
             return snap.row.log_tail
-        return await self._log(launcher, _Access(self.state, snap.plan), snap.row.launcher_state)
+        access = Access(self.state, snap.plan)
+        return await self.launch_log(launcher, access, snap.row.launcher_state)
 
     async def close(self) -> None:
         """The server stops: launches in progress are left to the next server (their
@@ -427,121 +437,3 @@ class Lifecycle:
         for task in [*self._tasks.values(), *self._background]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    # -- reconciling -------------------------------------------------------------------------
-
-    async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.reconcile_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconciling sessions failed")
-            await asyncio.sleep(self.state.settings.app_reconcile_seconds)
-
-    async def reconcile_once(self) -> None:
-        async with self.state.database.read() as db:
-            ids = list(
-                await db.scalars(
-                    select(AppSession.id).where(AppSession.state.in_(LIVE_SESSION_STATES))
-                )
-            )
-        for session_id in ids:
-            if session_id in self._tasks:
-                continue
-            try:
-                await self._reconcile(session_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.info("checking session %s: %s", session_id, exc)
-
-    async def _reconcile(self, session_id: str) -> None:
-        if not await self._claim(session_id):
-            return  # another replica is at it
-        try:
-            snap = await self._snapshot(session_id)
-            if snap is None:
-                return
-            state = snap.row.state
-            if state in (SessionState.PENDING.value, SessionState.STARTING.value):
-                await self._release(session_id)
-                self.drive(session_id)  # its driver went away: carry on from the saved state
-                return
-            if state == SessionState.STOPPING.value:
-                await self.stop(session_id, snap.row.message or "stopping")
-                return
-            await self._check_running(snap)
-        finally:
-            with contextlib.suppress(Exception):
-                await self._release(session_id)
-
-    async def _check_running(self, snap: _Snapshot) -> None:
-        row = snap.row
-        template = self.state.templates.get(row.template)
-        launcher = LAUNCHERS.get(row.launcher)
-        if template is None or launcher is None:
-            return
-        access = _Access(self.state, snap.plan)
-        try:
-            poll = await launcher.poll(access, row.launcher_state)
-        except LabgateError as exc:
-            # Not reachable without someone typing a password: nothing to decide now.
-            log.info("session %s: cannot check: %s", row.id, exc.message)
-            return
-        if poll.phase == "ended":
-            text = await self._log(launcher, access, row.launcher_state)
-            final = (
-                SessionState.EXPIRED if poll.scheduler_state == "TIMEOUT" else SessionState.FAILED
-            )
-            await self._progress(
-                row,
-                f"Ended: {poll.message}",
-                if_state=SessionState.RUNNING.value,  # not if it was stopped meanwhile
-                state=final.value,
-                message=poll.message,
-                ended_at=utcnow(),
-                log_tail=text,
-            )
-            return
-        now = utcnow()
-        last = row.last_activity_at
-        if template.activity == "jupyter" and row.endpoint:
-            token = self.state.session_tokens.open(row.sealed_token, row.id)
-            busy, reported = await probes.jupyter_activity(
-                access.pool(Endpoint.from_json(row.endpoint)), template, f"/s/{row.id}/", token
-            )
-            newer = now if busy else reported
-            if newer is not None and newer > last:
-                last = newer
-                await self.save(row, last_activity_at=last, warned_at=None)
-        await self._enforce_limits(snap, now, last)
-
-    async def _enforce_limits(self, snap: _Snapshot, now: datetime, last: datetime) -> None:
-        row = snap.row
-        idle_at = idle_stop_at(last, row.idle_minutes)
-        candidates = [
-            (t, why) for t, why in ((idle_at, "idle"), (row.ends_at, "time")) if t is not None
-        ]
-        if not candidates:
-            return
-        stop_at, why = min(candidates, key=lambda pair: pair[0])
-        if now >= stop_at:
-            if why == "idle":
-                await self.stop(row.id, f"no activity for {row.idle_minutes} minutes")
-            else:
-                await self.stop(row.id, "its time was up", SessionState.EXPIRED)
-            return
-        warning = timedelta(minutes=self.state.settings.app_warning_minutes)
-        if now >= stop_at - warning and row.warned_at is None:
-            minutes = max(1, round((stop_at - now).total_seconds() / 60))
-            cause = "without activity" if why == "idle" else "at the end of its time"
-            text = (
-                f"{row.title} on {snap.resource_name} will be stopped in about {minutes} "
-                f"minutes {cause}. Use it, or extend it in labgate, to keep it."
-            )
-            await self._progress(row, text, warned_at=now)
-            await send_mail(
-                self.state.settings, snap.email, f"labgate: {row.title} will be stopped soon", text
-            )

@@ -1,14 +1,23 @@
 """Asking an app through its tunnel: is it ready (does it answer HTTP)? is it busy (for
-JupyterLab: a kernel running code)?"""
+JupyterLab: a kernel running code)?
+
+Every question has a deadline (``app_probe_timeout_seconds``): an app that accepts the
+connection and never answers (stopped with SIGSTOP, or deadlocked) counts as not ready,
+or not busy, instead of holding up whoever asked.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from datetime import datetime
 
 from labgate.proxy.upstream import UpstreamError, UpstreamPool
 from labgate.sessions.templates import AppTemplate
 from labgate.transport.base import StreamOpenFailed
+
+log = logging.getLogger(__name__)
 
 # Largest answer read from a probe (the kernels list of a busy server is small).
 _MAX_PROBE_BYTES = 1 << 20
@@ -43,13 +52,18 @@ async def _get(
 
 
 async def ready_status(
-    pool: UpstreamPool, template: AppTemplate, base_url: str, token: str
+    pool: UpstreamPool, template: AppTemplate, base_url: str, token: str, *, within: float
 ) -> int | None:
-    """The HTTP status of the app's readiness path, or None while nothing answers."""
+    """The HTTP status of the app's readiness path, or None while nothing answers (within
+    ``within`` seconds)."""
     try:
-        status, _ = await _get(
-            pool, _path(template, base_url, template.ready_path), _headers(template, token)
-        )
+        async with asyncio.timeout(within):
+            status, _ = await _get(
+                pool, _path(template, base_url, template.ready_path), _headers(template, token)
+            )
+    except TimeoutError:
+        log.info("the app at %s did not answer within %g s", base_url, within)
+        return None
     except (StreamOpenFailed, UpstreamError, ConnectionError, OSError):
         return None
     return status
@@ -60,22 +74,27 @@ def is_ready(status: int | None) -> bool:
 
 
 async def jupyter_activity(
-    pool: UpstreamPool, template: AppTemplate, base_url: str, token: str
+    pool: UpstreamPool, template: AppTemplate, base_url: str, token: str, *, within: float
 ) -> tuple[bool, datetime | None]:
-    """(a kernel is busy, the server's own last activity) from Jupyter's REST API."""
+    """(a kernel is busy, the server's own last activity) from Jupyter's REST API; not
+    busy and unknown when it does not answer both questions within ``within`` seconds."""
     headers = _headers(template, token)
     busy = False
     last: datetime | None = None
     try:
-        status, body = await _get(pool, _path(template, base_url, "api/kernels"), headers)
-        if status == 200:
-            for kernel in json.loads(body):
-                busy = busy or kernel.get("execution_state") == "busy"
-        status, body = await _get(pool, _path(template, base_url, "api/status"), headers)
-        if status == 200:
-            stamp = json.loads(body).get("last_activity")
-            if isinstance(stamp, str):
-                last = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        async with asyncio.timeout(within):
+            status, body = await _get(pool, _path(template, base_url, "api/kernels"), headers)
+            if status == 200:
+                for kernel in json.loads(body):
+                    busy = busy or kernel.get("execution_state") == "busy"
+            status, body = await _get(pool, _path(template, base_url, "api/status"), headers)
+            if status == 200:
+                stamp = json.loads(body).get("last_activity")
+                if isinstance(stamp, str):
+                    last = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except TimeoutError:
+        log.info("the app at %s did not say whether it is busy within %g s", base_url, within)
+        return False, None
     except (StreamOpenFailed, UpstreamError, ConnectionError, OSError, ValueError, AttributeError):
         return False, None
     return busy, last
