@@ -19,7 +19,7 @@ from labgate.db.engine import Database
 from labgate.db.models import RedeemedGrant
 from labgate.http.security_headers import content_security_policy
 from labgate.proxy import origins as origins_module
-from labgate.proxy.headers import to_browser
+from labgate.proxy.headers import to_app, to_browser
 from labgate.proxy.origins import AppOrigins, check_app_domain
 from labgate.settings import Settings
 
@@ -229,6 +229,19 @@ def test_apps_on_their_origin_may_be_framed_by_labgate(
     assert to_browser(app_headers, framed_by=PARENT) == expected
     # On labgate's own origin nothing changes: 'self' is labgate there.
     assert to_browser(app_headers) == [(n.lower(), v) for n, v in app_headers]
+
+
+@pytest.mark.parametrize(
+    "name", [b"labgate_session", b"__Host-labgate_session", b"__host-labgate_app", b"labgate_x"]
+)
+def test_apps_set_no_cookie_named_like_labgate_s(name: bytes) -> None:
+    theirs = (b"set-cookie", b"theme=dark; Path=/")
+    assert to_browser([(b"Set-Cookie", name + b"=stolen; Path=/"), theirs]) == [theirs]
+    sent = [(b"cookie", name + b"=secret; theme=dark")]
+    assert to_app(sent, auth=None, forwarded_for="", forwarded_proto="https")[0] == (
+        b"cookie",
+        b"theme=dark",
+    )
 
 
 def test_labgate_frames_the_apps_origins_only_when_set() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
+import httpx
 from sqlalchemy import func, select, update
 
 from labgate.app import create_app
@@ -221,3 +223,58 @@ async def test_concurrent_requests_never_wait_on_their_own_connections(
             assert [a.status_code for a in answers] == [200] * len(answers)
         await factory.close()
     await tiny.dispose()
+
+
+async def test_over_https_the_login_cookie_is_a_host_cookie(
+    accounts: AccountFactory, app: Any
+) -> None:
+    """``__Host-labgate_session``: no sibling host (an app's origin) can plant one. The
+    plain name means nothing over HTTPS, nor the prefixed one over HTTP."""
+    await accounts.user("alice")
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as https:
+        login = await https.post(LOGIN, json={"username": "alice", "password": PASSWORD})
+        assert login.status_code == 200
+        cookie = login.headers["set-cookie"]
+        assert cookie.startswith("__Host-labgate_session=")
+        assert "Secure" in cookie
+        assert "Path=/" in cookie
+        assert "domain" not in cookie.lower()
+        value = https.cookies["__Host-labgate_session"]
+        assert (await https.get("/api/v1/auth/session")).status_code == 200
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as other:
+            planted = {"Cookie": f"labgate_session={value}"}
+            assert (await other.get("/api/v1/auth/session", headers=planted)).status_code == 401
+        csrf = login.json()["csrf_token"]
+        out = await https.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf})
+        assert out.status_code == 204
+        ended = out.headers["set-cookie"]
+        assert ended.startswith('__Host-labgate_session="";')
+        assert "Secure" in ended
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        login = await http.post(LOGIN, json={"username": "alice", "password": PASSWORD})
+        value = http.cookies["labgate_session"]
+        http.cookies.clear()
+        prefixed = {"Cookie": f"__Host-labgate_session={value}"}
+        assert (await http.get("/api/v1/auth/session", headers=prefixed)).status_code == 401
+
+
+async def test_a_trusted_proxy_saying_https_gives_the_host_cookie(
+    settings: Settings, database: Database
+) -> None:
+    await AccountFactory(None, database, settings).user("alice")
+    proxied = settings.model_copy(update={"trusted_proxies": ["10.9.8.7"]})
+    app = create_app(proxied, database=database, bootstrap=False)
+    https = {"X-Forwarded-Proto": "https"}
+    async with app.router.lifespan_context(app):
+        for peer, name in (("10.9.8.7", "__Host-labgate_session"), ("10.9.8.6", "labgate_session")):
+            transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                login = await http.post(
+                    LOGIN, json={"username": "alice", "password": PASSWORD}, headers=https
+                )
+                assert login.status_code == 200, login.text
+                assert login.headers["set-cookie"].startswith(f"{name}="), peer
+                value = login.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+                mine = {"Cookie": f"{name}={value}", **https}
+                assert (await http.get("/api/v1/auth/session", headers=mine)).status_code == 200

@@ -166,6 +166,28 @@ async def test_nobody_else_reaches_the_app(
     assert await socket(app, f"/s/{session_id}/ws", everything) == 4403
 
 
+async def test_over_https_the_host_cookie_opens_the_app_and_never_reaches_it(
+    app: Any, alice: LoggedIn, session_id: str
+) -> None:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as https:
+        login = await https.post(
+            "/api/v1/auth/login", json={"username": "alice", "password": PASSWORD}
+        )
+        value = https.cookies["__Host-labgate_session"]
+        https.cookies.clear()
+        sent = f"__Host-labgate_session={value}; theme=dark; __Host-labgate_app=x"
+        seen = await https.get(f"/s/{session_id}/headers", headers={"Cookie": sent})
+        assert seen.status_code == 200, seen.text
+        assert {k.lower(): v for k, v in seen.json().items()}["cookie"] == "theme=dark"
+        # A plain-named cookie (one a sibling host could have planted) means nothing here.
+        planted = await https.get(
+            f"/s/{session_id}/", headers={"Cookie": f"labgate_session={value}"}
+        )
+        assert planted.status_code == 401
+        assert login.status_code == 200
+
+
 # -- a session's own origin ------------------------------------------------------------
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from labgate.auth.sessions import COOKIE_NAME
 from labgate.db.migrate import head_revision
+from labgate.http.cookies import SESSION_COOKIE
 from tests.support import postgres
 from tests.support.server import LABGATE, RunningServer, banner_credentials, running_server
 
@@ -67,7 +67,7 @@ def test_restart_keeps_accounts_and_sessions(server: RunningServer) -> None:
     username, password = banner_credentials(server.stderr)
     with server.client() as http:
         log_in(http, username, password)
-        cookie = http.cookies[COOKIE_NAME]
+        cookie = http.cookies[SESSION_COOKIE]
 
     server.stop()
     server.start()
@@ -76,7 +76,7 @@ def test_restart_keeps_accounts_and_sessions(server: RunningServer) -> None:
     assert "Password:" not in server.stderr
     assert password not in server.stderr
     assert f"Log in as {username}." in server.stderr
-    with server.client(cookies={COOKIE_NAME: cookie}) as http:
+    with server.client(cookies={SESSION_COOKIE: cookie}) as http:
         assert http.get(SESSION).json()["user"]["username"] == username
     with server.client() as http:
         log_in(http, username, password)

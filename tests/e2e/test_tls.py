@@ -55,6 +55,7 @@ def test_https_sessions_get_secure_cookies_and_hsts(tmp_path: Path) -> None:
         login = http.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD})
         assert login.status_code == 200
         cookie = login.headers["set-cookie"]
+        assert cookie.startswith("__Host-labgate_session=")  # no sibling host can plant it
         assert "Secure" in cookie
         assert "HttpOnly" in cookie
         assert login.headers["strict-transport-security"].startswith("max-age=")

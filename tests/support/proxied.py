@@ -9,6 +9,7 @@ The row holds a lease far in the future, so the reconcile loop leaves it alone.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -27,11 +28,15 @@ APP_PAGE = b"<h1>the app's own page</h1>"
 
 
 def _plain_http(connection: ServerConnection, request: Request) -> Response | None:
-    """Every request that is not a WebSocket handshake gets the app's page."""
+    """Every request that is not a WebSocket handshake gets the app's page, but
+    ``.../headers``, which gets the request's headers as JSON."""
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return None
-    headers = Headers([("Content-Type", "text/html"), ("Content-Length", str(len(APP_PAGE)))])
-    return Response(200, "OK", headers, APP_PAGE)
+    body, kind = APP_PAGE, "text/html"
+    if request.path.split("?")[0].endswith("/headers"):
+        body, kind = json.dumps(dict(request.headers.raw_items())).encode(), "application/json"
+    headers = Headers([("Content-Type", kind), ("Content-Length", str(len(body)))])
+    return Response(200, "OK", headers, body)
 
 
 async def _echo(connection: ServerConnection) -> None:

@@ -13,11 +13,11 @@ from labgate.api.deps import CurrentPrincipal, Db, State, client_of
 from labgate.api.schemas import Body, Password, UserOut, describe_user
 from labgate.audit import Actor
 from labgate.auth.ratelimit import FAILED_LOGIN, check_login_allowed
-from labgate.auth.sessions import COOKIE_NAME, create_session, revoke_session
+from labgate.auth.sessions import create_session, revoke_session
 from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
 from labgate.errors import AccountDisabled, InvalidCredentials, RateLimited
-from labgate.http.client import is_https
+from labgate.http.cookies import delete_session_cookie, set_session_cookie
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
 
@@ -71,15 +71,7 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
         state.metrics.logins.labels("disabled").inc()
         raise AccountDisabled("This account is disabled. Ask an administrator to enable it.")
     state.metrics.logins.labels("success").inc()
-    response.set_cookie(
-        COOKIE_NAME,
-        cookie,
-        max_age=state.settings.session_max_age_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=state.settings.secure_cookies or is_https(request, state.settings.trusted_proxies),
-        path="/",
-    )
+    set_session_cookie(response, request, state.settings, cookie)
     return answer
 
 
@@ -109,4 +101,4 @@ async def logout(
         target=principal.username,
         client=client_of(request, state),
     )
-    response.delete_cookie(COOKIE_NAME, path="/")
+    delete_session_cookie(response, request, state.settings)

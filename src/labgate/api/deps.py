@@ -21,7 +21,6 @@ from starlette.requests import HTTPConnection
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Account, Principal, Scope, role_scopes
 from labgate.auth.sessions import (
-    COOKIE_NAME,
     LiveSession,
     find_live_session,
     find_live_session_by_id,
@@ -30,6 +29,7 @@ from labgate.auth.sessions import (
 from labgate.auth.tokens import find_live_token, touch_token
 from labgate.errors import CsrfFailed, LabgateError, NotAuthenticated
 from labgate.http.client import client_address, is_https
+from labgate.http.cookies import session_cookie
 from labgate.state import AppState
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -103,7 +103,7 @@ async def authenticate(
             await _touch(conn, state, db, method, partial(touch_token, token_id=token.id))
         return _principal(token.account, "token", token.scopes, token_id=token.id)
 
-    cookie = conn.cookies.get(COOKIE_NAME)
+    cookie = session_cookie(conn, state.settings)
     session = None
     if cookie:
         async with _reading(state, db) as reader:

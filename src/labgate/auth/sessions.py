@@ -15,8 +15,6 @@ from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
 from labgate.settings import Settings
 
-COOKIE_NAME = "labgate_session"
-
 
 async def create_session(
     db: AsyncSession, user: User, settings: Settings, *, client: str, user_agent: str

@@ -33,10 +33,10 @@ from labgate.api.deps import authenticate, authenticate_login, expected_origin
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.auth.secrets import digest
-from labgate.auth.sessions import COOKIE_NAME
 from labgate.auth.tokens import TOKEN_PREFIX
 from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
+from labgate.http.cookies import session_cookie
 from labgate.proxy.forward import BrowserLeft, forward_http, target_of
 from labgate.proxy.origins import COOKIE_NAME as APP_COOKIE
 from labgate.proxy.origins import ENTER_PATH
@@ -170,7 +170,7 @@ class SessionProxy:
             except LabgateError as exc:
                 raise ProxyError(exc.status, exc.code, exc.message) from exc
 
-        key = _caller_key(conn, login)
+        key = _caller_key(conn, login, session_cookie(conn, self.state.settings))
         if not key:
             return await look_up()  # no credential: "please log in", said by authenticate
         return await self.state.recent_callers.find(key, look_up)
@@ -315,14 +315,14 @@ def _check_origin(scope: Scope, conn: HTTPConnection, expected: Callable[[], str
             raise ProxyError(403, "forbidden", f"Requests from {origin} are not allowed here.")
 
 
-def _caller_key(conn: HTTPConnection, login: int | None) -> str:
-    """What names the caller's credential in :class:`RecentCallers` ("" for none)."""
+def _caller_key(conn: HTTPConnection, login: int | None, cookie: str | None) -> str:
+    """What names the caller's credential in :class:`RecentCallers` ("" for none):
+    the app origin's login, the API token, or labgate's login cookie."""
     if login is not None:
         return f"login:{login}"
     authorization = conn.headers.get("authorization")
     if authorization:
         return "authorization:" + digest(authorization)
-    cookie = conn.cookies.get(COOKIE_NAME)
     return "cookie:" + digest(cookie) if cookie else ""
 
 

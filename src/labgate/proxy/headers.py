@@ -6,8 +6,9 @@ holds what would let it act as its viewer against labgate. Instead the proxy add
 app's own credential (its token), which the user never sees. Hop-by-hop headers stay on
 their hop.
 
-Towards the browser: no cookie named like labgate's (an app must not replace the
-viewer's labgate session), and no hop-by-hop headers. An app on an origin of its own
+Towards the browser: no cookie named like labgate's (``labgate_*``, also behind a
+``__Host-`` or ``__Secure-`` prefix: an app must not replace the viewer's labgate
+session), and no hop-by-hop headers. An app on an origin of its own
 (``app_domain``) that lets only itself frame its pages (CSP ``frame-ancestors 'self'``,
 ``X-Frame-Options: SAMEORIGIN``, as JupyterLab does) is let be framed by labgate too, so
 it shows in a pane; an app that refuses every frame (``'none'``, ``DENY``) is left so.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from labgate.auth.sessions import COOKIE_NAME
+from labgate.http.cookies import is_labgate_cookie
 
 HOP_BY_HOP = frozenset(
     {
@@ -32,16 +33,13 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# Cookies of labgate itself (the session, and any later labgate_* cookie).
-LABGATE_COOKIE_PREFIX = b"labgate_"
-_SESSION_COOKIE = COOKIE_NAME.encode()
 
 
 def _without_labgate_cookies(value: bytes) -> bytes:
     kept = [
         part.strip()
         for part in value.split(b";")
-        if part.strip() and not part.strip().startswith(LABGATE_COOKIE_PREFIX)
+        if part.strip() and not is_labgate_cookie(part.split(b"=", 1)[0])
     ]
     return b"; ".join(kept)
 
@@ -86,11 +84,6 @@ def to_app(
     return out
 
 
-def _sets_labgate_cookie(value: bytes) -> bool:
-    name = value.split(b"=", 1)[0].strip()
-    return name.startswith(LABGATE_COOKIE_PREFIX) or name == _SESSION_COOKIE
-
-
 def _let_frame(policy: bytes, parent: bytes) -> bytes:
     """A CSP with ``parent`` added to its ``frame-ancestors`` sources (unless 'none')."""
     directives = []
@@ -115,7 +108,7 @@ def to_browser(
         lowered = name.lower()
         if lowered in drop:
             continue
-        if lowered == b"set-cookie" and _sets_labgate_cookie(value):
+        if lowered == b"set-cookie" and is_labgate_cookie(value.split(b"=", 1)[0]):
             continue
         if framed_by is not None:
             if lowered == b"content-security-policy":
