@@ -22,6 +22,7 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from labgate.errors import LabgateError
 from labgate.proxy import headers as header_rules
 from labgate.proxy.upstream import Opener
 from labgate.transport.base import ByteReader, StreamWriter
@@ -149,6 +150,13 @@ async def relay_websocket(
     except (OSError, ConnectionError) as exc:
         log.info("websocket to %s: app unreachable: %s", scope["path"], exc)
         await send({"type": "websocket.close", "code": 1011, "reason": "The app is unreachable."})
+        return
+    except LabgateError as exc:
+        # The resource could not be reached. The handshake was taken from ``receive``
+        # above: answer it here (as the proxy's 502, in a 4xxx code), or the browser
+        # would wait for an answer that never comes.
+        log.info("websocket to %s: resource unreachable: %s", scope["path"], exc)
+        await send({"type": "websocket.close", "code": 4502, "reason": exc.code})
         return
     subprotocol = handshake.headers.get("Sec-WebSocket-Protocol")
     await send({"type": "websocket.accept", "subprotocol": subprotocol})

@@ -1,0 +1,358 @@
+"""THE authorisation table: for every door of labgate (each route of the app's route
+table, each WebSocket, and the proxy's doors, see ``tests/support/authz.py``), what each
+identity is answered. ``tests/test_authz_matrix.py`` calls every cell and fails when a
+door has no row here, or a row names a door that is gone.
+
+How to read a row: a *pattern* names who may pass (below), with the scope the door needs
+(``read`` or ``write``) and whether a user who must still replace a one-time password
+may pass (``before_password_change``, as in :mod:`labgate.auth.policy`). Each identity's
+answer is one of:
+
+- ``ALLOW``: passes and is served (2xx, 3xx; 101 for a socket);
+- ``REACH``: passes the door; what follows is the feature's business, which here is a
+  resource that cannot be reached, a process that is not there, a wrong current
+  password... (2xx, 3xx, 101, or 400/404/409/410/413/422/429/502/503/504/507);
+- ``LOGIN``: 401 (4401 for a socket);
+- ``DENY``: 403 (4403);
+- ``HIDE``: 403 or 404: someone else's thing, refused without showing more.
+
+A cell that fails only because a fix has not landed yet is wrapped in ``pending(...)``,
+naming the fix: it runs as a strict xfail, so it fails once the fix lands, and the
+marker must then be removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from labgate.proxy.origins import ENTER_PATH
+from tests.support.authz import (
+    ORIGIN,
+    PROXY_PATH,
+    REDIRECTING_PROXY_PATH,
+    Identity,
+    Request,
+    Thing,
+)
+
+I = Identity  # noqa: E741 -- short names keep the rows on one line
+
+
+@dataclass(frozen=True)
+class Expect:
+    name: str
+    statuses: frozenset[int]
+    pending: str = ""
+
+    def accepts(self, status: int) -> bool:
+        return status in self.statuses
+
+
+_SERVED = frozenset(range(200, 400)) | {101}
+ALLOW = Expect("ALLOW", _SERVED)
+REACH = Expect("REACH", _SERVED | {400, 404, 409, 410, 413, 422, 429, 502, 503, 504, 507})
+LOGIN = Expect("LOGIN", frozenset({401}))
+DENY = Expect("DENY", frozenset({403}))
+HIDE = Expect("HIDE", frozenset({403, 404}))
+
+
+def pending(expect: Expect, fix: str) -> Expect:
+    """``expect``, which holds once ``fix`` (another piece of work) has landed."""
+    return Expect(expect.name, expect.statuses, pending=fix)
+
+
+PROXY_POLICY = "proxy: the app proxy asks labgate.auth.policy (issue 14, hole 1)"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One door: what each identity gets, what a call sends, which path parameters name
+    something other than their usual thing, and which things (or the credential, as
+    ``"credential"``) a call uses up, so that each call gets its own."""
+
+    expect: Mapping[Identity, Expect]
+    request: Request = field(default_factory=Request)
+    things: Mapping[str, Thing] = field(default_factory=dict)
+    fresh: frozenset[str] = frozenset()
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+def _row(expect: dict[Identity, Expect], **kwargs: Any) -> Row:
+    missing = set(Identity) - set(expect)
+    assert not missing, f"a row without an answer for {missing}"
+    fresh = kwargs.pop("fresh", ())
+    return Row(expect=expect, fresh=frozenset(fresh), **kwargs)
+
+
+def public(**kwargs: Any) -> Row:
+    """Open to everyone, logged in or not."""
+    return _row(dict.fromkeys(Identity, ALLOW), **kwargs)
+
+
+def own_account(
+    scope: str, *, before_password_change: bool = False, allowed: Expect = ALLOW, **kwargs: Any
+) -> Row:
+    """The caller's own account and what hangs on it (their tokens, preferences, lists of
+    their things): every logged-in, enabled user, with the scope it needs."""
+    return _row(
+        {
+            I.ANONYMOUS: LOGIN,
+            I.OTHER: allowed,
+            I.READ_TOKEN: allowed if scope == "read" else DENY,
+            I.MUST_CHANGE_PASSWORD: allowed if before_password_change else DENY,
+            I.DISABLED: LOGIN,
+            I.DISABLED_TOKEN: LOGIN,
+            I.DEMOTED_ADMIN: allowed,
+            I.OWNER: allowed,
+            I.ADMIN: allowed,
+        },
+        **kwargs,
+    )
+
+
+def admins_only(*, allowed: Expect = ALLOW, **kwargs: Any) -> Row:
+    """Administrators only (a login from before a demotion is an ordinary user's)."""
+    return _row(
+        {
+            I.ANONYMOUS: LOGIN,
+            I.OTHER: DENY,
+            I.READ_TOKEN: DENY,
+            I.MUST_CHANGE_PASSWORD: DENY,
+            I.DISABLED: LOGIN,
+            I.DISABLED_TOKEN: LOGIN,
+            I.DEMOTED_ADMIN: DENY,
+            I.OWNER: DENY,
+            I.ADMIN: allowed,
+        },
+        **kwargs,
+    )
+
+
+def owners_thing(scope: str, *, admins: Expect = HIDE, **kwargs: Any) -> Row:
+    """Something of the owner's (the caller's own, for those who act on their own things):
+    the owner with the scope it needs; others are refused; administrators as ``admins``
+    (they do not see others' private resources, but may act on others' sessions)."""
+    return _row(
+        {
+            I.ANONYMOUS: LOGIN,
+            I.OTHER: HIDE,
+            I.READ_TOKEN: REACH if scope == "read" else DENY,
+            I.MUST_CHANGE_PASSWORD: DENY,
+            I.DISABLED: LOGIN,
+            I.DISABLED_TOKEN: LOGIN,
+            I.DEMOTED_ADMIN: HIDE,
+            I.OWNER: REACH,
+            I.ADMIN: admins,
+        },
+        **kwargs,
+    )
+
+
+def proxied(**kwargs: Any) -> Row:
+    """An app through the proxy: USE_SESSION (write, no one-time password pending), the
+    session's owner or an administrator, as the policy says."""
+    return _row(
+        {
+            I.ANONYMOUS: LOGIN,
+            I.OTHER: HIDE,
+            I.READ_TOKEN: pending(DENY, PROXY_POLICY),
+            I.MUST_CHANGE_PASSWORD: pending(DENY, PROXY_POLICY),
+            I.DISABLED: LOGIN,
+            I.DISABLED_TOKEN: LOGIN,
+            I.DEMOTED_ADMIN: HIDE,
+            I.OWNER: REACH,
+            I.ADMIN: pending(REACH, PROXY_POLICY),
+        },
+        **kwargs,
+    )
+
+
+def _json(body: Any) -> Request:
+    return Request(json=body)
+
+
+API = "/api/v1"
+R = API + "/resources/{resource_id}"
+FILES = R + "/files"
+PATH = {"path": "/tmp/matrix"}
+
+TABLE: dict[tuple[str, str], Row] = {
+    # -- public: the pages, the API's description, the probes, logging in ----------------
+    ("GET", "/{path:path}"): public(values={"path": "workspace"}),
+    ("GET", "/assets/{path:path}"): public(values={"path": "app.js"}),
+    ("GET", API + "/docs"): public(),
+    ("GET", API + "/docs/init.js"): public(),
+    ("GET", API + "/docs/static/{path:path}"): public(values={"path": "swagger-ui.css"}),
+    ("GET", API + "/openapi.json"): public(),
+    ("GET", API + "/info"): public(),
+    ("GET", "/healthz"): public(),
+    ("POST", API + "/auth/login"): public(
+        request=_json({"username": "target", "password": "matrix password 1"})
+    ),
+    # Metrics: loopback clients or administrators (the matrix calls from elsewhere).
+    ("GET", "/metrics"): admins_only(),
+    # -- the caller's own account -----------------------------------------------------------
+    ("GET", API + "/auth/session"): own_account("read", before_password_change=True),
+    ("POST", API + "/auth/logout"): own_account(
+        "read", before_password_change=True, fresh={"credential"}
+    ),
+    ("GET", API + "/users/me"): own_account("read", before_password_change=True),
+    ("PATCH", API + "/users/me"): own_account(
+        "write", before_password_change=True, request=_json({"display_name": "Matrix"})
+    ),
+    # A wrong current password: the door is what counts, and nothing changes (422).
+    ("POST", API + "/users/me/password"): own_account(
+        "write",
+        before_password_change=True,
+        allowed=REACH,
+        request=_json({"current_password": "not it at all", "new_password": "a new one 12345"}),
+    ),
+    ("GET", API + "/users/me/ssh-key"): own_account(
+        "read", before_password_change=True, allowed=REACH
+    ),
+    ("POST", API + "/users/me/ssh-key"): own_account("write"),
+    ("DELETE", API + "/users/me/ssh-key"): own_account("write", allowed=REACH),
+    ("GET", API + "/ssh-ca"): own_account("read", before_password_change=True),
+    ("GET", API + "/preferences"): own_account("read", before_password_change=True),
+    ("PATCH", API + "/preferences"): own_account(
+        "write", before_password_change=True, request=_json({"preferences": {}})
+    ),
+    ("GET", API + "/tokens"): own_account("read"),
+    ("POST", API + "/tokens"): own_account(
+        "write", request=_json({"name": "matrix", "scopes": ["read"], "expires_in_days": 1})
+    ),
+    ("DELETE", API + "/tokens/{token_id}"): owners_thing("write", admins=ALLOW, fresh={"token_id"}),
+    # Lists of the caller's own things.
+    ("GET", API + "/resources"): own_account("read"),
+    ("GET", API + "/uploads"): own_account("read"),
+    ("GET", API + "/transfers"): own_account("read"),
+    ("GET", API + "/app-templates"): own_account("read"),
+    ("GET", API + "/sessions"): own_account("read"),
+    ("POST", API + "/resources"): own_account(
+        "write",
+        allowed=REACH,
+        request=_json({"name": "made by the matrix", "host": "matrix.invalid", "username": "u"}),
+    ),
+    ("WS", API + "/events"): own_account("read"),
+    # -- administration --------------------------------------------------------------------
+    ("GET", API + "/users"): admins_only(),
+    ("POST", API + "/users"): admins_only(
+        allowed=REACH, request=_json({"username": "newcomer", "password": "a password 12345"})
+    ),
+    ("GET", API + "/users/{username}"): admins_only(),
+    ("PATCH", API + "/users/{username}"): admins_only(request=_json({"display_name": "T"})),
+    ("DELETE", API + "/users/{username}"): admins_only(fresh={"username"}),
+    ("GET", API + "/groups"): admins_only(),
+    ("POST", API + "/groups"): admins_only(allowed=REACH, request=_json({"name": "newgroup"})),
+    ("GET", API + "/groups/{name}"): admins_only(),
+    ("DELETE", API + "/groups/{name}"): admins_only(fresh={"name"}),
+    ("PUT", API + "/groups/{name}/members/{username}"): admins_only(),
+    ("DELETE", API + "/groups/{name}/members/{username}"): admins_only(fresh={"name"}),
+    ("GET", API + "/audit"): admins_only(),
+    ("GET", API + "/session-extensions"): admins_only(),
+    ("POST", API + "/session-extensions/{extension_id}"): admins_only(
+        request=_json({"grant": False}), fresh={"extension_id"}
+    ),
+    # -- the owner's resource and what is on it (administrators do not see it) -------------
+    ("GET", R): owners_thing("read"),
+    ("PATCH", R): owners_thing("write", request=_json({"description": "changed"})),
+    ("DELETE", R): owners_thing("write", fresh={"resource_id"}),
+    ("POST", R + "/host-keys"): owners_thing(
+        "write", request=_json({"host": "127.0.0.1", "public_key": "ssh-ed25519 AAAA"})
+    ),
+    ("DELETE", R + "/host-keys/{key_id}"): owners_thing("write", fresh={"key_id"}),
+    ("PUT", R + "/remembered-keys/{hop}"): owners_thing(
+        "write", request=_json({"private_key": "not a key"})
+    ),
+    ("DELETE", R + "/remembered-keys/{hop}"): owners_thing("write"),
+    ("POST", R + "/disconnect"): owners_thing("write"),
+    ("GET", R + "/system"): owners_thing("read"),
+    ("WS", R + "/connect"): owners_thing(
+        "write", request=Request(first_message={"type": "connect"}, listen=True)
+    ),
+    ("POST", R + "/processes"): owners_thing("write", request=_json({"command": "true"})),
+    ("GET", R + "/processes"): owners_thing("read"),
+    ("POST", R + "/processes/{process_id}/signal"): owners_thing(
+        "write", request=_json({"signal": "TERM"})
+    ),
+    ("DELETE", R + "/processes/{process_id}"): owners_thing("write"),
+    ("WS", R + "/processes/{process_id}/attach"): owners_thing(
+        "write", request=Request(listen=True)
+    ),
+    ("GET", FILES): owners_thing("read", request=Request(query=PATH)),
+    ("GET", FILES + "/stat"): owners_thing("read", request=Request(query=PATH)),
+    ("GET", FILES + "/du"): owners_thing("read", request=Request(query=PATH)),
+    ("GET", FILES + "/search"): owners_thing(
+        "read", request=Request(query={**PATH, "pattern": "x"})
+    ),
+    ("GET", FILES + "/content"): owners_thing("read", request=Request(query=PATH)),
+    ("PUT", FILES + "/content"): owners_thing(
+        "write", request=Request(query=PATH, content=b"matrix")
+    ),
+    ("GET", FILES + "/archive"): owners_thing("read", request=Request(query=PATH)),
+    ("POST", FILES + "/mkdir"): owners_thing("write", request=_json(PATH)),
+    ("POST", FILES + "/rename"): owners_thing("write", request=_json({**PATH, "to": "/tmp/m2"})),
+    ("POST", FILES + "/copy"): owners_thing("write", request=_json({**PATH, "to": "/tmp/m2"})),
+    ("POST", FILES + "/delete"): owners_thing("write", request=_json(PATH)),
+    ("POST", FILES + "/chmod"): owners_thing("write", request=_json({**PATH, "mode": 0o644})),
+    ("POST", R + "/uploads"): owners_thing("write", request=_json({**PATH, "size": 1})),
+    ("PUT", R + "/uploads/{upload_id}"): owners_thing(
+        "write", request=Request(query={"offset": 0}, content=b"m")
+    ),
+    ("GET", R + "/uploads/{upload_id}"): owners_thing("read"),
+    ("POST", R + "/uploads/{upload_id}/complete"): owners_thing("write", request=_json({})),
+    ("DELETE", R + "/uploads/{upload_id}"): owners_thing("write", fresh={"upload_id"}),
+    ("POST", API + "/transfers"): owners_thing(
+        "write",
+        request=_json(
+            {
+                "source_resource": "{resource_id}",
+                "destination_resource": "{resource_id}",
+                "paths": ["/tmp/matrix"],
+                "destination_dir": "/tmp/m2",
+            }
+        ),
+    ),
+    ("GET", API + "/transfers/{transfer_id}"): owners_thing("read"),
+    ("DELETE", API + "/transfers/{transfer_id}"): owners_thing("write", fresh={"transfer_id"}),
+    ("POST", API + "/sessions"): owners_thing(
+        "write", request=_json({"template": "jupyterlab", "resource_id": "{resource_id}"})
+    ),
+    # -- the owner's app sessions (administrators may act on anyone's) ---------------------
+    ("GET", API + "/sessions/{session_id}"): owners_thing("read", admins=ALLOW),
+    ("GET", API + "/sessions/{session_id}/log"): owners_thing("read", admins=REACH),
+    ("POST", API + "/sessions/{session_id}/stop"): owners_thing(
+        "write", admins=ALLOW, fresh={"session_id"}
+    ),
+    ("POST", API + "/sessions/{session_id}/extend"): owners_thing(
+        "write", admins=REACH, request=_json({"hours": 1})
+    ),
+    ("DELETE", API + "/sessions/{session_id}"): owners_thing(
+        "write", admins=ALLOW, things={"session_id": Thing.ENDED_SESSION}, fresh={"session_id"}
+    ),
+    # -- the app proxy --------------------------------------------------------------------
+    ("GET", PROXY_PATH): proxied(),
+    ("POST", PROXY_PATH): proxied(request=Request(content=b"{}")),
+    ("WS", PROXY_PATH): proxied(),
+    # With app origins, a browser is sent on to the app's origin from labgate's.
+    ("GET", REDIRECTING_PROXY_PATH): proxied(),
+    ("GET", ORIGIN + PROXY_PATH): proxied(),
+    ("POST", ORIGIN + PROXY_PATH): proxied(request=Request(content=b"{}")),
+    ("WS", ORIGIN + PROXY_PATH): proxied(),
+    # Redeeming a grant: API tokens have none (their callers need no app cookie).
+    ("GET", ORIGIN + ENTER_PATH): _row(
+        {
+            I.ANONYMOUS: DENY,
+            I.OTHER: HIDE,
+            I.READ_TOKEN: DENY,
+            I.MUST_CHANGE_PASSWORD: pending(DENY, PROXY_POLICY),
+            I.DISABLED: LOGIN,
+            I.DISABLED_TOKEN: DENY,
+            I.DEMOTED_ADMIN: HIDE,
+            I.OWNER: ALLOW,
+            I.ADMIN: pending(ALLOW, PROXY_POLICY),
+        }
+    ),
+}
