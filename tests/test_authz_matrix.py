@@ -43,6 +43,7 @@ from tests.support.authz import (
     route_keys,
     subject_of,
 )
+from tests.support.labgate_api import TEST_CONNECT_ATTEMPTS, TEST_HOSTS_DENIED
 
 
 @dataclass
@@ -61,6 +62,9 @@ def _settings(data_dir: Path, **extra: Any) -> Settings:
         password_hash_memory_kib=64,
         # The matrix's running sessions are rows, not apps: nobody should check them.
         app_reconcile_seconds=3600,
+        # Its resources are a closed port of this machine, connected as often as it likes.
+        resource_hosts_denied=TEST_HOSTS_DENIED,
+        resource_connect_attempts_per_minute=TEST_CONNECT_ATTEMPTS,
         **extra,
     )
 
