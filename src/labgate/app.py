@@ -42,6 +42,7 @@ from labgate.http.body_limit import BodyLimitMiddleware
 from labgate.http.errors import install_error_handlers
 from labgate.http.metrics import MetricsMiddleware
 from labgate.http.security_headers import SecurityHeadersMiddleware
+from labgate.http.socket_watch import SocketWatchMiddleware
 from labgate.proxy.asgi import ProxyMiddleware
 from labgate.resources import leftovers
 from labgate.resources.catalog import ensure_local_resource
@@ -117,6 +118,7 @@ def create_app(
         )
         sweeper = asyncio.create_task(leftovers.run_periodically(state))
         reconciler = asyncio.create_task(state.reconciler.run_forever())
+        socket_watch = asyncio.create_task(state.live_sockets.run_forever())
         state.fanout.start()
         if freeze_after_start:
             gc.collect()
@@ -129,6 +131,8 @@ def create_app(
             # The daemons on the resources keep everything running; only the
             # connections to them end here.
             sweeper.cancel()
+            socket_watch.cancel()
+            await state.live_sockets.close()
             await state.transfers.close()  # partial copies removed while connected
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -140,7 +144,7 @@ def create_app(
             state.routes.close()
             await state.connections.close()
             cleaner.cancel()
-            for task in (cleaner, sweeper):
+            for task in (cleaner, sweeper, socket_watch):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.dispose()
@@ -177,4 +181,6 @@ def create_app(
     )
     # Outermost: /s/... goes to the apps, past the API's limits and headers.
     app.add_middleware(ProxyMiddleware)
+    # Around every WebSocket, the proxy's too: closed when its credential ends.
+    app.add_middleware(SocketWatchMiddleware, sockets=state.live_sockets)
     return app

@@ -10,14 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from labgate.auth.live_sockets import LiveSockets
+from labgate.auth.principal import Principal
 from labgate.auth.providers import AuthProvider
 from labgate.auth.recent import RecentCallers
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
+from labgate.db.models import Resource
 from labgate.fanout import Fanout
 from labgate.http.metrics import Metrics
 from labgate.proxy.origins import AppOrigins
 from labgate.proxy.routes import RouteTable
+from labgate.resources.catalog import can_see
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.keyring import Keyring
 from labgate.resources.login import Asker, CredentialCache, Login
@@ -42,6 +48,16 @@ class AppState:
     hub: StatusHub = field(default_factory=StatusHub)
     # The proxy's callers of a moment ago (labgate.auth.recent).
     recent_callers: RecentCallers = field(default_factory=RecentCallers)
+
+    @cached_property
+    def live_sockets(self) -> LiveSockets:
+        """This replica's open WebSockets, closed when their credential ends."""
+
+        async def may_use(db: AsyncSession, principal: Principal, resource_id: int) -> bool:
+            resource = await db.get(Resource, resource_id)
+            return resource is not None and await can_see(db, principal, self.settings, resource)
+
+        return LiveSockets(self.database, self.settings, may_use)
 
     @cached_property
     def vault(self) -> Vault:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 from tests.support.labgate_api import Browser, replicas_on_postgres
@@ -82,3 +83,31 @@ def test_a_session_changed_on_one_replica_is_pushed_to_tabs_on_the_other(
         until_stopped_on(on_b, events, session["id"])
         # B's proxy forgot the route when it heard: the URL ends cleanly at once.
         assert on_b.get(f"/s/{session['id']}/").status_code == 410
+
+
+def test_a_logout_on_one_replica_closes_the_sockets_on_the_other(
+    replicas: tuple[RunningServer, RunningServer],
+) -> None:
+    """Replica B hears nothing from A: it sees in the database that the login ended
+    (labgate.auth.live_sockets) and closes the tab's socket with 4401 within 2 s."""
+    first, second = replicas
+    on_a = Browser(first, "admin", ADMIN_PASSWORD)
+    # The same browser (its cookie), its events socket on B.
+    on_b = Browser(second, "admin", ADMIN_PASSWORD)
+    on_b.http.cookies = on_a.http.cookies
+    with on_b.socket("/api/v1/events") as events:
+        assert json.loads(events.recv(timeout=10))["type"] == "resource_status"
+        assert on_a.post("/api/v1/auth/logout").status_code == 204
+        assert close_of(events, until=time.monotonic() + 2) == (4401, "login_ended")
+
+
+def close_of(socket: ClientConnection, until: float) -> tuple[int, str]:
+    """The close code and reason ``socket`` receives before ``until``."""
+    try:
+        while (left := until - time.monotonic()) > 0:
+            socket.recv(timeout=left)
+    except ConnectionClosed as closed:
+        if closed.rcvd is None:
+            raise AssertionError(f"closed without a close frame: {closed}") from closed
+        return closed.rcvd.code, closed.rcvd.reason
+    raise AssertionError("the socket stayed open")

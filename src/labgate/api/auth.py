@@ -9,7 +9,7 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import select
 
 from labgate import audit
-from labgate.api.deps import CurrentPrincipal, Db, State, client_of
+from labgate.api.deps import CurrentPrincipal, Db, State, client_of, recheck_sockets
 from labgate.api.schemas import Body, Password, UserOut, describe_user
 from labgate.audit import Actor
 from labgate.auth.ratelimit import FAILED_LOGIN, check_login_allowed
@@ -94,6 +94,7 @@ async def logout(
 ) -> None:
     if principal.session_id is not None:
         await revoke_session(db, principal.session_id)
+        recheck_sockets(request, state, principal.user_id)
     audit.record(
         db,
         "logout",

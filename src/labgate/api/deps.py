@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from labgate.auth.policy import Action, authorize
-from labgate.auth.principal import Account, Principal, Scope, role_scopes
+from labgate.auth.principal import Principal
 from labgate.auth.sessions import (
     LiveSession,
     find_live_session,
@@ -52,6 +52,13 @@ def after_commit(request: Request, callback: Callable[[], None]) -> None:
     callbacks: list[Callable[[], None]] = getattr(request.state, _AFTER_COMMIT, [])
     callbacks.append(callback)
     setattr(request.state, _AFTER_COMMIT, callbacks)
+
+
+def recheck_sockets(request: Request, state: AppState, user_id: int) -> None:
+    """Once the request's change is committed, check ``user_id``'s open WebSockets here
+    at once (a logout, a new password, disabling, a revoked token: the other replicas
+    notice within a second by themselves; labgate.auth.live_sockets)."""
+    after_commit(request, lambda: state.live_sockets.recheck(user_id))
 
 
 async def request_transaction(request: Request, state: State) -> AsyncIterator[AsyncSession]:
@@ -101,7 +108,7 @@ async def authenticate(
             raise NotAuthenticated("The API token is invalid, expired or revoked.")
         if token.stale:
             await _touch(conn, state, db, method, partial(touch_token, token_id=token.id))
-        return _principal(token.account, "token", token.scopes, token_id=token.id)
+        return token.principal()
 
     cookie = session_cookie(conn, state.settings)
     session = None
@@ -138,7 +145,7 @@ async def _session_principal(
 ) -> Principal:
     if session.stale:
         await _touch(conn, state, db, method, partial(touch_session, session_id=session.id))
-    return _principal(session.account, "session", frozenset(Scope), session_id=session.id)
+    return session.principal()
 
 
 @asynccontextmanager
@@ -168,26 +175,6 @@ async def _touch(
         await touch(db)
     else:
         setattr(conn.state, _PENDING_TOUCH, touch)
-
-
-def _principal(
-    account: Account,
-    via: str,
-    scopes: frozenset[Scope],
-    *,
-    session_id: int | None = None,
-    token_id: int | None = None,
-) -> Principal:
-    return Principal(
-        user_id=account.id,
-        username=account.username,
-        role=account.role,
-        via=via,
-        scopes=scopes & role_scopes(account.role),
-        session_id=session_id,
-        token_id=token_id,
-        must_change_password=account.must_change_password,
-    )
 
 
 def expected_origin(conn: HTTPConnection, state: AppState) -> str:
@@ -229,15 +216,21 @@ def client_of(request: Request, state: AppState) -> str:
     return client_address(request, state.settings.trusted_proxies)
 
 
-async def accept_websocket(websocket: WebSocket, action: Action) -> Principal | None:
+async def accept_websocket(
+    websocket: WebSocket, action: Action, *, resource_id: int | None = None
+) -> Principal | None:
     """Authenticate and authorise a WebSocket before accepting it. On failure the
     handshake is closed with 4401 (not logged in) or 4403 (not allowed), the error code
-    as the reason, and None is returned."""
+    as the reason, and None is returned. Once accepted, the socket is closed the same way
+    when its credential ends or ``action`` (on ``resource_id``) stops being allowed
+    (labgate.auth.live_sockets)."""
+    state = get_state(websocket)
     try:
-        principal = await authenticate_websocket(websocket, get_state(websocket))
+        principal = await authenticate_websocket(websocket, state)
         authorize(principal, action)
     except LabgateError as exc:
         await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
         return None
     await websocket.accept()
+    state.live_sockets.register(principal, action, resource_id=resource_id)
     return principal

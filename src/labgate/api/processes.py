@@ -24,6 +24,7 @@ from labgate.agent.client import AgentCallError, AgentConnection, AgentError, Pr
 from labgate.api.deps import CurrentPrincipal, Db, State, accept_websocket, get_state
 from labgate.api.remote_errors import resource_error, resource_errors
 from labgate.api.schemas import Body
+from labgate.auth.live_sockets import note_use
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.errors import LabgateError, NotFound
@@ -203,7 +204,7 @@ async def attach(
     ``offset``; binary frames from the browser are the process's input, text frames
     ``{"type": "resize"|"signal"}`` control it. Text frames from the server: ``attached``,
     ``reconnecting``, ``exit``, ``failed``."""
-    principal = await accept_websocket(websocket, Action.USE_RESOURCE)
+    principal = await accept_websocket(websocket, Action.USE_RESOURCE, resource_id=resource_id)
     if principal is None:
         return
     state = get_state(websocket)
@@ -319,6 +320,7 @@ class _Attachment:
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
+                note_use()
                 await self.attached.wait()
                 stream = self.stream
                 assert stream is not None

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from labgate.api.deps import accept_websocket, get_state
 from labgate.api.resources import ProblemOut, StatusOut
+from labgate.auth.live_sockets import note_use
 from labgate.auth.policy import Action
 from labgate.errors import LabgateError
 from labgate.resources import catalog
@@ -154,7 +155,7 @@ class WebSocketAsker:
 
 @router.websocket("/{resource_id}/connect")
 async def connect(websocket: WebSocket, resource_id: int) -> None:
-    principal = await accept_websocket(websocket, Action.USE_RESOURCE)
+    principal = await accept_websocket(websocket, Action.USE_RESOURCE, resource_id=resource_id)
     if principal is None:
         return
     state = get_state(websocket)
@@ -218,6 +219,7 @@ async def _listen(websocket: WebSocket, asker: WebSocketAsker, attempt: asyncio.
                 continue  # a malformed answer is ignored; the question stays open
             if message.type == "cancel":
                 break
+            note_use()
             asker.deliver(message)
     except (WebSocketDisconnect, RuntimeError):
         pass

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from labgate import audit
-from labgate.api.deps import CurrentPrincipal, Db, State
+from labgate.api.deps import CurrentPrincipal, Db, State, recheck_sockets
 from labgate.api.schemas import Body, NonEmptyName, TokenOut
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Scope
@@ -64,7 +64,7 @@ async def create_token(
 
 @router.delete("/{token_id}", status_code=204, summary="Revoke an API token")
 async def revoke_token(
-    token_id: int, principal: CurrentPrincipal, state: State, db: Db
+    token_id: int, principal: CurrentPrincipal, state: State, db: Db, request: Request
 ) -> Response:
     token = await db.get(ApiToken, token_id)
     if token is None:
@@ -79,4 +79,5 @@ async def revoke_token(
             target=token.user.username,
             token_id=token.id,
         )
+        recheck_sockets(request, state, token.user_id)
     return Response(status_code=204)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from labgate.accounts import users as accounts
-from labgate.api.deps import CurrentPrincipal, Db, State
+from labgate.api.deps import CurrentPrincipal, Db, State, recheck_sockets
 from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut, describe_user
 from labgate.auth.passwords import verify_password
 from labgate.auth.policy import Action, authorize
@@ -75,7 +75,7 @@ async def update_me(body: SelfUpdate, principal: CurrentPrincipal, state: State,
 
 @router.post("/me/password", status_code=204, summary="Change your password")
 async def change_my_password(
-    body: PasswordChange, principal: CurrentPrincipal, state: State, db: Db
+    body: PasswordChange, principal: CurrentPrincipal, state: State, db: Db, request: Request
 ) -> Response:
     authorize(principal, Action.UPDATE_OWN_ACCOUNT)
     user = await db.get(User, principal.user_id)
@@ -92,6 +92,7 @@ async def change_my_password(
         keep_session_id=principal.session_id,
         field="body.new_password",
     )
+    recheck_sockets(request, state, user.id)
     return Response(status_code=204)
 
 
@@ -130,7 +131,12 @@ async def get_user(username: str, principal: CurrentPrincipal, state: State, db:
 
 @router.patch("/{username}", summary="Change a user (administrators)")
 async def update_user(
-    username: str, body: UserUpdate, principal: CurrentPrincipal, state: State, db: Db
+    username: str,
+    body: UserUpdate,
+    principal: CurrentPrincipal,
+    state: State,
+    db: Db,
+    request: Request,
 ) -> UserOut:
     authorize(principal, Action.MANAGE_USERS)
     user = await accounts.get_user(db, username)
@@ -154,11 +160,16 @@ async def update_user(
             field="body.password",
             one_time=body.must_change_password,
         )
+    recheck_sockets(request, state, user.id)
     return await describe_user(db, user)
 
 
 @router.delete("/{username}", status_code=204, summary="Delete a user (administrators)")
-async def delete_user(username: str, principal: CurrentPrincipal, state: State, db: Db) -> Response:
+async def delete_user(
+    username: str, principal: CurrentPrincipal, state: State, db: Db, request: Request
+) -> Response:
     authorize(principal, Action.MANAGE_USERS)
-    await accounts.delete_user(db, await accounts.get_user(db, username), actor=principal.actor)
+    user = await accounts.get_user(db, username)
+    recheck_sockets(request, state, user.id)
+    await accounts.delete_user(db, user, actor=principal.actor)
     return Response(status_code=204)

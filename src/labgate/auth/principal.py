@@ -70,6 +70,29 @@ class Principal:
     token_id: int | None = None
     must_change_password: bool = False
 
+    @classmethod
+    def of(
+        cls,
+        account: Account,
+        via: str,
+        scopes: frozenset[Scope],
+        *,
+        session_id: int | None = None,
+        token_id: int | None = None,
+    ) -> Principal:
+        """The caller behind a live login session or token: never more scopes than the
+        account's role allows."""
+        return cls(
+            user_id=account.id,
+            username=account.username,
+            role=account.role,
+            via=via,
+            scopes=scopes & role_scopes(account.role),
+            session_id=session_id,
+            token_id=token_id,
+            must_change_password=account.must_change_password,
+        )
+
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN

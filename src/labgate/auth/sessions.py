@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.auth.principal import ACCOUNT_COLUMNS, TOUCH_INTERVAL, Account
+from labgate.auth.principal import ACCOUNT_COLUMNS, TOUCH_INTERVAL, Account, Principal, Scope
 from labgate.auth.secrets import digest, new_secret
 from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
@@ -45,6 +46,10 @@ class LiveSession:
     # last_seen_at is old enough to be worth refreshing (see touch_session).
     stale: bool
 
+    def principal(self) -> Principal:
+        """Who calls with this session: every scope the user's role allows."""
+        return Principal.of(self.account, "session", frozenset(Scope), session_id=self.id)
+
 
 def _live(now: Any, idle_cutoff: Any) -> ColumnElement[bool]:
     """The rule for a usable session: not ended, not expired, not idle for too long."""
@@ -73,6 +78,7 @@ def _lookup(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
 # as running it (docs/performance.md, Sessions).
 _BY_COOKIE = _lookup(LoginSession.token_hash == bindparam("key"))
 _BY_ID = _lookup(LoginSession.id == bindparam("key"))
+_BY_IDS = _lookup(LoginSession.id.in_(bindparam("key", expanding=True)))
 
 
 async def find_live_session(
@@ -90,22 +96,39 @@ async def find_live_session_by_id(
     return await _find_live(db, _BY_ID, session_id, settings)
 
 
+async def find_live_sessions(
+    db: AsyncSession, session_ids: Collection[int], settings: Settings
+) -> dict[int, LiveSession]:
+    """Those of ``session_ids`` that are live, by id, in one query (the sessions behind
+    open WebSockets, checked again every second: labgate.auth.live_sockets)."""
+    if not session_ids:
+        return {}
+    found = await _find_all_live(db, _BY_IDS, list(session_ids), settings)
+    return {session.id: session for session in found}
+
+
 async def _find_live(
     db: AsyncSession, statement: Select[*tuple[Any, ...]], key: object, settings: Settings
 ) -> LiveSession | None:
+    found = await _find_all_live(db, statement, key, settings)
+    return found[0] if found else None
+
+
+async def _find_all_live(
+    db: AsyncSession, statement: Select[*tuple[Any, ...]], key: object, settings: Settings
+) -> list[LiveSession]:
     now = utcnow()
     idle_cutoff = now - timedelta(minutes=settings.session_idle_timeout_minutes)
-    row = (
-        await db.execute(statement, {"key": key, "now": now, "idle_cutoff": idle_cutoff})
-    ).first()
-    if row is None:
-        return None
-    return LiveSession(
-        id=row.id,
-        csrf_token=row.csrf_token,
-        account=Account.from_row(row),
-        stale=now - row.last_seen_at > TOUCH_INTERVAL,
-    )
+    rows = await db.execute(statement, {"key": key, "now": now, "idle_cutoff": idle_cutoff})
+    return [
+        LiveSession(
+            id=row.id,
+            csrf_token=row.csrf_token,
+            account=Account.from_row(row),
+            stale=now - row.last_seen_at > TOUCH_INTERVAL,
+        )
+        for row in rows
+    ]
 
 
 async def touch_session(db: AsyncSession, session_id: int) -> None:

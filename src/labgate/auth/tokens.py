@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import NoReturn
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
 from labgate.audit import Actor
-from labgate.auth.principal import ACCOUNT_COLUMNS, TOUCH_INTERVAL, Account, Scope, role_scopes
+from labgate.auth.principal import (
+    ACCOUNT_COLUMNS,
+    TOUCH_INTERVAL,
+    Account,
+    Principal,
+    Scope,
+    role_scopes,
+)
 from labgate.auth.secrets import digest, new_secret
 from labgate.db.models import ApiToken, Role, User
 from labgate.db.types import utcnow
@@ -93,18 +100,27 @@ class LiveToken:
     # last_used_at is old enough to be worth refreshing (see touch_token).
     stale: bool
 
+    def principal(self) -> Principal:
+        """Who calls with this token: its scopes, within the user's role."""
+        return Principal.of(self.account, "token", self.scopes, token_id=self.id)
+
+
+def _live_tokens(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(ApiToken.id, ApiToken.scopes, ApiToken.last_used_at, *ACCOUNT_COLUMNS)
+        .join(User, User.id == ApiToken.user_id)
+        .where(
+            which,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
+            User.disabled.is_(False),
+        )
+    )
+
 
 # Built once: every API request and every proxied request looks its token up.
-_LIVE_TOKEN = (
-    select(ApiToken.id, ApiToken.scopes, ApiToken.last_used_at, *ACCOUNT_COLUMNS)
-    .join(User, User.id == ApiToken.user_id)
-    .where(
-        ApiToken.token_hash == bindparam("token_hash"),
-        ApiToken.revoked_at.is_(None),
-        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
-        User.disabled.is_(False),
-    )
-)
+_LIVE_TOKEN = _live_tokens(ApiToken.token_hash == bindparam("token_hash"))
+_LIVE_TOKENS_BY_ID = _live_tokens(ApiToken.id.in_(bindparam("ids", expanding=True)))
 
 
 async def find_live_token(db: AsyncSession, secret: str) -> LiveToken | None:
@@ -115,8 +131,20 @@ async def find_live_token(db: AsyncSession, secret: str) -> LiveToken | None:
     now = utcnow()
     found = await db.execute(_LIVE_TOKEN, {"token_hash": digest(secret), "now": now})
     row = found.first()
-    if row is None:
-        return None
+    return None if row is None else _live_token(row, now)
+
+
+async def find_live_tokens(db: AsyncSession, token_ids: Collection[int]) -> dict[int, LiveToken]:
+    """Those of ``token_ids`` that are live, by id, in one query (the tokens behind open
+    WebSockets: labgate.auth.live_sockets)."""
+    if not token_ids:
+        return {}
+    now = utcnow()
+    rows = await db.execute(_LIVE_TOKENS_BY_ID, {"ids": list(token_ids), "now": now})
+    return {row.id: _live_token(row, now) for row in rows}
+
+
+def _live_token(row: Row[*tuple[Any, ...]], now: datetime) -> LiveToken:
     return LiveToken(
         id=row.id,
         scopes=expand_scopes(row.scopes),

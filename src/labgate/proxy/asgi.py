@@ -30,6 +30,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labgate.api.deps import authenticate, authenticate_login, expected_origin
+from labgate.auth.live_sockets import note_use
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.auth.secrets import digest
@@ -130,7 +131,7 @@ class SessionProxy:
         if self.origins.enabled and principal.via == "session":
             await self._send_to_app_origin(scope, send, route, principal)
             return
-        await self._serve(scope, receive, send, route, tail, framed_by=None)
+        await self._serve(scope, receive, send, route, principal, tail, framed_by=None)
 
     async def _on_app_origin(
         self, scope: Scope, receive: Receive, send: Send, host_session: str
@@ -158,7 +159,13 @@ class SessionProxy:
             principal = await self._authenticated(conn, login=login)
         route = await self._route(session_id, principal)
         await self._serve(
-            scope, receive, send, route, tail, framed_by=self.origins.labgate_origin.encode()
+            scope,
+            receive,
+            send,
+            route,
+            principal,
+            tail,
+            framed_by=self.origins.labgate_origin.encode(),
         )
 
     async def _authenticated(self, conn: HTTPConnection, *, login: int | None = None) -> Principal:
@@ -248,6 +255,7 @@ class SessionProxy:
         receive: Receive,
         send: Send,
         route: Route,
+        principal: Principal,
         tail: str,
         *,
         framed_by: bytes | None,
@@ -256,10 +264,16 @@ class SessionProxy:
             # The app's relative links need the trailing slash.
             await _redirect(send, f"{PREFIX}{route.session_id}/", scope.get("query_string", b""))
             return
-        await self._forward(scope, receive, send, route, framed_by)
+        await self._forward(scope, receive, send, route, principal, framed_by)
 
     async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, route: Route, framed_by: bytes | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        principal: Principal,
+        framed_by: bytes | None,
     ) -> None:
         template = route.template
         strip = (
@@ -272,6 +286,13 @@ class SessionProxy:
         self.state.activity.note(route.session_id)
         try:
             if scope["type"] == "websocket":
+                # Closed when the caller's credential ends (labgate.auth.live_sockets).
+                self.state.live_sockets.register(
+                    principal,
+                    Action.USE_SESSION,
+                    resource_id=route.plan.resource_id,
+                    owner_id=route.user_id,
+                )
                 await relay_websocket(
                     scope,
                     receive,
@@ -280,7 +301,7 @@ class SessionProxy:
                     target=target,
                     auth=route.auth_header,
                     forwarded_for=forwarded_for,
-                    on_activity=lambda: self.state.activity.note(route.session_id),
+                    on_activity=lambda: _used(self.state, route.session_id),
                 )
             else:
                 await forward_http(
@@ -304,6 +325,13 @@ class SessionProxy:
             ) from exc
         except LabgateError as exc:  # connecting to the resource failed
             raise ProxyError(502, exc.code, exc.message) from exc
+
+
+def _used(state: AppState, session_id: str) -> None:
+    """The browser sent something on a session's WebSocket: the app and the login are
+    in use."""
+    state.activity.note(session_id)
+    note_use()
 
 
 def _check_origin(scope: Scope, conn: HTTPConnection, expected: Callable[[], str]) -> None:
