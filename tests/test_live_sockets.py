@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,16 +21,15 @@ from websockets.typing import Origin
 from labgate.auth import live_sockets
 from labgate.db.models import Role
 from labgate.settings import Settings
-from tests.support import ws_app
 from tests.support.accounts import PASSWORD, AccountFactory, LoggedIn
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.proxied import running_session, small_app, state_of
 from tests.support.serving import serving
 from tests.support.sshd import SshServer
 
 DEADLINE_SECONDS = 2.0
 PATIENCE_SECONDS = 60
 NEW_PASSWORD = "a brand new password"
-WS_APP = Path(ws_app.__file__)
 
 
 @pytest.fixture
@@ -49,10 +46,19 @@ def settings(settings: Settings, runtime_dir: str) -> Settings:
     )
 
 
+@dataclass
+class Site:
+    """labgate served at ``url``, and a small WebSocket app for its sessions."""
+
+    url: str
+    app: Any
+    app_port: int
+
+
 @pytest.fixture
-async def base_url(app: Any) -> AsyncIterator[str]:
-    async with serving(app) as url:
-        yield url
+async def site(app: Any) -> AsyncIterator[Site]:
+    async with serving(app) as url, small_app() as port:
+        yield Site(url, app, port)
 
 
 @pytest.fixture
@@ -122,29 +128,29 @@ async def local_resource(who: LoggedIn) -> int:
 # -- the sockets: each opened for alice, ready to be used --------------------------------
 
 
-Opener = Callable[[str, LoggedIn, Caller], Awaitable[ClientConnection]]
+Opener = Callable[[Site, LoggedIn, Caller], Awaitable[ClientConnection]]
 
 
-async def events_socket(base_url: str, alice: LoggedIn, caller: Caller) -> ClientConnection:
-    socket = await open_socket(base_url, "/api/v1/events", caller)
+async def events_socket(site: Site, alice: LoggedIn, caller: Caller) -> ClientConnection:
+    socket = await open_socket(site.url, "/api/v1/events", caller)
     await until_message(socket, "resource_status")  # the local resource's status
     return socket
 
 
-async def terminal_socket(base_url: str, alice: LoggedIn, caller: Caller) -> ClientConnection:
+async def terminal_socket(site: Site, alice: LoggedIn, caller: Caller) -> ClientConnection:
     rid = await local_resource(alice)
     started = await alice.post(
         f"/api/v1/resources/{rid}/processes", json={"command": "sleep 600", "pty": True}
     )
     assert started.status_code == 201, started.text
     path = f"/api/v1/resources/{rid}/processes/{started.json()['id']}/attach"
-    socket = await open_socket(base_url, path, caller)
+    socket = await open_socket(site.url, path, caller)
     await until_message(socket, "attached")
     return socket
 
 
 def connect_socket(sshd: SshServer) -> Opener:
-    async def opened(base_url: str, alice: LoggedIn, caller: Caller) -> ClientConnection:
+    async def opened(site: Site, alice: LoggedIn, caller: Caller) -> ClientConnection:
         created = await alice.post(
             "/api/v1/resources",
             json={
@@ -157,7 +163,7 @@ def connect_socket(sshd: SshServer) -> Opener:
         )
         assert created.status_code == 201, created.text
         path = f"/api/v1/resources/{created.json()['id']}/connect"
-        socket = await open_socket(base_url, path, caller)
+        socket = await open_socket(site.url, path, caller)
         await socket.send(json.dumps({"type": "connect"}))
         await until_message(socket, "host_key")  # and the conversation waits for an answer
         return socket
@@ -165,26 +171,10 @@ def connect_socket(sshd: SshServer) -> Opener:
     return opened
 
 
-async def running_app(alice: LoggedIn) -> str:
-    """A session of the WebSocket app on the local resource, running: its id."""
-    launched = await alice.post(
-        "/api/v1/sessions",
-        json={
-            "template": "webapp",
-            "resource_id": await local_resource(alice),
-            "form": {"app_command": f"{sys.executable} {WS_APP} {{port}}"},
-        },
-    )
-    assert launched.status_code == 201, launched.text
-    session_id: str = launched.json()["id"]
-    async with asyncio.timeout(PATIENCE_SECONDS):
-        while (await alice.get(f"/api/v1/sessions/{session_id}")).json()["state"] != "running":
-            await asyncio.sleep(0.2)
-    return session_id
-
-
-async def app_socket(base_url: str, alice: LoggedIn, caller: Caller) -> ClientConnection:
-    socket = await open_socket(base_url, f"/s/{await running_app(alice)}/", caller)
+async def app_socket(site: Site, alice: LoggedIn, caller: Caller) -> ClientConnection:
+    state = state_of(site.app)
+    session_id = await running_session(state.database, state.session_tokens, "alice", site.app_port)
+    socket = await open_socket(site.url, f"/s/{session_id}/", caller)
     await socket.send("hello")
     assert await socket.recv() == "hello"
     return socket
@@ -233,52 +223,52 @@ def opener(request: pytest.FixtureRequest) -> Opener:
 @pytest.mark.parametrize("end", list(ENDS))
 @pytest.mark.parametrize("opener", KINDS, indirect=True)
 async def test_a_browser_s_socket_closes_when_its_login_ends(
-    base_url: str,
+    site: Site,
     accounts: AccountFactory,
     alice: LoggedIn,
     admin: LoggedIn,
     opener: Opener,
     end: str,
 ) -> None:
-    socket = await opener(base_url, alice, Caller.cookie_of(alice))
+    socket = await opener(site, alice, Caller.cookie_of(alice))
     await ENDS[end](accounts, alice, admin)
     assert await close_of(socket) == (4401, "login_ended")
 
 
 @pytest.mark.parametrize("opener", KINDS, indirect=True)
 async def test_a_script_s_socket_closes_when_its_token_is_revoked(
-    base_url: str, alice: LoggedIn, opener: Opener
+    site: Site, alice: LoggedIn, opener: Opener
 ) -> None:
     token_id, secret = await token_of(alice)
-    socket = await opener(base_url, alice, Caller.token(secret))
+    socket = await opener(site, alice, Caller.token(secret))
     assert (await alice.delete(f"/api/v1/tokens/{token_id}")).status_code == 204
     assert await close_of(socket) == (4401, "token_ended")
 
 
 async def test_a_disabled_user_s_token_sockets_close(
-    base_url: str, accounts: AccountFactory, alice: LoggedIn, admin: LoggedIn
+    site: Site, accounts: AccountFactory, alice: LoggedIn, admin: LoggedIn
 ) -> None:
     _, secret = await token_of(alice)
-    socket = await events_socket(base_url, alice, Caller.token(secret))
+    socket = await events_socket(site, alice, Caller.token(secret))
     await disable(accounts, alice, admin)
     assert await close_of(socket) == (4401, "token_ended")
 
 
 async def test_a_terminal_closes_when_its_resource_is_withdrawn(
-    base_url: str, accounts: AccountFactory, alice: LoggedIn
+    site: Site, accounts: AccountFactory, alice: LoggedIn
 ) -> None:
-    socket = await terminal_socket(base_url, alice, Caller.cookie_of(alice))
+    socket = await terminal_socket(site, alice, Caller.cookie_of(alice))
     accounts.settings.local_resource = "admins"  # what an administrator's restart would do
     assert await close_of(socket) == (4403, "access_withdrawn")
 
 
 async def test_other_logins_and_users_keep_their_sockets(
-    base_url: str, accounts: AccountFactory, alice: LoggedIn, admin: LoggedIn
+    site: Site, accounts: AccountFactory, alice: LoggedIn, admin: LoggedIn
 ) -> None:
     """A password change ends the other logins, not the one that changed it; one user's
     logout ends nobody else's sockets."""
-    mine = await events_socket(base_url, alice, Caller.cookie_of(alice))
-    admins = await events_socket(base_url, admin, Caller.cookie_of(admin))
+    mine = await events_socket(site, alice, Caller.cookie_of(alice))
+    admins = await events_socket(site, admin, Caller.cookie_of(admin))
     changed = await alice.post(
         "/api/v1/users/me/password",
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
@@ -297,8 +287,8 @@ def slow_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_the_replica_that_ends_a_login_closes_its_sockets_at_once(
-    slow_rounds: None, base_url: str, alice: LoggedIn
+    slow_rounds: None, site: Site, alice: LoggedIn
 ) -> None:
-    socket = await events_socket(base_url, alice, Caller.cookie_of(alice))
+    socket = await events_socket(site, alice, Caller.cookie_of(alice))
     assert (await alice.post("/api/v1/auth/logout")).status_code == 204
     assert await close_of(socket) == (4401, "login_ended")
