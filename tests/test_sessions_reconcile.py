@@ -10,20 +10,17 @@ and a copy of it that labgate asks whether it is busy as it asks JupyterLab).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
-import shutil
 import signal
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from labgate.db.engine import Database
 from labgate.db.models import AppSession
@@ -31,21 +28,19 @@ from labgate.db.types import utcnow
 from labgate.sessions.templates import WEBAPP
 from labgate.settings import Settings
 from labgate.state import AppState
-from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.accounts import AccountFactory
+from tests.support.local_sessions import PATIENCE_SECONDS, launch, private_daemon, wait_for
 
 SERVE = "python3 -m http.server {port} --bind 127.0.0.1"
 # An app asked for its kernels like JupyterLab (http.server answers 404: not busy).
 ASKED = dataclasses.replace(WEBAPP, id="webapp-asked", title="Asked web app", activity="jupyter")
-# Guards against a hang in the code under test, never a measure of speed.
-PATIENCE_SECONDS = 60
 
 
 @pytest.fixture
 def runtime_dir() -> Iterator[Path]:
-    """The daemon's own directory (short, for its socket), away from other tests'."""
-    path = Path(tempfile.mkdtemp(prefix="lg-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    """The daemon's own directory; the daemon and the apps ended by PID at the end."""
+    with private_daemon() as path:
+        yield path
 
 
 @pytest.fixture
@@ -75,64 +70,6 @@ def state(app: Any) -> AppState:
     return state
 
 
-@pytest.fixture
-async def local_pids(
-    state: AppState, database: Database, runtime_dir: Path
-) -> AsyncIterator[list[int]]:
-    """At the end the sessions' apps (continued first, if stopped) and the daemon are
-    killed by PID; tests add the PIDs they stop."""
-    stopped: list[int] = []
-    yield stopped
-    for pid in stopped:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
-    async with database.read() as db:
-        states = list(await db.scalars(select(AppSession.launcher_state)))
-    pids = [int(s["pid"]) for s in states if "pid" in s]
-    # The daemon and its agents: started with the runtime directory as an argument.
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):
-            if str(runtime_dir).encode() in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-async def local_id(client: LoggedIn) -> int:
-    listing = (await client.get("/api/v1/resources")).json()["resources"]
-    found: int = next(r for r in listing if r["kind"] == "local")["id"]
-    return found
-
-
-async def launch(client: LoggedIn, template: str, command: str) -> str:
-    answer = await client.post(
-        "/api/v1/sessions",
-        json={
-            "template": template,
-            "resource_id": await local_id(client),
-            "form": {"app_command": command},
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    session_id: str = answer.json()["id"]
-    return session_id
-
-
-async def wait_for(
-    client: LoggedIn, session_id: str, *states: str, within: float = PATIENCE_SECONDS
-) -> dict[str, Any]:
-    """The session once it is in one of ``states``; fails after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        session: dict[str, Any] = (await client.get(f"/api/v1/sessions/{session_id}")).json()
-        if session["state"] in states:
-            return session
-        assert loop.time() < deadline, f"still {session['state']} after {within} s: {session}"
-        await asyncio.sleep(0.2)
-
-
 async def row_of(database: Database, session_id: str) -> AppSession:
     async with database.read() as db:
         row = await db.get(AppSession, session_id)
@@ -151,11 +88,10 @@ def waiting_connections(port: int) -> int:
     return 0
 
 
-async def stopped_app(database: Database, session_id: str, stopped: list[int]) -> int:
+async def stopped_app(database: Database, session_id: str) -> int:
     """Stop the session's app with SIGSTOP; its port."""
     launched = (await row_of(database, session_id)).launcher_state
     os.kill(int(launched["pid"]), signal.SIGSTOP)
-    stopped.append(int(launched["pid"]))
     return int(launched["endpoint"]["port"])
 
 
@@ -167,7 +103,7 @@ async def until_asked(port: int) -> None:
 
 
 async def test_a_stuck_app_holds_up_no_other_users_session(
-    accounts: AccountFactory, state: AppState, database: Database, local_pids: list[int]
+    accounts: AccountFactory, state: AppState, database: Database
 ) -> None:
     alice = await accounts.login("alice")
     bob = await accounts.login("bob")
@@ -177,7 +113,7 @@ async def test_a_stuck_app_holds_up_no_other_users_session(
     idle_minutes = (await wait_for(bob, idle, "running"))["idle_minutes"]
 
     # Alice's app stops answering while labgate asks it whether it is busy.
-    await until_asked(await stopped_app(database, stuck, local_pids))
+    await until_asked(await stopped_app(database, stuck))
     # Bob's session is idle past its limit only now, while Alice's check hangs.
     async with database.session() as db:
         await db.execute(
@@ -202,13 +138,12 @@ async def test_a_stuck_check_is_given_up_logged_and_its_lease_released(
     accounts: AccountFactory,
     state: AppState,
     database: Database,
-    local_pids: list[int],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     alice = await accounts.login("alice")
     stuck = await launch(alice, ASKED.id, SERVE)
     await wait_for(alice, stuck, "running")
-    port = await stopped_app(database, stuck, local_pids)
+    port = await stopped_app(database, stuck)
 
     with caplog.at_level(logging.WARNING, logger="labgate.sessions.reconcile"):
         async with asyncio.timeout(PATIENCE_SECONDS):
@@ -225,7 +160,7 @@ async def test_a_stuck_check_is_given_up_logged_and_its_lease_released(
     "settings", [{"app_start_timeout_seconds": 5, "app_probe_timeout_seconds": 2}], indirect=True
 )
 async def test_a_launch_whose_app_never_answers_fails_at_its_start_timeout(
-    accounts: AccountFactory, local_pids: list[int]
+    accounts: AccountFactory,
 ) -> None:
     alice = await accounts.login("alice")
     # It listens, so connections are accepted, and never answers any.

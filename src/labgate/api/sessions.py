@@ -4,6 +4,10 @@ the app's log, and the administrators' decisions on requests for more time.
 A launch is checked here (template, launcher, form, the resource, the user's limit) and
 answered at once with the new session in ``pending``; the lifecycle then drives it to
 ``running`` in the background and pushes every step to the user's events socket.
+
+Limits counted in the database (live sessions per user, extensions granted without an
+administrator) are counted and acted on in one turn per user: concurrent requests of
+one user take turns (:func:`_one_at_a_time`), so they cannot all pass one check together.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from labgate.db.models import (
     Resource,
     SessionExtension,
     SessionState,
+    User,
 )
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
@@ -187,6 +192,13 @@ async def _out(db: Db, state: AppState, row: AppSession) -> SessionOut:
     return SessionOut.of(row, state.templates.get(row.template), extension)
 
 
+async def _one_at_a_time(db: Db, user_id: int) -> None:
+    """Until the request's transaction ends, other requests that count or change this
+    user's sessions wait here. PostgreSQL: the user's row is locked (FOR UPDATE); SQLite:
+    nothing to do, a writing transaction there holds the database's one write lock."""
+    await db.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
 async def _own(db: Db, principal: Principal, session_id: str, action: Action) -> AppSession:
     row = await db.get(AppSession, session_id)
     if row is None or (row.user_id != principal.user_id and not principal.is_admin):
@@ -217,6 +229,7 @@ async def launch(
     form = validate_form(template, body.form, batch=launcher.batch)
     resource: Resource = await catalog.get_visible(db, principal, state.settings, body.resource_id)
     policy = policy_for(principal.role, state.settings)
+    await _one_at_a_time(db, principal.user_id)
     live = await db.scalar(
         select(func.count())
         .select_from(AppSession)
@@ -339,6 +352,8 @@ async def extend_session(
     at once: the idle clock starts again and the end moves by ``hours``. Otherwise it
     waits for an administrator (``extension.state`` is ``pending``)."""
     row = await _own(db, principal, session_id, Action.MANAGE_SESSIONS)
+    await _one_at_a_time(db, row.user_id)
+    await db.refresh(row)  # as the request before this one in turn left it
     if row.state not in (
         SessionState.RUNNING.value,
         SessionState.STARTING.value,
@@ -419,7 +434,11 @@ async def decide_extension(
     db: Db,
 ) -> ExtensionOut:
     authorize(principal, Action.DECIDE_EXTENSIONS)
-    extension = await db.get(SessionExtension, extension_id)
+    # Locked (PostgreSQL) so that two administrators deciding at once take turns: the
+    # second finds it decided.
+    extension = await db.get(
+        SessionExtension, extension_id, with_for_update=True, populate_existing=True
+    )
     if extension is None:
         raise NotFound(f"There is no extension request {extension_id}.")
     if extension.state != ExtensionState.PENDING.value:
@@ -429,6 +448,9 @@ async def decide_extension(
     extension.decided_at = now
     extension.decided_by = principal.user_id
     row = await db.get(AppSession, extension.session_id)
+    if row is not None:
+        await _one_at_a_time(db, row.user_id)  # with the owner's own extensions
+        await db.refresh(row)
     if row is not None and body.grant and row.state in LIVE_SESSION_STATES:
         _grant(row, extension.hours, now)
     if row is not None:
