@@ -184,6 +184,23 @@ def test_scancel_ends_a_pending_and_a_running_job(
     assert sleepers
 
 
+def test_a_job_runs_on_while_slurmctld_is_stopped_and_started_again(
+    slurm: SlurmCluster, login_node: SshServer, job_dir: Path
+) -> None:
+    job_id = _submit(login_node, slurm, f"--chdir={job_dir} --wrap 'sleep 600'")
+    _wait("running job", lambda: _state_is(slurm, job_id, "RUNNING"), slurm)
+    first = slurm.pids["slurmctld"]
+    with slurm.controller_stopped():
+        assert identify(first) is None
+        result = _ssh(login_node, slurm, f"squeue -h -j {job_id}")
+        assert result.returncode != 0
+        assert "Unable to contact slurm controller" in result.stderr
+    assert slurm.pids["slurmctld"] != first
+    assert _job(slurm, job_id)["JobState"] == "RUNNING"
+    slurm.command("scancel", str(job_id))
+    _wait("cancelled job", lambda: _state_is(slurm, job_id, "CANCELLED"), slurm)
+
+
 def test_a_job_shows_its_time_limit(
     slurm: SlurmCluster, login_node: SshServer, job_dir: Path
 ) -> None:

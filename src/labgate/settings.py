@@ -357,6 +357,15 @@ class Settings(BaseSettings):
         "app is ready (while it starts) or busy (JupyterLab's kernels). An app that does "
         "not answer in time counts as not ready, or not busy.",
     )
+    app_scheduler_outage_seconds: int = Field(
+        600,
+        ge=0,
+        description="How long a batch session waits for a scheduler that does not answer "
+        "(slurmctld restarting or down, `squeue` timing out) before it is given up. "
+        "Meanwhile the session keeps its state and labgate asks again; then it stops "
+        "being served, labgate cancels its job as soon as the scheduler answers again, "
+        "and the session ends as failed, saying why.",
+    )
     # -- e-mail ----------------------------------------------------------------------
     smtp_host: str = Field(
         "",

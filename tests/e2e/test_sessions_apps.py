@@ -2,12 +2,17 @@
 code over its WebSocket; other users are refused on every path and socket; a busy kernel
 counts as activity), TensorBoard showing scalars written to a log directory, and
 JupyterLab as a job of a real single-node SLURM (pending, running on the node, reached
-from the login node; a job the scheduler refuses; a pending job cancelled).
+from the login node; a job the scheduler refuses; a pending job cancelled), and SLURM
+sessions when the scheduler does not answer: the private slurmctld stopped while a session
+runs and started again. A short outage is only a progress line (while the job starts, and
+while it runs); one longer than ``app_scheduler_outage_seconds`` gives the session up,
+and its job is cancelled once slurmctld is back.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +37,15 @@ pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "apps admin password"
 BOB_PASSWORD = "bob's password for apps"
+# Above two failed scheduler calls (each takes about 20 s with slurmctld down), so that a
+# short outage is never given up by a poll that began just before it.
+OUTAGE_SECONDS = 50
+ASKING_AGAIN = "The scheduler does not answer; asking again."
+# A web app that takes a few seconds to answer, so that its session is still starting
+# when slurmctld goes away.
+SLOW_APP = "bash -c 'sleep 5; exec python3 -m http.server \"$PORT\"'"
+# A small job, within the debug partition's limits.
+JOB = {"cpus": 1, "memory_gb": 1, "walltime_minutes": 20, "partition": "debug"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +56,11 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    env = {"LABGATE_APP_RECONCILE_SECONDS": "2", "LABGATE_APP_START_TIMEOUT_SECONDS": "90"}
+    env = {
+        "LABGATE_APP_RECONCILE_SECONDS": "2",
+        "LABGATE_APP_START_TIMEOUT_SECONDS": "90",
+        "LABGATE_APP_SCHEDULER_OUTAGE_SECONDS": str(OUTAGE_SECONDS),
+    }
     with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env) as running:
         yield running
 
@@ -254,6 +272,108 @@ def test_slurm_refusals_and_cancelling_a_pending_job(
         assert outcome["state"] == "pending"
         admin.post(f"/api/v1/sessions/{waiting['id']}/stop")
         assert wait_for(admin, waiting["id"], "stopped", timeout=60)["state"] == "stopped"
+
+
+def session_of(browser: Browser, session_id: str) -> dict[str, Any]:
+    answer = browser.get(f"/api/v1/sessions/{session_id}")
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def wait_for_line(
+    browser: Browser, session_id: str, line: str, times: int = 1, timeout: float = 90
+) -> dict[str, Any]:
+    """The session once its progress shows ``line`` ``times`` times."""
+    deadline = time.monotonic() + timeout
+    while True:
+        session = session_of(browser, session_id)
+        if session["progress"].count(line) >= times:
+            return session
+        assert time.monotonic() < deadline, session
+        time.sleep(0.3)
+
+
+def job_id(session: dict[str, Any]) -> str:
+    for line in session["progress"]:
+        found = re.match(r"Submitted to SLURM \(job (\d+)\)", line)
+        if found:
+            return found.group(1)
+    raise AssertionError(f"no job in {session['progress']}")
+
+
+def job_state(cluster: SlurmCluster, job: str, *states: str, timeout: float = 30) -> str:
+    """The job's state from ``scontrol``, once it is one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = cluster.command("scontrol", "-o", "show", "job", job)
+        found = re.search(r"JobState=(\S+)", shown.stdout)
+        assert found, shown.stdout + shown.stderr
+        if found.group(1) in states:
+            return found.group(1)
+        assert time.monotonic() < deadline, shown.stdout
+        time.sleep(0.3)
+
+
+def test_a_scheduler_outage_is_waited_out(
+    admin: Browser, cluster_box: int, slurm: SlurmCluster
+) -> None:
+    session = launch(
+        admin, cluster_box, "webapp", launcher="slurm", form={"app_command": SLOW_APP, **JOB}
+    )
+    sid = session["id"]
+    job = job_id(wait_for(admin, sid, "starting", timeout=60))
+
+    # While it starts: the launch waits, says so once, and carries on.
+    with slurm.controller_stopped():
+        wait_for_line(admin, sid, ASKING_AGAIN)
+        assert session_of(admin, sid)["state"] == "starting"
+    running = wait_for(admin, sid, "running", timeout=90)
+    assert "The scheduler answers again." in running["progress"]
+    assert admin.get(f"/s/{sid}/").status_code == 200
+
+    # While it runs: the reconciler waits too; the app is served all along.
+    with slurm.controller_stopped():
+        waiting = wait_for_line(admin, sid, ASKING_AGAIN, times=2)
+        assert waiting["state"] == "running", waiting
+        assert admin.get(f"/s/{sid}/").status_code == 200
+    wait_for_line(admin, sid, "The scheduler answers again.", times=2)
+    assert session_of(admin, sid)["state"] == "running"
+    job_state(slurm, job, "RUNNING", timeout=0)
+    assert admin.get(f"/s/{sid}/").status_code == 200
+
+    admin.post(f"/api/v1/sessions/{sid}/stop")
+    wait_for(admin, sid, "stopped", timeout=60)
+    job_state(slurm, job, "CANCELLED", "COMPLETED")
+
+
+def test_a_long_scheduler_outage_gives_the_session_up(
+    admin: Browser, cluster_box: int, slurm: SlurmCluster
+) -> None:
+    session = launch(
+        admin,
+        cluster_box,
+        "webapp",
+        launcher="slurm",
+        form={"app_command": "python3 -m http.server {port}", **JOB},
+    )
+    sid = session["id"]
+    job = job_id(wait_for(admin, sid, "running", timeout=90))
+
+    with slurm.controller_stopped():
+        given_up = wait_for(admin, sid, "stopping", timeout=OUTAGE_SECONDS + 90)
+        assert "The scheduler did not answer for" in given_up["message"]
+        assert "Unable to contact slurm controller" in given_up["message"]
+        assert "cancelled as soon as the scheduler answers again" in given_up["message"]
+        # Not served any more, although the job may still run.
+        assert admin.get(f"/s/{sid}/").status_code == 503
+        # It stays so while slurmctld is away (scancel cannot reach it either).
+        time.sleep(5)
+        assert session_of(admin, sid)["state"] == "stopping"
+
+    failed = wait_for(admin, sid, "failed", timeout=90)
+    assert failed["message"] == given_up["message"]
+    job_state(slurm, job, "CANCELLED")
 
 
 def test_bad_batch_forms_are_refused(admin: Browser, cluster_box: int) -> None:

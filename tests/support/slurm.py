@@ -113,6 +113,8 @@ START_ATTEMPTS = 3  # a free port can be taken between choosing it and a daemon 
 MAX_MEMORY_MB = 4096
 DEF_MEM_PER_CPU_MB = 256
 CLIENT_PATH = "/usr/bin:/bin"
+# sinfo's %T of a node that takes jobs (a trailing * would say it does not respond).
+_IN_SERVICE = ("idle", "mixed", "allocated")
 
 log = logging.getLogger("labgate.tests.slurm")
 
@@ -153,8 +155,16 @@ class SlurmCluster:
     controller_port: int
     node_port: int
     enforce_partition_limits: bool
-    pids: Mapping[str, int] = field(default_factory=dict)
-    """PIDs of ``munged``, ``slurmctld`` and ``slurmd``."""
+    daemons: dict[str, subprocess.Popen[bytes]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """``munged``, ``slurmctld`` and ``slurmd`` (the running ones: a restarted
+    ``slurmctld`` replaces the first)."""
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """PIDs of ``munged``, ``slurmctld`` and ``slurmd``."""
+        return {name: process.pid for name, process in self.daemons.items()}
 
     @property
     def environment(self) -> dict[str, str]:
@@ -165,6 +175,29 @@ class SlurmCluster:
     def setup_lines(self) -> str:
         """Shell lines that prepare a login shell (e.g. a resource's set-up lines)."""
         return f"export SLURM_CONF={self.config_path}"
+
+    @contextlib.contextmanager
+    def controller_stopped(self) -> Iterator[None]:
+        """``slurmctld`` stopped (SIGTERM: it saves its state) for the block, as in a
+        restart or an outage of the controller, then started again from its saved state;
+        running jobs go on running on the node meanwhile. Clients fail meanwhile with
+        ``Unable to contact slurm controller (connect failure)`` (after about 20 s)."""
+        process = self.daemons["slurmctld"]
+        stop_tree(process.pid)
+        process.wait()
+        try:
+            yield
+        finally:
+            self.daemons["slurmctld"] = _start(
+                _controller_argv(self.config_path), self.directory, self.directory / "slurmctld.out"
+            )
+            # Answering, and the node registered again (else jobs wait: ReqNodeNotAvail).
+            _wait_for(
+                "slurmctld did not answer again with the node in service",
+                lambda: _node_state(self.directory, self.node_name) in _IN_SERVICE,
+                self.daemons,
+                self.directory,
+            )
 
     def log(self, daemon: str) -> str:
         """The log of ``munged``, ``slurmctld`` or ``slurmd`` so far."""
@@ -350,6 +383,10 @@ def _config_text(
 # --- daemons ----------------------------------------------------------------------------
 
 
+def _controller_argv(config_path: Path) -> list[str]:
+    return [str(BINARIES["slurmctld"]), "-D", "-f", str(config_path)]
+
+
 def _start(argv: list[str], directory: Path, output: Path) -> subprocess.Popen[bytes]:
     with output.open("ab") as out:
         return subprocess.Popen(
@@ -526,7 +563,7 @@ def running_slurm(
             )
             config_path.chmod(0o644)
             for daemon, argv in (
-                ("slurmctld", [str(BINARIES["slurmctld"]), "-D", "-f", str(config_path)]),
+                ("slurmctld", _controller_argv(config_path)),
                 (
                     "slurmd",
                     [str(BINARIES["slurmd"]), "-D", "-f", str(config_path), "-N", node_name],
@@ -561,7 +598,7 @@ def running_slurm(
             controller_port=controller_port,
             node_port=node_port,
             enforce_partition_limits=enforce_partition_limits,
-            pids={daemon: process.pid for daemon, process in processes.items()},
+            daemons=processes,
         )
         log.info(
             "private SLURM %s in %s: slurmctld port %d, slurmd port %d",

@@ -395,6 +395,13 @@ class AppSession(Base):
     ends_at: Mapped[datetime | None]
     #: When the owner was warned that it will be stopped (cleared by activity or extension).
     warned_at: Mapped[datetime | None]
+    #: Since when its launcher cannot tell whether it runs (the scheduler does not
+    #: answer); None while it can. Given up after ``app_scheduler_outage_seconds``.
+    unknown_since: Mapped[datetime | None]
+    #: The state a ``stopping`` session ends in once its app is gone (stopped, expired,
+    #: failed): kept, so that a stop retried later (the scheduler did not answer) ends
+    #: the way it began.
+    final_state: Mapped[str] = mapped_column(String(16), default=SessionState.STOPPED.value)
     #: A replica driving the launch holds the lease until then (others leave it alone).
     lease_owner: Mapped[str] = mapped_column(String(64), default="")
     lease_until: Mapped[datetime | None]

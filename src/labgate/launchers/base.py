@@ -55,14 +55,17 @@ class Endpoint:
         return await transport.open_tcp(self.host, self.port)
 
 
-Phase = Literal["pending", "starting", "running", "ended"]
+Phase = Literal["pending", "starting", "running", "ended", "unknown"]
 
 
 @dataclass(frozen=True)
 class Poll:
     """What a launcher sees. ``pending``: waiting for the scheduler; ``starting``: the app
     process runs, perhaps not yet where we know; ``running``: it runs at ``endpoint``;
-    ``ended``: it is gone (``message`` says why, in words a user understands)."""
+    ``ended``: it is gone (``message`` says why, in words a user understands);
+    ``unknown``: the launcher could not find out (the scheduler does not answer: it
+    restarts, it timed out), so nothing is known to have changed: ask again later
+    (``message`` says what failed)."""
 
     phase: Phase
     message: str
@@ -98,6 +101,11 @@ class LaunchFailed(Exception):
     """The app could not be started; the message is for the user."""
 
 
+class StopFailed(Exception):
+    """The app could not be stopped now (the scheduler does not answer); it still runs,
+    so the lifecycle tries again later. The message says why."""
+
+
 class Launcher(Protocol):
     #: Stored with each session; never rename a released one.
     name: str
@@ -110,7 +118,9 @@ class Launcher(Protocol):
 
     async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll: ...
 
-    async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None: ...
+    async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None:
+        """End the app. Raises StopFailed when it may still run (try again later)."""
+        ...
 
     async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
         """The end of what the app printed (at most ``max_bytes``), for failures."""

@@ -23,7 +23,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from labgate.agent.client import AgentCallError
-from labgate.launchers.base import Endpoint, LaunchFailed, LaunchRequest, Poll, ResourceAccess
+from labgate.launchers.base import (
+    Endpoint,
+    LaunchFailed,
+    LaunchRequest,
+    Poll,
+    ResourceAccess,
+    StopFailed,
+)
 from labgate.launchers.commands import CommandResult, run_command
 from labgate.sessions.templates import Placeholders, command_of
 
@@ -50,6 +57,9 @@ _ENDED = {
     "BOOT_FAIL": "The job's node did not boot.",
     "DEADLINE": "The job missed its deadline.",
 }
+# squeue, scontrol and scancel give up on an unreachable slurmctld after about 20 s;
+# one that takes longer counts as no answer, within the reconciler's check timeout.
+SCHEDULER_TIMEOUT_SECONDS = 30.0
 _FREE_PORT = (
     "python3 -c 'import socket; s = socket.socket(); s.bind((\"\", 0)); print(s.getsockname()[1])'"
 )
@@ -117,6 +127,20 @@ def _cd_target(workdir: str) -> str:
 
 _STATE_LINE = re.compile(r"JobState=(\S+)")
 _REASON_LINE = re.compile(r"Reason=(\S+)")
+# What SLURM's clients say of a job the controller no longer knows (it ended more than
+# MinJobAge ago), and what scancel says of one that is ending: both are answers.
+_FORGOTTEN = "Invalid job id specified"
+_ALREADY_ENDING = "already completing or completed"
+
+
+def _forgotten(result: CommandResult) -> bool:
+    return _FORGOTTEN in result.stderr
+
+
+def _unknown(command: str, result: CommandResult) -> Poll:
+    """No answer from the scheduler (slurmctld restarting or down, a timeout): the job's
+    state is unknown, not ended."""
+    return Poll("unknown", f"{command}: {result.error_text()}")
 
 
 async def _scheduler(agent: Any, state: Mapping[str, Any], command: str) -> CommandResult:
@@ -126,6 +150,7 @@ async def _scheduler(agent: Any, state: Mapping[str, Any], command: str) -> Comm
         command,
         owner=str(state.get("owner", "")),
         setup_lines=list(state.get("setup_lines", [])),
+        limit_seconds=SCHEDULER_TIMEOUT_SECONDS,
     )
 
 
@@ -183,6 +208,8 @@ class SlurmLauncher:
         agent = await resource.agent()
         job_id = str(state["job_id"])
         result = await _scheduler(agent, state, f"squeue -h -j {shlex.quote(job_id)} -o '%T|%r|%N'")
+        if not result.ok and not _forgotten(result):
+            return _unknown("squeue", result)
         line = result.stdout.strip().splitlines()[0] if result.ok and result.stdout.strip() else ""
         if not line:
             return await self._finished(agent, state)
@@ -215,6 +242,8 @@ class SlurmLauncher:
         result = await _scheduler(
             agent, state, f"scontrol -o show job {shlex.quote(str(state['job_id']))}"
         )
+        if not result.ok and not _forgotten(result):
+            return _unknown("scontrol", result)
         found = _STATE_LINE.search(result.stdout) if result.ok else None
         job_state = found.group(1) if found else ""
         message = _ENDED.get(job_state, "The job is no longer known to SLURM.")
@@ -235,7 +264,12 @@ class SlurmLauncher:
 
     async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None:
         agent = await resource.agent()
-        await _scheduler(agent, state, f"scancel {shlex.quote(str(state['job_id']))}")
+        job_id = str(state["job_id"])
+        result = await _scheduler(agent, state, f"scancel {shlex.quote(job_id)}")
+        # scancel of a job that has ended (or was forgotten) succeeds quietly; anything
+        # else means the job may still run.
+        if not result.ok and not _forgotten(result) and _ALREADY_ENDING not in result.stderr:
+            raise StopFailed(f"SLURM could not cancel job {job_id}: {result.error_text()}")
 
     async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
         agent = await resource.agent()

@@ -296,6 +296,8 @@ class Lifecycle:
             ):
                 return  # stopped (or deleted) meanwhile
             poll = await launcher.poll(access, state)
+            if await self.given_up(row, poll):
+                return
             if poll.phase == "ended":
                 await self._ended_while_launching(row, template, launcher, access, state, poll)
                 return
@@ -352,6 +354,41 @@ class Lifecycle:
             eager = not launcher.batch and loop.time() - started < EAGER_FOR_SECONDS
             await asyncio.sleep(EAGER_POLL_SECONDS if eager else POLL_SECONDS[launcher.batch])
 
+    async def given_up(self, row: AppSession, poll: Poll) -> bool:
+        """Note whether the launcher knows where the session is. An ``unknown`` answer
+        (the scheduler does not answer) changes nothing but a progress line, once;
+        after ``app_scheduler_outage_seconds`` of them the session is given up: it turns
+        ``stopping`` (ending ``failed``) and the reconciler cancels its job once the
+        scheduler answers. True then: the caller stops looking at it."""
+        if poll.phase != "unknown":
+            if row.unknown_since is not None:
+                await self.progress(row, "The scheduler answers again.", unknown_since=None)
+            return False
+        now = utcnow()
+        if row.unknown_since is None:
+            line = "The scheduler does not answer; asking again."
+            log.info("session %s: %s", row.id, poll.message)
+            await self.progress(row, line, if_state=row.state, unknown_since=now)
+            return False
+        outage = timedelta(seconds=self.state.settings.app_scheduler_outage_seconds)
+        if now - row.unknown_since < outage:
+            return False
+        minutes = max(1, round((now - row.unknown_since).total_seconds() / 60))
+        reason = (
+            f"The scheduler did not answer for {minutes} minutes ({poll.message}), so "
+            "labgate gave the session up; its job is cancelled as soon as the scheduler "
+            "answers again."
+        )
+        await self.progress(
+            row,
+            f"Stopping: {reason}",
+            if_state=row.state,  # not if it was stopped meanwhile
+            state=SessionState.STOPPING.value,
+            final_state=SessionState.FAILED.value,
+            message=reason,
+        )
+        return True
+
     async def _ended_while_launching(
         self,
         row: AppSession,
@@ -395,9 +432,14 @@ class Lifecycle:
         if task is not None:
             task.cancel()
         row = snap.row
-        await self.progress(
-            row, f"Stopping: {reason}", state=SessionState.STOPPING.value, message=reason
-        )
+        if row.state != SessionState.STOPPING.value:  # a stop tried again says it once
+            await self.progress(
+                row,
+                f"Stopping: {reason}",
+                state=SessionState.STOPPING.value,
+                message=reason,
+                final_state=final.value,
+            )
         launcher = LAUNCHERS.get(row.launcher)
         if launcher is not None and row.launcher_state:
             try:

@@ -132,7 +132,8 @@ class Reconciler:
             if state in (SessionState.PENDING.value, SessionState.STARTING.value):
                 relaunch = True  # its driver went away: carry on from the saved state
             elif snap is not None and state == SessionState.STOPPING.value:
-                await lifecycle.stop(session_id, snap.row.message or "stopping")
+                final = SessionState(snap.row.final_state or SessionState.STOPPED.value)
+                await lifecycle.stop(session_id, snap.row.message or "stopping", final)
             elif snap is not None:
                 await self._check_running(snap)
         finally:
@@ -157,6 +158,8 @@ class Reconciler:
             # Not reachable without someone typing a password, or not answering in
             # time: nothing to decide now.
             log.info("session %s: cannot check: %s", row.id, exc.message)
+            return
+        if await lifecycle.given_up(row, poll):
             return
         if poll.phase == "ended":
             text = await lifecycle.launch_log(launcher, access, row.launcher_state)
