@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from labgate.app import create_app
+from labgate.auth import passwords
 from labgate.db.engine import Database
 from labgate.db.models import ApiToken, AuditEvent, LoginSession, Role
 from labgate.db.types import utcnow
@@ -278,3 +282,128 @@ async def test_a_trusted_proxy_saying_https_gives_the_host_cookie(
                 value = login.headers["set-cookie"].split(";")[0].split("=", 1)[1]
                 mine = {"Cookie": f"{name}={value}", **https}
                 assert (await http.get("/api/v1/auth/session", headers=mine)).status_code == 200
+
+
+# -- hashing never holds the database ----------------------------------------------------
+
+
+def real_cost(settings: Settings) -> Settings:
+    """The production cost of a password hash (the suite's own is cheap)."""
+    fields = Settings.model_fields
+    return settings.model_copy(
+        update={
+            "password_hash_time_cost": fields["password_hash_time_cost"].default,
+            "password_hash_memory_kib": fields["password_hash_memory_kib"].default,
+        }
+    )
+
+
+def sqlite_write_lock_free(database: Database) -> bool:
+    """Whether another connection could start writing at once (SQLite only)."""
+    path = database.url.split(":///", 1)[1]
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
+@dataclass
+class HashWatch:
+    """Calls of the password check (run in a worker thread), with what held the
+    database at that moment."""
+
+    database: Database
+    passwords: list[str] = field(default_factory=list)
+    checked_out: list[int] = field(default_factory=list)
+    write_lock_free: list[bool] = field(default_factory=list)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        verify = passwords._verify
+
+        def watched(password_hash: str | None, password: str) -> bool:
+            self.passwords.append(password)
+            self.checked_out.append(self.database.engine.pool.checkedout())  # type: ignore[attr-defined]
+            if self.database.is_sqlite:
+                self.write_lock_free.append(sqlite_write_lock_free(self.database))
+            return verify(password_hash, password)
+
+        monkeypatch.setattr(passwords, "_verify", watched)
+
+
+async def test_no_connection_is_held_while_a_password_is_checked(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without its lifespan: no background work (housekeeping, reconciling) that could
+    # hold a connection of its own at the moment measured.
+    app = create_app(real_cost(settings), database=database, bootstrap=False)
+    factory = AccountFactory(app, database, settings)
+    await factory.user("alice")
+    watch = HashWatch(database)
+    watch.install(monkeypatch)
+    http = factory.anonymous()
+    attempts = [("alice", "not the password"), ("nobody", "whatever123"), ("alice", PASSWORD)]
+    answers = [
+        (await http.post(LOGIN, json={"username": u, "password": p})).status_code
+        for u, p in attempts
+    ]
+    assert answers == [401, 401, 200]
+    assert len(watch.checked_out) == 3
+    # Not one pooled connection out, the SQLite write lock free, while hashing.
+    assert watch.checked_out == [0, 0, 0]
+    assert all(watch.write_lock_free)
+    await factory.close()
+
+
+async def test_a_burst_of_failed_logins_does_not_stall_others(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many wrong passwords at once, from many addresses, at the production hash cost,
+    while another user saves preferences: every login is answered 401 or 429 (never
+    "database is locked"), the save succeeds, and no more than the per-account limit of
+    guesses at one account are checked against its password, even concurrently."""
+    app = create_app(real_cost(settings), database=database, bootstrap=False)
+    limit = settings.login_max_failures_per_account
+    async with app.router.lifespan_context(app):
+        factory = AccountFactory(app, database, settings)
+        await factory.user("alice")
+        saver = await factory.login("saver")
+        watch = HashWatch(database)
+        watch.install(monkeypatch)
+
+        async def guess(username: str, number: int) -> httpx.Response:
+            http = factory.anonymous(f"10.77.{number // 250}.{number % 250 + 1}")
+            return await http.post(
+                LOGIN, json={"username": username, "password": f"guess-{username}-{number}"}
+            )
+
+        async def save(number: int) -> httpx.Response:
+            return await saver.patch(
+                "/api/v1/preferences", json={"preferences": {"editor.font_size": 10 + number}}
+            )
+
+        at_alice = [guess("alice", n) for n in range(3 * limit)]
+        elsewhere = [guess(f"nobody{n}", 100 + n) for n in range(8)]
+        saves = [save(n) for n in range(4)]
+        answers = await asyncio.gather(*at_alice, *elsewhere, *saves)
+        alice_answers = answers[: len(at_alice)]
+        other_answers = answers[len(at_alice) : len(at_alice) + len(elsewhere)]
+        save_answers = answers[len(at_alice) + len(elsewhere) :]
+
+        assert [a.status_code for a in save_answers] == [200] * len(saves)
+        assert sorted(a.status_code for a in alice_answers) == [401] * limit + [429] * (
+            len(at_alice) - limit
+        )
+        assert [a.status_code for a in other_answers] == [401] * len(elsewhere)
+        for answer in alice_answers + other_answers:
+            code = "invalid_credentials" if answer.status_code == 401 else "rate_limited"
+            assert answer.json()["error"]["code"] == code
+        checked_at_alice = [p for p in watch.passwords if p.startswith("guess-alice-")]
+        assert len(checked_at_alice) == limit
+        assert await audit_count(database, "login_failed") == limit + len(elsewhere)
+        assert await audit_count(database, "login_attempt") == 0
+        await factory.close()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
+from labgate.app import create_app
 from labgate.db.engine import Database
 from labgate.db.models import AuditEvent, Role, User
+from labgate.settings import Settings
 from tests.support.accounts import PASSWORD, AccountFactory
+from tests.test_auth_api import HashWatch, real_cost
 
 NEW_USER = {
     "username": "carol",
@@ -180,6 +184,26 @@ async def test_changing_the_password_ends_other_sessions(accounts: AccountFactor
     assert (await laptop.get("/api/v1/users/me")).status_code == 200
     assert (await phone.get("/api/v1/users/me")).status_code == 401
     await accounts.login("alice", create=False, password="another long one")
+
+
+async def test_changing_the_password_holds_no_connection_while_hashing(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No lifespan: no background work holding connections of its own meanwhile.
+    app = create_app(real_cost(settings), database=database, bootstrap=False)
+    factory = AccountFactory(app, database, settings)
+    alice = await factory.login("alice")
+    watch = HashWatch(database)
+    watch.install(monkeypatch)
+    for current, status in (("not the one", 422), (PASSWORD, 204)):
+        answer = await alice.post(
+            "/api/v1/users/me/password",
+            json={"current_password": current, "new_password": "another long one"},
+        )
+        assert answer.status_code == status, answer.text
+    assert watch.checked_out == [0, 0]
+    assert all(watch.write_lock_free)
+    await factory.close()
 
 
 async def test_admins_read_the_audit_log(accounts: AccountFactory) -> None:

@@ -152,7 +152,28 @@ async def set_password(
     """Change the password and end every other login session of the user. A ``one_time``
     password must be replaced by the user at their next login."""
     check_password(password, settings, field=field)
-    user.password_hash = await hash_password(password)
+    await store_password_hash(
+        db,
+        user,
+        await hash_password(password),
+        actor=actor,
+        keep_session_id=keep_session_id,
+        one_time=one_time,
+    )
+
+
+async def store_password_hash(
+    db: AsyncSession,
+    user: User,
+    password_hash: str,
+    *,
+    actor: Actor = audit.SYSTEM,
+    keep_session_id: int | None = None,
+    one_time: bool = False,
+) -> None:
+    """:func:`set_password` with the password already checked and hashed, for callers
+    that hash before opening their transaction (hashing is slow; nobody should wait)."""
+    user.password_hash = password_hash
     user.password_changed_at = user.updated_at = utcnow()
     user.must_change_password = one_time
     await revoke_user_sessions(db, user.id, keep_session_id=keep_session_id)

@@ -20,8 +20,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from labgate.agent.client import ByteStream
-from labgate.api.deps import State
-from labgate.api.files import READ, Caller, RemotePath, on_resource, resource_plan
+from labgate.api.deps import Caller, State
+from labgate.api.files import READ, RemotePath, on_resource, resource_plan
 from labgate.errors import BadRequest
 from labgate.http.content import disposition
 

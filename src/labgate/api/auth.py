@@ -12,12 +12,13 @@ from labgate import audit
 from labgate.api.deps import CurrentPrincipal, Db, State, client_of, recheck_sockets
 from labgate.api.schemas import Body, Password, UserOut, describe_user
 from labgate.audit import Actor
-from labgate.auth.ratelimit import FAILED_LOGIN, check_login_allowed
+from labgate.auth.ratelimit import FAILED_LOGIN, claim_login_attempt, settle_login_attempt
 from labgate.auth.sessions import create_session, revoke_session
 from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
 from labgate.errors import AccountDisabled, InvalidCredentials, RateLimited
 from labgate.http.cookies import delete_session_cookie, set_session_cookie
+from labgate.state import AppState
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
 
@@ -36,21 +37,30 @@ class SessionOut(BaseModel):
 async def login(body: LoginIn, request: Request, response: Response, state: State) -> SessionOut:
     client = client_of(request, state)
     username = body.username.lower()
+    try:
+        async with state.database.session() as db:
+            attempt = await claim_login_attempt(
+                db, state.settings, username=username, client=client
+            )
+    except RateLimited:
+        state.metrics.logins.labels("rate_limited").inc()
+        raise
+    # The password is checked with no database connection held (hashing is slow on
+    # purpose), so a burst of logins never makes anybody else's request wait.
+    try:
+        user_id = await _vouched_for(state, username, body.password)
+    except Exception as exc:
+        async with state.database.session() as db:
+            await settle_login_attempt(db, attempt, "login_error", error=type(exc).__name__)
+        raise
     user: User | None = None
     async with state.database.session() as db:
-        try:
-            await check_login_allowed(db, state.settings, username=username, client=client)
-        except RateLimited:
-            state.metrics.logins.labels("rate_limited").inc()
-            raise
-        for provider in state.providers:
-            user = await provider.authenticate(db, username, body.password)
-            if user is not None:
-                break
+        if user_id is not None:
+            user = await db.get(User, user_id)
         if user is None:
-            audit.record(db, FAILED_LOGIN, target=username, client=client, reason="credentials")
+            await settle_login_attempt(db, attempt, FAILED_LOGIN, reason="credentials")
         elif user.disabled:
-            audit.record(db, "login_refused", target=username, client=client, reason="disabled")
+            await settle_login_attempt(db, attempt, "login_refused", reason="disabled")
         else:
             cookie, session = await create_session(
                 db,
@@ -61,9 +71,7 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
             )
             user.last_login_at = utcnow()
             answer = SessionOut(user=await describe_user(db, user), csrf_token=session.csrf_token)
-            audit.record(
-                db, "login", actor=Actor(user.id, user.username), target=username, client=client
-            )
+            await settle_login_attempt(db, attempt, "login", actor=Actor(user.id, user.username))
     if user is None:
         state.metrics.logins.labels("failed").inc()
         raise InvalidCredentials("Wrong user name or password.")
@@ -73,6 +81,15 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
     state.metrics.logins.labels("success").inc()
     set_session_cookie(response, request, state.settings, cookie)
     return answer
+
+
+async def _vouched_for(state: AppState, username: str, password: str) -> int | None:
+    """The id of the user the first provider that knows these credentials vouches for."""
+    for provider in state.providers:
+        user_id = await provider.authenticate(state.database, username, password)
+        if user_id is not None:
+            return user_id
+    return None
 
 
 @router.get("/session", summary="The current browser session")

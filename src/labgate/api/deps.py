@@ -212,6 +212,19 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+async def _caller(
+    request: Request,
+    state: State,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    return await authenticate(request, state, method=request.method)
+
+
+#: The caller, looked up in a short transaction of its own, for routes that must not
+#: hold the request's transaction while they work (streams, password hashing).
+Caller = Annotated[Principal, Depends(_caller)]
+
+
 def client_of(request: Request, state: AppState) -> str:
     return client_address(request, state.settings.trusted_proxies)
 

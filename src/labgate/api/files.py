@@ -23,14 +23,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstraints, model_validator
 from starlette.requests import ClientDisconnect
 
 from labgate.agent.client import AgentConnection, FileReadStream
-from labgate.api.deps import State, authenticate
+from labgate.api.deps import Caller, State
 from labgate.api.remote_errors import resource_errors
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
@@ -216,20 +215,6 @@ class Written(BaseModel):
 
 
 # -- who, where ---------------------------------------------------------------------------
-
-# Declared so the API docs offer "Authorize" with a token; authenticate() reads the header.
-_bearer = HTTPBearer(auto_error=False, description="An API token: `lgt_...`")
-
-
-async def _caller(
-    request: Request,
-    state: State,
-    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    return await authenticate(request, state, method=request.method)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
 
 
 async def resource_plan(

@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from labgate.agent.client import AgentConnection
-from labgate.api.deps import State
-from labgate.api.files import CHANGE, READ, Caller, PathText, RawPath, on_resource, resource_plan
+from labgate.api.deps import Caller, State
+from labgate.api.files import CHANGE, READ, PathText, RawPath, on_resource, resource_plan
 from labgate.api.schemas import Body
 from labgate.auth.policy import authorize
 from labgate.auth.principal import Principal

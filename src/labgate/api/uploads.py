@@ -21,8 +21,8 @@ from sqlalchemy import delete, select
 from starlette.requests import ClientDisconnect
 
 from labgate.agent.client import upload_hidden_path
-from labgate.api.deps import State
-from labgate.api.files import CHANGE, READ, Caller, Located, on_resource, resource_plan
+from labgate.api.deps import Caller, State
+from labgate.api.files import CHANGE, READ, Located, on_resource, resource_plan
 from labgate.api.remote_errors import ResourceError
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from labgate.accounts import users as accounts
-from labgate.api.deps import CurrentPrincipal, Db, State, recheck_sockets
+from labgate.api.deps import Caller, CurrentPrincipal, Db, State, recheck_sockets
 from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut, describe_user
-from labgate.auth.passwords import verify_password
+from labgate.auth.passwords import hash_password, verify_password
 from labgate.auth.policy import Action, authorize
 from labgate.db.models import Role, User
-from labgate.errors import FieldProblem, ValidationFailed
+from labgate.errors import Conflict, FieldProblem, ValidationFailed
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -74,25 +75,28 @@ async def update_me(body: SelfUpdate, principal: CurrentPrincipal, state: State,
 
 
 @router.post("/me/password", status_code=204, summary="Change your password")
-async def change_my_password(
-    body: PasswordChange, principal: CurrentPrincipal, state: State, db: Db, request: Request
-) -> Response:
+async def change_my_password(body: PasswordChange, principal: Caller, state: State) -> Response:
     authorize(principal, Action.UPDATE_OWN_ACCOUNT)
-    user = await db.get(User, principal.user_id)
-    assert user is not None
-    if not await verify_password(user.password_hash, body.current_password):
+    accounts.check_password(body.new_password, state.settings, field="body.new_password")
+    # Both hashes are made with no transaction open: hashing is slow on purpose, and
+    # nobody else's request should wait for it.
+    async with state.database.read() as db:
+        stored = await db.scalar(select(User.password_hash).where(User.id == principal.user_id))
+    if not await verify_password(stored, body.current_password):
         message = "The current password is wrong."
         raise ValidationFailed(message, details=[FieldProblem("body.current_password", message)])
-    await accounts.set_password(
-        db,
-        state.settings,
-        user,
-        body.new_password,
-        actor=principal.actor,
-        keep_session_id=principal.session_id,
-        field="body.new_password",
-    )
-    recheck_sockets(request, state, user.id)
+    new_hash = await hash_password(body.new_password)
+    async with state.database.session() as db:
+        user = await db.get(User, principal.user_id)
+        if user is None or user.password_hash != stored:
+            raise Conflict("Your password was changed meanwhile. Log in again and retry.")
+        await accounts.store_password_hash(
+            db, user, new_hash, actor=principal.actor, keep_session_id=principal.session_id
+        )
+    # Other logins of the user ended: the proxy asks the database again, and their open
+    # sockets here close now (there is no request transaction to do it after).
+    state.recent_callers.forget_all()
+    state.live_sockets.recheck(principal.user_id)
     return Response(status_code=204)
 
 

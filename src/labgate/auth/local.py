@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
 
 from labgate.auth.passwords import hash_password, needs_rehash, verify_password
+from labgate.db.engine import Database
 from labgate.db.models import User
 from labgate.settings import Settings
 
@@ -17,13 +17,26 @@ class LocalProvider:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def authenticate(self, db: AsyncSession, username: str, password: str) -> User | None:
-        user = await db.scalar(
-            select(User).where(User.username == username, User.auth_provider == self.name)
-        )
-        stored = user.password_hash if user is not None else None
-        if not await verify_password(stored, password) or user is None:
+    async def authenticate(self, database: Database, username: str, password: str) -> int | None:
+        async with database.read() as db:
+            found = (
+                await db.execute(
+                    select(User.id, User.password_hash).where(
+                        User.username == username, User.auth_provider == self.name
+                    )
+                )
+            ).first()
+        # Hashing happens here, with the connection back in the pool.
+        user_id, stored = (None, None) if found is None else (found.id, found.password_hash)
+        if not await verify_password(stored, password) or user_id is None:
             return None
         if stored is not None and needs_rehash(stored):
-            user.password_hash = await hash_password(password)
-        return user
+            upgraded = await hash_password(password)
+            async with database.session() as db:
+                # Unless the password was changed meanwhile.
+                await db.execute(
+                    update(User)
+                    .where(User.id == user_id, User.password_hash == stored)
+                    .values(password_hash=upgraded)
+                )
+        return int(user_id)

@@ -11,9 +11,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from labgate.db.models import User
+from labgate.db.engine import Database
 from labgate.errors import ConfigurationError
 from labgate.settings import Settings
 
@@ -27,10 +25,15 @@ class AuthProvider(Protocol):
     name: str
     label: str
 
-    async def authenticate(self, db: AsyncSession, username: str, password: str) -> User | None:
-        """The user whose credentials these are, or None. Must not reveal (by error or by
-        timing) whether the account exists. A provider may create the account on first
-        login (for directory services)."""
+    async def authenticate(self, database: Database, username: str, password: str) -> int | None:
+        """The id of the user whose credentials these are, or None. Must not reveal (by
+        error or by timing) whether the account exists. A provider may create the account
+        on first login (for directory services).
+
+        Checking a password is slow (a hash, a directory server): never do it while
+        holding a database connection. Read what is needed in a short transaction of
+        ``database``, let it go, check, then write (if at all) in another short one;
+        otherwise a burst of logins stalls every other user's requests."""
         ...
 
 
