@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -168,3 +169,46 @@ async def test_a_token_cannot_mint_a_stronger_token(accounts: AccountFactory) ->
     assert refused.status_code == 422
     assert refused.json()["error"]["details"][0]["field"] == "body.scopes"
     assert len((await root.get("/api/v1/tokens")).json()["tokens"]) == 1
+
+
+async def test_a_token_cannot_create_a_token_that_outlives_it(
+    accounts: AccountFactory, database: Database
+) -> None:
+    alice = await accounts.login("alice")
+    _, short = await make_token(alice, name="short", expires_in_days=2)
+    script = accounts.anonymous()
+
+    async def create(secret: str, days: int) -> dict[str, Any]:
+        response = await script.post(
+            "/api/v1/tokens",
+            json={"name": f"child {days}", "expires_in_days": days},
+            headers=bearer(secret),
+        )
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async with database.session() as db:
+        parent_expiry = await db.scalar(select(ApiToken.expires_at).where(ApiToken.name == "short"))
+    assert parent_expiry is not None
+    # Asking for longer: brought forward to the parent's own expiry, and told so.
+    longer = await create(short, 30)
+    assert datetime.fromisoformat(longer["token"]["expires_at"]) == parent_expiry
+    assert "cannot create tokens that outlive it" in longer["notice"]
+    # Asking for less: as asked.
+    sooner = await create(short, 1)
+    assert datetime.fromisoformat(sooner["token"]["expires_at"]) < parent_expiry
+    assert sooner["notice"] is None
+    # A grandchild cannot outlive its grandparent either.
+    grandchild = await create(longer["secret"], 30)
+    assert datetime.fromisoformat(grandchild["token"]["expires_at"]) == parent_expiry
+    # A token that never expires (made before tokens had to) may create any.
+    _, forever = await make_token(alice, name="forever")
+    async with database.session() as db:
+        await db.execute(update(ApiToken).where(ApiToken.name == "forever").values(expires_at=None))
+    free = await create(forever, 30)
+    assert free["notice"] is None
+    assert datetime.fromisoformat(free["token"]["expires_at"]) > utcnow() + timedelta(days=29)
+    # A browser session is not a token: it may ask for any expiry within the maximum.
+    from_browser = await alice.post("/api/v1/tokens", json={"name": "b", "expires_in_days": 30})
+    assert from_browser.json()["notice"] is None

@@ -34,6 +34,8 @@ class TokenCreate(Body):
 class TokenCreated(BaseModel):
     token: TokenOut
     secret: str
+    #: Set when the expiry asked for was brought forward (see create_token).
+    notice: str | None = None
 
 
 @router.get("", summary="Your API tokens")
@@ -46,6 +48,8 @@ async def list_tokens(principal: CurrentPrincipal, state: State, db: Db) -> Toke
 async def create_token(
     body: TokenCreate, principal: CurrentPrincipal, state: State, db: Db
 ) -> TokenCreated:
+    """A request authenticated by a token gets a token that expires no later than that
+    one: a later expiry asked for is brought forward to it, and ``notice`` says so."""
     authorize(principal, Action.CREATE_TOKEN)
     user = await db.get(User, principal.user_id)
     assert user is not None
@@ -58,8 +62,16 @@ async def create_token(
         expires_in_days=body.expires_in_days,
         grantable=principal.scopes,
         actor=principal.actor,
+        not_after=principal.token_expires_at,
     )
-    return TokenCreated(token=TokenOut.of(token), secret=secret)
+    notice = None
+    if token.expires_at is not None and token.expires_at == principal.token_expires_at:
+        notice = (
+            f"The new token expires at {token.expires_at:%Y-%m-%d %H:%M} UTC, with the token "
+            "that created it: a token cannot create tokens that outlive it. Create it from "
+            "a browser session for a later expiry."
+        )
+    return TokenCreated(token=TokenOut.of(token), secret=secret, notice=notice)
 
 
 @router.delete("/{token_id}", status_code=204, summary="Revoke an API token")

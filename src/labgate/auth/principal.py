@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -69,6 +69,8 @@ class Principal:
     session_id: int | None = None
     token_id: int | None = None
     must_change_password: bool = False
+    #: When the token used expires (None: a browser session, or a token that never does).
+    token_expires_at: datetime | None = None
 
     @classmethod
     def of(
@@ -79,6 +81,7 @@ class Principal:
         *,
         session_id: int | None = None,
         token_id: int | None = None,
+        token_expires_at: datetime | None = None,
     ) -> Principal:
         """The caller behind a live login session or token: never more scopes than the
         account's role allows."""
@@ -90,6 +93,7 @@ class Principal:
             scopes=scopes & role_scopes(account.role),
             session_id=session_id,
             token_id=token_id,
+            token_expires_at=token_expires_at,
             must_change_password=account.must_change_password,
         )
 

@@ -52,9 +52,12 @@ async def create_token(
     expires_in_days: int | None,
     grantable: frozenset[Scope],
     actor: Actor,
+    not_after: datetime | None = None,
 ) -> tuple[str, ApiToken]:
     """Make a token for ``user``; returns the secret (shown once, never stored) and the row.
-    Tokens always expire, within ``api_token_max_days``, and hold no scope beyond the
+    Tokens always expire, within ``api_token_max_days`` and no later than ``not_after``
+    (the expiry of the token that asks: a token cannot outlive itself through another;
+    a later expiry asked for is brought forward to it), and hold no scope beyond the
     user's role nor beyond ``grantable`` (what whoever asks may pass on)."""
     limit = settings.api_token_max_days
     if expires_in_days is None or expires_in_days > limit:
@@ -65,6 +68,9 @@ async def create_token(
         _refuse("body.scopes", "You cannot give a token more rights than you have.")
     secret = TOKEN_PREFIX + new_secret()
     now = utcnow()
+    expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
+    if not_after is not None and (expires_at is None or expires_at > not_after):
+        expires_at = not_after
     row = ApiToken(
         user_id=user.id,
         name=name,
@@ -72,7 +78,7 @@ async def create_token(
         token_hash=digest(secret),
         scopes=sorted(s.value for s in scopes),
         created_at=now,
-        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        expires_at=expires_at,
     )
     db.add(row)
     await db.flush()
@@ -97,17 +103,30 @@ class LiveToken:
     id: int
     scopes: frozenset[Scope]
     account: Account
+    expires_at: datetime | None
     # last_used_at is old enough to be worth refreshing (see touch_token).
     stale: bool
 
     def principal(self) -> Principal:
         """Who calls with this token: its scopes, within the user's role."""
-        return Principal.of(self.account, "token", self.scopes, token_id=self.id)
+        return Principal.of(
+            self.account,
+            "token",
+            self.scopes,
+            token_id=self.id,
+            token_expires_at=self.expires_at,
+        )
 
 
 def _live_tokens(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     return (
-        select(ApiToken.id, ApiToken.scopes, ApiToken.last_used_at, *ACCOUNT_COLUMNS)
+        select(
+            ApiToken.id,
+            ApiToken.scopes,
+            ApiToken.expires_at,
+            ApiToken.last_used_at,
+            *ACCOUNT_COLUMNS,
+        )
         .join(User, User.id == ApiToken.user_id)
         .where(
             which,
@@ -149,6 +168,7 @@ def _live_token(row: Row[*tuple[Any, ...]], now: datetime) -> LiveToken:
         id=row.id,
         scopes=expand_scopes(row.scopes),
         account=Account.from_row(row),
+        expires_at=row.expires_at,
         stale=row.last_used_at is None or now - row.last_used_at > TOUCH_INTERVAL,
     )
 
