@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from labgate.auth import live_sockets
@@ -24,7 +23,7 @@ from labgate.settings import Settings
 from tests.support.accounts import PASSWORD, AccountFactory, LoggedIn
 from tests.support.daemons import daemon_runtime_dir
 from tests.support.proxied import running_session, small_app, state_of
-from tests.support.serving import serving
+from tests.support.serving import close_of, serving
 from tests.support.sshd import SshServer
 
 DEADLINE_SECONDS = 2.0
@@ -96,20 +95,6 @@ async def open_socket(base_url: str, path: str, caller: Caller) -> ClientConnect
         open_timeout=PATIENCE_SECONDS,
         max_size=None,
     )
-
-
-async def close_of(socket: ClientConnection, seconds: float = DEADLINE_SECONDS) -> tuple[int, str]:
-    """The close code and reason the server sends within ``seconds`` (reading what
-    comes before)."""
-    async with asyncio.timeout(seconds):
-        try:
-            while True:
-                await socket.recv()
-        except ConnectionClosed as closed:
-            if closed.rcvd is None:
-                raise AssertionError(f"closed without a close frame: {closed}") from closed
-            return closed.rcvd.code, closed.rcvd.reason
-    raise AssertionError("unreachable")
 
 
 async def until_message(socket: ClientConnection, kind: str) -> dict[str, Any]:
@@ -232,7 +217,7 @@ async def test_a_browser_s_socket_closes_when_its_login_ends(
 ) -> None:
     socket = await opener(site, alice, Caller.cookie_of(alice))
     await ENDS[end](accounts, alice, admin)
-    assert await close_of(socket) == (4401, "login_ended")
+    assert await close_of(socket, DEADLINE_SECONDS) == (4401, "login_ended")
 
 
 @pytest.mark.parametrize("opener", KINDS, indirect=True)
@@ -242,7 +227,7 @@ async def test_a_script_s_socket_closes_when_its_token_is_revoked(
     token_id, secret = await token_of(alice)
     socket = await opener(site, alice, Caller.token(secret))
     assert (await alice.delete(f"/api/v1/tokens/{token_id}")).status_code == 204
-    assert await close_of(socket) == (4401, "token_ended")
+    assert await close_of(socket, DEADLINE_SECONDS) == (4401, "token_ended")
 
 
 async def test_a_disabled_user_s_token_sockets_close(
@@ -251,7 +236,7 @@ async def test_a_disabled_user_s_token_sockets_close(
     _, secret = await token_of(alice)
     socket = await events_socket(site, alice, Caller.token(secret))
     await disable(accounts, alice, admin)
-    assert await close_of(socket) == (4401, "token_ended")
+    assert await close_of(socket, DEADLINE_SECONDS) == (4401, "token_ended")
 
 
 async def test_a_terminal_closes_when_its_resource_is_withdrawn(
@@ -259,7 +244,7 @@ async def test_a_terminal_closes_when_its_resource_is_withdrawn(
 ) -> None:
     socket = await terminal_socket(site, alice, Caller.cookie_of(alice))
     accounts.settings.local_resource = "admins"  # what an administrator's restart would do
-    assert await close_of(socket) == (4403, "access_withdrawn")
+    assert await close_of(socket, DEADLINE_SECONDS) == (4403, "access_withdrawn")
 
 
 async def test_other_logins_and_users_keep_their_sockets(
@@ -275,7 +260,7 @@ async def test_other_logins_and_users_keep_their_sockets(
     )
     assert changed.status_code == 204, changed.text
     assert (await admin.post("/api/v1/auth/logout")).status_code == 204
-    assert await close_of(admins) == (4401, "login_ended")
+    assert await close_of(admins, DEADLINE_SECONDS) == (4401, "login_ended")
     with pytest.raises(TimeoutError):
         await close_of(mine, seconds=live_sockets.CHECK_INTERVAL_SECONDS * 3)
 
@@ -291,4 +276,4 @@ async def test_the_replica_that_ends_a_login_closes_its_sockets_at_once(
 ) -> None:
     socket = await events_socket(site, alice, Caller.cookie_of(alice))
     assert (await alice.post("/api/v1/auth/logout")).status_code == 204
-    assert await close_of(socket) == (4401, "login_ended")
+    assert await close_of(socket, DEADLINE_SECONDS) == (4401, "login_ended")

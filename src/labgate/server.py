@@ -30,6 +30,7 @@ def serve(settings: Settings) -> None:
         # No permessage-deflate: terminals send a frame per keystroke and apps (JupyterLab)
         # decline it anyway; compressing tiny frames only adds latency and CPU.
         ws_per_message_deflate=False,
+        ws_max_size=settings.proxy_websocket_max_message_bytes,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
         ssl_certfile=settings.tls_certfile,

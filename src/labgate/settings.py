@@ -266,6 +266,14 @@ class Settings(BaseSettings):
         "`max_body_bytes` does not apply to them. 0: no limit here (the resource's disk "
         "and quotas still apply).",
     )
+    proxy_websocket_max_message_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Largest WebSocket message relayed between a browser and an app "
+        "through the proxy, either way (and the largest a browser may send on labgate's "
+        "own sockets). A larger one is never held in memory: the socket is closed with "
+        "1009 (message too big).",
+    )
     # -- interactive sessions (apps) ---------------------------------------------------
     app_domain: str = Field(
         "",

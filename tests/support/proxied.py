@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -45,10 +45,14 @@ async def _echo(connection: ServerConnection) -> None:
 
 
 @contextlib.asynccontextmanager
-async def small_app() -> AsyncIterator[int]:
+async def small_app(
+    on_websocket: Callable[[ServerConnection], Awaitable[None]] = _echo,
+) -> AsyncIterator[int]:
     """An app on 127.0.0.1 that answers every page with ``APP_PAGE`` and echoes WebSocket
-    messages; yields its port."""
-    async with serve(_echo, "127.0.0.1", 0, process_request=_plain_http) as server:
+    messages (or serves them with ``on_websocket``); yields its port."""
+    async with serve(
+        on_websocket, "127.0.0.1", 0, process_request=_plain_http, max_size=None
+    ) as server:
         port: int = next(iter(server.sockets)).getsockname()[1]
         yield port
 

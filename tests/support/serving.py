@@ -1,6 +1,7 @@
 """The in-process app served by uvicorn on a free port of 127.0.0.1, for tests that need
 real WebSockets (httpx's ASGI transport has none) while keeping the app, its database
-fixture (both backends) and its settings in the test's hands."""
+fixture (both backends) and its settings in the test's hands; and how such a socket
+ends."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 PATIENCE_SECONDS = 10
 
@@ -39,3 +42,17 @@ async def serving(app: Any) -> AsyncIterator[str]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         listener.close()
+
+
+async def close_of(socket: ClientConnection, seconds: float) -> tuple[int, str]:
+    """The close code and reason the server sends on ``socket`` within ``seconds``
+    (whatever comes before is read and dropped); TimeoutError if it stays open."""
+    async with asyncio.timeout(seconds):
+        try:
+            while True:
+                await socket.recv()
+        except ConnectionClosed as closed:
+            if closed.rcvd is None:
+                raise AssertionError(f"closed without a close frame: {closed}") from closed
+            return closed.rcvd.code, closed.rcvd.reason
+    raise AssertionError("unreachable")

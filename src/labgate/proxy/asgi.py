@@ -301,6 +301,7 @@ class SessionProxy:
                     target=target,
                     auth=route.auth_header,
                     forwarded_for=forwarded_for,
+                    max_message_bytes=self.state.settings.proxy_websocket_max_message_bytes,
                     on_activity=lambda: _used(self.state, route.session_id),
                 )
             else:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from starlette.types import Receive, Scope, Send
 from websockets.client import ClientProtocol
+from websockets.exceptions import PayloadTooBig
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response as HandshakeResponse
 from websockets.protocol import State
@@ -30,8 +31,12 @@ from labgate.transport.base import ByteReader, StreamWriter
 log = logging.getLogger(__name__)
 
 READ_BYTES = 256 * 1024
-# Largest message relayed (JupyterLab sends notebooks and outputs over its sockets).
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+# Close code and reason when the app sends a message over the limit (the setting
+# proxy_websocket_max_message_bytes). ASGI sends only whole messages, so a larger one
+# cannot be passed on in pieces; the protocol refuses it from its frame header, before
+# its payload is read.
+MESSAGE_TOO_BIG = 1009
+TOO_BIG_REASON = "message_too_big"
 _HANDSHAKE_HEADERS = {
     b"sec-websocket-key",
     b"sec-websocket-version",
@@ -83,6 +88,7 @@ async def _open_app_side(
     target: bytes,
     auth: tuple[bytes, bytes] | None,
     forwarded_for: str,
+    max_message_bytes: int,
 ) -> tuple[_AppSide, HandshakeResponse]:
     host = "localhost"
     for name, value in scope["headers"]:
@@ -98,7 +104,7 @@ async def _open_app_side(
     protocol = ClientProtocol(
         parse_uri(f"ws://{host}{target.decode('latin-1')}"),
         subprotocols=offered or None,
-        max_size=MAX_MESSAGE_BYTES,
+        max_size=max_message_bytes,
     )
     request = protocol.connect()
     kept = header_rules.to_app(
@@ -134,15 +140,19 @@ async def relay_websocket(
     target: bytes,
     auth: tuple[bytes, bytes] | None,
     forwarded_for: str,
+    max_message_bytes: int,
     on_activity: Callable[[], None] | None = None,
 ) -> None:
     """Relay until one side closes. The browser's handshake must not have been accepted
-    yet: it is accepted (with the app's subprotocol) only once the app accepted."""
+    yet: it is accepted (with the app's subprotocol) only once the app accepted. A
+    message from the app over ``max_message_bytes`` closes both sides with 1009."""
     connect = await receive()
     if connect["type"] != "websocket.connect":
         return
     try:
-        app, handshake = await _open_app_side(scope, opener, target, auth, forwarded_for)
+        app, handshake = await _open_app_side(
+            scope, opener, target, auth, forwarded_for, max_message_bytes
+        )
     except UpstreamRefused as exc:
         log.info("websocket to %s refused: %s", scope["path"], exc)
         await send({"type": "websocket.close", "code": 1011, "reason": "The app refused."})
@@ -211,7 +221,16 @@ async def _app_to_browser(app: _AppSide, send: Send) -> None:
     pieces: list[bytes] = []
     opcode: Opcode | None = None
     while app.protocol.state is not State.CLOSED:
-        for event in await app.events():
+        events = await app.events()
+        if isinstance(app.protocol.parser_exc, PayloadTooBig):
+            # The protocol told the app (1009) and discards the rest: the browser learns
+            # the same at once, without waiting for the app to hang up.
+            log.info("websocket: the app sent too big a message: %s", app.protocol.parser_exc)
+            await send(
+                {"type": "websocket.close", "code": MESSAGE_TOO_BIG, "reason": TOO_BIG_REASON}
+            )
+            return
+        for event in events:
             if not isinstance(event, Frame):
                 continue
             if event.opcode in (Opcode.TEXT, Opcode.BINARY):
