@@ -210,6 +210,24 @@ async def test_connections_share_one_daemon_that_outlives_them(
     assert not sock.exists()
 
 
+def test_the_daemon_socket_names_the_network_and_fits_a_socket_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two network namespaces sharing /tmp and a host name get a daemon each (see
+    tests/e2e/test_daemons_per_network.py); a long runtime directory and host name still
+    give a path a socket can have."""
+    path = program.socket_path(program.Options(["--runtime-dir", str(tmp_path / "run")]))
+    network = os.stat("/proc/self/ns/net").st_ino
+    assert os.path.basename(path).endswith(f"-n{network:x}.sock")
+    monkeypatch.setattr(program, "machine_identity", lambda: "h" * 40 + f"-n{network:x}")
+    # Room for a digest-named socket, not for the host and network names.
+    deep = tmp_path / ("d" * (program._SOCKET_PATH_MAX - len(str(tmp_path)) - 34))
+    long = program.socket_path(program.Options(["--runtime-dir", str(deep)]))
+    assert len(os.fsencode(long)) <= program._SOCKET_PATH_MAX
+    assert long.startswith(f"{deep}/daemon-v{program.AGENT_VERSION}-")
+    assert "h" * 40 not in long
+
+
 async def test_agents_starting_together_start_one_daemon(daemon_args: list[str]) -> None:
     agents = await asyncio.gather(*(start(daemon_args) for _ in range(5)))
     assert len({agent.hello["pid"] for agent in agents}) == 1

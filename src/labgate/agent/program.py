@@ -2362,6 +2362,36 @@ async def rpc_net_free_port(params: Dict[str, Any]) -> Dict[str, Any]:
         return {"port": probe.getsockname()[1]}
 
 
+async def rpc_net_listening(params: Dict[str, Any]) -> Dict[str, Any]:
+    """The addresses on which something listens at TCP ``port`` in this process's
+    network (from /proc; none where that cannot be read): for saying why an app that
+    runs cannot be reached."""
+    port = int(params.get("port", 0))
+    found = []  # type: List[str]
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            with open("/proc/self/net/" + name) as handle:
+                lines = handle.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "0A":  # 0A: LISTEN
+                continue
+            address, _, hex_port = fields[1].partition(":")
+            if int(hex_port, 16) != port:
+                continue
+            raw = bytes.fromhex(address)
+            if sys.byteorder == "little":  # each 32-bit word is shown in host order
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.append(socket.inet_ntop(family, raw))
+    return {"addresses": found}
+
+
+# The longest path given to a Unix socket (sun_path holds 108 bytes, NUL included).
+_SOCKET_PATH_MAX = 100
+
+
 async def rpc_net_socket_path(params: Dict[str, Any]) -> Dict[str, Any]:
     """A fresh path for a Unix socket in the daemon's private directory."""
     name = str(params.get("name", "app"))
@@ -2376,7 +2406,7 @@ async def rpc_net_socket_path(params: Dict[str, Any]) -> Dict[str, Any]:
     path = os.path.join(
         directory, "%s-%s.sock" % (name, base64.b16encode(os.urandom(4)).decode().lower())
     )
-    if len(os.fsencode(path)) > 100:  # sun_path holds 108 bytes
+    if len(os.fsencode(path)) > _SOCKET_PATH_MAX:
         raise RemoteError("name_too_long", "The runtime directory's path is too long for sockets.")
     return {"path": path}
 
@@ -2447,6 +2477,7 @@ METHODS: Dict[str, Handler] = {
     "proc.signal": rpc_proc_signal,
     "proc.forget": rpc_proc_forget,
     "net.free_port": rpc_net_free_port,
+    "net.listening": rpc_net_listening,
     "net.socket_path": rpc_net_socket_path,
 }
 
@@ -2708,11 +2739,36 @@ def runtime_dir(options: Options) -> str:
     return base
 
 
+def machine_identity() -> str:
+    """What tells this machine apart for a daemon: its host name, and its network
+    namespace when it can be read. Containers on one kernel may share /tmp and a host
+    name, yet an app listening on one's loopback cannot be reached from the other's
+    network, where labgate's SSH connection arrives; without a readable namespace, the
+    machine id tells containers apart."""
+    name = socket.gethostname()[:40]
+    try:
+        return "%s-n%x" % (name, os.stat("/proc/self/ns/net").st_ino)
+    except OSError:
+        pass
+    try:
+        with open("/etc/machine-id") as handle:
+            machine = handle.read(12).strip()
+    except OSError:
+        return name
+    return "%s-m%s" % (name, machine) if machine.isalnum() else name
+
+
 def socket_path(options: Options) -> str:
-    # Per host (home directories are often shared between hosts) and per agent version
-    # (a newer server starts a newer daemon beside the old one).
-    name = "daemon-v%d-%s.sock" % (AGENT_VERSION, socket.gethostname()[:40])
-    return os.path.join(runtime_dir(options), name)
+    """The daemon's socket: one per machine (home directories and /tmp are often shared
+    between hosts) and per agent version (a newer server starts a newer daemon beside
+    the old one). A name too long for a socket path is replaced by a digest of it."""
+    directory = runtime_dir(options)
+    identity = machine_identity()
+    path = os.path.join(directory, "daemon-v%d-%s.sock" % (AGENT_VERSION, identity))
+    if len(os.fsencode(path)) > _SOCKET_PATH_MAX:
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        path = os.path.join(directory, "daemon-v%d-%s.sock" % (AGENT_VERSION, digest))
+    return path
 
 
 # An agent hands its connection to the daemon: these bytes, with its standard input and

@@ -16,13 +16,16 @@ from typing import Any
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
 from labgate.launchers.base import Endpoint, LaunchFailed, LaunchRequest, Poll, ResourceAccess
+from labgate.sessions.diagnosis import unreachable_note
 from labgate.sessions.templates import Placeholders, command_of
+from labgate.transport.base import StreamOpenFailed
 
 # After TERM, how long the app has to exit before it gets KILL.
 STOP_GRACE_SECONDS = 10.0
 _STOP_CHECK_SECONDS = 0.25
-# How long reading an app's log may take at most.
+# How long reading an app's log may take at most, and trying its endpoint.
 _LOG_SECONDS = 3.0
+_REACH_SECONDS = 5.0
 
 
 def process_name(session_id: str) -> str:
@@ -114,10 +117,27 @@ class DirectLauncher:
                 await asyncio.sleep(_STOP_CHECK_SECONDS)
 
     async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
+        """What the app printed; for an app still running whose endpoint labgate cannot
+        open, a last line says so (``diagnosis.unreachable_note``)."""
         agent = await resource.agent()
         process = await _find(agent, str(state["process_id"]))
         if process is None:
             return ""
+        printed = await self._printed(agent, state, process, max_bytes)
+        if process["running"]:
+            endpoint = Endpoint.from_json(state["endpoint"])
+            note = await _unreachable(resource, agent, endpoint)
+            if note is not None:
+                printed += f"\n{note}\n"
+        return printed
+
+    async def _printed(
+        self,
+        agent: AgentConnection,
+        state: Mapping[str, Any],
+        process: Mapping[str, Any],
+        max_bytes: int,
+    ) -> str:
         end = int(process["output_end"])
         start = max(int(process["output_start"]), end - max_bytes)
         pieces: list[bytes] = []
@@ -137,3 +157,27 @@ class DirectLauncher:
             with contextlib.suppress(Exception):
                 await stream.detach()
         return b"".join(pieces).decode("utf-8", "replace")
+
+
+async def _unreachable(
+    resource: ResourceAccess, agent: AgentConnection, endpoint: Endpoint
+) -> str | None:
+    """``diagnosis.unreachable_note`` when the app listens on its TCP port (as its daemon
+    sees it), yet labgate cannot open ``endpoint`` (an app on another address, or in
+    another network namespace than the SSH connection's); None otherwise."""
+    if endpoint.kind != "tcp":
+        return None
+    try:
+        async with asyncio.timeout(_REACH_SECONDS):
+            listening = (await agent.call("net.listening", port=endpoint.port))["addresses"]
+            if not listening:
+                return None  # not listening at all: the usual "did not answer"
+            _reader, writer = await resource.open(endpoint)
+    except StreamOpenFailed as exc:
+        reason = str(exc).rsplit(": ", 1)[-1].rstrip(".")
+        where = ", ".join(f"{address}:{endpoint.port}" for address in listening)
+        return unreachable_note(endpoint.label(), f"{reason}; it listens at {where}")
+    except (AgentCallError, AgentError, OSError, TimeoutError):
+        return None
+    writer.close()
+    return None

@@ -10,8 +10,30 @@ _NOT_FOUND = re.compile(r"(?:^|\s|:)([\w./-]+): (?:command )?not found", re.MULT
 _MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
 
 
+# Added to an app's log by its launcher (launchers/direct.py) when the app runs but its
+# endpoint cannot be opened: the sentence after the prefix is for the user.
+UNREACHABLE_PREFIX = "labgate: "
+_UNREACHABLE = re.compile(
+    "^" + re.escape(UNREACHABLE_PREFIX) + r"(The app is running but labgate cannot reach .*)$",
+    re.MULTILINE,
+)
+
+
+def unreachable_note(where: str, reason: str) -> str:
+    """The line a launcher adds to the log of an app that runs where labgate cannot
+    reach it (another network namespace or container, another address)."""
+    return (
+        f"{UNREACHABLE_PREFIX}The app is running but labgate cannot reach it at {where} from "
+        f"this host's network ({reason}): it may listen in another network namespace or "
+        "container than the one labgate's SSH connection arrives in, or on another address."
+    )
+
+
 def explain(template: AppTemplate, log: str, fallback: str) -> str:
     """A sentence for the user: the cause when the log shows a known one, else ``fallback``."""
+    unreachable = _UNREACHABLE.search(log)
+    if unreachable:
+        return unreachable.group(1)
     program = template.command.split(" ", 1)[0].strip("{}")
     if "Address already in use" in log or "EADDRINUSE" in log:
         return (
