@@ -104,6 +104,17 @@ class Conflict(LabgateError):
     status = 409
 
 
+class LimitReached(LabgateError):
+    """A per-user cap (a setting) is reached: something must end before more can start.
+    ``code`` names the cap (``too_many_transfers``, ...)."""
+
+    status = 409
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class PayloadTooLarge(LabgateError):
     code = "payload_too_large"
     status = 413

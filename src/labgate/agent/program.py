@@ -2134,6 +2134,8 @@ class ProcessTable:
 
     def __init__(self) -> None:
         self.processes: Dict[str, Process] = {}
+        # Processes being spawned, by owner: counted against a cap before they are here.
+        self.starting: Dict[str, int] = {}
 
     def new_id(self) -> str:
         while True:
@@ -2153,6 +2155,11 @@ class ProcessTable:
 
     def running(self) -> int:
         return sum(1 for p in self.processes.values() if not p.finished)
+
+    def running_of(self, owner: str) -> int:
+        """Processes of ``owner`` running or being started."""
+        running = sum(1 for p in self.processes.values() if p.owner == owner and not p.finished)
+        return running + self.starting.get(owner, 0)
 
     def prune(self) -> None:
         finished = sorted(
@@ -2276,7 +2283,27 @@ def _terminal_size(params: Dict[str, Any]) -> Tuple[int, int]:
 
 async def rpc_proc_start(params: Dict[str, Any]) -> Dict[str, Any]:
     """Start a command (``command`` for the shell, or ``argv``) or, with ``pty`` and no
-    command, the user's shell, after the ``setup_lines``; its output is recorded."""
+    command, the user's shell, after the ``setup_lines``; its output is recorded. With
+    ``max_running``, refused (``too_many_processes``) when the ``owner`` has that many
+    running already."""
+    owner = str(params.get("owner") or "")[:200]
+    limit = params.get("max_running")
+    if limit is not None and PROCESSES.running_of(owner) >= int(limit):
+        raise RemoteError(
+            "too_many_processes",
+            "You have %d processes and terminals running here, the most labgate allows on "
+            "one resource. End one, then try again." % PROCESSES.running_of(owner),
+        )
+    PROCESSES.starting[owner] = PROCESSES.starting.get(owner, 0) + 1
+    try:
+        return await _start_process(params, owner)
+    finally:
+        PROCESSES.starting[owner] -= 1
+        if not PROCESSES.starting[owner]:
+            del PROCESSES.starting[owner]
+
+
+async def _start_process(params: Dict[str, Any], owner: str) -> Dict[str, Any]:
     pty = bool(params.get("pty", False))
     argv, shown, shell_env = _process_command(params)
     env = _process_environment(params, pty)
@@ -2284,7 +2311,7 @@ async def rpc_proc_start(params: Dict[str, Any]) -> Dict[str, Any]:
     cwd = os.path.expanduser(str(params.get("cwd") or "~"))
     name = str(params.get("name") or os.path.basename(shown.split(" ", 1)[0]))
     process = Process(PROCESSES.new_id(), name[:200], shown, pty)
-    process.owner = str(params.get("owner") or "")[:200]
+    process.owner = owner
     if pty:
         process.cols, process.rows = _terminal_size(params)
     await process.spawn(argv, cwd, env)

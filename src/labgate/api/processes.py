@@ -119,6 +119,7 @@ async def start_process(
         "pty": body.pty,
         "setup_lines": list(plan.setup_lines),
         "owner": _owner_tag(principal),
+        "max_running": state.settings.max_processes_per_resource,
     }
     if body.command is not None:
         params["command"] = body.command

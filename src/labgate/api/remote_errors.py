@@ -32,6 +32,7 @@ STATUS_OF_CODE: Mapping[str, int] = {
     "wrong_offset": 409,  # a resumable upload's part that does not start where it ended
     "incomplete": 409,
     "busy": 409,
+    "too_many_processes": 409,  # max_processes_per_resource
     # The resource's disk or the account's quota is full.
     "no_space": 507,
     "quota_exceeded": 507,

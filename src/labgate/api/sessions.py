@@ -23,6 +23,7 @@ from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
+from labgate.db.engine import lock_per_user
 from labgate.db.models import (
     ENDED_SESSION_STATES,
     LIVE_SESSION_STATES,
@@ -34,7 +35,7 @@ from labgate.db.models import (
     User,
 )
 from labgate.db.types import utcnow
-from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
 from labgate.resources import catalog
 from labgate.sessions.lifecycle import LAUNCHERS
 from labgate.sessions.policy import idle_stop_at, policy_for
@@ -372,6 +373,8 @@ async def extend_session(
     automatic = (
         body.hours <= policy.auto_extension_hours and (granted_before or 0) < policy.auto_extensions
     )
+    if not automatic:
+        await _check_waiting_room(db, state, principal.user_id)
     now = utcnow()
     extension = SessionExtension(
         session_id=row.id,
@@ -387,6 +390,31 @@ async def extend_session(
     await db.flush()
     after_commit(request, lambda: state.lifecycle.changed(row.id, row.user_id))
     return SessionOut.of(row, state.templates.get(row.template), extension)
+
+
+# Requests of one user for more time take turns to count the waiting ones (PostgreSQL).
+_WAITING_LOCK = 0x6578746E
+
+
+async def _check_waiting_room(db: Db, state: AppState, user_id: int) -> None:
+    """Refuse (409) a request that would wait for an administrator beyond the user's
+    ``app_max_pending_extensions``."""
+    await lock_per_user(db, _WAITING_LOCK, user_id)
+    waiting = await db.scalar(
+        select(func.count())
+        .select_from(SessionExtension)
+        .join(AppSession, AppSession.id == SessionExtension.session_id)
+        .where(
+            AppSession.user_id == user_id,
+            SessionExtension.state == ExtensionState.PENDING.value,
+        )
+    )
+    if (waiting or 0) >= state.settings.app_max_pending_extensions:
+        raise LimitReached(
+            "too_many_extension_requests",
+            f"You have {waiting} requests for more time waiting for an administrator, the "
+            "most labgate keeps for one person. Wait for an answer before asking again.",
+        )
 
 
 def _ends_at(now: datetime, max_hours: int, batch_form: dict[str, Any] | None) -> datetime | None:

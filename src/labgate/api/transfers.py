@@ -18,6 +18,7 @@ from typing import Annotated, Any, Self
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.agent.client import AgentConnection
 from labgate.api.deps import Caller, State
@@ -25,10 +26,11 @@ from labgate.api.files import CHANGE, READ, PathText, RawPath, on_resource, reso
 from labgate.api.schemas import Body
 from labgate.auth.policy import authorize
 from labgate.auth.principal import Principal
+from labgate.db.engine import lock_per_user
 from labgate.db.models import Transfer, TransferState
-from labgate.errors import BadRequest, FieldProblem, LabgateError, NotFound
+from labgate.errors import BadRequest, FieldProblem, LabgateError, LimitReached, NotFound
 from labgate.resources.plan import ConnectionPlan
-from labgate.resources.transfers import FINISHED
+from labgate.resources.transfers import FINISHED, unfinished_jobs
 from labgate.resources.tree_copy import raw, shown
 from labgate.state import AppState
 
@@ -228,6 +230,21 @@ async def _checked(
     return sources, directory
 
 
+async def _check_room(db: AsyncSession, state: AppState, user_id: int) -> None:
+    """Refuse (409) a job beyond the user's ``max_running_transfers``."""
+    running = await unfinished_jobs(db, user_id)
+    if running >= state.settings.max_running_transfers:
+        raise LimitReached(
+            "too_many_transfers",
+            f"You have {running} copy or move jobs running, the most labgate runs for one "
+            "person at once. Wait for one to finish (or cancel one), then try again.",
+        )
+
+
+# Requests of one user starting jobs take turns to count them (PostgreSQL).
+_JOBS_LOCK = 0x74726E73
+
+
 # -- routes -------------------------------------------------------------------------------
 
 
@@ -235,6 +252,8 @@ async def _checked(
 async def start_transfer(body: TransferIn, principal: Caller, state: State) -> TransferOut:
     source = await resource_plan(state, principal, body.source_resource, CHANGE)
     destination = await resource_plan(state, principal, body.destination_resource, CHANGE)
+    async with state.database.read() as db:
+        await _check_room(db, state, principal.user_id)  # before the resources are asked
     sources, directory = await _checked(state, body, source, destination)
     job = Transfer(
         id=secrets.token_hex(12),
@@ -253,6 +272,8 @@ async def start_transfer(body: TransferIn, principal: Caller, state: State) -> T
         runner=state.transfers.replica,
     )
     async with state.database.session() as db:
+        await lock_per_user(db, _JOBS_LOCK, principal.user_id)
+        await _check_room(db, state, principal.user_id)
         db.add(job)
     state.transfers.start(job, source, destination)
     return TransferOut.of(job)

@@ -10,6 +10,7 @@ much. Like the Files API these routes keep no transaction open while the resourc
 from __future__ import annotations
 
 import base64
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -17,7 +18,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from labgate.agent.client import upload_hidden_path
@@ -27,9 +29,10 @@ from labgate.api.remote_errors import ResourceError
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
+from labgate.db.engine import lock_per_user
 from labgate.db.models import Upload
 from labgate.db.types import utcnow
-from labgate.errors import LabgateError, NotFound, PayloadTooLarge
+from labgate.errors import LabgateError, LimitReached, NotFound, PayloadTooLarge
 from labgate.http.body_limit import streams_body
 from labgate.http.content import etag, if_match_version
 from labgate.resources import catalog
@@ -176,6 +179,26 @@ async def _record(state: AppState, upload_id: str, offset: int) -> None:
             upload.last_activity_at = utcnow()
 
 
+# Requests of one user starting uploads take turns to count them (PostgreSQL).
+_UPLOADS_LOCK = 0x75706C64
+
+
+async def _check_room(db: AsyncSession, state: AppState, user_id: int) -> None:
+    """Refuse (409) an upload beyond the user's ``max_unfinished_uploads``."""
+    unfinished = await db.scalar(
+        select(func.count())
+        .select_from(Upload)
+        .where(Upload.user_id == user_id, Upload.last_activity_at >= utcnow() - _expiry(state))
+    )
+    if (unfinished or 0) >= state.settings.max_unfinished_uploads:
+        raise LimitReached(
+            "too_many_uploads",
+            f"You have {unfinished} uploads started and not finished, the most labgate keeps "
+            "for one person. Finish or cancel some (they are listed with the transfers), "
+            "then try again.",
+        )
+
+
 # The upload cannot go on after these: its hidden file is gone.
 _FATAL = frozenset({"no_space", "quota_exceeded", "checksum_mismatch", "not_found"})
 
@@ -208,6 +231,8 @@ async def start_upload(
     limit = state.settings.max_upload_bytes
     if limit and body.size > limit:
         raise PayloadTooLarge(f"The file is larger than the upload limit of {limit} bytes.")
+    async with state.database.read() as db:
+        await _check_room(db, state, principal.user_id)  # before the resource is asked
     upload_id = secrets.token_hex(12)
     if_version = if_match_version(body.if_match)
     params = {
@@ -230,8 +255,18 @@ async def start_upload(
         if_version=if_version,
         received=0,
     )
-    async with state.database.session() as db:
-        db.add(upload)
+    try:
+        async with state.database.session() as db:
+            await lock_per_user(db, _UPLOADS_LOCK, principal.user_id)
+            await _check_room(db, state, principal.user_id)
+            db.add(upload)
+    except LimitReached:
+        # Another upload of the user's took the last place meanwhile.
+        with contextlib.suppress(LabgateError):
+            await on_resource(
+                state, plan, lambda agent: agent.call("fs.delete", path_raw=_hidden(upload))
+            )
+        raise
     return _out(state, upload)
 
 

@@ -79,6 +79,16 @@ async def lock_across_replicas(session: AsyncSession, key: int) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+async def lock_per_user(session: AsyncSession, key: int, user_id: int) -> None:
+    """Like :func:`lock_across_replicas`, for one user's ``key`` (a 31-bit number naming
+    what is counted): requests of that user counting and adding such things (a cap)
+    take turns, across replicas too; other users' do not wait."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:key, :user_id)"), {"key": key, "user_id": user_id}
+        )
+
+
 def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not pysqlite, issue BEGIN, so transactions are real and
     # "BEGIN IMMEDIATE" below takes the write lock up front (no upgrade deadlocks).

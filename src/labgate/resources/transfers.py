@@ -27,7 +27,8 @@ import socket
 import time
 from datetime import timedelta
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import func, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
 from labgate.db.engine import Database
@@ -54,6 +55,16 @@ PUSH_SECONDS = 0.5
 # A running job whose replica has not written for this long is taken to be lost.
 STALE_AFTER = timedelta(minutes=2)
 FINISHED = frozenset({TransferState.SUCCEEDED, TransferState.FAILED, TransferState.CANCELLED})
+
+
+async def unfinished_jobs(db: AsyncSession, user_id: int) -> int:
+    """How many of the user's jobs are running or being cancelled, on any replica."""
+    count = await db.scalar(
+        select(func.count())
+        .select_from(Transfer)
+        .where(Transfer.user_id == user_id, Transfer.state.not_in([s.value for s in FINISHED]))
+    )
+    return count or 0
 
 
 def replica_name() -> str:
