@@ -23,7 +23,6 @@ from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
-from labgate.db.engine import lock_per_user
 from labgate.db.models import (
     ENDED_SESSION_STATES,
     LIVE_SESSION_STATES,
@@ -392,14 +391,9 @@ async def extend_session(
     return SessionOut.of(row, state.templates.get(row.template), extension)
 
 
-# Requests of one user for more time take turns to count the waiting ones (PostgreSQL).
-_WAITING_LOCK = 0x6578746E
-
-
 async def _check_waiting_room(db: Db, state: AppState, user_id: int) -> None:
     """Refuse (409) a request that would wait for an administrator beyond the user's
-    ``app_max_pending_extensions``."""
-    await lock_per_user(db, _WAITING_LOCK, user_id)
+    ``app_max_pending_extensions`` (counted in the user's turn: ``_one_at_a_time``)."""
     waiting = await db.scalar(
         select(func.count())
         .select_from(SessionExtension)
