@@ -246,7 +246,7 @@ class Settings(BaseSettings):
         "cancelled, nor expired); starting another is refused (409).",
     )
     app_max_pending_extensions: int = Field(
-        5,
+        10,
         ge=1,
         description="Requests for more time one user may have waiting for an "
         "administrator; asking for another is refused (409).",
