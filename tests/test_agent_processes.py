@@ -525,6 +525,28 @@ async def test_a_newer_agent_starts_a_newer_daemon_and_the_old_one_drains(
         await daemon.stop()
 
 
+async def test_a_cap_on_running_processes_holds_for_starts_at_once(daemon: Daemon) -> None:
+    """``max_running`` counts an owner's processes being started too: of six started at
+    the same moment with a cap of two, two run (another owner's are not counted)."""
+    agent = await daemon.connect()
+
+    async def start(owner: str) -> dict[str, object] | AgentCallError:
+        try:
+            started: dict[str, object] = await agent.call(
+                "proc.start", command="sleep 60", owner=owner, max_running=2
+            )
+        except AgentCallError as exc:
+            return exc
+        return started
+
+    answers = await asyncio.gather(*(start("user:a") for _ in range(6)))
+    refused = [a for a in answers if isinstance(a, AgentCallError)]
+    assert len(refused) == 4
+    assert {exc.remote_code for exc in refused} == {"too_many_processes"}
+    assert "You have 2 processes and terminals running here" in refused[0].message
+    assert not isinstance(await start("user:b"), AgentCallError)
+
+
 async def test_ports_and_socket_paths_for_apps(daemon: Daemon) -> None:
     agent = await daemon.connect()
     port = (await agent.call("net.free_port"))["port"]
