@@ -54,7 +54,8 @@ _migrated: set[str] = set()
 
 
 async def _empty_all_tables(database: Database) -> None:
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    # The installation's row is the migration's, like alembic_version: it stays.
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "installation")
     async with database.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 

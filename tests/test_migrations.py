@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 from labgate.db import migrate
 from labgate.db.engine import Database
@@ -78,3 +78,28 @@ async def test_upgrading_twice_is_harmless(empty_database: Database) -> None:
     await migrate.upgrade(empty_database)
     await migrate.upgrade(empty_database)
     assert await migrate.current_revision(empty_database) == migrate.head_revision()
+
+
+async def test_work_tags_are_given_to_existing_users(empty_database: Database) -> None:
+    """Migration 0007: every user gets a random work tag of their own, and those who
+    existed keep their old ``user:<id>`` tag as an alias; the installation gets its tag."""
+    await migrate.upgrade(empty_database, "0006")
+    async with empty_database.engine.begin() as conn:
+        for name in ("ann", "ben"):
+            await conn.execute(
+                text(
+                    "INSERT INTO users (username, display_name, role, auth_provider, disabled,"
+                    " created_at, updated_at, must_change_password) VALUES (:name, '', 'user',"
+                    " 'local', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, false)"
+                ),
+                {"name": name},
+            )
+    await migrate.upgrade(empty_database)
+    async with empty_database.engine.connect() as conn:
+        users = (await conn.execute(text("SELECT id, work_tag, legacy_work_tag FROM users"))).all()
+        installations = (await conn.execute(text("SELECT tag FROM installation"))).all()
+    assert len(installations) == 1
+    assert len(installations[0].tag) == 16
+    assert len({u.work_tag for u in users}) == 2
+    assert all(len(u.work_tag) == 16 for u in users)
+    assert {u.legacy_work_tag for u in users} == {f"user:{u.id}" for u in users}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -180,8 +182,27 @@ async def store_password_hash(
     audit.record(db, "password_changed", actor=actor, target=user.username)
 
 
-async def delete_user(db: AsyncSession, user: User, *, actor: Actor = audit.SYSTEM) -> None:
+async def begin_deletion(db: AsyncSession, user: User, *, actor: Actor = audit.SYSTEM) -> None:
+    """The first step of deleting ``user`` (labgate.accounts.removal): refused for the
+    last administrator; the account is disabled and logged out, so that nothing new
+    starts while its work is ended."""
+    await _keep_an_admin(db, user, leaving="deleted")
+    if not user.disabled:
+        user.disabled = True
+        user.updated_at = utcnow()
+        await revoke_user_sessions(db, user.id)
+        audit.record(
+            db, "user_updated", actor=actor, target=user.username, changes={"disabled": True}
+        )
+
+
+async def delete_user(
+    db: AsyncSession, user: User, *, actor: Actor = audit.SYSTEM, **outcome: Any
+) -> None:
+    """Delete the account's row and everything in the database that is its. Its work on
+    resources is labgate.accounts.removal's to end first; ``outcome`` (what that did) goes
+    into the audit event."""
     await _keep_an_admin(db, user, leaving="deleted")
     await db.delete(user)
     await db.flush()
-    audit.record(db, "user_deleted", actor=actor, target=user.username)
+    audit.record(db, "user_deleted", actor=actor, target=user.username, **outcome)

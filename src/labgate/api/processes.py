@@ -3,8 +3,9 @@ outlive the browser, the SSH connection and the labgate server; attached to over
 WebSocket that replays what was missed and re-attaches by itself when the connection
 to the resource drops.
 
-Processes are tagged with the labgate user who started them: on a shared resource
-several users may map to one remote account (one daemon), and each sees only their own.
+Processes are tagged with the labgate user who started them and this installation
+(labgate.resources.owners): on a shared resource several users, and several labgate
+installations, may map to one remote account (one daemon), and each sees only their own.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from labgate.errors import LabgateError, NotFound
 from labgate.resources import catalog
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.diagnostics import problem_of
+from labgate.resources.owners import WorkOwner
 from labgate.resources.plan import ConnectionPlan, plan_for
 from labgate.state import AppState
 
@@ -88,20 +90,13 @@ async def _plan(db: Db, principal: Principal, state: AppState, resource_id: int)
     return await plan_for(db, resource, principal)
 
 
-def _owner_tag(principal: Principal) -> str:
-    return f"user:{principal.user_id}"
-
-
-async def _own_processes(agent: AgentConnection, principal: Principal) -> list[dict[str, Any]]:
+async def _own_processes(agent: AgentConnection, owner: WorkOwner) -> list[dict[str, Any]]:
     listing = await agent.call("proc.list")
-    tag = _owner_tag(principal)
-    return [p for p in listing["processes"] if p.get("owner") == tag]
+    return [p for p in listing["processes"] if owner.owns(p)]
 
 
-async def _own_process(
-    agent: AgentConnection, principal: Principal, process_id: str
-) -> dict[str, Any]:
-    for process in await _own_processes(agent, principal):
+async def _own_process(agent: AgentConnection, owner: WorkOwner, process_id: str) -> dict[str, Any]:
+    for process in await _own_processes(agent, owner):
         if process["id"] == process_id:
             return process
     raise NotFound(f"There is no process {process_id!r} of yours on this resource.")
@@ -118,7 +113,7 @@ async def start_process(
     params: dict[str, Any] = {
         "pty": body.pty,
         "setup_lines": list(plan.setup_lines),
-        "owner": _owner_tag(principal),
+        "owner": plan.owner.tag,
         "max_running": state.settings.max_processes_per_resource,
     }
     if body.command is not None:
@@ -141,7 +136,7 @@ async def list_processes(
 ) -> ProcessList:
     authorize(principal, Action.READ_RESOURCE)
     plan = await _plan(db, principal, state, resource_id)
-    processes = await _own_processes(await state.connections.agent(plan), principal)
+    processes = await _own_processes(await state.connections.agent(plan), plan.owner)
     return ProcessList(processes=[ProcessOut.model_validate(p) for p in processes])
 
 
@@ -161,7 +156,7 @@ async def signal_process(
 
     with resource_errors():
         agent = await state.connections.agent(plan)
-        await _own_process(agent, principal, process_id)
+        await _own_process(agent, plan.owner, process_id)
         await agent.call("proc.signal", id=process_id, signal=body.signal)
     return Response(status_code=204)
 
@@ -179,7 +174,7 @@ async def forget_process(
 
     with resource_errors():
         agent = await state.connections.agent(plan)
-        await _own_process(agent, principal, process_id)
+        await _own_process(agent, plan.owner, process_id)
         await agent.call("proc.forget", id=process_id)
     return Response(status_code=204)
 
@@ -214,7 +209,7 @@ async def attach(
             resource = await catalog.get_visible(db, principal, state.settings, resource_id)
             plan = await plan_for(db, resource, principal)
         agent = await state.connections.agent(plan)
-        await _own_process(agent, principal, process_id)
+        await _own_process(agent, plan.owner, process_id)
     except Exception as exc:
         await _close_failed(websocket, exc)
         return

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from labgate.accounts import users as accounts
+from labgate.accounts.removal import remove_user
 from labgate.api.deps import Caller, CurrentPrincipal, Db, State, recheck_sockets
 from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut, describe_user
 from labgate.auth.passwords import hash_password, verify_password
@@ -169,11 +170,10 @@ async def update_user(
 
 
 @router.delete("/{username}", status_code=204, summary="Delete a user (administrators)")
-async def delete_user(
-    username: str, principal: CurrentPrincipal, state: State, db: Db, request: Request
-) -> Response:
+async def delete_user(username: str, principal: Caller, state: State) -> Response:
+    """Their app sessions, processes and terminals end first on every resource labgate
+    reaches without asking anyone; the audit event ``user_deleted`` says what was
+    stopped and which resources could not be reached (see labgate.accounts.removal)."""
     authorize(principal, Action.MANAGE_USERS)
-    user = await accounts.get_user(db, username)
-    recheck_sockets(request, state, user.id)
-    await accounts.delete_user(db, user, actor=principal.actor)
+    await remove_user(state, username, actor=principal.actor)
     return Response(status_code=204)

@@ -8,11 +8,13 @@ import sys
 import click
 
 from labgate.accounts import users as accounts
+from labgate.accounts.removal import Removal, remove_user
 from labgate.cli.context import CliContext, pass_context
 from labgate.cli.output import print_rows
 from labgate.db.engine import Database
 from labgate.db.models import Role
 from labgate.settings import Settings
+from labgate.state import AppState
 
 ROLES = click.Choice([r.value for r in Role])
 _ONE_TIME = click.option(
@@ -187,13 +189,27 @@ def set_role(ctx: CliContext, username: str, role: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_context
 def delete(ctx: CliContext, username: str, yes: bool) -> None:
-    """Delete USERNAME with its sessions, tokens and preferences."""
+    """Delete USERNAME with its sessions, tokens, keys and preferences, after ending
+    their app sessions, processes and terminals on the resources labgate reaches."""
     if not yes:
         click.confirm(f"Delete the account '{username}' for good?", abort=True)
 
-    async def job(database: Database, _settings: Settings) -> None:
-        async with database.session() as db:
-            await accounts.delete_user(db, await accounts.get_user(db, username), actor=ctx.actor)
+    async def job(database: Database, settings: Settings) -> Removal:
+        state = AppState(settings=settings, database=database, providers=[])
+        try:
+            return await remove_user(state, username, actor=ctx.actor)
+        finally:
+            await state.connections.close()
 
-    ctx.run(job)
+    removal = ctx.run(job)
     click.echo(f"Deleted '{username}'.")
+    if removal.sessions_stopped or removal.processes_stopped:
+        click.echo(
+            f"Stopped {removal.sessions_stopped} session(s) and "
+            f"{removal.processes_stopped} process(es) of theirs."
+        )
+    if removal.unreachable:
+        click.echo(
+            "Not reached, their work may still run there: " + ", ".join(removal.unreachable),
+            err=True,
+        )

@@ -7,6 +7,7 @@ later issues add app sessions, experiments and quotas as new tables.
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,11 @@ class Role(enum.StrEnum):
     GUEST = "guest"
 
 
+def new_tag() -> str:
+    """A random tag for an installation or a user (64 bits, hex)."""
+    return secrets.token_hex(8)
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -61,6 +67,13 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Names the user's work on resources (processes, terminals, apps), with the
+    # installation's tag (see labgate.resources.owners): random, so never another
+    # user's, unlike the id, which SQLite hands out again after a deletion.
+    work_tag: Mapped[str] = mapped_column(String(32), unique=True, index=True, default=new_tag)
+    # The tag of users who existed before work tags (``user:<id>``): what they started
+    # then is still theirs. Never given to new users.
+    legacy_work_tag: Mapped[str | None] = mapped_column(String(32))
 
     # Not loaded with the user (most requests never need it): ask
     # labgate.accounts.users.group_names; the database deletes memberships with the user.
@@ -70,6 +83,18 @@ class User(Base):
         passive_deletes=True,
         lazy="raise_on_sql",
     )
+
+
+class Installation(Base):
+    """This labgate installation, one row shared by its replicas. Its random ``tag``
+    tells its work on a resource from another installation's on the same account."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), default=new_tag)
+    # When work tags began: older processes may carry a legacy tag (User.legacy_work_tag).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Group(Base):

@@ -98,7 +98,12 @@ class ConnectionManager:
         """The live agent of ``plan``'s user on its resource, connecting without asking
         anything when there is none (stored keys, certificates, ``local``; a password
         typed in earlier and still in memory)."""
-        return self.live_agent(plan.user_id, plan.resource_id) or await self.connect(plan)
+        connection = self._connections.get(plan.key)
+        if connection is not None and connection.plan.owner.tag == plan.owner.tag:
+            agent = self.live_agent(plan.user_id, plan.resource_id)
+            if agent is not None:
+                return agent
+        return await self.connect(plan)
 
     async def transport(self, plan: ConnectionPlan) -> Transport:
         """The transport under ``plan``'s live agent (connecting as :meth:`agent` does),
@@ -114,6 +119,11 @@ class ConnectionManager:
         an ``asker`` nothing can be typed in: a connection needing a password fails with
         ``login_required``. Each attempt counts against the user's
         ``resource_connect_attempts_per_minute`` (RateLimited beyond)."""
+        known = self._connections.get(plan.key)
+        if known is not None and known.plan.owner.tag != plan.owner.tag:
+            # The user id was handed out again after a deletion: that connection (its
+            # remote account, the passwords typed for it) was the deleted user's.
+            await self.disconnect(*plan.key)
         connection = self._connections.setdefault(plan.key, ResourceConnection(plan))
         async with connection.lock:
             if connection.agent is not None and not connection.agent.closed:
@@ -234,6 +244,13 @@ class ConnectionManager:
             return
         await self._close(connection)
         self._set(connection, DISCONNECTED)
+
+    async def disconnect_user(self, user_id: int) -> None:
+        """Close every connection of a user (whose account is deleted), forgetting the
+        passwords typed in for them."""
+        for uid, rid in list(self._connections):
+            if uid == user_id:
+                await self.disconnect(uid, rid)
 
     async def disconnect_resource(self, resource_id: int) -> None:
         """Close every user's connection to a resource (it was deleted or changed)."""

@@ -12,6 +12,7 @@ from labgate.auth.policy import hosts_restricted
 from labgate.auth.principal import Principal
 from labgate.db.models import Resource, ResourceKind, Role, User
 from labgate.resources.catalog import can_edit, host_keys_of, remote_username
+from labgate.resources.owners import WorkOwner, work_owner
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class ConnectionPlan:
     hops: tuple[HopPlan, ...]
     # Whether this user may trust a new host key for the resource (who may edit it).
     may_trust_host_keys: bool
+    # How this user's processes there are tagged, and told from others'.
+    owner: WorkOwner
     # Whether the hosts are held to resource_hosts_allowed/denied (see auth.policy).
     hosts_restricted: bool = True
 
@@ -118,4 +121,5 @@ async def _plan(
         hops=hops if resource.kind == ResourceKind.SSH.value else (),
         may_trust_host_keys=may_trust,
         hosts_restricted=hosts_restricted(owner_role),
+        owner=await work_owner(db, user_id),
     )

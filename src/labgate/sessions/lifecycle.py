@@ -265,7 +265,7 @@ class Lifecycle:
         ]
         return LaunchRequest(
             session_id=row.id,
-            owner_tag=f"user:{row.user_id}",
+            owner_tag=plan.owner.tag,
             template=template,
             form=row.form,
             base_url=f"/s/{row.id}/",
