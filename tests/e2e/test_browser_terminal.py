@@ -576,3 +576,30 @@ async def test_log_in_first_exit_and_the_terminals_pane(
         await attached(gone)
         await expect(gone).not_to_have_attribute("data-process-id", second_id or "")
         await context.close()
+
+
+# -- the login ends in another tab -------------------------------------------------------
+
+
+async def test_a_logout_in_another_tab_ends_the_terminal_here(
+    server: RunningServer, sshd: SshServer, key_box: int
+) -> None:
+    """The server closes this tab's sockets (4401) when the login ends elsewhere: the page
+    says so and offers the login, without a request of its own and without reconnecting."""
+    async with chromium() as browser:
+        context = await browser.new_context(
+            viewport={"width": 1100, "height": 700}, base_url=server.url
+        )
+        page = await new_page(context, server)
+        pane = await open_terminal_from_resources(page, "keybox")
+        await attached(pane)
+        other = await context.new_page()
+        await other.goto(server.url)
+        await other.get_by_test_id("user-menu").click()
+        await other.get_by_test_id("user-menu-logout").click()
+        await expect(page.get_by_test_id("session-ended")).to_have_text(
+            "Your login ended: log in again.", timeout=3000
+        )
+        await expect(page.get_by_test_id("login-form")).to_be_visible()
+        await page.screenshot(path=shot("06-login-ended-elsewhere"))
+        await context.close()

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { api } from './client'
 import { ProcessAttachment, parseOutputFrame, type AttachmentState, type BinarySocketLike } from './processes'
 
 class FakeBinarySocket implements BinarySocketLike {
@@ -135,6 +136,31 @@ describe('ProcessAttachment', () => {
     expect(timers).toHaveLength(0)
     attachment.reattach()
     expect(sockets).toHaveLength(2)
+  })
+
+  it('says the login ended (4401) or access was withdrawn (4403), and does not re-open', () => {
+    const onUnauthorized = vi.fn()
+    api.onUnauthorized = onUnauthorized
+    try {
+      for (const [code, reason, message] of [
+        [4401, 'login_ended', 'Your login ended: log in again.'],
+        [4401, 'token_ended', 'Your login ended: log in again.'],
+        [4403, 'access_withdrawn', 'Access to this was withdrawn.'],
+      ] as const) {
+        const { attachment, sockets, timers, last } = setup()
+        last().text({ type: 'attached', offset: 0, dropped: 0 })
+        last().drop(code, reason)
+        expect(attachment.state).toBe('failed')
+        expect(attachment.error).toEqual({ code: reason, message })
+        expect(timers).toHaveLength(0)
+        expect(sockets).toHaveLength(1)
+      }
+      // The login's end also takes the app to the login page; a withdrawal does not.
+      expect(onUnauthorized).toHaveBeenCalledTimes(2)
+      expect(onUnauthorized.mock.calls[0]?.[0]).toMatchObject({ status: 401, code: 'login_ended' })
+    } finally {
+      api.onUnauthorized = null
+    }
   })
 
   it('reports the server failing to reach the resource, then lets the pane retry', () => {

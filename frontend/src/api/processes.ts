@@ -9,7 +9,14 @@
  * the process's end (network drop, server restart), opens a new one from that offset.
  */
 import { api, type ApiClient } from './client'
-import { browserSocket, isRefusal, socketUrl, type SocketFactory } from './resources'
+import {
+  browserSocket,
+  isRefusal,
+  reportLoginEnded,
+  socketEndMessage,
+  socketUrl,
+  type SocketFactory,
+} from './resources'
 
 export interface ProcessInfo {
   id: string
@@ -311,6 +318,7 @@ export class ProcessAttachment {
     if (isRefusal(code)) {
       this.error = { code: reason || 'forbidden', message: refusalMessage(code, reason) }
       this.setState('failed')
+      reportLoginEnded(code, reason)
       return
     }
     // Network drop or server restart: open a new socket from the last byte we have.
@@ -344,6 +352,5 @@ export class ProcessAttachment {
 
 function refusalMessage(code: number, reason: string): string {
   if (code === 4404) return 'This process or resource is not there (any more).'
-  if (reason === 'not_authenticated') return 'Your session has ended. Log in again.'
-  return 'labgate refused to attach to this process.'
+  return socketEndMessage(code, reason) ?? 'labgate refused to attach to this process.'
 }

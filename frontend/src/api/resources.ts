@@ -349,11 +349,34 @@ export const browserSocket: SocketFactory = (url) => new WebSocket(url)
 export const SOCKET_OPEN = 1
 
 /**
- * Close codes the server uses to refuse a socket: 4403 with the error code as the
- * reason (`not_authenticated`, `csrf_failed`, `forbidden`), 4404 for an unknown resource.
+ * Close codes the server uses to refuse a socket: 4401 (not logged in) or 4403 with the
+ * error code as the reason (`not_authenticated`, `csrf_failed`, `forbidden`), 4404 for
+ * an unknown resource. An open socket is closed the same way when its login ends (4401
+ * `login_ended` / `token_ended`) or what it does is no longer allowed (4403
+ * `access_withdrawn`): never open such a socket again by itself.
  */
 export function isRefusal(code: number): boolean {
   return code >= 4400 && code < 4500
+}
+
+export const LOGIN_ENDED = 4401
+export const NOT_ALLOWED = 4403
+export const LOGIN_ENDED_MESSAGE = 'Your login ended: log in again.'
+export const ACCESS_WITHDRAWN_MESSAGE = 'Access to this was withdrawn.'
+
+/** What to tell the user when the server closed a socket because their login ended or
+ * their access was withdrawn; null for any other close. */
+export function socketEndMessage(code: number, reason: string): string | null {
+  if (code === LOGIN_ENDED || reason === 'not_authenticated') return LOGIN_ENDED_MESSAGE
+  if (code === NOT_ALLOWED && reason === 'access_withdrawn') return ACCESS_WITHDRAWN_MESSAGE
+  return null
+}
+
+/** A socket learnt that the login ended: the app leaves for the login page, as after a
+ * 401 from the API (`api.onUnauthorized`). */
+export function reportLoginEnded(code: number, reason: string, client: ApiClient = api): void {
+  if (code !== LOGIN_ENDED) return
+  client.onUnauthorized?.(new ApiError(401, reason || 'login_ended', LOGIN_ENDED_MESSAGE))
 }
 
 // Connect conversation (server -> client).

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
+import { api } from '../api/client'
 import { fakeSockets } from '../testing/fakeSocket'
 import { BACKOFF_MAX_MS, STABLE_MS, backoffDelay, createEventsStore } from './events'
 
@@ -189,6 +190,43 @@ describe('events store', () => {
     store.reconnectNow()
     expect(sockets.sockets).toHaveLength(2)
     expect(store.connection.value).toBe('connecting')
+  })
+
+  it('stops for good when the login ends, and takes the app to the login page', () => {
+    const onUnauthorized = vi.fn()
+    api.onUnauthorized = onUnauthorized
+    try {
+      const { store, sockets, timers } = setup()
+      store.acquire()
+      sockets.last().open()
+      sockets.last().drop(4401, 'login_ended')
+      expect(store.connection.value).toBe('refused')
+      expect(store.refusal.value).toBe('login_ended')
+      expect(timers.count()).toBe(0)
+      expect(onUnauthorized).toHaveBeenCalledTimes(1)
+      expect(onUnauthorized.mock.calls[0]?.[0]).toMatchObject({
+        status: 401,
+        message: 'Your login ended: log in again.',
+      })
+    } finally {
+      api.onUnauthorized = null
+    }
+  })
+
+  it('stops retrying when access is withdrawn, the login staying', () => {
+    const onUnauthorized = vi.fn()
+    api.onUnauthorized = onUnauthorized
+    try {
+      const { store, sockets, timers } = setup()
+      store.acquire()
+      sockets.last().open()
+      sockets.last().drop(4403, 'access_withdrawn')
+      expect(store.connection.value).toBe('refused')
+      expect(timers.count()).toBe(0)
+      expect(onUnauthorized).not.toHaveBeenCalled()
+    } finally {
+      api.onUnauthorized = null
+    }
   })
 
   it('retries at once when asked while waiting', () => {

@@ -5,8 +5,8 @@
  * Panes `acquire()` the socket while they are mounted and call the returned release
  * function when they go; the socket is open while anyone holds it. When it drops, it
  * is opened again after a back-off (1 s, 2 s, 4 s … at most 30 s, with some jitter).
- * A refusal (close code 44xx, e.g. the session ended) stops the retries until the next
- * `acquire()` or `reconnectNow()`.
+ * A refusal (close code 44xx: the login ended, access withdrawn) stops the retries until
+ * the next `acquire()` or `reconnectNow()`; 4401 also ends the app's session.
  */
 import { ref, type Ref } from 'vue'
 import {
@@ -14,6 +14,7 @@ import {
   eventsSocketUrl,
   isRefusal,
   parseFrame,
+  reportLoginEnded,
   type ResourceStatus,
   type ServerEvent,
   type SocketFactory,
@@ -148,8 +149,11 @@ export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsSt
         return
       }
       if (isRefusal(event.code)) {
+        // No retries: a login that ended or access withdrawn stays so (4401 also takes
+        // the app to the login page).
         connection.value = 'refused'
         refusal.value = event.reason || 'refused'
+        reportLoginEnded(event.code, event.reason)
         return
       }
       scheduleRetry()

@@ -266,6 +266,19 @@ describe('the connect conversation', () => {
     expect(state).toBe(done.state)
   })
 
+  it('says so when the login ends or access is withdrawn while it waits for an answer', () => {
+    const ended = run(open, server(passwordPrompt), { type: 'socket_closed', code: 4401, reason: 'login_ended' })
+    expect(ended.state.phase).toBe('failed')
+    expect(ended.state.error?.message).toBe('Your login ended: log in again.')
+    const withdrawn = run(open, server(passwordPrompt), {
+      type: 'socket_closed',
+      code: 4403,
+      reason: 'access_withdrawn',
+    })
+    expect(withdrawn.state.error?.message).toBe('Access to this was withdrawn.')
+    expect(withdrawn.state.error?.code).toBe('access_withdrawn')
+  })
+
   it('fails when the socket closes before an answer', () => {
     const step = run(open, server(passwordPrompt), { type: 'socket_closed', code: 1006, reason: '' })
     expect(step.state.phase).toBe('failed')

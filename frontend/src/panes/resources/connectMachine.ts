@@ -14,6 +14,7 @@
  */
 import {
   normalizeSystemInfo,
+  socketEndMessage,
   type ConnectClientMessage,
   type HostKeyMessage,
   type PromptField,
@@ -141,12 +142,13 @@ export function errorFrom(value: unknown): ResourceError {
 export function errorFromClose(code: number, reason: string): ResourceError {
   let message = 'The connection to the labgate server was lost before the attempt finished. Try again.'
   let errorCode = CONNECTION_LOST
+  const ended = socketEndMessage(code, reason)
   if (code === 4404 || reason === 'not_found') {
     errorCode = 'not_found'
     message = 'This resource does not exist any more.'
-  } else if (reason === 'not_authenticated') {
-    errorCode = reason
-    message = 'Your labgate session has ended. Log in again.'
+  } else if (ended !== null) {
+    errorCode = reason || 'not_authenticated'
+    message = ended
   } else if (reason === 'forbidden') {
     errorCode = reason
     message = 'You may not use this resource.'

@@ -7,6 +7,7 @@ import {
   browserSocket,
   connectSocketUrl,
   parseFrame,
+  reportLoginEnded,
   SOCKET_OPEN,
   type SocketFactory,
   type SocketLike,
@@ -77,6 +78,7 @@ export function startConnect(resourceId: number, options: ConnectSessionOptions 
     socket.onclose = (event) => {
       socket = null
       dispatch({ type: 'socket_closed', code: event.code, reason: event.reason })
+      reportLoginEnded(event.code, event.reason)
     }
   }
 
