@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -374,6 +375,91 @@ def test_a_long_scheduler_outage_gives_the_session_up(
     failed = wait_for(admin, sid, "failed", timeout=90)
     assert failed["message"] == given_up["message"]
     job_state(slurm, job, "CANCELLED")
+
+
+# Run as another account of the node: fetch a page from host:port, the bytes given first
+# (as text) before the request; what came back (empty: closed without an answer).
+_FETCH = """
+import socket, sys
+host, port, first = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+try:
+    connection = socket.create_connection((host, port), timeout=30)
+except OSError as error:
+    print("refused:", error)
+    sys.exit()
+connection.sendall(first + b"GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+answer = b""
+try:
+    while True:
+        piece = connection.recv(65536)
+        if not piece:
+            break
+        answer += piece
+except OSError as error:
+    print("reset:", error)
+print(repr(answer[:60]))
+"""
+
+
+def fetch_as_nobody(host: str, port: int, first: str = "") -> str:
+    done = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "python3", "-c", _FETCH, host, str(port), first],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (as /proc/net/tcp writes them: 0100007F is 127.0.0.1) that a
+    TCP socket of this machine listens on at ``port``."""
+    found = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        for line in table.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_a_slurm_app_is_reached_through_its_relay_only(
+    admin: Browser, cluster_box: int, sshd: SshServer
+) -> None:
+    """A web app without a login of its own, as a SLURM job: labgate serves it, another
+    account of the node gets nothing from the job's endpoint, and the app listens on
+    the node's loopback alone."""
+    session = launch(
+        admin,
+        cluster_box,
+        "webapp",
+        launcher="slurm",
+        form={"app_command": "python3 -m http.server --bind {host} {port}", **JOB},
+    )
+    sid = session["id"]
+    wait_for(admin, sid, "running", timeout=90)
+    page = admin.get(f"/s/{sid}/")
+    assert page.status_code == 200
+    assert "Directory listing" in page.text
+
+    folder = sshd.user.home / ".labgate" / "sessions" / sid
+    node, relay_port = folder.joinpath("endpoint").read_text().split()
+    # Another account reaches the relay, which closes without a byte: without the
+    # secret, with a wrong one, with a half of one.
+    for first in ("", "labgate-relay-1 " + "0" * 64 + "\n", "labgate-relay-1 "):
+        assert fetch_as_nobody(node, int(relay_port), first) == "b''", first
+    log = folder.joinpath("job.log").read_text()
+    app_port = int(re.findall(r"port (\d+) \(loopback\)", log)[0])
+    # The relay listens on every interface, the app on loopback only.
+    assert listening_addresses(int(relay_port)) == {"00000000"}
+    assert listening_addresses(app_port) == {"0100007F"}
+    # labgate still serves it.
+    assert admin.get(f"/s/{sid}/").status_code == 200
+    admin.post(f"/api/v1/sessions/{sid}/stop")
+    wait_for(admin, sid, "stopped", timeout=60)
 
 
 def test_bad_batch_forms_are_refused(admin: Browser, cluster_box: int) -> None:

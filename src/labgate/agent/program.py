@@ -52,6 +52,7 @@ import errno
 import fcntl
 import fnmatch
 import hashlib
+import hmac
 import json
 import os
 import platform
@@ -2719,6 +2720,85 @@ PIPE_BYTES = 1024 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
+# -- the relay in a batch job -----------------------------------------------------------
+#
+# An app in a batch job listens on the compute node's loopback, where the login node's
+# sshd cannot reach it. The job starts this program with ``--relay`` beside it: it
+# listens on every interface of the node and relays each connection to the app, but only
+# once the connection has begun with the relay's preamble, which holds a secret only
+# labgate and the job know (from the environment, ``RELAY_SECRET_VARIABLE``). Anyone else
+# on the cluster's network is cut off before a byte reaches the app.
+
+RELAY_MAGIC = b"labgate-relay-1 "
+RELAY_SECRET_VARIABLE = "LABGATE_RELAY_SECRET"  # noqa: S105 (a name, not a secret)
+# A connection that has not shown the secret within this long is closed.
+RELAY_PREAMBLE_SECONDS = 10.0
+RELAY_CHUNK = 256 * 1024
+
+
+def relay_preamble(secret: str) -> bytes:
+    """What a connection to a relay starts with: the magic, the secret, a newline."""
+    return RELAY_MAGIC + secret.encode("ascii") + b"\n"
+
+
+async def _relay_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy ``reader`` to ``writer`` until the end of its input, then half-close."""
+    try:
+        while True:
+            data = await reader.read(RELAY_CHUNK)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except OSError:
+        writer.close()
+
+
+async def _relay_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int, preamble: bytes
+) -> None:
+    try:
+        try:
+            shown = await asyncio.wait_for(
+                reader.readexactly(len(preamble)), RELAY_PREAMBLE_SECONDS
+            )
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+            return
+        if not hmac.compare_digest(shown, preamble):
+            return
+        try:
+            app_reader, app_writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return  # the app does not listen (yet, or any more): like a refused connection
+        try:
+            await asyncio.gather(_relay_pipe(reader, app_writer), _relay_pipe(app_reader, writer))
+        finally:
+            app_writer.close()
+    finally:
+        writer.close()
+
+
+async def _serve_relay(endpoint_file: str, port: int) -> None:
+    secret = os.environ.pop(RELAY_SECRET_VARIABLE, "")
+    if len(secret) < 32:
+        raise SystemExit("labgate-agent: the relay has no secret (%s)" % RELAY_SECRET_VARIABLE)
+    preamble = relay_preamble(secret)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _relay_connection(reader, writer, port, preamble)
+
+    # Every interface: the login node reaches the job by the node's name.
+    server = await asyncio.start_server(serve, host="0.0.0.0", port=0)  # noqa: S104
+    listening = server.sockets[0].getsockname()[1]
+    temporary = endpoint_file + ".new"
+    with open(temporary, "w") as out:
+        out.write("%s %d\n" % (socket.gethostname(), listening))
+    os.rename(temporary, endpoint_file)  # whole, or not there at all
+    await server.serve_forever()
+
+
 # -- the per-user daemon --------------------------------------------------------------
 #
 # Work must outlive the connection that started it. The first agent on a host forks a
@@ -2737,11 +2817,18 @@ class Options:
         self.runtime_dir = None  # type: Optional[str]
         self.idle_seconds = 3600.0
         self.daemon = True
+        # --relay ENDPOINT_FILE --to-port PORT: the relay of a batch job (see above).
+        self.relay_endpoint_file = None  # type: Optional[str]
+        self.relay_to_port = 0
         words = list(argv)
         while words:
             word = words.pop(0)
             if word == "--runtime-dir" and words:
                 self.runtime_dir = words.pop(0)
+            elif word == "--relay" and words:
+                self.relay_endpoint_file = words.pop(0)
+            elif word == "--to-port" and words:
+                self.relay_to_port = int(words.pop(0))
             elif word == "--idle-seconds" and words:
                 self.idle_seconds = float(words.pop(0))
             elif word == "--no-daemon":
@@ -2981,9 +3068,13 @@ async def _serve_stdio() -> None:
 
 def main() -> None:
     """Entry point: hand standard input and output to this user's daemon (starting it if
-    needed), or with ``--no-daemon`` answer calls in this process until EOF."""
+    needed), or with ``--no-daemon`` answer calls in this process until EOF, or with
+    ``--relay`` be a batch job's relay."""
     options = Options(sys.argv[1:])
     STATE.options = options
+    if options.relay_endpoint_file is not None:
+        asyncio.run(_serve_relay(options.relay_endpoint_file, options.relay_to_port))
+        return
     if not options.daemon:
         asyncio.run(_serve_stdio())
         return

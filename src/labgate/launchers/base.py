@@ -13,46 +13,73 @@ process that called ``start``. ``stop`` of something already gone is not an erro
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from labgate.agent.client import AgentConnection
+from labgate.agent.program import relay_preamble
 from labgate.sessions.templates import AppTemplate
 from labgate.transport.base import ByteReader, StreamWriter, Transport
 
 EndpointKind = Literal["tcp", "unix"]
 
 
+def relay_secret(token: str) -> str:
+    """The secret a batch job's relay asks of every connection, derived from the
+    session's token (the relay never sees the token itself)."""
+    return hmac.new(token.encode(), b"labgate batch relay", hashlib.sha256).hexdigest()
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where the app listens, as seen from the resource (the login node for batch jobs:
-    ``host`` is then the compute node)."""
+    ``host`` is then the compute node). ``relay``: it is the relay of a batch job (see
+    ``labgate.agent.program``), which lets a connection through to the app only once it
+    has shown the session's relay secret."""
 
     kind: EndpointKind
     host: str = "127.0.0.1"
     port: int = 0
     path: str = ""
+    relay: bool = False
 
     def to_json(self) -> dict[str, Any]:
         if self.kind == "unix":
             return {"kind": "unix", "path": self.path}
-        return {"kind": "tcp", "host": self.host, "port": self.port}
+        found: dict[str, Any] = {"kind": "tcp", "host": self.host, "port": self.port}
+        if self.relay:
+            found["relay"] = True
+        return found
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Endpoint:
         if value.get("kind") == "unix":
             return cls("unix", path=str(value["path"]))
-        return cls("tcp", host=str(value.get("host", "127.0.0.1")), port=int(value["port"]))
+        return cls(
+            "tcp",
+            host=str(value.get("host", "127.0.0.1")),
+            port=int(value["port"]),
+            relay=bool(value.get("relay", False)),
+        )
 
     def label(self) -> str:
         return self.path if self.kind == "unix" else f"{self.host}:{self.port}"
 
-    async def open(self, transport: Transport) -> tuple[ByteReader, StreamWriter]:
-        """A stream to the app through ``transport`` (an SSH channel, or a local socket)."""
+    async def open(self, transport: Transport, token: str = "") -> tuple[ByteReader, StreamWriter]:
+        """A stream to the app through ``transport`` (an SSH channel, or a local socket);
+        ``token``: the session's, which a relay needs."""
+        if self.relay and not token:
+            raise ValueError("a batch job's relay is opened with the session's token")
         if self.kind == "unix":
             return await transport.open_unix(self.path)
-        return await transport.open_tcp(self.host, self.port)
+        reader, writer = await transport.open_tcp(self.host, self.port)
+        if self.relay:
+            # Sent with the first request, not waited for: no round trip is added.
+            writer.write(relay_preamble(relay_secret(token)))
+        return reader, writer
 
 
 Phase = Literal["pending", "starting", "running", "ended", "unknown"]
@@ -87,6 +114,8 @@ class LaunchRequest:
     token: str
     #: The resource's set-up lines, then the form's environment lines.
     setup_lines: Sequence[str] = field(default_factory=tuple)
+    #: The resource's Python (what its agent runs on; a batch job's relay runs on it too).
+    python: str = "python3"
 
 
 class ResourceAccess(Protocol):
@@ -94,7 +123,9 @@ class ResourceAccess(Protocol):
 
     async def agent(self) -> AgentConnection: ...
 
-    async def open(self, endpoint: Endpoint) -> tuple[ByteReader, StreamWriter]: ...
+    async def open(
+        self, endpoint: Endpoint, token: str = ""
+    ) -> tuple[ByteReader, StreamWriter]: ...
 
 
 class LaunchFailed(Exception):

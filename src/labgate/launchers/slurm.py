@@ -2,12 +2,18 @@
 resource (the cluster's login node).
 
 The job script (in ``~/.labgate/sessions/<id>/``, private to the user) runs the set-up
-lines, picks a free port on the node it landed on, writes ``<node> <port>`` to the
-``endpoint`` file beside it, and starts the app listening there. labgate reads that file
-through the login node and reaches the app with an SSH channel from the login node's
-sshd to the node: compute nodes need not be reachable from labgate, only from the login
-node. The app's token travels in sbatch's environment (SLURM exports it to the job), not
-in a file.
+lines, picks a free port on the node's loopback for the app and starts labgate's agent
+beside it as the job's relay (``--relay``, from the ``agent`` file there: the agent's
+source, as sent to every resource). The relay listens on every interface of the node,
+writes ``<node> <port>`` to the ``endpoint`` file beside the script, and lets a
+connection through to the app only once it has begun with the session's relay secret;
+then the app starts, on loopback. labgate reads the endpoint file through the login node
+and reaches the relay with an SSH channel from the login node's sshd to the node
+(compute nodes need not be reachable from labgate, only from the login node), sending
+the secret first (``Endpoint.open``). So other users of the cluster reach neither the
+app (on loopback) nor the relay (without the secret). The app's token and the relay's
+secret travel in sbatch's environment (SLURM exports it to the job), not in a file; the
+app does not inherit the relay's secret.
 
 The state kept is the job id and the session's directory; squeue and scontrol answer
 everything else, so any labgate server can carry on with it.
@@ -22,7 +28,9 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from labgate.agent.bootstrap import agent_command, agent_payload
 from labgate.agent.client import AgentCallError
+from labgate.agent.program import RELAY_SECRET_VARIABLE
 from labgate.launchers.base import (
     Endpoint,
     LaunchFailed,
@@ -30,6 +38,7 @@ from labgate.launchers.base import (
     Poll,
     ResourceAccess,
     StopFailed,
+    relay_secret,
 )
 from labgate.launchers.commands import CommandResult, run_command
 from labgate.sessions.templates import Placeholders, command_of
@@ -61,7 +70,7 @@ _ENDED = {
 # one that takes longer counts as no answer, within the reconciler's check timeout.
 SCHEDULER_TIMEOUT_SECONDS = 30.0
 _FREE_PORT = (
-    "python3 -c 'import socket; s = socket.socket(); s.bind((\"\", 0)); print(s.getsockname()[1])'"
+    "-c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'"
 )
 
 
@@ -89,28 +98,34 @@ def sbatch_options(session_id: str, form: Mapping[str, Any], directory: str) -> 
 
 def job_script(request: LaunchRequest, directory: str) -> tuple[str, dict[str, str]]:
     """The script, and the environment sbatch is run with (exported to the job)."""
-    where = Placeholders(
-        request.base_url,
-        request.token,
-        # Every interface of the node: the login node's sshd must reach it. The app's
-        # token guards JupyterLab; apps without one are reachable by the cluster's users.
-        host="0.0.0.0",  # noqa: S104
-        port_expression=f'"${PORT_VARIABLE}"',
-    )
+    # The app listens on the node's loopback ({host}'s default); the relay reaches it there.
+    where = Placeholders(request.base_url, request.token, port_expression=f'"${PORT_VARIABLE}"')
     command, env = command_of(request.template, request.form, where)
     late = {k: v for k, v in env.items() if PORT_VARIABLE in v}
     early = {k: v for k, v in env.items() if k not in late}
+    early[RELAY_SECRET_VARIABLE] = relay_secret(request.token)
     workdir = str(request.form.get("workdir") or "~")
+    python = shlex.quote(request.python)
+    endpoint = shlex.quote(f"{directory}/endpoint")
+    relay = " ".join(shlex.quote(word) for word in agent_command(request.python, ["--relay"]))
     lines = [
         "#!/bin/bash",
         f"# labgate session {request.session_id}: {request.template.title}",
         *request.setup_lines,
         f"cd {_cd_target(workdir)} || exit 1",
-        f"{PORT_VARIABLE}=$({_FREE_PORT}) || exit 1",
-        f'echo "$(hostname) ${PORT_VARIABLE}" > {directory}/endpoint.new'
-        f" && mv {directory}/endpoint.new {directory}/endpoint",
+        f"rm -f {endpoint}",  # a requeued job's earlier one
+        f"{PORT_VARIABLE}=$({python} {_FREE_PORT}) || exit 1",
+        f'{relay} {endpoint} --to-port "${PORT_VARIABLE}" < {shlex.quote(directory + "/agent")} &',
+        "LABGATE_RELAY=$!",
+        f"unset {RELAY_SECRET_VARIABLE}",  # the relay's, not the app's
+        f"until [ -s {endpoint} ]; do",
+        '    kill -0 "$LABGATE_RELAY" 2>/dev/null'
+        ' || { echo "labgate: the relay did not start (see above)" >&2; exit 1; }',
+        "    sleep 0.1",
+        "done",
         *(f"export {name}={value}" for name, value in late.items()),
-        f'echo "labgate: {request.template.title} on $(hostname), port ${PORT_VARIABLE}"',
+        f'echo "labgate: {request.template.title} on $(hostname), port ${PORT_VARIABLE}'
+        f' (loopback), relayed from port $(cut -d " " -f 2 {endpoint})"',
         f"exec {command}",
         "",
     ]
@@ -171,11 +186,12 @@ class SlurmLauncher:
             ) from exc
         script, env = job_script(request, directory)
         try:
-            await agent.call(
-                "fs.write",
-                path=f"{directory}/job.sh",
-                data=base64.b64encode(script.encode()).decode(),
-            )
+            for name, content in (("job.sh", script.encode()), ("agent", agent_payload())):
+                await agent.call(
+                    "fs.write",
+                    path=f"{directory}/{name}",
+                    data=base64.b64encode(content).decode(),
+                )
         except AgentCallError as exc:
             raise LaunchFailed(f"Could not write the job script: {exc}") from exc
         options = " ".join(
@@ -201,6 +217,8 @@ class SlurmLauncher:
             "title": request.template.title,
             "setup_lines": list(request.setup_lines),
             "owner": request.owner_tag,
+            # The job's endpoint is its relay (jobs of older labgates had none).
+            "relay": True,
             "submitted": f"Submitted to SLURM (job {job_id}).",
         }
 
@@ -227,7 +245,7 @@ class SlurmLauncher:
                 scheduler_state=job_state,
             )
         if job_state in ("RUNNING", "CONFIGURING", "COMPLETING"):
-            endpoint = await self._endpoint(agent, str(state["directory"]))
+            endpoint = await self._endpoint(agent, state)
             if endpoint is None:
                 return Poll(
                     "starting", f"Running on {node}.", where=node, scheduler_state=job_state
@@ -252,15 +270,17 @@ class SlurmLauncher:
             message = f"{message} ({reason.group(1)})"
         return Poll("ended", message, scheduler_state=job_state)
 
-    async def _endpoint(self, agent: Any, directory: str) -> Endpoint | None:
+    async def _endpoint(self, agent: Any, state: Mapping[str, Any]) -> Endpoint | None:
         try:
-            answer = await agent.call("fs.read", path=f"{directory}/endpoint")
+            answer = await agent.call("fs.read", path=f"{state['directory']}/endpoint")
         except AgentCallError:
             return None
         words = base64.b64decode(answer["data"]).decode("utf-8", "replace").split()
         if len(words) != 2 or not words[1].isdigit():
             return None
-        return Endpoint("tcp", host=words[0], port=int(words[1]))
+        return Endpoint(
+            "tcp", host=words[0], port=int(words[1]), relay=bool(state.get("relay", False))
+        )
 
     async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None:
         agent = await resource.agent()

@@ -104,7 +104,7 @@ class RouteTable:
             plan = route.plan
 
             async def opener() -> tuple[ByteReader, StreamWriter]:
-                return await endpoint.open(await self.connections.transport(plan))
+                return await endpoint.open(await self.connections.transport(plan), route.token)
 
             route.pool = UpstreamPool(opener)
         return route.pool

@@ -83,12 +83,14 @@ class Access:
     async def agent(self) -> AgentConnection:
         return await self._state.connections.agent(self.plan)
 
-    async def open(self, endpoint: Endpoint) -> tuple[ByteReader, StreamWriter]:
-        return await endpoint.open(await self._state.connections.transport(self.plan))
+    async def open(self, endpoint: Endpoint, token: str = "") -> tuple[ByteReader, StreamWriter]:
+        return await endpoint.open(await self._state.connections.transport(self.plan), token)
 
-    def pool(self, endpoint: Endpoint) -> UpstreamPool:
+    def pool(self, endpoint: Endpoint, token: str) -> UpstreamPool:
+        """Connections to the app (``token``: the session's, for a batch job's relay)."""
+
         async def opener() -> tuple[ByteReader, StreamWriter]:
-            return await self.open(endpoint)
+            return await self.open(endpoint, token)
 
         return UpstreamPool(opener, size=1)
 
@@ -271,6 +273,7 @@ class Lifecycle:
             base_url=f"/s/{row.id}/",
             token=self.state.session_tokens.open(row.sealed_token, row.id),
             setup_lines=(*plan.setup_lines, *environment),
+            python=plan.python,
         )
 
     async def _until_ready(
@@ -323,7 +326,7 @@ class Lifecycle:
                 if deadline is None:
                     deadline = loop.time() + timeout
                 status = await probes.ready_status(
-                    access.pool(poll.endpoint),
+                    access.pool(poll.endpoint, token),
                     template,
                     f"/s/{row.id}/",
                     token,

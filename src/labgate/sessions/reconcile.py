@@ -181,7 +181,7 @@ class Reconciler:
         if template.activity == "jupyter" and row.endpoint:
             token = lifecycle.state.session_tokens.open(row.sealed_token, row.id)
             busy, reported = await probes.jupyter_activity(
-                access.pool(Endpoint.from_json(row.endpoint)),
+                access.pool(Endpoint.from_json(row.endpoint), token),
                 template,
                 f"/s/{row.id}/",
                 token,

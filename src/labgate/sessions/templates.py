@@ -8,7 +8,8 @@ ready, and how to ask it whether it is busy. Its form says what the user chooses
 launching (validated here, before anything is started).
 
 Placeholders in ``command`` and ``env`` values: ``{port}``, ``{socket}``, ``{host}``
-(the address to listen on: loopback, or every interface of a batch job's node),
+(the address to listen on: loopback, also on a batch job's node, where the job's relay
+reaches the app),
 ``{base_url}`` (``/s/<session>/``), ``{base_path}`` (without the last slash),
 ``{token}``, ``{workdir}`` and every form field by name. Form values are shell-quoted
 where they go into the command.
@@ -85,8 +86,8 @@ class AppTemplate:
     icon: str = "app"
     #: Seconds the app may take from start to ready.
     start_timeout_seconds: int = 120
-    #: The command when the app must listen on TCP (a batch job: a socket on a compute
-    #: node cannot be reached from the login node); None: ``command`` listens on TCP.
+    #: The command when the app must listen on TCP (a batch job, whose relay reaches
+    #: the app on the node's loopback); None: ``command`` listens on TCP.
     tcp_command: str | None = None
 
     def describe(self) -> dict[str, Any]:

@@ -1,0 +1,88 @@
+"""The agent as a batch job's relay (``--relay``), run here the way a job script runs it
+(the loader, the source on its standard input, the secret in its environment), in front
+of a real TCP server on loopback: a connection that begins with the secret reaches the
+app, both ways and with half-closes passed on; any other is closed without a byte."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from labgate.agent.bootstrap import agent_command, agent_payload
+from labgate.agent.program import RELAY_SECRET_VARIABLE, relay_preamble
+from labgate.launchers.base import relay_secret
+
+SECRET = relay_secret("the session's token")
+
+
+async def _echo_upper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The app: answers what it was sent, in capitals, once its input ends."""
+    data = await reader.read()
+    writer.write(data.upper())
+    await writer.drain()
+    writer.close()
+
+
+@contextlib.asynccontextmanager
+async def relay(tmp_path: Path) -> AsyncIterator[tuple[str, int]]:
+    app = await asyncio.start_server(_echo_upper, "127.0.0.1", 0)
+    app_port = app.sockets[0].getsockname()[1]
+    endpoint = tmp_path / "endpoint"
+    payload = tmp_path / "agent"
+    payload.write_bytes(agent_payload())
+    argv = agent_command("python3", ["--relay", str(endpoint), "--to-port", str(app_port)])
+    with payload.open("rb") as source:
+        process = subprocess.Popen(
+            argv, stdin=source, env={**os.environ, RELAY_SECRET_VARIABLE: SECRET}
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while not endpoint.exists():
+            assert process.poll() is None, "the relay ended"
+            assert time.monotonic() < deadline, "no endpoint file within 10 s"
+            await asyncio.sleep(0.05)
+        host, port = endpoint.read_text().split()
+        yield host, int(port)
+    finally:
+        process.terminate()
+        process.wait(10)
+        app.close()
+
+
+async def _exchange(port: int, first: bytes, body: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(first + body)
+    writer.write_eof()  # the app answers once its input ends: a half-close passed on
+    try:
+        return await asyncio.wait_for(reader.read(), 15)
+    finally:
+        writer.close()
+
+
+async def test_the_secret_opens_the_way_to_the_app(tmp_path: Path) -> None:
+    async with relay(tmp_path) as (host, port):
+        assert host == os.uname().nodename
+        assert await _exchange(port, relay_preamble(SECRET), b"hello app") == b"HELLO APP"
+        big = os.urandom(3 * 1024 * 1024).hex().encode()
+        assert await _exchange(port, relay_preamble(SECRET), big) == big.upper()
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"",
+        relay_preamble(relay_secret("another session's token")),
+        relay_preamble(SECRET)[:-2] + b"x\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 100,
+    ],
+)
+async def test_anything_else_is_closed_without_a_byte(tmp_path: Path, first: bytes) -> None:
+    async with relay(tmp_path) as (_, port):
+        assert await _exchange(port, first, b"hello app") == b""
