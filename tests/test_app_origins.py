@@ -127,6 +127,8 @@ async def test_a_grant_is_taken_once_across_replicas(
         {"login": "42", "exp": 4e9, "nonce": "abc"},
         {"login": 42, "exp": "later", "nonce": "abc"},
         {"login": 42, "nonce": "abc"},
+        {"login": 42, "exp": 4e9, "nonce": "abc", "bind": "a" * 64},  # a grant has no binding
+        {"login": 42, "exp": 4e9, "nonce": "abc", "bind": 7},
         ["not", "an", "object"],
     ],
 )
@@ -188,9 +190,42 @@ async def test_the_cookie_names_the_login_for_one_session(origins: AppOrigins) -
     assert origins.login_of(origins.grant(SESSION, 7), SESSION) is None
     assert await origins.redeem(value, SESSION) is None
     header = origins.set_cookie_header(SESSION, 7).decode()
-    assert header.startswith("labgate_app=")
+    # Over HTTPS a __Host- cookie: no sibling origin (another app) can plant one.
+    assert header.startswith("__Host-labgate_app=")
     assert "; Path=/; HttpOnly; SameSite=Lax; Secure" in header
     assert "Domain" not in header
+
+
+def test_over_http_the_cookies_have_plain_names(tmp_path: Path, database: Database) -> None:
+    plain = origins_for(
+        tmp_path,
+        database,
+        public_url="http://labgate.example.org",
+        app_domain="{session}.apps.example.org",
+    )
+    assert plain.set_cookie_header(SESSION, 7).decode().startswith("labgate_app=")
+    value, header = plain.new_binding()
+    assert header.decode() == f"labgate_bind={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"
+
+
+async def test_a_pass_opens_its_session_once_in_the_bound_browser(origins: AppOrigins) -> None:
+    value, header = origins.new_binding()
+    assert header.decode().startswith(f"__Host-labgate_bind={value}; ")
+    assert len(value) >= 43  # 32 random bytes
+    assert origins_module.is_binding(origins_module.binding_of(value))
+    issued = origins.pass_for(SESSION, 42, origins_module.binding_of(value))
+    assert origins.check_pass(issued, OTHER) is None  # for one session only
+    assert origins.check_grant(issued, SESSION) is None  # a pass is not a grant
+    assert origins.check_pass(origins.grant(SESSION, 42), SESSION) is None  # nor the reverse
+    claims = origins.check_pass(issued, SESSION)
+    assert claims is not None
+    assert claims.login == 42
+    assert claims.binds(value)
+    other_value, _ = origins.new_binding()
+    assert not claims.binds(other_value)
+    assert not claims.binds("")
+    assert await origins.take(claims)
+    assert not await origins.take(claims)  # once
 
 
 PARENT = b"https://labgate.example.org"

@@ -2,6 +2,8 @@
 handshake, on labgate's origin and on a session's own origin: a read-only API token, or
 a user who must still replace a one-time password, reaches no app (403, 4403 for a
 WebSocket); the owner with a cookie or a writing token does, administrators do not.
+Over HTTPS the login cookie is ``__Host-labgate_session`` and never reaches the app. An
+app origin's grant signs in only the browser that asked for it.
 
 In-process, against a real app on loopback reached through the ``local`` resource
 (tests/support/proxied.py), on SQLite and PostgreSQL.
@@ -288,3 +290,89 @@ async def test_no_grant_for_a_user_who_must_change_the_password(
             f"http://{session_id}.{APPS}/_labgate/enter", params={"grant": grant}
         )
         refused(entered, "password_change_required")
+
+
+# -- a grant signs in the browser that asked for it, no other ---------------------------
+
+
+def location(answer: httpx.Response) -> str:
+    assert answer.status_code in (303, 307), answer.text
+    return answer.headers["location"]
+
+
+async def test_a_grant_signs_in_only_the_browser_that_asked_for_it(
+    origins_app: Any, database: Database, accounts: AccountFactory, app_port: int
+) -> None:
+    await accounts.user("alice")
+    await accounts.user("bob")
+    tokens = state_of(origins_app).session_tokens
+    session_id = await running_session(database, tokens, "alice", app_port)
+    app_page = f"http://{session_id}.{APPS}/s/{session_id}/"
+    async with browser(origins_app) as alice, browser(origins_app) as bob:
+        await log_in(alice, "alice")
+        await log_in(bob, "bob")
+        link = location(await alice.get(f"/s/{session_id}/", follow_redirects=False))
+        assert link.startswith(f"http://{session_id}.{APPS}/_labgate/enter?grant=")
+
+        # Alice's grant link in Bob's browser (sent to him, or leaked): refused, clearly.
+        refused(await bob.get(link), "grant_other_browser")
+        page = await bob.get(link, headers={"Accept": "text/html"})
+        assert page.status_code == 403
+        assert "made for another browser" in page.text
+        assert f'href="http://{LABGATE}/s/{session_id}/"' in page.text
+        assert (await bob.get(app_page)).status_code == 401  # not signed in there
+        # Nor in a browser without any labgate login.
+        async with browser(origins_app) as stranger:
+            assert (await stranger.get(link)).status_code == 401
+            assert (await stranger.get(app_page)).status_code == 401
+
+        # In Alice's own browser the same link works.
+        opened = await alice.get(link)
+        assert opened.status_code == 200, opened.text
+        assert str(opened.url) == app_page
+        assert opened.content == APP_PAGE
+        assert (await alice.get(link)).status_code == 403  # once
+
+
+async def test_each_step_of_the_sign_in_belongs_to_one_browser(
+    origins_app: Any, database: Database, accounts: AccountFactory, app_port: int
+) -> None:
+    await accounts.user("alice")
+    await accounts.user("mallory")
+    tokens = state_of(origins_app).session_tokens
+    session_id = await running_session(database, tokens, "alice", app_port)
+    async with browser(origins_app) as alice, browser(origins_app) as mallory:
+        await log_in(alice, "alice")
+        await log_in(mallory, "mallory")
+
+        # Step by step in Alice's browser: the app's origin binds it, labgate's origin
+        # confirms her login and hands out a pass bound to that browser.
+        link = location(await alice.get(f"/s/{session_id}/x?y=1", follow_redirects=False))
+        confirm = location(await alice.get(link, follow_redirects=False))
+        assert confirm.startswith(f"http://{LABGATE}/_labgate/confirm?")
+        assert any(c.name.endswith("labgate_bind") for c in alice.cookies.jar)
+        sign_in = location(await alice.get(confirm, follow_redirects=False))
+        assert sign_in.startswith(f"http://{session_id}.{APPS}/_labgate/sign-in?grant=")
+
+        # The pass (leaked from Alice's history, say) in Mallory's browser: refused,
+        # whether or not that browser has a binding of its own.
+        refused(await mallory.get(sign_in), "grant_other_browser")
+        other_link = location(await alice.get(f"/s/{session_id}/", follow_redirects=False))
+        mallorys_confirm = location(await mallory.get(other_link, follow_redirects=False))
+        refused(await mallory.get(sign_in), "grant_other_browser")
+        # labgate's confirmation of Alice's grant, asked for from Mallory's login: refused.
+        refused(await mallory.get(mallorys_confirm), "grant_other_browser")
+        # Alice's browser lured to the confirmation carrying Mallory's binding: her pass
+        # is bound to a value only Mallory's browser holds, so it signs in neither.
+        refused(await alice.get(mallorys_confirm), "grant_other_browser")
+
+        # Alice's own pass, in her browser: signed in, on to the page she asked for, the
+        # binding dropped.
+        entered = await alice.get(sign_in, follow_redirects=False)
+        assert location(entered) == f"/s/{session_id}/x?y=1"
+        cookies = entered.headers.get_list("set-cookie")
+        assert cookies[0].startswith("labgate_app=")
+        assert cookies[1].startswith("labgate_bind=;") or 'labgate_bind="";' in cookies[1]
+        assert "Max-Age=0" in cookies[1]
+        assert (await alice.get(f"http://{session_id}.{APPS}/s/{session_id}/")).content == APP_PAGE
+        assert (await alice.get(sign_in)).status_code == 403  # once (and unbound now)

@@ -2,8 +2,10 @@
 each app at ``<session>.apps.labgate.localhost`` (browsers resolve every ``*.localhost``
 name to the loopback address; plain HTTP clients are given the Host header).
 
-Signing in to an app's origin by a one-time grant, its own cookie checked against the
-live labgate login, nothing of labgate's on an app's origin, and, in Chromium, JupyterLab
+Signing in to an app's origin by a one-time grant, in the browser that asked for it
+(the app's origin binds the browser, labgate's origin confirms its login, the app's
+origin takes the bound pass), its own cookie checked against the live labgate login,
+nothing of labgate's on an app's origin, and, in Chromium, JupyterLab
 in a workspace pane from its own origin: it runs a notebook cell, its pages cannot read
 labgate's cookie or its API.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -119,14 +121,37 @@ def entry(browser: Browser, session_id: str, path: str = "") -> str:
     return location
 
 
-def enter(server: RunningServer, location: str) -> tuple[httpx.Response, str]:
-    """Follow the grant on the app's origin: the answer and the cookie it set."""
+def cookie_set(answer: httpx.Response, name: str) -> str:
+    for header in answer.headers.get_list("set-cookie"):
+        cookie = SimpleCookie(header)
+        if name in cookie:
+            return cookie[name].value
+    return ""
+
+
+def enter(browser: Browser, location: str) -> tuple[httpx.Response, str]:
+    """Follow a grant link in ``browser``: the app's origin binds it (a cookie there),
+    labgate's origin confirms its login and gives a pass, the app's origin takes the
+    pass. The last answer (a refusal, if any step refused) and the app origin's cookie."""
     parts = urlsplit(location)
-    with on_app_origin(server, parts.hostname.split(".")[0] if parts.hostname else "") as app:
+    with on_app_origin(
+        browser.server, parts.hostname.split(".")[0] if parts.hostname else ""
+    ) as app:
         answer = app.get(f"{parts.path}?{parts.query}")
-    cookie = SimpleCookie(answer.headers.get("set-cookie", ""))
-    value = cookie["labgate_app"].value if "labgate_app" in cookie else ""
-    return answer, value
+        if answer.status_code != 303:
+            return answer, ""
+        binding = cookie_set(answer, "labgate_bind")
+        confirm = urlsplit(answer.headers["location"])
+        assert confirm.path == "/_labgate/confirm"
+        answer = browser.get(f"{confirm.path}?{confirm.query}", follow_redirects=False)
+        if answer.status_code != 303:
+            return answer, ""
+        sign_in = urlsplit(answer.headers["location"])
+        assert sign_in.path == "/_labgate/sign-in"
+        answer = app.get(
+            f"{sign_in.path}?{sign_in.query}", headers={"Cookie": f"labgate_bind={binding}"}
+        )
+    return answer, cookie_set(answer, "labgate_app")
 
 
 def test_a_grant_opens_the_app_on_its_own_origin(
@@ -134,7 +159,7 @@ def test_a_grant_opens_the_app_on_its_own_origin(
 ) -> None:
     location = entry(admin, web_session, "index.html?x=1")
     assert parse_qs(urlsplit(location).query)["next"] == [f"/s/{web_session}/index.html?x=1"]
-    answer, cookie = enter(server, location)
+    answer, cookie = enter(admin, location)
     assert answer.status_code == 303
     assert answer.headers["location"] == f"/s/{web_session}/index.html?x=1"
     set_cookie = answer.headers["set-cookie"]
@@ -149,10 +174,10 @@ def test_a_grant_opens_the_app_on_its_own_origin(
         assert page.status_code == 200
         assert b"on an origin of its own" in page.content
 
-        # Once only: the same grant again is refused, with a way back.
-        again = app.get(f"{urlsplit(location).path}?{urlsplit(location).query}")
-        assert again.status_code == 403
-        assert again.json()["error"]["code"] == "grant_invalid"
+    # Once only: the same grant again is refused, with a way back.
+    again, _ = enter(admin, location)
+    assert again.status_code == 403
+    assert again.json()["error"]["code"] == "grant_invalid"
 
 
 def test_nothing_opens_an_app_origin_but_its_own_cookie(
@@ -173,7 +198,7 @@ def test_nothing_opens_an_app_origin_but_its_own_cookie(
             assert app.get(path, headers=session_cookie).status_code == 404, path
 
     # A cookie of one session opens no other session's origin, nor does its grant.
-    _, cookie = enter(server, entry(admin, web_session))
+    _, cookie = enter(admin, entry(admin, web_session))
     other = "a" * 16
     with on_app_origin(server, other) as elsewhere:
         assert elsewhere.get(f"/s/{other}/", headers=as_cookie(cookie)).status_code == 401
@@ -185,15 +210,12 @@ def test_nothing_opens_an_app_origin_but_its_own_cookie(
 def test_the_grant_goes_nowhere_but_the_session(
     server: RunningServer, admin: Browser, web_session: str
 ) -> None:
-    location = entry(admin, web_session)
-    parts = urlsplit(location)
-    grant = parse_qs(parts.query)["grant"][0]
-    with on_app_origin(server, web_session) as app:
-        for wanted in ("https://evil.example/", "//evil.example/", "/api/v1/users/me"):
-            answer = app.get("/_labgate/enter", params={"grant": grant, "next": wanted})
-            assert answer.status_code == 303
-            assert answer.headers["location"] == f"/s/{web_session}/"
-            grant = parse_qs(urlsplit(entry(admin, web_session)).query)["grant"][0]
+    for wanted in ("https://evil.example/", "//evil.example/", "/api/v1/users/me"):
+        grant = parse_qs(urlsplit(entry(admin, web_session)).query)["grant"][0]
+        query = urlencode({"grant": grant, "next": wanted})
+        answer, _ = enter(admin, f"{app_origin(server, web_session)}/_labgate/enter?{query}")
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/s/{web_session}/"
 
 
 def test_other_users_and_other_origins_are_refused(
@@ -205,7 +227,15 @@ def test_other_users_and_other_origins_are_refused(
         assert refused.status_code == 403
         # Nor does his own grant for his own login open it: grants are made per session
         # after the check, so the only way in is a cookie made for the owner.
-    _, cookie = enter(server, entry(admin, web_session))
+        # The owner's grant link, sent to Bob, signs his browser in nowhere.
+        link = entry(admin, web_session)
+        forwarded, cookie = enter(bob, link)
+        assert forwarded.status_code == 403
+        assert forwarded.json()["error"]["code"] == "grant_other_browser"
+        assert cookie == ""
+        # It still works in the browser that asked for it.
+        assert enter(admin, link)[0].status_code == 303
+    _, cookie = enter(admin, entry(admin, web_session))
     with on_app_origin(server, web_session) as app:
         # An unsafe method from another origin (labgate's own included) is refused;
         # from the app's own origin it reaches the app (http.server answers 501).
@@ -258,7 +288,7 @@ def test_logging_out_closes_the_app_origin(
 ) -> None:
     browser = Browser(server, "admin", ADMIN_PASSWORD)
     try:
-        _, cookie = enter(server, entry(browser, web_session))
+        _, cookie = enter(browser, entry(browser, web_session))
         with on_app_origin(server, web_session) as app:
             assert app.get(f"/s/{web_session}/", headers=as_cookie(cookie)).status_code == 200
             assert browser.post("/api/v1/auth/logout").status_code == 204

@@ -14,8 +14,10 @@ and does, for every request and every WebSocket handshake, in this order:
 
 With ``app_domain`` set, each app is served from an origin of its own
 (:mod:`labgate.proxy.origins`): a browser that asks labgate's origin for ``/s/<id>/...``
-is sent there with a one-time grant, and the app's origin knows the caller by its own
-cookie. Requests with a labgate API token (scripts) are served on either origin.
+is sent there with a one-time grant, which signs in only that browser (a round trip
+through labgate's ``/_labgate/confirm`` proves it), and the app's origin knows the caller
+by its own cookie. Requests with a labgate API token (scripts) are served on either
+origin.
 """
 
 from __future__ import annotations
@@ -39,8 +41,13 @@ from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
 from labgate.http.cookies import session_cookie
 from labgate.proxy.forward import BrowserLeft, forward_http, target_of
-from labgate.proxy.origins import COOKIE_NAME as APP_COOKIE
-from labgate.proxy.origins import ENTER_PATH
+from labgate.proxy.origins import (
+    CONFIRM_PATH,
+    ENTER_PATH,
+    SIGN_IN_PATH,
+    binding_of,
+    is_binding,
+)
 from labgate.proxy.routes import Route
 from labgate.proxy.upstream import UpstreamError
 from labgate.proxy.websocket import relay_websocket
@@ -81,7 +88,11 @@ class ProxyMiddleware:
                 if state.origins.enabled
                 else None
             )
-            if on_app_origin is not None or scope["path"].startswith(PREFIX):
+            if (
+                on_app_origin is not None
+                or scope["path"].startswith(PREFIX)
+                or (scope["path"] == CONFIRM_PATH and state.origins.enabled)
+            ):
                 await SessionProxy(state).handle(scope, receive, send, on_app_origin)
                 return
         await self.app(scope, receive, send)
@@ -123,6 +134,11 @@ class SessionProxy:
                 await _answer_error(scope, send, exc)
 
     async def _on_labgate_origin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == CONFIRM_PATH:
+            if scope["type"] != "http":
+                raise ProxyError(404, "not_found", "There is nothing here.")
+            await self._confirm(scope, send)
+            return
         session_id, tail = _split(scope["path"])
         conn = HTTPConnection(_without_app_authorization(scope))
         _check_origin(scope, conn, lambda: expected_origin(conn, self.state))
@@ -140,6 +156,9 @@ class SessionProxy:
         if path == ENTER_PATH and scope["type"] == "http":
             await self._enter(scope, send, host_session)
             return
+        if path == SIGN_IN_PATH and scope["type"] == "http":
+            await self._sign_in(scope, send, host_session)
+            return
         session_id, tail = _split(path) if path.startswith(PREFIX) else ("", "")
         if session_id != host_session:
             raise ProxyError(404, "not_found", "There is nothing here but the session's app.")
@@ -148,7 +167,9 @@ class SessionProxy:
         if conn.headers.get("authorization"):
             principal = await self._authenticated(conn)  # a labgate API token
         else:
-            login = self.origins.login_of(conn.cookies.get(APP_COOKIE, ""), host_session)
+            login = self.origins.login_of(
+                conn.cookies.get(self.origins.app_cookie, ""), host_session
+            )
             if login is None:
                 raise ProxyError(
                     401,
@@ -213,38 +234,88 @@ class SessionProxy:
         await _redirect(send, f"{origin}{ENTER_PATH}?{query}", b"")
 
     async def _enter(self, scope: Scope, send: Send, host_session: str) -> None:
-        """Redeem a grant: the app origin's cookie, then on to the page asked for."""
-        fields = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        grant = (fields.get("grant") or [""])[0]
-        wanted = (fields.get("next") or [""])[0]
-        home = f"{PREFIX}{host_session}/"
-        login = await self.origins.redeem(grant, host_session)
-        if login is None:
-            raise ProxyError(
-                403,
-                "grant_invalid",
-                "This link to the app has expired or was used already.",
-                link=(self.origins.labgate_origin + home, "Open the session again"),
-            )
-        conn = HTTPConnection(scope)
-        principal = await self._authenticated(conn, login=login)
-        await self._route(host_session, principal)
-        # Only the session's own pages: never a redirect to elsewhere.
-        target = wanted if wanted.startswith(home) else home
-        await send(
+        """Step 2 on the app's origin: bind this browser (a cookie of this origin), then
+        back to labgate's origin, which knows whose browser it is."""
+        fields = _query(scope)
+        grant = fields.get("grant", "")
+        if self.origins.check_grant(grant, host_session) is None:
+            raise self._grant_invalid(host_session)
+        binding, binding_header = self.origins.new_binding()
+        query = urlencode(
             {
-                "type": "http.response.start",
-                "status": 303,
-                "headers": [
-                    (b"location", target.encode()),
-                    (b"set-cookie", self.origins.set_cookie_header(host_session, login)),
-                    (b"cache-control", b"no-store"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"content-length", b"0"),
-                ],
+                "session": host_session,
+                "grant": grant,
+                "bind": binding_of(binding),
+                "next": fields.get("next", ""),
             }
         )
-        await send({"type": "http.response.body", "body": b""})
+        location = f"{self.origins.labgate_origin}{CONFIRM_PATH}?{query}"
+        await _see_other(send, location, [(b"set-cookie", binding_header)])
+
+    async def _confirm(self, scope: Scope, send: Send) -> None:
+        """Step 3 on labgate's origin: the grant is this browser's login's; a pass for
+        the binding the app's origin set in this browser."""
+        fields = _query(scope)
+        session_id = fields.get("session", "")
+        principal = await self._authenticated(HTTPConnection(_without_app_authorization(scope)))
+        grant = self.origins.check_grant(fields.get("grant", ""), session_id)
+        binding = fields.get("bind", "")
+        if grant is None or not is_binding(binding):
+            raise self._grant_invalid(session_id)
+        if principal.via != "session" or grant.login != principal.session_id:
+            raise self._other_browser(session_id)
+        await self._route(session_id, principal)
+        if not await self.origins.take(grant):
+            raise self._grant_invalid(session_id)
+        query = urlencode(
+            {
+                "grant": self.origins.pass_for(session_id, grant.login, binding),
+                "next": fields.get("next", ""),
+            }
+        )
+        origin = self.origins.origin(session_id)
+        await _see_other(send, f"{origin}{SIGN_IN_PATH}?{query}", [])
+
+    async def _sign_in(self, scope: Scope, send: Send, host_session: str) -> None:
+        """Step 4 on the app's origin: the pass, in the browser it is bound to, sets the
+        origin's own cookie; then on to the page asked for."""
+        fields = _query(scope)
+        conn = HTTPConnection(scope)
+        claims = self.origins.check_pass(fields.get("grant", ""), host_session)
+        if claims is None:
+            raise self._grant_invalid(host_session)
+        if not claims.binds(conn.cookies.get(self.origins.binding_cookie, "")):
+            raise self._other_browser(host_session)
+        if not await self.origins.take(claims):
+            raise self._grant_invalid(host_session)
+        principal = await self._authenticated(conn, login=claims.login)
+        await self._route(host_session, principal)
+        home = f"{PREFIX}{host_session}/"
+        wanted = fields.get("next", "")
+        # Only the session's own pages: never a redirect to elsewhere.
+        target = wanted if wanted.startswith(home) else home
+        cookies = [
+            (b"set-cookie", self.origins.set_cookie_header(host_session, claims.login)),
+            (b"set-cookie", self.origins.clear_binding_header()),
+        ]
+        await _see_other(send, target, cookies)
+
+    def _grant_invalid(self, session_id: str) -> ProxyError:
+        return ProxyError(
+            403,
+            "grant_invalid",
+            "This link to the app has expired or was used already.",
+            link=(f"{self.origins.labgate_origin}{PREFIX}{session_id}/", "Open the session again"),
+        )
+
+    def _other_browser(self, session_id: str) -> ProxyError:
+        return ProxyError(
+            403,
+            "grant_other_browser",
+            "This link to the app was made for another browser or another login. Open "
+            "the session from labgate in this browser.",
+            link=(f"{self.origins.labgate_origin}{PREFIX}{session_id}/", "Open the session"),
+        )
 
     def _labgate_url(self, scope: Scope) -> str:
         return self.origins.labgate_origin + _path_and_query(scope)
@@ -370,6 +441,31 @@ def _without_app_authorization(scope: Scope) -> Scope:
                 headers = [(n, v) for n, v in scope["headers"] if n != b"authorization"]
                 return {**scope, "headers": headers}
     return scope
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    """The query's fields, the first value of each."""
+    fields = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return {name: values[0] for name, values in fields.items()}
+
+
+async def _see_other(send: Send, location: str, cookies: list[tuple[bytes, bytes]]) -> None:
+    """A step of the sign-in: on to ``location``, never cached, no Referer (the grant
+    is in this URL)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [
+                (b"location", location.encode()),
+                *cookies,
+                (b"cache-control", b"no-store"),
+                (b"referrer-policy", b"no-referrer"),
+                (b"content-length", b"0"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _redirect(send: Send, location: str, query: bytes) -> None:

@@ -7,20 +7,38 @@ own the browser keeps them apart: labgate's session cookie is host-only and neve
 there, labgate's answers cannot be read from there (no CORS), and labgate's WebSockets
 refuse its Origin.
 
-Signing in to an app's origin, without a password and without labgate's cookie:
+Signing in to an app's origin, without a password and without labgate's cookie, in the
+browser that asked and no other:
 
 1. The browser asks labgate's origin for ``/s/<id>/<path>`` (the workspace's frame, a
-   link). labgate checks the login and the right to the session and redirects to
-   ``<app origin>/_labgate/enter?grant=...&next=/s/<id>/<path>``.
-2. The grant is sealed with the server secret for that one session; it names the login
-   session and is good for ``GRANT_SECONDS``, once: its nonce is written to the database
-   when it is redeemed (``redeemed_grants``, emptied of expired ones by housekeeping), so
-   no replica takes it a second time.
-3. The app's origin redeems it: the login session must still be live and the caller
-   allowed; it sets its own host-only cookie ``labgate_app`` (sealed, for that session:
-   the login session's id) and redirects to ``next``.
-4. Every later request there is authorised by that cookie against the live login session
-   (logging out or being disabled ends it at once) and the session's owner.
+   link). labgate checks the login and the policy (``USE_SESSION``) and redirects to
+   ``<app origin>/_labgate/enter?grant=G&next=/s/<id>/<path>``. The grant ``G`` is
+   sealed with the server secret for that one session, names the login session, and is
+   good for ``GRANT_SECONDS``.
+2. The app's origin checks the seal, sets a random *binding* value ``B`` in a cookie of
+   its own (host-only, for ``GRANT_SECONDS``) and sends the browser back to labgate's
+   origin: ``/_labgate/confirm?session=<id>&grant=G&bind=<sha256(B)>``.
+3. labgate's origin, which sees its own login cookie, takes ``G`` once (its nonce goes
+   to the database, ``redeemed_grants``, so no replica takes it twice) only if the
+   browser's login is the one ``G`` names, asks the policy again, and redirects to
+   ``<app origin>/_labgate/sign-in?grant=P`` with a *pass* ``P``: sealed like a grant,
+   for the same login, once, and bound to ``sha256(B)``.
+4. The app's origin takes ``P`` once only from a browser holding ``B``; it then sets its
+   own host-only cookie ``labgate_app`` (sealed, for that session: the login session's
+   id), drops ``B`` and redirects to ``next`` (a page of the session, nothing else).
+5. Every later request there is authorised by that cookie against the live login session
+   (logging out or being disabled ends it at once) and the policy.
+
+Why so: the app's origin cannot read labgate's cookies (a cookie for the parent domain
+would be readable, and plantable, by every app on a sibling origin), so the binding is
+proved by a round trip. A grant link sent to someone else (to sign the victim's browser
+into the sender's app, where the victim might type secrets into code the sender wrote)
+fails at step 3: the victim's login is not the one it names. A grant or pass that leaks
+from the browser (history, a log) fails at step 3 or 4 in another browser: it lacks the
+login, or ``B``. The pass cannot be asked for with a binding of an attacker's choosing
+without a fresh grant of the victim's login, which only the victim's browser is sent.
+Over HTTPS the app's origin's cookies are ``__Host-`` ones, so no sibling host can plant
+a binding or a sign-in.
 
 The app keeps its path (``/s/<id>/...``) on its own origin, so a session started before
 ``app_domain`` was set, or after it was removed, works unchanged.
@@ -30,11 +48,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -50,13 +71,16 @@ if TYPE_CHECKING:
     from labgate.settings import Settings
 
 PLACEHOLDER = "{session}"
-COOKIE_NAME = "labgate_app"
-ENTER_PATH = "/_labgate/enter"
+ENTER_PATH = "/_labgate/enter"  # the app's origin: takes labgate's grant, binds the browser
+CONFIRM_PATH = "/_labgate/confirm"  # labgate's origin: the same browser's login, a pass
+SIGN_IN_PATH = "/_labgate/sign-in"  # the app's origin: the pass, from the bound browser
 GRANT_SECONDS = 60
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SESSION_LABEL = re.compile(r"^[a-z0-9]{1,63}$")
 _GRANT_PURPOSE = "app-origin-grant:"
+_SIGN_IN_PURPOSE = "app-origin-sign-in:"
 _COOKIE_PURPOSE = "app-origin-cookie:"
+_BINDING_BYTES = 32
 _NONCE_MAX = 32  # the column's width; labgate's nonces have 16 characters
 
 
@@ -91,6 +115,34 @@ def _unb64(text: str) -> bytes | None:
         return None
 
 
+_BINDING = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_binding(text: str) -> bool:
+    """Whether ``text`` is what :func:`binding_of` makes."""
+    return bool(_BINDING.match(text))
+
+
+def binding_of(value: str) -> str:
+    """What a pass carries of a browser's binding value: its SHA-256, so that the value
+    itself stays in that browser's cookie."""
+    return hashlib.sha256(value.encode()).hexdigest() if value else ""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The claims of a grant or a pass, checked."""
+
+    login: int
+    expires: float
+    nonce: str
+    binding: str  # a pass's: binding_of(the browser's value); a grant's: ""
+
+    def binds(self, value: str) -> bool:
+        """Whether a browser whose binding cookie is ``value`` may use this pass."""
+        return bool(self.binding) and hmac.compare_digest(binding_of(value), self.binding)
+
+
 class AppOrigins:
     """Where sessions' origins are, and the grants and cookies that open them."""
 
@@ -105,6 +157,10 @@ class AppOrigins:
         self._port = f":{public.port}" if public.port else ""
         self.labgate_origin = f"{public.scheme}://{public.netloc}" if public.netloc else ""
         self.secure = self.scheme == "https"
+        # Over HTTPS no sibling host can plant a cookie of a __Host- name.
+        prefix = "__Host-" if self.secure else ""
+        self.app_cookie = prefix + "labgate_app"
+        self.binding_cookie = prefix + "labgate_bind"
 
     # -- hosts and origins ------------------------------------------------------------------
 
@@ -127,38 +183,65 @@ class AppOrigins:
         """The CSP source that allows labgate's pages to frame any session's origin."""
         return f"*{self._suffix}:*"
 
-    # -- grants: labgate's origin -> the app's origin, once ----------------------------------
+    # -- grants and passes: labgate's origin -> the app's origin, once ----------------------
 
     def grant(self, session_id: str, login_session_id: int) -> str:
-        claims = {
-            "login": login_session_id,
-            "exp": time.time() + GRANT_SECONDS,
-            "nonce": secrets.token_urlsafe(12),
-        }
-        sealed = self._vault().seal(json.dumps(claims).encode(), _GRANT_PURPOSE + session_id)
-        return _b64(sealed)
+        """Labgate's grant for ``login_session_id`` to open ``session_id`` (step 1)."""
+        return self._seal(_GRANT_PURPOSE, session_id, login_session_id, "")
+
+    def check_grant(self, grant: str, session_id: str) -> Grant | None:
+        """The grant if it is one, for ``session_id``, and not expired (nothing written)."""
+        return self._check(_GRANT_PURPOSE, grant, session_id)
 
     async def redeem(self, grant: str, session_id: str) -> int | None:
         """The login session a grant for ``session_id`` names; None when it is not one,
         is for another session, has expired or was redeemed already (by any replica)."""
-        claims = self._open(grant, _GRANT_PURPOSE + session_id)
+        claims = self.check_grant(grant, session_id)
+        if claims is None or not await self.take(claims):
+            return None
+        return claims.login
+
+    def pass_for(self, session_id: str, login_session_id: int, binding: str) -> str:
+        """A pass for the browser whose binding cookie hashes to ``binding`` (step 3)."""
+        return self._seal(_SIGN_IN_PURPOSE, session_id, login_session_id, binding)
+
+    def check_pass(self, text: str, session_id: str) -> Grant | None:
+        """The pass if it is one, for ``session_id``, and not expired (nothing written);
+        whether the browser is the one it is for, :meth:`Grant.binds` says."""
+        return self._check(_SIGN_IN_PURPOSE, text, session_id)
+
+    def _seal(self, purpose: str, session_id: str, login: int, binding: str) -> str:
+        claims = {
+            "login": login,
+            "exp": time.time() + GRANT_SECONDS,
+            "nonce": secrets.token_urlsafe(12),
+            "bind": binding,
+        }
+        return _b64(self._vault().seal(json.dumps(claims).encode(), purpose + session_id))
+
+    def _check(self, purpose: str, text: str, session_id: str) -> Grant | None:
+        claims = self._open(text, purpose + session_id)
         if claims is None:
             return None
         nonce, expires, login = claims.get("nonce"), claims.get("exp"), claims.get("login")
+        binding = claims.get("bind", "")
         if not isinstance(nonce, str) or not 0 < len(nonce) <= _NONCE_MAX:
             return None
         if not isinstance(expires, (int, float)) or not isinstance(login, int):
             return None
-        if expires <= time.time() or not await self._first_use(nonce, expires):
+        if not isinstance(binding, str) or (purpose == _SIGN_IN_PURPOSE) != bool(binding):
+            return None  # a pass is bound to a browser; labgate's grant is not yet
+        if expires <= time.time():
             return None
-        return login
+        return Grant(login=login, expires=expires, nonce=nonce, binding=binding)
 
-    async def _first_use(self, nonce: str, expires: float) -> bool:
-        """Write ``nonce`` down; False if a replica (this one too) had written it already.
-        Housekeeping forgets it once the grant has expired."""
+    async def take(self, grant: Grant) -> bool:
+        """Write the grant's nonce down; False if a replica (this one too) had written it
+        already. Housekeeping forgets it once the grant has expired."""
+        expires_at = datetime.fromtimestamp(grant.expires, UTC)
         try:
             async with self._database.session() as db:
-                db.add(RedeemedGrant(nonce=nonce, expires_at=datetime.fromtimestamp(expires, UTC)))
+                db.add(RedeemedGrant(nonce=grant.nonce, expires_at=expires_at))
         except IntegrityError:
             return False
         return True
@@ -177,9 +260,24 @@ class AppOrigins:
         return login if isinstance(login, int) else None
 
     def set_cookie_header(self, session_id: str, login_session_id: int) -> bytes:
-        value = self.cookie_value(session_id, login_session_id)
+        return self._cookie(self.app_cookie, self.cookie_value(session_id, login_session_id))
+
+    # -- the binding of a browser, on the app's origin for the length of a sign-in --------
+
+    def new_binding(self) -> tuple[str, bytes]:
+        """A fresh binding value and the header that sets it as the browser's cookie."""
+        value = _b64(secrets.token_bytes(_BINDING_BYTES))
+        return value, self._cookie(self.binding_cookie, value, max_age=GRANT_SECONDS)
+
+    def clear_binding_header(self) -> bytes:
+        return self._cookie(self.binding_cookie, "", max_age=0)
+
+    def _cookie(self, name: str, value: str, *, max_age: int | None = None) -> bytes:
+        # Host-only (no Domain), for the whole origin (as __Host- asks), never to scripts.
         attributes = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
-        return f"{COOKIE_NAME}={value}{attributes}".encode()
+        if max_age is not None:
+            attributes += f"; Max-Age={max_age}"
+        return f"{name}={value}{attributes}".encode()
 
     def _open(self, text: str, purpose: str) -> dict[str, object] | None:
         sealed = _unb64(text)
