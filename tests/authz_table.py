@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from labgate.proxy.origins import ENTER_PATH
+from labgate.proxy.origins import ENTER_PATH, SIGN_IN_PATH
 from tests.support.authz import (
+    CONFIRM,
     ORIGIN,
     PROXY_PATH,
     REDIRECTING_PROXY_PATH,
@@ -163,6 +164,24 @@ def proxied(**kwargs: Any) -> Row:
             I.ADMIN: HIDE,
         },
         **kwargs,
+    )
+
+
+def _sign_in_step(*, anonymous: Expect, token: Expect = DENY, disabled_token: Expect = DENY) -> Row:
+    """A step of an app origin's sign-in, each with the credential of that step (a grant
+    or pass of the caller's own login): USE_SESSION asked for that login."""
+    return _row(
+        {
+            I.ANONYMOUS: anonymous,
+            I.OTHER: HIDE,
+            I.READ_TOKEN: token,
+            I.MUST_CHANGE_PASSWORD: DENY,
+            I.DISABLED: LOGIN,
+            I.DISABLED_TOKEN: disabled_token,
+            I.DEMOTED_ADMIN: HIDE,
+            I.OWNER: ALLOW,
+            I.ADMIN: HIDE,
+        }
     )
 
 
@@ -338,18 +357,10 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", ORIGIN + PROXY_PATH): proxied(),
     ("POST", ORIGIN + PROXY_PATH): proxied(request=Request(content=b"{}")),
     ("WS", ORIGIN + PROXY_PATH): proxied(),
-    # Redeeming a grant: API tokens have none (their callers need no app cookie).
-    ("GET", ORIGIN + ENTER_PATH): _row(
-        {
-            I.ANONYMOUS: DENY,
-            I.OTHER: HIDE,
-            I.READ_TOKEN: DENY,
-            I.MUST_CHANGE_PASSWORD: DENY,
-            I.DISABLED: LOGIN,
-            I.DISABLED_TOKEN: DENY,
-            I.DEMOTED_ADMIN: HIDE,
-            I.OWNER: ALLOW,
-            I.ADMIN: HIDE,
-        }
-    ),
+    # Signing in to an app's origin (proxy/origins.py): the grant binds the browser there,
+    # labgate's origin confirms the browser's login, the pass signs in. API tokens have
+    # no grant (their callers need no app cookie).
+    ("GET", ORIGIN + ENTER_PATH): _sign_in_step(anonymous=DENY),
+    ("GET", CONFIRM): _sign_in_step(anonymous=LOGIN, token=DENY, disabled_token=LOGIN),
+    ("GET", ORIGIN + SIGN_IN_PATH): _sign_in_step(anonymous=DENY),
 }

@@ -21,7 +21,7 @@ import pytest
 from labgate.app import create_app
 from labgate.db import migrate
 from labgate.db.engine import Database
-from labgate.proxy.origins import ENTER_PATH
+from labgate.proxy.origins import CONFIRM_PATH, ENTER_PATH, SIGN_IN_PATH, binding_of
 from labgate.settings import Settings
 from tests.authz_table import TABLE, Row
 from tests.conftest import BACKENDS, async_url
@@ -169,10 +169,26 @@ async def _call(matrix: Matrix, method: str, template: str, identity: Identity) 
             if path == ENTER_PATH:
                 grant = origins.grant(session_id, credential.login_id)
                 request = replace(request, query={"grant": grant, "next": f"/s/{session_id}/lab"})
+            elif path == SIGN_IN_PATH:  # a pass, in the browser it is bound to
+                binding, _ = origins.new_binding()
+                bound = origins.pass_for(session_id, credential.login_id, binding_of(binding))
+                request = replace(request, query={"grant": bound})
+                app_cookie = f"{origins.binding_cookie}={binding}"
             else:
-                app_cookie = origins.cookie_value(session_id, credential.login_id)
+                value = origins.cookie_value(session_id, credential.login_id)
+                app_cookie = f"{origins.app_cookie}={value}"
     elif template.startswith("{with_app_domain}"):
         app, path = matrix.origins_app, template[len("{with_app_domain}") :]
+        if path == CONFIRM_PATH:  # the grant of the caller's own login, if it has one
+            session_id = world.things[subject].values[PARAMETER_THINGS["session_id"]]
+            origins = matrix.origins_app.state.labgate.origins
+            grant = (
+                origins.grant(session_id, credential.login_id)
+                if credential.login_id is not None and not credential.token
+                else ""
+            )
+            query = {"session": session_id, "grant": grant, "bind": binding_of("a browser")}
+            request = replace(request, query=query)
     return Call(method, Door(app, host, fill(path, values)), credential, request, app_cookie)
 
 

@@ -36,7 +36,7 @@ from starlette.routing import Mount, Route
 from labgate.accounts.users import create_user, update_user
 from labgate.audit import Actor
 from labgate.auth.principal import Scope
-from labgate.auth.sessions import COOKIE_NAME, create_session
+from labgate.auth.sessions import create_session
 from labgate.auth.tokens import create_token
 from labgate.db.engine import Database
 from labgate.db.models import AppSession as AppSessionRow
@@ -55,9 +55,9 @@ from labgate.db.models import (
     User,
 )
 from labgate.db.types import utcnow
+from labgate.http.cookies import SESSION_COOKIE
 from labgate.proxy.asgi import PREFIX
-from labgate.proxy.origins import COOKIE_NAME as APP_COOKIE
-from labgate.proxy.origins import ENTER_PATH
+from labgate.proxy.origins import CONFIRM_PATH, ENTER_PATH, SIGN_IN_PATH
 from labgate.resources import catalog
 from labgate.sessions.tokens import new_session_id
 from labgate.settings import Settings
@@ -84,12 +84,15 @@ PSEUDO_ROUTES = frozenset(
         ("POST", ORIGIN + PROXY_PATH),
         ("WS", ORIGIN + PROXY_PATH),
         ("GET", ORIGIN + ENTER_PATH),
+        ("GET", ORIGIN + SIGN_IN_PATH),
     }
 )
 # The same labgate-origin path once more, on an installation with app origins: browsers
 # are sent on to the app's origin from there.
 REDIRECTING_PROXY_PATH = "{with_app_domain}" + PROXY_PATH
-PSEUDO_ROUTES |= {("GET", REDIRECTING_PROXY_PATH)}
+# labgate's side of an app origin's sign-in, there only with app origins.
+CONFIRM = "{with_app_domain}" + CONFIRM_PATH
+PSEUDO_ROUTES |= {("GET", REDIRECTING_PROXY_PATH), ("GET", CONFIRM)}
 
 
 class Identity(StrEnum):
@@ -201,7 +204,7 @@ class Credential:
             return {"authorization": f"Bearer {self.token}"}
         if not self.cookie:
             return {}
-        headers = {"cookie": f"{COOKIE_NAME}={self.cookie}"}
+        headers = {"cookie": f"{SESSION_COOKIE}={self.cookie}"}
         if method not in ("GET", "HEAD", "WS"):
             headers["x-csrf-token"] = self.csrf
         return headers
@@ -526,12 +529,13 @@ class Call:
     door: Door
     credential: Credential
     request: Request
+    # On an app's origin: the browser's cookies there ("name=value").
     app_cookie: str = ""
 
     def headers(self) -> dict[str, str]:
         headers = self.credential.headers(self.method)
         if self.app_cookie:
-            headers = {"cookie": f"{APP_COOKIE}={self.app_cookie}"}
+            headers = {"cookie": self.app_cookie}
             if self.credential.token:
                 headers["authorization"] = f"Bearer {self.credential.token}"
         return headers

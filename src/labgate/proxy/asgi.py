@@ -238,8 +238,13 @@ class SessionProxy:
         back to labgate's origin, which knows whose browser it is."""
         fields = _query(scope)
         grant = fields.get("grant", "")
-        if self.origins.check_grant(grant, host_session) is None:
+        claims = self.origins.check_grant(grant, host_session)
+        if claims is None:
             raise self._grant_invalid(host_session)
+        # Only a login that may use the session gets this far (said here, not after the
+        # round trip); labgate's origin asks again, for the browser's own login.
+        principal = await self._authenticated(HTTPConnection(scope), login=claims.login)
+        await self._route(host_session, principal)
         binding, binding_header = self.origins.new_binding()
         query = urlencode(
             {
