@@ -22,6 +22,7 @@ from labgate.app import create_app
 from labgate.db import migrate
 from labgate.db.engine import Database
 from labgate.db.models import AuditEvent, Role, StoredCredential, User, UserSshKey
+from labgate.resources import leftovers
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.asgi import websocket_answer, websocket_scope
@@ -180,3 +181,28 @@ async def test_two_installations_on_one_remote_account_keep_apart(
             await elsewhere.close()
     finally:
         await other_database.dispose()
+
+
+async def test_other_replicas_close_a_deleted_users_connections(
+    root: LoggedIn,
+    accounts: AccountFactory,
+    database: Database,
+    sshd: SshServer,
+    settings: Settings,
+) -> None:
+    alice = await accounts.login("alice")
+    rid = await add_ssh_resource(alice, sshd, "box")
+    alice_id = await user_id(database, "alice")
+    # A second replica on the same database, where Alice is connected too.
+    replica = create_app(settings, database=database, bootstrap=False)
+    async with replica.router.lifespan_context(replica):
+        there = AccountFactory(replica, database, settings)
+        alice_there = await there.login("alice", create=False)
+        assert await listed(alice_there, rid) == []
+        connections = replica.state.labgate.connections
+        assert connections.live_agent(alice_id, rid) is not None
+
+        assert (await root.delete("/api/v1/users/alice")).status_code == 204
+        await leftovers.sweep(replica.state.labgate)  # its housekeeping round
+        assert connections.live_agent(alice_id, rid) is None
+        await there.close()

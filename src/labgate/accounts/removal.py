@@ -116,6 +116,22 @@ async def remove_user(state: AppState, username: str, *, actor: Actor) -> Remova
     return removal
 
 
+async def close_connections_of_deleted_users(state: AppState) -> None:
+    """Close this replica's connections of users deleted elsewhere (another replica, the
+    command line), with the passwords typed in for them. Run by every replica's
+    housekeeping (labgate.resources.leftovers)."""
+    held = state.connections.owners()
+    if not held:
+        return
+    async with state.database.read() as db:
+        rows = await db.execute(select(User.id, User.work_tag).where(User.id.in_(list(held))))
+        tags = {user_id: work_tag for user_id, work_tag in rows}
+    for user_id, owners in held.items():
+        if any(owner.user_tag != tags.get(user_id) for owner in owners):
+            log.info("closing the connections of deleted user %s", user_id)
+            await state.connections.disconnect_user(user_id)
+
+
 async def _their_work(
     db: AsyncSession, state: AppState, user: User
 ) -> tuple[list[ConnectionPlan], list[str]]:

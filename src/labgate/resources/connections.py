@@ -21,6 +21,7 @@ from labgate.errors import LabgateError
 from labgate.resources.attempts import ConnectAttempts
 from labgate.resources.diagnostics import problem_of
 from labgate.resources.login import Asker, CredentialCache, Login, NoAsker
+from labgate.resources.owners import WorkOwner
 from labgate.resources.plan import ConnectionPlan
 from labgate.resources.status import (
     DISCONNECTED,
@@ -244,6 +245,13 @@ class ConnectionManager:
             return
         await self._close(connection)
         self._set(connection, DISCONNECTED)
+
+    def owners(self) -> dict[int, set[WorkOwner]]:
+        """Whose connections are held here, by user id."""
+        found: dict[int, set[WorkOwner]] = {}
+        for (user_id, _), connection in self._connections.items():
+            found.setdefault(user_id, set()).add(connection.plan.owner)
+        return found
 
     async def disconnect_user(self, user_id: int) -> None:
         """Close every connection of a user (whose account is deleted), forgetting the

@@ -11,6 +11,9 @@ update or delete, so replicas running it at once do each thing once.
 - A job ``running`` or ``cancelling`` whose replica has not written for ``STALE_AFTER``
   ends ``failed`` with ``server_lost``; its hidden items are removed the same way.
 - Finished jobs older than ``transfer_history_days`` are forgotten.
+
+It also closes this replica's connections of users deleted elsewhere (another replica,
+the command line): labgate.accounts.removal.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select, update
 
+from labgate.accounts.removal import close_connections_of_deleted_users
 from labgate.agent.client import AgentCallError, upload_hidden_path
 from labgate.auth.principal import Principal
 from labgate.db.models import Resource, Role, Transfer, TransferState, Upload, User
@@ -41,6 +45,7 @@ _ACTIVE = (TransferState.RUNNING.value, TransferState.CANCELLING.value)
 
 
 async def sweep(state: AppState) -> None:
+    await close_connections_of_deleted_users(state)
     await expire_uploads(state)
     await fail_lost_jobs(state)
     await forget_old_jobs(state)

@@ -36,6 +36,11 @@ class WorkOwner:
     # Epoch seconds; a legacy-tagged process started later is not this user's.
     legacy_before: float = -math.inf
 
+    @property
+    def user_tag(self) -> str:
+        """The user's own part of the tag (``User.work_tag``)."""
+        return self.tag.rsplit(":", 1)[-1]
+
     def owns(self, process: Mapping[str, Any]) -> bool:
         """Whether ``process`` (as the agent lists it) is this user's."""
         owner = process.get("owner")
