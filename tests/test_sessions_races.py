@@ -36,18 +36,17 @@ def runtime_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, runtime_dir: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        local_resource="everyone",
-        agent_runtime_dir=str(runtime_dir),
-        daemon_idle_minutes=1,
-        app_max_sessions=3,
-        app_auto_extensions=2,
-        app_extension_hours=8,
-        app_reconcile_seconds=3600,
-        password_hash_time_cost=1,
-        password_hash_memory_kib=64,
+def settings(settings: Settings, runtime_dir: Path) -> Settings:
+    return settings.model_copy(
+        update={
+            "local_resource": "everyone",
+            "agent_runtime_dir": str(runtime_dir),
+            "daemon_idle_minutes": 1,
+            "app_max_sessions": 3,
+            "app_auto_extensions": 2,
+            "app_extension_hours": 8,
+            "app_reconcile_seconds": 3600,
+        }
     )
 
 

@@ -44,23 +44,21 @@ def runtime_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, runtime_dir: Path, request: pytest.FixtureRequest) -> Settings:
+def settings(settings: Settings, runtime_dir: Path, request: pytest.FixtureRequest) -> Settings:
     """Everyone may use ``local``; a round every second; what a test asks for on top."""
-    values: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
-        "local_resource": "everyone",
-        "agent_runtime_dir": str(runtime_dir),
-        "daemon_idle_minutes": 1,
-        "app_reconcile_seconds": 1,
-        "app_idle_minutes": 60,
-        # A question to a stopped app stays unanswered for as long as the tests look.
-        "app_probe_timeout_seconds": 300,
-        "app_check_timeout_seconds": 50,
-        "password_hash_time_cost": 1,
-        "password_hash_memory_kib": 64,
-        **getattr(request, "param", {}),
-    }
-    return Settings(**values)
+    return settings.model_copy(
+        update={
+            "local_resource": "everyone",
+            "agent_runtime_dir": str(runtime_dir),
+            "daemon_idle_minutes": 1,
+            "app_reconcile_seconds": 1,
+            "app_idle_minutes": 60,
+            # A question to a stopped app stays unanswered for as long as the tests look.
+            "app_probe_timeout_seconds": 300,
+            "app_check_timeout_seconds": 50,
+            **getattr(request, "param", {}),
+        }
+    )
 
 
 @pytest.fixture

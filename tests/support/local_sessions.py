@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,8 @@ from typing import Any
 import httpx
 
 from tests.support.accounts import LoggedIn
-from tests.support.processes import descendants, end_processes, processes_referencing
+from tests.support.daemons import daemon_runtime_dir, processes_using
+from tests.support.processes import descendants, end_processes
 
 # Seconds the apps have between SIGTERM and SIGKILL: they are throw-away servers.
 GRACE_SECONDS = 2.0
@@ -31,19 +30,17 @@ PATIENCE_SECONDS = 60
 
 @contextlib.contextmanager
 def private_daemon() -> Iterator[Path]:
-    """A fresh runtime directory (short, for the daemon's socket path); on exit, every
-    process started with it as an argument, and everything below them, is ended."""
-    runtime = Path(tempfile.mkdtemp(prefix="lg-", dir="/tmp"))
-    try:
-        yield runtime
-    finally:
-        daemons = processes_referencing(runtime)
-        below = [child for pid, _ in daemons for child in descendants(pid)]
-        for pid, _ in below:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-        end_processes([*below, *daemons], GRACE_SECONDS)
-        shutil.rmtree(runtime, ignore_errors=True)
+    """A fresh runtime directory (short, for the daemon's socket path); on exit the
+    apps below its daemon are ended (continued first), then the daemon and its agents."""
+    with daemon_runtime_dir("lg-") as path:
+        try:
+            yield Path(path)
+        finally:
+            apps = [child for pid in processes_using(path) for child in descendants(pid)]
+            for pid, _ in apps:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+            end_processes(apps, GRACE_SECONDS)
 
 
 async def local_id(client: LoggedIn) -> int:

@@ -41,8 +41,9 @@ LONG_CALL_TIMEOUT_SECONDS = 3600.0
 LONG_CALLS = frozenset(
     {"fs.copy", "fs.delete", "fs.du", "fs.search", "fs.walk", "fs.upload_complete"}
 )
-# A write stream's answer is awaited without a deadline while its bytes flow (a large
-# upload over a slow link), then like a call's once the last one is sent.
+# For work that is a job of its own, with its progress shown and a way to cancel it (a
+# transfer's copy), and for a write stream's answer while its bytes flow (a large upload
+# over a slow link; once the last one is sent, its answer is awaited like a call's).
 NO_DEADLINE = math.inf
 
 
@@ -176,7 +177,8 @@ class AgentConnection:
         return json.loads(await self._answer_to(*self._request(method, params)))
 
     async def call_within(self, seconds: float, method: str, **params: Any) -> Any:
-        """:meth:`call`, waiting at most ``seconds`` for the answer instead."""
+        """:meth:`call`, waiting at most ``seconds`` for the answer instead
+        (``NO_DEADLINE``: as long as it takes)."""
         return json.loads(await self._answer_to(*self._request(method, params), seconds))
 
     async def call_json(self, method: str, **params: Any) -> bytes:

@@ -69,7 +69,15 @@ async def remove_as_owner(
         agent = await state.connections.agent(plan)
         for path in paths:
             try:
-                await agent.call("fs.delete", path_raw=raw(path), recursive=True)
+                # One round serves every user: a resource that does not answer (a
+                # stopped daemon) costs it the usual call's wait, not a long call's. The
+                # agent deletes on regardless, and the next round finishes the job.
+                await agent.call_within(
+                    state.settings.agent_call_timeout_seconds,
+                    "fs.delete",
+                    path_raw=raw(path),
+                    recursive=True,
+                )
             except AgentCallError as exc:
                 if exc.remote_code != "not_found":
                     raise

@@ -30,7 +30,7 @@ from datetime import timedelta
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.agent.client import NO_DEADLINE, AgentCallError, AgentConnection, AgentError
 from labgate.db.engine import Database
 from labgate.db.models import Transfer, TransferState
 from labgate.db.types import utcnow
@@ -250,9 +250,15 @@ class _Job:
             self.advanced(int(size["bytes"]))
 
     async def _copy_within(self, agent: AgentConnection, item: Item) -> None:
+        # A job's copy takes as long as its data needs (terabytes, hours): no deadline,
+        # as the job has its own progress and cancel.
         copying = asyncio.ensure_future(
-            agent.call(
-                "fs.copy", path_raw=_raw(item.source), to_raw=_raw(item.hidden), overwrite=False
+            agent.call_within(
+                NO_DEADLINE,
+                "fs.copy",
+                path_raw=_raw(item.source),
+                to_raw=_raw(item.hidden),
+                overwrite=False,
             )
         )
         try:
