@@ -22,10 +22,8 @@ origin.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from html import escape
 from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import HTTPConnection
@@ -40,6 +38,14 @@ from labgate.auth.tokens import TOKEN_PREFIX
 from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
 from labgate.http.cookies import session_cookie
+from labgate.proxy.answers import (
+    ProxyError,
+    answer_error,
+    header,
+    redirect,
+    refuse_websocket,
+    see_other,
+)
 from labgate.proxy.forward import BrowserLeft, forward_http, target_of
 from labgate.proxy.origins import (
     CONFIRM_PATH,
@@ -60,18 +66,6 @@ PREFIX = "/s/"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class ProxyError(Exception):
-    def __init__(
-        self, status: int, code: str, message: str, *, link: tuple[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        # Where the error page sends a person on: (URL, text).
-        self.link = link
-
-
 class ProxyMiddleware:
     """Sends ``/s/...`` and every request to a session's own origin to the proxy,
     everything else on to labgate's app."""
@@ -84,7 +78,7 @@ class ProxyMiddleware:
             # Starlette puts itself in the scope before its middleware runs.
             state: AppState = scope["app"].state.labgate
             on_app_origin = (
-                state.origins.session_of(_header(scope, b"host") or "")
+                state.origins.session_of(header(scope, b"host") or "")
                 if state.origins.enabled
                 else None
             )
@@ -96,13 +90,6 @@ class ProxyMiddleware:
                 await SessionProxy(state).handle(scope, receive, send, on_app_origin)
                 return
         await self.app(scope, receive, send)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -127,11 +114,11 @@ class SessionProxy:
                 await self._on_app_origin(scope, receive, send, on_app_origin)
         except ProxyError as exc:
             if scope["type"] == "websocket":
-                await _refuse_websocket(receive, send, exc)
+                await refuse_websocket(receive, send, exc)
             else:
                 if exc.link is None and on_app_origin is not None:
                     exc.link = (self.origins.labgate_origin + "/", "Back to labgate")
-                await _answer_error(scope, send, exc)
+                await answer_error(scope, send, exc)
 
     async def _on_labgate_origin(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == CONFIRM_PATH:
@@ -231,7 +218,7 @@ class SessionProxy:
         assert principal.session_id is not None  # a cookie's principal has its session
         grant = self.origins.grant(route.session_id, principal.session_id)
         query = urlencode({"grant": grant, "next": _path_and_query(scope)})
-        await _redirect(send, f"{origin}{ENTER_PATH}?{query}", b"")
+        await redirect(send, f"{origin}{ENTER_PATH}?{query}", b"")
 
     async def _enter(self, scope: Scope, send: Send, host_session: str) -> None:
         """Step 2 on the app's origin: bind this browser (a cookie of this origin), then
@@ -255,7 +242,7 @@ class SessionProxy:
             }
         )
         location = f"{self.origins.labgate_origin}{CONFIRM_PATH}?{query}"
-        await _see_other(send, location, [(b"set-cookie", binding_header)])
+        await see_other(send, location, [(b"set-cookie", binding_header)])
 
     async def _confirm(self, scope: Scope, send: Send) -> None:
         """Step 3 on labgate's origin: the grant is this browser's login's; a pass for
@@ -279,7 +266,7 @@ class SessionProxy:
             }
         )
         origin = self.origins.origin(session_id)
-        await _see_other(send, f"{origin}{SIGN_IN_PATH}?{query}", [])
+        await see_other(send, f"{origin}{SIGN_IN_PATH}?{query}", [])
 
     async def _sign_in(self, scope: Scope, send: Send, host_session: str) -> None:
         """Step 4 on the app's origin: the pass, in the browser it is bound to, sets the
@@ -303,7 +290,7 @@ class SessionProxy:
             (b"set-cookie", self.origins.set_cookie_header(host_session, claims.login)),
             (b"set-cookie", self.origins.clear_binding_header()),
         ]
-        await _see_other(send, target, cookies)
+        await see_other(send, target, cookies)
 
     def _grant_invalid(self, session_id: str) -> ProxyError:
         return ProxyError(
@@ -338,7 +325,7 @@ class SessionProxy:
     ) -> None:
         if not tail and scope["type"] == "http":
             # The app's relative links need the trailing slash.
-            await _redirect(send, f"{PREFIX}{route.session_id}/", scope.get("query_string", b""))
+            await redirect(send, f"{PREFIX}{route.session_id}/", scope.get("query_string", b""))
             return
         await self._forward(scope, receive, send, route, principal, framed_by)
 
@@ -452,83 +439,3 @@ def _query(scope: Scope) -> dict[str, str]:
     """The query's fields, the first value of each."""
     fields = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return {name: values[0] for name, values in fields.items()}
-
-
-async def _see_other(send: Send, location: str, cookies: list[tuple[bytes, bytes]]) -> None:
-    """A step of the sign-in: on to ``location``, never cached, no Referer (the grant
-    is in this URL)."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 303,
-            "headers": [
-                (b"location", location.encode()),
-                *cookies,
-                (b"cache-control", b"no-store"),
-                (b"referrer-policy", b"no-referrer"),
-                (b"content-length", b"0"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": b""})
-
-
-async def _redirect(send: Send, location: str, query: bytes) -> None:
-    target = location + ("?" + query.decode("latin-1") if query else "")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 307,
-            "headers": [(b"location", target.encode()), (b"content-length", b"0")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b""})
-
-
-def _wants_html(scope: Scope) -> bool:
-    return "text/html" in (_header(scope, b"accept") or "")
-
-
-async def _answer_error(scope: Scope, send: Send, error: ProxyError) -> None:
-    if _wants_html(scope):
-        href, text = error.link or ("/", "Back to labgate")
-        body = _PAGE.format(
-            title=escape(error.message),
-            code=escape(error.code),
-            href=escape(href),
-            text=escape(text),
-        ).encode()
-        content_type = b"text/html; charset=utf-8"
-    else:
-        body = json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
-        content_type = b"application/json"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _refuse_websocket(receive: Receive, send: Send, error: ProxyError) -> None:
-    message = await receive()
-    if message["type"] != "websocket.connect":
-        return
-    # 4xxx: the refusal's HTTP status in the close code, like labgate's own sockets.
-    await send({"type": "websocket.close", "code": 4000 + error.status, "reason": error.code})
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>labgate: {title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:15vh auto;max-width:32rem;color:#1d232a}}
-code{{color:#56606b}}</style></head>
-<body><h1>{title}</h1><p><code>{code}</code></p>
-<p><a href="{href}">{text}</a></p></body></html>
-"""
