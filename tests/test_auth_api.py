@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
 
 from labgate.app import create_app
@@ -314,16 +315,20 @@ def sqlite_write_lock_free(database: Database) -> bool:
 
 @dataclass
 class HashWatch:
-    """Calls of the password check (run in a worker thread), with what held the
-    database at that moment."""
+    """Calls of the password check and of hashing (run in worker threads), with what
+    held the database at that moment."""
 
     database: Database
     passwords: list[str] = field(default_factory=list)
     checked_out: list[int] = field(default_factory=list)
     write_lock_free: list[bool] = field(default_factory=list)
+    # The same, for new hashes (a new or changed password).
+    hashing_checked_out: list[int] = field(default_factory=list)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         verify = passwords._verify
+        hasher = passwords._hasher
+        watch = self
 
         def watched(password_hash: str | None, password: str) -> bool:
             self.passwords.append(password)
@@ -332,7 +337,20 @@ class HashWatch:
                 self.write_lock_free.append(sqlite_write_lock_free(self.database))
             return verify(password_hash, password)
 
+        class WatchedHasher(PasswordHasher):
+            def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+                pool = watch.database.engine.pool
+                watch.hashing_checked_out.append(pool.checkedout())  # type: ignore[attr-defined]
+                if watch.database.is_sqlite:
+                    watch.write_lock_free.append(sqlite_write_lock_free(watch.database))
+                return hasher.hash(password, salt=salt)
+
         monkeypatch.setattr(passwords, "_verify", watched)
+        monkeypatch.setattr(
+            passwords,
+            "_hasher",
+            WatchedHasher(time_cost=hasher.time_cost, memory_cost=hasher.memory_cost),
+        )
 
 
 async def test_no_connection_is_held_while_a_password_is_checked(

@@ -202,7 +202,26 @@ async def test_changing_the_password_holds_no_connection_while_hashing(
         )
         assert answer.status_code == status, answer.text
     assert watch.checked_out == [0, 0]
+    assert watch.hashing_checked_out == [0]
     assert all(watch.write_lock_free)
+    await factory.close()
+
+
+async def test_administrators_set_passwords_holding_no_connection_while_hashing(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No lifespan: no background work holding connections of its own meanwhile.
+    app = create_app(real_cost(settings), database=database, bootstrap=False)
+    factory = AccountFactory(app, database, settings)
+    root = await factory.login("root", role=Role.ADMIN)
+    watch = HashWatch(database)
+    watch.install(monkeypatch)
+    assert (await root.post("/api/v1/users", json=NEW_USER)).status_code == 201
+    changed = await root.patch("/api/v1/users/carol", json={"password": "another long one"})
+    assert changed.status_code == 200, changed.text
+    assert watch.hashing_checked_out == [0, 0]
+    assert all(watch.write_lock_free)
+    await factory.login("carol", create=False, password="another long one")
     await factory.close()
 
 

@@ -71,10 +71,15 @@ async def create_user(
     email: str | None = None,
     must_change_password: bool = False,
     actor: Actor = audit.SYSTEM,
+    password_hash: str | None = None,
 ) -> User:
+    """A new account. ``password_hash``: the ``password``, checked and hashed already by
+    a caller that hashes before opening its transaction (hashing is slow)."""
     check_name(username, field="body.username", what="user")
     if password is not None:
         check_password(password, settings, field="body.password")
+        if password_hash is None:
+            password_hash = await hash_password(password)
     if await db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"A user named '{username}' already exists.")
     now = utcnow()
@@ -83,7 +88,7 @@ async def create_user(
         display_name=display_name,
         email=email,
         role=role.value,
-        password_hash=await hash_password(password) if password is not None else None,
+        password_hash=password_hash if password is not None else None,
         password_changed_at=now if password is not None else None,
         disabled=False,
         must_change_password=must_change_password and password is not None,
@@ -150,14 +155,16 @@ async def set_password(
     keep_session_id: int | None = None,
     field: str = "password",
     one_time: bool = False,
+    password_hash: str | None = None,
 ) -> None:
     """Change the password and end every other login session of the user. A ``one_time``
-    password must be replaced by the user at their next login."""
+    password must be replaced by the user at their next login. ``password_hash``: the
+    password hashed already (see :func:`create_user`)."""
     check_password(password, settings, field=field)
     await store_password_hash(
         db,
         user,
-        await hash_password(password),
+        password_hash or await hash_password(password),
         actor=actor,
         keep_session_id=keep_session_id,
         one_time=one_time,

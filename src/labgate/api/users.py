@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from labgate.accounts import users as accounts
 from labgate.accounts.removal import remove_user
-from labgate.api.deps import Caller, CurrentPrincipal, Db, State, recheck_sockets
+from labgate.api.deps import Caller, CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut, describe_user
 from labgate.auth.passwords import hash_password, verify_password
 from labgate.auth.policy import Action, authorize
 from labgate.db.models import Role, User
 from labgate.errors import Conflict, FieldProblem, ValidationFailed
+from labgate.state import AppState
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -110,22 +111,23 @@ async def list_users(principal: CurrentPrincipal, state: State, db: Db) -> UserL
 
 
 @router.post("", status_code=201, summary="Create a user (administrators)")
-async def create_user(
-    body: UserCreate, principal: CurrentPrincipal, state: State, db: Db
-) -> UserOut:
+async def create_user(body: UserCreate, principal: Caller, state: State) -> UserOut:
     authorize(principal, Action.MANAGE_USERS)
-    user = await accounts.create_user(
-        db,
-        state.settings,
-        username=body.username,
-        password=body.password,
-        role=body.role,
-        display_name=body.display_name,
-        email=body.email,
-        must_change_password=body.must_change_password,
-        actor=principal.actor,
-    )
-    return await describe_user(db, user)
+    password_hash = await _hashed(state, body.password, field="body.password")
+    async with state.database.session() as db:
+        user = await accounts.create_user(
+            db,
+            state.settings,
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            display_name=body.display_name,
+            email=body.email,
+            must_change_password=body.must_change_password,
+            actor=principal.actor,
+            password_hash=password_hash,
+        )
+        return await describe_user(db, user)
 
 
 @router.get("/{username}", summary="One user (administrators)")
@@ -135,38 +137,47 @@ async def get_user(username: str, principal: CurrentPrincipal, state: State, db:
 
 
 @router.patch("/{username}", summary="Change a user (administrators)")
-async def update_user(
-    username: str,
-    body: UserUpdate,
-    principal: CurrentPrincipal,
-    state: State,
-    db: Db,
-    request: Request,
-) -> UserOut:
+async def update_user(username: str, body: UserUpdate, principal: Caller, state: State) -> UserOut:
     authorize(principal, Action.MANAGE_USERS)
-    user = await accounts.get_user(db, username)
-    await accounts.update_user(
-        db,
-        state.settings,
-        user,
-        actor=principal.actor,
-        role=body.role,
-        disabled=body.disabled,
-        display_name=body.display_name,
-        email=body.email,
-    )
+    password_hash = None
     if body.password is not None:
-        await accounts.set_password(
+        password_hash = await _hashed(state, body.password, field="body.password")
+    async with state.database.session() as db:
+        user = await accounts.get_user(db, username)
+        await accounts.update_user(
             db,
             state.settings,
             user,
-            body.password,
             actor=principal.actor,
-            field="body.password",
-            one_time=body.must_change_password,
+            role=body.role,
+            disabled=body.disabled,
+            display_name=body.display_name,
+            email=body.email,
         )
-    recheck_sockets(request, state, user.id)
-    return await describe_user(db, user)
+        if body.password is not None:
+            await accounts.set_password(
+                db,
+                state.settings,
+                user,
+                body.password,
+                actor=principal.actor,
+                field="body.password",
+                one_time=body.must_change_password,
+                password_hash=password_hash,
+            )
+        answer = await describe_user(db, user)
+    # A new password or disabling ended logins: the proxy asks the database again, and
+    # the user's open sockets here close now (no request transaction does it after).
+    state.recent_callers.forget_all()
+    state.live_sockets.recheck(answer.id)
+    return answer
+
+
+async def _hashed(state: AppState, password: str, *, field: str) -> str:
+    """``password`` checked and hashed, before any transaction is open: hashing is slow
+    on purpose, and nobody else's request should wait for it."""
+    accounts.check_password(password, state.settings, field=field)
+    return await hash_password(password)
 
 
 @router.delete("/{username}", status_code=204, summary="Delete a user (administrators)")
