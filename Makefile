@@ -23,6 +23,7 @@ PORT ?= 8000
 DATA_DIR ?= var
 PYTHON ?= python3
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 200
 
 VENV := .venv
 VENV_CFG := $(VENV)/pyvenv.cfg
@@ -47,7 +48,7 @@ FRONTEND_SOURCES = $(shell find frontend/src frontend/public -type f 2>/dev/null
 FORCE_NPM_CI = $(if $(wildcard frontend/node_modules),,FORCE)
 FORCE_BUILD = $(if $(wildcard $(STATIC_DIR)),,FORCE)
 
-.PHONY: help run venv run-venv dev-venv frontend test test-deps lint format bench clean FORCE
+.PHONY: help run venv run-venv dev-venv frontend test test-deps fuzz lint format bench clean FORCE
 
 help: ## List the targets
 	@echo "Usage: make <target> [HOST=$(HOST)] [PORT=$(PORT)] [DATA_DIR=$(DATA_DIR)] [PYTEST_ARGS=...]"
@@ -115,6 +116,11 @@ test: test-deps dev-venv frontend ## Run the front-end unit tests and pytest (PY
 	$(VENV)/bin/python -m pytest --junitxml=$(TEST_RESULTS)/pytest.xml $(PYTEST_ARGS) \
 		|| failed+=("pytest")
 	if (( $${#failed[@]} )); then printf 'FAILED: %s\n' "$${failed[@]}" >&2; exit 1; fi
+
+# make test fuzzes the API with a few examples per operation; this tries many more (same
+# fixed seed, so a failure found here is found again by the same command).
+fuzz: dev-venv ## Fuzz the API of a running server with schemathesis (FUZZ_EXAMPLES=200 per operation)
+	LABGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest tests/test_api_fuzz.py $(PYTEST_ARGS)
 
 lint: dev-venv $(STAMPS)/npm-ci ## ruff, mypy, vue-tsc and eslint (runs all, fails if any fails)
 	failed=()

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from labgate.agent.client import ByteStream
 from labgate.api.deps import Caller, State
 from labgate.api.files import READ, RemotePath, on_resource, resource_plan
+from labgate.api.schemas import Id
 from labgate.errors import BadRequest
 from labgate.http.content import disposition
 
@@ -86,7 +87,7 @@ async def _relay(stream: ByteStream) -> AsyncIterator[bytes]:
     responses={200: {"content": {"application/zip": {}, "application/gzip": {}}}},
 )
 async def download_archive(
-    resource_id: int, query: Annotated[ArchiveQuery, Query()], principal: Caller, state: State
+    resource_id: Id, query: Annotated[ArchiveQuery, Query()], principal: Caller, state: State
 ) -> StreamingResponse:
     """``path`` (or ``path_raw``) repeated, all in one directory; members are named
     relative to it. Symlinks are stored as links, never followed; what cannot be read is

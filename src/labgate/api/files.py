@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect
 from labgate.agent.client import AgentConnection, FileReadStream
 from labgate.api.deps import Caller, State
 from labgate.api.remote_errors import resource_errors
-from labgate.api.schemas import Body
+from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.errors import BadRequest, LabgateError
@@ -218,7 +218,7 @@ class Written(BaseModel):
 
 
 async def resource_plan(
-    state: AppState, principal: Principal, resource_id: int, action: Action
+    state: AppState, principal: Principal, resource_id: Id, action: Action
 ) -> ConnectionPlan:
     """How to reach a resource the caller may see, after checking ``action`` (404 for
     one they may not see); read in a short transaction of its own."""
@@ -240,7 +240,7 @@ async def on_resource(
 async def _call(
     state: AppState,
     principal: Principal,
-    resource_id: int,
+    resource_id: Id,
     action: Action,
     method: str,
     **params: Any,
@@ -251,7 +251,7 @@ async def _call(
 async def _call_json(
     state: AppState,
     principal: Principal,
-    resource_id: int,
+    resource_id: Id,
     action: Action,
     method: str,
     **params: Any,
@@ -276,7 +276,7 @@ READ, CHANGE = Action.READ_RESOURCE, Action.USE_RESOURCE
     response_model_exclude_none=True,
 )
 async def list_directory(
-    resource_id: int, query: Annotated[ListingQuery, Query()], principal: Caller, state: State
+    resource_id: Id, query: Annotated[ListingQuery, Query()], principal: Caller, state: State
 ) -> Response:
     params = {"offset": query.offset, "limit": query.limit, "hidden": query.hidden}
     page = await _call_json(
@@ -294,7 +294,7 @@ async def list_directory(
     response_model_exclude_none=True,
 )
 async def stat(
-    resource_id: int, query: Annotated[Located, Query()], principal: Caller, state: State
+    resource_id: Id, query: Annotated[Located, Query()], principal: Caller, state: State
 ) -> FileEntry:
     result = await _call(state, principal, resource_id, READ, "fs.stat", **query.target.params())
     return FileEntry.model_validate(result)
@@ -302,7 +302,7 @@ async def stat(
 
 @router.get("/{resource_id}/files/du", summary="The size of a tree")
 async def disk_usage(
-    resource_id: int, query: Annotated[Located, Query()], principal: Caller, state: State
+    resource_id: Id, query: Annotated[Located, Query()], principal: Caller, state: State
 ) -> DiskUsage:
     result = await _call(state, principal, resource_id, READ, "fs.du", **query.target.params())
     return DiskUsage.model_validate(result)
@@ -314,7 +314,7 @@ async def disk_usage(
     response_model_exclude_none=True,
 )
 async def search(
-    resource_id: int, query: Annotated[SearchQuery, Query()], principal: Caller, state: State
+    resource_id: Id, query: Annotated[SearchQuery, Query()], principal: Caller, state: State
 ) -> SearchResult:
     """``pattern`` is a glob if it has any of ``*?[``, else a part of the name; case is
     ignored. Breadth first, at most ``limit`` matches (then ``truncated``)."""
@@ -407,7 +407,7 @@ async def _contents(stream: FileReadStream, length: int) -> AsyncIterator[bytes]
     },
 )
 async def download(
-    resource_id: int,
+    resource_id: Id,
     query: Annotated[ContentQuery, Query()],
     request: Request,
     principal: Caller,
@@ -486,7 +486,7 @@ _BINARY_BODY = {
 )
 @streams_body
 async def upload(
-    resource_id: int,
+    resource_id: Id,
     query: Annotated[Located, Query()],
     request: Request,
     response: Response,
@@ -527,7 +527,7 @@ async def upload(
     response_model_exclude_none=True,
 )
 async def make_directory(
-    resource_id: int, body: MkdirIn, principal: Caller, state: State
+    resource_id: Id, body: MkdirIn, principal: Caller, state: State
 ) -> FileEntry:
     """With ``parents``, missing parents too, and an existing directory is fine."""
     params = {**body.target.params(), "parents": body.parents}
@@ -538,7 +538,7 @@ async def make_directory(
 @router.post(
     "/{resource_id}/files/rename", summary="Rename or move", response_model_exclude_none=True
 )
-async def rename(resource_id: int, body: MoveIn, principal: Caller, state: State) -> FileEntry:
+async def rename(resource_id: Id, body: MoveIn, principal: Caller, state: State) -> FileEntry:
     params = {
         **body.target.params(),
         **body.destination.params("to"),
@@ -551,7 +551,7 @@ async def rename(resource_id: int, body: MoveIn, principal: Caller, state: State
 @router.post(
     "/{resource_id}/files/copy", summary="Copy a file or a tree", response_model_exclude_none=True
 )
-async def copy(resource_id: int, body: MoveIn, principal: Caller, state: State) -> Copied:
+async def copy(resource_id: Id, body: MoveIn, principal: Caller, state: State) -> Copied:
     """Symlinks stay symlinks, modes and times are kept; the copy appears under its name
     only when complete."""
     params = {
@@ -564,7 +564,7 @@ async def copy(resource_id: int, body: MoveIn, principal: Caller, state: State) 
 
 
 @router.post("/{resource_id}/files/delete", status_code=204, summary="Delete")
-async def delete(resource_id: int, body: DeleteIn, principal: Caller, state: State) -> Response:
+async def delete(resource_id: Id, body: DeleteIn, principal: Caller, state: State) -> Response:
     """A symlink goes, never what it points to; a directory that is not empty needs
     ``recursive`` (else 409 ``not_empty``); the root and home directories are refused."""
     params = {**body.target.params(), "recursive": body.recursive}
@@ -577,7 +577,7 @@ async def delete(resource_id: int, body: DeleteIn, principal: Caller, state: Sta
     summary="Change the permission bits",
     response_model_exclude_none=True,
 )
-async def chmod(resource_id: int, body: ChmodIn, principal: Caller, state: State) -> FileEntry:
+async def chmod(resource_id: Id, body: ChmodIn, principal: Caller, state: State) -> FileEntry:
     params = {**body.target.params(), "mode": body.mode}
     result = await _call(state, principal, resource_id, CHANGE, "fs.chmod", **params)
     return FileEntry.model_validate(result)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, StringConstraints
 
 from labgate.api.deps import CurrentPrincipal, Db, State
-from labgate.api.schemas import Body
+from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
 from labgate.credentials import store
 from labgate.credentials.authority import SSHD_CONFIG_HINT
@@ -103,7 +103,7 @@ class RememberedKeyOut(BaseModel):
 
 
 async def _server(
-    db: Db, principal: CurrentPrincipal, state: State, resource_id: int, hop: str
+    db: Db, principal: CurrentPrincipal, state: State, resource_id: Id, hop: str
 ) -> int | None:
     """The hop id that ``hop`` (``target`` or a hop id) names on a visible resource."""
     resource = await catalog.get_visible(db, principal, state.settings, resource_id)
@@ -122,7 +122,7 @@ async def _server(
     summary="Remember a private key for a server of a resource",
 )
 async def remember_key(
-    resource_id: int,
+    resource_id: Id,
     hop: str,
     body: RememberKeyIn,
     principal: CurrentPrincipal,
@@ -156,7 +156,7 @@ async def remember_key(
     summary="Forget a remembered key",
 )
 async def forget_key(
-    resource_id: int, hop: str, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, hop: str, principal: CurrentPrincipal, state: State, db: Db
 ) -> Response:
     authorize(principal, Action.USE_RESOURCE)
     hop_id = await _server(db, principal, state, resource_id, hop)

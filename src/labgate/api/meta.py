@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -64,7 +64,12 @@ async def healthz(state: State) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-@probes.get("/metrics", summary="Prometheus metrics (loopback clients or administrators)")
+@probes.get(
+    "/metrics",
+    summary="Prometheus metrics (loopback clients or administrators)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+)
 async def metrics(request: Request, state: State) -> Response:
     client = client_address(request, state.settings.trusted_proxies)
     if not (state.settings.metrics_public or _is_loopback(client)):

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError, ProcessStream
 from labgate.api.deps import CurrentPrincipal, Db, State, accept_websocket, get_state
 from labgate.api.remote_errors import resource_error, resource_errors
-from labgate.api.schemas import Body
+from labgate.api.schemas import Body, Id
 from labgate.auth.live_sockets import note_use
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
@@ -85,7 +85,7 @@ class SignalIn(Body):
     signal: Signal = "TERM"
 
 
-async def _plan(db: Db, principal: Principal, state: AppState, resource_id: int) -> ConnectionPlan:
+async def _plan(db: Db, principal: Principal, state: AppState, resource_id: Id) -> ConnectionPlan:
     resource = await catalog.get_visible(db, principal, state.settings, resource_id)
     return await plan_for(db, resource, principal)
 
@@ -104,7 +104,7 @@ async def _own_process(agent: AgentConnection, owner: WorkOwner, process_id: str
 
 @router.post("/{resource_id}/processes", status_code=201, summary="Start a process or terminal")
 async def start_process(
-    resource_id: int, body: ProcessStart, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, body: ProcessStart, principal: CurrentPrincipal, state: State, db: Db
 ) -> ProcessOut:
     """Without ``command`` and with ``pty``: the user's login shell (a terminal). The
     resource's environment set-up lines run first."""
@@ -132,7 +132,7 @@ async def start_process(
 
 @router.get("/{resource_id}/processes", summary="Your processes and terminals there")
 async def list_processes(
-    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, principal: CurrentPrincipal, state: State, db: Db
 ) -> ProcessList:
     authorize(principal, Action.READ_RESOURCE)
     plan = await _plan(db, principal, state, resource_id)
@@ -144,7 +144,7 @@ async def list_processes(
     "/{resource_id}/processes/{process_id}/signal", status_code=204, summary="Send a signal"
 )
 async def signal_process(
-    resource_id: int,
+    resource_id: Id,
     process_id: str,
     body: SignalIn,
     principal: CurrentPrincipal,
@@ -165,7 +165,7 @@ async def signal_process(
     "/{resource_id}/processes/{process_id}", status_code=204, summary="Forget an ended process"
 )
 async def forget_process(
-    resource_id: int, process_id: str, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, process_id: str, principal: CurrentPrincipal, state: State, db: Db
 ) -> Response:
     """Removes an ended process and its recorded output; a running one answers 409
     (signal it first)."""
@@ -192,7 +192,7 @@ class ControlMessage(BaseModel):
 @router.websocket("/{resource_id}/processes/{process_id}/attach")
 async def attach(
     websocket: WebSocket,
-    resource_id: int,
+    resource_id: Id,
     process_id: str,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> None:

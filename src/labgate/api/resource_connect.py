@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from labgate.api.deps import accept_websocket, get_state
 from labgate.api.resources import ProblemOut, StatusOut
+from labgate.api.schemas import Id
 from labgate.auth.live_sockets import note_use
 from labgate.auth.policy import Action
 from labgate.errors import LabgateError
@@ -154,7 +155,7 @@ class WebSocketAsker:
 
 
 @router.websocket("/{resource_id}/connect")
-async def connect(websocket: WebSocket, resource_id: int) -> None:
+async def connect(websocket: WebSocket, resource_id: Id) -> None:
     principal = await accept_websocket(websocket, Action.USE_RESOURCE, resource_id=resource_id)
     if principal is None:
         return

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.api.deps import CurrentPrincipal, Db, State
-from labgate.api.schemas import Body
+from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize, hosts_restricted
 from labgate.auth.principal import Principal
 from labgate.credentials import store
@@ -341,7 +341,7 @@ async def create_resource(
 
 @router.get("/{resource_id}", summary="One resource")
 async def get_resource(
-    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, principal: CurrentPrincipal, state: State, db: Db
 ) -> ResourceOut:
     authorize(principal, Action.LIST_RESOURCES)
     resource = await catalog.get_visible(db, principal, state.settings, resource_id)
@@ -350,7 +350,7 @@ async def get_resource(
 
 @router.patch("/{resource_id}", summary="Change a resource")
 async def update_resource(
-    resource_id: int, body: ResourceChange, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, body: ResourceChange, principal: CurrentPrincipal, state: State, db: Db
 ) -> ResourceOut:
     authorize(principal, Action.MANAGE_RESOURCES)
     await _check_hosts(state, principal, body)
@@ -370,7 +370,7 @@ async def update_resource(
 
 @router.delete("/{resource_id}", status_code=204, summary="Remove a resource")
 async def delete_resource(
-    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, principal: CurrentPrincipal, state: State, db: Db
 ) -> Response:
     authorize(principal, Action.MANAGE_RESOURCES)
     resource = await catalog.get_editable(db, principal, state.settings, resource_id)
@@ -390,7 +390,7 @@ class HostKeyIn(Body):
 
 @router.post("/{resource_id}/host-keys", status_code=201, summary="Trust a server's host key")
 async def confirm_host_key(
-    resource_id: int, body: HostKeyIn, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, body: HostKeyIn, principal: CurrentPrincipal, state: State, db: Db
 ) -> HostKeyOut:
     authorize(principal, Action.MANAGE_RESOURCES)
     resource = await catalog.get_editable(db, principal, state.settings, resource_id)
@@ -421,7 +421,7 @@ async def confirm_host_key(
     "/{resource_id}/host-keys/{key_id}", status_code=204, summary="Forget a trusted host key"
 )
 async def forget_host_key(
-    resource_id: int, key_id: int, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, key_id: Id, principal: CurrentPrincipal, state: State, db: Db
 ) -> Response:
     authorize(principal, Action.MANAGE_RESOURCES)
     resource = await catalog.get_editable(db, principal, state.settings, resource_id)
@@ -435,7 +435,7 @@ async def forget_host_key(
 
 @router.post("/{resource_id}/disconnect", status_code=204, summary="Close the connection")
 async def disconnect(
-    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, principal: CurrentPrincipal, state: State, db: Db
 ) -> Response:
     authorize(principal, Action.USE_RESOURCE)
     await catalog.get_visible(db, principal, state.settings, resource_id)
@@ -466,7 +466,7 @@ class SystemInfo(BaseModel):
 
 @router.get("/{resource_id}/system", summary="CPU, load, memory, disk and GPUs")
 async def system_info(
-    resource_id: int, principal: CurrentPrincipal, state: State, db: Db
+    resource_id: Id, principal: CurrentPrincipal, state: State, db: Db
 ) -> SystemInfo:
     authorize(principal, Action.READ_RESOURCE)
     resource = await catalog.get_visible(db, principal, state.settings, resource_id)

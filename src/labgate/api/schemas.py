@@ -18,6 +18,9 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# A row's id in a path or a body: the database's 64-bit integers, so that an id no row
+# can have is a validation error (422), not a database error (500).
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 DisplayName = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
 Email = Annotated[EmailStr, StringConstraints(max_length=320)]

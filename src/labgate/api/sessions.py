@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, StrictBool, StringConstraints
 from sqlalchemy import func, select
 
 from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
-from labgate.api.schemas import Body
+from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.db.models import (
@@ -62,7 +62,7 @@ class TemplateList(BaseModel):
 
 class LaunchIn(Body):
     template: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    resource_id: int
+    resource_id: Id
     launcher: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "direct"
     title: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
     form: dict[str, Any] = Field(default_factory=dict)
@@ -104,7 +104,7 @@ class SessionOut(BaseModel):
     title: str
     template: str
     launcher: str
-    resource_id: int
+    resource_id: Id
     owner_id: int
     state: str
     message: str
@@ -449,7 +449,7 @@ async def list_extensions(
 @router.post("/session-extensions/{extension_id}", summary="Grant or refuse more time")
 async def decide_extension(
     request: Request,
-    extension_id: int,
+    extension_id: Id,
     body: DecideIn,
     principal: CurrentPrincipal,
     state: State,

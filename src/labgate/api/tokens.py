@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from labgate import audit
 from labgate.api.deps import CurrentPrincipal, Db, State, recheck_sockets
-from labgate.api.schemas import Body, NonEmptyName, TokenOut
+from labgate.api.schemas import Body, Id, NonEmptyName, TokenOut
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Scope
 from labgate.auth.tokens import create_token as make_token
@@ -76,7 +76,7 @@ async def create_token(
 
 @router.delete("/{token_id}", status_code=204, summary="Revoke an API token")
 async def revoke_token(
-    token_id: int, principal: CurrentPrincipal, state: State, db: Db, request: Request
+    token_id: Id, principal: CurrentPrincipal, state: State, db: Db, request: Request
 ) -> Response:
     token = await db.get(ApiToken, token_id)
     if token is None:

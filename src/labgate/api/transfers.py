@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from labgate.agent.client import AgentConnection
 from labgate.api.deps import Caller, State
 from labgate.api.files import CHANGE, READ, PathText, RawPath, on_resource, resource_plan
-from labgate.api.schemas import Body
+from labgate.api.schemas import Body, Id
 from labgate.auth.policy import authorize
 from labgate.auth.principal import Principal
 from labgate.db.engine import lock_per_user
@@ -41,10 +41,10 @@ LISTED = 200
 
 
 class TransferIn(Body):
-    source_resource: int
+    source_resource: Id
     paths: Annotated[list[PathText], Field(max_length=MAX_PATHS)] = []
     paths_raw: Annotated[list[RawPath], Field(max_length=MAX_PATHS)] = []
-    destination_resource: int
+    destination_resource: Id
     destination_dir: PathText | None = None
     destination_dir_raw: RawPath | None = None
     move: bool = False
@@ -69,8 +69,8 @@ class TransferError(BaseModel):
 class TransferOut(BaseModel):
     id: str
     state: str
-    source_resource: int
-    destination_resource: int
+    source_resource: Id
+    destination_resource: Id
     paths: list[str]
     paths_raw: list[str] | None = None
     destination_dir: str

@@ -26,7 +26,7 @@ from labgate.agent.client import upload_hidden_path
 from labgate.api.deps import Caller, State
 from labgate.api.files import CHANGE, READ, Located, on_resource, resource_plan
 from labgate.api.remote_errors import ResourceError
-from labgate.api.schemas import Body
+from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.db.engine import lock_per_user
@@ -62,12 +62,12 @@ class ChunkQuery(BaseModel):
 
 
 class UploadListQuery(BaseModel):
-    resource_id: int | None = None
+    resource_id: Id | None = None
 
 
 class UploadOut(BaseModel):
     id: str
-    resource_id: int
+    resource_id: Id
     path: str
     path_raw: str | None = None
     size: int
@@ -151,7 +151,7 @@ class _Open:
 
 
 async def _open(
-    state: AppState, principal: Principal, resource_id: int, upload_id: str, action: Action
+    state: AppState, principal: Principal, resource_id: Id, upload_id: str, action: Action
 ) -> _Open:
     plan = await resource_plan(state, principal, resource_id, action)
     async with state.database.read() as db:
@@ -223,7 +223,7 @@ async def _held(state: AppState, opened: _Open) -> int:
 
 @router.post("/resources/{resource_id}/uploads", status_code=201, summary="Start an upload")
 async def start_upload(
-    resource_id: int, body: UploadIn, principal: Caller, state: State
+    resource_id: Id, body: UploadIn, principal: Caller, state: State
 ) -> UploadOut:
     """Checks the target now (409 ``exists`` unless ``overwrite`` or ``if_match``) and
     creates the hidden file that the parts go to."""
@@ -294,7 +294,7 @@ async def _part(request: Request) -> AsyncIterator[bytes]:
 )
 @streams_body
 async def send_part(
-    resource_id: int,
+    resource_id: Id,
     upload_id: str,
     query: Annotated[ChunkQuery, Query()],
     request: Request,
@@ -347,9 +347,7 @@ async def _after_failure(state: AppState, opened: _Open, exc: ResourceError) -> 
     summary="An upload, with the offset the resource holds",
     response_model_exclude_none=True,
 )
-async def get_upload(
-    resource_id: int, upload_id: str, principal: Caller, state: State
-) -> UploadOut:
+async def get_upload(resource_id: Id, upload_id: str, principal: Caller, state: State) -> UploadOut:
     opened = await _open(state, principal, resource_id, upload_id, READ)
     return _out(state, opened.upload, await _held(state, opened))
 
@@ -360,7 +358,7 @@ async def get_upload(
     response_model_exclude_none=True,
 )
 async def complete_upload(
-    resource_id: int,
+    resource_id: Id,
     upload_id: str,
     body: CompleteIn,
     response: Response,
@@ -395,7 +393,7 @@ async def complete_upload(
     "/resources/{resource_id}/uploads/{upload_id}", status_code=204, summary="Cancel an upload"
 )
 async def cancel_upload(
-    resource_id: int, upload_id: str, principal: Caller, state: State
+    resource_id: Id, upload_id: str, principal: Caller, state: State
 ) -> Response:
     opened = await _open(state, principal, resource_id, upload_id, CHANGE)
     hidden = _hidden(opened.upload)
