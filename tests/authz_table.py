@@ -14,7 +14,9 @@ answer is one of:
   password... (2xx, 3xx, 101, or 400/404/409/410/413/422/429/502/503/504/507);
 - ``LOGIN``: 401 (4401 for a socket);
 - ``DENY``: 403 (4403);
-- ``HIDE``: 403 or 404: someone else's thing, refused without showing more.
+- ``HIDE``: 403 or 404: someone else's thing, refused without showing more;
+- ``LOST``: 403, 404, 409 or 410: access to the resource was lost, so the session there
+  is refused, or has been stopped already.
 
 A cell that fails only because a fix has not landed yet is wrapped in ``pending(...)``,
 naming the fix: it runs as a strict xfail, so it fails once the fix lands, and the
@@ -57,11 +59,15 @@ REACH = Expect("REACH", _SERVED | {400, 404, 409, 410, 413, 422, 429, 502, 503, 
 LOGIN = Expect("LOGIN", frozenset({401}))
 DENY = Expect("DENY", frozenset({403}))
 HIDE = Expect("HIDE", frozenset({403, 404}))
+LOST = Expect("LOST", frozenset({403, 404, 409, 410}))
 
 
 def pending(expect: Expect, fix: str) -> Expect:
     """``expect``, which holds once ``fix`` (another piece of work) has landed."""
     return Expect(expect.name, expect.statuses, pending=fix)
+
+
+ACCESS_LOST = "access: losing access to a resource ends access (issue 14, hole 2)"
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ def own_account(
             I.DISABLED: LOGIN,
             I.DISABLED_TOKEN: LOGIN,
             I.DEMOTED_ADMIN: allowed,
+            I.REMOVED_MEMBER: allowed,
             I.OWNER: allowed,
             I.ADMIN: allowed,
         },
@@ -121,6 +128,7 @@ def admins_only(*, allowed: Expect = ALLOW, **kwargs: Any) -> Row:
             I.DISABLED: LOGIN,
             I.DISABLED_TOKEN: LOGIN,
             I.DEMOTED_ADMIN: DENY,
+            I.REMOVED_MEMBER: DENY,
             I.OWNER: DENY,
             I.ADMIN: allowed,
         },
@@ -128,10 +136,11 @@ def admins_only(*, allowed: Expect = ALLOW, **kwargs: Any) -> Row:
     )
 
 
-def owners_thing(scope: str, *, admins: Expect = HIDE, **kwargs: Any) -> Row:
+def owners_thing(scope: str, *, admins: Expect = HIDE, lost: Expect = HIDE, **kwargs: Any) -> Row:
     """Something of the owner's (the caller's own, for those who act on their own things):
     the owner with the scope it needs; others are refused; administrators as ``admins``
-    (they do not see others' private resources, but may act on others' sessions)."""
+    (they do not see others' private resources, but may act on others' sessions); a
+    user removed from a shared resource's group, on their things there, as ``lost``."""
     return _row(
         {
             I.ANONYMOUS: LOGIN,
@@ -141,6 +150,7 @@ def owners_thing(scope: str, *, admins: Expect = HIDE, **kwargs: Any) -> Row:
             I.DISABLED: LOGIN,
             I.DISABLED_TOKEN: LOGIN,
             I.DEMOTED_ADMIN: HIDE,
+            I.REMOVED_MEMBER: lost,
             I.OWNER: REACH,
             I.ADMIN: admins,
         },
@@ -150,7 +160,8 @@ def owners_thing(scope: str, *, admins: Expect = HIDE, **kwargs: Any) -> Row:
 
 def proxied(**kwargs: Any) -> Row:
     """An app through the proxy: USE_SESSION (write, no one-time password pending, the
-    session's owner alone: administrators stop sessions, they do not work in them)."""
+    session's owner alone: administrators stop sessions, they do not work in them), and
+    only while the owner may still use the session's resource."""
     return _row(
         {
             I.ANONYMOUS: LOGIN,
@@ -160,6 +171,7 @@ def proxied(**kwargs: Any) -> Row:
             I.DISABLED: LOGIN,
             I.DISABLED_TOKEN: LOGIN,
             I.DEMOTED_ADMIN: HIDE,
+            I.REMOVED_MEMBER: pending(LOST, ACCESS_LOST),
             I.OWNER: REACH,
             I.ADMIN: HIDE,
         },
@@ -179,6 +191,7 @@ def _sign_in_step(*, anonymous: Expect, token: Expect = DENY, disabled_token: Ex
             I.DISABLED: LOGIN,
             I.DISABLED_TOKEN: disabled_token,
             I.DEMOTED_ADMIN: HIDE,
+            I.REMOVED_MEMBER: pending(LOST, ACCESS_LOST),
             I.OWNER: ALLOW,
             I.ADMIN: HIDE,
         }
@@ -239,7 +252,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", API + "/tokens"): own_account(
         "write", request=_json({"name": "matrix", "scopes": ["read"], "expires_in_days": 1})
     ),
-    ("DELETE", API + "/tokens/{token_id}"): owners_thing("write", admins=ALLOW, fresh={"token_id"}),
+    ("DELETE", API + "/tokens/{token_id}"): owners_thing(
+        "write", admins=ALLOW, lost=ALLOW, fresh={"token_id"}
+    ),
     # Lists of the caller's own things.
     ("GET", API + "/resources"): own_account("read"),
     ("GET", API + "/uploads"): own_account("read"),
@@ -331,22 +346,31 @@ TABLE: dict[tuple[str, str], Row] = {
             }
         ),
     ),
-    ("GET", API + "/transfers/{transfer_id}"): owners_thing("read"),
-    ("DELETE", API + "/transfers/{transfer_id}"): owners_thing("write", fresh={"transfer_id"}),
+    # A job's record stays its user's to read and to cancel, resource or not.
+    ("GET", API + "/transfers/{transfer_id}"): owners_thing("read", lost=ALLOW),
+    ("DELETE", API + "/transfers/{transfer_id}"): owners_thing(
+        "write", lost=ALLOW, fresh={"transfer_id"}
+    ),
     ("POST", API + "/sessions"): owners_thing(
         "write", request=_json({"template": "jupyterlab", "resource_id": "{resource_id}"})
     ),
     # -- the owner's app sessions (administrators may act on anyone's) ---------------------
-    ("GET", API + "/sessions/{session_id}"): owners_thing("read", admins=ALLOW),
-    ("GET", API + "/sessions/{session_id}/log"): owners_thing("read", admins=REACH),
+    # Who lost the resource still sees and stops their sessions there, but gets no more
+    # time for them.
+    ("GET", API + "/sessions/{session_id}"): owners_thing("read", admins=ALLOW, lost=ALLOW),
+    ("GET", API + "/sessions/{session_id}/log"): owners_thing("read", admins=REACH, lost=REACH),
     ("POST", API + "/sessions/{session_id}/stop"): owners_thing(
-        "write", admins=ALLOW, fresh={"session_id"}
+        "write", admins=ALLOW, lost=ALLOW, fresh={"session_id"}
     ),
     ("POST", API + "/sessions/{session_id}/extend"): owners_thing(
-        "write", admins=REACH, request=_json({"hours": 1})
+        "write", admins=REACH, lost=pending(LOST, ACCESS_LOST), request=_json({"hours": 1})
     ),
     ("DELETE", API + "/sessions/{session_id}"): owners_thing(
-        "write", admins=ALLOW, things={"session_id": Thing.ENDED_SESSION}, fresh={"session_id"}
+        "write",
+        admins=ALLOW,
+        lost=ALLOW,
+        things={"session_id": Thing.ENDED_SESSION},
+        fresh={"session_id"},
     ),
     # -- the app proxy --------------------------------------------------------------------
     ("GET", PROXY_PATH): proxied(),

@@ -33,6 +33,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from sqlalchemy import select
 from starlette.routing import Mount, Route
 
+from labgate.accounts.groups import add_member, create_group, remove_member
 from labgate.accounts.users import create_user, update_user
 from labgate.audit import Actor
 from labgate.auth.principal import Scope
@@ -105,6 +106,8 @@ class Identity(StrEnum):
     DISABLED = "disabled"  # their browser session from before, on their own things
     DISABLED_TOKEN = "disabled_token"  # their API token from before, on their own things
     DEMOTED_ADMIN = "demoted_admin"  # their login from when they were admin; owner's things
+    # Their login, on their own things on a shared resource whose group they have left.
+    REMOVED_MEMBER = "removed_member"
     OWNER = "owner"
     ADMIN = "admin"  # on the owner's things
 
@@ -115,12 +118,18 @@ class Subject(StrEnum):
     OWNER = "owner"
     MUST_CHANGE_PASSWORD = "pwchange"
     DISABLED = "disabled"
+    REMOVED = "removed"  # on a shared resource
+
+
+# The group that shares the removed member's resource, until they leave it.
+SHARING_GROUP = "sharing"
 
 
 SUBJECT: Mapping[Identity, Subject] = {
     Identity.MUST_CHANGE_PASSWORD: Subject.MUST_CHANGE_PASSWORD,
     Identity.DISABLED: Subject.DISABLED,
     Identity.DISABLED_TOKEN: Subject.DISABLED,
+    Identity.REMOVED_MEMBER: Subject.REMOVED,
 }
 
 
@@ -248,13 +257,20 @@ class World:
             ("demoted", Role.ADMIN),
             ("admin", Role.ADMIN),
             ("target", Role.USER),
+            ("removed", Role.USER),
         ):
             self.users[name] = await self._user(name, role)
         self.subjects = {
             Subject.OWNER: self.users["owner"].id,
             Subject.MUST_CHANGE_PASSWORD: self.users["pwchange"].id,
             Subject.DISABLED: self.users["disabled"].id,
+            Subject.REMOVED: self.users["removed"].id,
         }
+        async with self.database.session() as db:
+            group = await create_group(db, name=SHARING_GROUP)
+            removed = await db.get(User, self.users["removed"].id)
+            assert removed is not None
+            await add_member(db, group, removed)
         for subject in Subject:
             self.things[subject] = Things()
             for thing in Thing:  # in order: later things hang on earlier ones
@@ -267,6 +283,7 @@ class World:
             Identity.DISABLED: await self.login("disabled"),
             Identity.DISABLED_TOKEN: await self.api_token("disabled", [Scope.READ, Scope.WRITE]),
             Identity.DEMOTED_ADMIN: await self.login("demoted"),
+            Identity.REMOVED_MEMBER: await self.login("removed"),
             Identity.OWNER: await self.login("owner"),
             Identity.ADMIN: await self.login("admin"),
         }
@@ -281,6 +298,11 @@ class World:
             pwchange = await db.get(User, self.users["pwchange"].id)
             assert pwchange is not None
             pwchange.must_change_password = True
+            sharing = await db.scalar(select(Group).where(Group.name == SHARING_GROUP))
+            removed = await db.get(User, self.users["removed"].id)
+            assert sharing is not None
+            assert removed is not None
+            await remove_member(db, sharing, removed)
 
     async def _user(self, name: str, role: Role) -> User:
         async with self.database.session() as db:
@@ -339,7 +361,7 @@ class World:
         owner_id = self.subjects[subject]
         n = self._next()
         if thing is Thing.RESOURCE:
-            return str(await self._resource(owner_id, n))
+            return str(await self._resource(owner_id, n, shared=subject is Subject.REMOVED))
         if thing is Thing.HOST_KEY:
             resource_id = int(self.things[subject].values[Thing.RESOURCE])
             async with self.database.session() as db:
@@ -426,13 +448,14 @@ class World:
             return "no-such-file.js"
         raise AssertionError(f"the matrix cannot make a {thing}")
 
-    async def _resource(self, owner_id: int, n: int) -> int:
+    async def _resource(self, owner_id: int, n: int, *, shared: bool) -> int:
+        """The user's own resource, or a shared one of :data:`SHARING_GROUP`'s."""
         async with self.database.session() as db:
             user = await db.get(User, owner_id)
             assert user is not None
             resource = await catalog.create_resource(
                 db,
-                owner_id=owner_id,
+                owner_id=None if shared else owner_id,
                 fields={
                     "name": f"matrix {n}",
                     "host": "127.0.0.1",
@@ -441,7 +464,7 @@ class World:
                     "auth_method": AuthMethod.PASSWORD.value,
                 },
                 hops=[],
-                groups=[],
+                groups=[SHARING_GROUP] if shared else [],
                 actor=Actor(user.id, user.username),
             )
             return resource.id
