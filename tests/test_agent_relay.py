@@ -1,7 +1,8 @@
 """The agent as a batch job's relay (``--relay``), run here the way a job script runs it
 (the loader, the source on its standard input, the secret in its environment), in front
-of a real TCP server on loopback: a connection that begins with the secret reaches the
-app, both ways and with half-closes passed on; any other is closed without a byte."""
+of a real server on loopback or on a Unix socket: a connection that begins with the
+secret reaches the app, both ways and with half-closes passed on; any other is closed
+without a byte."""
 
 from __future__ import annotations
 
@@ -31,13 +32,19 @@ async def _echo_upper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 
 @contextlib.asynccontextmanager
-async def relay(tmp_path: Path) -> AsyncIterator[tuple[str, int]]:
-    app = await asyncio.start_server(_echo_upper, "127.0.0.1", 0)
-    app_port = app.sockets[0].getsockname()[1]
+async def relay(tmp_path: Path, *, unix: bool = False) -> AsyncIterator[tuple[str, int]]:
+    if unix:  # in a folder of its own, like a job's (mktemp -d)
+        path = tmp_path / "sockets" / "app.sock"
+        path.parent.mkdir(mode=0o700)
+        app = await asyncio.start_unix_server(_echo_upper, path)
+        target = ["--to-socket", str(path)]
+    else:
+        app = await asyncio.start_server(_echo_upper, "127.0.0.1", 0)
+        target = ["--to-port", str(app.sockets[0].getsockname()[1])]
     endpoint = tmp_path / "endpoint"
     payload = tmp_path / "agent"
     payload.write_bytes(agent_payload())
-    argv = agent_command("python3", ["--relay", str(endpoint), "--to-port", str(app_port)])
+    argv = agent_command("python3", ["--relay", str(endpoint), *target])
     with payload.open("rb") as source:
         process = subprocess.Popen(
             argv, stdin=source, env={**os.environ, RELAY_SECRET_VARIABLE: SECRET}
@@ -66,12 +73,20 @@ async def _exchange(port: int, first: bytes, body: bytes) -> bytes:
         writer.close()
 
 
-async def test_the_secret_opens_the_way_to_the_app(tmp_path: Path) -> None:
-    async with relay(tmp_path) as (host, port):
+@pytest.mark.parametrize("unix", [False, True], ids=["loopback", "unix-socket"])
+async def test_the_secret_opens_the_way_to_the_app(tmp_path: Path, unix: bool) -> None:
+    async with relay(tmp_path, unix=unix) as (host, port):
         assert host == os.uname().nodename
         assert await _exchange(port, relay_preamble(SECRET), b"hello app") == b"HELLO APP"
         big = os.urandom(3 * 1024 * 1024).hex().encode()
         assert await _exchange(port, relay_preamble(SECRET), big) == big.upper()
+
+
+async def test_at_its_end_it_removes_the_apps_socket_and_its_folder(tmp_path: Path) -> None:
+    async with relay(tmp_path, unix=True):
+        assert (tmp_path / "sockets" / "app.sock").is_socket()
+    # Ended by SIGTERM, as SLURM ends a cancelled job's processes.
+    assert not (tmp_path / "sockets").exists()
 
 
 @pytest.mark.parametrize(

@@ -215,7 +215,9 @@ def test_tensorboard_shows_the_scalars_of_a_log_directory(
         wait_for(admin, session["id"], "stopped")
 
 
-def test_jupyterlab_as_a_slurm_job(admin: Browser, cluster_box: int, slurm: SlurmCluster) -> None:
+def test_jupyterlab_as_a_slurm_job(
+    admin: Browser, cluster_box: int, slurm: SlurmCluster, sshd: SshServer
+) -> None:
     session = launch(
         admin,
         cluster_box,
@@ -232,6 +234,25 @@ def test_jupyterlab_as_a_slurm_job(admin: Browser, cluster_box: int, slurm: Slur
     )
     # The time limit bounds the session.
     assert running["ends_at"] is not None
+    # JupyterLab listens on a socket in a directory only its user can open; another
+    # account of the node reaches neither it nor (without the secret) the job's relay.
+    folder = sshd.user.home / ".labgate" / "sessions" / session["id"]
+    path = Path(re.findall(r"socket (\S+),", folder.joinpath("job.log").read_text())[0])
+    assert path.is_socket()
+    assert (path.parent.stat().st_uid, path.parent.stat().st_mode & 0o777) == (
+        sshd.user.uid,
+        0o700,
+    )
+    tried = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "python3", "-c", _CONNECT_UNIX, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert "PermissionError" in tried.stderr, tried
+    node, relay_port = folder.joinpath("endpoint").read_text().split()
+    assert fetch_as_nobody(node, int(relay_port)) == "b''"
     admin.post(f"/api/v1/sessions/{session['id']}/stop")
     stopped = wait_for(admin, session["id"], "stopped", timeout=60)
     assert stopped["message"] == "stopped by you"
@@ -399,6 +420,9 @@ except OSError as error:
     print("reset:", error)
 print(repr(answer[:60]))
 """
+
+
+_CONNECT_UNIX = "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
 
 
 def fetch_as_nobody(host: str, port: int, first: str = "") -> str:

@@ -2722,12 +2722,13 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 # -- the relay in a batch job -----------------------------------------------------------
 #
-# An app in a batch job listens on the compute node's loopback, where the login node's
-# sshd cannot reach it. The job starts this program with ``--relay`` beside it: it
-# listens on every interface of the node and relays each connection to the app, but only
-# once the connection has begun with the relay's preamble, which holds a secret only
-# labgate and the job know (from the environment, ``RELAY_SECRET_VARIABLE``). Anyone else
-# on the cluster's network is cut off before a byte reaches the app.
+# An app in a batch job listens on a Unix socket in a private directory of the compute
+# node, or on its loopback, where the login node's sshd cannot reach it. The job starts
+# this program with ``--relay`` beside it: it listens on every interface of the node and
+# relays each connection to the app, but only once the connection has begun with the
+# relay's preamble, which holds a secret only labgate and the job know (from the
+# environment, ``RELAY_SECRET_VARIABLE``). Anyone else on the cluster's network is cut off
+# before a byte reaches the app.
 
 RELAY_MAGIC = b"labgate-relay-1 "
 RELAY_SECRET_VARIABLE = "LABGATE_RELAY_SECRET"  # noqa: S105 (a name, not a secret)
@@ -2757,7 +2758,10 @@ async def _relay_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 
 async def _relay_connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int, preamble: bytes
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    target: "Tuple[int, str]",
+    preamble: bytes,
 ) -> None:
     try:
         try:
@@ -2768,8 +2772,12 @@ async def _relay_connection(
             return
         if not hmac.compare_digest(shown, preamble):
             return
+        port, path = target
         try:
-            app_reader, app_writer = await asyncio.open_connection("127.0.0.1", port)
+            if path:
+                app_reader, app_writer = await asyncio.open_unix_connection(path)
+            else:
+                app_reader, app_writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             return  # the app does not listen (yet, or any more): like a refused connection
         try:
@@ -2780,23 +2788,37 @@ async def _relay_connection(
         writer.close()
 
 
-async def _serve_relay(endpoint_file: str, port: int) -> None:
+async def _serve_relay(endpoint_file: str, target: "Tuple[int, str]") -> None:
+    """Relay to the app at ``target``: a port on loopback, or a Unix socket's path."""
     secret = os.environ.pop(RELAY_SECRET_VARIABLE, "")
     if len(secret) < 32:
         raise SystemExit("labgate-agent: the relay has no secret (%s)" % RELAY_SECRET_VARIABLE)
     preamble = relay_preamble(secret)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _relay_connection(reader, writer, port, preamble)
+        await _relay_connection(reader, writer, target, preamble)
 
+    # SLURM ends a cancelled job with SIGTERM: the app's socket and its directory (made
+    # for the job by mktemp -d) go with it. (Heard from before the endpoint is known.)
+    loop = asyncio.get_event_loop()
+    ended = loop.create_future()  # type: asyncio.Future[None]
+    loop.add_signal_handler(signal.SIGTERM, _resolve, ended)
     # Every interface: the login node reaches the job by the node's name.
     server = await asyncio.start_server(serve, host="0.0.0.0", port=0)  # noqa: S104
-    listening = server.sockets[0].getsockname()[1]
-    temporary = endpoint_file + ".new"
-    with open(temporary, "w") as out:
-        out.write("%s %d\n" % (socket.gethostname(), listening))
-    os.rename(temporary, endpoint_file)  # whole, or not there at all
-    await server.serve_forever()
+    try:
+        listening = server.sockets[0].getsockname()[1]
+        temporary = endpoint_file + ".new"
+        with open(temporary, "w") as out:
+            out.write("%s %d\n" % (socket.gethostname(), listening))
+        os.rename(temporary, endpoint_file)  # whole, or not there at all
+        await ended
+    finally:
+        server.close()
+        if target[1]:
+            with contextlib.suppress(OSError):
+                os.unlink(target[1])
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(target[1]))
 
 
 # -- the per-user daemon --------------------------------------------------------------
@@ -2817,9 +2839,10 @@ class Options:
         self.runtime_dir = None  # type: Optional[str]
         self.idle_seconds = 3600.0
         self.daemon = True
-        # --relay ENDPOINT_FILE --to-port PORT: the relay of a batch job (see above).
+        # --relay ENDPOINT_FILE --to-port PORT | --to-socket PATH: a batch job's relay.
         self.relay_endpoint_file = None  # type: Optional[str]
         self.relay_to_port = 0
+        self.relay_to_socket = ""
         words = list(argv)
         while words:
             word = words.pop(0)
@@ -2829,6 +2852,8 @@ class Options:
                 self.relay_endpoint_file = words.pop(0)
             elif word == "--to-port" and words:
                 self.relay_to_port = int(words.pop(0))
+            elif word == "--to-socket" and words:
+                self.relay_to_socket = words.pop(0)
             elif word == "--idle-seconds" and words:
                 self.idle_seconds = float(words.pop(0))
             elif word == "--no-daemon":
@@ -3073,7 +3098,8 @@ def main() -> None:
     options = Options(sys.argv[1:])
     STATE.options = options
     if options.relay_endpoint_file is not None:
-        asyncio.run(_serve_relay(options.relay_endpoint_file, options.relay_to_port))
+        target = (options.relay_to_port, options.relay_to_socket)
+        asyncio.run(_serve_relay(options.relay_endpoint_file, target))
         return
     if not options.daemon:
         asyncio.run(_serve_stdio())

@@ -46,6 +46,7 @@ from labgate.sessions.templates import Placeholders, command_of
 # Below the home directory; private to the user (0700).
 SESSIONS_DIR = ".labgate/sessions"
 PORT_VARIABLE = "LABGATE_PORT"
+SOCKET_VARIABLE = "LABGATE_SOCKET"
 # Pending reasons that will never resolve by waiting.
 _HOPELESS = {
     "PartitionTimeLimit": "The time limit is above what the partition allows.",
@@ -98,24 +99,41 @@ def sbatch_options(session_id: str, form: Mapping[str, Any], directory: str) -> 
 
 def job_script(request: LaunchRequest, directory: str) -> tuple[str, dict[str, str]]:
     """The script, and the environment sbatch is run with (exported to the job)."""
-    # The app listens on the node's loopback ({host}'s default); the relay reaches it there.
-    where = Placeholders(request.base_url, request.token, port_expression=f'"${PORT_VARIABLE}"')
+    # The app listens on a socket in a directory of the node only the user can open
+    # (mktemp -d makes it 0700), or on the node's loopback ({host}'s default); the relay
+    # reaches it there.
+    on_socket = request.template.listen == "socket"
+    where = Placeholders(
+        request.base_url,
+        request.token,
+        port_expression=None if on_socket else f'"${PORT_VARIABLE}"',
+        socket_expression=f'"${SOCKET_VARIABLE}"' if on_socket else None,
+    )
     command, env = command_of(request.template, request.form, where)
-    late = {k: v for k, v in env.items() if PORT_VARIABLE in v}
+    late = {k: v for k, v in env.items() if PORT_VARIABLE in v or SOCKET_VARIABLE in v}
     early = {k: v for k, v in env.items() if k not in late}
     early[RELAY_SECRET_VARIABLE] = relay_secret(request.token)
     workdir = str(request.form.get("workdir") or "~")
     python = shlex.quote(request.python)
     endpoint = shlex.quote(f"{directory}/endpoint")
     relay = " ".join(shlex.quote(word) for word in agent_command(request.python, ["--relay"]))
+    if on_socket:
+        app = [
+            f"{SOCKET_VARIABLE}_DIR=$(mktemp -d /tmp/labgate-XXXXXXXXXX) || exit 1",
+            f'{SOCKET_VARIABLE}="${SOCKET_VARIABLE}_DIR/app.sock"',
+        ]
+        target, said = f'--to-socket "${SOCKET_VARIABLE}"', f"socket ${SOCKET_VARIABLE}"
+    else:
+        app = [f"{PORT_VARIABLE}=$({python} {_FREE_PORT}) || exit 1"]
+        target, said = f'--to-port "${PORT_VARIABLE}"', f"port ${PORT_VARIABLE} (loopback)"
     lines = [
         "#!/bin/bash",
         f"# labgate session {request.session_id}: {request.template.title}",
         *request.setup_lines,
         f"cd {_cd_target(workdir)} || exit 1",
         f"rm -f {endpoint}",  # a requeued job's earlier one
-        f"{PORT_VARIABLE}=$({python} {_FREE_PORT}) || exit 1",
-        f'{relay} {endpoint} --to-port "${PORT_VARIABLE}" < {shlex.quote(directory + "/agent")} &',
+        *app,
+        f"{relay} {endpoint} {target} < {shlex.quote(directory + '/agent')} &",
         "LABGATE_RELAY=$!",
         f"unset {RELAY_SECRET_VARIABLE}",  # the relay's, not the app's
         f"until [ -s {endpoint} ]; do",
@@ -124,8 +142,8 @@ def job_script(request: LaunchRequest, directory: str) -> tuple[str, dict[str, s
         "    sleep 0.1",
         "done",
         *(f"export {name}={value}" for name, value in late.items()),
-        f'echo "labgate: {request.template.title} on $(hostname), port ${PORT_VARIABLE}'
-        f' (loopback), relayed from port $(cut -d " " -f 2 {endpoint})"',
+        f'echo "labgate: {request.template.title} on $(hostname), {said},'
+        f' relayed from port $(cut -d " " -f 2 {endpoint})"',
         f"exec {command}",
         "",
     ]

@@ -86,8 +86,9 @@ class AppTemplate:
     icon: str = "app"
     #: Seconds the app may take from start to ready.
     start_timeout_seconds: int = 120
-    #: The command when the app must listen on TCP (a batch job, whose relay reaches
-    #: the app on the node's loopback); None: ``command`` listens on TCP.
+    #: The command used instead of ``command`` when labgate gives the app a port rather
+    #: than a socket (``listen = "port"``). Both launchers give a ``listen = "socket"``
+    #: template its socket (a batch job's relay reaches it on the node).
     tcp_command: str | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -228,6 +229,8 @@ class Placeholders:
     host: str = "127.0.0.1"
     #: A shell expression for the port, chosen when the app starts (batch jobs).
     port_expression: str | None = None
+    #: A shell expression for the socket's path, chosen when the app starts (batch jobs).
+    socket_expression: str | None = None
 
     @property
     def base_path(self) -> str:
@@ -279,7 +282,10 @@ def command_of(
         raw = raw | {"port"}
     elif where.port is not None:
         values["port"] = str(where.port)
-    if where.socket is not None:
+    if where.socket_expression is not None:
+        values["socket"] = where.socket_expression
+        raw = raw | {"socket"}
+    elif where.socket is not None:
         values["socket"] = where.socket
     # The user's own shell code may use the placeholders labgate chose (never the token).
     own = {
@@ -289,11 +295,9 @@ def command_of(
         if name in values or isinstance(value, bool) or not isinstance(value, str | int):
             continue
         values[name] = _fill(str(value), own, quote=False) if name in raw else str(value)
-    text = (
-        template.command
-        if where.socket is not None or template.tcp_command is None
-        else template.tcp_command
-    )
+    text = template.command
+    if "socket" not in values and template.tcp_command is not None:
+        text = template.tcp_command
     command = _fill(text, values, quote=True, raw=raw)
     env = {key: _fill(value, values, quote=False) for key, value in template.env.items()}
     return command, env
@@ -320,11 +324,6 @@ JUPYTERLAB = AppTemplate(
         f"{_JUPYTERLAB_QUIET}"
     ),
     listen="socket",
-    tcp_command=(
-        "jupyter-lab --no-browser --ServerApp.ip={host} --ServerApp.port={port}"
-        " --ServerApp.port_retries=0 --ServerApp.base_url={base_url}"
-        f" --ServerApp.allow_remote_access=True{_JUPYTERLAB_QUIET}"
-    ),
     env={"JUPYTER_TOKEN": "{token}"},
     ready_path="api/status",
     keeps_base_path=True,
