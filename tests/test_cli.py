@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import re
@@ -10,10 +11,18 @@ from pathlib import Path
 
 import click
 import pytest
+from sqlalchemy import select
 
+from labgate.accounts.users import get_user
+from labgate.audit import SYSTEM
 from labgate.cli.main import cli
 from labgate.config_reference import reference_markdown
+from labgate.db.engine import Database
 from labgate.db.migrate import head_revision
+from labgate.db.models import AppSession
+from labgate.resources.catalog import create_resource
+from labgate.sessions.tokens import new_session_id
+from labgate.settings import Settings
 from tests.support.cli import Labgate, call_app, command_paths, login_status
 from tests.support.environment import isolate_settings_environment
 
@@ -447,6 +456,9 @@ def test_ca_show_prints_the_ca_public_key_for_sshd(labgate: Labgate, data_dir: P
     # Made once, on first use, under the server secret kept in the data directory.
     assert again.stdout == first.stdout
     assert (data_dir / "secret.key").is_file()
+    # Neither the directory nor the secret is readable by other accounts of the server.
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert (data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
     events = json.loads(labgate.ok("audit", "list", "--json", "--event", "ssh_ca_created"))
     assert [e["actor"] for e in events] == [f"cli:{getpass.getuser()}"]
 
@@ -482,3 +494,79 @@ def test_command_line_changes_are_audited_with_the_unix_user(labgate: Labgate) -
     assert "zoe" in table
     assert "role=user" in table
     assert json.loads(labgate.ok("audit", "list", "--json", "--target", "nobody")) == []
+
+
+# --- losing access --------------------------------------------------------------------
+
+
+async def _running_sessions(data_dir: Path) -> dict[str, str]:
+    """A running session of bob's on 'hpc' (shared with 'physics') and one of carol's on
+    'admin-box' (shared with nobody: administrators only); session id by owner."""
+    database = Database(Settings(data_dir=data_dir).effective_database_url)
+    found: dict[str, str] = {}
+    try:
+        async with database.session() as db:
+            for owner, name, groups in (("bob", "hpc", ["physics"]), ("carol", "admin-box", [])):
+                user = await get_user(db, owner)
+                resource = await create_resource(
+                    db,
+                    owner_id=None,
+                    fields={"name": name, "host": "192.0.2.1", "username": ""},
+                    hops=[],
+                    groups=groups,
+                    actor=SYSTEM,
+                )
+                session_id = new_session_id()
+                db.add(
+                    AppSession(
+                        id=session_id,
+                        user_id=user.id,
+                        resource_id=resource.id,
+                        template="webapp",
+                        launcher="direct",
+                        title=f"Web app on {name}",
+                        state="running",
+                        sealed_token=b"",
+                    )
+                )
+                found[owner] = session_id
+    finally:
+        await database.dispose()
+    return found
+
+
+async def _session_states(data_dir: Path) -> dict[str, tuple[str, str]]:
+    database = Database(Settings(data_dir=data_dir).effective_database_url)
+    try:
+        async with database.read() as db:
+            rows = await db.execute(select(AppSession.id, AppSession.state, AppSession.message))
+            return {session_id: (state, message) for session_id, state, message in rows}
+    finally:
+        await database.dispose()
+
+
+def test_command_line_changes_stop_sessions_whose_users_lost_access(
+    labgate: Labgate, data_dir: Path
+) -> None:
+    add_user(labgate, "root", role="admin")
+    add_user(labgate, "bob")
+    add_user(labgate, "carol", role="admin")
+    labgate.ok("group", "add", "physics")
+    labgate.ok("group", "add-member", "physics", "bob")
+    sessions = asyncio.run(_running_sessions(data_dir))
+
+    removed = labgate.ok("group", "remove-member", "physics", "bob")
+    assert removed.splitlines() == [
+        "Removed bob from 'physics'.",
+        "1 session(s) on resources their users may no longer use are stopping; "
+        "the labgate servers end them within 30 seconds.",
+    ]
+    demoted = labgate.ok("user", "set-role", "carol", "user")
+    assert demoted.splitlines()[0] == "'carol' is now user."
+    assert "1 session(s)" in demoted.splitlines()[1]
+    assert asyncio.run(_session_states(data_dir)) == {
+        sessions["bob"]: ("stopping", "you no longer have access to hpc"),
+        sessions["carol"]: ("stopping", "you no longer have access to admin-box"),
+    }
+    # Nothing else to stop: nothing said.
+    assert labgate.ok("user", "set-role", "root", "admin") == "'root' is now admin.\n"

@@ -14,7 +14,7 @@ from labgate.proxy.routes import Route, RouteTable
 
 class CountingTable(RouteTable):
     def __init__(self) -> None:
-        super().__init__(None, None, None, {})  # type: ignore[arg-type]
+        super().__init__(None, None, None, {}, None)  # type: ignore[arg-type]
         self.reads = 0
         self.release = asyncio.Event()
 

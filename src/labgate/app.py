@@ -106,7 +106,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if db.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.make_data_dir()
         await migrate.upgrade(db)
         await ensure_local_resource(db)
         if bootstrap:
@@ -119,6 +119,7 @@ def create_app(
         sweeper = asyncio.create_task(leftovers.run_periodically(state))
         reconciler = asyncio.create_task(state.reconciler.run_forever())
         socket_watch = asyncio.create_task(state.live_sockets.run_forever())
+        revoker = asyncio.create_task(state.revocation.run_forever())
         state.fanout.start()
         if freeze_after_start:
             gc.collect()
@@ -133,6 +134,8 @@ def create_app(
             sweeper.cancel()
             socket_watch.cancel()
             await state.live_sockets.close()
+            revoker.cancel()
+            await state.revocation.close()
             await state.transfers.close()  # partial copies removed while connected
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -144,7 +147,7 @@ def create_app(
             state.routes.close()
             await state.connections.close()
             cleaner.cancel()
-            for task in (cleaner, sweeper, socket_watch):
+            for task in (cleaner, sweeper, socket_watch, revoker):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.dispose()

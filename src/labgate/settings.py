@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("var"),
         description="Directory for the embedded SQLite database, the server secret and "
-        "other state. Created on start.",
+        "other state. Created on start, readable by the server's account only (0700).",
     )
 
     # -- database --------------------------------------------------------------------
@@ -473,6 +473,11 @@ class Settings(BaseSettings):
                 f"admin_password must have at least {self.min_password_length} characters"
             )
         return self
+
+    def make_data_dir(self) -> None:
+        """Create ``data_dir`` if missing, readable by the server's account alone: the
+        SQLite database and the server secret live there."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     @property
     def effective_database_url(self) -> str:

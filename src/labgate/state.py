@@ -28,6 +28,7 @@ from labgate.resources.connections import ConnectionManager
 from labgate.resources.keyring import Keyring
 from labgate.resources.login import Asker, CredentialCache, Login
 from labgate.resources.plan import ConnectionPlan, refreshed
+from labgate.resources.revocation import Revocation
 from labgate.resources.status import StatusHub
 from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
@@ -72,7 +73,9 @@ class AppState:
     @cached_property
     def routes(self) -> RouteTable:
         """Where each session's URL leads (the proxy's cache)."""
-        return RouteTable(self.database, self.connections, self.session_tokens, self.templates)
+        return RouteTable(
+            self.database, self.connections, self.session_tokens, self.templates, self.settings
+        )
 
     @cached_property
     def origins(self) -> AppOrigins:
@@ -92,6 +95,11 @@ class AppState:
     def reconciler(self) -> Reconciler:
         """Checks the live sessions (alive? idle? time up?) every app_reconcile_seconds."""
         return Reconciler(self.lifecycle)
+
+    @cached_property
+    def revocation(self) -> Revocation:
+        """Ends the sessions and connections of users who lost access to a resource."""
+        return Revocation(self)
 
     @cached_property
     def fanout(self) -> Fanout:
@@ -127,7 +135,7 @@ class AppState:
 
         async def replan(plan: ConnectionPlan) -> ConnectionPlan | None:
             async with self.database.read() as db:
-                return await refreshed(db, plan)
+                return await refreshed(db, plan, self.settings)
 
         return ConnectionManager(self.settings, self.hub, login, replan)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, StringConstraints
 
 from labgate.accounts import groups as grouping
 from labgate.accounts.users import get_user
-from labgate.api.deps import CurrentPrincipal, Db, State
+from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body, GroupOut
 from labgate.auth.policy import Action, authorize
 
@@ -49,9 +49,13 @@ async def get_group(name: str, principal: CurrentPrincipal, state: State, db: Db
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a group")
-async def delete_group(name: str, principal: CurrentPrincipal, state: State, db: Db) -> Response:
+async def delete_group(
+    request: Request, name: str, principal: CurrentPrincipal, state: State, db: Db
+) -> Response:
+    """Its members lose what only this group gave them: their sessions there stop."""
     authorize(principal, Action.MANAGE_GROUPS)
     await grouping.delete_group(db, await grouping.get_group(db, name), actor=principal.actor)
+    after_commit(request, lambda: state.revocation.soon())
     return Response(status_code=204)
 
 
@@ -67,9 +71,14 @@ async def add_member(
 
 @router.delete("/{name}/members/{username}", summary="Remove a member")
 async def remove_member(
-    name: str, username: str, principal: CurrentPrincipal, state: State, db: Db
+    request: Request, name: str, username: str, principal: CurrentPrincipal, state: State, db: Db
 ) -> GroupOut:
+    """The user's sessions on resources only this group gave them stop, and their
+    connections there close."""
     authorize(principal, Action.MANAGE_GROUPS)
     group = await grouping.get_group(db, name)
     user = await get_user(db, username)
-    return GroupOut.of(await grouping.remove_member(db, group, user, actor=principal.actor))
+    changed = await grouping.remove_member(db, group, user, actor=principal.actor)
+    user_id = user.id
+    after_commit(request, lambda: state.revocation.soon(user_id=user_id))
+    return GroupOut.of(changed)

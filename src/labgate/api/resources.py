@@ -9,18 +9,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.api.deps import CurrentPrincipal, Db, State
+from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize, hosts_restricted
 from labgate.auth.principal import Principal
 from labgate.credentials import store
-from labgate.db.models import AuthMethod, Resource
+from labgate.db.models import LIVE_SESSION_STATES, AppSession, AuthMethod, Resource
 from labgate.destinations import HostNotAllowed, HostRules, refusal_of
-from labgate.errors import BadRequest, FieldProblem, LabgateError
+from labgate.errors import BadRequest, Conflict, FieldProblem, LabgateError
 from labgate.resources import catalog
 from labgate.resources.catalog import HopFields
 from labgate.resources.plan import plan_for
@@ -350,7 +351,12 @@ async def get_resource(
 
 @router.patch("/{resource_id}", summary="Change a resource")
 async def update_resource(
-    resource_id: Id, body: ResourceChange, principal: CurrentPrincipal, state: State, db: Db
+    request: Request,
+    resource_id: Id,
+    body: ResourceChange,
+    principal: CurrentPrincipal,
+    state: State,
+    db: Db,
 ) -> ResourceOut:
     authorize(principal, Action.MANAGE_RESOURCES)
     await _check_hosts(state, principal, body)
@@ -365,6 +371,8 @@ async def update_resource(
     )
     # Connections follow the old settings: close them, the next use connects anew.
     await state.connections.disconnect_resource(resource.id)
+    # Users its groups no longer include: their sessions there stop.
+    after_commit(request, lambda: state.revocation.soon(resource_id=resource_id))
     return await describe(db, state, principal, resource)
 
 
@@ -372,8 +380,24 @@ async def update_resource(
 async def delete_resource(
     resource_id: Id, principal: CurrentPrincipal, state: State, db: Db
 ) -> Response:
+    """Refused (409) while sessions run there: they are stopped first (deleting the row
+    would leave their apps running with nobody to stop them)."""
     authorize(principal, Action.MANAGE_RESOURCES)
     resource = await catalog.get_editable(db, principal, state.settings, resource_id)
+    live = list(
+        await db.scalars(
+            select(AppSession.id).where(
+                AppSession.resource_id == resource_id, AppSession.state.in_(LIVE_SESSION_STATES)
+            )
+        )
+    )
+    if live:
+        for session_id in live:
+            state.lifecycle.stop_soon(session_id, f"{resource.name} is being removed")
+        raise Conflict(
+            f"{len(live)} session(s) still run on {resource.name}; labgate is stopping them "
+            "now. Remove the resource again once they have ended."
+        )
     await catalog.delete_resource(db, resource, actor=principal.actor)
     await state.connections.disconnect_resource(resource_id)
     return Response(status_code=204)

@@ -36,6 +36,7 @@ from labgate.db.models import (
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
 from labgate.resources import catalog
+from labgate.resources.access import check_still_allowed
 from labgate.sessions.lifecycle import LAUNCHERS
 from labgate.sessions.policy import idle_stop_at, policy_for
 from labgate.sessions.templates import AppTemplate, validate_form
@@ -350,7 +351,8 @@ async def extend_session(
 ) -> SessionOut:
     """Within the policy (``app_extension_hours``, ``app_auto_extensions``) it is granted
     at once: the idle clock starts again and the end moves by ``hours``. Otherwise it
-    waits for an administrator (``extension.state`` is ``pending``)."""
+    waits for an administrator (``extension.state`` is ``pending``). Refused (403,
+    ``access_lost``) once the owner may no longer use the session's resource."""
     row = await _own(db, principal, session_id, Action.MANAGE_SESSIONS)
     await _one_at_a_time(db, row.user_id)
     await db.refresh(row)  # as the request before this one in turn left it
@@ -360,6 +362,7 @@ async def extend_session(
         SessionState.PENDING.value,
     ):
         raise Conflict("Only a live session can be extended.")
+    await _check_owner_access(db, state, row)
     policy = policy_for(principal.role, state.settings)
     granted_before = await db.scalar(
         select(func.count())
@@ -409,6 +412,13 @@ async def _check_waiting_room(db: Db, state: AppState, user_id: int) -> None:
             f"You have {waiting} requests for more time waiting for an administrator, the "
             "most labgate keeps for one person. Wait for an answer before asking again.",
         )
+
+
+async def _check_owner_access(db: Db, state: AppState, row: AppSession) -> None:
+    """More time only for a session whose owner may still use its resource."""
+    resource = await db.get(Resource, row.resource_id)
+    if resource is not None:
+        await check_still_allowed(db, state.settings, row.user_id, resource)
 
 
 def _ends_at(now: datetime, max_hours: int, batch_form: dict[str, Any] | None) -> datetime | None:
@@ -474,6 +484,7 @@ async def decide_extension(
         await _one_at_a_time(db, row.user_id)  # with the owner's own extensions
         await db.refresh(row)
     if row is not None and body.grant and row.state in LIVE_SESSION_STATES:
+        await _check_owner_access(db, state, row)
         _grant(row, extension.hours, now)
     if row is not None:
         owner = row.user_id

@@ -138,6 +138,7 @@ async def get_user(username: str, principal: CurrentPrincipal, state: State, db:
 
 @router.patch("/{username}", summary="Change a user (administrators)")
 async def update_user(username: str, body: UserUpdate, principal: Caller, state: State) -> UserOut:
+    """A demoted administrator's sessions on resources only their role gave them stop."""
     authorize(principal, Action.MANAGE_USERS)
     password_hash = None
     if body.password is not None:
@@ -170,6 +171,8 @@ async def update_user(username: str, body: UserUpdate, principal: Caller, state:
     # the user's open sockets here close now (no request transaction does it after).
     state.recent_callers.forget_all()
     state.live_sockets.recheck(answer.id)
+    if body.role is not None:
+        state.revocation.soon(user_id=answer.id)
     return answer
 
 

@@ -75,6 +75,26 @@ def allowed(principal: Principal, action: Action, *, owner_id: int | None = None
     return principal.is_admin and not rule.owner_only
 
 
+def may_use_resource(
+    principal: Principal,
+    *,
+    owner_id: int | None,
+    local: bool,
+    local_resource: str,
+    in_its_groups: bool,
+) -> bool:
+    """Whether ``principal`` may see and use a resource, now: their own; ``local`` (the
+    server's machine) as the ``local_resource`` setting says; a shared one (no owner)
+    through one of its groups (``in_its_groups``) or the admin role. Asked when a request
+    names the resource and again on every later use (the proxy, extensions, reconnects),
+    so a removal from a group, a demotion or a changed setting ends access."""
+    if local:
+        return local_resource == "everyone" or (local_resource == "admins" and principal.is_admin)
+    if owner_id is not None:
+        return owner_id == principal.user_id
+    return principal.is_admin or in_its_groups
+
+
 def authorize(principal: Principal, action: Action, *, owner_id: int | None = None) -> None:
     """Raise :class:`Forbidden` unless ``principal`` may perform ``action``."""
     if allowed(principal, action, owner_id=owner_id):

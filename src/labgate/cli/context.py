@@ -53,7 +53,7 @@ class CliContext:
 
         async def main() -> T:
             if settings.effective_database_url.startswith("sqlite"):
-                settings.data_dir.mkdir(parents=True, exist_ok=True)
+                settings.make_data_dir()
             database = Database(settings.effective_database_url)
             try:
                 if migrate_to is not None:

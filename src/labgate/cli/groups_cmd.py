@@ -9,6 +9,7 @@ from labgate.accounts.users import get_user
 from labgate.cli.context import CliContext, pass_context
 from labgate.cli.output import print_rows
 from labgate.db.engine import Database
+from labgate.resources.revocation import mark_lost_sessions, stopping_note
 from labgate.settings import Settings
 
 
@@ -61,12 +62,16 @@ def delete(ctx: CliContext, name: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete the group '{name}'?", abort=True)
 
-    async def job(database: Database, _settings: Settings) -> None:
+    async def job(database: Database, settings: Settings) -> int:
         async with database.session() as db:
-            await grouping.delete_group(db, await grouping.get_group(db, name), actor=ctx.actor)
+            found = await grouping.get_group(db, name)
+            members = [m.user_id for m in found.memberships]
+            await grouping.delete_group(db, found, actor=ctx.actor)
+            return await mark_lost_sessions(db, settings, members)
 
-    ctx.run(job)
+    marked = ctx.run(job)
     click.echo(f"Deleted group '{name}'.")
+    _say_stopping(marked)
 
 
 @group.command("add-member")
@@ -93,13 +98,20 @@ def add_member(ctx: CliContext, name: str, usernames: tuple[str, ...]) -> None:
 def remove_member(ctx: CliContext, name: str, usernames: tuple[str, ...]) -> None:
     """Remove USERNAMES from the group NAME."""
 
-    async def job(database: Database, _settings: Settings) -> None:
+    async def job(database: Database, settings: Settings) -> int:
         async with database.session() as db:
             found = await grouping.get_group(db, name)
-            for username in usernames:
-                await grouping.remove_member(
-                    db, found, await get_user(db, username), actor=ctx.actor
-                )
+            removed = [await get_user(db, username) for username in usernames]
+            for member in removed:
+                await grouping.remove_member(db, found, member, actor=ctx.actor)
+            return await mark_lost_sessions(db, settings, [u.id for u in removed])
 
-    ctx.run(job)
+    marked = ctx.run(job)
     click.echo(f"Removed {', '.join(usernames)} from '{name}'.")
+    _say_stopping(marked)
+
+
+def _say_stopping(marked: int) -> None:
+    note = stopping_note(marked)
+    if note:
+        click.echo(note)

@@ -13,6 +13,7 @@ from labgate.cli.context import CliContext, pass_context
 from labgate.cli.output import print_rows
 from labgate.db.engine import Database
 from labgate.db.models import Role
+from labgate.resources.revocation import mark_lost_sessions, stopping_note
 from labgate.settings import Settings
 from labgate.state import AppState
 
@@ -147,13 +148,21 @@ def passwd(
         click.echo(f"Password: {password}")
 
 
-def _set_flag(ctx: CliContext, username: str, **changes: object) -> None:
-    async def job(database: Database, settings: Settings) -> None:
+def _set_flag(ctx: CliContext, username: str, done: str, **changes: object) -> None:
+    """Change the user, say ``done``, and how many of their sessions are stopping."""
+
+    async def job(database: Database, settings: Settings) -> int:
         async with database.session() as db:
             user = await accounts.get_user(db, username)
             await accounts.update_user(db, settings, user, actor=ctx.actor, **changes)  # type: ignore[arg-type]
+            await db.flush()
+            # A demotion can end access to resources only the role gave.
+            return await mark_lost_sessions(db, settings, [user.id])
 
-    ctx.run(job)
+    note = stopping_note(ctx.run(job))
+    click.echo(done)
+    if note:
+        click.echo(note)
 
 
 @user.command()
@@ -161,8 +170,7 @@ def _set_flag(ctx: CliContext, username: str, **changes: object) -> None:
 @pass_context
 def disable(ctx: CliContext, username: str) -> None:
     """Disable USERNAME: no logins, sessions and API tokens stop working."""
-    _set_flag(ctx, username, disabled=True)
-    click.echo(f"Disabled '{username}'.")
+    _set_flag(ctx, username, f"Disabled '{username}'.", disabled=True)
 
 
 @user.command()
@@ -170,8 +178,7 @@ def disable(ctx: CliContext, username: str) -> None:
 @pass_context
 def enable(ctx: CliContext, username: str) -> None:
     """Enable USERNAME again."""
-    _set_flag(ctx, username, disabled=False)
-    click.echo(f"Enabled '{username}'.")
+    _set_flag(ctx, username, f"Enabled '{username}'.", disabled=False)
 
 
 @user.command("set-role")
@@ -180,8 +187,7 @@ def enable(ctx: CliContext, username: str) -> None:
 @pass_context
 def set_role(ctx: CliContext, username: str, role: str) -> None:
     """Give USERNAME the role ROLE (admin, user or guest)."""
-    _set_flag(ctx, username, role=Role(role))
-    click.echo(f"'{username}' is now {role}.")
+    _set_flag(ctx, username, f"'{username}' is now {role}.", role=Role(role))
 
 
 @user.command()

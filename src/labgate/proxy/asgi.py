@@ -200,6 +200,8 @@ class SessionProxy:
             # A one-time password to replace, a read-only token, another user's session;
             # the error page links back to labgate, where the first is put right.
             raise ProxyError(exc.status, exc.code, exc.message) from exc
+        if route.access_lost is not None:
+            raise ProxyError(403, "access_lost", route.access_lost)
         if route.state in ENDED_SESSION_STATES:
             raise ProxyError(410, "session_ended", "This session has ended.")
         if route.state != SessionState.RUNNING.value or route.endpoint is None:

@@ -1,5 +1,8 @@
 """Where ``/s/<id>/`` leads: the session's owner, state, app endpoint and how to talk to
-it, read from the database and kept for a moment per replica.
+it, read from the database and kept for a moment per replica. Whether the owner may still
+use the session's resource is read with it: a removal from a group, a demotion or a
+changed ``local_resource`` setting ends their use of the app within the TTL, on every
+replica (:mod:`labgate.resources.access`).
 
 A route is cached for ``ROUTE_TTL_SECONDS`` so that a page's hundred requests do not read
 the session a hundred times; a change made on this replica (stop, a new endpoint) drops
@@ -21,10 +24,12 @@ from labgate.db.engine import Database
 from labgate.db.models import AppSession, Resource, User
 from labgate.launchers.base import Endpoint
 from labgate.proxy.upstream import UpstreamPool
+from labgate.resources.access import lost_message, may_still_use
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.sessions.templates import AppTemplate
 from labgate.sessions.tokens import SessionTokens
+from labgate.settings import Settings
 from labgate.single_flight import SingleFlight
 from labgate.transport.base import ByteReader, StreamWriter
 
@@ -42,6 +47,8 @@ class Route:
     token: str
     fetched_at: float
     pool: UpstreamPool | None = field(default=None, repr=False)
+    # Why the owner may not use it any more (they lost access to the resource), if so.
+    access_lost: str | None = None
 
     @property
     def auth_header(self) -> tuple[bytes, bytes] | None:
@@ -58,8 +65,10 @@ class RouteTable:
         connections: ConnectionManager,
         tokens: SessionTokens,
         templates: dict[str, AppTemplate],
+        settings: Settings,
     ) -> None:
         self.database = database
+        self.settings = settings
         self.connections = connections
         self.tokens = tokens
         self.templates = templates
@@ -113,7 +122,7 @@ class RouteTable:
         async with self.database.read() as db:
             row = (
                 await db.execute(
-                    select(AppSession, Resource, User.username)
+                    select(AppSession, Resource, User)
                     .join(Resource, Resource.id == AppSession.resource_id)
                     .join(User, User.id == AppSession.user_id)
                     .where(AppSession.id == session_id)
@@ -121,8 +130,9 @@ class RouteTable:
             ).first()
             if row is None:
                 return None
-            session, resource, username = row.tuple()
-            plan = await plan_for_owner(db, resource, session.user_id, username)
+            session, resource, user = row.tuple()
+            plan = await plan_for_owner(db, resource, session.user_id, user.username)
+            allowed = await may_still_use(db, self.settings, session.user_id, resource)
         return Route(
             session_id=session.id,
             user_id=session.user_id,
@@ -132,6 +142,7 @@ class RouteTable:
             plan=plan,
             token=self.tokens.open(session.sealed_token, session.id),
             fetched_at=now,
+            access_lost=None if allowed else lost_message(resource.name),
         )
 
     def close(self) -> None:

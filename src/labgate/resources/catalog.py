@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
 from labgate.audit import Actor
+from labgate.auth.policy import may_use_resource
 from labgate.auth.principal import Principal
 from labgate.db.engine import Database, lock_across_replicas
 from labgate.db.models import (
@@ -51,15 +52,21 @@ class HopFields:
 
 
 def local_allowed(principal: Principal, settings: Settings) -> bool:
-    mode = settings.local_resource
-    return mode == "everyone" or (mode == "admins" and principal.is_admin)
+    return may_use_resource(
+        principal,
+        owner_id=None,
+        local=True,
+        local_resource=settings.local_resource,
+        in_its_groups=False,
+    )
 
 
 async def visible_resources(
     db: AsyncSession, principal: Principal, settings: Settings
 ) -> list[Resource]:
     """The caller's own resources, the shared ones their groups (or, for administrators,
-    their role) give them, and ``local`` when allowed; by name."""
+    their role) give them, and ``local`` when allowed; by name (the query form of
+    :func:`labgate.auth.policy.may_use_resource`)."""
     my_groups = select(Membership.group_id).where(Membership.user_id == principal.user_id)
     shared_to_me = select(ResourceGroup.resource_id).where(ResourceGroup.group_id.in_(my_groups))
     shared_ssh = (Resource.owner_id.is_(None)) & (Resource.kind == ResourceKind.SSH.value)
@@ -76,18 +83,29 @@ async def visible_resources(
 async def can_see(
     db: AsyncSession, principal: Principal, settings: Settings, resource: Resource
 ) -> bool:
-    if resource.kind == ResourceKind.LOCAL.value:
-        return local_allowed(principal, settings)
-    if resource.owner_id is not None:
-        return resource.owner_id == principal.user_id
-    if principal.is_admin:
-        return True
-    group_ids = [link.group_id for link in resource.group_links]
+    """Whether ``principal`` may see and use ``resource`` (the policy's rule, with the
+    facts read here; group membership is asked only when it matters)."""
+    local = resource.kind == ResourceKind.LOCAL.value
+    in_its_groups = False
+    if not local and resource.owner_id is None and not principal.is_admin:
+        in_its_groups = await _in_groups(
+            db, principal.user_id, [link.group_id for link in resource.group_links]
+        )
+    return may_use_resource(
+        principal,
+        owner_id=resource.owner_id,
+        local=local,
+        local_resource=settings.local_resource,
+        in_its_groups=in_its_groups,
+    )
+
+
+async def _in_groups(db: AsyncSession, user_id: int, group_ids: Sequence[int]) -> bool:
     if not group_ids:
         return False
     member = await db.scalar(
         select(Membership.user_id).where(
-            Membership.user_id == principal.user_id, Membership.group_id.in_(group_ids)
+            Membership.user_id == user_id, Membership.group_id.in_(group_ids)
         )
     )
     return member is not None

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from labgate.agent.client import AgentConnection
 from labgate.destinations import HostRules
-from labgate.errors import LabgateError
+from labgate.errors import LabgateError, NotFound
 from labgate.resources.attempts import ConnectAttempts
 from labgate.resources.diagnostics import problem_of
 from labgate.resources.login import Asker, CredentialCache, Login, NoAsker
@@ -31,7 +32,7 @@ from labgate.resources.status import (
 )
 from labgate.settings import Settings
 from labgate.transport.base import Transport
-from labgate.transport.local import LocalTransport
+from labgate.transport.local import LocalTransport, minimal_environment
 from labgate.transport.ssh import Hop, SshTransport
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,25 @@ class NotConnected(LabgateError):
 
 
 LoginFactory = Callable[[ConnectionPlan, Asker, CredentialCache], Login]
-# The plan as the database says now (None: the resource is gone), for reconnecting.
+# The plan as the database says now (None: the resource is gone; AccessLost: its user
+# may no longer use it), asked before every new connection and every reconnect.
 Replanner = Callable[[ConnectionPlan], Awaitable[ConnectionPlan | None]]
+
+# Set while labgate stops the work of a user who lost access to a resource
+# (labgate.resources.revocation): the connection that needs is the only one made for
+# them without their access being checked, and it is closed right after.
+_ending_work: ContextVar[bool] = ContextVar("ending_work", default=False)
+
+
+@contextlib.contextmanager
+def ending_work() -> Iterator[None]:
+    """Connections made inside skip the check that their user may still use the
+    resource: only for stopping that user's work there."""
+    token = _ending_work.set(True)
+    try:
+        yield
+    finally:
+        _ending_work.reset(token)
 
 
 @dataclass
@@ -86,6 +104,10 @@ class ConnectionManager:
         """What the agent reported when the connection was made."""
         connection = self._connections.get((user_id, resource_id))
         return dict(connection.system) if connection else {}
+
+    def users_and_resources(self) -> list[tuple[int, int]]:
+        """(user id, resource id) of every connection this replica holds."""
+        return list(self._connections)
 
     def live_agent(self, user_id: int, resource_id: int) -> AgentConnection | None:
         connection = self._connections.get((user_id, resource_id))
@@ -134,6 +156,8 @@ class ConnectionManager:
             connection.closing = False
             self._set(connection, Status(ConnectionState.CONNECTING, "Connecting…"))
             try:
+                if not _ending_work.get():
+                    connection.plan = await self._current(plan)
                 agent = await self._open(connection, asker or NoAsker())
             except asyncio.CancelledError:
                 self._set(connection, DISCONNECTED)
@@ -150,6 +174,14 @@ class ConnectionManager:
                 await self._drop_transport(connection)
                 raise
             return agent
+
+    async def _current(self, plan: ConnectionPlan) -> ConnectionPlan:
+        """``plan`` as the database says now; raises when the resource is gone or its
+        user may no longer use it (a plan can be older than a removal from a group)."""
+        fresh = await self._replan(plan)
+        if fresh is None:
+            raise NotFound(f"The resource {plan.resource_name} no longer exists.")
+        return fresh
 
     async def _open(self, connection: ResourceConnection, asker: Asker) -> AgentConnection:
         plan = connection.plan
@@ -174,7 +206,8 @@ class ConnectionManager:
 
     def _transport(self, plan: ConnectionPlan, login: Login) -> Transport:
         if plan.is_local:
-            return LocalTransport()
+            # Never the server's environment (its secrets): the account's basics only.
+            return LocalTransport(env=minimal_environment())
         hops = [
             Hop(
                 host=hop.host,
@@ -217,23 +250,29 @@ class ConnectionManager:
             await asyncio.sleep(delay)
             if connection.closing:
                 return
-            try:
-                async with connection.lock:
-                    if connection.closing:
-                        return
+            # Everything under the lock: a connection made meanwhile (a request, or one
+            # to stop a user's work) is someone else's to keep, and a failure here must
+            # not drop a transport that another attempt has just opened.
+            async with connection.lock:
+                if connection.closing:
+                    return
+                if connection.agent is not None and not connection.agent.closed:
+                    return
+                try:
                     plan = await self._replan(connection.plan)
                     if plan is None:
                         self._set(connection, DISCONNECTED)
                         return
                     connection.plan = plan
                     await self._open(connection, NoAsker())
-                return
-            except Exception as exc:
-                problem = problem_of(exc)
-                await self._drop_transport(connection)
-                if problem.code in _FINAL:
-                    self._set(connection, Status(ConnectionState.FAILED, problem.message, problem))
                     return
+                except Exception as exc:
+                    problem = problem_of(exc)
+                    await self._drop_transport(connection)
+                    if problem.code in _FINAL:
+                        status = Status(ConnectionState.FAILED, problem.message, problem)
+                        self._set(connection, status)
+                        return
         self._set(
             connection,
             Status(ConnectionState.FAILED, "The connection was lost and could not be restored."),
@@ -299,6 +338,7 @@ class ConnectionManager:
 _FINAL = frozenset(
     {
         "login_required",
+        "access_lost",
         "host_key_changed",
         "host_key_unknown",
         "auth_failed",

@@ -27,11 +27,10 @@ from sqlalchemy import CursorResult, delete, select, update
 
 from labgate.accounts.removal import close_connections_of_deleted_users
 from labgate.agent.client import AgentCallError, upload_hidden_path
-from labgate.auth.principal import Principal
-from labgate.db.models import Resource, Role, Transfer, TransferState, Upload, User
+from labgate.db.models import Resource, Transfer, TransferState, Upload, User
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
-from labgate.resources import catalog
+from labgate.resources import access
 from labgate.resources.plan import plan_for
 from labgate.resources.transfers import STALE_AFTER
 from labgate.resources.tree_copy import hidden_name, raw
@@ -59,10 +58,10 @@ async def remove_as_owner(
     async with state.database.read() as db:
         user = await db.get(User, user_id)
         resource = await db.get(Resource, resource_id)
-        if user is None or resource is None or user.disabled:
+        owner = await access.as_stored(db, user_id)
+        if user is None or owner is None or resource is None or user.disabled:
             return False
-        owner = Principal(user_id=user.id, username=user.username, role=Role(user.role), via="")
-        if not await catalog.can_see(db, owner, state.settings, resource):
+        if not await access.may_still_use(db, state.settings, user_id, resource):
             return False
         plan = await plan_for(db, resource, owner)
     try:

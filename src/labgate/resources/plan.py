@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from labgate.auth.policy import hosts_restricted
 from labgate.auth.principal import Principal
 from labgate.db.models import Resource, ResourceKind, Role, User
+from labgate.resources.access import check_still_allowed
 from labgate.resources.catalog import can_edit, host_keys_of, remote_username
 from labgate.resources.owners import WorkOwner, work_owner
+from labgate.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,17 @@ async def plan_for_owner(
     return await _plan(db, resource, user_id, username, False)
 
 
-async def refreshed(db: AsyncSession, plan: ConnectionPlan) -> ConnectionPlan | None:
+async def refreshed(
+    db: AsyncSession, plan: ConnectionPlan, settings: Settings
+) -> ConnectionPlan | None:
     """``plan`` as the database says now (host keys confirmed since, a changed chain), for
-    reconnecting; None when the resource is gone."""
+    connecting again; None when the resource is gone. Raises
+    :class:`~labgate.resources.access.AccessLost` when its user may no longer use it, so
+    nothing is signed or sent for them."""
     resource = await db.get(Resource, plan.resource_id)
     if resource is None:
         return None
+    await check_still_allowed(db, settings, plan.user_id, resource)
     return await _plan(db, resource, plan.user_id, plan.username, plan.may_trust_host_keys)
 
 
