@@ -16,6 +16,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from labgate.resources.status import ConnectionState
 from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.processes import descendants, end_processes, processes_referencing
 from tests.support.sshd import SshServer, ensure_test_user
 from tests.support.sshd_auth import running_ca_sshd
 
@@ -56,14 +58,18 @@ def lab_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
     # The periodic sweep runs at start only: what ends at once is ended by the change.
     monkeypatch.setattr(revocation, "SWEEP_SECONDS", 3600)
     # Daemons of this test's own (not one started with another environment), in a
-    # directory each account can make; they end a minute after their last use.
-    runtime = f"/tmp/labgate-access-{secrets.token_hex(4)}"
-    settings.agent_runtime_dir = runtime + "-{uid}"
+    # directory where each account (root for local, the test account over SSH) makes its
+    # own; ended by PID at the end, with everything they started.
+    runtime = Path(tempfile.mkdtemp(prefix="lg-access-", dir="/tmp"))
+    runtime.chmod(0o1777)
+    settings.agent_runtime_dir = str(runtime / "{uid}")
     settings.daemon_idle_minutes = 1
     settings.app_reconcile_seconds = 1
     yield settings
-    for directory in Path("/tmp").glob(Path(runtime).name + "-*"):
-        shutil.rmtree(directory, ignore_errors=True)
+    daemons = processes_referencing(runtime)
+    below = [child for pid, _ in daemons for child in descendants(pid)]
+    end_processes([*below, *daemons], 2.0)
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture
