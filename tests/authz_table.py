@@ -67,9 +67,6 @@ def pending(expect: Expect, fix: str) -> Expect:
     return Expect(expect.name, expect.statuses, pending=fix)
 
 
-ACCESS_LOST = "access: losing access to a resource ends access (issue 14, hole 2)"
-
-
 @dataclass(frozen=True)
 class Row:
     """One door: what each identity gets, what a call sends, which path parameters name
@@ -171,7 +168,7 @@ def proxied(**kwargs: Any) -> Row:
             I.DISABLED: LOGIN,
             I.DISABLED_TOKEN: LOGIN,
             I.DEMOTED_ADMIN: HIDE,
-            I.REMOVED_MEMBER: pending(LOST, ACCESS_LOST),
+            I.REMOVED_MEMBER: LOST,
             I.OWNER: REACH,
             I.ADMIN: HIDE,
         },
@@ -191,7 +188,7 @@ def _sign_in_step(*, anonymous: Expect, token: Expect = DENY, disabled_token: Ex
             I.DISABLED: LOGIN,
             I.DISABLED_TOKEN: disabled_token,
             I.DEMOTED_ADMIN: HIDE,
-            I.REMOVED_MEMBER: pending(LOST, ACCESS_LOST),
+            I.REMOVED_MEMBER: LOST,
             I.OWNER: ALLOW,
             I.ADMIN: HIDE,
         }
@@ -363,7 +360,7 @@ TABLE: dict[tuple[str, str], Row] = {
         "write", admins=ALLOW, lost=ALLOW, fresh={"session_id"}
     ),
     ("POST", API + "/sessions/{session_id}/extend"): owners_thing(
-        "write", admins=REACH, lost=pending(LOST, ACCESS_LOST), request=_json({"hours": 1})
+        "write", admins=REACH, lost=LOST, request=_json({"hours": 1})
     ),
     ("DELETE", API + "/sessions/{session_id}"): owners_thing(
         "write",
