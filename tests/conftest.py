@@ -30,6 +30,7 @@ from tests.support.apps import AppsEnv, ensure_apps_env
 from tests.support.labgate_api import TEST_CONNECT_ATTEMPTS, TEST_HOSTS_DENIED
 from tests.support.netns import JumpNetwork, jump_network
 from tests.support.processes import skip_unless_root
+from tests.support.pyenv_lock import stale_lock_guard
 from tests.support.slurm import SlurmCluster, public_workdir, running_slurm
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -37,6 +38,14 @@ BACKENDS = ["sqlite", "postgresql"]
 
 # Fixtures for the file-transfer tests: the test account on a real sshd, its directories.
 pytest_plugins = ["tests.support.remote_files"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pyenv_lock_guard() -> Iterator[None]:
+    """Root's login shells never wait on a pyenv lock a killed shell left behind
+    (tests/support/pyenv_lock.py)."""
+    with stale_lock_guard():
+        yield
 
 
 @pytest.fixture(scope="session")
