@@ -130,7 +130,7 @@ class RouteTable:
             ).first()
             if row is None:
                 return None
-            session, resource, user = row.tuple()
+            session, resource, user = row
             plan = await plan_for_owner(db, resource, session.user_id, user.username)
             allowed = await may_still_use(db, self.settings, session.user_id, resource)
         return Route(

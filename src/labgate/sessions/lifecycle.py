@@ -128,7 +128,7 @@ class Lifecycle:
             ).first()
             if found is None:
                 return None
-            row, resource, username, email = found.tuple()
+            row, resource, username, email = found
             plan = await plan_for_owner(db, resource, row.user_id, username)
             db.expunge(row)
         return Snapshot(row, plan, email or "", resource.name)
