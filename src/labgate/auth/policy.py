@@ -16,7 +16,10 @@ from labgate.db.models import Role
 from labgate.errors import Forbidden, PasswordChangeRequired
 
 
-@dataclass(frozen=True)
+# eq=False: two actions governed by equal rules stay two actions (an Enum makes members
+# with equal values aliases of the first, which would log and register one under the
+# other's name).
+@dataclass(frozen=True, eq=False)
 class Rule:
     scope: Scope
     admin_only: bool = False
