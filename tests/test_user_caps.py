@@ -35,6 +35,8 @@ def settings(settings: Settings, runtime_dir: str) -> Settings:
             "max_running_transfers": 1,
             "max_unfinished_uploads": 2,
             "app_max_pending_extensions": 2,
+            # The sessions asking for more time run on `local` (tests/support/proxied.py).
+            "local_resource": "everyone",
         }
     )
 
