@@ -375,6 +375,11 @@ def labgate_server(
             {
                 "LABGATE_ADMIN_PASSWORD": admin_password,
                 "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
+                # The benchmark's user reaches the private sshd on loopback, which users'
+                # resources may not by default (resource_hosts_denied); and connects as
+                # often as the rounds need.
+                "LABGATE_RESOURCE_HOSTS_DENIED": '["link-local"]',
+                "LABGATE_RESOURCE_CONNECT_ATTEMPTS_PER_MINUTE": "10000",
             }
         ),
         cwd=workdir,
