@@ -23,6 +23,7 @@ from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
+from labgate.db.engine import lock_per_user
 from labgate.db.models import (
     ENDED_SESSION_STATES,
     LIVE_SESSION_STATES,
@@ -31,7 +32,6 @@ from labgate.db.models import (
     Resource,
     SessionExtension,
     SessionState,
-    User,
 )
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
@@ -193,11 +193,14 @@ async def _out(db: Db, state: AppState, row: AppSession) -> SessionOut:
     return SessionOut.of(row, state.templates.get(row.template), extension)
 
 
+_SESSIONS_LOCK = 0x73657373
+
+
 async def _one_at_a_time(db: Db, user_id: int) -> None:
     """Until the request's transaction ends, other requests that count or change this
-    user's sessions wait here. PostgreSQL: the user's row is locked (FOR UPDATE); SQLite:
-    nothing to do, a writing transaction there holds the database's one write lock."""
-    await db.execute(select(User.id).where(User.id == user_id).with_for_update())
+    user's sessions wait here (:func:`labgate.db.engine.lock_per_user`, as uploads and
+    transfers do for theirs)."""
+    await lock_per_user(db, _SESSIONS_LOCK, user_id)
 
 
 async def _own(db: Db, principal: Principal, session_id: str, action: Action) -> AppSession:
