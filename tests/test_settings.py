@@ -241,3 +241,38 @@ def test_committed_reference_is_up_to_date() -> None:
         f"{REFERENCE_PAGE.relative_to(REPOSITORY)} is out of date with labgate.settings; "
         f"regenerate it with: {REGENERATE}"
     )
+
+
+# The limits and timeouts of the boundary between users (issue 14): each refuses a value
+# that would switch it off or make no sense, with the setting named.
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("agent_call_timeout_seconds", 0),
+        ("resource_connect_attempts_per_minute", 0),
+        ("max_processes_per_resource", 0),
+        ("max_running_transfers", -1),
+        ("max_unfinished_uploads", 0),
+        ("app_max_pending_extensions", 0),
+        ("proxy_websocket_max_message_bytes", 63),
+        ("app_reconcile_concurrency", 0),
+        ("app_check_timeout_seconds", 0),
+        ("app_probe_timeout_seconds", -5),
+        ("app_scheduler_outage_seconds", -1),
+    ],
+)
+def test_limits_refuse_values_out_of_range(
+    name: str, value: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + name.upper(), str(value))
+    with pytest.raises(ConfigurationError, match=rf"Invalid settings: {name}: "):
+        load_settings()
+
+
+@pytest.mark.parametrize("name", ["resource_hosts_allowed", "resource_hosts_denied"])
+def test_host_rules_refuse_what_is_neither_a_network_nor_a_name(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + name.upper(), json.dumps(["10.0.0.0/33"]))
+    with pytest.raises(ConfigurationError, match=rf"Invalid settings: {name}"):
+        load_settings()
