@@ -14,6 +14,7 @@ import pytest
 
 from labgate.db.engine import Database
 from labgate.fanout import CHANNEL, RESYNC, Fanout
+from labgate.plugins.manager import Plugins
 from labgate.resources.status import Hub
 from labgate.sessions.lifecycle import SessionChanged
 from labgate.settings import Settings
@@ -189,7 +190,12 @@ async def test_a_server_forgets_the_route_of_a_session_changed_elsewhere(
 ) -> None:
     """labgate's own wiring (AppState): a session changed on another replica is dropped
     from this replica's proxy routes, whether a tab of its user listens here or not."""
-    state = AppState(settings=settings, database=Database(async_url(postgres_dsn)), providers=[])
+    state = AppState(
+        settings=settings,
+        database=Database(async_url(postgres_dsn)),
+        plugins=Plugins.load(settings),
+        providers=[],
+    )
     dropped: list[str] = []
     monkeypatch.setattr(state.routes, "drop", dropped.append)
     try:

@@ -64,6 +64,7 @@ async def test_health_and_info(client: httpx.AsyncClient) -> None:
     assert info["name"] == "labgate"
     assert info["auth_providers"] == [{"name": "local", "label": "labgate account"}]
     assert info["limits"] == {"api_token_max_days": 365, "min_password_length": 10}
+    assert {"name": "labgate.auth.local", "version": info["version"]} in info["plugins"]
 
 
 async def test_health_reports_an_unreachable_database(settings: Settings, tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ from labgate.http.errors import install_error_handlers
 from labgate.http.metrics import MetricsMiddleware
 from labgate.http.security_headers import SecurityHeadersMiddleware
 from labgate.http.socket_watch import SocketWatchMiddleware
+from labgate.plugins.manager import Plugins
 from labgate.proxy.asgi import ProxyMiddleware
 from labgate.resources import leftovers
 from labgate.resources.catalog import ensure_local_resource
@@ -88,6 +89,7 @@ def create_app(
     bootstrap: bool = True,
     static_dir: Path = STATIC_DIR,
     freeze_after_start: bool = False,
+    plugins: Plugins | None = None,
 ) -> FastAPI:
     """Build the application. The database is migrated and (with ``bootstrap``) the first
     administrator created when the app starts, i.e. in its lifespan. A server process
@@ -100,7 +102,13 @@ def create_app(
     passwords.configure(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
-    state = AppState(settings=settings, database=db, providers=load_providers(settings))
+    plugins = plugins or Plugins.load(settings)
+    state = AppState(
+        settings=settings,
+        database=db,
+        plugins=plugins,
+        providers=load_providers(settings, plugins),
+    )
     state.templates  # noqa: B018 -- the administrator's templates are checked now, not at first use
 
     @asynccontextmanager

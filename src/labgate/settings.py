@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         default_factory=lambda: ["local"],
         description="Authentication providers asked, in order, to check a user name and "
         "password. Built in: `local` (accounts in labgate's database). Plug-ins add more "
-        "through the `labgate.auth_providers` entry-point group.",
+        "through the `register_auth_providers` hook (docs/plugins.md).",
     )
     session_idle_timeout_minutes: int = Field(
         8 * 60,

@@ -21,6 +21,7 @@ from labgate.db.engine import Database
 from labgate.db.models import Resource
 from labgate.fanout import Fanout
 from labgate.http.metrics import Metrics
+from labgate.plugins.manager import Plugins
 from labgate.proxy.origins import AppOrigins
 from labgate.proxy.routes import RouteTable
 from labgate.resources.catalog import can_see
@@ -44,6 +45,8 @@ from labgate.settings import Settings
 class AppState:
     settings: Settings
     database: Database
+    #: The loaded plug-ins (labgate's own parts among them): what they provide.
+    plugins: Plugins
     providers: list[AuthProvider]
     metrics: Metrics = field(default_factory=Metrics)
     hub: StatusHub = field(default_factory=StatusHub)

@@ -29,11 +29,18 @@ class LimitsOut(BaseModel):
     min_password_length: int
 
 
+class PluginOut(BaseModel):
+    name: str
+    version: str
+
+
 class InfoOut(BaseModel):
     name: str
     version: str
     auth_providers: list[ProviderOut]
     limits: LimitsOut
+    #: The active plug-ins (labgate's own built-ins among them).
+    plugins: list[PluginOut]
 
 
 def _is_loopback(address: str) -> bool:
@@ -50,6 +57,7 @@ async def info(state: State) -> InfoOut:
             api_token_max_days=state.settings.api_token_max_days,
             min_password_length=state.settings.min_password_length,
         ),
+        plugins=[PluginOut(name=p.name, version=p.version) for p in state.plugins.info()],
     )
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from labgate.auth.passwords import hash_password, needs_rehash, verify_password
 from labgate.db.engine import Database
 from labgate.db.models import User
+from labgate.plugins import hookimpl
 from labgate.settings import Settings
 
 
@@ -40,3 +41,8 @@ class LocalProvider:
                     .values(password_hash=upgraded)
                 )
         return int(user_id)
+
+
+@hookimpl
+def register_auth_providers() -> list[type[LocalProvider]]:
+    return [LocalProvider]

@@ -1,21 +1,20 @@
 """Authentication providers: who may vouch for a user name and password.
 
-A provider is a small class registered under the ``labgate.auth_providers`` entry-point
-group; the built-in ``local`` provider is registered the same way (see pyproject.toml),
-so PAM, LDAP or OpenID Connect can be added as plug-ins without touching the rest.
+A provider is a small class a plug-in registers through the ``register_auth_providers``
+hook (``labgate.plugins``); the built-in ``local`` provider is registered the same way
+(``labgate.auth.local``), so PAM, LDAP or OpenID Connect can be added as plug-ins without
+touching the rest.
 Settings choose which providers are active, and in which order they are asked.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 from labgate.db.engine import Database
 from labgate.errors import ConfigurationError
+from labgate.plugins.manager import Plugins
 from labgate.settings import Settings
-
-ENTRY_POINT_GROUP = "labgate.auth_providers"
 
 
 @runtime_checkable
@@ -37,17 +36,14 @@ class AuthProvider(Protocol):
         ...
 
 
-def available_providers() -> dict[str, type[AuthProvider]]:
-    return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def load_providers(settings: Settings) -> list[AuthProvider]:
-    known = available_providers()
+def load_providers(settings: Settings, plugins: Plugins) -> list[AuthProvider]:
+    """The providers ``settings.auth_providers`` names, in that order."""
+    known = plugins.auth_providers()
     providers: list[AuthProvider] = []
     for name in settings.auth_providers:
         if name not in known:
             raise ConfigurationError(
                 f"Unknown authentication provider '{name}'. Installed: {', '.join(sorted(known))}."
             )
-        providers.append(known[name](settings))  # type: ignore[call-arg]
+        providers.append(known[name](settings))
     return providers

@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from labgate import __version__
-from labgate.cli import audit_cmd, ca_cmd, config_cmd, db_cmd, groups_cmd, tokens_cmd, users_cmd
+from labgate.cli import (
+    audit_cmd,
+    ca_cmd,
+    config_cmd,
+    db_cmd,
+    groups_cmd,
+    plugins_cmd,
+    tokens_cmd,
+    users_cmd,
+)
 from labgate.cli.context import CliContext, pass_context
 from labgate.errors import LabgateError
 
@@ -72,6 +81,7 @@ cli.add_command(tokens_cmd.token)
 cli.add_command(config_cmd.config)
 cli.add_command(audit_cmd.audit)
 cli.add_command(ca_cmd.ca)
+cli.add_command(plugins_cmd.plugins)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from labgate.cli.context import CliContext, pass_context
 from labgate.cli.output import print_rows
 from labgate.db.engine import Database
 from labgate.db.models import Role
+from labgate.plugins.manager import Plugins
 from labgate.resources.revocation import mark_lost_sessions, stopping_note
 from labgate.settings import Settings
 from labgate.state import AppState
@@ -201,7 +202,12 @@ def delete(ctx: CliContext, username: str, yes: bool) -> None:
         click.confirm(f"Delete the account '{username}' for good?", abort=True)
 
     async def job(database: Database, settings: Settings) -> Removal:
-        state = AppState(settings=settings, database=database, providers=[])
+        state = AppState(
+            settings=settings,
+            database=database,
+            plugins=Plugins.load(settings),
+            providers=[],
+        )
         try:
             return await remove_user(state, username, actor=ctx.actor)
         finally:

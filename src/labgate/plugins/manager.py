@@ -1,0 +1,135 @@
+"""Loading plug-ins and asking what they provide.
+
+:meth:`Plugins.load` registers labgate's own plug-ins (``BUILTIN_PLUGINS``, modules of
+labgate marked like any other plug-in) and then those installed under the ``labgate``
+entry-point group::
+
+    [project.entry-points.labgate]
+    my_plugin = "my_package.labgate_plugin"
+
+Each kind of part is collected once, by name, so that two plug-ins giving the same name
+stop the server at start-up with both named, rather than one silently winning.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from labgate import __version__
+from labgate.errors import ConfigurationError
+from labgate.plugins import hookspecs
+from labgate.plugins.markers import PROJECT
+from labgate.settings import Settings
+
+ENTRY_POINT_GROUP = "labgate"
+
+#: labgate's own plug-ins, registered before any other, in this order.
+BUILTIN_PLUGINS: tuple[str, ...] = ("labgate.auth.local",)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A loaded plug-in, for ``labgate plugins`` and ``/api/v1/info``."""
+
+    name: str
+    version: str
+    builtin: bool
+    #: The hooks it implements, by name.
+    hooks: tuple[str, ...]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "builtin": self.builtin,
+            "hooks": list(self.hooks),
+        }
+
+
+class Plugins:
+    """The loaded plug-ins of one server (or one command)."""
+
+    def __init__(self, settings: Settings, manager: pluggy.PluginManager) -> None:
+        self.settings = settings
+        self.manager = manager
+
+    @classmethod
+    def load(
+        cls, settings: Settings, *, extra: Iterable[object] = (), entry_points: bool = True
+    ) -> Plugins:
+        """The built-ins, then (with ``entry_points``) the installed plug-ins, then
+        ``extra`` (modules or objects; tests use it). A hook implementation no hook
+        specification knows (a misspelt name) is an error."""
+        manager = pluggy.PluginManager(PROJECT)
+        manager.add_hookspecs(hookspecs)
+        for name in BUILTIN_PLUGINS:
+            manager.register(importlib.import_module(name), name=name)
+        if entry_points:
+            try:
+                manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            except Exception as exc:
+                raise ConfigurationError(f"A labgate plug-in could not be loaded: {exc}") from exc
+        for plugin in extra:
+            manager.register(plugin)
+        try:
+            manager.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise ConfigurationError(f"A labgate plug-in does not fit: {exc}") from exc
+        return cls(settings, manager)
+
+    # -- what they provide
+
+    def contributions(self, hook: str) -> Iterator[tuple[str, Any]]:
+        """(plug-in name, item) for every item every plug-in returns from ``hook``, the
+        built-ins first, then the others in the order they were registered."""
+        caller = getattr(self.manager.hook, hook)
+        arguments = {"settings": self.settings}
+        for impl in caller.get_hookimpls():  # pluggy keeps them oldest first
+            produced = impl.function(**{name: arguments[name] for name in impl.argnames})
+            for item in produced or ():
+                yield impl.plugin_name, item
+
+    def named(self, hook: str, key: str = "name") -> dict[str, Any]:
+        """What ``hook`` gives, by each item's ``key`` attribute; a name given twice is a
+        configuration error naming both plug-ins."""
+        found: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for plugin, item in self.contributions(hook):
+            name = getattr(item, key)
+            if name in found:
+                what = hook.removeprefix("register_")
+                raise ConfigurationError(
+                    f"Plug-ins {owners[name]} and {plugin} both provide {what} {name!r}; "
+                    "uninstall one of them."
+                )
+            found[name] = item
+            owners[name] = plugin
+        return found
+
+    def auth_providers(self) -> dict[str, type[Any]]:
+        return self.named("register_auth_providers")
+
+    # -- what is loaded
+
+    def info(self) -> list[PluginInfo]:
+        """Every loaded plug-in with its version and the hooks it implements."""
+        versions = {
+            self.manager.get_name(plugin): dist.version
+            for plugin, dist in self.manager.list_plugin_distinfo()
+        }
+        found: list[PluginInfo] = []
+        for name, plugin in self.manager.list_name_plugin():
+            if plugin is None:  # blocked
+                continue
+            hooks = tuple(
+                sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
+            )
+            builtin = name in BUILTIN_PLUGINS
+            version = __version__ if builtin else versions.get(name, "")
+            found.append(PluginInfo(name, version, builtin, hooks))
+        return found
