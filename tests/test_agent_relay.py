@@ -18,7 +18,7 @@ import pytest
 
 from labgate.agent.bootstrap import agent_command, agent_payload
 from labgate.agent.program import RELAY_SECRET_VARIABLE, relay_preamble
-from labgate.launchers.base import relay_secret
+from labgate.launching.launcher import relay_secret
 
 SECRET = relay_secret("the session's token")
 

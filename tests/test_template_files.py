@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from labgate.cli.main import cli
 from labgate.errors import ConfigurationError
+from labgate.launching.template import Placeholders, command_of
 from labgate.sessions.template_files import load_templates
-from labgate.sessions.templates import BUILTIN_TEMPLATES, Placeholders, command_of
+from labgate.sessions.templates import BUILTIN_TEMPLATES
 
 CODE_SERVER = """
 id = "code-server"

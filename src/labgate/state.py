@@ -21,6 +21,7 @@ from labgate.db.engine import Database
 from labgate.db.models import Resource
 from labgate.fanout import Fanout
 from labgate.http.metrics import Metrics
+from labgate.launching.template import AppTemplate
 from labgate.plugins.manager import Plugins
 from labgate.proxy.origins import AppOrigins
 from labgate.proxy.routes import RouteTable
@@ -36,7 +37,7 @@ from labgate.sessions.activity import ActivityRecorder
 from labgate.sessions.lifecycle import Lifecycle, SessionChanged
 from labgate.sessions.reconcile import Reconciler
 from labgate.sessions.template_files import load_templates
-from labgate.sessions.templates import BUILTIN_TEMPLATES, AppTemplate
+from labgate.sessions.templates import BUILTIN_TEMPLATES
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
 

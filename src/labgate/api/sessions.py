@@ -35,11 +35,11 @@ from labgate.db.models import (
 )
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
+from labgate.launching.template import AppTemplate, validate_form
 from labgate.resources import catalog
 from labgate.resources.access import check_still_allowed
 from labgate.sessions.lifecycle import LAUNCHERS
 from labgate.sessions.policy import idle_stop_at, policy_for
-from labgate.sessions.templates import AppTemplate, validate_form
 from labgate.sessions.tokens import new_session_id
 from labgate.state import AppState
 

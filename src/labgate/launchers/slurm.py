@@ -31,7 +31,8 @@ from typing import Any
 from labgate.agent.bootstrap import agent_command, agent_payload
 from labgate.agent.client import AgentCallError
 from labgate.agent.program import RELAY_SECRET_VARIABLE
-from labgate.launchers.base import (
+from labgate.launchers.commands import CommandResult, run_command
+from labgate.launching.launcher import (
     Endpoint,
     LaunchFailed,
     LaunchRequest,
@@ -40,8 +41,7 @@ from labgate.launchers.base import (
     StopFailed,
     relay_secret,
 )
-from labgate.launchers.commands import CommandResult, run_command
-from labgate.sessions.templates import Placeholders, command_of
+from labgate.launching.template import Placeholders, command_of
 
 # Below the home directory; private to the user (0700).
 SESSIONS_DIR = ".labgate/sessions"

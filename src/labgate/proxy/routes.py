@@ -22,12 +22,12 @@ from sqlalchemy import select
 
 from labgate.db.engine import Database
 from labgate.db.models import AppSession, Resource, User
-from labgate.launchers.base import Endpoint
+from labgate.launching.launcher import Endpoint
+from labgate.launching.template import AppTemplate
 from labgate.proxy.upstream import UpstreamPool
 from labgate.resources.access import lost_message, may_still_use
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
-from labgate.sessions.templates import AppTemplate
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
 from labgate.single_flight import SingleFlight

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from labgate.sessions.templates import AppTemplate
+from labgate.launching.template import AppTemplate
 
 _NOT_FOUND = re.compile(r"(?:^|\s|:)([\w./-]+): (?:command )?not found", re.MULTILINE)
 _MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")

@@ -30,21 +30,21 @@ from labgate.agent.client import AgentConnection
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, Resource, SessionState, User
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
-from labgate.launchers.base import (
+from labgate.launchers.direct import DirectLauncher
+from labgate.launchers.slurm import SlurmLauncher
+from labgate.launching.launcher import (
     Endpoint,
     Launcher,
     LaunchFailed,
     LaunchRequest,
     Poll,
 )
-from labgate.launchers.direct import DirectLauncher
-from labgate.launchers.slurm import SlurmLauncher
+from labgate.launching.template import AppTemplate
 from labgate.proxy.upstream import UpstreamPool
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.resources.status import Hub
 from labgate.sessions import probes
 from labgate.sessions.diagnosis import explain
-from labgate.sessions.templates import AppTemplate
 from labgate.transport.base import ByteReader, StreamWriter
 
 if TYPE_CHECKING:

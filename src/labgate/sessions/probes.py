@@ -13,8 +13,8 @@ import json
 import logging
 from datetime import datetime
 
+from labgate.launching.template import AppTemplate
 from labgate.proxy.upstream import UpstreamError, UpstreamPool
-from labgate.sessions.templates import AppTemplate
 from labgate.transport.base import StreamOpenFailed
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, SessionState
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
-from labgate.launchers.base import Endpoint
+from labgate.launching.launcher import Endpoint
 from labgate.sessions import probes
 from labgate.sessions.lifecycle import LAUNCHERS, Access, Lifecycle, Snapshot
 from labgate.sessions.mail import send_mail

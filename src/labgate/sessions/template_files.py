@@ -1,6 +1,6 @@
 """App templates an administrator adds: one TOML file each in ``app_templates_dir``.
 
-A file describes what :class:`~labgate.sessions.templates.AppTemplate` holds, for
+A file describes what :class:`~labgate.launching.template.AppTemplate` holds, for
 example code-server::
 
     id = "code-server"
@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from labgate.errors import ConfigurationError, FieldProblem
-from labgate.sessions.templates import (
+from labgate.launching.template import (
     BATCH_FIELDS,
     COMMON_FIELDS,
     GIVEN_PLACEHOLDERS,

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 from labgate.agent.client import AgentConnection
 from labgate.agent.program import relay_preamble
-from labgate.sessions.templates import AppTemplate
+from labgate.launching.template import AppTemplate
 from labgate.transport.base import ByteReader, StreamWriter, Transport
 
 EndpointKind = Literal["tcp", "unix"]

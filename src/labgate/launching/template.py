@@ -1,0 +1,303 @@
+"""App templates: what a session runs.
+
+A template says how to start the app (a command with placeholders, its environment),
+where it listens (a Unix socket, which only the user can open, or a loopback port), how
+the proxy talks to it (whether it expects its base path kept, how it authenticates: the
+proxy adds the app's token, so users never see or need it), how labgate knows it is
+ready, and how to ask it whether it is busy. Its form says what the user chooses when
+launching (validated here, before anything is started).
+
+Placeholders in ``command`` and ``env`` values: ``{port}``, ``{socket}``, ``{host}``
+(the address to listen on: loopback, also on a batch job's node, where the job's relay
+reaches the app),
+``{base_url}`` (``/s/<session>/``), ``{base_path}`` (without the last slash),
+``{token}``, ``{workdir}`` and every form field by name. Form values are shell-quoted
+where they go into the command.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from labgate.errors import FieldProblem, ValidationFailed
+
+FieldKind = Literal["text", "path", "integer", "choice", "lines", "boolean"]
+Listen = Literal["socket", "port"]
+Activity = Literal["jupyter", "none"]
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of a template's launch form."""
+
+    name: str
+    label: str
+    kind: FieldKind
+    default: Any = None
+    help: str = ""
+    required: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+    max_length: int = 4096
+    #: Only shown (and only taken) when the launcher schedules batch jobs.
+    batch_only: bool = False
+    #: The value is shell code (a command the user gives), not quoted into the command.
+    shell_code: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "kind": self.kind,
+            "default": self.default,
+            "help": self.help,
+            "required": self.required,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "choices": list(self.choices),
+            "batch_only": self.batch_only,
+        }
+
+
+@dataclass(frozen=True)
+class AppTemplate:
+    id: str
+    title: str
+    description: str
+    command: str
+    listen: Listen
+    #: Path (below the base URL) that answers 2xx or 3xx once the app is ready.
+    ready_path: str
+    #: True: the app is told its base URL and gets ``/s/<id>/...`` as is;
+    #: False: the proxy strips the prefix and the app sees ``/...``.
+    keeps_base_path: bool
+    #: A header the proxy adds to every request (``{token}`` filled in), or None.
+    auth_header: tuple[str, str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    activity: Activity = "none"
+    fields: tuple[FormField, ...] = ()
+    #: The page to open in the browser, below the base URL.
+    open_path: str = ""
+    icon: str = "app"
+    #: Seconds the app may take from start to ready.
+    start_timeout_seconds: int = 120
+    #: The command used instead of ``command`` when labgate gives the app a port rather
+    #: than a socket (``listen = "port"``). Both launchers give a ``listen = "socket"``
+    #: template its socket (a batch job's relay reaches it on the node).
+    tcp_command: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "icon": self.icon,
+            "fields": [f.describe() for f in (*COMMON_FIELDS, *self.fields, *BATCH_FIELDS)],
+        }
+
+
+# -- the form ---------------------------------------------------------------------------
+
+COMMON_FIELDS = (
+    FormField(
+        "workdir",
+        "Working directory",
+        "path",
+        default="~",
+        help="Where the app starts (and, for JupyterLab, the root of its file browser).",
+    ),
+    FormField(
+        "environment",
+        "Environment",
+        "lines",
+        default="",
+        help=(
+            "Shell lines run before the app, after the resource's own set-up lines, "
+            "e.g. `source ~/venv/bin/activate`, `conda activate analysis`, `module load cuda`."
+        ),
+        max_length=8192,
+    ),
+)
+
+BATCH_FIELDS = (
+    FormField("cpus", "CPUs", "integer", default=1, minimum=1, maximum=512, batch_only=True),
+    FormField(
+        "memory_gb", "Memory (GB)", "integer", default=4, minimum=1, maximum=4096, batch_only=True
+    ),
+    FormField("gpus", "GPUs", "integer", default=0, minimum=0, maximum=16, batch_only=True),
+    FormField(
+        "walltime_minutes",
+        "Time limit (minutes)",
+        "integer",
+        default=60,
+        minimum=1,
+        maximum=14 * 24 * 60,
+        batch_only=True,
+        help="The scheduler ends the session after this; the partition may allow less.",
+    ),
+    FormField(
+        "partition",
+        "Partition",
+        "text",
+        default="",
+        batch_only=True,
+        help="Empty: the cluster's default partition.",
+        max_length=64,
+    ),
+)
+
+_PARTITION = re.compile(r"^[A-Za-z0-9_.-]*$")
+
+
+def _problem(name: str, message: str) -> FieldProblem:
+    return FieldProblem(f"body.form.{name}", message)
+
+
+def _check(field_: FormField, value: Any) -> Any:
+    """The value as the app gets it, or a ValueError with a sentence for the user."""
+    if field_.kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        if field_.minimum is not None and value < field_.minimum:
+            raise ValueError(f"must be at least {field_.minimum}")
+        if field_.maximum is not None and value > field_.maximum:
+            raise ValueError(f"must be at most {field_.maximum}")
+        return value
+    if field_.kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    if len(value) > field_.max_length:
+        raise ValueError(f"must be at most {field_.max_length} characters")
+    if "\0" in value:
+        raise ValueError("must not contain NUL characters")
+    if field_.kind == "choice" and value not in field_.choices:
+        raise ValueError(f"must be one of {', '.join(field_.choices)}")
+    if field_.kind in ("path", "text") and "\n" in value:
+        raise ValueError("must be one line")
+    if field_.required and not value.strip():
+        raise ValueError("is needed")
+    if field_.name == "partition" and not _PARTITION.match(value):
+        raise ValueError("may hold letters, digits, dots, dashes and underscores only")
+    return value
+
+
+def validate_form(
+    template: AppTemplate, values: Mapping[str, Any], *, batch: bool
+) -> dict[str, Any]:
+    """Every field's value (defaults filled in); unknown fields and bad values are
+    refused together, each with its field, so a form can show them all at once."""
+    fields = [*COMMON_FIELDS, *template.fields, *(BATCH_FIELDS if batch else ())]
+    known = {f.name for f in fields}
+    problems = [
+        _problem(
+            name,
+            f"{name!r} is not a field of {template.title}"
+            + ("" if batch else " here (it is for batch resources)"),
+        )
+        for name in values
+        if name not in known
+    ]
+    checked: dict[str, Any] = {}
+    for field_ in fields:
+        value = values.get(field_.name, field_.default)
+        try:
+            checked[field_.name] = _check(field_, value)
+        except ValueError as exc:
+            problems.append(_problem(field_.name, f"{field_.label} {exc}."))
+    if problems:
+        raise ValidationFailed(problems[0].message, details=problems)
+    return checked
+
+
+# -- filling in the command ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placeholders:
+    base_url: str
+    token: str
+    port: int | None = None
+    socket: str | None = None
+    host: str = "127.0.0.1"
+    #: A shell expression for the port, chosen when the app starts (batch jobs).
+    port_expression: str | None = None
+    #: A shell expression for the socket's path, chosen when the app starts (batch jobs).
+    socket_expression: str | None = None
+
+    @property
+    def base_path(self) -> str:
+        return self.base_url.rstrip("/")
+
+
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+#: What labgate fills in itself (command_of), beside the form's fields by name.
+GIVEN_PLACEHOLDERS = frozenset(
+    {"port", "socket", "host", "base_url", "base_path", "token", "workdir"}
+)
+
+
+def shell_word(value: str) -> str:
+    """``value`` as one shell word; a leading ``~`` still means the home directory."""
+    if value == "~":
+        return '"$HOME"'
+    if value.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(value[2:])
+    return shlex.quote(value)
+
+
+def _fill(
+    text: str, values: Mapping[str, str], *, quote: bool, raw: frozenset[str] = frozenset()
+) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)  # not a placeholder of ours: leave it as written
+        return shell_word(values[name]) if quote and name not in raw else values[name]
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def command_of(
+    template: AppTemplate, form: Mapping[str, Any], where: Placeholders
+) -> tuple[str, dict[str, str]]:
+    """The shell command and the environment that start the app."""
+    values: dict[str, str] = {
+        "base_url": where.base_url,
+        "base_path": where.base_path,
+        "token": where.token,
+        "workdir": str(form.get("workdir", "~")),
+        "host": where.host,
+    }
+    raw = frozenset(f.name for f in template.fields if f.shell_code)
+    if where.port_expression is not None:
+        values["port"] = where.port_expression
+        raw = raw | {"port"}
+    elif where.port is not None:
+        values["port"] = str(where.port)
+    if where.socket_expression is not None:
+        values["socket"] = where.socket_expression
+        raw = raw | {"socket"}
+    elif where.socket is not None:
+        values["socket"] = where.socket
+    # The user's own shell code may use the placeholders labgate chose (never the token).
+    own = {
+        k: v for k, v in values.items() if k in ("port", "socket", "host", "base_url", "base_path")
+    }
+    for name, value in form.items():
+        if name in values or isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        values[name] = _fill(str(value), own, quote=False) if name in raw else str(value)
+    text = template.command
+    if "socket" not in values and template.tcp_command is not None:
+        text = template.tcp_command
+    command = _fill(text, values, quote=True, raw=raw)
+    env = {key: _fill(value, values, quote=False) for key, value in template.env.items()}
+    return command, env
