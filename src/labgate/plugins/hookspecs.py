@@ -32,14 +32,14 @@ def register_auth_providers(settings: Settings) -> Iterable[type[Any]] | None:
 
 @hookspec
 def register_launchers(settings: Settings) -> Iterable[Any] | None:
-    """Launchers (``labgate.launchers.base.Launcher``): where a session's app runs, such
+    """Launchers (``labgate.launching.launcher.Launcher``): where a session's app runs, such
     as ``direct`` (on the resource) or ``slurm`` (as a batch job). The ``name`` is stored
     with each session: never rename a released one."""
 
 
 @hookspec
 def register_app_templates(settings: Settings) -> Iterable[Any] | None:
-    """App templates (``AppTemplate``): what a session runs (JupyterLab, TensorBoard, a
+    """App templates (``labgate.launching.template.AppTemplate``): what a session runs (JupyterLab, TensorBoard, a
     desktop), how it starts, where it listens and its launch form. Templates an
     administrator writes as files come on top of these and may replace one by its id."""
 
