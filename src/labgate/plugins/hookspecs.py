@@ -39,9 +39,10 @@ def register_launchers(settings: Settings) -> Iterable[Any] | None:
 
 @hookspec
 def register_app_templates(settings: Settings) -> Iterable[Any] | None:
-    """App templates (``labgate.launching.template.AppTemplate``): what a session runs (JupyterLab, TensorBoard, a
-    desktop), how it starts, where it listens and its launch form. Templates an
-    administrator writes as files come on top of these and may replace one by its id."""
+    """App templates (``labgate.launching.template.AppTemplate``): what a session runs
+    (JupyterLab, TensorBoard, a desktop), how it starts, where it listens and its launch
+    form. Templates an administrator writes as files come on top of these and may replace
+    one by its id."""
 
 
 @hookspec
