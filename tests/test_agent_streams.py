@@ -20,8 +20,9 @@ import pytest
 
 from labgate.agent import program
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.credentials.kinds import KeyCredential
 from labgate.transport.local import LocalTransport
-from labgate.transport.ssh import Hop, KeyCredential, SshTransport
+from labgate.transport.ssh import Hop, SshTransport
 from tests.support.sshd import SshServer
 from tests.test_agent_processes import PATIENCE_SECONDS, Daemon, collect
 

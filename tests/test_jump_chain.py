@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from labgate.agent.client import AgentConnection, AgentError
+from labgate.credentials.kinds import PasswordCredential
 from labgate.transport.ssh import (
     Hop,
     HostKeyChanged,
     HostKeyUnknown,
-    PasswordCredential,
     SshError,
     SshTransport,
 )

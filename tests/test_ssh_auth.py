@@ -19,20 +19,22 @@ import pytest
 
 from labgate.credentials import keys, store
 from labgate.credentials.authority import CertificateAuthority
+from labgate.credentials.kinds import (
+    CertificateCredential,
+    Credential,
+    KeyboardInteractiveCredential,
+    KeyCredential,
+    PasswordCredential,
+)
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
 from labgate.db.models import Resource, User
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 from labgate.transport.ssh import (
-    CertificateCredential,
-    Credential,
     Hop,
     HostKeyChanged,
     HostKeyUnknown,
-    KeyboardInteractiveCredential,
-    KeyCredential,
-    PasswordCredential,
     SshError,
     SshFailure,
     SshTransport,

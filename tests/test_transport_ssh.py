@@ -16,11 +16,10 @@ import asyncssh
 import pytest
 
 from labgate.agent.client import AgentConnection, AgentError
+from labgate.credentials.kinds import KeyCredential, PasswordCredential
 from labgate.transport.ssh import (
     HostKeyChanged,
     HostKeyUnknown,
-    KeyCredential,
-    PasswordCredential,
     SshError,
     SshTransport,
     _Reader,

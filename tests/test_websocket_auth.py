@@ -10,8 +10,9 @@ from fastapi import WebSocket
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from labgate.api.deps import authenticate_websocket, get_state
+from labgate.api.deps import get_state
 from labgate.app import create_app
+from labgate.auth.authentication import authenticate_websocket
 from labgate.auth.policy import Action, authorize
 from labgate.errors import LabgateError
 from labgate.settings import Settings

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from labgate.auth.cookies import SESSION_COOKIE
 from labgate.db.migrate import head_revision
-from labgate.http.cookies import SESSION_COOKIE
 from tests.support import postgres
 from tests.support.server import LABGATE, RunningServer, banner_credentials, running_server
 

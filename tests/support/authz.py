@@ -36,6 +36,7 @@ from starlette.routing import Mount, Route
 from labgate.accounts.groups import add_member, create_group, remove_member
 from labgate.accounts.users import create_user, update_user
 from labgate.audit import Actor
+from labgate.auth.cookies import SESSION_COOKIE
 from labgate.auth.principal import Scope
 from labgate.auth.sessions import create_session
 from labgate.auth.tokens import create_token
@@ -56,7 +57,6 @@ from labgate.db.models import (
     User,
 )
 from labgate.db.types import utcnow
-from labgate.http.cookies import SESSION_COOKIE
 from labgate.proxy.asgi import PREFIX
 from labgate.proxy.origins import CONFIRM_PATH, ENTER_PATH, SIGN_IN_PATH
 from labgate.resources import catalog

@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncssh
 
-from labgate.transport.ssh import Hop, KeyCredential
+from labgate.credentials.kinds import KeyCredential
+from labgate.transport.ssh import Hop
 from tests.support.sshd import SshServer
 
 

@@ -12,12 +12,12 @@ from labgate import audit
 from labgate.api.deps import CurrentPrincipal, Db, State, client_of, recheck_sockets
 from labgate.api.schemas import Body, Password, UserOut, describe_user
 from labgate.audit import Actor
+from labgate.auth.cookies import delete_session_cookie, set_session_cookie
 from labgate.auth.ratelimit import FAILED_LOGIN, claim_login_attempt, settle_login_attempt
 from labgate.auth.sessions import create_session, revoke_session
 from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
 from labgate.errors import AccountDisabled, InvalidCredentials, RateLimited
-from labgate.http.cookies import delete_session_cookie, set_session_cookie
 from labgate.state import AppState
 
 router = APIRouter(prefix="/auth", tags=["authentication"])

@@ -1,39 +1,32 @@
-"""Request dependencies: the app state and the authenticated principal.
+"""Request dependencies: the app state, the request's transaction and the
+authenticated principal.
 
-Authentication happens here for every route; authorisation is decided by
-:mod:`labgate.auth.policy`, which routes call with the action they perform.
+FastAPI's glue only: who is calling is decided by :mod:`labgate.auth.authentication`
+for every route, what they may do by :mod:`labgate.auth.policy`, which routes call with
+the action they perform.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from functools import partial
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from labgate.auth.authentication import (
+    SAFE_METHODS,
+    authenticate,
+    authenticate_websocket,
+    pending_touch,
+)
+from labgate.auth.client import client_address
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
-from labgate.auth.sessions import (
-    LiveSession,
-    find_live_session,
-    find_live_session_by_id,
-    touch_session,
-)
-from labgate.auth.tokens import find_live_token, touch_token
-from labgate.errors import CsrfFailed, LabgateError, NotAuthenticated
-from labgate.http.client import client_address, is_https
-from labgate.http.cookies import session_cookie
+from labgate.errors import LabgateError
 from labgate.state import AppState
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CSRF_HEADER = "x-csrf-token"
 
 
 def get_state(conn: HTTPConnection) -> AppState:
@@ -42,7 +35,6 @@ def get_state(conn: HTTPConnection) -> AppState:
 
 
 State = Annotated[AppState, Depends(get_state)]
-_PENDING_TOUCH = "labgate_pending_touch"
 _AFTER_COMMIT = "labgate_after_commit"
 
 
@@ -79,121 +71,13 @@ async def request_transaction(request: Request, state: State) -> AsyncIterator[A
     # A read-only request that found its session or token due for a "last used" update
     # makes it now, with the request's connection back in the pool: asking for a second
     # connection while holding one would deadlock once the pool is exhausted.
-    touch: Callable[[AsyncSession], Awaitable[None]] | None = getattr(
-        request.state, _PENDING_TOUCH, None
-    )
+    touch = pending_touch(request)
     if touch is not None:
         async with state.database.session() as writer:
             await touch(writer)
 
 
 Db = Annotated[AsyncSession, Depends(request_transaction, scope="function")]
-
-
-async def authenticate(
-    conn: HTTPConnection, state: AppState, *, method: str, db: AsyncSession | None = None
-) -> Principal:
-    """Find who is calling, by bearer token or session cookie; for cookie sessions, unsafe
-    methods must carry the session's CSRF token. One query, in ``db`` (the request's
-    transaction) or in a read-only one of its own; a write only when the last-used time
-    is more than a minute old."""
-    authorization = conn.headers.get("authorization", "")
-    if authorization:
-        scheme, _, secret = authorization.partition(" ")
-        token = None
-        if scheme.lower() == "bearer":
-            async with _reading(state, db) as reader:
-                token = await find_live_token(reader, secret.strip())
-        if token is None:
-            raise NotAuthenticated("The API token is invalid, expired or revoked.")
-        if token.stale:
-            await _touch(conn, state, db, method, partial(touch_token, token_id=token.id))
-        return token.principal()
-
-    cookie = session_cookie(conn, state.settings)
-    session = None
-    if cookie:
-        async with _reading(state, db) as reader:
-            session = await find_live_session(reader, cookie, state.settings)
-    if session is None:
-        raise NotAuthenticated("Please log in.")
-    if method not in SAFE_METHODS:
-        sent = conn.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-            raise CsrfFailed("Missing or wrong X-CSRF-Token header. Reload the page and try again.")
-    return await _session_principal(conn, state, db, method, session)
-
-
-async def authenticate_login(
-    conn: HTTPConnection, state: AppState, login_session_id: int
-) -> Principal:
-    """Who is calling on an app's own origin, whose cookie names the login session it was
-    opened from (see labgate.proxy.origins): that session must still be live."""
-    async with state.database.read() as reader:
-        session = await find_live_session_by_id(reader, login_session_id, state.settings)
-    if session is None:
-        raise NotAuthenticated("Your labgate login has ended. Log in again.")
-    return await _session_principal(conn, state, None, "GET", session)
-
-
-async def _session_principal(
-    conn: HTTPConnection,
-    state: AppState,
-    db: AsyncSession | None,
-    method: str,
-    session: LiveSession,
-) -> Principal:
-    if session.stale:
-        await _touch(conn, state, db, method, partial(touch_session, session_id=session.id))
-    return session.principal()
-
-
-@asynccontextmanager
-async def _reading(state: AppState, db: AsyncSession | None) -> AsyncIterator[AsyncSession]:
-    """``db`` when the caller has a transaction, else a read-only one for the lookup."""
-    if db is not None:
-        yield db
-    else:
-        async with state.database.read() as reader:
-            yield reader
-
-
-async def _touch(
-    conn: HTTPConnection,
-    state: AppState,
-    db: AsyncSession | None,
-    method: str,
-    touch: Callable[[AsyncSession], Awaitable[None]],
-) -> None:
-    """Record that a session or token was used: in the request's transaction when it
-    writes anyway, after it when it only reads (see request_transaction), or at once in
-    a transaction of its own when there is no request transaction (WebSockets)."""
-    if db is None:
-        async with state.database.session() as writer:
-            await touch(writer)
-    elif method not in SAFE_METHODS:
-        await touch(db)
-    else:
-        setattr(conn.state, _PENDING_TOUCH, touch)
-
-
-def expected_origin(conn: HTTPConnection, state: AppState) -> str:
-    """The origin browsers show for labgate's own pages."""
-    if state.settings.public_url:
-        parts = urlsplit(state.settings.public_url)
-        return f"{parts.scheme}://{parts.netloc}"
-    scheme = "https" if is_https(conn, state.settings.trusted_proxies) else "http"
-    return f"{scheme}://{conn.headers.get('host', '')}"
-
-
-async def authenticate_websocket(websocket: WebSocket, state: AppState) -> Principal:
-    """Who opens a WebSocket. Browsers cannot add a CSRF header to the handshake but
-    always send Origin: a handshake from any other origin (another site, or an app served
-    from a sibling origin) is refused, so a page elsewhere cannot ride the user's cookie."""
-    origin = websocket.headers.get("origin")
-    if origin is not None and origin != expected_origin(websocket, state):
-        raise CsrfFailed(f"WebSocket connections from {origin} are not allowed.")
-    return await authenticate(websocket, state, method="GET")
 
 
 # Declared so the API docs offer "Authorize" with a token; authenticate() reads the header.

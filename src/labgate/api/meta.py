@@ -8,10 +8,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from labgate import __version__
-from labgate.api.deps import State, authenticate
+from labgate.api.deps import State
+from labgate.auth.authentication import authenticate
+from labgate.auth.client import client_address
 from labgate.auth.policy import Action, authorize
 from labgate.auth.sessions import count_active_sessions
-from labgate.http.client import client_address
 
 router = APIRouter(tags=["server"])
 probes = APIRouter(tags=["server"])

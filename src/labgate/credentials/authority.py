@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 import asyncssh
 
 from labgate.credentials.keys import GENERATED_KEY_TYPE
+from labgate.credentials.kinds import CertificateCredential
 from labgate.credentials.vault import Vault
 from labgate.db.types import utcnow
-from labgate.transport.ssh import CertificateCredential
 
 CA_KEY_TYPE = "ssh-ed25519"
 CA_COMMENT = "labgate-ca"

@@ -24,6 +24,7 @@ from labgate import audit
 from labgate.audit import Actor
 from labgate.credentials import keys
 from labgate.credentials.authority import CertificateAuthority
+from labgate.credentials.kinds import KeyCredential
 from labgate.credentials.vault import SealedDataUnreadable, Vault
 from labgate.db.engine import lock_across_replicas
 from labgate.db.models import (
@@ -36,7 +37,6 @@ from labgate.db.models import (
 )
 from labgate.db.types import utcnow
 from labgate.errors import ConfigurationError, NotFound
-from labgate.transport.ssh import KeyCredential
 
 # Replicas that find no CA at the same moment create one between them, not two.
 _CA_LOCK = 0x6C616263

@@ -29,7 +29,8 @@ from urllib.parse import parse_qs, urlencode
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from labgate.api.deps import authenticate, authenticate_login, expected_origin
+from labgate.auth.authentication import authenticate, authenticate_login, expected_origin
+from labgate.auth.cookies import session_cookie
 from labgate.auth.live_sockets import note_use
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
@@ -37,7 +38,6 @@ from labgate.auth.secrets import digest
 from labgate.auth.tokens import TOKEN_PREFIX
 from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
-from labgate.http.cookies import session_cookie
 from labgate.proxy.answers import (
     ProxyError,
     answer_error,

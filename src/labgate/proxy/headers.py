@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from labgate.http.cookies import is_labgate_cookie
+from labgate.auth.cookies import is_labgate_cookie
 
 HOP_BY_HOP = frozenset(
     {

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from labgate.audit import Actor
 from labgate.credentials import keys, store
+from labgate.credentials.kinds import Credential, KeyCredential
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
 from labgate.db.models import Resource
@@ -19,7 +20,6 @@ from labgate.resources import catalog
 from labgate.resources.login import KeyRejected
 from labgate.resources.plan import ConnectionPlan, HopPlan
 from labgate.settings import Settings
-from labgate.transport.ssh import Credential, KeyCredential
 
 
 class Keyring:

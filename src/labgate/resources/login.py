@@ -12,14 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from labgate.credentials.kinds import Credential, KeyboardInteractiveCredential, PasswordCredential
 from labgate.db.models import AuthMethod
 from labgate.errors import LabgateError
 from labgate.resources.plan import ConnectionPlan, HopPlan
 from labgate.transport.ssh import (
-    Credential,
     Hop,
-    KeyboardInteractiveCredential,
-    PasswordCredential,
 )
 
 # Hop index -> what was typed in for it.

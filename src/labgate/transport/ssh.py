@@ -24,6 +24,14 @@ from typing import Any
 import asyncssh
 
 from labgate.credentials.keys import import_private_key
+from labgate.credentials.kinds import (
+    CertificateCredential,
+    Credential,
+    CredentialSource,
+    KeyboardInteractiveCredential,
+    KeyCredential,
+    PasswordCredential,
+)
 from labgate.destinations import HostRules, resolve
 from labgate.errors import LabgateError
 from labgate.transport import aead_send
@@ -56,48 +64,6 @@ SESSION_WINDOW_BYTES = 8 * 1024 * 1024
 
 
 # -- what a hop needs --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, repr=False)
-class PasswordCredential:
-    """A password; also answers a keyboard-interactive ``Password:`` prompt."""
-
-    password: str
-
-
-@dataclass(frozen=True, repr=False)
-class KeyCredential:
-    """A private key in OpenSSH or PEM format, with its passphrase if it has one."""
-
-    private_key: bytes
-    passphrase: str | None = None
-
-
-@dataclass(frozen=True, repr=False)
-class CertificateCredential:
-    """A private key (without passphrase) and the OpenSSH user certificate for it."""
-
-    private_key: bytes
-    certificate: bytes
-
-
-# (name, instructions, [(prompt, echo)]) -> one answer per prompt.
-KeyboardInteractiveResponder = Callable[[str, str, list[tuple[str, bool]]], Awaitable[list[str]]]
-
-
-@dataclass(frozen=True, repr=False)
-class KeyboardInteractiveCredential:
-    """Answers the server's prompts (password, one-time code ...) by asking ``respond``,
-    once per round of prompts; rounds without prompts are acknowledged silently."""
-
-    respond: KeyboardInteractiveResponder
-
-
-Credential = (
-    PasswordCredential | KeyCredential | CertificateCredential | KeyboardInteractiveCredential
-)
-# A credential, or how to get one when the hop is about to be logged in to.
-CredentialSource = Credential | Callable[[], Awaitable[Credential]]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from labgate.http.client import is_https
+from labgate.auth.client import is_https
 from labgate.settings import Settings
 
 SESSION_COOKIE = "labgate_session"
