@@ -20,8 +20,8 @@ from labgate.db.models import RedeemedGrant
 from labgate.http.security_headers import content_security_policy
 from labgate.proxy import origins as origins_module
 from labgate.proxy.headers import to_app, to_browser
-from labgate.proxy.origins import AppOrigins, check_app_domain
-from labgate.settings import Settings
+from labgate.proxy.origins import AppOrigins
+from labgate.settings import Settings, check_app_domain
 
 SESSION = "k3v9q2m8x1c4b7n0"
 OTHER = "a" * 16

@@ -1,4 +1,4 @@
-"""The proxy's HTTP/1.1 client (``labgate.proxy.upstream``) against a scripted app on a
+"""The proxy's HTTP/1.1 client (``labgate.launching.upstream``) against a scripted app on a
 real socket: every way an answer can be framed, kept-alive connections, request bodies,
 and apps that misbehave."""
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import h11
 import pytest
 
-from labgate.proxy.upstream import UpstreamError, UpstreamPool
+from labgate.launching.upstream import UpstreamError, UpstreamPool
 
 HEADERS = [(b"host", b"app"), (b"accept", b"*/*")]
 StartApp = Callable[..., Awaitable[tuple["App", UpstreamPool]]]

@@ -10,6 +10,7 @@ description is user documentation.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,31 @@ from pydantic_settings import (
 
 from labgate.destinations import DEFAULT_DENIED_HOSTS, parse_host_rules
 from labgate.errors import ConfigurationError, FieldProblem
+
+#: Where a session's id goes in ``app_domain`` (labgate.proxy.origins).
+APP_DOMAIN_PLACEHOLDER = "{session}"
+_DOMAIN_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def check_app_domain(value: str) -> str:
+    """``value`` as the setting keeps it (lower case), or ValueError saying what is wrong."""
+    domain = value.strip().lower()
+    if not domain:
+        return ""
+    if not domain.startswith(APP_DOMAIN_PLACEHOLDER + "."):
+        raise ValueError(
+            "app_domain must start with '{session}.' followed by a domain, "
+            "e.g. {session}.apps.example.org"
+        )
+    rest = domain[len(APP_DOMAIN_PLACEHOLDER) + 1 :]
+    labels = rest.split(".")
+    if not all(_DOMAIN_LABEL.match(label) for label in labels):
+        raise ValueError(
+            f"app_domain: {rest!r} is not a domain name (letters, digits and '-' in "
+            "dot-separated labels; no scheme, port or path)"
+        )
+    return domain
+
 
 ENV_PREFIX = "LABGATE_"
 CONFIG_VARIABLE = ENV_PREFIX + "CONFIG"
@@ -445,8 +471,6 @@ class Settings(BaseSettings):
     @field_validator("app_domain")
     @classmethod
     def _check_app_domain(cls, value: str) -> str:
-        from labgate.proxy.origins import check_app_domain
-
         return check_app_domain(value)
 
     @model_validator(mode="after")

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from labgate.accounts import users as accounts
 from labgate.agent.client import AgentCallError
 from labgate.audit import Actor
+from labgate.auth.live_sockets import LiveSockets
 from labgate.auth.principal import Account, Principal, Scope
+from labgate.auth.recent import RecentCallers
+from labgate.db.engine import Database
 from labgate.db.models import (
     LIVE_SESSION_STATES,
     AppSession,
@@ -45,8 +48,9 @@ from labgate.db.models import (
     UserSshKey,
 )
 from labgate.resources import catalog
+from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
-from labgate.state import AppState
+from labgate.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,38 @@ SWEEP_SECONDS = 60.0
 # After TERM, how long processes have to exit before they get KILL.
 GRACE_SECONDS = 5.0
 _CHECK_SECONDS = 0.2
+
+
+class SessionStopper(Protocol):
+    """Stops app sessions (``sessions.lifecycle.Lifecycle``)."""
+
+    async def stop(self, session_id: str, reason: str) -> None: ...
+
+
+class HeldConnections(Protocol):
+    """What closing a deleted user's connections uses of the running server."""
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def connections(self) -> ConnectionManager: ...
+
+
+class RemovalNeeds(HeldConnections, Protocol):
+    """What deleting a user uses of the running server."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def lifecycle(self) -> SessionStopper: ...
+
+    @property
+    def recent_callers(self) -> RecentCallers: ...
+
+    @property
+    def live_sockets(self) -> LiveSockets: ...
 
 
 @dataclass
@@ -67,7 +103,7 @@ class Removal:
     unreachable: list[str] = field(default_factory=list)
 
 
-async def remove_user(state: AppState, username: str, *, actor: Actor) -> Removal:
+async def remove_user(state: RemovalNeeds, username: str, *, actor: Actor) -> Removal:
     """Delete ``username`` after ending their work where labgate can reach it."""
     async with state.database.session() as db:
         user = await accounts.get_user(db, username)
@@ -116,7 +152,7 @@ async def remove_user(state: AppState, username: str, *, actor: Actor) -> Remova
     return removal
 
 
-async def close_connections_of_deleted_users(state: AppState) -> None:
+async def close_connections_of_deleted_users(state: HeldConnections) -> None:
     """Close this replica's connections of users deleted elsewhere (another replica, the
     command line), with the passwords typed in for them. Run by every replica's
     housekeeping (labgate.resources.leftovers)."""
@@ -133,7 +169,7 @@ async def close_connections_of_deleted_users(state: AppState) -> None:
 
 
 async def _their_work(
-    db: AsyncSession, state: AppState, user: User
+    db: AsyncSession, state: RemovalNeeds, user: User
 ) -> tuple[list[ConnectionPlan], list[str]]:
     """How to reach every resource the user could use or has a live session on, and
     their live sessions."""
@@ -159,7 +195,7 @@ async def _their_work(
     return plans, [session_id for session_id, _ in live]
 
 
-async def _end_processes(state: AppState, plan: ConnectionPlan) -> int:
+async def _end_processes(state: RemovalNeeds, plan: ConnectionPlan) -> int:
     """End and forget the user's processes on one resource; how many were running."""
     agent = await state.connections.agent(plan)
 

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.launching.diagnosis import unreachable_note
 from labgate.launching.launcher import Endpoint, LaunchFailed, LaunchRequest, Poll, ResourceAccess
 from labgate.launching.template import Placeholders, command_of
-from labgate.sessions.diagnosis import unreachable_note
 from labgate.transport.base import StreamOpenFailed
 
 # After TERM, how long the app has to exit before it gets KILL.

@@ -38,6 +38,7 @@ from labgate.auth.secrets import digest
 from labgate.auth.tokens import TOKEN_PREFIX
 from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
+from labgate.launching.upstream import UpstreamError
 from labgate.proxy.answers import (
     ProxyError,
     answer_error,
@@ -55,7 +56,6 @@ from labgate.proxy.origins import (
     is_binding,
 )
 from labgate.proxy.routes import Route
-from labgate.proxy.upstream import UpstreamError
 from labgate.proxy.websocket import relay_websocket
 from labgate.state import AppState
 from labgate.transport.base import StreamOpenFailed

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 from starlette.types import Receive, Scope, Send
 
+from labgate.launching.upstream import UpstreamConnection, UpstreamError, UpstreamPool
 from labgate.proxy import headers as header_rules
-from labgate.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool
 
 # Methods safe to send again on a fresh connection when a kept-alive one turns out closed.
 _RETRYABLE = frozenset({b"GET", b"HEAD", b"OPTIONS"})

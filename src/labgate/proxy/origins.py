@@ -64,44 +64,23 @@ from sqlalchemy.exc import IntegrityError
 
 from labgate.db.models import RedeemedGrant
 from labgate.errors import LabgateError
+from labgate.settings import APP_DOMAIN_PLACEHOLDER
 
 if TYPE_CHECKING:
     from labgate.credentials.vault import Vault
     from labgate.db.engine import Database
     from labgate.settings import Settings
 
-PLACEHOLDER = "{session}"
 ENTER_PATH = "/_labgate/enter"  # the app's origin: takes labgate's grant, binds the browser
 CONFIRM_PATH = "/_labgate/confirm"  # labgate's origin: the same browser's login, a pass
 SIGN_IN_PATH = "/_labgate/sign-in"  # the app's origin: the pass, from the bound browser
 GRANT_SECONDS = 60
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SESSION_LABEL = re.compile(r"^[a-z0-9]{1,63}$")
 _GRANT_PURPOSE = "app-origin-grant:"
 _SIGN_IN_PURPOSE = "app-origin-sign-in:"
 _COOKIE_PURPOSE = "app-origin-cookie:"
 _BINDING_BYTES = 32
 _NONCE_MAX = 32  # the column's width; labgate's nonces have 16 characters
-
-
-def check_app_domain(value: str) -> str:
-    """``value`` as the setting keeps it (lower case), or ValueError saying what is wrong."""
-    domain = value.strip().lower()
-    if not domain:
-        return ""
-    if not domain.startswith(PLACEHOLDER + "."):
-        raise ValueError(
-            "app_domain must start with '{session}.' followed by a domain, "
-            "e.g. {session}.apps.example.org"
-        )
-    rest = domain[len(PLACEHOLDER) + 1 :]
-    labels = rest.split(".")
-    if not all(_LABEL.match(label) for label in labels):
-        raise ValueError(
-            f"app_domain: {rest!r} is not a domain name (letters, digits and '-' in "
-            "dot-separated labels; no scheme, port or path)"
-        )
-    return domain
 
 
 def _b64(data: bytes) -> str:
@@ -151,7 +130,7 @@ class AppOrigins:
         self._database = database
         self.enabled = bool(settings.app_domain)
         # ".apps.example.org": what follows the session's label.
-        self._suffix = settings.app_domain[len(PLACEHOLDER) :] if self.enabled else ""
+        self._suffix = settings.app_domain[len(APP_DOMAIN_PLACEHOLDER) :] if self.enabled else ""
         public = urlsplit(settings.public_url)
         self.scheme = public.scheme or "http"
         self._port = f":{public.port}" if public.port else ""

@@ -24,7 +24,7 @@ from labgate.db.engine import Database
 from labgate.db.models import AppSession, Resource, User
 from labgate.launching.launcher import Endpoint
 from labgate.launching.template import AppTemplate
-from labgate.proxy.upstream import UpstreamPool
+from labgate.launching.upstream import UpstreamPool
 from labgate.resources.access import lost_message, may_still_use
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import ConnectionPlan, plan_for_owner

@@ -24,8 +24,8 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from labgate.errors import LabgateError
+from labgate.launching.upstream import Opener
 from labgate.proxy import headers as header_rules
-from labgate.proxy.upstream import Opener
 from labgate.transport.base import ByteReader, StreamWriter
 
 log = logging.getLogger(__name__)

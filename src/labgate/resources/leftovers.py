@@ -21,20 +21,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, delete, select, update
 
 from labgate.accounts.removal import close_connections_of_deleted_users
 from labgate.agent.client import AgentCallError, upload_hidden_path
+from labgate.db.engine import Database
 from labgate.db.models import Resource, Transfer, TransferState, Upload, User
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 from labgate.resources import access
+from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import plan_for
 from labgate.resources.transfers import STALE_AFTER
 from labgate.resources.tree_copy import hidden_name, raw
-from labgate.state import AppState
+from labgate.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,20 @@ GIVE_UP_AFTER = timedelta(days=7)
 _ACTIVE = (TransferState.RUNNING.value, TransferState.CANCELLING.value)
 
 
-async def sweep(state: AppState) -> None:
+class LeftoversNeeds(Protocol):
+    """What the transfers' housekeeping uses of the running server."""
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def connections(self) -> ConnectionManager: ...
+
+
+async def sweep(state: LeftoversNeeds) -> None:
     await close_connections_of_deleted_users(state)
     await expire_uploads(state)
     await fail_lost_jobs(state)
@@ -51,7 +66,7 @@ async def sweep(state: AppState) -> None:
 
 
 async def remove_as_owner(
-    state: AppState, user_id: int, resource_id: int, paths: list[bytes]
+    state: LeftoversNeeds, user_id: int, resource_id: int, paths: list[bytes]
 ) -> bool:
     """Remove ``paths`` (trees) on a resource as its user would, if that needs no typing
     and the user may still use it; True when none of them is left."""
@@ -86,7 +101,7 @@ async def remove_as_owner(
     return True
 
 
-async def expire_uploads(state: AppState) -> None:
+async def expire_uploads(state: LeftoversNeeds) -> None:
     cutoff = utcnow() - timedelta(hours=state.settings.upload_expiry_hours)
     async with state.database.read() as db:
         expired = list(await db.scalars(select(Upload).where(Upload.last_activity_at < cutoff)))
@@ -105,7 +120,7 @@ async def expire_uploads(state: AppState) -> None:
             await db.execute(delete(Upload).where(Upload.id == upload.id))
 
 
-async def fail_lost_jobs(state: AppState) -> None:
+async def fail_lost_jobs(state: LeftoversNeeds) -> None:
     cutoff = utcnow() - STALE_AFTER
     async with state.database.read() as db:
         stale = list(
@@ -138,7 +153,7 @@ async def fail_lost_jobs(state: AppState) -> None:
         await remove_as_owner(state, job.user_id, job.destination_resource_id, hidden)
 
 
-async def forget_old_jobs(state: AppState) -> None:
+async def forget_old_jobs(state: LeftoversNeeds) -> None:
     cutoff = utcnow() - timedelta(days=state.settings.transfer_history_days)
     async with state.database.session() as db:
         await db.execute(
@@ -146,7 +161,7 @@ async def forget_old_jobs(state: AppState) -> None:
         )
 
 
-async def run_periodically(state: AppState, interval: float = SWEEP_SECONDS) -> None:
+async def run_periodically(state: LeftoversNeeds, interval: float = SWEEP_SECONDS) -> None:
     while True:
         await asyncio.sleep(interval)
         try:

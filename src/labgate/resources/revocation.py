@@ -21,19 +21,17 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from labgate.db.engine import Database
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, Resource, SessionState
 from labgate.db.types import utcnow
 from labgate.resources.access import may_still_use, stop_reason
-from labgate.resources.connections import ending_work
+from labgate.resources.connections import ConnectionManager, ending_work
 from labgate.settings import Settings
-
-if TYPE_CHECKING:
-    from labgate.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +40,32 @@ SWEEP_SECONDS = 30
 CONCURRENT_STOPS = 8
 
 
+class SessionStopper(Protocol):
+    """Stops app sessions (``sessions.lifecycle.Lifecycle``)."""
+
+    async def stop(self, session_id: str, reason: str) -> None: ...
+
+
+class RevocationNeeds(Protocol):
+    """What ending lost access uses of the running server."""
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def connections(self) -> ConnectionManager: ...
+
+    @property
+    def lifecycle(self) -> SessionStopper: ...
+
+
 class Revocation:
     """This replica's side of ending access (see the module docstring)."""
 
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: RevocationNeeds) -> None:
         self.state = state
         self._background: set[asyncio.Task[int]] = set()
 

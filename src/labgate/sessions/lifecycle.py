@@ -22,16 +22,18 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, or_, select, update
 
 from labgate.agent.client import AgentConnection
+from labgate.db.engine import Database
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, Resource, SessionState, User
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 from labgate.launchers.direct import DirectLauncher
 from labgate.launchers.slurm import SlurmLauncher
+from labgate.launching.diagnosis import explain
 from labgate.launching.launcher import (
     Endpoint,
     Launcher,
@@ -40,15 +42,13 @@ from labgate.launching.launcher import (
     Poll,
 )
 from labgate.launching.template import AppTemplate
-from labgate.proxy.upstream import UpstreamPool
+from labgate.launching.upstream import UpstreamPool
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.resources.status import Hub
 from labgate.sessions import probes
-from labgate.sessions.diagnosis import explain
-from labgate.transport.base import ByteReader, StreamWriter
-
-if TYPE_CHECKING:
-    from labgate.state import AppState
+from labgate.sessions.tokens import SessionTokens
+from labgate.settings import Settings
+from labgate.transport.base import ByteReader, StreamWriter, Transport
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,50 @@ class SessionChanged:
     user_id: int
 
 
+class Connections(Protocol):
+    """The owners' connections to their resources (``resources.connections``)."""
+
+    async def agent(self, plan: ConnectionPlan) -> AgentConnection: ...
+
+    async def transport(self, plan: ConnectionPlan) -> Transport: ...
+
+
+class Routes(Protocol):
+    """The proxy's routes to the sessions (``proxy.routes``)."""
+
+    def drop(self, session_id: str) -> None:
+        """Forget where the session leads: it changed."""
+        ...
+
+
+class LifecycleNeeds(Protocol):
+    """What the lifecycle and its reconciler use of the running server (the app's
+    state has it all): nothing else, so sessions import nothing above them."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def connections(self) -> Connections: ...
+
+    @property
+    def routes(self) -> Routes: ...
+
+    @property
+    def templates(self) -> Mapping[str, AppTemplate]: ...
+
+    @property
+    def session_tokens(self) -> SessionTokens: ...
+
+
 class Access:
     """A launcher's way to the resource: the owner's connection, made without asking
     anyone (remembered keys, certificates, or a login still held in memory)."""
 
-    def __init__(self, state: AppState, plan: ConnectionPlan) -> None:
+    def __init__(self, state: LifecycleNeeds, plan: ConnectionPlan) -> None:
         self._state = state
         self.plan = plan
 
@@ -106,7 +145,7 @@ class Snapshot:
 
 
 class Lifecycle:
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: LifecycleNeeds) -> None:
         self.state = state
         self.replica = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
         self.hub: Hub[SessionChanged] = Hub()

@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 
 from labgate.launching.template import AppTemplate
-from labgate.proxy.upstream import UpstreamError, UpstreamPool
+from labgate.launching.upstream import UpstreamError, UpstreamPool
 from labgate.transport.base import StreamOpenFailed
 
 log = logging.getLogger(__name__)
