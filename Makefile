@@ -122,12 +122,13 @@ test: test-deps dev-venv frontend ## Run the front-end unit tests and pytest (PY
 fuzz: dev-venv ## Fuzz the API of a running server with schemathesis (FUZZ_EXAMPLES=200 per operation)
 	LABGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest tests/test_api_fuzz.py $(PYTEST_ARGS)
 
-lint: dev-venv $(STAMPS)/npm-ci ## ruff, mypy, vue-tsc and eslint (runs all, fails if any fails)
+lint: dev-venv $(STAMPS)/npm-ci ## ruff, mypy, import-linter, vue-tsc and eslint (runs all, fails if any fails)
 	failed=()
 	$(VENV)/bin/ruff check src tests benchmarks || failed+=("ruff check")
 	$(VENV)/bin/ruff format --check src tests benchmarks || failed+=("ruff format")
 	$(VENV)/bin/mypy || failed+=("mypy")
 	$(VENV)/bin/mypy --strict tests/support benchmarks || failed+=("mypy tests/support benchmarks")
+	PYTHONPATH=src $(VENV)/bin/lint-imports || failed+=("lint-imports")
 	$(NPM) run typecheck || failed+=("npm run typecheck")
 	$(NPM) run lint || failed+=("npm run lint")
 	if (( $${#failed[@]} )); then printf 'FAILED: %s\n' "$${failed[@]}" >&2; exit 1; fi
