@@ -38,7 +38,7 @@ from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, Valid
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.resources import catalog
 from labgate.resources.access import check_still_allowed
-from labgate.sessions.lifecycle import LAUNCHERS
+from labgate.sessions.lifecycle import launcher_named, launcher_names
 from labgate.sessions.policy import idle_stop_at, policy_for
 from labgate.sessions.tokens import new_session_id
 from labgate.state import AppState
@@ -171,7 +171,7 @@ async def list_templates(principal: CurrentPrincipal, state: State) -> TemplateL
     authorize(principal, Action.LIST_SESSIONS)
     return TemplateList(
         templates=[
-            TemplateOut(**t.describe(), launchers=sorted(LAUNCHERS))
+            TemplateOut(**t.describe(), launchers=launcher_names())
             for t in state.templates.values()
         ]
     )
@@ -224,11 +224,11 @@ async def launch(
             f"There is no app template {body.template!r}. Known: {known}.",
             details=[FieldProblem("body.template", f"unknown template (known: {known})")],
         )
-    launcher = LAUNCHERS.get(body.launcher)
+    launcher = launcher_named(body.launcher)
     if launcher is None:
         raise ValidationFailed(
             f"There is no launcher {body.launcher!r}.",
-            details=[FieldProblem("body.launcher", f"one of {', '.join(sorted(LAUNCHERS))}")],
+            details=[FieldProblem("body.launcher", f"one of {', '.join(launcher_names())}")],
         )
     form = validate_form(template, body.form, batch=launcher.batch)
     resource: Resource = await catalog.get_visible(db, principal, state.settings, body.resource_id)
@@ -438,7 +438,8 @@ def _grant(row: AppSession, hours: int, now: datetime) -> None:
     whose time limit only the scheduler's administrators can raise."""
     row.last_activity_at = now
     row.warned_at = None
-    if row.ends_at is not None and not LAUNCHERS[row.launcher].batch:
+    launcher = launcher_named(row.launcher)
+    if row.ends_at is not None and launcher is not None and not launcher.batch:
         row.ends_at = max(row.ends_at, now) + timedelta(hours=hours)
 
 

@@ -64,6 +64,18 @@ LOG_TAIL_BYTES = 16 * 1024
 LAUNCHERS: dict[str, Launcher] = {"direct": DirectLauncher(), "slurm": SlurmLauncher()}
 
 
+def launcher_named(name: str) -> Launcher | None:
+    """The launcher a session names, None if there is none of that name. Every use of
+    the launchers goes through here and :func:`launcher_names`, so where they come
+    from is decided in one place."""
+    return LAUNCHERS.get(name)
+
+
+def launcher_names() -> list[str]:
+    """The names of the launchers there are, sorted."""
+    return sorted(LAUNCHERS)
+
+
 @dataclass(frozen=True)
 class SessionChanged:
     """Pushed to the owner's tabs whenever a session changes."""
@@ -279,7 +291,7 @@ class Lifecycle:
     async def _launch(self, snap: Snapshot) -> None:
         row = snap.row
         template = self.state.templates.get(row.template)
-        launcher = LAUNCHERS.get(row.launcher)
+        launcher = launcher_named(row.launcher)
         if template is None or launcher is None:
             await self._fail(row, f"This labgate does not know {row.template!r}/{row.launcher!r}.")
             return
@@ -482,7 +494,7 @@ class Lifecycle:
                 message=reason,
                 final_state=final.value,
             )
-        launcher = LAUNCHERS.get(row.launcher)
+        launcher = launcher_named(row.launcher)
         if launcher is not None and row.launcher_state:
             try:
                 await launcher.stop(Access(self.state, snap.plan), row.launcher_state)
@@ -507,7 +519,7 @@ class Lifecycle:
         snap = await self.snapshot(session_id)
         if snap is None:
             return ""
-        launcher = LAUNCHERS.get(snap.row.launcher)
+        launcher = launcher_named(snap.row.launcher)
         if launcher is None or not snap.row.launcher_state:
             return snap.row.log_tail
         access = Access(self.state, snap.plan)

@@ -31,7 +31,7 @@ from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 from labgate.launching.launcher import Endpoint
 from labgate.sessions import probes
-from labgate.sessions.lifecycle import LAUNCHERS, Access, Lifecycle, Snapshot
+from labgate.sessions.lifecycle import Access, Lifecycle, Snapshot, launcher_named
 from labgate.sessions.mail import send_mail
 from labgate.sessions.policy import idle_stop_at
 
@@ -148,7 +148,7 @@ class Reconciler:
         lifecycle = self.lifecycle
         row = snap.row
         template = lifecycle.state.templates.get(row.template)
-        launcher = LAUNCHERS.get(row.launcher)
+        launcher = launcher_named(row.launcher)
         if template is None or launcher is None:
             return
         access = Access(lifecycle.state, snap.plan)
