@@ -16,7 +16,8 @@ and the reconciliation loop rely on it):
   ``poll`` returns ``unknown`` or raises a ``LabgateError`` (the reconciler's "cannot
   check now"), and ``stop`` raises (``StopFailed``: the lifecycle tries again later)
   rather than return as if the app had stopped. Afterwards the app is found running.
-- ``log`` returns the end of what the app printed, within ``max_bytes``.
+- ``log`` returns the end of what the app printed, within ``max_bytes`` in UTF-8 (a
+  character cut at the start left out), also while the app goes on printing.
 
 Running it against a launcher (a plug-in's too): subclass :class:`LauncherConformance`
 in a test module (its name starting with ``Test``) and give it two fixtures::
@@ -48,6 +49,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
@@ -94,11 +96,23 @@ _ASK_EVERY_SECONDS = 0.3
 FOUND = ("pending", "starting", "running")
 #: An app that serves HTTP on the port labgate gives it.
 SERVE = 'python3 -m http.server "$PORT" --bind 127.0.0.1'
-#: An app that prints more than the log test asks for, then waits.
+#: An app that prints more than the log test asks for (two-byte characters, so that
+#: the end is cut inside one), then waits.
 PRINTED_LAST = "conformance: all printed"
-PRINTS = (
-    'python3 -c \'import sys, time; sys.stdout.write(("x" * 99 + "\\n") * 300'
-    f' + "{PRINTED_LAST}\\n"); sys.stdout.flush(); time.sleep(600)\''
+PRINTS = "python3 -c " + shlex.quote(
+    "import sys, time\n"
+    "sys.stdout.buffer.write(('\\u00e9' * 49 + '\\n').encode() * 300)\n"
+    f"sys.stdout.buffer.write(b'{PRINTED_LAST}\\n')\n"
+    "sys.stdout.flush()\n"
+    "time.sleep(600)"
+)
+#: An app that goes on printing, a line every millisecond or so.
+CHATTERS = "python3 -c " + shlex.quote(
+    "import sys, time\n"
+    "while True:\n"
+    "    sys.stdout.write('x' * 99 + '\\n')\n"
+    "    sys.stdout.flush()\n"
+    "    time.sleep(0.001)"
 )
 LOG_MAX_BYTES = 4096
 
@@ -511,3 +525,25 @@ class LauncherConformance:
                 text = await until(printed, "the app's output in its log")
             assert text.endswith(f"{PRINTED_LAST}\n"), text[-200:]
             assert len(text.encode()) > LOG_MAX_BYTES // 2  # the end, not a scrap of it
+
+    async def test_log_of_an_app_that_goes_on_printing_is_within_max_bytes(
+        self,
+        launcher: LauncherFactory,
+        resource: ConformanceResource,
+        job_form: dict[str, Any],
+    ) -> None:
+        request = request_for(resource, CHATTERS, job_form)
+        async with (
+            launched(launcher, resource, request) as state,
+            resource.connected() as access,
+        ):
+            reading = launcher()
+
+            async def printed() -> str | None:
+                text = await reading.log(access, state, LOG_MAX_BYTES)
+                return text if len(text.encode()) > LOG_MAX_BYTES // 2 else None
+
+            await until(printed, "the app's output in its log")
+            for _ in range(20):  # while it prints
+                text = await reading.log(access, state, LOG_MAX_BYTES)
+                assert len(text.encode()) <= LOG_MAX_BYTES, len(text.encode())

@@ -16,7 +16,14 @@ from typing import Any
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
 from labgate.launching.diagnosis import unreachable_note
-from labgate.launching.launcher import Endpoint, LaunchFailed, LaunchRequest, Poll, ResourceAccess
+from labgate.launching.launcher import (
+    Endpoint,
+    LaunchFailed,
+    LaunchRequest,
+    Poll,
+    ResourceAccess,
+    text_tail,
+)
 from labgate.launching.template import Placeholders, command_of
 from labgate.transport.base import StreamOpenFailed
 
@@ -128,8 +135,8 @@ class DirectLauncher:
             endpoint = Endpoint.from_json(state["endpoint"])
             note = await _unreachable(resource, agent, endpoint)
             if note is not None:
-                printed += f"\n{note}\n"
-        return printed
+                printed += f"\n{note}\n".encode()
+        return text_tail(printed, max_bytes)
 
     async def _printed(
         self,
@@ -137,18 +144,20 @@ class DirectLauncher:
         state: Mapping[str, Any],
         process: Mapping[str, Any],
         max_bytes: int,
-    ) -> str:
+    ) -> bytes:
+        """The last ``max_bytes`` the app had printed when ``process`` was listed (it
+        may print more while they are read)."""
         end = int(process["output_end"])
         start = max(int(process["output_start"]), end - max_bytes)
         pieces: list[bytes] = []
         try:
             stream = await agent.attach(str(state["process_id"]), start)
         except (AgentCallError, AgentError):
-            return ""
+            return b""
         try:
             async with asyncio.timeout(_LOG_SECONDS):
                 async for chunk in stream:
-                    pieces.append(chunk.data)
+                    pieces.append(chunk.data[: max(0, end - chunk.offset)])
                     if chunk.end >= end:
                         break
         except TimeoutError:
@@ -156,7 +165,7 @@ class DirectLauncher:
         finally:
             with contextlib.suppress(Exception):
                 await stream.detach()
-        return b"".join(pieces).decode("utf-8", "replace")
+        return b"".join(pieces)
 
 
 async def _unreachable(

@@ -40,6 +40,7 @@ from labgate.launching.launcher import (
     ResourceAccess,
     StopFailed,
     relay_secret,
+    text_tail,
 )
 from labgate.launching.template import Placeholders, command_of
 
@@ -320,4 +321,4 @@ class SlurmLauncher:
             )
         except AgentCallError:
             return ""
-        return base64.b64decode(answer["data"]).decode("utf-8", "replace")
+        return text_tail(base64.b64decode(answer["data"]), max_bytes)

@@ -128,6 +128,16 @@ class ResourceAccess(Protocol):
     ) -> tuple[ByteReader, StreamWriter]: ...
 
 
+def text_tail(data: bytes, max_bytes: int) -> str:
+    """The end of ``data`` (what an app printed) as text of at most ``max_bytes`` bytes
+    in UTF-8, what ``Launcher.log`` returns: a character cut at the start is left out,
+    and bytes that are not UTF-8 count as the replacement character they become."""
+    if max_bytes <= 0:
+        return ""
+    text = data[-max_bytes:].decode("utf-8", "replace").encode()
+    return text[-max_bytes:].decode("utf-8", "ignore")
+
+
 class LaunchFailed(Exception):
     """The app could not be started; the message is for the user."""
 
@@ -154,5 +164,6 @@ class Launcher(Protocol):
         ...
 
     async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
-        """The end of what the app printed (at most ``max_bytes``), for failures."""
+        """The end of what the app printed (at most ``max_bytes`` of it in UTF-8, see
+        :func:`text_tail`), for failures."""
         ...
