@@ -9,6 +9,8 @@ checks it through the proxy, the same way for every launcher.
 State rules: ``start`` may be called once per session. ``poll`` and ``stop`` must work
 with nothing but the state ``start`` returned (and the resource): no memory of the
 process that called ``start``. ``stop`` of something already gone is not an error.
+Every launcher passes the conformance suite that checks these rules
+(``tests/launcher_conformance.py``, docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -157,7 +159,11 @@ class Launcher(Protocol):
         """Submit or start the app; returns the state to remember. Raises LaunchFailed."""
         ...
 
-    async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll: ...
+    async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll:
+        """Where the app is now. A scheduler that does not answer is ``unknown``; a
+        resource that cannot be reached raises a ``LabgateError`` (the reconciler's
+        "cannot check now"); neither is ever ``ended``."""
+        ...
 
     async def stop(self, resource: ResourceAccess, state: Mapping[str, Any]) -> None:
         """End the app. Raises StopFailed when it may still run (try again later)."""
