@@ -10,9 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from labgate.launchers.direct import DirectLauncher
-from labgate.launchers.slurm import SlurmLauncher
 from labgate.launching.launcher import Launcher
+from labgate.sessions.lifecycle import launcher_named, launcher_names
 from tests.launcher_conformance import (
     LauncherConformance,
     LauncherFactory,
@@ -25,8 +24,15 @@ from tests.support.sshd import SshServer
 
 
 def launchers_under_test() -> dict[str, LauncherFactory]:
-    """Every launcher labgate has, by name: each must pass the suite."""
-    return {"direct": DirectLauncher, "slurm": SlurmLauncher}
+    """Every launcher sessions can use, by name (as the lifecycle finds them): each must
+    pass the suite. A factory makes a new instance, as a restarted server has."""
+    return {name: _fresh(name) for name in launcher_names()}
+
+
+def _fresh(name: str) -> LauncherFactory:
+    launcher = launcher_named(name)
+    assert launcher is not None, name
+    return type(launcher)
 
 
 # The resource fixture each launcher is tested on: a launcher added without one fails.
@@ -80,7 +86,7 @@ class TestBuiltinLaunchers(LauncherConformance):
         return found
 
 
-def test_every_launcher_is_a_launcher() -> None:
+def test_every_launcher_goes_by_its_own_name() -> None:
     for name, factory in launchers_under_test().items():
         launcher: Launcher = factory()
         assert launcher.name == name
