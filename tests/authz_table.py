@@ -208,6 +208,8 @@ TABLE: dict[tuple[str, str], Row] = {
     # -- public: the pages, the API's description, the probes, logging in ----------------
     ("GET", "/{path:path}"): public(values={"path": "workspace"}),
     ("GET", "/assets/{path:path}"): public(values={"path": "app.js"}),
+    # Plug-ins' front-end bundles: code, like /assets (web/plugin_assets.py says why).
+    ("GET", "/plugins/{path:path}"): public(values={"path": "matrix/matrix.js"}),
     ("GET", API + "/docs"): public(),
     ("GET", API + "/docs/init.js"): public(),
     ("GET", API + "/docs/static/{path:path}"): public(values={"path": "swagger-ui.css"}),

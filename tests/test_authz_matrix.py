@@ -10,6 +10,7 @@ connection is tried and the owner gets what an unreachable resource answers.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +22,9 @@ import pytest
 from labgate.app import create_app
 from labgate.db import migrate
 from labgate.db.engine import Database
+from labgate.plugins import hookimpl
+from labgate.plugins.front_end import FrontendBundle
+from labgate.plugins.manager import Plugins
 from labgate.proxy.origins import CONFIRM_PATH, ENTER_PATH, SIGN_IN_PATH, binding_of
 from labgate.settings import Settings
 from tests.authz_table import TABLE, Row
@@ -77,6 +81,21 @@ def _static_dir(root: Path) -> Path:
     return root
 
 
+class _MatrixBundle:
+    """A plug-in with a front-end bundle, so that /plugins/matrix/matrix.js exists."""
+
+    def __init__(self, root: Path) -> None:
+        self.directory = root
+        root.mkdir(parents=True)
+        (root / "matrix.js").write_text("export function register() {}")
+        manifest = {"name": "matrix", "version": "1", "entry": "matrix.js", "frontend_api": 1}
+        (root / "manifest.json").write_text(json.dumps(manifest))
+
+    @hookimpl
+    def register_frontend_bundles(self) -> list[FrontendBundle]:
+        return [FrontendBundle("matrix", self.directory)]
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 async def matrix(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -96,8 +115,14 @@ async def _matrix(dsn: str, root: Path) -> AsyncIterator[Matrix]:
     static = _static_dir(root / "static")
     database = Database(dsn, pool_size=5)
     await migrate.upgrade(database)
+    settings = _settings(root / "data")
+    bundle = _MatrixBundle(root / "bundle")
     plain = create_app(
-        _settings(root / "data"), database=database, bootstrap=False, static_dir=static
+        settings,
+        database=database,
+        bootstrap=False,
+        static_dir=static,
+        plugins=Plugins.load(settings, extra=[bundle]),
     )
     origins = create_app(
         _settings(root / "data", app_domain=APP_DOMAIN, public_url=f"http://{LABGATE_HOST}"),

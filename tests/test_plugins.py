@@ -135,7 +135,6 @@ NOT_YET_WIRED = {
     "register_file_viewers",
     "register_panes",
     "register_routers",
-    "register_frontend_bundles",
 }
 
 

@@ -43,6 +43,7 @@ from labgate.http.errors import install_error_handlers
 from labgate.http.metrics import MetricsMiddleware
 from labgate.http.security_headers import SecurityHeadersMiddleware
 from labgate.http.socket_watch import SocketWatchMiddleware
+from labgate.plugins.bundles import URL_PREFIX as PLUGIN_ASSETS
 from labgate.plugins.manager import Plugins
 from labgate.proxy.asgi import ProxyMiddleware
 from labgate.resources import leftovers
@@ -50,6 +51,7 @@ from labgate.resources.catalog import ensure_local_resource
 from labgate.settings import Settings
 from labgate.state import AppState
 from labgate.web.apidocs import install_api_docs
+from labgate.web.plugin_assets import PluginAssets
 from labgate.web.spa import STATIC_DIR, install_spa
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,7 @@ def create_app(
         providers=load_providers(settings, plugins),
     )
     state.templates  # noqa: B018 -- the administrator's templates are checked now, not at first use
+    state.bundles  # noqa: B018 -- and the plug-ins' front-end manifests
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -177,6 +180,7 @@ def create_app(
     app.include_router(api_router())
     app.include_router(meta.probes)
     install_api_docs(app, f"{API_PREFIX}/openapi.json")
+    app.mount(PLUGIN_ASSETS, PluginAssets(state.bundles.values()), name="plugins")
     install_spa(app, static_dir)
     # Outermost last: headers on everything, metrics around the limit's 413s too.
     app.add_middleware(

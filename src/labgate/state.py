@@ -22,6 +22,7 @@ from labgate.db.models import Resource
 from labgate.fanout import Fanout
 from labgate.http.metrics import Metrics
 from labgate.launching.template import AppTemplate
+from labgate.plugins.bundles import LoadedBundle, load_bundles
 from labgate.plugins.manager import Plugins
 from labgate.proxy.origins import AppOrigins
 from labgate.proxy.routes import RouteTable
@@ -122,6 +123,11 @@ class AppState:
             receive=changed_elsewhere,
         )
         return fanout
+
+    @cached_property
+    def bundles(self) -> dict[str, LoadedBundle]:
+        """The plug-ins' front-end bundles, by name, their manifests checked."""
+        return load_bundles(self.plugins)
 
     @cached_property
     def templates(self) -> dict[str, AppTemplate]:

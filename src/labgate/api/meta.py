@@ -35,6 +35,14 @@ class PluginOut(BaseModel):
     version: str
 
 
+class BundleOut(BaseModel):
+    """A plug-in's front-end bundle: the browser imports ``entry`` at start."""
+
+    name: str
+    version: str
+    entry: str
+
+
 class InfoOut(BaseModel):
     name: str
     version: str
@@ -42,6 +50,8 @@ class InfoOut(BaseModel):
     limits: LimitsOut
     #: The active plug-ins (labgate's own built-ins among them).
     plugins: list[PluginOut]
+    #: The plug-ins' front-end bundles (docs/plugins.md, "Front-end bundles").
+    bundles: list[BundleOut]
 
 
 def _is_loopback(address: str) -> bool:
@@ -59,6 +69,7 @@ async def info(state: State) -> InfoOut:
             min_password_length=state.settings.min_password_length,
         ),
         plugins=[PluginOut(name=p.name, version=p.version) for p in state.plugins.info()],
+        bundles=[BundleOut(**b.describe()) for b in state.bundles.values()],
     )
 
 

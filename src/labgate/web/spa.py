@@ -11,7 +11,7 @@ from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Paths that belong to the server; anything else is a front-end route.
-_SERVER_PREFIXES = ("/api/", "/assets/", "/healthz", "/metrics")
+_SERVER_PREFIXES = ("/api/", "/assets/", "/plugins/", "/healthz", "/metrics")
 
 _NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>labgate</title>
 <h1>The labgate front end is not built</h1>
