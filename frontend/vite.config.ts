@@ -22,6 +22,8 @@ export default defineConfig({
       // ws: true so later WebSocket endpoints (terminals) work through the dev server too.
       '/api': { target: server, ws: true },
       '/healthz': { target: server },
+      // Plug-ins' front-end bundles.
+      '/plugins': { target: server },
     },
   },
   test: {

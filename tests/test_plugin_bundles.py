@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,10 @@ def test_two_bundles_of_one_name_stop_the_start(settings: Settings, bundle_dir: 
     plugins = plugins_with(settings, BundlePlugin(bundle_dir), BundlePlugin(bundle_dir))
     with pytest.raises(ConfigurationError, match=r"both provide frontend_bundles 'demo'"):
         load_bundles(plugins)
+
+
+def test_the_front_end_gives_bundles_the_api_version_the_server_checks() -> None:
+    source = (ROOT / "frontend" / "src" / "plugins" / "api.ts").read_text()
+    found = re.search(r"export const FRONTEND_API_VERSION = (\d+)", source)
+    assert found, "FRONTEND_API_VERSION not found in frontend/src/plugins/api.ts"
+    assert int(found.group(1)) == FRONTEND_API_VERSION

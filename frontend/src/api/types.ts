@@ -38,11 +38,55 @@ export interface ServerLimits {
   min_password_length: number
 }
 
+/** A loaded plug-in (labgate's own built-ins among them). */
+export interface PluginInfo {
+  name: string
+  version: string
+}
+
+/** A plug-in's front-end bundle: the browser imports `entry` at start (docs/plugins.md). */
+export interface BundleInfo {
+  name: string
+  version: string
+  /** The URL of its entry module, below /plugins/<name>/. */
+  entry: string
+}
+
+/** Which files a viewer opens, and the front-end component that shows them. */
+export interface ViewerInfo {
+  id: string
+  title: string
+  /** The component's name in the viewer registry (panes/viewer/registry.ts). */
+  component: string
+  /** Lower case, without the dot. */
+  extensions: string[]
+  /** Whole file names, lower case. */
+  names: string[]
+  /** Among viewers claiming a file the highest wins; labgate's own have 0. */
+  priority: number
+  /** The bundle holding the component ('' for labgate's own). */
+  bundle: string
+}
+
+/** A kind of pane the server offers. */
+export interface PaneInfo {
+  kind: string
+  title: string
+  in_menu: boolean
+  bundle: string
+}
+
 export interface ServerInfo {
   name: string
   version: string
   auth_providers: AuthProvider[]
   limits: ServerLimits
+  plugins?: PluginInfo[]
+  bundles?: BundleInfo[]
+  /** Absent from servers before plug-ins described viewers: the front end's own table is used. */
+  viewers?: ViewerInfo[]
+  /** Absent from servers before plug-ins described panes: every registered pane is offered. */
+  panes?: PaneInfo[]
 }
 
 export type PreferenceValues = Record<string, unknown>

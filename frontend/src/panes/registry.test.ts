@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { defineComponent, h, isReactive } from 'vue'
-import { clearPaneRegistry, getPane, hasPane, listPanes, paneComponents, registerPane } from './registry'
+import { clearPaneRegistry, getPane, hasPane, listPanes, menuPanes, paneComponents, registerPane } from './registry'
 
 const Dummy = defineComponent({ render: () => h('div') })
 const Other = defineComponent({ render: () => h('span') })
@@ -54,5 +54,23 @@ describe('pane registry', () => {
   it('keeps components out of Vue reactivity', () => {
     registerPane({ kind: 'welcome', title: 'Welcome', component: Dummy })
     expect(isReactive(getPane('welcome')?.component)).toBe(false)
+  })
+
+  it('offers in the Panes menu what the server lists for it, or every registered pane without a list', () => {
+    registerPane({ kind: 'welcome', title: 'Welcome', component: Dummy })
+    registerPane({ kind: 'viewer', title: 'Viewer', component: Dummy, inMenu: false })
+    registerPane({ kind: 'sample', title: 'Sample', component: Other })
+    registerPane({ kind: 'gone', title: 'Uninstalled', component: Other })
+    const kinds = (listed?: { kind: string; in_menu: boolean }[]) => menuPanes(listed).map((p) => p.kind)
+    expect(kinds()).toEqual(['welcome', 'sample', 'gone'])
+    expect(kinds([])).toEqual(['welcome', 'sample', 'gone'])
+    const listed = [
+      { kind: 'welcome', in_menu: true },
+      { kind: 'viewer', in_menu: true },
+      { kind: 'sample', in_menu: true },
+      { kind: 'gone', in_menu: false },
+      { kind: 'not-loaded', in_menu: true },
+    ]
+    expect(kinds(listed)).toEqual(['welcome', 'sample'])
   })
 })

@@ -63,6 +63,16 @@ export function listPanes(): PaneDefinition[] {
   return [...panes.values()]
 }
 
+/**
+ * The panes the Panes menu offers: registered for the menu and, when the server lists
+ * panes (/api/v1/info `panes`: labgate's own and plug-ins'), listed there for the menu.
+ * Without the server's list, every registered one.
+ */
+export function menuPanes(listed?: readonly { kind: string; in_menu: boolean }[]): PaneDefinition[] {
+  const offered = listed && listed.length > 0 ? new Set(listed.filter((p) => p.in_menu).map((p) => p.kind)) : null
+  return listPanes().filter((pane) => pane.inMenu !== false && (offered === null || offered.has(pane.kind)))
+}
+
 /** `{kind: component}` for dockview's `components` option. */
 export function paneComponents(): Record<string, Component> {
   return Object.fromEntries([...panes.values()].map((p) => [p.kind, p.component]))

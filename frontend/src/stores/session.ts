@@ -6,6 +6,7 @@ import { computed, reactive, shallowReadonly } from 'vue'
 import { fetchServerInfo, fetchSession, login, logout } from '../api/auth'
 import { api, ApiError } from '../api/client'
 import type { ServerInfo, User } from '../api/types'
+import { loadBundles } from '../plugins/loader'
 import { notify } from './notices'
 import { preferences } from './preferences'
 
@@ -50,7 +51,14 @@ export function displayName(user: Pick<User, 'display_name' | 'username'>): stri
   return user.display_name?.trim() || user.username
 }
 
+/**
+ * Settles once the plug-ins' bundles are loaded (or have failed, each with a notice): the
+ * workspace waits for it, so that a saved layout finds the plug-ins' panes.
+ */
+let pluginsLoaded: Promise<unknown> = Promise.resolve()
+
 async function enter(user: User): Promise<void> {
+  await pluginsLoaded
   try {
     await preferences.load()
   } catch (error) {
@@ -100,12 +108,14 @@ export async function startSession(): Promise<void> {
   api.onPasswordChangeRequired = handlePasswordChangeRequired
   state.status = 'starting'
   state.startError = null
-  fetchServerInfo()
+  pluginsLoaded = fetchServerInfo()
     .then((info) => {
       state.server = info
+      return loadBundles(info.bundles ?? [])
     })
     .catch(() => {
-      // The login page falls back to the plain name; nothing else depends on /info.
+      // The login page falls back to the plain name, the workspace to labgate's own
+      // panes and viewers.
     })
   try {
     const answer = await fetchSession()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chooseViewer, extensionOf, looksBinary } from './viewerChoice'
+import { BUILTIN_VIEWERS, chooseViewer, componentNameOf, extensionOf, looksBinary, tableFor, viewerTable, type ViewerRule } from './viewerChoice'
 
 describe('chooseViewer', () => {
   it('picks a viewer by extension, case ignored', () => {
@@ -36,6 +36,49 @@ describe('chooseViewer', () => {
   it('has no extension for dot files', () => {
     expect(extensionOf('.bashrc')).toBe('')
     expect(extensionOf('a.B')).toBe('b')
+  })
+})
+
+const sample: ViewerRule = { id: 'sample.lgsample', extensions: ['lgsample'], names: [], priority: 0 }
+
+describe('the server\'s viewer table', () => {
+  it('opens what a plug-in\'s viewer claims with that viewer', () => {
+    const table = viewerTable([...BUILTIN_VIEWERS, sample])
+    expect(chooseViewer('run.LGSAMPLE', true, table)).toEqual({ kind: 'viewer', viewer: 'sample.lgsample' })
+    expect(chooseViewer('plot.png', true, table)).toEqual({ kind: 'viewer', viewer: 'image' })
+    // Without the plug-in, the same file is looked at.
+    expect(chooseViewer('run.lgsample', true, viewerTable(BUILTIN_VIEWERS))).toEqual({ kind: 'viewer', viewer: 'sniff' })
+  })
+  it('lets the highest priority win, and the first listed among equals', () => {
+    const csv = { id: 'plot.csv', extensions: ['csv'], names: [], priority: 10 }
+    expect(chooseViewer('a.csv', true, viewerTable([...BUILTIN_VIEWERS, csv]))).toEqual({ kind: 'viewer', viewer: 'plot.csv' })
+    expect(chooseViewer('a.csv', true, viewerTable([csv, ...BUILTIN_VIEWERS]))).toEqual({ kind: 'viewer', viewer: 'plot.csv' })
+    const equal = { ...csv, priority: 0 }
+    expect(chooseViewer('a.csv', true, viewerTable([...BUILTIN_VIEWERS, equal]))).toEqual({ kind: 'viewer', viewer: 'table' })
+  })
+  it('puts a viewer\'s claim before the editor and binary rules; names before extensions', () => {
+    const hdf5 = { id: 'hdf5', extensions: ['h5', 'HDF5'], names: [], priority: 0 }
+    const makefile = { id: 'make', extensions: [], names: ['Makefile'], priority: 0 }
+    const notebook = { id: 'nb', extensions: [], names: ['notes.txt'], priority: 0 }
+    const table = viewerTable([...BUILTIN_VIEWERS, hdf5, makefile, notebook])
+    expect(chooseViewer('data.hdf5', true, table)).toEqual({ kind: 'viewer', viewer: 'hdf5' })
+    expect(chooseViewer('makefile', true, table)).toEqual({ kind: 'viewer', viewer: 'make' })
+    expect(chooseViewer('notes.txt', true, table)).toEqual({ kind: 'viewer', viewer: 'nb' })
+    expect(chooseViewer('other.txt', true, table)).toEqual({ kind: 'viewer', viewer: 'text' })
+    expect(chooseViewer('data.npy', true, table)).toEqual({ kind: 'viewer', viewer: 'binary' })
+    expect(chooseViewer('main.py', true, table)).toEqual({ kind: 'editor' })
+  })
+  it('is labgate\'s own table when the server sends none', () => {
+    expect(chooseViewer('a.pdf', true, tableFor(undefined))).toEqual({ kind: 'viewer', viewer: 'pdf' })
+    expect(chooseViewer('a.pdf', true, tableFor([]))).toEqual({ kind: 'viewer', viewer: 'pdf' })
+    expect(chooseViewer('a.pdf', true, tableFor([sample]))).toEqual({ kind: 'viewer', viewer: 'sniff' })
+  })
+  it('names the component the server gives a viewer, else the one of labgate\'s own table', () => {
+    const viewers = [{ id: 'lgsample', component: 'SampleViewer' }]
+    expect(componentNameOf('lgsample', viewers)).toBe('SampleViewer')
+    expect(componentNameOf('image', viewers)).toBeUndefined()
+    expect(componentNameOf('image', undefined)).toBe('ImageViewer')
+    expect(componentNameOf('lgsample', undefined)).toBeUndefined()
   })
 })
 

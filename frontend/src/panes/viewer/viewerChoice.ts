@@ -1,41 +1,62 @@
 /**
- * Which viewer opens a file: by its name's extension first; a name that says nothing is
- * looked at (its first KiB: a NUL byte means binary). Code and configuration go to the
- * editor, which can change them; logs and notes open read-only in the text viewer.
+ * Which viewer opens a file. The server says which viewer claims which extensions and
+ * names (/api/v1/info `viewers`: labgate's own and plug-ins', the highest priority
+ * winning); what no viewer claims is decided here: code and configuration go to the
+ * editor, which can change them, known binary formats to the offer to download, and a
+ * name that says nothing is looked at (its first KiB: a NUL byte means binary).
  */
 
-export type ViewerId = 'image' | 'pdf' | 'text' | 'table' | 'json' | 'markdown' | 'html' | 'binary' | 'sniff'
+/** A viewer's id (image, pdf, text, ..., or a plug-in's), or `binary` / `sniff`. */
+export type ViewerId = string
 
 /** What a double click does: a viewer, or the editor. */
 export type FileChoice = { kind: 'viewer'; viewer: ViewerId } | { kind: 'editor' }
 
-const BY_EXTENSION: Record<string, ViewerId> = {
-  png: 'image',
-  jpg: 'image',
-  jpeg: 'image',
-  gif: 'image',
-  svg: 'image',
-  webp: 'image',
-  avif: 'image',
-  bmp: 'image',
-  ico: 'image',
-  pdf: 'pdf',
-  csv: 'table',
-  tsv: 'table',
-  tab: 'table',
-  json: 'json',
-  geojson: 'json',
-  ipynb: 'json',
-  md: 'markdown',
-  markdown: 'markdown',
-  html: 'html',
-  htm: 'html',
-  log: 'text',
-  txt: 'text',
-  out: 'text',
-  err: 'text',
-  text: 'text',
+/** What the choice needs of a viewer's description (ViewerInfo). */
+export interface ViewerRule {
+  id: string
+  extensions: readonly string[]
+  names: readonly string[]
+  priority: number
 }
+
+/** Extension and whole name → viewer id, each the claim of the highest priority. */
+export interface ViewerTable {
+  byExtension: ReadonlyMap<string, ViewerId>
+  byName: ReadonlyMap<string, ViewerId>
+}
+
+/**
+ * labgate's own viewers as the server describes them (labgate/web/viewers.py): used only
+ * while the server's answer has no `viewers` (a server from before viewers were plug-ins).
+ */
+export const BUILTIN_VIEWERS: readonly (ViewerRule & { component: string })[] = [
+  { id: 'image', component: 'ImageViewer', extensions: ['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'avif', 'bmp', 'ico'], names: [], priority: 0 },
+  { id: 'pdf', component: 'PdfViewer', extensions: ['pdf'], names: [], priority: 0 },
+  { id: 'table', component: 'TableViewer', extensions: ['csv', 'tsv', 'tab'], names: [], priority: 0 },
+  { id: 'json', component: 'JsonViewer', extensions: ['json', 'geojson', 'ipynb'], names: [], priority: 0 },
+  { id: 'markdown', component: 'MarkdownViewer', extensions: ['md', 'markdown'], names: [], priority: 0 },
+  { id: 'html', component: 'HtmlViewer', extensions: ['html', 'htm'], names: [], priority: 0 },
+  { id: 'text', component: 'TextViewer', extensions: ['log', 'txt', 'out', 'err', 'text'], names: [], priority: 0 },
+]
+
+/** The table of `viewers`: for each extension and name, the claim of the highest priority (the first listed among equals). */
+export function viewerTable(viewers: readonly ViewerRule[]): ViewerTable {
+  const byExtension = new Map<string, ViewerRule>()
+  const byName = new Map<string, ViewerRule>()
+  const claim = (table: Map<string, ViewerRule>, key: string, viewer: ViewerRule): void => {
+    const held = table.get(key)
+    if (!held || viewer.priority > held.priority) table.set(key, viewer)
+  }
+  for (const viewer of viewers) {
+    for (const extension of viewer.extensions) claim(byExtension, extension.toLowerCase(), viewer)
+    for (const name of viewer.names) claim(byName, name.toLowerCase(), viewer)
+  }
+  const ids = (table: Map<string, ViewerRule>) => new Map([...table].map(([key, viewer]) => [key, viewer.id]))
+  return { byExtension: ids(byExtension), byName: ids(byName) }
+}
+
+const BUILTIN_TABLE = viewerTable(BUILTIN_VIEWERS)
 
 /** Opened in the editor: source code and configuration. */
 const EDITOR_EXTENSIONS = new Set(
@@ -61,18 +82,32 @@ export function extensionOf(name: string): string {
 
 /**
  * The choice for `name`. `editorAvailable` is false while no editor pane is registered:
- * code then opens in the text viewer.
+ * code then opens in the text viewer. `table` is the server's (see {@link viewerTable});
+ * a viewer claiming a whole name or an extension wins over the editor and binary rules.
  */
-export function chooseViewer(name: string, editorAvailable: boolean): FileChoice {
+export function chooseViewer(name: string, editorAvailable: boolean, table: ViewerTable = BUILTIN_TABLE): FileChoice {
   const lower = name.toLowerCase()
   const extension = extensionOf(lower)
   const editor: FileChoice = editorAvailable ? { kind: 'editor' } : { kind: 'viewer', viewer: 'text' }
+  const named = table.byName.get(lower)
+  if (named) return { kind: 'viewer', viewer: named }
   if (EDITOR_NAMES.has(lower)) return editor
-  const viewer = BY_EXTENSION[extension]
+  const viewer = extension ? table.byExtension.get(extension) : undefined
   if (viewer) return { kind: 'viewer', viewer }
   if (EDITOR_EXTENSIONS.has(extension)) return editor
   if (BINARY_EXTENSIONS.has(extension)) return { kind: 'viewer', viewer: 'binary' }
   return { kind: 'viewer', viewer: 'sniff' }
+}
+
+/** The table for the server's `viewers`, or labgate's own table when it sent none. */
+export function tableFor(viewers: readonly ViewerRule[] | undefined): ViewerTable {
+  return viewers && viewers.length > 0 ? viewerTable(viewers) : BUILTIN_TABLE
+}
+
+/** The name of the registered component showing viewer `id`, as the server's `viewers` (else labgate's own table) says. */
+export function componentNameOf(id: ViewerId, viewers: readonly { id: string; component: string }[] | undefined): string | undefined {
+  const table = viewers && viewers.length > 0 ? viewers : BUILTIN_VIEWERS
+  return table.find((viewer) => viewer.id === id)?.component
 }
 
 export const SNIFF_BYTES = 1024
