@@ -14,25 +14,40 @@ from pathlib import Path
 
 import pytest
 
-from labgate.agent import program
-from labgate.agent.bootstrap import PROGRAM_SOURCE
+from labgate.agent import bootstrap, program
+from labgate.agent.bootstrap import BOOT_SOURCE, MODULE_SOURCES
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
 from labgate.transport.local import LocalTransport
 
-
-def test_the_agent_is_valid_python_3_8() -> None:
-    # The resource may have an old python: the agent must parse with 3.8's grammar.
-    ast.parse(PROGRAM_SOURCE, feature_version=(3, 8))
+AGENT_SOURCES = {"boot": BOOT_SOURCE, **MODULE_SOURCES}
 
 
-def test_the_agent_imports_only_the_standard_library() -> None:
+@pytest.mark.parametrize("module", sorted(AGENT_SOURCES))
+def test_the_agent_is_valid_python_3_8(module: str) -> None:
+    # The resource may have an old python: every module sent there must parse with 3.8's
+    # grammar.
+    ast.parse(AGENT_SOURCES[module], feature_version=(3, 8))
+
+
+@pytest.mark.parametrize("module", sorted(AGENT_SOURCES))
+def test_the_agent_imports_only_the_standard_library_and_itself(module: str) -> None:
     imported = set()
-    for node in ast.walk(ast.parse(PROGRAM_SOURCE)):
+    for node in ast.walk(ast.parse(AGENT_SOURCES[module])):
         if isinstance(node, ast.Import):
             imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             imported.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):  # relative: a module of the agent's own
+            assert node.level == 1, "the agent's modules import each other as .name"
+            assert node.module in MODULE_SOURCES, f"{node.module} is not sent to the resource"
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_every_module_of_the_package_is_sent() -> None:
+    package = Path(bootstrap.__file__).with_name("remote")
+    assert {p.stem for p in package.glob("*.py")} == set(MODULE_SOURCES) | {"boot"}
+    assert "__init__" in MODULE_SOURCES
+    assert "boot" not in MODULE_SOURCES
 
 
 async def test_greeting_and_calls() -> None:

@@ -506,12 +506,12 @@ async def test_a_newer_agent_starts_a_newer_daemon_and_the_old_one_drains(
         old = await daemon.connect()
         started = await old.call("proc.start", command=f"while [ ! -e {go} ]; do sleep 0.05; done")
         await old.close()
-        newer = bootstrap.PROGRAM_SOURCE.replace(
+        newer = bootstrap.MODULE_SOURCES["wire"].replace(
             b"\nAGENT_VERSION = %d\n" % program.AGENT_VERSION,
             b"\nAGENT_VERSION = %d\n" % (program.AGENT_VERSION + 1),
         )
-        assert newer != bootstrap.PROGRAM_SOURCE
-        monkeypatch.setattr(bootstrap, "PROGRAM_SOURCE", newer)
+        assert newer != bootstrap.MODULE_SOURCES["wire"]
+        monkeypatch.setitem(bootstrap.MODULE_SOURCES, "wire", newer)
         new = await daemon.connect()
         assert new.hello["agent_version"] == program.AGENT_VERSION + 1
         assert new.hello["pid"] != old.hello["pid"]  # beside the old one, not in it

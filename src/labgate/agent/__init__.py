@@ -1,3 +1,3 @@
-"""The agent: a small Python program labgate sends over any transport and runs from memory
-on the resource. ``program.py`` is that program (standard library only, Python >= 3.8);
-``client.py`` is the server's end of the conversation."""
+"""The agent: a small Python package labgate sends over any transport and runs from memory
+on the resource. ``remote/`` is that package (standard library only, Python >= 3.8);
+``bootstrap.py`` sends it and ``client.py`` is the server's end of the conversation."""

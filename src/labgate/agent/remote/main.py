@@ -1,0 +1,44 @@
+"""The agent's entry point: what ``python3 -c <loader>`` runs on the resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+
+from .connection import Agent, _streams
+from .daemon import _connect_or_start, _hand_over
+from .processes import PROCESSES
+from .relay import _serve_relay
+from .runtime import STATE, Options
+
+
+async def _serve_stdio() -> None:
+    STATE.clients = 1
+    reader, writer, _ = await _streams(sys.stdin.buffer, sys.stdout.buffer)
+    try:
+        await Agent(reader, writer).run()
+    finally:
+        # Without a daemon nothing outlives this connection: hang up what it started.
+        for process in PROCESSES.processes.values():
+            if process.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(process.pid, signal.SIGHUP)
+
+
+def main() -> None:
+    """Entry point: hand standard input and output to this user's daemon (starting it if
+    needed), or with ``--no-daemon`` answer calls in this process until EOF, or with
+    ``--relay`` be a batch job's relay."""
+    options = Options(sys.argv[1:])
+    STATE.options = options
+    if options.relay_endpoint_file is not None:
+        target = (options.relay_to_port, options.relay_to_socket)
+        asyncio.run(_serve_relay(options.relay_endpoint_file, target))
+        return
+    if not options.daemon:
+        asyncio.run(_serve_stdio())
+        return
+    _hand_over(_connect_or_start(options))
