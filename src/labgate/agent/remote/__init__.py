@@ -2,6 +2,7 @@
 from memory (standard library only, Python >= 3.8). One module per subject:
 
 - ``wire``: frames, channels, flow control, errors; the only module the server imports
+- ``methods``: ``@rpc``, which declares a method where it is implemented, and ``METHODS``
 - ``tasks``: work in threads, waits on the event loop
 - ``system``: ``ping``, ``system.info``, ``daemon.info``
 - ``files``: the ``fs.*`` calls answered in one go (list, stat, read, write, copy, ...)

@@ -10,43 +10,10 @@ import json
 import os
 import stat
 import sys
-from typing import Any, Awaitable, BinaryIO, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Awaitable, BinaryIO, Dict, List, Optional, Set, Tuple
 
-from .files import (
-    _chmod,
-    _copy,
-    _delete,
-    _du,
-    _mkdir,
-    _rename,
-    _search,
-    rpc_fs_list,
-    rpc_fs_read,
-    rpc_fs_stat,
-    rpc_fs_write,
-)
-from .ports import rpc_net_free_port, rpc_net_listening, rpc_net_socket_path
-from .processes import (
-    Process,
-    rpc_proc_attach,
-    rpc_proc_detach,
-    rpc_proc_forget,
-    rpc_proc_list,
-    rpc_proc_resize,
-    rpc_proc_signal,
-    rpc_proc_start,
-)
-from .streams import rpc_fs_archive, rpc_fs_read_stream, rpc_fs_write_stream
-from .system import rpc_daemon_info, rpc_ping, rpc_system_info
-from .tasks import _in_thread
-from .transfers import (
-    _symlink,
-    _upload_complete,
-    _upload_open,
-    _utime,
-    _walk,
-    rpc_fs_upload_append,
-)
+from .methods import METHODS
+from .processes import Process
 from .wire import (
     AGENT_VERSION,
     CHUNK,
@@ -66,62 +33,6 @@ from .wire import (
     encode_response,
     error_of,
     read_frame,
-)
-
-
-def _in_thread_rpc(function: Callable[[Dict[str, Any]], Dict[str, Any]]) -> "Handler":
-    async def rpc(params: Dict[str, Any]) -> Dict[str, Any]:
-        return await _in_thread(function, params)
-
-    rpc.__doc__ = function.__doc__
-    return rpc
-
-
-Handler = Callable[[Dict[str, Any]], Awaitable[Dict[str, Any]]]
-SessionHandler = Callable[["Agent", Dict[str, Any], Optional[Channel]], Awaitable[Dict[str, Any]]]
-
-METHODS: Dict[str, Handler] = {
-    "ping": rpc_ping,
-    "system.info": rpc_system_info,
-    "daemon.info": rpc_daemon_info,
-    "fs.list": rpc_fs_list,
-    "fs.stat": rpc_fs_stat,
-    "fs.read": rpc_fs_read,
-    "fs.write": rpc_fs_write,
-    "fs.mkdir": _in_thread_rpc(_mkdir),
-    "fs.rename": _in_thread_rpc(_rename),
-    "fs.copy": _in_thread_rpc(_copy),
-    "fs.delete": _in_thread_rpc(_delete),
-    "fs.chmod": _in_thread_rpc(_chmod),
-    "fs.du": _in_thread_rpc(_du),
-    "fs.search": _in_thread_rpc(_search),
-    "fs.upload_open": _in_thread_rpc(_upload_open),
-    "fs.upload_complete": _in_thread_rpc(_upload_complete),
-    "fs.walk": _in_thread_rpc(_walk),
-    "fs.symlink": _in_thread_rpc(_symlink),
-    "fs.utime": _in_thread_rpc(_utime),
-    "proc.start": rpc_proc_start,
-    "proc.list": rpc_proc_list,
-    "proc.resize": rpc_proc_resize,
-    "proc.signal": rpc_proc_signal,
-    "proc.forget": rpc_proc_forget,
-    "net.free_port": rpc_net_free_port,
-    "net.listening": rpc_net_listening,
-    "net.socket_path": rpc_net_socket_path,
-}
-
-# Methods that need the connection they were called on; those in OPENS_CHANNEL open the
-# channel named by their ``channel`` parameter.
-SESSION_METHODS: Dict[str, SessionHandler] = {
-    "proc.attach": rpc_proc_attach,
-    "fs.read_stream": rpc_fs_read_stream,
-    "fs.write_stream": rpc_fs_write_stream,
-    "fs.upload_append": rpc_fs_upload_append,
-    "fs.archive": rpc_fs_archive,
-    "proc.detach": rpc_proc_detach,
-}
-OPENS_CHANNEL = frozenset(
-    ["proc.attach", "fs.read_stream", "fs.write_stream", "fs.upload_append", "fs.archive"]
 )
 
 
@@ -168,7 +79,8 @@ class Agent:
         # The channel is opened here, in frame order, before any DATA for it is read.
         channel = None
         params = request.get("params")
-        if request.get("method") in OPENS_CHANNEL and isinstance(params, dict):
+        method = METHODS.get(request.get("method"))  # type: ignore[arg-type]
+        if method is not None and method.channel and isinstance(params, dict):
             number = params.get("channel")
             if isinstance(number, int) and number > 0 and number not in self.channels:
                 channel = self.channels[number] = Channel(number, self)
@@ -179,16 +91,17 @@ class Agent:
         name = str(request.get("method"))
         try:
             params = request.get("params") or {}
-            if name not in METHODS and name not in SESSION_METHODS:
+            method = METHODS.get(name)
+            if method is None:
                 raise RemoteError("unknown_method", "The agent has no method %r." % name)
             if not isinstance(params, dict):
                 raise RemoteError("bad_request", "params must be an object")
-            if name in METHODS:
-                result = await METHODS[name](params)
+            if not method.connection:
+                result = await method.handler(params)
             else:
-                if name in OPENS_CHANNEL and channel is None:
+                if method.channel and channel is None:
                     raise RemoteError("bad_request", "channel must be a positive number not in use")
-                result = await SESSION_METHODS[name](self, params, channel)
+                result = await method.handler(self, params, channel)
             answer = encode_response(request_id, result)
         except Exception as exc:  # report, never die: one bad call must not end the agent
             error = error_of(exc)

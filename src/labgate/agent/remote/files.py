@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
+from .methods import rpc
 from .tasks import _in_thread
 from .wire import RemoteError
 
@@ -176,6 +177,7 @@ def _list_directory(params: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+@rpc("fs.list")
 async def rpc_fs_list(params: Dict[str, Any]) -> Dict[str, Any]:
     """One page of a directory, sorted by name, with full stat for each entry."""
     return await _in_thread(_list_directory, params)
@@ -191,6 +193,7 @@ def _stat(params: Dict[str, Any]) -> Dict[str, Any]:
     return _entry(_path_from(params))
 
 
+@rpc("fs.stat")
 async def rpc_fs_stat(params: Dict[str, Any]) -> Dict[str, Any]:
     return await _in_thread(_stat, params)
 
@@ -222,6 +225,7 @@ def _read(params: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+@rpc("fs.read")
 async def rpc_fs_read(params: Dict[str, Any]) -> Dict[str, Any]:
     """Bytes ``offset`` to ``offset + length`` (at most 4 MiB) and the file's version."""
     return await _in_thread(_read, params)
@@ -338,6 +342,7 @@ def _write(params: Dict[str, Any]) -> Dict[str, Any]:
         raise
 
 
+@rpc("fs.write")
 async def rpc_fs_write(params: Dict[str, Any]) -> Dict[str, Any]:
     """Replace a file atomically; ``if_version`` makes it fail with "conflict" when the
     file is not the one that was read, ``create_only`` with "exists" when it exists."""
@@ -374,6 +379,7 @@ def _rename_no_replace(source: bytes, target: bytes) -> None:
     os.rename(source, target)
 
 
+@rpc("fs.mkdir", thread=True)
 def _mkdir(params: Dict[str, Any]) -> Dict[str, Any]:
     path = _path_from(params)
     if params.get("parents"):
@@ -383,6 +389,7 @@ def _mkdir(params: Dict[str, Any]) -> Dict[str, Any]:
     return _entry(path)
 
 
+@rpc("fs.rename", thread=True)
 def _rename(params: Dict[str, Any]) -> Dict[str, Any]:
     """Never replaces anything unless asked to (``overwrite``)."""
     source, target = _path_from(params), _path_from(params, "to")
@@ -393,6 +400,7 @@ def _rename(params: Dict[str, Any]) -> Dict[str, Any]:
     return _entry(target)
 
 
+@rpc("fs.copy", thread=True)
 def _copy(params: Dict[str, Any]) -> Dict[str, Any]:
     """A file or a whole tree, symlinks as symlinks, modes and times kept. The copy is
     built under a temporary name beside the target and renamed into place, so the target
@@ -477,6 +485,7 @@ def _remove(path: bytes) -> None:
             os.unlink(path)
 
 
+@rpc("fs.delete", thread=True)
 def _delete(params: Dict[str, Any]) -> Dict[str, Any]:
     path = _path_from(params)
     # Resolved up to, not including, the last name: a symlink to home may go, home not.
@@ -503,6 +512,7 @@ def _delete(params: Dict[str, Any]) -> Dict[str, Any]:
     return {"deleted": True}
 
 
+@rpc("fs.chmod", thread=True)
 def _chmod(params: Dict[str, Any]) -> Dict[str, Any]:
     path = _path_from(params)
     mode = params.get("mode")
@@ -512,6 +522,7 @@ def _chmod(params: Dict[str, Any]) -> Dict[str, Any]:
     return _entry(path)
 
 
+@rpc("fs.du", thread=True)
 def _du(params: Dict[str, Any]) -> Dict[str, Any]:
     """The size of a tree: apparent bytes, bytes on disk, files and directories below
     (hard links once, symlinks not followed, unreadable directories counted)."""
@@ -550,6 +561,7 @@ def _du(params: Dict[str, Any]) -> Dict[str, Any]:
 SEARCH_MAX = 10000
 
 
+@rpc("fs.search", thread=True)
 def _search(params: Dict[str, Any]) -> Dict[str, Any]:
     """Names below ``path`` matching ``pattern`` without regard to case: a glob if it has
     any of ``*?[``, else a part of the name. Breadth first, symlinks not followed."""

@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 
+# Their methods declare themselves (@rpc) as they are imported.
+from . import files, ports, processes, streams, system, transfers  # noqa: F401
 from .connection import Agent, _streams
 from .daemon import _connect_or_start, _hand_over
 from .processes import PROCESSES

@@ -8,10 +8,12 @@ import socket
 import sys
 from typing import Any, Dict, List
 
+from .methods import rpc
 from .runtime import _SOCKET_PATH_MAX, private_dir
 from .wire import RemoteError
 
 
+@rpc("net.free_port")
 async def rpc_net_free_port(params: Dict[str, Any]) -> Dict[str, Any]:
     """A TCP port free on 127.0.0.1 at this moment (the app that takes it may race)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -19,6 +21,7 @@ async def rpc_net_free_port(params: Dict[str, Any]) -> Dict[str, Any]:
         return {"port": probe.getsockname()[1]}
 
 
+@rpc("net.listening")
 async def rpc_net_listening(params: Dict[str, Any]) -> Dict[str, Any]:
     """The addresses on which something listens at TCP ``port`` in this process's
     network (from /proc; none where that cannot be read): for saying why an app that
@@ -45,6 +48,7 @@ async def rpc_net_listening(params: Dict[str, Any]) -> Dict[str, Any]:
     return {"addresses": found}
 
 
+@rpc("net.socket_path")
 async def rpc_net_socket_path(params: Dict[str, Any]) -> Dict[str, Any]:
     """A fresh path for a Unix socket in the daemon's private directory."""
     name = str(params.get("name", "app"))

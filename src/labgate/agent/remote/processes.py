@@ -24,6 +24,7 @@ import termios
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
+from .methods import rpc
 from .runtime import STATE, private_dir
 from .tasks import _resolve
 from .wire import AGENT_VERSION, CHUNK, PTY, STDERR, STDOUT, Channel, RemoteError
@@ -506,6 +507,7 @@ def _terminal_size(params: Dict[str, Any]) -> Tuple[int, int]:
     return cols, rows
 
 
+@rpc("proc.start")
 async def rpc_proc_start(params: Dict[str, Any]) -> Dict[str, Any]:
     """Start a command (``command`` for the shell, or ``argv``) or, with ``pty`` and no
     command, the user's shell, after the ``setup_lines``; its output is recorded. With
@@ -544,11 +546,13 @@ async def _start_process(params: Dict[str, Any], owner: str) -> Dict[str, Any]:
     return process.describe()
 
 
+@rpc("proc.list")
 async def rpc_proc_list(params: Dict[str, Any]) -> Dict[str, Any]:
     processes = sorted(PROCESSES.processes.values(), key=lambda p: p.started_at)
     return {"processes": [p.describe() for p in processes]}
 
 
+@rpc("proc.resize")
 async def rpc_proc_resize(params: Dict[str, Any]) -> Dict[str, Any]:
     process = PROCESSES.get(params)
     process.resize(*_terminal_size(params))
@@ -563,12 +567,14 @@ def _signal_number(value: Any) -> int:
     return int(signal.Signals[name])
 
 
+@rpc("proc.signal")
 async def rpc_proc_signal(params: Dict[str, Any]) -> Dict[str, Any]:
     """Send a signal (``TERM``, ``INT``, ``KILL``, ``HUP``...) to the process group."""
     PROCESSES.get(params).send_signal(_signal_number(params.get("signal", "TERM")))
     return {"sent": True}
 
 
+@rpc("proc.forget")
 async def rpc_proc_forget(params: Dict[str, Any]) -> Dict[str, Any]:
     process = PROCESSES.get(params)
     if not process.finished:
@@ -577,6 +583,7 @@ async def rpc_proc_forget(params: Dict[str, Any]) -> Dict[str, Any]:
     return {"forgotten": True}
 
 
+@rpc("proc.attach", channel=True)
 async def rpc_proc_attach(
     agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
 ) -> Dict[str, Any]:
@@ -598,6 +605,7 @@ async def rpc_proc_attach(
     }
 
 
+@rpc("proc.detach", connection=True)
 async def rpc_proc_detach(
     agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
 ) -> Dict[str, Any]:

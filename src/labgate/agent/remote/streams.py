@@ -13,6 +13,7 @@ import zlib
 from typing import TYPE_CHECKING, Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
 from .files import _check_write, _kind, _path_from, _Replacement, version_of
+from .methods import rpc
 from .tasks import _in_thread, _settle
 from .transfers import _HASH_BLOCK
 from .wire import CHUNK, CONNECTION_LOST, GRANT_STEP, Channel, RemoteError, error_of
@@ -44,6 +45,7 @@ def _open_for_streaming(path: bytes, offset: int) -> Tuple[BinaryIO, "os.stat_re
     return handle, info
 
 
+@rpc("fs.read_stream", channel=True)
 async def rpc_fs_read_stream(
     agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
 ) -> Dict[str, Any]:
@@ -93,6 +95,7 @@ async def _send_file(
         handle.close()
 
 
+@rpc("fs.write_stream", channel=True)
 async def rpc_fs_write_stream(
     agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
 ) -> Dict[str, Any]:
@@ -399,6 +402,7 @@ def _archive_start(params: Dict[str, Any]) -> Tuple[bytes, List[bytes]]:
     return bases.pop(), names
 
 
+@rpc("fs.archive", channel=True)
 async def rpc_fs_archive(
     agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
 ) -> Dict[str, Any]:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from typing import Any, Dict, List
 
+from .methods import rpc
 from .processes import PROCESSES
 from .runtime import STATE
 from .tasks import _in_thread
@@ -32,10 +33,12 @@ def _meminfo() -> Dict[str, int]:
     return values
 
 
+@rpc("ping")
 async def rpc_ping(params: Dict[str, Any]) -> Dict[str, Any]:
     return {"pong": params.get("payload")}
 
 
+@rpc("system.info")
 async def rpc_system_info(params: Dict[str, Any]) -> Dict[str, Any]:
     # In a thread: a hung network home directory must not stall the agent's other calls.
     return await _in_thread(_system_info)
@@ -121,6 +124,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
+@rpc("daemon.info")
 async def rpc_daemon_info(params: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "agent_version": AGENT_VERSION,

@@ -30,6 +30,7 @@ from .files import (
     _rename_no_replace,
     version_of,
 )
+from .methods import rpc
 from .tasks import _in_thread, _settle
 from .wire import UPLOAD_PREFIX, WINDOW_BYTES, Channel, RemoteError
 
@@ -75,6 +76,7 @@ def _check_target(target: bytes, overwrite: bool, expected: Any) -> Optional["os
     return current
 
 
+@rpc("fs.upload_open", thread=True)
 def _upload_open(params: Dict[str, Any]) -> Dict[str, Any]:
     """Start a resumable upload: check the target, create the empty hidden file."""
     target, temporary = _upload_paths(params)
@@ -166,6 +168,7 @@ def _full_disk(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+@rpc("fs.upload_append", channel=True)
 async def rpc_fs_upload_append(
     agent: "Agent", params: Dict[str, Any], channel: Optional[Channel]
 ) -> Dict[str, Any]:
@@ -247,6 +250,7 @@ def _sha256_of(fd: int) -> str:
         position += len(block)
 
 
+@rpc("fs.upload_complete", thread=True)
 def _upload_complete(params: Dict[str, Any]) -> Dict[str, Any]:
     """Check the hidden file's size and SHA-256, then rename it onto the target under
     the same preconditions as at the start. A wrong checksum or a full disk removes the
@@ -298,6 +302,7 @@ def _upload_complete(params: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
+@rpc("fs.walk", thread=True)
 def _walk(params: Dict[str, Any]) -> Dict[str, Any]:
     """A tree, without following symlinks: each entry's ``rel_raw`` (base64 of its path
     below the top, "" for the top itself), kind, size, mode, mtime and link target."""
@@ -327,12 +332,14 @@ def _walk(params: Dict[str, Any]) -> Dict[str, Any]:
     return {"entries": entries}
 
 
+@rpc("fs.symlink", thread=True)
 def _symlink(params: Dict[str, Any]) -> Dict[str, Any]:
     path = _path_from(params)
     os.symlink(_path_from(params, "target"), path)
     return _entry(path)
 
 
+@rpc("fs.utime", thread=True)
 def _utime(params: Dict[str, Any]) -> Dict[str, Any]:
     path = _path_from(params)
     mtime = float(params.get("mtime", 0))

@@ -13,8 +13,9 @@ Wire format
 Channels
     Channels above 0 carry byte streams in DATA frames. The server picks the number, never
     reuses one on a connection, and opens the channel with the request that uses it (the
-    ``channel`` parameter of ``proc.attach``, ``fs.read_stream``, ``fs.write_stream``,
-    ``fs.upload_append`` and ``fs.archive``).
+    ``channel`` parameter of the methods declared with ``@rpc(..., channel=True)``:
+    ``proc.attach``, ``fs.read_stream``, ``fs.write_stream``, ``fs.upload_append`` and
+    ``fs.archive``).
     A CLOSE frame (a JSON object: ``{}``, an exit status, ``{"error": {...}}``) from either
     end ends the channel both ways; frames for a channel that is not open are ignored. If
     the request that opens a channel fails, its error answer ends the channel instead.
