@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from labgate.agent import program
 from labgate.agent.client import AgentCallError, AgentConnection
+from labgate.agent.remote.files import ListingCache
 from labgate.transport.local import LocalTransport
 
 
@@ -106,7 +106,7 @@ async def test_the_pages_of_a_settled_directory_come_from_one_scan_that_notices_
 
 
 def test_the_listing_cache_is_bounded(tmp_path: Path) -> None:
-    cache = program.ListingCache(names=5, settled=0)
+    cache = ListingCache(names=5, settled=0)
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         for i in range(3):

@@ -8,15 +8,19 @@ import contextlib
 import os
 import pwd
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from labgate.agent import bootstrap, program
+from labgate.agent import bootstrap
 from labgate.agent.bootstrap import BOOT_SOURCE, MODULE_SOURCES
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.agent.remote import runtime
+from labgate.agent.remote.runtime import _SOCKET_PATH_MAX, Options, socket_path
+from labgate.agent.remote.wire import AGENT_VERSION
 from labgate.transport.local import LocalTransport
 
 AGENT_SOURCES = {"boot": BOOT_SOURCE, **MODULE_SOURCES}
@@ -51,12 +55,25 @@ def test_every_module_of_the_package_is_sent() -> None:
     assert "boot" not in MODULE_SOURCES
 
 
+def test_the_server_imports_only_the_wire_format_of_the_agent() -> None:
+    # The rest of the package runs on the resource (files.py, for one, sets the umask as
+    # it is imported); importing labgate.agent imports none of it.
+    code = (
+        "import sys, labgate.agent, labgate.app, labgate.cli.main, labgate.launchers.slurm\n"
+        "print(sorted(m for m in sys.modules if m.startswith('labgate.agent.remote')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "['labgate.agent.remote', 'labgate.agent.remote.wire']"
+
+
 async def test_greeting_and_calls() -> None:
     agent = await AgentConnection.start(
         LocalTransport(), python=sys.executable, agent_args=["--no-daemon"]
     )
     try:
-        assert agent.hello["agent_version"] == program.AGENT_VERSION
+        assert agent.hello["agent_version"] == AGENT_VERSION
         assert agent.hello["python"][:2] == list(sys.version_info[:2])
         assert await agent.call("ping", payload={"x": [1, "é"]}) == {"pong": {"x": [1, "é"]}}
         info = await agent.call("system.info")
@@ -232,15 +249,15 @@ def test_the_daemon_socket_names_the_network_and_fits_a_socket_path(
     """Two network namespaces sharing /tmp and a host name get a daemon each (see
     tests/e2e/test_daemons_per_network.py); a long runtime directory and host name still
     give a path a socket can have."""
-    path = program.socket_path(program.Options(["--runtime-dir", str(tmp_path / "run")]))
+    path = socket_path(Options(["--runtime-dir", str(tmp_path / "run")]))
     network = os.stat("/proc/self/ns/net").st_ino
     assert os.path.basename(path).endswith(f"-n{network:x}.sock")
-    monkeypatch.setattr(program, "machine_identity", lambda: "h" * 40 + f"-n{network:x}")
+    monkeypatch.setattr(runtime, "machine_identity", lambda: "h" * 40 + f"-n{network:x}")
     # Room for a digest-named socket, not for the host and network names.
-    deep = tmp_path / ("d" * (program._SOCKET_PATH_MAX - len(str(tmp_path)) - 34))
-    long = program.socket_path(program.Options(["--runtime-dir", str(deep)]))
-    assert len(os.fsencode(long)) <= program._SOCKET_PATH_MAX
-    assert long.startswith(f"{deep}/daemon-v{program.AGENT_VERSION}-")
+    deep = tmp_path / ("d" * (_SOCKET_PATH_MAX - len(str(tmp_path)) - 34))
+    long = socket_path(Options(["--runtime-dir", str(deep)]))
+    assert len(os.fsencode(long)) <= _SOCKET_PATH_MAX
+    assert long.startswith(f"{deep}/daemon-v{AGENT_VERSION}-")
     assert "h" * 40 not in long
 
 

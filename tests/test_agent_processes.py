@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from labgate.agent import bootstrap, program
+from labgate.agent import bootstrap
 from labgate.agent.client import AgentCallError, AgentConnection, AgentTimeout, ProcessStream
+from labgate.agent.remote.processes import RING_BYTES, OutputRing
+from labgate.agent.remote.wire import AGENT_VERSION, STDERR, STDOUT
 from labgate.transport.local import LocalTransport
 from tests.test_agent_local import alive, wait_gone
 
@@ -437,7 +439,7 @@ async def test_the_ring_keeps_the_newest_output_and_says_what_it_dropped(daemon:
     stream = await agent.attach(started["id"], 0)
     assert stream.start_offset == entry["output_start"]
     assert stream.dropped == stream.start_offset
-    assert len(expected) - stream.start_offset <= program.RING_BYTES
+    assert len(expected) - stream.start_offset <= RING_BYTES
     output = await collect(stream)
     assert output["stdout"] == expected[stream.start_offset :]
 
@@ -445,10 +447,10 @@ async def test_the_ring_keeps_the_newest_output_and_says_what_it_dropped(daemon:
 def test_the_ring_against_a_plain_model() -> None:
     # Tiny interleaved writes (the costly case: many records) and big ones, in a small ring.
     rng = random.Random(7)
-    ring = program.OutputRing(capacity=20_000)
+    ring = OutputRing(capacity=20_000)
     written, streams = bytearray(), bytearray()  # every byte ever written, and its stream
     for _ in range(3000):
-        stream = rng.choice([program.STDOUT, program.STDERR])
+        stream = rng.choice([STDOUT, STDERR])
         data = rng.randbytes(rng.choice([1, 2, 7, 100, 5000, 70_000]))
         ring.append(stream, data)
         written += data
@@ -487,7 +489,7 @@ async def test_the_daemon_stays_while_a_process_runs() -> None:
         assert again.hello["pid"] == pid
         info = await again.call("daemon.info")
         assert info["pid"] == pid
-        assert info["agent_version"] == program.AGENT_VERSION
+        assert info["agent_version"] == AGENT_VERSION
         assert (info["processes"], info["clients"], info["mode"]) == (1, 1, "daemon")
         go.touch()
         assert (await collect(await again.attach(started["id"])))["stdout"] == b"done\n"
@@ -507,13 +509,13 @@ async def test_a_newer_agent_starts_a_newer_daemon_and_the_old_one_drains(
         started = await old.call("proc.start", command=f"while [ ! -e {go} ]; do sleep 0.05; done")
         await old.close()
         newer = bootstrap.MODULE_SOURCES["wire"].replace(
-            b"\nAGENT_VERSION = %d\n" % program.AGENT_VERSION,
-            b"\nAGENT_VERSION = %d\n" % (program.AGENT_VERSION + 1),
+            b"\nAGENT_VERSION = %d\n" % AGENT_VERSION,
+            b"\nAGENT_VERSION = %d\n" % (AGENT_VERSION + 1),
         )
         assert newer != bootstrap.MODULE_SOURCES["wire"]
         monkeypatch.setitem(bootstrap.MODULE_SOURCES, "wire", newer)
         new = await daemon.connect()
-        assert new.hello["agent_version"] == program.AGENT_VERSION + 1
+        assert new.hello["agent_version"] == AGENT_VERSION + 1
         assert new.hello["pid"] != old.hello["pid"]  # beside the old one, not in it
         assert (await new.call("proc.list"))["processes"] == []
         assert alive(old.hello["pid"])  # the old one keeps its running process

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from labgate.agent.bootstrap import agent_command, agent_payload
-from labgate.agent.program import RELAY_SECRET_VARIABLE, relay_preamble
+from labgate.agent.remote.wire import RELAY_SECRET_VARIABLE, relay_preamble
 from labgate.launching.launcher import relay_secret
 
 SECRET = relay_secret("the session's token")

@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from labgate.agent import program
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.agent.remote.files import WRITE_BACK_STEP
+from labgate.agent.remote.streams import FILE_READ_BYTES
+from labgate.agent.remote.tasks import _settle
+from labgate.agent.remote.wire import CHUNK, WINDOW_BYTES, RemoteError
 from labgate.credentials.kinds import KeyCredential
 from labgate.transport.local import LocalTransport
 from labgate.transport.ssh import Hop, SshTransport
@@ -79,7 +82,7 @@ async def test_clean_up_waits_for_thread_work_through_a_second_cancellation() ->
         try:
             await asyncio.sleep(PATIENCE_SECONDS)
         except asyncio.CancelledError:
-            await program._settle(work)
+            await _settle(work)
             cleaned.append(work.done())
             raise
 
@@ -103,9 +106,9 @@ async def test_a_cancellation_during_clean_up_is_passed_on() -> None:
 
     async def stream() -> None:
         try:
-            raise program.RemoteError("aborted", "the server aborted")
-        except program.RemoteError:
-            await program._settle(work)
+            raise RemoteError("aborted", "the server aborted")
+        except RemoteError:
+            await _settle(work)
             reached.append("cleaned")
         await asyncio.sleep(PATIENCE_SECONDS)  # the cancellation arrives here
         reached.append("not cancelled")
@@ -133,7 +136,7 @@ async def test_a_multi_megabyte_file_streams_both_ways(daemon: Daemon, tmp_path:
     reading = await agent.read_stream(str(target))
     assert (reading.size, reading.version) == (len(data), written["version"])
     chunks = [chunk async for chunk in reading]
-    assert max(len(c) for c in chunks) <= program.CHUNK  # never one huge frame
+    assert max(len(c) for c in chunks) <= CHUNK  # never one huge frame
     assert hashlib.sha256(b"".join(chunks)).digest() == hashlib.sha256(data).digest()
     part = await agent.read_stream(str(target), offset=5 * MIB, length=100_000)
     assert b"".join([chunk async for chunk in part]) == data[5 * MIB : 5 * MIB + 100_000]
@@ -156,10 +159,10 @@ async def test_a_multi_megabyte_file_streams_both_ways(daemon: Daemon, tmp_path:
 async def test_large_reads_are_byte_exact_in_any_range(daemon: Daemon, tmp_path: Path) -> None:
     # Pieces read at once, frames and the window all end at different places.
     agent = await daemon.connect()
-    data = os.urandom(3 * program.FILE_READ_BYTES + program.WINDOW_BYTES + 12345)
+    data = os.urandom(3 * FILE_READ_BYTES + WINDOW_BYTES + 12345)
     target = tmp_path / "large.bin"
     target.write_bytes(data)
-    piece, chunk = program.FILE_READ_BYTES, program.CHUNK
+    piece, chunk = FILE_READ_BYTES, CHUNK
     ranges = [
         (0, None),
         (1, 5 * chunk + 3),
@@ -207,8 +210,8 @@ async def test_a_reader_that_stops_stops_the_agent(daemon: Daemon, tmp_path: Pat
     stream = await agent.read_stream(str(big))
     first = await anext(stream)
     # The agent sends about one window, then waits: it has not read much further.
-    position = await settled(lambda: file_position(daemon_pid, big), program.WINDOW_BYTES // 2)
-    assert position <= 2 * program.WINDOW_BYTES
+    position = await settled(lambda: file_position(daemon_pid, big), WINDOW_BYTES // 2)
+    assert position <= 2 * WINDOW_BYTES
     # Meanwhile calls and other streams are answered.
     assert await agent.call("ping", payload="still here") == {"pong": "still here"}
     small = tmp_path / "small.txt"
@@ -328,11 +331,11 @@ async def test_a_large_file_written_as_a_stream_leaves_the_page_cache(
     # A copy from another resource: what reached the disk is let go of on the way, and
     # all of it once the file is on the disk; a small file (an editor's save) stays.
     agent = await daemon.connect()
-    data = os.urandom(3 * program.WRITE_BACK_STEP + 12345)
+    data = os.urandom(3 * WRITE_BACK_STEP + 12345)
     target = tmp_path / "copied.bin"
     written = await agent.write_stream(str(target), pieces(data, 256 * 1024))
     assert written["size"] == len(data)
-    assert resident_bytes(target) <= program.WRITE_BACK_STEP // 8
+    assert resident_bytes(target) <= WRITE_BACK_STEP // 8
     assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(data).digest()
     small = tmp_path / "notes.txt"
     await agent.write_stream(str(small), pieces(b"x" * 100_000, 4096))
@@ -345,7 +348,7 @@ async def test_a_large_upload_leaves_the_page_cache_as_it_goes(
     # What reached the disk is let go of while the upload runs: an upload of many GiB
     # does not push the user's cached files out, and its pages are used again.
     agent = await daemon.connect()
-    size = 3 * program.WRITE_BACK_STEP + 12345
+    size = 3 * WRITE_BACK_STEP + 12345
     data = os.urandom(size)
     target = tmp_path / "big.bin"
     opened = await agent.call("fs.upload_open", path=str(target), upload="u1", size=size)
@@ -355,7 +358,7 @@ async def test_a_large_upload_leaves_the_page_cache_as_it_goes(
     )
     assert held == size
     # At least the first step was synced and let go before the call returned.
-    assert resident_bytes(tmp_path / ".labgate-upload-u1") <= size - program.WRITE_BACK_STEP
+    assert resident_bytes(tmp_path / ".labgate-upload-u1") <= size - WRITE_BACK_STEP
     done = await agent.call(
         "fs.upload_complete",
         path=str(target),
@@ -460,7 +463,7 @@ async def test_input_waits_for_a_process_that_does_not_read(daemon: Daemon, tmp_
     sent = [0]
 
     async def type_everything() -> None:
-        async for piece in pieces(data, program.CHUNK):
+        async for piece in pieces(data, CHUNK):
             await stream.write(piece)
             sent[0] += len(piece)
         await stream.close_stdin()
@@ -468,9 +471,9 @@ async def test_input_waits_for_a_process_that_does_not_read(daemon: Daemon, tmp_
     typing = asyncio.create_task(type_everything())
     # Nothing reads: the agent takes about a window (and a pipe's worth), then the
     # server's sending waits.
-    stopped_at = await settled(lambda: sent[0], program.WINDOW_BYTES // 2)
+    stopped_at = await settled(lambda: sent[0], WINDOW_BYTES // 2)
     assert not typing.done()
-    assert stopped_at <= program.WINDOW_BYTES + 4 * program.CHUNK
+    assert stopped_at <= WINDOW_BYTES + 4 * CHUNK
     assert await agent.call("ping", payload=1) == {"pong": 1}
     go.touch()
     await asyncio.wait_for(typing, PATIENCE_SECONDS)
@@ -532,9 +535,9 @@ async def test_streams_over_ssh(sshd: SshServer) -> None:
         stream = await agent.read_stream(str(target))
         first = await anext(stream)
         position = await settled(
-            lambda: file_position(agent.hello["pid"], target), program.WINDOW_BYTES // 2
+            lambda: file_position(agent.hello["pid"], target), WINDOW_BYTES // 2
         )
-        assert position <= 2 * program.WINDOW_BYTES
+        assert position <= 2 * WINDOW_BYTES
         assert await agent.call("ping", payload="over ssh") == {"pong": "over ssh"}
         rest = b"".join([chunk async for chunk in stream])
         assert hashlib.sha256(first + rest).digest() == hashlib.sha256(data).digest()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from labgate.agent import program
+from labgate.agent.remote.wire import WINDOW_BYTES
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.asgi import http_scope, stalled_reader
@@ -218,4 +218,4 @@ async def test_the_archive_is_built_as_fast_as_the_client_reads(
         readers = [pid for pid in processes_using(runtime_dir) if file_position(pid, big)]
         assert readers, "no agent process holds the file"
         position = await settled(lambda: file_position(readers[0], big), at_least=1)
-        assert position <= 4 * program.WINDOW_BYTES < size
+        assert position <= 4 * WINDOW_BYTES < size

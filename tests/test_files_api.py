@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from labgate.agent import program
 from labgate.agent.client import AgentCallError
+from labgate.agent.remote.wire import _OS_ERROR_CODES, WINDOW_BYTES
 from labgate.api.files import DirectoryPage
 from labgate.api.remote_errors import OTHER_STATUS, STATUS_OF_CODE, resource_error
 from labgate.db.models import Role
@@ -287,7 +287,7 @@ async def test_a_download_goes_as_fast_as_the_client_reads(
         assert started == [200]
         reader = next(pid for pid in processes_using(runtime_dir) if file_position(pid, big))
         position = await settled(lambda: file_position(reader, big), at_least=1)
-        assert position <= 4 * program.WINDOW_BYTES < size
+        assert position <= 4 * WINDOW_BYTES < size
 
 
 # -- uploads --------------------------------------------------------------------------------
@@ -685,7 +685,7 @@ async def test_cookie_sessions_need_the_csrf_header_to_change_files(
 
 
 def test_every_file_system_error_of_the_agent_has_a_status() -> None:
-    assert set(program._OS_ERROR_CODES.values()) <= set(STATUS_OF_CODE)
+    assert set(_OS_ERROR_CODES.values()) <= set(STATUS_OF_CODE)
     expected = {
         "not_found": 404,
         "permission_denied": 403,

@@ -2,7 +2,7 @@
 greeting, make calls that may run side by side, and carry byte streams (process output
 and input, file contents) on flow-controlled channels.
 
-Channels use ``program.Channel``, the very code the agent runs, so both ends keep the
+Channels use ``remote.wire.Channel``, the very code the agent runs, so both ends keep the
 same window rules: a stream's consumer that stops reading stops the agent's sending after
 one window, and what the server sends waits for the agent's grants in the same way.
 """
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from labgate.agent import program
 from labgate.agent.bootstrap import PYTHON_TOO_OLD, agent_command, agent_payload
+from labgate.agent.remote import wire
 from labgate.errors import LabgateError
 from labgate.transport.base import RemoteProcess, Transport
 
@@ -89,11 +89,11 @@ class AgentCallError(LabgateError):
 
 
 class _Link:
-    """The connection as its channels see it (``program.Link``)."""
+    """The connection as its channels see it (``wire.Link``)."""
 
     def __init__(self, process: RemoteProcess) -> None:
         self.process = process
-        self.channels: dict[int, program.Channel] = {}
+        self.channels: dict[int, wire.Channel] = {}
         self._drain_lock = asyncio.Lock()
 
     def send(self, frame: bytes) -> None:
@@ -159,13 +159,13 @@ class AgentConnection:
             await process.stdin.drain()
         try:
             frame = await asyncio.wait_for(
-                program.read_frame(process.stdout),
+                wire.read_frame(process.stdout),
                 HELLO_TIMEOUT_SECONDS,
             )
-        except (TimeoutError, program.ProtocolError, ConnectionError) as exc:
+        except (TimeoutError, wire.ProtocolError, ConnectionError) as exc:
             process.terminate()
             raise AgentError(f"The agent did not start: {exc or type(exc).__name__}") from None
-        if frame is None or frame[0] != program.HELLO:
+        if frame is None or frame[0] != wire.HELLO:
             raise await _startup_failure(process, python)
         hello: dict[str, Any] = json.loads(frame[2])
         log.info("agent %s started over %s: %s", hello.get("agent_version"), transport.name, hello)
@@ -202,9 +202,7 @@ class AgentConnection:
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
         self._link.send(
-            program.encode_json(
-                program.REQUEST, {"id": request_id, "method": method, "params": params}
-            )
+            wire.encode_json(wire.REQUEST, {"id": request_id, "method": method, "params": params})
         )
         return method, request_id, answer
 
@@ -337,16 +335,16 @@ class AgentConnection:
         )
         return ByteStream(channel)
 
-    def _open_channel(self) -> program.Channel:
+    def _open_channel(self) -> wire.Channel:
         if self.closed:
             raise AgentError("The connection to the agent is closed.")
-        channel = program.Channel(next(self._channel_numbers), self._link)
+        channel = wire.Channel(next(self._channel_numbers), self._link)
         self._link.channels[channel.number] = channel
         return channel
 
     def _call_on(
         self,
-        channel: program.Channel,
+        channel: wire.Channel,
         method: str,
         *,
         within: float | None = None,
@@ -367,7 +365,7 @@ class AgentConnection:
                 channel.close({"abort": True})
                 raise
             except BaseException:
-                channel.abandon(program.CONNECTION_LOST)
+                channel.abandon(wire.CONNECTION_LOST)
                 raise
 
         return answer()
@@ -378,23 +376,23 @@ class AgentConnection:
         failure: Exception = AgentError("The agent ended.")
         try:
             while True:
-                frame = await program.read_frame(self.process.stdout)
+                frame = await wire.read_frame(self.process.stdout)
                 if frame is None:
                     break
                 kind, number, payload = frame
-                if kind == program.RESPONSE:
-                    self._answer(*program.split_response(payload))
+                if kind == wire.RESPONSE:
+                    self._answer(*wire.split_response(payload))
                     continue
                 channel = self._link.channels.get(number)
                 if channel is None:
                     continue  # a channel that ended here: late frames are dropped
-                if kind == program.DATA:
+                if kind == wire.DATA:
                     channel.feed(payload)
-                elif kind == program.WINDOW:
+                elif kind == wire.WINDOW:
                     channel.grant(payload)
-                elif kind == program.CLOSE:
-                    channel.peer_closed(program.decode_object(payload))
-        except (program.ProtocolError, ConnectionError, ValueError) as exc:
+                elif kind == wire.CLOSE:
+                    channel.peer_closed(wire.decode_object(payload))
+        except (wire.ProtocolError, ConnectionError, ValueError) as exc:
             failure = AgentError(f"The connection to the agent failed: {exc}")
         finally:
             self.closed = True
@@ -402,7 +400,7 @@ class AgentConnection:
                 if not answer.done():
                     answer.set_exception(failure)
             for channel in list(self._link.channels.values()):
-                channel.abandon(program.CONNECTION_LOST)
+                channel.abandon(wire.CONNECTION_LOST)
 
     def _answer(self, request_id: Any, result: bytes | None, error: dict[str, Any] | None) -> None:
         answer = self._pending.get(request_id) if isinstance(request_id, int) else None
@@ -465,7 +463,7 @@ class ProcessStream:
     def __init__(
         self,
         connection: AgentConnection,
-        channel: program.Channel,
+        channel: wire.Channel,
         process_id: str,
         answer: dict[str, Any],
     ) -> None:
@@ -493,11 +491,11 @@ class ProcessStream:
             if "exit_status" in message:
                 self.exit = ProcessExit(message["exit_status"], message.get("signal"))
             raise StopAsyncIteration
-        stream, offset = program.OUTPUT_HEADER.unpack_from(payload)
-        data = payload[program.OUTPUT_HEADER.size :]
+        stream, offset = wire.OUTPUT_HEADER.unpack_from(payload)
+        data = payload[wire.OUTPUT_HEADER.size :]
         self.dropped += max(0, offset - self.offset)
         self.offset = offset + len(data)
-        return OutputChunk(program.STREAM_NAMES.get(stream, "unknown"), offset, data)
+        return OutputChunk(wire.STREAM_NAMES.get(stream, "unknown"), offset, data)
 
     async def write(self, data: bytes) -> None:
         """Input for the process (keystrokes, for a terminal); waits while the agent
@@ -545,7 +543,7 @@ class ByteStream:
     """Bytes a call streams until it ends (an archive, a file): iterate for ``bytes``; an
     error the agent meets on the way is raised; :meth:`close` stops early."""
 
-    def __init__(self, channel: program.Channel) -> None:
+    def __init__(self, channel: wire.Channel) -> None:
         self._channel = channel
         self.received = 0
 
@@ -586,7 +584,7 @@ class FileReadStream(ByteStream):
     """A file's contents as it arrives: iterate for ``bytes``. ``size`` and ``version``
     describe the file when it was opened; :meth:`close` stops early."""
 
-    def __init__(self, channel: program.Channel, answer: dict[str, Any]) -> None:
+    def __init__(self, channel: wire.Channel, answer: dict[str, Any]) -> None:
         super().__init__(channel)
         self.size: int = answer["size"]
         self.version: str = answer["version"]
@@ -600,8 +598,8 @@ class FileReadStream(ByteStream):
 
 def upload_hidden_path(target: bytes, upload_id: str) -> bytes:
     """Where the agent keeps the bytes of resumable upload ``upload_id`` of ``target``
-    (an absolute path): beside it, hidden (``program._upload_paths``)."""
-    name = program.UPLOAD_PREFIX + upload_id.encode()
+    (an absolute path): beside it, hidden (the agent's ``transfers._upload_paths``)."""
+    name = wire.UPLOAD_PREFIX + upload_id.encode()
     return posixpath.join(posixpath.dirname(target), name)
 
 
@@ -624,10 +622,10 @@ async def _chunks_of(
             yield chunk
 
 
-async def _send_all(channel: program.Channel, data: bytes) -> bool:
+async def _send_all(channel: wire.Channel, data: bytes) -> bool:
     """Send ``data`` in DATA frames of at most ``CHUNK`` bytes; False if the channel ended."""
-    for start in range(0, len(data), program.CHUNK):
-        if not await channel.send(data[start : start + program.CHUNK]):
+    for start in range(0, len(data), wire.CHUNK):
+        if not await channel.send(data[start : start + wire.CHUNK]):
             return False
     return True
 

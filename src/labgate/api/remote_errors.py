@@ -1,5 +1,5 @@
 """What the agent on a resource answered, as API errors: one table from the agent's error
-codes (``program.error_of``) to HTTP statuses, used by every route that calls the agent.
+codes (``wire.error_of``) to HTTP statuses, used by every route that calls the agent.
 
 The agent's code and message reach the caller unchanged in the standard error envelope,
 so a person reads what the resource said ("No such file or directory") and a script can

@@ -30,7 +30,7 @@ from typing import Any
 
 from labgate.agent.bootstrap import agent_command, agent_payload
 from labgate.agent.client import AgentCallError
-from labgate.agent.program import RELAY_SECRET_VARIABLE
+from labgate.agent.remote.wire import RELAY_SECRET_VARIABLE
 from labgate.launchers.commands import CommandResult, run_command
 from labgate.launching.launcher import (
     Endpoint,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from labgate.agent.client import AgentConnection
-from labgate.agent.program import relay_preamble
+from labgate.agent.remote.wire import relay_preamble
 from labgate.launching.template import AppTemplate
 from labgate.transport.base import ByteReader, StreamWriter, Transport
 
@@ -39,7 +39,7 @@ def relay_secret(token: str) -> str:
 class Endpoint:
     """Where the app listens, as seen from the resource (the login node for batch jobs:
     ``host`` is then the compute node). ``relay``: it is the relay of a batch job (see
-    ``labgate.agent.program``), which lets a connection through to the app only once it
+    ``labgate.agent.remote.relay``), which lets a connection through to the app only once it
     has shown the session's relay secret."""
 
     kind: EndpointKind
