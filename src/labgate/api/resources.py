@@ -1,6 +1,7 @@
 """Resources: the computers a user works on, their jump hosts, host keys and keys, and
 their system information. Files there are in :mod:`labgate.api.files`, processes in
-:mod:`labgate.api.processes`."""
+:mod:`labgate.api.processes`. The rules for saving and removing one are
+:mod:`labgate.resources.editing`'s, its rows :mod:`labgate.resources.catalog`'s."""
 
 from __future__ import annotations
 
@@ -11,18 +12,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body, Id
-from labgate.auth.policy import Action, authorize, hosts_restricted
+from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.credentials import store
-from labgate.db.models import LIVE_SESSION_STATES, AppSession, AuthMethod, Resource
-from labgate.destinations import HostNotAllowed, HostRules, refusal_of
-from labgate.errors import BadRequest, Conflict, FieldProblem, LabgateError
-from labgate.resources import catalog
+from labgate.db.models import AuthMethod, Resource
+from labgate.errors import BadRequest, LabgateError
+from labgate.resources import catalog, editing
 from labgate.resources.catalog import HopFields
 from labgate.resources.plan import plan_for
 from labgate.resources.status import Problem, Status
@@ -30,9 +29,6 @@ from labgate.state import AppState
 from labgate.transport.ssh import fingerprint
 
 router = APIRouter(prefix="/resources", tags=["resources"])
-
-# How long a host name may take to resolve when a resource is saved.
-RESOLVE_SECONDS = 3.0
 
 # -- what a request may say ---------------------------------------------------------------
 
@@ -294,41 +290,16 @@ async def list_resources(principal: CurrentPrincipal, state: State, db: Db) -> R
     return ResourceList(resources=await describe_all(db, state, principal, resources))
 
 
-async def _check_hosts(state: AppState, principal: Principal, body: ResourceChange) -> None:
-    """Refuse (422) a host or jump host its owner may not use (``resource_hosts_allowed``,
-    ``resource_hosts_denied``), before anything is written; each connection checks again,
-    at the address it connects to. Only administrators save shared resources, so the
-    caller's role decides whether the rules apply."""
-    if not hosts_restricted(principal.role):
-        return
-    rules = HostRules.of(state.settings)
-    named = [("body.host", body.host, body.port or 22)] if body.host else []
-    named += [(f"body.hops.{n}.host", hop.host, hop.port) for n, hop in enumerate(body.hops or [])]
-    problems = []
-    for field, host, port in named:
-        refusal = await refusal_of(rules, host, port, within=RESOLVE_SECONDS)
-        if refusal is not None:
-            problems.append(FieldProblem(field, refusal))
-    if problems:
-        raise HostNotAllowed(problems[0].message, details=problems)
-
-
 @router.post("", status_code=201, summary="Add a resource")
 async def create_resource(
     body: ResourceCreate, principal: CurrentPrincipal, state: State, db: Db
 ) -> ResourceOut:
     authorize(principal, Action.MANAGE_SHARED_RESOURCES if body.shared else Action.MANAGE_RESOURCES)
     if not body.shared:
-        shared_only = [
-            name
-            for name in ("groups", "account_rule", "account_overrides")
-            if name in body.model_fields_set
-        ]
-        if shared_only:
-            raise BadRequest(f"{shared_only[0]} is for shared resources only.")
-        if not body.username:
-            raise BadRequest("The remote user name is required.")
-    await _check_hosts(state, principal, body)
+        editing.check_own(body.model_fields_set, body.username)
+    await editing.check_hosts(
+        state.settings, principal.role, body.host, body.port, body.hop_fields()
+    )
     resource = await catalog.create_resource(
         db,
         owner_id=None if body.shared else principal.user_id,
@@ -359,7 +330,9 @@ async def update_resource(
     db: Db,
 ) -> ResourceOut:
     authorize(principal, Action.MANAGE_RESOURCES)
-    await _check_hosts(state, principal, body)
+    await editing.check_hosts(
+        state.settings, principal.role, body.host, body.port, body.hop_fields()
+    )
     resource = await catalog.get_editable(db, principal, state.settings, resource_id)
     resource = await catalog.update_resource(
         db,
@@ -384,21 +357,7 @@ async def delete_resource(
     would leave their apps running with nobody to stop them)."""
     authorize(principal, Action.MANAGE_RESOURCES)
     resource = await catalog.get_editable(db, principal, state.settings, resource_id)
-    live = list(
-        await db.scalars(
-            select(AppSession.id).where(
-                AppSession.resource_id == resource_id, AppSession.state.in_(LIVE_SESSION_STATES)
-            )
-        )
-    )
-    if live:
-        for session_id in live:
-            state.lifecycle.stop_soon(session_id, f"{resource.name} is being removed")
-        raise Conflict(
-            f"{len(live)} session(s) still run on {resource.name}; labgate is stopping them "
-            "now. Remove the resource again once they have ended."
-        )
-    await catalog.delete_resource(db, resource, actor=principal.actor)
+    await editing.remove(db, resource, actor=principal.actor, sessions=state.lifecycle)
     await state.connections.disconnect_resource(resource_id)
     return Response(status_code=204)
 
