@@ -1,0 +1,132 @@
+"""The agent's process methods (``proc.*``), typed: processes and terminals that the
+user's daemon runs, their output recorded with absolute offsets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from labgate.agent.client import ProcessStream
+from labgate.agent.typed.base import AgentCall, Remote, agent_method
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessInfo:
+    """A process as the daemon describes it. ``exit_status`` or ``signal`` (``"TERM"``)
+    once it has ended; ``output_start``/``output_end``: what of its output the daemon
+    still holds; ``cols``/``rows`` for terminals only."""
+
+    id: str
+    pid: int
+    name: str
+    command: str
+    pty: bool
+    owner: str
+    started_at: float
+    ended_at: float | None
+    running: bool
+    finished: bool  # ended, and its output read to the end
+    output_start: int
+    output_end: int
+    exit_status: int | None = None
+    signal: str | None = None
+    cols: int | None = None
+    rows: int | None = None
+
+    @classmethod
+    def of(cls, answer: Mapping[str, Any]) -> ProcessInfo:
+        return cls(
+            id=str(answer["id"]),
+            pid=int(answer["pid"]),
+            name=str(answer["name"]),
+            command=str(answer["command"]),
+            pty=bool(answer["pty"]),
+            owner=str(answer.get("owner") or ""),
+            started_at=float(answer["started_at"]),
+            ended_at=answer.get("ended_at"),
+            running=bool(answer["running"]),
+            finished=bool(answer["finished"]),
+            output_start=int(answer["output_start"]),
+            output_end=int(answer["output_end"]),
+            exit_status=answer.get("exit_status"),
+            signal=answer.get("signal"),
+            cols=answer.get("cols"),
+            rows=answer.get("rows"),
+        )
+
+
+@dataclass(frozen=True)
+class TerminalSize:
+    cols: int
+    rows: int
+
+
+class RemoteProcesses(Remote):
+    """The processes and terminals of the user's daemon on the resource."""
+
+    @agent_method("proc.start")
+    async def start(
+        self,
+        call: AgentCall,
+        *,
+        command: str | None = None,
+        argv: Sequence[str] | None = None,
+        pty: bool = False,
+        cwd: str | None = None,
+        name: str | None = None,
+        setup_lines: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        owner: str = "",
+        max_running: int | None = None,
+        cols: int | None = None,
+        rows: int | None = None,
+    ) -> ProcessInfo:
+        """Run ``command`` (a shell command line) or ``argv`` after the ``setup_lines``;
+        with ``pty`` and neither, the user's login shell in a terminal of ``cols`` by
+        ``rows``. With ``max_running``, refused ("too_many_processes") when ``owner``
+        has that many running."""
+        params: dict[str, Any] = {"pty": pty, "setup_lines": list(setup_lines), "owner": owner}
+        if command is not None:
+            params["command"] = command
+        if argv is not None:
+            params["argv"] = list(argv)
+        if env:
+            params["env"] = dict(env)
+        optional = {"cwd": cwd, "name": name, "max_running": max_running}
+        optional.update(cols=cols, rows=rows)
+        params.update({key: value for key, value in optional.items() if value is not None})
+        return ProcessInfo.of(await call(**params))
+
+    @agent_method("proc.list")
+    async def processes(self, call: AgentCall) -> list[ProcessInfo]:
+        """Every process the daemon knows, of every owner, oldest first."""
+        answer = await call()
+        return [ProcessInfo.of(process) for process in answer["processes"]]
+
+    @agent_method("proc.signal")
+    async def signal(self, call: AgentCall, process_id: str, signal: str = "TERM") -> None:
+        """Send ``signal`` (``TERM``, ``INT``, ``KILL``, ...) to the process's group."""
+        await call(id=process_id, signal=signal)
+
+    @agent_method("proc.resize")
+    async def resize(self, call: AgentCall, process_id: str, cols: int, rows: int) -> TerminalSize:
+        answer = await call(id=process_id, cols=cols, rows=rows)
+        return TerminalSize(int(answer["cols"]), int(answer["rows"]))
+
+    @agent_method("proc.forget")
+    async def forget(self, call: AgentCall, process_id: str) -> None:
+        """Remove an ended process and its output ("running" if it has not ended)."""
+        await call(id=process_id)
+
+    @agent_method("proc.attach")
+    async def attach(self, call: AgentCall, process_id: str, offset: int = 0) -> ProcessStream:
+        """Its output from ``offset`` and a way to type into it (opens a channel)."""
+        return await call.agent.attach(process_id, offset)
+
+    @agent_method("proc.detach")
+    async def detach(self, call: AgentCall, channel: int) -> bool:
+        """Stop the attachment on ``channel``; the process runs on. False if there was
+        none (``ProcessStream.detach`` does this for a stream)."""
+        answer = await call(channel=channel)
+        return bool(answer["detached"])
