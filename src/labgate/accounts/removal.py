@@ -26,13 +26,14 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.accounts import users as accounts
 from labgate.agent.client import AgentCallError
+from labgate.agent.typed import ProcessInfo, RemoteProcesses
 from labgate.audit import Actor
 from labgate.auth.live_sockets import LiveSockets
 from labgate.auth.principal import Account, Principal, Scope
@@ -197,31 +198,30 @@ async def _their_work(
 
 async def _end_processes(state: RemovalNeeds, plan: ConnectionPlan) -> int:
     """End and forget the user's processes on one resource; how many were running."""
-    agent = await state.connections.agent(plan)
+    processes = RemoteProcesses(await state.connections.agent(plan))
 
-    async def theirs() -> list[dict[str, Any]]:
-        listing = await agent.call("proc.list")
-        return [p for p in listing["processes"] if plan.owner.owns(p)]
+    async def theirs() -> list[ProcessInfo]:
+        return [p for p in await processes.processes() if plan.owner.owns(p)]
 
-    running = [p["id"] for p in await theirs() if p["running"]]
+    running = [p.id for p in await theirs() if p.running]
     loop = asyncio.get_running_loop()
     for signal in ("TERM", "KILL"):
-        left = [p["id"] for p in await theirs() if p["running"]]
+        left = [p.id for p in await theirs() if p.running]
         if not left:
             break
         for process_id in left:
             with contextlib.suppress(AgentCallError):
-                await agent.call("proc.signal", id=process_id, signal=signal)
+                await processes.signal(process_id, signal)
         deadline = loop.time() + GRACE_SECONDS
         while loop.time() < deadline:
-            if not any(p["running"] for p in await theirs()):
+            if not any(p.running for p in await theirs()):
                 break
             await asyncio.sleep(_CHECK_SECONDS)
     # Their recorded output goes too.
     for process in await theirs():
-        if not process["running"]:
+        if not process.running:
             with contextlib.suppress(AgentCallError):
-                await agent.call("proc.forget", id=process["id"])
+                await processes.forget(process.id)
     return len(running)
 
 

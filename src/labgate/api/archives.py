@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from labgate.agent.client import ByteStream
+from labgate.agent.typed import RemoteFs
 from labgate.api.deps import Caller, State
 from labgate.api.files import READ, RemotePath, on_resource, resource_plan
 from labgate.api.schemas import Id
@@ -96,7 +97,9 @@ async def download_archive(
     name = _archive_name(query, targets)
     plan = await resource_plan(state, principal, resource_id, READ)
     stream = await on_resource(
-        state, plan, lambda agent: agent.archive([t.value for t in targets], query.format)
+        state,
+        plan,
+        lambda agent: RemoteFs(agent).archive([t.value for t in targets], query.format),
     )
     return StreamingResponse(
         _relay(stream),

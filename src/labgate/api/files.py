@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import posixpath
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -29,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstrai
 from starlette.requests import ClientDisconnect
 
 from labgate.agent.client import AgentConnection, FileReadStream
+from labgate.agent.typed import FileInfo, RemoteFs
 from labgate.api.deps import Caller, State
 from labgate.api.remote_errors import resource_errors
 from labgate.api.schemas import Body, Id
@@ -84,11 +84,6 @@ class RemotePath:
         if "\0" in value if isinstance(value, str) else b"\0" in value:
             raise BadRequest("Paths cannot contain NUL bytes.")
         return cls(value)
-
-    def params(self, key: str = "path") -> dict[str, str]:
-        if isinstance(self.value, bytes):
-            return {f"{key}_raw": base64.b64encode(self.value).decode()}
-        return {key: self.value}
 
     @property
     def name(self) -> str:
@@ -237,28 +232,27 @@ async def on_resource(
         return await work(await state.connections.agent(plan))
 
 
-async def _call(
+async def _on_files(
     state: AppState,
     principal: Principal,
     resource_id: Id,
     action: Action,
-    method: str,
-    **params: Any,
-) -> Any:
-    return json.loads(await _call_json(state, principal, resource_id, action, method, **params))
-
-
-async def _call_json(
-    state: AppState,
-    principal: Principal,
-    resource_id: Id,
-    action: Action,
-    method: str,
-    **params: Any,
-) -> bytes:
-    """The agent's answer as it encoded it (JSON)."""
+    work: Callable[[RemoteFs], Awaitable[T]],
+) -> T:
+    """``work`` with the files of a resource the caller may see, after checking
+    ``action``; the resource's errors as API errors."""
     plan = await resource_plan(state, principal, resource_id, action)
-    return await on_resource(state, plan, lambda agent: agent.call_json(method, **params))
+    return await on_resource(state, plan, lambda agent: work(RemoteFs(agent)))
+
+
+def entry_fields(info: FileInfo) -> dict[str, Any]:
+    """An entry's fields as the API gives them: ``raw`` (and a match's ``path_raw``) in
+    base64, as the agent sent them."""
+    fields = asdict(info)
+    for key in ("raw", "path_raw"):
+        if fields.get(key) is not None:
+            fields[key] = base64.b64encode(fields[key]).decode()
+    return fields
 
 
 # Entries leave out what does not apply to them (raw, target) rather than sending nulls:
@@ -278,9 +272,14 @@ READ, CHANGE = Action.READ_RESOURCE, Action.USE_RESOURCE
 async def list_directory(
     resource_id: Id, query: Annotated[ListingQuery, Query()], principal: Caller, state: State
 ) -> Response:
-    params = {"offset": query.offset, "limit": query.limit, "hidden": query.hidden}
-    page = await _call_json(
-        state, principal, resource_id, READ, "fs.list", **query.target.params(), **params
+    page = await _on_files(
+        state,
+        principal,
+        resource_id,
+        READ,
+        lambda files: files.listing_json(
+            query.target.value, offset=query.offset, limit=query.limit, hidden=query.hidden
+        ),
     )
     # Passed on as the agent wrote it, a DirectoryPage without nulls (the same program
     # builds it: tests/test_files_api.py holds it to the schema). Decoding 5,000 entries
@@ -296,16 +295,18 @@ async def list_directory(
 async def stat(
     resource_id: Id, query: Annotated[Located, Query()], principal: Caller, state: State
 ) -> FileEntry:
-    result = await _call(state, principal, resource_id, READ, "fs.stat", **query.target.params())
-    return FileEntry.model_validate(result)
+    target = query.target.value
+    info = await _on_files(state, principal, resource_id, READ, lambda files: files.stat(target))
+    return FileEntry.model_validate(entry_fields(info))
 
 
 @router.get("/{resource_id}/files/du", summary="The size of a tree")
 async def disk_usage(
     resource_id: Id, query: Annotated[Located, Query()], principal: Caller, state: State
 ) -> DiskUsage:
-    result = await _call(state, principal, resource_id, READ, "fs.du", **query.target.params())
-    return DiskUsage.model_validate(result)
+    target = query.target.value
+    usage = await _on_files(state, principal, resource_id, READ, lambda files: files.du(target))
+    return DiskUsage.model_validate(asdict(usage))
 
 
 @router.get(
@@ -318,11 +319,16 @@ async def search(
 ) -> SearchResult:
     """``pattern`` is a glob if it has any of ``*?[``, else a part of the name; case is
     ignored. Breadth first, at most ``limit`` matches (then ``truncated``)."""
-    params = {"pattern": query.pattern, "limit": query.limit}
-    result = await _call(
-        state, principal, resource_id, READ, "fs.search", **query.target.params(), **params
+    target = query.target.value
+    result = await _on_files(
+        state,
+        principal,
+        resource_id,
+        READ,
+        lambda files: files.search(target, query.pattern, limit=query.limit),
     )
-    return SearchResult.model_validate(result)
+    matches = [SearchMatch.model_validate(entry_fields(match)) for match in result.matches]
+    return SearchResult(matches=matches, truncated=result.truncated)
 
 
 # -- contents -----------------------------------------------------------------------------
@@ -356,26 +362,26 @@ class _Opened:
 
 
 async def _open(
-    agent: AgentConnection,
+    files: RemoteFs,
     path: str | bytes,
     wanted: ByteRange | None,
     if_range: str | None,
 ) -> _Opened:
     if wanted is None:
-        return _Opened(await agent.read_stream(path))
+        return _Opened(await files.read_stream(path))
     first, last = wanted
     if first is None:  # the last bytes: where they start depends on the size
         assert last is not None
-        probe = await agent.read_stream(path, length=0)
+        probe = await files.read_stream(path, length=0)
         await probe.close()
         first = max(0, probe.size - last) if last > 0 else probe.size  # "-0": never
         last = None
-    stream = await agent.read_stream(
+    stream = await files.read_stream(
         path, offset=first, length=None if last is None else last - first + 1
     )
     if if_range is not None and if_range.strip() != etag(stream.version):
         await stream.close()  # changed since the client's partial copy: all of it
-        return _Opened(await agent.read_stream(path))
+        return _Opened(await files.read_stream(path))
     return _Opened(stream, first, last)
 
 
@@ -422,7 +428,7 @@ async def download(
     wanted = requested_range(request.headers.get("range"))
     if_range = request.headers.get("if-range")
     opened = await on_resource(
-        state, plan, lambda agent: _open(agent, target.value, wanted, if_range)
+        state, plan, lambda agent: _open(RemoteFs(agent), target.value, wanted, if_range)
     )
     stream = opened.stream
     headers = {
@@ -506,15 +512,15 @@ async def upload(
     written = await on_resource(
         state,
         plan,
-        lambda agent: agent.write_stream(
+        lambda agent: RemoteFs(agent).write_stream(
             target.value,
             _body_of(request),
             if_version=if_version,
             create_only=if_none_match is not None,
         ),
     )
-    response.headers["ETag"] = etag(written["version"])
-    return Written.model_validate(written)
+    response.headers["ETag"] = etag(written.version)
+    return Written(version=written.version, size=written.size)
 
 
 # -- changing -----------------------------------------------------------------------------
@@ -530,22 +536,30 @@ async def make_directory(
     resource_id: Id, body: MkdirIn, principal: Caller, state: State
 ) -> FileEntry:
     """With ``parents``, missing parents too, and an existing directory is fine."""
-    params = {**body.target.params(), "parents": body.parents}
-    result = await _call(state, principal, resource_id, CHANGE, "fs.mkdir", **params)
-    return FileEntry.model_validate(result)
+    target = body.target.value
+    info = await _on_files(
+        state,
+        principal,
+        resource_id,
+        CHANGE,
+        lambda files: files.mkdir(target, parents=body.parents),
+    )
+    return FileEntry.model_validate(entry_fields(info))
 
 
 @router.post(
     "/{resource_id}/files/rename", summary="Rename or move", response_model_exclude_none=True
 )
 async def rename(resource_id: Id, body: MoveIn, principal: Caller, state: State) -> FileEntry:
-    params = {
-        **body.target.params(),
-        **body.destination.params("to"),
-        "overwrite": body.overwrite,
-    }
-    result = await _call(state, principal, resource_id, CHANGE, "fs.rename", **params)
-    return FileEntry.model_validate(result)
+    source, target = body.target.value, body.destination.value
+    info = await _on_files(
+        state,
+        principal,
+        resource_id,
+        CHANGE,
+        lambda files: files.rename(source, target, overwrite=body.overwrite),
+    )
+    return FileEntry.model_validate(entry_fields(info))
 
 
 @router.post(
@@ -554,21 +568,29 @@ async def rename(resource_id: Id, body: MoveIn, principal: Caller, state: State)
 async def copy(resource_id: Id, body: MoveIn, principal: Caller, state: State) -> Copied:
     """Symlinks stay symlinks, modes and times are kept; the copy appears under its name
     only when complete."""
-    params = {
-        **body.target.params(),
-        **body.destination.params("to"),
-        "overwrite": body.overwrite,
-    }
-    result = await _call(state, principal, resource_id, CHANGE, "fs.copy", **params)
-    return Copied.model_validate(result)
+    source, target = body.target.value, body.destination.value
+    copied = await _on_files(
+        state,
+        principal,
+        resource_id,
+        CHANGE,
+        lambda files: files.copy(source, target, overwrite=body.overwrite),
+    )
+    return Copied.model_validate(entry_fields(copied))
 
 
 @router.post("/{resource_id}/files/delete", status_code=204, summary="Delete")
 async def delete(resource_id: Id, body: DeleteIn, principal: Caller, state: State) -> Response:
     """A symlink goes, never what it points to; a directory that is not empty needs
     ``recursive`` (else 409 ``not_empty``); the root and home directories are refused."""
-    params = {**body.target.params(), "recursive": body.recursive}
-    await _call(state, principal, resource_id, CHANGE, "fs.delete", **params)
+    target = body.target.value
+    await _on_files(
+        state,
+        principal,
+        resource_id,
+        CHANGE,
+        lambda files: files.delete(target, recursive=body.recursive),
+    )
     return Response(status_code=204)
 
 
@@ -578,6 +600,8 @@ async def delete(resource_id: Id, body: DeleteIn, principal: Caller, state: Stat
     response_model_exclude_none=True,
 )
 async def chmod(resource_id: Id, body: ChmodIn, principal: Caller, state: State) -> FileEntry:
-    params = {**body.target.params(), "mode": body.mode}
-    result = await _call(state, principal, resource_id, CHANGE, "fs.chmod", **params)
-    return FileEntry.model_validate(result)
+    target = body.target.value
+    info = await _on_files(
+        state, principal, resource_id, CHANGE, lambda files: files.chmod(target, body.mode)
+    )
+    return FileEntry.model_validate(entry_fields(info))

@@ -15,13 +15,14 @@ import contextlib
 import json
 import logging
 import struct
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, WebSocket
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError, ProcessStream
+from labgate.agent.typed import ProcessInfo, RemoteProcesses
 from labgate.api.deps import CurrentPrincipal, Db, State, accept_websocket, get_state
 from labgate.api.remote_errors import resource_error, resource_errors
 from labgate.api.schemas import Body, Id
@@ -90,14 +91,13 @@ async def _plan(db: Db, principal: Principal, state: AppState, resource_id: Id) 
     return await plan_for(db, resource, principal)
 
 
-async def _own_processes(agent: AgentConnection, owner: WorkOwner) -> list[dict[str, Any]]:
-    listing = await agent.call("proc.list")
-    return [p for p in listing["processes"] if owner.owns(p)]
+async def _own_processes(agent: AgentConnection, owner: WorkOwner) -> list[ProcessInfo]:
+    return [p for p in await RemoteProcesses(agent).processes() if owner.owns(p)]
 
 
-async def _own_process(agent: AgentConnection, owner: WorkOwner, process_id: str) -> dict[str, Any]:
+async def _own_process(agent: AgentConnection, owner: WorkOwner, process_id: str) -> ProcessInfo:
     for process in await _own_processes(agent, owner):
-        if process["id"] == process_id:
+        if process.id == process_id:
             return process
     raise NotFound(f"There is no process {process_id!r} of yours on this resource.")
 
@@ -110,24 +110,21 @@ async def start_process(
     resource's environment set-up lines run first."""
     authorize(principal, Action.USE_RESOURCE)
     plan = await _plan(db, principal, state, resource_id)
-    params: dict[str, Any] = {
-        "pty": body.pty,
-        "setup_lines": list(plan.setup_lines),
-        "owner": plan.owner.tag,
-        "max_running": state.settings.max_processes_per_resource,
-    }
-    if body.command is not None:
-        params["command"] = body.command
-    elif not body.pty:
+    if body.command is None and not body.pty:
         raise LabgateError("A command is needed (or pty: true for a terminal).")
-    for name in ("cwd", "name"):
-        if getattr(body, name) is not None:
-            params[name] = getattr(body, name)
-    if body.pty:
-        params.update(cols=body.cols, rows=body.rows)
     with resource_errors():
-        started = await (await state.connections.agent(plan)).call("proc.start", **params)
-    return ProcessOut.model_validate(started)
+        started = await RemoteProcesses(await state.connections.agent(plan)).start(
+            command=body.command,
+            pty=body.pty,
+            cwd=body.cwd,
+            name=body.name,
+            setup_lines=plan.setup_lines,
+            owner=plan.owner.tag,
+            max_running=state.settings.max_processes_per_resource,
+            cols=body.cols if body.pty else None,
+            rows=body.rows if body.pty else None,
+        )
+    return ProcessOut.model_validate(started, from_attributes=True)
 
 
 @router.get("/{resource_id}/processes", summary="Your processes and terminals there")
@@ -137,7 +134,9 @@ async def list_processes(
     authorize(principal, Action.READ_RESOURCE)
     plan = await _plan(db, principal, state, resource_id)
     processes = await _own_processes(await state.connections.agent(plan), plan.owner)
-    return ProcessList(processes=[ProcessOut.model_validate(p) for p in processes])
+    return ProcessList(
+        processes=[ProcessOut.model_validate(p, from_attributes=True) for p in processes]
+    )
 
 
 @router.post(
@@ -157,7 +156,7 @@ async def signal_process(
     with resource_errors():
         agent = await state.connections.agent(plan)
         await _own_process(agent, plan.owner, process_id)
-        await agent.call("proc.signal", id=process_id, signal=body.signal)
+        await RemoteProcesses(agent).signal(process_id, body.signal)
     return Response(status_code=204)
 
 
@@ -175,7 +174,7 @@ async def forget_process(
     with resource_errors():
         agent = await state.connections.agent(plan)
         await _own_process(agent, plan.owner, process_id)
-        await agent.call("proc.forget", id=process_id)
+        await RemoteProcesses(agent).forget(process_id)
     return Response(status_code=204)
 
 
@@ -274,7 +273,7 @@ class _Attachment:
 
     async def _relay(self, agent: AgentConnection) -> bool:
         """Stream output until the process ends (True) or the connection drops (False)."""
-        stream = await agent.attach(self.process_id, self.offset)
+        stream = await RemoteProcesses(agent).attach(self.process_id, self.offset)
         self.stream = stream
         self.attached.set()
         await self.websocket.send_json(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from labgate.agent.typed import RemoteSystem
 from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
@@ -454,5 +456,5 @@ async def system_info(
     authorize(principal, Action.READ_RESOURCE)
     resource = await catalog.get_visible(db, principal, state.settings, resource_id)
     plan = await plan_for(db, resource, principal)
-    result = await (await state.connections.agent(plan)).call("system.info")
-    return SystemInfo.model_validate(result)
+    info = await RemoteSystem(await state.connections.agent(plan)).info()
+    return SystemInfo.model_validate(asdict(info))

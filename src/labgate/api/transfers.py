@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.agent.client import AgentConnection
+from labgate.agent.typed import FileInfo, RemoteFs
 from labgate.api.deps import Caller, State
 from labgate.api.files import CHANGE, READ, PathText, RawPath, on_resource, resource_plan
 from labgate.api.schemas import Body, Id
@@ -167,17 +168,14 @@ async def _home(state: AppState, plan: ConnectionPlan) -> tuple[AgentConnection,
 
 async def _kinds(
     state: AppState, plan: ConnectionPlan, paths: list[bytes]
-) -> list[dict[str, Any] | LabgateError]:
+) -> list[FileInfo | LabgateError]:
     """``fs.stat`` of each path, side by side: the entry, or the resource's error."""
 
-    async def one(path: bytes) -> dict[str, Any] | LabgateError:
+    async def one(path: bytes) -> FileInfo | LabgateError:
         try:
-            entry: dict[str, Any] = await on_resource(
-                state, plan, lambda agent: agent.call("fs.stat", path_raw=raw(path))
-            )
+            return await on_resource(state, plan, lambda agent: RemoteFs(agent).stat(path))
         except LabgateError as exc:
             return exc
-        return entry
 
     return list(await asyncio.gather(*(one(path) for path in paths)))
 
@@ -213,7 +211,7 @@ async def _checked(
     (where,) = await _kinds(state, destination, [directory])
     if isinstance(where, LabgateError):
         raise where
-    if "directory" not in (where.get("kind"), where.get("target_kind")):
+    if "directory" not in (where.kind, where.target_kind):
         raise BadRequest(f"{shown(directory)} is not a directory.")
     if not body.overwrite:
         finals = [posixpath.join(directory, name) for name in names]

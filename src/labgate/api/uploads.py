@@ -14,7 +14,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
@@ -22,7 +22,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
-from labgate.agent.client import upload_hidden_path
+from labgate.agent.client import AgentConnection, upload_hidden_path
+from labgate.agent.typed import RemoteFs
 from labgate.api.deps import Caller, State
 from labgate.api.files import CHANGE, READ, Located, on_resource, resource_plan
 from labgate.api.remote_errors import ResourceError
@@ -137,9 +138,9 @@ def _out(state: AppState, upload: Upload, offset: int | None = None) -> UploadOu
     )
 
 
-def _hidden(upload: Upload) -> str:
-    """``path_raw`` of the upload's hidden file."""
-    return base64.b64encode(upload_hidden_path(upload.path, upload.id)).decode()
+def _hidden(upload: Upload) -> bytes:
+    """The path of the upload's hidden file."""
+    return upload_hidden_path(upload.path, upload.id)
 
 
 class _Open:
@@ -206,9 +207,8 @@ _FATAL = frozenset({"no_space", "quota_exceeded", "checksum_mismatch", "not_foun
 async def _held(state: AppState, opened: _Open) -> int:
     """How many bytes of the upload the resource holds."""
 
-    async def size(agent: Any) -> int:
-        entry = await agent.call("fs.stat", path_raw=_hidden(opened.upload))
-        return int(entry["size"])
+    async def size(agent: AgentConnection) -> int:
+        return (await RemoteFs(agent).stat(_hidden(opened.upload))).size
 
     try:
         return await on_resource(state, opened.plan, size)
@@ -235,15 +235,19 @@ async def start_upload(
         await _check_room(db, state, principal.user_id)  # before the resource is asked
     upload_id = secrets.token_hex(12)
     if_version = if_match_version(body.if_match)
-    params = {
-        **body.target.params(),
-        "upload": upload_id,
-        "parents": body.parents,
-        "overwrite": body.overwrite,
-        "if_version": if_version,
-    }
-    opened = await on_resource(state, plan, lambda agent: agent.call("fs.upload_open", **params))
-    path = base64.b64decode(opened["path_raw"]) if "path_raw" in opened else opened["path"].encode()
+    target = body.target.value
+    opened = await on_resource(
+        state,
+        plan,
+        lambda agent: RemoteFs(agent).upload_open(
+            target,
+            upload_id,
+            parents=body.parents,
+            overwrite=body.overwrite,
+            if_version=if_version,
+        ),
+    )
+    path = opened.path_bytes
     upload = Upload(
         id=upload_id,
         user_id=principal.user_id,
@@ -263,9 +267,7 @@ async def start_upload(
     except LimitReached:
         # Another upload of the user's took the last place meanwhile.
         with contextlib.suppress(LabgateError):
-            await on_resource(
-                state, plan, lambda agent: agent.call("fs.delete", path_raw=_hidden(upload))
-            )
+            await on_resource(state, plan, lambda agent: RemoteFs(agent).delete(_hidden(upload)))
         raise
     return _out(state, upload)
 
@@ -317,7 +319,7 @@ async def send_part(
         offset = await on_resource(
             state,
             opened.plan,
-            lambda agent: agent.append_stream(
+            lambda agent: RemoteFs(agent).upload_append(
                 upload.path,
                 upload.id,
                 _part(request),
@@ -369,24 +371,31 @@ async def complete_upload(
     target (409 ``exists`` or ``conflict`` keep the upload, for another try)."""
     opened = await _open(state, principal, resource_id, upload_id, CHANGE)
     upload = opened.upload
-    params = {
-        "path_raw": base64.b64encode(upload.path).decode(),
-        "upload": upload.id,
-        "size": upload.size,
-        "sha256": (body.sha256 or upload.sha256 or "").lower() or None,
-        "overwrite": upload.overwrite or body.overwrite,
-        "if_version": None if body.overwrite else upload.if_version,
-    }
     try:
         done = await on_resource(
-            state, opened.plan, lambda agent: agent.call("fs.upload_complete", **params)
+            state,
+            opened.plan,
+            lambda agent: RemoteFs(agent).upload_complete(
+                upload.path,
+                upload.id,
+                size=upload.size,
+                sha256=(body.sha256 or upload.sha256 or "").lower() or None,
+                overwrite=upload.overwrite or body.overwrite,
+                if_version=None if body.overwrite else upload.if_version,
+            ),
         )
     except ResourceError as exc:
         await _after_failure(state, opened, exc)
         raise
     await _forget(state, upload.id)
-    response.headers["ETag"] = etag(done["version"])
-    return Completed.model_validate(done)
+    response.headers["ETag"] = etag(done.version)
+    return Completed(
+        path=done.path,
+        path_raw=None if done.path_raw is None else base64.b64encode(done.path_raw).decode(),
+        size=done.size,
+        sha256=done.sha256,
+        version=done.version,
+    )
 
 
 @router.delete(
@@ -398,9 +407,7 @@ async def cancel_upload(
     opened = await _open(state, principal, resource_id, upload_id, CHANGE)
     hidden = _hidden(opened.upload)
     try:
-        await on_resource(
-            state, opened.plan, lambda agent: agent.call("fs.delete", path_raw=hidden)
-        )
+        await on_resource(state, opened.plan, lambda agent: RemoteFs(agent).delete(hidden))
     except ResourceError as exc:
         if exc.code != "not_found":
             raise

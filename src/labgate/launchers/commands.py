@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from labgate.agent.client import AgentCallError, AgentConnection
+from labgate.agent.typed import RemoteProcesses
 
 COMMAND_TIMEOUT_SECONDS = 60.0
 
@@ -38,24 +39,24 @@ async def run_command(
     limit_seconds: float = COMMAND_TIMEOUT_SECONDS,
 ) -> CommandResult:
     """Run ``command`` (a shell command line) to its end; its output and exit status."""
-    started = await agent.call(
-        "proc.start",
+    processes = RemoteProcesses(agent)
+    started = await processes.start(
         command=command,
         cwd=cwd,
-        setup_lines=list(setup_lines),
-        env=dict(env or {}),
+        setup_lines=setup_lines,
+        env=env,
         name="labgate-launcher",
         owner=owner,
     )
     out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
-    stream = await agent.attach(started["id"], 0)
+    stream = await processes.attach(started.id, 0)
     try:
         async with asyncio.timeout(limit_seconds):
             async for chunk in stream:
                 out.setdefault(chunk.stream, []).append(chunk.data)
     except TimeoutError:
         with contextlib.suppress(AgentCallError):
-            await agent.call("proc.signal", id=started["id"], signal="KILL")
+            await processes.signal(started.id, "KILL")
         return CommandResult(
             None, "", f"{command.split()[0]} did not finish within {limit_seconds:.0f} s"
         )
@@ -64,7 +65,7 @@ async def run_command(
             await stream.detach()
     status = stream.exit.exit_status if stream.exit is not None else None
     with contextlib.suppress(AgentCallError):
-        await agent.call("proc.forget", id=started["id"])
+        await processes.forget(started.id)
     return CommandResult(
         status,
         b"".join(out["stdout"]).decode("utf-8", "replace"),

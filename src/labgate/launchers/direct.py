@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
+from labgate.agent.typed import ProcessInfo, RemoteNet, RemoteProcesses
 from labgate.launching.diagnosis import unreachable_note
 from labgate.launching.launcher import (
     Endpoint,
@@ -39,19 +40,17 @@ def process_name(session_id: str) -> str:
     return f"session:{session_id}"
 
 
-async def _find(agent: AgentConnection, process_id: str) -> dict[str, Any] | None:
-    listing = await agent.call("proc.list")
-    for process in listing["processes"]:
-        if process["id"] == process_id:
-            found: dict[str, Any] = process
-            return found
+async def _find(agent: AgentConnection, process_id: str) -> ProcessInfo | None:
+    for process in await RemoteProcesses(agent).processes():
+        if process.id == process_id:
+            return process
     return None
 
 
-def _ended_message(process: Mapping[str, Any], title: str) -> str:
-    if process.get("signal"):
-        return f"{title} was stopped by SIG{process['signal']}."
-    status = process.get("exit_status")
+def _ended_message(process: ProcessInfo, title: str) -> str:
+    if process.signal:
+        return f"{title} was stopped by SIG{process.signal}."
+    status = process.exit_status
     if status == 127:
         return f"{title} could not be started: its command was not found."
     return f"{title} exited with status {status}."
@@ -66,19 +65,18 @@ class DirectLauncher:
         template = request.template
         try:
             if template.listen == "socket":
-                path = (await agent.call("net.socket_path", name=f"s-{request.session_id}"))["path"]
+                path = await RemoteNet(agent).socket_path(f"s-{request.session_id}")
                 endpoint = Endpoint("unix", path=path)
                 where = Placeholders(request.base_url, request.token, socket=path)
             else:
-                port = (await agent.call("net.free_port"))["port"]
+                port = await RemoteNet(agent).free_port()
                 endpoint = Endpoint("tcp", port=port)
                 where = Placeholders(request.base_url, request.token, port=port)
             command, env = command_of(template, request.form, where)
-            started = await agent.call(
-                "proc.start",
+            started = await RemoteProcesses(agent).start(
                 command=command,
                 cwd=str(request.form.get("workdir") or "~"),
-                setup_lines=list(request.setup_lines),
+                setup_lines=request.setup_lines,
                 env=env,
                 name=process_name(request.session_id),
                 owner=request.owner_tag,
@@ -90,8 +88,8 @@ class DirectLauncher:
                 ) from exc
             raise LaunchFailed(f"The resource refused to start {template.title}: {exc}") from exc
         return {
-            "process_id": started["id"],
-            "pid": started["pid"],
+            "process_id": started.id,
+            "pid": started.pid,
             "endpoint": endpoint.to_json(),
             "title": template.title,
         }
@@ -102,7 +100,7 @@ class DirectLauncher:
         title = str(state.get("title") or "The app")
         if process is None:
             return Poll("ended", f"{title}'s process is gone (was the resource restarted?).")
-        if not process["running"]:
+        if not process.running:
             return Poll("ended", _ended_message(process, title))
         return Poll("running", "running", endpoint=Endpoint.from_json(state["endpoint"]))
 
@@ -111,15 +109,15 @@ class DirectLauncher:
         process_id = str(state["process_id"])
         for signal, wait in (("TERM", STOP_GRACE_SECONDS), ("KILL", STOP_GRACE_SECONDS)):
             process = await _find(agent, process_id)
-            if process is None or not process["running"]:
+            if process is None or not process.running:
                 return
             with contextlib.suppress(AgentCallError):
-                await agent.call("proc.signal", id=process_id, signal=signal)
+                await RemoteProcesses(agent).signal(process_id, signal)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait
             while loop.time() < deadline:
                 process = await _find(agent, process_id)
-                if process is None or not process["running"]:
+                if process is None or not process.running:
                     return
                 await asyncio.sleep(_STOP_CHECK_SECONDS)
 
@@ -131,7 +129,7 @@ class DirectLauncher:
         if process is None:
             return ""
         printed = await self._printed(agent, state, process, max_bytes)
-        if process["running"]:
+        if process.running:
             endpoint = Endpoint.from_json(state["endpoint"])
             note = await _unreachable(resource, agent, endpoint)
             if note is not None:
@@ -142,16 +140,16 @@ class DirectLauncher:
         self,
         agent: AgentConnection,
         state: Mapping[str, Any],
-        process: Mapping[str, Any],
+        process: ProcessInfo,
         max_bytes: int,
     ) -> bytes:
         """The last ``max_bytes`` the app had printed when ``process`` was listed (it
         may print more while they are read)."""
-        end = int(process["output_end"])
-        start = max(int(process["output_start"]), end - max_bytes)
+        end = process.output_end
+        start = max(process.output_start, end - max_bytes)
         pieces: list[bytes] = []
         try:
-            stream = await agent.attach(str(state["process_id"]), start)
+            stream = await RemoteProcesses(agent).attach(str(state["process_id"]), start)
         except (AgentCallError, AgentError):
             return b""
         try:
@@ -178,7 +176,7 @@ async def _unreachable(
         return None
     try:
         async with asyncio.timeout(_REACH_SECONDS):
-            listening = (await agent.call("net.listening", port=endpoint.port))["addresses"]
+            listening = await RemoteNet(agent).listening(endpoint.port)
             if not listening:
                 return None  # not listening at all: the usual "did not answer"
             _reader, writer = await resource.open(endpoint)

@@ -21,7 +21,6 @@ everything else, so any labgate server can carry on with it.
 
 from __future__ import annotations
 
-import base64
 import posixpath
 import re
 import shlex
@@ -31,6 +30,7 @@ from typing import Any
 from labgate.agent.bootstrap import agent_command, agent_payload
 from labgate.agent.client import AgentCallError
 from labgate.agent.remote.wire import RELAY_SECRET_VARIABLE
+from labgate.agent.typed import RemoteFs, RemoteSystem
 from labgate.launchers.commands import CommandResult, run_command
 from labgate.launching.launcher import (
     Endpoint,
@@ -194,11 +194,12 @@ class SlurmLauncher:
 
     async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
         agent = await resource.agent()
+        files = RemoteFs(agent)
         try:
-            home = str((await agent.call("system.info"))["home"])
+            home = (await RemoteSystem(agent).info()).home
             directory = posixpath.join(home, SESSIONS_DIR, request.session_id)
-            await agent.call("fs.mkdir", path=directory, parents=True)
-            await agent.call("fs.chmod", path=posixpath.join(home, ".labgate"), mode=0o700)
+            await files.mkdir(directory, parents=True)
+            await files.chmod(posixpath.join(home, ".labgate"), 0o700)
         except (AgentCallError, KeyError) as exc:
             raise LaunchFailed(
                 f"Could not make the session's folder on the resource: {exc}"
@@ -206,11 +207,7 @@ class SlurmLauncher:
         script, env = job_script(request, directory)
         try:
             for name, content in (("job.sh", script.encode()), ("agent", agent_payload())):
-                await agent.call(
-                    "fs.write",
-                    path=f"{directory}/{name}",
-                    data=base64.b64encode(content).decode(),
-                )
+                await files.write(f"{directory}/{name}", content)
         except AgentCallError as exc:
             raise LaunchFailed(f"Could not write the job script: {exc}") from exc
         options = " ".join(
@@ -291,10 +288,10 @@ class SlurmLauncher:
 
     async def _endpoint(self, agent: Any, state: Mapping[str, Any]) -> Endpoint | None:
         try:
-            answer = await agent.call("fs.read", path=f"{state['directory']}/endpoint")
+            answer = await RemoteFs(agent).read(f"{state['directory']}/endpoint")
         except AgentCallError:
             return None
-        words = base64.b64decode(answer["data"]).decode("utf-8", "replace").split()
+        words = answer.data.decode("utf-8", "replace").split()
         if len(words) != 2 or not words[1].isdigit():
             return None
         return Endpoint(
@@ -313,12 +310,10 @@ class SlurmLauncher:
     async def log(self, resource: ResourceAccess, state: Mapping[str, Any], max_bytes: int) -> str:
         agent = await resource.agent()
         path = posixpath.join(str(state["directory"]), "job.log")
+        files = RemoteFs(agent)
         try:
-            info = await agent.call("fs.stat", path=path)
-            size = int(info.get("size", 0))
-            answer = await agent.call(
-                "fs.read", path=path, offset=max(0, size - max_bytes), length=max_bytes
-            )
+            size = (await files.stat(path)).size
+            answer = await files.read(path, offset=max(0, size - max_bytes), length=max_bytes)
         except AgentCallError:
             return ""
-        return text_tail(base64.b64decode(answer["data"]), max_bytes)
+        return text_tail(answer.data, max_bytes)

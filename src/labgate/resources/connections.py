@@ -14,9 +14,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from labgate.agent.client import AgentConnection
+from labgate.agent.typed import RemoteSystem
 from labgate.destinations import HostRules
 from labgate.errors import LabgateError, NotFound
 from labgate.resources.attempts import ConnectAttempts
@@ -198,8 +199,9 @@ class ConnectionManager:
             call_timeout=self.settings.agent_call_timeout_seconds,
         )
         connection.agent = agent
-        connection.system = await agent.call("system.info")
-        where = connection.system.get("hostname", plan.resource_name)
+        system = await RemoteSystem(agent).info()
+        connection.system = asdict(system)
+        where = system.hostname
         self._set(connection, Status(ConnectionState.CONNECTED, f"Connected to {where}."))
         connection.watcher = asyncio.create_task(self._watch(connection, agent))
         return agent

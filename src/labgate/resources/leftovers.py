@@ -27,6 +27,7 @@ from sqlalchemy import CursorResult, delete, select, update
 
 from labgate.accounts.removal import close_connections_of_deleted_users
 from labgate.agent.client import AgentCallError, upload_hidden_path
+from labgate.agent.typed import RemoteFs
 from labgate.db.engine import Database
 from labgate.db.models import Resource, Transfer, TransferState, Upload, User
 from labgate.db.types import utcnow
@@ -35,7 +36,7 @@ from labgate.resources import access
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import plan_for
 from labgate.resources.transfers import STALE_AFTER
-from labgate.resources.tree_copy import hidden_name, raw
+from labgate.resources.tree_copy import hidden_name
 from labgate.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,8 @@ async def remove_as_owner(
                 # One round serves every user: a resource that does not answer (a
                 # stopped daemon) costs it the usual call's wait, not a long call's. The
                 # agent deletes on regardless, and the next round finishes the job.
-                await agent.call_within(
-                    state.settings.agent_call_timeout_seconds,
-                    "fs.delete",
-                    path_raw=raw(path),
-                    recursive=True,
+                await RemoteFs(agent).delete(
+                    path, recursive=True, within=state.settings.agent_call_timeout_seconds
                 )
             except AgentCallError as exc:
                 if exc.remote_code != "not_found":

@@ -16,15 +16,24 @@ with such a tag are another (older) installation's.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.db.models import Installation, User
 from labgate.errors import ConfigurationError, NotFound
+
+
+class Tagged(Protocol):
+    """A process as far as its owner goes (``labgate.agent.typed.ProcessInfo``)."""
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def started_at(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -41,15 +50,13 @@ class WorkOwner:
         """The user's own part of the tag (``User.work_tag``)."""
         return self.tag.rsplit(":", 1)[-1]
 
-    def owns(self, process: Mapping[str, Any]) -> bool:
-        """Whether ``process`` (as the agent lists it) is this user's."""
-        owner = process.get("owner")
-        if owner == self.tag:
+    def owns(self, process: Tagged) -> bool:
+        """Whether ``process`` (as the agent lists it: ``ProcessInfo``) is this user's."""
+        if process.owner == self.tag:
             return True
-        if self.legacy_tag is None or owner != self.legacy_tag:
+        if self.legacy_tag is None or process.owner != self.legacy_tag:
             return False
-        started = process.get("started_at")
-        return isinstance(started, int | float) and started < self.legacy_before
+        return process.started_at < self.legacy_before
 
 
 async def work_owner(db: AsyncSession, user_id: int) -> WorkOwner:

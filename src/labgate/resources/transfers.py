@@ -31,6 +31,7 @@ from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.agent.client import NO_DEADLINE, AgentCallError, AgentConnection, AgentError
+from labgate.agent.typed import RemoteFs
 from labgate.db.engine import Database
 from labgate.db.models import Transfer, TransferState
 from labgate.db.types import utcnow
@@ -210,9 +211,7 @@ class _Job:
         if self.row.move:
             for item in self.items:  # only now: every item is complete where it belongs
                 if not item.moved:
-                    await (await self.source()).call(
-                        "fs.delete", path_raw=_raw(item.source), recursive=True
-                    )
+                    await RemoteFs(await self.source()).delete(item.source, recursive=True)
 
     async def _between_two(self) -> None:
         for item in self.items:
@@ -239,27 +238,21 @@ class _Job:
                     await self._copy_within(await self.source(), item)  # then deleted
                 self.file_done()
             return
-        sizes = [await agent.call("fs.du", path_raw=_raw(item.source)) for item in self.items]
-        self.row.files_total = sum(int(size["files"]) for size in sizes)
-        self.row.bytes_total = sum(int(size["bytes"]) for size in sizes)
+        sizes = [await RemoteFs(agent).du(item.source) for item in self.items]
+        self.row.files_total = sum(size.files for size in sizes)
+        self.row.bytes_total = sum(size.bytes for size in sizes)
         self._push()
         for item, size in zip(self.items, sizes, strict=True):
             self.file_started(item.source)
             await self._copy_within(await self.source(), item)
-            self.row.files_done += int(size["files"])
-            self.advanced(int(size["bytes"]))
+            self.row.files_done += size.files
+            self.advanced(size.bytes)
 
     async def _copy_within(self, agent: AgentConnection, item: Item) -> None:
         # A job's copy takes as long as its data needs (terabytes, hours): no deadline,
         # as the job has its own progress and cancel.
         copying = asyncio.ensure_future(
-            agent.call_within(
-                NO_DEADLINE,
-                "fs.copy",
-                path_raw=_raw(item.source),
-                to_raw=_raw(item.hidden),
-                overwrite=False,
-            )
+            RemoteFs(agent).copy(item.source, item.hidden, overwrite=False, within=NO_DEADLINE)
         )
         try:
             copied = await asyncio.shield(copying)
@@ -269,8 +262,8 @@ class _Job:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(copying, 3600)
             raise
-        for path in copied.get("skipped", []):
-            self._skipped(str(path))
+        for path in copied.skipped:
+            self._skipped(path)
 
     async def _clean_up(self) -> None:
         """Remove the hidden items this job built (placed ones are complete and stay)."""
@@ -325,10 +318,6 @@ def _snapshot(row: Transfer) -> Transfer:
     """A copy of the row as it is now, for a tab that may read it later."""
     columns = inspect(Transfer).column_attrs
     return Transfer(**{column.key: getattr(row, column.key) for column in columns})
-
-
-def _raw(path: bytes) -> str:
-    return base64.b64encode(path).decode()
 
 
 def _problem(exc: Exception) -> tuple[str, str]:

@@ -16,9 +16,10 @@ import contextlib
 import posixpath
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from labgate.agent.client import AgentCallError, AgentConnection
+from labgate.agent.typed import RemoteFs, TreeEntry
 from labgate.errors import LabgateError
 
 HIDDEN_PREFIX = b".labgate-transfer-"
@@ -39,43 +40,19 @@ def shown(path: bytes) -> str:
     return path.decode(errors="replace")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One thing in an item's tree, as the source's ``fs.walk`` describes it."""
-
-    relative: bytes  # b"" for the item itself
-    kind: str
-    size: int
-    mode: int
-    mtime: float
-    target: bytes | None = None  # a symlink's
-
-    @classmethod
-    def of(cls, answer: dict[str, Any]) -> Entry:
-        target = answer.get("target_raw")
-        return cls(
-            relative=base64.b64decode(answer["rel_raw"]),
-            kind=str(answer["kind"]),
-            size=int(answer["size"]),
-            mode=int(answer["mode"]),
-            mtime=float(answer["mtime"]),
-            target=None if target is None else base64.b64decode(target),
-        )
-
-
 @dataclass
 class Item:
     source: bytes
     final: bytes
     hidden: bytes
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[TreeEntry] = field(default_factory=list)
     placed: bool = False  # under its final name
     moved: bool = False  # renamed there from its source (a move within one file system)
 
-    def source_of(self, entry: Entry) -> bytes:
+    def source_of(self, entry: TreeEntry) -> bytes:
         return posixpath.join(self.source, entry.relative) if entry.relative else self.source
 
-    def hidden_of(self, entry: Entry) -> bytes:
+    def hidden_of(self, entry: TreeEntry) -> bytes:
         return posixpath.join(self.hidden, entry.relative) if entry.relative else self.hidden
 
 
@@ -107,24 +84,21 @@ class Progress(Protocol):
 
 
 async def walk(agent: AgentConnection, item: Item) -> None:
-    answer = await agent.call("fs.walk", path_raw=raw(item.source))
-    item.entries = [Entry.of(entry) for entry in answer["entries"]]
+    item.entries = await RemoteFs(agent).walk(item.source)
 
 
 async def build(source: Agent, destination: Agent, item: Item, progress: Progress) -> None:
     """Recreate the walked tree of ``item`` under its hidden name on the destination:
     directories, files (streamed, their size checked), symlinks as symlinks; modes and
     modification times kept. Fifos, sockets and devices are reported as skipped."""
-    directories: list[tuple[bytes, Entry]] = []
+    directories: list[tuple[bytes, TreeEntry]] = []
     for entry in item.entries:
         target = item.hidden_of(entry)
         if entry.kind == "directory":
-            await (await destination()).call("fs.mkdir", path_raw=raw(target))
+            await RemoteFs(await destination()).mkdir(target)
             directories.append((target, entry))
         elif entry.kind == "symlink" and entry.target is not None:
-            await (await destination()).call(
-                "fs.symlink", path_raw=raw(target), target_raw=raw(entry.target)
-            )
+            await RemoteFs(await destination()).symlink(target, entry.target)
         elif entry.kind == "file":
             origin = item.source_of(entry)
             progress.file_started(origin)
@@ -137,10 +111,11 @@ async def build(source: Agent, destination: Agent, item: Item, progress: Progres
         await _set_attributes(await destination(), target, entry)
 
 
-async def _set_attributes(agent: AgentConnection, path: bytes, entry: Entry) -> None:
+async def _set_attributes(agent: AgentConnection, path: bytes, entry: TreeEntry) -> None:
+    files = RemoteFs(agent)
     await asyncio.gather(  # side by side: one round trip, not two
-        agent.call("fs.chmod", path_raw=raw(path), mode=entry.mode),
-        agent.call("fs.utime", path_raw=raw(path), mtime=entry.mtime),
+        files.chmod(path, entry.mode),
+        files.utime(path, entry.mtime),
     )
 
 
@@ -151,7 +126,7 @@ async def _copy_file(
     target: bytes,
     progress: Progress,
 ) -> None:
-    stream = await source.read_stream(origin)
+    stream = await RemoteFs(source).read_stream(origin)
     async with stream:
 
         async def counted() -> AsyncIterator[bytes]:
@@ -159,10 +134,10 @@ async def _copy_file(
                 progress.advanced(len(chunk))
                 yield chunk
 
-        written = await destination.write_stream(target, counted(), create_only=True)
-    if written["size"] != stream.received:
+        written = await RemoteFs(destination).write_stream(target, counted(), create_only=True)
+    if written.size != stream.received:
         raise VerificationFailed(
-            f"{shown(target)} has {written['size']} bytes, not the {stream.received} sent."
+            f"{shown(target)} has {written.size} bytes, not the {stream.received} sent."
         )
 
 
@@ -170,23 +145,24 @@ async def place(agent: AgentConnection, built: bytes, final: bytes, overwrite: b
     """Rename ``built`` onto ``final``; a name in the way is an error ("exists") unless
     ``overwrite``: then the old one is moved aside, the new one put in, the old removed
     (and put back if the new one cannot go in)."""
+    files = RemoteFs(agent)
     try:
-        await agent.call("fs.rename", path_raw=raw(built), to_raw=raw(final))
+        await files.rename(built, final)
         return
     except AgentCallError as exc:
         if exc.remote_code != "exists" or not overwrite:
             raise
     aside = built + b"-replaced"
-    await agent.call("fs.rename", path_raw=raw(final), to_raw=raw(aside))
+    await files.rename(final, aside)
     try:
-        await agent.call("fs.rename", path_raw=raw(built), to_raw=raw(final))
+        await files.rename(built, final)
     except BaseException:
-        await agent.call("fs.rename", path_raw=raw(aside), to_raw=raw(final))
+        await files.rename(aside, final)
         raise
-    await agent.call("fs.delete", path_raw=raw(aside), recursive=True)
+    await files.delete(aside, recursive=True)
 
 
 async def remove_quietly(agent: AgentConnection, path: bytes) -> None:
     """Remove a hidden item (a tree) if it is there; failures are for housekeeping."""
     with contextlib.suppress(LabgateError):  # the agent's answers, a lost connection
-        await agent.call("fs.delete", path_raw=raw(path), recursive=True)
+        await RemoteFs(agent).delete(path, recursive=True)
