@@ -26,7 +26,8 @@ from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.daemons import daemon_runtime_dir
-from tests.support.local_sessions import PATIENCE_SECONDS, local_id
+from tests.support.eventually import PATIENCE_SECONDS
+from tests.support.local_sessions import local_id
 from tests.support.remote_files import add_ssh_resource
 from tests.support.sshd import SshServer
 

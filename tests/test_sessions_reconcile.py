@@ -29,7 +29,8 @@ from labgate.sessions.templates import WEBAPP
 from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.accounts import AccountFactory
-from tests.support.local_sessions import PATIENCE_SECONDS, launch, private_daemon, wait_for
+from tests.support.eventually import PATIENCE_SECONDS, eventually
+from tests.support.local_sessions import launch, private_daemon, wait_for
 
 SERVE = "python3 -m http.server {port} --bind 127.0.0.1"
 # An app asked for its kernels like JupyterLab (http.server answers 404: not busy).
@@ -95,9 +96,7 @@ async def stopped_app(database: Database, session_id: str) -> int:
 
 async def until_asked(port: int) -> None:
     """Until a question to the stopped app is waiting for its answer."""
-    async with asyncio.timeout(PATIENCE_SECONDS):
-        while waiting_connections(port) == 0:
-            await asyncio.sleep(0.1)
+    await eventually(lambda: waiting_connections(port), what=f"a question waiting at {port}")
 
 
 async def test_a_stuck_app_holds_up_no_other_users_session(
@@ -120,8 +119,10 @@ async def test_a_stuck_app_holds_up_no_other_users_session(
             .values(last_activity_at=utcnow() - timedelta(minutes=idle_minutes + 1))
         )
 
-    # The next rounds stop Bob's session all the same.
-    stopped = await wait_for(bob, idle, "stopped", within=20)
+    # The next rounds stop Bob's session all the same, well before Alice's check gives up
+    # (app_check_timeout_seconds, 50 s): a bound that is what is tested, not a patience.
+    async with asyncio.timeout(20):
+        stopped = await wait_for(bob, idle, "stopped")
     assert stopped["message"] == f"no activity for {idle_minutes} minutes"
     # Alice's check still waits, holding her session's lease; her session is not failed.
     row = await row_of(database, stuck)

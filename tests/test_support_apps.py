@@ -8,7 +8,6 @@ import os
 import re
 import secrets
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import Popen
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.apps import REQUIREMENTS, AppsEnv, ensure_apps_env, write_scalars
+from tests.support.eventually import NotEventually, eventually_sync
 from tests.support.processes import (
     Process,
     alive,
@@ -30,7 +30,6 @@ from tests.support.processes import (
 from tests.support.sshd import TestUser, ensure_test_user
 
 T = TypeVar("T")
-STARTUP_TIMEOUT = 90.0  # JupyterLab's first start on a busy 2-CPU machine takes a while
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +55,21 @@ def _free_port() -> int:
 
 def _wait(what: str, probe: Callable[[], T | None], process: Popen[bytes], log_path: Path) -> T:
     """Poll ``probe`` until it returns something; fail with the app's log if the app
-    exits or the deadline passes."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
+    exits or the tests' patience runs out."""
+
+    def answered() -> T | None:
         try:
             found = probe()
         except httpx.TransportError:
             found = None
-        if found is not None:
-            return found
-        if process.poll() is not None:
+        if found is None and process.poll() is not None:
             pytest.fail(f"exited ({process.returncode}) before {what}:\n{log_path.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {STARTUP_TIMEOUT:.0f} s:\n{log_path.read_text()}")
-        time.sleep(0.2)
+        return found
+
+    try:
+        return eventually_sync(answered, what=what)
+    except NotEventually as exc:
+        pytest.fail(f"{exc}:\n{log_path.read_text()}")
 
 
 def _jupyter_argv(env: AppsEnv, root_dir: Path, token: str, base_url: str) -> list[str]:

@@ -11,13 +11,13 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from tests.support.eventually import NotEventually, eventually_sync
 from tests.support.processes import (
     alive,
     identify,
@@ -36,7 +36,6 @@ from tests.support.slurm import (
 from tests.support.sshd import SshServer, TestUser, ensure_test_user, running_sshd
 
 T = TypeVar("T")
-JOB_TIMEOUT = 60.0
 REFUSED = "Requested time limit is invalid (missing or exceeds some limit)"
 
 
@@ -83,12 +82,10 @@ def _job(cluster: SlurmCluster, job_id: int) -> dict[str, str]:
 
 
 def _wait(what: str, probe: Callable[[], T | None], cluster: SlurmCluster) -> T:
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while (found := probe()) is None:
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {JOB_TIMEOUT:.0f} s\n{cluster.logs()}")
-        time.sleep(0.2)
-    return found
+    try:
+        return eventually_sync(probe, what=what)
+    except NotEventually as exc:
+        pytest.fail(f"{exc}\n{cluster.logs()}")
 
 
 def _state_is(cluster: SlurmCluster, job_id: int, *states: str) -> dict[str, str] | None:

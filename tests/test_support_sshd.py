@@ -7,12 +7,12 @@ host key; asyncssh checks password and keyboard-interactive logins (through PAM)
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.eventually import eventually_sync
 from tests.support.sshd import SshServer, TestUser, ensure_test_user, running_sshd
 
 
@@ -46,15 +46,6 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state not in ("Z", "X")
-
-
-def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_test_user_is_a_real_unlocked_account(test_user: TestUser) -> None:
@@ -255,8 +246,10 @@ def test_server_and_sessions_are_gone_after_exit(tmp_path: Path, test_user: Test
         authorized_keys = server.authorized_keys_path
         assert authorized_keys.exists()
     try:
-        assert _wait_gone(pid), f"sshd (pid {pid}) still running"
-        assert _wait_gone(remote_pid), f"remote command (pid {remote_pid}) still running"
+        eventually_sync(lambda: not _alive(pid), what=f"sshd (pid {pid}) ended")
+        eventually_sync(
+            lambda: not _alive(remote_pid), what=f"the command (pid {remote_pid}) ended"
+        )
         assert session.wait(timeout=30) != 0  # its connection was cut
         assert not authorized_keys.exists()
         assert "Received signal 15; terminating." in server.log

@@ -108,7 +108,7 @@ def test_each_network_gets_its_own_daemon_and_its_apps_are_reached(
     sessions = {rid: web_app(admin, rid) for rid in (jump_box, target_box)}
     for rid, name in ((jump_box, network.jump), (target_box, network.target)):
         session_id = sessions[rid]["id"]
-        running = wait_for(admin, str(session_id), "running", timeout=60)
+        running = wait_for(admin, str(session_id), "running")
         page = admin.get(str(running["url"]))
         assert page.status_code == 200, page.text
         assert "Directory listing" in page.text
@@ -122,7 +122,7 @@ def test_each_network_gets_its_own_daemon_and_its_apps_are_reached(
 def test_an_app_labgate_cannot_reach_is_named_in_the_error(admin: Browser, jump_box: int) -> None:
     # It listens, but not where labgate's SSH connection asks for it.
     session = web_app(admin, jump_box, "python3 -m http.server {port} --bind 127.0.0.2")
-    failed = wait_for(admin, str(session["id"]), "failed", timeout=60)
+    failed = wait_for(admin, str(session["id"]), "failed")
     message = str(failed["message"])
     assert message.startswith("The app is running but labgate cannot reach it at 127.0.0.1:")
     assert "from this host's network (Connection refused; it listens at 127.0.0.2:" in message

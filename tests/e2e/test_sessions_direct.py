@@ -244,7 +244,7 @@ def test_bad_launches_are_refused_or_fail_with_a_reason(admin: Browser, box: int
 
     # An app that never answers: stopped after the start timeout, with its log.
     silent = launch(admin, box, "echo waiting forever; sleep 600")
-    failed = wait_for(admin, silent["id"], "failed", timeout=60)
+    failed = wait_for(admin, silent["id"], "failed")
     assert "did not answer within 8 seconds" in failed["message"]
     assert "waiting forever" in admin.get(f"/api/v1/sessions/{silent['id']}/log").json()["log"]
 
@@ -270,7 +270,7 @@ def test_a_killed_app_fails_with_its_log_and_a_restart_keeps_sessions(
         processes = again.get(f"/api/v1/resources/{box}/processes").json()["processes"]
         (app,) = [p for p in processes if p["name"] == f"session:{session['id']}"]
         os.kill(app["pid"], signal.SIGKILL)
-        failed = wait_for(again, session["id"], "failed", timeout=30)
+        failed = wait_for(again, session["id"], "failed")
         assert "SIGKILL" in failed["message"]
         assert "started the app" in again.get(f"/api/v1/sessions/{session['id']}/log").json()["log"]
     finally:
@@ -321,7 +321,7 @@ def test_idle_sessions_are_warned_culled_and_extended(
 
     # Idle past its limit: stopped, and why.
     age(server, session["id"], idle_minutes=61)
-    stopped = wait_for(admin, session["id"], "stopped", timeout=30)
+    stopped = wait_for(admin, session["id"], "stopped")
     assert stopped["message"] == "no activity for 60 minutes"
     assert admin.get(f"/s/{session['id']}/").status_code == 410
 

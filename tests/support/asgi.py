@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
-PATIENCE_SECONDS = 30
+from tests.support.eventually import PATIENCE_SECONDS
 
 
 def http_scope(

@@ -10,7 +10,6 @@ the audit log, which records failed logins on purpose (:data:`AUDITED_REFUSALS`)
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.eventually import within
 from tests.support.server import RunningServer
 
 # Written by any authenticated request, refused or not (see labgate.auth.principal).
@@ -63,15 +63,14 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, dict[str, list[tuple
 def settled(database: Path, *, skip: frozenset[str] = frozenset()) -> Snapshot:
     """A snapshot once two in a row agree (background work of an accepted request, such
     as a launch that fails, has finished), within :data:`SETTLE_SECONDS`."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    last = snapshot(database, skip=skip)
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        current = snapshot(database, skip=skip)
-        if current == last:
-            return current
-        last = current
-    return last
+    taken = [snapshot(database, skip=skip)]
+
+    def agrees() -> bool:
+        taken.append(snapshot(database, skip=skip))
+        return taken[-1] == taken[-2]
+
+    within(SETTLE_SECONDS, agrees)
+    return taken[-1]
 
 
 @dataclass(frozen=True)

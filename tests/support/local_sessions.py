@@ -8,7 +8,6 @@ test stopped with SIGSTOP are continued first, so that they can take SIGTERM).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -20,12 +19,11 @@ import httpx
 
 from tests.support.accounts import LoggedIn
 from tests.support.daemons import daemon_runtime_dir, processes_using
+from tests.support.eventually import eventually
 from tests.support.processes import descendants, end_processes
 
 # Seconds the apps have between SIGTERM and SIGKILL: they are throw-away servers.
 GRACE_SECONDS = 2.0
-# Guards against a hang in the code under test, never a measure of speed.
-PATIENCE_SECONDS = 60
 
 
 @contextlib.contextmanager
@@ -70,15 +68,11 @@ async def launch(client: LoggedIn, template: str, command: str) -> str:
     return session_id
 
 
-async def wait_for(
-    client: LoggedIn, session_id: str, *states: str, within: float = PATIENCE_SECONDS
-) -> dict[str, Any]:
-    """The session once it is in one of ``states``; fails after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
+async def wait_for(client: LoggedIn, session_id: str, *states: str) -> dict[str, Any]:
+    """The session once it is in one of ``states``."""
+
+    async def check() -> dict[str, Any] | None:
         session: dict[str, Any] = (await client.get(f"/api/v1/sessions/{session_id}")).json()
-        if session["state"] in states:
-            return session
-        assert loop.time() < deadline, f"still {session['state']} after {within} s: {session}"
-        await asyncio.sleep(0.2)
+        return session if session["state"] in states else None
+
+    return await eventually(check, what=f"session {session_id} {' or '.join(states)}")

@@ -7,7 +7,6 @@ import contextlib
 import email
 import email.policy
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -15,6 +14,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.support.eventually import eventually_sync
 from tests.support.server import free_port
 
 
@@ -46,16 +46,16 @@ class MailServer:
             )
         return "250 OK"
 
-    def wait_for(self, *, to: str, timeout: float = 30) -> Mail:
+    def wait_for(self, *, to: str) -> Mail:
         """The first message to ``to`` (waiting for it to arrive)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def first() -> Mail:
             with self._lock:
-                for message in self.messages:
-                    if to in message.to:
-                        return message
-            time.sleep(0.1)
-        raise AssertionError(f"no e-mail to {to} within {timeout} s; got {self.messages}")
+                found = next((message for message in self.messages if to in message.to), None)
+                assert found is not None, f"got only {self.messages}"
+                return found
+
+        return eventually_sync(first, what=f"an e-mail to {to}")
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import itertools
 import logging
 import os
@@ -42,10 +43,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.eventually import within
 
 __all__ = [
     "GUARD_RANGE",
@@ -190,6 +192,10 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _none_alive(pids: list[int]) -> bool:
+    return not any(_alive(pid) for pid in pids)
+
+
 def _end_namespace_processes(namespace: str) -> None:
     """SIGTERM the processes in ``namespace``, SIGKILL what is left after a grace period."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -200,9 +206,7 @@ def _end_namespace_processes(namespace: str) -> None:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + _STOP_GRACE
-        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-            time.sleep(0.05)
+        within(_STOP_GRACE, functools.partial(_none_alive, pids))
 
 
 def connect_from(

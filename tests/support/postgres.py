@@ -30,7 +30,6 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +38,8 @@ from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
+
+from tests.support.eventually import NotEventually, eventually_sync, within
 
 __all__ = [
     "DEFAULT_ADMIN_DSN",
@@ -58,9 +59,8 @@ __all__ = [
 ENV_ADMIN_DSN = "LABGATE_TEST_POSTGRES_URL"
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-# How long to wait for an existing server before starting our own, and for our own to start.
+# How long to wait for an existing server before starting our own.
 CONNECT_TIMEOUT = 2.0
-STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 30.0
 
 log = logging.getLogger("labgate.tests.postgres")
@@ -398,22 +398,22 @@ def start_private_postgres() -> Iterator[PostgresCluster]:
             )
 
         dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            pid = pid or _read_postmaster_pid(datadir)
-            if process.poll() is not None:
+        started = process
+
+        def accepting() -> int | None:
+            """The postmaster's PID once it accepts connections."""
+            if started.poll() is not None:
                 raise PostgresNotAvailable(
-                    f"postgres exited with status {process.returncode} while starting:\n"
+                    f"postgres exited with status {started.returncode} while starting:\n"
                     f"{_log_tail(log_file)}"
                 )
-            if pid is not None and can_connect(dsn, timeout=1.0):
-                break
-            if time.monotonic() > deadline:
-                raise PostgresNotAvailable(
-                    f"postgres did not accept connections within {STARTUP_TIMEOUT:.0f} s:\n"
-                    f"{_log_tail(log_file)}"
-                )
-            time.sleep(0.1)
+            found = _read_postmaster_pid(datadir)
+            return found if found is not None and can_connect(dsn, timeout=1.0) else None
+
+        try:
+            pid = eventually_sync(accepting, what="postgres accepting connections")
+        except NotEventually as exc:
+            raise PostgresNotAvailable(f"{exc}:\n{_log_tail(log_file)}") from None
 
         log.info("private PostgreSQL cluster (pid %d) listening at %s", pid, dsn)
         yield PostgresCluster(dsn=dsn, pid=pid, directory=directory)
@@ -436,11 +436,7 @@ def _stop(process: subprocess.Popen[bytes] | None, pid: int | None, datadir: Pat
         log.info("stopping private PostgreSQL cluster (pid %d) with %s", target, sig.name)
         with contextlib.suppress(ProcessLookupError):
             os.kill(target, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if process.poll() is not None and (pid is None or not _pid_alive(pid)):
-                break
-            time.sleep(0.05)
+        within(grace, lambda: process.poll() is not None and (pid is None or not _pid_alive(pid)))
     if process.poll() is None:
         # postgres is gone but its runuser parent is not (or never had a postmaster.pid).
         process.kill()

@@ -30,12 +30,13 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.support.eventually import within
 
 if TYPE_CHECKING:  # sshd.py uses this module to stop sshd
     from tests.support.sshd import TestUser
@@ -142,12 +143,7 @@ def _signal(process: Process, sig: signal.Signals) -> None:
 
 
 def _wait_ended(processes: Sequence[Process], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(alive(p) for p in processes):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return within(timeout, lambda: not any(alive(p) for p in processes))
 
 
 def end_processes(processes: Sequence[Process], grace: float = SHUTDOWN_GRACE) -> None:

@@ -17,17 +17,15 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 
 from tests.support.environment import settings_variables
+from tests.support.eventually import NotEventually, eventually_sync
 
 LABGATE = Path(sys.executable).with_name("labgate")
-HEALTH_TRIES = 300
-HEALTH_INTERVAL = 0.1
 # Longer than labgate.server.GRACEFUL_SHUTDOWN_SECONDS: a stop may use all of it.
 STOP_TIMEOUT = 30.0
 
@@ -125,20 +123,22 @@ class RunningServer:
                 stderr=err,
             )
 
-    def wait_until_healthy(
-        self, tries: int = HEALTH_TRIES, interval: float = HEALTH_INTERVAL
-    ) -> None:
+    def wait_until_healthy(self) -> None:
         """Poll ``/healthz`` until it answers 200; ServerFailed if the process exits or
-        ``tries`` polls go unanswered."""
+        it does not answer so within the tests' patience."""
+
+        def healthy(http: httpx.Client) -> bool:
+            if not self.running:
+                raise ServerFailed(f"labgate serve exited early:\n{self.stderr}")
+            with contextlib.suppress(httpx.TransportError):
+                return http.get("/healthz", timeout=2.0).status_code == 200
+            return False
+
         with self.client() as http:
-            for _ in range(tries):
-                if not self.running:
-                    raise ServerFailed(f"labgate serve exited early:\n{self.stderr}")
-                with contextlib.suppress(httpx.TransportError):
-                    if http.get("/healthz", timeout=2.0).status_code == 200:
-                        return
-                time.sleep(interval)
-        raise ServerFailed(f"labgate serve not healthy after {tries} tries:\n{self.stderr}")
+            try:
+                eventually_sync(lambda: healthy(http), what="labgate serve healthy")
+            except NotEventually as exc:
+                raise ServerFailed(f"{exc}:\n{self.stderr}") from None
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
         """Send ``sig`` to the server's PID and wait for it to exit; its exit status."""

@@ -15,7 +15,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-PATIENCE_SECONDS = 10
+from tests.support.eventually import eventually
 
 
 @contextlib.asynccontextmanager
@@ -32,9 +32,7 @@ async def serving(app: Any) -> AsyncIterator[str]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
-        async with asyncio.timeout(PATIENCE_SECONDS):
-            while not server.started:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: server.started, what="uvicorn serving")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

@@ -4,10 +4,10 @@ make a second user (the one who must be refused)."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
+from tests.support.eventually import NotEventually, eventually_sync
 from tests.support.labgate_api import Browser
 
 
@@ -22,21 +22,22 @@ def launch(browser: Browser, rid: int, template: str, **body: Any) -> dict[str, 
     return session
 
 
-def wait_for(
-    browser: Browser, session_id: str, *states: str, timeout: float = 120
-) -> dict[str, Any]:
+def wait_for(browser: Browser, session_id: str, *states: str) -> dict[str, Any]:
     """The session once it is in one of ``states`` (its log in the error otherwise)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    seen: list[dict[str, Any]] = []
+
+    def check() -> dict[str, Any] | None:
         answer = browser.get(f"/api/v1/sessions/{session_id}")
         assert answer.status_code == 200, answer.text
         session: dict[str, Any] = answer.json()
-        if session["state"] in states:
-            return session
-        if time.monotonic() > deadline:
-            log = browser.get(f"/api/v1/sessions/{session_id}/log").json().get("log")
-            raise AssertionError(f"session stayed {session['state']}: {session}\n{log}")
-        time.sleep(0.2)
+        seen[:] = [session]
+        return session if session["state"] in states else None
+
+    try:
+        return eventually_sync(check, what=f"session {session_id} {' or '.join(states)}")
+    except NotEventually as exc:
+        log = browser.get(f"/api/v1/sessions/{session_id}/log").json().get("log")
+        raise NotEventually(f"{exc}\n{log}") from None
 
 
 @contextlib.contextmanager

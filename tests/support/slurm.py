@@ -70,11 +70,11 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.eventually import NotEventually, eventually_sync, within
 from tests.support.processes import (
     Process,
     descendants,
@@ -107,7 +107,6 @@ BINARIES = {
     "squeue": Path("/usr/bin/squeue"),
     "scancel": Path("/usr/bin/scancel"),
 }
-STARTUP_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 15.0
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and a daemon binding it
 MAX_MEMORY_MB = 4096
@@ -193,7 +192,7 @@ class SlurmCluster:
             )
             # Answering, and the node registered again (else jobs wait: ReqNodeNotAvail).
             _wait_for(
-                "slurmctld did not answer again with the node in service",
+                "slurmctld answering again with the node in service",
                 lambda: _node_state(self.directory, self.node_name) in _IN_SERVICE,
                 self.daemons,
                 self.directory,
@@ -406,15 +405,19 @@ def _wait_for(
     processes: Mapping[str, subprocess.Popen[bytes]],
     directory: Path,
 ) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not ready():
+    def ready_while_running() -> bool:
+        if ready():
+            return True
         for name, process in processes.items():
             if process.poll() is not None:
                 raise _DaemonExited(name, process.returncode, directory)
-        if time.monotonic() > deadline:
-            logs = "\n".join(_daemon_output(directory, name) for name in processes)
-            raise SlurmNotAvailable(f"{what} within {STARTUP_TIMEOUT:.0f} s:\n{logs}")
-        time.sleep(0.1)
+        return False
+
+    try:
+        eventually_sync(ready_while_running, what=what)
+    except NotEventually as exc:
+        logs = "\n".join(_daemon_output(directory, name) for name in processes)
+        raise SlurmNotAvailable(f"{exc}:\n{logs}") from None
 
 
 def _daemon_output(directory: Path, name: str) -> str:
@@ -456,12 +459,13 @@ def _cancel_all_jobs(cluster: SlurmCluster) -> None:
     if not jobs:
         return
     cluster.command(str(BINARIES["scancel"]), *jobs)
-    deadline = time.monotonic() + DRAIN_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def drained() -> bool:
         left = cluster.command(str(BINARIES["squeue"]), "-h", "-t", "PD,R,CG,S", "-o", "%A")
-        if left.returncode != 0 or not left.stdout.split():
-            return
-        time.sleep(0.2)
+        return left.returncode != 0 or not left.stdout.split()
+
+    if within(DRAIN_TIMEOUT, drained):
+        return
     log.warning("jobs still listed %.0f s after scancel; ending them by PID", DRAIN_TIMEOUT)
 
 
@@ -543,7 +547,7 @@ def running_slurm(
             directory,
             directory / "munged.out",
         )
-        _wait_for("munged did not create its socket", munge_socket.is_socket, processes, directory)
+        _wait_for("munged's socket", munge_socket.is_socket, processes, directory)
 
         for attempt in range(1, START_ATTEMPTS + 1):
             controller_port, node_port = _free_ports(2)
@@ -572,7 +576,7 @@ def running_slurm(
                 processes[daemon] = _start(argv, directory, directory / f"{daemon}.out")
             try:
                 _wait_for(
-                    f"the node {node_name} did not become idle",
+                    f"the node {node_name} idle",
                     lambda: _node_state(directory, node_name) == "idle",
                     processes,
                     directory,

@@ -49,11 +49,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.eventually import NotEventually, eventually_sync
 from tests.support.netns import connect_from, free_port_in, netns_exec
 from tests.support.processes import Process, descendants, end_processes
 
@@ -73,7 +73,6 @@ PRIVSEP_DIR = Path("/run/sshd")
 TEST_USER = "labgate-test"
 TEST_PASSWORD = "labgate test password 1"  # a throw-away test account
 
-STARTUP_TIMEOUT = 10.0
 SHUTDOWN_TIMEOUT = 10.0
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and sshd binding it
 
@@ -410,19 +409,17 @@ def _wait_for_banner(
     netns: str | None = None,
 ) -> bool:
     """True once the port sends an SSH banner; False when sshd exited before that."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
     where = f"{host}:{port}" + (f" in namespace {netns}" if netns else "")
-    while True:
-        if process.poll() is not None:
-            return False
-        if (_banner(host, port, netns) or b"").startswith(b"SSH-2.0-"):
-            return True
-        if time.monotonic() > deadline:
-            raise SshdNotAvailable(
-                f"sshd did not answer on {where} within {STARTUP_TIMEOUT:.0f} s:\n"
-                f"{_log_tail(log_file)}"
-            )
-        time.sleep(0.05)
+
+    def answered_or_exited() -> bool:
+        exited = process.poll() is not None
+        return exited or (_banner(host, port, netns) or b"").startswith(b"SSH-2.0-")
+
+    try:
+        eventually_sync(answered_or_exited, what=f"sshd answering on {where}")
+    except NotEventually as exc:
+        raise SshdNotAvailable(f"{exc}:\n{_log_tail(log_file)}") from None
+    return process.poll() is None
 
 
 def _prepare_system() -> None:
