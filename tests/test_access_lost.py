@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,12 +36,12 @@ from labgate.resources.status import ConnectionState
 from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.eventually import NotEventually, eventually
 from tests.support.processes import descendants, end_processes, processes_referencing
 from tests.support.sshd import SshServer, ensure_test_user
 from tests.support.sshd_auth import running_ca_sshd
 
 SERVE = "python3 -m http.server {port} --bind 127.0.0.1"
-DEADLINE_SECONDS = 60.0
 
 
 @asynccontextmanager
@@ -90,18 +89,6 @@ def state_of(app: Any) -> AppState:
     return found
 
 
-async def eventually(check: Any, what: str, timeout: float = DEADLINE_SECONDS) -> Any:
-    """``await check()`` until it returns something true (bounded by ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.1)
-
-
 async def launch(user: LoggedIn, rid: int) -> str:
     answer = await user.post(
         "/api/v1/sessions",
@@ -126,13 +113,14 @@ async def wait_for_state(user: LoggedIn, session_id: str, wanted: str) -> dict[s
         answer = await user.get(f"/api/v1/sessions/{session_id}")
         assert answer.status_code == 200, answer.text
         session: dict[str, Any] = answer.json()
-        assert session["state"] not in ("failed", "expired"), session
+        if session["state"] in ("failed", "expired"):
+            pytest.fail(f"session {session_id} {session['state']}: {session}")
         seen[:] = [session]
         return session if session["state"] == wanted else None
 
     try:
-        found: dict[str, Any] = await eventually(check, f"session {session_id} {wanted}")
-    except AssertionError as exc:
+        found: dict[str, Any] = await eventually(check, what=f"session {session_id} {wanted}")
+    except (NotEventually, pytest.fail.Exception) as exc:
         printed = (await user.get(f"/api/v1/sessions/{session_id}/log")).json().get("log")
         raise AssertionError(f"{exc}; last seen: {seen}; log: {printed}") from None
     return found
@@ -151,7 +139,7 @@ async def wait_stopped(database: Database, session_id: str, resource: str) -> No
         row = await session_row(database, session_id)
         return row.state == "stopped"
 
-    await eventually(check, f"session {session_id} stopped")
+    await eventually(check, what=f"session {session_id} stopped")
     row = await session_row(database, session_id)
     assert row.message == f"you no longer have access to {resource}"
 
@@ -232,14 +220,13 @@ async def test_removed_from_the_group_on_another_replica(
             db, await grouping.get_group(db, "physics"), await get_user(db, "bob")
         )
 
-    # The proxy asks again within the route's lifetime.
+    # The proxy asks again within the route's lifetime (a bound that is what is tested).
     async def refused() -> Any:
         answer = await bob.get(f"/s/{session_id}/")
         return answer if answer.status_code == 403 else None
 
-    assert_access_lost(
-        await eventually(refused, "proxy refusal", routes.ROUTE_TTL_SECONDS + 5), "hpc"
-    )
+    async with asyncio.timeout(routes.ROUTE_TTL_SECONDS + 5):
+        assert_access_lost(await eventually(refused, what="proxy refusal"), "hpc")
     # No more time for it.
     extended = await bob.post(f"/api/v1/sessions/{session_id}/extend", json={"hours": 1})
     assert_access_lost(extended, "hpc")
@@ -254,7 +241,7 @@ async def test_removed_from_the_group_on_another_replica(
         status = state.connections.status(bob_id, rid)
         return status.state is ConnectionState.FAILED
 
-    await eventually(failed, "reconnect refused")
+    await eventually(failed, what="reconnect refused")
     status = state.connections.status(bob_id, rid)
     assert status.error is not None
     assert status.error.code == "access_lost"
@@ -293,7 +280,7 @@ async def connection_closed(state: AppState, user_id: int, rid: int) -> None:
     async def closed() -> bool:
         return state.connections.live_agent(user_id, rid) is None
 
-    await eventually(closed, "connection closed")
+    await eventually(closed, what="connection closed")
 
 
 async def test_resource_edits_and_removal_end_its_sessions(

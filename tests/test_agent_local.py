@@ -22,6 +22,7 @@ from labgate.agent.remote import runtime
 from labgate.agent.remote.runtime import _SOCKET_PATH_MAX, Options, socket_path
 from labgate.agent.remote.wire import AGENT_VERSION
 from labgate.transport.local import LocalTransport
+from tests.support.eventually import eventually
 
 AGENT_SOURCES = {"boot": BOOT_SOURCE, **MODULE_SOURCES}
 
@@ -108,10 +109,8 @@ async def test_a_dead_agent_fails_pending_and_later_calls() -> None:
     )
     agent.process.terminate()
     await agent.process.wait()
-    for _ in range(100):  # the reader notices the end of the stream shortly
-        if agent.closed:
-            break
-        await asyncio.sleep(0.02)
+    # The reader notices the end of the stream shortly.
+    await eventually(lambda: agent.closed, what="the agent's connection closed")
     with pytest.raises(AgentError, match="closed"):
         await agent.call("ping")
     await agent.close()
@@ -202,11 +201,7 @@ def alive(pid: int) -> bool:
 
 
 async def wait_gone(pid: int) -> bool:
-    for _ in range(200):
-        if not alive(pid):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    return await eventually(lambda: not alive(pid), what=f"process {pid} gone")
 
 
 @pytest.fixture
@@ -319,12 +314,8 @@ async def test_a_killed_agent_ends_only_its_own_connection(daemon_args: list[str
     try:
         assert (await kept.call("daemon.info"))["clients"] == 2
         os.kill(doomed.process.process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
-        for _ in range(200):
-            if doomed.closed:
-                break
-            await asyncio.sleep(0.05)
         # The daemon closed what the agent had handed over: the server saw the end.
-        assert doomed.closed
+        await eventually(lambda: doomed.closed, what="the killed agent's connection closed")
         with pytest.raises(AgentError):
             await doomed.call("ping")
         assert (await kept.call("daemon.info"))["clients"] == 1

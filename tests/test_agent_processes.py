@@ -25,10 +25,8 @@ from labgate.agent.client import AgentCallError, AgentConnection, AgentTimeout, 
 from labgate.agent.remote.processes import RING_BYTES, OutputRing
 from labgate.agent.remote.wire import AGENT_VERSION, STDERR, STDOUT
 from labgate.transport.local import LocalTransport
+from tests.support.eventually import PATIENCE_SECONDS, eventually
 from tests.test_agent_local import alive, wait_gone
-
-# A guard against a hang in the code under test, never a measure of speed.
-PATIENCE_SECONDS = 30
 
 
 class Daemon:
@@ -113,14 +111,14 @@ class Screen:
 
 
 async def wait_finished(agent: AgentConnection, process_id: str) -> dict[str, object]:
-    for _ in range(PATIENCE_SECONDS * 20):
+    async def finished() -> dict[str, object]:
         (entry,) = [
             p for p in (await agent.call("proc.list"))["processes"] if p["id"] == process_id
         ]
-        if entry["finished"]:
-            return entry
-        await asyncio.sleep(0.05)
-    raise AssertionError("the process did not finish")
+        assert entry["finished"], entry
+        return entry
+
+    return await eventually(finished, what=f"process {process_id} finished")
 
 
 # -- a daemon that does not answer --------------------------------------------------------
@@ -298,12 +296,9 @@ async def test_a_terminal_has_job_control(daemon: Daemon) -> None:
     await screen.wait_for(b"jobs-2")
     # Ctrl-C typed into the terminal ends the foreground job, not the shell.
     await stream.write(b"sleep 1000\n")
-    for _ in range(PATIENCE_SECONDS * 20):
-        sleeper = foreground_child(started["pid"], "sleep")
-        if sleeper:
-            break
-        await asyncio.sleep(0.05)
-    assert sleeper is not None
+    sleeper = await eventually(
+        lambda: foreground_child(started["pid"], "sleep"), what="sleep in the foreground"
+    )
     await stream.write(b"\x03")
     assert await wait_gone(sleeper)
     await stream.write(b"echo after-$((2 + 3))\n")
@@ -382,11 +377,12 @@ async def test_a_process_records_while_nobody_is_connected_and_replays_exactly(
 
     second = await daemon.connect()
     assert second.hello["pid"] == first.hello["pid"]
-    for _ in range(PATIENCE_SECONDS * 20):
+
+    async def recorded() -> dict[str, object] | None:
         (entry,) = (await second.call("proc.list"))["processes"]
-        if entry["output_end"] == len(phase1):
-            break
-        await asyncio.sleep(0.05)
+        return entry if entry["output_end"] == len(phase1) else None
+
+    entry = await eventually(recorded, what="the first phase's output recorded")
     assert entry["name"] == "counter"
     assert entry["running"] is True
     stream = await second.attach(started["id"], 0)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from labgate.agent.bootstrap import agent_command, agent_payload
 from labgate.agent.remote.wire import RELAY_SECRET_VARIABLE, relay_preamble
 from labgate.launching.launcher import relay_secret
+from tests.support.eventually import eventually
 
 SECRET = relay_secret("the session's token")
 
@@ -50,11 +50,13 @@ async def relay(tmp_path: Path, *, unix: bool = False) -> AsyncIterator[tuple[st
             argv, stdin=source, env={**os.environ, RELAY_SECRET_VARIABLE: SECRET}
         )
     try:
-        deadline = time.monotonic() + 10
-        while not endpoint.exists():
-            assert process.poll() is None, "the relay ended"
-            assert time.monotonic() < deadline, "no endpoint file within 10 s"
-            await asyncio.sleep(0.05)
+
+        def written() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"the relay ended ({process.returncode})")
+            return endpoint.exists()
+
+        await eventually(written, what="the relay's endpoint file")
         host, port = endpoint.read_text().split()
         yield host, int(port)
     finally:

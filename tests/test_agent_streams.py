@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -26,10 +27,13 @@ from labgate.agent.remote.wire import CHUNK, WINDOW_BYTES, RemoteError
 from labgate.credentials.kinds import KeyCredential
 from labgate.transport.local import LocalTransport
 from labgate.transport.ssh import Hop, SshTransport
+from tests.support.eventually import PATIENCE_SECONDS, eventually
 from tests.support.sshd import SshServer
-from tests.test_agent_processes import PATIENCE_SECONDS, Daemon, collect
+from tests.test_agent_processes import Daemon, collect
 
 MIB = 1024 * 1024
+# Not a patience: how long a position must not move for its sender to count as stopped.
+STILL_SECONDS = 0.5
 
 
 @pytest.fixture
@@ -50,17 +54,20 @@ def file_position(pid: int, path: Path) -> int | None:
 
 
 async def settled(measure: Callable[[], int | None], at_least: int) -> int:
-    """Poll ``measure()`` until it has reached ``at_least`` and stopped changing: the
-    sender got going, then stopped."""
-    last, same = -1, 0
-    for _ in range(PATIENCE_SECONDS * 10):
-        value = measure()
-        same = same + 1 if value == last else 0
-        if value is not None and value >= at_least and same >= 5:
-            return value
-        last = -1 if value is None else value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the sender never stopped past {at_least} (last {last})")
+    """Poll ``measure()`` until it has reached ``at_least`` and stopped changing (the same
+    for :data:`STILL_SECONDS`): the sender got going, then stopped."""
+    last: int | None = None
+    since = time.monotonic()
+
+    def stopped() -> int | None:
+        nonlocal last, since
+        value, now = measure(), time.monotonic()
+        if value != last:
+            last, since = value, now
+        still = now - since >= STILL_SECONDS
+        return value if value is not None and value >= at_least and still else None
+
+    return await eventually(stopped, what=f"the sender stopped past {at_least}")
 
 
 async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
@@ -87,11 +94,11 @@ async def test_clean_up_waits_for_thread_work_through_a_second_cancellation() ->
             raise
 
     task = asyncio.create_task(stream())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the stream gets going (nothing to observe but time)
     task.cancel()  # the connection ended: the clean-up starts
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # it reaches its wait for the thread
     task.cancel()  # and the agent shuts down while it waits
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # what is tested: it keeps waiting meanwhile
     assert not task.done()
     release.set()
     with pytest.raises(asyncio.CancelledError):
@@ -114,9 +121,9 @@ async def test_a_cancellation_during_clean_up_is_passed_on() -> None:
         reached.append("not cancelled")
 
     task = asyncio.create_task(stream())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the stream's clean-up reaches its wait for the thread
     task.cancel()
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the cancellation arrives while it waits
     release.set()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, PATIENCE_SECONDS)
@@ -231,11 +238,9 @@ async def test_a_reader_that_closes_early_releases_the_file(daemon: Daemon, tmp_
     big.write_bytes(os.urandom(20 * MIB))
     async with await agent.read_stream(str(big)) as stream:
         await anext(stream)
-    for _ in range(PATIENCE_SECONDS * 20):
-        if file_position(agent.hello["pid"], big) is None:
-            break
-        await asyncio.sleep(0.05)
-    assert file_position(agent.hello["pid"], big) is None
+    await eventually(
+        lambda: file_position(agent.hello["pid"], big) is None, what="the stream's file closed"
+    )
     assert [chunk async for chunk in stream] == []
 
 
@@ -371,12 +376,13 @@ async def test_a_large_upload_leaves_the_page_cache_as_it_goes(
 
 
 async def nothing_partial(directory: Path, expected: list[str]) -> None:
-    """The agent cleans up as it notices the abort: wait for that, then compare."""
-    for _ in range(PATIENCE_SECONDS * 20):
-        if sorted(p.name for p in directory.iterdir()) == expected:
-            return
-        await asyncio.sleep(0.05)
-    assert sorted(p.name for p in directory.iterdir()) == expected
+    """The agent cleans up as it notices the abort: wait for that."""
+
+    def only_expected() -> bool:
+        assert sorted(p.name for p in directory.iterdir()) == expected
+        return True
+
+    await eventually(only_expected, what=f"only {expected} in {directory}")
 
 
 async def test_a_file_changed_during_an_upload_is_not_overwritten(
@@ -489,13 +495,13 @@ async def test_a_slow_output_reader_stops_the_agent_not_the_process(daemon: Daem
     stream = await agent.attach(started["id"])
     first = await anext(stream)
     assert first.offset == 0
-    # The process runs to its end although this reader does not read.
-    for _ in range(PATIENCE_SECONDS * 20):
+
+    async def finished() -> dict[str, object] | None:
         (entry,) = (await agent.call("proc.list"))["processes"]
-        if entry["finished"]:
-            break
-        await asyncio.sleep(0.05)
-    assert entry["exit_status"] == 0
+        return entry if entry["finished"] else None
+
+    # The process runs to its end although this reader does not read.
+    assert (await eventually(finished, what="seq finished"))["exit_status"] == 0
     # The reader fell behind the ring: what it gets continues exactly where the ring
     # still has data, and the gap is counted.
     expected = b"".join(b"%d\n" % i for i in range(1, 3000001))

@@ -27,7 +27,6 @@ from tests.test_agent_streams import file_position, settled
 
 MIB = 1024 * 1024
 NOISE = os.urandom(300_000)  # does not compress
-PATIENCE_SECONDS = 30
 
 
 @pytest.fixture

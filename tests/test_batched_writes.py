@@ -13,6 +13,7 @@ from uvicorn.server import ServerState
 
 from labgate.batched_writes import BatchedTransport
 from labgate.http.protocol import BatchedHttpToolsProtocol
+from tests.support.eventually import eventually
 
 
 class Recorder(asyncio.Transport):
@@ -137,7 +138,7 @@ async def test_over_tcp_every_byte_arrives_in_order() -> None:
     transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
     batched = BatchedTransport(transport, loop)
     try:
-        for n in range(5000):
+        for n in range(5000):  # not a wait: every thousand writes, the loop runs once
             batched.write(b"%d," % n)
             if n % 1000 == 0:
                 await asyncio.sleep(0)
@@ -161,11 +162,8 @@ async def test_uvicorn_answers_a_small_request_in_one_write() -> None:
     )
     protocol.connection_made(inner)
     protocol.data_received(b"GET /x HTTP/1.1\r\nHost: labgate\r\n\r\n")
-    for _ in range(50):
-        await asyncio.sleep(0)
-        if inner.writes:
-            break
-    await asyncio.sleep(0)
+    await eventually(lambda: inner.writes, what="the answer written")
+    await asyncio.sleep(0)  # one more turn of the loop: no second write follows
     assert len(inner.writes) == 1, inner.writes
     head, _, body = inner.writes[0].partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK")

@@ -20,8 +20,9 @@ from labgate.sessions.lifecycle import SessionChanged
 from labgate.settings import Settings
 from labgate.state import AppState
 from tests.conftest import async_url
+from tests.support.eventually import PATIENCE_SECONDS as PATIENCE
+from tests.support.eventually import eventually
 
-PATIENCE = 10.0
 T = TypeVar("T")
 
 
@@ -170,13 +171,10 @@ async def test_a_stopped_fanout_sends_nothing(postgres_dsn: str) -> None:
         replica.fanout.start()
         await asyncio.wait_for(replica.fanout.listening.wait(), PATIENCE)
         replica.hub.put(7, SessionChanged("while started", 7))
-        for _ in range(int(PATIENCE * 20)):
-            if heard:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: heard, what="the message sent while started")
         await replica.fanout.close()
         replica.hub.put(7, SessionChanged("after close", 7))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # nothing is sent within this while closed: what is tested
     finally:
         with contextlib.suppress(Exception):
             await listener.close()
@@ -202,10 +200,7 @@ async def test_a_server_forgets_the_route_of_a_session_changed_elsewhere(
         state.fanout.start()
         await asyncio.wait_for(state.fanout.listening.wait(), PATIENCE)
         await notify(postgres_dsn, '{"r": "another", "k": "session", "u": 7, "s": "k3x9"}')
-        for _ in range(int(PATIENCE * 20)):
-            if dropped:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: dropped, what="the route dropped")
     finally:
         await state.fanout.close()
         await state.database.dispose()

@@ -7,7 +7,6 @@ reach which files (404 for resources the caller does not see, 403 for a read-onl
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -30,12 +29,12 @@ from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.asgi import http_scope, stalled_reader
 from tests.support.daemons import daemon_runtime_dir, processes_using
+from tests.support.eventually import eventually
 from tests.test_agent_streams import file_position, settled
 from tests.test_resources_api import CLUSTER
 
 MIB = 1024 * 1024
 UPLOAD_LIMIT = 4 * MIB
-PATIENCE_SECONDS = 30
 
 
 @pytest.fixture
@@ -84,15 +83,6 @@ def work(tmp_path: Path) -> Path:
     path = tmp_path / "work"
     path.mkdir()
     return path
-
-
-async def eventually(check: Any) -> None:
-    """Wait until ``check()`` is true: the agent finishes an aborted upload by itself."""
-    for _ in range(PATIENCE_SECONDS * 20):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never became true")
 
 
 # -- listing and stat -----------------------------------------------------------------------
@@ -382,7 +372,10 @@ async def test_uploads_are_not_held_to_the_json_limit(
     assert str(UPLOAD_LIMIT) in refused.json()["error"]["message"]
     streamed = await admin.put(url, params={"path": str(work / "too-big")}, content=pieces(too_big))
     assert streamed.status_code == 413
-    await eventually(lambda: sorted(p.name for p in work.iterdir()) == ["chunked", "declared"])
+    await eventually(
+        lambda: sorted(p.name for p in work.iterdir()) == ["chunked", "declared"],
+        what="the aborted uploads' parts removed",
+    )
 
     # The other file routes keep the JSON limit.
     big_json = await admin.post(

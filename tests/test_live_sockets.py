@@ -22,12 +22,12 @@ from labgate.db.models import Role
 from labgate.settings import Settings
 from tests.support.accounts import PASSWORD, AccountFactory, LoggedIn
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.eventually import PATIENCE_SECONDS
 from tests.support.proxied import running_session, small_app, state_of
 from tests.support.serving import close_of, serving
 from tests.support.sshd import SshServer
 
 DEADLINE_SECONDS = 2.0
-PATIENCE_SECONDS = 60
 NEW_PASSWORD = "a brand new password"
 
 

@@ -27,7 +27,7 @@ class CountingTable(RouteTable):
 async def test_concurrent_misses_share_one_read() -> None:
     table = CountingTable()
     waiting = [asyncio.ensure_future(table.get("s1")) for _ in range(50)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: every caller is waiting for the read
     table.release.set()
     found = await asyncio.gather(*waiting)
     assert table.reads == 1
@@ -49,7 +49,7 @@ async def test_an_expired_route_is_read_again(monkeypatch: pytest.MonkeyPatch) -
 async def test_a_route_dropped_while_read_is_not_kept() -> None:
     table = CountingTable()
     reading = asyncio.ensure_future(table.get("s1"))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: the read is under way
     table.drop("s1")  # e.g. the session stopped on this replica
     table.release.set()
     assert (await reading) is not None  # the request that asked gets its answer
@@ -62,7 +62,7 @@ async def test_a_caller_that_leaves_does_not_cancel_the_others() -> None:
     table = CountingTable()
     leaving = asyncio.ensure_future(table.get("s1"))
     staying = asyncio.ensure_future(table.get("s1"))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: both wait for the read
     leaving.cancel()
     table.release.set()
     route: Any = await staying

@@ -20,12 +20,12 @@ from websockets.typing import Origin
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.eventually import PATIENCE_SECONDS
 from tests.support.proxied import running_session, small_app, state_of
 from tests.support.serving import close_of, serving
 
 CAP = 64 * 1024
 HUGE = 64 * 1024 * 1024  # far more than the relay's buffers on the way could take in
-PATIENCE_SECONDS = 30
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ async def test_concurrent_lookups_share_one() -> None:
         return principal(1)
 
     waiting = [asyncio.ensure_future(callers.find("cookie:a", look_up)) for _ in range(50)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: every caller waits for the lookup
     release.set()
     found = await asyncio.gather(*waiting)
     assert asked == 1
@@ -88,7 +88,7 @@ async def test_a_lookup_under_way_at_a_revocation_is_not_kept() -> None:
         return principal(1)
 
     asking = asyncio.ensure_future(callers.find("cookie:a", look_up))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: the lookup is under way
     callers.forget_all()  # e.g. the user logged out meanwhile
     release.set()
     assert (await asking).user_id == 1  # the request that asked gets its answer

@@ -39,6 +39,7 @@ from labgate.transport.ssh import (
     SshFailure,
     SshTransport,
 )
+from tests.support.eventually import eventually
 from tests.support.netns import GUARD_RANGE, ensure_guard_route
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 from tests.support.sshd_auth import (
@@ -360,10 +361,7 @@ async def test_cancelling_a_login_cancels_the_question(
     with pytest.raises(asyncio.CancelledError):
         await connecting
     # The question itself was withdrawn, not left waiting for an answer.
-    for _ in range(100):
-        if outcome:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: outcome, what="the question withdrawn")
     assert outcome == ["cancelled"]
 
 

@@ -16,6 +16,7 @@ TESTS = Path(__file__).parent
 # The only file whose loops may sleep without saying why: the waits themselves.
 ALLOWED = {TESTS / "support" / "eventually.py"}
 MARKER = "# not a wait:"
+SLEEPS = {"sleep", "wait_for_timeout"}
 
 
 @pytest.fixture
@@ -123,7 +124,8 @@ def test_the_patience_is_read_from_the_environment(monkeypatch: pytest.MonkeyPat
 
 def loops_that_sleep(source: str) -> list[int]:
     """The lines of loops (``while``, ``for``) in ``source`` with a call to ``sleep(``
-    (``time.sleep``, ``asyncio.sleep``) in them whose line does not say why."""
+    (``time.sleep``, ``asyncio.sleep``) or Playwright's ``wait_for_timeout(`` in them
+    whose line does not say why."""
     lines = source.splitlines()
     found = []
     for node in ast.walk(ast.parse(source)):
@@ -132,8 +134,8 @@ def loops_that_sleep(source: str) -> list[int]:
         sleeps = any(
             isinstance(inner, ast.Call)
             and (
-                (isinstance(inner.func, ast.Attribute) and inner.func.attr == "sleep")
-                or (isinstance(inner.func, ast.Name) and inner.func.id == "sleep")
+                (isinstance(inner.func, ast.Attribute) and inner.func.attr in SLEEPS)
+                or (isinstance(inner.func, ast.Name) and inner.func.id in SLEEPS)
             )
             for inner in ast.walk(node)
         )
@@ -151,3 +153,19 @@ def test_the_scan_finds_a_polling_loop_and_accepts_a_reason() -> None:
     assert loops_that_sleep(explained) == []
     bare = "import time\nwhile True:  # not a wait:\n    time.sleep(1)\n"
     assert loops_that_sleep(bare) == [2]
+    browser = "async def f():\n    while x:\n        await page.wait_for_timeout(100)\n"
+    assert loops_that_sleep(browser) == [2]
+
+
+def test_no_test_polls_by_hand() -> None:
+    """Waiting for a condition is eventually()'s; a loop that sleeps says why it is not."""
+    offenders = [
+        f"{path.relative_to(TESTS.parent)}:{line}"
+        for path in sorted(TESTS.rglob("*.py"))
+        if path not in ALLOWED
+        for line in loops_that_sleep(path.read_text())
+    ]
+    assert not offenders, (
+        f"loops that sleep: {offenders}; wait with tests.support.eventually, or mark "
+        f"the loop's line with '{MARKER} <why>'"
+    )

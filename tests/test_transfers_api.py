@@ -5,7 +5,6 @@ housekeeping's rule for a job whose server stopped."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import secrets
@@ -22,6 +21,7 @@ from labgate.resources import leftovers
 from labgate.resources.tree_copy import hidden_name
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.eventually import eventually
 from tests.support.remote_files import (
     account_dir,
     add_ssh_resource,
@@ -32,7 +32,6 @@ from tests.support.remote_files import (
 from tests.support.sshd import SshServer
 
 MIB = 1024 * 1024
-PATIENCE_SECONDS = 120
 TRANSFERS = "/api/v1/transfers"
 
 
@@ -63,12 +62,13 @@ def leftovers_in(directory: Path) -> list[str]:
 
 async def finished(user: LoggedIn, job_id: str) -> dict[str, Any]:
     """The job once it has ended (polled, as a tab on another replica would)."""
-    for _ in range(PATIENCE_SECONDS * 10):
+
+    async def ended() -> dict[str, Any]:
         job: dict[str, Any] = (await user.get(f"{TRANSFERS}/{job_id}")).json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"transfer {job_id} never ended")
+        assert job["state"] in ("succeeded", "failed", "cancelled"), job
+        return job
+
+    return await eventually(ended, what=f"transfer {job_id} ended")
 
 
 async def run(user: LoggedIn, **body: Any) -> dict[str, Any]:

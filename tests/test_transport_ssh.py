@@ -3,7 +3,6 @@ checked, credentials tried, failures explained."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -27,6 +26,7 @@ from labgate.transport.ssh import (
     fingerprint,
 )
 from tests.support.daemons import processes_using
+from tests.support.eventually import eventually
 from tests.support.hops import key_hop
 from tests.support.sshd import SshServer
 
@@ -186,17 +186,14 @@ async def test_a_killed_ssh_session_ends_only_its_connection_in_the_daemon(
         with pytest.raises(AgentError):
             async for _ in stream:
                 pass
-        for _ in range(200):
-            if (await kept.call("daemon.info"))["clients"] == 1:
-                break
-            await asyncio.sleep(0.05)
-        assert (await kept.call("daemon.info"))["clients"] == 1
+
+        async def one_client() -> bool:
+            return bool((await kept.call("daemon.info"))["clients"] == 1)
+
+        await eventually(one_client, what="the daemon with one client left")
         assert not _holds_open(daemon, big)  # the stream's file is closed
-        for _ in range(200):  # and the lost connection's agent left with it
-            if len(_agents(daemon)) == 1:
-                break
-            await asyncio.sleep(0.05)
-        assert len(_agents(daemon)) == 1
+        # And the lost connection's agent left with it.
+        await eventually(lambda: len(_agents(daemon)) == 1, what="one agent left")
         # What the lost connection started runs on; the other connection works.
         listed = {p["id"]: p for p in (await kept.call("proc.list"))["processes"]}
         assert listed[sleeper["id"]]["running"]

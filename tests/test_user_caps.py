@@ -19,6 +19,7 @@ from labgate.db.models import Transfer, TransferState, Upload
 from labgate.db.types import utcnow
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
+from tests.support.eventually import eventually
 from tests.support.proxied import running_session, state_of
 from tests.support.remote_files import add_ssh_resource
 from tests.support.sshd import SshServer
@@ -91,12 +92,11 @@ async def test_processes_and_terminals_per_user_on_a_resource(
     # One ends: there is room again.
     ended = processes.pop(0)
     await alice.post(f"/api/v1/resources/{box}/processes/{ended}/signal", json={"signal": "KILL"})
-    for _ in range(100):
-        if (await start(alice, box, processes)).status_code == 201:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the ended process still counted")
+
+    async def room() -> bool:
+        return bool((await start(alice, box, processes)).status_code == 201)
+
+    await eventually(room, what="room again once a process ended")
     # Per user: Bob's processes on the same account (the same daemon) are his own count.
     bob = await accounts.login("bob")
     bob_box = await add_ssh_resource(bob, sshd, "box")

@@ -7,7 +7,6 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -26,10 +25,9 @@ from labgate.resources import leftovers
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.asgi import websocket_answer, websocket_scope
+from tests.support.eventually import eventually
 from tests.support.remote_files import add_ssh_resource
 from tests.support.sshd import SshServer
-
-PATIENCE_SECONDS = 30
 
 
 @pytest.fixture
@@ -131,12 +129,8 @@ async def test_deleting_a_user_ends_their_work_and_forgets_their_keys(
 
     deleted = await root.delete("/api/v1/users/alice")
     assert deleted.status_code == 204, deleted.text
-    # Ended on the resource, not merely hidden (a bounded wait: signals take a moment).
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + PATIENCE_SECONDS
-    while any(running(pid) for pid in pids) and loop.time() < deadline:
-        await asyncio.sleep(0.1)
-    assert not any(running(pid) for pid in pids)
+    # Ended on the resource, not merely hidden (signals take a moment).
+    await eventually(lambda: not any(running(pid) for pid in pids), what=f"{pids} ended")
     async with database.read() as db:
         assert await db.get(User, alice_id) is None
         for table in (UserSshKey, StoredCredential):

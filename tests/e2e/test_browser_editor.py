@@ -311,7 +311,7 @@ async def test_run_a_script_stop_a_long_one_and_find_a_run_again(
             page.locator(".dv-tab", has_text="loop.py").get_by_test_id("guarded-tab-close").click()
         )
         await expect(loop_editor).to_be_hidden()
-        await page.wait_for_timeout(500)
+        await page.wait_for_timeout(500)  # the run goes on while no tab shows it
         reopened = await open_path(page, looping)
         reopened_output = reopened.get_by_test_id("run-output")
         await expect(reopened_output).to_have_attribute("data-phase", "running", timeout=30_000)

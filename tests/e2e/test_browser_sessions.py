@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +18,7 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.support.apps import AppsEnv, write_scalars
 from tests.support.browser import chromium, results_dir
+from tests.support.eventually import eventually_sync
 from tests.support.files_ui import file_row, open_files
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.processes import user_directory
@@ -356,12 +356,12 @@ async def test_idle_sessions_are_warned_kept_across_a_restart_and_cleaned_up(
             wait_for(api, session_id, "running")
             # Idle for 55 of its 60 minutes: warned (10 minutes before), not yet stopped.
             make_idle(server, session_id, 55)
-        for _ in range(150):
-            if all(api.get(f"/api/v1/sessions/{i}").json()["warned_at"] for i in (kept, culled)):
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the idle sessions were never warned about")
+        eventually_sync(
+            lambda: all(
+                api.get(f"/api/v1/sessions/{i}").json()["warned_at"] for i in (kept, culled)
+            ),
+            what="a warning about each idle session",
+        )
     finally:
         api.close()
 

@@ -15,8 +15,7 @@ import os
 import re
 import secrets
 import signal
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from tests.support.browser import chromium, results_dir
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.eventually import PATIENCE_SECONDS, NotEventually, eventually
 from tests.support.labgate_api import Browser, server_env
 from tests.support.server import RunningServer
 from tests.support.sshd import SshServer
@@ -32,7 +32,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 ADMIN_PASSWORD = "admin password for terminals"
 SECRET = "the server secret of the terminal tests"
-WAIT_SECONDS = 30.0
 
 # The whole buffer of a pane's terminal (scrollback included), one string per line.
 READ_BUFFER = """el => {
@@ -131,22 +130,7 @@ async def terminal(pane: Locator, expression: str) -> Any:
     )
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], what: str, timeout: float = WAIT_SECONDS
-) -> Any:
-    """Poll ``check`` until it gives something true; fail with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
-async def wait_for_text(
-    pane: Locator, pattern: str, timeout: float = WAIT_SECONDS
-) -> re.Match[str]:
+async def wait_for_text(pane: Locator, pattern: str) -> re.Match[str]:
     seen: list[str] = []
 
     async def found() -> re.Match[str] | None:
@@ -154,8 +138,8 @@ async def wait_for_text(
         return re.search(pattern, "\n".join(seen), re.MULTILINE)
 
     try:
-        match: re.Match[str] = await wait_for(found, f"/{pattern}/ in the terminal", timeout)
-    except AssertionError as failed:
+        match = await eventually(found, what=f"/{pattern}/ in the terminal")
+    except NotEventually as failed:
         shown = "\n".join(line for line in seen if line.strip())[-1500:]
         raise AssertionError(f"{failed}; the terminal shows:\n{shown}") from None
     return match
@@ -170,7 +154,7 @@ async def run(page: Page, pane: Locator, command: str) -> None:
 
 
 async def attached(pane: Locator) -> None:
-    await expect(pane).to_have_attribute("data-phase", "attached", timeout=WAIT_SECONDS * 1000)
+    await expect(pane).to_have_attribute("data-phase", "attached", timeout=PATIENCE_SECONDS * 1000)
 
 
 async def record_phases(page: Page) -> None:
@@ -271,14 +255,17 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
             await page.keyboard.press("Escape")
             await page.keyboard.type(":wq")
             await page.keyboard.press("Enter")
-            content = await wait_for(
-                lambda: file_text(api, key_box, vim_file), "vim's file on the resource"
+            content = await eventually(
+                lambda: file_text(api, key_box, vim_file), what="vim's file on the resource"
             )
             assert content == "written in vim\n"
 
             # The mouse reaches programs that ask for it (what vim and htop use).
             await run(page, pane, r"printf '\e[?1000h'; cat -v")
-            await asyncio.sleep(0.3)  # let cat start before the click
+            await eventually(
+                lambda: terminal(pane, "t.modes.mouseTrackingMode !== 'none'"),
+                what="mouse reports asked for",
+            )
             box = await pane.get_by_test_id("terminal-screen").bounding_box()
             assert box is not None
             await page.mouse.click(box["x"] + 100, box["y"] + 100)
@@ -296,7 +283,11 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
 
             # Pasting several lines: each reaches the program as typed.
             await run(page, pane, f"cat > ~/{paste_file}")
-            await asyncio.sleep(0.3)
+            # cat runs once the shell has turned bracketed paste off for it.
+            await eventually(
+                lambda: terminal(pane, "!t.modes.bracketedPasteMode"),
+                what="the shell's paste mode off",
+            )
             await pane.locator("textarea").evaluate(
                 """area => {
                   const data = new DataTransfer()
@@ -307,7 +298,9 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
             )
             await wait_for_text(pane, r"second pasted line")
             await page.keyboard.press("Control+d")
-            content = await wait_for(lambda: file_text(api, key_box, paste_file), "the pasted file")
+            content = await eventually(
+                lambda: file_text(api, key_box, paste_file), what="the pasted file"
+            )
             assert content == "first pasted line\nsecond pasted line\n"
 
             # Copying the selection with Ctrl+Shift+C.
@@ -325,8 +318,9 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
                 })()""",
             )
             await page.keyboard.press("Control+Shift+C")
-            copied = await wait_for(
-                lambda: page.evaluate("() => navigator.clipboard.readText()"), "the copied text"
+            copied = await eventually(
+                lambda: page.evaluate("() => navigator.clipboard.readText()"),
+                what="the copied text",
             )
             assert copied == "copy-me-please"
 
@@ -336,7 +330,9 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
             size = [int(first.group(1)), int(first.group(2))]
             assert size == await terminal(pane, "[t.rows, t.cols]")
             await page.set_viewport_size({"width": 900, "height": 600})
-            await wait_for(lambda: smaller(pane, size), "the terminal to fit the smaller pane")
+            await eventually(
+                lambda: smaller(pane, size), what="the terminal fitting the smaller pane"
+            )
             rows, cols = await terminal(pane, "[t.rows, t.cols]")
             await run(page, pane, "stty size")
             await wait_for_text(pane, rf"^{rows} {cols}$")
@@ -348,7 +344,9 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
             await page.get_by_test_id("pref-terminal-font-size").fill("17")
             await page.get_by_test_id("pref-save").click()
             await expect(page.get_by_test_id("preferences-dialog")).to_be_hidden()
-            await wait_for(lambda: terminal(pane, "t.options.fontSize === 17"), "font size 17")
+            await eventually(
+                lambda: terminal(pane, "t.options.fontSize === 17"), what="font size 17"
+            )
 
             # A reload finds the same shell, its scrollback replayed.
             process_id = await pane.get_attribute("data-process-id")
@@ -392,9 +390,9 @@ async def test_a_shell_with_vim_htop_mouse_paste_resize_and_reload(
 
             # The dark theme: the terminal follows.
             await page.emulate_media(color_scheme="dark")
-            await wait_for(
+            await eventually(
                 lambda: terminal(pane, "t.options.theme.background === '#171b1f'"),
-                "the dark terminal background",
+                what="the dark terminal background",
             )
             await run(
                 page,
@@ -444,7 +442,7 @@ async def test_a_counter_rides_out_a_dropped_connection_and_a_server_restart(
         for pid in sshd.session_processes():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        await wait_for(lambda: reconnected(page), "reconnecting, then attached again")
+        await eventually(lambda: reconnected(page), what="reconnecting, then attached again")
         seen = max(numbers_in(await lines_of(pane)))
         await wait_for_text(pane, rf"^n{seen + 20}$")
         numbers = numbers_in(await lines_of(pane))
@@ -460,7 +458,7 @@ async def test_a_counter_rides_out_a_dropped_connection_and_a_server_restart(
         await asyncio.sleep(1)  # the counter runs on meanwhile
         server.start()
         server.wait_until_healthy()
-        await wait_for_text(pane, rf"^n{missed_from + 60}$", timeout=60)
+        await wait_for_text(pane, rf"^n{missed_from + 60}$")
         await expect(pane).to_have_attribute("data-phase", "attached")
         numbers = numbers_in(await lines_of(pane))
         assert numbers[0] == 1
@@ -570,7 +568,7 @@ async def test_log_in_first_exit_and_the_terminals_pane(
         await page.wait_for_timeout(1000)  # the layout is saved
         await page.reload()
         gone = page.get_by_test_id("terminal-pane")
-        await expect(gone).to_have_attribute("data-phase", "gone", timeout=WAIT_SECONDS * 1000)
+        await expect(gone).to_have_attribute("data-phase", "gone", timeout=PATIENCE_SECONDS * 1000)
         await page.screenshot(path=shot("09-gone"))
         await gone.get_by_test_id("terminal-new-shell").click()
         await attached(gone)

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.support.browser import chromium, results_dir
+from tests.support.eventually import eventually
 from tests.support.server import RunningServer, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -58,28 +59,31 @@ async def log_in(context: BrowserContext, url: str, password: str = ALICE_PASSWO
 
 
 async def saved_theme(page: Page, expected: str) -> str:
-    """The theme stored on the server, once it is ``expected`` (bounded wait)."""
-    theme = ""
-    for _ in range(50):
+    """The theme stored on the server, once it is ``expected``."""
+
+    async def stored() -> str:
         response = await page.request.get("/api/v1/preferences")
-        theme = (await response.json())["preferences"]["theme"]
-        if theme == expected:
-            break
-        await page.wait_for_timeout(100)
-    return theme
+        theme: str = (await response.json())["preferences"]["theme"]
+        assert theme == expected, theme
+        return theme
+
+    return await eventually(stored, what=f"the theme {expected!r} stored")
 
 
 async def saved_layout_with_groups(page: Page, groups: int) -> dict[str, object]:
-    """The layout stored on the server, once it has ``groups`` pane groups (bounded wait)."""
-    layout: dict[str, object] | None = None
-    for _ in range(100):
+    """The layout stored on the server, once it has ``groups`` pane groups."""
+
+    async def stored() -> dict[str, object]:
         response = await page.request.get("/api/v1/preferences")
         assert response.ok
-        layout = (await response.json())["preferences"]["workspace.layout"]
-        if layout is not None and json.dumps(layout).count('"type": "leaf"') == groups:
-            return layout
-        await page.wait_for_timeout(100)
-    raise AssertionError(f"the server never got a layout with {groups} groups: {layout}")
+        layout: dict[str, object] | None = (await response.json())["preferences"][
+            "workspace.layout"
+        ]
+        assert layout is not None
+        assert json.dumps(layout).count('"type": "leaf"') == groups, layout
+        return layout
+
+    return await eventually(stored, what=f"a layout with {groups} groups stored")
 
 
 async def test_workspace_follows_the_user_and_logout_ends_the_session(

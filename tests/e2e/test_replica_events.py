@@ -14,6 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
+from tests.support.eventually import PATIENCE_SECONDS
 from tests.support.labgate_api import Browser, replicas_on_postgres
 from tests.support.server import RunningServer
 from tests.support.sessions import launch, wait_for
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "replica events admin password"
 SERVE = "python3 -m http.server {port} --bind 127.0.0.1"
-PATIENCE_SECONDS = 60
 
 
 @pytest.fixture

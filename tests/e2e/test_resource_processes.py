@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection
 from labgate.api.processes import OUTPUT_FRAME
 from tests.support import postgres
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.eventually import PATIENCE_SECONDS
 from tests.support.labgate_api import Browser, server_env, two_replicas
 from tests.support.server import RunningServer
 from tests.support.sshd import SshServer
@@ -66,8 +67,8 @@ class Output:
     def end(self) -> int:
         return self.start + len(self.data)
 
-    def take(self, socket: ClientConnection, until: Any, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
+    def take(self, socket: ClientConnection, until: Any) -> None:
+        deadline = time.monotonic() + PATIENCE_SECONDS
         while not until(self):
             remaining = deadline - time.monotonic()
             assert remaining > 0, f"gave up waiting; got {self.messages[-3:]} {self.data[-80:]!r}"
@@ -126,7 +127,7 @@ def test_a_counter_survives_a_killed_connection_and_a_server_restart(
         # The server restarts: the counter ran on meanwhile; attaching from where we were
         # replays what was missed, then goes on live.
         assert server.stop() == 0
-        time.sleep(0.5)
+        time.sleep(0.5)  # the counter runs on while no server is there
         server.start()
         server.wait_until_healthy()
         alice = Browser(server, "admin", ADMIN_PASSWORD)

@@ -26,6 +26,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.apps import AppsEnv, write_scalars
+from tests.support.eventually import PATIENCE_SECONDS, eventually_sync
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.netns import JumpNetwork
 from tests.support.processes import user_directory
@@ -135,9 +136,9 @@ def run_in_kernel(browser: Browser, base: str, code: str) -> str:
     output = []
     with socket_to(browser, f"{base}api/kernels/{kernel_id}/channels") as ws:
         ws.send(json.dumps(request))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE_SECONDS
         while time.monotonic() < deadline:
-            message = json.loads(ws.recv(timeout=60))
+            message = json.loads(ws.recv(timeout=PATIENCE_SECONDS))
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             if message["msg_type"] == "stream":
@@ -198,14 +199,15 @@ def test_tensorboard_shows_the_scalars_of_a_log_directory(
         session = launch(admin, box, "tensorboard", form={"logdir": str(logdir)})
         running = wait_for(admin, session["id"], "running")
         base = f"/s/{session['id']}"
-        deadline = time.monotonic() + 60
-        tags: dict[str, Any] = {}
-        while time.monotonic() < deadline and "run1" not in tags:
+
+        def tags() -> dict[str, Any]:
             answer = admin.get(f"{base}/data/plugin/scalars/tags")
             assert answer.status_code == 200, answer.text
-            tags = answer.json()
-            time.sleep(0.5)
-        assert "loss" in tags["run1"]
+            found: dict[str, Any] = answer.json()
+            assert "run1" in found, found
+            return found
+
+        assert "loss" in eventually_sync(tags, what="TensorBoard's tags of run1")["run1"]
         scalars = admin.get(
             f"{base}/data/plugin/scalars/scalars", params={"run": "run1", "tag": "loss"}
         )
@@ -281,13 +283,13 @@ def test_slurm_refusals_and_cancelling_a_pending_job(
         launcher="slurm",
         form={"app_command": "python3 -m http.server {port}", "cpus": slurm.cpus * 64},
     )
-    deadline = time.monotonic() + 60
-    while True:
-        outcome = admin.get(f"/api/v1/sessions/{waiting['id']}").json()
-        if outcome["state"] == "failed" or any("Pending" in line for line in outcome["progress"]):
-            break
-        assert time.monotonic() < deadline, outcome
-        time.sleep(0.3)
+
+    def decided() -> dict[str, Any] | None:
+        outcome = session_of(admin, waiting["id"])
+        pending = any("Pending" in line for line in outcome["progress"])
+        return outcome if outcome["state"] == "failed" or pending else None
+
+    outcome = eventually_sync(decided, what="the job pending or refused")
     if outcome["state"] == "failed":  # a scheduler that refuses such a job at once
         assert "scheduler refused" in outcome["message"] or "will not start" in outcome["message"]
     else:
@@ -303,17 +305,15 @@ def session_of(browser: Browser, session_id: str) -> dict[str, Any]:
     return found
 
 
-def wait_for_line(
-    browser: Browser, session_id: str, line: str, times: int = 1, timeout: float = 90
-) -> dict[str, Any]:
+def wait_for_line(browser: Browser, session_id: str, line: str, times: int = 1) -> dict[str, Any]:
     """The session once its progress shows ``line`` ``times`` times."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def shown() -> dict[str, Any]:
         session = session_of(browser, session_id)
-        if session["progress"].count(line) >= times:
-            return session
-        assert time.monotonic() < deadline, session
-        time.sleep(0.3)
+        assert session["progress"].count(line) >= times, session
+        return session
+
+    return eventually_sync(shown, what=f"{line!r} {times} times in {session_id}'s progress")
 
 
 def job_id(session: dict[str, Any]) -> str:
@@ -324,17 +324,23 @@ def job_id(session: dict[str, Any]) -> str:
     raise AssertionError(f"no job in {session['progress']}")
 
 
-def job_state(cluster: SlurmCluster, job: str, *states: str, timeout: float = 30) -> str:
+def current_job_state(cluster: SlurmCluster, job: str) -> str:
+    """The job's state from ``scontrol``."""
+    shown = cluster.command("scontrol", "-o", "show", "job", job)
+    found = re.search(r"JobState=(\S+)", shown.stdout)
+    assert found, shown.stdout + shown.stderr
+    return found.group(1)
+
+
+def job_state(cluster: SlurmCluster, job: str, *states: str) -> str:
     """The job's state from ``scontrol``, once it is one of ``states``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = cluster.command("scontrol", "-o", "show", "job", job)
-        found = re.search(r"JobState=(\S+)", shown.stdout)
-        assert found, shown.stdout + shown.stderr
-        if found.group(1) in states:
-            return found.group(1)
-        assert time.monotonic() < deadline, shown.stdout
-        time.sleep(0.3)
+
+    def one_of_states() -> str:
+        state = current_job_state(cluster, job)
+        assert state in states, state
+        return state
+
+    return eventually_sync(one_of_states, what=f"job {job} {' or '.join(states)}")
 
 
 def test_a_scheduler_outage_is_waited_out(
@@ -361,7 +367,7 @@ def test_a_scheduler_outage_is_waited_out(
         assert admin.get(f"/s/{sid}/").status_code == 200
     wait_for_line(admin, sid, "The scheduler answers again.", times=2)
     assert session_of(admin, sid)["state"] == "running"
-    job_state(slurm, job, "RUNNING", timeout=0)
+    assert current_job_state(slurm, job) == "RUNNING"
     assert admin.get(f"/s/{sid}/").status_code == 200
 
     admin.post(f"/api/v1/sessions/{sid}/stop")

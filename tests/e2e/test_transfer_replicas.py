@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.eventually import PATIENCE_SECONDS, eventually_sync
 from tests.support.labgate_api import Browser, replicas_on_postgres
 from tests.support.remote_files import chown_tree, small_disk
 from tests.support.server import RunningServer
@@ -21,7 +21,6 @@ from tests.support.sshd import SshServer
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "transfers admin password"
-PATIENCE_SECONDS = 120
 
 
 @pytest.fixture
@@ -33,12 +32,12 @@ def replicas(
 
 
 def finished(browser: Browser, job_id: str) -> dict[str, Any]:
-    for _ in range(PATIENCE_SECONDS * 10):
+    def ended() -> dict[str, Any]:
         job: dict[str, Any] = browser.get(f"/api/v1/transfers/{job_id}").json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"transfer {job_id} never ended")
+        assert job["state"] in ("succeeded", "failed", "cancelled"), job
+        return job
+
+    return eventually_sync(ended, what=f"transfer {job_id} ended")
 
 
 def test_progress_is_pushed_and_read_anywhere(

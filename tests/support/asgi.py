@@ -75,7 +75,7 @@ async def leaving_writer(app: Any, scope: dict[str, Any], pieces: list[bytes]) -
     async def receive() -> dict[str, Any]:
         if left:
             return {"type": "http.request", "body": left.pop(0), "more_body": True}
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # the client lingers a moment before it leaves
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:

@@ -106,7 +106,10 @@ async def eventually(check: Callable[[], Awaitable[T | None]], *, what: str) -> 
 async def eventually(check: Callable[[], T | None], *, what: str) -> T: ...
 async def eventually(check: Callable[[], Any], *, what: str) -> Any:
     """What ``check()`` (a coroutine function or a plain one) returns once it is true,
-    or once it does not raise an ``AssertionError``; see the module's docstring."""
+    or once it does not raise an ``AssertionError``; see the module's docstring.
+
+    When the check's value has ``Any`` in its type (``dict[str, Any]``), mypy cannot tell
+    the two signatures apart and gives ``Any``: annotate the result."""
     tries = _Tries(what)
     while True:
         try:

@@ -71,8 +71,9 @@ async def launch(client: LoggedIn, template: str, command: str) -> str:
 async def wait_for(client: LoggedIn, session_id: str, *states: str) -> dict[str, Any]:
     """The session once it is in one of ``states``."""
 
-    async def check() -> dict[str, Any] | None:
+    async def check() -> dict[str, Any]:
         session: dict[str, Any] = (await client.get(f"/api/v1/sessions/{session_id}")).json()
-        return session if session["state"] in states else None
+        assert session["state"] in states, session
+        return session
 
     return await eventually(check, what=f"session {session_id} {' or '.join(states)}")

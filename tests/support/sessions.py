@@ -24,14 +24,13 @@ def launch(browser: Browser, rid: int, template: str, **body: Any) -> dict[str, 
 
 def wait_for(browser: Browser, session_id: str, *states: str) -> dict[str, Any]:
     """The session once it is in one of ``states`` (its log in the error otherwise)."""
-    seen: list[dict[str, Any]] = []
 
-    def check() -> dict[str, Any] | None:
+    def check() -> dict[str, Any]:
         answer = browser.get(f"/api/v1/sessions/{session_id}")
         assert answer.status_code == 200, answer.text
         session: dict[str, Any] = answer.json()
-        seen[:] = [session]
-        return session if session["state"] in states else None
+        assert session["state"] in states, session
+        return session
 
     try:
         return eventually_sync(check, what=f"session {session_id} {' or '.join(states)}")
