@@ -1,6 +1,6 @@
 """Waiting in tests, one way: :func:`eventually` (and :func:`eventually_sync` for tests
-that are not async) calls ``check`` until it returns something true, or returns at all
-when it asserts, and gives back what it returned.
+that are not async) calls ``check`` until it returns something true without raising an
+``AssertionError``, and gives back what it returned.
 
 - A check that returns a false value (``None``, ``False``, an empty list) or raises an
   ``AssertionError`` is tried again after a short pause (20 ms, doubling up to 200 ms).

@@ -63,11 +63,12 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, dict[str, list[tuple
 def settled(database: Path, *, skip: frozenset[str] = frozenset()) -> Snapshot:
     """A snapshot once two in a row agree (background work of an accepted request, such
     as a launch that fails, has finished), within :data:`SETTLE_SECONDS`."""
-    taken = [snapshot(database, skip=skip)]
+    taken: list[Snapshot] = []
 
     def agrees() -> bool:
+        """Whether this snapshot is the one before, taken a pause earlier."""
         taken.append(snapshot(database, skip=skip))
-        return taken[-1] == taken[-2]
+        return len(taken) > 1 and taken[-1] == taken[-2]
 
     within(SETTLE_SECONDS, agrees)
     return taken[-1]
