@@ -74,6 +74,7 @@ from labgate.sessions.tokens import SessionTokens, new_session_id
 from labgate.transport.base import ByteReader, StreamWriter
 from labgate.transport.ssh import SshTransport
 from tests.support.daemons import processes_using
+from tests.support.eventually import eventually
 from tests.support.hops import key_hop
 from tests.support.processes import descendants, end_processes
 from tests.support.sshd import SshServer, running_sshd
@@ -88,10 +89,6 @@ __all__ = [
     "private_daemons",
 ]
 
-#: Guards against a hang in the launcher under test, never a measure of speed (a
-#: scheduler client gives up on a stopped controller after about 20 s).
-PATIENCE_SECONDS = 90.0
-_ASK_EVERY_SECONDS = 0.3
 #: What ``poll`` may say of an app that was started and not stopped.
 FOUND = ("pending", "starting", "running")
 #: An app that serves HTTP on the port labgate gives it.
@@ -265,16 +262,9 @@ def private_daemons(runtime_dir: str) -> Iterator[str]:
 
 
 async def until(check: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """``check()``'s first true answer, asked again for at most ``PATIENCE_SECONDS``."""
-    try:
-        async with asyncio.timeout(PATIENCE_SECONDS):
-            while True:
-                found = await check()
-                if found:
-                    return found
-                await asyncio.sleep(_ASK_EVERY_SECONDS)
-    except TimeoutError:
-        raise AssertionError(f"waited {PATIENCE_SECONDS:.0f} s in vain for {what}") from None
+    """``check()``'s first true answer, within the suite's patience (a scheduler client
+    gives up on a stopped controller after about 20 s); see tests/support/eventually.py."""
+    return await eventually(check, what=what)
 
 
 def request_for(
