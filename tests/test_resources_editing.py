@@ -6,7 +6,6 @@ SQLite and PostgreSQL. (Over HTTP: ``test_resources_api.py``, ``test_destination
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from labgate.resources.catalog import HopFields
 from labgate.sessions.tokens import new_session_id
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory
+from tests.support.eventually import eventually
 from tests.support.proxied import state_of
 
 
@@ -165,12 +165,10 @@ async def test_a_resource_goes_once_the_sessions_still_live_there_are_stopped(
 
 
 async def until_state(database: Database, session_id: str, state: str) -> None:
-    for _ in range(200):
+    async def in_state() -> bool:
         async with database.read() as db:
-            if (
-                await db.scalar(select(AppSession.state).where(AppSession.id == session_id))
-                == state
-            ):
-                return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"session {session_id} never became {state}")
+            found = await db.scalar(select(AppSession.state).where(AppSession.id == session_id))
+        assert found == state, found
+        return True
+
+    await eventually(in_state, what=f"session {session_id} {state}")
