@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from labgate.launching.launcher import Launcher
-from labgate.sessions.lifecycle import launcher_named, launcher_names
+from labgate.plugins.manager import Plugins
+from labgate.settings import Settings
 from tests.launcher_conformance import (
     LauncherConformance,
     LauncherFactory,
@@ -24,15 +25,11 @@ from tests.support.sshd import SshServer
 
 
 def launchers_under_test() -> dict[str, LauncherFactory]:
-    """Every launcher sessions can use, by name (as the lifecycle finds them): each must
-    pass the suite. A factory makes a new instance, as a restarted server has."""
-    return {name: _fresh(name) for name in launcher_names()}
-
-
-def _fresh(name: str) -> LauncherFactory:
-    launcher = launcher_named(name)
-    assert launcher is not None, name
-    return type(launcher)
+    """Every launcher sessions can use, by name (the loaded plug-ins', as a server loads
+    them): each must pass the suite. A factory makes a new instance, as a restarted
+    server has."""
+    launchers = Plugins.load(Settings()).launchers()
+    return {name: type(launcher) for name, launcher in sorted(launchers.items())}
 
 
 # The resource fixture each launcher is tested on: a launcher added without one fails.

@@ -27,12 +27,15 @@ from labgate.db.models import (
     User,
 )
 from labgate.errors import Conflict, LimitReached, NotFound, ValidationFailed
+from labgate.plugins.manager import Plugins
 from labgate.sessions import service
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory
 from tests.support.proxied import state_of
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+#: The launchers as labgate's own plug-ins give them (direct; slurm, which batches).
+LAUNCHERS = Plugins.load(Settings(), entry_points=False).launchers()
 WAITING = {"app_command": "sleep 300"}  # never launched here: nothing commits a drive
 
 T = TypeVar("T")
@@ -97,7 +100,7 @@ def test_more_time_restarts_the_idle_clock_and_moves_the_end(
 ) -> None:
     row = a_session("direct", ends_at)
 
-    service.grant(row, 2, NOW)
+    service.grant(row, 2, NOW, LAUNCHERS)
 
     assert (row.ends_at, row.last_activity_at, row.warned_at) == (moved_to, NOW, None)
 
@@ -105,7 +108,7 @@ def test_more_time_restarts_the_idle_clock_and_moves_the_end(
 def test_more_time_for_a_batch_job_keeps_its_time_limit() -> None:
     row = a_session("slurm", NOW + timedelta(minutes=10))
 
-    service.grant(row, 2, NOW)
+    service.grant(row, 2, NOW, LAUNCHERS)
 
     assert (row.ends_at, row.last_activity_at, row.warned_at) == (
         NOW + timedelta(minutes=10),
@@ -226,7 +229,9 @@ async def test_more_time_is_granted_within_the_policy_then_waits_then_is_refused
     async def extend(db: AsyncSession, hours: int) -> tuple[str, datetime | None]:
         session = await db.get(AppSession, row.id)
         assert session is not None
-        extension = await service.extend(db, settings, alice, session, hours=hours, reason="")
+        extension = await service.extend(
+            db, settings, alice, session, hours=hours, reason="", launchers=LAUNCHERS
+        )
         return extension.state, session.ends_at
 
     assert row.ends_at is not None
@@ -249,11 +254,15 @@ async def test_a_request_is_decided_once_and_a_grant_moves_the_end(
     async def ask(db: AsyncSession) -> int:
         session = await db.get(AppSession, row.id)
         assert session is not None
-        extension = await service.extend(db, settings, alice, session, hours=20, reason="a scan")
+        extension = await service.extend(
+            db, settings, alice, session, hours=20, reason="a scan", launchers=LAUNCHERS
+        )
         return extension.id
 
     async def decide(db: AsyncSession) -> tuple[str, datetime | None]:
-        decision = await service.decide(db, settings, root, extension_id, granted=True)
+        decision = await service.decide(
+            db, settings, root, extension_id, granted=True, launchers=LAUNCHERS
+        )
         assert decision.session is not None
         return decision.extension.state, decision.session.ends_at
 
@@ -275,7 +284,9 @@ async def test_a_grant_for_an_ended_session_moves_nothing(
     async def ask(db: AsyncSession) -> int:
         session = await db.get(AppSession, row.id)
         assert session is not None
-        extension = await service.extend(db, settings, alice, session, hours=20, reason="")
+        extension = await service.extend(
+            db, settings, alice, session, hours=20, reason="", launchers=LAUNCHERS
+        )
         return extension.id
 
     extension_id = await in_transaction(database, ask)
@@ -287,7 +298,9 @@ async def test_a_grant_for_an_ended_session_moves_nothing(
         )
 
     async def decide(db: AsyncSession) -> tuple[str, datetime | None]:
-        decision = await service.decide(db, settings, root, extension_id, granted=True)
+        decision = await service.decide(
+            db, settings, root, extension_id, granted=True, launchers=LAUNCHERS
+        )
         assert decision.session is not None
         return decision.extension.state, decision.session.ends_at
 

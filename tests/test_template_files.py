@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from labgate.cli.main import cli
 from labgate.errors import ConfigurationError
 from labgate.launching.template import Placeholders, command_of
-from labgate.sessions.template_files import load_templates
-from labgate.sessions.templates import BUILTIN_TEMPLATES
+from labgate.plugins.manager import Plugins
+from labgate.sessions.template_files import templates_of
+from labgate.settings import Settings
 
 CODE_SERVER = """
 id = "code-server"
@@ -40,6 +41,12 @@ default = "dark"
 """
 
 
+@pytest.fixture
+def plugins(settings: Settings) -> Plugins:
+    """labgate's own plug-ins: the built-in templates, probes and checks."""
+    return Plugins.load(settings, entry_points=False)
+
+
 def write(directory: Path, name: str, text: str) -> Path:
     directory.mkdir(exist_ok=True)
     path = directory / name
@@ -47,10 +54,10 @@ def write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_a_template_of_ones_own(tmp_path: Path) -> None:
+def test_a_template_of_ones_own(tmp_path: Path, plugins: Plugins) -> None:
     write(tmp_path, "code-server.toml", CODE_SERVER)
-    templates = load_templates(tmp_path, BUILTIN_TEMPLATES)
-    assert set(BUILTIN_TEMPLATES) < set(templates)
+    templates = templates_of(plugins, tmp_path)
+    assert set(plugins.app_templates()) < set(templates)
     code = templates["code-server"]
     assert (code.title, code.icon, code.listen, code.ready_path) == (
         "VS Code",
@@ -69,16 +76,28 @@ def test_a_template_of_ones_own(tmp_path: Path) -> None:
     assert env["CS_DISABLE_GETTING_STARTED_OVERRIDE"] == "1"
 
 
-def test_a_built_in_template_replaced(tmp_path: Path) -> None:
+def test_a_built_in_template_replaced(tmp_path: Path, plugins: Plugins) -> None:
     write(
         tmp_path,
         "jupyterlab.toml",
         'id = "jupyterlab"\ntitle = "JupyterLab (site)"\n'
         'command = "module load jupyter && jupyter-lab --ServerApp.port={port}"\n',
     )
-    templates = load_templates(tmp_path, BUILTIN_TEMPLATES)
+    templates = templates_of(plugins, tmp_path)
     assert templates["jupyterlab"].title == "JupyterLab (site)"
-    assert BUILTIN_TEMPLATES["jupyterlab"].title == "JupyterLab"  # the built-in one is kept
+    assert plugins.app_templates()["jupyterlab"].title == "JupyterLab"  # the built-in one is kept
+
+
+def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: Plugins) -> None:
+    write(
+        tmp_path,
+        "lab.toml",
+        'id = "lab"\ntitle = "Lab"\ncommand = "serve {port}"\nactivity = "jupyter"\n'
+        'readiness = "http"\n',
+    )
+    lab = templates_of(plugins, tmp_path)["lab"]
+    assert (lab.activity, lab.readiness) == ("jupyter", "http")
+    assert templates_of(plugins, None)["tensorboard"].activity is None  # none by default
 
 
 @pytest.mark.parametrize(
@@ -108,23 +127,33 @@ def test_a_built_in_template_replaced(tmp_path: Path) -> None:
             "auth_header",
         ),
         ('id = "x"\ntitle = "X"\ncommand = "serve {port}\n', "toml"),  # unterminated string
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nactivity = "kernels"\n',
+            "activity = 'kernels' names no activity probe a plug-in provides (known: jupyter)",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nreadiness = "tcp"\n',
+            "readiness = 'tcp' names no readiness check a plug-in provides (known: http)",
+        ),
     ],
 )
-def test_mistakes_are_said_with_the_file(tmp_path: Path, text: str, says: str) -> None:
+def test_mistakes_are_said_with_the_file(
+    tmp_path: Path, plugins: Plugins, text: str, says: str
+) -> None:
     path = write(tmp_path, "bad.toml", text)
     with pytest.raises(ConfigurationError) as refused:
-        load_templates(tmp_path, BUILTIN_TEMPLATES)
+        templates_of(plugins, tmp_path)
     assert str(path) in refused.value.message
     assert says.lower() in refused.value.message.lower()
 
 
-def test_two_files_with_one_id_and_a_missing_directory(tmp_path: Path) -> None:
+def test_two_files_with_one_id_and_a_missing_directory(tmp_path: Path, plugins: Plugins) -> None:
     write(tmp_path, "a.toml", 'id = "x"\ntitle = "X"\ncommand = "serve {port}"\n')
     write(tmp_path, "b.toml", 'id = "x"\ntitle = "Y"\ncommand = "serve {port}"\n')
     with pytest.raises(ConfigurationError, match="the same id 'x'"):
-        load_templates(tmp_path, BUILTIN_TEMPLATES)
+        templates_of(plugins, tmp_path)
     with pytest.raises(ConfigurationError, match="is not a directory"):
-        load_templates(tmp_path / "nowhere", BUILTIN_TEMPLATES)
+        templates_of(plugins, tmp_path / "nowhere")
 
 
 def test_config_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,26 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 
 from labgate import __version__, housekeeping
-from labgate.api import (
-    API_PREFIX,
-    archives,
-    audit,
-    auth,
-    events,
-    files,
-    groups,
-    keys,
-    meta,
-    preferences,
-    processes,
-    resource_connect,
-    resources,
-    sessions,
-    tokens,
-    transfers,
-    uploads,
-    users,
-)
+from labgate.api import API_PREFIX, meta
 from labgate.auth import passwords
 from labgate.auth.providers import load_providers
 from labgate.bootstrap import ensure_admin
@@ -59,28 +40,12 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL_SECONDS = 3600
 
 
-def api_router() -> APIRouter:
+def api_router(plugins: Plugins) -> APIRouter:
+    """Every plug-in's routers below ``/api/v1``: labgate's own (``labgate.api.routers``)
+    first, then the others in the order they were loaded."""
     router = APIRouter(prefix=API_PREFIX)
-    for module in (
-        meta,
-        auth,
-        users,
-        groups,
-        tokens,
-        preferences,
-        audit,
-        resources,
-        resource_connect,
-        keys,
-        processes,
-        files,
-        archives,
-        uploads,
-        transfers,
-        sessions,
-        events,
-    ):
-        router.include_router(module.router)
+    for plugged in plugins.routers():
+        router.include_router(plugged)
     return router
 
 
@@ -177,7 +142,7 @@ def create_app(
     )
     app.state.labgate = state
     install_error_handlers(app)
-    app.include_router(api_router())
+    app.include_router(api_router(plugins))
     app.include_router(meta.probes)
     install_api_docs(app, f"{API_PREFIX}/openapi.json")
     app.mount(PLUGIN_ASSETS, PluginAssets(state.bundles.values()), name="plugins")

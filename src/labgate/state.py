@@ -37,8 +37,7 @@ from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
 from labgate.sessions.lifecycle import Lifecycle, SessionChanged
 from labgate.sessions.reconcile import Reconciler
-from labgate.sessions.template_files import load_templates
-from labgate.sessions.templates import BUILTIN_TEMPLATES
+from labgate.sessions.template_files import templates_of
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
 
@@ -131,8 +130,9 @@ class AppState:
 
     @cached_property
     def templates(self) -> dict[str, AppTemplate]:
-        """The built-in templates and the administrator's (app_templates_dir)."""
-        return load_templates(self.settings.app_templates_dir, BUILTIN_TEMPLATES)
+        """The plug-ins' templates (labgate's own among them) and the administrator's
+        (app_templates_dir)."""
+        return templates_of(self.plugins, self.settings.app_templates_dir)
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -147,7 +147,7 @@ class AppState:
             async with self.database.read() as db:
                 return await refreshed(db, plan, self.settings)
 
-        return ConnectionManager(self.settings, self.hub, login, replan)
+        return ConnectionManager(self.settings, self.hub, login, replan, self.plugins.transports())
 
     @cached_property
     def transfers(self) -> TransferRunner:

@@ -43,6 +43,33 @@ class BundleOut(BaseModel):
     entry: str
 
 
+class LauncherOut(BaseModel):
+    name: str
+    #: It schedules batch jobs (the launch form then asks for CPUs, memory, time).
+    batch: bool
+
+
+class ViewerOut(BaseModel):
+    """A file viewer (``labgate.plugins.front_end.FileViewer``)."""
+
+    id: str
+    title: str
+    component: str
+    extensions: list[str]
+    names: list[str]
+    priority: int
+    bundle: str
+
+
+class PaneOut(BaseModel):
+    """A kind of pane (``labgate.plugins.front_end.Pane``)."""
+
+    kind: str
+    title: str
+    in_menu: bool
+    bundle: str
+
+
 class InfoOut(BaseModel):
     name: str
     version: str
@@ -52,6 +79,10 @@ class InfoOut(BaseModel):
     plugins: list[PluginOut]
     #: The plug-ins' front-end bundles (docs/plugins.md, "Front-end bundles").
     bundles: list[BundleOut]
+    #: What they provide that the front end shows.
+    launchers: list[LauncherOut]
+    viewers: list[ViewerOut]
+    panes: list[PaneOut]
 
 
 def _is_loopback(address: str) -> bool:
@@ -70,6 +101,12 @@ async def info(state: State) -> InfoOut:
         ),
         plugins=[PluginOut(name=p.name, version=p.version) for p in state.plugins.info()],
         bundles=[BundleOut(**b.describe()) for b in state.bundles.values()],
+        launchers=[
+            LauncherOut(name=launcher.name, batch=launcher.batch)
+            for launcher in state.plugins.launchers().values()
+        ],
+        viewers=[ViewerOut(**v.describe()) for v in state.plugins.file_viewers().values()],
+        panes=[PaneOut(**pane.describe()) for pane in state.plugins.panes().values()],
     )
 
 

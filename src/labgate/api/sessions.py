@@ -22,7 +22,6 @@ from labgate.auth.principal import Principal
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, SessionExtension
 from labgate.launching.template import AppTemplate
 from labgate.sessions import service
-from labgate.sessions.lifecycle import launcher_names
 from labgate.sessions.policy import idle_stop_at
 from labgate.state import AppState
 
@@ -152,7 +151,7 @@ async def list_templates(principal: CurrentPrincipal, state: State) -> TemplateL
     authorize(principal, Action.LIST_SESSIONS)
     return TemplateList(
         templates=[
-            TemplateOut(**t.describe(), launchers=launcher_names())
+            TemplateOut(**t.describe(), launchers=state.lifecycle.launcher_names())
             for t in state.templates.values()
         ]
     )
@@ -263,7 +262,13 @@ async def extend_session(
     ``access_lost``) once the owner may no longer use the session's resource."""
     row = await _own(db, principal, session_id, Action.MANAGE_SESSIONS)
     extension = await service.extend(
-        db, state.settings, principal, row, hours=body.hours, reason=body.reason
+        db,
+        state.settings,
+        principal,
+        row,
+        hours=body.hours,
+        reason=body.reason,
+        launchers=state.plugins.launchers(),
     )
     after_commit(request, lambda: state.lifecycle.changed(row.id, row.user_id))
     return SessionOut.of(row, state.templates.get(row.template), extension)
@@ -294,7 +299,14 @@ async def decide_extension(
     db: Db,
 ) -> ExtensionOut:
     authorize(principal, Action.DECIDE_EXTENSIONS)
-    decision = await service.decide(db, state.settings, principal, extension_id, granted=body.grant)
+    decision = await service.decide(
+        db,
+        state.settings,
+        principal,
+        extension_id,
+        granted=body.grant,
+        launchers=state.plugins.launchers(),
+    )
     if decision.session is not None:
         owner = decision.session.user_id
         session_id = decision.extension.session_id

@@ -51,15 +51,16 @@ def reference(output: Path | None) -> None:
 def check(ctx: CliContext) -> None:
     """Check the settings and the app templates of app_templates_dir, without serving."""
     from labgate.errors import LabgateError
-    from labgate.sessions.template_files import load_templates
-    from labgate.sessions.templates import BUILTIN_TEMPLATES
+    from labgate.plugins.manager import Plugins
+    from labgate.sessions.template_files import templates_of
 
     settings = ctx.settings()
     try:
-        templates = load_templates(settings.app_templates_dir, BUILTIN_TEMPLATES)
+        plugins = Plugins.load(settings)
+        templates = templates_of(plugins, settings.app_templates_dir)
     except LabgateError as exc:
         raise click.ClickException(exc.message) from None
-    added = sorted(set(templates) - set(BUILTIN_TEMPLATES))
+    added = sorted(set(templates) - set(plugins.app_templates()))
     click.echo(f"Settings are valid. App templates: {', '.join(sorted(templates))}")
     if added:
         click.echo(f"(from {settings.app_templates_dir}: {', '.join(added)})")

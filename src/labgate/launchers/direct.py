@@ -26,6 +26,7 @@ from labgate.launching.launcher import (
     text_tail,
 )
 from labgate.launching.template import Placeholders, command_of
+from labgate.plugins import hookimpl
 from labgate.transport.base import StreamOpenFailed
 
 # After TERM, how long the app has to exit before it gets KILL.
@@ -188,3 +189,8 @@ async def _unreachable(
         return None
     writer.close()
     return None
+
+
+@hookimpl
+def register_launchers() -> list[DirectLauncher]:
+    return [DirectLauncher()]

@@ -43,6 +43,7 @@ from labgate.launching.launcher import (
     text_tail,
 )
 from labgate.launching.template import Placeholders, command_of
+from labgate.plugins import hookimpl
 
 # Below the home directory; private to the user (0700).
 SESSIONS_DIR = ".labgate/sessions"
@@ -317,3 +318,8 @@ class SlurmLauncher:
         except AgentCallError:
             return ""
         return text_tail(answer.data, max_bytes)
+
+
+@hookimpl
+def register_launchers() -> list[SlurmLauncher]:
+    return [SlurmLauncher()]

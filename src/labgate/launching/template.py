@@ -27,7 +27,6 @@ from labgate.errors import FieldProblem, ValidationFailed
 
 FieldKind = Literal["text", "path", "integer", "choice", "lines", "boolean"]
 Listen = Literal["socket", "port"]
-Activity = Literal["jupyter", "none"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,12 @@ class AppTemplate:
     #: A header the proxy adds to every request (``{token}`` filled in), or None.
     auth_header: tuple[str, str] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    activity: Activity = "none"
+    #: The activity probe asked whether the app is busy, by name (``jupyter``: a kernel
+    #: running code); None: only requests through labgate count as activity.
+    activity: str | None = None
+    #: The readiness check telling when the app can be opened, by name (``http``: its
+    #: ``ready_path`` answers 2xx or 3xx).
+    readiness: str = "http"
     fields: tuple[FormField, ...] = ()
     #: The page to open in the browser, below the base URL.
     open_path: str = ""

@@ -47,21 +47,23 @@ def register_app_templates(settings: Settings) -> Iterable[Any] | None:
 
 @hookspec
 def register_activity_probes(settings: Settings) -> Iterable[Any] | None:
-    """Activity probes: how labgate asks a running app whether it is busy (a Jupyter
-    kernel running counts as use), for idle clean-up. A template names its probe by
-    ``name`` in its ``activity`` field."""
+    """Activity probes (``labgate.launching.probes.ActivityProbe``): how labgate asks a
+    running app whether it is busy (a Jupyter kernel running counts as use), for idle
+    clean-up. A template names its probe by ``name`` in its ``activity`` field."""
 
 
 @hookspec
 def register_readiness_checks(settings: Settings) -> Iterable[Any] | None:
-    """Readiness checks: how labgate knows a started app is ready to be opened. A
-    template names its check by ``name``; the default asks its ``ready_path`` over HTTP."""
+    """Readiness checks (``labgate.launching.probes.ReadinessCheck``): how labgate knows a
+    started app is ready to be opened. A template names its check by ``name`` in its
+    ``readiness`` field; the default, ``http``, asks its ``ready_path``."""
 
 
 @hookspec
 def register_transports(settings: Settings) -> Iterable[Any] | None:
-    """Transports: how labgate reaches a resource (``local``: a subprocess on the server's
-    own machine; ``ssh``: through jump hosts). A resource's kind names its transport."""
+    """Transport kinds (``labgate.resources.transports.TransportKind``): how labgate
+    reaches a resource (``local``: a subprocess on the server's own machine; ``ssh``:
+    through jump hosts). A resource's kind names its transport."""
 
 
 @hookspec

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -26,10 +26,29 @@ from labgate.plugins import hookspecs
 from labgate.plugins.markers import PROJECT
 from labgate.settings import Settings
 
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from labgate.launching.launcher import Launcher
+    from labgate.launching.probes import ActivityProbe, ReadinessCheck
+    from labgate.launching.template import AppTemplate
+    from labgate.plugins.front_end import FileViewer, Pane
+    from labgate.resources.transports import TransportKind
+
 ENTRY_POINT_GROUP = "labgate"
 
 #: labgate's own plug-ins, registered before any other, in this order.
-BUILTIN_PLUGINS: tuple[str, ...] = ("labgate.auth.local",)
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "labgate.auth.local",
+    "labgate.launchers.direct",
+    "labgate.launchers.slurm",
+    "labgate.sessions.templates",
+    "labgate.sessions.probes",
+    "labgate.resources.transports",
+    "labgate.api.routers",
+    "labgate.web.viewers",
+    "labgate.web.panes",
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,8 @@ class Plugins:
     def __init__(self, settings: Settings, manager: pluggy.PluginManager) -> None:
         self.settings = settings
         self.manager = manager
+        # What each hook gave, by name: asked once, so every caller sees the same objects.
+        self._named: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def load(
@@ -96,7 +117,9 @@ class Plugins:
 
     def named(self, hook: str, key: str = "name") -> dict[str, Any]:
         """What ``hook`` gives, by each item's ``key`` attribute; a name given twice is a
-        configuration error naming both plug-ins."""
+        configuration error naming both plug-ins. Asked of the plug-ins once."""
+        if hook in self._named:
+            return self._named[hook]
         found: dict[str, Any] = {}
         owners: dict[str, str] = {}
         for plugin, item in self.contributions(hook):
@@ -109,10 +132,38 @@ class Plugins:
                 )
             found[name] = item
             owners[name] = plugin
+        self._named[hook] = found
         return found
 
     def auth_providers(self) -> dict[str, type[Any]]:
         return self.named("register_auth_providers")
+
+    def launchers(self) -> dict[str, Launcher]:
+        return self.named("register_launchers")
+
+    def app_templates(self) -> dict[str, AppTemplate]:
+        """The plug-ins' templates (the administrator's files come on top: see
+        ``AppState.templates``)."""
+        return self.named("register_app_templates", key="id")
+
+    def activity_probes(self) -> dict[str, ActivityProbe]:
+        return self.named("register_activity_probes")
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        return self.named("register_readiness_checks")
+
+    def transports(self) -> dict[str, TransportKind]:
+        return self.named("register_transports")
+
+    def file_viewers(self) -> dict[str, FileViewer]:
+        return self.named("register_file_viewers", key="id")
+
+    def panes(self) -> dict[str, Pane]:
+        return self.named("register_panes", key="kind")
+
+    def routers(self) -> list[APIRouter]:
+        """Every plug-in's routers, labgate's own first, in the order they are mounted."""
+        return [router for _, router in self.contributions("register_routers")]
 
     # -- what is loaded
 

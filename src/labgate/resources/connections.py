@@ -1,7 +1,8 @@
 """The connection manager: one live connection per (user, resource) in this server
 process, shared by all that user's panes, reconnected with back-off when it drops.
 
-A connection is a transport (a subprocess for ``local``, an SSH chain otherwise) with
+A connection is a transport (of the kind the resource names, provided by a plug-in:
+``local``, a subprocess, and ``ssh``, a chain of hops, are labgate's own) with
 the agent running at its end, which relays to the user's daemon on the resource. The
 daemon owns terminals and processes, so losing a connection loses no work: the next
 one re-attaches. Nothing here needs to survive a restart of the server.
@@ -12,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
 from labgate.agent.client import AgentConnection
 from labgate.agent.typed import RemoteSystem
-from labgate.destinations import HostRules
 from labgate.errors import LabgateError, NotFound
 from labgate.resources.attempts import ConnectAttempts
 from labgate.resources.diagnostics import problem_of
@@ -31,10 +31,9 @@ from labgate.resources.status import (
     Status,
     StatusHub,
 )
+from labgate.resources.transports import TransportKind
 from labgate.settings import Settings
 from labgate.transport.base import Transport
-from labgate.transport.local import LocalTransport, minimal_environment
-from labgate.transport.ssh import Hop, SshTransport
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +85,16 @@ class ResourceConnection:
 
 class ConnectionManager:
     def __init__(
-        self, settings: Settings, hub: StatusHub, login: LoginFactory, replan: Replanner
+        self,
+        settings: Settings,
+        hub: StatusHub,
+        login: LoginFactory,
+        replan: Replanner,
+        transports: Mapping[str, TransportKind],
     ) -> None:
         self.settings = settings
         self.hub = hub
+        self._transports = transports
         self._login = login
         self._replan = replan
         self._connections: dict[tuple[int, int], ResourceConnection] = {}
@@ -187,10 +192,15 @@ class ConnectionManager:
     async def _open(self, connection: ResourceConnection, asker: Asker) -> AgentConnection:
         plan = connection.plan
         login = self._login(plan, asker, connection.cache)
-        transport = self._transport(plan, login)
+        kind = self._transports.get(plan.kind)
+        if kind is None:
+            raise NotConnected(
+                f"The resource {plan.resource_name} is of kind {plan.kind!r}, which no "
+                "installed plug-in provides a transport for."
+            )
+        transport = kind.make(plan, login, self.settings)
         connection.transport = transport
-        if isinstance(transport, SshTransport):
-            await transport.connect()
+        await kind.open(transport)
         await asker.progress("Starting the labgate agent…")
         agent = await AgentConnection.start(
             transport,
@@ -205,28 +215,6 @@ class ConnectionManager:
         self._set(connection, Status(ConnectionState.CONNECTED, f"Connected to {where}."))
         connection.watcher = asyncio.create_task(self._watch(connection, agent))
         return agent
-
-    def _transport(self, plan: ConnectionPlan, login: Login) -> Transport:
-        if plan.is_local:
-            # Never the server's environment (its secrets): the account's basics only.
-            return LocalTransport(env=minimal_environment())
-        hops = [
-            Hop(
-                host=hop.host,
-                username=hop.username,
-                credential=login.credential_for(hop),
-                port=hop.port,
-                known_host_key=hop.known_host_key,
-            )
-            for hop in plan.hops
-        ]
-        return SshTransport(
-            hops,
-            connect_timeout=self.settings.ssh_connect_timeout_seconds,
-            keepalive_interval=self.settings.ssh_keepalive_seconds,
-            confirm_host_key=login.confirm_host_key,
-            host_rules=HostRules.of(self.settings) if plan.hosts_restricted else None,
-        )
 
     def _agent_args(self) -> list[str]:
         args = ["--idle-seconds", str(self.settings.daemon_idle_minutes * 60)]

@@ -125,7 +125,7 @@ async def _plan(
         shared=resource.owner_id is None,
         python=resource.python,
         setup_lines=tuple(resource.setup_lines),
-        hops=hops if resource.kind == ResourceKind.SSH.value else (),
+        hops=() if resource.kind == ResourceKind.LOCAL.value else hops,
         may_trust_host_keys=may_trust,
         hosts_restricted=hosts_restricted(owner_role),
         owner=await work_owner(db, user_id),

@@ -31,8 +31,6 @@ from labgate.db.engine import Database
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, Resource, SessionState, User
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
-from labgate.launchers.direct import DirectLauncher
-from labgate.launchers.slurm import SlurmLauncher
 from labgate.launching.diagnosis import explain
 from labgate.launching.launcher import (
     Endpoint,
@@ -41,6 +39,7 @@ from labgate.launching.launcher import (
     LaunchRequest,
     Poll,
 )
+from labgate.launching.probes import ActivityProbe, ReadinessCheck
 from labgate.launching.template import AppTemplate
 from labgate.launching.upstream import UpstreamPool
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
@@ -60,20 +59,6 @@ EAGER_POLL_SECONDS = 0.05
 EAGER_FOR_SECONDS = 15.0
 PROGRESS_KEPT = 40
 LOG_TAIL_BYTES = 16 * 1024
-
-LAUNCHERS: dict[str, Launcher] = {"direct": DirectLauncher(), "slurm": SlurmLauncher()}
-
-
-def launcher_named(name: str) -> Launcher | None:
-    """The launcher a session names, None if there is none of that name. Every use of
-    the launchers goes through here and :func:`launcher_names`, so where they come
-    from is decided in one place."""
-    return LAUNCHERS.get(name)
-
-
-def launcher_names() -> list[str]:
-    """The names of the launchers there are, sorted."""
-    return sorted(LAUNCHERS)
 
 
 @dataclass(frozen=True)
@@ -100,6 +85,16 @@ class Routes(Protocol):
         ...
 
 
+class Parts(Protocol):
+    """What the loaded plug-ins provide that sessions use (``plugins.manager.Plugins``)."""
+
+    def launchers(self) -> dict[str, Launcher]: ...
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]: ...
+
+    def activity_probes(self) -> dict[str, ActivityProbe]: ...
+
+
 class LifecycleNeeds(Protocol):
     """What the lifecycle and its reconciler use of the running server (the app's
     state has it all): nothing else, so sessions import nothing above them."""
@@ -121,6 +116,9 @@ class LifecycleNeeds(Protocol):
 
     @property
     def session_tokens(self) -> SessionTokens: ...
+
+    @property
+    def plugins(self) -> Parts: ...
 
 
 class Access:
@@ -163,6 +161,15 @@ class Lifecycle:
         self.hub: Hub[SessionChanged] = Hub()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+
+    def launcher_named(self, name: str) -> Launcher | None:
+        """The launcher a session names, None if no loaded plug-in provides it. Every use
+        of the launchers goes through here and :meth:`launcher_names`."""
+        return self.state.plugins.launchers().get(name)
+
+    def launcher_names(self) -> list[str]:
+        """The names of the launchers there are, sorted."""
+        return sorted(self.state.plugins.launchers())
 
     # -- the database ---------------------------------------------------------------------
 
@@ -291,7 +298,7 @@ class Lifecycle:
     async def _launch(self, snap: Snapshot) -> None:
         row = snap.row
         template = self.state.templates.get(row.template)
-        launcher = launcher_named(row.launcher)
+        launcher = self.launcher_named(row.launcher)
         if template is None or launcher is None:
             await self._fail(row, f"This labgate does not know {row.template!r}/{row.launcher!r}.")
             return
@@ -376,14 +383,14 @@ class Lifecycle:
                 )
                 if deadline is None:
                     deadline = loop.time() + timeout
-                status = await probes.ready_status(
-                    access.pool(poll.endpoint, token),
-                    template,
-                    f"/s/{row.id}/",
-                    token,
-                    within=self.state.settings.app_probe_timeout_seconds,
+                app = probes.AppOverTunnel(
+                    access.pool(poll.endpoint, token), template, f"/s/{row.id}/", token
                 )
-                if probes.is_ready(status):
+                if await probes.is_ready(
+                    self.state.plugins.readiness_checks()[template.readiness],
+                    app,
+                    within=self.state.settings.app_probe_timeout_seconds,
+                ):
                     await self.progress(
                         row,
                         f"{template.title} is ready.",
@@ -494,7 +501,7 @@ class Lifecycle:
                 message=reason,
                 final_state=final.value,
             )
-        launcher = launcher_named(row.launcher)
+        launcher = self.launcher_named(row.launcher)
         if launcher is not None and row.launcher_state:
             try:
                 await launcher.stop(Access(self.state, snap.plan), row.launcher_state)
@@ -519,7 +526,7 @@ class Lifecycle:
         snap = await self.snapshot(session_id)
         if snap is None:
             return ""
-        launcher = launcher_named(snap.row.launcher)
+        launcher = self.launcher_named(snap.row.launcher)
         if launcher is None or not snap.row.launcher_state:
             return snap.row.log_tail
         access = Access(self.state, snap.plan)

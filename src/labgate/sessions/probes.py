@@ -1,9 +1,12 @@
-"""Asking an app through its tunnel: is it ready (does it answer HTTP)? is it busy (for
-JupyterLab: a kernel running code)?
+"""Asking an app through its tunnel: is it ready? is it busy? The readiness check and
+the activity probe its template names (:mod:`labgate.launching.probes`) ask; this module
+gives them the app (:class:`AppOverTunnel`) and holds labgate's own, a plug-in like any
+other: the ``http`` readiness check (the template's ``ready_path`` answers 2xx or 3xx)
+and the ``jupyter`` activity probe (a kernel running code, Jupyter's last activity).
 
 Every question has a deadline (``app_probe_timeout_seconds``): an app that accepts the
 connection and never answers (stopped with SIGSTOP, or deadlocked) counts as not ready,
-or not busy, instead of holding up whoever asked.
+or not busy, instead of holding up whoever asked. So does a probe that fails.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import json
 import logging
 from datetime import datetime
 
+from labgate.launching.probes import Activity, ActivityProbe, AppHttp, ReadinessCheck
 from labgate.launching.template import AppTemplate
 from labgate.launching.upstream import UpstreamError, UpstreamPool
+from labgate.plugins import hookimpl
 from labgate.transport.base import StreamOpenFailed
 
 log = logging.getLogger(__name__)
@@ -51,50 +56,89 @@ async def _get(
         connection.close()
 
 
-async def ready_status(
-    pool: UpstreamPool, template: AppTemplate, base_url: str, token: str, *, within: float
-) -> int | None:
-    """The HTTP status of the app's readiness path, or None while nothing answers (within
-    ``within`` seconds)."""
+class AppOverTunnel:
+    """The app of a session as probes and checks ask it (:class:`AppHttp`): through its
+    upstream pool, as the proxy would, with the template's auth header."""
+
+    def __init__(
+        self, pool: UpstreamPool, template: AppTemplate, base_url: str, token: str
+    ) -> None:
+        self._pool = pool
+        self._template = template
+        self._base_url = base_url
+        self._headers = _headers(template, token)
+
+    @property
+    def template(self) -> AppTemplate:
+        return self._template
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await _get(self._pool, _path(self._template, self._base_url, path), self._headers)
+
+
+_UNANSWERED = (StreamOpenFailed, UpstreamError, ConnectionError, OSError)
+
+
+async def is_ready(check: ReadinessCheck, app: AppHttp, *, within: float) -> bool:
+    """Whether ``check`` says the app is ready; not while nothing answers (within
+    ``within`` seconds), nor when the check fails."""
     try:
         async with asyncio.timeout(within):
-            status, _ = await _get(
-                pool, _path(template, base_url, template.ready_path), _headers(template, token)
-            )
+            return await check.ask(app)
     except TimeoutError:
-        log.info("the app at %s did not answer within %g s", base_url, within)
-        return None
-    except (StreamOpenFailed, UpstreamError, ConnectionError, OSError):
-        return None
-    return status
+        log.info("%s did not answer within %g s", app.template.title, within)
+    except _UNANSWERED:
+        pass
+    except Exception:
+        log.exception("the readiness check %r failed", check.name)
+    return False
 
 
-def is_ready(status: int | None) -> bool:
-    return status is not None and 200 <= status < 400
+async def activity_of(probe: ActivityProbe, app: AppHttp, *, within: float) -> Activity:
+    """What ``probe`` learns of the app's use; not busy and unknown when it does not
+    answer within ``within`` seconds, or the probe fails."""
+    try:
+        async with asyncio.timeout(within):
+            return await probe.ask(app)
+    except TimeoutError:
+        log.info("%s did not say whether it is busy within %g s", app.template.title, within)
+    except (*_UNANSWERED, ValueError, AttributeError):
+        pass
+    except Exception:
+        log.exception("the activity probe %r failed", probe.name)
+    return Activity(busy=False)
 
 
-async def jupyter_activity(
-    pool: UpstreamPool, template: AppTemplate, base_url: str, token: str, *, within: float
-) -> tuple[bool, datetime | None]:
-    """(a kernel is busy, the server's own last activity) from Jupyter's REST API; not
-    busy and unknown when it does not answer both questions within ``within`` seconds."""
-    headers = _headers(template, token)
+# -- the built-ins: a plug-in like any other ---------------------------------------------
+
+
+async def http_ready(app: AppHttp) -> bool:
+    """The template's ``ready_path`` answers 2xx or 3xx."""
+    status, _ = await app.get(app.template.ready_path)
+    return 200 <= status < 400
+
+
+async def jupyter_activity(app: AppHttp) -> Activity:
+    """From Jupyter's REST API: a kernel busy, and the server's own last activity."""
     busy = False
     last: datetime | None = None
-    try:
-        async with asyncio.timeout(within):
-            status, body = await _get(pool, _path(template, base_url, "api/kernels"), headers)
-            if status == 200:
-                for kernel in json.loads(body):
-                    busy = busy or kernel.get("execution_state") == "busy"
-            status, body = await _get(pool, _path(template, base_url, "api/status"), headers)
-            if status == 200:
-                stamp = json.loads(body).get("last_activity")
-                if isinstance(stamp, str):
-                    last = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except TimeoutError:
-        log.info("the app at %s did not say whether it is busy within %g s", base_url, within)
-        return False, None
-    except (StreamOpenFailed, UpstreamError, ConnectionError, OSError, ValueError, AttributeError):
-        return False, None
-    return busy, last
+    status, body = await app.get("api/kernels")
+    if status == 200:
+        for kernel in json.loads(body):
+            busy = busy or kernel.get("execution_state") == "busy"
+    status, body = await app.get("api/status")
+    if status == 200:
+        stamp = json.loads(body).get("last_activity")
+        if isinstance(stamp, str):
+            last = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return Activity(busy, last)
+
+
+@hookimpl
+def register_readiness_checks() -> list[ReadinessCheck]:
+    return [ReadinessCheck("http", http_ready)]
+
+
+@hookimpl
+def register_activity_probes() -> list[ActivityProbe]:
+    return [ActivityProbe("jupyter", jupyter_activity)]

@@ -31,7 +31,7 @@ from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 from labgate.launching.launcher import Endpoint
 from labgate.sessions import probes
-from labgate.sessions.lifecycle import Access, Lifecycle, Snapshot, launcher_named
+from labgate.sessions.lifecycle import Access, Lifecycle, Snapshot
 from labgate.sessions.mail import send_mail
 from labgate.sessions.policy import idle_stop_at
 
@@ -148,7 +148,7 @@ class Reconciler:
         lifecycle = self.lifecycle
         row = snap.row
         template = lifecycle.state.templates.get(row.template)
-        launcher = launcher_named(row.launcher)
+        launcher = lifecycle.launcher_named(row.launcher)
         if template is None or launcher is None:
             return
         access = Access(lifecycle.state, snap.plan)
@@ -178,16 +178,20 @@ class Reconciler:
             return
         now = utcnow()
         last = row.last_activity_at
-        if template.activity == "jupyter" and row.endpoint:
+        if template.activity is not None and row.endpoint:
             token = lifecycle.state.session_tokens.open(row.sealed_token, row.id)
-            busy, reported = await probes.jupyter_activity(
+            app = probes.AppOverTunnel(
                 access.pool(Endpoint.from_json(row.endpoint), token),
                 template,
                 f"/s/{row.id}/",
                 token,
+            )
+            said = await probes.activity_of(
+                lifecycle.state.plugins.activity_probes()[template.activity],
+                app,
                 within=self.settings.app_probe_timeout_seconds,
             )
-            newer = now if busy else reported
+            newer = now if said.busy else said.last_activity
             if newer is not None and newer > last:
                 last = newer
                 await lifecycle.save(row, last_activity_at=last, warned_at=None)

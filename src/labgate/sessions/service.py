@@ -35,10 +35,11 @@ from labgate.db.models import (
 )
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
+from labgate.launching.launcher import Launcher
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.resources import catalog
 from labgate.resources.access import check_still_allowed
-from labgate.sessions.lifecycle import Lifecycle, launcher_named, launcher_names
+from labgate.sessions.lifecycle import Lifecycle, Parts
 from labgate.sessions.policy import policy_for
 from labgate.sessions.tokens import SessionTokens, new_session_id
 from labgate.settings import Settings
@@ -58,6 +59,9 @@ class SessionRulesNeeds(Protocol):
 
     @property
     def session_tokens(self) -> SessionTokens: ...
+
+    @property
+    def plugins(self) -> Parts: ...
 
 
 _SESSIONS_LOCK = 0x73657373
@@ -138,11 +142,12 @@ async def launch(
             f"There is no app template {template!r}. Known: {known}.",
             details=[FieldProblem("body.template", f"unknown template (known: {known})")],
         )
-    runs_with = launcher_named(launcher)
+    launchers = needs.plugins.launchers()
+    runs_with = launchers.get(launcher)
     if runs_with is None:
         raise ValidationFailed(
             f"There is no launcher {launcher!r}.",
-            details=[FieldProblem("body.launcher", f"one of {', '.join(launcher_names())}")],
+            details=[FieldProblem("body.launcher", f"one of {', '.join(sorted(launchers))}")],
         )
     values = validate_form(chosen, form, batch=runs_with.batch)
     resource: Resource = await catalog.get_visible(db, principal, needs.settings, resource_id)
@@ -232,6 +237,7 @@ async def extend(
     *,
     hours: int,
     reason: str,
+    launchers: Mapping[str, Launcher],
 ) -> SessionExtension:
     """A request for ``hours`` more: within the policy (``app_extension_hours``,
     ``app_auto_extensions``) granted at once (:func:`grant`), otherwise left waiting
@@ -271,7 +277,7 @@ async def extend(
     )
     db.add(extension)
     if automatic:
-        grant(row, hours, now)
+        grant(row, hours, now, launchers)
     await db.flush()
     return extension
 
@@ -303,12 +309,13 @@ async def check_owner_access(db: AsyncSession, settings: Settings, row: AppSessi
         await check_still_allowed(db, settings, row.user_id, resource)
 
 
-def grant(row: AppSession, hours: int, now: datetime) -> None:
+def grant(row: AppSession, hours: int, now: datetime, launchers: Mapping[str, Launcher]) -> None:
     """More time: the idle clock starts again, and the end moves, except for a batch job,
-    whose time limit only the scheduler's administrators can raise."""
+    whose time limit only the scheduler's administrators can raise (``launchers``: the
+    loaded plug-ins', which say which the session's is)."""
     row.last_activity_at = now
     row.warned_at = None
-    launcher = launcher_named(row.launcher)
+    launcher = launchers.get(row.launcher)
     if row.ends_at is not None and launcher is not None and not launcher.batch:
         row.ends_at = max(row.ends_at, now) + timedelta(hours=hours)
 
@@ -328,6 +335,7 @@ async def decide(
     extension_id: int,
     *,
     granted: bool,
+    launchers: Mapping[str, Launcher],
 ) -> Decision:
     """An administrator grants or refuses a waiting request, once: a second decision,
     even at the same time, is refused (409). A grant moves a live session's end
@@ -351,5 +359,5 @@ async def decide(
         await db.refresh(row)
     if row is not None and granted and row.state in LIVE_SESSION_STATES:
         await check_owner_access(db, settings, row)
-        grant(row, extension.hours, now)
+        grant(row, extension.hours, now, launchers)
     return Decision(extension, row)

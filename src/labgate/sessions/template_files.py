@@ -11,6 +11,7 @@ example code-server::
     listen = "port"
     ready_path = "healthz"
     keeps_base_path = false
+    # readiness = "http" and activity (none) are the defaults: plug-ins add others.
 
     [[fields]]
     name = "extensions_dir"
@@ -21,14 +22,17 @@ example code-server::
 Everything is checked when the server starts; a mistake stops it with the file's name
 and what is wrong (``labgate config check`` says the same without starting). A file
 whose ``id`` is a built-in template's replaces it (a site's own JupyterLab command).
+The activity probe and readiness check a template names (``activity``, ``readiness``;
+files and plug-ins' templates alike) must be provided by a loaded plug-in.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -42,6 +46,9 @@ from labgate.launching.template import (
     FieldKind,
     FormField,
 )
+
+if TYPE_CHECKING:
+    from labgate.plugins.manager import Plugins
 
 # Icons the launcher draws (frontend/src/ui/icons.ts).
 ICONS = frozenset(
@@ -93,6 +100,8 @@ class _TemplateFile(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     open_path: str = Field("", max_length=200)
     start_timeout_seconds: int = Field(120, ge=5, le=3600)
+    activity: str | None = Field(None, max_length=60)
+    readiness: str = Field("http", max_length=60)
     fields: list[_Field] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -152,11 +161,40 @@ def load_template(path: Path) -> AppTemplate:
         raise ConfigurationError(f"App template {path}: {problems}") from None
 
 
+def _check_probes(
+    template: AppTemplate, activity_probes: Collection[str], readiness_checks: Collection[str]
+) -> str | None:
+    """What is wrong with the probe and check ``template`` names, or None."""
+    if template.activity is not None and template.activity not in activity_probes:
+        known = ", ".join(sorted(activity_probes)) or "none"
+        return (
+            f"activity = {template.activity!r} names no activity probe a plug-in provides "
+            f"(known: {known})"
+        )
+    if template.readiness not in readiness_checks:
+        known = ", ".join(sorted(readiness_checks)) or "none"
+        return (
+            f"readiness = {template.readiness!r} names no readiness check a plug-in provides "
+            f"(known: {known})"
+        )
+    return None
+
+
 def load_templates(
-    directory: Path | None, builtin: dict[str, AppTemplate]
+    directory: Path | None,
+    builtin: Mapping[str, AppTemplate],
+    *,
+    activity_probes: Collection[str],
+    readiness_checks: Collection[str],
 ) -> dict[str, AppTemplate]:
-    """The built-in templates, with the directory's added (or replacing theirs)."""
+    """The plug-ins' templates (``builtin``), with the directory's added (or replacing
+    theirs); every one naming an activity probe or readiness check that is not among
+    ``activity_probes`` and ``readiness_checks`` is refused."""
     templates = dict(builtin)
+    for template in templates.values():
+        problem = _check_probes(template, activity_probes, readiness_checks)
+        if problem is not None:
+            raise ConfigurationError(f"App template {template.id!r} of a plug-in: {problem}")
     if directory is None:
         return templates
     if not directory.is_dir():
@@ -164,6 +202,9 @@ def load_templates(
     seen: dict[str, Path] = {}
     for path in sorted(directory.glob("*.toml")):
         template = load_template(path)
+        problem = _check_probes(template, activity_probes, readiness_checks)
+        if problem is not None:
+            raise ConfigurationError(f"App template {path}: {problem}")
         if template.id in seen:
             raise ConfigurationError(
                 f"App templates {seen[template.id]} and {path} have the same id {template.id!r}"
@@ -171,3 +212,13 @@ def load_templates(
         seen[template.id] = path
         templates[template.id] = template
     return templates
+
+
+def templates_of(plugins: Plugins, directory: Path | None) -> dict[str, AppTemplate]:
+    """What can be launched: the loaded plug-ins' templates and the directory's."""
+    return load_templates(
+        directory,
+        plugins.app_templates(),
+        activity_probes=plugins.activity_probes().keys(),
+        readiness_checks=plugins.readiness_checks().keys(),
+    )

@@ -1,12 +1,15 @@
-"""The built-in app templates: JupyterLab, TensorBoard and any web app.
+"""The built-in app templates, a plug-in of labgate: JupyterLab, TensorBoard and any web
+app.
 
 What a template holds and how its form and command are filled in is
-:mod:`labgate.launching.template`.
+:mod:`labgate.launching.template`; the probe and the check the templates name are
+:mod:`labgate.sessions.probes`.
 """
 
 from __future__ import annotations
 
 from labgate.launching.template import AppTemplate, FormField
+from labgate.plugins import hookimpl
 
 # -- the built-in templates ------------------------------------------------------------------
 
@@ -89,4 +92,7 @@ WEBAPP = AppTemplate(
     env={"PORT": "{port}", "LABGATE_BASE_URL": "{base_url}"},
 )
 
-BUILTIN_TEMPLATES: dict[str, AppTemplate] = {t.id: t for t in (JUPYTERLAB, TENSORBOARD, WEBAPP)}
+
+@hookimpl
+def register_app_templates() -> list[AppTemplate]:
+    return [JUPYTERLAB, TENSORBOARD, WEBAPP]

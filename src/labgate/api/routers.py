@@ -1,0 +1,53 @@
+"""labgate's own API, a plug-in like any other: its routers, mounted below ``/api/v1``
+in this order, before any other plug-in's (``register_routers``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from labgate.api import (
+    archives,
+    audit,
+    auth,
+    events,
+    files,
+    groups,
+    keys,
+    meta,
+    preferences,
+    processes,
+    resource_connect,
+    resources,
+    sessions,
+    tokens,
+    transfers,
+    uploads,
+    users,
+)
+from labgate.plugins import hookimpl
+
+
+@hookimpl
+def register_routers() -> list[APIRouter]:
+    return [
+        module.router
+        for module in (
+            meta,
+            auth,
+            users,
+            groups,
+            tokens,
+            preferences,
+            audit,
+            resources,
+            resource_connect,
+            keys,
+            processes,
+            files,
+            archives,
+            uploads,
+            transfers,
+            sessions,
+            events,
+        )
+    ]

@@ -1,0 +1,28 @@
+"""labgate's own panes, a plug-in like any other (``register_panes``): every kind the
+front end registers (``frontend/src/panes/*/index.ts``), in the order of
+``frontend/src/panes/builtin.ts``. Panes opened only from elsewhere (a file, a session)
+are not in the Panes menu.
+"""
+
+from __future__ import annotations
+
+from labgate.plugins import hookimpl
+from labgate.plugins.front_end import Pane
+
+PANES = (
+    Pane("welcome", "Welcome"),
+    Pane("resources", "Resources"),
+    Pane("editor", "Editor", in_menu=False),
+    Pane("terminal", "Terminal", in_menu=False),
+    Pane("terminals", "Terminals"),
+    Pane("launcher", "Launch an app"),
+    Pane("sessions", "Sessions"),
+    Pane("app", "App", in_menu=False),
+    Pane("files", "Files", in_menu=False),
+    Pane("viewer", "Viewer", in_menu=False),
+)
+
+
+@hookimpl
+def register_panes() -> list[Pane]:
+    return list(PANES)
