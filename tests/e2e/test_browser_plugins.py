@@ -119,7 +119,6 @@ async def test_the_sample_pane_is_in_the_panes_menu_and_opens(server: RunningSer
         await page.screenshot(path=shot("02-sample-pane"))
 
 
-@pytest.mark.skip(reason="needs register_file_viewers listed in /api/v1/info (builtins branch)")
 async def test_a_sample_file_opens_in_the_sample_viewer(
     server: RunningServer, tmp_path: Path
 ) -> None:
@@ -162,7 +161,6 @@ def nice_of_the_app(marker: str) -> int | None:
     return None
 
 
-@pytest.mark.skip(reason="needs register_launchers wired")
 async def test_the_sample_template_runs_with_the_sample_launcher(server: RunningServer) -> None:
     async with logged_in(server) as page:
         await page.get_by_test_id("pane-menu").click()
