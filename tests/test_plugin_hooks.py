@@ -21,6 +21,7 @@ import pytest
 from fastapi import APIRouter
 from sqlalchemy import update
 
+from labgate.agent.client import AgentError
 from labgate.api.deps import CurrentPrincipal
 from labgate.app import create_app
 from labgate.auth.policy import Action, authorize
@@ -28,7 +29,7 @@ from labgate.db.engine import Database
 from labgate.db.models import Resource
 from labgate.errors import ConfigurationError
 from labgate.launchers.direct import DirectLauncher
-from labgate.launching.launcher import LaunchRequest, ResourceAccess
+from labgate.launching.launcher import LaunchRequest, Poll, ResourceAccess
 from labgate.launching.probes import Activity, ActivityProbe, AppHttp, ReadinessCheck
 from labgate.plugins import hookimpl
 from labgate.plugins.front_end import FileViewer, FrontendBundle, Pane
@@ -154,6 +155,43 @@ async def test_hook_register_launchers_a_plugins_launcher_launches_through_the_a
         )
         assert refused.status_code == 422
         assert "one of direct, recorded, slurm" in refused.text
+
+
+class StumblingLauncher(DirectLauncher):
+    """The direct launcher, whose first polls fail as when the resource's connection
+    drops while the app starts."""
+
+    name = "stumbling"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll:
+        if self.failures:
+            self.failures -= 1
+            raise AgentError("The connection to the resource ended.")
+        return await super().poll(resource, state)
+
+
+async def test_hook_register_launchers_a_launch_the_launcher_cannot_follow_for_a_while_runs(
+    settings: Settings, database: Database
+) -> None:
+    """The conformance suite lets poll raise a LabgateError for "cannot find out now";
+    the lifecycle takes that as "unknown" while launching, as the reconciler does,
+    rather than failing the session and leaving its app running unwatched."""
+    launcher = StumblingLauncher(failures=3)
+
+    class Plugin:
+        @hookimpl
+        def register_launchers(self) -> list[StumblingLauncher]:
+            return [launcher]
+
+    async with serving(settings, database, Plugin()) as accounts:
+        alice = await accounts.login("alice")
+        session_id = await launched(alice, "webapp", launcher="stumbling")
+        session = (await alice.get(f"/api/v1/sessions/{session_id}")).json()
+    assert launcher.failures == 0
+    assert "The scheduler does not answer; asking again." in session["progress"]
 
 
 # -- app templates ------------------------------------------------------------------------

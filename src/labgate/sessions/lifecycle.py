@@ -356,7 +356,14 @@ class Lifecycle:
                 SessionState.STARTING.value,
             ):
                 return  # stopped (or deleted) meanwhile
-            poll = await launcher.poll(access, state)
+            try:
+                poll = await launcher.poll(access, state)
+            except LabgateError as exc:
+                # The resource cannot be asked now (its connection dropped, a password
+                # is needed again): nothing is known to have changed, as the reconciler
+                # takes it; the app may well be starting. Failing the session here
+                # would leave its app running with nobody to stop it.
+                poll = Poll("unknown", exc.message)
             if await self.given_up(row, poll):
                 return
             if poll.phase == "ended":
