@@ -406,10 +406,10 @@ async def test_hook_register_panes_a_pane_is_in_the_info(
 
 
 def test_the_builtin_viewers_are_the_front_ends() -> None:
-    """web/viewers.py says what frontend/src/panes/viewer/viewerChoice.ts keeps for a
-    server without ``viewers`` (BUILTIN_VIEWERS), in the same order."""
-    source = (ROOT / "frontend/src/panes/viewer/viewerChoice.ts").read_text()
-    block = re.search(r"export const BUILTIN_VIEWERS[^=]*= \[(.*?)\n\]", source, re.S)
+    """web/viewers.py says what the front end's tests take for the server's list
+    (frontend/src/testing/viewers.ts, SERVER_VIEWERS), in the same order."""
+    source = (ROOT / "frontend/src/testing/viewers.ts").read_text()
+    block = re.search(r"export const SERVER_VIEWERS[^=]*= \[(.*?)\n\]", source, re.S)
     assert block is not None
 
     def words(text: str) -> tuple[str, ...]:

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { BUILTIN_VIEWERS, chooseViewer, componentNameOf, extensionOf, looksBinary, tableFor, viewerTable, type ViewerRule } from './viewerChoice'
+import { SERVER_VIEWERS } from '../../testing/viewers'
+import { chooseViewer, componentNameOf, extensionOf, looksBinary, tableFor, viewerTable, type ViewerRule } from './viewerChoice'
+
+const BUILT_IN = viewerTable(SERVER_VIEWERS)
 
 describe('chooseViewer', () => {
   it('picks a viewer by extension, case ignored', () => {
@@ -22,16 +25,16 @@ describe('chooseViewer', () => {
       ['LICENSE', 'sniff'],
       ['data.xyz', 'sniff'],
     ]
-    for (const [name, viewer] of cases) expect(chooseViewer(name, true), name).toEqual({ kind: 'viewer', viewer })
+    for (const [name, viewer] of cases) expect(chooseViewer(name, true, BUILT_IN), name).toEqual({ kind: 'viewer', viewer })
   })
   it('sends code and configuration to the editor', () => {
     for (const name of ['analysis.py', 'main.c', 'job.sbatch', 'config.yaml', 'settings.toml', 'Makefile', 'app.ts']) {
-      expect(chooseViewer(name, true), name).toEqual({ kind: 'editor' })
+      expect(chooseViewer(name, true, BUILT_IN), name).toEqual({ kind: 'editor' })
     }
   })
   it('uses the text viewer for code while there is no editor', () => {
-    expect(chooseViewer('analysis.py', false)).toEqual({ kind: 'viewer', viewer: 'text' })
-    expect(chooseViewer('data.csv', false)).toEqual({ kind: 'viewer', viewer: 'table' })
+    expect(chooseViewer('analysis.py', false, BUILT_IN)).toEqual({ kind: 'viewer', viewer: 'text' })
+    expect(chooseViewer('data.csv', false, BUILT_IN)).toEqual({ kind: 'viewer', viewer: 'table' })
   })
   it('has no extension for dot files', () => {
     expect(extensionOf('.bashrc')).toBe('')
@@ -43,24 +46,24 @@ const sample: ViewerRule = { id: 'sample.lgsample', extensions: ['lgsample'], na
 
 describe('the server\'s viewer table', () => {
   it('opens what a plug-in\'s viewer claims with that viewer', () => {
-    const table = viewerTable([...BUILTIN_VIEWERS, sample])
+    const table = viewerTable([...SERVER_VIEWERS, sample])
     expect(chooseViewer('run.LGSAMPLE', true, table)).toEqual({ kind: 'viewer', viewer: 'sample.lgsample' })
     expect(chooseViewer('plot.png', true, table)).toEqual({ kind: 'viewer', viewer: 'image' })
     // Without the plug-in, the same file is looked at.
-    expect(chooseViewer('run.lgsample', true, viewerTable(BUILTIN_VIEWERS))).toEqual({ kind: 'viewer', viewer: 'sniff' })
+    expect(chooseViewer('run.lgsample', true, viewerTable(SERVER_VIEWERS))).toEqual({ kind: 'viewer', viewer: 'sniff' })
   })
   it('lets the highest priority win, and the first listed among equals', () => {
     const csv = { id: 'plot.csv', extensions: ['csv'], names: [], priority: 10 }
-    expect(chooseViewer('a.csv', true, viewerTable([...BUILTIN_VIEWERS, csv]))).toEqual({ kind: 'viewer', viewer: 'plot.csv' })
-    expect(chooseViewer('a.csv', true, viewerTable([csv, ...BUILTIN_VIEWERS]))).toEqual({ kind: 'viewer', viewer: 'plot.csv' })
+    expect(chooseViewer('a.csv', true, viewerTable([...SERVER_VIEWERS, csv]))).toEqual({ kind: 'viewer', viewer: 'plot.csv' })
+    expect(chooseViewer('a.csv', true, viewerTable([csv, ...SERVER_VIEWERS]))).toEqual({ kind: 'viewer', viewer: 'plot.csv' })
     const equal = { ...csv, priority: 0 }
-    expect(chooseViewer('a.csv', true, viewerTable([...BUILTIN_VIEWERS, equal]))).toEqual({ kind: 'viewer', viewer: 'table' })
+    expect(chooseViewer('a.csv', true, viewerTable([...SERVER_VIEWERS, equal]))).toEqual({ kind: 'viewer', viewer: 'table' })
   })
   it('puts a viewer\'s claim before the editor and binary rules; names before extensions', () => {
     const hdf5 = { id: 'hdf5', extensions: ['h5', 'HDF5'], names: [], priority: 0 }
     const makefile = { id: 'make', extensions: [], names: ['Makefile'], priority: 0 }
     const notebook = { id: 'nb', extensions: [], names: ['notes.txt'], priority: 0 }
-    const table = viewerTable([...BUILTIN_VIEWERS, hdf5, makefile, notebook])
+    const table = viewerTable([...SERVER_VIEWERS, hdf5, makefile, notebook])
     expect(chooseViewer('data.hdf5', true, table)).toEqual({ kind: 'viewer', viewer: 'hdf5' })
     expect(chooseViewer('makefile', true, table)).toEqual({ kind: 'viewer', viewer: 'make' })
     expect(chooseViewer('notes.txt', true, table)).toEqual({ kind: 'viewer', viewer: 'nb' })
@@ -68,17 +71,18 @@ describe('the server\'s viewer table', () => {
     expect(chooseViewer('data.npy', true, table)).toEqual({ kind: 'viewer', viewer: 'binary' })
     expect(chooseViewer('main.py', true, table)).toEqual({ kind: 'editor' })
   })
-  it('is labgate\'s own table when the server sends none', () => {
-    expect(chooseViewer('a.pdf', true, tableFor(undefined))).toEqual({ kind: 'viewer', viewer: 'pdf' })
-    expect(chooseViewer('a.pdf', true, tableFor([]))).toEqual({ kind: 'viewer', viewer: 'pdf' })
+  it('has only the server\'s claims: none before it answers', () => {
+    expect(chooseViewer('a.pdf', true, tableFor(SERVER_VIEWERS))).toEqual({ kind: 'viewer', viewer: 'pdf' })
+    expect(chooseViewer('a.pdf', true, tableFor(undefined))).toEqual({ kind: 'viewer', viewer: 'sniff' })
     expect(chooseViewer('a.pdf', true, tableFor([sample]))).toEqual({ kind: 'viewer', viewer: 'sniff' })
+    expect(chooseViewer('main.py', true, tableFor(undefined))).toEqual({ kind: 'editor' })
   })
-  it('names the component the server gives a viewer, else the one of labgate\'s own table', () => {
+  it('names the component the server gives a viewer', () => {
     const viewers = [{ id: 'lgsample', component: 'SampleViewer' }]
     expect(componentNameOf('lgsample', viewers)).toBe('SampleViewer')
     expect(componentNameOf('image', viewers)).toBeUndefined()
-    expect(componentNameOf('image', undefined)).toBe('ImageViewer')
-    expect(componentNameOf('lgsample', undefined)).toBeUndefined()
+    expect(componentNameOf('image', SERVER_VIEWERS)).toBe('ImageViewer')
+    expect(componentNameOf('image', undefined)).toBeUndefined()
   })
 })
 

@@ -26,20 +26,6 @@ export interface ViewerTable {
   byName: ReadonlyMap<string, ViewerId>
 }
 
-/**
- * labgate's own viewers as the server describes them (labgate/web/viewers.py): used only
- * while the server's answer has no `viewers` (a server from before viewers were plug-ins).
- */
-export const BUILTIN_VIEWERS: readonly (ViewerRule & { component: string })[] = [
-  { id: 'image', component: 'ImageViewer', extensions: ['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'avif', 'bmp', 'ico'], names: [], priority: 0 },
-  { id: 'pdf', component: 'PdfViewer', extensions: ['pdf'], names: [], priority: 0 },
-  { id: 'table', component: 'TableViewer', extensions: ['csv', 'tsv', 'tab'], names: [], priority: 0 },
-  { id: 'json', component: 'JsonViewer', extensions: ['json', 'geojson', 'ipynb'], names: [], priority: 0 },
-  { id: 'markdown', component: 'MarkdownViewer', extensions: ['md', 'markdown'], names: [], priority: 0 },
-  { id: 'html', component: 'HtmlViewer', extensions: ['html', 'htm'], names: [], priority: 0 },
-  { id: 'text', component: 'TextViewer', extensions: ['log', 'txt', 'out', 'err', 'text'], names: [], priority: 0 },
-]
-
 /** The table of `viewers`: for each extension and name, the claim of the highest priority (the first listed among equals). */
 export function viewerTable(viewers: readonly ViewerRule[]): ViewerTable {
   const byExtension = new Map<string, ViewerRule>()
@@ -55,8 +41,6 @@ export function viewerTable(viewers: readonly ViewerRule[]): ViewerTable {
   const ids = (table: Map<string, ViewerRule>) => new Map([...table].map(([key, viewer]) => [key, viewer.id]))
   return { byExtension: ids(byExtension), byName: ids(byName) }
 }
-
-const BUILTIN_TABLE = viewerTable(BUILTIN_VIEWERS)
 
 /** Opened in the editor: source code and configuration. */
 const EDITOR_EXTENSIONS = new Set(
@@ -85,7 +69,7 @@ export function extensionOf(name: string): string {
  * code then opens in the text viewer. `table` is the server's (see {@link viewerTable});
  * a viewer claiming a whole name or an extension wins over the editor and binary rules.
  */
-export function chooseViewer(name: string, editorAvailable: boolean, table: ViewerTable = BUILTIN_TABLE): FileChoice {
+export function chooseViewer(name: string, editorAvailable: boolean, table: ViewerTable): FileChoice {
   const lower = name.toLowerCase()
   const extension = extensionOf(lower)
   const editor: FileChoice = editorAvailable ? { kind: 'editor' } : { kind: 'viewer', viewer: 'text' }
@@ -99,15 +83,14 @@ export function chooseViewer(name: string, editorAvailable: boolean, table: View
   return { kind: 'viewer', viewer: 'sniff' }
 }
 
-/** The table for the server's `viewers`, or labgate's own table when it sent none. */
+/** The table for the server's `viewers` (none yet: nothing is claimed). */
 export function tableFor(viewers: readonly ViewerRule[] | undefined): ViewerTable {
-  return viewers && viewers.length > 0 ? viewerTable(viewers) : BUILTIN_TABLE
+  return viewerTable(viewers ?? [])
 }
 
-/** The name of the registered component showing viewer `id`, as the server's `viewers` (else labgate's own table) says. */
+/** The name of the registered component showing viewer `id`, as the server's `viewers` say. */
 export function componentNameOf(id: ViewerId, viewers: readonly { id: string; component: string }[] | undefined): string | undefined {
-  const table = viewers && viewers.length > 0 ? viewers : BUILTIN_VIEWERS
-  return table.find((viewer) => viewer.id === id)?.component
+  return (viewers ?? []).find((viewer) => viewer.id === id)?.component
 }
 
 export const SNIFF_BYTES = 1024
