@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -387,6 +388,16 @@ class LauncherConformance:
     def job_form(self) -> dict[str, Any]:
         """The form's fields besides the command (a small job, for batch launchers)."""
         return {"cpus": 1, "memory_gb": 1, "walltime_minutes": 20}
+
+    def test_it_says_who_it_is(self, launcher: Callable[[], Launcher]) -> None:
+        """A stable name (stored with sessions), a title for the launch form, whether
+        it schedules batch jobs."""
+        made = launcher()
+        assert isinstance(made.name, str)
+        assert re.fullmatch(r"[a-z][a-z0-9.-]*", made.name)
+        assert isinstance(made.title, str)
+        assert made.title.strip()
+        assert isinstance(made.batch, bool)
 
     async def test_start_returns_json_state_without_secrets(
         self,

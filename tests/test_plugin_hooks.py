@@ -144,7 +144,8 @@ async def test_hook_register_launchers_a_plugins_launcher_launches_through_the_a
         listed = (await alice.get("/api/v1/app-templates")).json()["templates"]
         assert all(t["launchers"] == ["direct", "recorded", "slurm"] for t in listed)
         info = (await alice.get("/api/v1/info")).json()
-        assert {"name": "recorded", "batch": False} in info["launchers"]
+        recorded = {"name": "recorded", "title": "On the resource itself", "batch": False}
+        assert recorded in info["launchers"]
 
         session_id = await launched(alice, "webapp", launcher="recorded")
         assert launcher.started == [session_id]
@@ -447,8 +448,8 @@ def test_the_builtin_panes_are_the_front_ends() -> None:
 async def test_info_without_a_login_says_what_labgates_own_give(client: httpx.AsyncClient) -> None:
     info = (await client.get("/api/v1/info")).json()
     assert info["launchers"] == [
-        {"name": "direct", "batch": False},
-        {"name": "slurm", "batch": True},
+        {"name": "direct", "title": "On the resource itself", "batch": False},
+        {"name": "slurm", "title": "As a SLURM batch job", "batch": True},
     ]
     assert [v["id"] for v in info["viewers"]] == [v.id for v in VIEWERS]
     assert [p["kind"] for p in info["panes"]] == [p.kind for p in PANES]

@@ -68,6 +68,15 @@ export interface ViewerInfo {
   bundle: string
 }
 
+/** A launcher the server offers: where an app runs. */
+export interface LauncherInfo {
+  name: string
+  /** How the launch form offers it: "On the resource itself". */
+  title: string
+  /** It schedules batch jobs: the form asks for CPUs, memory, GPUs, time. */
+  batch: boolean
+}
+
 /** A kind of pane the server offers. */
 export interface PaneInfo {
   kind: string
@@ -83,7 +92,8 @@ export interface ServerInfo {
   limits: ServerLimits
   plugins?: PluginInfo[]
   bundles?: BundleInfo[]
-  /** Absent from servers before plug-ins described viewers: the front end's own table is used. */
+  launchers?: LauncherInfo[]
+  /** Which viewer opens which files (none listed: none claims any). */
   viewers?: ViewerInfo[]
   /** Absent from servers before plug-ins described panes: every registered pane is offered. */
   panes?: PaneInfo[]

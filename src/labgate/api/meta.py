@@ -45,6 +45,8 @@ class BundleOut(BaseModel):
 
 class LauncherOut(BaseModel):
     name: str
+    #: How the launch form offers it ("On the resource itself").
+    title: str
     #: It schedules batch jobs (the launch form then asks for CPUs, memory, time).
     batch: bool
 
@@ -102,7 +104,7 @@ async def info(state: State) -> InfoOut:
         plugins=[PluginOut(name=p.name, version=p.version) for p in state.plugins.info()],
         bundles=[BundleOut(**b.describe()) for b in state.bundles.values()],
         launchers=[
-            LauncherOut(name=launcher.name, batch=launcher.batch)
+            LauncherOut(name=launcher.name, title=launcher.title, batch=launcher.batch)
             for launcher in state.plugins.launchers().values()
         ],
         viewers=[ViewerOut(**v.describe()) for v in state.plugins.file_viewers().values()],

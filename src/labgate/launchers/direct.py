@@ -60,6 +60,7 @@ def _ended_message(process: ProcessInfo, title: str) -> str:
 class DirectLauncher:
     name = "direct"
     batch = False
+    title = "On the resource itself"
 
     async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
         agent = await resource.agent()

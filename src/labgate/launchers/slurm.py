@@ -192,6 +192,7 @@ async def _scheduler(agent: Any, state: Mapping[str, Any], command: str) -> Comm
 class SlurmLauncher:
     name = "slurm"
     batch = True
+    title = "As a SLURM batch job"
 
     async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
         agent = await resource.agent()

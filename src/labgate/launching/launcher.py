@@ -154,6 +154,8 @@ class Launcher(Protocol):
     name: str
     #: Schedules batch jobs (the form then asks for CPUs, memory, GPUs, time, partition).
     batch: bool
+    #: How the launch form offers it, as an answer to "Runs": "On the resource itself".
+    title: str
 
     async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
         """Submit or start the app; returns the state to remember. Raises LaunchFailed."""

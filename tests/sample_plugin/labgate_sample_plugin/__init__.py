@@ -30,6 +30,7 @@ class NiceLauncher(DirectLauncher):
     """Starts the app on the resource like ``direct``, at a lower CPU priority."""
 
     name = "sample-nice"
+    title = "On the resource, at a lower CPU priority"
 
     async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
         def niced(command: str | None) -> str | None:

@@ -34,8 +34,8 @@ const template: AppTemplateInfo = {
 
 describe('launch form', () => {
   it('shows batch fields only for batch launchers', () => {
-    expect(visibleFields(template, 'direct').map((f) => f.name)).toEqual(['workdir', 'logdir'])
-    expect(visibleFields(template, 'slurm').map((f) => f.name)).toEqual(['workdir', 'logdir', 'cpus'])
+    expect(visibleFields(template, false).map((f) => f.name)).toEqual(['workdir', 'logdir'])
+    expect(visibleFields(template, true).map((f) => f.name)).toEqual(['workdir', 'logdir', 'cpus'])
   })
 
   it('starts from the last launch where it fits', () => {
@@ -44,19 +44,19 @@ describe('launch form', () => {
   })
 
   it('checks before sending and sends numbers as numbers', () => {
-    const bad = checkForm(template, 'slurm', { workdir: '~', logdir: '', cpus: '-1' })
+    const bad = checkForm(template, true, { workdir: '~', logdir: '', cpus: '-1' })
     expect(bad.errors).toEqual({ logdir: 'Log directory is needed.', cpus: 'At least 1.' })
-    const good = checkForm(template, 'slurm', { workdir: '~', logdir: 'runs', cpus: '4' })
+    const good = checkForm(template, true, { workdir: '~', logdir: 'runs', cpus: '4' })
     expect(good).toEqual({ form: { workdir: '~', logdir: 'runs', cpus: 4 }, errors: {} })
     // A direct launch leaves batch fields out altogether.
-    expect(checkForm(template, 'direct', { workdir: '~', logdir: 'runs', cpus: 'x' }).form).toEqual({ workdir: '~', logdir: 'runs' })
+    expect(checkForm(template, false, { workdir: '~', logdir: 'runs', cpus: 'x' }).form).toEqual({ workdir: '~', logdir: 'runs' })
   })
 
   it('takes what was typed into a number input, which arrives as a number', () => {
-    const typed = checkForm(template, 'slurm', { workdir: '~', logdir: 'runs', cpus: 4 })
+    const typed = checkForm(template, true, { workdir: '~', logdir: 'runs', cpus: 4 })
     expect(typed).toEqual({ form: { workdir: '~', logdir: 'runs', cpus: 4 }, errors: {} })
-    expect(checkForm(template, 'slurm', { workdir: '~', logdir: 'runs', cpus: 1.5 }).errors).toEqual({ cpus: 'Enter a whole number.' })
-    expect(checkForm(template, 'slurm', { workdir: '~', logdir: 'runs', cpus: 0 }).errors).toEqual({ cpus: 'At least 1.' })
+    expect(checkForm(template, true, { workdir: '~', logdir: 'runs', cpus: 1.5 }).errors).toEqual({ cpus: 'Enter a whole number.' })
+    expect(checkForm(template, true, { workdir: '~', logdir: 'runs', cpus: 0 }).errors).toEqual({ cpus: 'At least 1.' })
   })
 
   it('puts the server’s messages back on their fields', () => {

@@ -6,9 +6,6 @@
 import type { ApiError } from '../../api/client'
 import type { AppTemplateInfo, TemplateField } from '../../api/sessions'
 
-/** Launchers that schedule batch jobs: their forms ask for CPUs, memory, GPUs, time. */
-export const BATCH_LAUNCHERS: ReadonlySet<string> = new Set(['slurm'])
-
 /** As the inputs hold them: text, a checkbox's state, or a number (Vue's v-model turns
  * what is typed into an `<input type="number">` into one). */
 export type FormValues = Record<string, string | number | boolean>
@@ -19,8 +16,9 @@ export interface LastLaunch {
   form?: Record<string, unknown>
 }
 
-export function visibleFields(template: AppTemplateInfo, launcher: string): TemplateField[] {
-  const batch = BATCH_LAUNCHERS.has(launcher)
+/** The fields shown for a launcher; `batch`: it schedules batch jobs (as the server's
+ * /api/v1/info `launchers` say), which adds CPUs, memory, GPUs, time. */
+export function visibleFields(template: AppTemplateInfo, batch: boolean): TemplateField[] {
   return template.fields.filter((field) => batch || !field.batch_only)
 }
 
@@ -41,10 +39,10 @@ export interface Checked {
 }
 
 /** The form as the API takes it (numbers as numbers), and what is wrong before sending. */
-export function checkForm(template: AppTemplateInfo, launcher: string, values: FormValues): Checked {
+export function checkForm(template: AppTemplateInfo, batch: boolean, values: FormValues): Checked {
   const form: Record<string, unknown> = {}
   const errors: Record<string, string> = {}
-  for (const field of visibleFields(template, launcher)) {
+  for (const field of visibleFields(template, batch)) {
     const value = values[field.name]
     if (field.kind === 'boolean') {
       form[field.name] = value === true
