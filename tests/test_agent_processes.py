@@ -289,6 +289,28 @@ def foreground_child(shell: int, name: str) -> int | None:
 
 async def test_a_terminal_has_job_control(daemon: Daemon) -> None:
     agent = await daemon.connect()
+    await ctrl_c_ends_the_foreground_job(agent)
+
+    pipe = await agent.call("proc.start", command="sleep 1000")
+    with pytest.raises(AgentCallError) as not_a_terminal:
+        await agent.call("proc.resize", id=pipe["id"], cols=10, rows=10)
+    assert not_a_terminal.value.remote_code == "not_a_terminal"
+    await agent.call("proc.signal", id=pipe["id"], signal="KILL")
+
+
+async def test_ctrl_c_works_when_the_server_ignores_sigint(daemon: Daemon) -> None:
+    """A server started with nohup or in a script's background ignores SIGINT; its
+    daemon and, through it, the user's programs must not (they would ignore Ctrl-C)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        agent = await daemon.connect()  # the daemon starts here, as from such a server
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    await ctrl_c_ends_the_foreground_job(agent)
+
+
+async def ctrl_c_ends_the_foreground_job(agent: AgentConnection) -> None:
+    """In an interactive bash on a terminal, Ctrl-C ends ``sleep``, not the shell."""
     started = await agent.call("proc.start", pty=True, command="bash --norc -i")
     stream = await agent.attach(started["id"])
     screen = Screen(stream)
@@ -308,12 +330,6 @@ async def test_a_terminal_has_job_control(daemon: Daemon) -> None:
     assert stream.exit is not None
     assert stream.exit.exit_status == 0
     assert b"no job control" not in screen.text
-
-    pipe = await agent.call("proc.start", command="sleep 1000")
-    with pytest.raises(AgentCallError) as not_a_terminal:
-        await agent.call("proc.resize", id=pipe["id"], cols=10, rows=10)
-    assert not_a_terminal.value.remote_code == "not_a_terminal"
-    await agent.call("proc.signal", id=pipe["id"], signal="KILL")
 
 
 # -- signals -----------------------------------------------------------------------------

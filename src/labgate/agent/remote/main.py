@@ -30,10 +30,22 @@ async def _serve_stdio() -> None:
                     os.killpg(process.pid, signal.SIGHUP)
 
 
+def _pass_on_default_signals() -> None:
+    """A server started with ``nohup`` or in the background of a script ignores SIGINT
+    and SIGQUIT, and an ignored signal stays ignored across fork and exec: every program
+    the daemon starts would ignore them, and Ctrl-C in a terminal would do nothing.
+    Handled signals are reset by exec, so the programs get the defaults again."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def main() -> None:
     """Entry point: hand standard input and output to this user's daemon (starting it if
     needed), or with ``--no-daemon`` answer calls in this process until EOF, or with
     ``--relay`` be a batch job's relay."""
+    _pass_on_default_signals()
     options = Options(sys.argv[1:])
     STATE.options = options
     if options.relay_endpoint_file is not None:
