@@ -17,7 +17,8 @@ from pathlib import Path
 
 
 def processes_using(runtime_dir: str) -> list[int]:
-    """PIDs whose command line mentions ``runtime_dir``."""
+    """PIDs whose command line mentions ``runtime_dir``, as an argument or inside one
+    (an app the daemon started names its socket there: ``--ServerApp.sock=<dir>/...``)."""
     needle = runtime_dir.encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -27,7 +28,7 @@ def processes_using(runtime_dir: str) -> list[int]:
             arguments = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if needle in arguments:
+        if any(needle in argument for argument in arguments):
             found.append(int(entry.name))
     return found
 
