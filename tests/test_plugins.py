@@ -52,6 +52,7 @@ def test_the_builtins_are_registered_through_the_hooks(settings: Settings) -> No
     plugins = Plugins.load(settings, entry_points=False)
     names = [p.name for p in plugins.info()]
     assert names[: len(BUILTIN_PLUGINS)] == list(BUILTIN_PLUGINS)
+    assert plugins.info() is plugins.info()  # found once, not on every /api/v1/info
     assert plugins.auth_providers() == {"local": LocalProvider}
 
 

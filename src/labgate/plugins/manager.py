@@ -78,6 +78,7 @@ class Plugins:
         self.manager = manager
         # What each hook gave, by name: asked once, so every caller sees the same objects.
         self._named: dict[str, dict[str, Any]] = {}
+        self._info: tuple[PluginInfo, ...] | None = None
 
     @classmethod
     def load(
@@ -167,8 +168,12 @@ class Plugins:
 
     # -- what is loaded
 
-    def info(self) -> list[PluginInfo]:
-        """Every loaded plug-in with its version and the hooks it implements."""
+    def info(self) -> tuple[PluginInfo, ...]:
+        """Every loaded plug-in with its version and the hooks it implements. Found once
+        (a version is read from the distribution's metadata on disk): what is loaded
+        does not change after :meth:`load`, and ``/api/v1/info`` asks on every page."""
+        if self._info is not None:
+            return self._info
         versions = {
             self.manager.get_name(plugin): dist.version
             for plugin, dist in self.manager.list_plugin_distinfo()
@@ -183,4 +188,5 @@ class Plugins:
             builtin = name in BUILTIN_PLUGINS
             version = __version__ if builtin else versions.get(name, "")
             found.append(PluginInfo(name, version, builtin, hooks))
-        return found
+        self._info = tuple(found)
+        return self._info
