@@ -4,6 +4,7 @@ file and the problem; `labgate config check` says the same."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from labgate.cli.main import cli
 from labgate.errors import ConfigurationError
 from labgate.launching.template import Placeholders, command_of
 from labgate.plugins.manager import Plugins
-from labgate.sessions.template_files import templates_of
+from labgate.sessions.template_files import load_templates, templates_of
 from labgate.settings import Settings
 
 CODE_SERVER = """
@@ -135,6 +136,22 @@ def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: P
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nreadiness = "tcp"\n',
             "readiness = 'tcp' names no readiness check a plug-in provides (known: http)",
         ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nactivity = ""\n',
+            "activity = '' names no activity probe a plug-in provides (known: jupyter)",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nreadiness = ""\n',
+            "readiness = '' names no readiness check a plug-in provides (known: http)",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nactivity = 3\n',
+            "activity: Input should be a valid string",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nreadiness = ["http"]\n',
+            "readiness: Input should be a valid string",
+        ),
     ],
 )
 def test_mistakes_are_said_with_the_file(
@@ -145,6 +162,21 @@ def test_mistakes_are_said_with_the_file(
         templates_of(plugins, tmp_path)
     assert str(path) in refused.value.message
     assert says.lower() in refused.value.message.lower()
+
+
+def test_a_plugins_template_naming_an_unknown_check_is_refused(plugins: Plugins) -> None:
+    hello = dataclasses.replace(plugins.app_templates()["webapp"], id="hello", readiness="tcp")
+    with pytest.raises(ConfigurationError) as refused:
+        load_templates(
+            None,
+            {"hello": hello},
+            activity_probes=plugins.activity_probes().keys(),
+            readiness_checks=plugins.readiness_checks().keys(),
+        )
+    assert refused.value.message == (
+        "App template 'hello' of a plug-in: readiness = 'tcp' names no readiness check a "
+        "plug-in provides (known: http)"
+    )
 
 
 def test_two_files_with_one_id_and_a_missing_directory(tmp_path: Path, plugins: Plugins) -> None:
