@@ -21,9 +21,13 @@ from labgate.auth.local import LocalProvider
 from labgate.auth.providers import load_providers
 from labgate.db.engine import Database
 from labgate.errors import ConfigurationError
+from labgate.launchers.direct import DirectLauncher
 from labgate.plugins import hookimpl, hookspecs
-from labgate.plugins.manager import BUILTIN_PLUGINS, Plugins
+from labgate.plugins.manager import BUILTIN_PLUGINS, NAMED_HOOKS, Plugins
+from labgate.resources.transports import LOCAL
 from labgate.settings import Settings
+from labgate.web.panes import PANES
+from labgate.web.viewers import VIEWERS
 from tests.support.cli import Labgate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +86,46 @@ def test_two_plugins_giving_one_name_stop_the_start_naming_both(settings: Settin
         plugins.auth_providers()
 
 
+class SecondCopies:
+    """labgate's own launcher, transport, viewer and pane again, under their own names:
+    parts nothing asks for while the server starts."""
+
+    @hookimpl
+    def register_launchers(self) -> list[Any]:
+        return [DirectLauncher()]
+
+    @hookimpl
+    def register_transports(self) -> list[Any]:
+        return [LOCAL]
+
+    @hookimpl
+    def register_file_viewers(self) -> list[Any]:
+        return [VIEWERS[0]]
+
+    @hookimpl
+    def register_panes(self) -> list[Any]:
+        return [PANES[0]]
+
+
+@pytest.mark.parametrize(
+    ("hook", "says"),
+    [
+        ("register_launchers", "launchers 'direct'"),
+        ("register_transports", "transports 'local'"),
+        ("register_file_viewers", "file_viewers 'image'"),
+        ("register_panes", "panes 'welcome'"),
+    ],
+)
+async def test_a_name_given_twice_stops_the_start_not_the_first_request(
+    settings: Settings, database: Database, hook: str, says: str
+) -> None:
+    only = type("Again", (), {hook: getattr(SecondCopies, hook)})()
+    plugins = Plugins.load(settings, extra=[only], entry_points=False)
+    with pytest.raises(ConfigurationError) as refused:
+        create_app(settings, database=database, bootstrap=False, plugins=plugins)
+    assert "both provide " + says in refused.value.message
+
+
 def test_a_misspelt_hook_is_refused(settings: Settings) -> None:
     class Misspelt:
         @hookimpl
@@ -126,6 +170,10 @@ async def test_info_says_which_plugins_are_active(settings: Settings, database: 
 
 def hook_names() -> list[str]:
     return [name for name in vars(hookspecs) if name.startswith("register_")]
+
+
+def test_every_hook_but_the_routers_gives_named_parts_checked_at_start() -> None:
+    assert {*NAMED_HOOKS, "register_routers"} == set(hook_names())
 
 
 def test_every_hook_is_documented_and_tested() -> None:

@@ -70,6 +70,7 @@ def create_app(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
     plugins = plugins or Plugins.load(settings)
+    plugins.check()
     state = AppState(
         settings=settings,
         database=db,

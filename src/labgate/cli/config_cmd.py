@@ -57,6 +57,7 @@ def check(ctx: CliContext) -> None:
     settings = ctx.settings()
     try:
         plugins = Plugins.load(settings)
+        plugins.check()
         templates = templates_of(plugins, settings.app_templates_dir)
     except LabgateError as exc:
         raise click.ClickException(exc.message) from None

@@ -50,6 +50,20 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "labgate.web.panes",
 )
 
+#: The hooks whose parts are collected by name (:meth:`Plugins.named`), with the
+#: attribute that names each part.
+NAMED_HOOKS: dict[str, str] = {
+    "register_auth_providers": "name",
+    "register_launchers": "name",
+    "register_app_templates": "id",
+    "register_activity_probes": "name",
+    "register_readiness_checks": "name",
+    "register_transports": "name",
+    "register_file_viewers": "id",
+    "register_panes": "kind",
+    "register_frontend_bundles": "name",
+}
+
 
 @dataclass(frozen=True)
 class PluginInfo:
@@ -116,11 +130,13 @@ class Plugins:
             for item in produced or ():
                 yield impl.plugin_name, item
 
-    def named(self, hook: str, key: str = "name") -> dict[str, Any]:
-        """What ``hook`` gives, by each item's ``key`` attribute; a name given twice is a
-        configuration error naming both plug-ins. Asked of the plug-ins once."""
+    def named(self, hook: str) -> dict[str, Any]:
+        """What ``hook`` (one of :data:`NAMED_HOOKS`) gives, by each item's name; a name
+        given twice is a configuration error naming both plug-ins. Asked of the plug-ins
+        once."""
         if hook in self._named:
             return self._named[hook]
+        key = NAMED_HOOKS[hook]
         found: dict[str, Any] = {}
         owners: dict[str, str] = {}
         for plugin, item in self.contributions(hook):
@@ -145,7 +161,7 @@ class Plugins:
     def app_templates(self) -> dict[str, AppTemplate]:
         """The plug-ins' templates (the administrator's files come on top: see
         ``AppState.templates``)."""
-        return self.named("register_app_templates", key="id")
+        return self.named("register_app_templates")
 
     def activity_probes(self) -> dict[str, ActivityProbe]:
         return self.named("register_activity_probes")
@@ -157,10 +173,17 @@ class Plugins:
         return self.named("register_transports")
 
     def file_viewers(self) -> dict[str, FileViewer]:
-        return self.named("register_file_viewers", key="id")
+        return self.named("register_file_viewers")
 
     def panes(self) -> dict[str, Pane]:
-        return self.named("register_panes", key="kind")
+        return self.named("register_panes")
+
+    def check(self) -> None:
+        """Collect every kind of named part now, so that a name two plug-ins give stops
+        the start (or ``labgate config check``) rather than the first request that needs
+        that kind of part."""
+        for hook in NAMED_HOOKS:
+            self.named(hook)
 
     def routers(self) -> list[APIRouter]:
         """Every plug-in's routers, labgate's own first, in the order they are mounted."""
