@@ -135,19 +135,19 @@ def _names(value: object, field: str, pattern: re.Pattern[str], fail: Any) -> tu
 def load_bundles(plugins: Plugins) -> dict[str, LoadedBundle]:
     """Every plug-in's bundle, by name, each manifest checked; and every viewer and pane a
     plug-in says comes from a bundle is one that bundle's manifest declares."""
-    owners = {
-        bundle.name: plugin for plugin, bundle in plugins.contributions("register_frontend_bundles")
-    }
+    owners = plugins.owners("register_frontend_bundles")
     loaded = {
         name: LoadedBundle(bundle, read_manifest(bundle), owners[name])
         for name, bundle in plugins.named("register_frontend_bundles").items()
     }
-    for plugin, viewer in plugins.contributions("register_file_viewers"):
+    owners = plugins.owners("register_file_viewers")
+    for id_, viewer in plugins.file_viewers().items():
         _check_declared(
-            loaded, plugin, f"viewer {viewer.id!r}", viewer.bundle, "viewers", viewer.component
+            loaded, owners[id_], f"viewer {id_!r}", viewer.bundle, "viewers", viewer.component
         )
-    for plugin, pane in plugins.contributions("register_panes"):
-        _check_declared(loaded, plugin, f"pane {pane.kind!r}", pane.bundle, "panes", pane.kind)
+    owners = plugins.owners("register_panes")
+    for kind, pane in plugins.panes().items():
+        _check_declared(loaded, owners[kind], f"pane {kind!r}", pane.bundle, "panes", kind)
     return loaded
 
 

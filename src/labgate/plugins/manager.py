@@ -92,6 +92,8 @@ class Plugins:
         self.manager = manager
         # What each hook gave, by name: asked once, so every caller sees the same objects.
         self._named: dict[str, dict[str, Any]] = {}
+        # And which plug-in gave each.
+        self._owners: dict[str, dict[str, str]] = {}
         self._info: tuple[PluginInfo, ...] | None = None
 
     @classmethod
@@ -150,7 +152,13 @@ class Plugins:
             found[name] = item
             owners[name] = plugin
         self._named[hook] = found
+        self._owners[hook] = owners
         return found
+
+    def owners(self, hook: str) -> dict[str, str]:
+        """Which plug-in gave each of :meth:`named`'s parts, by name."""
+        self.named(hook)
+        return self._owners[hook]
 
     def auth_providers(self) -> dict[str, type[Any]]:
         return self.named("register_auth_providers")
