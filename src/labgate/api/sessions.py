@@ -149,10 +149,10 @@ class LogOut(BaseModel):
 @router.get("/app-templates", summary="What can be launched")
 async def list_templates(principal: CurrentPrincipal, state: State) -> TemplateList:
     authorize(principal, Action.LIST_SESSIONS)
+    launchers = sorted(state.plugins.launchers())
     return TemplateList(
         templates=[
-            TemplateOut(**t.describe(), launchers=state.lifecycle.launcher_names())
-            for t in state.templates.values()
+            TemplateOut(**t.describe(), launchers=launchers) for t in state.templates.values()
         ]
     )
 

@@ -163,13 +163,9 @@ class Lifecycle:
         self._background: set[asyncio.Task[None]] = set()
 
     def launcher_named(self, name: str) -> Launcher | None:
-        """The launcher a session names, None if no loaded plug-in provides it. Every use
-        of the launchers goes through here and :meth:`launcher_names`."""
+        """The launcher a session names, None if no loaded plug-in provides it (any
+        more: the session was started before it was uninstalled)."""
         return self.state.plugins.launchers().get(name)
-
-    def launcher_names(self) -> list[str]:
-        """The names of the launchers there are, sorted."""
-        return sorted(self.state.plugins.launchers())
 
     # -- the database ---------------------------------------------------------------------
 
