@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { defineComponent, h } from 'vue'
-import type { BundleInfo } from '../api/types'
+import type { BundleInfo, ViewerInfo } from '../api/types'
 import { clearPaneRegistry, getPane, hasPane, registerPane } from '../panes/registry'
-import { clearViewerRegistry, getViewer } from '../panes/viewer/registry'
+import { clearViewerRegistry, getViewer, registerViewer } from '../panes/viewer/registry'
 import { notices } from '../stores/notices'
 import { FRONTEND_API_VERSION, type PluginApi } from './api'
-import { loadBundles, type ImportModule } from './loader'
+import { loadBundles, reportMissingViewers, type ImportModule } from './loader'
 
 const bundle = (name: string): BundleInfo => ({ name, version: '1.0.0', entry: `/plugins/${name}/${name}.js` })
 
@@ -121,5 +121,30 @@ describe('loadBundles', () => {
   it('does nothing without bundles', async () => {
     expect(await loadBundles([], { importModule: () => Promise.reject(new Error('not called')) })).toEqual([])
     expect(notices.value).toEqual([])
+  })
+})
+
+describe('reportMissingViewers', () => {
+  const viewer = (id: string, component: string, bundle: string): ViewerInfo => ({
+    id,
+    title: id,
+    component,
+    extensions: [id],
+    names: [],
+    priority: 0,
+    bundle,
+  })
+
+  it('names a listed viewer whose bundle loaded without registering its component', () => {
+    registerViewer('SampleViewer', defineComponent({ render: () => h('pre') }))
+    const missing = reportMissingViewers(
+      [viewer('image', 'ImageViewer', ''), viewer('lgsample', 'SampleViewer', 'sample'), viewer('plot', 'PlotViewer', 'plots'), viewer('sky', 'SkyViewer', 'broken')],
+      [{ bundle: 'broken', reason: 'no canvas here' }],
+    )
+    // labgate's own are not a plug-in's to register; a failed bundle was told of already.
+    expect(missing).toEqual(['plot'])
+    expect(notices.value.map((n) => [n.kind, n.message])).toEqual([
+      ['error', 'The plug-in "plots" registered no viewer component "PlotViewer"; the files of its viewer "plot" open as if it were not installed.'],
+    ])
   })
 })

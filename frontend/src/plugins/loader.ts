@@ -4,7 +4,8 @@
  * called. A bundle that fails (cannot be imported, has no `register`, throws, or takes
  * too long) is named in a notice and left out; labgate and the other bundles work on.
  */
-import type { BundleInfo } from '../api/types'
+import type { BundleInfo, ViewerInfo } from '../api/types'
+import { getViewer } from '../panes/viewer/registry'
 import { notify } from '../stores/notices'
 import { pluginApi, type PluginApi } from './api'
 
@@ -67,4 +68,22 @@ export async function loadBundles(bundles: readonly BundleInfo[], options: LoadO
     failures.push({ bundle, reason })
   })
   return failures
+}
+
+/**
+ * Tell of each plug-in viewer the server lists whose bundle loaded but registered no such
+ * component (a bundle that failed is told of already): its files open as if it were not
+ * installed. Returns the ids of those viewers.
+ */
+export function reportMissingViewers(viewers: readonly ViewerInfo[], failures: readonly BundleFailure[]): string[] {
+  const failed = new Set(failures.map((failure) => failure.bundle))
+  const missing = viewers.filter((viewer) => viewer.bundle !== '' && !failed.has(viewer.bundle) && getViewer(viewer.component) === undefined)
+  for (const viewer of missing) {
+    notify(
+      `The plug-in "${viewer.bundle}" registered no viewer component "${viewer.component}"; the files of its viewer "${viewer.title}" open as if it were not installed.`,
+      'error',
+      0,
+    )
+  }
+  return missing.map((viewer) => viewer.id)
 }

@@ -6,7 +6,7 @@ import { computed, reactive, shallowReadonly } from 'vue'
 import { fetchServerInfo, fetchSession, login, logout } from '../api/auth'
 import { api, ApiError } from '../api/client'
 import type { ServerInfo, User } from '../api/types'
-import { loadBundles } from '../plugins/loader'
+import { loadBundles, reportMissingViewers } from '../plugins/loader'
 import { notify } from './notices'
 import { preferences } from './preferences'
 
@@ -111,7 +111,7 @@ export async function startSession(): Promise<void> {
   pluginsLoaded = fetchServerInfo()
     .then((info) => {
       state.server = info
-      return loadBundles(info.bundles ?? [])
+      return loadBundles(info.bundles ?? []).then((failures) => reportMissingViewers(info.viewers ?? [], failures))
     })
     .catch(() => {
       // The login page falls back to the plain name, the workspace to labgate's own

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { SERVER_VIEWERS } from '../../testing/viewers'
-import { chooseViewer, componentNameOf, extensionOf, looksBinary, tableFor, viewerTable, type ViewerRule } from './viewerChoice'
+import { chooseViewer, componentNameOf, extensionOf, looksBinary, openingViewer, tableFor, viewerTable, type ViewerRule } from './viewerChoice'
 
 const BUILT_IN = viewerTable(SERVER_VIEWERS)
 
@@ -42,7 +42,8 @@ describe('chooseViewer', () => {
   })
 })
 
-const sample: ViewerRule = { id: 'sample.lgsample', extensions: ['lgsample'], names: [], priority: 0 }
+const sample: ViewerRule & { component: string } = { id: 'sample.lgsample', component: 'SampleViewer', extensions: ['lgsample'], names: [], priority: 0 }
+const everyComponent = (): boolean => true
 
 describe('the server\'s viewer table', () => {
   it('opens what a plug-in\'s viewer claims with that viewer', () => {
@@ -72,10 +73,26 @@ describe('the server\'s viewer table', () => {
     expect(chooseViewer('main.py', true, table)).toEqual({ kind: 'editor' })
   })
   it('has only the server\'s claims: none before it answers', () => {
-    expect(chooseViewer('a.pdf', true, tableFor(SERVER_VIEWERS))).toEqual({ kind: 'viewer', viewer: 'pdf' })
-    expect(chooseViewer('a.pdf', true, tableFor(undefined))).toEqual({ kind: 'viewer', viewer: 'sniff' })
-    expect(chooseViewer('a.pdf', true, tableFor([sample]))).toEqual({ kind: 'viewer', viewer: 'sniff' })
-    expect(chooseViewer('main.py', true, tableFor(undefined))).toEqual({ kind: 'editor' })
+    expect(chooseViewer('a.pdf', true, tableFor(SERVER_VIEWERS, everyComponent))).toEqual({ kind: 'viewer', viewer: 'pdf' })
+    expect(chooseViewer('a.pdf', true, tableFor(undefined, everyComponent))).toEqual({ kind: 'viewer', viewer: 'sniff' })
+    expect(chooseViewer('a.pdf', true, tableFor([sample], everyComponent))).toEqual({ kind: 'viewer', viewer: 'sniff' })
+    expect(chooseViewer('main.py', true, tableFor(undefined, everyComponent))).toEqual({ kind: 'editor' })
+  })
+  it('leaves out a viewer whose component is not registered (its bundle failed): the rules below it decide', () => {
+    const plot = { id: 'plot.csv', component: 'PlotViewer', extensions: ['csv'], names: ['Makefile'], priority: 10 }
+    const registered = (component: string): boolean => component !== 'PlotViewer' && component !== 'SampleViewer'
+    const table = tableFor([...SERVER_VIEWERS, plot, sample], registered)
+    expect(chooseViewer('a.csv', true, table)).toEqual({ kind: 'viewer', viewer: 'table' })
+    expect(chooseViewer('Makefile', true, table)).toEqual({ kind: 'editor' })
+    expect(chooseViewer('run.lgsample', true, table)).toEqual({ kind: 'viewer', viewer: 'sniff' })
+    expect(chooseViewer('a.csv', true, tableFor([...SERVER_VIEWERS, plot], everyComponent))).toEqual({ kind: 'viewer', viewer: 'plot.csv' })
+  })
+  it('opens a saved pane whose viewer is gone by looking at the file, not as binary', () => {
+    const registered = (id: string): boolean => id === 'image'
+    expect(openingViewer('image', registered)).toBe('image')
+    expect(openingViewer('sample.lgsample', registered)).toBe('sniff')
+    expect(openingViewer('binary', registered)).toBe('binary')
+    expect(openingViewer('sniff', registered)).toBe('sniff')
   })
   it('names the component the server gives a viewer', () => {
     const viewers = [{ id: 'lgsample', component: 'SampleViewer' }]

@@ -83,9 +83,25 @@ export function chooseViewer(name: string, editorAvailable: boolean, table: View
   return { kind: 'viewer', viewer: 'sniff' }
 }
 
-/** The table for the server's `viewers` (none yet: nothing is claimed). */
-export function tableFor(viewers: readonly ViewerRule[] | undefined): ViewerTable {
-  return viewerTable(viewers ?? [])
+/**
+ * The table for the server's `viewers` (none yet: nothing is claimed), of those whose
+ * component is `registered`: a plug-in's viewer whose bundle failed to load claims
+ * nothing, so its files open as if it were not installed.
+ */
+export function tableFor(
+  viewers: readonly (ViewerRule & { component: string })[] | undefined,
+  registered: (component: string) => boolean,
+): ViewerTable {
+  return viewerTable((viewers ?? []).filter((viewer) => registered(viewer.component)))
+}
+
+/**
+ * The viewer a pane opens with: one whose component is not `registered` (its plug-in
+ * removed, or its bundle failed to load, since the pane was saved) leaves the file to be
+ * looked at rather than called binary.
+ */
+export function openingViewer(requested: ViewerId, registered: (id: ViewerId) => boolean): ViewerId {
+  return requested === 'binary' || requested === 'sniff' || registered(requested) ? requested : 'sniff'
 }
 
 /** The name of the registered component showing viewer `id`, as the server's `viewers` say. */
