@@ -202,4 +202,11 @@ describe('FormField', () => {
     expect(document.activeElement).toBe(input)
     expect([input.selectionStart, input.selectionEnd]).toEqual([0, 'secret'.length])
   })
+  it('puts the cursor in a select, which has no text to select', () => {
+    const handle = ref<{ focusAndSelect(): void } | null>(null)
+    const options = [{ value: 'a', label: 'A' }]
+    const el = mount(() => field({ ref: handle, label: 'Method', type: 'select', options, modelValue: 'a' }))
+    handle.value!.focusAndSelect()
+    expect(document.activeElement).toBe(el.querySelector('select'))
+  })
 })
