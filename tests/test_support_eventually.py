@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 import threading
 from pathlib import Path
@@ -85,6 +86,15 @@ async def test_a_timeout_names_the_last_assertion() -> None:
 def test_the_sync_twin_times_out_the_same_way() -> None:
     with pytest.raises(NotEventually, match=r"^nothing: not within 0.3 s.*last seen: None"):
         eventually_sync(lambda: None, what="nothing")
+
+
+def test_the_sync_twin_refuses_a_check_that_awaits() -> None:
+    async def check() -> bool:
+        await asyncio.sleep(0)
+        return True
+
+    with pytest.raises(TypeError, match=r"^the job: the check of eventually_sync awaited"):
+        eventually_sync(check, what="the job")  # type: ignore[unused-coroutine]
 
 
 async def test_any_other_error_ends_the_wait_at_once() -> None:

@@ -64,40 +64,40 @@ class NotEventually(AssertionError):
     """What a test waited for did not come within the patience."""
 
 
-class _Tries:
-    """The bookkeeping shared by both waits: the deadline, the pauses, what was seen."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        # Read at each wait (not bound at import) so that a test of this module can
-        # shorten it.
-        self.patience = PATIENCE_SECONDS
-        self.deadline = time.monotonic() + self.patience
-        self.pause = FIRST_PAUSE_SECONDS
-        self.seen: object = None
-        self.failure: AssertionError | None = None
-
-    def next_pause(self) -> float | None:
-        """Seconds to rest before the next try, or ``None`` once the patience is spent."""
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            return None
-        pause = min(self.pause, left)
-        self.pause = min(self.pause * 2, LONGEST_PAUSE_SECONDS)
-        return pause
-
-    def give_up(self) -> NotEventually:
-        message = f"{self.what}: not within {self.patience:g} s ({ENVIRONMENT_VARIABLE})"
-        if self.failure is not None:
-            message += f"; last assertion: {self.failure}"
+async def _wait(
+    check: Callable[[], Any], what: str, pause: Callable[[float], Awaitable[None]]
+) -> Any:
+    """The loop of both waits: ``check`` until it is true, resting with ``pause``."""
+    patience = PATIENCE_SECONDS  # read at each wait, so that a test of this module can shorten it
+    deadline = time.monotonic() + patience
+    rest = FIRST_PAUSE_SECONDS
+    seen: object = None
+    failure: AssertionError | None = None
+    while True:
+        try:
+            found = check()
+            if inspect.isawaitable(found):
+                found = await found
+        except AssertionError as error:
+            failure = error
         else:
-            shown = repr(self.seen)
-            if len(shown) > SHOWN_CHARACTERS:
-                shown = shown[:SHOWN_CHARACTERS] + "..."
-            message += f"; last seen: {shown}"
-        error = NotEventually(message)
-        error.__cause__ = self.failure
-        return error
+            if found:
+                return found
+            seen, failure = found, None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        await pause(min(rest, left))
+        rest = min(rest * 2, LONGEST_PAUSE_SECONDS)
+    message = f"{what}: not within {patience:g} s ({ENVIRONMENT_VARIABLE})"
+    if failure is not None:
+        message += f"; last assertion: {failure}"
+    else:
+        shown = repr(seen)
+        if len(shown) > SHOWN_CHARACTERS:
+            shown = shown[:SHOWN_CHARACTERS] + "..."
+        message += f"; last seen: {shown}"
+    raise NotEventually(message) from failure
 
 
 @overload
@@ -110,40 +110,26 @@ async def eventually(check: Callable[[], Any], *, what: str) -> Any:
 
     When the check's value has ``Any`` in its type (``dict[str, Any]``), mypy cannot tell
     the two signatures apart and gives ``Any``: annotate the result."""
-    tries = _Tries(what)
-    while True:
-        try:
-            found = check()
-            if inspect.isawaitable(found):
-                found = await found
-        except AssertionError as failure:
-            tries.failure = failure
-        else:
-            if found:
-                return found
-            tries.seen, tries.failure = found, None
-        pause = tries.next_pause()
-        if pause is None:
-            raise tries.give_up()
-        await asyncio.sleep(pause)
+    return await _wait(check, what, asyncio.sleep)
+
+
+async def _blocking_pause(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def eventually_sync(check: Callable[[], T | None], *, what: str) -> T:
-    """:func:`eventually` for a test that is not async (it blocks the thread)."""
-    tries = _Tries(what)
-    while True:
-        try:
-            found = check()
-        except AssertionError as failure:
-            tries.failure = failure
-        else:
-            if found:
-                return found
-            tries.seen, tries.failure = found, None
-        pause = tries.next_pause()
-        if pause is None:
-            raise tries.give_up()
-        time.sleep(pause)
+    """:func:`eventually` for a test that is not async (it blocks the thread).
+
+    It runs the same loop with a pause that blocks: as nothing in it suspends, one step
+    of the coroutine runs it to its end, without an event loop."""
+    waiting = _wait(check, what, _blocking_pause)
+    try:
+        waiting.send(None)
+    except StopIteration as done:
+        found: T = done.value
+        return found
+    waiting.close()
+    raise TypeError(f"{what}: the check of eventually_sync awaited; wait with eventually")
 
 
 def within(seconds: float, check: Callable[[], object]) -> bool:
