@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 from sqlalchemy import select, update
@@ -158,6 +158,50 @@ async def launched(app: Any, database: Database, owner: Principal, **choice: Any
     return await in_transaction(database, launch)
 
 
+class Asked(NamedTuple):
+    extension_id: int
+    state: str
+    ends_at: datetime | None
+
+
+async def ask_more_time(
+    database: Database,
+    settings: Settings,
+    owner: Principal,
+    session_id: str,
+    hours: int,
+    reason: str = "",
+) -> Asked:
+    """``owner`` asks for ``hours`` more, in a transaction of its own: the request, its
+    state, and the session's end after it."""
+
+    async def ask(db: AsyncSession) -> Asked:
+        session = await db.get(AppSession, session_id)
+        assert session is not None
+        extension = await service.extend(
+            db, settings, owner, session, hours=hours, reason=reason, launchers=LAUNCHERS
+        )
+        return Asked(extension.id, extension.state, session.ends_at)
+
+    return await in_transaction(database, ask)
+
+
+async def grant(
+    database: Database, settings: Settings, admin: Principal, extension_id: int
+) -> tuple[str, datetime | None]:
+    """``admin`` grants the request, in a transaction of its own: its state and the
+    session's end after it."""
+
+    async def decide(db: AsyncSession) -> tuple[str, datetime | None]:
+        decision = await service.decide(
+            db, settings, admin, extension_id, granted=True, launchers=LAUNCHERS
+        )
+        assert decision.session is not None
+        return decision.extension.state, decision.session.ends_at
+
+    return await in_transaction(database, decide)
+
+
 async def live_sessions(database: Database, user_id: int) -> list[AppSession]:
     async with database.read() as db:
         query = select(AppSession).where(
@@ -226,21 +270,16 @@ async def test_more_time_is_granted_within_the_policy_then_waits_then_is_refused
     alice = await principal_of(accounts, database, "alice")
     row = await launched(app, database, alice)
 
-    async def extend(db: AsyncSession, hours: int) -> tuple[str, datetime | None]:
-        session = await db.get(AppSession, row.id)
-        assert session is not None
-        extension = await service.extend(
-            db, settings, alice, session, hours=hours, reason="", launchers=LAUNCHERS
-        )
-        return extension.state, session.ends_at
+    async def extend(hours: int) -> tuple[str, datetime | None]:
+        asked = await ask_more_time(database, settings, alice, row.id, hours)
+        return asked.state, asked.ends_at
 
     assert row.ends_at is not None
     # app_extension_hours = 4: five hours wait for an administrator, one is granted.
-    assert await in_transaction(database, lambda db: extend(db, 5)) == ("pending", row.ends_at)
-    granted = await in_transaction(database, lambda db: extend(db, 1))
-    assert granted == ("granted", row.ends_at + timedelta(hours=1))
+    assert await extend(5) == ("pending", row.ends_at)
+    assert await extend(1) == ("granted", row.ends_at + timedelta(hours=1))
     with pytest.raises(LimitReached) as refused:  # app_max_pending_extensions = 1
-        await in_transaction(database, lambda db: extend(db, 1))
+        await extend(1)
     assert refused.value.code == "too_many_extension_requests"
 
 
@@ -251,27 +290,12 @@ async def test_a_request_is_decided_once_and_a_grant_moves_the_end(
     root = await principal_of(accounts, database, "root", Role.ADMIN)
     row = await launched(app, database, alice)
 
-    async def ask(db: AsyncSession) -> int:
-        session = await db.get(AppSession, row.id)
-        assert session is not None
-        extension = await service.extend(
-            db, settings, alice, session, hours=20, reason="a scan", launchers=LAUNCHERS
-        )
-        return extension.id
-
-    async def decide(db: AsyncSession) -> tuple[str, datetime | None]:
-        decision = await service.decide(
-            db, settings, root, extension_id, granted=True, launchers=LAUNCHERS
-        )
-        assert decision.session is not None
-        return decision.extension.state, decision.session.ends_at
-
-    extension_id = await in_transaction(database, ask)
+    asked = await ask_more_time(database, settings, alice, row.id, 20, reason="a scan")
     assert row.ends_at is not None
-    decided = await in_transaction(database, decide)
+    decided = await grant(database, settings, root, asked.extension_id)
     assert decided == ("granted", row.ends_at + timedelta(hours=20))
     with pytest.raises(Conflict, match="This request was granted already"):
-        await in_transaction(database, decide)
+        await grant(database, settings, root, asked.extension_id)
 
 
 async def test_a_grant_for_an_ended_session_moves_nothing(
@@ -281,15 +305,7 @@ async def test_a_grant_for_an_ended_session_moves_nothing(
     root = await principal_of(accounts, database, "root", Role.ADMIN)
     row = await launched(app, database, alice)
 
-    async def ask(db: AsyncSession) -> int:
-        session = await db.get(AppSession, row.id)
-        assert session is not None
-        extension = await service.extend(
-            db, settings, alice, session, hours=20, reason="", launchers=LAUNCHERS
-        )
-        return extension.id
-
-    extension_id = await in_transaction(database, ask)
+    asked = await ask_more_time(database, settings, alice, row.id, 20)
     async with database.session() as db:
         await db.execute(
             update(AppSession)
@@ -297,14 +313,7 @@ async def test_a_grant_for_an_ended_session_moves_nothing(
             .values(state=SessionState.STOPPED.value)
         )
 
-    async def decide(db: AsyncSession) -> tuple[str, datetime | None]:
-        decision = await service.decide(
-            db, settings, root, extension_id, granted=True, launchers=LAUNCHERS
-        )
-        assert decision.session is not None
-        return decision.extension.state, decision.session.ends_at
-
-    assert await in_transaction(database, decide) == ("granted", row.ends_at)
+    assert await grant(database, settings, root, asked.extension_id) == ("granted", row.ends_at)
 
 
 async def test_a_session_is_found_by_its_owner_and_administrators_only(
