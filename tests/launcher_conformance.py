@@ -85,6 +85,7 @@ __all__ = [
     "ConformanceResource",
     "LauncherConformance",
     "LauncherFactory",
+    "Launching",
     "SshAccess",
     "SshResource",
     "private_daemons",
@@ -268,65 +269,71 @@ async def until(check: Callable[[], Awaitable[T | None]], what: str) -> T:
     return await eventually(check, what=what)
 
 
-def request_for(
-    resource: ConformanceResource, command: str, form: Mapping[str, Any]
-) -> LaunchRequest:
-    """A launch of the "Web app" template running ``command``, as the lifecycle makes it."""
-    session_id = new_session_id()
-    return LaunchRequest(
-        session_id=session_id,
-        owner_tag=f"lg:conformance:{secrets.token_hex(6)}",
-        template=WEBAPP,
-        form={**form, "app_command": command},
-        base_url=f"/s/{session_id}/",
-        token=SessionTokens.new(),
-        setup_lines=tuple(resource.setup_lines),
-        python=resource.python,
-    )
-
-
 def stored(state: Mapping[str, Any]) -> dict[str, Any]:
     """``state`` as the database gives it back."""
     found: dict[str, Any] = json.loads(json.dumps(state))
     return found
 
 
-async def poll_until(
-    launcher: LauncherFactory,
-    resource: ConformanceResource,
-    state: Mapping[str, Any],
-    wanted: str,
-    *,
-    meanwhile: Sequence[str] = FOUND,
-) -> Poll:
-    """The first poll that says ``wanted`` (by a new launcher on a new connection, as
-    after a restart); fails at once on a phase outside ``meanwhile``."""
-    async with resource.connected() as access:
-        polling = launcher()
+@dataclass
+class Launching:
+    """One launcher on one resource, as the rules drive it: each step by a new launcher
+    instance on a new connection, as a server that has just restarted takes it."""
 
-        async def check() -> Poll | None:
-            poll = await polling.poll(access, state)
-            if poll.phase == wanted:
-                return poll
-            assert poll.phase in meanwhile, f"waiting for {wanted}: {poll}"
-            return None
+    launcher: LauncherFactory
+    resource: ConformanceResource
+    #: The form's fields besides the command.
+    form: Mapping[str, Any]
 
-        return await until(check, f"poll to say {wanted}")
+    def request(self, command: str) -> LaunchRequest:
+        """A launch of the "Web app" template running ``command``, as the lifecycle
+        makes it."""
+        session_id = new_session_id()
+        return LaunchRequest(
+            session_id=session_id,
+            owner_tag=f"lg:conformance:{secrets.token_hex(6)}",
+            template=WEBAPP,
+            form={**self.form, "app_command": command},
+            base_url=f"/s/{session_id}/",
+            token=SessionTokens.new(),
+            setup_lines=tuple(self.resource.setup_lines),
+            python=self.resource.python,
+        )
 
+    @contextlib.asynccontextmanager
+    async def launched(self, request: LaunchRequest) -> AsyncIterator[dict[str, Any]]:
+        """The app started (its state as stored); stopped at the end whatever happened."""
+        async with self.resource.connected() as access:
+            state = stored(await self.launcher().start(access, request))
+        try:
+            yield state
+        finally:
+            async with self.resource.connected() as access:
+                with contextlib.suppress(Exception):
+                    await self.launcher().stop(access, state)
 
-@contextlib.asynccontextmanager
-async def launched(
-    launcher: LauncherFactory, resource: ConformanceResource, request: LaunchRequest
-) -> AsyncIterator[dict[str, Any]]:
-    """The app started (its state as stored); stopped at the end whatever happened."""
-    async with resource.connected() as access:
-        state = stored(await launcher().start(access, request))
-    try:
-        yield state
-    finally:
-        async with resource.connected() as access:
-            with contextlib.suppress(Exception):
-                await launcher().stop(access, state)
+    async def stop(self, state: Mapping[str, Any], *, times: int = 1) -> None:
+        """``stop``, ``times`` in a row on one connection."""
+        async with self.resource.connected() as access:
+            for _ in range(times):
+                await self.launcher().stop(access, state)
+
+    async def poll_until(
+        self, state: Mapping[str, Any], wanted: str, *, meanwhile: Sequence[str] = FOUND
+    ) -> Poll:
+        """The first poll that says ``wanted``; fails at once on a phase outside
+        ``meanwhile``."""
+        async with self.resource.connected() as access:
+            polling = self.launcher()
+
+            async def check() -> Poll | None:
+                poll = await polling.poll(access, state)
+                if poll.phase == wanted:
+                    return poll
+                assert poll.phase in meanwhile, f"waiting for {wanted}: {poll}"
+                return None
+
+            return await until(check, f"poll to say {wanted}")
 
 
 async def http_answer(access: ResourceAccess, endpoint: Endpoint, token: str) -> bytes:
@@ -389,6 +396,12 @@ class LauncherConformance:
         """The form's fields besides the command (a small job, for batch launchers)."""
         return {"cpus": 1, "memory_gb": 1, "walltime_minutes": 20}
 
+    @pytest.fixture
+    def launching(
+        self, launcher: LauncherFactory, resource: ConformanceResource, job_form: dict[str, Any]
+    ) -> Launching:
+        return Launching(launcher, resource, job_form)
+
     def test_it_says_who_it_is(self, launcher: Callable[[], Launcher]) -> None:
         """A stable name (stored with sessions), a title for the launch form, whether
         it schedules batch jobs."""
@@ -399,15 +412,10 @@ class LauncherConformance:
         assert made.title.strip()
         assert isinstance(made.batch, bool)
 
-    async def test_start_returns_json_state_without_secrets(
-        self,
-        launcher: LauncherFactory,
-        resource: ConformanceResource,
-        job_form: dict[str, Any],
-    ) -> None:
-        request = request_for(resource, SERVE, job_form)
-        async with resource.connected() as access:
-            state = await launcher().start(access, request)
+    async def test_start_returns_json_state_without_secrets(self, launching: Launching) -> None:
+        request = launching.request(SERVE)
+        async with launching.resource.connected() as access:
+            state = await launching.launcher().start(access, request)
             try:
                 text = json.dumps(state)  # no objects
                 assert json.loads(text) == state, "the state changes through JSON"
@@ -415,20 +423,17 @@ class LauncherConformance:
                 assert request.token not in text, "the session's token is in the state"
                 assert relay_secret(request.token) not in text, "the relay secret is too"
             finally:
-                await launcher().stop(access, state)
+                await launching.launcher().stop(access, state)
 
     async def test_poll_works_from_the_state_alone_after_a_restart(
-        self,
-        launcher: LauncherFactory,
-        resource: ConformanceResource,
-        job_form: dict[str, Any],
+        self, launching: Launching
     ) -> None:
-        request = request_for(resource, SERVE, job_form)
-        async with launched(launcher, resource, request) as state:
+        request = launching.request(SERVE)
+        async with launching.launched(request) as state:
             # Another server: a new launcher, a new connection, the stored state.
-            running = await poll_until(launcher, resource, state, "running")
+            running = await launching.poll_until(state, "running")
             assert running.endpoint is not None
-            async with resource.connected() as access:
+            async with launching.resource.connected() as access:
                 endpoint = running.endpoint
 
                 async def answered() -> bytes:
@@ -437,86 +442,58 @@ class LauncherConformance:
                 first_line = await until(answered, "the app to answer at its endpoint")
             assert first_line.startswith(b"HTTP/1.0 200"), first_line
             # And another one stops it.
-            async with resource.connected() as access:
-                await launcher().stop(access, state)
-            ended = await poll_until(launcher, resource, state, "ended")
+            await launching.stop(state)
+            ended = await launching.poll_until(state, "ended")
             assert ended.message, ended
 
-    async def test_stop_twice_and_after_the_end_is_no_error(
-        self,
-        launcher: LauncherFactory,
-        resource: ConformanceResource,
-        job_form: dict[str, Any],
-    ) -> None:
-        request = request_for(resource, SERVE, job_form)
-        async with launched(launcher, resource, request) as state:
-            await poll_until(launcher, resource, state, "running")
-            async with resource.connected() as access:
-                await launcher().stop(access, state)
-                await launcher().stop(access, state)
-            await poll_until(launcher, resource, state, "ended")
-            async with resource.connected() as access:
-                await launcher().stop(access, state)
+    async def test_stop_twice_and_after_the_end_is_no_error(self, launching: Launching) -> None:
+        async with launching.launched(launching.request(SERVE)) as state:
+            await launching.poll_until(state, "running")
+            await launching.stop(state, times=2)
+            await launching.poll_until(state, "ended")
+            await launching.stop(state)
 
     async def test_an_app_that_ends_by_itself_is_ended_and_stops_quietly(
-        self,
-        launcher: LauncherFactory,
-        resource: ConformanceResource,
-        job_form: dict[str, Any],
+        self, launching: Launching
     ) -> None:
-        request = request_for(resource, "false", job_form)
-        async with launched(launcher, resource, request) as state:
-            ended = await poll_until(launcher, resource, state, "ended")
+        async with launching.launched(launching.request("false")) as state:
+            ended = await launching.poll_until(state, "ended")
             assert ended.message, ended
-            async with resource.connected() as access:
-                await launcher().stop(access, state)
-                await launcher().stop(access, state)
+            await launching.stop(state, times=2)
 
     async def test_an_unreachable_resource_is_unknown_never_ended(
-        self,
-        launcher: LauncherFactory,
-        resource: ConformanceResource,
-        job_form: dict[str, Any],
+        self, launching: Launching
     ) -> None:
-        request = request_for(resource, SERVE, job_form)
-        async with launched(launcher, resource, request) as state:
-            await poll_until(launcher, resource, state, "running")
-            async with resource.unreachable() as access:
+        launcher = launching.launcher
+        async with launching.launched(launching.request(SERVE)) as state:
+            await launching.poll_until(state, "running")
+            async with launching.resource.unreachable() as access:
                 await unknown_or_raises(launcher(), access, state)
                 await stop_refused(launcher(), access, state)
             # Nothing was ended by it.
-            await poll_until(launcher, resource, state, "running", meanwhile=())
+            await launching.poll_until(state, "running", meanwhile=())
 
-    async def test_a_scheduler_outage_is_unknown_never_ended(
-        self,
-        launcher: LauncherFactory,
-        resource: ConformanceResource,
-        job_form: dict[str, Any],
-    ) -> None:
-        outage = resource.scheduler_down()
+    async def test_a_scheduler_outage_is_unknown_never_ended(self, launching: Launching) -> None:
+        outage = launching.resource.scheduler_down()
         if outage is None:
             pytest.skip("the resource has no scheduler")
-        request = request_for(resource, SERVE, job_form)
-        async with launched(launcher, resource, request) as state:
-            await poll_until(launcher, resource, state, "running")
-            async with resource.connected() as access, outage:
+        launcher = launching.launcher
+        async with launching.launched(launching.request(SERVE)) as state:
+            await launching.poll_until(state, "running")
+            async with launching.resource.connected() as access, outage:
                 # Side by side: each waits for the scheduler's clients to give up.
                 await asyncio.gather(
                     unknown_or_raises(launcher(), access, state),
                     stop_refused(launcher(), access, state),
                 )
-            await poll_until(launcher, resource, state, "running", meanwhile=("unknown",))
+            await launching.poll_until(state, "running", meanwhile=("unknown",))
 
     async def test_log_is_the_end_of_what_the_app_printed_within_max_bytes(
-        self,
-        launcher: LauncherFactory,
-        resource: ConformanceResource,
-        job_form: dict[str, Any],
+        self, launching: Launching
     ) -> None:
-        request = request_for(resource, PRINTS, job_form)
-        async with launched(launcher, resource, request) as state:
-            async with resource.connected() as access:
-                reading = launcher()
+        async with launching.launched(launching.request(PRINTS)) as state:
+            async with launching.resource.connected() as access:
+                reading = launching.launcher()
 
                 async def printed() -> str | None:
                     text = await reading.log(access, state, LOG_MAX_BYTES)
@@ -528,17 +505,13 @@ class LauncherConformance:
             assert len(text.encode()) > LOG_MAX_BYTES // 2  # the end, not a scrap of it
 
     async def test_log_of_an_app_that_goes_on_printing_is_within_max_bytes(
-        self,
-        launcher: LauncherFactory,
-        resource: ConformanceResource,
-        job_form: dict[str, Any],
+        self, launching: Launching
     ) -> None:
-        request = request_for(resource, CHATTERS, job_form)
         async with (
-            launched(launcher, resource, request) as state,
-            resource.connected() as access,
+            launching.launched(launching.request(CHATTERS)) as state,
+            launching.resource.connected() as access,
         ):
-            reading = launcher()
+            reading = launching.launcher()
 
             async def printed() -> str | None:
                 text = await reading.log(access, state, LOG_MAX_BYTES)
