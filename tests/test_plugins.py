@@ -156,6 +156,28 @@ def test_labgate_plugins_lists_what_is_loaded(tmp_path: Path) -> None:
     assert '"name": "labgate.auth.local"' in labgate.ok("plugins", "--json")
 
 
+def test_a_plugin_that_cannot_be_imported_is_named_by_labgate_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed distribution whose entry point names a module that is not there."""
+    site = tmp_path / "site"
+    metadata = site / "broken_plugin-0.1.dist-info"
+    metadata.mkdir(parents=True)
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (metadata / "entry_points.txt").write_text("[labgate]\nbroken = labgate_no_such_module\n")
+    monkeypatch.syspath_prepend(str(site))
+
+    with pytest.raises(ConfigurationError) as refused:
+        Plugins.load(Settings(data_dir=tmp_path / "data"))
+    assert refused.value.message == (
+        "The labgate plug-in 'broken' (labgate_no_such_module, installed by broken-plugin) "
+        "could not be loaded: ModuleNotFoundError: No module named 'labgate_no_such_module'. "
+        "Install what it needs, or uninstall it."
+    )
+    error = Labgate(tmp_path / "data").fails("plugins")
+    assert "The labgate plug-in 'broken' (labgate_no_such_module" in error
+
+
 async def test_info_says_which_plugins_are_active(settings: Settings, database: Database) -> None:
     plugins = Plugins.load(settings, extra=[SimpleNamespace()], entry_points=False)
     app = create_app(settings, database=database, bootstrap=False, plugins=plugins)

@@ -14,6 +14,7 @@ stop the server at start-up with both named, rather than one silently winning.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -108,10 +109,18 @@ class Plugins:
         for name in BUILTIN_PLUGINS:
             manager.register(importlib.import_module(name), name=name)
         if entry_points:
-            try:
-                manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-            except Exception as exc:
-                raise ConfigurationError(f"A labgate plug-in could not be loaded: {exc}") from exc
+            # One entry point at a time, so that a plug-in that cannot be imported (a
+            # module missing, an error in it) is named with where it was installed from.
+            for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                try:
+                    manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=entry.name)
+                except Exception as exc:
+                    source = f", installed by {entry.dist.name}" if entry.dist else ""
+                    raise ConfigurationError(
+                        f"The labgate plug-in {entry.name!r} ({entry.value}{source}) could not "
+                        f"be loaded: {type(exc).__name__}: {exc}. Install what it needs, or "
+                        "uninstall it."
+                    ) from exc
         for plugin in extra:
             manager.register(plugin)
         try:
