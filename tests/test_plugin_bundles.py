@@ -161,7 +161,16 @@ async def test_without_bundles_info_lists_none(settings: Settings, tmp_path: Pat
 
 BAD_MANIFESTS: list[tuple[dict[str, Any], str]] = [
     ({"name": "other"}, r"\"name\" is 'other', but the plug-in calls it 'demo'"),
+    ({"name": None}, r"\"name\" is None, but the plug-in calls it 'demo'"),
     ({"version": None}, r"\"version\" must be a non-empty string"),
+    ({"version": ""}, r"\"version\" must be a non-empty string"),
+    ({"version": 1.2}, r"\"version\" must be a non-empty string"),
+    ({"frontend_api": None}, r"\"frontend_api\" is None"),
+    ({"frontend_api": True}, r"\"frontend_api\" is True"),
+    ({"entry": 5}, r"\"entry\" must name the JavaScript module"),
+    ({"entry": "parts\\demo.js"}, r"must be a path inside the bundle's directory"),
+    ({"viewers": [1]}, r"\"viewers\" must be a list of names"),
+    ({"viewers": ["<Demo>"]}, r"\"viewers\" names '<Demo>', which must match"),
     (
         {"frontend_api": 99},
         r"\"frontend_api\" is 99; this labgate gives bundles front-end API \[1\]",
@@ -189,6 +198,17 @@ def test_a_bad_manifest_stops_the_start_saying_what_is_wrong(
         load_bundles(plugins)
     with pytest.raises(ConfigurationError, match=message):
         create_app(settings, bootstrap=False, static_dir=tmp_path, plugins=plugins)
+
+
+def test_an_entry_that_leads_out_of_the_bundle_stops_the_start(
+    settings: Settings, bundle_dir: Path, tmp_path: Path
+) -> None:
+    """A symlink to a module elsewhere: served, it would be refused."""
+    (tmp_path / "elsewhere.js").write_text(ENTRY)
+    (bundle_dir / "link.js").symlink_to(tmp_path / "elsewhere.js")
+    make_bundle(bundle_dir, entry="link.js")
+    with pytest.raises(ConfigurationError, match=r"\"entry\" 'link.js' leads out of the bundle"):
+        load_bundles(plugins_with(settings, BundlePlugin(bundle_dir)))
 
 
 @pytest.mark.parametrize(

@@ -116,8 +116,12 @@ def _entry(value: object, directory: Path, fail: Any) -> str:
     relative = PurePosixPath(value)
     if relative.is_absolute() or ".." in relative.parts or "\\" in value:
         raise fail(f'"entry" {value!r} must be a path inside the bundle\'s directory.')
-    if not (directory / relative).is_file():
+    path = directory / relative
+    if not path.is_file():
         raise fail(f'"entry" names {value!r}, which is not a file in {directory}.')
+    if not path.resolve().is_relative_to(directory.resolve()):
+        # It would be refused when served, as every file that leads out is.
+        raise fail(f'"entry" {value!r} leads out of the bundle\'s directory (a symlink).')
     return relative.as_posix()
 
 
