@@ -114,8 +114,9 @@ export async function startSession(): Promise<void> {
       return loadBundles(info.bundles ?? []).then((failures) => reportMissingViewers(info.viewers ?? [], failures))
     })
     .catch(() => {
-      // The login page falls back to the plain name, the workspace to labgate's own
-      // panes and viewers.
+      // The login page falls back to the plain name; the workspace offers every
+      // registered pane, and with no viewers listed a file opens by the front end's own
+      // rules (editor, download, or a look at its first bytes).
     })
   try {
     const answer = await fetchSession()
