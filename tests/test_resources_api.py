@@ -4,12 +4,15 @@ host keys and input validation. Connecting is tested against real sshd elsewhere
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from sqlalchemy import select
 
 from labgate.db.models import AuditEvent, Role
 from tests.support.accounts import AccountFactory
+from tests.support.local_sessions import local_id
 
 CLUSTER: dict[str, Any] = {
     "name": "cluster",
@@ -167,6 +170,26 @@ async def test_local_resource_follows_the_setting(accounts: AccountFactory) -> N
     assert names((await alice.get("/api/v1/resources")).json()) == ["local"]
     accounts.settings.local_resource = "off"
     assert "local" not in names((await root.get("/api/v1/resources")).json())
+
+
+async def test_system_info_is_what_the_agent_reports(
+    accounts: AccountFactory, runtime_dir: str
+) -> None:
+    accounts.settings.agent_runtime_dir = runtime_dir
+    root = await accounts.login("root", role=Role.ADMIN)
+    answer = await root.get(f"/api/v1/resources/{await local_id(root)}/system")
+    assert answer.status_code == 200, answer.text
+    info = answer.json()
+    fields = ["hostname", "user", "home", "platform", "python", "cpus", "load", "memory"]
+    assert list(info) == [*fields, "home_disk", "gpus"]
+    assert (info["hostname"], info["home"]) == (socket.gethostname(), os.path.expanduser("~"))
+    assert len(info["load"]) == 3
+    assert set(info["memory"]) == {"total", "available"}
+    assert set(info["home_disk"]) == {"total", "free"}
+    assert isinstance(info["gpus"], list)
+    schema = (await root.get("/api/v1/openapi.json")).json()["components"]["schemas"]
+    assert set(schema["SystemInfo"]["properties"]) == set(info)
+    await accounts.close()
 
 
 async def test_host_keys_are_confirmed_for_servers_of_the_chain(accounts: AccountFactory) -> None:

@@ -28,7 +28,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstrai
 from starlette.requests import ClientDisconnect
 
 from labgate.agent.client import AgentConnection, FileReadStream
-from labgate.agent.typed import FileInfo, RemoteFs
+from labgate.agent.typed import DiskUsage, FileInfo, RemoteFs, Written
 from labgate.api.deps import Caller, State
 from labgate.api.remote_errors import resource_errors
 from labgate.api.schemas import Body, Id
@@ -196,19 +196,6 @@ class SearchResult(BaseModel):
     truncated: bool
 
 
-class DiskUsage(BaseModel):
-    bytes: int
-    disk_bytes: int
-    files: int
-    directories: int
-    unreadable: int
-
-
-class Written(BaseModel):
-    version: str
-    size: int
-
-
 # -- who, where ---------------------------------------------------------------------------
 
 
@@ -305,8 +292,7 @@ async def disk_usage(
     resource_id: Id, query: Annotated[Located, Query()], principal: Caller, state: State
 ) -> DiskUsage:
     target = query.target.value
-    usage = await _on_files(state, principal, resource_id, READ, lambda files: files.du(target))
-    return DiskUsage.model_validate(asdict(usage))
+    return await _on_files(state, principal, resource_id, READ, lambda files: files.du(target))
 
 
 @router.get(
@@ -520,7 +506,7 @@ async def upload(
         ),
     )
     response.headers["ETag"] = etag(written.version)
-    return Written(version=written.version, size=written.size)
+    return written
 
 
 # -- changing -----------------------------------------------------------------------------

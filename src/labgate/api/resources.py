@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.agent.typed import RemoteSystem
+from labgate.agent.typed import RemoteSystem, SystemInfo
 from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
@@ -428,27 +427,6 @@ async def disconnect(
     return Response(status_code=204)
 
 
-class Gpu(BaseModel):
-    index: int
-    name: str
-    memory_total: int
-    memory_used: int
-    utilization: float | None
-
-
-class SystemInfo(BaseModel):
-    hostname: str
-    user: str
-    home: str
-    platform: str
-    python: str
-    cpus: int
-    load: list[float]
-    memory: dict[str, int]
-    home_disk: dict[str, int]
-    gpus: list[Gpu] = []
-
-
 @router.get("/{resource_id}/system", summary="CPU, load, memory, disk and GPUs")
 async def system_info(
     resource_id: Id, principal: CurrentPrincipal, state: State, db: Db
@@ -456,5 +434,4 @@ async def system_info(
     authorize(principal, Action.READ_RESOURCE)
     resource = await catalog.get_visible(db, principal, state.settings, resource_id)
     plan = await plan_for(db, resource, principal)
-    info = await RemoteSystem(await state.connections.agent(plan)).info()
-    return SystemInfo.model_validate(asdict(info))
+    return await RemoteSystem(await state.connections.agent(plan)).info()
