@@ -558,6 +558,10 @@ async def test_names_that_are_not_utf8_round_trip(admin: LoggedIn, files: str, w
 
     stat = await admin.get(f"{files}/stat", params={"path_raw": raw(latin1)})
     assert (stat.status_code, stat.json()["raw"]) == (200, entry["raw"])
+    found = await admin.get(f"{files}/search", params={"path": str(work), "pattern": "caf"})
+    assert found.status_code == 200, found.text
+    (match,) = found.json()["matches"]
+    assert (match["raw"], base64.b64decode(match["path_raw"])) == (entry["raw"], latin1)
     read = await admin.get(f"{files}/content", params={"path_raw": raw(latin1), "download": "1"})
     assert read.content == b"espresso"
     assert "filename*=UTF-8''caf%EF%BF%BD.txt" in read.headers["content-disposition"]

@@ -19,16 +19,24 @@ import base64
 import binascii
 import posixpath
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 from starlette.requests import ClientDisconnect
 
 from labgate.agent.client import AgentConnection, FileReadStream
-from labgate.agent.typed import DiskUsage, FileInfo, RemoteFs, Written
+from labgate.agent.typed import DiskUsage, RemoteFs, Written
 from labgate.api.deps import Caller, State
 from labgate.api.remote_errors import resource_errors
 from labgate.api.schemas import Body, Id
@@ -162,9 +170,18 @@ class ChmodIn(Located, Body):
 # -- answers ------------------------------------------------------------------------------
 
 
+def _encoded(value: Any) -> Any:
+    return base64.b64encode(value).decode() if isinstance(value, bytes) else value
+
+
+# The exact bytes of a name that is not UTF-8, in base64; an entry is built from the typed
+# client's (``FileInfo``, with ``from_attributes``), whose bytes are encoded here.
+RawName = Annotated[str | None, BeforeValidator(_encoded)]
+
+
 class FileEntry(BaseModel):
     name: str
-    raw: str | None = None  # base64 of the name's bytes, when they are not UTF-8
+    raw: RawName = None  # base64 of the name's bytes, when they are not UTF-8
     kind: str
     size: int
     mode: int
@@ -188,7 +205,7 @@ class Copied(FileEntry):
 
 class SearchMatch(FileEntry):
     path: str
-    path_raw: str | None = None
+    path_raw: RawName = None
 
 
 class SearchResult(BaseModel):
@@ -230,16 +247,6 @@ async def _on_files(
     ``action``; the resource's errors as API errors."""
     plan = await resource_plan(state, principal, resource_id, action)
     return await on_resource(state, plan, lambda agent: work(RemoteFs(agent)))
-
-
-def entry_fields(info: FileInfo) -> dict[str, Any]:
-    """An entry's fields as the API gives them: ``raw`` (and a match's ``path_raw``) in
-    base64, as the agent sent them."""
-    fields = asdict(info)
-    for key in ("raw", "path_raw"):
-        if fields.get(key) is not None:
-            fields[key] = base64.b64encode(fields[key]).decode()
-    return fields
 
 
 # Entries leave out what does not apply to them (raw, target) rather than sending nulls:
@@ -284,7 +291,7 @@ async def stat(
 ) -> FileEntry:
     target = query.target.value
     info = await _on_files(state, principal, resource_id, READ, lambda files: files.stat(target))
-    return FileEntry.model_validate(entry_fields(info))
+    return FileEntry.model_validate(info, from_attributes=True)
 
 
 @router.get("/{resource_id}/files/du", summary="The size of a tree")
@@ -313,7 +320,7 @@ async def search(
         READ,
         lambda files: files.search(target, query.pattern, limit=query.limit),
     )
-    matches = [SearchMatch.model_validate(entry_fields(match)) for match in result.matches]
+    matches = [SearchMatch.model_validate(match, from_attributes=True) for match in result.matches]
     return SearchResult(matches=matches, truncated=result.truncated)
 
 
@@ -530,7 +537,7 @@ async def make_directory(
         CHANGE,
         lambda files: files.mkdir(target, parents=body.parents),
     )
-    return FileEntry.model_validate(entry_fields(info))
+    return FileEntry.model_validate(info, from_attributes=True)
 
 
 @router.post(
@@ -545,7 +552,7 @@ async def rename(resource_id: Id, body: MoveIn, principal: Caller, state: State)
         CHANGE,
         lambda files: files.rename(source, target, overwrite=body.overwrite),
     )
-    return FileEntry.model_validate(entry_fields(info))
+    return FileEntry.model_validate(info, from_attributes=True)
 
 
 @router.post(
@@ -562,7 +569,7 @@ async def copy(resource_id: Id, body: MoveIn, principal: Caller, state: State) -
         CHANGE,
         lambda files: files.copy(source, target, overwrite=body.overwrite),
     )
-    return Copied.model_validate(entry_fields(copied))
+    return Copied.model_validate(copied, from_attributes=True)
 
 
 @router.post("/{resource_id}/files/delete", status_code=204, summary="Delete")
@@ -590,4 +597,4 @@ async def chmod(resource_id: Id, body: ChmodIn, principal: Caller, state: State)
     info = await _on_files(
         state, principal, resource_id, CHANGE, lambda files: files.chmod(target, body.mode)
     )
-    return FileEntry.model_validate(entry_fields(info))
+    return FileEntry.model_validate(info, from_attributes=True)
