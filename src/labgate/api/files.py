@@ -174,8 +174,8 @@ def _encoded(value: Any) -> Any:
     return base64.b64encode(value).decode() if isinstance(value, bytes) else value
 
 
-# The exact bytes of a name that is not UTF-8, in base64; an entry is built from the typed
-# client's (``FileInfo``, with ``from_attributes``), whose bytes are encoded here.
+# The exact bytes of a name that is not UTF-8, in base64: answers are built from the typed
+# client's (``FileInfo``, ``UploadCompleted``: ``from_attributes``), whose bytes are encoded here.
 RawName = Annotated[str | None, BeforeValidator(_encoded)]
 
 

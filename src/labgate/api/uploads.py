@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from labgate.agent.client import AgentConnection, upload_hidden_path
 from labgate.agent.typed import RemoteFs
 from labgate.api.deps import Caller, State
-from labgate.api.files import CHANGE, READ, Located, on_resource, resource_plan
+from labgate.api.files import CHANGE, READ, Located, RawName, on_resource, resource_plan
 from labgate.api.remote_errors import ResourceError
 from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
@@ -91,7 +91,7 @@ class Received(BaseModel):
 
 class Completed(BaseModel):
     path: str
-    path_raw: str | None = None
+    path_raw: RawName = None
     size: int
     sha256: str
     version: str
@@ -389,13 +389,7 @@ async def complete_upload(
         raise
     await _forget(state, upload.id)
     response.headers["ETag"] = etag(done.version)
-    return Completed(
-        path=done.path,
-        path_raw=None if done.path_raw is None else base64.b64encode(done.path_raw).decode(),
-        size=done.size,
-        sha256=done.sha256,
-        version=done.version,
-    )
+    return Completed.model_validate(done, from_attributes=True)
 
 
 @router.delete(
