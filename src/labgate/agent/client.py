@@ -248,7 +248,7 @@ class AgentConnection:
         """Open a file for streaming (``bytes`` paths for names that are not UTF-8); iterate
         the result for its contents. Errors such as "not_found" are raised here."""
         channel = self._open_channel()
-        params: dict[str, Any] = {**_path_params(path), "offset": offset}
+        params: dict[str, Any] = {**path_params(path), "offset": offset}
         if length is not None:
             params["length"] = length
         answer = await self._call_on(channel, "fs.read_stream", **params)
@@ -266,7 +266,7 @@ class AgentConnection:
         place at the end (``{version, size}`` is returned). If ``chunks`` raises, or this is
         cancelled, the upload is aborted and nothing appears under ``path``."""
         channel = self._open_channel()
-        params: dict[str, Any] = {**_path_params(path), "create_only": create_only}
+        params: dict[str, Any] = {**path_params(path), "create_only": create_only}
         if if_version is not None:
             params["if_version"] = if_version
         answer = asyncio.ensure_future(
@@ -301,7 +301,7 @@ class AgentConnection:
         ``limit`` bytes: this call's bytes are taken back ("payload_too_large"). When
         ``chunks`` simply ends early, what was sent is kept."""
         channel = self._open_channel()
-        params = {**_path_params(path), "upload": upload, "offset": offset, "limit": limit}
+        params = {**path_params(path), "upload": upload, "offset": offset, "limit": limit}
         answer = asyncio.ensure_future(
             self._call_on(channel, "fs.upload_append", within=NO_DEADLINE, **params)
         )
@@ -330,7 +330,7 @@ class AgentConnection:
         await self._call_on(
             channel,
             "fs.archive",
-            paths=[_path_params(path) for path in paths],
+            paths=[path_params(path) for path in paths],
             format=archive_format,
         )
         return ByteStream(channel)
@@ -603,7 +603,8 @@ def upload_hidden_path(target: bytes, upload_id: str) -> bytes:
     return posixpath.join(posixpath.dirname(target), name)
 
 
-def _path_params(path: str | bytes, key: str = "path") -> dict[str, str]:
+def path_params(path: str | bytes, key: str = "path") -> dict[str, str]:
+    """``path`` as the agent takes it: ``path`` (text) or ``path_raw`` (base64 bytes)."""
     if isinstance(path, bytes):
         return {f"{key}_raw": base64.b64encode(path).decode()}
     return {key: path}

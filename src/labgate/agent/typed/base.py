@@ -33,7 +33,7 @@ class AgentCall:
 
     async def __call__(self, **params: Any) -> Any:
         """The answer, decoded, within the method's usual time."""
-        return await self.agent.call(self.method, **params)
+        return await self.within(None, **params)
 
     async def within(self, seconds: float | None, **params: Any) -> Any:
         """The answer within ``seconds`` (None: the method's usual time)."""
@@ -89,11 +89,9 @@ def client_methods(*classes: type[Remote]) -> dict[str, list[str]]:
     return found
 
 
-def path_params(path: RemotePath, key: str = "path") -> dict[str, str]:
-    """``path`` as the agent takes it: ``path`` (text) or ``path_raw`` (base64 bytes)."""
-    if isinstance(path, bytes):
-        return {f"{key}_raw": base64.b64encode(path).decode()}
-    return {key: path}
+def given(**params: Any) -> dict[str, Any]:
+    """The ``params`` that are not None: the agent takes its defaults for the others."""
+    return {key: value for key, value in params.items() if value is not None}
 
 
 def raw_bytes(value: Any) -> bytes | None:

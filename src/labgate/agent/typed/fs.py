@@ -8,15 +8,8 @@ from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from labgate.agent.client import ByteStream, FileReadStream
-from labgate.agent.typed.base import (
-    AgentCall,
-    Remote,
-    RemotePath,
-    agent_method,
-    path_params,
-    raw_bytes,
-)
+from labgate.agent.client import ByteStream, FileReadStream, path_params
+from labgate.agent.typed.base import AgentCall, Remote, RemotePath, agent_method, given, raw_bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,10 +170,6 @@ def _target_fields(answer: Mapping[str, Any]) -> dict[str, Any]:
     return {"path": str(answer["path"]), "path_raw": raw_bytes(answer.get("path_raw"))}
 
 
-def _optional(**params: Any) -> dict[str, Any]:
-    return {key: value for key, value in params.items() if value is not None}
-
-
 class RemoteFs(Remote):
     """Files on the resource, under the account labgate logs in as there."""
 
@@ -208,7 +197,7 @@ class RemoteFs(Remote):
         self, call: AgentCall, path: RemotePath, *, offset: int = 0, length: int | None = None
     ) -> FileData:
         """At most 4 MiB from ``offset`` (larger reads: :meth:`read_stream`)."""
-        answer = await call(**path_params(path), offset=offset, **_optional(length=length))
+        answer = await call(**path_params(path), offset=offset, **given(length=length))
         return FileData(
             data=base64.b64decode(answer["data"]),
             offset=int(answer["offset"]),
@@ -233,7 +222,7 @@ class RemoteFs(Remote):
             **path_params(path),
             data=base64.b64encode(data).decode(),
             create_only=create_only,
-            **_optional(if_version=if_version),
+            **given(if_version=if_version),
         )
         return Written.of(answer)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labgate.agent.client import ProcessStream
-from labgate.agent.typed.base import AgentCall, Remote, agent_method
+from labgate.agent.typed.base import AgentCall, Remote, agent_method, given
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,17 +86,22 @@ class RemoteProcesses(Remote):
         with ``pty`` and neither, the user's login shell in a terminal of ``cols`` by
         ``rows``. With ``max_running``, refused ("too_many_processes") when ``owner``
         has that many running."""
-        params: dict[str, Any] = {"pty": pty, "setup_lines": list(setup_lines), "owner": owner}
-        if command is not None:
-            params["command"] = command
-        if argv is not None:
-            params["argv"] = list(argv)
-        if env:
-            params["env"] = dict(env)
-        optional = {"cwd": cwd, "name": name, "max_running": max_running}
-        optional.update(cols=cols, rows=rows)
-        params.update({key: value for key, value in optional.items() if value is not None})
-        return ProcessInfo.of(await call(**params))
+        answer = await call(
+            pty=pty,
+            setup_lines=list(setup_lines),
+            owner=owner,
+            **given(
+                command=command,
+                argv=None if argv is None else list(argv),
+                env=dict(env) if env else None,
+                cwd=cwd,
+                name=name,
+                max_running=max_running,
+                cols=cols,
+                rows=rows,
+            ),
+        )
+        return ProcessInfo.of(answer)
 
     @agent_method("proc.list")
     async def processes(self, call: AgentCall) -> list[ProcessInfo]:
