@@ -2,7 +2,7 @@
  * Opening and splitting panes in the dockview workspace. The shell's menus and the
  * group header actions call these; panes may too (e.g. "open this file in an editor").
  */
-import { shallowRef } from 'vue'
+import { reactive, shallowRef } from 'vue'
 import type { AddPanelPositionOptions, DockviewApi, DockviewGroupPanel, IDockviewPanel } from 'dockview-core'
 import { getPane, hasPane } from './registry'
 
@@ -104,6 +104,18 @@ export async function closeGroup(group: DockviewGroupPanel): Promise<void> {
   for (const panel of [...group.panels]) {
     if (!(await closePanel(panel))) return
   }
+}
+
+/**
+ * Panes whose work is not saved: their tabs and the tab list show "●". Kept apart from
+ * the tab titles so that a saved layout never brings back a marker its text no longer has.
+ */
+export const unsavedPanes: ReadonlySet<string> = reactive(new Set<string>())
+
+export function markUnsaved(panelId: string, unsaved: boolean): void {
+  const panes = unsavedPanes as Set<string>
+  if (unsaved) panes.add(panelId)
+  else panes.delete(panelId)
 }
 
 /** Whether any open pane would ask before closing (the page asks before it is left). */

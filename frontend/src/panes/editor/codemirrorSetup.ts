@@ -31,6 +31,7 @@ import {
   lineNumbers,
   rectangularSelection,
   type KeyBinding,
+  type ViewUpdate,
 } from '@codemirror/view'
 import { tags } from '@lezer/highlight'
 
@@ -140,7 +141,8 @@ export interface SetupOptions {
   readOnly: boolean
   /** Keys of the pane (save, run) that take precedence over the editor's own. */
   keys: readonly KeyBinding[]
-  onChange: (view: EditorView) => void
+  /** The user (or another copy of the document) changed the text. */
+  onChange: (update: ViewUpdate) => void
   onCursor: (line: number, column: number) => void
 }
 
@@ -181,7 +183,7 @@ export function editorExtensions(compartments: EditorCompartments, options: Setu
     compartments.wrap.of(wrapExtension(options.settings.wrap)),
     compartments.readOnly.of(readOnlyExtension(options.readOnly)),
     EditorView.updateListener.of((update) => {
-      if (update.docChanged) options.onChange(update.view)
+      if (update.docChanged) options.onChange(update)
       if (update.selectionSet || update.docChanged) {
         const head = update.state.selection.main.head
         const line = update.state.doc.lineAt(head)
