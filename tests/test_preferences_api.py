@@ -87,6 +87,8 @@ async def test_one_bad_value_changes_nothing(accounts: AccountFactory) -> None:
         ({"editor.run_commands": {"py": 3}}, "body.preferences.editor.run_commands"),
         ({"editor.indent_size": 0}, "body.preferences.editor.indent_size"),
         ({"editor.line_wrapping": "yes"}, "body.preferences.editor.line_wrapping"),
+        ({"editor.output_height": 20}, "body.preferences.editor.output_height"),
+        ({"editor.output_collapsed": 1}, "body.preferences.editor.output_collapsed"),
         ({"workspace.layout": {"big": "x" * 300_000}}, "body.preferences.workspace.layout"),
     ]
     for changes, field in cases:

@@ -96,6 +96,19 @@ register(
     max_bytes=16 * 1024,
 )
 register(
+    "editor.output_height",
+    Annotated[int, Field(ge=60, le=2000, strict=True)],
+    220,
+    "Height in pixels of the Run output under the editor (dragged or set with the arrow "
+    "keys on its top edge).",
+)
+register(
+    "editor.output_collapsed",
+    Annotated[bool, Field(strict=True)],
+    False,
+    "Show the Run output under the editor as one line with the run's state.",
+)
+register(
     "sessions.last_launch",
     dict[Annotated[str, StringConstraints(max_length=64)], dict[str, Any]],
     {},

@@ -24,6 +24,8 @@ export const BUILTIN_DEFAULTS: Readonly<PreferenceValues> = {
   'editor.indent_with_tabs': false,
   'editor.line_wrapping': false,
   'editor.run_commands': {},
+  'editor.output_height': 220,
+  'editor.output_collapsed': false,
   'terminal.font_size': 14,
   'files.show_hidden': false,
   'workspace.layout': null,

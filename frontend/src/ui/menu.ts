@@ -8,6 +8,8 @@ export interface MenuItem {
   separatorBefore?: boolean
   /** A keyboard shortcut shown beside the label (context menus). */
   shortcut?: string
+  /** The item that stands for what is current (the active tab in a list of tabs). */
+  current?: boolean
   select: () => void
 }
 
