@@ -77,6 +77,18 @@ def test_a_template_of_ones_own(tmp_path: Path, plugins: Plugins) -> None:
     assert env["CS_DISABLE_GETTING_STARTED_OVERRIDE"] == "1"
 
 
+def test_a_template_mends_its_pages(tmp_path: Path, plugins: Plugins) -> None:
+    write(
+        tmp_path,
+        "dash.toml",
+        'id = "dash"\ntitle = "Dash"\ncommand = "serve {port}"\n'
+        'page_rewrites = { "src=\\"/assets/" = "src=\\"{base_url}assets/" }\n',
+    )
+    assert templates_of(plugins, tmp_path)["dash"].page_rewrites == {
+        'src="/assets/': 'src="{base_url}assets/'
+    }
+
+
 def test_a_built_in_template_replaced(tmp_path: Path, plugins: Plugins) -> None:
     write(
         tmp_path,
@@ -126,6 +138,15 @@ def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: P
         (
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nauth_header = ["X-Key", "k"]\n',
             "auth_header",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\npage_rewrites = { "" = "y" }\n',
+            "page_rewrites: the text to replace must not be empty",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\n'
+            'page_rewrites = { "/a" = "{token}/a" }\n',
+            "page_rewrites: {token} is not filled in there (known: base_path, base_url)",
         ),
         ('id = "x"\ntitle = "X"\ncommand = "serve {port}\n', "toml"),  # unterminated string
         (

@@ -169,12 +169,19 @@ def test_launch_use_and_stop(
 
 
 def test_the_app_never_sees_labgate_credentials(admin: Browser, box: int, sshd: SshServer) -> None:
-    # An app that answers with the request headers it got.
+    # An app that answers with the request headers it got, and believes it is at /: its
+    # /go sends the browser to /login.
     script = f"{sshd.user.home}/echo_headers.py"
     code = (
         b"import http.server, json, sys\n"
         b"class H(http.server.BaseHTTPRequestHandler):\n"
         b"    def do_GET(self):\n"
+        b"        if self.path == '/go':\n"
+        b"            self.send_response(302)\n"
+        b"            self.send_header('Location', '/login')\n"
+        b"            self.send_header('Content-Length', '0')\n"
+        b"            self.end_headers()\n"
+        b"            return\n"
         b"        body = json.dumps(dict(self.headers)).encode()\n"
         b"        self.send_response(200)\n"
         b"        self.send_header('Set-Cookie', 'labgate_session=stolen; Path=/')\n"
@@ -201,8 +208,24 @@ def test_the_app_never_sees_labgate_credentials(admin: Browser, box: int, sshd: 
     assert "labgate_session" not in seen.get("cookie", "")
     assert seen.get("cookie") == "theme=dark"
     assert "authorization" not in seen
+    # The app's cookie is for its own pages only; its redirect stays with it.
     cookies = answer.headers.get_list("set-cookie")
-    assert cookies == ["app_cookie=fine; Path=/"]
+    assert cookies == [f"app_cookie=fine; Path=/s/{session['id']}/"]
+    went = admin.http.get(f"/s/{session['id']}/go", follow_redirects=False)
+    assert went.status_code == 302
+    assert went.headers["location"] == f"/s/{session['id']}/login"
+    # The app's own Authorization reaches it; a labgate token opens it and does not.
+    basic = "Basic dXNlcjpwYXNzd29yZA=="
+    with_basic = admin.http.get(f"/s/{session['id']}/", headers={"Authorization": basic})
+    assert {k.lower(): v for k, v in with_basic.json().items()}["authorization"] == basic
+    made = admin.post("/api/v1/tokens", json={"name": "app", "scopes": ["read", "write"]})
+    assert made.status_code == 201, made.text
+    by_token = httpx.get(
+        admin.server.url + f"/s/{session['id']}/",
+        headers={"Authorization": f"Bearer {made.json()['secret']}"},
+    )
+    assert by_token.status_code == 200, by_token.text
+    assert "authorization" not in {k.lower() for k in by_token.json()}
     admin.post(f"/api/v1/sessions/{session['id']}/stop")
     wait_for(admin, session["id"], "stopped")
 

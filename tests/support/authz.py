@@ -57,8 +57,8 @@ from labgate.db.models import (
     User,
 )
 from labgate.db.types import utcnow
-from labgate.proxy.asgi import PREFIX
 from labgate.proxy.origins import CONFIRM_PATH, ENTER_PATH, SIGN_IN_PATH
+from labgate.proxy.routes import PREFIX
 from labgate.resources import catalog
 from labgate.sessions.tokens import new_session_id
 from labgate.settings import Settings

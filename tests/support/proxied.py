@@ -27,7 +27,7 @@ from labgate.sessions.tokens import SessionTokens, new_session_id
 APP_PAGE = b"<h1>the app's own page</h1>"
 
 
-def _plain_http(connection: ServerConnection, request: Request) -> Response | None:
+def plain_http(connection: ServerConnection, request: Request) -> Response | None:
     """Every request that is not a WebSocket handshake gets the app's page, but
     ``.../headers``, which gets the request's headers as JSON."""
     if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -44,22 +44,29 @@ async def _echo(connection: ServerConnection) -> None:
         await connection.send(message)
 
 
+PageAnswer = Callable[[ServerConnection, Request], Response | None]
+
+
 @contextlib.asynccontextmanager
 async def small_app(
     on_websocket: Callable[[ServerConnection], Awaitable[None]] = _echo,
+    on_http: PageAnswer = plain_http,
 ) -> AsyncIterator[int]:
-    """An app on 127.0.0.1 that answers every page with ``APP_PAGE`` and echoes WebSocket
-    messages (or serves them with ``on_websocket``); yields its port."""
+    """An app on 127.0.0.1 that answers every page with ``APP_PAGE`` (or ``on_http``'s
+    answer; None for a WebSocket handshake) and echoes WebSocket messages (or serves them
+    with ``on_websocket``); yields its port."""
     async with serve(
-        on_websocket, "127.0.0.1", 0, process_request=_plain_http, max_size=None
+        on_websocket, "127.0.0.1", 0, process_request=on_http, max_size=None
     ) as server:
         port: int = next(iter(server.sockets)).getsockname()[1]
         yield port
 
 
-async def running_session(database: Database, tokens: SessionTokens, owner: str, port: int) -> str:
-    """A ``running`` web-app session of ``owner`` on ``local`` whose app listens at
-    ``port``; its id."""
+async def running_session(
+    database: Database, tokens: SessionTokens, owner: str, port: int, template: str = "webapp"
+) -> str:
+    """A ``running`` session of ``owner`` on ``local`` whose app listens at ``port``, as
+    if ``template`` (the web app's by default) had started it; its id."""
     session_id = new_session_id()
     async with database.session() as db:
         user_id = await db.scalar(select(User.id).where(User.username == owner))
@@ -73,7 +80,7 @@ async def running_session(database: Database, tokens: SessionTokens, owner: str,
                 id=session_id,
                 user_id=user_id,
                 resource_id=resource_id,
-                template="webapp",
+                template=template,
                 launcher="direct",
                 title="A small app",
                 form={},

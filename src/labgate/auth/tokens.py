@@ -35,6 +35,14 @@ _IMPLIED = {
 }
 
 
+def is_labgate_authorization(value: str) -> bool:
+    """Whether an ``Authorization`` header's value is (or claims to be) a labgate API
+    token, ``Bearer lgt_...``; any other value is an app's own business (the proxy passes
+    it to the app and knows the caller by the login cookie instead)."""
+    scheme, _, secret = value.strip().partition(" ")
+    return scheme.lower() == "bearer" and secret.strip().startswith(TOKEN_PREFIX)
+
+
 def expand_scopes(scopes: Iterable[str]) -> frozenset[Scope]:
     granted: set[Scope] = set()
     for name in scopes:

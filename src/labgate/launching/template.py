@@ -77,6 +77,10 @@ class AppTemplate:
     keeps_base_path: bool
     #: A header the proxy adds to every request (``{token}`` filled in), or None.
     auth_header: tuple[str, str] | None = None
+    #: Text the proxy replaces in the app's HTML and CSS answers (``{base_url}`` and
+    #: ``{base_path}`` filled in in the replacements), for what the app cannot be told,
+    #: such as TensorBoard's font URLs (:mod:`labgate.proxy.pages`).
+    page_rewrites: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     #: The activity probe asked whether the app is busy, by name (``jupyter``: a kernel
     #: running code); None: only requests through labgate count as activity.

@@ -35,7 +35,7 @@ from labgate.auth.live_sockets import note_use
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.auth.secrets import digest
-from labgate.auth.tokens import TOKEN_PREFIX
+from labgate.auth.tokens import is_labgate_authorization
 from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
 from labgate.launching.upstream import UpstreamError
@@ -55,14 +55,14 @@ from labgate.proxy.origins import (
     binding_of,
     is_binding,
 )
-from labgate.proxy.routes import Route
+from labgate.proxy.prefix import Prefix
+from labgate.proxy.routes import PREFIX, Route
 from labgate.proxy.websocket import relay_websocket
 from labgate.state import AppState
 from labgate.transport.base import StreamOpenFailed
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/s/"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -341,9 +341,7 @@ class SessionProxy:
         framed_by: bytes | None,
     ) -> None:
         template = route.template
-        strip = (
-            None if template is None or template.keeps_base_path else f"{PREFIX}{route.session_id}"
-        )
+        strip = None if template is None or template.keeps_base_path else route.base_path
         target = target_of(scope, strip)
         client = scope.get("client")
         forwarded_for = client[0] if client else ""
@@ -380,6 +378,8 @@ class SessionProxy:
                     forwarded_for=forwarded_for,
                     forwarded_proto=scope.get("scheme", "http"),
                     framed_by=framed_by,
+                    prefix=Prefix(route.base_path, header(scope, b"host") or ""),
+                    page_rewrites=route.page_rewrites,
                 )
         except BrowserLeft:
             return
@@ -426,15 +426,14 @@ def _path_and_query(scope: Scope) -> str:
 
 def _without_app_authorization(scope: Scope) -> Scope:
     """The scope as labgate authenticates it: an ``Authorization`` header that is not a
-    labgate API token is the app's business (JupyterLab's pages send their own), so the
-    caller is then known by the session cookie."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, secret = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not secret.strip().startswith(TOKEN_PREFIX):
-                headers = [(n, v) for n, v in scope["headers"] if n != b"authorization"]
-                return {**scope, "headers": headers}
-    return scope
+    labgate API token is the app's business (JupyterLab's pages, a web app's own login),
+    so the caller is then known by the session cookie."""
+    headers = [
+        (name, value)
+        for name, value in scope["headers"]
+        if name != b"authorization" or is_labgate_authorization(value.decode("latin-1"))
+    ]
+    return scope if len(headers) == len(scope["headers"]) else {**scope, "headers": headers}
 
 
 def _query(scope: Scope) -> dict[str, str]:

@@ -4,12 +4,14 @@ sits in memory)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from starlette.types import Receive, Scope, Send
 
 from labgate.launching.upstream import UpstreamConnection, UpstreamError, UpstreamPool
 from labgate.proxy import headers as header_rules
+from labgate.proxy.pages import PageRewriter, rewritable
+from labgate.proxy.prefix import Prefix
 
 # Methods safe to send again on a fresh connection when a kept-alive one turns out closed.
 _RETRYABLE = frozenset({b"GET", b"HEAD", b"OPTIONS"})
@@ -63,9 +65,13 @@ async def forward_http(
     forwarded_for: str,
     forwarded_proto: str,
     framed_by: bytes | None = None,
+    prefix: Prefix | None = None,
+    page_rewrites: Mapping[bytes, bytes] | None = None,
 ) -> int:
     """Forward; returns the status the app answered. ``framed_by``: labgate's origin, when
-    the app is on an origin of its own and is shown in labgate's frames."""
+    the app is on an origin of its own and is shown in labgate's frames; ``prefix``: where
+    the app is, to keep its redirects and cookies there; ``page_rewrites``: text replaced
+    in its HTML and CSS (:mod:`labgate.proxy.pages`)."""
     method = scope["method"].encode()
     request_headers = header_rules.to_app(
         scope["headers"], auth=auth, forwarded_for=forwarded_for, forwarded_proto=forwarded_proto
@@ -87,19 +93,22 @@ async def forward_http(
         # A kept-alive connection the app had closed meanwhile: once more on a new one.
         connection = await pool.connection_new()
         response = await connection.request(method, target, request_headers, None)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": header_rules.to_browser(response.headers, framed_by=framed_by),
-        }
-    )
+    headers = header_rules.to_browser(response.headers, framed_by=framed_by, prefix=prefix)
+    rewriter = None
+    if page_rewrites and method != b"HEAD" and rewritable(headers):
+        rewriter = PageRewriter(page_rewrites)
+        # The length changes; the server sends the body chunked instead.
+        headers = [(n, v) for n, v in headers if n != b"content-length"]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     if method == b"HEAD":
         async for _ in response.body():
             pass
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return response.status
     async for piece in response.body():
+        if rewriter is not None:
+            piece = rewriter.feed(piece)
         await send({"type": "http.response.body", "body": piece, "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    last = rewriter.end() if rewriter is not None else b""
+    await send({"type": "http.response.body", "body": last, "more_body": False})
     return response.status

@@ -2,13 +2,15 @@
 
 Towards the app: never labgate's own credentials (its session cookie and CSRF token, a
 labgate API token in Authorization), so that an app, which runs the user's code, never
-holds what would let it act as its viewer against labgate. Instead the proxy adds the
-app's own credential (its token), which the user never sees. Hop-by-hop headers stay on
-their hop.
+holds what would let it act as its viewer against labgate. Any other ``Authorization``
+(``Basic ...``, a bearer token of the app's own) is the app's and passes. The proxy adds
+the app's own credential (its token), which the user never sees; it replaces a header of
+the same name the browser sent. Hop-by-hop headers stay on their hop.
 
 Towards the browser: no cookie named like labgate's (``labgate_*``, also behind a
 ``__Host-`` or ``__Secure-`` prefix: an app must not replace the viewer's labgate
-session), and no hop-by-hop headers. An app on an origin of its own
+session), and no hop-by-hop headers. ``Location`` and cookie paths are kept inside the
+session's prefix (:mod:`labgate.proxy.prefix`). An app on an origin of its own
 (``app_domain``) that lets only itself frame its pages (CSP ``frame-ancestors 'self'``,
 ``X-Frame-Options: SAMEORIGIN``, as JupyterLab does) is let be framed by labgate too, so
 it shows in a pane; an app that refuses every frame (``'none'``, ``DENY``) is left so.
@@ -19,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from labgate.auth.cookies import is_labgate_cookie
+from labgate.auth.tokens import is_labgate_authorization
+from labgate.proxy.prefix import Prefix
 
 HOP_BY_HOP = frozenset(
     {
@@ -66,9 +70,13 @@ def to_app(
     drop = HOP_BY_HOP | _connection_tokens(headers)
     if keep_upgrade:
         drop = drop - {b"upgrade", b"connection"}
+    if auth is not None:
+        drop = drop | {auth[0]}  # the app's credential, not the browser's
     out: list[tuple[bytes, bytes]] = []
     for name, value in headers:
-        if name in drop or name == b"authorization":
+        if name in drop:
+            continue
+        if name == b"authorization" and is_labgate_authorization(value.decode("latin-1")):
             continue
         if name in (b"x-csrf-token", b"x-forwarded-for", b"x-forwarded-proto", b"forwarded"):
             continue
@@ -98,10 +106,14 @@ def _let_frame(policy: bytes, parent: bytes) -> bytes:
 
 
 def to_browser(
-    headers: Sequence[tuple[bytes, bytes]], *, framed_by: bytes | None = None
+    headers: Sequence[tuple[bytes, bytes]],
+    *,
+    framed_by: bytes | None = None,
+    prefix: Prefix | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """The app's response headers as the browser gets them; ``framed_by``: labgate's
-    origin, when the app has an origin of its own and shows in labgate's frames."""
+    origin, when the app has an origin of its own and shows in labgate's frames;
+    ``prefix``: where the app is, to keep its redirects and cookies there."""
     drop = HOP_BY_HOP | _connection_tokens(headers)
     out: list[tuple[bytes, bytes]] = []
     for name, value in headers:
@@ -110,6 +122,11 @@ def to_browser(
             continue
         if lowered == b"set-cookie" and is_labgate_cookie(value.split(b"=", 1)[0]):
             continue
+        if prefix is not None:
+            if lowered == b"location":
+                value = prefix.location(value)
+            elif lowered == b"set-cookie":
+                value = prefix.set_cookie(value)
         if framed_by is not None:
             if lowered == b"content-security-policy":
                 value = _let_frame(value, framed_by)

@@ -34,6 +34,8 @@ from labgate.single_flight import SingleFlight
 from labgate.transport.base import ByteReader, StreamWriter
 
 ROUTE_TTL_SECONDS = 2.0
+#: Every session's app is below this path: ``/s/<id>/``.
+PREFIX = "/s/"
 
 
 @dataclass
@@ -56,6 +58,24 @@ class Route:
             return None
         name, value = self.template.auth_header
         return name.lower().encode(), value.replace("{token}", self.token).encode()
+
+    @property
+    def base_path(self) -> str:
+        """Where the app is on labgate's side: ``/s/<id>`` (no last slash)."""
+        return f"{PREFIX}{self.session_id}"
+
+    @property
+    def page_rewrites(self) -> dict[bytes, bytes]:
+        """The template's page rewrites, the session's base URL filled in."""
+        if self.template is None:
+            return {}
+        filled = {"{base_url}": self.base_path + "/", "{base_path}": self.base_path}
+        rewrites: dict[bytes, bytes] = {}
+        for text, replacement in self.template.page_rewrites.items():
+            for placeholder, value in filled.items():
+                replacement = replacement.replace(placeholder, value)
+            rewrites[text.encode()] = replacement.encode()
+        return rewrites
 
 
 class RouteTable:

@@ -84,6 +84,10 @@ class _Field(BaseModel):
         return self
 
 
+# What a page rewrite's replacement may name: where the app is on labgate's side.
+_PAGE_PLACEHOLDERS = frozenset({"base_url", "base_path"})
+
+
 class _TemplateFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -97,6 +101,7 @@ class _TemplateFile(BaseModel):
     ready_path: str = Field("", max_length=200)
     keeps_base_path: bool = False
     auth_header: list[str] | None = None
+    page_rewrites: dict[str, str] = Field(default_factory=dict, max_length=20)
     env: dict[str, str] = Field(default_factory=dict)
     open_path: str = Field("", max_length=200)
     start_timeout_seconds: int = Field(120, ge=5, le=3600)
@@ -121,6 +126,16 @@ class _TemplateFile(BaseModel):
             if len(self.auth_header) != 2 or "{token}" not in self.auth_header[1]:
                 raise ValueError('auth_header is ["Header-Name", "value with {token}"]')
             texts.append(self.auth_header[1])
+        for text, replacement in self.page_rewrites.items():
+            if not text:
+                raise ValueError("page_rewrites: the text to replace must not be empty")
+            for placeholder in PLACEHOLDER.findall(replacement):
+                if placeholder not in _PAGE_PLACEHOLDERS:
+                    raise ValueError(
+                        f"page_rewrites: {{{placeholder}}} is not filled in there (known: "
+                        + ", ".join(sorted(_PAGE_PLACEHOLDERS))
+                        + ")"
+                    )
         for text in texts:
             for placeholder in PLACEHOLDER.findall(text):
                 if placeholder not in known:

@@ -52,6 +52,10 @@ TENSORBOARD = AppTemplate(
     listen="port",
     ready_path="",
     keeps_base_path=True,
+    # Its index page has the Roboto fonts' URLs written as /font-roboto/..., which
+    # --path_prefix does not change (tensorflow/tensorboard#1885): the proxy puts them
+    # into the prefix, where TensorBoard serves the fonts.
+    page_rewrites={"url(/font-roboto/": "url({base_url}font-roboto/"},
     fields=(
         FormField(
             "logdir",
