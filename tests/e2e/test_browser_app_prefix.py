@@ -242,7 +242,8 @@ async def test_tensorboard_and_its_fonts(
 async def test_jupyterlab(server: RunningServer, api: Browser, box: int) -> None:
     session = running(api, box, "jupyterlab", {"workdir": "~"})
     async with app_tab(server, str(session["id"])) as (page, _):
-        await page.goto(f"{server.url}{session['url']}")
+        # ?reset: a fresh workspace, with its launcher, whatever an earlier run left open.
+        await page.goto(f"{server.url}{session['url']}?reset")
         await expect(page.locator(".jp-LabShell")).to_be_visible(timeout=60_000)
         # A kernel, over the proxied WebSocket: the launcher's Python console.
         await page.locator(".jp-LauncherCard[data-category='Console']").first.click()
