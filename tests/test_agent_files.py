@@ -4,7 +4,9 @@ and errors that say what happened."""
 from __future__ import annotations
 
 import base64
+import grp
 import os
+import pwd
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from labgate.agent.client import AgentCallError, AgentConnection
 from labgate.agent.remote.files import ListingCache
+from labgate.agent.remote.owners import Owners
 from labgate.transport.local import LocalTransport
 
 
@@ -121,6 +124,69 @@ def test_the_listing_cache_is_bounded(tmp_path: Path) -> None:
         (big / str(i)).touch()
     assert len(cache.names(os.fsencode(big), True, os.stat(big))) == 6
     assert len(cache) <= 5  # too big to keep at all
+
+
+def unnamed_id() -> int:
+    """A uid and gid that neither passwd nor group names on this machine."""
+    number = 54321
+    while True:
+        try:
+            pwd.getpwuid(number)
+        except KeyError:
+            try:
+                grp.getgrgid(number)
+            except KeyError:
+                return number
+        number += 1
+
+
+async def test_entries_name_their_owners_and_keep_the_numbers(
+    agent: AgentConnection, tmp_path: Path
+) -> None:
+    (tmp_path / "mine").touch()
+    me = pwd.getpwuid(os.getuid()).pw_name
+    my_group = grp.getgrgid(os.getgid()).gr_name
+    (entry,) = (await agent.call("fs.list", path=str(tmp_path)))["entries"]
+    assert (entry["user"], entry["group"]) == (me, my_group)
+    assert (entry["uid"], entry["gid"]) == (os.getuid(), os.getgid())
+    stat = await agent.call("fs.stat", path=str(tmp_path / "mine"))
+    assert (stat["user"], stat["group"]) == (me, my_group)
+    found = await agent.call("fs.search", path=str(tmp_path), pattern="mine")
+    assert (found["matches"][0]["user"], found["matches"][0]["group"]) == (me, my_group)
+    if os.geteuid() != 0:
+        return  # only root can give a file to an id without a name
+    stranger = unnamed_id()
+    os.chown(tmp_path / "mine", stranger, stranger)
+    (entry,) = (await agent.call("fs.list", path=str(tmp_path)))["entries"]
+    assert (entry["uid"], entry["gid"]) == (stranger, stranger)
+    assert "user" not in entry and "group" not in entry  # the number is all there is
+
+
+def test_one_call_looks_each_owner_up_once() -> None:
+    asked: list[tuple[str, int]] = []
+
+    def user(uid: int) -> str:
+        asked.append(("user", uid))
+        if uid == 7:
+            raise KeyError(uid)
+        return f"u{uid}"
+
+    def group(gid: int) -> str:
+        asked.append(("group", gid))
+        return f"g{gid}"
+
+    owners = Owners(user, group)
+    entries = [{"uid": uid, "gid": 100} for uid in (1000, 7, 1000, 7, 1001)]
+    for entry in entries:
+        owners.name(entry)
+    assert [(e.get("user"), e["group"]) for e in entries] == [
+        ("u1000", "g100"),
+        (None, "g100"),
+        ("u1000", "g100"),
+        (None, "g100"),
+        ("u1001", "g100"),
+    ]
+    assert sorted(asked) == [("group", 100), ("user", 7), ("user", 1000), ("user", 1001)]
 
 
 async def test_names_that_are_not_utf8_round_trip(agent: AgentConnection, tmp_path: Path) -> None:

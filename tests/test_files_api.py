@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import grp
 import hashlib
 import json
 import os
+import pwd
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -141,6 +143,12 @@ async def test_listing_and_stat(admin: LoggedIn, files: str, work: Path) -> None
     assert stat.status_code == 200, stat.text
     assert (stat.json()["name"], stat.json()["kind"], stat.json()["size"]) == ("b.txt", "file", 5)
     assert stat.json()["mode"] == (work / "b.txt").stat().st_mode & 0o7777
+    # Owners by name as the resource knows them, beside the numbers.
+    owner = (work / "b.txt").stat()
+    names = (pwd.getpwuid(owner.st_uid).pw_name, grp.getgrgid(owner.st_gid).gr_name)
+    assert (stat.json()["user"], stat.json()["group"]) == names
+    assert (by_name["b.txt"]["user"], by_name["b.txt"]["group"]) == names
+    assert (by_name["b.txt"]["uid"], by_name["b.txt"]["gid"]) == (owner.st_uid, owner.st_gid)
 
     missing = await admin.get(f"{files}/stat", params={"path": str(work / "nothing")})
     assert (missing.status_code, error_code(missing)) == (404, "not_found")

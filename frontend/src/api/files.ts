@@ -21,6 +21,9 @@ export interface FileEntry {
   mtime: number
   uid: number
   gid: number
+  /** The names of `uid` and `gid` on the resource, absent for ids without a name there. */
+  user?: string
+  group?: string
   /** Symlinks: what they point at, and what that is (absent when dangling). */
   target?: string
   target_kind?: string

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { entryIcon, kindLabel, modeOctal, modeString } from './entryFormat'
+import { entryIcon, kindLabel, modeOctal, modeString, ownerLabel, ownerTitle } from './entryFormat'
 
 describe('modeString', () => {
   it('reads like ls -l', () => {
@@ -21,5 +21,19 @@ describe('entryIcon and kindLabel', () => {
     expect(entryIcon({ name: 'a.py', kind: 'file' })).toBe('fileCode')
     expect(entryIcon({ name: 'a', kind: 'fifo' })).toBe('fileSpecial')
     expect(kindLabel({ kind: 'symlink' })).toBe('broken link')
+  })
+})
+
+describe('ownerLabel and ownerTitle', () => {
+  it('name the owners, with the numbers in the tooltip', () => {
+    const entry = { uid: 1000, gid: 200, user: 'alice', group: 'physics' }
+    expect(ownerLabel(entry)).toBe('alice:physics')
+    expect(ownerTitle(entry)).toBe('alice (uid 1000):physics (gid 200)')
+  })
+
+  it('fall back to the number where the resource has no name', () => {
+    const entry = { uid: 54321, gid: 0, group: 'root' }
+    expect(ownerLabel(entry)).toBe('54321:root')
+    expect(ownerTitle(entry)).toBe('uid 54321:root (gid 0)')
   })
 })

@@ -38,6 +38,20 @@ export function modeOctal(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, '0')
 }
 
+type Owned = Pick<FileEntry, 'uid' | 'gid' | 'user' | 'group'>
+
+/** What the Owner column says: `alice:physics`, a number where the resource has no name. */
+export function ownerLabel(entry: Owned): string {
+  return `${entry.user ?? entry.uid}:${entry.group ?? entry.gid}`
+}
+
+/** The Owner column's tooltip: the names with their numbers, `alice (uid 1000):physics (gid 200)`. */
+export function ownerTitle(entry: Owned): string {
+  const user = entry.user === undefined ? `uid ${entry.uid}` : `${entry.user} (uid ${entry.uid})`
+  const group = entry.group === undefined ? `gid ${entry.gid}` : `${entry.group} (gid ${entry.gid})`
+  return `${user}:${group}`
+}
+
 /** Seconds since the epoch, as "22 Nov 2026, 10:32". */
 export function formatMtime(seconds: number): string {
   if (!Number.isFinite(seconds)) return '—'

@@ -6,6 +6,7 @@ from memory (standard library only, Python >= 3.8). One module per subject:
 - ``tasks``: work in threads, waits on the event loop
 - ``system``: ``ping``, ``system.info``, ``daemon.info``
 - ``files``: the ``fs.*`` calls answered in one go (list, stat, read, write, copy, ...)
+- ``owners``: user and group names for the uids and gids of files
 - ``streams``: files read and written as byte streams on channels, archives
 - ``transfers``: resumable uploads, the trees a copy between resources walks
 - ``processes``: processes and terminals, their output rings

@@ -21,6 +21,7 @@ import time
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from .methods import rpc
+from .owners import Owners
 from .tasks import _in_thread
 from .wire import RemoteError
 
@@ -66,8 +67,11 @@ def _kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "other")
 
 
-def _describe(path: bytes, info: "os.stat_result", dir_fd: Optional[int] = None) -> Dict[str, Any]:
-    """What a listing says about an entry (``path`` relative to ``dir_fd`` if given)."""
+def _describe(
+    path: bytes, info: "os.stat_result", owners: Owners, dir_fd: Optional[int] = None
+) -> Dict[str, Any]:
+    """What a listing says about an entry (``path`` relative to ``dir_fd`` if given),
+    its owners named through ``owners``, the call's cache of names."""
     mode = info.st_mode
     entry = {
         "kind": _KINDS.get(stat.S_IFMT(mode), "other"),
@@ -77,6 +81,7 @@ def _describe(path: bytes, info: "os.stat_result", dir_fd: Optional[int] = None)
         "uid": info.st_uid,
         "gid": info.st_gid,
     }  # type: Dict[str, Any]
+    owners.name(entry)
     if stat.S_ISLNK(mode):
         try:
             entry["target"] = _name_fields(os.readlink(path, dir_fd=dir_fd))["name"]
@@ -157,9 +162,10 @@ def _list_directory(params: Dict[str, Any]) -> Dict[str, Any]:
         names = LISTINGS.names(path, show_hidden, os.fstat(directory))
         entries = []
         lstat = os.lstat
+        owners = Owners()
         for name in names[offset : offset + limit]:
             try:
-                entry = _describe(name, lstat(name, dir_fd=directory), directory)
+                entry = _describe(name, lstat(name, dir_fd=directory), owners, directory)
             except FileNotFoundError:
                 continue  # vanished between listing and stat
             try:
@@ -184,7 +190,7 @@ async def rpc_fs_list(params: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _entry(path: bytes) -> Dict[str, Any]:
-    entry = _describe(path, os.lstat(path))
+    entry = _describe(path, os.lstat(path), Owners())
     entry.update(_name_fields(os.path.basename(path.rstrip(b"/")) or b"/"))
     return entry
 
@@ -574,6 +580,7 @@ def _search(params: Dict[str, Any]) -> Dict[str, Any]:
     matches: List[Dict[str, Any]] = []
     pending: Deque[bytes] = collections.deque([top])
     truncated = False
+    owners = Owners()
     while pending and not truncated:
         directory = pending.popleft()
         try:
@@ -590,7 +597,7 @@ def _search(params: Dict[str, Any]) -> Dict[str, Any]:
                     truncated = True
                     break
                 try:
-                    found = _describe(entry.path, entry.stat(follow_symlinks=False))
+                    found = _describe(entry.path, entry.stat(follow_symlinks=False), owners)
                 except OSError:
                     continue
                 fields = _name_fields(entry.path)

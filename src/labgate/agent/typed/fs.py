@@ -15,7 +15,9 @@ from labgate.agent.typed.base import AgentCall, Remote, RemotePath, agent_method
 @dataclass(frozen=True, kw_only=True)
 class FileInfo:
     """One file, directory or link as the agent describes it (``lstat``). ``name`` is
-    text; ``raw`` holds the exact bytes of a name that is not UTF-8."""
+    text; ``raw`` holds the exact bytes of a name that is not UTF-8. ``user`` and
+    ``group`` name ``uid`` and ``gid`` on the resource (``None``: the id has no name
+    there)."""
 
     name: str
     kind: str
@@ -24,6 +26,8 @@ class FileInfo:
     mtime: float
     uid: int
     gid: int
+    user: str | None = None
+    group: str | None = None
     raw: bytes | None = None
     target: str | None = None  # a symlink's
     target_kind: str | None = None  # what it points to ("missing": nothing)
@@ -38,6 +42,8 @@ class FileInfo:
             "mtime": float(answer["mtime"]),
             "uid": int(answer["uid"]),
             "gid": int(answer["gid"]),
+            "user": answer.get("user"),
+            "group": answer.get("group"),
             "raw": raw_bytes(answer.get("raw")),
             "target": answer.get("target"),
             "target_kind": answer.get("target_kind"),
