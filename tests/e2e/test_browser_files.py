@@ -11,8 +11,10 @@ Screenshots go to test-results/ to be looked at.
 from __future__ import annotations
 
 import asyncio
+import grp
 import hashlib
 import os
+import pwd
 import re
 import shutil
 import zipfile
@@ -110,6 +112,14 @@ async def test_browse_create_rename_delete_copy_move(server: RunningServer, tmp_
         await log_in_as_admin(page, server.url, ADMIN_PASSWORD)
         pane = await open_files(page, "local", work)
         assert await names_shown(pane) == ["results", "-rf", "big.bin", "draft.txt", "notes.txt"]
+        # Owners by name as the resource knows them, the numbers in the tooltip.
+        owner = (work / "notes.txt").stat()
+        user, group = pwd.getpwuid(owner.st_uid).pw_name, grp.getgrgid(owner.st_gid).gr_name
+        owner_cell = file_row(pane, "notes.txt").locator(".col-owner")
+        await expect(owner_cell).to_have_text(f"{user}:{group}")
+        await expect(owner_cell).to_have_attribute(
+            "title", f"{user} (uid {owner.st_uid}):{group} (gid {owner.st_gid})"
+        )
         await page.screenshot(path=shot("01-browse"))
 
         # Hidden files: shown on request, and the choice is kept on the server.

@@ -188,8 +188,12 @@ class FileEntry(BaseModel):
     mtime: float
     uid: int
     gid: int
-    user: str | None = Field(default=None, description="The owner's user name on the resource, when it has one")
-    group: str | None = Field(default=None, description="The owner's group name on the resource, when it has one")
+    user: str | None = Field(
+        default=None, description="The owner's user name on the resource, when it has one"
+    )
+    group: str | None = Field(
+        default=None, description="The owner's group name on the resource, when it has one"
+    )
     target: str | None = None
     target_kind: str | None = None
 

@@ -50,7 +50,9 @@ class Owners:
             entry["group"] = group
 
 
-def _cached(names: Dict[int, Optional[str]], number: int, look_up: Callable[[int], str]) -> Optional[str]:
+def _cached(
+    names: Dict[int, Optional[str]], number: int, look_up: Callable[[int], str]
+) -> Optional[str]:
     try:
         return names[number]
     except KeyError:
