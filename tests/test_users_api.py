@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from labgate.app import create_app
 from labgate.db.engine import Database
 from labgate.db.models import AuditEvent, Role, User
+from labgate.db.types import utcnow
 from labgate.settings import Settings
 from tests.support.accounts import PASSWORD, AccountFactory
 from tests.test_auth_api import HashWatch, real_cost
@@ -276,3 +277,63 @@ async def test_a_one_time_password_must_be_replaced_before_anything_else(
     assert reset.json()["must_change_password"] is True
     again = await accounts.login("carol", create=False, password="temporary pw 2")
     assert (await again.get("/api/v1/tokens")).status_code == 403
+
+
+async def test_right_after_a_one_time_login_the_password_is_not_asked_again(
+    accounts: AccountFactory,
+) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    created = await root.post("/api/v1/users", json={**NEW_USER, "must_change_password": True})
+    assert created.status_code == 201
+    carol = await accounts.login("carol", create=False, password=NEW_USER["password"])
+    # The session that logged in with the one-time password has just proven it.
+    changed = await carol.post("/api/v1/users/me/password", json={"new_password": "carol's own pw"})
+    assert changed.status_code == 204, changed.text
+    assert (await carol.get("/api/v1/users/me")).json()["must_change_password"] is False
+    # Once it is her own password, leaving the current one out is refused again.
+    again = await carol.post("/api/v1/users/me/password", json={"new_password": "another new pw"})
+    assert again.status_code == 422
+    assert again.json()["error"]["details"][0]["field"] == "body.current_password"
+    await accounts.login("carol", create=False, password="carol's own pw")
+
+
+async def test_the_current_password_is_still_required_unless_this_login_proved_it(
+    accounts: AccountFactory, database: Database
+) -> None:
+    root = await accounts.login("root", role=Role.ADMIN)
+    assert (await root.post("/api/v1/users", json=NEW_USER)).status_code == 201
+    carol = await accounts.login("carol", create=False, password=NEW_USER["password"])
+    # An ordinary account: the current password is required.
+    missing = await carol.post("/api/v1/users/me/password", json={"new_password": "carol's own pw"})
+    assert missing.status_code == 422
+    assert missing.json()["error"]["details"][0]["field"] == "body.current_password"
+    # A token made before an administrator hands out a one-time password cannot use it.
+    token = await carol.post("/api/v1/tokens", json={"name": "script"})
+    assert token.status_code == 201, token.text
+    bearer = {"Authorization": f"Bearer {token.json()['secret']}"}
+    reset = await root.patch(
+        "/api/v1/users/carol", json={"password": "temporary pw 2", "must_change_password": True}
+    )
+    assert reset.status_code == 200
+    by_token = await accounts.anonymous().post(
+        "/api/v1/users/me/password", json={"new_password": "carol's own pw"}, headers=bearer
+    )
+    assert by_token.status_code == 422, by_token.text
+    assert by_token.json()["error"]["details"][0]["field"] == "body.current_password"
+    # A session that began before the one-time password was set has not typed it (labgate
+    # ends such sessions when it sets one; should one survive, it must type it).
+    carol_again = await accounts.login("carol", create=False, password="temporary pw 2")
+    async with database.session() as db:
+        user = await db.scalar(select(User).where(User.username == "carol"))
+        assert user is not None
+        user.password_changed_at = utcnow()
+    refused = await carol_again.post(
+        "/api/v1/users/me/password", json={"new_password": "carol's own pw"}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["field"] == "body.current_password"
+    typed = await carol_again.post(
+        "/api/v1/users/me/password",
+        json={"current_password": "temporary pw 2", "new_password": "carol's own pw"},
+    )
+    assert typed.status_code == 204, typed.text

@@ -1,7 +1,11 @@
 import { api, type ApiClient } from './client'
 
 export interface PasswordChange {
-  current_password: string
+  /**
+   * Left out only right after logging in with a one-time password: the server accepts
+   * that from the browser session that typed it (docs/api-contract.md), no one else.
+   */
+  current_password?: string
   new_password: string
 }
 

@@ -57,6 +57,10 @@ afterEach(() => {
 
 async function fillIn(current: string, next: string, repeat: string): Promise<void> {
   await mounted!.type('password-current', current)
+  await fillInNew(next, repeat)
+}
+
+async function fillInNew(next: string, repeat: string): Promise<void> {
   await mounted!.type('password-new', next)
   await mounted!.type('password-repeat', repeat)
 }
@@ -229,8 +233,15 @@ describe('PasswordDialog, required (one-time password)', () => {
     expect(m.byId('password-dialog')?.getAttribute('closedby')).toBe('none')
   })
 
+  it('asks only for the new password, twice', () => {
+    const m = mounted!
+    expect(m.byId('password-current')).toBeNull()
+    expect(m.input('password-new').autofocus).toBe(true)
+    expect(m.input('password-repeat').type).toBe('password')
+  })
+
   it('does not close on Esc, and keeps what was typed', async () => {
-    await fillIn('one-time pass', 'new password 2', 'new password 2')
+    await fillInNew('new password 2', 'new password 2')
     const esc = new Event('cancel', { cancelable: true })
     mounted!.byId('password-dialog')?.dispatchEvent(esc)
     await nextTick()
@@ -252,11 +263,11 @@ describe('PasswordDialog, required (one-time password)', () => {
 
   it('clears the flag in the session store on success, closes and says so', async () => {
     const fetchMock = serve({ ...routes, 'POST /api/v1/users/me/password': () => new Response(null, { status: 204 }) })
-    await fillIn('one-time pass', 'new password 2', 'new password 2')
+    await fillInNew('new password 2', 'new password 2')
     await mounted!.submit()
 
     const call = fetchMock.mock.calls.find(([url]) => url === '/api/v1/users/me/password')
-    expect(JSON.parse(String(call?.[1]?.body))).toEqual({ current_password: 'one-time pass', new_password: 'new password 2' })
+    expect(JSON.parse(String(call?.[1]?.body))).toEqual({ new_password: 'new password 2' })
     expect(passwordChangeRequired.value).toBe(false)
     expect(session.user?.must_change_password).toBe(false)
     expect(session.status).toBe('authenticated')
@@ -265,20 +276,32 @@ describe('PasswordDialog, required (one-time password)', () => {
     expect(notices.value.map((n) => [n.kind, n.message])).toEqual([['info', SUCCESS]])
   })
 
-  it('keeps the flag and stays open when the one-time password is wrong', async () => {
-    const message = 'The current password is wrong.'
-    serve({
+  it('asks for the one-time password when the server wants it, and keeps asking', async () => {
+    const message = 'Type your current password.'
+    const fetchMock = serve({
       ...routes,
       'POST /api/v1/users/me/password': () =>
         json(422, {
           error: { code: 'validation_error', message, details: [{ field: 'body.current_password', message }] },
         }),
     })
-    await fillIn('wrong password', 'new password 2', 'new password 2')
+    await fillInNew('new password 2', 'new password 2')
     await mounted!.submit()
     expect(mounted!.byId('password-current-error')?.textContent?.trim()).toBe(message)
+    expect(mounted!.root.querySelector('#password-current-label')?.textContent).toContain('One-time password')
     expect(passwordChangeRequired.value).toBe(true)
     expect(mounted!.open.value).toBe(true)
+    // Typing takes the message away, not the field; the next try sends what was typed.
+    await mounted!.type('password-current', 'one-time pass')
+    expect(mounted!.byId('password-current-error')).toBeNull()
+    await mounted!.submit()
+    const bodies = fetchMock.mock.calls
+      .filter(([url]) => url === '/api/v1/users/me/password')
+      .map(([, init]) => JSON.parse(String(init?.body)))
+    expect(bodies).toEqual([
+      { new_password: 'new password 2' },
+      { current_password: 'one-time pass', new_password: 'new password 2' },
+    ])
   })
 
   it('logs out from "Log out"', async () => {

@@ -30,6 +30,11 @@ describe('checkPasswordForm', () => {
     })
   })
 
+  it('does not ask for a current password the form does not show', () => {
+    expect(checkPasswordForm({ current: '', next: 'new one here', repeat: 'new one here' }, false)).toEqual({})
+    expect(checkPasswordForm({ current: '', next: '', repeat: '' }, false)).toEqual({ next: 'Enter a new password.' })
+  })
+
   it('leaves length and strength to the server', () => {
     expect(checkPasswordForm({ current: 'a', next: 'b', repeat: 'b' })).toEqual({})
   })

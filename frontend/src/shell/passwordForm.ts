@@ -26,10 +26,11 @@ const SERVER_FIELDS = new Map<string, 'current' | 'next'>([
 /**
  * Checks made before anything is sent. Lengths and strength are the server's policy, so
  * only emptiness and the repeat are checked here. Empty object: fine to send.
+ * `askCurrent: false`: the form has no current password (right after a one-time login).
  */
-export function checkPasswordForm(values: PasswordFormValues): PasswordFormErrors {
+export function checkPasswordForm(values: PasswordFormValues, askCurrent = true): PasswordFormErrors {
   const errors: PasswordFormErrors = {}
-  if (values.current === '') errors.current = 'Enter your current password.'
+  if (askCurrent && values.current === '') errors.current = 'Enter your current password.'
   if (values.next === '') errors.next = 'Enter a new password.'
   else if (values.repeat !== values.next) errors.repeat = MISMATCH_MESSAGE
   return errors

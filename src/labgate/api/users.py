@@ -12,6 +12,7 @@ from labgate.api.deps import Caller, CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, DisplayName, Email, Password, UserOut, describe_user
 from labgate.auth.passwords import hash_password, verify_password
 from labgate.auth.policy import Action, authorize
+from labgate.auth.sessions import began_with_one_time_password
 from labgate.db.models import Role, User
 from labgate.errors import Conflict, FieldProblem, ValidationFailed
 from labgate.state import AppState
@@ -48,7 +49,9 @@ class SelfUpdate(Body):
 
 
 class PasswordChange(Body):
-    current_password: Password
+    # May be left out only by a browser session that began by logging in with the
+    # one-time password the account must replace (labgate.auth.sessions).
+    current_password: Password | None = None
     new_password: Password
 
 
@@ -78,13 +81,22 @@ async def update_me(body: SelfUpdate, principal: CurrentPrincipal, state: State,
 
 @router.post("/me/password", status_code=204, summary="Change your password")
 async def change_my_password(body: PasswordChange, principal: Caller, state: State) -> Response:
+    """The current password is required, except right after logging in with a one-time
+    password: the browser session that did so may leave it out (it was just typed)."""
     authorize(principal, Action.UPDATE_OWN_ACCOUNT)
     accounts.check_password(body.new_password, state.settings, field="body.new_password")
     # Both hashes are made with no transaction open: hashing is slow on purpose, and
     # nobody else's request should wait for it.
     async with state.database.read() as db:
         stored = await db.scalar(select(User.password_hash).where(User.id == principal.user_id))
-    if not await verify_password(stored, body.current_password):
+        proven = body.current_password is None and await began_with_one_time_password(db, principal)
+    if body.current_password is None:
+        if not proven:
+            message = "Type your current password."
+            raise ValidationFailed(
+                message, details=[FieldProblem("body.current_password", message)]
+            )
+    elif not await verify_password(stored, body.current_password):
         message = "The current password is wrong."
         raise ValidationFailed(message, details=[FieldProblem("body.current_password", message)])
     new_hash = await hash_password(body.new_password)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from labgate.auth.passwords import hash_password, needs_rehash, verify_password
+from labgate.auth.sessions import LOCAL_PROVIDER
 from labgate.db.engine import Database
 from labgate.db.models import User
 from labgate.plugins import hookimpl
@@ -12,7 +13,7 @@ from labgate.settings import Settings
 
 
 class LocalProvider:
-    name = "local"
+    name = LOCAL_PROVIDER
     label = "labgate account"
 
     def __init__(self, settings: Settings) -> None:

@@ -16,6 +16,9 @@ from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
 from labgate.settings import Settings
 
+# The provider that checks labgate's own password hashes (labgate.auth.local).
+LOCAL_PROVIDER = "local"
+
 
 async def create_session(
     db: AsyncSession, user: User, settings: Settings, *, client: str, user_agent: str
@@ -165,3 +168,35 @@ async def count_active_sessions(db: AsyncSession, settings: Settings) -> int:
         .where(_live(now, now - timedelta(minutes=settings.session_idle_timeout_minutes)))
     )
     return int(count or 0)
+
+
+async def began_with_one_time_password(db: AsyncSession, principal: Principal) -> bool:
+    """Whether the caller's browser session began by logging in with the one-time password
+    their account must still replace, so that it need not be typed again to replace it.
+
+    True only for a browser session (never an API token) of a labgate account (the
+    ``local`` provider's, the only one that checks labgate's passwords) that must change
+    its password and whose session was created after that password was set: setting a
+    password ends the account's sessions, so a later one logged in with it, and one that
+    survived (none should) began before it. Every other caller types the current
+    password to change it.
+    """
+    if principal.via != "session" or principal.session_id is None:
+        return False
+    found = (
+        await db.execute(
+            select(
+                User.must_change_password,
+                User.auth_provider,
+                User.password_changed_at,
+                LoginSession.created_at,
+            )
+            .join(LoginSession, LoginSession.user_id == User.id)
+            .where(LoginSession.id == principal.session_id, User.id == principal.user_id)
+        )
+    ).first()
+    if found is None or not found.must_change_password or found.password_changed_at is None:
+        return False
+    return bool(
+        found.auth_provider == LOCAL_PROVIDER and found.created_at > found.password_changed_at
+    )
