@@ -56,6 +56,9 @@ async def test_printed_credentials_then_own_password_then_tokens(tmp_path: Path)
             await page.get_by_test_id("password-repeat").fill(NEW_PASSWORD)
             await page.get_by_test_id("password-save").click()
             await expect(dialog).to_be_hidden()
+            # The Welcome pane behind it now offers the server's own machine to work on.
+            await expect(page.get_by_test_id("welcome-resource")).to_contain_text("local")
+            await page.screenshot(path=shot("01b-welcome"))
 
             # Preferences: a font size the server refuses is explained, a valid one kept.
             await open_from_user_menu(page, "user-menu-preferences")
