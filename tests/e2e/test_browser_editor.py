@@ -490,9 +490,7 @@ async def test_the_run_output_is_resized_and_folded(
         assert await output_height(page) == resized
         await stored_preference(api, "editor.output_collapsed", False)
 
-    reset = api.patch(
-        "/api/v1/preferences", json={"preferences": {"editor.output_height": None}}
-    )
+    reset = api.patch("/api/v1/preferences", json={"preferences": {"editor.output_height": None}})
     assert reset.status_code == 200, reset.text
 
 
