@@ -28,6 +28,7 @@ from tests.support import postgres
 from tests.support.accounts import AccountFactory
 from tests.support.apps import AppsEnv, ensure_apps_env
 from tests.support.labgate_api import TEST_CONNECT_ATTEMPTS, TEST_HOSTS_DENIED
+from tests.support.local_accounts import LOCAL_FOR_ADMINS, map_local_to_root
 from tests.support.netns import JumpNetwork, jump_network
 from tests.support.processes import skip_unless_root
 from tests.support.pyenv_lock import stale_lock_guard
@@ -101,6 +102,9 @@ def settings(tmp_path: Path) -> Settings:
         password_hash_memory_kib=64,
         resource_hosts_denied=TEST_HOSTS_DENIED,
         resource_connect_attempts_per_minute=TEST_CONNECT_ATTEMPTS,
+        # local is mapped to root (map_local_to_root): for administrators, as before
+        # the auto default, which gives it to everyone on a server running as root.
+        local_resource=LOCAL_FOR_ADMINS,
     )
 
 
@@ -108,6 +112,7 @@ def settings(tmp_path: Path) -> Settings:
 async def app(settings: Settings, database: Database) -> AsyncIterator[Any]:
     application = create_app(settings, database=database, bootstrap=False)
     async with application.router.lifespan_context(application):
+        await map_local_to_root(database)
         yield application
 
 

@@ -37,6 +37,7 @@ from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.eventually import NotEventually, eventually
+from tests.support.local_accounts import map_local_to_root
 from tests.support.processes import descendants, end_processes, processes_referencing
 from tests.support.sshd import SshServer, ensure_test_user
 from tests.support.sshd_auth import running_ca_sshd
@@ -49,6 +50,7 @@ async def running_app(settings: Settings, database: Database) -> AsyncIterator[A
     """The app in-process, started and (at the end) shut down like a server."""
     application = create_app(settings, database=database, bootstrap=False)
     async with application.router.lifespan_context(application):
+        await map_local_to_root(database)
         yield application
 
 

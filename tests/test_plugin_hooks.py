@@ -45,6 +45,7 @@ from labgate.web.panes import PANES
 from labgate.web.viewers import VIEWERS
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.eventually import PATIENCE_SECONDS
+from tests.support.local_accounts import map_local_to_root
 from tests.support.local_sessions import local_id, private_daemon, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +74,7 @@ async def serving(
     loaded = Plugins.load(settings, extra=plugins, entry_points=False)
     app = create_app(settings, database=database, bootstrap=False, plugins=loaded)
     async with app.router.lifespan_context(app):
+        await map_local_to_root(database)
         accounts = AccountFactory(app, database, settings)
         try:
             yield accounts

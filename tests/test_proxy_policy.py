@@ -25,6 +25,7 @@ from labgate.settings import Settings
 from tests.support.accounts import PASSWORD, AccountFactory, LoggedIn
 from tests.support.asgi import websocket_answer, websocket_scope
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.local_accounts import map_local_to_root
 from tests.support.proxied import (
     APP_PAGE,
     must_change_password,
@@ -203,6 +204,7 @@ async def origins_app(
     )
     application = create_app(with_origins, database=database, bootstrap=False)
     async with application.router.lifespan_context(application):
+        await map_local_to_root(database)
         yield application
 
 

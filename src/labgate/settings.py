@@ -181,10 +181,21 @@ class Settings(BaseSettings):
         "created (mode 0600) on first start. Replicas must share the same secret; losing "
         "it makes remembered keys unreadable (users upload them again).",
     )
-    local_resource: Literal["admins", "everyone", "off"] = Field(
-        "admins",
-        description="Who may use the `local` resource, the server's own machine as the "
-        "server's own OS account. `everyone` suits a single-user installation only.",
+    local_resource: Literal["auto", "admins", "everyone", "off"] = Field(
+        "auto",
+        description="Who may use the `local` resource, the server's own machine. When the "
+        "server runs as root, each labgate user runs there as an OS account of their own "
+        "(the resource's account rule and overrides map them); otherwise everyone on "
+        "`local` is the server's own OS account. `auto`: `everyone` when the server runs "
+        "as root, `admins` otherwise. `everyone` on a server that does not run as root "
+        "suits a single-user installation only.",
+    )
+    local_create_accounts: bool = Field(
+        False,
+        description="When the server runs as root: create the OS account a labgate user "
+        "is mapped to on `local` by the account rule (never an explicit override) on "
+        "their first connection, if it does not exist (`useradd --create-home "
+        "--user-group`, home mode 0700). `make run` turns it on.",
     )
     ssh_connect_timeout_seconds: int = Field(
         20, ge=1, le=300, description="How long to wait for each SSH server of a chain."

@@ -17,6 +17,7 @@ from websockets.typing import Origin
 
 from tests.support import postgres
 from tests.support.daemons import daemon_runtime_dir
+from tests.support.local_accounts import LOCAL_FOR_ADMINS, map_server_local_to_root
 from tests.support.server import RunningServer, running_server
 from tests.support.sshd import SshServer
 
@@ -30,7 +31,8 @@ def server_env(admin_password: str, runtime_dir: str, **extra: str) -> dict[str,
     """Settings for a test server: its first administrator, where its agents keep their
     daemons, short idle and keepalive times, cheap password hashes, and users' resources
     allowed on this machine (the tests' sshd listens on loopback; see TEST_HOSTS_DENIED)
-    and connected as often as the tests like."""
+    and connected as often as the tests like; ``local`` for administrators (the servers
+    map it to root: tests/support/local_accounts.py)."""
     return {
         "LABGATE_ADMIN_PASSWORD": admin_password,
         "LABGATE_AGENT_RUNTIME_DIR": runtime_dir,
@@ -40,6 +42,7 @@ def server_env(admin_password: str, runtime_dir: str, **extra: str) -> dict[str,
         "LABGATE_PASSWORD_HASH_MEMORY_KIB": "64",
         "LABGATE_RESOURCE_HOSTS_DENIED": json.dumps(TEST_HOSTS_DENIED),
         "LABGATE_RESOURCE_CONNECT_ATTEMPTS_PER_MINUTE": str(TEST_CONNECT_ATTEMPTS),
+        "LABGATE_LOCAL_RESOURCE": LOCAL_FOR_ADMINS,
         **extra,
     }
 
@@ -63,6 +66,7 @@ def labgate_server(
     with daemon_runtime_dir(per_user=per_user_daemons) as runtime_dir:
         settings = server_env(admin_password, runtime_dir, **(env or {}))
         with running_server(workdir, env=settings, port=port) as running:
+            map_server_local_to_root(running, admin_password)
             yield running
 
 
@@ -80,6 +84,7 @@ def two_replicas(
             server.start()
         first.wait_until_healthy()
         second.wait_until_healthy()
+        map_server_local_to_root(first, env["LABGATE_ADMIN_PASSWORD"])
         yield first, second
 
 

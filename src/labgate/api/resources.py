@@ -199,6 +199,8 @@ class ResourceOut(BaseModel):
     account_rule: str
     account_overrides: dict[str, str]
     remote_username: str
+    # Whether the caller's commands there run as root (the UI shows a warning badge).
+    runs_as_root: bool
     remembered_keys: list[RememberedKeyOut]
     host_keys: list[HostKeyOut]
     can_edit: bool
@@ -252,6 +254,7 @@ async def describe_all(
                 # Other users' account names are for those who manage the resource.
                 account_overrides=dict(resource.account_overrides) if editable else {},
                 remote_username=catalog.remote_username(resource, principal.username),
+                runs_as_root=catalog.runs_as_root(resource, principal.username),
                 remembered_keys=[
                     RememberedKeyOut(hop_id=key.hop_id, fingerprint=key.fingerprint)
                     for key in remembered[resource.id]

@@ -78,6 +78,15 @@ def allowed(principal: Principal, action: Action, *, owner_id: int | None = None
     return principal.is_admin and not rule.owner_only
 
 
+def effective_local_resource(setting: str, *, server_is_root: bool) -> str:
+    """The ``local_resource`` setting with ``auto`` decided: ``everyone`` when the server
+    runs as root (each user then runs as an OS account of their own), ``admins``
+    otherwise (everyone would share the server's account)."""
+    if setting != "auto":
+        return setting
+    return "everyone" if server_is_root else "admins"
+
+
 def may_use_resource(
     principal: Principal,
     *,
@@ -87,7 +96,8 @@ def may_use_resource(
     in_its_groups: bool,
 ) -> bool:
     """Whether ``principal`` may see and use a resource, now: their own; ``local`` (the
-    server's machine) as the ``local_resource`` setting says; a shared one (no owner)
+    server's machine) as the ``local_resource`` setting says (``auto`` decided, see
+    :func:`effective_local_resource`); a shared one (no owner)
     through one of its groups (``in_its_groups``) or the admin role. Asked when a request
     names the resource and again on every later use (the proxy, extensions, reconnects),
     so a removal from a group, a demotion or a changed setting ends access."""

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
 from labgate.audit import Actor
-from labgate.auth.policy import may_use_resource
+from labgate.auth.policy import effective_local_resource, may_use_resource
 from labgate.auth.principal import Principal
 from labgate.db.engine import Database, lock_across_replicas
 from labgate.db.models import (
@@ -32,6 +32,7 @@ from labgate.db.models import (
 )
 from labgate.errors import BadRequest, Conflict, FieldProblem, Forbidden, NotFound
 from labgate.settings import Settings
+from labgate.transport.os_accounts import find_account, server_account, server_runs_as_root
 
 MAX_HOPS = 8
 
@@ -51,12 +52,18 @@ class HopFields:
 # -- who sees what --------------------------------------------------------------------
 
 
+def local_resource_rule(settings: Settings) -> str:
+    """Who may use ``local`` now: the setting, with ``auto`` decided by whether the
+    server runs as root (then each user is an account of their own)."""
+    return effective_local_resource(settings.local_resource, server_is_root=server_runs_as_root())
+
+
 def local_allowed(principal: Principal, settings: Settings) -> bool:
     return may_use_resource(
         principal,
         owner_id=None,
         local=True,
-        local_resource=settings.local_resource,
+        local_resource=local_resource_rule(settings),
         in_its_groups=False,
     )
 
@@ -95,7 +102,7 @@ async def can_see(
         principal,
         owner_id=resource.owner_id,
         local=local,
-        local_resource=settings.local_resource,
+        local_resource=local_resource_rule(settings),
         in_its_groups=in_its_groups,
     )
 
@@ -137,14 +144,43 @@ async def get_editable(
     return resource
 
 
-def remote_username(resource: Resource, username: str) -> str:
-    """The account ``username`` (a labgate user) logs in as on ``resource``."""
+@dataclass(frozen=True)
+class AccountMapping:
+    """The account a labgate user is given on a resource, and whether a person named
+    it (``explicit``: a user's own resource, an override, or a rule without
+    ``{username}``) rather than the rule deriving it from the user's name."""
+
+    name: str
+    explicit: bool
+
+
+def account_mapping(resource: Resource, username: str) -> AccountMapping:
+    """The account ``username`` (a labgate user) is mapped to on ``resource``."""
     if resource.owner_id is not None:
-        return resource.username
+        return AccountMapping(resource.username, explicit=True)
     override = resource.account_overrides.get(username)
     if isinstance(override, str) and override:
-        return override
-    return resource.account_rule.replace("{username}", username)
+        return AccountMapping(override, explicit=True)
+    rule = resource.account_rule
+    return AccountMapping(rule.replace("{username}", username), "{username}" not in rule)
+
+
+def remote_username(resource: Resource, username: str) -> str:
+    """The account ``username`` (a labgate user) logs in as on ``resource``: on
+    ``local`` the server's own unless the server runs as root (see
+    :mod:`labgate.resources.local_accounts`)."""
+    if resource.kind == ResourceKind.LOCAL.value and not server_runs_as_root():
+        return server_account().name
+    return account_mapping(resource, username).name
+
+
+def runs_as_root(resource: Resource, username: str) -> bool:
+    """Whether ``username``'s commands on ``resource`` run as root (the UI warns)."""
+    name = remote_username(resource, username)
+    if resource.kind == ResourceKind.LOCAL.value:
+        account = find_account(name)
+        return account is not None and account.is_root
+    return name == "root"
 
 
 async def group_names_by_resource(
@@ -320,11 +356,12 @@ async def update_resource(
     actor: Actor,
 ) -> Resource:
     if resource.kind == ResourceKind.LOCAL.value:
-        allowed = {"description", "python", "setup_lines"}
+        allowed = {"description", "python", "setup_lines", "account_rule", "account_overrides"}
         refused = sorted(set(fields) - allowed) + (["hops"] if hops is not None else [])
         if refused or groups is not None:
             raise BadRequest(
-                "Only the description, python and set-up lines of 'local' can change.",
+                "Only the description, python, set-up lines and the account rule and "
+                "overrides of 'local' can change.",
                 details=[FieldProblem(f"body.{name}", "not changeable") for name in refused],
             )
     shared = resource.owner_id is None

@@ -335,5 +335,7 @@ _FINAL = frozenset(
         "python_missing",
         "python_too_old",
         "host_refused",
+        "local_account_missing",
+        "local_account_refused",
     }
 )

@@ -12,7 +12,7 @@ from labgate.auth.policy import hosts_restricted
 from labgate.auth.principal import Principal
 from labgate.db.models import Resource, ResourceKind, Role, User
 from labgate.resources.access import check_still_allowed
-from labgate.resources.catalog import can_edit, host_keys_of, remote_username
+from labgate.resources.catalog import AccountMapping, account_mapping, can_edit, host_keys_of
 from labgate.resources.owners import WorkOwner, work_owner
 from labgate.settings import Settings
 
@@ -50,6 +50,8 @@ class ConnectionPlan:
     may_trust_host_keys: bool
     # How this user's processes there are tagged, and told from others'.
     owner: WorkOwner
+    # The account the user is mapped to (on ``local``: when the server runs as root).
+    account: AccountMapping
     # Whether the hosts are held to resource_hosts_allowed/denied (see auth.policy).
     hosts_restricted: bool = True
 
@@ -93,7 +95,8 @@ async def refreshed(
 async def _plan(
     db: AsyncSession, resource: Resource, user_id: int, username: str, may_trust: bool
 ) -> ConnectionPlan:
-    account = remote_username(resource, username)
+    mapping = account_mapping(resource, username)
+    account = mapping.name
     owner_role = None
     if resource.owner_id is not None:
         role = await db.scalar(select(User.role).where(User.id == resource.owner_id))
@@ -129,4 +132,5 @@ async def _plan(
         may_trust_host_keys=may_trust,
         hosts_restricted=hosts_restricted(owner_role),
         owner=await work_owner(db, user_id),
+        account=mapping,
     )

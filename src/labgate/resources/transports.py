@@ -2,7 +2,8 @@
 
 A resource's ``kind`` names its :class:`TransportKind`, provided by a plug-in
 (``register_transports``). labgate's own, in this module, are ``local`` (a subprocess of
-the server, with none of the server's environment) and ``ssh`` (asyncssh through the
+the server, with none of the server's environment, as the user's own OS account when
+the server runs as root: :mod:`labgate.resources.local_accounts`) and ``ssh`` (asyncssh through the
 resource's jump hosts, each hop's credential from the login).
 """
 
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 
 from labgate.destinations import HostRules
 from labgate.plugins import hookimpl
+from labgate.resources.local_accounts import local_account
 from labgate.resources.login import Login
 from labgate.resources.plan import ConnectionPlan
 from labgate.settings import Settings
 from labgate.transport.base import Transport
-from labgate.transport.local import LocalTransport, minimal_environment
+from labgate.transport.local import LocalTransport
+from labgate.transport.os_accounts import OsAccount
 from labgate.transport.ssh import Hop, SshTransport
 
 
@@ -38,8 +41,17 @@ class TransportKind:
 
 
 def _local(plan: ConnectionPlan, login: Login, settings: Settings) -> Transport:
-    # Never the server's environment (its secrets): the account's basics only.
-    return LocalTransport(env=minimal_environment())
+    # Never the server's environment (its secrets): the account's basics only, for the
+    # server's own account or (the server being root) the user's own.
+    async def account() -> OsAccount | None:
+        return await local_account(plan.account, plan.username, settings)
+
+    return LocalTransport(account_from=account)
+
+
+async def _open_local(transport: Transport) -> None:
+    assert isinstance(transport, LocalTransport)
+    await transport.open()
 
 
 def _ssh(plan: ConnectionPlan, login: Login, settings: Settings) -> Transport:
@@ -67,7 +79,7 @@ async def _connect(transport: Transport) -> None:
     await transport.connect()
 
 
-LOCAL = TransportKind("local", _local)
+LOCAL = TransportKind("local", _local, _open_local)
 SSH = TransportKind("ssh", _ssh, _connect)
 
 

@@ -1,16 +1,19 @@
 """The ``local`` transport: the server's own machine, through a subprocess. It gives
 ``make run`` its quick-start resource with exactly the agent a remote host gets.
 
-The agent, the user's daemon and everything they start get an environment built here,
-never the server's own: that holds ``LABGATE_*`` settings, the server secret and the
-database's URL with its password (docs/admin-guide.md, "The local resource").
+The agent runs as the server's own account, or, when the server runs as root, as the
+OS account it is given (started through ``runuser``). It, the user's daemon and
+everything they start get an environment built here for that account, never the
+server's own: that holds ``LABGATE_*`` settings, the server secret and the database's
+URL with its password (docs/admin-guide.md, "The local resource").
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import pwd
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -21,31 +24,52 @@ from labgate.transport.base import (
     StreamOpenFailed,
     StreamWriter,
 )
+from labgate.transport.os_accounts import OsAccount, server_account
 
 # Read buffer of streams to apps: large enough for a proxied response's chunks.
 STREAM_LIMIT = 1 << 20
 
 # What a login shell would find, when the server has no PATH of its own.
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+# What another account gets: the server's PATH may name directories of root's.
+ACCOUNT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+RUNUSER = "/usr/sbin/runuser"
 
 
 def minimal_environment() -> dict[str, str]:
     """What a process of the server's account needs, as a login would set it: the
     account's home, names and shell, the server's PATH and language (which say nothing
     secret), and nothing else of the server's environment."""
-    account = pwd.getpwuid(os.getuid())
+    env = _login_environment(server_account(), os.environ.get("PATH") or DEFAULT_PATH)
+    # Where the account's daemon has its socket (the agent looks there).
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        env["XDG_RUNTIME_DIR"] = os.environ["XDG_RUNTIME_DIR"]
+    return env
+
+
+def account_environment(account: OsAccount) -> dict[str, str]:
+    """What a process of another ``account`` gets, as a login would set it: nothing of
+    the server's environment but its language and zone. Its runtime directory is its
+    own ``/run/user/UID`` when the system made one, else the agent picks a private one."""
+    env = _login_environment(account, ACCOUNT_PATH)
+    runtime = f"/run/user/{account.uid}"
+    with contextlib.suppress(OSError):
+        if os.stat(runtime).st_uid == account.uid:
+            env["XDG_RUNTIME_DIR"] = runtime
+    return env
+
+
+def _login_environment(account: OsAccount, path: str) -> dict[str, str]:
     env = {
-        "HOME": account.pw_dir,
-        "USER": account.pw_name,
-        "LOGNAME": account.pw_name,
-        "SHELL": account.pw_shell or "/bin/sh",
-        "PATH": os.environ.get("PATH") or DEFAULT_PATH,
+        "HOME": account.home,
+        "USER": account.name,
+        "LOGNAME": account.name,
+        "SHELL": account.shell or "/bin/sh",
+        "PATH": path,
         "LANG": os.environ.get("LANG") or "C.UTF-8",
     }
-    # Where the account's daemon has its socket (the agent looks there), and the zone.
-    for name in ("XDG_RUNTIME_DIR", "TZ"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+    if os.environ.get("TZ"):
+        env["TZ"] = os.environ["TZ"]
     return env
 
 
@@ -76,15 +100,53 @@ class _LocalProcess:
             self.process.terminate()
 
 
+# Decides, when the transport is opened, which account its processes run as (None:
+# the server's own); it may create the account, or refuse with a LabgateError.
+AccountResolver = Callable[[], Awaitable[OsAccount | None]]
+
+
 class LocalTransport:
     name = "local"
 
-    def __init__(self, *, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
-        """``env``: the processes' whole environment (default :func:`minimal_environment`)."""
-        self.env = minimal_environment() if env is None else env
-        self.cwd = cwd or self.env.get("HOME") or os.path.expanduser("~")
+    def __init__(
+        self,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        account: OsAccount | None = None,
+        account_from: AccountResolver | None = None,
+    ) -> None:
+        """``account``: run as this account (through ``runuser``; the server must run as
+        root), with :func:`account_environment`; none: as the server's own account.
+        ``account_from``: decide the account when :meth:`open` is awaited instead.
+        ``env``, ``cwd``: the processes' whole environment and directory instead of the
+        account's."""
+        self._given_env, self._given_cwd = env, cwd
+        self._account_from = account_from
+        self._use(account)
+
+    def _use(self, account: OsAccount | None) -> None:
+        self.account = account if account is not None and account.uid != os.getuid() else None
+        env = self._given_env
+        if env is None:
+            env = (
+                minimal_environment() if self.account is None else account_environment(self.account)
+            )
+        self.env = env
+        self.cwd = self._given_cwd or self.env.get("HOME") or os.path.expanduser("~")
+        if not os.path.isdir(self.cwd):
+            self.cwd = "/"  # an account without a home still gets its agent
+
+    async def open(self) -> None:
+        """Decide the account (``account_from``) before anything is started."""
+        if self._account_from is not None:
+            self._use(await self._account_from())
 
     async def start(self, argv: list[str]) -> RemoteProcess:
+        if self.account is not None:
+            # runuser opens a PAM session for the account (limits) and drops root's
+            # powers; it keeps the environment given here, which is the account's.
+            argv = [RUNUSER, "-u", self.account.name, "--", *argv]
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE,

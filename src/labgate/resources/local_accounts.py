@@ -1,0 +1,101 @@
+"""Which OS account a labgate user runs as on ``local``, the server's own machine.
+
+When the server does not run as root, everyone on ``local`` is the server's own account
+(and ``local_resource`` keeps it to administrators by default). When it runs as root,
+each user is mapped by ``local``'s account rule and overrides, as on a shared resource,
+and their agent is started as that account. The mapping is held to one rule of safety:
+an account the rule derives from a user's name must be an ordinary one (at or above
+``UID_MIN``, not the server's); root and the system's accounts only when an
+administrator names them (an override, or a rule without ``{username}``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from labgate.errors import LabgateError
+from labgate.resources.catalog import AccountMapping
+from labgate.settings import Settings
+from labgate.transport.os_accounts import (
+    AccountCreationFailed,
+    OsAccount,
+    creatable_name,
+    create_account,
+    find_account,
+    is_ordinary,
+    server_runs_as_root,
+    uid_min,
+)
+
+log = logging.getLogger(__name__)
+
+# Where an administrator changes the mapping (the resource dialog of ``local``).
+_WHERE = "the account rule or an account override of 'local' (Resources, edit 'local')"
+
+
+class LocalAccountMissing(LabgateError):
+    """The OS account a user is mapped to on ``local`` does not exist."""
+
+    code = "local_account_missing"
+    status = 409
+
+
+class LocalAccountRefused(LabgateError):
+    """The account the rule derives is root or a system account, which only an explicit
+    mapping may give."""
+
+    code = "local_account_refused"
+    status = 409
+
+
+async def local_account(
+    mapping: AccountMapping, username: str, settings: Settings
+) -> OsAccount | None:
+    """The account ``username`` (a labgate user) runs as on ``local``; None: the server's
+    own (it does not run as root). Creates a missing rule-derived account when
+    ``local_create_accounts`` allows it; otherwise raises a message naming the account,
+    the user and the setting to change."""
+    if not server_runs_as_root():
+        return None
+    account = find_account(mapping.name)
+    if account is None:
+        return await _create(mapping, username, settings)
+    if not mapping.explicit and not is_ordinary(account):
+        raise LocalAccountRefused(
+            f"labgate user {username!r} is mapped to the OS account {mapping.name!r} on "
+            f"'local' by the account rule, but that is root or a system account (uid "
+            f"{account.uid}, below UID_MIN {uid_min()}), which labgate gives only when an "
+            f"administrator names it. Ask an administrator to map {username!r} to an "
+            f"ordinary account in {_WHERE}."
+        )
+    return account
+
+
+async def _create(mapping: AccountMapping, username: str, settings: Settings) -> OsAccount:
+    missing = (
+        f"labgate user {username!r} is mapped to the OS account {mapping.name!r} on "
+        "'local', which does not exist on this machine."
+    )
+    if mapping.explicit:
+        raise LocalAccountMissing(
+            f"{missing} Ask an administrator to create it or to change {_WHERE}."
+        )
+    if not settings.local_create_accounts:
+        raise LocalAccountMissing(
+            f"{missing} Ask an administrator to create it, to change {_WHERE}, or to turn "
+            "on the local_create_accounts setting."
+        )
+    if not creatable_name(mapping.name):
+        raise LocalAccountMissing(
+            f"{missing} labgate does not create accounts of that name (lower-case letters, "
+            f"digits, '_', '.', '-', at most 32). Ask an administrator to change {_WHERE}."
+        )
+    try:
+        account = await create_account(mapping.name, f"labgate user {username}")
+    except AccountCreationFailed as exc:
+        raise LocalAccountMissing(
+            f"{missing} Creating it failed: {exc}. Ask an administrator to create it or "
+            f"to change {_WHERE}."
+        ) from None
+    log.info("created the OS account %s for labgate user %s", account.name, username)
+    return account
