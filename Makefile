@@ -56,8 +56,10 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
 
+# As root, each user works on `local` as an OS account of their own, created at their
+# first connection (docs/admin-guide.md, "The local resource").
 run: run-venv frontend ## Set up everything and serve labgate (http://127.0.0.1:8000; HOST, PORT, DATA_DIR)
-	exec $(VENV)/bin/labgate serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+	exec env LABGATE_LOCAL_CREATE_ACCOUNTS="$${LABGATE_LOCAL_CREATE_ACCOUNTS:-true}" $(VENV)/bin/labgate serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 # --- Python ---------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from labgate.plugins.manager import Plugins
 from labgate.proxy.asgi import ProxyMiddleware
 from labgate.resources import leftovers
 from labgate.resources.catalog import ensure_local_resource
+from labgate.resources.local_accounts import local_summary
 from labgate.settings import Settings
 from labgate.state import AppState
 from labgate.web.apidocs import install_api_docs
@@ -89,7 +90,8 @@ def create_app(
         if bootstrap:
             scheme = "https" if settings.serves_tls else "http"
             url = settings.public_url or f"{scheme}://{settings.host}:{settings.port}"
-            await ensure_admin(db, settings, url=url)
+            local = await local_summary(db, settings, settings.admin_username)
+            await ensure_admin(db, settings, url=url, notes=[local] if local else [])
         cleaner = asyncio.create_task(
             housekeeping.run_periodically(db, settings, HOUSEKEEPING_INTERVAL_SECONDS)
         )

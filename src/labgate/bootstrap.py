@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from labgate.accounts.users import count_admins, create_user, get_user
@@ -17,8 +18,11 @@ from labgate.settings import Settings
 _BOOTSTRAP_LOCK = 0x6C616268
 
 
-async def ensure_admin(database: Database, settings: Settings, *, url: str) -> None:
-    """Create the first administrator when there is none, and print login instructions."""
+async def ensure_admin(
+    database: Database, settings: Settings, *, url: str, notes: Sequence[str] = ()
+) -> None:
+    """Create the first administrator when there is none, and print login instructions
+    (and ``notes``, lines the administrator should read at the start)."""
     async with database.session() as db:
         await lock_across_replicas(db, _BOOTSTRAP_LOCK)
         if await count_admins(db, enabled_only=False) > 0:
@@ -32,6 +36,7 @@ async def ensure_admin(database: Database, settings: Settings, *, url: str) -> N
                 f"Log in as {who}.",
                 "Forgot the password? Run: "
                 + _cli(settings, "user", "passwd", settings.admin_username),
+                *notes,
             )
             return
         given = settings.admin_password.get_secret_value() if settings.admin_password else None
@@ -46,13 +51,14 @@ async def ensure_admin(database: Database, settings: Settings, *, url: str) -> N
             must_change_password=not given,
         )
     if given:
-        _banner(url, f"Log in as {settings.admin_username} with LABGATE_ADMIN_PASSWORD.")
+        _banner(url, f"Log in as {settings.admin_username} with LABGATE_ADMIN_PASSWORD.", *notes)
     else:
         _banner(
             url,
             f"Log in as:  {settings.admin_username}",
             f"Password:   {password}",
             "This one-time password is shown only once; you choose your own at the first login.",
+            *notes,
         )
 
 

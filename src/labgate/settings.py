@@ -510,9 +510,12 @@ class Settings(BaseSettings):
         return self
 
     def make_data_dir(self) -> None:
-        """Create ``data_dir`` if missing, readable by the server's account alone: the
-        SQLite database and the server secret live there."""
+        """Create ``data_dir`` if missing, and make it the server's account's alone
+        (0700, also when it existed): the SQLite database and the server secret live
+        there, and on ``local`` other OS accounts run users' programs."""
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.data_dir.stat().st_mode & 0o077:
+            self.data_dir.chmod(0o700)
 
     @property
     def effective_database_url(self) -> str:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import pwd
 import secrets
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -108,13 +109,21 @@ def remove_account(name: str) -> None:
     except KeyError:
         return
     assert uid >= 1000, f"refusing to remove {name}, uid {uid}"
+    _kill_all_of(uid)
+    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+    # Nothing starts as the account any more (a reconnect fails now): end what did.
+    _kill_all_of(uid)
+    # The runtime directory its agent made without XDG_RUNTIME_DIR.
+    shutil.rmtree(f"/tmp/labgate-{uid}", ignore_errors=True)
+
+
+def _kill_all_of(uid: int) -> None:
     for _ in range(3):  # a daemon may fork while its siblings are being killed
         for pid in processes_of(uid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if within(5.0, lambda: not processes_of(uid)):
-            break
-    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+            return
 
 
 @contextlib.contextmanager

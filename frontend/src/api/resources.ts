@@ -100,6 +100,8 @@ export interface Resource {
   account_overrides: Record<string, string>
   /** The remote account for the caller. */
   remote_username: string
+  /** Whether the caller's commands there run as root (a warning badge shows it). */
+  runs_as_root: boolean
   remembered_keys: RememberedKey[]
   host_keys: HostKey[]
   can_edit: boolean

@@ -21,6 +21,7 @@ export function makeResource(overrides: Partial<Resource> = {}): Resource {
     account_rule: '{username}',
     account_overrides: {},
     remote_username: 'alice',
+    runs_as_root: false,
     remembered_keys: [],
     host_keys: [],
     can_edit: true,

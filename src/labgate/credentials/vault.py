@@ -62,6 +62,7 @@ class Vault:
         """The vault of ``settings.secret_key``, else of ``<data_dir>/secret.key``."""
         if settings.secret_key is not None and settings.secret_key.get_secret_value():
             return cls(settings.secret_key.get_secret_value().encode())
+        settings.make_data_dir()  # the server's alone (0700), also on PostgreSQL
         return cls(load_or_create_secret(settings.data_dir / SECRET_FILE))
 
     def _aead(self, purpose: str) -> AESGCM:
@@ -128,7 +129,9 @@ def _read_secret(path: Path) -> bytes:
     if not secret:
         raise ConfigurationError(f"The server secret file {path} is empty.")
     if path.stat().st_mode & 0o077:
-        log.warning("the server secret %s is readable by others: chmod 600 it", path)
+        # Other accounts run users' programs on this machine (the local resource).
+        log.warning("the server secret %s was readable by others: made it mode 0600", path)
+        path.chmod(0o600)
     return secret
 
 

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
+from labgate.db.engine import Database
+from labgate.db.models import Resource, ResourceKind
 from labgate.errors import LabgateError
-from labgate.resources.catalog import AccountMapping
+from labgate.resources.catalog import AccountMapping, account_mapping, local_resource_rule
 from labgate.settings import Settings
 from labgate.transport.os_accounts import (
     AccountCreationFailed,
@@ -23,6 +27,7 @@ from labgate.transport.os_accounts import (
     create_account,
     find_account,
     is_ordinary,
+    server_account,
     server_runs_as_root,
     uid_min,
 )
@@ -99,3 +104,45 @@ async def _create(mapping: AccountMapping, username: str, settings: Settings) ->
         ) from None
     log.info("created the OS account %s for labgate user %s", account.name, username)
     return account
+
+
+def account_summary(mapping: AccountMapping, username: str, settings: Settings) -> str:
+    """One line saying which OS account ``username`` works as on ``local`` (the
+    first-start banner tells the administrator)."""
+    if not server_runs_as_root():
+        return (
+            f"On 'local', {username} works as this server's own OS account "
+            f"{server_account().name!r}."
+        )
+    account = find_account(mapping.name)
+    if account is None:
+        if mapping.explicit or not settings.local_create_accounts:
+            return (
+                f"On 'local', {username} is mapped to the OS account {mapping.name!r}, which "
+                "does not exist yet: create it, or set local_create_accounts."
+            )
+        return (
+            f"On 'local', {username} works as the OS account {mapping.name!r} "
+            "(created at the first connection)."
+        )
+    if not mapping.explicit and not is_ordinary(account):
+        return (
+            f"On 'local', {username} is mapped to {mapping.name!r}, a system account labgate "
+            "refuses: change local's account rule or overrides."
+        )
+    root = " (root: the machine's administrator account)" if account.is_root else ""
+    return f"On 'local', {username} works as the OS account {mapping.name!r}{root}."
+
+
+async def local_summary(database: Database, settings: Settings, username: str) -> str | None:
+    """:func:`account_summary` for ``username`` as ``local`` is set up in the database;
+    None when ``local`` is not theirs to use (``local_resource`` is ``off``)."""
+    if local_resource_rule(settings) == "off":
+        return None
+    async with database.session() as db:
+        resource = await db.scalar(
+            select(Resource).where(Resource.kind == ResourceKind.LOCAL.value)
+        )
+    if resource is None:
+        return None
+    return account_summary(account_mapping(resource, username), username, settings)
