@@ -153,7 +153,16 @@ describe('Resources pane', () => {
         since: null,
       },
     })
-    const local = makeResource({ id: 1, name: 'local', kind: 'local', host: '', shared: true, can_edit: true })
+    const local = makeResource({
+      id: 1,
+      name: 'local',
+      kind: 'local',
+      host: '',
+      shared: true,
+      can_edit: true,
+      remote_username: 'root',
+      runs_as_root: true,
+    })
     await mountPane('user', [local, cluster, failed])
 
     const rows = $$('resource-row')
@@ -179,6 +188,9 @@ describe('Resources pane', () => {
     expect($('resource-delete', hpcRow)).toBeNull()
 
     expect($('resource-local-badge', localRow)).not.toBeNull()
+    expect($('root-badge', localRow)?.title).toBe("Commands here run as root, the machine's administrator account")
+    expect($('resource-address', localRow)?.textContent).toBe('root on the labgate server')
+    expect($('root-badge', clusterRow)).toBeNull()
     expect($('resource-delete', localRow)).toBeNull()
     expect($('resource-edit', localRow)).not.toBeNull()
 

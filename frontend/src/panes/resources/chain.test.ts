@@ -32,7 +32,8 @@ describe('chain', () => {
   it('has no chain for local', () => {
     const local = makeResource({ kind: 'local', host: '' })
     expect(chainOf(local)).toEqual([])
-    expect(addressOf(local)).toMatch(/labgate server/)
+    expect(addressOf(local)).toBe('alice on the labgate server')
+    expect(addressOf({ ...local, remote_username: '', username: '' })).toBe('the labgate server itself')
     expect(failingIndex(local, error('agent_failed'))).toBeNull()
   })
 

@@ -27,9 +27,12 @@ export function formatAddress(user: string, host: string, port: number): string 
   return `${user ? `${user}@` : ''}${host}:${port}`
 }
 
-/** `user@host:port` of the resource itself; "this server" for `local`. */
+/** `user@host:port` of the resource itself; for `local`, the account on this server. */
 export function addressOf(resource: ChainSource): string {
-  if (resource.kind === 'local') return 'the labgate server itself'
+  if (resource.kind === 'local') {
+    const account = accountOf(resource)
+    return account ? `${account} on the labgate server` : 'the labgate server itself'
+  }
   return formatAddress(accountOf(resource), resource.host, resource.port)
 }
 

@@ -157,15 +157,18 @@ describe('form <-> payload', () => {
     expect(body).toMatchObject({ groups: ['physics'], account_rule: '{username}', account_overrides: { bob: 'robert' } })
   })
 
-  it('sends only what a local resource has', () => {
-    const form = formFromResource(makeResource({ kind: 'local', name: 'local', host: '', shared: true }))
+  it('sends only what a local resource has: its accounts for administrators', () => {
+    const form = formFromResource(
+      makeResource({ kind: 'local', name: 'local', host: '', shared: true, account_overrides: { boss: 'root' } }),
+    )
     form.setup = 'module load python'
+    const basics = { name: 'local', description: '', python: 'python3', setup_lines: ['module load python'] }
     expect(payloadFromForm(form, editLocal)).toEqual({
-      name: 'local',
-      description: '',
-      python: 'python3',
-      setup_lines: ['module load python'],
+      ...basics,
+      account_rule: '{username}',
+      account_overrides: { boss: 'root' },
     })
+    expect(payloadFromForm(form, { ...editLocal, isAdmin: false })).toEqual(basics)
   })
 
   it('numbers set-up lines as the user sees them', () => {
@@ -226,9 +229,12 @@ describe('checks before sending', () => {
     expect(errors[`overrides.${b.key}.user`]?.[0]).toMatch(/twice/)
   })
 
-  it('asks only for a name on the local resource', () => {
+  it('asks only for a name and the accounts on the local resource', () => {
     expect(checkForm({ ...emptyForm(''), name: 'local' }, editLocal)).toEqual({})
     expect(Object.keys(checkForm(emptyForm(''), editLocal))).toEqual(['name'])
+    expect(Object.keys(checkForm({ ...emptyForm(''), name: 'local', account_rule: ' ' }, editLocal))).toEqual([
+      'account_rule',
+    ])
   })
 })
 

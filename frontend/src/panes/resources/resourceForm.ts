@@ -166,7 +166,10 @@ const PORT_MESSAGE = 'Enter a port from 1 to 65535, or leave it empty for 22.'
 export function checkForm(form: ResourceForm, context: FormContext): FormErrors {
   const errors: FormErrors = {}
   if (form.name.trim() === '') add(errors, 'name', 'Give the resource a name, e.g. “cluster”.')
-  if (context.kind === 'local') return errors
+  if (context.kind === 'local') {
+    if (context.isAdmin) checkAccounts(form, errors)
+    return errors
+  }
 
   const shared = isSharedForm(form, context)
   if (form.host.trim() === '') add(errors, 'host', 'Enter the host name or address, e.g. login.example.org.')
@@ -182,21 +185,51 @@ export function checkForm(form: ResourceForm, context: FormContext): FormErrors 
       add(errors, `hops.${hop.key}.auth_method`, 'Certificates from labgate are for shared resources only.')
     }
   })
-  if (shared && context.isAdmin) {
-    if (form.account_rule.trim() === '') {
-      add(errors, 'account_rule', 'Enter the rule, e.g. {username} for the same name as in labgate.')
-    }
-    const seen = new Set<string>()
-    for (const row of form.overrides) {
-      const user = row.user.trim()
-      if (user === '' && row.account.trim() === '') continue
-      if (user === '') add(errors, `overrides.${row.key}.user`, 'Enter the labgate user name.')
-      else if (seen.has(user)) add(errors, `overrides.${row.key}.user`, `${user} is listed twice.`)
-      if (row.account.trim() === '') add(errors, `overrides.${row.key}.account`, 'Enter the account on the host.')
-      seen.add(user)
-    }
-  }
+  if (shared && context.isAdmin) checkAccounts(form, errors)
   return errors
+}
+
+/**
+ * Whether the form maps labgate users to accounts (the rule and its exceptions): an
+ * administrator's shared resource, or `local` (each user's own OS account there when
+ * the server runs as root).
+ */
+export function mapsAccounts(form: ResourceForm, context: FormContext): boolean {
+  return context.isAdmin && (context.kind === 'local' || isSharedForm(form, context))
+}
+
+function checkAccounts(form: ResourceForm, errors: FormErrors): void {
+  if (form.account_rule.trim() === '') {
+    add(errors, 'account_rule', 'Enter the rule, e.g. {username} for the same name as in labgate.')
+  }
+  const seen = new Set<string>()
+  for (const row of form.overrides) {
+    const user = row.user.trim()
+    if (user === '' && row.account.trim() === '') continue
+    if (user === '') add(errors, `overrides.${row.key}.user`, 'Enter the labgate user name.')
+    else if (seen.has(user)) add(errors, `overrides.${row.key}.user`, `${user} is listed twice.`)
+    if (row.account.trim() === '') add(errors, `overrides.${row.key}.account`, 'Enter the account on the host.')
+    seen.add(user)
+  }
+}
+
+function accountFields(form: ResourceForm): Pick<ResourceCreate, 'account_rule' | 'account_overrides'> {
+  return {
+    account_rule: form.account_rule.trim(),
+    account_overrides: Object.fromEntries(
+      form.overrides
+        .filter((row) => row.user.trim() !== '' || row.account.trim() !== '')
+        .map((row) => [row.user.trim(), row.account.trim()]),
+    ),
+  }
+}
+
+function accountKeys(form: ResourceForm, keys: Set<string>): void {
+  for (const key of ['account_rule', 'overrides']) keys.add(key)
+  for (const row of form.overrides) {
+    keys.add(`overrides.${row.key}.user`)
+    keys.add(`overrides.${row.key}.account`)
+  }
 }
 
 export function hasErrors(errors: FormErrors): boolean {
@@ -226,7 +259,7 @@ export function payloadFromForm(form: ResourceForm, context: FormContext): Resou
     python: form.python.trim() || DEFAULT_PYTHON,
     setup_lines: setupLines(form.setup).lines,
   }
-  if (context.kind === 'local') return common
+  if (context.kind === 'local') return context.isAdmin ? { ...common, ...accountFields(form) } : common
 
   const shared = isSharedForm(form, context)
   const body: ResourceCreate = {
@@ -241,12 +274,7 @@ export function payloadFromForm(form: ResourceForm, context: FormContext): Resou
   if (context.mode === 'create' && shared) body.shared = true
   if (shared && context.isAdmin) {
     body.groups = [...form.groups]
-    body.account_rule = form.account_rule.trim()
-    body.account_overrides = Object.fromEntries(
-      form.overrides
-        .filter((row) => row.user.trim() !== '' || row.account.trim() !== '')
-        .map((row) => [row.user.trim(), row.account.trim()]),
-    )
+    Object.assign(body, accountFields(form))
   }
   return body
 }
@@ -259,17 +287,17 @@ export function createPayload(form: ResourceForm, isAdmin: boolean): ResourceCre
 /** Every error key the dialog shows next to a field for this form. */
 export function placedKeys(form: ResourceForm, context: FormContext): Set<string> {
   const keys = new Set<string>(['name', 'description', 'python', 'setup'])
-  if (context.kind === 'local') return keys
+  if (context.kind === 'local') {
+    if (context.isAdmin) accountKeys(form, keys)
+    return keys
+  }
   const shared = isSharedForm(form, context)
   for (const key of ['host', 'port', 'auth_method', 'hops']) keys.add(key)
   if (!shared) keys.add('username')
   for (const hop of form.hops) for (const field of HOP_FIELDS) keys.add(`hops.${hop.key}.${field}`)
   if (shared && context.isAdmin) {
-    for (const key of ['groups', 'account_rule', 'overrides']) keys.add(key)
-    for (const row of form.overrides) {
-      keys.add(`overrides.${row.key}.user`)
-      keys.add(`overrides.${row.key}.account`)
-    }
+    keys.add('groups')
+    accountKeys(form, keys)
   }
   return keys
 }
