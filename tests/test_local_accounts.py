@@ -19,8 +19,11 @@ from typing import Any
 
 import pytest
 
+from labgate.auth.policy import effective_local_resource
 from labgate.credentials.vault import SECRET_FILE, Vault
 from labgate.db.models import Role
+from labgate.resources.catalog import AccountMapping
+from labgate.resources.local_accounts import account_summary
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.eventually import eventually
@@ -279,3 +282,26 @@ async def test_the_data_directory_and_secret_are_the_servers_alone(tmp_path: Pat
     Vault.from_settings(Settings(data_dir=data_dir))
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
+def test_the_banner_line_says_which_account_the_administrator_gets(
+    first_account: OsUser, settings: Settings
+) -> None:
+    ordinary = AccountMapping(first_account.name, explicit=False)
+    assert account_summary(ordinary, "admin", settings) == (
+        f"On 'local', admin works as the OS account {first_account.name!r}."
+    )
+    root = account_summary(AccountMapping("root", explicit=True), "admin", settings)
+    assert "(root: the machine's administrator account)" in root
+    assert "refuses" in account_summary(AccountMapping("root", explicit=False), "root", settings)
+    missing = AccountMapping(unique_account_name(), explicit=False)
+    assert "does not exist yet" in account_summary(missing, "admin", settings)
+    settings.local_create_accounts = True
+    assert "created at the first connection" in account_summary(missing, "admin", settings)
+
+
+def test_auto_gives_local_to_everyone_only_on_a_server_running_as_root() -> None:
+    assert effective_local_resource("auto", server_is_root=True) == "everyone"
+    assert effective_local_resource("auto", server_is_root=False) == "admins"
+    for setting in ("admins", "everyone", "off"):
+        assert effective_local_resource(setting, server_is_root=True) == setting
