@@ -108,7 +108,8 @@ class AppState:
     @cached_property
     def fanout(self) -> Fanout:
         """Changes of sessions told to the other replicas (on PostgreSQL): to their tabs,
-        and to their proxies, which forget where the session's URL led."""
+        and to their proxies, which forget where the session's URL led; requests for more
+        time asked or decided, to their administrators' tabs."""
         fanout = Fanout(self.database)
 
         def changed_elsewhere(user_id: int, session_id: str) -> None:
@@ -120,6 +121,14 @@ class AppState:
             self.lifecycle.hub,
             encode=lambda change: change.session_id,
             receive=changed_elsewhere,
+        )
+        fanout.share(
+            "extension",
+            self.lifecycle.requests,
+            encode=str,
+            receive=lambda user_id, extension_id: self.lifecycle.requests.deliver(
+                user_id, int(extension_id)
+            ),
         )
         return fanout
 

@@ -1,7 +1,9 @@
 """The events WebSocket: live status of the caller's resource connections, the progress
 of their copy and move jobs run by this replica, changes of their sessions made by any
-replica (``session_changed``: read the session again), and ``resync`` (read everything
-again) when news from the other replicas may have been missed (``labgate.fanout``)."""
+replica (``session_changed``: read the session again), for administrators the requests
+for more time asked or decided anywhere (``extension_requests``: read the list again), and
+``resync`` (read everything again) when news from the other replicas may have been missed
+(``labgate.fanout``)."""
 
 from __future__ import annotations
 
@@ -11,19 +13,26 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, WebSocket
+from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect
 
 from labgate.api.deps import accept_websocket, get_state
 from labgate.api.resources import StatusOut
 from labgate.api.transfers import TransferOut
 from labgate.auth.policy import Action
+from labgate.db.models import Role, User
 from labgate.resources import catalog
 from labgate.resources.status import Status
+from labgate.sessions.lifecycle import ADMINS
+from labgate.state import AppState
 
 router = APIRouter(tags=["events"])
 
 Event = TypeVar("Event")
 Message = dict[str, Any]
+# Where a tab that is not an administrator's subscribes for administrators' news: nothing
+# is ever put there (user ids are positive, ADMINS is 0).
+NOBODY = -1
 
 
 def _event(resource_id: int, status: Status) -> Message:
@@ -53,6 +62,7 @@ async def events(websocket: WebSocket) -> None:
         state.transfers.hub.subscribe(principal.user_id) as transfers,
         state.lifecycle.hub.subscribe(principal.user_id) as sessions,
         state.fanout.resyncs.subscribe(principal.user_id) as resyncs,
+        state.lifecycle.requests.subscribe(ADMINS if principal.is_admin else NOBODY) as requests,
     ):
         async with state.database.read() as db:
             resources = await catalog.visible_resources(db, principal, state.settings)
@@ -72,6 +82,7 @@ async def events(websocket: WebSocket) -> None:
                 )
             ),
             asyncio.create_task(_forward(resyncs, outbox, lambda kind: {"type": kind})),
+            asyncio.create_task(_tell_administrator(state, principal.user_id, requests, outbox)),
         ]
         # The browser sends nothing; reading notices when it leaves.
         leaving = asyncio.create_task(_until_closed(websocket))
@@ -92,6 +103,19 @@ async def events(websocket: WebSocket) -> None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+async def _tell_administrator(
+    state: AppState, user_id: int, source: asyncio.Queue[int], sink: asyncio.Queue[Message]
+) -> None:
+    """Requests for more time asked or decided, while the user is still an administrator:
+    the socket outlives a demotion (it was opened to hear of the user's own things)."""
+    while True:
+        await source.get()
+        async with state.database.read() as db:
+            role = await db.scalar(select(User.role).where(User.id == user_id))
+        if role == Role.ADMIN.value:
+            await sink.put({"type": "extension_requests"})
 
 
 async def _until_closed(websocket: WebSocket) -> None:

@@ -19,7 +19,7 @@ from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
-from labgate.db.models import LIVE_SESSION_STATES, AppSession, SessionExtension
+from labgate.db.models import LIVE_SESSION_STATES, AppSession, ExtensionState, SessionExtension
 from labgate.launching.template import AppTemplate
 from labgate.sessions import service
 from labgate.sessions.policy import idle_stop_at
@@ -56,6 +56,10 @@ class ExtendIn(Body):
 
 class DecideIn(Body):
     grant: StrictBool
+    #: With a grant: the hours given (default: those asked).
+    hours: Annotated[int, Field(ge=1, le=24 * 30)] | None = None
+    #: Shown to the user with the decision (why not, usually).
+    answer: Annotated[str, StringConstraints(max_length=2000, strip_whitespace=True)] = ""
 
 
 class ExtensionOut(BaseModel):
@@ -66,6 +70,10 @@ class ExtensionOut(BaseModel):
     state: str
     requested_at: datetime
     decided_at: datetime | None
+    #: The hours given, once granted (an administrator may give another amount).
+    granted_hours: int | None
+    #: The administrator's word to the user with their decision.
+    answer: str
 
     @classmethod
     def of(cls, row: SessionExtension) -> ExtensionOut:
@@ -77,6 +85,61 @@ class ExtensionOut(BaseModel):
             state=row.state,
             requested_at=row.requested_at,
             decided_at=row.decided_at,
+            granted_hours=row.granted_hours,
+            answer=row.answer,
+        )
+
+
+class RequestedForOut(BaseModel):
+    """The session a request for more time is for, as its decider needs to see it."""
+
+    title: str
+    template: str
+    #: The template's title ("JupyterLab"); its id when no plug-in gives it any more.
+    template_title: str
+    launcher: str
+    resource_id: Id
+    resource_name: str
+    state: str
+    created_at: datetime
+    ready_at: datetime | None
+    ends_at: datetime | None
+    idle_stop_at: datetime | None
+
+
+class ExtensionRequestOut(ExtensionOut):
+    """A request for more time, for the administrators deciding it."""
+
+    username: str
+    display_name: str
+    session: RequestedForOut
+    #: The administrator who decided it (null: waiting, granted at once, or deleted since).
+    decided_by: str | None
+
+    @classmethod
+    def of_request(
+        cls, request: service.ExtensionRequest, template: AppTemplate | None
+    ) -> ExtensionRequestOut:
+        row = request.session
+        live = row.state in LIVE_SESSION_STATES
+        return cls(
+            **ExtensionOut.of(request.extension).model_dump(),
+            username=request.username,
+            display_name=request.display_name,
+            decided_by=request.decided_by,
+            session=RequestedForOut(
+                title=row.title,
+                template=row.template,
+                template_title=template.title if template else row.template,
+                launcher=row.launcher,
+                resource_id=row.resource_id,
+                resource_name=request.resource_name,
+                state=row.state,
+                created_at=row.created_at,
+                ready_at=row.ready_at,
+                ends_at=row.ends_at if live else None,
+                idle_stop_at=idle_stop_at(row.last_activity_at, row.idle_minutes) if live else None,
+            ),
         )
 
 
@@ -271,22 +334,36 @@ async def extend_session(
         launchers=state.plugins.launchers(),
     )
     after_commit(request, lambda: state.lifecycle.changed(row.id, row.user_id))
+    if extension.state == ExtensionState.PENDING.value:
+        extension_id = extension.id
+        after_commit(request, lambda: state.lifecycle.request_changed(extension_id))
     return SessionOut.of(row, state.templates.get(row.template), extension)
 
 
 class ExtensionList(BaseModel):
-    extensions: list[ExtensionOut]
+    extensions: list[ExtensionRequestOut]
 
 
 @router.get("/session-extensions", summary="Requests for more time (administrators)")
 async def list_extensions(
     principal: CurrentPrincipal,
+    state: State,
     db: Db,
-    status: Literal["pending", "granted", "refused"] | None = "pending",
+    status: Literal["pending", "decided", "granted", "refused"] = "pending",
 ) -> ExtensionList:
+    """``decided``: those administrators decided in the last seven days, the latest
+    decision first (not those granted at once within the policy)."""
     authorize(principal, Action.DECIDE_EXTENSIONS)
-    rows = await service.extension_requests(db, status)
-    return ExtensionList(extensions=[ExtensionOut.of(r) for r in rows])
+    if status == "decided":
+        found = await service.extension_requests(db, None, decided=True)
+    else:
+        found = await service.extension_requests(db, status)
+    return ExtensionList(
+        extensions=[
+            ExtensionRequestOut.of_request(r, state.templates.get(r.session.template))
+            for r in found
+        ]
+    )
 
 
 @router.post("/session-extensions/{extension_id}", summary="Grant or refuse more time")
@@ -306,9 +383,12 @@ async def decide_extension(
         extension_id,
         granted=body.grant,
         launchers=state.plugins.launchers(),
+        hours=body.hours,
+        answer=body.answer,
     )
     if decision.session is not None:
         owner = decision.session.user_id
         session_id = decision.extension.session_id
         after_commit(request, lambda: state.lifecycle.changed(session_id, owner))
+    after_commit(request, lambda: state.lifecycle.request_changed(extension_id))
     return ExtensionOut.of(decision.extension)

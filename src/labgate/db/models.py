@@ -457,6 +457,11 @@ class SessionExtension(Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # What was given: ``hours`` when granted as asked (or at once), another amount when an
+    # administrator chose it; None until granted.
+    granted_hours: Mapped[int | None] = mapped_column(Integer)
+    # The administrator's word to the user with their decision (why not, usually).
+    answer: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 # -- transfers ---------------------------------------------------------------------------

@@ -69,6 +69,10 @@ class SessionChanged:
     user_id: int
 
 
+#: The key of administrators' news in :attr:`Lifecycle.requests`: no user has the id 0.
+ADMINS = 0
+
+
 class Connections(Protocol):
     """The owners' connections to their resources (``resources.connections``)."""
 
@@ -159,6 +163,9 @@ class Lifecycle:
         self.state = state
         self.replica = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
         self.hub: Hub[SessionChanged] = Hub()
+        # Requests for more time that were asked (to wait) or decided, by id, for the
+        # administrators' tabs (subscribed under ADMINS).
+        self.requests: Hub[int] = Hub()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -524,6 +531,10 @@ class Lifecycle:
         """Something else changed the session (an extension): tell the tabs, drop the route."""
         self.state.routes.drop(session_id)
         self.hub.put(user_id, SessionChanged(session_id, user_id))
+
+    def request_changed(self, extension_id: int) -> None:
+        """A request for more time now waits, or was decided: tell administrators' tabs."""
+        self.requests.put(ADMINS, extension_id)
 
     async def read_log(self, session_id: str) -> str:
         snap = await self.snapshot(session_id)

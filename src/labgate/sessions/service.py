@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from labgate.auth.principal import Principal
 from labgate.db.engine import lock_per_user
@@ -32,6 +33,7 @@ from labgate.db.models import (
     Resource,
     SessionExtension,
     SessionState,
+    User,
 )
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
@@ -109,12 +111,51 @@ async def latest_extensions(db: AsyncSession, ids: list[str]) -> dict[str, Sessi
     return {row.session_id: row for row in rows}  # the newest wins
 
 
-async def extension_requests(db: AsyncSession, state: str | None) -> list[SessionExtension]:
-    """Requests for more time, newest first; only those in ``state`` when given."""
-    query = select(SessionExtension).order_by(SessionExtension.requested_at.desc()).limit(LISTED)
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """A request for more time with what an administrator deciding it wants to know:
+    whose, for which session on which resource, and who decided it."""
+
+    extension: SessionExtension
+    session: AppSession
+    username: str
+    display_name: str
+    resource_name: str
+    decided_by: str | None
+
+
+#: How long an administrator's decisions stay listed (``extension_requests(decided=True)``).
+DECIDED_LISTED_FOR = timedelta(days=7)
+
+
+async def extension_requests(
+    db: AsyncSession, state: str | None, *, decided: bool = False
+) -> list[ExtensionRequest]:
+    """Requests for more time, newest first; only those in ``state`` when given. With
+    ``decided``: those an administrator decided in the last :data:`DECIDED_LISTED_FOR`,
+    the latest decision first (those granted at once within the policy are left out: an
+    automatic grant is decided the moment it is asked)."""
+    decider = aliased(User)
+    query = (
+        select(SessionExtension, AppSession, User.username, User.display_name, Resource.name)
+        .add_columns(decider.username)
+        .join(AppSession, AppSession.id == SessionExtension.session_id)
+        .join(User, User.id == AppSession.user_id)
+        .join(Resource, Resource.id == AppSession.resource_id)
+        .outerjoin(decider, decider.id == SessionExtension.decided_by)
+        .limit(LISTED)
+    )
     if state is not None:
         query = query.where(SessionExtension.state == state)
-    return list(await db.scalars(query))
+    if decided:
+        query = query.where(
+            SessionExtension.state != ExtensionState.PENDING.value,
+            SessionExtension.decided_at > SessionExtension.requested_at,
+            SessionExtension.decided_at >= utcnow() - DECIDED_LISTED_FOR,
+        ).order_by(SessionExtension.decided_at.desc())
+    else:
+        query = query.order_by(SessionExtension.requested_at.desc())
+    return [ExtensionRequest(*row) for row in (await db.execute(query)).all()]
 
 
 # -- launching, stopping, forgetting --------------------------------------------------------
@@ -277,6 +318,7 @@ async def extend(
     )
     db.add(extension)
     if automatic:
+        extension.granted_hours = hours
         grant(row, hours, now, launchers)
     await db.flush()
     return extension
@@ -336,10 +378,16 @@ async def decide(
     *,
     granted: bool,
     launchers: Mapping[str, Launcher],
+    hours: int | None = None,
+    answer: str = "",
 ) -> Decision:
     """An administrator grants or refuses a waiting request, once: a second decision,
-    even at the same time, is refused (409). A grant moves a live session's end
-    (:func:`grant`), unless its owner may no longer use its resource (403)."""
+    even at the same time, is refused (409). A grant gives ``hours`` (those asked when
+    None) and moves a live session's end (:func:`grant`), unless its owner may no
+    longer use its resource (403). ``answer`` is shown to the user with the decision."""
+    if hours is not None and not granted:
+        message = "Hours are given only with a grant."
+        raise ValidationFailed(message, details=[FieldProblem("body.hours", message)])
     # Locked (PostgreSQL) so that two administrators deciding at once take turns: the
     # second finds it decided.
     extension = await db.get(
@@ -353,11 +401,14 @@ async def decide(
     extension.state = (ExtensionState.GRANTED if granted else ExtensionState.REFUSED).value
     extension.decided_at = now
     extension.decided_by = principal.user_id
+    extension.answer = answer
+    if granted:
+        extension.granted_hours = extension.hours if hours is None else hours
     row = await db.get(AppSession, extension.session_id)
     if row is not None:
         await one_at_a_time(db, row.user_id)  # with the owner's own extensions
         await db.refresh(row)
     if row is not None and granted and row.state in LIVE_SESSION_STATES:
         await check_owner_access(db, settings, row)
-        grant(row, extension.hours, now, launchers)
+        grant(row, extension.granted_hours or extension.hours, now, launchers)
     return Decision(extension, row)
