@@ -435,7 +435,7 @@ def test_the_builtin_panes_are_the_front_ends() -> None:
     names = dict(
         re.findall(r"export const (\w+_PANE) = '([\w-]+)'", (panes / "opening.ts").read_text())
     )
-    found: dict[str, tuple[str, bool]] = {}
+    found: dict[str, tuple[str, bool, bool]] = {}
     for index in panes.glob("*/index.ts"):
         for call in re.findall(r"registerPane\(\{(.*?)\}\)", index.read_text(), re.S):
             kind = re.search(r"kind: (?:'([\w-]+)'|(\w+))", call)
@@ -443,8 +443,9 @@ def test_the_builtin_panes_are_the_front_ends() -> None:
             assert kind is not None, call
             assert title is not None, call
             in_menu = "inMenu: false" not in call
-            found[kind.group(1) or names[kind.group(2)]] = (title.group(1), in_menu)
-    assert found == {p.kind: (p.title, p.in_menu) for p in PANES}
+            admin_only = "adminOnly: true" in call
+            found[kind.group(1) or names[kind.group(2)]] = (title.group(1), in_menu, admin_only)
+    assert found == {p.kind: (p.title, p.in_menu, p.admin_only) for p in PANES}
 
 
 async def test_info_without_a_login_says_what_labgates_own_give(client: httpx.AsyncClient) -> None:

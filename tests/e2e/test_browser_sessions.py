@@ -150,7 +150,8 @@ async def test_launch_a_web_app_use_it_and_stop_it(server: RunningServer, site: 
         # Extend: two hours, granted at once.
         await row.get_by_test_id("session-extend").click()
         await expect(page.get_by_text("2 more hours")).to_be_visible()
-        # A longer request waits for an administrator, who grants it here.
+        # A longer request waits for an administrator: the Sessions pane says so and
+        # leads to the requests, where it is granted (more: e2e/test_browser_admin.py).
         session_id = await row.get_attribute("data-session-id")
         api = Browser(server, "admin", ADMIN_PASSWORD)
         try:
@@ -158,13 +159,15 @@ async def test_launch_a_web_app_use_it_and_stop_it(server: RunningServer, site: 
             assert asked.json()["extension"]["state"] == "pending"
         finally:
             api.close()
-        await page.get_by_test_id("pane-menu").click()
-        await page.get_by_test_id("pane-menu-sessions").click()
+        await page.get_by_test_id("sessions-open-requests").click()
         request = page.get_by_test_id("extension-request").first
         await expect(request).to_have_attribute("data-session-id", str(session_id))
         await page.screenshot(path=shot("04b-extension-request"))
         await request.get_by_test_id("extension-grant").click()
-        await expect(page.get_by_test_id("extension-requests")).to_be_hidden()
+        await expect(page.get_by_test_id("extension-request")).to_have_count(0)
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-sessions").click()
+        await expect(page.get_by_test_id("sessions-requests-waiting")).to_have_count(0)
         row = page.get_by_test_id("session-row").first
         await row.get_by_test_id("session-stop").click()
         await expect(row).to_have_attribute("data-state", "stopped", timeout=30_000)

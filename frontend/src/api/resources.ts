@@ -443,7 +443,12 @@ export interface SessionChangedEvent {
   session_id: string
 }
 
-export type ServerEvent = ResourceStatusEvent | SessionChangedEvent
+/** For administrators: a request for more time started to wait or was decided (read the list again). */
+export interface ExtensionRequestsEvent {
+  type: 'extension_requests'
+}
+
+export type ServerEvent = ResourceStatusEvent | SessionChangedEvent | ExtensionRequestsEvent
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -44,6 +44,41 @@ export interface Extension {
   state: ExtensionState
   requested_at: string
   decided_at: string | null
+  /** The hours given once granted (an administrator may give another amount than asked). */
+  granted_hours: number | null
+  /** The administrator's word to the user with their decision. */
+  answer: string
+}
+
+/** The session a request for more time is for, as the administrator deciding it sees it. */
+export interface RequestedFor {
+  title: string
+  template: string
+  template_title: string
+  launcher: string
+  resource_id: number
+  resource_name: string
+  state: SessionState
+  created_at: string
+  ready_at: string | null
+  ends_at: string | null
+  idle_stop_at: string | null
+}
+
+/** A request for more time, for administrators: whose, for which session, who decided it. */
+export interface ExtensionRequest extends Extension {
+  username: string
+  display_name: string
+  session: RequestedFor
+  decided_by: string | null
+}
+
+export interface Decision {
+  grant: boolean
+  /** With a grant: the hours given (default: those asked). */
+  hours?: number
+  /** Shown to the user with the decision. */
+  answer?: string
 }
 
 export interface AppSession {
@@ -116,11 +151,17 @@ export async function sessionLog(id: string, client: ApiClient = api): Promise<s
   return (await client.get<{ log: string }>(`${sessionPath(id)}/log`)).log
 }
 
-/** Requests for more time waiting for an administrator (administrators only). */
-export async function listExtensionRequests(client: ApiClient = api): Promise<Extension[]> {
-  return (await client.get<{ extensions: Extension[] }>('/session-extensions?status=pending')).extensions
+/**
+ * Requests for more time (administrators only): those waiting, newest first, or those
+ * `decided` by an administrator in the last week, the latest decision first.
+ */
+export async function listExtensionRequests(
+  status: 'pending' | 'decided' = 'pending',
+  client: ApiClient = api,
+): Promise<ExtensionRequest[]> {
+  return (await client.get<{ extensions: ExtensionRequest[] }>(`/session-extensions?status=${status}`)).extensions
 }
 
-export function decideExtension(id: number, grant: boolean, client: ApiClient = api): Promise<Extension> {
-  return client.post<Extension>(`/session-extensions/${id}`, { grant })
+export function decideExtension(id: number, decision: Decision, client: ApiClient = api): Promise<Extension> {
+  return client.post<Extension>(`/session-extensions/${id}`, decision)
 }

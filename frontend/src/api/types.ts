@@ -83,6 +83,8 @@ export interface PaneInfo {
   title: string
   in_menu: boolean
   bundle: string
+  /** Offered to administrators only (the Administration menu); absent from older servers. */
+  admin_only?: boolean
 }
 
 export interface ServerInfo {

@@ -16,6 +16,8 @@ export const VIEWER_PANE = 'viewer'
 export const APP_PANE = 'app'
 export const LAUNCHER_PANE = 'launcher'
 export const SESSIONS_PANE = 'sessions'
+export const EXTENSION_REQUESTS_PANE = 'extension-requests'
+export const USERS_PANE = 'users'
 
 export interface FilesParams extends Record<string, unknown> {
   resourceId: number

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { defineComponent, h, isReactive } from 'vue'
-import { clearPaneRegistry, getPane, hasPane, listPanes, menuPanes, paneComponents, registerPane } from './registry'
+import { adminPanes, clearPaneRegistry, getPane, hasPane, listPanes, menuPanes, paneComponents, registerPane } from './registry'
 
 const Dummy = defineComponent({ render: () => h('div') })
 const Other = defineComponent({ render: () => h('span') })
@@ -72,5 +72,21 @@ describe('pane registry', () => {
       { kind: 'not-loaded', in_menu: true },
     ]
     expect(kinds(listed)).toEqual(['welcome', 'sample'])
+  })
+
+  it('offers administrators\' panes in the Administration menu only', () => {
+    registerPane({ kind: 'welcome', title: 'Welcome', component: Dummy })
+    registerPane({ kind: 'users', title: 'Users', component: Other, adminOnly: true })
+    registerPane({ kind: 'audit', title: 'Audit', component: Other, adminOnly: true })
+    expect(menuPanes().map((p) => p.kind)).toEqual(['welcome'])
+    expect(adminPanes().map((p) => p.kind)).toEqual(['users', 'audit'])
+    // The server's word counts: a pane it does not list as an administrator's is not offered as one.
+    const listed = [
+      { kind: 'welcome', in_menu: true, admin_only: false },
+      { kind: 'users', in_menu: true, admin_only: true },
+      { kind: 'audit', in_menu: true },
+    ]
+    expect(menuPanes(listed).map((p) => p.kind)).toEqual(['welcome'])
+    expect(adminPanes(listed).map((p) => p.kind)).toEqual(['users'])
   })
 })

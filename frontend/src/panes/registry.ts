@@ -21,8 +21,13 @@ export interface PaneDefinition {
   component: Component
   /** SVG path data for a 24x24 icon (stroke drawn), shown in menus. */
   icon?: string
-  /** Listed in the Panes menu (default true). Panes opened only from elsewhere set false. */
+  /** Listed in a menu (default true). Panes opened only from elsewhere set false. */
   inMenu?: boolean
+  /**
+   * For administrators only: offered in the top bar's Administration menu instead of the
+   * Panes menu (the API behind it refuses everyone else all the same).
+   */
+  adminOnly?: boolean
   /**
    * The pane may refuse to close (an editor with unsaved changes asks first): its tab's
    * close button goes through {@link setCloseGuard} in workspace.ts.
@@ -63,14 +68,37 @@ export function listPanes(): PaneDefinition[] {
   return [...panes.values()]
 }
 
+/** How the server lists a pane (/api/v1/info `panes`); servers before admin_only leave it out. */
+export interface ListedPane {
+  kind: string
+  in_menu: boolean
+  admin_only?: boolean
+}
+
+function offeredPanes(listed: readonly ListedPane[] | undefined, adminOnly: boolean): PaneDefinition[] {
+  const offered =
+    listed && listed.length > 0
+      ? new Set(listed.filter((p) => p.in_menu && Boolean(p.admin_only) === adminOnly).map((p) => p.kind))
+      : null
+  return listPanes().filter(
+    (pane) =>
+      pane.inMenu !== false && Boolean(pane.adminOnly) === adminOnly && (offered === null || offered.has(pane.kind)),
+  )
+}
+
 /**
  * The panes the Panes menu offers: registered for the menu and, when the server lists
  * panes (/api/v1/info `panes`: labgate's own and plug-ins'), listed there for the menu.
- * Without the server's list, every registered one.
+ * Without the server's list, every registered one. Administrators' panes are not among
+ * them ({@link adminPanes}).
  */
-export function menuPanes(listed?: readonly { kind: string; in_menu: boolean }[]): PaneDefinition[] {
-  const offered = listed && listed.length > 0 ? new Set(listed.filter((p) => p.in_menu).map((p) => p.kind)) : null
-  return listPanes().filter((pane) => pane.inMenu !== false && (offered === null || offered.has(pane.kind)))
+export function menuPanes(listed?: readonly ListedPane[]): PaneDefinition[] {
+  return offeredPanes(listed, false)
+}
+
+/** The panes the Administration menu offers (to administrators), by the same rules. */
+export function adminPanes(listed?: readonly ListedPane[]): PaneDefinition[] {
+  return offeredPanes(listed, true)
 }
 
 /** `{kind: component}` for dockview's `components` option. */

@@ -132,6 +132,9 @@ export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsSt
       } else if (frame?.type === 'session_changed' && typeof frame.session_id === 'string') {
         const ev: ServerEvent = { type: 'session_changed', session_id: frame.session_id }
         for (const listener of [...eventListeners]) listener(ev)
+      } else if (frame?.type === 'extension_requests') {
+        const ev: ServerEvent = { type: 'extension_requests' }
+        for (const listener of [...eventListeners]) listener(ev)
       } else if (frame?.type === 'resync') {
         // The server may have missed news from its other replicas: read everything again.
         for (const listener of [...reconnectListeners]) listener()

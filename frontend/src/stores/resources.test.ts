@@ -1,33 +1,11 @@
 import { describe, expect, it, vi } from 'vitest'
 import { ApiError } from '../api/client'
-import type { Resource, ResourceStatus, ServerEvent } from '../api/resources'
+import type { Resource, ResourceStatus } from '../api/resources'
+import { fakeEvents } from '../testing/events'
 import { makeResource } from '../testing/resources'
 import { createResourcesStore } from './resources'
 
 const connected: ResourceStatus = { state: 'connected', message: 'Connected.', error: null, since: 'now' }
-
-function fakeEvents() {
-  const listeners = new Set<(event: ServerEvent) => void>()
-  const reconnectListeners = new Set<() => void>()
-  const release = vi.fn()
-  return {
-    events: {
-      acquire: vi.fn(() => release),
-      onEvent: (l: (event: ServerEvent) => void) => {
-        listeners.add(l)
-        return () => listeners.delete(l)
-      },
-      onReconnect: (l: () => void) => {
-        reconnectListeners.add(l)
-        return () => reconnectListeners.delete(l)
-      },
-    },
-    emit: (event: ServerEvent) => listeners.forEach((l) => l(event)),
-    reconnect: () => reconnectListeners.forEach((l) => l()),
-    release,
-    listenerCount: () => listeners.size,
-  }
-}
 
 async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await Promise.resolve()

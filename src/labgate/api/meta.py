@@ -70,6 +70,8 @@ class PaneOut(BaseModel):
     title: str
     in_menu: bool
     bundle: str
+    #: Offered to administrators only (the Administration menu).
+    admin_only: bool
 
 
 class InfoOut(BaseModel):

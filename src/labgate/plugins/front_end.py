@@ -54,13 +54,17 @@ class FileViewer:
 @dataclass(frozen=True)
 class Pane:
     """A kind of pane. ``kind`` is stored in users' saved layouts: never rename it.
-    ``in_menu``: listed in the Panes menu (panes opened only from elsewhere say False)."""
+    ``in_menu``: listed in a menu (panes opened only from elsewhere say False).
+    ``admin_only``: offered to administrators only, in the top bar's Administration menu
+    rather than the Panes menu (what it shows must still be refused to others by the
+    API it reads)."""
 
     kind: str
     title: str
     in_menu: bool = True
     #: The front-end bundle holding the component ("" for labgate's own).
     bundle: str = ""
+    admin_only: bool = False
 
     def __post_init__(self) -> None:
         _check_name("pane", self.kind)
@@ -71,6 +75,7 @@ class Pane:
             "title": self.title,
             "in_menu": self.in_menu,
             "bundle": self.bundle,
+            "admin_only": self.admin_only,
         }
 
 

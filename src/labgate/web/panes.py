@@ -1,7 +1,7 @@
 """labgate's own panes, a plug-in like any other (``register_panes``): every kind the
 front end registers (``frontend/src/panes/*/index.ts``), in the order of
 ``frontend/src/panes/builtin.ts``. Panes opened only from elsewhere (a file, a session)
-are not in the Panes menu.
+are not in the Panes menu; the administrators' own are in the Administration menu.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ PANES = (
     Pane("app", "App", in_menu=False),
     Pane("files", "Files", in_menu=False),
     Pane("viewer", "Viewer", in_menu=False),
+    Pane("extension-requests", "Requests for more time", admin_only=True),
+    Pane("users", "Users", admin_only=True),
 )
 
 
