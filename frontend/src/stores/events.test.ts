@@ -97,6 +97,16 @@ describe('events store', () => {
     expect(listener).toHaveBeenCalledWith({ type: 'resource_status', resource_id: 3, status: status('connected') })
   })
 
+  it('hands administrators\' news of requests for more time to listeners, without what else came with it', () => {
+    const { store, sockets } = setup()
+    const listener = vi.fn()
+    store.onEvent(listener)
+    store.acquire()
+    sockets.last().open()
+    sockets.last().receive({ type: 'extension_requests', id: 3 })
+    expect(listener).toHaveBeenCalledExactlyOnceWith({ type: 'extension_requests' })
+  })
+
   it('reconnects with growing back-off while the server is away', () => {
     const { store, sockets, timers } = setup()
     store.acquire()
