@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from labgate.launching.decisive import decisive_lines
 from labgate.launching.template import AppTemplate
 
 _NOT_FOUND = re.compile(r"(?:^|\s|:)([\w./-]+): (?:command )?not found", re.MULTILINE)
@@ -29,8 +30,19 @@ def unreachable_note(where: str, reason: str) -> str:
     )
 
 
+def with_decisive_lines(summary: str, log: str) -> str:
+    """``summary``, then on lines of their own the decisive lines of ``log`` (see
+    :func:`~labgate.launching.decisive.decisive_lines`), or that it printed nothing."""
+    lines = decisive_lines(log)
+    if not lines:
+        return f"{summary} It printed nothing."
+    return "\n".join([summary, *lines])
+
+
 def explain(template: AppTemplate, log: str, fallback: str) -> str:
-    """A sentence for the user: the cause when the log shows a known one, else ``fallback``."""
+    """For the user: the cause when the log shows a known one, else ``fallback``
+    followed by the app's decisive lines (:func:`with_decisive_lines`), each on a line
+    of its own."""
     unreachable = _UNREACHABLE.search(log)
     if unreachable:
         return unreachable.group(1)
@@ -60,5 +72,7 @@ def explain(template: AppTemplate, log: str, fallback: str) -> str:
             "environment does not have."
         )
     if "Permission denied" in log:
-        return f"{template.title} was refused access to a file or folder it needs (see its log)."
-    return fallback
+        return with_decisive_lines(
+            f"{template.title} was refused access to a file or folder it needs.", log
+        )
+    return with_decisive_lines(fallback, log)

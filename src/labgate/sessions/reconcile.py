@@ -29,6 +29,7 @@ from sqlalchemy import select
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, SessionState
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
+from labgate.launching.diagnosis import explain
 from labgate.launching.launcher import Endpoint
 from labgate.sessions import probes
 from labgate.sessions.lifecycle import Access, Lifecycle, Snapshot
@@ -171,7 +172,7 @@ class Reconciler:
                 f"Ended: {poll.message}",
                 if_state=SessionState.RUNNING.value,  # not if it was stopped meanwhile
                 state=final.value,
-                message=poll.message,
+                message=explain(template, text, poll.message),
                 ended_at=utcnow(),
                 log_tail=text,
             )
