@@ -253,10 +253,17 @@ def test_bad_launches_are_refused_or_fail_with_a_reason(admin: Browser, box: int
         == 404
     )
 
-    # A command that exits at once: failed, with what it said.
-    quick = launch(admin, box, "echo 'no such thing here' >&2; exit 3")
+    # A command that exits at once: failed, with what it said, its decisive line quoted
+    # in the summary; the last step is what failed, and none claims it started.
+    quick = launch(admin, box, "echo starting; echo 'error: no such thing here' >&2; exit 3")
     failed = wait_for(admin, quick["id"], "failed")
-    assert "exited with status 3" in failed["message"]
+    assert failed["message"].splitlines() == [
+        "Web app exited with status 3.",
+        "error: no such thing here",
+    ]
+    assert failed["progress"][-1] == "Web app exited with status 3."
+    assert not any("started" in line for line in failed["progress"]), failed["progress"]
+    assert failed["actions"] == [{"kind": "retry", "label": "Edit and retry"}]
     log = admin.get(f"/api/v1/sessions/{quick['id']}/log").json()["log"]
     assert "no such thing here" in log
 
@@ -264,6 +271,8 @@ def test_bad_launches_are_refused_or_fail_with_a_reason(admin: Browser, box: int
     missing = launch(admin, box, "no-such-program-anywhere --port {port}")
     failed = wait_for(admin, missing["id"], "failed")
     assert "was not found" in failed["message"]
+    assert "command was not found" in failed["progress"][-1]
+    assert not any("started" in line for line in failed["progress"][:-1]), failed["progress"]
 
     # An app that never answers: stopped after the start timeout, with its log.
     silent = launch(admin, box, "echo waiting forever; sleep 600")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labgate.agent.client import AgentCallError, AgentConnection, AgentError
@@ -53,7 +53,7 @@ def _ended_message(process: ProcessInfo, title: str) -> str:
         return f"{title} was stopped by SIG{process.signal}."
     status = process.exit_status
     if status == 127:
-        return f"{title} could not be started: its command was not found."
+        return f"{title} did not start: its command was not found (exit status 127)."
     return f"{title} exited with status {status}."
 
 
@@ -95,6 +95,10 @@ class DirectLauncher:
             "endpoint": endpoint.to_json(),
             "title": template.title,
         }
+
+    async def unusable(self, resource: ResourceAccess, setup_lines: Sequence[str]) -> str | None:
+        """Never: every resource's daemon starts programs."""
+        return None
 
     async def poll(self, resource: ResourceAccess, state: Mapping[str, Any]) -> Poll:
         agent = await resource.agent()

@@ -292,7 +292,8 @@ class Lifecycle:
             log.exception("launching session %s failed", session_id)
             snap = await self.snapshot(session_id)
             if snap is not None and snap.row.state in LIVE_SESSION_STATES:
-                await self._fail(snap.row, f"labgate could not launch the session: {exc}")
+                reason = f"labgate could not launch the session: {exc}"
+                await self._fail(snap.row, reason, step="labgate could not launch the session.")
         finally:
             with contextlib.suppress(Exception):
                 await self.release(session_id)
@@ -303,7 +304,8 @@ class Lifecycle:
         template = self.state.templates.get(row.template)
         launcher = self.launcher_named(row.launcher)
         if template is None or launcher is None:
-            await self._fail(row, f"This labgate does not know {row.template!r}/{row.launcher!r}.")
+            reason = f"This labgate does not know {row.template!r}/{row.launcher!r}."
+            await self._fail(row, reason, step=reason)
             return
         access = Access(self.state, snap.plan)
         state: Mapping[str, Any] = row.launcher_state
@@ -313,10 +315,12 @@ class Lifecycle:
             try:
                 state = await launcher.start(access, self._request(row, template, snap.plan))
             except (LaunchFailed, LabgateError) as exc:
-                await self._fail(row, str(exc))
+                await self._fail(row, str(exc), step=f"Could not start {template.title}: {exc}")
                 return
             first = SessionState.PENDING if launcher.batch else SessionState.STARTING
-            line = state.get("submitted") or f"{template.title} started; waiting for it to answer."
+            # Not "started": a program that is not found, or exits at once, was handed
+            # to the resource all the same. What it did is said once it is known.
+            line = state.get("submitted") or f"Waiting for {template.title} to answer…"
             await self.progress(row, str(line), launcher_state=dict(state), state=first.value)
         await self._until_ready(row, template, launcher, access, state)
 
@@ -414,13 +418,12 @@ class Lifecycle:
                     text = await self.launch_log(launcher, access, state)
                     with contextlib.suppress(Exception):
                         await launcher.stop(access, state)
-                    reason = explain(
-                        template,
-                        text,
+                    said = (
                         f"{template.title} did not answer within {timeout} seconds, "
-                        "so it was stopped.",
+                        "so it was stopped."
                     )
-                    await self._fail(row, reason, log_tail=text)
+                    reason = explain(template, text, said)
+                    await self._fail(row, reason, step=said, log_tail=text)
                     return
             eager = not launcher.batch and loop.time() - started < EAGER_FOR_SECONDS
             await asyncio.sleep(EAGER_POLL_SECONDS if eager else POLL_SECONDS[launcher.batch])
@@ -470,7 +473,8 @@ class Lifecycle:
         poll: Poll,
     ) -> None:
         text = await self.launch_log(launcher, access, state)
-        await self._fail(row, explain(template, text, poll.message), log_tail=text)
+        reason = explain(template, text, poll.message)
+        await self._fail(row, reason, step=poll.message, log_tail=text)
 
     async def launch_log(self, launcher: Launcher, access: Access, state: Mapping[str, Any]) -> str:
         """The end of what the app printed; empty if it cannot be read now."""
@@ -480,10 +484,12 @@ class Lifecycle:
             log.info("could not read a session's log: %s", exc)
             return ""
 
-    async def _fail(self, row: AppSession, reason: str, *, log_tail: str = "") -> None:
+    async def _fail(self, row: AppSession, reason: str, *, step: str, log_tail: str = "") -> None:
+        """The session failed: ``step``, the progress line of what failed (its last;
+        the front end marks it failed), ``reason`` the message for the user."""
         await self.progress(
             row,
-            "Failed.",
+            step,
             state=SessionState.FAILED.value,
             message=reason,
             ended_at=utcnow(),
