@@ -299,6 +299,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("DELETE", R + "/remembered-keys/{hop}"): owners_thing("write"),
     ("POST", R + "/disconnect"): owners_thing("write"),
     ("GET", R + "/system"): owners_thing("read"),
+    ("GET", R + "/launchers"): owners_thing("read"),
     ("WS", R + "/connect"): owners_thing(
         "write", request=Request(first_message={"type": "connect"}, listen=True)
     ),

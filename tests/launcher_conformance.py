@@ -18,6 +18,9 @@ and the reconciliation loop rely on it):
   rather than return as if the app had stopped. Afterwards the app is found running.
 - ``log`` returns the end of what the app printed, within ``max_bytes`` in UTF-8 (a
   character cut at the start left out), also while the app goes on printing.
+- ``unusable`` (the check the launch form asks) says None on a resource the suite can
+  launch on, and answers in time: a launcher offered nowhere it works would be useless.
+  (A launcher without the check is offered everywhere; the suite says so and skips.)
 
 Running it against a launcher (a plug-in's too): subclass :class:`LauncherConformance`
 in a test module (its name starting with ``Test``) and give it two fixtures::
@@ -70,6 +73,7 @@ from labgate.launching.launcher import (
     StopFailed,
     relay_secret,
 )
+from labgate.launching.usable import CHECK_SECONDS
 from labgate.sessions.templates import WEBAPP
 from labgate.sessions.tokens import SessionTokens, new_session_id
 from labgate.transport.base import ByteReader, StreamWriter
@@ -411,6 +415,18 @@ class LauncherConformance:
         assert isinstance(made.title, str)
         assert made.title.strip()
         assert isinstance(made.batch, bool)
+
+    async def test_it_says_it_can_be_used_where_it_works(self, launching: Launching) -> None:
+        check = getattr(launching.launcher(), "unusable", None)
+        if check is None:
+            pytest.skip("the launcher has no unusable() check: it is offered on every resource")
+        async with launching.resource.connected() as access:
+            async with asyncio.timeout(CHECK_SECONDS):
+                reason = await check(access, tuple(launching.resource.setup_lines))
+        assert reason is None, f"unusable on a resource it launches on: {reason}"
+        # And it does launch there.
+        async with launching.launched(launching.request(SERVE)) as state:
+            await launching.poll_until(state, "running")
 
     async def test_start_returns_json_state_without_secrets(self, launching: Launching) -> None:
         request = launching.request(SERVE)

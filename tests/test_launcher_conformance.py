@@ -6,11 +6,14 @@ scheduler outage). One sshd per module, one SLURM per test run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
-from labgate.launching.launcher import Launcher
+from labgate.launchers.direct import DirectLauncher
+from labgate.launchers.slurm import SlurmLauncher
+from labgate.launching.launcher import Launcher, ResourceAccess
+from labgate.launching.usable import Usable, usable_launchers
 from labgate.plugins.manager import Plugins
 from labgate.settings import Settings
 from tests.launcher_conformance import (
@@ -81,6 +84,50 @@ class TestBuiltinLaunchers(LauncherConformance):
         assert launcher_name in RESOURCES, f"say which resource {launcher_name} is tested on"
         found: SshResource = request.getfixturevalue(RESOURCES[launcher_name])
         return found
+
+
+async def test_slurm_is_unusable_where_sbatch_does_not_run(
+    ssh_resource: SshResource, slurm_resource: SshResource
+) -> None:
+    """The SSH test host without SLURM's set-up lines is no SLURM login node (sbatch is
+    installed there, but finds no configuration; without it on the PATH, it is not
+    found); with them it is. ``direct`` can be used on both."""
+    without_path = ["export PATH=/nonexistent"]
+    async with ssh_resource.connected() as access:
+        answers = await usable_launchers(Plugins.load(Settings()).launchers(), access, ())
+        assert [a.name for a in answers if a.usable] == ["direct"], answers
+        (slurm,) = [a for a in answers if a.name == "slurm"]
+        assert slurm.reason is not None
+        assert slurm.reason.startswith("SLURM is not set up on this resource: "), slurm.reason
+        missing = await SlurmLauncher().unusable(access, without_path)
+        assert missing is not None
+        assert "sbatch is not on this resource's PATH" in missing
+    async with slurm_resource.connected() as access:
+        answers = await usable_launchers(
+            Plugins.load(Settings()).launchers(), access, slurm_resource.setup_lines
+        )
+        assert all(a.usable for a in answers), answers
+
+
+async def test_the_answers_are_kept_per_connection(ssh_resource: SshResource) -> None:
+    """Asked again on the same connection, a launcher's check is not run again; a new
+    connection asks again."""
+    asked: list[object] = []
+
+    class Counting(DirectLauncher):
+        async def unusable(self, resource: ResourceAccess, setup_lines: Sequence[str]) -> str:
+            asked.append(resource)
+            return "counted"
+
+    launchers: dict[str, Launcher] = {"counting": Counting()}
+    async with ssh_resource.connected() as access:
+        first = await usable_launchers(launchers, access, ())
+        again = await usable_launchers(launchers, access, ())
+        assert first == again == [Usable("counting", "counted")]
+        assert len(asked) == 1
+    async with ssh_resource.connected() as access:
+        await usable_launchers(launchers, access, ())
+    assert len(asked) == 2
 
 
 def test_every_launcher_goes_by_its_own_name() -> None:

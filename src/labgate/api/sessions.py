@@ -21,7 +21,12 @@ from labgate.auth.policy import Action, authorize
 from labgate.auth.principal import Principal
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, ExtensionState, SessionExtension
 from labgate.launching.template import AppTemplate
+from labgate.launching.usable import usable_launchers
+from labgate.resources import catalog
+from labgate.resources.plan import plan_for
 from labgate.sessions import service
+from labgate.sessions.failure_actions import FailureAction, failure_actions
+from labgate.sessions.lifecycle import Access
 from labgate.sessions.policy import idle_stop_at
 from labgate.state import AppState
 
@@ -167,6 +172,8 @@ class SessionOut(BaseModel):
     warned_at: datetime | None
     form: dict[str, Any]
     extension: ExtensionOut | None = None
+    #: The ways on that a failed session offers (``labgate.sessions.failure_actions``).
+    actions: list[FailureAction] = Field(default_factory=list)
 
     @classmethod
     def of(
@@ -198,6 +205,7 @@ class SessionOut(BaseModel):
             warned_at=row.warned_at,
             form=dict(row.form),
             extension=ExtensionOut.of(extension) if extension else None,
+            actions=failure_actions(row, template),
         )
 
 
@@ -216,6 +224,43 @@ async def list_templates(principal: CurrentPrincipal, state: State) -> TemplateL
     return TemplateList(
         templates=[
             TemplateOut(**t.describe(), launchers=launchers) for t in state.templates.values()
+        ]
+    )
+
+
+class LauncherOut(BaseModel):
+    name: str
+    title: str
+    batch: bool
+    #: Why the resource cannot use it, for the launch form (null: it can).
+    unusable: str | None
+
+
+class LauncherList(BaseModel):
+    launchers: list[LauncherOut]
+
+
+@router.get("/resources/{resource_id}/launchers", summary="The launchers a resource can use")
+async def resource_launchers(
+    resource_id: Id, principal: CurrentPrincipal, state: State, db: Db
+) -> LauncherList:
+    """Every launcher, with why the resource cannot use it (SLURM where ``sbatch`` does
+    not run): each launcher's own check, asked on the caller's connection to the
+    resource (made if needed) and kept while it lasts."""
+    authorize(principal, Action.READ_RESOURCE)
+    resource = await catalog.get_visible(db, principal, state.settings, resource_id)
+    plan = await plan_for(db, resource, principal)
+    launchers = state.plugins.launchers()
+    answers = await usable_launchers(launchers, Access(state, plan), plan.setup_lines)
+    return LauncherList(
+        launchers=[
+            LauncherOut(
+                name=answer.name,
+                title=launchers[answer.name].title,
+                batch=launchers[answer.name].batch,
+                unusable=answer.reason,
+            )
+            for answer in answers
         ]
     )
 

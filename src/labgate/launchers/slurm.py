@@ -24,7 +24,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labgate.agent.bootstrap import agent_command, agent_payload
@@ -32,6 +32,7 @@ from labgate.agent.client import AgentCallError
 from labgate.agent.remote.wire import RELAY_SECRET_VARIABLE
 from labgate.agent.typed import RemoteFs, RemoteSystem
 from labgate.launchers.commands import CommandResult, run_command
+from labgate.launching.decisive import decisive_lines
 from labgate.launching.launcher import (
     Endpoint,
     LaunchFailed,
@@ -72,6 +73,8 @@ _ENDED = {
 # squeue, scontrol and scancel give up on an unreachable slurmctld after about 20 s;
 # one that takes longer counts as no answer, within the reconciler's check timeout.
 SCHEDULER_TIMEOUT_SECONDS = 30.0
+# ``sbatch --version`` answers at once (it reads files, asks nobody).
+CHECK_TIMEOUT_SECONDS = 15.0
 _FREE_PORT = (
     "-c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'"
 )
@@ -193,6 +196,27 @@ class SlurmLauncher:
     name = "slurm"
     batch = True
     title = "As a SLURM batch job"
+
+    async def unusable(self, resource: ResourceAccess, setup_lines: Sequence[str]) -> str | None:
+        """Unless ``sbatch`` runs there (with the set-up lines, which may load SLURM):
+        ``sbatch --version`` reads SLURM's configuration without asking the controller,
+        so it fails at once where sbatch is missing or SLURM is not set up."""
+        result = await run_command(
+            await resource.agent(),
+            "sbatch --version",
+            owner="labgate-check",
+            setup_lines=list(setup_lines),
+            limit_seconds=CHECK_TIMEOUT_SECONDS,
+        )
+        if result.ok or result.status is None:  # a slow answer does not hide it
+            return None
+        if result.status == 127:
+            return (
+                "sbatch is not on this resource's PATH: it is not a SLURM login node "
+                "(or its set-up lines do not load SLURM)."
+            )
+        said = decisive_lines(result.stderr + result.stdout, limit=1)
+        return "SLURM is not set up on this resource" + (f": {said[0]}" if said else ".")
 
     async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
         agent = await resource.agent()

@@ -175,3 +175,12 @@ class Launcher(Protocol):
         """The end of what the app printed (at most ``max_bytes`` of it in UTF-8, see
         :func:`text_tail`), for failures."""
         ...
+
+    async def unusable(self, resource: ResourceAccess, setup_lines: Sequence[str]) -> str | None:
+        """Why this launcher cannot be used on the resource, in a sentence for the launch
+        form ("sbatch is not on its PATH: it is not a SLURM login node"); None when it
+        can. ``setup_lines``: the resource's. Quick, and without side effects: it is
+        asked when the form is shown, once per connection to the resource (the answer
+        is kept while the connection lasts, ``labgate.launching.usable``). A launcher
+        without this method is offered everywhere."""
+        ...
