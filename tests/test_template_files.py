@@ -173,6 +173,10 @@ def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: P
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nreadiness = ["http"]\n',
             "readiness: Input should be a valid string",
         ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nfield_help = { logdir = "L" }\n',
+            "field_help: 'logdir' is not one of labgate's own fields",
+        ),
     ],
 )
 def test_mistakes_are_said_with_the_file(
@@ -198,6 +202,25 @@ def test_a_plugins_template_naming_an_unknown_check_is_refused(plugins: Plugins)
         "App template 'hello' of a plug-in: readiness = 'tcp' names no readiness check a "
         "plug-in provides (known: http)"
     )
+
+
+def test_help_texts_are_each_templates_own(tmp_path: Path, plugins: Plugins) -> None:
+    """No template's form talks about another app (TensorBoard's working directory once
+    spoke of JupyterLab's file browser); a file may give labgate's fields its own help."""
+    own = CODE_SERVER.replace(
+        "env =", 'field_help = { workdir = "The folder VS Code opens." }\nenv ='
+    )
+    write(tmp_path, "code-server.toml", own)
+    templates = templates_of(plugins, tmp_path)
+    titles = {template.id: template.title for template in templates.values()}
+    for template in templates.values():
+        helps = " ".join(f["help"] for f in template.describe()["fields"])
+        others = [title for id_, title in titles.items() if id_ != template.id]
+        assert not [title for title in others if title in helps], (template.id, helps)
+    workdir = next(
+        f for f in templates["code-server"].describe()["fields"] if f["name"] == "workdir"
+    )
+    assert workdir["help"] == "The folder VS Code opens."
 
 
 def test_two_files_with_one_id_and_a_missing_directory(tmp_path: Path, plugins: Plugins) -> None:

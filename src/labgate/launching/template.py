@@ -98,14 +98,20 @@ class AppTemplate:
     #: than a socket (``listen = "port"``). Both launchers give a ``listen = "socket"``
     #: template its socket (a batch job's relay reaches it on the node).
     tcp_command: str | None = None
+    #: This app's own help for labgate's fields (``workdir``, ``environment``, the batch
+    #: ones), by name, instead of their general help.
+    field_help: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
+        own = [f.describe() for f in (*COMMON_FIELDS, *self.fields, *BATCH_FIELDS)]
+        for described in own:
+            described["help"] = self.field_help.get(described["name"], described["help"])
         return {
             "id": self.id,
             "title": self.title,
             "description": self.description,
             "icon": self.icon,
-            "fields": [f.describe() for f in (*COMMON_FIELDS, *self.fields, *BATCH_FIELDS)],
+            "fields": own,
         }
 
 
@@ -117,7 +123,7 @@ COMMON_FIELDS = (
         "Working directory",
         "path",
         default="~",
-        help="Where the app starts (and, for JupyterLab, the root of its file browser).",
+        help="The folder the app starts in.",
     ),
     FormField(
         "environment",

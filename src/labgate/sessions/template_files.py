@@ -108,12 +108,22 @@ class _TemplateFile(BaseModel):
     activity: str | None = Field(None, max_length=60)
     readiness: str = Field("http", max_length=60)
     fields: list[_Field] = Field(default_factory=list)
+    field_help: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> _TemplateFile:
         if self.icon not in ICONS:
             raise ValueError(f"icon must be one of {', '.join(sorted(ICONS))}")
         reserved = {f.name for f in (*COMMON_FIELDS, *BATCH_FIELDS)}
+        for name, text in self.field_help.items():
+            if name not in reserved:
+                raise ValueError(
+                    f"field_help: {name!r} is not one of labgate's own fields ("
+                    + ", ".join(sorted(reserved))
+                    + "); a template's own fields have their help with them"
+                )
+            if len(text) > 500:
+                raise ValueError(f"field_help: {name!r}'s help is over 500 characters")
         names = [f.name for f in self.fields]
         for name in names:
             if name in reserved or name in GIVEN_PLACEHOLDERS:

@@ -38,6 +38,14 @@ JUPYTERLAB = AppTemplate(
     auth_header=("Authorization", "token {token}"),
     activity="jupyter",
     open_path="lab",
+    field_help={
+        "workdir": "The folder JupyterLab starts in: the root of its file browser.",
+        "environment": (
+            "Shell lines run before JupyterLab, after the resource's own set-up lines: "
+            "the ones that make jupyter-lab available, e.g. `source ~/venv/bin/activate`, "
+            "`conda activate analysis`, `module load jupyter`."
+        ),
+    },
 )
 
 TENSORBOARD = AppTemplate(
@@ -66,6 +74,14 @@ TENSORBOARD = AppTemplate(
             help="The folder your runs write their event files to (searched recursively).",
         ),
     ),
+    field_help={
+        "workdir": "The folder TensorBoard starts in (a relative log directory is below it).",
+        "environment": (
+            "Shell lines run before TensorBoard, after the resource's own set-up lines: "
+            "the ones that make tensorboard available, e.g. `source ~/venv/bin/activate`, "
+            "`conda activate training`, `module load tensorflow`."
+        ),
+    },
 )
 
 WEBAPP = AppTemplate(
