@@ -98,7 +98,7 @@ async def test_slurm_is_unusable_where_sbatch_does_not_run(
         assert [a.name for a in answers if a.usable] == ["direct"], answers
         (slurm,) = [a for a in answers if a.name == "slurm"]
         assert slurm.reason is not None
-        assert slurm.reason.startswith("SLURM is not set up on this resource: "), slurm.reason
+        assert slurm.reason.startswith("SLURM is not set up on this resource (sbatch"), slurm.reason
         missing = await SlurmLauncher().unusable(access, without_path)
         assert missing is not None
         assert "sbatch is not on this resource's PATH" in missing

@@ -117,6 +117,20 @@ register(
     max_bytes=32 * 1024,
 )
 register(
+    "sessions.environment",
+    dict[
+        Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")],
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=64)],
+            Annotated[str, StringConstraints(max_length=8192)],
+        ],
+    ],
+    {},
+    "The launch form's environment lines as last sent, per resource (by id) and per app "
+    "template (by id; `*`: the last ones with any template there), filled in next time.",
+    max_bytes=64 * 1024,
+)
+register(
     "files.show_hidden",
     Annotated[bool, Field(strict=True)],
     False,

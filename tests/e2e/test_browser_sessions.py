@@ -18,7 +18,7 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.support.apps import AppsEnv, write_scalars
 from tests.support.browser import chromium, results_dir
-from tests.support.eventually import eventually_sync
+from tests.support.eventually import eventually, eventually_sync
 from tests.support.files_ui import file_row, open_files
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.processes import user_directory
@@ -184,7 +184,94 @@ async def test_a_failed_launch_says_why(server: RunningServer, site: str) -> Non
         await expect(progress).to_have_attribute("data-state", "failed", timeout=60_000)
         await expect(dialog.get_by_test_id("launch-failure")).to_contain_text("was not found")
         await expect(dialog.get_by_test_id("launch-log")).to_contain_text("no-such-server")
+        # The step that failed says so; none claims the program started.
+        last = dialog.get_by_test_id("launch-step").last
+        await expect(last).to_have_attribute("data-status", "failed")
+        await expect(last).to_contain_text("command was not found")
+        await expect(progress).not_to_contain_text("started")
         await page.screenshot(path=shot("06-failed"))
+
+
+# Prints a long log, then its reason, and exits 1: the reason is at the end of the log.
+FAILS = (
+    "python3 -c \"import sys; [print('loading part', n) for n in range(300)];"
+    " print('error: the port {port} is taken by another app', file=sys.stderr); sys.exit(1)\""
+)
+SERVES = "python3 -m http.server {port} --bind 127.0.0.1"
+
+
+async def scrolled_to_the_end(log: Locator) -> bool:
+    """The log box is scrolled to its end (and has more than it shows)."""
+    found: bool = await log.evaluate(
+        "box => box.scrollHeight > box.clientHeight"
+        " && box.scrollTop + box.clientHeight >= box.scrollHeight - 8"
+    )
+    return found
+
+
+async def test_a_failure_quotes_the_app_and_edit_and_retry_launches_again(
+    server: RunningServer, site: str
+) -> None:
+    async with logged_in(server) as page:
+        dialog = await launch_form(page, "webapp", "box")
+        # box is no SLURM login node: only "On the resource itself" is offered, and why
+        # the other is missing is said.
+        missing = dialog.get_by_test_id("launch-launcher-missing")
+        await expect(missing).to_contain_text("is not offered on box")
+        await expect(dialog.get_by_test_id("launch-launcher")).to_have_count(0)
+        # Help texts show commands as code, without backticks.
+        environment_help = dialog.locator("#launch-environment-help")
+        await expect(environment_help.locator("code").first).to_be_visible()
+        await expect(environment_help).not_to_contain_text("`")
+        await dialog.get_by_test_id("launch-field-workdir").fill(site)
+        await dialog.get_by_test_id("launch-field-environment").fill("export GREETING=hello")
+        await dialog.get_by_test_id("launch-field-app_command").fill(FAILS)
+        await dialog.get_by_test_id("launch-submit").click()
+
+        progress = dialog.get_by_test_id("launch-progress")
+        await expect(progress).to_have_attribute("data-state", "failed", timeout=60_000)
+        summary = dialog.get_by_test_id("launch-failure-summary")
+        await expect(summary).to_have_text("Web app exited with status 1.")
+        quote = dialog.get_by_test_id("launch-failure-quote")
+        await expect(quote).to_contain_text("is taken by another app")
+        last = dialog.get_by_test_id("launch-step").last
+        await expect(last).to_have_attribute("data-status", "failed")
+        await expect(last).to_contain_text("Failed: Web app exited with status 1.")
+        await expect(progress).not_to_contain_text("started")
+        log = dialog.get_by_test_id("launch-log")
+        await expect(log).to_contain_text("is taken by another app")
+        await eventually(lambda: scrolled_to_the_end(log), what="the log at its end")
+        await page.screenshot(path=shot("06b-failure-quoted"))
+
+        # Edit and retry: the form again with exactly what was sent.
+        await dialog.get_by_test_id("launch-action-retry").click()
+        command = dialog.get_by_test_id("launch-field-app_command")
+        await expect(command).to_have_value(FAILS)
+        await expect(dialog.get_by_test_id("launch-field-environment")).to_have_value(
+            "export GREETING=hello"
+        )
+        await expect(dialog.get_by_test_id("launch-field-workdir")).to_have_value(site)
+        resource = dialog.get_by_test_id("launch-resource")
+        await expect(resource.locator("option:checked")).to_have_text("box")
+        await page.screenshot(path=shot("06c-retry-form"))
+        await command.fill(SERVES)
+        await dialog.get_by_test_id("launch-submit").click()
+        app = page.get_by_test_id("app-pane")
+        await expect(app).to_have_attribute("data-state", "running", timeout=60_000)
+        session_id = str(await app.get_attribute("data-session-id"))
+
+        # Another app on the same resource starts with its environment lines, which
+        # the user can forget.
+        dialog = await launch_form(page, "tensorboard", "box")
+        environment = dialog.get_by_test_id("launch-field-environment")
+        await expect(environment).to_have_value("export GREETING=hello")
+        await expect(dialog.locator("#launch-workdir-help")).not_to_contain_text("JupyterLab")
+        await page.screenshot(path=shot("06d-remembered-environment"))
+        await dialog.get_by_test_id("launch-forget-environment").click()
+        await expect(environment).to_have_value("")
+        await expect(dialog.get_by_test_id("launch-forget-environment")).to_have_count(0)
+        await dialog.get_by_test_id("launch-close").click()
+    stop(server, session_id)
 
 
 async def test_jupyterlab_runs_a_notebook_cell(

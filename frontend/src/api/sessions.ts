@@ -102,6 +102,23 @@ export interface AppSession {
   warned_at: string | null
   form: Record<string, unknown>
   extension: Extension | null
+  /** The ways on that a failed session offers, a button each (see panes/apps/failureActions.ts). */
+  actions: FailureAction[]
+}
+
+/** A way on from a failure: `kind` says what it does (`retry`: the launch form again with
+ * the session's values), `label` is the button's text. */
+export interface FailureAction {
+  kind: string
+  label: string
+}
+
+/** A launcher as one resource can use it: `unusable` says why not (null: it can). */
+export interface ResourceLauncher {
+  name: string
+  title: string
+  batch: boolean
+  unusable: string | null
 }
 
 export interface LaunchRequest {
@@ -118,6 +135,11 @@ export function isLive(session: Pick<AppSession, 'state'>): boolean {
 
 export async function listTemplates(client: ApiClient = api): Promise<AppTemplateInfo[]> {
   return (await client.get<{ templates: AppTemplateInfo[] }>('/app-templates')).templates
+}
+
+/** Which launchers the resource can use (each launcher's own check, asked there). */
+export async function resourceLaunchers(resourceId: number, client: ApiClient = api): Promise<ResourceLauncher[]> {
+  return (await client.get<{ launchers: ResourceLauncher[] }>(`/resources/${resourceId}/launchers`)).launchers
 }
 
 export function launchSession(body: LaunchRequest, client: ApiClient = api): Promise<AppSession> {

@@ -216,7 +216,7 @@ class SlurmLauncher:
                 "(or its set-up lines do not load SLURM)."
             )
         said = decisive_lines(result.stderr + result.stdout, limit=1)
-        return "SLURM is not set up on this resource" + (f": {said[0]}" if said else ".")
+        return "SLURM is not set up on this resource" + (f" ({said[0]})." if said else ".")
 
     async def start(self, resource: ResourceAccess, request: LaunchRequest) -> dict[str, Any]:
         agent = await resource.agent()

@@ -63,7 +63,7 @@ def explain(template: AppTemplate, log: str, fallback: str) -> str:
         return (
             f"{name} was not found on the resource. {fix}, or add the lines that make it "
             "available to the environment of the launch form (for example "
-            "`source ~/venv/bin/activate` or `module load jupyter`)."
+            "`source ~/venv/bin/activate` or `module load ...`)."
         )
     module = _MODULE.search(log)
     if module:

@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../../api/client'
-import type { AppTemplateInfo, TemplateField } from '../../api/sessions'
-import { checkForm, initialValues, serverErrors, visibleFields } from './launchForm'
+import type { AppTemplateInfo, ResourceLauncher, TemplateField } from '../../api/sessions'
+import {
+  checkForm,
+  forgetEnvironment,
+  initialValues,
+  offeredLaunchers,
+  rememberEnvironment,
+  rememberedEnvironment,
+  retryOf,
+  serverErrors,
+  visibleFields,
+  type RememberedEnvironments,
+} from './launchForm'
 
 function field(overrides: Partial<TemplateField>): TemplateField {
   return {
@@ -65,5 +76,62 @@ describe('launch form', () => {
       { field: 'body.template', message: 'unknown' },
     ])
     expect(serverErrors(error)).toEqual({ cpus: 'CPUs must be at least 1.' })
+  })
+})
+
+describe('edit and retry', () => {
+  it('brings back exactly what the failed launch sent', () => {
+    const failed = { resource_id: 7, launcher: 'slurm', form: { workdir: '~/runs', logdir: 'tb', cpus: 4, environment: 'module load x' } }
+    const again = retryOf(failed)
+    expect(again).toEqual({ resourceId: 7, launcher: 'slurm', form: failed.form })
+    expect(initialValues(template, { form: again.form })).toEqual({ workdir: '~/runs', logdir: 'tb', cpus: '4' })
+    // A copy: editing the form does not change the session.
+    again.form.workdir = '~/other'
+    expect(failed.form.workdir).toBe('~/runs')
+  })
+})
+
+describe('remembered environment lines', () => {
+  it('are kept per resource, and per template where they differ', () => {
+    let kept: RememberedEnvironments = {}
+    expect(rememberedEnvironment(kept, 1, 'jupyterlab')).toBeUndefined()
+    kept = rememberEnvironment(kept, 1, 'jupyterlab', 'source ~/venv/bin/activate')
+    // Another app on the same resource starts from them; another resource does not.
+    expect(rememberedEnvironment(kept, 1, 'tensorboard')).toBe('source ~/venv/bin/activate')
+    expect(rememberedEnvironment(kept, 2, 'jupyterlab')).toBeUndefined()
+    kept = rememberEnvironment(kept, 1, 'tensorboard', 'module load tensorflow')
+    expect(rememberedEnvironment(kept, 1, 'tensorboard')).toBe('module load tensorflow')
+    expect(rememberedEnvironment(kept, 1, 'jupyterlab')).toBe('source ~/venv/bin/activate')
+    // A template never launched there gets the lines used last.
+    expect(rememberedEnvironment(kept, 1, 'webapp')).toBe('module load tensorflow')
+    kept = rememberEnvironment(kept, 2, 'webapp', '')
+    expect(rememberedEnvironment(kept, 2, 'jupyterlab')).toBe('')
+  })
+
+  it('can be forgotten for one resource', () => {
+    const kept = rememberEnvironment(rememberEnvironment({}, 1, 'jupyterlab', 'a'), 2, 'jupyterlab', 'b')
+    const left = forgetEnvironment(kept, 1)
+    expect(rememberedEnvironment(left, 1, 'jupyterlab')).toBeUndefined()
+    expect(rememberedEnvironment(left, 2, 'jupyterlab')).toBe('b')
+    expect(rememberedEnvironment(kept, 1, 'jupyterlab')).toBe('a') // not changed in place
+  })
+})
+
+describe('offered launchers', () => {
+  const answers: ResourceLauncher[] = [
+    { name: 'direct', title: 'On the resource itself', batch: false, unusable: null },
+    { name: 'slurm', title: 'As a SLURM batch job', batch: true, unusable: 'sbatch is not on its PATH.' },
+  ]
+
+  it('leaves out what the resource cannot use, saying why', () => {
+    expect(offeredLaunchers(['direct', 'slurm'], answers)).toEqual({
+      offered: ['direct'],
+      missing: [{ name: 'slurm', title: 'As a SLURM batch job', reason: 'sbatch is not on its PATH.' }],
+    })
+  })
+
+  it('offers all when the resource could not be asked, or did not name one', () => {
+    expect(offeredLaunchers(['direct', 'slurm'], null)).toEqual({ offered: ['direct', 'slurm'], missing: [] })
+    expect(offeredLaunchers(['direct', 'plugin'], answers).offered).toEqual(['direct', 'plugin'])
   })
 })

@@ -4,7 +4,7 @@
  * details (`body.form.cpus`) put back on their fields.
  */
 import type { ApiError } from '../../api/client'
-import type { AppTemplateInfo, TemplateField } from '../../api/sessions'
+import type { AppSession, AppTemplateInfo, ResourceLauncher, TemplateField } from '../../api/sessions'
 
 /** As the inputs hold them: text, a checkbox's state, or a number (Vue's v-model turns
  * what is typed into an `<input type="number">` into one). */
@@ -74,4 +74,64 @@ export function serverErrors(error: ApiError): Record<string, string> {
     if (match?.[1]) out[match[1]] = detail.message
   }
   return out
+}
+
+/** The launch form's values of a session, for "Edit and retry": exactly what was sent. */
+export interface Retry {
+  resourceId: number
+  launcher: string
+  form: Record<string, unknown>
+}
+
+export function retryOf(session: Pick<AppSession, 'resource_id' | 'launcher' | 'form'>): Retry {
+  return { resourceId: session.resource_id, launcher: session.launcher, form: { ...session.form } }
+}
+
+// -- the environment lines, remembered per resource (and per template where they differ) --
+
+/** The preference holding them: by resource id, then by template id, with `*` for the
+ * lines last used with any template on that resource. */
+export const ENVIRONMENT_KEY = 'sessions.environment'
+export type RememberedEnvironments = Record<string, Record<string, string>>
+const ANY_TEMPLATE = '*'
+
+/** The lines to start with on a resource: this template's own, else the ones last used
+ * there with any template; undefined when nothing is remembered for the resource. */
+export function rememberedEnvironment(remembered: RememberedEnvironments, resourceId: number, templateId: string): string | undefined {
+  const forResource = remembered[String(resourceId)]
+  return forResource?.[templateId] ?? forResource?.[ANY_TEMPLATE]
+}
+
+/** `remembered` with `lines` kept for the resource and the template (a new object). */
+export function rememberEnvironment(remembered: RememberedEnvironments, resourceId: number, templateId: string, lines: string): RememberedEnvironments {
+  const key = String(resourceId)
+  return { ...remembered, [key]: { ...(remembered[key] ?? {}), [templateId]: lines, [ANY_TEMPLATE]: lines } }
+}
+
+/** `remembered` without anything for the resource (a new object). */
+export function forgetEnvironment(remembered: RememberedEnvironments, resourceId: number): RememberedEnvironments {
+  return Object.fromEntries(Object.entries(remembered).filter(([key]) => key !== String(resourceId)))
+}
+
+// -- the launchers a resource can use ---------------------------------------------------
+
+export interface MissingLauncher {
+  name: string
+  title: string
+  reason: string
+}
+
+/** Of the template's launchers, those the resource can use (in the template's order),
+ * and those it cannot with why. `answers` null (the resource could not be asked):
+ * all are offered. A launcher the answers do not name is offered too. */
+export function offeredLaunchers(templateLaunchers: readonly string[], answers: readonly ResourceLauncher[] | null): { offered: string[]; missing: MissingLauncher[] } {
+  const byName = new Map((answers ?? []).map((answer) => [answer.name, answer]))
+  const offered: string[] = []
+  const missing: MissingLauncher[] = []
+  for (const name of templateLaunchers) {
+    const answer = byName.get(name)
+    if (answer?.unusable) missing.push({ name, title: answer.title, reason: answer.unusable })
+    else offered.push(name)
+  }
+  return { offered, missing }
 }

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest'
+import { shownActions } from './failureActions'
+import { failureSummary, stepsOf } from './launchSteps'
+
+describe('launch steps', () => {
+  const progress = ['Starting JupyterLab on box…', 'Waiting for JupyterLab to answer…']
+
+  it('marks the last step under way while launching, failed when the launch failed', () => {
+    expect(stepsOf({ progress, state: 'starting' }).map((s) => s.status)).toEqual(['done', 'current'])
+    const failed = stepsOf({ progress: [...progress, 'JupyterLab exited with status 1.'], state: 'failed' })
+    expect(failed.map((s) => s.status)).toEqual(['done', 'done', 'failed'])
+    expect(failed[2]?.text).toBe('JupyterLab exited with status 1.')
+    expect(stepsOf({ progress: [...progress, 'JupyterLab is ready.'], state: 'running' }).map((s) => s.status)).toEqual(['done', 'done', 'done'])
+    expect(stepsOf({ progress: [], state: 'pending' })).toEqual([])
+  })
+
+  it('splits a failure into its summary and the app’s own lines', () => {
+    expect(failureSummary('JupyterLab exited with status 1.\nRunning as root is not recommended.')).toEqual({
+      summary: 'JupyterLab exited with status 1.',
+      quoted: ['Running as root is not recommended.'],
+    })
+    expect(failureSummary('jupyter-lab was not found on the resource.')).toEqual({ summary: 'jupyter-lab was not found on the resource.', quoted: [] })
+  })
+
+  it('shows the failure actions it knows, in the server’s order', () => {
+    const actions = [
+      { kind: 'future', label: 'Something new' },
+      { kind: 'retry', label: 'Edit and retry' },
+    ]
+    expect(shownActions(actions)).toEqual([{ kind: 'retry', label: 'Edit and retry' }])
+    expect(shownActions(undefined)).toEqual([])
+  })
+})
