@@ -183,7 +183,7 @@ def target_sshd(
 
 @pytest.fixture(scope="session")
 def apps_env() -> AppsEnv:
-    """JupyterLab and TensorBoard (requirements/test-apps.txt), built first if missing."""
+    """JupyterLab and TensorBoard (the apps environment's pins), built first if missing."""
     skip_unless_root("the apps environment")
     return ensure_apps_env()
 

@@ -3,11 +3,14 @@
 In the tests the resource is this machine, reached over SSH as the local account
 ``labgate-test`` with Debian's ``/usr/bin/python3``. The apps it runs come from one
 virtualenv, built by ``scripts/install-test-apps.sh`` (which ``make test`` runs through
-``scripts/install-test-deps.sh``) with the versions pinned in
-``requirements/test-apps.txt``::
+``scripts/install-test-deps.sh``) with the versions labgate pins for its users' apps
+environment (``src/labgate/launching/apps-environment.txt``, so what the tests run is what
+users get)::
 
     /opt/labgate-test-apps/<12 hex digits of the requirements' SHA-256>/
         bin/jupyter-lab  bin/tensorboard  bin/python  labgate-test-apps.txt (the stamp)
+    /opt/labgate-test-apps/<the same>-wheels/
+        a wheel of every pin, for ``app_setup_wheel_directory`` (``AppsEnv.wheels``)
 
 Every account can read and run it; only root writes it. ``$LABGATE_TEST_APPS_ROOT``
 replaces ``/opt/labgate-test-apps``. Each version of the requirements has its own
@@ -53,7 +56,7 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-REQUIREMENTS = REPO / "requirements" / "test-apps.txt"
+REQUIREMENTS = REPO / "src" / "labgate" / "launching" / "apps-environment.txt"
 INSTALL_SCRIPT = REPO / "scripts" / "install-test-apps.sh"
 ROOT_VARIABLE = "LABGATE_TEST_APPS_ROOT"
 DEFAULT_ROOT = Path("/opt/labgate-test-apps")
@@ -67,13 +70,18 @@ class AppsNotAvailable(RuntimeError):
 
 @dataclass(frozen=True)
 class AppsEnv:
-    """A complete apps environment (its stamp matches ``requirements/test-apps.txt``)."""
+    """A complete apps environment (its stamp matches the pins) and its wheel directory."""
 
     path: Path
 
     @property
     def bin(self) -> Path:
         return self.path / "bin"
+
+    @property
+    def wheels(self) -> Path:
+        """A wheel of every pin: a wheel directory for the apps environment's setup."""
+        return self.path.with_name(self.path.name + "-wheels")
 
     @property
     def python(self) -> Path:
@@ -106,17 +114,22 @@ class AppsEnv:
 
 
 def apps_env_path() -> Path:
-    """Where the environment for the current ``requirements/test-apps.txt`` lives (the
+    """Where the environment for the current pins lives (the
     same rule as ``scripts/install-test-apps.sh``)."""
     root = Path(os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)
     return root / hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
 
 
 def find_apps_env() -> AppsEnv | None:
-    """The environment if it is complete, else None. Never builds anything."""
+    """The environment if it (and its wheel directory) is complete, else None. Never
+    builds anything."""
     path = apps_env_path()
+    wheels = AppsEnv(path).wheels
     try:
-        complete = (path / STAMP_NAME).read_bytes() == REQUIREMENTS.read_bytes()
+        complete = all(
+            (where / STAMP_NAME).read_bytes() == REQUIREMENTS.read_bytes()
+            for where in (path, wheels)
+        )
     except FileNotFoundError:
         return None
     return AppsEnv(path) if complete else None
