@@ -312,6 +312,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ("WS", R + "/processes/{process_id}/attach"): owners_thing(
         "write", request=Request(listen=True)
     ),
+    ("GET", R + "/app-setup"): owners_thing("read"),
+    ("POST", R + "/app-setup"): owners_thing("write"),
     ("GET", FILES): owners_thing("read", request=Request(query=PATH)),
     ("GET", FILES + "/stat"): owners_thing("read", request=Request(query=PATH)),
     ("GET", FILES + "/du"): owners_thing("read", request=Request(query=PATH)),

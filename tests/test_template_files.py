@@ -98,7 +98,18 @@ def test_a_built_in_template_replaced(tmp_path: Path, plugins: Plugins) -> None:
     )
     templates = templates_of(plugins, tmp_path)
     assert templates["jupyterlab"].title == "JupyterLab (site)"
+    assert templates["jupyterlab"].root_arguments == ""  # not the built-in one's
     assert plugins.app_templates()["jupyterlab"].title == "JupyterLab"  # the built-in one is kept
+    assert plugins.app_templates()["jupyterlab"].root_arguments == "--allow-root"
+    write(
+        tmp_path,
+        "jupyterlab.toml",
+        'id = "jupyterlab"\ntitle = "JupyterLab (site)"\nroot_arguments = "--allow-root"\n'
+        'command = "jupyter-lab --ServerApp.port={port}"\n',
+    )
+    site = templates_of(plugins, tmp_path)["jupyterlab"]
+    command, _ = command_of(site, {}, Placeholders(base_url="/s/a/", token="t", port=1))
+    assert command.endswith('$([ "$(id -u)" = 0 ] && echo --allow-root)')
 
 
 def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: Plugins) -> None:
@@ -149,6 +160,10 @@ def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: P
             "page_rewrites: {token} is not filled in there (known: base_path, base_url)",
         ),
         ('id = "x"\ntitle = "X"\ncommand = "serve {port}\n', "toml"),  # unterminated string
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nroot_arguments = "--a; rm -r ~"\n',
+            "root_arguments: String should match pattern",
+        ),
         (
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nactivity = "kernels"\n',
             "activity = 'kernels' names no activity probe a plug-in provides (known: jupyter)",

@@ -411,6 +411,24 @@ class Settings(BaseSettings):
         "being served, labgate cancels its job as soon as the scheduler answers again, "
         "and the session ends as failed, saying why.",
     )
+    app_setup_wheel_directory: str = Field(
+        "",
+        max_length=4096,
+        description="A directory on the resources (a path as the resources see it, e.g. "
+        "on a shared file system) holding a wheel of every package labgate pins for its "
+        'apps environment ("Set up JupyterLab and TensorBoard for me"): the setup then '
+        "installs from it alone (`pip install --no-index --find-links`), for clusters "
+        "without internet. Empty: pip installs from the package index each resource "
+        "reaches. The admin guide says how to fill it.",
+    )
+    app_setup_index_url: str = Field(
+        "",
+        max_length=2048,
+        description="The package index the apps environment's setup installs from "
+        "(`pip install --index-url`), e.g. a site's mirror. Empty: pip's own default, "
+        "or what the resource's pip configuration says. Not used with "
+        "`app_setup_wheel_directory`.",
+    )
     # -- e-mail ----------------------------------------------------------------------
     smtp_host: str = Field(
         "",

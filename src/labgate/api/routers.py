@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from labgate.api import (
+    app_setup,
     archives,
     audit,
     auth,
@@ -43,6 +44,7 @@ def register_routers() -> list[APIRouter]:
             resource_connect,
             keys,
             processes,
+            app_setup,
             files,
             archives,
             uploads,

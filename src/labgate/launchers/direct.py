@@ -134,42 +134,13 @@ class DirectLauncher:
         process = await _find(agent, str(state["process_id"]))
         if process is None:
             return ""
-        printed = await self._printed(agent, state, process, max_bytes)
+        printed = await RemoteProcesses(agent).printed(process, max_bytes, _LOG_SECONDS)
         if process.running:
             endpoint = Endpoint.from_json(state["endpoint"])
             note = await _unreachable(resource, agent, endpoint)
             if note is not None:
                 printed += f"\n{note}\n".encode()
         return text_tail(printed, max_bytes)
-
-    async def _printed(
-        self,
-        agent: AgentConnection,
-        state: Mapping[str, Any],
-        process: ProcessInfo,
-        max_bytes: int,
-    ) -> bytes:
-        """The last ``max_bytes`` the app had printed when ``process`` was listed (it
-        may print more while they are read)."""
-        end = process.output_end
-        start = max(process.output_start, end - max_bytes)
-        pieces: list[bytes] = []
-        try:
-            stream = await RemoteProcesses(agent).attach(str(state["process_id"]), start)
-        except (AgentCallError, AgentError):
-            return b""
-        try:
-            async with asyncio.timeout(_LOG_SECONDS):
-                async for chunk in stream:
-                    pieces.append(chunk.data[: max(0, end - chunk.offset)])
-                    if chunk.end >= end:
-                        break
-        except TimeoutError:
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.detach()
-        return b"".join(pieces)
 
 
 async def _unreachable(

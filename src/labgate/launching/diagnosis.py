@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from labgate.launching.apps_environment import MODULES, OFFER, PROGRAMS
 from labgate.launching.decisive import decisive_lines
 from labgate.launching.template import AppTemplate
 
@@ -39,6 +40,28 @@ def with_decisive_lines(summary: str, log: str) -> str:
     return "\n".join([summary, *lines])
 
 
+def program_of(template: AppTemplate) -> str:
+    """The program the template's command starts (its first word)."""
+    return template.command.split(" ", 1)[0].strip("{}")
+
+
+def missing_program(template: AppTemplate, log: str) -> str | None:
+    """The program the log says was not found on the resource, or None."""
+    program = program_of(template)
+    missing = _NOT_FOUND.search(log)
+    if missing:
+        return missing.group(1)
+    if "No such file or directory" in log and program in log:
+        return program
+    return None
+
+
+def missing_module(log: str) -> str | None:
+    """The Python module the log says is missing, or None."""
+    module = _MODULE.search(log)
+    return module.group(1) if module else None
+
+
 def explain(template: AppTemplate, log: str, fallback: str) -> str:
     """For the user: the cause when the log shows a known one, else ``fallback``
     followed by the app's decisive lines (:func:`with_decisive_lines`), each on a line
@@ -46,29 +69,31 @@ def explain(template: AppTemplate, log: str, fallback: str) -> str:
     unreachable = _UNREACHABLE.search(log)
     if unreachable:
         return unreachable.group(1)
-    program = template.command.split(" ", 1)[0].strip("{}")
     if "Address already in use" in log or "EADDRINUSE" in log:
         return (
             f"{template.title} could not listen: the port or socket is in use by another "
             "program. Launch again to get another one."
         )
-    missing = _NOT_FOUND.search(log)
-    if missing or ("No such file or directory" in log and program in log):
-        name = missing.group(1) if missing else program
-        fix = (
-            "Check the command"
-            if any(f.shell_code for f in template.fields)
-            else f"Install {template.title} there"
-        )
+    name = missing_program(template, log)
+    if name is not None:
+        if any(f.shell_code for f in template.fields):
+            fix = "Check the command"
+        elif offers_apps_setup(template, log):
+            fix = (
+                f"labgate can set it up for you (\u201c{OFFER}\u201d); or install "
+                f"{template.title} there yourself"
+            )
+        else:
+            fix = f"Install {template.title} there"
         return (
             f"{name} was not found on the resource. {fix}, or add the lines that make it "
             "available to the environment of the launch form (for example "
             "`source ~/venv/bin/activate` or `module load ...`)."
         )
-    module = _MODULE.search(log)
-    if module:
+    module = missing_module(log)
+    if module is not None:
         return (
-            f"{template.title} needs the Python module {module.group(1)!r}, which the "
+            f"{template.title} needs the Python module {module!r}, which the "
             "environment does not have."
         )
     if "Permission denied" in log:
@@ -76,3 +101,12 @@ def explain(template: AppTemplate, log: str, fallback: str) -> str:
             f"{template.title} was refused access to a file or folder it needs.", log
         )
     return with_decisive_lines(fallback, log)
+
+
+def offers_apps_setup(template: AppTemplate, log: str) -> bool:
+    """Whether a launch of ``template`` that printed ``log`` failed because the program
+    the apps environment provides (JupyterLab, TensorBoard) is missing, so that setting
+    it up would help."""
+    if program_of(template) not in PROGRAMS:
+        return False
+    return missing_program(template, log) in PROGRAMS or missing_module(log) in MODULES

@@ -114,7 +114,8 @@ class LaunchRequest:
     form: Mapping[str, Any]
     base_url: str
     token: str
-    #: The resource's set-up lines, then the form's environment lines.
+    #: The resource's set-up lines, then the form's environment lines, then the line that
+    #: puts the apps environment labgate sets up at the end of PATH (apps_environment).
     setup_lines: Sequence[str] = field(default_factory=tuple)
     #: The resource's Python (what its agent runs on; a batch job's relay runs on it too).
     python: str = "python3"

@@ -101,6 +101,10 @@ class AppTemplate:
     #: This app's own help for labgate's fields (``workdir``, ``environment``, the batch
     #: ones), by name, instead of their general help.
     field_help: Mapping[str, str] = field(default_factory=dict)
+    #: Words added to the command when the app runs as root on the resource (JupyterLab
+    #: refuses root without ``--allow-root``). Decided on the resource when the app
+    #: starts (its account's uid), so every launcher gets it alike.
+    root_arguments: str = ""
 
     def describe(self) -> dict[str, Any]:
         own = [f.describe() for f in (*COMMON_FIELDS, *self.fields, *BATCH_FIELDS)]
@@ -313,5 +317,7 @@ def command_of(
     if "socket" not in values and template.tcp_command is not None:
         text = template.tcp_command
     command = _fill(text, values, quote=True, raw=raw)
+    if template.root_arguments:
+        command += f' $([ "$(id -u)" = 0 ] && echo {shlex.quote(template.root_arguments)})'
     env = {key: _fill(value, values, quote=False) for key, value in template.env.items()}
     return command, env

@@ -31,6 +31,7 @@ from labgate.db.engine import Database
 from labgate.db.models import LIVE_SESSION_STATES, AppSession, Resource, SessionState, User
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
+from labgate.launching import apps_environment
 from labgate.launching.diagnosis import explain
 from labgate.launching.launcher import (
     Endpoint,
@@ -337,7 +338,9 @@ class Lifecycle:
             form=row.form,
             base_url=f"/s/{row.id}/",
             token=self.state.session_tokens.open(row.sealed_token, row.id),
-            setup_lines=(*plan.setup_lines, *environment),
+            # Last: the apps environment labgate set up, at the end of PATH, so that what
+            # the lines above make available wins.
+            setup_lines=(*plan.setup_lines, *environment, apps_environment.path_line()),
             python=plan.python,
         )
 

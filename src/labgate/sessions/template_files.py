@@ -12,6 +12,7 @@ example code-server::
     ready_path = "healthz"
     keeps_base_path = false
     # readiness = "http" and activity (none) are the defaults: plug-ins add others.
+    # root_arguments = "--allow-root": added to the command when the account is root.
 
     [[fields]]
     name = "extensions_dir"
@@ -97,6 +98,7 @@ class _TemplateFile(BaseModel):
     icon: str = "apps"
     command: str = Field(min_length=1, max_length=4000)
     tcp_command: str | None = Field(None, max_length=4000)
+    root_arguments: str = Field("", max_length=400, pattern=r"^[A-Za-z0-9_=./:, -]*$")
     listen: Literal["socket", "port"] = "port"
     ready_path: str = Field("", max_length=200)
     keeps_base_path: bool = False

@@ -46,6 +46,9 @@ JUPYTERLAB = AppTemplate(
             "`conda activate analysis`, `module load jupyter`."
         ),
     },
+    # Run as root only where an administrator mapped the account to root: JupyterLab
+    # refuses that without it.
+    root_arguments="--allow-root",
 )
 
 TENSORBOARD = AppTemplate(

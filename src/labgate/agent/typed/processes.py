@@ -3,11 +3,13 @@ user's daemon runs, their output recorded with absolute offsets."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from labgate.agent.client import ProcessStream
+from labgate.agent.client import AgentCallError, AgentError, ProcessStream
 from labgate.agent.typed.base import AgentCall, Remote, agent_method, given
 
 
@@ -135,3 +137,29 @@ class RemoteProcesses(Remote):
         none (``ProcessStream.detach`` does this for a stream)."""
         answer = await call(channel=channel)
         return bool(answer["detached"])
+
+    async def printed(self, process: ProcessInfo, max_bytes: int, within: float) -> bytes:
+        """The last ``max_bytes`` that ``process`` had printed when it was listed (it may
+        print more while they are read), read for at most ``within`` seconds; what was
+        read by then (nothing if it cannot be attached to)."""
+        end = process.output_end
+        start = max(process.output_start, end - max_bytes)
+        if start >= end:
+            return b""
+        pieces: list[bytes] = []
+        try:
+            stream = await self.attach(process.id, start)
+        except (AgentCallError, AgentError):
+            return b""
+        try:
+            async with asyncio.timeout(within):
+                async for chunk in stream:
+                    pieces.append(chunk.data[: max(0, end - chunk.offset)])
+                    if chunk.end >= end:
+                        break
+        except TimeoutError:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.detach()
+        return b"".join(pieces)
