@@ -107,10 +107,13 @@ export interface AppSession {
 }
 
 /** A way on from a failure: `kind` says what it does (`retry`: the launch form again with
- * the session's values), `label` is the button's text. */
+ * the session's values; `setup_apps`: its program is missing on the resource
+ * `resource_id`, where labgate can set up JupyterLab and TensorBoard, api/appSetup.ts),
+ * `label` is the button's text. */
 export interface FailureAction {
   kind: string
   label: string
+  resource_id: number | null
 }
 
 /** A launcher as one resource can use it: `unusable` says why not (null: it can). */
@@ -155,6 +158,14 @@ const sessionPath = (id: string): string => `/sessions/${encodeURIComponent(id)}
 
 export function getSession(id: string, client: ApiClient = api): Promise<AppSession> {
   return client.get<AppSession>(sessionPath(id))
+}
+
+/** The same app, on the same resource, with the same form: a new session. */
+export function relaunchSession(session: AppSession, client: ApiClient = api): Promise<AppSession> {
+  return launchSession(
+    { template: session.template, resource_id: session.resource_id, launcher: session.launcher, title: session.title, form: session.form },
+    client,
+  )
 }
 
 export function stopSession(id: string, client: ApiClient = api): Promise<AppSession> {

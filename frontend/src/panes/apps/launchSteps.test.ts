@@ -24,10 +24,12 @@ describe('launch steps', () => {
 
   it('shows the failure actions it knows, in the server’s order', () => {
     const actions = [
-      { kind: 'future', label: 'Something new' },
-      { kind: 'retry', label: 'Edit and retry' },
+      { kind: 'future', label: 'Something new', resource_id: null },
+      { kind: 'setup_apps', label: 'Set up JupyterLab and TensorBoard for me', resource_id: 7 },
+      { kind: 'retry', label: 'Edit and retry', resource_id: null },
     ]
-    expect(shownActions(actions)).toEqual([{ kind: 'retry', label: 'Edit and retry' }])
+    // setup_apps has a component of its own (AppSetupOffer), not a footer button.
+    expect(shownActions(actions)).toEqual([{ kind: 'retry', label: 'Edit and retry', resource_id: null }])
     expect(shownActions(undefined)).toEqual([])
   })
 })
