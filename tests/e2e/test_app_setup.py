@@ -35,6 +35,8 @@ from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
 pytestmark = pytest.mark.e2e
 
+RETRY = {"kind": "retry", "label": "Edit and retry", "resource_id": None}
+
 ADMIN_PASSWORD = "admin password for the apps setup"
 # A user who has never set anything up (the daemon remembers the admin's failed setup).
 NEWCOMER, NEWCOMER_PASSWORD = "newcomer", "newcomer's password for the apps setup"
@@ -131,12 +133,13 @@ def test_a_launch_without_jupyterlab_offers_the_setup(admin: Browser, box: int) 
     failed = failed_jupyterlab(admin, box)
     assert failed["message"].startswith("jupyter-lab was not found on the resource."), failed
     assert failed["actions"] == [
-        {"kind": "setup_apps", "label": apps_environment.OFFER, "resource_id": box}
+        {"kind": "setup_apps", "label": apps_environment.OFFER, "resource_id": box},
+        RETRY,
     ]
     assert setup_state(admin, box)["state"] == "absent"
     # A web app whose own command is missing is the user's to fix: no offer.
     webapp = launch(admin, box, "webapp", form={"app_command": "no-such-app --port {port}"})
-    assert wait_for(admin, webapp["id"], "failed")["actions"] == []
+    assert wait_for(admin, webapp["id"], "failed")["actions"] == [RETRY]
 
 
 @pytest.mark.usefixtures("no_apps_environment")

@@ -263,7 +263,7 @@ def test_bad_launches_are_refused_or_fail_with_a_reason(admin: Browser, box: int
     ]
     assert failed["progress"][-1] == "Web app exited with status 3."
     assert not any("started" in line for line in failed["progress"]), failed["progress"]
-    assert failed["actions"] == [{"kind": "retry", "label": "Edit and retry"}]
+    assert failed["actions"] == [{"kind": "retry", "label": "Edit and retry", "resource_id": None}]
     log = admin.get(f"/api/v1/sessions/{quick['id']}/log").json()["log"]
     assert "no such thing here" in log
 
