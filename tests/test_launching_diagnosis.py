@@ -110,4 +110,6 @@ def test_an_unknown_cause_is_summed_up_with_the_apps_own_words() -> None:
 
 def test_a_known_cause_is_said_in_words_to_act_on() -> None:
     message = explain(JUPYTERLAB, printed("command-not-found"), "JupyterLab exited with 127.")
-    assert message.startswith("jupyter-lab was not found on the resource. Install JupyterLab")
+    assert message.startswith(
+        "jupyter-lab was not found on the resource. labgate can set it up for you"
+    )
