@@ -27,19 +27,12 @@ from tests.support.eventually import PATIENCE_SECONDS, NotEventually, eventually
 from tests.support.labgate_api import Browser, server_env
 from tests.support.server import RunningServer
 from tests.support.sshd import SshServer
+from tests.support.terminal_ui import lines_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 ADMIN_PASSWORD = "admin password for terminals"
 SECRET = "the server secret of the terminal tests"
-
-# The whole buffer of a pane's terminal (scrollback included), one string per line.
-READ_BUFFER = """el => {
-  const buffer = el.xterm.buffer.active
-  const lines = []
-  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true))
-  return lines
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +109,6 @@ async def new_id(pane: Locator) -> str:
     process_id = await pane.get_attribute("data-process-id")
     assert process_id
     return process_id
-
-
-async def lines_of(pane: Locator) -> list[str]:
-    lines: list[str] = await pane.get_by_test_id("terminal-screen").evaluate(READ_BUFFER)
-    return lines
 
 
 async def terminal(pane: Locator, expression: str) -> Any:

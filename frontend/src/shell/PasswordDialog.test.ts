@@ -6,6 +6,7 @@ import { passwordChangeRequired, session, startSession } from '../stores/session
 import PasswordDialog from './PasswordDialog.vue'
 
 const SUCCESS = 'Password changed. Other devices have been logged out.'
+const FIRST = 'Your password is set. Welcome to labgate.'
 
 function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
@@ -273,7 +274,7 @@ describe('PasswordDialog, required (one-time password)', () => {
     expect(session.status).toBe('authenticated')
     expect(api.csrfToken).toBe('csrf-1')
     expect(mounted!.open.value).toBe(false)
-    expect(notices.value.map((n) => [n.kind, n.message])).toEqual([['info', SUCCESS]])
+    expect(notices.value.map((n) => [n.kind, n.message])).toEqual([['info', FIRST]])
   })
 
   it('asks for the one-time password when the server wants it, and keeps asking', async () => {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +28,17 @@ STAMP_NAME = "labgate-apps.txt"
 # What must be importable and runnable in a complete environment.
 MODULES = ("jupyterlab", "tensorboard")
 PROGRAMS = ("jupyter-lab", "tensorboard")
+
+
+# JupyterLab's defaults in this environment (its settings overrides): no prompt about
+# Jupyter's news feed or new versions, which would ask a user of a pinned environment
+# something only an administrator can act on, and reach a website they did not ask for.
+LAB_OVERRIDES = {
+    "@jupyterlab/apputils-extension:notification": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    }
+}
 
 
 class SetupFailed(Exception):
@@ -127,6 +139,13 @@ def check(target: str) -> None:
         raise SetupFailed("The installed apps cannot be imported (see the log).")
 
 
+def write_lab_overrides(target: str) -> None:
+    directory = os.path.join(target, "share", "jupyter", "lab", "settings")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "overrides.json"), "w") as handle:
+        json.dump(LAB_OVERRIDES, handle, indent=2)
+
+
 def set_up(target: str, pins_path: str, wheels: str, index_url: str) -> None:
     with open(pins_path, "rb") as handle:
         pins = handle.read()
@@ -143,6 +162,7 @@ def set_up(target: str, pins_path: str, wheels: str, index_url: str) -> None:
         create_venv(target)
         pip_install(target, pins_path, pin_count(pins), wheels, index_url)
         check(target)
+        write_lab_overrides(target)
         partial = os.path.join(target, STAMP_NAME + ".partial")
         with open(partial, "wb") as stamp:
             stamp.write(pins)

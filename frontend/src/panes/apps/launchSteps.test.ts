@@ -8,7 +8,8 @@ describe('launch steps', () => {
   it('marks the last step under way while launching, failed when the launch failed', () => {
     expect(stepsOf({ progress, state: 'starting' }).map((s) => s.status)).toEqual(['done', 'current'])
     const failed = stepsOf({ progress: [...progress, 'JupyterLab exited with status 1.'], state: 'failed' })
-    expect(failed.map((s) => s.status)).toEqual(['done', 'done', 'failed'])
+    // The wait was cut short by the failure: not ticked as done.
+    expect(failed.map((s) => s.status)).toEqual(['done', 'ended', 'failed'])
     expect(failed[2]?.text).toBe('JupyterLab exited with status 1.')
     expect(stepsOf({ progress: [...progress, 'JupyterLab is ready.'], state: 'running' }).map((s) => s.status)).toEqual(['done', 'done', 'done'])
     expect(stepsOf({ progress: [], state: 'pending' })).toEqual([])

@@ -6,7 +6,9 @@
  */
 import type { AppSession } from '../../api/sessions'
 
-export type StepStatus = 'done' | 'current' | 'failed'
+/** `ended`: a step that was under way when the launch failed (waiting for an app that
+ * never answered): not done, and not what failed either. */
+export type StepStatus = 'done' | 'current' | 'failed' | 'ended'
 
 export interface Step {
   text: string
@@ -14,12 +16,18 @@ export interface Step {
 }
 
 /** Every line done but the last: under way while the session launches, failed when it
- * failed (the server's last line is then what failed), done otherwise. */
+ * failed (the server's last line is then what failed), done otherwise. When it failed,
+ * the step before the failure that was still under way (its text ends in "…", as
+ * "Waiting for JupyterLab to answer…") ended with it instead of being done. */
 export function stepsOf(session: Pick<AppSession, 'progress' | 'state'>): Step[] {
   const last = session.progress.length - 1
-  const lastStatus: StepStatus =
-    session.state === 'failed' || session.state === 'expired' ? 'failed' : ['pending', 'starting'].includes(session.state) ? 'current' : 'done'
-  return session.progress.map((text, index) => ({ text, status: index === last ? lastStatus : 'done' }))
+  const failed = session.state === 'failed' || session.state === 'expired'
+  const lastStatus: StepStatus = failed ? 'failed' : ['pending', 'starting'].includes(session.state) ? 'current' : 'done'
+  return session.progress.map((text, index) => {
+    if (index === last) return { text, status: lastStatus }
+    const cutShort = failed && index === last - 1 && text.trimEnd().endsWith('…')
+    return { text, status: cutShort ? 'ended' : 'done' }
+  })
 }
 
 /** The message's first line (what happened) and the lines after it (what the app said). */
