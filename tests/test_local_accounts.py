@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import socket
 import stat
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from labgate.db.models import Role
 from labgate.resources.catalog import AccountMapping
 from labgate.resources.local_accounts import account_summary
 from labgate.settings import Settings
+from labgate.transport.base import StreamOpenFailed
+from labgate.transport.local import LocalTransport
+from labgate.transport.os_accounts import OsAccount
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.eventually import eventually
 from tests.support.local_accounts import (
@@ -305,3 +309,40 @@ def test_auto_gives_local_to_everyone_only_on_a_server_running_as_root() -> None
     assert effective_local_resource("auto", server_is_root=False) == "admins"
     for setting in ("admins", "everyone", "off"):
         assert effective_local_resource(setting, server_is_root=True) == setting
+
+
+def _listening_socket(path: Path, owner: int) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    os.chown(path, owner, -1)
+    return server
+
+
+async def test_the_proxy_reaches_only_the_accounts_own_sockets(
+    first_account: OsUser, second_account: OsUser, tmp_path: Path
+) -> None:
+    """The server connects to an app's socket with root's powers, so on a path the
+    account controls it reaches only a socket the account owns: never one of root's or
+    another account's, directly or through a symlink the account planted."""
+    account = OsAccount.of(pwd.getpwnam(first_account.name))
+    transport = LocalTransport(account=account)
+    own, roots, others = tmp_path / "own.sock", tmp_path / "root.sock", tmp_path / "b.sock"
+    servers = [
+        _listening_socket(own, first_account.uid),
+        _listening_socket(roots, 0),
+        _listening_socket(others, second_account.uid),
+    ]
+    (tmp_path / "planted.sock").symlink_to(roots)
+    try:
+        _, writer = await transport.open_unix(str(own))
+        writer.close()
+        for refused in ("root.sock", "b.sock", "planted.sock"):
+            with pytest.raises(StreamOpenFailed) as caught:
+                await transport.open_unix(str(tmp_path / refused))
+            assert refused in str(caught.value)
+        with pytest.raises(StreamOpenFailed, match="Nothing answers"):
+            await transport.open_unix(str(tmp_path / "missing.sock"))
+    finally:
+        for server in servers:
+            server.close()

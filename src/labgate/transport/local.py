@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
@@ -166,10 +167,39 @@ class LocalTransport:
             raise StreamOpenFailed(f"Nothing answers at {host}:{port} ({exc.strerror}).") from exc
 
     async def open_unix(self, path: str) -> tuple[ByteReader, StreamWriter]:
+        if self.account is not None:
+            return await self._open_accounts_socket(path, self.account)
         try:
             return await asyncio.open_unix_connection(path, limit=STREAM_LIMIT)
         except OSError as exc:
             raise StreamOpenFailed(f"Nothing answers at {path} ({exc.strerror}).") from exc
+
+    async def _open_accounts_socket(
+        self, path: str, account: OsAccount
+    ) -> tuple[ByteReader, StreamWriter]:
+        """Connect to a socket of ``account``'s and no other: the server connects with
+        root's powers, and a socket's server may trust its callers by their uid (Docker's,
+        PostgreSQL's peer login), so a path the account controls (its runtime directory)
+        must not lead root to someone else's socket through a symlink or a swap. The
+        final name is opened without following a link, the inode is checked to be a
+        socket the account owns, and the connection goes to that very inode."""
+        try:
+            fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StreamOpenFailed(f"Nothing answers at {path} ({exc.strerror}).") from exc
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISSOCK(info.st_mode) or info.st_uid != account.uid:
+                raise StreamOpenFailed(
+                    f"{path} is not a socket of {account.name}'s; labgate connects only "
+                    "to the account's own."
+                )
+            try:
+                return await asyncio.open_unix_connection(f"/proc/self/fd/{fd}", limit=STREAM_LIMIT)
+            except OSError as exc:
+                raise StreamOpenFailed(f"Nothing answers at {path} ({exc.strerror}).") from exc
+        finally:
+            os.close(fd)
 
     async def close(self) -> None:
         return None
