@@ -16,6 +16,7 @@ import {
   moveRow,
   parsePort,
   payloadFromForm,
+  overridesOf,
   remoteAccount,
   setupLines,
   type FormContext,
@@ -185,6 +186,11 @@ describe('form <-> payload', () => {
   it('computes the remote account like the server', () => {
     expect(remoteAccount('{username}', {}, 'alice')).toBe('alice')
     expect(remoteAccount('lab_{username}', {}, 'alice')).toBe('lab_alice')
+    // An exception beats the rule (the dialog's "For you" preview uses the rows typed so far).
+    const overrides = overridesOf({ overrides: [{ key: 1, user: ' alice ', account: ' lgt-a ' }, { key: 2, user: '', account: '' }] })
+    expect(overrides).toEqual({ alice: 'lgt-a' })
+    expect(remoteAccount('root', overrides, 'alice')).toBe('lgt-a')
+    expect(remoteAccount('root', overrides, 'bob')).toBe('root')
     expect(remoteAccount('lab_{username}', { alice: 'asmith' }, 'alice')).toBe('asmith')
   })
 

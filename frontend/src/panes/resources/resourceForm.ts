@@ -213,7 +213,12 @@ function checkAccounts(form: ResourceForm, errors: FormErrors): void {
   }
 }
 
-function accountFields(form: ResourceForm): Pick<ResourceCreate, 'account_rule' | 'account_overrides'> {
+/** The exceptions as the form holds them now, by labgate user (rows being typed count). */
+export function overridesOf(form: Pick<ResourceForm, 'overrides'>): Record<string, string> {
+  return accountFields({ account_rule: '', overrides: form.overrides }).account_overrides ?? {}
+}
+
+function accountFields(form: Pick<ResourceForm, 'account_rule' | 'overrides'>): Pick<ResourceCreate, 'account_rule' | 'account_overrides'> {
   return {
     account_rule: form.account_rule.trim(),
     account_overrides: Object.fromEntries(
