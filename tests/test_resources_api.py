@@ -165,6 +165,14 @@ async def test_local_resource_follows_the_setting(accounts: AccountFactory) -> N
         f"/api/v1/resources/{local['id']}", json={"setup_lines": ["export A=1"]}
     )
     assert changed.json()["setup_lines"] == ["export A=1"]
+    # Its dialog sends every field it shows, the name as it is too.
+    dialog = {"name": "local", "description": "", "account_overrides": {"alice": "root"}}
+    saved = await root.patch(f"/api/v1/resources/{local['id']}", json=dialog)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["account_overrides"] == {"alice": "root"}
+    renamed = await root.patch(f"/api/v1/resources/{local['id']}", json={"name": "mine"})
+    assert renamed.status_code == 400
+    assert renamed.json()["error"]["details"][0]["field"] == "body.name"
 
     accounts.settings.local_resource = "everyone"
     assert names((await alice.get("/api/v1/resources")).json()) == ["local"]

@@ -357,11 +357,14 @@ async def update_resource(
 ) -> Resource:
     if resource.kind == ResourceKind.LOCAL.value:
         allowed = {"description", "python", "setup_lines", "account_rule", "account_overrides"}
-        refused = sorted(set(fields) - allowed) + (["hops"] if hops is not None else [])
+        # A field sent as it is (the dialog sends every field it shows, the name too)
+        # changes nothing.
+        unchanged = {name for name, value in fields.items() if getattr(resource, name) == value}
+        refused = sorted(set(fields) - allowed - unchanged) + (["hops"] if hops is not None else [])
         if refused or groups is not None:
             raise BadRequest(
                 "Only the description, python, set-up lines and the account rule and "
-                "overrides of 'local' can change.",
+                "exceptions of 'local' can change.",
                 details=[FieldProblem(f"body.{name}", "not changeable") for name in refused],
             )
     shared = resource.owner_id is None
