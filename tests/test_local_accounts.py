@@ -222,7 +222,8 @@ async def test_the_rule_never_maps_a_user_to_root_or_a_system_account(
     error = answer.json()["error"]
     assert error["code"] == "local_account_refused"
     assert repr(username) in error["message"]
-    assert "override" in error["message"]
+    # How to map it explicitly, in the words of local's dialog.
+    assert "as an exception" in error["message"]
 
 
 async def test_an_explicit_mapping_to_root_works_and_says_so(lab: Lab, tmp_path: Path) -> None:

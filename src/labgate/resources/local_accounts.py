@@ -34,8 +34,8 @@ from labgate.transport.os_accounts import (
 
 log = logging.getLogger(__name__)
 
-# Where an administrator changes the mapping (the resource dialog of ``local``).
-_WHERE = "the account rule or an account override of 'local' (Resources, edit 'local')"
+# Where an administrator changes the mapping, in the words of ``local``'s dialog.
+_WHERE = "the account rule or the exceptions of 'local' (Resources, Edit on 'local')"
 
 
 class LocalAccountMissing(LabgateError):
@@ -70,8 +70,8 @@ async def local_account(
             f"labgate user {username!r} is mapped to the OS account {mapping.name!r} on "
             f"'local' by the account rule, but that is root or a system account (uid "
             f"{account.uid}, below UID_MIN {uid_min()}), which labgate gives only when an "
-            f"administrator names it. Ask an administrator to map {username!r} to an "
-            f"ordinary account in {_WHERE}."
+            f"administrator names it. Ask an administrator to map {username!r} to an ordinary "
+            "account by name, as an exception of 'local' (Resources, Edit on 'local')."
         )
     return account
 
@@ -128,7 +128,7 @@ def account_summary(mapping: AccountMapping, username: str, settings: Settings) 
     if not mapping.explicit and not is_ordinary(account):
         return (
             f"On 'local', {username} is mapped to {mapping.name!r}, a system account labgate "
-            "refuses: change local's account rule or overrides."
+            "refuses: change local's account rule or exceptions."
         )
     root = " (root: the machine's administrator account)" if account.is_root else ""
     return f"On 'local', {username} works as the OS account {mapping.name!r}{root}."

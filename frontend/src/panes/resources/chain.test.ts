@@ -78,4 +78,17 @@ describe('chain', () => {
     expect(python.text).toContain('/opt/py3')
     expect(python.text).toMatch(/python path/)
   })
+
+  it('sends a user without an account on local to an administrator, and back to Try again', () => {
+    const missing = hintFor(error('local_account_missing'))
+    const refused = hintFor(error('local_account_refused'))
+    for (const hint of [missing, refused]) {
+      expect(hint.hardStop).toBe(false)
+      expect(hint.text).toMatch(/administrator/)
+      expect(hint.text).toContain('Try again')
+    }
+    expect(missing.title).toMatch(/missing/)
+    expect(refused.title).toMatch(/refuses/)
+    expect(refused.text).toMatch(/exception/)
+  })
 })

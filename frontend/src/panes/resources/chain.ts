@@ -221,6 +221,23 @@ export function hintFor(error: ResourceError, resource?: Pick<Resource, 'python'
         hardStop: false,
         suggestEdit: false,
       }
+    // local, the server's own machine, runs each user as an OS account of their own.
+    // Only an administrator can change which (the message says what); retrying helps
+    // once they have.
+    case 'local_account_missing':
+      return {
+        title: 'Your account on this machine is missing',
+        text: 'labgate runs your work here as an OS account of your own, and that account does not exist yet. Ask an administrator to do what the message above says, then choose Try again.',
+        hardStop: false,
+        suggestEdit: false,
+      }
+    case 'local_account_refused':
+      return {
+        title: 'labgate refuses that account',
+        text: 'The account rule never gives root or a system account: an administrator must map you to an account by name. Ask one to add you as an exception of local, then choose Try again.',
+        hardStop: false,
+        suggestEdit: false,
+      }
     case 'login_required':
       return {
         title: 'Login needed',
