@@ -34,6 +34,8 @@ ROOT_RULE = "root"
 # Who may use local when everyone there is root: administrators (the auto default would
 # give it to everyone on a server running as root, as the tests' servers do).
 LOCAL_FOR_ADMINS = "admins"
+# How long userdel may wait for another one's lock on the password file.
+REMOVE_SECONDS = 10.0
 
 
 async def map_local_to_root(database: Database) -> None:
@@ -110,11 +112,32 @@ def remove_account(name: str) -> None:
         return
     assert uid >= 1000, f"refusing to remove {name}, uid {uid}"
     _kill_all_of(uid)
-    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+    # --force: a server still serving the account (an open page, a session's check) may
+    # start its agent again at any moment, and userdel refuses an account that has
+    # processes. Again while another useradd or userdel holds the password file's lock.
+    failures: list[str] = []
+
+    def removed() -> bool:
+        userdel = subprocess.run(
+            ["userdel", "--force", "--remove", name], capture_output=True, text=True, check=False
+        )
+        failures.append(userdel.stderr.strip())
+        return not _exists(name)
+
+    if not within(REMOVE_SECONDS, removed):
+        raise AssertionError(f"the OS account {name} could not be removed: {failures[-1]}")
     # Nothing starts as the account any more (a reconnect fails now): end what did.
     _kill_all_of(uid)
     # The runtime directory its agent made without XDG_RUNTIME_DIR.
     shutil.rmtree(f"/tmp/labgate-{uid}", ignore_errors=True)
+
+
+def _exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _kill_all_of(uid: int) -> None:
