@@ -7,11 +7,10 @@ Screenshots go to test-results/local-accounts-*.png.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import expect
 
 from tests.support.browser import chromium, results_dir
 from tests.support.files_ui import log_in_as_admin
@@ -19,6 +18,7 @@ from tests.support.labgate_api import Browser, labgate_server
 from tests.support.local_accounts import OsUser, local_resource_of, os_account
 from tests.support.processes import skip_unless_root
 from tests.support.server import RunningServer
+from tests.support.terminal_ui import open_local_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -43,19 +43,6 @@ def server(account: OsUser, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def shot(name: str) -> str:
     return str(results_dir() / f"local-accounts-{name}.png")
-
-
-async def open_local_terminal(page: Page) -> Locator:
-    """The Resources pane's Terminal button of ``local``; the new terminal's tab."""
-    if await page.locator(".dv-tab", has_text="Resources").count():
-        await page.locator(".dv-tab", has_text="Resources").click()
-    else:
-        await page.get_by_test_id("welcome-open-resources").click()
-    row = page.locator("[data-testid=resource-row][data-resource-name=local]")
-    await row.get_by_test_id("resource-terminal").click()
-    pane = page.locator(".dv-active-group [data-testid=terminal-pane]")
-    await expect(pane).to_have_attribute("data-process-id", re.compile("."), timeout=30_000)
-    return page.locator(".dv-tab", has_text="Terminal: local").last
 
 
 async def test_the_root_badge_shows_where_commands_run_as_root(

@@ -18,9 +18,10 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.support.apps import AppsEnv, write_scalars
 from tests.support.browser import chromium, results_dir
-from tests.support.eventually import eventually, eventually_sync
+from tests.support.eventually import eventually_sync
 from tests.support.files_ui import file_row, open_files
 from tests.support.labgate_api import Browser, labgate_server
+from tests.support.launch_ui import FAILS, SERVES, expect_the_failure_quoted
 from tests.support.processes import user_directory
 from tests.support.server import RunningServer
 from tests.support.sessions import NOTEBOOK, fresh_folder, launch, wait_for
@@ -192,23 +193,6 @@ async def test_a_failed_launch_says_why(server: RunningServer, site: str) -> Non
         await page.screenshot(path=shot("06-failed"))
 
 
-# Prints a long log, then its reason, and exits 1: the reason is at the end of the log.
-FAILS = (
-    "python3 -c \"import sys; [print('loading part', n) for n in range(300)];"
-    " print('error: the port {port} is taken by another app', file=sys.stderr); sys.exit(1)\""
-)
-SERVES = "python3 -m http.server {port} --bind 127.0.0.1"
-
-
-async def scrolled_to_the_end(log: Locator) -> bool:
-    """The log box is scrolled to its end (and has more than it shows)."""
-    found: bool = await log.evaluate(
-        "box => box.scrollHeight > box.clientHeight"
-        " && box.scrollTop + box.clientHeight >= box.scrollHeight - 8"
-    )
-    return found
-
-
 async def test_a_failure_quotes_the_app_and_edit_and_retry_launches_again(
     server: RunningServer, site: str
 ) -> None:
@@ -228,19 +212,7 @@ async def test_a_failure_quotes_the_app_and_edit_and_retry_launches_again(
         await dialog.get_by_test_id("launch-field-app_command").fill(FAILS)
         await dialog.get_by_test_id("launch-submit").click()
 
-        progress = dialog.get_by_test_id("launch-progress")
-        await expect(progress).to_have_attribute("data-state", "failed", timeout=60_000)
-        summary = dialog.get_by_test_id("launch-failure-summary")
-        await expect(summary).to_have_text("Web app exited with status 1.")
-        quote = dialog.get_by_test_id("launch-failure-quote")
-        await expect(quote).to_contain_text("is taken by another app")
-        last = dialog.get_by_test_id("launch-step").last
-        await expect(last).to_have_attribute("data-status", "failed")
-        await expect(last).to_contain_text("Failed: Web app exited with status 1.")
-        await expect(progress).not_to_contain_text("started")
-        log = dialog.get_by_test_id("launch-log")
-        await expect(log).to_contain_text("is taken by another app")
-        await eventually(lambda: scrolled_to_the_end(log), what="the log at its end")
+        await expect_the_failure_quoted(dialog)
         await page.screenshot(path=shot("06b-failure-quoted"))
 
         # Edit and retry: the form again with exactly what was sent.

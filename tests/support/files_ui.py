@@ -1,6 +1,6 @@
-"""The file browser and viewer panes in a real browser: logging in as the administrator,
-opening a resource's files at a folder, and finding rows, for tests/e2e/test_browser_files.py
-and test_browser_viewers.py."""
+"""The file browser and viewer panes in a real browser: logging in (as the administrator),
+a resource's row in the Resources pane, opening its files at a folder, and finding rows,
+for tests/e2e/test_browser_files.py, test_browser_viewers.py and others."""
 
 from __future__ import annotations
 
@@ -9,17 +9,22 @@ from pathlib import Path
 from playwright.async_api import Locator, Page, expect
 
 
-async def log_in_as_admin(page: Page, url: str, password: str) -> None:
+async def log_in(page: Page, url: str, username: str, password: str) -> None:
+    """Log in as ``username`` (whose password need not be changed first): the workspace."""
     await page.goto(url)
-    await page.get_by_test_id("login-username").fill("admin")
+    await page.get_by_test_id("login-username").fill(username)
     await page.get_by_test_id("login-password").fill(password)
     await page.get_by_test_id("login-submit").click()
     await expect(page.get_by_test_id("pane-menu")).to_be_visible()
 
 
-async def open_files(page: Page, resource: str, folder: str | Path | None = None) -> Locator:
-    """A new file browser on ``resource`` (from the Resources pane), at ``folder`` (typed
-    into the path bar) when given. Returns the pane."""
+async def log_in_as_admin(page: Page, url: str, password: str) -> None:
+    await log_in(page, url, "admin", password)
+
+
+async def resource_row(page: Page, resource: str) -> Locator:
+    """``resource``'s row in the Resources pane, which is brought to the front (or opened
+    from the Panes menu)."""
     tab = page.locator(".dv-tab", has_text="Resources")
     if await tab.count() == 0:
         await page.get_by_test_id("pane-menu").click()
@@ -27,7 +32,13 @@ async def open_files(page: Page, resource: str, folder: str | Path | None = None
     else:
         await tab.first.click()
     await expect(page.get_by_test_id("resources-pane")).to_be_visible()
-    row = page.locator(f"[data-testid=resource-row][data-resource-name={resource}]")
+    return page.locator(f"[data-testid=resource-row][data-resource-name={resource}]")
+
+
+async def open_files(page: Page, resource: str, folder: str | Path | None = None) -> Locator:
+    """A new file browser on ``resource`` (from the Resources pane), at ``folder`` (typed
+    into the path bar) when given. Returns the pane."""
+    row = await resource_row(page, resource)
     await row.get_by_test_id("resource-files").click()
     pane = page.locator("[data-testid=files-pane]:visible").last
     await expect(pane.get_by_test_id("files-grid")).to_be_visible(timeout=30_000)
