@@ -6,6 +6,7 @@ leads back to it. Screenshots in light and dark go to test-results/ to be looked
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from playwright.async_api import Page, expect
 
 from tests.support.browser import chromium, results_dir
 from tests.support.files_ui import log_in_as_admin
-from tests.support.labgate_api import labgate_server
+from tests.support.labgate_api import Browser, labgate_server
 from tests.support.server import RunningServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -133,3 +134,44 @@ async def test_each_button_opens_what_it_says(server: RunningServer) -> None:
                 if path.exists():
                     os.remove(path)
             await context.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_edit_in_a_failed_connect_opens_the_resources_dialog(server: RunningServer) -> None:
+    """A computer that refuses the connection: the Connect dialog the Welcome pane opened
+    offers Edit, which leads to that computer's dialog in Resources, not to nothing."""
+    api = Browser(server, "admin", ADMIN_PASSWORD)
+    try:
+        body = {"name": "refuses", "host": "127.0.0.1", "port": closed_port()}
+        created = api.post("/api/v1/resources", json={**body, "username": "nobody"})
+        assert created.status_code == 201, created.text
+        refusing = int(created.json()["id"])
+    finally:
+        api.close()
+    async with chromium() as browser:
+        context = await browser.new_context(
+            viewport={"width": 1280, "height": 800}, base_url=server.url
+        )
+        page = await context.new_page()
+        await log_in_as_admin(page, server.url, ADMIN_PASSWORD)
+        # The layout the tests before left: the Welcome pane from the Panes menu.
+        await page.get_by_test_id("pane-menu").click()
+        await page.get_by_test_id("pane-menu-welcome").click()
+        await page.get_by_test_id("welcome-resource").select_option(str(refusing))
+        await page.get_by_test_id("welcome-files").click()
+        edit = page.get_by_test_id("connect-dialog").get_by_test_id("connect-failure-edit")
+        await expect(edit).to_be_visible(timeout=60_000)
+        await edit.click()
+        await expect(page.get_by_test_id("connect-dialog")).to_have_count(0)
+        await expect(page.locator("[data-testid=resources-pane]:visible")).to_have_count(1)
+        dialog = page.get_by_test_id("resource-dialog")
+        await expect(dialog.get_by_test_id("resource-form-name")).to_have_value("refuses")
+        await page.screenshot(path=shot("04-edit-from-connect"))
+        await context.close()
