@@ -13,6 +13,7 @@ import os
 import pwd
 import socket
 import stat
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +211,7 @@ async def test_an_account_that_does_not_exist_is_named_with_the_setting_to_chang
     assert name not in [entry.pw_name for entry in pwd.getpwall()]
 
 
-@pytest.mark.parametrize("username", ["root", "daemon"])
+@pytest.mark.parametrize("username", ["root", "daemon", "nobody"])
 async def test_the_rule_never_maps_a_user_to_root_or_a_system_account(
     lab: Lab, username: str
 ) -> None:
@@ -224,6 +225,32 @@ async def test_the_rule_never_maps_a_user_to_root_or_a_system_account(
     assert repr(username) in error["message"]
     # How to map it explicitly, in the words of local's dialog.
     assert "as an exception" in error["message"]
+
+
+async def test_the_rule_never_maps_a_user_to_a_privileged_or_anothers_account(
+    lab: Lab, first_account: OsUser, second_account: OsUser
+) -> None:
+    """A name alone gets no powers: an account in a group that administers the machine
+    (here adm, which reads every log) is refused to the rule, and so is an account an
+    exception already gives to another user (they would share it)."""
+    subprocess.run(["usermod", "-aG", "adm", first_account.name], check=True)
+    sudoer = await lab.accounts.login(first_account.name)
+    answer = await sudoer.post(f"/api/v1/resources/{lab.local}/processes", json={"command": "true"})
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "local_account_refused"
+    assert "in the group adm" in answer.json()["error"]["message"]
+
+    await lab.set_local(account_overrides={"carol": second_account.name})
+    namesake = await lab.accounts.login(second_account.name)
+    answer = await namesake.post(
+        f"/api/v1/resources/{lab.local}/processes", json={"command": "true"}
+    )
+    assert answer.status_code == 409, answer.text
+    assert "gives it to another labgate user" in answer.json()["error"]["message"]
+    # The user the exception names gets it.
+    carol = await lab.accounts.login("carol")
+    probe = await run(carol, lab.local, "true")
+    assert probe["exit_status"] == 0, probe
 
 
 async def test_an_explicit_mapping_to_root_works_and_says_so(lab: Lab, tmp_path: Path) -> None:
@@ -347,3 +374,18 @@ async def test_the_proxy_reaches_only_the_accounts_own_sockets(
     finally:
         for server in servers:
             server.close()
+
+
+async def test_a_deleted_users_exception_is_not_inherited_by_a_namesake(lab: Lab) -> None:
+    """Exceptions name labgate users: deleting one removes theirs, so that a user
+    created later with the same name is not given the old user's account (root here)."""
+    await lab.accounts.login("alice")
+    mapped = await lab.set_local(account_overrides={"alice": "root", "bob": "lgt-bob"})
+    assert mapped["account_overrides"]["alice"] == "root"
+    deleted = await lab.admin.delete("/api/v1/users/alice")
+    assert deleted.status_code == 204, deleted.text
+    listing = (await lab.admin.get("/api/v1/resources")).json()["resources"]
+    assert local_resource_of(listing)["account_overrides"] == {"bob": "lgt-bob"}
+    namesake = await lab.accounts.login("alice")
+    seen = local_resource_of((await namesake.get("/api/v1/resources")).json()["resources"])
+    assert (seen["remote_username"], seen["runs_as_root"]) == ("alice", False)

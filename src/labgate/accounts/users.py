@@ -12,7 +12,7 @@ from labgate.accounts.names import check_name
 from labgate.audit import Actor
 from labgate.auth.passwords import hash_password
 from labgate.auth.sessions import revoke_user_sessions
-from labgate.db.models import Group, Membership, Role, User
+from labgate.db.models import Group, Membership, Resource, Role, User
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from labgate.settings import Settings
@@ -210,6 +210,26 @@ async def delete_user(
     resources is labgate.accounts.removal's to end first; ``outcome`` (what that did) goes
     into the audit event."""
     await _keep_an_admin(db, user, leaving="deleted")
+    forgotten = await _forget_exceptions_of(db, user.username)
     await db.delete(user)
     await db.flush()
+    if forgotten:
+        outcome = {**outcome, "exceptions_removed": forgotten}
     audit.record(db, "user_deleted", actor=actor, target=user.username, **outcome)
+
+
+async def _forget_exceptions_of(db: AsyncSession, username: str) -> list[str]:
+    """Remove ``username`` from every shared resource's account exceptions (by name,
+    as they are kept), so that a later user given the same name does not inherit the
+    account, which may be root's; the names of the resources changed."""
+    changed = []
+    shared = await db.scalars(select(Resource).where(Resource.owner_id.is_(None)))
+    for resource in shared:
+        if username in resource.account_overrides:
+            resource.account_overrides = {
+                user: account
+                for user, account in resource.account_overrides.items()
+                if user != username
+            }
+            changed.append(resource.name)
+    return sorted(changed)

@@ -152,6 +152,9 @@ class AccountMapping:
 
     name: str
     explicit: bool
+    # The accounts the resource's exceptions give to other users: a rule-derived name
+    # that is one of them would share that user's account.
+    claimed_by_exceptions: frozenset[str] = frozenset()
 
 
 def account_mapping(resource: Resource, username: str) -> AccountMapping:
@@ -162,7 +165,12 @@ def account_mapping(resource: Resource, username: str) -> AccountMapping:
     if isinstance(override, str) and override:
         return AccountMapping(override, explicit=True)
     rule = resource.account_rule
-    return AccountMapping(rule.replace("{username}", username), "{username}" not in rule)
+    claimed = frozenset(
+        account
+        for user, account in resource.account_overrides.items()
+        if user != username and isinstance(account, str)
+    )
+    return AccountMapping(rule.replace("{username}", username), "{username}" not in rule, claimed)
 
 
 def remote_username(resource: Resource, username: str) -> str:

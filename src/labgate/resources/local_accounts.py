@@ -4,9 +4,11 @@ When the server does not run as root, everyone on ``local`` is the server's own 
 (and ``local_resource`` keeps it to administrators by default). When it runs as root,
 each user is mapped by ``local``'s account rule and overrides, as on a shared resource,
 and their agent is started as that account. The mapping is held to one rule of safety:
-an account the rule derives from a user's name must be an ordinary one (at or above
-``UID_MIN``, not the server's); root and the system's accounts only when an
-administrator names them (an override, or a rule without ``{username}``).
+an account the rule derives from a user's name must be an ordinary person's (uid from
+``UID_MIN`` to ``UID_MAX``, not the server's, in no group with powers over the machine,
+and not given to another user by an exception); root, the system's accounts and
+privileged ones only when an administrator names them (an exception, or a rule without
+``{username}``).
 """
 
 from __future__ import annotations
@@ -26,10 +28,9 @@ from labgate.transport.os_accounts import (
     creatable_name,
     create_account,
     find_account,
-    is_ordinary,
+    powers_of,
     server_account,
     server_runs_as_root,
-    uid_min,
 )
 
 log = logging.getLogger(__name__)
@@ -64,16 +65,27 @@ async def local_account(
         return None
     account = find_account(mapping.name)
     if account is None:
-        return await _create(mapping, username, settings)
-    if not mapping.explicit and not is_ordinary(account):
+        account = await _create(mapping, username, settings)
+    if not mapping.explicit:
+        _check_derived(mapping, account, username)
+    return account
+
+
+def _check_derived(mapping: AccountMapping, account: OsAccount, username: str) -> None:
+    """Refuse an account the rule derived from the user's name unless it is an ordinary
+    person's (no powers over the machine, :func:`powers_of`) and no exception gives it
+    to another user: a name does not make anyone root, a sudoer, or someone else."""
+    reasons = powers_of(account)
+    if mapping.name in mapping.claimed_by_exceptions:
+        reasons.append("an exception of 'local' gives it to another labgate user")
+    if reasons:
         raise LocalAccountRefused(
             f"labgate user {username!r} is mapped to the OS account {mapping.name!r} on "
-            f"'local' by the account rule, but that is root or a system account (uid "
-            f"{account.uid}, below UID_MIN {uid_min()}), which labgate gives only when an "
+            f"'local' by the account rule, but that account is not an ordinary person's "
+            f"({'; '.join(reasons)}), and labgate gives such an account only when an "
             f"administrator names it. Ask an administrator to map {username!r} to an ordinary "
             "account by name, as an exception of 'local' (Resources, Edit on 'local')."
         )
-    return account
 
 
 async def _create(mapping: AccountMapping, username: str, settings: Settings) -> OsAccount:
@@ -125,7 +137,9 @@ def account_summary(mapping: AccountMapping, username: str, settings: Settings) 
             f"On 'local', {username} works as the OS account {mapping.name!r} "
             "(created at the first connection)."
         )
-    if not mapping.explicit and not is_ordinary(account):
+    if not mapping.explicit and (
+        powers_of(account) or mapping.name in mapping.claimed_by_exceptions
+    ):
         return (
             f"On 'local', {username} is mapped to {mapping.name!r}, a system account labgate "
             "refuses: change local's account rule or exceptions."

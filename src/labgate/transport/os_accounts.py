@@ -9,15 +9,39 @@ side of that (``/etc/passwd``, ``/etc/login.defs``, ``useradd``), not labgate's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import grp
 import os
 import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# Where the first ordinary account's uid is configured, and its default there.
+# Where the ordinary accounts' uids are configured, and their defaults there.
 LOGIN_DEFS = Path("/etc/login.defs")
 DEFAULT_UID_MIN = 1000
+DEFAULT_UID_MAX = 60000
+
+# Groups whose members hold powers over the machine or others' data: administration
+# (sudo, wheel, admin), root's group, reading every log or disk (adm, disk, shadow),
+# starting containers or VMs as root (docker, lxd, libvirt, kvm), writing root's PATH
+# (staff: /usr/local on Debian).
+PRIVILEGED_GROUPS = frozenset(
+    {
+        "root",
+        "sudo",
+        "wheel",
+        "admin",
+        "adm",
+        "disk",
+        "shadow",
+        "docker",
+        "lxd",
+        "libvirt",
+        "kvm",
+        "staff",
+    }
+)
 
 # Names labgate creates accounts for: what useradd accepts on every distribution.
 _CREATABLE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
@@ -67,23 +91,56 @@ def find_account(name: str) -> OsAccount | None:
         return None
 
 
-def uid_min(login_defs: Path = LOGIN_DEFS) -> int:
-    """The first uid of an ordinary account (``UID_MIN`` in ``/etc/login.defs``); below
-    it are root and the system's own accounts."""
+def _login_defs_number(key: str, default: int, login_defs: Path) -> int:
     try:
         text = login_defs.read_text(errors="replace")
     except OSError:
-        return DEFAULT_UID_MIN
+        return default
     for line in text.splitlines():
         words = line.split()
-        if len(words) >= 2 and words[0] == "UID_MIN" and words[1].isdigit():
+        if len(words) >= 2 and words[0] == key and words[1].isdigit():
             return int(words[1])
-    return DEFAULT_UID_MIN
+    return default
+
+
+def uid_min(login_defs: Path = LOGIN_DEFS) -> int:
+    """The first uid of an ordinary account (``UID_MIN`` in ``/etc/login.defs``); below
+    it are root and the system's own accounts."""
+    return _login_defs_number("UID_MIN", DEFAULT_UID_MIN, login_defs)
+
+
+def uid_max(login_defs: Path = LOGIN_DEFS) -> int:
+    """The last uid of an ordinary account (``UID_MAX``); above it are ``nobody`` and
+    other special accounts."""
+    return _login_defs_number("UID_MAX", DEFAULT_UID_MAX, login_defs)
+
+
+def powers_of(account: OsAccount) -> list[str]:
+    """Why ``account`` is not an ordinary person's account, in words (empty: it is): a
+    uid outside ``UID_MIN``..``UID_MAX``, the server's own account, root's group, or a
+    membership in one of :data:`PRIVILEGED_GROUPS`."""
+    reasons = []
+    low, high = uid_min(), uid_max()
+    if not low <= account.uid <= high:
+        reasons.append(f"uid {account.uid} is outside UID_MIN {low} to UID_MAX {high}")
+    if account.uid == os.getuid():
+        reasons.append("it is the account the labgate server runs as")
+    if account.gid == 0:
+        reasons.append("its group is root's")
+    groups = {entry.gr_name for entry in grp.getgrall() if account.name in entry.gr_mem}
+    with contextlib.suppress(KeyError):
+        groups.add(grp.getgrgid(account.gid).gr_name)
+    privileged = sorted(groups & PRIVILEGED_GROUPS)
+    if privileged:
+        reasons.append(
+            "it is in the group" + ("s " if len(privileged) > 1 else " ") + ", ".join(privileged)
+        )
+    return reasons
 
 
 def is_ordinary(account: OsAccount) -> bool:
-    """An account of a person: at or above ``UID_MIN``, and not the server's own."""
-    return account.uid >= uid_min() and account.uid != os.getuid()
+    """An account of a person with no powers over the machine (:func:`powers_of`)."""
+    return not powers_of(account)
 
 
 def creatable_name(name: str) -> bool:
