@@ -183,7 +183,7 @@ async def test_a_system_account_by_the_rule_is_refused_until_mapped_by_name(
         for words in (
             "labgate user 'daemon'",
             "the OS account 'daemon'",
-            "root or a system account",
+            "root, a system account or one with powers over the machine",
             "map 'daemon' to an ordinary account by name, as an exception of 'local'",
         ):
             await expect(message).to_contain_text(words)

@@ -47,8 +47,8 @@ class LocalAccountMissing(LabgateError):
 
 
 class LocalAccountRefused(LabgateError):
-    """The account the rule derives is root or a system account, which only an explicit
-    mapping may give."""
+    """The account the rule derives is root, a system account or a privileged one (or
+    another user's by an exception), which only an explicit mapping may give."""
 
     code = "local_account_refused"
     status = 409
@@ -81,10 +81,11 @@ def _check_derived(mapping: AccountMapping, account: OsAccount, username: str) -
     if reasons:
         raise LocalAccountRefused(
             f"labgate user {username!r} is mapped to the OS account {mapping.name!r} on "
-            f"'local' by the account rule, but that account is not an ordinary person's "
-            f"({'; '.join(reasons)}), and labgate gives such an account only when an "
-            f"administrator names it. Ask an administrator to map {username!r} to an ordinary "
-            "account by name, as an exception of 'local' (Resources, Edit on 'local')."
+            f"'local' by the account rule, but that is root, a system account or one with "
+            f"powers over the machine ({'; '.join(reasons)}), and labgate gives such an "
+            "account only when an administrator names it. Ask an administrator to map "
+            f"{username!r} to an ordinary account by name, as an exception of 'local' "
+            "(Resources, Edit on 'local')."
         )
 
 

@@ -234,7 +234,7 @@ export function hintFor(error: ResourceError, resource?: Pick<Resource, 'python'
     case 'local_account_refused':
       return {
         title: 'labgate refuses that account',
-        text: 'The account rule never gives root or a system account: an administrator must map you to an account by name. Ask one to add you as an exception of local, then choose Try again.',
+        text: 'The account rule never gives root, a system account or one with powers over the machine (sudo, docker, ...): an administrator must map you to an account by name. Ask one to add you as an exception of local, then choose Try again.',
         hardStop: false,
         suggestEdit: false,
       }
