@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import socket
 import stat
 import subprocess
@@ -188,10 +189,13 @@ async def test_two_users_on_local_are_two_accounts_that_cannot_reach_each_other(
     assert environment["USER"] == environment["LOGNAME"] == first_account.name
     assert (out / "uid.txt").stat().st_uid == first_account.uid
 
-    # Without XDG_RUNTIME_DIR the daemon lives in /tmp/labgate-UID, the account's own.
-    runtime = Path(f"/tmp/labgate-{first_account.uid}")
+    # With no /run/user/UID from a login, the daemon lives in /run/labgate/UID, which
+    # the server made for the account (in /tmp, another user could take the name first:
+    # see test_another_user_cannot_take_an_accounts_runtime_directory_first).
+    runtime = Path(f"/run/labgate/{first_account.uid}")
     assert runtime.stat().st_uid == first_account.uid
     assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
+    assert (runtime / "labgate").stat().st_uid == first_account.uid
 
 
 async def test_an_account_that_does_not_exist_is_named_with_the_setting_to_change(
@@ -389,3 +393,21 @@ async def test_a_deleted_users_exception_is_not_inherited_by_a_namesake(lab: Lab
     namesake = await lab.accounts.login("alice")
     seen = local_resource_of((await namesake.get("/api/v1/resources")).json()["resources"])
     assert (seen["remote_username"], seen["runs_as_root"]) == ("alice", False)
+
+
+async def test_another_user_cannot_take_an_accounts_runtime_directory_first(
+    lab: Lab, first_account: OsUser, second_account: OsUser
+) -> None:
+    """The name the agent would take in /tmp when no runtime directory is given,
+    made first by another account: the account's agent still starts, in the directory
+    the server made for it under /run."""
+    squatted = Path(f"/tmp/labgate-{first_account.uid}")
+    squatted.mkdir(mode=0o700)
+    os.chown(squatted, second_account.uid, second_account.uid)
+    try:
+        user = await lab.accounts.login(first_account.name)
+        owned = 'test -n "$XDG_RUNTIME_DIR" && test -O "$XDG_RUNTIME_DIR"'
+        probe = await run(user, lab.local, owned)
+        assert probe["exit_status"] == 0, probe
+    finally:
+        shutil.rmtree(squatted, ignore_errors=True)

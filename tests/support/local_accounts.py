@@ -128,7 +128,8 @@ def remove_account(name: str) -> None:
         raise AssertionError(f"the OS account {name} could not be removed: {failures[-1]}")
     # Nothing starts as the account any more (a reconnect fails now): end what did.
     _kill_all_of(uid)
-    # The runtime directory its agent made without XDG_RUNTIME_DIR.
+    # The runtime directories the server made for it, or its agent made without one.
+    shutil.rmtree(f"/run/labgate/{uid}", ignore_errors=True)
     shutil.rmtree(f"/tmp/labgate-{uid}", ignore_errors=True)
 
 

@@ -51,13 +51,46 @@ def minimal_environment() -> dict[str, str]:
 def account_environment(account: OsAccount) -> dict[str, str]:
     """What a process of another ``account`` gets, as a login would set it: nothing of
     the server's environment but its language and zone. Its runtime directory is its
-    own ``/run/user/UID`` when the system made one, else the agent picks a private one."""
+    own ``/run/user/UID`` when the system made one, else one the server makes for it
+    (:func:`runtime_directory_of`)."""
     env = _login_environment(account, ACCOUNT_PATH)
-    runtime = f"/run/user/{account.uid}"
-    with contextlib.suppress(OSError):
-        if os.stat(runtime).st_uid == account.uid:
-            env["XDG_RUNTIME_DIR"] = runtime
+    login_runtime = f"/run/user/{account.uid}"
+    try:
+        own = os.lstat(login_runtime).st_uid == account.uid
+    except OSError:
+        own = False
+    runtime = login_runtime if own else runtime_directory_of(account)
+    if runtime is not None:
+        env["XDG_RUNTIME_DIR"] = runtime
     return env
+
+
+# Where the server makes an account's runtime directory when the system made none
+# (runuser opens no login session, so there is no /run/user/UID): under /run, where
+# only root creates names. Left to the agent, it would be /tmp/labgate-UID, a name any
+# local user can take first and so keep that account's agent from ever starting.
+RUNTIME_ROOT = "/run/labgate"
+
+
+def runtime_directory_of(account: OsAccount, root: str = RUNTIME_ROOT) -> str | None:
+    """``root``/UID, a directory of the account's own (0700), made by the server (which
+    runs as root); None when that cannot be done safely (no /run, a name in the way that
+    is not the account's directory), and the agent then picks one itself."""
+    try:
+        os.makedirs(root, mode=0o755, exist_ok=True)
+        info = os.lstat(root)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+            return None
+        path = os.path.join(root, str(account.uid))
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+            os.chown(path, account.uid, account.gid)
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != account.uid:
+        return None
+    return path
 
 
 def _login_environment(account: OsAccount, path: str) -> dict[str, str]:
