@@ -7,6 +7,7 @@ the session's prefix, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -50,6 +51,24 @@ def test_byte_by_byte_and_empty_pieces() -> None:
     assert rewrite([PAGE[i : i + 1] for i in range(len(PAGE))]) == EXPECTED
     assert rewrite([b"", PAGE[:10], b"", PAGE[10:], b""]) == EXPECTED
     assert rewrite([]) == b""
+
+
+def test_a_longer_text_wins_when_the_next_piece_completes_it() -> None:
+    """Where two texts start at one place the longer is replaced, also when the piece
+    that completes it comes later (a shorter match at a piece's end waits)."""
+    overlapping = {b"ab": b"1", b"abc": b"2"}
+    body = b"xabcyabzab"
+    whole = re.sub(b"abc|ab", lambda m: overlapping[m.group()], body)
+    assert whole == b"x2y1z1"
+    for cut in range(len(body) + 1):
+        rewriter = PageRewriter(overlapping)
+        got = rewriter.feed(body[:cut]) + rewriter.feed(body[cut:]) + rewriter.end()
+        assert got == whole, cut
+    rewriter = PageRewriter(overlapping)
+    assert (
+        b"".join(rewriter.feed(body[i : i + 1]) for i in range(len(body))) + (rewriter.end())
+        == whole
+    )
 
 
 def test_nothing_to_replace_is_refused() -> None:

@@ -95,7 +95,8 @@ async def forward_http(
         response = await connection.request(method, target, request_headers, None)
     headers = header_rules.to_browser(response.headers, framed_by=framed_by, prefix=prefix)
     rewriter = None
-    if page_rewrites and method != b"HEAD" and rewritable(headers):
+    # A part of a page (206) is not rewritten: its range would no longer fit.
+    if page_rewrites and method != b"HEAD" and response.status != 206 and rewritable(headers):
         rewriter = PageRewriter(page_rewrites)
         # The length changes; the server sends the body chunked instead.
         headers = [(n, v) for n, v in headers if n != b"content-length"]

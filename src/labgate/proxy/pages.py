@@ -44,25 +44,33 @@ class PageRewriter:
         self._replacements = dict(replacements)
         ordered = sorted(self._replacements, key=len, reverse=True)
         self._pattern = re.compile(b"|".join(re.escape(text) for text in ordered))
-        self._hold = max(len(text) for text in ordered) - 1
+        self._longest = len(ordered[0])
         self._pending = b""
 
     def feed(self, piece: bytes) -> bytes:
         """The rewritten body so far (it may hold back the last few bytes)."""
-        data = self._pending + piece
-        out: list[bytes] = []
-        done = 0
-        for match in self._pattern.finditer(data):
-            out.append(data[done : match.start()])
-            out.append(self._replacements[match.group()])
-            done = match.end()
-        # What might begin a match that the next piece completes stays for later.
-        cut = max(done, len(data) - self._hold)
-        out.append(data[done:cut])
-        self._pending = data[cut:]
-        return b"".join(out)
+        return self._rewrite(self._pending + piece, more=True)
 
     def end(self) -> bytes:
         """The rest of the body, once the app has sent all of it."""
         rest, self._pending = self._pending, b""
-        return rest
+        return self._rewrite(rest, more=False)
+
+    def _rewrite(self, data: bytes, *, more: bool) -> bytes:
+        # From ``limit`` on, a match may be the start of a longer one, or a text may begin
+        # that the next piece completes: that part waits for the next piece.
+        limit = len(data) - self._longest + 1 if more else len(data)
+        out: list[bytes] = []
+        done = 0
+        held = len(data)
+        for match in self._pattern.finditer(data):
+            if match.start() >= limit and len(match.group()) < self._longest:
+                held = match.start()
+                break
+            out.append(data[done : match.start()])
+            out.append(self._replacements[match.group()])
+            done = match.end()
+        cut = min(max(done, limit), held)
+        out.append(data[done:cut])
+        self._pending = data[cut:]
+        return b"".join(out)
