@@ -111,6 +111,14 @@ async def test_a_refusal_carries_an_answer_the_owner_sees(
     both = await root.post(url, json={"grant": False, "hours": 3})
     assert both.status_code == 422
     assert both.json()["error"]["details"][0]["field"] == "body.hours"
+    for bad in (
+        {"grant": True, "hours": 0},
+        {"grant": True, "hours": 721},
+        {"grant": True, "hours": "many"},
+        {"grant": True, "answer": "x" * 2001},
+    ):
+        refused_input = await root.post(url, json=bad)
+        assert refused_input.status_code == 422, (bad, refused_input.text)
     refused = await root.post(url, json={"grant": False, "answer": "  Save and relaunch.  "})
     assert refused.status_code == 200, refused.text
 

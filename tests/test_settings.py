@@ -276,3 +276,30 @@ def test_host_rules_refuse_what_is_neither_a_network_nor_a_name(
     monkeypatch.setenv(ENV_PREFIX + name.upper(), json.dumps(["10.0.0.0/33"]))
     with pytest.raises(ConfigurationError, match=rf"Invalid settings: {name}"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("app_setup_index_url", "pypi.example.org/simple"),
+        ("app_setup_index_url", "ftp://pypi.example.org/simple"),
+        ("app_setup_index_url", "https://"),
+        ("app_setup_index_url", "https://mirror example/simple"),
+        ("app_setup_wheel_directory", "wheels"),
+        ("app_setup_wheel_directory", "~/wheels"),
+    ],
+)
+def test_the_apps_setup_refuses_a_source_it_could_not_use(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + name.upper(), value)
+    with pytest.raises(ConfigurationError, match=rf"Invalid settings: {name}: "):
+        load_settings()
+
+
+def test_the_apps_setup_takes_a_mirror_and_a_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_PREFIX + "APP_SETUP_INDEX_URL", " https://pypi.example.org/simple ")
+    monkeypatch.setenv(ENV_PREFIX + "APP_SETUP_WHEEL_DIRECTORY", "/shared/wheels")
+    settings = load_settings()
+    assert settings.app_setup_index_url == "https://pypi.example.org/simple"
+    assert settings.app_setup_wheel_directory == "/shared/wheels"

@@ -492,6 +492,24 @@ class Settings(BaseSettings):
                 raise ValueError(f"TLS file {path} does not exist")
         return self
 
+    @field_validator("app_setup_index_url")
+    @classmethod
+    def _check_index_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError(
+                "must be an http:// or https:// address, e.g. https://pypi.example.org/simple"
+            )
+        return value
+
+    @field_validator("app_setup_wheel_directory")
+    @classmethod
+    def _check_wheel_directory(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not value.startswith("/") or "\n" in value or "\x00" in value):
+            raise ValueError("must be an absolute path on the resources, e.g. /shared/wheels")
+        return value
+
     @field_validator("resource_hosts_allowed", "resource_hosts_denied")
     @classmethod
     def _check_host_rules(cls, value: list[str]) -> list[str]:
