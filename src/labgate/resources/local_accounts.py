@@ -66,18 +66,26 @@ async def local_account(
     account = find_account(mapping.name)
     if account is None:
         account = await _create(mapping, username, settings)
-    if not mapping.explicit:
-        _check_derived(mapping, account, username)
+    _check_derived(mapping, account, username)
     return account
+
+
+def refusal_reasons(mapping: AccountMapping, account: OsAccount) -> list[str]:
+    """Why the rule may not give ``account`` (empty: it may, or an administrator named
+    it explicitly)."""
+    if mapping.explicit:
+        return []
+    reasons = powers_of(account)
+    if mapping.name in mapping.claimed_by_exceptions:
+        reasons.append("an exception of 'local' gives it to another labgate user")
+    return reasons
 
 
 def _check_derived(mapping: AccountMapping, account: OsAccount, username: str) -> None:
     """Refuse an account the rule derived from the user's name unless it is an ordinary
     person's (no powers over the machine, :func:`powers_of`) and no exception gives it
     to another user: a name does not make anyone root, a sudoer, or someone else."""
-    reasons = powers_of(account)
-    if mapping.name in mapping.claimed_by_exceptions:
-        reasons.append("an exception of 'local' gives it to another labgate user")
+    reasons = refusal_reasons(mapping, account)
     if reasons:
         raise LocalAccountRefused(
             f"labgate user {username!r} is mapped to the OS account {mapping.name!r} on "
@@ -138,9 +146,7 @@ def account_summary(mapping: AccountMapping, username: str, settings: Settings) 
             f"On 'local', {username} works as the OS account {mapping.name!r} "
             "(created at the first connection)."
         )
-    if not mapping.explicit and (
-        powers_of(account) or mapping.name in mapping.claimed_by_exceptions
-    ):
+    if refusal_reasons(mapping, account):
         return (
             f"On 'local', {username} is mapped to {mapping.name!r}, a system account labgate "
             "refuses: change local's account rule or exceptions."
