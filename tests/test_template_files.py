@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from labgate.cli.main import cli
 from labgate.errors import ConfigurationError
-from labgate.launching.template import Placeholders, command_of
+from labgate.launching.template import Placeholders, app_password, command_of
 from labgate.plugins.manager import Plugins
 from labgate.sessions.template_files import load_templates, templates_of
 from labgate.settings import Settings
@@ -259,3 +259,18 @@ def test_config_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = runner.invoke(cli, ["--data-dir", str(tmp_path / "data"), "config", "check"])
     assert bad.exit_code == 1
     assert "bad.toml" in bad.output
+
+
+def test_an_app_gets_its_password_in_its_environment_only(tmp_path: Path, plugins: Plugins) -> None:
+    write(
+        tmp_path,
+        "vnc.toml",
+        'id = "vnc"\ntitle = "VNC"\ncommand = "serve {socket}"\nlisten = "socket"\n'
+        'env = { VNC_PASSWORD = "{app_password}" }\n',
+    )
+    vnc = templates_of(plugins, tmp_path)["vnc"]
+    command, env = command_of(vnc, {}, Placeholders(base_url="/s/a/", token="t1", socket="/x"))
+    other = command_of(vnc, {}, Placeholders(base_url="/s/a/", token="t2", socket="/x"))[1]
+    assert env["VNC_PASSWORD"] == app_password("t1") != other["VNC_PASSWORD"]
+    assert len(env["VNC_PASSWORD"]) == 8
+    assert env["VNC_PASSWORD"] not in command

@@ -30,6 +30,7 @@ export interface AppTemplateInfo {
   title: string
   description: string
   icon: string
+  view: AppView
   fields: TemplateField[]
   launchers: string[]
 }
@@ -81,10 +82,14 @@ export interface Decision {
   answer?: string
 }
 
+/** How the browser shows an app: its pages in a frame, or a remote desktop (RFB). */
+export type AppView = 'web' | 'desktop'
+
 export interface AppSession {
   id: string
   title: string
   template: string
+  view: AppView
   launcher: string
   resource_id: number
   owner_id: number

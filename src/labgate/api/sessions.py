@@ -38,6 +38,8 @@ class TemplateOut(BaseModel):
     title: str
     description: str
     icon: str
+    #: ``web`` (pages through the proxy) or ``desktop`` (the desktop pane, over RFB).
+    view: str
     fields: list[dict[str, Any]]
     launchers: list[str]
 
@@ -152,6 +154,9 @@ class SessionOut(BaseModel):
     id: str
     title: str
     template: str
+    #: How the browser shows it: ``web`` (its ``url`` in a frame) or ``desktop`` (the
+    #: desktop pane, over ``/api/v1/sessions/<id>/desktop``).
+    view: str
     launcher: str
     resource_id: Id
     owner_id: int
@@ -188,6 +193,7 @@ class SessionOut(BaseModel):
             id=row.id,
             title=row.title,
             template=row.template,
+            view=template.view if template else "web",
             launcher=row.launcher,
             resource_id=row.resource_id,
             owner_id=row.user_id,

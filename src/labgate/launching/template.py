@@ -11,12 +11,16 @@ Placeholders in ``command`` and ``env`` values: ``{port}``, ``{socket}``, ``{hos
 (the address to listen on: loopback, also on a batch job's node, where the job's relay
 reaches the app),
 ``{base_url}`` (``/s/<session>/``), ``{base_path}`` (without the last slash),
-``{token}``, ``{workdir}`` and every form field by name. Form values are shell-quoted
-where they go into the command.
+``{token}``, ``{app_password}`` (a password derived from the token, for apps that want
+one of their own, such as a VNC server: :func:`app_password`; put it in ``env``, never in
+the command, where ``ps`` would show it), ``{workdir}`` and every form field by name. Form
+values are shell-quoted where they go into the command.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import shlex
 from collections.abc import Mapping
@@ -27,6 +31,18 @@ from labgate.errors import FieldProblem, ValidationFailed
 
 FieldKind = Literal["text", "path", "integer", "choice", "lines", "boolean"]
 Listen = Literal["socket", "port"]
+#: How the browser shows the app: ``web``, its pages in a frame through the proxy;
+#: ``desktop``, a remote desktop (the app speaks RFB, the VNC protocol), in labgate's
+#: desktop pane through the RFB bridge.
+View = Literal["web", "desktop"]
+
+
+def app_password(token: str) -> str:
+    """The password of a session's app, for apps that need one of their own (a VNC
+    server): derived from the session's token, so labgate can always give it again and
+    the user never needs to see it. Eight characters, since VNC uses no more."""
+    mac = hmac.new(token.encode(), b"labgate app password", hashlib.sha256).hexdigest()
+    return mac[:8]
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,8 @@ class AppTemplate:
     #: refuses root without ``--allow-root``). Decided on the resource when the app
     #: starts (its account's uid), so every launcher gets it alike.
     root_arguments: str = ""
+    #: How the browser shows the app (see :data:`View`).
+    view: View = "web"
 
     def describe(self) -> dict[str, Any]:
         own = [f.describe() for f in (*COMMON_FIELDS, *self.fields, *BATCH_FIELDS)]
@@ -115,6 +133,7 @@ class AppTemplate:
             "title": self.title,
             "description": self.description,
             "icon": self.icon,
+            "view": self.view,
             "fields": own,
         }
 
@@ -258,7 +277,7 @@ class Placeholders:
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 #: What labgate fills in itself (command_of), beside the form's fields by name.
 GIVEN_PLACEHOLDERS = frozenset(
-    {"port", "socket", "host", "base_url", "base_path", "token", "workdir"}
+    {"port", "socket", "host", "base_url", "base_path", "token", "app_password", "workdir"}
 )
 
 
@@ -291,6 +310,7 @@ def command_of(
         "base_url": where.base_url,
         "base_path": where.base_path,
         "token": where.token,
+        "app_password": app_password(where.token),
         "workdir": str(form.get("workdir", "~")),
         "host": where.host,
     }

@@ -16,6 +16,7 @@ function failed(actions: AppSession['actions']): AppSession {
     id: 's1',
     title: 'JupyterLab on box',
     template: 'jupyterlab',
+    view: 'web',
     launcher: 'direct',
     resource_id: 7,
     owner_id: 1,

@@ -33,6 +33,7 @@ function field(overrides: Partial<TemplateField>): TemplateField {
 const template: AppTemplateInfo = {
   id: 'jupyterlab',
   title: 'JupyterLab',
+  view: 'web',
   description: '',
   icon: 'jupyter',
   launchers: ['direct', 'slurm'],
