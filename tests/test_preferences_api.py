@@ -89,6 +89,10 @@ async def test_one_bad_value_changes_nothing(accounts: AccountFactory) -> None:
         ({"editor.line_wrapping": "yes"}, "body.preferences.editor.line_wrapping"),
         ({"editor.output_height": 20}, "body.preferences.editor.output_height"),
         ({"editor.output_collapsed": 1}, "body.preferences.editor.output_collapsed"),
+        ({"desktop.scaling": "stretch"}, "body.preferences.desktop.scaling"),
+        ({"desktop.quality": 10}, "body.preferences.desktop.quality"),
+        ({"desktop.compression": -1}, "body.preferences.desktop.compression"),
+        ({"desktop.dot_cursor": "on"}, "body.preferences.desktop.dot_cursor"),
         ({"workspace.layout": {"big": "x" * 300_000}}, "body.preferences.workspace.layout"),
     ]
     for changes, field in cases:

@@ -137,6 +137,33 @@ register(
     "Show hidden files (names starting with a dot) in the file browser.",
 )
 register(
+    "desktop.scaling",
+    Literal["remote", "fit", "actual"],
+    "remote",
+    "How a desktop pane shows the desktop: `remote`, the desktop's screen follows the "
+    "pane's size; `fit`, scaled to fit the pane; `actual`, one pixel per pixel, with "
+    "scroll bars.",
+)
+register(
+    "desktop.quality",
+    Annotated[int, Field(ge=0, le=9, strict=True)],
+    6,
+    "Picture quality of desktops (JPEG, 0 lowest .. 9 highest): lower is faster on a slow network.",
+)
+register(
+    "desktop.compression",
+    Annotated[int, Field(ge=0, le=9, strict=True)],
+    2,
+    "Compression of desktops' pictures (0 none .. 9 most): higher saves bandwidth and "
+    "costs the desktop's computer time.",
+)
+register(
+    "desktop.dot_cursor",
+    Annotated[bool, Field(strict=True)],
+    False,
+    "Show a dot for the pointer over a desktop where the desktop's own is invisible.",
+)
+register(
     "workspace.layout",
     dict[str, Any] | None,
     None,

@@ -4,6 +4,7 @@
  * decisions on requests for more time. A session's app is at `/s/<id>/`.
  */
 import { api, type ApiClient } from './client'
+import { socketUrl } from './resources'
 
 export type SessionState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'expired'
 
@@ -202,4 +203,9 @@ export async function listExtensionRequests(
 
 export function decideExtension(id: number, decision: Decision, client: ApiClient = api): Promise<Extension> {
   return client.post<Extension>(`/session-extensions/${id}`, decision)
+}
+
+/** The WebSocket of a desktop session's screen (raw RFB in binary frames), on this page's origin. */
+export function desktopSocketUrl(id: string, location?: Pick<Location, 'protocol' | 'host'>): string {
+  return socketUrl(`${sessionPath(id)}/desktop`, location)
 }

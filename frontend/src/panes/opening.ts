@@ -14,6 +14,7 @@ export const EDITOR_PANE = 'editor'
 export const TERMINAL_PANE = 'terminal'
 export const VIEWER_PANE = 'viewer'
 export const APP_PANE = 'app'
+export const DESKTOP_PANE = 'desktop'
 export const LAUNCHER_PANE = 'launcher'
 export const SESSIONS_PANE = 'sessions'
 export const EXTENSION_REQUESTS_PANE = 'extension-requests'
@@ -51,6 +52,14 @@ export interface ViewerParams extends Record<string, unknown> {
 export interface AppParams extends Record<string, unknown> {
   /** The session whose app the pane shows (its page at `/s/<id>/`). */
   sessionId: string
+}
+
+export interface DesktopParams extends Record<string, unknown> {
+  /** The session whose desktop the pane shows (over `/api/v1/sessions/<id>/desktop`). */
+  sessionId: string
+  /** Only watch: no keyboard, pointer or clipboard to the desktop (a shared session's
+   * GUEST is view-only whatever this says; the server enforces it). */
+  viewOnly?: boolean
 }
 
 export interface LauncherParams extends Record<string, unknown> {
@@ -151,17 +160,30 @@ export function openFile(resourceId: number, path: RemotePath, entry: FileEntry)
   fileOpener(resourceId, path, entry)
 }
 
+/** The open pane of `kind` showing session `sessionId`, brought to the front, if any. */
+function frontSessionPane(kind: string, sessionId: string): IDockviewPanel | undefined {
+  const existing = workspace().panels.find(
+    (panel) => panel.api.component === kind && (panel.params as { sessionId?: unknown } | undefined)?.sessionId === sessionId,
+  )
+  existing?.api.setActive()
+  return existing
+}
+
 /** A session's app in a pane (the one already showing it, if any). */
 export function openApp(sessionId: string, title: string): IDockviewPanel {
-  const existing = workspace().panels.find(
-    (panel) => panel.api.component === APP_PANE && (panel.params as AppParams | undefined)?.sessionId === sessionId,
-  )
-  if (existing) {
-    existing.api.setActive()
-    return existing
-  }
   const params: AppParams = { sessionId }
-  return openPane(workspace(), APP_PANE, { params, title })
+  return frontSessionPane(APP_PANE, sessionId) ?? openPane(workspace(), APP_PANE, { params, title })
+}
+
+/** A session's remote desktop in a pane (the one already showing it, if any). */
+export function openDesktop(sessionId: string, title: string, options: { viewOnly?: boolean } = {}): IDockviewPanel {
+  const params: DesktopParams = { sessionId, ...(options.viewOnly ? { viewOnly: true } : {}) }
+  return frontSessionPane(DESKTOP_PANE, sessionId) ?? openPane(workspace(), DESKTOP_PANE, { params, title })
+}
+
+/** A session in the pane its app needs: the desktop pane for a desktop, else the app's pages. */
+export function openSession(session: { id: string; title: string; view?: string }): IDockviewPanel {
+  return session.view === 'desktop' ? openDesktop(session.id, session.title) : openApp(session.id, session.title)
 }
 
 /** The launcher, with a template's form open (and some of its fields filled in). */

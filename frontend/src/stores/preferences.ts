@@ -28,6 +28,10 @@ export const BUILTIN_DEFAULTS: Readonly<PreferenceValues> = {
   'editor.output_collapsed': false,
   'terminal.font_size': 14,
   'files.show_hidden': false,
+  'desktop.scaling': 'remote',
+  'desktop.quality': 6,
+  'desktop.compression': 2,
+  'desktop.dot_cursor': false,
   'workspace.layout': null,
 }
 

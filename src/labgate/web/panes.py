@@ -18,6 +18,7 @@ PANES = (
     Pane("launcher", "Launch an app"),
     Pane("sessions", "Sessions"),
     Pane("app", "App", in_menu=False),
+    Pane("desktop", "Desktop", in_menu=False),
     Pane("files", "Files", in_menu=False),
     Pane("viewer", "Viewer", in_menu=False),
     Pane("extension-requests", "Requests for more time", admin_only=True),

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest'
+import { ClipboardBridge, type ClipboardDeps } from './clipboardBridge'
+
+function fakes(options: { permission?: PermissionState | null; writable?: boolean; local?: string } = {}) {
+  const sent: string[] = []
+  const written: string[] = []
+  let local = options.local ?? ''
+  const deps: ClipboardDeps = {
+    clipboard: {
+      writeText: (text: string) => {
+        if (options.writable === false) return Promise.reject(new DOMException('not allowed', 'NotAllowedError'))
+        written.push(text)
+        local = text
+        return Promise.resolve()
+      },
+      readText: () => Promise.resolve(local),
+    },
+    permission: () => Promise.resolve(options.permission ?? null),
+    send: (text) => sent.push(text),
+  }
+  return { deps, sent, written, setLocal: (text: string) => (local = text) }
+}
+
+describe('ClipboardBridge', () => {
+  it('copies the desktop clipboard locally where allowed and keeps it for the panel', async () => {
+    const { deps, written } = fakes()
+    const bridge = new ClipboardBridge(deps)
+    expect(await bridge.fromDesktop('from the desktop')).toBe(true)
+    expect(written).toEqual(['from the desktop'])
+    expect(bridge.remoteText).toBe('from the desktop')
+    expect(bridge.copiedLocally).toBe(true)
+  })
+
+  it('keeps the text for the panel when the browser will not let it be written', async () => {
+    const { deps } = fakes({ writable: false })
+    const bridge = new ClipboardBridge(deps)
+    expect(await bridge.fromDesktop('kept')).toBe(false)
+    expect(bridge.remoteText).toBe('kept')
+    expect(bridge.copiedLocally).toBe(false)
+  })
+
+  it('sends pasted text to the desktop', () => {
+    const { deps, sent } = fakes()
+    new ClipboardBridge(deps).toDesktop('pasted')
+    expect(sent).toEqual(['pasted'])
+  })
+
+  it('gives the desktop the local clipboard on focus only when reading is granted and it changed', async () => {
+    const denied = fakes({ permission: 'prompt', local: 'secret' })
+    expect(await new ClipboardBridge(denied.deps).syncOnFocus()).toBe(false)
+    expect(denied.sent).toEqual([])
+
+    const granted = fakes({ permission: 'granted', local: 'local text' })
+    const bridge = new ClipboardBridge(granted.deps)
+    expect(await bridge.syncOnFocus()).toBe(true)
+    expect(await bridge.syncOnFocus()).toBe(false) // the same text is not sent twice
+    await bridge.fromDesktop('remote text') // now the local clipboard holds the desktop's
+    expect(await bridge.syncOnFocus()).toBe(false)
+    granted.setLocal('newer')
+    expect(await bridge.syncOnFocus()).toBe(true)
+    expect(granted.sent).toEqual(['local text', 'newer'])
+  })
+})

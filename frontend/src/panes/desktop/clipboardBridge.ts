@@ -1,0 +1,88 @@
+/**
+ * The desktop's clipboard and the browser's, both ways. Text copied on the desktop is
+ * written to the local clipboard where the browser lets the page (and always kept for
+ * the toolbar's clipboard panel); local text goes to the desktop from the panel's paste
+ * box, and by itself when the pane gets the focus if the browser grants reading the
+ * clipboard without asking.
+ */
+
+export interface ClipboardDeps {
+  /** The browser's clipboard, where there is one (secure pages only). */
+  clipboard: Pick<Clipboard, 'readText' | 'writeText'> | null
+  /** The state of a permission ('granted', 'prompt', 'denied'), or null when unknown. */
+  permission(name: 'clipboard-read'): Promise<PermissionState | null>
+  /** Give the desktop `text` as its clipboard. */
+  send(text: string): void
+}
+
+export class ClipboardBridge {
+  /** The last text copied on the desktop. */
+  remoteText = ''
+  /** Whether it also reached the local clipboard. */
+  copiedLocally = false
+  /** The last text given to the desktop, so the same text is not sent again on every focus. */
+  private sentText: string | null = null
+  private readonly deps: ClipboardDeps
+
+  constructor(deps: ClipboardDeps) {
+    this.deps = deps
+  }
+
+  /** The desktop's clipboard changed: keep it, and copy it locally if allowed. */
+  async fromDesktop(text: string): Promise<boolean> {
+    this.remoteText = text
+    // It is the desktop's already: no need to send it back on the next focus.
+    this.sentText = text
+    this.copiedLocally = false
+    if (!this.deps.clipboard) return false
+    try {
+      await this.deps.clipboard.writeText(text)
+      this.copiedLocally = true
+    } catch {
+      // Not allowed without a gesture, or not focused: the panel shows it instead.
+    }
+    return this.copiedLocally
+  }
+
+  /** Text pasted into the panel's box (or read from the local clipboard): to the desktop. */
+  toDesktop(text: string): void {
+    this.sentText = text
+    this.deps.send(text)
+  }
+
+  /** The pane got the focus: give the desktop the local clipboard if it changed and the
+   * browser lets us read it without asking. True when something was sent. */
+  async syncOnFocus(): Promise<boolean> {
+    if (!this.deps.clipboard) return false
+    let state: PermissionState | null
+    try {
+      state = await this.deps.permission('clipboard-read')
+    } catch {
+      state = null
+    }
+    if (state !== 'granted') return false
+    let text: string
+    try {
+      text = await this.deps.clipboard.readText()
+    } catch {
+      return false
+    }
+    if (text === '' || text === this.sentText) return false
+    this.toDesktop(text)
+    return true
+  }
+}
+
+/** The browser's clipboard and permissions, where the page has them. */
+export function browserClipboardDeps(send: (text: string) => void): ClipboardDeps {
+  const clipboard = typeof navigator !== 'undefined' && navigator.clipboard ? navigator.clipboard : null
+  return {
+    clipboard,
+    permission: async (name) => {
+      if (!navigator.permissions) return null
+      const status = await navigator.permissions.query({ name: name as PermissionName })
+      return status.state
+    },
+    send,
+  }
+}
