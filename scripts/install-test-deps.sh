@@ -23,6 +23,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 #                      cluster (tests/support/slurm.py)
 #   munge              munged and mungekey: SLURM's authentication, a private daemon too
 #   python3-venv       Debian's python3 builds the apps environment (install-test-apps.sh)
+#   xclip, x11-utils   the desktop pane's test: the desktop's clipboard and its screen size
+#                      (xdpyinfo), read on the resource; xterm there takes the typed keys
 TEST_PACKAGES=(
     chromium
     postgresql
@@ -37,6 +39,9 @@ TEST_PACKAGES=(
     slurm-wlm
     munge
     python3-venv
+    xclip
+    x11-utils
+    xterm
 )
 
 if ! command -v dpkg-query >/dev/null; then
