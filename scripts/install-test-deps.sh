@@ -23,8 +23,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 #                      cluster (tests/support/slurm.py)
 #   munge              munged and mungekey: SLURM's authentication, a private daemon too
 #   python3-venv       Debian's python3 builds the apps environment (install-test-apps.sh)
+#   tigervnc-standalone-server  Xvnc, the X server of the Desktop template's sessions
+#   tigervnc-tools     vncpasswd, which writes a desktop's VNC password file
+#   openbox            the built-in desktop's window manager
+#   xterm              the built-in desktop's terminal
+#   pcmanfm            the built-in desktop's file manager
 #   xclip, x11-utils   the desktop pane's test: the desktop's clipboard and its screen size
-#                      (xdpyinfo), read on the resource; xterm there takes the typed keys
+#                      (xdpyinfo), read on the resource
 TEST_PACKAGES=(
     chromium
     postgresql
@@ -39,9 +44,13 @@ TEST_PACKAGES=(
     slurm-wlm
     munge
     python3-venv
+    tigervnc-standalone-server
+    tigervnc-tools
+    openbox
+    xterm
+    pcmanfm
     xclip
     x11-utils
-    xterm
 )
 
 if ! command -v dpkg-query >/dev/null; then

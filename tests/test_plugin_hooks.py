@@ -107,10 +107,10 @@ def test_the_builtins_are_plugins(settings: Settings) -> None:
         "direct": ("direct", False),
         "slurm": ("slurm", True),
     }
-    assert list(plugins.app_templates()) == ["jupyterlab", "tensorboard", "webapp"]
+    assert list(plugins.app_templates()) == ["jupyterlab", "tensorboard", "webapp", "desktop"]
     assert plugins.app_templates()["jupyterlab"].activity == "jupyter"
     assert list(plugins.activity_probes()) == ["jupyter"]
-    assert list(plugins.readiness_checks()) == ["http"]
+    assert list(plugins.readiness_checks()) == ["http", "rfb"]
     assert list(plugins.transports()) == ["local", "ssh"]
     assert plugins.launchers()["direct"] is plugins.launchers()["direct"]  # asked once
 
@@ -213,7 +213,13 @@ async def test_hook_register_app_templates_a_plugins_template_is_listed(
     async with serving(settings, database, Plugin()) as accounts:
         alice = await accounts.login("alice")
         listed = (await alice.get("/api/v1/app-templates")).json()["templates"]
-        assert [t["id"] for t in listed] == ["jupyterlab", "tensorboard", "webapp", "hello"]
+        assert [t["id"] for t in listed] == [
+            "jupyterlab",
+            "tensorboard",
+            "webapp",
+            "desktop",
+            "hello",
+        ]
         assert listed[-1]["title"] == "Hello"
 
 

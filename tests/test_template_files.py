@@ -170,7 +170,7 @@ def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: P
         ),
         (
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nreadiness = "tcp"\n',
-            "readiness = 'tcp' names no readiness check a plug-in provides (known: http)",
+            "readiness = 'tcp' names no readiness check a plug-in provides (known: http, rfb)",
         ),
         (
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nactivity = ""\n',
@@ -178,7 +178,7 @@ def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: P
         ),
         (
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nreadiness = ""\n',
-            "readiness = '' names no readiness check a plug-in provides (known: http)",
+            "readiness = '' names no readiness check a plug-in provides (known: http, rfb)",
         ),
         (
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nactivity = 3\n',
@@ -191,6 +191,34 @@ def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: P
         (
             'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nfield_help = { logdir = "L" }\n',
             "field_help: 'logdir' is not one of labgate's own fields",
+        ),
+        ('id = "x"\ntitle = "X"\n', "a command is needed (or desktop_session, for a desktop)"),
+        (
+            'id = "x"\ntitle = "X"\ndesktop_session = "exec openbox"\ncommand = "serve {port}"\n',
+            "with desktop_session labgate writes the command and how it is reached: "
+            "leave out command",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ndesktop_session = "exec openbox"\nview = "web"\n',
+            'view = "web" does not fit',
+        ),
+        (
+            'id = "x"\ntitle = "X"\ndesktop_session = "exec openbox"\n'
+            'desktop_needs = ["openbox; rm -r ~"]\n',
+            "desktop_needs: 'openbox; rm -r ~' is not a program's name",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\ndesktop_needs = ["openbox"]\n',
+            "desktop_needs goes with desktop_session",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ndesktop_session = "exec openbox"\n[[fields]]\n'
+            'name = "resolution"\nlabel = "R"\nkind = "text"\n',
+            "the name is labgate's own",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ndesktop_session = "exec {program}"\n',
+            "{program} is not a placeholder",
         ),
     ],
 )
@@ -215,7 +243,7 @@ def test_a_plugins_template_naming_an_unknown_check_is_refused(plugins: Plugins)
         )
     assert refused.value.message == (
         "App template 'hello' of a plug-in: readiness = 'tcp' names no readiness check a "
-        "plug-in provides (known: http)"
+        "plug-in provides (known: http, rfb)"
     )
 
 
@@ -274,3 +302,64 @@ def test_an_app_gets_its_password_in_its_environment_only(tmp_path: Path, plugin
     assert env["VNC_PASSWORD"] == app_password("t1") != other["VNC_PASSWORD"]
     assert len(env["VNC_PASSWORD"]) == 8
     assert env["VNC_PASSWORD"] not in command
+
+
+# An administrator's desktop: the site's analysis programs, one chosen in the form and
+# started with the window manager, which shows the site's menu (XDG_CONFIG_DIRS).
+SITE_DESKTOP = """
+id = "analysis-desktop"
+title = "Analysis desktop"
+description = "openbox with the facility's analysis programs on its menu."
+desktop_session = '''
+export XDG_CONFIG_DIRS=/opt/site/xdg:/etc/xdg
+{program} &
+exec openbox
+'''
+desktop_needs = ["openbox"]
+
+[[fields]]
+name = "program"
+label = "Start with"
+kind = "choice"
+choices = ["xterm", "pcmanfm"]
+default = "xterm"
+"""
+
+
+def test_a_desktop_of_ones_own(tmp_path: Path, plugins: Plugins) -> None:
+    write(tmp_path, "analysis.toml", SITE_DESKTOP)
+    site = templates_of(plugins, tmp_path)["analysis-desktop"]
+    assert (site.view, site.readiness, site.listen, site.icon) == (
+        "desktop",
+        "rfb",
+        "socket",
+        "monitor",
+    )
+    assert [f["name"] for f in site.describe()["fields"]][2:4] == ["resolution", "program"]
+    where = Placeholders(base_url="/s/a/", token="t1", socket="/run/a.sock")
+    command, env = command_of(site, {"program": "pcmanfm", "resolution": "1920x1080"}, where)
+    assert command.startswith("python3 -c ")
+    assert "--socket /run/a.sock --resolution 1920x1080 --name 'Analysis desktop'" in command
+    assert command.endswith("--needs openbox")
+    assert env["LABGATE_DESKTOP_SESSION"].splitlines() == [
+        "export XDG_CONFIG_DIRS=/opt/site/xdg:/etc/xdg",
+        "pcmanfm &",
+        "exec openbox",
+    ]
+    assert env["LABGATE_DESKTOP_PASSWORD"] == app_password("t1")
+    assert (
+        env["LABGATE_DESKTOP_PROGRAM"]
+        == plugins.app_templates()["desktop"].env["LABGATE_DESKTOP_PROGRAM"]
+    )
+
+
+def test_a_vnc_server_of_ones_own_is_shown_as_a_desktop(tmp_path: Path, plugins: Plugins) -> None:
+    write(
+        tmp_path,
+        "x11vnc.toml",
+        'id = "x11vnc"\ntitle = "Shared screen"\nview = "desktop"\nlisten = "port"\n'
+        'command = "x11vnc -localhost -rfbport {port} -display :0"\n',
+    )
+    shared = templates_of(plugins, tmp_path)["x11vnc"]
+    assert (shared.view, shared.readiness) == ("desktop", "rfb")
+    assert templates_of(plugins, tmp_path)["webapp"].readiness == "http"

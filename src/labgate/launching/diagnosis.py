@@ -21,6 +21,13 @@ _UNREACHABLE = re.compile(
 )
 
 
+# Starts the line in which a start program of labgate's (the desktop's,
+# sessions/desktop_program.py) says why the app cannot start: the rest of the line is
+# the cause, for the user ("Xvnc was not found on node1: install ...").
+CANNOT_START_PREFIX = "labgate: cannot start: "
+_CANNOT_START = re.compile("^" + re.escape(CANNOT_START_PREFIX) + r"(.+)$", re.MULTILINE)
+
+
 def unreachable_note(where: str, reason: str) -> str:
     """The line a launcher adds to the log of an app that runs where labgate cannot
     reach it (another network namespace or container, another address)."""
@@ -69,6 +76,9 @@ def explain(template: AppTemplate, log: str, fallback: str) -> str:
     unreachable = _UNREACHABLE.search(log)
     if unreachable:
         return unreachable.group(1)
+    cannot = _CANNOT_START.findall(log)
+    if cannot:
+        return f"{template.title} cannot start: {cannot[-1].strip()}"
     if "Address already in use" in log or "EADDRINUSE" in log:
         return (
             f"{template.title} could not listen: the port or socket is in use by another "

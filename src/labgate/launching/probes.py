@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from labgate.launching.template import AppTemplate
+from labgate.transport.base import ByteReader, StreamWriter
 
 
 class AppHttp(Protocol):
@@ -29,6 +30,10 @@ class AppHttp(Protocol):
     async def get(self, path: str) -> tuple[int, bytes]:
         """GET ``path`` (below the app's base URL, as the app sees it): the status and
         the body (its first MiB). The template's auth header is added."""
+
+    async def open_stream(self) -> tuple[ByteReader, StreamWriter]:
+        """A new connection to the app, as the proxy opens one (through a batch job's
+        relay too), to speak the app's own protocol; the caller closes it."""
 
 
 @dataclass(frozen=True)

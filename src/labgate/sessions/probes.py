@@ -1,8 +1,9 @@
 """Asking an app through its tunnel: is it ready? is it busy? The readiness check and
 the activity probe its template names (:mod:`labgate.launching.probes`) ask; this module
 gives them the app (:class:`AppOverTunnel`) and holds labgate's own, a plug-in like any
-other: the ``http`` readiness check (the template's ``ready_path`` answers 2xx or 3xx)
-and the ``jupyter`` activity probe (a kernel running code, Jupyter's last activity).
+other: the ``http`` readiness check (the template's ``ready_path`` answers 2xx or 3xx),
+the ``rfb`` readiness check (a VNC server greets with its RFB version), and the
+``jupyter`` activity probe (a kernel running code, Jupyter's last activity).
 
 Every question has a deadline (``app_probe_timeout_seconds``): an app that accepts the
 connection and never answers (stopped with SIGSTOP, or deadlocked) counts as not ready,
@@ -12,15 +13,17 @@ or not busy, instead of holding up whoever asked. So does a probe that fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import re
 from datetime import datetime
 
 from labgate.launching.probes import Activity, ActivityProbe, AppHttp, ReadinessCheck
 from labgate.launching.template import AppTemplate
 from labgate.launching.upstream import UpstreamError, UpstreamPool
 from labgate.plugins import hookimpl
-from labgate.transport.base import StreamOpenFailed
+from labgate.transport.base import ByteReader, StreamOpenFailed, StreamWriter
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,9 @@ class AppOverTunnel:
     async def get(self, path: str) -> tuple[int, bytes]:
         return await _get(self._pool, _path(self._template, self._base_url, path), self._headers)
 
+    async def open_stream(self) -> tuple[ByteReader, StreamWriter]:
+        return await self._pool.opener()
+
 
 _UNANSWERED = (StreamOpenFailed, UpstreamError, ConnectionError, OSError)
 
@@ -118,6 +124,27 @@ async def http_ready(app: AppHttp) -> bool:
     return 200 <= status < 400
 
 
+#: A VNC server's first words: the RFB protocol version it speaks (RFC 6143, 7.1.1).
+RFB_GREETING = re.compile(rb"RFB \d{3}\.\d{3}\n")
+
+
+async def rfb_ready(app: AppHttp) -> bool:
+    """The app greets a new connection with an RFB version (a VNC server that takes
+    viewers). Nothing else is said: the connection closes before authentication."""
+    reader, writer = await app.open_stream()
+    try:
+        greeting = b""
+        while len(greeting) < 12:
+            piece = await reader.read(12 - len(greeting))
+            if not piece:
+                return False
+            greeting += piece
+        return RFB_GREETING.fullmatch(greeting) is not None
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
 async def jupyter_activity(app: AppHttp) -> Activity:
     """From Jupyter's REST API: a kernel busy, and the server's own last activity."""
     busy = False
@@ -136,7 +163,7 @@ async def jupyter_activity(app: AppHttp) -> Activity:
 
 @hookimpl
 def register_readiness_checks() -> list[ReadinessCheck]:
-    return [ReadinessCheck("http", http_ready)]
+    return [ReadinessCheck("http", http_ready), ReadinessCheck("rfb", rfb_ready)]
 
 
 @hookimpl

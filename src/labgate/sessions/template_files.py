@@ -20,6 +20,19 @@ example code-server::
     kind = "path"
     default = "~/.local/share/code-server/extensions"
 
+A remote desktop (shown in the desktop pane) is a file with ``desktop_session``, the shell
+lines that start its programs on the X server labgate starts (``DISPLAY`` is set), instead
+of a command; ``desktop_needs`` lists the programs to look for first, so that a missing
+one is reported as such (:mod:`labgate.sessions.desktop`)::
+
+    id = "xfce"
+    title = "Xfce desktop"
+    desktop_session = "exec startxfce4"
+    desktop_needs = ["startxfce4"]
+
+A file with a command of its own may say ``view = "desktop"`` too, for a VNC server that
+labgate does not start (its readiness check is then ``rfb``).
+
 Everything is checked when the server starts; a mistake stops it with the file's name
 and what is wrong (``labgate config check`` says the same without starting). A file
 whose ``id`` is a built-in template's replaces it (a site's own JupyterLab command).
@@ -46,7 +59,9 @@ from labgate.launching.template import (
     AppTemplate,
     FieldKind,
     FormField,
+    View,
 )
+from labgate.sessions.desktop import RESOLUTION, desktop_template
 
 if TYPE_CHECKING:
     from labgate.plugins.manager import Plugins
@@ -56,6 +71,22 @@ ICONS = frozenset(
     {"apps", "jupyter", "chart", "globe", "terminal", "fileCode", "rocket", "server", "monitor"}
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_PROGRAM = re.compile(r"^[A-Za-z0-9_.+-]{1,100}$")
+# What a desktop's file leaves to labgate (desktop_template writes it).
+_DESKTOP_WRITES = (
+    "command",
+    "tcp_command",
+    "root_arguments",
+    "listen",
+    "ready_path",
+    "keeps_base_path",
+    "auth_header",
+    "page_rewrites",
+    "env",
+    "open_path",
+    "activity",
+    "readiness",
+)
 _ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
@@ -96,7 +127,10 @@ class _TemplateFile(BaseModel):
     title: str = Field(min_length=1, max_length=60)
     description: str = Field("", max_length=400)
     icon: str = "apps"
-    command: str = Field(min_length=1, max_length=4000)
+    command: str | None = Field(None, min_length=1, max_length=4000)
+    view: View | None = None
+    desktop_session: str | None = Field(None, min_length=1, max_length=4000)
+    desktop_needs: list[str] = Field(default_factory=list, max_length=20)
     tcp_command: str | None = Field(None, max_length=4000)
     root_arguments: str = Field("", max_length=400, pattern=r"^[A-Za-z0-9_=./:, -]*$")
     listen: Literal["socket", "port"] = "port"
@@ -108,15 +142,36 @@ class _TemplateFile(BaseModel):
     open_path: str = Field("", max_length=200)
     start_timeout_seconds: int = Field(120, ge=5, le=3600)
     activity: str | None = Field(None, max_length=60)
-    readiness: str = Field("http", max_length=60)
+    readiness: str | None = Field(None, max_length=60)
     fields: list[_Field] = Field(default_factory=list)
     field_help: dict[str, str] = Field(default_factory=dict)
 
+    def _desktop_consistent(self) -> None:
+        if self.desktop_session is None:
+            if self.desktop_needs:
+                raise ValueError("desktop_needs goes with desktop_session")
+            if self.command is None:
+                raise ValueError("a command is needed (or desktop_session, for a desktop)")
+            return
+        if self.view == "web":
+            raise ValueError('a desktop_session is shown as a desktop: view = "web" does not fit')
+        given = [name for name in _DESKTOP_WRITES if name in self.model_fields_set]
+        if given:
+            raise ValueError(
+                "with desktop_session labgate writes the command and how it is reached: "
+                "leave out " + ", ".join(given)
+            )
+        for program in self.desktop_needs:
+            if not _PROGRAM.match(program):
+                raise ValueError(f"desktop_needs: {program!r} is not a program's name")
+
     @model_validator(mode="after")
     def _consistent(self) -> _TemplateFile:
+        self._desktop_consistent()
         if self.icon not in ICONS:
             raise ValueError(f"icon must be one of {', '.join(sorted(ICONS))}")
         reserved = {f.name for f in (*COMMON_FIELDS, *BATCH_FIELDS)}
+        own_reserved = {RESOLUTION.name} if self.desktop_session is not None else set()
         for name, text in self.field_help.items():
             if name not in reserved:
                 raise ValueError(
@@ -128,12 +183,13 @@ class _TemplateFile(BaseModel):
                 raise ValueError(f"field_help: {name!r}'s help is over 500 characters")
         names = [f.name for f in self.fields]
         for name in names:
-            if name in reserved or name in GIVEN_PLACEHOLDERS:
+            if name in reserved or name in GIVEN_PLACEHOLDERS or name in own_reserved:
                 raise ValueError(f"field {name!r}: the name is labgate's own")
         if len(set(names)) != len(names):
             raise ValueError("two fields have the same name")
-        known = GIVEN_PLACEHOLDERS | reserved | set(names)
-        texts = [self.command, self.tcp_command or "", *self.env.values()]
+        known = GIVEN_PLACEHOLDERS | reserved | set(names) | own_reserved
+        texts = [self.command or "", self.tcp_command or "", *self.env.values()]
+        texts.append(self.desktop_session or "")
         if self.auth_header is not None:
             if len(self.auth_header) != 2 or "{token}" not in self.auth_header[1]:
                 raise ValueError('auth_header is ["Header-Name", "value with {token}"]')
@@ -156,6 +212,8 @@ class _TemplateFile(BaseModel):
                         + ", ".join(sorted(known))
                         + ")"
                     )
+        if self.command is None:
+            return self
         if self.listen == "socket" and "{socket}" not in self.command:
             raise ValueError('listen = "socket" needs {socket} in the command')
         if self.listen == "port" and "{port}" not in self.command + str(self.env):
@@ -163,16 +221,49 @@ class _TemplateFile(BaseModel):
         return self
 
     def template(self) -> AppTemplate:
-        values = self.model_dump(exclude={"fields", "auth_header", "ready_path", "open_path"})
+        fields = tuple(
+            FormField(**f.model_dump(exclude={"choices"}), choices=tuple(f.choices))
+            for f in self.fields
+        )
+        if self.desktop_session is not None:
+            return desktop_template(
+                id=self.id,
+                title=self.title,
+                description=self.description,
+                session=self.desktop_session,
+                needs=self.desktop_needs,
+                icon=self.icon if "icon" in self.model_fields_set else "monitor",
+                fields=fields,
+                field_help=self.field_help,
+                start_timeout_seconds=self.start_timeout_seconds,
+            )
+        assert self.command is not None  # _consistent saw to it
+        view = self.view or "web"
+        readiness = self.readiness
+        if readiness is None:
+            readiness = "rfb" if view == "desktop" else "http"
+        values = self.model_dump(
+            exclude={
+                "fields",
+                "auth_header",
+                "ready_path",
+                "open_path",
+                "command",
+                "view",
+                "readiness",
+                "desktop_session",
+                "desktop_needs",
+            }
+        )
         return AppTemplate(
             **values,
+            command=self.command,
+            view=view,
+            readiness=readiness,
             ready_path=self.ready_path.lstrip("/"),
             open_path=self.open_path.lstrip("/"),
             auth_header=(self.auth_header[0], self.auth_header[1]) if self.auth_header else None,
-            fields=tuple(
-                FormField(**f.model_dump(exclude={"choices"}), choices=tuple(f.choices))
-                for f in self.fields
-            ),
+            fields=fields,
         )
 
 

@@ -1,5 +1,5 @@
-"""The built-in app templates, a plug-in of labgate: JupyterLab, TensorBoard and any web
-app.
+"""The built-in app templates, a plug-in of labgate: JupyterLab, TensorBoard, any web
+app, and a remote desktop (:mod:`labgate.sessions.desktop`).
 
 What a template holds and how its form and command are filled in is
 :mod:`labgate.launching.template`; the probe and the check the templates name are
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from labgate.launching.template import AppTemplate, FormField
 from labgate.plugins import hookimpl
+from labgate.sessions.desktop import DESKTOP
 
 # -- the built-in templates ------------------------------------------------------------------
 
@@ -118,4 +119,4 @@ WEBAPP = AppTemplate(
 
 @hookimpl
 def register_app_templates() -> list[AppTemplate]:
-    return [JUPYTERLAB, TENSORBOARD, WEBAPP]
+    return [JUPYTERLAB, TENSORBOARD, WEBAPP, DESKTOP]
