@@ -374,6 +374,10 @@ TABLE: dict[tuple[str, str], Row] = {
         things={"session_id": Thing.ENDED_SESSION},
         fresh={"session_id"},
     ),
+    # A desktop's RFB, as the proxy's doors: the owner alone, while they keep the resource.
+    ("WS", API + "/sessions/{session_id}/desktop"): proxied(
+        things={"session_id": Thing.DESKTOP_SESSION}
+    ),
     # -- the app proxy --------------------------------------------------------------------
     ("GET", PROXY_PATH): proxied(),
     ("POST", PROXY_PATH): proxied(request=Request(content=b"{}")),

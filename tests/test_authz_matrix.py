@@ -48,6 +48,7 @@ from tests.support.authz import (
     subject_of,
 )
 from tests.support.labgate_api import TEST_CONNECT_ATTEMPTS, TEST_HOSTS_DENIED
+from tests.support.rfb import DesktopTemplates
 
 
 @dataclass
@@ -122,7 +123,7 @@ async def _matrix(dsn: str, root: Path) -> AsyncIterator[Matrix]:
         database=database,
         bootstrap=False,
         static_dir=static,
-        plugins=Plugins.load(settings, extra=[bundle]),
+        plugins=Plugins.load(settings, extra=[bundle, DesktopTemplates()]),
     )
     origins = create_app(
         _settings(root / "data", app_domain=APP_DOMAIN, public_url=f"http://{LABGATE_HOST}"),

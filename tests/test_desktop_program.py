@@ -40,7 +40,7 @@ from tests.support.desktops import (
 )
 from tests.support.eventually import eventually
 from tests.support.processes import skip_unless_root
-from tests.support.rfb import VNC_AUTH, RfbRefused, authenticate, security_types
+from tests.support.rfb_handshake import VNC_AUTH, RfbRefused, authenticate, security_types
 
 TOKEN = "the session's token"
 

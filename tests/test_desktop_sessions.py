@@ -35,7 +35,7 @@ from tests.support.eventually import eventually
 from tests.support.local_sessions import local_id, private_daemon, wait_for
 from tests.support.processes import Process, skip_unless_root
 from tests.support.remote_files import account_dir, add_ssh_resource
-from tests.support.rfb import VNC_AUTH, RfbRefused, authenticate, security_types
+from tests.support.rfb_handshake import VNC_AUTH, RfbRefused, authenticate, security_types
 from tests.support.slurm import SlurmCluster
 from tests.support.sshd import SshServer
 

@@ -63,6 +63,7 @@ from labgate.resources import catalog
 from labgate.sessions.tokens import new_session_id
 from labgate.settings import Settings
 from labgate.state import AppState
+from tests.support.rfb import TEMPLATE_ID as DESKTOP_TEMPLATE
 
 PASSWORD = "matrix password 1"
 # Not loopback: /metrics is open to loopback clients.
@@ -146,6 +147,7 @@ class Thing(StrEnum):
     PROCESS = "process"
     RUNNING_SESSION = "running_session"
     ENDED_SESSION = "ended_session"
+    DESKTOP_SESSION = "desktop_session"  # running, its app a desktop
     TOKEN = "token"
     UPLOAD = "upload"
     TRANSFER = "transfer"
@@ -381,6 +383,8 @@ class World:
             return "p1"  # the resource cannot be reached: no process is ever found
         if thing in (Thing.RUNNING_SESSION, Thing.ENDED_SESSION):
             return await self._app_session(subject, running=thing is Thing.RUNNING_SESSION)
+        if thing is Thing.DESKTOP_SESSION:
+            return await self._app_session(subject, running=True, template=DESKTOP_TEMPLATE)
         if thing is Thing.TOKEN:
             _, token_id = await self._token(owner_id, [Scope.READ])
             return str(token_id)
@@ -469,7 +473,9 @@ class World:
             )
             return resource.id
 
-    async def _app_session(self, subject: Subject, *, running: bool) -> str:
+    async def _app_session(
+        self, subject: Subject, *, running: bool, template: str = "jupyterlab"
+    ) -> str:
         session_id = new_session_id()
         now = utcnow()
         token = self.state.session_tokens.new()
@@ -479,7 +485,7 @@ class World:
                     id=session_id,
                     user_id=self.subjects[subject],
                     resource_id=int(self.things[subject].values[Thing.RESOURCE]),
-                    template="jupyterlab",
+                    template=template,
                     launcher="direct",
                     title="matrix",
                     form={},

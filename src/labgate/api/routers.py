@@ -10,6 +10,7 @@ from labgate.api import (
     archives,
     audit,
     auth,
+    desktops,
     events,
     files,
     groups,
@@ -50,6 +51,7 @@ def register_routers() -> list[APIRouter]:
             uploads,
             transfers,
             sessions,
+            desktops,
             events,
         )
     ]

@@ -32,11 +32,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from labgate.auth.authentication import authenticate, authenticate_login, expected_origin
 from labgate.auth.cookies import session_cookie
 from labgate.auth.live_sockets import note_use
-from labgate.auth.policy import Action, authorize
+from labgate.auth.policy import Action
 from labgate.auth.principal import Principal
 from labgate.auth.secrets import digest
 from labgate.auth.tokens import is_labgate_authorization
-from labgate.db.models import ENDED_SESSION_STATES, SessionState
 from labgate.errors import LabgateError
 from labgate.launching.upstream import UpstreamError
 from labgate.proxy.answers import (
@@ -56,7 +55,7 @@ from labgate.proxy.origins import (
     is_binding,
 )
 from labgate.proxy.prefix import Prefix
-from labgate.proxy.routes import PREFIX, Route
+from labgate.proxy.routes import PREFIX, Route, usable_route
 from labgate.proxy.websocket import relay_websocket
 from labgate.state import AppState
 from labgate.transport.base import StreamOpenFailed
@@ -191,22 +190,7 @@ class SessionProxy:
         return await self.state.recent_callers.find(key, look_up)
 
     async def _route(self, session_id: str, principal: Principal) -> Route:
-        route = await self.state.routes.get(session_id) if session_id else None
-        if route is None:
-            raise ProxyError(404, "not_found", "There is no such session.")
-        try:
-            authorize(principal, Action.USE_SESSION, owner_id=route.user_id)
-        except LabgateError as exc:
-            # A one-time password to replace, a read-only token, another user's session;
-            # the error page links back to labgate, where the first is put right.
-            raise ProxyError(exc.status, exc.code, exc.message) from exc
-        if route.access_lost is not None:
-            raise ProxyError(403, "access_lost", route.access_lost)
-        if route.state in ENDED_SESSION_STATES:
-            raise ProxyError(410, "session_ended", "This session has ended.")
-        if route.state != SessionState.RUNNING.value or route.endpoint is None:
-            raise ProxyError(503, "session_not_ready", "This session is not ready yet.")
-        return route
+        return await usable_route(self.state.routes, session_id, principal)
 
     async def _send_to_app_origin(
         self, scope: Scope, send: Send, route: Route, principal: Principal

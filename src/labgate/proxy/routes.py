@@ -20,11 +20,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from labgate.auth.policy import Action, authorize
+from labgate.auth.principal import Principal
 from labgate.db.engine import Database
-from labgate.db.models import AppSession, Resource, User
+from labgate.db.models import ENDED_SESSION_STATES, AppSession, Resource, SessionState, User
+from labgate.errors import LabgateError
 from labgate.launching.launcher import Endpoint
 from labgate.launching.template import AppTemplate
 from labgate.launching.upstream import UpstreamPool
+from labgate.proxy.answers import ProxyError
 from labgate.resources.access import lost_message, may_still_use
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
@@ -168,3 +172,26 @@ class RouteTable:
     def close(self) -> None:
         for session_id in list(self._routes):
             self.drop(session_id)
+
+
+async def usable_route(routes: RouteTable, session_id: str, principal: Principal) -> Route:
+    """The route to a session's app that ``principal`` may use now: the session exists,
+    is theirs to use (``USE_SESSION``), its owner may still use its resource, and it runs.
+    Asked on every request and WebSocket handshake, by the proxy and the desktop bridge;
+    :class:`ProxyError` says why not."""
+    route = await routes.get(session_id) if session_id else None
+    if route is None:
+        raise ProxyError(404, "not_found", "There is no such session.")
+    try:
+        authorize(principal, Action.USE_SESSION, owner_id=route.user_id)
+    except LabgateError as exc:
+        # A one-time password to replace, a read-only token, another user's session;
+        # the error page links back to labgate, where the first is put right.
+        raise ProxyError(exc.status, exc.code, exc.message) from exc
+    if route.access_lost is not None:
+        raise ProxyError(403, "access_lost", route.access_lost)
+    if route.state in ENDED_SESSION_STATES:
+        raise ProxyError(410, "session_ended", "This session has ended.")
+    if route.state != SessionState.RUNNING.value or route.endpoint is None:
+        raise ProxyError(503, "session_not_ready", "This session is not ready yet.")
+    return route
