@@ -1,8 +1,8 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``), or ``--quick`` for a
 smoke run of few requests and small sizes that writes ``benchmarks/results/quick.json``
-only, or ``--only http|resources|transfers|terminal|sessions`` for one section.
+only, or ``--only http|resources|transfers|terminal|sessions|desktops`` for one section.
 
-Five sections, one after the other:
+Six sections, one after the other:
 
 - **http**: starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the
   first time) and measures each scenario at each concurrency on every endpoint in turn.
@@ -17,6 +17,9 @@ Five sections, one after the other:
   through JupyterHub's configurable-http-proxy and directly (small requests, WebSocket
   messages, a 1 GiB download), and launching JupyterLab through labgate against its own
   start-up (``benchmarks/sessions.py``; needs the same and the tests' apps environment).
+- **desktops**: labgate's RFB bridge and websockify (installed into ``.bench/`` the first
+  time) on one Xvnc: throughput both ways and the added round trip
+  (``benchmarks/desktops.py``; needs root and TigerVNC).
 
 Prints the tables, writes ``benchmarks/results/latest.json`` and regenerates the tables
 in ``docs/performance.md`` (each section between its own markers; a section that did not
@@ -43,6 +46,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from benchmarks import CACHE_DIR, RESULTS_DIR, ROOT
+from benchmarks.desktops import DESKTOPS_BEGIN, DESKTOPS_END, desktops_markdown, run_desktops
 from benchmarks.load import Probe, run_load
 from benchmarks.machine import cpu_plan, describe
 from benchmarks.peers import Peer, Scenario
@@ -83,7 +87,7 @@ T = TypeVar("T")
 # against scp (benchmarks/transfers.py), the terminal's keystroke round trip against
 # ssh -tt (benchmarks/terminal.py), and JupyterLab through labgate's proxy against CHP and
 # direct, and its launch (benchmarks/sessions.py).
-SECTIONS = ("http", "resources", "transfers", "terminal", "sessions")
+SECTIONS = ("http", "resources", "transfers", "terminal", "sessions", "desktops")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +107,7 @@ SSH_SECTIONS: dict[str, SshSection] = {
     ),
     "terminal": SshSection(run_terminal, terminal_markdown, TERMINAL_BEGIN, TERMINAL_END),
     "sessions": SshSection(run_sessions, sessions_markdown, SESSIONS_BEGIN, SESSIONS_END),
+    "desktops": SshSection(run_desktops, desktops_markdown, DESKTOPS_BEGIN, DESKTOPS_END),
 }
 
 

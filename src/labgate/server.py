@@ -10,15 +10,18 @@ import uvicorn
 from labgate.app import create_app
 from labgate.http.protocol import BatchedHttpToolsProtocol
 from labgate.logs import configure_logging
+from labgate.plugins.manager import Plugins
 from labgate.settings import Settings
 
 # Open requests and WebSockets get this long to finish after SIGTERM.
 GRACEFUL_SHUTDOWN_SECONDS = 15
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, plugins: Plugins | None = None) -> None:
+    """Serve until stopped; ``plugins``: the loaded plug-ins, if not those installed (a
+    benchmark's server adds one)."""
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings, freeze_after_start=True)
+    app = create_app(settings, freeze_after_start=True, plugins=plugins)
     config = uvicorn.Config(
         app,
         host=settings.host,
