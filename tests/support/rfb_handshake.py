@@ -1,6 +1,7 @@
-"""The RFB (VNC) handshake alone, for tests that check a VNC server's door (tests/support/rfb.py is the full client): RFC 6143 up to the server's
-ServerInit, with VNC authentication, over any stream pair (asyncio's, or labgate's
-transport streams to a session's endpoint).
+"""The RFB (VNC) handshake alone, for tests that check a VNC server's door
+(``tests/support/rfb.py`` is the full client): RFC 6143 up to the server's ServerInit,
+with VNC authentication, over any stream pair (asyncio's, or labgate's transport streams
+to a session's endpoint).
 
     reader, writer = await asyncio.open_unix_connection(path)
     offered = await security_types(reader, writer)          # [2]: VNC authentication
