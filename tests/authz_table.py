@@ -375,8 +375,9 @@ TABLE: dict[tuple[str, str], Row] = {
         fresh={"session_id"},
     ),
     # A desktop's RFB, as the proxy's doors: the owner alone, while they keep the resource.
+    # Refusals are accepted and closed at once with their code (a browser sees no other).
     ("WS", API + "/sessions/{session_id}/desktop"): proxied(
-        things={"session_id": Thing.DESKTOP_SESSION}
+        things={"session_id": Thing.DESKTOP_SESSION}, request=Request(listen=True)
     ),
     # -- the app proxy --------------------------------------------------------------------
     ("GET", PROXY_PATH): proxied(),

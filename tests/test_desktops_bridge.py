@@ -358,9 +358,12 @@ async def _close_reason(app: Any, scope: dict[str, Any]) -> tuple[int, str]:
     await inbox.put({"type": "websocket.connect"})
     task = asyncio.create_task(app(scope, inbox.get, outbox.put))
     try:
+        # Accepted, then closed at once with nothing sent (so that a browser sees the code).
         first = await asyncio.wait_for(outbox.get(), PATIENCE_SECONDS)
-        assert first["type"] == "websocket.close", first
-        return int(first["code"]), str(first.get("reason", ""))
+        assert first["type"] == "websocket.accept", first
+        closed = await asyncio.wait_for(outbox.get(), PATIENCE_SECONDS)
+        assert closed["type"] == "websocket.close", closed
+        return int(closed["code"]), str(closed.get("reason", ""))
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

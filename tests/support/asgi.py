@@ -109,7 +109,8 @@ def websocket_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, 
 
 async def websocket_answer(app: Any, scope: dict[str, Any], message: str = "ping") -> Any:
     """Open a WebSocket to the in-process app: the close code it was refused with (an
-    int), or, when accepted, what came back for ``message`` (then the client leaves)."""
+    int; also when it was accepted and closed at once, as the desktop socket refuses), or,
+    when accepted, what came back for ``message`` (then the client leaves)."""
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await inbox.put({"type": "websocket.connect"})
@@ -125,6 +126,8 @@ async def websocket_answer(app: Any, scope: dict[str, Any], message: str = "ping
         assert first["type"] == "websocket.accept", first
         await inbox.put({"type": "websocket.receive", "text": message})
         echoed = await asyncio.wait_for(outbox.get(), PATIENCE_SECONDS)
+        if echoed["type"] == "websocket.close":
+            return int(echoed.get("code", 1000))
         await inbox.put({"type": "websocket.disconnect", "code": 1000})
         await asyncio.wait_for(session, PATIENCE_SECONDS)
         return echoed.get("text", echoed.get("bytes"))

@@ -1,17 +1,16 @@
 """The desktop WebSocket: ``/api/v1/sessions/{session_id}/desktop``, RFB in binary frames
 between the browser's noVNC and the session's VNC server (:mod:`labgate.desktops.bridge`).
 
-The handshake is refused with a close code (4000 + the HTTP status, the error code as the
-reason): 4401 not logged in; 4403 not allowed (another user's session, a read-only token,
-a one-time password to replace, a cross-site origin, access to the resource lost); 4404
-no such session, or not a desktop; 4410 the session has ended; 4503 not running yet, or
-the desktop cannot be reached; 4502 the desktop refused labgate. Once open, the socket
+A refusal accepts the handshake and closes at once with a code, which a browser sees
+only after acceptance (4000 + the HTTP status, the error code as the reason): 4401 not
+logged in; 4403 not allowed (another user's session, a read-only token, a one-time
+password to replace, a cross-site origin, access to the resource lost); 4404 no such
+session, or not a desktop; 4410 the session has ended; 4503 not running yet, or the
+desktop cannot be reached; 4502 the desktop refused labgate. Once open, the socket
 closes when the caller's login or access ends (:mod:`labgate.auth.live_sockets`).
 """
 
 from __future__ import annotations
-
-import contextlib
 
 from fastapi import APIRouter, WebSocket
 
@@ -19,7 +18,7 @@ from labgate.api.deps import get_state
 from labgate.auth.authentication import authenticate_websocket
 from labgate.auth.policy import Action
 from labgate.desktops.access import desktop_access
-from labgate.desktops.bridge import serve_desktop
+from labgate.desktops.bridge import refuse, serve_desktop
 from labgate.errors import LabgateError
 from labgate.proxy.answers import ProxyError
 
@@ -34,8 +33,7 @@ async def desktop(websocket: WebSocket, session_id: str) -> None:
         principal = await authenticate_websocket(websocket, state)
         access = await desktop_access(state.routes, session_id, principal)
     except (LabgateError, ProxyError) as exc:
-        with contextlib.suppress(Exception):
-            await websocket.close(code=4000 + exc.status, reason=exc.code)
+        await refuse(websocket, 4000 + exc.status, exc.code)
         return
     route = access.route
     # Closed when the caller's login ends or the session is no longer theirs to use.

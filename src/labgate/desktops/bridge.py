@@ -36,7 +36,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 
 from labgate.auth.live_sockets import note_use
 from labgate.desktops import rfb
@@ -82,8 +82,7 @@ async def serve_desktop(websocket: WebSocket, state: AppState, access: DesktopAc
         await _close(websocket, 4503, "app_unreachable")
         return
     try:
-        offered = websocket.scope.get("subprotocols") or []
-        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        await _accept(websocket)
         browser = _Browser(websocket)
         try:
             async with asyncio.timeout(HANDSHAKE_SECONDS):
@@ -279,6 +278,21 @@ async def _to_browser(websocket: WebSocket, reader: ByteReader) -> None:
         await websocket.send({"type": "websocket.send", "bytes": data})
 
 
+async def _accept(websocket: WebSocket) -> None:
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+
+
+async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close ``websocket`` with ``code``, accepting it first if need be: a browser sees a
+    handshake refused before acceptance only as a failed connection (1006), while the
+    desktop pane needs the code to say why and to know whether to try again. Nothing is
+    sent before the close."""
+    await _close(websocket, code, reason)
+
+
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):  # the browser may be gone already
+        if websocket.client_state is WebSocketState.CONNECTING:
+            await _accept(websocket)
         await websocket.close(code=code, reason=reason)
