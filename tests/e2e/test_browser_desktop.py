@@ -19,12 +19,14 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.support.browser import chromium, results_dir
+from tests.support.desktops import display_of, x_authority_of, xvnc_of_user
 from tests.support.eventually import eventually
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.server import RunningServer
@@ -66,29 +68,36 @@ def needs_the_desktop_parts(api: Browser) -> None:
             pytest.skip(f"{program} is missing: run `make test-deps`")
 
 
-def as_user(user: TestUser, display: str, *argv: str) -> list[str]:
+@dataclass(frozen=True)
+class XAccess:
+    """What a program needs to use the desktop's X display."""
+
+    display: str
+    authority: str
+
+
+def as_user(user: TestUser, x: XAccess, *argv: str) -> list[str]:
     return [
         "runuser",
         "-u",
         user.name,
         "--",
         "env",
-        f"DISPLAY={display}",
+        f"DISPLAY={x.display}",
+        f"XAUTHORITY={x.authority}",
         f"HOME={user.home}",
         *argv,
     ]
 
 
-def desktop_display(user: TestUser) -> str:
-    """The X display of the user's desktop: the X server's socket that the user owns
-    (the only one the test starts, whatever way the template names its display)."""
-    sockets = Path("/tmp/.X11-unix")
-    owned = [x.name for x in sockets.glob("X*") if x.stat().st_uid == user.uid]
-    assert len(owned) == 1, f"{user.name}'s X servers: {owned}"
-    return ":" + owned[0][1:]
+def desktop_display(user: TestUser) -> XAccess:
+    """The user's desktop's X display (the only X server the test starts as the user)
+    and its cookie's file."""
+    (xvnc,) = xvnc_of_user(user.uid)
+    return XAccess(f":{display_of(xvnc)}", x_authority_of(xvnc))
 
 
-def screen_size(user: TestUser, display: str) -> str:
+def screen_size(user: TestUser, display: XAccess) -> str:
     out = subprocess.run(
         as_user(user, display, "xdpyinfo"), capture_output=True, text=True, check=True
     ).stdout

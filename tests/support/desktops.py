@@ -40,6 +40,26 @@ def xvnc_of_job(job_id: str) -> list[Process]:
     return found
 
 
+def xvnc_of_user(uid: int) -> list[Process]:
+    """The Xvnc processes running as ``uid``."""
+    found: list[Process] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or command_name(int(entry.name)) != "Xvnc":
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat().st_uid == uid:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                found.append((int(entry.name), int(stat[19])))
+    return found
+
+
+def x_authority_of(xvnc: Process) -> str:
+    """The X authority file Xvnc was given (``-auth``): what a program on the desktop
+    needs, beside DISPLAY, to be let in."""
+    argv = Path(f"/proc/{xvnc[0]}/cmdline").read_bytes().split(b"\0")
+    return argv[argv.index(b"-auth") + 1].decode()
+
+
 def _listening(kind: str, pid: int | None = None) -> list[str]:
     """The listening sockets of ``kind`` (``t`` TCP, ``x`` Unix) that ``ss -l`` shows,
     those of ``pid`` only if given."""
