@@ -109,6 +109,9 @@ def own_account(
             I.REMOVED_MEMBER: allowed,
             I.OWNER: allowed,
             I.ADMIN: allowed,
+            I.SHARED_USER: allowed,
+            I.SHARED_GUEST: allowed,
+            I.SUPPORT_MEMBER: allowed,
         },
         **kwargs,
     )
@@ -128,16 +131,29 @@ def admins_only(*, allowed: Expect = ALLOW, **kwargs: Any) -> Row:
             I.REMOVED_MEMBER: DENY,
             I.OWNER: DENY,
             I.ADMIN: allowed,
+            I.SHARED_USER: DENY,
+            I.SHARED_GUEST: DENY,
+            I.SUPPORT_MEMBER: DENY,
         },
         **kwargs,
     )
 
 
-def owners_thing(scope: str, *, admins: Expect = HIDE, lost: Expect = HIDE, **kwargs: Any) -> Row:
+def owners_thing(
+    scope: str,
+    *,
+    admins: Expect = HIDE,
+    lost: Expect = HIDE,
+    shared: Expect = HIDE,
+    owner: Expect = REACH,
+    **kwargs: Any,
+) -> Row:
     """Something of the owner's (the caller's own, for those who act on their own things):
-    the owner with the scope it needs; others are refused; administrators as ``admins``
-    (they do not see others' private resources, but may act on others' sessions); a
-    user removed from a shared resource's group, on their things there, as ``lost``."""
+    the owner with the scope it needs (as ``owner``); others are refused; administrators
+    as ``admins`` (they do not see others' private resources, but may act on others'
+    sessions); a user removed from a shared resource's group, on their things there, as
+    ``lost``; those the owner's running session is shared with as ``shared`` (only what
+    a session's recipients may do is not refused to them)."""
     return _row(
         {
             I.ANONYMOUS: LOGIN,
@@ -148,17 +164,21 @@ def owners_thing(scope: str, *, admins: Expect = HIDE, lost: Expect = HIDE, **kw
             I.DISABLED_TOKEN: LOGIN,
             I.DEMOTED_ADMIN: HIDE,
             I.REMOVED_MEMBER: lost,
-            I.OWNER: REACH,
+            I.OWNER: owner,
             I.ADMIN: admins,
+            I.SHARED_USER: shared,
+            I.SHARED_GUEST: shared,
+            I.SUPPORT_MEMBER: shared,
         },
         **kwargs,
     )
 
 
-def proxied(**kwargs: Any) -> Row:
+def proxied(*, guest: Expect = REACH, **kwargs: Any) -> Row:
     """An app through the proxy: USE_SESSION (write, no one-time password pending, the
-    session's owner alone: administrators stop sessions, they do not work in them), and
-    only while the owner may still use the session's resource."""
+    session's owner, or those it is shared with in their role: administrators stop
+    sessions, they do not work in them), and only while the owner may still use the
+    session's resource. A GUEST only looks (``guest``: what they get here)."""
     return _row(
         {
             I.ANONYMOUS: LOGIN,
@@ -171,6 +191,9 @@ def proxied(**kwargs: Any) -> Row:
             I.REMOVED_MEMBER: LOST,
             I.OWNER: REACH,
             I.ADMIN: HIDE,
+            I.SHARED_USER: REACH,
+            I.SHARED_GUEST: guest,
+            I.SUPPORT_MEMBER: REACH,
         },
         **kwargs,
     )
@@ -191,6 +214,9 @@ def _sign_in_step(*, anonymous: Expect, token: Expect = DENY, disabled_token: Ex
             I.REMOVED_MEMBER: LOST,
             I.OWNER: ALLOW,
             I.ADMIN: HIDE,
+            I.SHARED_USER: ALLOW,
+            I.SHARED_GUEST: ALLOW,
+            I.SUPPORT_MEMBER: ALLOW,
         }
     )
 
@@ -359,7 +385,10 @@ TABLE: dict[tuple[str, str], Row] = {
     # -- the owner's app sessions (administrators may act on anyone's) ---------------------
     # Who lost the resource still sees and stops their sessions there, but gets no more
     # time for them.
-    ("GET", API + "/sessions/{session_id}"): owners_thing("read", admins=ALLOW, lost=ALLOW),
+    # Those it is shared with read it too (their role in it is in the answer).
+    ("GET", API + "/sessions/{session_id}"): owners_thing(
+        "read", admins=ALLOW, lost=ALLOW, shared=ALLOW
+    ),
     ("GET", API + "/sessions/{session_id}/log"): owners_thing("read", admins=REACH, lost=REACH),
     ("POST", API + "/sessions/{session_id}/stop"): owners_thing(
         "write", admins=ALLOW, lost=ALLOW, fresh={"session_id"}
@@ -379,15 +408,47 @@ TABLE: dict[tuple[str, str], Row] = {
     ("WS", API + "/sessions/{session_id}/desktop"): proxied(
         things={"session_id": Thing.DESKTOP_SESSION}, request=Request(listen=True)
     ),
+    # -- sharing a session (the owner's; administrators may read who has access) ----------
+    ("GET", API + "/sessions/{session_id}/sharing"): owners_thing(
+        "read", admins=ALLOW, lost=ALLOW, owner=ALLOW
+    ),
+    ("POST", API + "/sessions/{session_id}/shares"): owners_thing(
+        "write", lost=REACH, request=_json({"user": "target", "role": "guest"})
+    ),
+    ("PATCH", API + "/sessions/{session_id}/shares/{share_id}"): owners_thing(
+        "write", lost=REACH, request=_json({"role": "guest"})
+    ),
+    ("DELETE", API + "/sessions/{session_id}/shares/{share_id}"): owners_thing(
+        "write", lost=REACH, fresh={"share_id"}
+    ),
+    ("POST", API + "/sessions/{session_id}/invitations"): owners_thing(
+        "write",
+        lost=REACH,
+        request=_json({"role": "guest", "expires_in_hours": 1, "max_uses": 1}),
+    ),
+    ("DELETE", API + "/sessions/{session_id}/invitations/{invitation_id}"): owners_thing(
+        "write", lost=REACH, fresh={"invitation_id"}
+    ),
+    ("PUT", API + "/sessions/{session_id}/support"): owners_thing(
+        "write", lost=REACH, request=_json({"allowed": True})
+    ),
+    ("POST", API + "/sessions/{session_id}/support/help"): owners_thing(
+        "write", lost=REACH, request=_json({"message": "matrix"})
+    ),
+    # Anyone logged in may take up an invitation (the link is the proof): here an unknown
+    # one, so that the world stays as it is.
+    ("POST", API + "/invitations/accept"): own_account(
+        "write", allowed=REACH, request=_json({"token": "not an invitation"})
+    ),
     # -- the app proxy --------------------------------------------------------------------
     ("GET", PROXY_PATH): proxied(),
-    ("POST", PROXY_PATH): proxied(request=Request(content=b"{}")),
-    ("WS", PROXY_PATH): proxied(),
+    ("POST", PROXY_PATH): proxied(guest=DENY, request=Request(content=b"{}")),
+    ("WS", PROXY_PATH): proxied(guest=DENY),
     # With app origins, a browser is sent on to the app's origin from labgate's.
     ("GET", REDIRECTING_PROXY_PATH): proxied(),
     ("GET", ORIGIN + PROXY_PATH): proxied(),
-    ("POST", ORIGIN + PROXY_PATH): proxied(request=Request(content=b"{}")),
-    ("WS", ORIGIN + PROXY_PATH): proxied(),
+    ("POST", ORIGIN + PROXY_PATH): proxied(guest=DENY, request=Request(content=b"{}")),
+    ("WS", ORIGIN + PROXY_PATH): proxied(guest=DENY),
     # Signing in to an app's origin (proxy/origins.py): the grant binds the browser there,
     # labgate's origin confirms the browser's login, the pass signs in. API tokens have
     # no grant (their callers need no app cookie).

@@ -36,6 +36,7 @@ from tests.support.authz import (
     ORIGIN,
     PARAMETER_THINGS,
     PSEUDO_ROUTES,
+    SUPPORT_GROUP,
     Call,
     Door,
     Identity,
@@ -70,6 +71,8 @@ def _settings(data_dir: Path, **extra: Any) -> Settings:
         # Its resources are a closed port of this machine, connected as often as it likes.
         resource_hosts_denied=TEST_HOSTS_DENIED,
         resource_connect_attempts_per_minute=TEST_CONNECT_ATTEMPTS,
+        # The support staff's group, whose member is an identity of the matrix.
+        support_group=SUPPORT_GROUP,
         **extra,
     )
 

@@ -303,3 +303,18 @@ def test_the_apps_setup_takes_a_mirror_and_a_directory(monkeypatch: pytest.Monke
     settings = load_settings()
     assert settings.app_setup_index_url == "https://pypi.example.org/simple"
     assert settings.app_setup_wheel_directory == "/shared/wheels"
+
+
+@pytest.mark.parametrize("value", ["Help Desk", "-staff", "x" * 33])
+def test_the_support_group_must_be_a_group_s_name(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + "SUPPORT_GROUP", value)
+    with pytest.raises(ConfigurationError, match=r"Invalid settings: support_group: "):
+        load_settings()
+
+
+def test_the_support_group_is_named_or_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().support_group == ""
+    monkeypatch.setenv(ENV_PREFIX + "SUPPORT_GROUP", " helpdesk ")
+    assert load_settings().support_group == "helpdesk"

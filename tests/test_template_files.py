@@ -89,6 +89,23 @@ def test_a_template_mends_its_pages(tmp_path: Path, plugins: Plugins) -> None:
     }
 
 
+def test_a_template_says_whether_guests_may_view_it(tmp_path: Path, plugins: Plugins) -> None:
+    write(
+        tmp_path,
+        "report.toml",
+        'id = "report"\ntitle = "Report"\ncommand = "serve {port}"\n'
+        'guest_view = true\nguest_post_paths = ["/api/query/"]\n',
+    )
+    templates = templates_of(plugins, tmp_path)
+    report = templates["report"]
+    assert report.guest_view
+    assert report.describe()["guest_view"] is True
+    assert report.guest_may_post("/s/abc/api/query")
+    assert not report.guest_may_post("/s/abc/api/run")
+    assert not templates["jupyterlab"].guest_view
+    assert templates["tensorboard"].guest_may_post("/s/x/data/plugin/timeseries/timeSeries")
+
+
 def test_a_built_in_template_replaced(tmp_path: Path, plugins: Plugins) -> None:
     write(
         tmp_path,

@@ -99,6 +99,7 @@ def create_app(
         reconciler = asyncio.create_task(state.reconciler.run_forever())
         socket_watch = asyncio.create_task(state.live_sockets.run_forever())
         revoker = asyncio.create_task(state.revocation.run_forever())
+        presence = asyncio.create_task(state.presence.run_forever())
         state.fanout.start()
         if freeze_after_start:
             gc.collect()
@@ -115,6 +116,8 @@ def create_app(
             await state.live_sockets.close()
             revoker.cancel()
             await state.revocation.close()
+            presence.cancel()
+            await state.presence.close()
             await state.transfers.close()  # partial copies removed while connected
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,7 +129,7 @@ def create_app(
             state.routes.close()
             await state.connections.close()
             cleaner.cancel()
-            for task in (cleaner, sweeper, socket_watch, revoker):
+            for task in (cleaner, sweeper, socket_watch, revoker, presence):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.dispose()

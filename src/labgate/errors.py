@@ -89,6 +89,12 @@ class PasswordChangeRequired(Forbidden):
     code = "password_change_required"
 
 
+class ViewOnly(Forbidden):
+    """The caller may look at a shared session, not act in it (a GUEST)."""
+
+    code = "view_only"
+
+
 class CsrfFailed(LabgateError):
     code = "csrf_failed"
     status = 403
@@ -109,6 +115,17 @@ class LimitReached(LabgateError):
     ``code`` names the cap (``too_many_transfers``, ...)."""
 
     status = 409
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Gone(LabgateError):
+    """What was asked for existed and is over (an expired invitation, an ended session);
+    ``code`` says which."""
+
+    status = 410
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

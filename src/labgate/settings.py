@@ -429,6 +429,14 @@ class Settings(BaseSettings):
         "or what the resource's pip configuration says. Not used with "
         "`app_setup_wheel_directory`.",
     )
+    support_group: str = Field(
+        "",
+        max_length=32,
+        description="The labgate group of the facility's support staff: its members may "
+        "join a user's session (desktop, JupyterLab, ...) when its owner allows support or "
+        "asks for help, and are told of requests for help. Empty: no support staff (the "
+        "sharing dialog offers no support).",
+    )
     # -- e-mail ----------------------------------------------------------------------
     smtp_host: str = Field(
         "",
@@ -514,6 +522,17 @@ class Settings(BaseSettings):
     @classmethod
     def _check_host_rules(cls, value: list[str]) -> list[str]:
         return [str(rule) for rule in parse_host_rules(value)]
+
+    @field_validator("support_group")
+    @classmethod
+    def _check_support_group(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", value):
+            raise ValueError(
+                "must be a labgate group's name: lower-case letters, digits, '_', '.' or "
+                "'-', starting with a letter or '_'"
+            )
+        return value
 
     @field_validator("app_domain")
     @classmethod

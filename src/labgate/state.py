@@ -7,12 +7,14 @@ the user's daemon there. So a restart or a second replica loses nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.auth.live_sockets import LiveSockets
+from labgate.auth.policy import SessionRole
 from labgate.auth.principal import Principal
 from labgate.auth.providers import AuthProvider
 from labgate.auth.recent import RecentCallers
@@ -36,7 +38,9 @@ from labgate.resources.status import StatusHub
 from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
 from labgate.sessions.lifecycle import Lifecycle, SessionChanged
+from labgate.sessions.presence import Joined, Presence
 from labgate.sessions.reconcile import Reconciler
+from labgate.sessions.sharing import session_access
 from labgate.sessions.template_files import templates_of
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
@@ -62,7 +66,13 @@ class AppState:
             resource = await db.get(Resource, resource_id)
             return resource is not None and await can_see(db, principal, self.settings, resource)
 
-        return LiveSockets(self.database, self.settings, may_use)
+        async def role_on(
+            db: AsyncSession, principal: Principal, session_id: str
+        ) -> SessionRole | None:
+            access = await session_access(db, self.settings, principal, session_id)
+            return access.role if access is not None else None
+
+        return LiveSockets(self.database, self.settings, may_use, role_on)
 
     @cached_property
     def vault(self) -> Vault:
@@ -96,6 +106,11 @@ class AppState:
         return Lifecycle(self)
 
     @cached_property
+    def presence(self) -> Presence:
+        """Who is connected to shared sessions through this replica; owners' news of joins."""
+        return Presence(self.database, self.settings, self.lifecycle.replica)
+
+    @cached_property
     def reconciler(self) -> Reconciler:
         """Checks the live sessions (alive? idle? time up?) every app_reconcile_seconds."""
         return Reconciler(self.lifecycle)
@@ -108,8 +123,9 @@ class AppState:
     @cached_property
     def fanout(self) -> Fanout:
         """Changes of sessions told to the other replicas (on PostgreSQL): to their tabs,
-        and to their proxies, which forget where the session's URL led; requests for more
-        time asked or decided, to their administrators' tabs."""
+        and to their proxies, which forget where the session's URL led (and who may use
+        it); joins of shared sessions, to their owners' tabs; requests for more time
+        asked or decided, to their administrators' tabs."""
         fanout = Fanout(self.database)
 
         def changed_elsewhere(user_id: int, session_id: str) -> None:
@@ -121,6 +137,14 @@ class AppState:
             self.lifecycle.hub,
             encode=lambda change: change.session_id,
             receive=changed_elsewhere,
+        )
+        fanout.share(
+            "joined",
+            self.presence.joins,
+            encode=lambda joined: json.dumps(asdict(joined)),
+            receive=lambda user_id, joined: self.presence.joins.deliver(
+                user_id, Joined(**json.loads(joined))
+            ),
         )
         fanout.share(
             "extension",

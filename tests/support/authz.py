@@ -51,6 +51,9 @@ from labgate.db.models import (
     Role,
     SessionExtension,
     SessionState,
+    Share,
+    ShareInvitation,
+    ShareRole,
     Transfer,
     TransferState,
     Upload,
@@ -111,6 +114,11 @@ class Identity(StrEnum):
     REMOVED_MEMBER = "removed_member"
     OWNER = "owner"
     ADMIN = "admin"  # on the owner's things
+    # The owner's running session is shared with them: in the user role directly, in the
+    # guest role through a group, and as support staff (the owner lets support in).
+    SHARED_USER = "shared_user"
+    SHARED_GUEST = "shared_guest"
+    SUPPORT_MEMBER = "support_member"
 
 
 class Subject(StrEnum):
@@ -124,6 +132,10 @@ class Subject(StrEnum):
 
 # The group that shares the removed member's resource, until they leave it.
 SHARING_GROUP = "sharing"
+# The group the owner's running session is shared with in the guest role.
+VIEWERS_GROUP = "viewers"
+# The support staff's group (the setting support_group).
+SUPPORT_GROUP = "support"
 
 
 SUBJECT: Mapping[Identity, Subject] = {
@@ -152,6 +164,8 @@ class Thing(StrEnum):
     UPLOAD = "upload"
     TRANSFER = "transfer"
     PENDING_EXTENSION = "pending_extension"
+    SHARE = "share"  # of the running session, with a user of its own
+    INVITATION = "invitation"  # to the running session
     USER = "user"  # an administrator's target
     GROUP = "group"
     APP_PATH = "app_path"
@@ -169,6 +183,8 @@ PARAMETER_THINGS: Mapping[str, Thing] = {
     "upload_id": Thing.UPLOAD,
     "transfer_id": Thing.TRANSFER,
     "extension_id": Thing.PENDING_EXTENSION,
+    "share_id": Thing.SHARE,
+    "invitation_id": Thing.INVITATION,
     "username": Thing.USER,
     "name": Thing.GROUP,
     "path": Thing.APP_PATH,
@@ -260,6 +276,9 @@ class World:
             ("admin", Role.ADMIN),
             ("target", Role.USER),
             ("removed", Role.USER),
+            ("shareduser", Role.USER),
+            ("sharedguest", Role.USER),
+            ("supporter", Role.USER),
         ):
             self.users[name] = await self._user(name, role)
         self.subjects = {
@@ -288,7 +307,11 @@ class World:
             Identity.REMOVED_MEMBER: await self.login("removed"),
             Identity.OWNER: await self.login("owner"),
             Identity.ADMIN: await self.login("admin"),
+            Identity.SHARED_USER: await self.login("shareduser"),
+            Identity.SHARED_GUEST: await self.login("sharedguest"),
+            Identity.SUPPORT_MEMBER: await self.login("supporter"),
         }
+        await self._share_the_owners_session()
         # The conditions, made the way administrators make them, after the logins.
         async with self.database.session() as db:
             disabled = await db.get(User, self.users["disabled"].id)
@@ -305,6 +328,31 @@ class World:
             assert sharing is not None
             assert removed is not None
             await remove_member(db, sharing, removed)
+
+    async def _share_the_owners_session(self) -> None:
+        """The owner's running session: shared with ``shareduser`` (user role), with the
+        viewers group (``sharedguest``'s; guest role), and open to support staff."""
+        session_id = self.things[Subject.OWNER].values[Thing.RUNNING_SESSION]
+        async with self.database.session() as db:
+            viewers = await create_group(db, name=VIEWERS_GROUP)
+            staff = await create_group(db, name=SUPPORT_GROUP)
+            guest = await db.get(User, self.users["sharedguest"].id)
+            supporter = await db.get(User, self.users["supporter"].id)
+            assert guest is not None
+            assert supporter is not None
+            await add_member(db, viewers, guest)
+            await add_member(db, staff, supporter)
+            db.add(
+                Share(
+                    app_session_id=session_id,
+                    user_id=self.users["shareduser"].id,
+                    role=ShareRole.USER.value,
+                )
+            )
+            db.add(Share(app_session_id=session_id, group_id=viewers.id, role="guest"))
+            session = await db.get(AppSessionRow, session_id)
+            assert session is not None
+            session.support_allowed = True
 
     async def _user(self, name: str, role: Role) -> User:
         async with self.database.session() as db:
@@ -431,6 +479,29 @@ class World:
                 db.add(extension)
                 await db.flush()
                 return str(extension.id)
+        if thing in (Thing.SHARE, Thing.INVITATION):
+            session_id = self.things[subject].values[Thing.RUNNING_SESSION]
+            if thing is Thing.INVITATION:
+                async with self.database.session() as db:
+                    invitation = ShareInvitation(
+                        app_session_id=session_id,
+                        role=ShareRole.USER.value,
+                        token_hash=f"{n:064d}",
+                        expires_at=utcnow() + timedelta(hours=1),
+                        max_uses=1,
+                        uses=0,
+                    )
+                    db.add(invitation)
+                    await db.flush()
+                    return str(invitation.id)
+            name = f"recipient{n}"
+            await self._user(name, Role.USER)
+            async with self.database.session() as db:
+                user_id = await db.scalar(select(User.id).where(User.username == name))
+                share = Share(app_session_id=session_id, user_id=user_id, role="user")
+                db.add(share)
+                await db.flush()
+                return str(share.id)
         if thing is Thing.USER:
             name = f"target{n}"
             await self._user(name, Role.USER)
@@ -474,7 +545,7 @@ class World:
             return resource.id
 
     async def _app_session(
-        self, subject: Subject, *, running: bool, template: str = "jupyterlab"
+        self, subject: Subject, *, running: bool, template: str = "tensorboard"
     ) -> str:
         session_id = new_session_id()
         now = utcnow()

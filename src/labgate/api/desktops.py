@@ -16,7 +16,7 @@ from fastapi import APIRouter, WebSocket
 
 from labgate.api.deps import get_state
 from labgate.auth.authentication import authenticate_websocket
-from labgate.auth.policy import Action
+from labgate.auth.policy import Action, SessionRole
 from labgate.desktops.access import desktop_access
 from labgate.desktops.bridge import refuse, serve_desktop
 from labgate.errors import LabgateError
@@ -36,8 +36,18 @@ async def desktop(websocket: WebSocket, session_id: str) -> None:
         await refuse(websocket, 4000 + exc.status, exc.code)
         return
     route = access.route
-    # Closed when the caller's login ends or the session is no longer theirs to use.
+    owner = access.role is SessionRole.OWNER
+    # Closed when the caller's login ends or their share does (labgate.auth.live_sockets);
+    # the owner's also when they lose the resource.
     state.live_sockets.register(
-        principal, Action.USE_SESSION, resource_id=route.plan.resource_id, owner_id=route.user_id
+        principal,
+        Action.USE_SESSION,
+        resource_id=route.plan.resource_id if owner else None,
+        owner_id=route.user_id if owner else None,
+        session_id=route.session_id,
+        session_role=access.role,
     )
-    await serve_desktop(websocket, state, access)
+    # A shared user watching or working in it is connected (the owner sees who, and hears
+    # of joins).
+    with state.presence.connected(route.session_id, route.user_id, principal, access.role):
+        await serve_desktop(websocket, state, access)

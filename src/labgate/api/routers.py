@@ -21,6 +21,7 @@ from labgate.api import (
     resource_connect,
     resources,
     sessions,
+    sharing,
     tokens,
     transfers,
     uploads,
@@ -52,6 +53,7 @@ def register_routers() -> list[APIRouter]:
             transfers,
             sessions,
             desktops,
+            sharing,
             events,
         )
     ]

@@ -14,17 +14,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
 from labgate.api.schemas import Body, Id
-from labgate.auth.policy import Action, authorize
+from labgate.auth.policy import Action, SessionRole, authorize
 from labgate.auth.principal import Principal
-from labgate.db.models import LIVE_SESSION_STATES, AppSession, ExtensionState, SessionExtension
+from labgate.db.models import (
+    LIVE_SESSION_STATES,
+    AppSession,
+    ExtensionState,
+    SessionExtension,
+    User,
+)
+from labgate.errors import NotFound
 from labgate.launching.template import AppTemplate
 from labgate.launching.usable import usable_launchers
 from labgate.resources import catalog
 from labgate.resources.plan import plan_for
-from labgate.sessions import service
+from labgate.sessions import service, sharing
 from labgate.sessions.failure_actions import FailureAction, failure_actions
 from labgate.sessions.lifecycle import Access
 from labgate.sessions.policy import idle_stop_at
@@ -150,6 +158,20 @@ class ExtensionRequestOut(ExtensionOut):
         )
 
 
+class PersonOut(BaseModel):
+    """A user as others see them."""
+
+    id: int
+    username: str
+    display_name: str
+
+    @classmethod
+    def of(cls, user: User | None, user_id: int) -> PersonOut:
+        if user is None:  # deleted meanwhile
+            return cls(id=user_id, username="", display_name="")
+        return cls(id=user.id, username=user.username, display_name=user.display_name)
+
+
 class SessionOut(BaseModel):
     id: str
     title: str
@@ -179,6 +201,17 @@ class SessionOut(BaseModel):
     extension: ExtensionOut | None = None
     #: The ways on that a failed session offers (``labgate.sessions.failure_actions``).
     actions: list[FailureAction] = Field(default_factory=list)
+    #: What the caller is to it: ``owner``, ``user``, ``guest``, ``support`` (it is shared
+    #: with them) or ``admin`` (an administrator looking at another's session).
+    my_role: SessionRole = SessionRole.OWNER
+    #: Whose it is.
+    owner: PersonOut | None = None
+    #: It has shares or invitations.
+    shared: bool = False
+    #: How many users and groups it is shared with.
+    share_count: int = 0
+    #: When its owner asked support staff for help (null: not asked, or not now).
+    help_requested_at: datetime | None = None
 
     @classmethod
     def of(
@@ -212,6 +245,7 @@ class SessionOut(BaseModel):
             form=dict(row.form),
             extension=ExtensionOut.of(extension) if extension else None,
             actions=failure_actions(row, template),
+            help_requested_at=row.help_requested_at if row.support_allowed else None,
         )
 
 
@@ -271,9 +305,33 @@ async def resource_launchers(
     )
 
 
-async def _out(db: Db, state: AppState, row: AppSession) -> SessionOut:
-    extension = (await service.latest_extensions(db, [row.id])).get(row.id)
-    return SessionOut.of(row, state.templates.get(row.template), extension)
+async def describe(
+    db: AsyncSession, state: AppState, rows: list[tuple[AppSession, SessionRole]]
+) -> list[SessionOut]:
+    """The sessions as the caller sees them (their role in each), read in a few queries."""
+    ids = [row.id for row, _ in rows]
+    extensions = await service.latest_extensions(db, ids)
+    owners = await sharing.people(db, {row.user_id for row, _ in rows})
+    counts = await sharing.share_counts(db, ids)
+    invited = await sharing.invited(db, ids)
+    described = []
+    for row, role in rows:
+        out = SessionOut.of(row, state.templates.get(row.template), extensions.get(row.id))
+        out.my_role = role
+        out.owner = PersonOut.of(owners.get(row.user_id), row.user_id)
+        out.share_count = counts.get(row.id, 0)
+        out.shared = out.share_count > 0 or row.id in invited
+        described.append(out)
+    return described
+
+
+def _role(principal: Principal, row: AppSession) -> SessionRole:
+    """The caller's role on a session found for them as owner or administrator."""
+    return SessionRole.OWNER if row.user_id == principal.user_id else SessionRole.ADMIN
+
+
+async def _out(db: Db, state: AppState, principal: Principal, row: AppSession) -> SessionOut:
+    return (await describe(db, state, [(row, _role(principal, row))]))[0]
 
 
 async def _own(db: Db, principal: Principal, session_id: str, action: Action) -> AppSession:
@@ -298,7 +356,7 @@ async def launch(
         title=body.title,
         form=body.form,
     )
-    out = SessionOut.of(row, state.templates.get(row.template), None)
+    out = await _out(db, state, principal, row)
     # The launch begins once this transaction is committed (the driver reads the row).
     session_id = row.id
     after_commit(request, lambda: state.lifecycle.drive(session_id))
@@ -313,26 +371,31 @@ async def list_sessions(
     everyone: Annotated[bool, Query(alias="all")] = False,
     live: bool = False,
 ) -> SessionList:
-    """Newest first; ``all=true`` (administrators): everybody's; ``live=true``: only those
+    """Newest first: the caller's own and the live ones shared with them (``my_role``
+    says which); ``all=true`` (administrators): everybody's; ``live=true``: only those
     not ended."""
     authorize(principal, Action.LIST_SESSIONS)
     if everyone:
         authorize(principal, Action.DECIDE_EXTENSIONS)
     rows = await service.listed(db, user_id=None if everyone else principal.user_id, live=live)
-    extensions = await service.latest_extensions(db, [r.id for r in rows])
-    return SessionList(
-        sessions=[
-            SessionOut.of(r, state.templates.get(r.template), extensions.get(r.id)) for r in rows
-        ]
-    )
+    found = [(row, _role(principal, row)) for row in rows]
+    if not everyone:
+        found += await sharing.shared_with(db, state.settings, principal, limit=service.LISTED)
+        found.sort(key=lambda pair: pair[0].created_at, reverse=True)
+    return SessionList(sessions=await describe(db, state, found))
 
 
 @router.get("/sessions/{session_id}", summary="One session")
 async def get_session(
     session_id: str, principal: CurrentPrincipal, state: State, db: Db
 ) -> SessionOut:
-    row = await _own(db, principal, session_id, Action.LIST_SESSIONS)
-    return await _out(db, state, row)
+    """Also a session shared with the caller (``my_role`` says in which role)."""
+    authorize(principal, Action.LIST_SESSIONS)
+    row = await db.get(AppSession, session_id)
+    role = await sharing.caller_role(db, state.settings, principal, row) if row else None
+    if row is None or role is None:
+        raise NotFound(f"There is no session {session_id!r}.")
+    return (await describe(db, state, [(row, role)]))[0]
 
 
 @router.post("/sessions/{session_id}/stop", summary="Stop a session")
@@ -345,7 +408,7 @@ async def stop_session(
     reason = service.stop(principal, row)
     if reason is not None:
         after_commit(request, lambda: state.lifecycle.stop_soon(session_id, reason))
-    return await _out(db, state, row)
+    return await _out(db, state, principal, row)
 
 
 @router.delete("/sessions/{session_id}", status_code=204, summary="Forget an ended session")
@@ -388,7 +451,9 @@ async def extend_session(
     if extension.state == ExtensionState.PENDING.value:
         extension_id = extension.id
         after_commit(request, lambda: state.lifecycle.request_changed(extension_id))
-    return SessionOut.of(row, state.templates.get(row.template), extension)
+    out = await _out(db, state, principal, row)
+    out.extension = ExtensionOut.of(extension)
+    return out
 
 
 class ExtensionList(BaseModel):

@@ -12,8 +12,9 @@ action is still allowed:
   deleted, the token revoked, expired, the login idle or too old): the socket closes with
   :data:`LOGIN_ENDED` (4401), reason ``login_ended`` or ``token_ended``;
 - it is no longer allowed (the role, a token's scopes, a one-time password to replace,
-  the resource no longer visible to the user): :data:`NOT_ALLOWED` (4403), reason
-  ``access_withdrawn``.
+  the resource no longer visible to the user, a share of the session revoked or made
+  less, the user out of the group it was shared with, support no longer let in):
+  :data:`NOT_ALLOWED` (4403), reason ``access_withdrawn``.
 
 Every replica asks the database itself, so a change made anywhere (another replica, the
 command line) ends the sockets on all of them within about a second, with no messages
@@ -41,7 +42,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate.auth.policy import Action, allowed
+from labgate.auth.policy import Action, SessionRole, allowed, still_allows
 from labgate.auth.principal import Principal
 from labgate.auth.sessions import find_live_sessions, touch_session
 from labgate.auth.tokens import find_live_tokens
@@ -58,6 +59,13 @@ NOT_ALLOWED = 4403
 # May this user still use this resource? (labgate.resources.catalog.can_see, given by the
 # app: the auth layer does not know resources.)
 ResourceCheck = Callable[[AsyncSession, Principal, int], Awaitable[bool]]
+# The caller's role on a session now (labgate.sessions.sharing.session_access, given by
+# the app), for sockets to a session someone else owns.
+SessionCheck = Callable[[AsyncSession, Principal, str], Awaitable[SessionRole | None]]
+
+
+async def _no_sessions(_db: AsyncSession, _principal: Principal, _session_id: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,10 @@ class Accepted:
     action: Action
     resource_id: int | None = None
     owner_id: int | None = None
+    #: A session's socket, and the caller's role there when it was accepted (one not
+    #: the owner's is closed once the role ends or becomes less).
+    session_id: str | None = None
+    session_role: SessionRole | None = None
 
     @property
     def credential(self) -> tuple[str, int]:
@@ -111,10 +123,17 @@ def note_use() -> None:
 class LiveSockets:
     """This replica's open WebSockets, checked against the database every second."""
 
-    def __init__(self, database: Database, settings: Settings, may_use: ResourceCheck) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        may_use: ResourceCheck,
+        session_role: SessionCheck = _no_sessions,
+    ) -> None:
         self.database = database
         self.settings = settings
         self.may_use = may_use
+        self.session_role = session_role
         self._open: set[Watch] = set()
         self._rechecks: set[asyncio.Task[None]] = set()
 
@@ -139,15 +158,19 @@ class LiveSockets:
         *,
         resource_id: int | None = None,
         owner_id: int | None = None,
+        session_id: str | None = None,
+        session_role: SessionRole | None = None,
     ) -> None:
         """The current WebSocket was accepted for ``principal`` to do ``action`` (on
-        ``resource_id``, on what ``owner_id`` owns): from now on it ends when that is no
-        longer true."""
+        ``resource_id``, on what ``owner_id`` owns, in ``session_id`` as
+        ``session_role``): from now on it ends when that is no longer true."""
         watch = _current.get()
         if watch is None:  # not behind labgate.http.socket_watch: nothing to end it with
             log.warning("a WebSocket for %s is not watched", action.name)
             return
-        watch.accepted = Accepted(principal, action, resource_id, owner_id)
+        watch.accepted = Accepted(
+            principal, action, resource_id, owner_id, session_id, session_role
+        )
         self._open.add(watch)
 
     def count(self) -> int:
@@ -157,6 +180,13 @@ class LiveSockets:
         """Check ``user_id``'s sockets now: this replica just changed their credentials
         (call it once the change is committed)."""
         watches = [w for w in self._open if w.accepted and w.accepted.principal.user_id == user_id]
+        self._recheck(watches)
+
+    def recheck_session(self, session_id: str) -> None:
+        """Check the sockets to ``session_id`` now: its sharing changed here."""
+        self._recheck([w for w in self._open if w.accepted and w.accepted.session_id == session_id])
+
+    def _recheck(self, watches: list[Watch]) -> None:
         if not watches:
             return
         task = asyncio.create_task(self._check_logged(watches))
@@ -196,6 +226,7 @@ class LiveSockets:
                 **{("token", i): t.principal() for i, t in tokens.items()},
             }
             visible: dict[tuple[Principal, int], bool] = {}
+            roles: dict[tuple[Principal, str], SessionRole | None] = {}
             for watch, was in accepted:
                 principal = now.get(was.credential)
                 if principal is None:
@@ -208,6 +239,18 @@ class LiveSockets:
                     if key not in visible:
                         visible[key] = await self.may_use(db, principal, was.resource_id)
                     if not visible[key]:
+                        self._end(watch, was, NOT_ALLOWED, "access_withdrawn")
+                if (
+                    watch.ending is None
+                    and principal is not None
+                    and was.session_id is not None
+                    and was.session_role is not None
+                    and was.session_role is not SessionRole.OWNER
+                ):
+                    shared = (principal, was.session_id)
+                    if shared not in roles:
+                        roles[shared] = await self.session_role(db, principal, was.session_id)
+                    if not still_allows(was.session_role, roles[shared]):
                         self._end(watch, was, NOT_ALLOWED, "access_withdrawn")
         # A login in use through its sockets is not idle: refreshed like an HTTP request's.
         used = {a.credential[1] for w, a in accepted if w.used and a.credential[0] == "session"}

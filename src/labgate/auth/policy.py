@@ -8,12 +8,13 @@ alone (``owner_only``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 from labgate.auth.principal import Principal, Scope
-from labgate.db.models import Role
-from labgate.errors import Forbidden, PasswordChangeRequired
+from labgate.db.models import Role, ShareRole
+from labgate.errors import Forbidden, PasswordChangeRequired, ViewOnly
 
 
 # eq=False: two actions governed by equal rules stay two actions (an Enum makes members
@@ -57,11 +58,18 @@ class Action(Enum):
     MANAGE_OWN_KEYS = Rule(Scope.WRITE)
     # Interactive sessions (apps): listing one's own, and launching, stopping, extending
     # them; using one through the proxy (running code in it as its owner) needs write
-    # too, and is the owner's alone: administrators may stop a session, not work in it
-    # (sharing a session comes with a later release).
+    # too, and is the owner's alone: administrators may stop a session, not work in it.
+    # Those the owner shared it with use it in their role (:func:`session_role`,
+    # :func:`authorize_session_use`).
     LIST_SESSIONS = Rule(Scope.READ)
     MANAGE_SESSIONS = Rule(Scope.WRITE)
     USE_SESSION = Rule(Scope.WRITE, owner_only=True)
+    # Who has access to a session and who is connected: the owner; administrators may
+    # read it. Sharing it, inviting, letting support staff in: the owner alone.
+    READ_SHARING = Rule(Scope.READ)
+    SHARE_SESSION = Rule(Scope.WRITE, owner_only=True)
+    # Taking up an invitation link (the link is the proof).
+    ACCEPT_INVITATION = Rule(Scope.WRITE)
     DECIDE_EXTENSIONS = Rule(Scope.ADMIN, admin_only=True)
 
 
@@ -122,6 +130,93 @@ def authorize(principal: Principal, action: Action, *, owner_id: int | None = No
             "You logged in with a one-time password. Choose your own password first."
         )
     raise Forbidden("That belongs to another user.")
+
+
+# -- sessions shared with others ---------------------------------------------------------
+
+
+class SessionRole(StrEnum):
+    """What a caller is to a session: its owner, someone it was shared with (in a
+    :class:`~labgate.db.models.ShareRole`), or an administrator, who may see and stop it
+    but not work in it."""
+
+    OWNER = "owner"
+    USER = ShareRole.USER.value
+    GUEST = ShareRole.GUEST.value
+    SUPPORT = ShareRole.SUPPORT.value
+    ADMIN = "admin"
+
+
+# Who may do what in a session: full use (typing, running code, every method, sockets)
+# or looking only. The best of several grants wins.
+_USE_LEVEL = {
+    SessionRole.OWNER: 2,
+    SessionRole.USER: 2,
+    SessionRole.SUPPORT: 2,
+    SessionRole.GUEST: 1,
+    SessionRole.ADMIN: 0,
+}
+_BEST_FIRST = (SessionRole.USER, SessionRole.SUPPORT, SessionRole.GUEST)
+
+
+def session_role(
+    principal: Principal, *, owner_id: int, granted: Iterable[str], support: bool
+) -> SessionRole | None:
+    """The caller's role on a session owned by ``owner_id``: the owner's; else the best of
+    the roles it was shared in with them (``granted``: directly, through one of their
+    groups, through an invitation they accepted) and ``support`` (they are in the support
+    group and the owner lets support in); else an administrator's; else None (no access).
+    Grants are read on every use by the caller (``labgate.sessions.sharing``), so a
+    revocation or a removal from a group ends access."""
+    if principal.user_id == owner_id:
+        return SessionRole.OWNER
+    roles = {SessionRole(role) for role in granted if role in _SHARE_ROLE_VALUES}
+    if support:
+        roles.add(SessionRole.SUPPORT)
+    for role in _BEST_FIRST:
+        if role in roles:
+            return role
+    return SessionRole.ADMIN if principal.is_admin else None
+
+
+_SHARE_ROLE_VALUES = frozenset(role.value for role in ShareRole)
+
+
+def may_work_in(role: SessionRole | None) -> bool:
+    """Full use: the owner, a USER, SUPPORT staff."""
+    return role is not None and _USE_LEVEL[role] == 2
+
+
+def still_allows(accepted: SessionRole, now: SessionRole | None) -> bool:
+    """Whether a connection accepted for ``accepted`` may stay open for a caller whose
+    role is ``now``: not if access ended or became less (a USER made GUEST: their full
+    connection closes, a view-only one may be opened again)."""
+    return now is not None and _USE_LEVEL[now] >= max(_USE_LEVEL[accepted], 1)
+
+
+def authorize_session_use(
+    principal: Principal, role: SessionRole | None, *, acts: bool, guest_view: bool
+) -> None:
+    """Raise unless the caller may use the session's app through labgate now: the
+    ``USE_SESSION`` rule's scope and one-time-password checks, then the role. ``acts``:
+    the request may change something (an unsafe method, a WebSocket that carries input);
+    a GUEST may only look, and only at an app whose template can be shared view-only
+    (``guest_view``)."""
+    authorize(principal, Action.USE_SESSION, owner_id=principal.user_id)
+    if role is None or role is SessionRole.ADMIN:
+        raise Forbidden("That belongs to another user.")
+    if role is not SessionRole.GUEST:
+        return
+    if not guest_view:
+        raise ViewOnly(
+            "This session was shared with you to view only, and its app cannot be viewed "
+            "without using it. Ask its owner for the user role."
+        )
+    if acts:
+        raise ViewOnly(
+            "This session was shared with you to view only: you can look at its pages, "
+            "not send anything to it."
+        )
 
 
 def hosts_restricted(owner_role: Role | None) -> bool:

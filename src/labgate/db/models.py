@@ -431,6 +431,11 @@ class AppSession(Base):
     lease_owner: Mapped[str] = mapped_column(String(64), default="")
     lease_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Members of the support group (setting ``support_group``) may join it (the owner
+    #: allowed it, or asked for help: ``help_requested_at``, ``help_message``).
+    support_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    help_requested_at: Mapped[datetime | None]
+    help_message: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (Index("ix_app_sessions_user_state", "user_id", "state"),)
 
@@ -462,6 +467,87 @@ class SessionExtension(Base):
     granted_hours: Mapped[int | None] = mapped_column(Integer)
     # The administrator's word to the user with their decision (why not, usually).
     answer: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+# -- sharing -----------------------------------------------------------------------------
+
+
+class ShareRole(enum.StrEnum):
+    """What a session's owner lets others do in it (``labgate.auth.policy.SessionRole``
+    adds the owner and administrators)."""
+
+    USER = "user"  # full use, as the owner
+    GUEST = "guest"  # view only
+    SUPPORT = "support"  # facility staff: full use, marked as support
+
+
+class ShareInvitation(Base):
+    """A link that shares a session with whoever opens it (logged in), in ``role``,
+    until ``expires_at`` or ``max_uses`` acceptances. Only the token's SHA-256 is stored.
+    Shares made by accepting it go with it when it is deleted."""
+
+    __tablename__ = "share_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_session_id: Mapped[str] = mapped_column(
+        ForeignKey("app_sessions.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Share(Base):
+    """A session shared with one user or with the members of one group (read on every
+    use, so leaving the group ends the access), in ``role``. Named for what is shared
+    (``app_session_id``), so that other kinds of target (terminals) can be added beside it."""
+
+    __tablename__ = "shares"
+    __table_args__ = (
+        UniqueConstraint("app_session_id", "user_id"),
+        UniqueConstraint("app_session_id", "group_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_session_id: Mapped[str] = mapped_column(
+        ForeignKey("app_sessions.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    #: Made by accepting this invitation (deleted with it).
+    invitation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("share_invitations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SharePresence(Base):
+    """Someone other than the owner connected to a session through one replica, seen
+    at ``seen_at`` (refreshed while they stay; stale rows are ignored), so that every
+    replica can say who is connected now (``labgate.sessions.presence``)."""
+
+    __tablename__ = "share_presence"
+
+    app_session_id: Mapped[str] = mapped_column(
+        ForeignKey("app_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    replica: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 # -- transfers ---------------------------------------------------------------------------

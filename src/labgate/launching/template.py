@@ -123,6 +123,19 @@ class AppTemplate:
     root_arguments: str = ""
     #: How the browser shows the app (see :data:`View`).
     view: View = "web"
+    #: Whether the app can be shared view-only (with a GUEST): its pages work with safe
+    #: methods (GET, HEAD, OPTIONS) and no WebSocket, but for ``guest_post_paths``; a
+    #: desktop's bridge drops a GUEST's input. False (JupyterLab: its pages need
+    #: kernels' WebSockets): the API refuses GUEST for it.
+    guest_view: bool = False
+    #: Paths below the base URL (matched at the end of the path, without the query) that
+    #: the app answers to POST without changing anything, let through for a GUEST
+    #: (TensorBoard fetches its charts' data so).
+    guest_post_paths: tuple[str, ...] = ()
+
+    def guest_may_post(self, path: str) -> bool:
+        """Whether a GUEST's POST to ``path`` (the request's path) only reads."""
+        return any(path.endswith("/" + allowed) for allowed in self.guest_post_paths)
 
     def describe(self) -> dict[str, Any]:
         own = [f.describe() for f in (*COMMON_FIELDS, *self.fields, *BATCH_FIELDS)]
@@ -134,6 +147,7 @@ class AppTemplate:
             "description": self.description,
             "icon": self.icon,
             "view": self.view,
+            "guest_view": self.guest_view,
             "fields": own,
         }
 

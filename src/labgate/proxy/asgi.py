@@ -7,7 +7,9 @@ and does, for every request and every WebSocket handshake, in this order:
    for, as an app's own scripts cannot send one, but a cross-site ``Origin`` on an unsafe
    method or a WebSocket is refused, and the session cookie is ``SameSite=Lax``);
 2. authorise through :mod:`labgate.auth.policy` (``USE_SESSION``: the session's owner,
-   with the ``write`` scope, not while a one-time password waits to be replaced);
+   or someone it is shared with, in their role, with the ``write`` scope, not while a
+   one-time password waits to be replaced; a GUEST only looks: safe methods, the POSTs
+   its template lists as reading only, no WebSocket);
 3. check the session is running (else a clear answer: starting, ended, unknown);
 4. forward to the app through the resource's connection, with labgate's credentials
    removed and the app's own added, and note the activity.
@@ -32,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from labgate.auth.authentication import authenticate, authenticate_login, expected_origin
 from labgate.auth.cookies import session_cookie
 from labgate.auth.live_sockets import note_use
-from labgate.auth.policy import Action
+from labgate.auth.policy import Action, SessionRole
 from labgate.auth.principal import Principal
 from labgate.auth.secrets import digest
 from labgate.auth.tokens import is_labgate_authorization
@@ -129,11 +131,11 @@ class SessionProxy:
         conn = HTTPConnection(_without_app_authorization(scope))
         _check_origin(scope, conn, lambda: expected_origin(conn, self.state))
         principal = await self._authenticated(conn)
-        route = await self._route(session_id, principal)
+        route, role = await self._route(session_id, principal, scope)
         if self.origins.enabled and principal.via == "session":
             await self._send_to_app_origin(scope, send, route, principal)
             return
-        await self._serve(scope, receive, send, route, principal, tail, framed_by=None)
+        await self._serve(scope, receive, send, route, principal, role, tail, framed_by=None)
 
     async def _on_app_origin(
         self, scope: Scope, receive: Receive, send: Send, host_session: str
@@ -164,13 +166,14 @@ class SessionProxy:
                     link=(self._labgate_url(scope), "Open it through labgate"),
                 )
             principal = await self._authenticated(conn, login=login)
-        route = await self._route(session_id, principal)
+        route, role = await self._route(session_id, principal, scope)
         await self._serve(
             scope,
             receive,
             send,
             route,
             principal,
+            role,
             tail,
             framed_by=self.origins.labgate_origin.encode(),
         )
@@ -189,8 +192,17 @@ class SessionProxy:
             return await look_up()  # no credential: "please log in", said by authenticate
         return await self.state.recent_callers.find(key, look_up)
 
-    async def _route(self, session_id: str, principal: Principal) -> Route:
-        return await usable_route(self.state.routes, session_id, principal)
+    async def _route(
+        self, session_id: str, principal: Principal, scope: Scope | None = None
+    ) -> tuple[Route, SessionRole]:
+        """The session's route and the caller's role, if they may make this request
+        (``scope``; None: a step of an app origin's sign-in, which only looks)."""
+        return await usable_route(
+            self.state.routes,
+            session_id,
+            principal,
+            acts=lambda route: scope is not None and _acts(scope, route),
+        )
 
     async def _send_to_app_origin(
         self, scope: Scope, send: Send, route: Route, principal: Principal
@@ -305,6 +317,7 @@ class SessionProxy:
         send: Send,
         route: Route,
         principal: Principal,
+        role: SessionRole,
         tail: str,
         *,
         framed_by: bytes | None,
@@ -313,7 +326,7 @@ class SessionProxy:
             # The app's relative links need the trailing slash.
             await redirect(send, f"{PREFIX}{route.session_id}/", scope.get("query_string", b""))
             return
-        await self._forward(scope, receive, send, route, principal, framed_by)
+        await self._forward(scope, receive, send, route, principal, role, framed_by)
 
     async def _forward(
         self,
@@ -322,6 +335,7 @@ class SessionProxy:
         send: Send,
         route: Route,
         principal: Principal,
+        role: SessionRole,
         framed_by: bytes | None,
     ) -> None:
         template = route.template
@@ -331,27 +345,34 @@ class SessionProxy:
         forwarded_for = client[0] if client else ""
         pool = self.state.routes.pool(route)
         self.state.activity.note(route.session_id)
+        presence = self.state.presence
+        owner = role is SessionRole.OWNER
         try:
             if scope["type"] == "websocket":
-                # Closed when the caller's credential ends (labgate.auth.live_sockets).
+                # Closed when the caller's credential ends, or their share
+                # (labgate.auth.live_sockets); the owner's also when they lose the resource.
                 self.state.live_sockets.register(
                     principal,
                     Action.USE_SESSION,
-                    resource_id=route.plan.resource_id,
-                    owner_id=route.user_id,
+                    resource_id=route.plan.resource_id if owner else None,
+                    owner_id=route.user_id if owner else None,
+                    session_id=route.session_id,
+                    session_role=role,
                 )
-                await relay_websocket(
-                    scope,
-                    receive,
-                    send,
-                    pool.opener,
-                    target=target,
-                    auth=route.auth_header,
-                    forwarded_for=forwarded_for,
-                    max_message_bytes=self.state.settings.proxy_websocket_max_message_bytes,
-                    on_activity=lambda: _used(self.state, route.session_id),
-                )
+                with presence.connected(route.session_id, route.user_id, principal, role):
+                    await relay_websocket(
+                        scope,
+                        receive,
+                        send,
+                        pool.opener,
+                        target=target,
+                        auth=route.auth_header,
+                        forwarded_for=forwarded_for,
+                        max_message_bytes=self.state.settings.proxy_websocket_max_message_bytes,
+                        on_activity=lambda: _used(self.state, route.session_id),
+                    )
             else:
+                presence.visit(route.session_id, route.user_id, principal, role)
                 await forward_http(
                     scope,
                     receive,
@@ -382,6 +403,20 @@ def _used(state: AppState, session_id: str) -> None:
     in use."""
     state.activity.note(session_id)
     note_use()
+
+
+def _acts(scope: Scope, route: Route) -> bool:
+    """Whether the request may change something in the app: a WebSocket, an unsafe
+    method, but a POST to a path the template lists as only reading."""
+    if scope["type"] == "websocket":
+        return True
+    method = scope["method"]
+    if method in _SAFE:
+        return False
+    template = route.template
+    return not (
+        method == "POST" and template is not None and template.guest_may_post(scope["path"])
+    )
 
 
 def _check_origin(scope: Scope, conn: HTTPConnection, expected: Callable[[], str]) -> None:

@@ -9,6 +9,14 @@ the session a hundred times; a change made on this replica (stop, a new endpoint
 it at once, one made on another replica is seen within the TTL. Who may use the route is
 decided on every request, against the caller found by :mod:`labgate.auth.recent`.
 
+The owner's role needs no reading. Anyone else's (a share, a group's, support staff:
+:mod:`labgate.sessions.sharing`) is read for them and kept with the route for
+``SHARED_ROLE_TTL_SECONDS`` only: a revocation made on this replica drops the route at
+once, and on PostgreSQL the other replicas are told to drop it too (the sessions' fan-out),
+so even if that notice is lost, a revoked person's next request after a second is refused
+everywhere. (Their open WebSockets close within a second by
+:mod:`labgate.auth.live_sockets`.)
+
 Concurrent requests that find the route missing or expired share one read of the
 database (:class:`labgate.single_flight.SingleFlight`).
 """
@@ -16,11 +24,12 @@ database (:class:`labgate.single_flight.SingleFlight`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from labgate.auth.policy import Action, authorize
+from labgate.auth.policy import SessionRole, authorize_session_use
 from labgate.auth.principal import Principal
 from labgate.db.engine import Database
 from labgate.db.models import ENDED_SESSION_STATES, AppSession, Resource, SessionState, User
@@ -32,12 +41,14 @@ from labgate.proxy.answers import ProxyError
 from labgate.resources.access import lost_message, may_still_use
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
+from labgate.sessions.sharing import session_access
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
 from labgate.single_flight import SingleFlight
 from labgate.transport.base import ByteReader, StreamWriter
 
 ROUTE_TTL_SECONDS = 2.0
+SHARED_ROLE_TTL_SECONDS = 1.0
 #: Every session's app is below this path: ``/s/<id>/``.
 PREFIX = "/s/"
 
@@ -55,6 +66,8 @@ class Route:
     pool: UpstreamPool | None = field(default=None, repr=False)
     # Why the owner may not use it any more (they lost access to the resource), if so.
     access_lost: str | None = None
+    # Others' roles, by user: (when read, the role or None).
+    roles: dict[int, tuple[float, SessionRole | None]] = field(default_factory=dict, repr=False)
 
     @property
     def auth_header(self) -> tuple[bytes, bytes] | None:
@@ -99,6 +112,26 @@ class RouteTable:
         self._routes: dict[str, Route] = {}
         # Concurrent requests that find the route missing or expired share one read.
         self._reads: SingleFlight[str, Route | None] = SingleFlight()
+        self._role_reads: SingleFlight[tuple[str, int], SessionRole | None] = SingleFlight()
+
+    async def role_of(self, route: Route, principal: Principal) -> SessionRole | None:
+        """The caller's role on the route's session (see the module's docstring)."""
+        if principal.user_id == route.user_id:
+            return SessionRole.OWNER
+        now = time.monotonic()
+        known = route.roles.get(principal.user_id)
+        if known is not None and now - known[0] < SHARED_ROLE_TTL_SECONDS:
+            return known[1]
+
+        async def read() -> SessionRole | None:
+            async with self.database.read() as db:
+                access = await session_access(db, self.settings, principal, route.session_id)
+            return access.role if access is not None else None
+
+        def keep(role: SessionRole | None) -> None:
+            route.roles[principal.user_id] = (now, role)
+
+        return await self._role_reads.run((route.session_id, principal.user_id), read, keep)
 
     async def get(self, session_id: str) -> Route | None:
         route = self._routes.get(session_id)
@@ -124,6 +157,7 @@ class RouteTable:
 
     def drop(self, session_id: str) -> None:
         self._reads.forget(session_id)  # a read under way is not kept
+        self._role_reads.forget_all()
         route = self._routes.pop(session_id, None)
         if route is not None and route.pool is not None:
             route.pool.close()
@@ -174,24 +208,40 @@ class RouteTable:
             self.drop(session_id)
 
 
-async def usable_route(routes: RouteTable, session_id: str, principal: Principal) -> Route:
-    """The route to a session's app that ``principal`` may use now: the session exists,
-    is theirs to use (``USE_SESSION``), its owner may still use its resource, and it runs.
-    Asked on every request and WebSocket handshake, by the proxy and the desktop bridge;
-    :class:`ProxyError` says why not."""
+async def usable_route(
+    routes: RouteTable,
+    session_id: str,
+    principal: Principal,
+    *,
+    acts: Callable[[Route], bool],
+) -> tuple[Route, SessionRole]:
+    """The route to a session's app that ``principal`` may use now, and their role: the
+    session exists, the caller's role allows the request (``acts``: whether it may change
+    something in the app, which a GUEST may not; see
+    :func:`labgate.auth.policy.authorize_session_use`), its owner may still use its
+    resource, and it runs. Asked on every request and WebSocket handshake, by the proxy
+    and the desktop bridge; :class:`ProxyError` says why not."""
     route = await routes.get(session_id) if session_id else None
     if route is None:
         raise ProxyError(404, "not_found", "There is no such session.")
+    role = await routes.role_of(route, principal)
     try:
-        authorize(principal, Action.USE_SESSION, owner_id=route.user_id)
+        authorize_session_use(
+            principal,
+            role,
+            acts=acts(route),
+            guest_view=route.template is not None and route.template.guest_view,
+        )
     except LabgateError as exc:
-        # A one-time password to replace, a read-only token, another user's session;
-        # the error page links back to labgate, where the first is put right.
+        # A one-time password to replace, a read-only token, another user's session, a
+        # GUEST sending something; the error page links back to labgate, where the first
+        # is put right.
         raise ProxyError(exc.status, exc.code, exc.message) from exc
+    assert role is not None  # authorised
     if route.access_lost is not None:
         raise ProxyError(403, "access_lost", route.access_lost)
     if route.state in ENDED_SESSION_STATES:
         raise ProxyError(410, "session_ended", "This session has ended.")
     if route.state != SessionState.RUNNING.value or route.endpoint is None:
         raise ProxyError(503, "session_not_ready", "This session is not ready yet.")
-    return route
+    return route, role

@@ -83,6 +83,9 @@ def desktop_template(
         start_timeout_seconds=start_timeout_seconds,
         field_help=dict(field_help or {}),
         view="desktop",
+        # A guest watches: the RFB bridge drops a view-only viewer's keys, pointer,
+        # clipboard and screen-size messages (labgate.desktops.rfb).
+        guest_view=True,
     )
 
 

@@ -19,7 +19,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, cast
@@ -46,6 +46,7 @@ from labgate.launching.upstream import UpstreamPool
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.resources.status import Hub
 from labgate.sessions import probes
+from labgate.sessions.sharing import recipients, shares_of
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
 from labgate.transport.base import ByteReader, StreamWriter, Transport
@@ -64,7 +65,8 @@ LOG_TAIL_BYTES = 16 * 1024
 
 @dataclass(frozen=True)
 class SessionChanged:
-    """Pushed to the owner's tabs whenever a session changes."""
+    """Pushed to the owner's tabs whenever a session changes (and to the tabs of those it
+    is shared with when it starts or ends, or their share changes)."""
 
     session_id: str
     user_id: int
@@ -210,14 +212,18 @@ class Lifecycle:
         statement = update(AppSession).where(AppSession.id == row.id)
         if if_state is not None:
             statement = statement.where(AppSession.state == if_state)
+        others: set[int] = set()
         async with self.state.database.session() as db:
             result = cast(CursorResult[Any], await db.execute(statement.values(**values)))
+            if "state" in values:  # those it is shared with see it start and end, too
+                others = await recipients(db, await shares_of(db, row.id))
         if if_state is not None and result.rowcount == 0:
             return False
         for key, value in values.items():
             setattr(row, key, value)
         self.state.routes.drop(row.id)
-        self.hub.put(row.user_id, SessionChanged(row.id, row.user_id))
+        for user_id in {row.user_id, *others}:
+            self.hub.put(user_id, SessionChanged(row.id, user_id))
         return True
 
     async def progress(
@@ -533,6 +539,12 @@ class Lifecycle:
     def stop_soon(self, session_id: str, reason: str) -> None:
         """:meth:`stop` in the background (the API answers at once)."""
         task = asyncio.get_running_loop().create_task(self.stop(session_id, reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def run_soon(self, work: Coroutine[Any, Any, None]) -> None:
+        """``work`` (e-mail to send) in the background, ended with the lifecycle."""
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -13,6 +13,8 @@ example code-server::
     keeps_base_path = false
     # readiness = "http" and activity (none) are the defaults: plug-ins add others.
     # root_arguments = "--allow-root": added to the command when the account is root.
+    # guest_view = true: may be shared view-only (GET pages only, and POST to the
+    # guest_post_paths = ["api/query"] that only read).
 
     [[fields]]
     name = "extensions_dir"
@@ -145,6 +147,8 @@ class _TemplateFile(BaseModel):
     readiness: str | None = Field(None, max_length=60)
     fields: list[_Field] = Field(default_factory=list)
     field_help: dict[str, str] = Field(default_factory=dict)
+    guest_view: bool = False
+    guest_post_paths: list[str] = Field(default_factory=list, max_length=50)
 
     def _desktop_consistent(self) -> None:
         if self.desktop_session is None:
@@ -253,6 +257,7 @@ class _TemplateFile(BaseModel):
                 "readiness",
                 "desktop_session",
                 "desktop_needs",
+                "guest_post_paths",
             }
         )
         return AppTemplate(
@@ -260,6 +265,7 @@ class _TemplateFile(BaseModel):
             command=self.command,
             view=view,
             readiness=readiness,
+            guest_post_paths=tuple(p.strip("/") for p in self.guest_post_paths),
             ready_path=self.ready_path.lstrip("/"),
             open_path=self.open_path.lstrip("/"),
             auth_header=(self.auth_header[0], self.auth_header[1]) if self.auth_header else None,

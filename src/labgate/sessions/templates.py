@@ -68,6 +68,18 @@ TENSORBOARD = AppTemplate(
     # --path_prefix does not change (tensorflow/tensorboard#1885): the proxy puts them
     # into the prefix, where TensorBoard serves the fonts.
     page_rewrites={"url(/font-roboto/": "url({base_url}font-roboto/"},
+    # It changes nothing through HTTP, so a GUEST may view it; but its pages fetch the
+    # charts' data with POST (a form or JSON that only says what to read), on these
+    # paths. (Its ?tensorboardColab=true would make it use GET, but that is a query on
+    # the page's own address, which labgate does not choose for each viewer.)
+    guest_view=True,
+    guest_post_paths=(
+        "data/plugin/timeseries/timeSeries",
+        "data/plugin/scalars/scalars_multirun",
+        "data/plugin/hparams/experiment",
+        "data/plugin/hparams/session_groups",
+        "data/plugin/hparams/metric_evals",
+    ),
     fields=(
         FormField(
             "logdir",
@@ -114,6 +126,10 @@ WEBAPP = AppTemplate(
         ),
     ),
     env={"PORT": "{port}", "LABGATE_BASE_URL": "{base_url}"},
+    # A GUEST gets its pages (GET) and nothing else: enough for a report or a static
+    # dashboard; an app that needs POST or a WebSocket to show anything is better shared
+    # in the user role (the user guide says so).
+    guest_view=True,
 )
 
 

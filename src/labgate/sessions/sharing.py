@@ -1,0 +1,349 @@
+"""Who may use a session besides its owner, read from the database on every use: shares
+with users and groups (in a :class:`~labgate.db.models.ShareRole`), and the support
+group's members where the owner lets support in. What a role may do is decided by
+:mod:`labgate.auth.policy` (:func:`~labgate.auth.policy.session_role`); here the grants
+are found, and shares are made, changed and removed.
+
+Group shares follow group membership as it is when the session is used, so leaving the
+group ends the access; a user's deletion removes their shares (the database's cascade);
+an ended session's shares give nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from labgate import audit
+from labgate.auth.policy import SessionRole, session_role
+from labgate.auth.principal import Principal
+from labgate.db.models import (
+    LIVE_SESSION_STATES,
+    AppSession,
+    Group,
+    Membership,
+    Share,
+    ShareInvitation,
+    SharePresence,
+    ShareRole,
+    User,
+)
+from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from labgate.launching.template import AppTemplate
+from labgate.settings import Settings
+
+
+@dataclass(frozen=True)
+class SessionAccess:
+    """What the caller is to a session, now: the proxy and the desktop bridge both ask
+    :func:`session_access` and act on this."""
+
+    session_id: str
+    owner_id: int
+    template: str
+    state: str
+    role: SessionRole
+
+    @property
+    def view_only(self) -> bool:
+        """A GUEST: may look, not act (the bridge drops their input)."""
+        return self.role is SessionRole.GUEST
+
+    @property
+    def may_use(self) -> bool:
+        """Anyone but an administrator without a share (who may stop it, not use it)."""
+        return self.role is not SessionRole.ADMIN
+
+
+def _groups_of(user_id: int) -> Select[Any]:
+    return select(Membership.group_id).where(Membership.user_id == user_id)
+
+
+async def granted_roles(db: AsyncSession, session_id: str, user_id: int) -> list[str]:
+    """The roles the session is shared with ``user_id`` in: directly (also through an
+    accepted invitation) or through a group they are in now."""
+    rows = await db.scalars(
+        select(Share.role).where(
+            Share.app_session_id == session_id,
+            or_(Share.user_id == user_id, Share.group_id.in_(_groups_of(user_id))),
+        )
+    )
+    return list(rows)
+
+
+async def in_support_group(db: AsyncSession, settings: Settings, user_id: int) -> bool:
+    """Whether ``user_id`` is a member of the ``support_group`` now (none: nobody is)."""
+    if not settings.support_group:
+        return False
+    found = await db.scalar(
+        select(Membership.user_id)
+        .join(Group, Group.id == Membership.group_id)
+        .where(Group.name == settings.support_group, Membership.user_id == user_id)
+    )
+    return found is not None
+
+
+async def caller_role(
+    db: AsyncSession, settings: Settings, principal: Principal, row: AppSession
+) -> SessionRole | None:
+    """The caller's role on the session ``row`` (see :func:`labgate.auth.policy.session_role`);
+    the owner's without asking the database. Others have none once the session ended."""
+    if principal.user_id == row.user_id:
+        return SessionRole.OWNER
+    if row.state not in LIVE_SESSION_STATES:
+        return SessionRole.ADMIN if principal.is_admin else None
+    granted = await granted_roles(db, row.id, principal.user_id)
+    support = row.support_allowed and await in_support_group(db, settings, principal.user_id)
+    return session_role(principal, owner_id=row.user_id, granted=granted, support=support)
+
+
+async def session_access(
+    db: AsyncSession, settings: Settings, principal: Principal, session_id: str
+) -> SessionAccess | None:
+    """What ``principal`` is to the session now; None when nothing (no such session, or
+    not theirs, not shared with them, and they are no administrator)."""
+    row = await db.get(AppSession, session_id, populate_existing=True)
+    if row is None:
+        return None
+    role = await caller_role(db, settings, principal, row)
+    if role is None:
+        return None
+    return SessionAccess(row.id, row.user_id, row.template, row.state, role)
+
+
+# -- what recipients see ------------------------------------------------------------------
+
+
+async def shared_with(
+    db: AsyncSession, settings: Settings, principal: Principal, *, limit: int
+) -> list[tuple[AppSession, SessionRole]]:
+    """The live sessions of others the caller may use, newest first, with their role:
+    shared with them or one of their groups, and (members of the support group) those
+    whose owner lets support in."""
+    reachable = [
+        AppSession.id.in_(
+            select(Share.app_session_id).where(
+                or_(
+                    Share.user_id == principal.user_id,
+                    Share.group_id.in_(_groups_of(principal.user_id)),
+                )
+            )
+        )
+    ]
+    if await in_support_group(db, settings, principal.user_id):
+        reachable.append(AppSession.support_allowed.is_(True))
+    rows = list(
+        await db.scalars(
+            select(AppSession)
+            .where(
+                AppSession.user_id != principal.user_id,
+                AppSession.state.in_(LIVE_SESSION_STATES),
+                or_(*reachable),
+            )
+            .order_by(AppSession.created_at.desc())
+            .limit(limit)
+        )
+    )
+    found: list[tuple[AppSession, SessionRole]] = []
+    for row in rows:
+        role = await caller_role(db, settings, principal, row)
+        if role is not None and role is not SessionRole.ADMIN:
+            found.append((row, role))
+    return found
+
+
+async def share_counts(db: AsyncSession, session_ids: Iterable[str]) -> dict[str, int]:
+    """How many shares each of the sessions has (those without any left out)."""
+    ids = list(session_ids)
+    if not ids:
+        return {}
+    rows = await db.execute(
+        select(Share.app_session_id, func.count())
+        .where(Share.app_session_id.in_(ids))
+        .group_by(Share.app_session_id)
+    )
+    return {session_id: count for session_id, count in rows.all()}
+
+
+async def invited(db: AsyncSession, session_ids: Iterable[str]) -> set[str]:
+    """Which of the sessions have invitations."""
+    ids = list(session_ids)
+    if not ids:
+        return set()
+    return set(
+        await db.scalars(
+            select(ShareInvitation.app_session_id)
+            .where(ShareInvitation.app_session_id.in_(ids))
+            .distinct()
+        )
+    )
+
+
+async def people(db: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    return {user.id: user for user in await db.scalars(select(User).where(User.id.in_(ids)))}
+
+
+# -- shares --------------------------------------------------------------------------------
+
+
+def roles_for(template: AppTemplate | None) -> list[ShareRole]:
+    """The roles a session of ``template`` may be shared in: GUEST only where the app can
+    be viewed without being used (:attr:`AppTemplate.guest_view`)."""
+    return [
+        role
+        for role in ShareRole
+        if role is not ShareRole.GUEST or (template is not None and template.guest_view)
+    ]
+
+
+def check_role(role: str, template: AppTemplate | None, *, field: str = "body.role") -> ShareRole:
+    """The role, if a session of ``template`` may be shared in it (else 422, saying why)."""
+    allowed = roles_for(template)
+    if role == ShareRole.GUEST.value and ShareRole.GUEST not in allowed:
+        title = template.title if template else "This app"
+        message = (
+            f"{title} cannot be shared view-only: its pages need to send to the app. Share "
+            "it in the user role instead."
+        )
+        raise ValidationFailed(message, details=[FieldProblem(field, message)])
+    if role not in {r.value for r in allowed}:
+        message = f"The role must be one of {', '.join(r.value for r in allowed)}."
+        raise ValidationFailed(message, details=[FieldProblem(field, message)])
+    return ShareRole(role)
+
+
+async def shares_of(db: AsyncSession, session_id: str) -> list[Share]:
+    return list(
+        await db.scalars(select(Share).where(Share.app_session_id == session_id).order_by(Share.id))
+    )
+
+
+async def add_share(
+    db: AsyncSession,
+    principal: Principal,
+    row: AppSession,
+    role: ShareRole,
+    *,
+    user: User | None = None,
+    group: Group | None = None,
+) -> Share:
+    """Share the session with ``user`` or ``group`` in ``role``: 409 if it is shared with
+    them already (change the role instead), 422 with its owner."""
+    if user is not None and user.id == row.user_id:
+        message = "This is your own session: you have every right in it already."
+        raise ValidationFailed(message, details=[FieldProblem("body.user", message)])
+    existing = await db.scalar(
+        select(Share.id).where(
+            Share.app_session_id == row.id,
+            Share.user_id == user.id if user is not None else Share.group_id == group_id(group),
+        )
+    )
+    if existing is not None:
+        whom = f"user {user.username}" if user is not None else f"group {group_name(group)}"
+        raise Conflict(f"The session is shared with {whom} already: change that share's role.")
+    share = Share(
+        app_session_id=row.id,
+        user_id=user.id if user is not None else None,
+        group_id=group.id if group is not None else None,
+        role=role.value,
+        created_by=principal.user_id,
+    )
+    db.add(share)
+    await db.flush()
+    audit.record(
+        db,
+        "session_shared",
+        actor=principal.actor,
+        target=row.id,
+        user=user.username if user is not None else None,
+        group=group.name if group is not None else None,
+        role=role.value,
+    )
+    return share
+
+
+def group_id(group: Group | None) -> int:
+    assert group is not None  # a share names a user or a group
+    return group.id
+
+
+def group_name(group: Group | None) -> str:
+    return group.name if group is not None else ""
+
+
+async def find_share(db: AsyncSession, row: AppSession, share_id: int) -> Share:
+    share = await db.get(Share, share_id)
+    if share is None or share.app_session_id != row.id:
+        raise NotFound(f"The session has no share {share_id}.")
+    return share
+
+
+async def change_share(
+    db: AsyncSession, principal: Principal, row: AppSession, share: Share, role: ShareRole
+) -> None:
+    before = share.role
+    share.role = role.value
+    audit.record(
+        db,
+        "session_share_changed",
+        actor=principal.actor,
+        target=row.id,
+        share=share.id,
+        role=role.value,
+        was=before,
+    )
+
+
+async def remove_share(
+    db: AsyncSession, principal: Principal, row: AppSession, share: Share
+) -> None:
+    """Revoke a share; its user's presence there is forgotten with it (they are cut off)."""
+    audit.record(
+        db,
+        "session_share_revoked",
+        actor=principal.actor,
+        target=row.id,
+        share=share.id,
+        user_id=share.user_id,
+        group_id=share.group_id,
+        role=share.role,
+    )
+    if share.user_id is not None:
+        await db.execute(
+            delete(SharePresence).where(
+                SharePresence.app_session_id == row.id, SharePresence.user_id == share.user_id
+            )
+        )
+    await db.delete(share)
+
+
+async def recipients(db: AsyncSession, shares: Iterable[Share]) -> set[int]:
+    """The users a change of these shares concerns: their users and their groups' members."""
+    users = {s.user_id for s in shares if s.user_id is not None}
+    groups = {s.group_id for s in shares if s.group_id is not None}
+    if groups:
+        users |= set(
+            await db.scalars(select(Membership.user_id).where(Membership.group_id.in_(groups)))
+        )
+    return users
+
+
+async def support_members(db: AsyncSession, settings: Settings) -> list[User]:
+    """The members of the support group (none when no group is named)."""
+    if not settings.support_group:
+        return []
+    return list(
+        await db.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.name == settings.support_group, User.disabled.is_(False))
+        )
+    )
