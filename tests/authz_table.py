@@ -403,7 +403,8 @@ TABLE: dict[tuple[str, str], Row] = {
         things={"session_id": Thing.ENDED_SESSION},
         fresh={"session_id"},
     ),
-    # A desktop's RFB, as the proxy's doors: the owner alone, while they keep the resource.
+    # A desktop's RFB, as the proxy's doors: the owner and those it is shared with, while
+    # the owner keeps the resource; a guest too (the bridge drops a guest's input).
     # Refusals are accepted and closed at once with their code (a browser sees no other).
     ("WS", API + "/sessions/{session_id}/desktop"): proxied(
         things={"session_id": Thing.DESKTOP_SESSION}, request=Request(listen=True)

@@ -330,9 +330,11 @@ class World:
             await remove_member(db, sharing, removed)
 
     async def _share_the_owners_session(self) -> None:
-        """The owner's running session: shared with ``shareduser`` (user role), with the
-        viewers group (``sharedguest``'s; guest role), and open to support staff."""
-        session_id = self.things[Subject.OWNER].values[Thing.RUNNING_SESSION]
+        """The owner's running sessions (an app, a desktop): shared with ``shareduser``
+        (user role), with the viewers group (``sharedguest``'s; guest role), and open to
+        support staff."""
+        owned = self.things[Subject.OWNER].values
+        session_ids = [owned[Thing.RUNNING_SESSION], owned[Thing.DESKTOP_SESSION]]
         async with self.database.session() as db:
             viewers = await create_group(db, name=VIEWERS_GROUP)
             staff = await create_group(db, name=SUPPORT_GROUP)
@@ -342,17 +344,18 @@ class World:
             assert supporter is not None
             await add_member(db, viewers, guest)
             await add_member(db, staff, supporter)
-            db.add(
-                Share(
-                    app_session_id=session_id,
-                    user_id=self.users["shareduser"].id,
-                    role=ShareRole.USER.value,
+            for session_id in session_ids:
+                db.add(
+                    Share(
+                        app_session_id=session_id,
+                        user_id=self.users["shareduser"].id,
+                        role=ShareRole.USER.value,
+                    )
                 )
-            )
-            db.add(Share(app_session_id=session_id, group_id=viewers.id, role="guest"))
-            session = await db.get(AppSessionRow, session_id)
-            assert session is not None
-            session.support_allowed = True
+                db.add(Share(app_session_id=session_id, group_id=viewers.id, role="guest"))
+                session = await db.get(AppSessionRow, session_id)
+                assert session is not None
+                session.support_allowed = True
 
     async def _user(self, name: str, role: Role) -> User:
         async with self.database.session() as db:

@@ -355,6 +355,7 @@ class DesktopTemplates:
                 ready_path="",
                 keeps_base_path=False,
                 view="desktop",
+                guest_view=True,  # as the built-in desktop: the bridge holds guests to watching
             )
         ]
 
