@@ -7,6 +7,7 @@
  * side is a change here.
  */
 import { api, API_PREFIX, ApiError, type ApiClient } from './client'
+import type { PersonRef, SessionRole } from './sharing'
 
 // --- objects -------------------------------------------------------------------------
 
@@ -448,7 +449,15 @@ export interface ExtensionRequestsEvent {
   type: 'extension_requests'
 }
 
-export type ServerEvent = ResourceStatusEvent | SessionChangedEvent | ExtensionRequestsEvent
+/** For a session's owner: someone joined it (their first connection; api/sharing.ts). */
+export interface SessionJoinedEvent {
+  type: 'session_joined'
+  session_id: string
+  user: PersonRef
+  role: SessionRole
+}
+
+export type ServerEvent = ResourceStatusEvent | SessionChangedEvent | ExtensionRequestsEvent | SessionJoinedEvent
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

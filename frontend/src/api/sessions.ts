@@ -5,6 +5,7 @@
  */
 import { api, type ApiClient } from './client'
 import { socketUrl } from './resources'
+import type { PersonRef, SessionRole } from './sharing'
 
 export type SessionState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'expired'
 
@@ -110,6 +111,16 @@ export interface AppSession {
   extension: Extension | null
   /** The ways on that a failed session offers, a button each (see panes/apps/failureActions.ts). */
   actions: FailureAction[]
+  /** The caller's role in the session (sharing, api/sharing.ts); absent from servers without sharing: the owner. */
+  my_role?: SessionRole
+  /** Whose session it is. */
+  owner?: PersonRef
+  /** The session has shares or invitations (for its owner). */
+  shared?: boolean
+  /** How many people and groups have access (for its owner), where the server says. */
+  share_count?: number
+  /** When the owner asked support staff for help (for support staff), else null. */
+  help_requested_at?: string | null
 }
 
 /** A way on from a failure: `kind` says what it does (`retry`: the launch form again with

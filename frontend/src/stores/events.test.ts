@@ -107,6 +107,19 @@ describe('events store', () => {
     expect(listener).toHaveBeenCalledExactlyOnceWith({ type: 'extension_requests' })
   })
 
+  it('tells an owner who joined their session, and drops a join it cannot read', () => {
+    const { store, sockets } = setup()
+    const listener = vi.fn()
+    store.onEvent(listener)
+    store.acquire()
+    sockets.last().open()
+    const alice = { id: 2, username: 'alice', display_name: 'Alice A.' }
+    sockets.last().receive({ type: 'session_joined', session_id: 's1', user: alice, role: 'guest', extra: 1 })
+    sockets.last().receive({ type: 'session_joined', session_id: 's1', user: null, role: 'guest' })
+    sockets.last().receive({ type: 'session_joined', session_id: 's1', user: alice, role: 'emperor' })
+    expect(listener).toHaveBeenCalledExactlyOnceWith({ type: 'session_joined', session_id: 's1', user: alice, role: 'guest' })
+  })
+
   it('reconnects with growing back-off while the server is away', () => {
     const { store, sockets, timers } = setup()
     store.acquire()

@@ -20,6 +20,7 @@ import {
   type SocketFactory,
   type SocketLike,
 } from '../api/resources'
+import type { PersonRef, SessionRole } from '../api/sharing'
 
 export type EventsConnection = 'idle' | 'connecting' | 'open' | 'waiting' | 'refused'
 
@@ -77,6 +78,19 @@ function isStatus(value: unknown): value is ResourceStatus {
   return typeof value === 'object' && value !== null && typeof (value as { state?: unknown }).state === 'string'
 }
 
+const SESSION_ROLES: readonly string[] = ['owner', 'user', 'guest', 'support', 'admin']
+
+function isJoined(frame: Record<string, unknown>): frame is { user: PersonRef; role: SessionRole } {
+  const user = frame.user as Partial<PersonRef> | null | undefined
+  return (
+    typeof user === 'object' &&
+    user !== null &&
+    typeof user.username === 'string' &&
+    typeof frame.role === 'string' &&
+    SESSION_ROLES.includes(frame.role)
+  )
+}
+
 export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsStore {
   const deps: EventsDeps = { ...browserDeps(), ...overrides }
   const connection = ref<EventsConnection>('idle')
@@ -131,6 +145,9 @@ export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsSt
         for (const listener of [...eventListeners]) listener(ev)
       } else if (frame?.type === 'session_changed' && typeof frame.session_id === 'string') {
         const ev: ServerEvent = { type: 'session_changed', session_id: frame.session_id }
+        for (const listener of [...eventListeners]) listener(ev)
+      } else if (frame?.type === 'session_joined' && typeof frame.session_id === 'string' && isJoined(frame)) {
+        const ev: ServerEvent = { type: 'session_joined', session_id: frame.session_id, user: frame.user, role: frame.role }
         for (const listener of [...eventListeners]) listener(ev)
       } else if (frame?.type === 'extension_requests') {
         const ev: ServerEvent = { type: 'extension_requests' }

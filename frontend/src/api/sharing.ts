@@ -1,0 +1,124 @@
+/**
+ * Sharing a session (docs/api-contract.md, "Sharing"): who has access to a session and in
+ * which role, invitation links, support staff, and accepting an invitation.
+ */
+import { api, type ApiClient } from './client'
+
+/** What a person may do in a shared session. The owner is `owner`; an administrator looking
+ * at someone else's session is `admin`. */
+export type ShareRole = 'user' | 'guest' | 'support'
+export type SessionRole = 'owner' | ShareRole | 'admin'
+
+export interface PersonRef {
+  id: number
+  username: string
+  display_name: string | null
+}
+
+export interface GroupRef {
+  id: number
+  name: string
+}
+
+/** One grant: to a user or to a group. */
+export interface Share {
+  id: number
+  kind: 'user' | 'group'
+  user: PersonRef | null
+  group: GroupRef | null
+  role: ShareRole
+  created_at: string
+  created_by: string | null
+}
+
+export interface Invitation {
+  id: number
+  role: ShareRole
+  expires_at: string
+  max_uses: number
+  uses: number
+  created_at: string
+}
+
+/** An invitation just made: its secret `token` and the link's `path`, given this once. */
+export interface NewInvitation extends Invitation {
+  token: string
+  path: string
+}
+
+export interface SupportState {
+  /** The owner lets members of the support group join. */
+  allowed: boolean
+  help_requested_at: string | null
+  /** The support group's name; null when the server names none. */
+  group: string | null
+  /** Support can be offered for this session (a support group is configured). */
+  available: boolean
+}
+
+export interface Connection {
+  user: PersonRef
+  role: SessionRole
+  since: string
+}
+
+export interface Sharing {
+  shares: Share[]
+  invitations: Invitation[]
+  support: SupportState
+  connected: Connection[]
+  /** The roles this session's template allows (GUEST only where view-only is enforced). */
+  roles: ShareRole[]
+}
+
+/** Share with a user or with a group, by name. */
+export type ShareTarget = { user: string } | { group: string }
+
+export interface InvitationRequest {
+  role: ShareRole
+  expires_in_hours: number
+  max_uses: number
+}
+
+export interface Accepted {
+  session_id: string
+  role: ShareRole
+}
+
+const sharingPath = (sessionId: string): string => `/sessions/${encodeURIComponent(sessionId)}`
+
+export function getSharing(sessionId: string, client: ApiClient = api): Promise<Sharing> {
+  return client.get<Sharing>(`${sharingPath(sessionId)}/sharing`)
+}
+
+export function addShare(sessionId: string, target: ShareTarget, role: ShareRole, client: ApiClient = api): Promise<Share> {
+  return client.post<Share>(`${sharingPath(sessionId)}/shares`, { ...target, role })
+}
+
+export function changeShare(sessionId: string, shareId: number, role: ShareRole, client: ApiClient = api): Promise<Share> {
+  return client.patch<Share>(`${sharingPath(sessionId)}/shares/${shareId}`, { role })
+}
+
+export function revokeShare(sessionId: string, shareId: number, client: ApiClient = api): Promise<void> {
+  return client.delete<void>(`${sharingPath(sessionId)}/shares/${shareId}`)
+}
+
+export function createInvitation(sessionId: string, request: InvitationRequest, client: ApiClient = api): Promise<NewInvitation> {
+  return client.post<NewInvitation>(`${sharingPath(sessionId)}/invitations`, request)
+}
+
+export function endInvitation(sessionId: string, invitationId: number, client: ApiClient = api): Promise<void> {
+  return client.delete<void>(`${sharingPath(sessionId)}/invitations/${invitationId}`)
+}
+
+export function setSupportAllowed(sessionId: string, allowed: boolean, client: ApiClient = api): Promise<SupportState> {
+  return client.put<SupportState>(`${sharingPath(sessionId)}/support`, { allowed })
+}
+
+export function askForHelp(sessionId: string, message: string, client: ApiClient = api): Promise<SupportState> {
+  return client.post<SupportState>(`${sharingPath(sessionId)}/support/help`, { message })
+}
+
+export function acceptInvitation(token: string, client: ApiClient = api): Promise<Accepted> {
+  return client.post<Accepted>('/invitations/accept', { token })
+}
