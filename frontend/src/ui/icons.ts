@@ -68,6 +68,8 @@ export const icons = {
   play: 'M7 4.5v15l12-7.5z',
   pause: 'M8 5v14M16 5v14',
   keyboard: 'M3 6.5h18v11H3zM6.5 10h.01M10 10h.01M14 10h.01M17.5 10h.01M8 14h8',
+  share: 'M20.5 5a2.5 2.5 0 1 1-5 0 2.5 2.5 0 1 1 5 0zM8.5 12a2.5 2.5 0 1 1-5 0 2.5 2.5 0 1 1 5 0zM20.5 19a2.5 2.5 0 1 1-5 0 2.5 2.5 0 1 1 5 0zM8.2 10.8l7.6-4.6M8.2 13.2l7.6 4.6',
+  users: 'M13 8a3.5 3.5 0 1 1-7 0 3.5 3.5 0 1 1 7 0zM3 20a6.5 6.5 0 0 1 13 0M16 4.8a3.5 3.5 0 0 1 0 6.4M18 14.5a6.5 6.5 0 0 1 3 5.5',
 } as const
 
 export type IconName = keyof typeof icons

@@ -1,0 +1,56 @@
+/**
+ * What sharing adds to the logged-in workspace as a whole: an invitation link in the
+ * address is accepted once the workspace is ready, and the owner hears of joins wherever
+ * they are (the events socket is held for that while the workspace is shown).
+ */
+import { watch } from 'vue'
+import { getSession } from '../../api/sessions'
+import { acceptInvitation } from '../../api/sharing'
+import { events } from '../../stores/events'
+import { notify } from '../../stores/notices'
+import { sessionsStore } from '../../stores/sessions'
+import { openApp } from '../opening'
+import { workspaceApi } from '../workspace'
+import { acceptInviteFromAddress } from './invitationAccept'
+import { watchJoins } from './joinNotices'
+
+async function sessionTitle(id: string): Promise<string | null> {
+  const known = sessionsStore.find(id)
+  if (known) return known.title
+  try {
+    return (await getSession(id)).title
+  } catch {
+    return null
+  }
+}
+
+/** Start; call the result when the workspace goes. */
+export function startSharingInWorkspace(): () => void {
+  const stopWatching = watch(
+    workspaceApi,
+    (dockview) => {
+      if (!dockview) return
+      queueMicrotask(() => stopWatching())
+      void acceptInviteFromAddress({
+        href: () => window.location.href,
+        replace: (path) => window.history.replaceState(window.history.state, '', path),
+        accept: (token) => acceptInvitation(token),
+        open: async (accepted) => {
+          const joined = await getSession(accepted.session_id)
+          sessionsStore.upsert(joined)
+          notify(`You joined “${joined.title}”.`, 'info')
+          openApp(joined.id, joined.title)
+        },
+        notify: (message, kind) => notify(message, kind, kind === 'error' ? 0 : undefined),
+      })
+    },
+    { immediate: true },
+  )
+  const stopJoins = watchJoins({ onEvent: (l) => events.onEvent(l), title: sessionTitle, notify: (m) => notify(m, 'info', 10_000) })
+  const releaseEvents = events.acquire()
+  return () => {
+    stopWatching()
+    stopJoins()
+    releaseEvents()
+  }
+}
