@@ -182,8 +182,11 @@ export function openDesktop(sessionId: string, title: string, options: { viewOnl
 }
 
 /** A session in the pane its app needs: the desktop pane for a desktop, else the app's pages. */
-export function openSession(session: { id: string; title: string; view?: string }): IDockviewPanel {
-  return session.view === 'desktop' ? openDesktop(session.id, session.title) : openApp(session.id, session.title)
+export function openSession(session: { id: string; title: string; view?: string; my_role?: string }): IDockviewPanel {
+  // A guest of a shared desktop only watches: the pane says so from the start.
+  return session.view === 'desktop'
+    ? openDesktop(session.id, session.title, { viewOnly: session.my_role === 'guest' })
+    : openApp(session.id, session.title)
 }
 
 /** The launcher, with a template's form open (and some of its fields filled in). */

@@ -9,7 +9,7 @@ import { acceptInvitation } from '../../api/sharing'
 import { events } from '../../stores/events'
 import { notify } from '../../stores/notices'
 import { sessionsStore } from '../../stores/sessions'
-import { openApp } from '../opening'
+import { openSession } from '../opening'
 import { workspaceApi } from '../workspace'
 import { acceptInviteFromAddress } from './invitationAccept'
 import { watchJoins } from './joinNotices'
@@ -39,7 +39,7 @@ export function startSharingInWorkspace(): () => void {
           const joined = await getSession(accepted.session_id)
           sessionsStore.upsert(joined)
           notify(`You joined “${joined.title}”.`, 'info')
-          openApp(joined.id, joined.title)
+          openSession(joined)
         },
         notify: (message, kind) => notify(message, kind, kind === 'error' ? 0 : undefined),
       })
