@@ -181,6 +181,7 @@ async def test_alice_shares_her_app_and_takes_it_back(
             await expect(
                 dialog.locator('[data-testid="share-connected-row"][data-name="bob"]')
             ).to_be_visible(timeout=PATIENCE_MS)
+            await dialog.screenshot(path=shot("02b-dialog-connected"))
 
             async with person(browser, server, "carol") as carol:
                 await open_sessions(carol)

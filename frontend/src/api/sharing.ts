@@ -29,6 +29,8 @@ export interface Share {
   role: ShareRole
   created_at: string
   created_by: string | null
+  /** Made by accepting this invitation (ending the invitation ends the share too). */
+  invitation_id?: number | null
 }
 
 export interface Invitation {
@@ -50,6 +52,8 @@ export interface SupportState {
   /** The owner lets members of the support group join. */
   allowed: boolean
   help_requested_at: string | null
+  /** What the owner wrote when asking for help. */
+  help_message?: string
   /** The support group's name; null when the server names none. */
   group: string | null
   /** Support can be offered for this session (a support group is configured). */

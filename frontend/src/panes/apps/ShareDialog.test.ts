@@ -15,7 +15,10 @@ const carol = { id: 3, username: 'carol', display_name: null }
 
 function sharing(extra: Partial<Sharing> = {}): Sharing {
   return {
-    shares: [{ id: 10, kind: 'user', user: bob, group: null, role: 'user', created_at: '2026-03-01T10:00:00Z', created_by: 'alice' }],
+    shares: [
+      { id: 10, kind: 'user', user: bob, group: null, role: 'user', created_at: '2026-03-01T10:00:00Z', created_by: 'alice' },
+      { id: 12, kind: 'user', user: carol, group: null, role: 'guest', created_at: '2026-03-01T10:00:00Z', created_by: null, invitation_id: 5 },
+    ],
     invitations: [],
     support: { allowed: false, help_requested_at: null, group: null, available: false },
     connected: [{ user: bob, role: 'user', since: '2026-03-01T10:05:00Z' }],
@@ -91,7 +94,9 @@ describe('ShareDialog', () => {
     routes['GET /api/v1/sessions/s1/sharing'] = () => json(200, sharing({ roles: ['user'] }))
     mount()
     await flush()
-    expect(all('share-row').map((row) => row.dataset.name)).toEqual(['bob'])
+    expect(all('share-row').map((row) => row.dataset.name)).toEqual(['bob', 'carol'])
+    // carol came with a link: ending it ends her access too.
+    expect(all('share-row')[1]?.textContent).toContain('via link')
     expect(byId('share-row-connected')?.textContent).toContain('connected')
     expect(all('share-connected-row').map((row) => row.textContent)).toEqual([expect.stringContaining('Bob B.')])
     const offered = [...byId<HTMLSelectElement>('share-role')!.options].map((o) => o.textContent?.trim())
