@@ -272,6 +272,15 @@ async def test_several_viewers_at_once(desk: Desk) -> None:
         assert (await direct.update()).pixels == (await through.update()).pixels == 800 * 600
 
 
+async def test_the_proxy_sends_a_desktops_visitor_to_its_pane(desk: Desk) -> None:
+    """``/s/<id>/`` of a desktop says where the desktop is shown (its VNC server would
+    not understand HTTP)."""
+    answer = await desk.alice.get(f"/s/{desk.session_id}/", headers={"accept": "application/json"})
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["code"] == "not_a_web_app"
+    assert "Sessions" in answer.json()["error"]["message"]
+
+
 async def test_the_desktop_closes_when_the_login_ends(desk: Desk) -> None:
     async with desk.socket() as opened:
         await raw_client(WebSocketWire(opened), None)

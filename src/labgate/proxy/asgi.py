@@ -322,6 +322,15 @@ class SessionProxy:
         *,
         framed_by: bytes | None,
     ) -> None:
+        if route.template is not None and route.template.view != "web":
+            # A desktop speaks RFB, not HTTP: it is opened in labgate's desktop pane.
+            raise ProxyError(
+                404,
+                "not_a_web_app",
+                f"This session is a {route.template.title}: open it from labgate's Sessions "
+                "list, which shows it in a pane of its own.",
+                link=(f"{self.origins.labgate_origin}/", "Open labgate"),
+            )
         if not tail and scope["type"] == "http":
             # The app's relative links need the trailing slash.
             await redirect(send, f"{PREFIX}{route.session_id}/", scope.get("query_string", b""))
