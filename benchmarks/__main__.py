@@ -1,8 +1,9 @@
 """Run every benchmark: ``python -m benchmarks`` (``make bench``), or ``--quick`` for a
 smoke run of few requests and small sizes that writes ``benchmarks/results/quick.json``
-only, or ``--only http|resources|transfers|terminal|sessions|desktops`` for one section.
+only, or ``--only http|resources|transfers|terminal|sessions|desktops|desktop-launch`` for
+one section.
 
-Six sections, one after the other:
+Seven sections, one after the other:
 
 - **http**: starts labgate and JupyterHub (installing JupyterHub into ``.bench/`` the
   first time) and measures each scenario at each concurrency on every endpoint in turn.
@@ -20,6 +21,9 @@ Six sections, one after the other:
 - **desktops**: labgate's RFB bridge and websockify (installed into ``.bench/`` the first
   time) on one Xvnc: throughput both ways and the added round trip
   (``benchmarks/desktops.py``; needs root and TigerVNC).
+- **desktop-launch**: the built-in desktop launched on an SSH resource (direct) and as a
+  job of a private SLURM, until its first frame arrives through the desktop WebSocket
+  (``benchmarks/desktop_launch.py``; needs root, openssh-server, TigerVNC and slurm-wlm).
 
 Prints the tables, writes ``benchmarks/results/latest.json`` and regenerates the tables
 in ``docs/performance.md`` (each section between its own markers; a section that did not
@@ -46,6 +50,12 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from benchmarks import CACHE_DIR, RESULTS_DIR, ROOT
+from benchmarks.desktop_launch import (
+    DESKTOP_LAUNCH_BEGIN,
+    DESKTOP_LAUNCH_END,
+    desktop_launch_markdown,
+    run_desktop_launch,
+)
 from benchmarks.desktops import DESKTOPS_BEGIN, DESKTOPS_END, desktops_markdown, run_desktops
 from benchmarks.load import Probe, run_load
 from benchmarks.machine import cpu_plan, describe
@@ -87,7 +97,15 @@ T = TypeVar("T")
 # against scp (benchmarks/transfers.py), the terminal's keystroke round trip against
 # ssh -tt (benchmarks/terminal.py), and JupyterLab through labgate's proxy against CHP and
 # direct, and its launch (benchmarks/sessions.py).
-SECTIONS = ("http", "resources", "transfers", "terminal", "sessions", "desktops")
+SECTIONS = (
+    "http",
+    "resources",
+    "transfers",
+    "terminal",
+    "sessions",
+    "desktops",
+    "desktop-launch",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +126,9 @@ SSH_SECTIONS: dict[str, SshSection] = {
     "terminal": SshSection(run_terminal, terminal_markdown, TERMINAL_BEGIN, TERMINAL_END),
     "sessions": SshSection(run_sessions, sessions_markdown, SESSIONS_BEGIN, SESSIONS_END),
     "desktops": SshSection(run_desktops, desktops_markdown, DESKTOPS_BEGIN, DESKTOPS_END),
+    "desktop-launch": SshSection(
+        run_desktop_launch, desktop_launch_markdown, DESKTOP_LAUNCH_BEGIN, DESKTOP_LAUNCH_END
+    ),
 }
 
 

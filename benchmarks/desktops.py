@@ -487,7 +487,7 @@ def run_desktops(
         ]
         _log(f"Desktops: set up after {time.monotonic() - started:.0f} s ({placement}).")
         rows = runner.run(_measure(ways, plan))
-        xvnc_version = _xvnc_version()
+        xvnc_release = xvnc_version()
     summary = summarise(rows)
     return {
         "date": date,
@@ -498,7 +498,7 @@ def run_desktops(
             "labgate": labgate_version(),
             "websockify": _python_version_of("websockify"),
             "numpy (websockify's)": _python_version_of("numpy"),
-            "Xvnc": xvnc_version,
+            "Xvnc": xvnc_release,
             "websockets (client)": importlib.metadata.version("websockets"),
         },
         "settings": {
@@ -518,7 +518,7 @@ def run_desktops(
     }
 
 
-def _xvnc_version() -> str:
+def xvnc_version() -> str:
     xvnc = shutil.which("Xvnc") or "Xvnc"
     done = subprocess.run(  # noqa: S603 (a fixed command line)
         [xvnc, "-version"], capture_output=True, text=True, check=False

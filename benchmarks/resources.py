@@ -312,16 +312,24 @@ def _created(answer: httpx.Response, what: str, status: int = 201) -> dict[str, 
     return body
 
 
-def _add_resource(url: str, token: str, sshd: SshServer) -> int:
-    """The user's resource for the test sshd, its host key trusted and the client key
-    remembered, so that the server connects without asking anyone."""
+def add_resource(
+    url: str,
+    token: str,
+    sshd: SshServer,
+    *,
+    name: str = "benchmark",
+    setup_lines: list[str] | None = None,
+) -> int:
+    """The user's resource ``name`` for the test sshd, its host key trusted and the client
+    key remembered, so that the server connects without asking anyone; with
+    ``setup_lines`` (shell lines its logins run first) if given."""
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, trust_env=False, timeout=30.0) as http:
         resource = _created(
             http.post(
                 "/api/v1/resources",
                 json={
-                    "name": "benchmark",
+                    "name": name,
                     "host": sshd.host,
                     "port": sshd.port,
                     "username": sshd.user.name,
@@ -346,6 +354,12 @@ def _add_resource(url: str, token: str, sshd: SshServer) -> int:
             "remember the key",
             status=200,
         )
+        if setup_lines:
+            _created(
+                http.patch(f"/api/v1/resources/{rid}", json={"setup_lines": setup_lines}),
+                "set the set-up lines",
+                status=200,
+            )
     return rid
 
 
@@ -390,7 +404,7 @@ def labgate_server(
         server.start()
         server.wait_until_answers(f"{url}/healthz")
         token, _cookie = prepare_user(url, admin_password)
-        yield LabgateServer(url, token, _add_resource(url, token, sshd), server.pid)
+        yield LabgateServer(url, token, add_resource(url, token, sshd), server.pid)
     finally:
         server.stop()
 

@@ -194,6 +194,8 @@ class ServerMessage:
     kind: int
     rectangles: tuple[tuple[int, int, int, int, int], ...] = ()
     text: bytes = b""
+    #: A framebuffer update's raw pixels, one rectangle after the other (when kept).
+    raw: bytes = b""
 
     @property
     def pixels(self) -> int:
@@ -289,21 +291,27 @@ class RfbClient:
         answers with a ServerFence carrying ``payload`` back."""
         await self.wire.send(struct.pack(">BxxxIB", 248, flags, len(payload)) + payload)
 
-    async def message(self) -> ServerMessage:
-        """The server's next message; a framebuffer update's pixels are skipped."""
+    async def message(self, *, keep_pixels: bool = False) -> ServerMessage:
+        """The server's next message; a framebuffer update's pixels are skipped, or kept
+        in its ``raw``."""
         kind = (await self.read(1))[0]
         if kind == 0:  # FramebufferUpdate
             count = struct.unpack(">xH", await self.read(3))[0]
             rectangles = []
+            kept: list[bytes] = []
             for _ in range(count):
                 x, y, w, h, encoding = struct.unpack(">HHHHi", await self.read(12))
                 rectangles.append((x, y, w, h, encoding))
                 if encoding == RAW:
                     assert self.server_init is not None
-                    await self.skip(w * h * self.server_init.bits_per_pixel // 8)
+                    size = w * h * self.server_init.bits_per_pixel // 8
+                    if keep_pixels:
+                        kept.append(await self.read(size))
+                    else:
+                        await self.skip(size)
                 elif encoding != DESKTOP_SIZE:
                     raise AssertionError(f"an encoding the test did not ask for: {encoding}")
-            return ServerMessage(kind, tuple(rectangles))
+            return ServerMessage(kind, tuple(rectangles), raw=b"".join(kept))
         if kind == 1:  # SetColourMapEntries
             count = struct.unpack(">xxxH", await self.read(5))[0]
             await self.skip(6 * count)
@@ -320,11 +328,11 @@ class RfbClient:
             return ServerMessage(kind, text=await self.read(flags_and_length[7]))
         raise AssertionError(f"an unknown server message type {kind}")
 
-    async def update(self) -> ServerMessage:
+    async def update(self, *, keep_pixels: bool = False) -> ServerMessage:
         """The next framebuffer update (other messages before it are skipped)."""
         async with asyncio.timeout(PATIENCE_SECONDS):
             while True:
-                found = await self.message()
+                found = await self.message(keep_pixels=keep_pixels)
                 if found.kind == 0:
                     return found
 
