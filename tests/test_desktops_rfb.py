@@ -158,6 +158,21 @@ def test_several_messages_in_one_piece_go_on_as_one_piece_not_copied() -> None:
     assert passed.input
 
 
+def test_a_pointer_alone_goes_on_not_copied_but_six_bytes_of_a_clipboard_text_are_text() -> None:
+    messages = rfb.ClientMessages(view_only=False)
+    alone = pointer()
+    passed = messages.feed(alone)
+    assert passed.data is alone
+    assert passed.input
+    assert rfb.ClientMessages(view_only=True).feed(alone) == (b"", False)
+    # Six bytes that look like a PointerEvent but are the rest of a clipboard text: the
+    # stream stays in step, and the key after them is a key.
+    text = cut_text(bytes([5, 0, 0, 1, 0, 2]))
+    assert messages.feed(text[:8]).data == text[:8]
+    assert messages.feed(text[8:]).data == text[8:]
+    assert messages.feed(key()) == (key(), True)
+
+
 def test_an_update_request_is_no_activity() -> None:
     passed = rfb.ClientMessages(view_only=False).feed(update_request() + update_request(0))
     assert not passed.input

@@ -23,9 +23,10 @@ browser (noVNC) ──WS binary frames──▶ bridge ──stream through the 
    each message's end, drops a view-only viewer's input and notes a person's input as the
    session's activity.
 
-Neither direction holds more than one read: a write waits for the other side to take it
-(the stream's ``drain``, the WebSocket's send), and the WebSocket server stops reading
-from a browser whose messages are not taken.
+Neither direction holds more than one read, or the browser's messages of one turn of the
+event loop (at most :data:`GATHER_BYTES`), which go to the desktop in one write: a write
+waits for the other side to take it (the stream's ``drain``, the WebSocket's send), and
+the WebSocket server stops reading from a browser whose messages are not taken.
 """
 
 from __future__ import annotations
@@ -48,8 +49,13 @@ from labgate.transport.base import ByteReader, StreamWriter
 
 log = logging.getLogger(__name__)
 
-#: Bytes read from the VNC server at once, sent to the browser as one message.
-READ_BYTES = 256 * 1024
+#: Bytes read from the VNC server at once, sent to the browser as one message. 64 KiB,
+#: as websockify sends: a message the size of a socket's buffer reaches the viewer whole
+#: in one or two reads, where a larger one costs the viewer more to gather than it saves
+#: the bridge (docs/performance.md, Desktops).
+READ_BYTES = 64 * 1024
+#: The most of the browser's messages held back to be written to the desktop together.
+GATHER_BYTES = 64 * 1024
 #: Each side's handshake must be over within this time.
 HANDSHAKE_SECONDS = 20.0
 #: The VNC server closed its end (it stopped; the session may be ending).
@@ -256,18 +262,61 @@ async def _to_desktop(
     data: bytes,
     on_input: Callable[[], None],
 ) -> None:
-    while True:
-        if data:
-            passed = messages.feed(data)
-            if passed.data:
-                writer.write(passed.data)
-                await writer.drain()
-            if passed.input:
-                on_input()
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
+    desktop = _Gathered(writer, on_input)
+    try:
+        while True:
+            if data:
+                await desktop.add(messages.feed(data))
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = _binary(message)
+    finally:
+        desktop.flush()
+
+
+class _Gathered:
+    """The browser's messages on their way to the desktop, written once per turn of the
+    event loop.
+
+    noVNC sends a message per pointer movement, and the WebSocket hands over every message
+    that has arrived without waiting: written one by one, each would be a system call
+    (and a wake-up of the VNC server) and each an activity note. Gathered until the end of
+    the turn, they leave in one write and count as one note. No more than
+    :data:`GATHER_BYTES` is held back; past it (a long clipboard text) the bytes are
+    written at once, and the stream's back-pressure holds the browser as before."""
+
+    def __init__(self, writer: StreamWriter, on_input: Callable[[], None]) -> None:
+        self.writer = writer
+        self.on_input = on_input
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.noted = False
+
+    async def add(self, passed: rfb.Passed) -> None:
+        if passed.input and not self.noted:
+            self.noted = True
+            self.on_input()
+        if not passed.data:
             return
-        data = _binary(message)
+        first = not self.pending
+        if first:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(passed.data)
+        self.size += len(passed.data)
+        if self.size >= GATHER_BYTES:
+            self.flush()
+        elif not first:
+            return  # the turn's first message waited for the stream already
+        await self.writer.drain()  # waits only while the stream's buffer is full
+
+    def flush(self) -> None:
+        self.noted = False
+        if not self.pending:
+            return
+        pending, self.pending, self.size = self.pending, [], 0
+        if not self.writer.is_closing():
+            self.writer.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
 
 async def _to_browser(websocket: WebSocket, reader: ByteReader) -> None:
