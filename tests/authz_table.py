@@ -338,6 +338,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ("WS", R + "/processes/{process_id}/attach"): owners_thing(
         "write", request=Request(listen=True)
     ),
+    # Sharing a terminal makes it a session: the terminal's owner alone.
+    ("POST", R + "/processes/{process_id}/share"): owners_thing("write"),
     ("GET", R + "/app-setup"): owners_thing("read"),
     ("POST", R + "/app-setup"): owners_thing("write"),
     ("GET", FILES): owners_thing("read", request=Request(query=PATH)),
@@ -409,6 +411,10 @@ TABLE: dict[tuple[str, str], Row] = {
     ("WS", API + "/sessions/{session_id}/desktop"): proxied(
         things={"session_id": Thing.DESKTOP_SESSION}, request=Request(listen=True)
     ),
+    # A shared terminal, as the desktop: the owner and those it is shared with (a guest
+    # too: the socket drops a guest's input). The session here is a web app's, which the
+    # socket refuses as no terminal (4404) to those who pass.
+    ("WS", API + "/sessions/{session_id}/terminal"): proxied(request=Request(listen=True)),
     # -- sharing a session (the owner's; administrators may read who has access) ----------
     ("GET", API + "/sessions/{session_id}/sharing"): owners_thing(
         "read", admins=ALLOW, lost=ALLOW, owner=ALLOW

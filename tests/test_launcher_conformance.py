@@ -12,7 +12,7 @@ import pytest
 
 from labgate.launchers.direct import DirectLauncher
 from labgate.launchers.slurm import SlurmLauncher
-from labgate.launching.launcher import Launcher, ResourceAccess
+from labgate.launching.launcher import Launcher, ResourceAccess, launchable
 from labgate.launching.usable import Usable, usable_launchers
 from labgate.plugins.manager import Plugins
 from labgate.settings import Settings
@@ -28,11 +28,18 @@ from tests.support.sshd import SshServer
 
 
 def launchers_under_test() -> dict[str, LauncherFactory]:
-    """Every launcher sessions can use, by name (the loaded plug-ins', as a server loads
-    them): each must pass the suite. A factory makes a new instance, as a restarted
-    server has."""
+    """Every launcher sessions can be launched with, by name (the loaded plug-ins', as a
+    server loads them): each must pass the suite. A factory makes a new instance, as a
+    restarted server has. (``terminal`` starts no app, so it is not launchable: it is
+    tested with terminal sharing, tests/test_terminal_sharing.py.)"""
     launchers = Plugins.load(Settings()).launchers()
-    return {name: type(launcher) for name, launcher in sorted(launchers.items())}
+    return {
+        name: type(launcher) for name, launcher in sorted(launchers.items()) if launchable(launcher)
+    }
+
+
+def launch_form_launchers() -> dict[str, Launcher]:
+    return {n: x for n, x in Plugins.load(Settings()).launchers().items() if launchable(x)}
 
 
 # The resource fixture each launcher is tested on: a launcher added without one fails.
@@ -94,7 +101,7 @@ async def test_slurm_is_unusable_where_sbatch_does_not_run(
     found); with them it is. ``direct`` can be used on both."""
     without_path = ["export PATH=/nonexistent"]
     async with ssh_resource.connected() as access:
-        answers = await usable_launchers(Plugins.load(Settings()).launchers(), access, ())
+        answers = await usable_launchers(launch_form_launchers(), access, ())
         assert [a.name for a in answers if a.usable] == ["direct"], answers
         (slurm,) = [a for a in answers if a.name == "slurm"]
         assert slurm.reason is not None
@@ -104,7 +111,7 @@ async def test_slurm_is_unusable_where_sbatch_does_not_run(
         assert "sbatch is not on this resource's PATH" in missing
     async with slurm_resource.connected() as access:
         answers = await usable_launchers(
-            Plugins.load(Settings()).launchers(), access, slurm_resource.setup_lines
+            launch_form_launchers(), access, slurm_resource.setup_lines
         )
         assert all(a.usable for a in answers), answers
 

@@ -106,8 +106,10 @@ def test_the_builtins_are_plugins(settings: Settings) -> None:
     assert {n: (lr.name, lr.batch) for n, lr in plugins.launchers().items()} == {
         "direct": ("direct", False),
         "slurm": ("slurm", True),
+        "terminal": ("terminal", False),
     }
-    assert list(plugins.app_templates()) == ["jupyterlab", "tensorboard", "webapp", "desktop"]
+    templates = ["jupyterlab", "tensorboard", "webapp", "desktop", "terminal"]
+    assert list(plugins.app_templates()) == templates
     assert plugins.app_templates()["jupyterlab"].activity == "jupyter"
     assert list(plugins.activity_probes()) == ["jupyter"]
     assert list(plugins.readiness_checks()) == ["http", "rfb"]

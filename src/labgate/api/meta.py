@@ -13,6 +13,7 @@ from labgate.auth.authentication import authenticate
 from labgate.auth.client import client_address
 from labgate.auth.policy import Action, authorize
 from labgate.auth.sessions import count_active_sessions
+from labgate.launching.launcher import launchable
 
 router = APIRouter(tags=["server"])
 probes = APIRouter(tags=["server"])
@@ -108,6 +109,7 @@ async def info(state: State) -> InfoOut:
         launchers=[
             LauncherOut(name=launcher.name, title=launcher.title, batch=launcher.batch)
             for launcher in state.plugins.launchers().values()
+            if launchable(launcher)
         ],
         viewers=[ViewerOut(**v.describe()) for v in state.plugins.file_viewers().values()],
         panes=[PaneOut(**pane.describe()) for pane in state.plugins.panes().values()],

@@ -95,7 +95,7 @@ async def _own_processes(agent: AgentConnection, owner: WorkOwner) -> list[Proce
     return [p for p in await RemoteProcesses(agent).processes() if owner.owns(p)]
 
 
-async def _own_process(agent: AgentConnection, owner: WorkOwner, process_id: str) -> ProcessInfo:
+async def own_process(agent: AgentConnection, owner: WorkOwner, process_id: str) -> ProcessInfo:
     for process in await _own_processes(agent, owner):
         if process.id == process_id:
             return process
@@ -155,7 +155,7 @@ async def signal_process(
 
     with resource_errors():
         agent = await state.connections.agent(plan)
-        await _own_process(agent, plan.owner, process_id)
+        await own_process(agent, plan.owner, process_id)
         await RemoteProcesses(agent).signal(process_id, body.signal)
     return Response(status_code=204)
 
@@ -173,7 +173,7 @@ async def forget_process(
 
     with resource_errors():
         agent = await state.connections.agent(plan)
-        await _own_process(agent, plan.owner, process_id)
+        await own_process(agent, plan.owner, process_id)
         await RemoteProcesses(agent).forget(process_id)
     return Response(status_code=204)
 
@@ -208,14 +208,14 @@ async def attach(
             resource = await catalog.get_visible(db, principal, state.settings, resource_id)
             plan = await plan_for(db, resource, principal)
         agent = await state.connections.agent(plan)
-        await _own_process(agent, plan.owner, process_id)
+        await own_process(agent, plan.owner, process_id)
     except Exception as exc:
-        await _close_failed(websocket, exc)
+        await close_failed(websocket, exc)
         return
-    await _Attachment(websocket, state.connections, plan, process_id, offset).run(agent)
+    await Attachment(websocket, state.connections, plan, process_id, offset).run(agent)
 
 
-async def _close_failed(websocket: WebSocket, exc: BaseException) -> None:
+async def close_failed(websocket: WebSocket, exc: BaseException) -> None:
     problem = problem_of(exc)
     with contextlib.suppress(Exception):
         await websocket.send_json(
@@ -224,7 +224,11 @@ async def _close_failed(websocket: WebSocket, exc: BaseException) -> None:
         await websocket.close()
 
 
-class _Attachment:
+class Attachment:
+    """A browser's socket attached to a process (its owner's, or a terminal shared with
+    the browser's user: :mod:`labgate.api.terminal_shares`). ``view_only``: what the
+    browser sends (input, resizing, signals) is dropped here, at the server."""
+
     def __init__(
         self,
         websocket: WebSocket,
@@ -232,8 +236,11 @@ class _Attachment:
         plan: ConnectionPlan,
         process_id: str,
         offset: int,
+        *,
+        view_only: bool = False,
     ) -> None:
         self.websocket = websocket
+        self.view_only = view_only
         self.manager = manager
         self.plan = plan
         self.process_id = process_id
@@ -253,7 +260,7 @@ class _Attachment:
                     log.info("attachment to %s lost: %s", self.process_id, exc)
                     finished = False
                 except AgentCallError as exc:  # the process was forgotten meanwhile
-                    await _close_failed(self.websocket, resource_error(exc))
+                    await close_failed(self.websocket, resource_error(exc))
                     return
                 if finished or self.browser_gone:
                     break
@@ -306,7 +313,7 @@ class _Attachment:
                 return await self.manager.agent(self.plan)
             except Exception as exc:
                 last: BaseException = exc
-        await _close_failed(self.websocket, last)
+        await close_failed(self.websocket, last)
         return None
 
     async def _from_browser(self) -> None:
@@ -316,6 +323,8 @@ class _Attachment:
                 if message["type"] == "websocket.disconnect":
                     break
                 note_use()
+                if self.view_only:
+                    continue  # a GUEST watches: nothing they send reaches the process
                 await self.attached.wait()
                 stream = self.stream
                 assert stream is not None

@@ -22,6 +22,7 @@ from labgate.api import (
     resources,
     sessions,
     sharing,
+    terminal_shares,
     tokens,
     transfers,
     uploads,
@@ -54,6 +55,7 @@ def register_routers() -> list[APIRouter]:
             sessions,
             desktops,
             sharing,
+            terminal_shares,
             events,
         )
     ]

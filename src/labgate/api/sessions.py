@@ -28,6 +28,7 @@ from labgate.db.models import (
     User,
 )
 from labgate.errors import NotFound
+from labgate.launching.launcher import launchable
 from labgate.launching.template import AppTemplate
 from labgate.launching.usable import usable_launchers
 from labgate.resources import catalog
@@ -260,10 +261,12 @@ class LogOut(BaseModel):
 @router.get("/app-templates", summary="What can be launched")
 async def list_templates(principal: CurrentPrincipal, state: State) -> TemplateList:
     authorize(principal, Action.LIST_SESSIONS)
-    launchers = sorted(state.plugins.launchers())
+    launchers = sorted(n for n, x in state.plugins.launchers().items() if launchable(x))
     return TemplateList(
         templates=[
-            TemplateOut(**t.describe(), launchers=launchers) for t in state.templates.values()
+            TemplateOut(**t.describe(), launchers=launchers)
+            for t in state.templates.values()
+            if t.launchable
         ]
     )
 
@@ -290,7 +293,7 @@ async def resource_launchers(
     authorize(principal, Action.READ_RESOURCE)
     resource = await catalog.get_visible(db, principal, state.settings, resource_id)
     plan = await plan_for(db, resource, principal)
-    launchers = state.plugins.launchers()
+    launchers = {n: x for n, x in state.plugins.launchers().items() if launchable(x)}
     answers = await usable_launchers(launchers, Access(state, plan), plan.setup_lines)
     return LauncherList(
         launchers=[

@@ -103,6 +103,9 @@ class Poll:
     where: str = ""
     #: The scheduler's own state for it ("PENDING", "RUNNING"), if any.
     scheduler_state: str = ""
+    #: For ``ended``: whether the end is a failure (an app that exits by itself is one;
+    #: a shared terminal its owner closed is not: its session ends ``stopped``).
+    failed: bool = True
 
 
 @dataclass(frozen=True)
@@ -185,3 +188,10 @@ class Launcher(Protocol):
         is kept while the connection lasts, ``labgate.launching.usable``). A launcher
         without this method is offered everywhere."""
         ...
+
+
+def launchable(launcher: Launcher) -> bool:
+    """Whether the launch form offers ``launcher`` and ``POST /sessions`` takes it. A
+    launcher may say ``launchable = False`` when labgate makes its sessions itself (the
+    ``terminal`` launcher: a terminal shared while it runs); without it, it is offered."""
+    return bool(getattr(launcher, "launchable", True))

@@ -33,8 +33,9 @@ FieldKind = Literal["text", "path", "integer", "choice", "lines", "boolean"]
 Listen = Literal["socket", "port"]
 #: How the browser shows the app: ``web``, its pages in a frame through the proxy;
 #: ``desktop``, a remote desktop (the app speaks RFB, the VNC protocol), in labgate's
-#: desktop pane through the RFB bridge.
-View = Literal["web", "desktop"]
+#: desktop pane through the RFB bridge; ``terminal``, a terminal that runs already, shared
+#: by its owner (:mod:`labgate.sessions.terminal_share`), in a terminal pane.
+View = Literal["web", "desktop", "terminal"]
 
 
 def app_password(token: str) -> str:
@@ -132,6 +133,9 @@ class AppTemplate:
     #: the app answers to POST without changing anything, let through for a GUEST
     #: (TensorBoard fetches its charts' data so).
     guest_post_paths: tuple[str, ...] = ()
+    #: Offered in the launcher and accepted by ``POST /sessions``. False: labgate makes
+    #: its sessions itself for something that runs already (a shared terminal).
+    launchable: bool = True
 
     def guest_may_post(self, path: str) -> bool:
         """Whether a GUEST's POST to ``path`` (the request's path) only reads."""

@@ -43,6 +43,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "labgate.auth.local",
     "labgate.launchers.direct",
     "labgate.launchers.slurm",
+    "labgate.launchers.terminal",
     "labgate.sessions.templates",
     "labgate.sessions.probes",
     "labgate.resources.transports",

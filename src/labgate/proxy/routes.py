@@ -214,13 +214,16 @@ async def usable_route(
     principal: Principal,
     *,
     acts: Callable[[Route], bool],
+    needs_endpoint: bool = True,
 ) -> tuple[Route, SessionRole]:
     """The route to a session's app that ``principal`` may use now, and their role: the
     session exists, the caller's role allows the request (``acts``: whether it may change
     something in the app, which a GUEST may not; see
     :func:`labgate.auth.policy.authorize_session_use`), its owner may still use its
-    resource, and it runs. Asked on every request and WebSocket handshake, by the proxy
-    and the desktop bridge; :class:`ProxyError` says why not."""
+    resource, and it runs (and has an endpoint, unless ``needs_endpoint`` is False: a
+    shared terminal is reached through the owner's daemon, not at an endpoint). Asked on
+    every request and WebSocket handshake, by the proxy, the desktop bridge and the
+    shared terminal socket; :class:`ProxyError` says why not."""
     route = await routes.get(session_id) if session_id else None
     if route is None:
         raise ProxyError(404, "not_found", "There is no such session.")
@@ -242,6 +245,6 @@ async def usable_route(
         raise ProxyError(403, "access_lost", route.access_lost)
     if route.state in ENDED_SESSION_STATES:
         raise ProxyError(410, "session_ended", "This session has ended.")
-    if route.state != SessionState.RUNNING.value or route.endpoint is None:
+    if route.state != SessionState.RUNNING.value or (route.endpoint is None and needs_endpoint):
         raise ProxyError(503, "session_not_ready", "This session is not ready yet.")
     return route, role

@@ -165,14 +165,18 @@ class Reconciler:
         if poll.phase == "ended":
             text = await lifecycle.launch_log(launcher, access, row.launcher_state)
             final = (
-                SessionState.EXPIRED if poll.scheduler_state == "TIMEOUT" else SessionState.FAILED
+                SessionState.EXPIRED
+                if poll.scheduler_state == "TIMEOUT"
+                else SessionState.FAILED
+                if poll.failed
+                else SessionState.STOPPED
             )
             await lifecycle.progress(
                 row,
                 f"Ended: {poll.message}",
                 if_state=SessionState.RUNNING.value,  # not if it was stopped meanwhile
                 state=final.value,
-                message=explain(template, text, poll.message),
+                message=explain(template, text, poll.message) if poll.failed else poll.message,
                 ended_at=utcnow(),
                 log_tail=text,
             )

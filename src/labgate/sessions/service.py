@@ -37,7 +37,8 @@ from labgate.db.models import (
 )
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
-from labgate.launching.launcher import Launcher
+from labgate.launchers.terminal import NAME as TERMINAL_LAUNCHER
+from labgate.launching.launcher import Launcher, launchable
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.resources import catalog
 from labgate.resources.access import check_still_allowed
@@ -177,18 +178,19 @@ async def launch(
     resource the caller may not use (404); the caller's live sessions at their role's
     limit (409)."""
     chosen = needs.templates.get(template)
-    if chosen is None:
-        known = ", ".join(sorted(needs.templates))
+    if chosen is None or not chosen.launchable:
+        known = ", ".join(sorted(t.id for t in needs.templates.values() if t.launchable))
         raise ValidationFailed(
             f"There is no app template {template!r}. Known: {known}.",
             details=[FieldProblem("body.template", f"unknown template (known: {known})")],
         )
     launchers = needs.plugins.launchers()
     runs_with = launchers.get(launcher)
-    if runs_with is None:
+    if runs_with is None or not launchable(runs_with):
+        offered = ", ".join(sorted(n for n, x in launchers.items() if launchable(x)))
         raise ValidationFailed(
             f"There is no launcher {launcher!r}.",
-            details=[FieldProblem("body.launcher", f"one of {', '.join(sorted(launchers))}")],
+            details=[FieldProblem("body.launcher", f"one of {offered}")],
         )
     values = validate_form(chosen, form, batch=runs_with.batch)
     resource: Resource = await catalog.get_visible(db, principal, needs.settings, resource_id)
@@ -197,7 +199,12 @@ async def launch(
     live = await db.scalar(
         select(func.count())
         .select_from(AppSession)
-        .where(AppSession.user_id == principal.user_id, AppSession.state.in_(LIVE_SESSION_STATES))
+        .where(
+            AppSession.user_id == principal.user_id,
+            AppSession.state.in_(LIVE_SESSION_STATES),
+            # A shared terminal is no app of its own: it does not count.
+            AppSession.launcher != TERMINAL_LAUNCHER,
+        )
     )
     if (live or 0) >= policy.max_sessions:
         raise Conflict(

@@ -61,7 +61,6 @@ from labgate.launching.template import (
     AppTemplate,
     FieldKind,
     FormField,
-    View,
 )
 from labgate.sessions.desktop import RESOLUTION, desktop_template
 
@@ -130,7 +129,8 @@ class _TemplateFile(BaseModel):
     description: str = Field("", max_length=400)
     icon: str = "apps"
     command: str | None = Field(None, min_length=1, max_length=4000)
-    view: View | None = None
+    # Not "terminal": labgate makes those sessions itself, for a terminal that runs.
+    view: Literal["web", "desktop"] | None = None
     desktop_session: str | None = Field(None, min_length=1, max_length=4000)
     desktop_needs: list[str] = Field(default_factory=list, max_length=20)
     tcp_command: str | None = Field(None, max_length=4000)

@@ -1,5 +1,6 @@
 """The built-in app templates, a plug-in of labgate: JupyterLab, TensorBoard, any web
-app, and a remote desktop (:mod:`labgate.sessions.desktop`).
+app, a remote desktop (:mod:`labgate.sessions.desktop`) and a shared terminal
+(:mod:`labgate.sessions.terminal_share`: not launched, made by sharing a terminal).
 
 What a template holds and how its form and command are filled in is
 :mod:`labgate.launching.template`; the probe and the check the templates name are
@@ -11,6 +12,7 @@ from __future__ import annotations
 from labgate.launching.template import AppTemplate, FormField
 from labgate.plugins import hookimpl
 from labgate.sessions.desktop import DESKTOP
+from labgate.sessions.terminal_share import TERMINAL
 
 # -- the built-in templates ------------------------------------------------------------------
 
@@ -135,4 +137,4 @@ WEBAPP = AppTemplate(
 
 @hookimpl
 def register_app_templates() -> list[AppTemplate]:
-    return [JUPYTERLAB, TENSORBOARD, WEBAPP, DESKTOP]
+    return [JUPYTERLAB, TENSORBOARD, WEBAPP, DESKTOP, TERMINAL]

@@ -1,0 +1,1 @@
+"""Terminals shared as sessions: who may open one, and whether only to watch it."""
