@@ -157,6 +157,9 @@ export interface BinarySocketLike {
 export interface AttachmentOptions {
   /** Start at this offset (0: whatever the ring still holds). */
   offset?: number
+  /** The socket's URL for an offset (default: the process's own attach socket; a shared
+   * terminal's recipients use the session's). */
+  url?: (offset: number) => string
   socket?: (url: string) => BinarySocketLike
   /** Waits between our own re-opens of the socket; the last one repeats. */
   retryDelaysMs?: readonly number[]
@@ -182,6 +185,7 @@ export class ProcessAttachment {
 
   private readonly handlers: AttachmentHandlers
   private readonly openSocket: (url: string) => BinarySocketLike
+  private readonly urlFor: (offset: number) => string
   private readonly retryDelays: readonly number[]
   private readonly schedule: (fn: () => void, ms: number) => unknown
   private readonly cancelTimer: (handle: unknown) => void
@@ -195,6 +199,7 @@ export class ProcessAttachment {
     this.processId = processId
     this.handlers = handlers
     this.offset = options.offset ?? 0
+    this.urlFor = options.url ?? ((offset) => attachSocketUrl(resourceId, processId, offset))
     this.openSocket = options.socket ?? (browserSocket as SocketFactory as unknown as (url: string) => BinarySocketLike)
     this.retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS
     this.schedule = options.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms))
@@ -250,7 +255,7 @@ export class ProcessAttachment {
 
   private open(): void {
     this.setState(this.retries === 0 && this.offset === 0 ? 'connecting' : 'reconnecting')
-    const socket = this.openSocket(attachSocketUrl(this.resourceId, this.processId, this.offset))
+    const socket = this.openSocket(this.urlFor(this.offset))
     socket.binaryType = 'arraybuffer'
     this.socket = socket
     socket.onmessage = (event) => this.receive(event.data)

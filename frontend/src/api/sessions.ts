@@ -85,7 +85,8 @@ export interface Decision {
 }
 
 /** How the browser shows an app: its pages in a frame, or a remote desktop (RFB). */
-export type AppView = 'web' | 'desktop'
+/** How a session is shown: its app's pages, a remote desktop, or a terminal its owner shares. */
+export type AppView = 'web' | 'desktop' | 'terminal'
 
 export interface AppSession {
   id: string
@@ -219,4 +220,14 @@ export function decideExtension(id: number, decision: Decision, client: ApiClien
 /** The WebSocket of a desktop session's screen (raw RFB in binary frames), on this page's origin. */
 export function desktopSocketUrl(id: string, location?: Pick<Location, 'protocol' | 'host'>): string {
   return socketUrl(`${sessionPath(id)}/desktop`, location)
+}
+
+/** The WebSocket of a shared terminal (the frames of a process's attach socket), from `offset`. */
+export function sharedTerminalSocketUrl(id: string, offset: number, location?: Pick<Location, 'protocol' | 'host'>): string {
+  return socketUrl(`${sessionPath(id)}/terminal?offset=${offset}`, location)
+}
+
+/** Share a running terminal: the session that shares it (made now, or the one already sharing it). */
+export function shareTerminal(resourceId: number, processId: string, client: ApiClient = api): Promise<AppSession> {
+  return client.post<AppSession>(`/resources/${resourceId}/processes/${encodeURIComponent(processId)}/share`, {})
 }

@@ -15,6 +15,7 @@ export const TERMINAL_PANE = 'terminal'
 export const VIEWER_PANE = 'viewer'
 export const APP_PANE = 'app'
 export const DESKTOP_PANE = 'desktop'
+export const SHARED_TERMINAL_PANE = 'shared-terminal'
 export const LAUNCHER_PANE = 'launcher'
 export const SESSIONS_PANE = 'sessions'
 export const EXTENSION_REQUESTS_PANE = 'extension-requests'
@@ -52,6 +53,13 @@ export interface ViewerParams extends Record<string, unknown> {
 export interface AppParams extends Record<string, unknown> {
   /** The session whose app the pane shows (its page at `/s/<id>/`). */
   sessionId: string
+}
+
+export interface SharedTerminalParams extends Record<string, unknown> {
+  /** The session sharing the terminal (over `/api/v1/sessions/<id>/terminal`). */
+  sessionId: string
+  /** Only watch (a GUEST: the server drops what they send whatever this says). */
+  viewOnly?: boolean
 }
 
 export interface DesktopParams extends Record<string, unknown> {
@@ -181,12 +189,20 @@ export function openDesktop(sessionId: string, title: string, options: { viewOnl
   return frontSessionPane(DESKTOP_PANE, sessionId) ?? openPane(workspace(), DESKTOP_PANE, { params, title })
 }
 
-/** A session in the pane its app needs: the desktop pane for a desktop, else the app's pages. */
+/** A terminal someone shares, in a pane (the one already showing it, if any). */
+export function openSharedTerminal(sessionId: string, title: string, options: { viewOnly?: boolean } = {}): IDockviewPanel {
+  const params: SharedTerminalParams = { sessionId, ...(options.viewOnly ? { viewOnly: true } : {}) }
+  return frontSessionPane(SHARED_TERMINAL_PANE, sessionId) ?? openPane(workspace(), SHARED_TERMINAL_PANE, { params, title })
+}
+
+/** A session in the pane its app needs: the desktop pane for a desktop, a terminal pane
+ * for a shared terminal, else the app's pages. */
 export function openSession(session: { id: string; title: string; view?: string; my_role?: string }): IDockviewPanel {
-  // A guest of a shared desktop only watches: the pane says so from the start.
-  return session.view === 'desktop'
-    ? openDesktop(session.id, session.title, { viewOnly: session.my_role === 'guest' })
-    : openApp(session.id, session.title)
+  // A guest of a shared desktop or terminal only watches: the pane says so from the start.
+  const viewOnly = session.my_role === 'guest'
+  if (session.view === 'desktop') return openDesktop(session.id, session.title, { viewOnly })
+  if (session.view === 'terminal') return openSharedTerminal(session.id, session.title, { viewOnly })
+  return openApp(session.id, session.title)
 }
 
 /** The launcher, with a template's form open (and some of its fields filled in). */

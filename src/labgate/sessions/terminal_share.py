@@ -80,14 +80,13 @@ async def share_terminal(
     now = utcnow()
     session_id = new_session_id()
     policy = policy_for(principal.role, settings)
-    name = process.name if process.name and process.name != "terminal" else "Terminal"
     row = AppSession(
         id=session_id,
         user_id=principal.user_id,
         resource_id=resource.id,
         template=TERMINAL.id,
         launcher=LAUNCHER,
-        title=f"{name} on {resource.name}",
+        title=f"Terminal on {resource.name}",
         form={"process_id": process.id},
         state=SessionState.RUNNING.value,
         message="",

@@ -14,6 +14,7 @@ PANES = (
     Pane("resources", "Resources"),
     Pane("editor", "Editor", in_menu=False),
     Pane("terminal", "Terminal", in_menu=False),
+    Pane("shared-terminal", "Shared terminal", in_menu=False),
     Pane("terminals", "Terminals"),
     Pane("launcher", "Launch an app"),
     Pane("sessions", "Sessions"),

@@ -3,7 +3,7 @@
 // panes (it needs a resource), so not in the Panes menu.
 import { defineAsyncComponent } from 'vue'
 import { icons } from '../../ui/icons'
-import { TERMINAL_PANE, type TerminalParams } from '../opening'
+import { SHARED_TERMINAL_PANE, TERMINAL_PANE, type TerminalParams } from '../opening'
 import { registerPane } from '../registry'
 
 registerPane({
@@ -18,4 +18,13 @@ registerPane({
     delete copy.processId
     return copy
   },
+})
+
+// A terminal someone shares with the user (issue 17): opened from the Sessions list.
+registerPane({
+  kind: SHARED_TERMINAL_PANE,
+  title: 'Shared terminal',
+  component: defineAsyncComponent(() => import('./SharedTerminalPane.vue')),
+  icon: icons.terminal,
+  inMenu: false,
 })
