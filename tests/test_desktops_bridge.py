@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -359,6 +360,45 @@ async def test_a_desktop_that_refuses_the_sessions_password_is_a_clear_close(
         assert await _close_reason(app, scope) == (4502, "desktop_auth_failed")
     # Its VNC server gone, nothing answers on the socket any more.
     assert await _close_reason(app, scope) == (4503, "app_unreachable")
+
+
+async def test_a_desktop_s_refusal_is_logged_as_one_short_line(
+    app: Any, accounts: AccountFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What listens on a desktop's socket is its owner's to choose: the reason it gives
+    for refusing labgate must not forge lines in labgate's log, nor fill it."""
+    state = app.state.labgate
+    alice = await accounts.login("alice")
+    forged = "\n12:00:00 WARNING labgate.auth: root logged in from 10.0.0.1\r\n"
+    reason = ("no" + forged + "x" * 4000).encode()
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"RFB 003.008\n")
+        await reader.readexactly(12)  # labgate's version
+        writer.write(b"\x00" + len(reason).to_bytes(4, "big") + reason)
+        await writer.drain()
+        writer.close()
+
+    socket_path = tmp_path / "refusing.sock"
+    server = await asyncio.start_unix_server(refuse, path=str(socket_path))
+    try:
+        session_id = await desktop_session(
+            state.database, state.session_tokens, "alice", socket_path, TOKEN
+        )
+        scope = websocket_scope(
+            f"/api/v1/sessions/{session_id}/desktop",
+            [(b"cookie", _cookie(alice).encode()), (b"origin", b"http://testserver")],
+        )
+        with caplog.at_level(logging.INFO, logger="labgate.desktops.bridge"):
+            assert await _close_reason(app, scope) == (4502, "desktop_refused")
+    finally:
+        server.close()
+        await server.wait_closed()
+    [logged] = [r.getMessage() for r in caplog.records if "refused labgate" in r.getMessage()]
+    assert "\n" not in logged
+    assert "\r" not in logged
+    assert "root logged in" in logged  # kept, as text on the one line
+    assert len(logged) < 400
 
 
 async def _close_reason(app: Any, scope: dict[str, Any]) -> tuple[int, str]:

@@ -74,11 +74,16 @@ def test_at_debug_level_the_apps_traffic_is_logged_too(kept: _Kept) -> None:
             "/_labgate/enter?grant=[redacted]&next=%2Fs%2Fx%2Flab%3Ftoken%3D[redacted]%26y%3D2",
         ),
         ("/x?a=1%26ACCESS_TOKEN%3Ds3cret", "/x?a=1%26ACCESS_TOKEN%3D[redacted]"),
+        # An invitation link's token (the workspace is opened at /?invite=...).
+        (
+            '127.0.0.1:5 - "GET /?invite=Zk3b9Q-s3cret HTTP/1.1" 200',
+            '127.0.0.1:5 - "GET /?invite=[redacted] HTTP/1.1" 200',
+        ),
         # Inside a JSON string, the escaped quote stays.
         ('{"message": "GET /x?access_token=s3cret\\" 200"}', None),
         ("/x?csrf_token=s3cret#top", "/x?csrf_token=[redacted]#top"),
         # Other names, and empty values, stay as they are.
-        ("/x?mytoken=1&xgrant=2&tokens=3&grant=", None),
+        ("/x?mytoken=1&xgrant=2&tokens=3&grant=&invites=4", None),
         ("no query here", None),
     ],
 )

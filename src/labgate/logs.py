@@ -2,10 +2,10 @@
 
 Whatever is written, by labgate, uvicorn (its access log and its WebSocket lines) or any
 library, has the values of secret query parameters blanked first: app-origin grants
-(``grant=``) and tokens (``token=``, ``access_token=``, any ``*_token=``; JupyterLab's and
-TensorBoard's URLs carry ``?token=``), also where a URL sits URL-encoded in another's
-query (``next=%2Fs%2F...%3Ftoken%3D...``). A log is read by more people than the
-credentials in it were meant for.
+(``grant=``), invitation links (``invite=``) and tokens (``token=``, ``access_token=``,
+any ``*_token=``; JupyterLab's and TensorBoard's URLs carry ``?token=``), also where a
+URL sits URL-encoded in another's query (``next=%2Fs%2F...%3Ftoken%3D...``). A log is
+read by more people than the credentials in it were meant for.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ from typing import Any
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 REDACTED = "[redacted]"
-# A query parameter named grant, token or *_token (its '=' maybe URL-encoded), and its
+# A query parameter named grant, invite, token or *_token (its '=' maybe URL-encoded), and its
 # value: up to the next parameter ('&', or '%26' when encoded), a space, a quote, a
 # fragment, or the backslash of an escaped quote in JSON.
 _SECRET_PARAMETER = re.compile(
     r"(?:(?<![\w-])|(?<=%3F)|(?<=%26))"
-    r"((?:grant|(?:\w+_)?token)(?:=|%3D))((?:(?!%26)[^&\s\"'#\\])+)",
+    r"((?:grant|invite|(?:\w+_)?token)(?:=|%3D))((?:(?!%26)[^&\s\"'#\\])+)",
     re.IGNORECASE,
 )
 
 
 def redact_secrets(text: str) -> str:
-    """``text`` with the values of grant and token query parameters blanked."""
+    """``text`` with the values of grant, invitation and token query parameters blanked."""
     if "=" not in text and "%3" not in text:
         return text
     return _SECRET_PARAMETER.sub(lambda m: m.group(1) + REDACTED, text)

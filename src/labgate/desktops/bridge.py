@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -75,7 +76,7 @@ async def serve_desktop(websocket: WebSocket, state: AppState, access: DesktopAc
     try:
         reader, writer = await _log_in(state, access)
     except rfb.RfbError as exc:
-        log.info("desktop of session %s refused labgate: %s", route.session_id, exc)
+        log.info("desktop of session %s refused labgate: %r", route.session_id, exc.message)
         await _close(websocket, 4000 + exc.status, exc.code)
         return
     except LabgateError as exc:  # the resource could not be reached
@@ -155,10 +156,18 @@ async def _log_in_upstream(reader: ByteReader, writer: StreamWriter, password: s
     await writer.drain()
 
 
+#: How much of a desktop's reason for refusing labgate is kept (logged, and in the error).
+REASON_MAX_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
 async def _reason(reader: ByteReader) -> str:
+    """The reason the desktop gives, as one short line: what listens on the desktop's
+    socket is the owner's to choose, so its text must not forge lines in labgate's log."""
     length = rfb.u32(await reader.readexactly(4))
-    text = await reader.readexactly(min(length, 4096))
-    return text.decode("utf-8", "replace")
+    text = (await reader.readexactly(min(length, 4096))).decode("utf-8", "replace")
+    line = _CONTROL.sub(" ", text).strip()
+    return line if len(line) <= REASON_MAX_CHARS else line[: REASON_MAX_CHARS - 1] + "…"
 
 
 class _Browser:
