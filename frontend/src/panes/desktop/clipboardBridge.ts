@@ -1,9 +1,12 @@
 /**
  * The desktop's clipboard and the browser's, both ways. Text copied on the desktop is
- * written to the local clipboard where the browser lets the page (and always kept for
- * the toolbar's clipboard panel); local text goes to the desktop from the panel's paste
- * box, and by itself when the pane gets the focus if the browser grants reading the
- * clipboard without asking.
+ * always kept for the toolbar's clipboard panel; local text goes to the desktop from the
+ * panel's paste box. In the viewer's own desktop the two also follow each other by
+ * themselves: desktop text is written to the local clipboard where the browser lets the
+ * page, and the local clipboard goes to the desktop when the pane gets the focus if the
+ * browser grants reading it without asking. In someone else's desktop (shared with the
+ * viewer) nothing crosses by itself: the viewer's clipboard may hold a password, and the
+ * owner's desktop must not write into it; only the panel's paste box and Copy button do.
  */
 
 export interface ClipboardDeps {
@@ -13,6 +16,8 @@ export interface ClipboardDeps {
   permission(name: 'clipboard-read'): Promise<PermissionState | null>
   /** Give the desktop `text` as its clipboard. */
   send(text: string): void
+  /** Whether the clipboards follow each other by themselves: the viewer's own desktop. */
+  automatic(): boolean
 }
 
 export class ClipboardBridge {
@@ -28,13 +33,14 @@ export class ClipboardBridge {
     this.deps = deps
   }
 
-  /** The desktop's clipboard changed: keep it, and copy it locally if allowed. */
+  /** The desktop's clipboard changed: keep it, and copy it locally if allowed (the
+   * viewer's own desktop only). */
   async fromDesktop(text: string): Promise<boolean> {
     this.remoteText = text
     // It is the desktop's already: no need to send it back on the next focus.
     this.sentText = text
     this.copiedLocally = false
-    if (!this.deps.clipboard) return false
+    if (!this.deps.clipboard || !this.deps.automatic()) return false
     try {
       await this.deps.clipboard.writeText(text)
       this.copiedLocally = true
@@ -50,10 +56,11 @@ export class ClipboardBridge {
     this.deps.send(text)
   }
 
-  /** The pane got the focus: give the desktop the local clipboard if it changed and the
-   * browser lets us read it without asking. True when something was sent. */
+  /** The pane got the focus: give the desktop the local clipboard if it changed, the
+   * desktop is the viewer's own and the browser lets us read it without asking. True when
+   * something was sent. */
   async syncOnFocus(): Promise<boolean> {
-    if (!this.deps.clipboard) return false
+    if (!this.deps.clipboard || !this.deps.automatic()) return false
     let state: PermissionState | null
     try {
       state = await this.deps.permission('clipboard-read')
@@ -74,7 +81,7 @@ export class ClipboardBridge {
 }
 
 /** The browser's clipboard and permissions, where the page has them. */
-export function browserClipboardDeps(send: (text: string) => void): ClipboardDeps {
+export function browserClipboardDeps(send: (text: string) => void, automatic: () => boolean): ClipboardDeps {
   const clipboard = typeof navigator !== 'undefined' && navigator.clipboard ? navigator.clipboard : null
   return {
     clipboard,
@@ -84,5 +91,6 @@ export function browserClipboardDeps(send: (text: string) => void): ClipboardDep
       return status.state
     },
     send,
+    automatic,
   }
 }
