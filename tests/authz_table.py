@@ -174,11 +174,12 @@ def owners_thing(
     )
 
 
-def proxied(*, guest: Expect = REACH, **kwargs: Any) -> Row:
+def proxied(*, guest: Expect = REACH, shared: Expect = REACH, **kwargs: Any) -> Row:
     """An app through the proxy: USE_SESSION (write, no one-time password pending, the
     session's owner, or those it is shared with in their role: administrators stop
     sessions, they do not work in them), and only while the owner may still use the
-    session's resource. A GUEST only looks (``guest``: what they get here)."""
+    session's resource. A GUEST only looks (``guest``: what they get here); those it is
+    shared with get ``shared`` (the others' pages' rule, below)."""
     return _row(
         {
             I.ANONYMOUS: LOGIN,
@@ -191,9 +192,9 @@ def proxied(*, guest: Expect = REACH, **kwargs: Any) -> Row:
             I.REMOVED_MEMBER: LOST,
             I.OWNER: REACH,
             I.ADMIN: HIDE,
-            I.SHARED_USER: REACH,
+            I.SHARED_USER: shared,
             I.SHARED_GUEST: guest,
-            I.SUPPORT_MEMBER: REACH,
+            I.SUPPORT_MEMBER: shared,
         },
         **kwargs,
     )
@@ -447,10 +448,17 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", API + "/invitations/accept"): own_account(
         "write", allowed=REACH, request=_json({"token": "not an invitation"})
     ),
+    # What a link would give, asked before accepting it (changes nothing).
+    ("POST", API + "/invitations/preview"): own_account(
+        "write", allowed=REACH, request=_json({"token": "not an invitation"})
+    ),
     # -- the app proxy --------------------------------------------------------------------
-    ("GET", PROXY_PATH): proxied(),
-    ("POST", PROXY_PATH): proxied(guest=DENY, request=Request(content=b"{}")),
-    ("WS", PROXY_PATH): proxied(guest=DENY),
+    # Without app origins, apps are served on labgate's own origin, where their pages run
+    # with the viewer's login: a browser gets no web app others share with it there
+    # (sharing_needs_app_domain); with app origins (below) it does.
+    ("GET", PROXY_PATH): proxied(shared=DENY, guest=DENY),
+    ("POST", PROXY_PATH): proxied(shared=DENY, guest=DENY, request=Request(content=b"{}")),
+    ("WS", PROXY_PATH): proxied(shared=DENY, guest=DENY),
     # With app origins, a browser is sent on to the app's origin from labgate's.
     ("GET", REDIRECTING_PROXY_PATH): proxied(),
     ("GET", ORIGIN + PROXY_PATH): proxied(),

@@ -37,8 +37,15 @@ def smtp() -> Any:
 
 @pytest.fixture
 def settings(settings: Settings, smtp: MailServer) -> Settings:
+    # Web apps are shared only with each app on an origin of its own (app_domain).
     return settings.model_copy(
-        update={"support_group": SUPPORT, "smtp_host": smtp.host, "smtp_port": smtp.port}
+        update={
+            "support_group": SUPPORT,
+            "smtp_host": smtp.host,
+            "smtp_port": smtp.port,
+            "public_url": "http://testserver",
+            "app_domain": "{session}.apps.testserver",
+        }
     )
 
 
@@ -269,6 +276,99 @@ async def test_an_invitation_shares_until_it_is_used_up_and_goes_with_its_shares
     assert (unknown.status_code, error_code(unknown)) == (404, "invitation_unknown")
     assert len(await audited(database, "session_invitation_accepted")) == 1
     assert len(await audited(database, "session_invitation_ended")) == 1
+
+
+async def preview(user: LoggedIn, token: str) -> Any:
+    return await user.post("/api/v1/invitations/preview", json={"token": token})
+
+
+async def test_an_invitation_is_shown_before_it_is_taken(
+    database: Database, olga: LoggedIn, bob: LoggedIn, carol: LoggedIn, webapp: str
+) -> None:
+    """The browser asks "Join olga's session ... as a viewer?" first: the preview says
+    whose session, which, and in what role, and changes nothing."""
+    made = await invite(olga, webapp, role="guest", max_uses=1)
+    seen = await preview(bob, made["token"])
+    assert seen.status_code == 200, seen.text
+    assert seen.json() == {
+        "session_id": webapp,
+        "title": "A small app",
+        "app": "Web app",
+        "view": "web",
+        "owner": {"id": olga.user["id"], "username": "olga", "display_name": "Olga"},
+        "role": "guest",
+    }
+    assert webapp not in await listed(bob)
+    sharing = (await olga.get(f"/api/v1/sessions/{webapp}/sharing")).json()
+    assert [i["uses"] for i in sharing["invitations"]] == [0]
+    assert (await accept(bob, made["token"])).status_code == 200
+    assert (await preview(bob, made["token"])).json()["role"] == "guest"  # his already
+    late = await preview(carol, made["token"])
+    assert (late.status_code, error_code(late)) == (410, "invitation_used_up")
+    assert (await preview(olga, made["token"])).status_code == 422
+    unknown = await preview(carol, "not an invitation")
+    assert (unknown.status_code, error_code(unknown)) == (404, "invitation_unknown")
+    assert (await bob.post("/api/v1/invitations/preview", json={})).status_code == 422
+    assert len(await audited(database, "session_invitation_accepted")) == 1
+
+
+async def test_without_app_domain_web_apps_are_not_shared_but_desktops_are(
+    app: Any, olga: LoggedIn, bob: LoggedIn, webapp: str
+) -> None:
+    """A web app's pages would run on labgate's own origin, as whoever opens them:
+    nothing that lets anyone else in is made, and the Share dialog is told why."""
+    made_before = await invite(olga, webapp, role="user")
+    settings = state_of(app).settings
+    settings.app_domain = ""
+    try:
+        for answer in (
+            await share(olga, webapp, user="bob", role="user"),
+            await olga.post(f"/api/v1/sessions/{webapp}/invitations", json={"role": "guest"}),
+            await olga.put(f"/api/v1/sessions/{webapp}/support", json={"allowed": True}),
+            await olga.post(f"/api/v1/sessions/{webapp}/support/help", json={"message": "hi"}),
+            await preview(bob, made_before["token"]),
+            await accept(bob, made_before["token"]),
+        ):
+            assert (answer.status_code, error_code(answer)) == (422, "sharing_needs_app_domain")
+            assert "app_domain" in answer.json()["error"]["message"]
+        assert webapp not in await listed(bob)
+        # Closing to support is always possible.
+        closed = await olga.put(f"/api/v1/sessions/{webapp}/support", json={"allowed": False})
+        assert closed.status_code == 200
+        sharing = (await olga.get(f"/api/v1/sessions/{webapp}/sharing")).json()
+        assert sharing["sharable"] is False
+        assert "app_domain" in sharing["why"]
+
+        desktop = await session_of(app, "olga", "desktop")
+        assert (await share(olga, desktop, user="bob", role="guest")).status_code == 201
+        sharing = (await olga.get(f"/api/v1/sessions/{desktop}/sharing")).json()
+        assert (sharing["sharable"], sharing["why"]) == (True, None)
+    finally:
+        settings.app_domain = "{session}.apps.testserver"
+    sharing = (await olga.get(f"/api/v1/sessions/{webapp}/sharing")).json()
+    assert (sharing["sharable"], sharing["why"]) == (True, None)
+
+
+async def test_those_it_is_shared_with_see_neither_its_form_nor_its_progress(
+    database: Database, olga: LoggedIn, bob: LoggedIn, admin: LoggedIn, webapp: str
+) -> None:
+    """The launch form's command and environment lines may hold the owner's secrets."""
+    form = {"app_command": "serve --api-key sk-olga", "environment": "export KEY=olgas"}
+    async with database.session() as db:
+        await db.execute(
+            update(AppSessionRow)
+            .where(AppSessionRow.id == webapp)
+            .values(form=form, progress=["ran serve --api-key sk-olga"], message="olga's")
+        )
+    assert (await share(olga, webapp, user="bob", role="guest")).status_code == 201
+    for seen in ((await listed(bob))[webapp], (await bob.get(f"/api/v1/sessions/{webapp}")).json()):
+        assert seen["my_role"] == "guest"
+        assert (seen["form"], seen["progress"]) == ({}, [])
+        assert seen["message"] == "Shared with you by its owner."
+        assert "sk-olga" not in str(seen)
+    for who in (olga, admin):
+        theirs = (await who.get(f"/api/v1/sessions/{webapp}")).json()
+        assert (theirs["form"], theirs["message"]) == (form, "olga's")
 
 
 async def test_an_expired_invitation_and_one_to_an_ended_session_are_gone(

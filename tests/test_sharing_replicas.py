@@ -26,7 +26,14 @@ from tests.support.eventually import PATIENCE_SECONDS, eventually
 from tests.support.local_accounts import map_local_to_root
 from tests.support.proxied import APP_PAGE, running_session, state_of
 from tests.support.serving import close_of, serving
-from tests.test_sharing_proxy import DEADLINE_SECONDS, echoing_app, open_socket
+from tests.test_sharing_proxy import (
+    APPS,
+    DEADLINE_SECONDS,
+    LABGATE,
+    echoing_app,
+    open_socket,
+    opened,
+)
 
 
 @dataclass
@@ -46,8 +53,14 @@ def runtime_dir() -> Iterator[str]:
 async def replicas(
     postgres_dsn: str, settings: Settings, runtime_dir: str
 ) -> AsyncIterator[Replicas]:
+    # Each app on an origin of its own, as shared web apps need.
     settings = settings.model_copy(
-        update={"agent_runtime_dir": runtime_dir, "local_resource": "everyone"}
+        update={
+            "agent_runtime_dir": runtime_dir,
+            "local_resource": "everyone",
+            "public_url": f"http://{LABGATE}",
+            "app_domain": "{session}." + APPS,
+        }
     )
     with postgres.fresh_database(postgres_dsn) as dsn:
         first, second = Database(async_url(dsn)), Database(async_url(dsn))
@@ -87,12 +100,12 @@ async def test_a_revocation_on_one_replica_closes_the_socket_on_the_other(
         assert made.status_code == 201, made.text
 
         with state_of(replicas.a).presence.joins.subscribe(olga.user["id"]) as joins:
-            page = await bob_on_b.get(f"/s/{session_id}/")
+            page = await opened(bob_on_b, session_id)
             assert (page.status_code, page.content) == (200, APP_PAGE)
             joined = await asyncio.wait_for(joins.get(), PATIENCE_SECONDS)
         assert (joined.username, joined.session_id) == ("bob", session_id)
 
-        socket = await open_socket(url_b, f"/s/{session_id}/", bob_on_a)
+        socket = await open_socket(url_b, session_id, bob_on_b)
         revoked = await olga.delete(f"/api/v1/sessions/{session_id}/shares/{made.json()['id']}")
         assert revoked.status_code == 204
         assert await close_of(socket, DEADLINE_SECONDS) == (4403, "access_withdrawn")

@@ -100,10 +100,39 @@ def test_a_template_says_whether_guests_may_view_it(tmp_path: Path, plugins: Plu
     report = templates["report"]
     assert report.guest_view
     assert report.describe()["guest_view"] is True
-    assert report.guest_may_post("/s/abc/api/query")
-    assert not report.guest_may_post("/s/abc/api/run")
+    assert report.guest_may_post("/s/abc/api/query", "/s/abc")
+    assert not report.guest_may_post("/s/abc/api/run", "/s/abc")
     assert not templates["jupyterlab"].guest_view
-    assert templates["tensorboard"].guest_may_post("/s/x/data/plugin/timeseries/timeSeries")
+    board = templates["tensorboard"]
+    assert board.guest_may_post("/s/x/data/plugin/timeseries/timeSeries", "/s/x")
+    assert board.guest_may_post("/s/x/experiment/e1/data/plugin/timeseries/timeSeries", "/s/x")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # The whole path below the session's base, not a path that ends like a listed one
+        # (an app routing by prefix would get it at /admin/...).
+        "/s/x/admin/drop-all/data/plugin/scalars/scalars_multirun",
+        "/s/x/data/plugin/other/data/plugin/scalars/scalars_multirun",
+        "/s/y/data/plugin/scalars/scalars_multirun",  # another session's base
+        "/data/plugin/scalars/scalars_multirun",
+        "/s/x/data/plugin/scalars/scalars_multirun/",
+        "/s/x//data/plugin/scalars/scalars_multirun",
+        "/s/x/data%2Fplugin/scalars/scalars_multirun",
+        # "*" is one segment, never none, two, or a step up.
+        "/s/x/experiment/data/plugin/scalars/scalars_multirun",
+        "/s/x/experiment/a/b/data/plugin/scalars/scalars_multirun",
+        "/s/x/experiment/../data/plugin/scalars/scalars_multirun",
+        "/s/x/experiment//data/plugin/scalars/scalars_multirun",
+    ],
+)
+def test_a_guest_may_post_only_to_a_listed_path_below_the_base(
+    tmp_path: Path, plugins: Plugins, path: str
+) -> None:
+    board = templates_of(plugins, tmp_path)["tensorboard"]
+    assert board.guest_may_post("/s/x/data/plugin/scalars/scalars_multirun", "/s/x")
+    assert not board.guest_may_post(path, "/s/x")
 
 
 def test_a_built_in_template_replaced(tmp_path: Path, plugins: Plugins) -> None:

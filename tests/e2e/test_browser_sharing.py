@@ -4,14 +4,23 @@ and carol find it in their Sessions lists marked "shared by alice" and open it, 
 bob's POST reaches the app and carol's is refused by the server; dave joins with the link,
 which is then used up for erin, and a link that was never made says so; alice hears of
 the joins, sees who is connected, and takes bob's access away, which his pane then says.
+The link is never taken up by itself: dave is asked first, whose session and as what.
 
-Screenshots go to test-results/sharing-*.png to be looked at.
+Shared web apps are served from origins of their own (``app_domain``): labgate at
+``labgate.localhost``, each app at ``<session>.apps.labgate.localhost`` (Chromium resolves
+every ``*.localhost`` name to the loopback address), so the POSTs are sent from the app's
+own page. Without ``app_domain`` the Share dialog says why it cannot share a web app.
+
+Screenshots go to test-results/sharing-*.png to be looked at (and, if
+LABGATE_SHARING_SHOTS names a directory, there too).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser as Chromium
@@ -19,7 +28,7 @@ from playwright.async_api import Page, expect
 
 from tests.support.browser import chromium, results_dir
 from tests.support.labgate_api import Browser, labgate_server
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, free_port
 from tests.support.sessions import fresh_folder, launch, wait_for
 from tests.support.sshd import SshServer, ensure_test_user, running_sshd
 
@@ -29,6 +38,9 @@ ADMIN_PASSWORD = "admin password for sharing in the browser"
 PEOPLE = ("alice", "bob", "carol", "dave", "erin")
 # The server closes a revoked person's access within a second; the page then reads it.
 PATIENCE_MS = 30_000
+DOMAIN = "apps.labgate.localhost"
+# Another copy of some screenshots, where a person looks at them (a directory), if set.
+SHOTS = os.environ.get("LABGATE_SHARING_SHOTS", "")
 
 
 def password(name: str) -> str:
@@ -39,28 +51,46 @@ def shot(name: str) -> str:
     return str(results_dir() / f"sharing-{name}.png")
 
 
+async def shown(page: Page, name: str) -> None:
+    """A screenshot of ``page`` in test-results, and where SHOTS says."""
+    await page.screenshot(path=shot(name))
+    if SHOTS:
+        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def labgate_url(server: RunningServer) -> str:
+    """labgate as browsers reach it: its public_url."""
+    return f"http://labgate.localhost:{server.port}"
+
+
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     with running_sshd(tmp_path_factory.mktemp("sshd"), ensure_test_user()) as server:
         yield server
 
 
+def _people(running: RunningServer) -> None:
+    admin = Browser(running, "admin", ADMIN_PASSWORD)
+    try:
+        for name in PEOPLE:
+            made = admin.post(
+                "/api/v1/users",
+                json={"username": name, "password": password(name), "role": "user"},
+            )
+            assert made.status_code == 201, made.text
+    finally:
+        admin.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD) as running:
-        admin = Browser(running, "admin", ADMIN_PASSWORD)
-        try:
-            routes = admin.get("/api/v1/openapi.json").json()["paths"]
-            if "/api/v1/invitations/accept" not in routes:
-                pytest.skip("the server side of sharing (issue 17) is not in this tree yet")
-            for name in PEOPLE:
-                made = admin.post(
-                    "/api/v1/users",
-                    json={"username": name, "password": password(name), "role": "user"},
-                )
-                assert made.status_code == 201, made.text
-        finally:
-            admin.close()
+    port = free_port()
+    env = {"LABGATE_PUBLIC_URL": f"http://labgate.localhost:{port}"}
+    env["LABGATE_APP_DOMAIN"] = "{session}." + DOMAIN
+    with labgate_server(
+        tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env, port=port
+    ) as running:
+        _people(running)
         yield running
 
 
@@ -94,7 +124,7 @@ async def person(
     context = await browser.new_context(viewport={"width": 1280, "height": 820})
     try:
         page = await context.new_page()
-        await page.goto(server.url + path)
+        await page.goto(labgate_url(server) + path)
         await page.get_by_test_id("login-username").fill(name)
         await page.get_by_test_id("login-password").fill(password(name))
         await page.get_by_test_id("login-submit").click()
@@ -111,10 +141,12 @@ async def open_sessions(page: Page) -> None:
 
 
 async def post_status(page: Page, session_id: str) -> int:
-    """What a POST to the session's app answers this person (from their labgate page)."""
-    status: int = await page.evaluate(
-        "async (id) => (await fetch(`/s/${id}/`, { method: 'POST', body: 'x' })).status",
-        session_id,
+    """What a POST to the session's app answers this person, sent by the app's own page
+    (on the app's origin, in the app pane's frame)."""
+    on_app = f"http://{session_id}.{DOMAIN}:"
+    [frame] = [f for f in page.frames if f.url.startswith(on_app)]
+    status: int = await frame.evaluate(
+        "async () => (await fetch('./', { method: 'POST', body: 'x' })).status"
     )
     return status
 
@@ -148,7 +180,7 @@ async def test_alice_shares_her_app_and_takes_it_back(
         await dialog.get_by_test_id("invite-uses").fill("1")
         await dialog.get_by_test_id("invite-create").click()
         link = await dialog.get_by_test_id("invite-link").input_value()
-        assert link.startswith(f"{server.url}/?invite="), link
+        assert link.startswith(f"{labgate_url(server)}/?invite="), link
         await expect(dialog.get_by_test_id("invite-made")).to_contain_text("shown only this once")
         await dialog.screenshot(path=shot("01-dialog"))
         await dialog.get_by_test_id("invite-done").click()
@@ -197,8 +229,17 @@ async def test_alice_shares_her_app_and_takes_it_back(
                 # carol may only look: the server refuses her POST before the app sees it.
                 assert await post_status(carol, app_session) == 403
 
-            # dave joins with the link, which opens the app; the token leaves the address.
+            # dave opens the link: asked first, whose session and as what, he joins, and
+            # the app opens; the token leaves the address.
             async with person(browser, server, "dave", "/" + link.split("/", 3)[3]) as dave:
+                question = dave.get_by_test_id("invitation-confirm")
+                await expect(question).to_contain_text(
+                    "Join alice's session “Results dashboard” (Web app) as a user"
+                )
+                await expect(dave.get_by_test_id("app-pane")).to_have_count(0)
+                assert "invite=" not in dave.url
+                await shown(dave, "invitation-confirm")
+                await dave.get_by_test_id("invitation-confirm-confirm").click()
                 pane = dave.get_by_test_id("app-pane")
                 await expect(pane).to_have_attribute("data-session-id", app_session)
                 await expect(pane).to_have_attribute("data-role", "user")
@@ -212,7 +253,7 @@ async def test_alice_shares_her_app_and_takes_it_back(
                 )
                 assert "invite=" not in erin.url
                 await erin.screenshot(path=shot("05-used-up"))
-                await erin.goto(server.url + "/?invite=made-up-token")
+                await erin.goto(labgate_url(server) + "/?invite=made-up-token")
                 await expect(erin.get_by_test_id("notice")).to_contain_text("not valid")
 
             # alice takes bob's access away: his pane says it ended.
@@ -222,4 +263,60 @@ async def test_alice_shares_her_app_and_takes_it_back(
             await expect(bob_share).to_have_count(0)
             await expect(bob.get_by_test_id("app-access-ended")).to_be_visible(timeout=PATIENCE_MS)
             await bob.screenshot(path=shot("06-bob-access-ended"))
-            assert await post_status(bob, app_session) in (403, 404)
+            status: int = await bob.evaluate(
+                "async (id) => (await fetch(`/s/${id}/`, { method: 'POST', body: 'x' })).status",
+                app_session,
+            )
+            assert status in (403, 404)
+
+
+# -- without app_domain ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """labgate as installed by default: no app_domain."""
+    with labgate_server(tmp_path_factory.mktemp("plain"), ADMIN_PASSWORD) as running:
+        _people(running)
+        yield running
+
+
+async def test_without_app_domain_the_share_dialog_says_why(
+    plain_server: RunningServer, sshd: SshServer
+) -> None:
+    alice = Browser(plain_server, "alice", password("alice"))
+    session_id = ""
+    try:
+        rid = alice.add_key_resource("box", sshd)
+        page = b"<!doctype html><h1 id=hello>Hello</h1>"
+        site = fresh_folder(alice, rid, f"{sshd.user.home}/plain-site", {"index.html": page})
+        started = launch(
+            alice,
+            rid,
+            "webapp",
+            title="Unsharable dashboard",
+            form={"workdir": site, "app_command": "python3 -m http.server {port} --bind 127.0.0.1"},
+        )
+        session_id = str(started["id"])
+        row_selector = f'[data-testid="session-row"][data-session-id="{session_id}"]'
+        async with chromium() as browser:
+            context = await browser.new_context(viewport={"width": 1280, "height": 820})
+            tab = await context.new_page()
+            await tab.goto(plain_server.url + "/")
+            await tab.get_by_test_id("login-username").fill("alice")
+            await tab.get_by_test_id("login-password").fill(password("alice"))
+            await tab.get_by_test_id("login-submit").click()
+            await open_sessions(tab)
+            await tab.locator(row_selector).get_by_test_id("session-share").click()
+            dialog = tab.get_by_test_id("share-dialog")
+            await expect(dialog.get_by_test_id("share-unavailable")).to_contain_text(
+                "an administrator must set app_domain"
+            )
+            await expect(dialog.get_by_test_id("share-add")).to_have_count(0)
+            await expect(dialog.get_by_test_id("invite-form")).to_have_count(0)
+            await shown(tab, "share-dialog-without-app-domain")
+            await context.close()
+    finally:
+        if session_id:
+            alice.post(f"/api/v1/sessions/{session_id}/stop")
+        alice.close()

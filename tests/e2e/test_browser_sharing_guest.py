@@ -1,7 +1,11 @@
 """A real TensorBoard shared with a GUEST, in Chromium: its page and its charts' data load
 through labgate's proxy with only what a guest may send (GET, and the POSTs the template
 lists as reading only), nothing is refused, and the chart shows the run's scalars. This
-is what lets the TensorBoard template say ``guest_view``."""
+is what lets the TensorBoard template say ``guest_view``.
+
+Shared web apps are served from origins of their own (``app_domain``): labgate at
+``labgate.localhost``, the app at ``<session>.apps.labgate.localhost`` (Chromium resolves
+every ``*.localhost`` name to the loopback address)."""
 
 from __future__ import annotations
 
@@ -38,9 +42,20 @@ def runtime_dir() -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(settings: Settings, runtime_dir: str) -> Settings:
+def port() -> int:
+    """Where labgate is served (its public_url names it)."""
+    return free_port()
+
+
+@pytest.fixture
+def settings(settings: Settings, runtime_dir: str, port: int) -> Settings:
     return settings.model_copy(
-        update={"agent_runtime_dir": runtime_dir, "local_resource": "everyone"}
+        update={
+            "agent_runtime_dir": runtime_dir,
+            "local_resource": "everyone",
+            "public_url": f"http://labgate.localhost:{port}",
+            "app_domain": "{session}.apps.labgate.localhost",
+        }
     )
 
 
@@ -91,19 +106,24 @@ async def guest_and_board(
     olga = await accounts.login("olga")
     guest = await accounts.login("gina")
     state = state_of(app)
-    port = free_port()
+    app_port = free_port()
     session_id = await running_session(
-        state.database, state.session_tokens, "olga", port, template="tensorboard"
+        state.database, state.session_tokens, "olga", app_port, template="tensorboard"
     )
     shared = await olga.post(
         f"/api/v1/sessions/{session_id}/shares", json={"user": "gina", "role": "guest"}
     )
     assert shared.status_code == 201, shared.text
+    # A token of hers, for asking whether TensorBoard answers (a script is served on
+    # labgate's origin; her browser is sent on to the app's).
+    made = await guest.post("/api/v1/tokens", json={"name": "probe", "scopes": ["write"]})
+    assert made.status_code == 201, made.text
+    bearer = {"Authorization": f"Bearer {made.json()['secret']}"}
     scalars(apps_env, tmp_path / "logs")
-    with tensorboard(apps_env, tmp_path / "logs", f"/s/{session_id}", port):
+    with tensorboard(apps_env, tmp_path / "logs", f"/s/{session_id}", app_port):
 
         async def answers() -> bool:
-            return (await guest.get(f"/s/{session_id}/")).status_code == 200
+            return (await guest.get(f"/s/{session_id}/", headers=bearer)).status_code == 200
 
         await eventually(answers, what="TensorBoard answering through the proxy")
         yield guest, session_id
@@ -111,18 +131,21 @@ async def guest_and_board(
 
 
 async def test_a_guest_sees_tensorboard_s_charts(
-    app: Any, guest_and_board: tuple[LoggedIn, str]
+    app: Any, guest_and_board: tuple[LoggedIn, str], port: int
 ) -> None:
     guest, session_id = guest_and_board
-    async with serving(app) as url, chromium() as browser:
+    labgate = f"http://labgate.localhost:{port}"
+    async with serving(app, port), chromium() as browser:
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
         await context.add_cookies(
-            [{"name": k, "value": v, "url": url} for k, v in guest.http.cookies.items()]
+            [{"name": k, "value": v, "url": labgate} for k, v in guest.http.cookies.items()]
         )
         page = await context.new_page()
         sent: list[tuple[str, str, int]] = []
         page.on("response", lambda r: sent.append((r.request.method, r.url, r.status)))
-        await page.goto(f"{url}/s/{session_id}/#timeseries")
+        await page.goto(f"{labgate}/s/{session_id}/#timeseries")
+        # Sent on to the app's own origin, and signed in there.
+        assert page.url.startswith(f"http://{session_id}.apps.labgate.localhost:{port}/")
         await page.get_by_text("loss").first.wait_for(timeout=PATIENCE_SECONDS * 1000)
 
         async def chart_data() -> bool:

@@ -19,12 +19,13 @@ from tests.support.eventually import eventually
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` (whose lifespan the caller runs) until the block ends; yields its
-    base URL, ``http://127.0.0.1:<port>``."""
+async def serving(app: Any, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` (whose lifespan the caller runs) until the block ends, on ``port``
+    (0: any free one; a given one for settings that name it, such as ``public_url``);
+    yields its base URL, ``http://127.0.0.1:<port>``."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", port))
     port = listener.getsockname()[1]
     config = uvicorn.Config(
         app, lifespan="off", log_config=None, ws_per_message_deflate=False, access_log=False

@@ -73,6 +73,10 @@ export interface Sharing {
   connected: Connection[]
   /** The roles this session's template allows (GUEST only where view-only is enforced). */
   roles: ShareRole[]
+  /** Whether it can be shared on this installation; when not, `why` says so (a web app
+   * while the server has no `app_domain`). Absent from older servers: sharable. */
+  sharable?: boolean
+  why?: string | null
 }
 
 /** Share with a user or with a group, by name. */
@@ -86,6 +90,17 @@ export interface InvitationRequest {
 
 export interface Accepted {
   session_id: string
+  role: ShareRole
+}
+
+/** What an invitation link would give, asked before accepting it. */
+export interface InvitationPreview {
+  session_id: string
+  title: string
+  /** The app's name ("JupyterLab", "Desktop"). */
+  app: string
+  view: string
+  owner: PersonRef
   role: ShareRole
 }
 
@@ -125,4 +140,9 @@ export function askForHelp(sessionId: string, message: string, client: ApiClient
 
 export function acceptInvitation(token: string, client: ApiClient = api): Promise<Accepted> {
   return client.post<Accepted>('/invitations/accept', { token })
+}
+
+/** Whose session an invitation is for, and in what role; accepts nothing. */
+export function previewInvitation(token: string, client: ApiClient = api): Promise<InvitationPreview> {
+  return client.post<InvitationPreview>('/invitations/preview', { token })
 }

@@ -184,7 +184,9 @@ class SessionOut(BaseModel):
     resource_id: Id
     owner_id: int
     state: str
+    #: What happened last (to others than its owner and administrators: a neutral line).
     message: str
+    #: The launch's steps (empty for others than its owner and administrators).
     progress: list[str]
     #: The page to open (below ``/s/<id>/``), once running.
     url: str
@@ -198,6 +200,8 @@ class SessionOut(BaseModel):
     #: The end of its lifetime or time limit (null: none).
     ends_at: datetime | None
     warned_at: datetime | None
+    #: The launch form as filled in (empty for others than its owner and administrators:
+    #: its environment lines and command may hold the owner's secrets).
     form: dict[str, Any]
     extension: ExtensionOut | None = None
     #: The ways on that a failed session offers (``labgate.sessions.failure_actions``).
@@ -308,6 +312,10 @@ async def resource_launchers(
     )
 
 
+#: A session's ``message`` as those it is shared with read it.
+SHARED_MESSAGE = "Shared with you by its owner."
+
+
 async def describe(
     db: AsyncSession, state: AppState, rows: list[tuple[AppSession, SessionRole]]
 ) -> list[SessionOut]:
@@ -321,6 +329,9 @@ async def describe(
     for row, role in rows:
         out = SessionOut.of(row, state.templates.get(row.template), extensions.get(row.id))
         out.my_role = role
+        if role not in (SessionRole.OWNER, SessionRole.ADMIN):
+            # Those it is shared with use the app; how it was launched is the owner's.
+            out.form, out.progress, out.message = {}, [], SHARED_MESSAGE
         out.owner = PersonOut.of(owners.get(row.user_id), row.user_id)
         out.share_count = counts.get(row.id, 0)
         out.shared = out.share_count > 0 or row.id in invited

@@ -126,6 +126,10 @@ class SharingOut(BaseModel):
     connected: list[ConnectedOut]
     #: The roles the session's app may be shared in.
     roles: list[ShareRole]
+    #: Whether it can be shared on this installation (new shares, links, support); when
+    #: not, ``why`` says so (a web app without the setting ``app_domain``).
+    sharable: bool = True
+    why: str | None = None
 
 
 class ShareIn(Body):
@@ -156,6 +160,20 @@ class AcceptIn(Body):
 
 class AcceptedOut(BaseModel):
     session_id: str
+    role: ShareRole
+
+
+class InvitationPreviewOut(BaseModel):
+    """What accepting an invitation would give: the browser asks before it accepts."""
+
+    session_id: str
+    #: The session's title, as its owner named it.
+    title: str
+    #: Its app's name (``JupyterLab``, ``Desktop``...).
+    app: str
+    #: How it is shown (``web``, ``desktop``...).
+    view: str
+    owner: PersonOut
     role: ShareRole
 
 
@@ -242,6 +260,8 @@ async def get_sharing(
     """The owner's (administrators may read it)."""
     row = await service.find(db, principal, session_id)
     authorize(principal, Action.READ_SHARING, owner_id=row.user_id)
+    template = state.templates.get(row.template)
+    why = sharing.why_not_sharable(template, state.settings)
     shares = await sharing.shares_of(db, row.id)
     connected = await connected_now(db, row.id)
     people = await sharing.people(db, {c.user_id for c in connected})
@@ -257,7 +277,9 @@ async def get_sharing(
             )
             for c in connected
         ],
-        roles=sharing.roles_for(state.templates.get(row.template)),
+        roles=sharing.roles_for(template),
+        sharable=why is None,
+        why=why,
     )
 
 
@@ -271,10 +293,13 @@ async def add_share(
     db: Db,
 ) -> ShareOut:
     """With a user or a group (by name), in a role: 409 if it is shared with them
-    already (change that share instead), 422 for an unknown name, the owner, or a role
-    the session's app cannot be shared in."""
+    already (change that share instead), 422 for an unknown name, the owner, a role the
+    session's app cannot be shared in, or a web app while ``app_domain`` is unset
+    (``sharing_needs_app_domain``)."""
     row = await _owned(db, principal, session_id)
-    role = sharing.check_role(body.role, state.templates.get(row.template))
+    template = state.templates.get(row.template)
+    sharing.check_sharable(template, state.settings)
+    role = sharing.check_role(body.role, template)
     user = group = None
     if body.user is not None:
         user = await db.scalar(select(User).where(User.username == body.user))
@@ -341,7 +366,9 @@ async def create_invitation(
 ) -> NewInvitationOut:
     """The token is in this answer only; labgate keeps its hash."""
     row = await _owned(db, principal, session_id)
-    role = sharing.check_role(body.role, state.templates.get(row.template))
+    template = state.templates.get(row.template)
+    sharing.check_sharable(template, state.settings)
+    role = sharing.check_role(body.role, template)
     invitation, token = await invitations.create_invitation(
         db,
         principal,
@@ -387,8 +414,32 @@ async def accept_invitation(
     ``invitation_used_up``, ``session_ended`` (410); one's own session (422)."""
     authorize(principal, Action.ACCEPT_INVITATION)
     accepted = await invitations.accept(db, principal, body.token)
+    sharing.check_sharable(state.templates.get(accepted.session.template), state.settings)
     _tell(request, state, accepted.session, {principal.user_id})
     return AcceptedOut(session_id=accepted.session.id, role=accepted.role)
+
+
+@router.post("/invitations/preview", summary="What an invitation link would give")
+async def preview_invitation(
+    body: AcceptIn, principal: CurrentPrincipal, state: State, db: Db
+) -> InvitationPreviewOut:
+    """Whose session, which, and in what role, so that the browser can ask the user
+    before accepting (it never accepts a link by itself); nothing is changed or used
+    up. The errors are those of accepting."""
+    authorize(principal, Action.ACCEPT_INVITATION)
+    previewed = await invitations.preview(db, principal, body.token)
+    row = previewed.session
+    template = state.templates.get(row.template)
+    sharing.check_sharable(template, state.settings)
+    owner = (await sharing.people(db, {row.user_id})).get(row.user_id)
+    return InvitationPreviewOut(
+        session_id=row.id,
+        title=row.title,
+        app=template.title if template is not None else row.template,
+        view=template.view if template is not None else "web",
+        owner=PersonOut.of(owner, row.user_id),
+        role=previewed.role,
+    )
 
 
 @router.put("/sessions/{session_id}/support", summary="Let support staff in, or not")
@@ -400,8 +451,11 @@ async def set_support(
     state: State,
     db: Db,
 ) -> SupportOut:
-    """Allowing needs a support group (setting ``support_group``; 409 without)."""
+    """Allowing needs a support group (setting ``support_group``; 409 without), and, for
+    a web app, ``app_domain`` (422 without)."""
     row = await _owned(db, principal, session_id)
+    if body.allowed:
+        sharing.check_sharable(state.templates.get(row.template), state.settings)
     support.allow_support(db, state.settings, principal, row, body.allowed)
     members = await sharing.support_members(db, state.settings)
     _tell(request, state, row, {m.id for m in members})
@@ -418,8 +472,9 @@ async def ask_for_help(
     db: Db,
 ) -> SupportOut:
     """Lets support in, and tells the support group's members in the workspace and by
-    e-mail."""
+    e-mail (422 for a web app without ``app_domain``: support could not join it)."""
     row = await _owned(db, principal, session_id)
+    sharing.check_sharable(state.templates.get(row.template), state.settings)
     members = await support.ask_for_help(db, state.settings, principal, row, body.message)
     _tell(request, state, row, {m.id for m in members})
     link = (state.settings.public_url or "") + "/"

@@ -129,17 +129,24 @@ class AppTemplate:
     #: desktop's bridge drops a GUEST's input. False (JupyterLab: its pages need
     #: kernels' WebSockets): the API refuses GUEST for it.
     guest_view: bool = False
-    #: Paths below the base URL (matched at the end of the path, without the query) that
-    #: the app answers to POST without changing anything, let through for a GUEST
-    #: (TensorBoard fetches its charts' data so).
+    #: Paths below the base URL (the whole path below ``/s/<id>/``, without the query; a
+    #: ``*`` segment stands for any one segment) that the app answers to POST without
+    #: changing anything, let through for a GUEST (TensorBoard fetches its charts' data so).
     guest_post_paths: tuple[str, ...] = ()
     #: Offered in the launcher and accepted by ``POST /sessions``. False: labgate makes
     #: its sessions itself for something that runs already (a shared terminal).
     launchable: bool = True
 
-    def guest_may_post(self, path: str) -> bool:
-        """Whether a GUEST's POST to ``path`` (the request's path) only reads."""
-        return any(path.endswith("/" + allowed) for allowed in self.guest_post_paths)
+    def guest_may_post(self, path: str, base_path: str) -> bool:
+        """Whether a GUEST's POST to ``path`` (the request's path as sent) only reads: the
+        path below the session's ``base_path`` (``/s/<id>``) is one listed, exactly. Not
+        a suffix: an app that routes by prefix would otherwise get the POST at any
+        handler whose path ends so."""
+        prefix = base_path + "/"
+        if not path.startswith(prefix):
+            return False
+        below = path[len(prefix) :].split("/")
+        return any(_same_path(allowed.split("/"), below) for allowed in self.guest_post_paths)
 
     def describe(self) -> dict[str, Any]:
         own = [f.describe() for f in (*COMMON_FIELDS, *self.fields, *BATCH_FIELDS)]
@@ -205,6 +212,16 @@ BATCH_FIELDS = (
         max_length=64,
     ),
 )
+
+
+def _same_path(listed: list[str], asked: list[str]) -> bool:
+    """Whether the segments ``asked`` are those ``listed``, a ``*`` matching any one
+    segment but an empty one, ``.`` or ``..``."""
+    return len(listed) == len(asked) and all(
+        want == got or (want == "*" and got not in ("", ".", ".."))
+        for want, got in zip(listed, asked, strict=True)
+    )
+
 
 _PARTITION = re.compile(r"^[A-Za-z0-9_.-]*$")
 

@@ -135,6 +135,16 @@ class SessionProxy:
         if self.origins.enabled and principal.via == "session":
             await self._send_to_app_origin(scope, send, route, principal)
             return
+        if principal.via == "session" and role is not SessionRole.OWNER and _serves_pages(route):
+            # On labgate's own origin, the owner's page scripts would act with this
+            # viewer's login (read their CSRF token, call the API as them).
+            raise ProxyError(
+                403,
+                "sharing_needs_app_domain",
+                "This app is shared with you, but labgate can open others' web apps only "
+                "from an origin of their own: an administrator must set app_domain.",
+                link=(f"{self.origins.labgate_origin}/", "Back to labgate"),
+            )
         await self._serve(scope, receive, send, route, principal, role, tail, framed_by=None)
 
     async def _on_app_origin(
@@ -414,6 +424,12 @@ def _used(state: AppState, session_id: str) -> None:
     note_use()
 
 
+def _serves_pages(route: Route) -> bool:
+    """Whether the session's app is a web app, whose pages the proxy serves (a desktop's
+    is opened in labgate's desktop pane; an unknown template's is taken for a web app)."""
+    return route.template is None or route.template.view == "web"
+
+
 def _acts(scope: Scope, route: Route) -> bool:
     """Whether the request may change something in the app: a WebSocket, an unsafe
     method, but a POST to a path the template lists as only reading."""
@@ -423,8 +439,10 @@ def _acts(scope: Scope, route: Route) -> bool:
     if method in _SAFE:
         return False
     template = route.template
+    # The path as sent, which is what the app gets (not one with %2F decoded).
+    sent = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     return not (
-        method == "POST" and template is not None and template.guest_may_post(scope["path"])
+        method == "POST" and template is not None and template.guest_may_post(sent, route.base_path)
     )
 
 

@@ -115,10 +115,11 @@ class Accepted:
     share: Share | None
 
 
-async def accept(db: AsyncSession, principal: Principal, token: str) -> Accepted:
-    """Take up an invitation: 404 ``invitation_unknown``, 410 ``invitation_expired``,
-    ``invitation_used_up`` or ``session_ended``, 422 for the session's owner. A user the
-    session is shared with directly already keeps that share and uses nothing up."""
+async def _usable(
+    db: AsyncSession, principal: Principal, token: str
+) -> tuple[ShareInvitation, AppSession, Share | None]:
+    """The invitation ``token`` opens, its session and the caller's direct share of it
+    (if any); the errors of :func:`accept` but a use limit reached."""
     invitation = await db.scalar(
         select(ShareInvitation).where(ShareInvitation.token_hash == digest(token))
     )
@@ -132,14 +133,40 @@ async def accept(db: AsyncSession, principal: Principal, token: str) -> Accepted
         raise ValidationFailed("This is an invitation to your own session.")
     if row.state not in LIVE_SESSION_STATES:
         raise Gone("session_ended", "The session this invitation is for has ended.")
-    now = utcnow()
-    if invitation.expires_at <= now:
+    if invitation.expires_at <= utcnow():
         raise Gone("invitation_expired", "This invitation link has expired. Ask for a new one.")
     existing = await db.scalar(
         select(Share).where(Share.app_session_id == row.id, Share.user_id == principal.user_id)
     )
+    return invitation, row, existing
+
+
+def _used_up() -> Gone:
+    return Gone(
+        "invitation_used_up",
+        "This invitation link has been used as often as it may be. Ask for a new one.",
+    )
+
+
+async def preview(db: AsyncSession, principal: Principal, token: str) -> Accepted:
+    """What accepting ``token`` would give the caller, changing nothing (``share`` is
+    None): the browser asks them first. The errors are :func:`accept`'s."""
+    invitation, row, existing = await _usable(db, principal, token)
     if existing is not None:
         return Accepted(row, ShareRole(existing.role), None)
+    if invitation.uses >= invitation.max_uses:
+        raise _used_up()
+    return Accepted(row, ShareRole(invitation.role), None)
+
+
+async def accept(db: AsyncSession, principal: Principal, token: str) -> Accepted:
+    """Take up an invitation: 404 ``invitation_unknown``, 410 ``invitation_expired``,
+    ``invitation_used_up`` or ``session_ended``, 422 for the session's owner. A user the
+    session is shared with directly already keeps that share and uses nothing up."""
+    invitation, row, existing = await _usable(db, principal, token)
+    if existing is not None:
+        return Accepted(row, ShareRole(existing.role), None)
+    now = utcnow()
     taken = cast(
         CursorResult[tuple[()]],
         await db.execute(
@@ -153,10 +180,7 @@ async def accept(db: AsyncSession, principal: Principal, token: str) -> Accepted
         ),
     )
     if taken.rowcount != 1:
-        raise Gone(
-            "invitation_used_up",
-            "This invitation link has been used as often as it may be. Ask for a new one.",
-        )
+        raise _used_up()
     role = ShareRole(invitation.role)
     share = Share(
         app_session_id=row.id,

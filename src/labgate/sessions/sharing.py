@@ -193,6 +193,38 @@ async def people(db: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
 # -- shares --------------------------------------------------------------------------------
 
 
+class SharingNeedsAppDomain(ValidationFailed):
+    code = "sharing_needs_app_domain"
+
+
+#: Why a web app cannot be shared on an installation without app origins.
+NEEDS_APP_DOMAIN = (
+    "Web apps can be shared only when each app is served from an origin of its own: an "
+    "administrator must set app_domain (see the administrator's guide). Without it, the "
+    "app's pages would run on labgate's own origin, where they could act with the login "
+    "of whoever opens them. Desktops can be shared without it."
+)
+
+
+def why_not_sharable(template: AppTemplate | None, settings: Settings) -> str | None:
+    """Why a session of ``template`` cannot be shared on this installation (None: it
+    can). A web app's pages (view ``web``; an unknown template's too) are served on
+    labgate's own origin without ``app_domain``: there its owner's page scripts could
+    read a viewer's CSRF token and act with the viewer's login. Other views (a desktop's
+    RFB, a terminal) bring no page of the owner's to the viewer."""
+    if settings.app_domain or (template is not None and template.view != "web"):
+        return None
+    return NEEDS_APP_DOMAIN
+
+
+def check_sharable(template: AppTemplate | None, settings: Settings) -> None:
+    """422 (``sharing_needs_app_domain``) if a session of ``template`` cannot be shared
+    here (:func:`why_not_sharable`)."""
+    why = why_not_sharable(template, settings)
+    if why is not None:
+        raise SharingNeedsAppDomain(why)
+
+
 def roles_for(template: AppTemplate | None) -> list[ShareRole]:
     """The roles a session of ``template`` may be shared in: GUEST only where the app can
     be viewed without being used (:attr:`AppTemplate.guest_view`)."""

@@ -75,12 +75,17 @@ TENSORBOARD = AppTemplate(
     # paths. (Its ?tensorboardColab=true would make it use GET, but that is a query on
     # the page's own address, which labgate does not choose for each viewer.)
     guest_view=True,
-    guest_post_paths=(
-        "data/plugin/timeseries/timeSeries",
-        "data/plugin/scalars/scalars_multirun",
-        "data/plugin/hparams/experiment",
-        "data/plugin/hparams/session_groups",
-        "data/plugin/hparams/metric_evals",
+    # Its pages ask for them below experiment/<id>/ too (TensorBoard strips that).
+    guest_post_paths=tuple(
+        prefix + path
+        for path in (
+            "data/plugin/timeseries/timeSeries",
+            "data/plugin/scalars/scalars_multirun",
+            "data/plugin/hparams/experiment",
+            "data/plugin/hparams/session_groups",
+            "data/plugin/hparams/metric_evals",
+        )
+        for prefix in ("", "experiment/*/")
     ),
     fields=(
         FormField(

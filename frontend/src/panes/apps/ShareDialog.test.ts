@@ -106,6 +106,20 @@ describe('ShareDialog', () => {
     expect(byId('share-support')).toBeNull()
   })
 
+  it('says why a session cannot be shared here instead of offering the form', async () => {
+    const why = 'Web apps can be shared only when each app is served from an origin of its own: an administrator must set app_domain.'
+    routes['GET /api/v1/sessions/s1/sharing'] = () =>
+      json(200, sharing({ sharable: false, why, support: { allowed: false, help_requested_at: null, group: 'helpdesk', available: true } }))
+    mount()
+    await flush()
+    expect(byId('share-unavailable')?.textContent).toContain('app_domain')
+    expect(byId('share-add')).toBeNull()
+    expect(byId('invite-form')).toBeNull()
+    expect(byId('share-support')).toBeNull()
+    // Who has access still shows, and can still be taken away.
+    expect(all('share-row').map((row) => row.dataset.name)).toEqual(['bob', 'carol'])
+  })
+
   it('shares with a person by name, then reads the list again', async () => {
     routes['POST /api/v1/sessions/s1/shares'] = () => json(201, { id: 11, kind: 'user', user: carol, group: null, role: 'guest' })
     mount()

@@ -1,10 +1,12 @@
 /**
- * Opening an invitation link (`/?invite=<token>`): once logged in, the workspace accepts
- * it, takes the token out of the address bar (so it is neither bookmarked nor shown) and
- * opens the session; every refusal is said in words.
+ * Opening an invitation link (`/?invite=<token>`): once logged in, the workspace takes the
+ * token out of the address bar (so it is neither bookmarked nor shown), says whose session
+ * it is for and in what role, and asks the user; only if they say yes is it accepted and
+ * the session opened. (A link is anyone's to send: one click on it must not put the user
+ * into a stranger's session.) Every refusal is said in words.
  */
 import { ApiError } from '../../api/client'
-import type { Accepted } from '../../api/sharing'
+import type { Accepted, InvitationPreview, ShareRole } from '../../api/sharing'
 
 export const INVITE_PARAM = 'invite'
 
@@ -39,10 +41,26 @@ export function invitationErrorMessage(error: unknown): string {
   return `The invitation could not be accepted: ${error instanceof Error ? error.message : String(error)}`
 }
 
+const AS_ROLE: Record<ShareRole, string> = {
+  user: 'a user (you can work in it)',
+  guest: 'a viewer (you can watch, not change anything)',
+  support: 'support staff',
+}
+
+/** The question asked before joining: "Join mallory's session “X” as a viewer…?" */
+export function joinQuestion(preview: InvitationPreview): string {
+  const owner = preview.owner.username || 'someone'
+  return `Join ${owner}'s session “${preview.title}” (${preview.app}) as ${AS_ROLE[preview.role]}?`
+}
+
 export interface AcceptDeps {
   href: () => string
   /** Put an address in the bar without loading it (history.replaceState). */
   replace: (path: string) => void
+  /** What the link would give (nothing accepted). */
+  preview: (token: string) => Promise<InvitationPreview>
+  /** Ask the user whether to join; true: yes. */
+  ask: (preview: InvitationPreview) => Promise<boolean>
   accept: (token: string) => Promise<Accepted>
   /** Open the session in the workspace. */
   open: (accepted: Accepted) => Promise<void>
@@ -50,8 +68,9 @@ export interface AcceptDeps {
 }
 
 /**
- * Accept the invitation in the address, if there is one: the token leaves the address bar
- * first, whatever follows. Returns what was accepted, or null.
+ * The invitation in the address, if there is one: the token leaves the address bar
+ * first, whatever follows; the user is asked, and only then is it accepted. Returns what
+ * was accepted, or null (none, refused, or the user said no).
  */
 export async function acceptInviteFromAddress(deps: AcceptDeps): Promise<Accepted | null> {
   const href = deps.href()
@@ -60,6 +79,7 @@ export async function acceptInviteFromAddress(deps: AcceptDeps): Promise<Accepte
   deps.replace(withoutInvite(href))
   let accepted: Accepted
   try {
+    if (!(await deps.ask(await deps.preview(token)))) return null
     accepted = await deps.accept(token)
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401)) deps.notify(invitationErrorMessage(error), 'error')

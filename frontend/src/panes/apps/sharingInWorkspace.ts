@@ -1,17 +1,18 @@
 /**
  * What sharing adds to the logged-in workspace as a whole: an invitation link in the
- * address is accepted once the workspace is ready, and the owner hears of joins wherever
+ * address is shown once the workspace is ready and accepted if the user says so, and the owner hears of joins wherever
  * they are (the events socket is held for that while the workspace is shown).
  */
 import { watch } from 'vue'
 import { getSession } from '../../api/sessions'
-import { acceptInvitation } from '../../api/sharing'
+import { acceptInvitation, previewInvitation } from '../../api/sharing'
 import { events } from '../../stores/events'
 import { notify } from '../../stores/notices'
 import { sessionsStore } from '../../stores/sessions'
 import { openSession } from '../opening'
 import { workspaceApi } from '../workspace'
 import { acceptInviteFromAddress } from './invitationAccept'
+import { askToJoin } from './invitationQuestion'
 import { watchJoins } from './joinNotices'
 
 async function sessionTitle(id: string): Promise<string | null> {
@@ -34,6 +35,8 @@ export function startSharingInWorkspace(): () => void {
       void acceptInviteFromAddress({
         href: () => window.location.href,
         replace: (path) => window.history.replaceState(window.history.state, '', path),
+        preview: (token) => previewInvitation(token),
+        ask: askToJoin,
         accept: (token) => acceptInvitation(token),
         open: async (accepted) => {
           const joined = await getSession(accepted.session_id)
