@@ -78,4 +78,24 @@ describe('ClipboardBridge', () => {
     bridge.toDesktop('typed on purpose')
     expect(sent).toEqual(['typed on purpose'])
   })
+
+  it('does not send the older local clipboard over text pasted in the panel when the pane is focused', async () => {
+    const { deps, sent } = fakes({ permission: 'granted' })
+    const bridge = new ClipboardBridge(deps)
+    await bridge.fromDesktop('copied on the desktop') // also the local clipboard's now
+    bridge.toDesktop('pasted in the pane') // the panel's Send, then the pane takes the focus
+    expect(await bridge.syncOnFocus()).toBe(false)
+    expect(sent).toEqual(['pasted in the pane'])
+  })
+
+  it('does not send back an older local text when the desktop copy could not be written locally', async () => {
+    const { deps, sent, setLocal } = fakes({ permission: 'granted', writable: false, local: 'older' })
+    const bridge = new ClipboardBridge(deps)
+    expect(await bridge.syncOnFocus()).toBe(true) // the first focus gives the desktop 'older'
+    await bridge.fromDesktop('copied on the desktop') // not allowed locally: 'older' stays there
+    expect(await bridge.syncOnFocus()).toBe(false)
+    setLocal('copied outside')
+    expect(await bridge.syncOnFocus()).toBe(true)
+    expect(sent).toEqual(['older', 'copied outside'])
+  })
 })

@@ -4,9 +4,12 @@
  * panel's paste box. In the viewer's own desktop the two also follow each other by
  * themselves: desktop text is written to the local clipboard where the browser lets the
  * page, and the local clipboard goes to the desktop when the pane gets the focus if the
- * browser grants reading it without asking. In someone else's desktop (shared with the
- * viewer) nothing crosses by itself: the viewer's clipboard may hold a password, and the
- * owner's desktop must not write into it; only the panel's paste box and Copy button do.
+ * browser grants reading it without asking and it changed since the pane last read or
+ * wrote it (someone copied something new outside the desktop; text pasted in the panel
+ * does not change the local clipboard, so the focus that follows must not send the older
+ * local text over it). In someone else's desktop (shared with the viewer) nothing crosses
+ * by itself: the viewer's clipboard may hold a password, and the owner's desktop must not
+ * write into it; only the panel's paste box and Copy button do.
  */
 
 export interface ClipboardDeps {
@@ -25,8 +28,9 @@ export class ClipboardBridge {
   remoteText = ''
   /** Whether it also reached the local clipboard. */
   copiedLocally = false
-  /** The last text given to the desktop, so the same text is not sent again on every focus. */
-  private sentText: string | null = null
+  /** The local clipboard's text as the pane last read or wrote it: only a change from it
+   * is sent on focus (null until the pane first sees the local clipboard). */
+  private localText: string | null = null
   private readonly deps: ClipboardDeps
 
   constructor(deps: ClipboardDeps) {
@@ -37,12 +41,12 @@ export class ClipboardBridge {
    * viewer's own desktop only). */
   async fromDesktop(text: string): Promise<boolean> {
     this.remoteText = text
-    // It is the desktop's already: no need to send it back on the next focus.
-    this.sentText = text
     this.copiedLocally = false
     if (!this.deps.clipboard || !this.deps.automatic()) return false
     try {
       await this.deps.clipboard.writeText(text)
+      // It is the desktop's already: no need to send it back on the next focus.
+      this.localText = text
       this.copiedLocally = true
     } catch {
       // Not allowed without a gesture, or not focused: the panel shows it instead.
@@ -52,13 +56,12 @@ export class ClipboardBridge {
 
   /** Text pasted into the panel's box (or read from the local clipboard): to the desktop. */
   toDesktop(text: string): void {
-    this.sentText = text
     this.deps.send(text)
   }
 
-  /** The pane got the focus: give the desktop the local clipboard if it changed, the
-   * desktop is the viewer's own and the browser lets us read it without asking. True when
-   * something was sent. */
+  /** The pane got the focus: give the desktop the local clipboard if it changed since the
+   * pane last read or wrote it, the desktop is the viewer's own and the browser lets us
+   * read it without asking. True when something was sent. */
   async syncOnFocus(): Promise<boolean> {
     if (!this.deps.clipboard || !this.deps.automatic()) return false
     let state: PermissionState | null
@@ -74,7 +77,9 @@ export class ClipboardBridge {
     } catch {
       return false
     }
-    if (text === '' || text === this.sentText) return false
+    if (text === this.localText) return false
+    this.localText = text
+    if (text === '') return false
     this.toDesktop(text)
     return true
   }
