@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import subprocess
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -215,6 +217,95 @@ async def test_keys_and_clipboard_reach_the_desktop_and_count_as_activity(
                 lambda: _clipboard(desk.xvnc) == "copied in the browser", what="the clipboard"
             )
     assert await _last_activity(desk.state, desk.session_id) > before
+
+
+# The extended clipboard (RFB community extension), which noVNC speaks whenever the VNC
+# server offers it, as TigerVNC's does: the pseudo-encoding, and the flags' actions and
+# the text format.
+EXTENDED_CLIPBOARD = -1063131698  # 0xC0A1E5CE
+CAPS, REQUEST, PEEK, NOTIFY, PROVIDE = (1 << n for n in range(24, 29))
+TEXT = 1
+
+
+def _extended_cut_text(flags: int, payload: bytes = b"") -> bytes:
+    """A ClientCutText of the extension: its length negated, then the flags."""
+    body = struct.pack(">I", flags) + payload
+    return struct.pack(">BxxxI", 6, -len(body) & 0xFFFFFFFF) + body
+
+
+def _provided_text(text: str) -> bytes:
+    data = text.encode() + b"\0"
+    return zlib.compress(struct.pack(">I", len(data)) + data)
+
+
+async def _as_novnc(client: RfbClient, local_text: str, from_desktop: asyncio.Queue[str]) -> None:
+    """What noVNC answers to the server's clipboard messages: its capabilities, its own
+    text when asked (Provide), a Request when the desktop has new text, whose text then
+    goes into ``from_desktop``."""
+    while True:
+        message = await client.message()
+        if message.kind != 3:
+            continue
+        flags = struct.unpack(">I", message.text[:4])[0]
+        if flags & CAPS:
+            await client.wire.send(
+                _extended_cut_text(CAPS | REQUEST | PEEK | NOTIFY | PROVIDE | TEXT, bytes(4))
+            )
+        elif flags & REQUEST and flags & TEXT:
+            await client.wire.send(_extended_cut_text(PROVIDE | TEXT, _provided_text(local_text)))
+        elif flags & NOTIFY and flags & TEXT:
+            await client.wire.send(_extended_cut_text(REQUEST | TEXT))
+        elif flags & PROVIDE:
+            # A flushed stream, not a finished one: a decompressor takes what came.
+            data = zlib.decompressobj().decompress(message.text[4:])
+            size = struct.unpack(">I", data[:4])[0]
+            await from_desktop.put(data[4 : 4 + size].rstrip(b"\0").decode())
+
+
+async def _clipboard_meanwhile(xvnc: Xvnc, expected: str) -> bool:
+    """Whether an X program pastes ``expected``, while the test's viewer goes on answering
+    (the paste waits for its Provide)."""
+    paste = await asyncio.create_subprocess_exec(
+        "xclip", "-o", "-selection", "clipboard", env=xvnc.environment, stdout=subprocess.PIPE
+    )
+    async with asyncio.timeout(PATIENCE_SECONDS):
+        out, _ = await paste.communicate()
+    return out.decode() == expected
+
+
+async def test_the_extended_clipboard_both_ways_as_novnc_speaks_it(desk: Desk) -> None:
+    """The browser announces its text (Notify, a ClientCutText whose length is negative),
+    the desktop asks for it when an X program pastes (Request) and gets it zlib-compressed
+    (Provide); and text copied on the desktop comes the other way."""
+    from_desktop: asyncio.Queue[str] = asyncio.Queue()
+    copier = None
+    async with desk.viewer() as client:
+        await client.set_encodings(0, EXTENDED_CLIPBOARD)
+        answering = asyncio.create_task(_as_novnc(client, "pasted in the browser", from_desktop))
+        try:
+            await client.wire.send(_extended_cut_text(NOTIFY | TEXT))
+            await eventually(
+                lambda: _clipboard_meanwhile(desk.xvnc, "pasted in the browser"),
+                what="the browser's text pasted on the desktop",
+            )
+            copier = subprocess.Popen(
+                ["xclip", "-quiet", "-selection", "clipboard", "-i"],
+                env=desk.xvnc.environment,
+                stdin=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            assert copier.stdin is not None
+            copier.stdin.write(b"copied on the desktop")
+            copier.stdin.close()
+            async with asyncio.timeout(PATIENCE_SECONDS):
+                assert await from_desktop.get() == "copied on the desktop"
+        finally:
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await answering
+            if copier is not None:
+                copier.kill()
+                copier.wait()
 
 
 @pytest.fixture
