@@ -14,18 +14,16 @@ Screenshots go to test-results/desktop-*.png to be looked at.
 from __future__ import annotations
 
 import importlib.util
-import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.support.browser import chromium, results_dir
-from tests.support.desktops import display_of, x_authority_of, xvnc_of_user
+from tests.support.desktops import XAccess, as_user, screen_size, xvnc_of_user
 from tests.support.eventually import eventually
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.server import RunningServer
@@ -67,42 +65,11 @@ def needs_the_desktop_parts(api: Browser) -> None:
             pytest.skip(f"{program} is missing: run `make test-deps`")
 
 
-@dataclass(frozen=True)
-class XAccess:
-    """What a program needs to use the desktop's X display."""
-
-    display: str
-    authority: str
-
-
-def as_user(user: TestUser, x: XAccess, *argv: str) -> list[str]:
-    return [
-        "runuser",
-        "-u",
-        user.name,
-        "--",
-        "env",
-        f"DISPLAY={x.display}",
-        f"XAUTHORITY={x.authority}",
-        f"HOME={user.home}",
-        *argv,
-    ]
-
-
 def desktop_display(user: TestUser) -> XAccess:
     """The user's desktop's X display (the only X server the test starts as the user)
     and its cookie's file."""
     (xvnc,) = xvnc_of_user(user.uid)
-    return XAccess(f":{display_of(xvnc)}", x_authority_of(xvnc))
-
-
-def screen_size(user: TestUser, display: XAccess) -> str:
-    out = subprocess.run(
-        as_user(user, display, "xdpyinfo"), capture_output=True, text=True, check=True
-    ).stdout
-    match = re.search(r"dimensions:\s+(\d+x\d+) pixels", out)
-    assert match, out
-    return match.group(1)
+    return XAccess.of(xvnc)
 
 
 @asynccontextmanager

@@ -1,6 +1,7 @@
 """Looking at a desktop session's processes from the test (the resource is this machine):
 its Xvnc, the display it took, what it listens on, whether its X display lets in a
-program without the desktop's cookie, and whether it left anything behind."""
+program without the desktop's cookie, and whether it left anything behind; and running
+X programs on it as the desktop's account (:func:`as_user`, :func:`screen_size`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import re
 import socket
 import struct
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.processes import Process, alive, descendants
+from tests.support.sshd import TestUser
 
 
 def command_name(pid: int) -> str:
@@ -111,3 +114,38 @@ def leftovers(xvnc: Process, display: int) -> list[str]:
     if Path(path).exists() and not taken:
         found.append(path)
     return found
+
+
+@dataclass(frozen=True)
+class XAccess:
+    """What a program needs to use a desktop's X display."""
+
+    display: str
+    authority: str
+
+    @classmethod
+    def of(cls, xvnc: Process) -> XAccess:
+        return cls(f":{display_of(xvnc)}", x_authority_of(xvnc))
+
+
+def as_user(user: TestUser, x: XAccess, *argv: str) -> list[str]:
+    """``argv`` run as ``user`` on the desktop ``x``."""
+    return [
+        "runuser",
+        "-u",
+        user.name,
+        "--",
+        "env",
+        f"DISPLAY={x.display}",
+        f"XAUTHORITY={x.authority}",
+        f"HOME={user.home}",
+        *argv,
+    ]
+
+
+def screen_size(user: TestUser, x: XAccess) -> str:
+    """The desktop's screen size, ``1280x800``, as its X server says."""
+    out = subprocess.run(as_user(user, x, "xdpyinfo"), capture_output=True, text=True, check=True)
+    match = re.search(r"dimensions:\s+(\d+x\d+) pixels", out.stdout)
+    assert match, out.stdout
+    return match.group(1)
