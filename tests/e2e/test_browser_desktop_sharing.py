@@ -40,14 +40,13 @@ from playwright.async_api import Browser as Chromium
 from playwright.async_api import Locator, Page, expect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Origin
 
 from tests.support.apps import AppsEnv
 from tests.support.browser import chromium, results_dir
 from tests.support.desktops import XAccess, as_user, xvnc_of_job, xvnc_of_user
 from tests.support.eventually import PATIENCE_SECONDS, eventually
 from tests.support.labgate_api import Browser, labgate_server
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, free_port
 from tests.support.sessions import launch, wait_for
 from tests.support.slurm import SlurmCluster
 from tests.support.sshd import SshServer, TestUser, ensure_test_user, running_sshd
@@ -89,8 +88,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     for program in ("Xvnc", "xdpyinfo", "xterm"):
         if shutil.which(program) is None:
             pytest.skip(f"{program} is missing: run `make test-deps`")
-    env = {"LABGATE_APP_RECONCILE_SECONDS": "2", "LABGATE_SUPPORT_GROUP": SUPPORT_GROUP}
-    with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env) as running:
+    # Web apps are shared only from origins of their own (app_domain): browsers open labgate
+    # at labgate.localhost (Chromium resolves every *.localhost name to the loopback).
+    port = free_port()
+    env = {
+        "LABGATE_APP_RECONCILE_SECONDS": "2",
+        "LABGATE_SUPPORT_GROUP": SUPPORT_GROUP,
+        "LABGATE_PUBLIC_URL": f"http://labgate.localhost:{port}",
+        "LABGATE_APP_DOMAIN": "{session}.apps.labgate.localhost",
+    }
+    with labgate_server(
+        tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env, port=port
+    ) as running:
         admin = Browser(running, "admin", ADMIN_PASSWORD)
         try:
             for name in PEOPLE:
@@ -140,7 +149,7 @@ async def person(browser: Chromium, server: RunningServer, name: str) -> AsyncIt
     context = await browser.new_context(viewport={"width": 1280, "height": 820})
     try:
         page = await context.new_page()
-        await page.goto(server.url)
+        await page.goto(labgate_url(server))
         await page.get_by_test_id("login-username").fill(name)
         await page.get_by_test_id("login-password").fill(password(name))
         await page.get_by_test_id("login-submit").click()
@@ -355,16 +364,24 @@ async def send_keys_as_a_guest(page: Page, session_id: str, text: str) -> None:
     assert answered == marker
 
 
-def kernel_socket(api: Browser, path: str) -> connect:
-    """A WebSocket to ``path`` through labgate with the person's labgate cookies only
-    (JupyterLab's own repeat across sessions' paths)."""
-    cookie = "; ".join(
-        f"{c.name}={c.value}" for c in api.http.cookies.jar if c.name.startswith("labgate_")
-    )
+def labgate_url(server: RunningServer) -> str:
+    """labgate as browsers open it (its public URL)."""
+    return f"http://labgate.localhost:{server.port}"
+
+
+def bearer_of(api: Browser) -> dict[str, str]:
+    """An API token of the person's, as a script would use it: served on labgate's own
+    origin too (a browser's cookie is sent on to the app's origin)."""
+    made = api.post("/api/v1/tokens", json={"name": "kernel", "scopes": ["read", "write"]})
+    assert made.status_code == 201, made.text
+    return {"Authorization": f"Bearer {made.json()['secret']}"}
+
+
+def kernel_socket(server: RunningServer, bearer: dict[str, str], path: str) -> connect:
+    """A WebSocket to ``path`` through labgate with the person's API token."""
     return connect(
-        f"ws://{api.server.host}:{api.server.port}{path}",
-        additional_headers={"Cookie": cookie},
-        origin=Origin(api.server.url),
+        f"ws://{server.host}:{server.port}{path}",
+        additional_headers=bearer,
         open_timeout=30,
         max_size=None,
     )
@@ -558,13 +575,17 @@ async def test_a_shared_desktop_and_jupyterlab(
                 await share(dialog, "bob", "user")
                 await alice.keyboard.press("Escape")
                 base = f"/s/{lab['id']}/"
-                kernel = bob_api.post(f"{base}api/kernels", json={"name": "python3"})
+                bob_bearer = bearer_of(bob_api)
+                with server.client() as script:
+                    kernel = script.post(
+                        f"{base}api/kernels", json={"name": "python3"}, headers=bob_bearer
+                    )
                 assert kernel.status_code == 201, kernel.text
                 kernel_path = f"{base}api/kernels/{kernel.json()['id']}/channels"
-                async with kernel_socket(bob_api, kernel_path) as kernel_ws:
+                async with kernel_socket(server, bob_bearer, kernel_path) as kernel_ws:
                     assert (await run_cell(kernel_ws, "print(6 * 7)")).strip() == "42"
                     bob_lab = await bob.context.new_page()
-                    await bob_lab.goto(server.url)
+                    await bob_lab.goto(labgate_url(server))
                     await open_from_sessions(
                         bob_lab, lab["id"], shared_by="shared by alice · can use"
                     )
@@ -593,10 +614,11 @@ async def test_a_shared_desktop_and_jupyterlab(
                     timeout=PATIENCE_MS
                 )
                 await picture(bob_lab, "10-bob-lab-withdrawn")
-                assert bob_api.post(f"{base}api/kernels", json={"name": "python3"}).status_code in (
-                    403,
-                    404,
-                )
+                with server.client() as script:
+                    refused = script.post(
+                        f"{base}api/kernels", json={"name": "python3"}, headers=bob_bearer
+                    )
+                assert refused.status_code in (403, 404), refused.text
 
                 # An invitation link that has expired says so.
                 await alice.get_by_test_id("desktop-share").click()
