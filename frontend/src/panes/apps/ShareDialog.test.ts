@@ -221,4 +221,13 @@ describe('ShareDialog', () => {
     expect(calls.find((c) => c.path.endsWith('/support/help'))?.body).toEqual({ message: 'The plot does not update.' })
     expect(byId('support-sent')?.textContent).toMatch(/sent to the support staff/)
   })
+
+  it('quotes the help request in one sentence, its full stop right after the closing quote', async () => {
+    const support = { allowed: true, help_requested_at: '2026-03-01T11:00:00Z', help_message: 'The plot window is empty.', group: 'helpdesk', available: true }
+    routes['GET /api/v1/sessions/s1/sharing'] = () => json(200, sharing({ support }))
+    mount()
+    await flush()
+    const text = byId('support-asked')?.textContent?.trim() ?? ''
+    expect(text).toMatch(/^You asked for help on .+: “The plot window is empty\.”\.$/)
+  })
 })
