@@ -444,13 +444,29 @@ async def test_support_staff_join_where_the_owner_lets_them(
     assert (await listed(bob))[webapp]["my_role"] == "support"
     assert webapp not in await listed(carol)
 
-    with state_of(app).lifecycle.hub.subscribe(bob.user["id"]) as news:
+    state = state_of(app)
+    title = (await olga.get(f"/api/v1/sessions/{webapp}")).json()["title"]
+    with (
+        state.lifecycle.hub.subscribe(bob.user["id"]) as news,
+        state.help_asked.subscribe(bob.user["id"]) as asked,
+        state.help_asked.subscribe(olga.user["id"]) as owners_own,
+    ):
         helped = await olga.post(
             f"/api/v1/sessions/{webapp}/support/help", json={"message": "My fit diverges."}
         )
         assert helped.status_code == 200, helped.text
         assert helped.json()["help_requested_at"] is not None
         assert await asyncio.wait_for(news.get(), 5) == SessionChanged(webapp, bob.user["id"])
+        # Bob's workspace tells him (the events socket sends this as it is).
+        told = await asyncio.wait_for(asked.get(), 5)
+        assert told.event() == {
+            "type": "help_asked",
+            "session_id": webapp,
+            "title": title,
+            "owner": {"username": "olga", "display_name": olga.user["display_name"] or ""},
+            "message": "My fit diverges.",
+        }
+        assert owners_own.empty()
     mail = await asyncio.to_thread(smtp.wait_for, to="bob@example.org")
     assert "olga asks for help" in mail.subject
     assert "My fit diverges." in mail.body

@@ -34,13 +34,14 @@ from labgate.resources.keyring import Keyring
 from labgate.resources.login import Asker, CredentialCache, Login
 from labgate.resources.plan import ConnectionPlan, refreshed
 from labgate.resources.revocation import Revocation
-from labgate.resources.status import StatusHub
+from labgate.resources.status import Hub, StatusHub
 from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
 from labgate.sessions.lifecycle import Lifecycle, SessionChanged
 from labgate.sessions.presence import Joined, Presence
 from labgate.sessions.reconcile import Reconciler
 from labgate.sessions.sharing import session_access
+from labgate.sessions.support import HelpAsked
 from labgate.sessions.template_files import templates_of
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
@@ -111,6 +112,11 @@ class AppState:
         return Presence(self.database, self.settings, self.lifecycle.replica)
 
     @cached_property
+    def help_asked(self) -> Hub[HelpAsked]:
+        """Owners' requests for help, to the support staff's tabs."""
+        return Hub()
+
+    @cached_property
     def reconciler(self) -> Reconciler:
         """Checks the live sessions (alive? idle? time up?) every app_reconcile_seconds."""
         return Reconciler(self.lifecycle)
@@ -124,7 +130,8 @@ class AppState:
     def fanout(self) -> Fanout:
         """Changes of sessions told to the other replicas (on PostgreSQL): to their tabs,
         and to their proxies, which forget where the session's URL led (and who may use
-        it); joins of shared sessions, to their owners' tabs; requests for more time
+        it); joins of shared sessions, to their owners' tabs; requests for help, to the
+        support staff's tabs; requests for more time
         asked or decided, to their administrators' tabs."""
         fanout = Fanout(self.database)
 
@@ -144,6 +151,14 @@ class AppState:
             encode=lambda joined: json.dumps(asdict(joined)),
             receive=lambda user_id, joined: self.presence.joins.deliver(
                 user_id, Joined(**json.loads(joined))
+            ),
+        )
+        fanout.share(
+            "help",
+            self.help_asked,
+            encode=lambda asked: json.dumps(asdict(asked)),
+            receive=lambda user_id, asked: self.help_asked.deliver(
+                user_id, HelpAsked(**json.loads(asked))
             ),
         )
         fanout.share(

@@ -457,7 +457,16 @@ export interface SessionJoinedEvent {
   role: SessionRole
 }
 
-export type ServerEvent = ResourceStatusEvent | SessionChangedEvent | ExtensionRequestsEvent | SessionJoinedEvent
+/** For support staff: an owner asked them for help with a session (which lets them join it). */
+export interface HelpAskedEvent {
+  type: 'help_asked'
+  session_id: string
+  title: string
+  owner: Pick<PersonRef, 'username' | 'display_name'>
+  message: string
+}
+
+export type ServerEvent = ResourceStatusEvent | SessionChangedEvent | ExtensionRequestsEvent | SessionJoinedEvent | HelpAskedEvent
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

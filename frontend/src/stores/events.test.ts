@@ -120,6 +120,19 @@ describe('events store', () => {
     expect(listener).toHaveBeenCalledExactlyOnceWith({ type: 'session_joined', session_id: 's1', user: alice, role: 'guest' })
   })
 
+  it('passes on a request for help with who asked, the title and the message; malformed ones are dropped', () => {
+    const { store, sockets } = setup()
+    const listener = vi.fn()
+    store.onEvent(listener)
+    store.acquire()
+    sockets.last().open()
+    const owner = { username: 'alice', display_name: 'Alice A.' }
+    sockets.last().receive({ type: 'help_asked', session_id: 's1', title: 'Desktop on box', owner, message: 'The plot window is empty.', extra: 1 })
+    sockets.last().receive({ type: 'help_asked', session_id: 's1', title: 'Desktop on box', owner: null, message: 'x' })
+    sockets.last().receive({ type: 'help_asked', session_id: 's1', title: 7, owner, message: 'x' })
+    expect(listener).toHaveBeenCalledExactlyOnceWith({ type: 'help_asked', session_id: 's1', title: 'Desktop on box', owner, message: 'The plot window is empty.' })
+  })
+
   it('reconnects with growing back-off while the server is away', () => {
     const { store, sockets, timers } = setup()
     store.acquire()

@@ -91,6 +91,17 @@ function isJoined(frame: Record<string, unknown>): frame is { user: PersonRef; r
   )
 }
 
+function isHelpAsked(frame: Record<string, unknown>): frame is { title: string; owner: Pick<PersonRef, 'username' | 'display_name'>; message: string } {
+  const owner = frame.owner as Partial<PersonRef> | null | undefined
+  return (
+    typeof owner === 'object' &&
+    owner !== null &&
+    typeof owner.username === 'string' &&
+    typeof frame.title === 'string' &&
+    typeof frame.message === 'string'
+  )
+}
+
 export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsStore {
   const deps: EventsDeps = { ...browserDeps(), ...overrides }
   const connection = ref<EventsConnection>('idle')
@@ -148,6 +159,9 @@ export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsSt
         for (const listener of [...eventListeners]) listener(ev)
       } else if (frame?.type === 'session_joined' && typeof frame.session_id === 'string' && isJoined(frame)) {
         const ev: ServerEvent = { type: 'session_joined', session_id: frame.session_id, user: frame.user, role: frame.role }
+        for (const listener of [...eventListeners]) listener(ev)
+      } else if (frame?.type === 'help_asked' && typeof frame.session_id === 'string' && isHelpAsked(frame)) {
+        const ev: ServerEvent = { type: 'help_asked', session_id: frame.session_id, title: frame.title, owner: frame.owner, message: frame.message }
         for (const listener of [...eventListeners]) listener(ev)
       } else if (frame?.type === 'extension_requests') {
         const ev: ServerEvent = { type: 'extension_requests' }

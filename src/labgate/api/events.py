@@ -1,7 +1,8 @@
 """The events WebSocket: live status of the caller's resource connections, the progress
 of their copy and move jobs run by this replica, changes of their sessions and of those
 shared with them made by any replica (``session_changed``: read the session again),
-someone joining a session they shared (``session_joined``), for administrators the requests
+someone joining a session they shared (``session_joined``), for support staff an owner
+asking them for help (``help_asked``), for administrators the requests
 for more time asked or decided anywhere (``extension_requests``: read the list again), and
 ``resync`` (read everything again) when news from the other replicas may have been missed
 (``labgate.fanout``)."""
@@ -64,6 +65,7 @@ async def events(websocket: WebSocket) -> None:
         state.lifecycle.hub.subscribe(principal.user_id) as sessions,
         state.fanout.resyncs.subscribe(principal.user_id) as resyncs,
         state.presence.joins.subscribe(principal.user_id) as joins,
+        state.help_asked.subscribe(principal.user_id) as help_asked,
         state.lifecycle.requests.subscribe(ADMINS if principal.is_admin else NOBODY) as requests,
     ):
         async with state.database.read() as db:
@@ -85,6 +87,7 @@ async def events(websocket: WebSocket) -> None:
             ),
             asyncio.create_task(_forward(resyncs, outbox, lambda kind: {"type": kind})),
             asyncio.create_task(_forward(joins, outbox, lambda joined: joined.event())),
+            asyncio.create_task(_forward(help_asked, outbox, lambda asked: asked.event())),
             asyncio.create_task(_tell_administrator(state, principal.user_id, requests, outbox)),
         ]
         # The browser sends nothing; reading notices when it leaves.

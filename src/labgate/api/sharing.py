@@ -477,6 +477,14 @@ async def ask_for_help(
     sharing.check_sharable(state.templates.get(row.template), state.settings)
     members = await support.ask_for_help(db, state.settings, principal, row, body.message)
     _tell(request, state, row, {m.id for m in members})
+    asked = support.HelpAsked.of(row, await db.get(User, principal.user_id), principal)
+
+    def tell_staff() -> None:
+        for member in members:
+            if member.id != principal.user_id:
+                state.help_asked.put(member.id, asked)
+
+    after_commit(request, tell_staff)
     link = (state.settings.public_url or "") + "/"
     after_commit(
         request,

@@ -1,11 +1,14 @@
 """Support staff in a user's session: the members of the ``support_group`` (a setting)
 may join a session whose owner allows it, or asked for help, which also allows it and
-tells every member (in the workspace, and by e-mail where they have an address)."""
+tells every member (in the workspace: a ``help_asked`` event on their events socket,
+through :mod:`labgate.fanout` to every replica; and by e-mail where they have an
+address)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +22,43 @@ from labgate.sessions.sharing import support_members
 from labgate.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# The message as a workspace notice quotes it (the Sessions list and the e-mail have it
+# all); also keeps the notice well within what the fan-out carries.
+NOTICE_MESSAGE_CHARS = 300
+
+
+@dataclass(frozen=True)
+class HelpAsked:
+    """An owner asked the support staff for help with a session: news for each member."""
+
+    session_id: str
+    title: str
+    owner_username: str
+    owner_display_name: str
+    message: str
+
+    @classmethod
+    def of(cls, row: AppSession, owner: User | None, principal: Principal) -> HelpAsked:
+        message = row.help_message or ""
+        if len(message) > NOTICE_MESSAGE_CHARS:
+            message = message[: NOTICE_MESSAGE_CHARS - 1].rstrip() + "…"
+        return cls(
+            row.id,
+            row.title,
+            principal.username,
+            owner.display_name if owner is not None else "",
+            message,
+        )
+
+    def event(self) -> dict[str, object]:
+        return {
+            "type": "help_asked",
+            "session_id": self.session_id,
+            "title": self.title,
+            "owner": {"username": self.owner_username, "display_name": self.owner_display_name},
+            "message": self.message,
+        }
 
 
 def check_available(settings: Settings) -> None:
