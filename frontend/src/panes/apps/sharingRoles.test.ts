@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { defaultRole, isOwn, isSharedWithMe, roleLabel, roleMeaning, roleOptions, sharedByLine, sharedMarkTitle } from './sharingRoles'
+import { defaultRole, isOwn, isSharedWithMe, roleLabel, roleMeaning, roleOptions, sharedByLine, sharedMarkTitle, sharedWithYou } from './sharingRoles'
 
 const alice = { id: 2, username: 'alice', display_name: 'Alice Liddell' }
 
@@ -36,6 +36,13 @@ describe('sharingRoles', () => {
     expect(sharedByLine({ my_role: 'owner', owner: alice })).toBeNull()
     expect(sharedByLine({ my_role: 'admin', owner: alice })).toBeNull()
     expect(sharedByLine({})).toBeNull()
+  })
+
+  it('words the bar of a shared app or desktop pane: whose, and what the caller may do', () => {
+    expect(sharedWithYou({ my_role: 'guest', owner: alice })).toBe('Alice Liddell shared this session with you: you can view it, not use it.')
+    expect(sharedWithYou({ my_role: 'user', owner: alice })).toBe('Alice Liddell shared this session with you: you can use it.')
+    expect(sharedWithYou({ my_role: 'support' })).toBe('Someone shared this session with you: you can use it as support staff.')
+    expect(sharedWithYou({ my_role: 'owner', owner: alice })).toBeNull()
   })
 
   it('takes a session without a role (a server without sharing) as the caller\'s own', () => {

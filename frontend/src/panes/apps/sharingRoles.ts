@@ -66,6 +66,14 @@ export function sharedByLine(session: Pick<AppSession, 'my_role' | 'owner'>): st
   return `shared by ${owner} · ${roleLabel(session.my_role)}`
 }
 
+/** The bar on a pane of a session shared with the caller: "alice shared this session with you: you can use it.", else null. */
+export function sharedWithYou(session: Pick<AppSession, 'my_role' | 'owner'>): string | null {
+  if (!isSharedWithMe(session) || !session.my_role) return null
+  const owner = session.owner ? personName(session.owner) : 'Someone'
+  const can = session.my_role === 'guest' ? 'can view it, not use it' : session.my_role === 'support' ? 'can use it as support staff' : 'can use it'
+  return `${owner} shared this session with you: you ${can}.`
+}
+
 /** The title of the owner's "shared" mark: how many have access, where the server says. */
 export function sharedMarkTitle(session: Pick<AppSession, 'share_count'>): string {
   const count = session.share_count
