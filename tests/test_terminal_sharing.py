@@ -316,3 +316,17 @@ async def test_the_share_ends_when_the_terminal_ends(shared: Shared) -> None:
         assert shared.session_id not in {s["id"] for s in theirs}
     finally:
         await bob.close()
+
+
+async def test_the_proxy_sends_a_shared_terminals_visitor_to_its_pane(shared: Shared) -> None:
+    """``/s/<id>/`` of a shared terminal answers as a desktop's does: it is no web app
+    (and not one still starting: it has no endpoint ever)."""
+    for who in (shared.alice, shared.bob):
+        answer = await who.get(f"/s/{shared.session_id}/", headers={"accept": "application/json"})
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"]["code"] == "not_a_web_app"
+        assert "Terminal" in answer.json()["error"]["message"]
+    stranger = await shared.dave.get(
+        f"/s/{shared.session_id}/", headers={"accept": "application/json"}
+    )
+    assert stranger.json()["error"]["code"] != "not_a_web_app"

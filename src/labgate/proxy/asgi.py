@@ -206,13 +206,30 @@ class SessionProxy:
         self, session_id: str, principal: Principal, scope: Scope | None = None
     ) -> tuple[Route, SessionRole]:
         """The session's route and the caller's role, if they may make this request
-        (``scope``; None: a step of an app origin's sign-in, which only looks)."""
-        return await usable_route(
+        (``scope``; None: a step of an app origin's sign-in, which only looks), and if
+        the session is a web app that is ready."""
+        route, role = await usable_route(
             self.state.routes,
             session_id,
             principal,
             acts=lambda route: scope is not None and _acts(scope, route),
+            # A shared terminal never has an endpoint: it is told apart below, not
+            # taken for a web app still starting.
+            needs_endpoint=False,
         )
+        if route.template is not None and route.template.view != "web":
+            # A desktop speaks RFB, not HTTP, and a shared terminal is the owner's
+            # process: each is opened in a labgate pane of its own.
+            raise ProxyError(
+                404,
+                "not_a_web_app",
+                f"This session is a {route.template.title}: open it from labgate's Sessions "
+                "list, which shows it in a pane of its own.",
+                link=(f"{self.origins.labgate_origin}/", "Open labgate"),
+            )
+        if route.endpoint is None:
+            raise ProxyError(503, "session_not_ready", "This session is not ready yet.")
+        return route, role
 
     async def _send_to_app_origin(
         self, scope: Scope, send: Send, route: Route, principal: Principal
@@ -332,15 +349,6 @@ class SessionProxy:
         *,
         framed_by: bytes | None,
     ) -> None:
-        if route.template is not None and route.template.view != "web":
-            # A desktop speaks RFB, not HTTP: it is opened in labgate's desktop pane.
-            raise ProxyError(
-                404,
-                "not_a_web_app",
-                f"This session is a {route.template.title}: open it from labgate's Sessions "
-                "list, which shows it in a pane of its own.",
-                link=(f"{self.origins.labgate_origin}/", "Open labgate"),
-            )
         if not tail and scope["type"] == "http":
             # The app's relative links need the trailing slash.
             await redirect(send, f"{PREFIX}{route.session_id}/", scope.get("query_string", b""))
