@@ -223,6 +223,51 @@ async def test_a_launch_is_pending_titled_and_ends_with_the_policys_lifetime(
     assert stored.ends_at - stored.created_at == timedelta(hours=12)
 
 
+async def test_a_default_title_is_numbered_while_one_of_that_title_is_live(
+    app: Any, accounts: AccountFactory, database: Database
+) -> None:
+    """Two sessions of one template on one resource open at once are two tabs: their
+    default titles differ. A title the user gave is theirs, and a number is free again
+    once its session ended."""
+    alice = await principal_of(accounts, database, "alice")
+    bob = await principal_of(accounts, database, "bob")
+    state_of(app).settings.app_max_sessions = 5
+
+    first = await launched(app, database, alice)
+    second = await launched(app, database, alice)
+    third = await launched(app, database, alice)
+    bobs = await launched(app, database, bob)
+    assert [first.title, second.title, third.title] == [
+        "Web app on local",
+        "Web app on local (2)",
+        "Web app on local (3)",
+    ]
+    assert bobs.title == "Web app on local"
+
+    async def end_second(db: AsyncSession) -> None:
+        row = await db.get(AppSession, second.id)
+        assert row is not None
+        row.state = "stopped"
+
+    await in_transaction(database, end_second)
+    again = await launched(app, database, alice)
+    assert again.title == "Web app on local (2)"
+
+    async def named(db: AsyncSession) -> AppSession:
+        return await service.launch(
+            db,
+            state_of(app),
+            alice,
+            resource_id=await local_resource(database),
+            title="Web app on local",
+            template="webapp",
+            launcher="direct",
+            form=WAITING,
+        )
+
+    assert (await in_transaction(database, named)).title == "Web app on local"
+
+
 async def test_a_batch_launch_ends_with_its_jobs_time_limit(
     app: Any, accounts: AccountFactory, database: Database
 ) -> None:

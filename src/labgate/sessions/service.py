@@ -162,6 +162,30 @@ async def extension_requests(
 # -- launching, stopping, forgetting --------------------------------------------------------
 
 
+async def _default_title(
+    db: AsyncSession, user_id: int, template: AppTemplate, resource: Resource
+) -> str:
+    """ "Desktop on box", numbered ("Desktop on box (2)") while the user has a live session
+    of that title already, so that two open at once are two tabs of different names
+    (asked in the user's turn: :func:`one_at_a_time`)."""
+    base = f"{template.title} on {resource.name}"
+    taken = set(
+        await db.scalars(
+            select(AppSession.title).where(
+                AppSession.user_id == user_id,
+                AppSession.state.in_(LIVE_SESSION_STATES),
+                AppSession.title.startswith(base, autoescape=True),
+            )
+        )
+    )
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base} ({number})" in taken:
+        number += 1
+    return f"{base} ({number})"
+
+
 async def launch(
     db: AsyncSession,
     needs: SessionRulesNeeds,
@@ -219,7 +243,7 @@ async def launch(
         resource_id=resource.id,
         template=chosen.id,
         launcher=runs_with.name,
-        title=title or f"{chosen.title} on {resource.name}",
+        title=title or await _default_title(db, principal.user_id, chosen, resource),
         form=values,
         state=SessionState.PENDING.value,
         message="",
