@@ -152,4 +152,12 @@ async def test_alice_shares_her_terminal_with_a_user_and_a_guest(
         await bob.screenshot(path=shot("bob"))
         await carol.screenshot(path=shot("carol"))
         await alice.screenshot(path=shot("alice"))
+
+        # Her Sessions list names it a terminal, and its button ends the sharing only.
+        await alice.get_by_test_id("pane-menu").click()
+        await alice.get_by_test_id("pane-menu-sessions").click()
+        listed = alice.get_by_test_id("session-row").filter(has_text="Terminal on box")
+        await expect(listed.get_by_test_id("session-runs-as")).to_have_text("Terminal")
+        await expect(listed.get_by_test_id("session-stop")).to_have_text("Stop sharing")
+        await alice.screenshot(path=shot("alice-sessions"))
     user_file.unlink(missing_ok=True)
