@@ -505,30 +505,42 @@ async def test_a_shared_desktop_and_jupyterlab(
             await eventually(lambda: has_line(files["alice"], "alice"), what="alice's file")
             await picture(alice, "02-ssh-desktop")
 
-            # She shares it from the pane's toolbar: bob may use it, carol may watch, and
-            # she asks support staff for help.
+            # She shares it from the pane's toolbar: bob may use it, carol may watch.
             await alice.get_by_test_id("desktop-share").click()
             dialog = alice.get_by_test_id("share-dialog")
             await share(dialog, "bob", "user")
             await share(dialog, "carol", "guest")
-            await dialog.get_by_test_id("support-ask").click()
-            await dialog.get_by_test_id("support-message").fill("The plot window is empty.")
-            await dialog.get_by_test_id("support-send").click()
-            await expect(dialog.get_by_test_id("support-sent")).to_be_visible()
-            await expect(dialog.get_by_test_id("support-allowed")).to_be_checked()
-            await dialog.screenshot(path=shot("03-share-dialog"))
-            await alice.keyboard.press("Escape")
-            await expect(dialog).to_be_hidden()
 
             async with (
                 person(browser, server, "bob") as bob,
                 person(browser, server, "carol") as carol,
                 person(browser, server, "dave") as dave,
             ):
+                # She asks support staff for help: dave, logged in, is told at once.
+                await dialog.get_by_test_id("support-ask").click()
+                await dialog.get_by_test_id("support-message").fill("The plot window is empty.")
+                await dialog.get_by_test_id("support-send").click()
+                await expect(dialog.get_by_test_id("support-sent")).to_be_visible()
+                await expect(dialog.get_by_test_id("support-allowed")).to_be_checked()
+                await expect(dialog.get_by_test_id("support-asked")).to_contain_text(
+                    "“The plot window is empty.”."
+                )
+                await dialog.screenshot(path=shot("03-share-dialog"))
+                await alice.keyboard.press("Escape")
+                await expect(dialog).to_be_hidden()
+                told = dave.get_by_test_id("notice").filter(has_text="asks for help")
+                await expect(told).to_contain_text(
+                    f"alice asks for help with “{title}”: “The plot window is empty.”"
+                )
+                await dave.screenshot(path=shot("03b-dave-told"))
+
                 # bob opens it from his Sessions list and types: his file appears.
                 await open_from_sessions(bob, desktop_id, shared_by="shared by alice · can use")
                 bob_pane = await connected(bob)
                 await expect(bob.get_by_test_id("desktop-view-only")).to_have_count(0)
+                await expect(bob.get_by_test_id("desktop-shared-by")).to_have_text(
+                    "shared by alice · can use"
+                )
                 await type_into_the_xterm(bob, f"echo bob > {files['bob']}\n")
                 await eventually(lambda: has_line(files["bob"], "bob"), what="bob's file")
                 await picture(bob, "04-bob-types")
@@ -538,6 +550,9 @@ async def test_a_shared_desktop_and_jupyterlab(
                 carol_pane = await connected(carol)
                 await expect(carol_pane).to_have_attribute("data-view-only", "true")
                 await expect(carol.get_by_test_id("desktop-view-only")).to_be_visible()
+                await expect(carol.get_by_test_id("desktop-shared-by")).to_have_text(
+                    "shared by alice · can view"
+                )
                 await send_keys_as_a_guest(carol, desktop_id, f"echo carol > {files['carol']}\n")
                 # Typed after carol's keys into the same xterm: had hers arrived, her file
                 # would be there before this one.
@@ -546,8 +561,11 @@ async def test_a_shared_desktop_and_jupyterlab(
                 assert not files["carol"].exists()
                 await picture(carol, "05-carol-views")
 
-                # dave, support staff, finds alice's request in his Sessions list and
-                # joins; his typing reaches the desktop.
+                # dave, support staff, opens it from the notice, finds alice's request in
+                # his Sessions list too, and joins; his typing reaches the desktop.
+                await told.get_by_test_id("notice-action").click()
+                await expect(told).to_have_count(0)
+                await connected(dave)
                 await open_from_sessions(
                     dave, desktop_id, shared_by="shared by alice · support staff", help_asked=True
                 )
