@@ -18,6 +18,14 @@ describe('judgeClose', () => {
     expect(judgeClose(4503, '').message).toMatch(/cannot be reached/)
     expect(judgeClose(1006, '').message).toMatch(/dropped/)
   })
+
+  it('tries again when the desktop closed the connection, not when it refused labgate', () => {
+    expect(judgeClose(4502, 'desktop_closed')).toEqual({ retry: true, message: 'The desktop closed the connection.' })
+    expect(judgeClose(4502, 'desktop_auth_failed')).toEqual({
+      retry: false,
+      message: 'The desktop refused the connection (desktop_auth_failed).',
+    })
+  })
 })
 
 describe('reconnectDelay', () => {

@@ -11,6 +11,8 @@ export const CLOSE_NOT_ALLOWED = 4403
 export const CLOSE_NO_DESKTOP = 4404
 export const CLOSE_SESSION_ENDED = 4410
 export const CLOSE_NOT_READY = 4503
+/** The VNC server ended labgate's connection (reason `desktop_closed`) or refused it. */
+export const CLOSE_DESKTOP = 4502
 /** WebSocket's own "policy violation": a refusal too. */
 const CLOSE_POLICY = 1008
 
@@ -39,6 +41,14 @@ export function judgeClose(code: number, reason: string): CloseVerdict {
       return { retry: false, message: 'This session ended, and its desktop with it. Start a new one from the launcher.' }
     case CLOSE_NOT_READY:
       return { retry: true, message: 'The desktop cannot be reached just now.' }
+    case CLOSE_DESKTOP:
+      // The VNC server closed the connection: the session may be ending (the next socket
+      // then says so) or the desktop dropped this viewer; either way a new socket tells.
+      // A refusal of labgate's password or protocol is not mended by trying again.
+      if (reason === 'desktop_closed') {
+        return { retry: true, message: 'The desktop closed the connection.' }
+      }
+      return { retry: false, message: `The desktop refused the connection${reason ? ` (${reason})` : ''}.` }
     case CLOSE_POLICY:
       return { retry: false, message: `The server refused the desktop${reason ? ` (${reason})` : ''}.` }
     default:
