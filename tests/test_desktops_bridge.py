@@ -45,6 +45,8 @@ from tests.support.eventually import PATIENCE_SECONDS, eventually
 from tests.support.local_accounts import map_local_to_root
 from tests.support.processes import skip_unless_root
 from tests.support.rfb import (
+    DESKTOP_SIZE,
+    RAW,
     DesktopTemplates,
     RfbClient,
     WebSocketWire,
@@ -508,3 +510,24 @@ async def _close_reason(app: Any, scope: dict[str, Any]) -> tuple[int, str]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@pytest.mark.usefixtures("tokens_view_only")
+async def test_a_view_only_viewer_keeps_watching_while_another_resizes_the_desktop(
+    desk: Desk,
+) -> None:
+    """The owner's pane follows its size (SetDesktopSize); a viewer who only watches is
+    told the new size, not dropped."""
+    viewer_headers = await _token_headers(desk.alice)
+    async with desk.viewer() as owner, desk.viewer(viewer_headers) as viewer:
+        for client in (owner, viewer):
+            await client.set_encodings(RAW, DESKTOP_SIZE)
+            await client.request_update()
+            assert (await client.update()).pixels == 800 * 600
+        await owner.wire.send(
+            struct.pack(">BxHHBx", 251, 1024, 700, 1)
+            + struct.pack(">IHHHHI", 0, 0, 0, 1024, 700, 0)
+        )
+        await viewer.request_update(incremental=True)
+        resized = await viewer.update()
+        assert resized.rectangles[0][2:] == (1024, 700, DESKTOP_SIZE), resized
