@@ -181,6 +181,21 @@ def _wait_state(http: httpx.Client, session_id: str, *states: str) -> dict[str, 
         time.sleep(0.2)
 
 
+async def until_running(
+    http: httpx.AsyncClient, events: Any, session_id: str, state: str, what: str = "the launch"
+) -> None:
+    """Wait on the events WebSocket ``events`` until session ``session_id`` (now in
+    ``state``) runs; a BenchmarkError if it ends instead."""
+    while state != "running":
+        event = json.loads(await events.recv())
+        if event.get("type") != "session_changed" or event.get("session_id") != session_id:
+            continue
+        session = (await http.get(f"/api/v1/sessions/{session_id}")).json()
+        state = session["state"]
+        if state in ("failed", "stopped", "expired"):
+            raise BenchmarkError(f"{what} ended {state}: {session}")
+
+
 def _environment(apps: AppsEnv) -> str:
     return f"export PATH={apps.bin}:$PATH"
 
@@ -546,16 +561,7 @@ class Launches:
             state = answer.json()["state"]
             try:
                 async with asyncio.timeout(READY_TIMEOUT):
-                    while state != "running":
-                        event = json.loads(await events.recv())
-                        if event.get("type") != "session_changed":
-                            continue
-                        if event.get("session_id") != session_id:
-                            continue
-                        session = (await http.get(f"/api/v1/sessions/{session_id}")).json()
-                        state = session["state"]
-                        if state in ("failed", "stopped", "expired"):
-                            raise BenchmarkError(f"the launch ended {state}: {session}")
+                    await until_running(http, events, session_id, state)
                 elapsed = time.perf_counter() - started
                 # Checked after the clock stopped: JupyterLab answers through the proxy.
                 status = await http.get(f"/s/{session_id}/api/status")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -67,6 +67,31 @@ async def running_session(
 ) -> str:
     """A ``running`` session of ``owner`` on ``local`` whose app listens at ``port``, as
     if ``template`` (the web app's by default) had started it; its id."""
+    return await session_row(
+        database,
+        tokens,
+        owner,
+        template=template,
+        endpoint={"kind": "tcp", "host": "127.0.0.1", "port": port},
+        title="A small app",
+    )
+
+
+async def session_row(
+    database: Database,
+    tokens: SessionTokens,
+    owner: str,
+    *,
+    template: str,
+    endpoint: dict[str, Any],
+    title: str,
+    token: str | None = None,
+    state: SessionState = SessionState.RUNNING,
+    last_activity_at: datetime | None = None,
+) -> str:
+    """A session of ``owner`` on ``local`` in ``state`` whose app is at ``endpoint``, as
+    if ``template`` had started it, with ``token`` (a new one if None); its id. Its lease
+    keeps the reconciler away."""
     session_id = new_session_id()
     async with database.session() as db:
         user_id = await db.scalar(select(User.id).where(User.username == owner))
@@ -82,11 +107,12 @@ async def running_session(
                 resource_id=resource_id,
                 template=template,
                 launcher="direct",
-                title="A small app",
+                title=title,
                 form={},
-                state=SessionState.RUNNING.value,
-                endpoint={"kind": "tcp", "host": "127.0.0.1", "port": port},
-                sealed_token=tokens.seal(tokens.new(), session_id),
+                state=state.value,
+                endpoint=endpoint,
+                sealed_token=tokens.seal(token if token is not None else tokens.new(), session_id),
+                last_activity_at=last_activity_at or utcnow(),
                 lease_owner="a test",
                 lease_until=utcnow() + timedelta(days=1),
             )

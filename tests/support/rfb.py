@@ -25,17 +25,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection
 
 from labgate.db.engine import Database
-from labgate.db.models import AppSession, Resource, ResourceKind, SessionState, User
+from labgate.db.models import SessionState
 from labgate.db.types import utcnow
 from labgate.desktops import rfb
 from labgate.launching.template import AppTemplate
 from labgate.plugins import hookimpl
-from labgate.sessions.tokens import SessionTokens, new_session_id
+from labgate.sessions.tokens import SessionTokens
 from tests.support.eventually import PATIENCE_SECONDS
+from tests.support.proxied import session_row
 
 #: The template the tests' desktop sessions name (a plug-in of the tests').
 TEMPLATE_ID = "test-desktop"
@@ -381,32 +381,17 @@ async def desktop_session(
     """A session of ``owner`` on ``local`` whose app is the VNC server at ``socket``, with
     ``token`` (its password is ``app_password(token)``), as if ``template`` had started
     it; its id. Its last activity was a day ago; its lease keeps the reconciler away."""
-    session_id = new_session_id()
-    async with database.session() as db:
-        user_id = await db.scalar(select(User.id).where(User.username == owner))
-        resource_id = await db.scalar(
-            select(Resource.id).where(Resource.kind == ResourceKind.LOCAL.value)
-        )
-        assert user_id is not None
-        assert resource_id is not None
-        db.add(
-            AppSession(
-                id=session_id,
-                user_id=user_id,
-                resource_id=resource_id,
-                template=template,
-                launcher="direct",
-                title="A desktop",
-                form={},
-                state=state.value,
-                endpoint={"kind": "unix", "path": str(socket)},
-                sealed_token=tokens.seal(token, session_id),
-                last_activity_at=utcnow() - timedelta(days=1),
-                lease_owner="a test",
-                lease_until=utcnow() + timedelta(days=1),
-            )
-        )
-    return session_id
+    return await session_row(
+        database,
+        tokens,
+        owner,
+        template=template,
+        endpoint={"kind": "unix", "path": str(socket)},
+        title="A desktop",
+        token=token,
+        state=state,
+        last_activity_at=utcnow() - timedelta(days=1),
+    )
 
 
 @contextlib.asynccontextmanager
