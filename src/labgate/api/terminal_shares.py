@@ -60,7 +60,7 @@ async def share(
         agent = await state.connections.agent(plan)
         process = await own_process(agent, plan.owner, process_id)
     row, made = await share_terminal(
-        db, state.settings, state.session_tokens, principal, resource, plan.owner.tag, process
+        db, state.settings, state.session_tokens, principal, resource, process
     )
     response.status_code = 201 if made else 200
     return (await describe(db, state, [(row, SessionRole.OWNER)]))[0]

@@ -54,11 +54,11 @@ async def share_terminal(
     tokens: SessionTokens,
     principal: Principal,
     resource: Resource,
-    owner_tag: str,
     process: ProcessInfo,
 ) -> tuple[AppSession, bool]:
-    """The session sharing the caller's terminal ``process`` on ``resource`` (tagged
-    ``owner_tag``), and whether it was made now: the live one that shares it already,
+    """The session sharing the caller's terminal ``process`` on ``resource`` (found with
+    its owner's tag, the current or a legacy one, which the share keeps to find it again),
+    and whether it was made now: the live one that shares it already,
     else a new one, ``running``. Refused: a process that is not a terminal (422), one
     that has ended (409)."""
     if not process.pty:
@@ -90,7 +90,7 @@ async def share_terminal(
         form={"process_id": process.id},
         state=SessionState.RUNNING.value,
         message="",
-        launcher_state={"process_id": process.id, "owner": owner_tag},
+        launcher_state={"process_id": process.id, "owner": process.owner},
         sealed_token=tokens.seal(tokens.new(), session_id),
         progress=["Sharing a terminal that runs already."],
         log_tail="",
