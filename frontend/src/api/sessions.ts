@@ -84,7 +84,6 @@ export interface Decision {
   answer?: string
 }
 
-/** How the browser shows an app: its pages in a frame, or a remote desktop (RFB). */
 /** How a session is shown: its app's pages, a remote desktop, or a terminal its owner shares. */
 export type AppView = 'web' | 'desktop' | 'terminal'
 

@@ -28,7 +28,7 @@ from labgate.db.models import (
     ShareRole,
 )
 from labgate.db.types import utcnow
-from labgate.errors import FieldProblem, Gone, NotFound, ValidationFailed
+from labgate.errors import Gone, NotFound, ValidationFailed
 
 #: Where the browser goes with a link: labgate's page, which accepts it.
 LINK_PATH = "/?invite="
@@ -200,10 +200,3 @@ async def accept(db: AsyncSession, principal: Principal, token: str) -> Accepted
         role=role.value,
     )
     return Accepted(row, role, share)
-
-
-def check_token(token: str) -> str:
-    if not token or len(token) > 200:
-        message = "An invitation token is the text after ?invite= in the link."
-        raise ValidationFailed(message, details=[FieldProblem("body.token", message)])
-    return token

@@ -53,11 +53,6 @@ class SessionAccess:
         """A GUEST: may look, not act (the bridge drops their input)."""
         return self.role is SessionRole.GUEST
 
-    @property
-    def may_use(self) -> bool:
-        """Anyone but an administrator without a share (who may stop it, not use it)."""
-        return self.role is not SessionRole.ADMIN
-
 
 def _groups_of(user_id: int) -> Select[Any]:
     return select(Membership.group_id).where(Membership.user_id == user_id)
