@@ -406,6 +406,35 @@ async def test_an_invitation_s_limits_are_checked(
     assert made.status_code == 422, made.text
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("support", {"allowed": "yes"}),
+        ("support", {}),
+        ("support/help", {"message": "x" * 2001}),
+        ("support/help", {"message": 7}),
+        ("shares", {"user": "bob", "group": "g", "role": "user"}),
+        ("shares", {"role": "user"}),
+        ("shares", {"user": "bob", "role": "x" * 17}),
+    ],
+)
+async def test_bad_sharing_and_support_bodies_are_refused(
+    olga: LoggedIn, webapp: str, path: str, body: dict[str, Any]
+) -> None:
+    sent = await (olga.put if path == "support" else olga.post)(
+        f"/api/v1/sessions/{webapp}/{path}", json=body
+    )
+    assert sent.status_code == 422, sent.text
+    assert (await olga.get(f"/api/v1/sessions/{webapp}/sharing")).json()["shares"] == []
+
+
+@pytest.mark.parametrize("token", ["", "t" * 201, 12])
+async def test_a_bad_invitation_token_is_refused(olga: LoggedIn, token: Any) -> None:
+    for route in ("accept", "preview"):
+        sent = await olga.post(f"/api/v1/invitations/{route}", json={"token": token})
+        assert sent.status_code == 422, sent.text
+
+
 async def test_of_two_racing_for_the_last_use_exactly_one_wins(
     accounts: AccountFactory, olga: LoggedIn, webapp: str
 ) -> None:

@@ -240,6 +240,18 @@ def test_a_file_names_the_probe_and_check_of_a_plugin(tmp_path: Path, plugins: P
         ),
         ('id = "x"\ntitle = "X"\n', "a command is needed (or desktop_session, for a desktop)"),
         (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nguest_post_paths = ["/"]\n',
+            "guest_post_paths: '/' is not a path below the app's base URL",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nguest_post_paths = ["a/../b"]\n',
+            "guest_post_paths: 'a/../b' is not a path",
+        ),
+        (
+            'id = "x"\ntitle = "X"\ncommand = "serve {port}"\nguest_post_paths = ["q?x=1"]\n',
+            "guest_post_paths: 'q?x=1' is not a path",
+        ),
+        (
             'id = "x"\ntitle = "X"\ndesktop_session = "exec openbox"\ncommand = "serve {port}"\n',
             "with desktop_session labgate writes the command and how it is reached: "
             "leave out command",

@@ -50,7 +50,14 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from labgate.errors import ConfigurationError, FieldProblem
 from labgate.launching.template import (
@@ -89,6 +96,9 @@ _DESKTOP_WRITES = (
     "readiness",
 )
 _ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+_SEGMENT = re.compile(r"^(?:\*|[A-Za-z0-9_.~-]+)$")
 
 
 class _Field(BaseModel):
@@ -148,7 +158,24 @@ class _TemplateFile(BaseModel):
     fields: list[_Field] = Field(default_factory=list)
     field_help: dict[str, str] = Field(default_factory=dict)
     guest_view: bool = False
+    #: Whole paths below the session's base URL: segments of letters, digits and
+    #: ``_.~-``, or ``*`` for any one segment; never empty, ``.`` or ``..`` (an empty one
+    #: would let a guest POST to the app's root).
     guest_post_paths: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("guest_post_paths")
+    @classmethod
+    def _whole_paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            segments = path.strip("/").split("/")
+            if len(path) > 300 or not all(
+                _SEGMENT.match(part) and part not in (".", "..") for part in segments
+            ):
+                raise ValueError(
+                    f"guest_post_paths: {path!r} is not a path below the app's base URL "
+                    "(segments of letters, digits and _.~-, or * for any one segment)"
+                )
+        return paths
 
     def _desktop_consistent(self) -> None:
         if self.desktop_session is None:
