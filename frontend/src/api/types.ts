@@ -1,6 +1,6 @@
 /** Objects the labgate API returns (docs/api-contract.md). */
 
-export type Role = 'admin' | 'user' | 'guest'
+export type Role = 'admin' | 'staff' | 'user' | 'guest'
 
 export interface User {
   id: number

@@ -1,7 +1,8 @@
 """ORM models. Every change here comes with an Alembic migration in ``migrations/``.
 
 Resources (and their jump hops, host keys and stored credentials) follow the accounts;
-later issues add app sessions, experiments and quotas as new tables.
+then app sessions, sharing and transfers; the facility's tables (experiments, quotas,
+usage history, favourites, notifications, announcements) close the file.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Role(enum.StrEnum):
     """A user's platform role. Admins manage everything; guests get small quotas."""
 
     ADMIN = "admin"
+    #: Facility staff: longer session lifetimes and larger quotas than users.
+    STAFF = "staff"
     USER = "user"
     GUEST = "guest"
 
@@ -436,6 +439,13 @@ class AppSession(Base):
     support_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     help_requested_at: Mapped[datetime | None]
     help_message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: Launched for this experiment (its data made available; its members see it).
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="SET NULL"), index=True
+    )
+    #: How many of the stop warnings (``app_warning_hours``, earliest first) were sent for
+    #: the current deadline (reset by activity or an extension).
+    warnings_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_app_sessions_user_state", "user_id", "state"),)
 
@@ -510,6 +520,7 @@ class Share(Base):
     __table_args__ = (
         UniqueConstraint("app_session_id", "user_id"),
         UniqueConstraint("app_session_id", "group_id"),
+        UniqueConstraint("app_session_id", "experiment_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -521,6 +532,10 @@ class Share(Base):
     )
     group_id: Mapped[int | None] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), index=True
+    )
+    #: Shared with the members of this experiment (read on every use, as groups are).
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str] = mapped_column(String(16))
     #: Made by accepting this invitation (deleted with it).
@@ -636,3 +651,237 @@ class RedeemedGrant(Base):
 
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# -- the facility: experiments, quotas, usage, favourites, notifications -------------------
+
+
+class Experiment(Base):
+    """An experiment (a proposal): its data on resources, its members, its dates. Sessions
+    for it can be started until ``ends_at`` plus the embargo (``experiment_embargo_days``).
+    ``source`` names where it came from (``csv``, ``json``, ``console`` or an experiment
+    source plug-in), ``code`` is the facility's identifier (the proposal number)."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(400), default="")
+    instrument: Mapped[str] = mapped_column(String(120), default="")
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(32), default="console")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    members: Mapped[list[ExperimentMember]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", lazy="selectin"
+    )
+    locations: Mapped[list[ExperimentLocation]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", lazy="selectin",
+        order_by="ExperimentLocation.position",
+    )
+
+
+class ExperimentRole(enum.StrEnum):
+    PRINCIPAL_INVESTIGATOR = "pi"
+    MEMBER = "member"
+    LOCAL_CONTACT = "local_contact"
+
+
+class ExperimentMember(Base):
+    """A member of an experiment, named as the proposal system names them: by username or
+    e-mail. ``user_id`` is the labgate user they were matched to (None until one with that
+    username or e-mail exists: matched when they are created or log in)."""
+
+    __tablename__ = "experiment_members"
+    __table_args__ = (UniqueConstraint("experiment_id", "username", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    username: Mapped[str] = mapped_column(String(64), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    role: Mapped[str] = mapped_column(String(16), default=ExperimentRole.MEMBER.value)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="members")
+
+
+class LocationKind(enum.StrEnum):
+    RAW = "raw"  # read-only for users
+    PROCESSED = "processed"  # writable; a session's default working directory
+    SCRATCH = "scratch"  # writable
+
+
+class ExperimentLocation(Base):
+    """Where some of an experiment's data is on one resource (a path there)."""
+
+    __tablename__ = "experiment_locations"
+    __table_args__ = (UniqueConstraint("experiment_id", "resource_id", "kind", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(1024))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="locations")
+
+
+class QuotaScope(enum.StrEnum):
+    ROLE = "role"
+    GROUP = "group"
+    EXPERIMENT = "experiment"
+
+
+class Quota(Base):
+    """Limits for everyone of a role, the members of a group together, or the sessions of
+    an experiment together. ``subject``: the role's name, or the group's or experiment's
+    id as text. A None limit is no limit. Rows for roles override the settings
+    (``quota_<role>_*``)."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("scope", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(64))
+    max_sessions: Mapped[int | None] = mapped_column(Integer)
+    max_cores: Mapped[int | None] = mapped_column(Integer)
+    max_memory_gb: Mapped[int | None] = mapped_column(Integer)
+    max_gpus: Mapped[int | None] = mapped_column(Integer)
+    core_hours_per_month: Mapped[int | None] = mapped_column(Integer)
+    gpu_hours_per_month: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SessionUsage(Base):
+    """The history of one launched session, kept after the session is forgotten: what it
+    asked for, who for, when it started, became ready and ended, and how. Core-hours are
+    ``cores`` x (``ended_at`` or now - ``started_at``); the usage charts read this table."""
+
+    __tablename__ = "session_usage"
+
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    username: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(16), default="")
+    #: The names of the owner's groups at launch.
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="SET NULL"), index=True
+    )
+    resource_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resources.id", ondelete="SET NULL")
+    )
+    template: Mapped[str] = mapped_column(String(64), default="")
+    launcher: Mapped[str] = mapped_column(String(32), default="")
+    cores: Mapped[int] = mapped_column(Integer, default=1)
+    memory_gb: Mapped[int] = mapped_column(Integer, default=0)
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ready_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: The state it ended in (stopped, failed, expired); "" while it lives.
+    outcome: Mapped[str] = mapped_column(String(16), default="")
+    #: For a failure: a short reason ("timeout", "scheduler", "app_exited", ...).
+    failure_reason: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ActiveDay(Base):
+    """A user was active (logged in or used labgate) on ``day`` (UTC, ``YYYY-MM-DD``)."""
+
+    __tablename__ = "active_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class FavouriteKind(enum.StrEnum):
+    RESOURCE = "resource"
+    TEMPLATE = "template"
+    PRESET = "preset"
+    FOLDER = "folder"
+    EXPERIMENT = "experiment"
+
+
+class Favourite(Base):
+    """Something a user starred: a resource, an app template, a folder (``resource_id``
+    and ``path``), an experiment, or a preset: a filled-in launch form relaunched with one
+    click (``preset``: template, launcher, resource_id, experiment_id, form)."""
+
+    __tablename__ = "favourites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: What is starred: a resource's or experiment's id, a template's id, a folder's
+    #: "<resource id>:<path>"; a preset's own random key.
+    target: Mapped[str] = mapped_column(String(1100))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    preset: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "kind", "target"),)
+
+
+class Notification(Base):
+    """A message in a user's notification centre (a session warning, a share, a join, an
+    extension decision, an announcement, a quota warning)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: What it is about, for the front end to open ({"session": id}, {"experiment": id}).
+    subject: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+
+
+class Announcement(Base):
+    """A banner an administrator scheduled for every user from ``starts_at`` to
+    ``ends_at`` (also e-mailed when ``email``; ``emailed_at`` once sent)."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16), default="info")
+    starts_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    email: Mapped[bool] = mapped_column(Boolean, default=False)
+    emailed_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TemplateSwitch(Base):
+    """An administrator turned an app template off (or on again) in the console: a
+    disabled template is not offered and cannot be launched; running sessions go on."""
+
+    __tablename__ = "template_switches"
+
+    template_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -3,6 +3,7 @@ import type { Role } from '../../api/types'
 
 export const ROLE_OPTIONS: readonly { value: Role; label: string }[] = [
   { value: 'user', label: 'User' },
+  { value: 'staff', label: 'Staff' },
   { value: 'guest', label: 'Guest' },
   { value: 'admin', label: 'Administrator' },
 ]
