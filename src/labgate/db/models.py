@@ -678,7 +678,9 @@ class Experiment(Base):
         back_populates="experiment", cascade="all, delete-orphan", lazy="selectin"
     )
     locations: Mapped[list[ExperimentLocation]] = relationship(
-        back_populates="experiment", cascade="all, delete-orphan", lazy="selectin",
+        back_populates="experiment",
+        cascade="all, delete-orphan",
+        lazy="selectin",
         order_by="ExperimentLocation.position",
     )
 
@@ -783,9 +785,7 @@ class SessionUsage(Base):
     experiment_id: Mapped[int | None] = mapped_column(
         ForeignKey("experiments.id", ondelete="SET NULL"), index=True
     )
-    resource_id: Mapped[int | None] = mapped_column(
-        ForeignKey("resources.id", ondelete="SET NULL")
-    )
+    resource_id: Mapped[int | None] = mapped_column(ForeignKey("resources.id", ondelete="SET NULL"))
     template: Mapped[str] = mapped_column(String(64), default="")
     launcher: Mapped[str] = mapped_column(String(32), default="")
     cores: Mapped[int] = mapped_column(Integer, default=1)
