@@ -1,0 +1,1 @@
+"""Experiments (proposals): their members, their data on resources, their dates."""
