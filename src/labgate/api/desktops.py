@@ -16,7 +16,6 @@ from fastapi import APIRouter, WebSocket
 
 from labgate.api.deps import get_state
 from labgate.auth.authentication import authenticate_websocket
-from labgate.auth.policy import Action, SessionRole
 from labgate.desktops.access import desktop_access
 from labgate.desktops.bridge import refuse, serve_desktop
 from labgate.errors import LabgateError
@@ -36,16 +35,12 @@ async def desktop(websocket: WebSocket, session_id: str) -> None:
         await refuse(websocket, 4000 + exc.status, exc.code)
         return
     route = access.route
-    owner = access.role is SessionRole.OWNER
-    # Closed when the caller's login ends or their share does (labgate.auth.live_sockets);
-    # the owner's also when they lose the resource.
-    state.live_sockets.register(
+    state.live_sockets.register_session_use(
         principal,
-        Action.USE_SESSION,
-        resource_id=route.plan.resource_id if owner else None,
-        owner_id=route.user_id if owner else None,
+        access.role,
         session_id=route.session_id,
-        session_role=access.role,
+        owner_id=route.user_id,
+        resource_id=route.plan.resource_id,
     )
     # A shared user watching or working in it is connected (the owner sees who, and hears
     # of joins).

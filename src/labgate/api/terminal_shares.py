@@ -83,16 +83,12 @@ async def terminal(
         return
     route = access.route
     await websocket.accept()
-    owner = access.role is SessionRole.OWNER
-    # Closed when the caller's login ends or their share does (labgate.auth.live_sockets);
-    # the owner's also when they lose the resource.
-    state.live_sockets.register(
+    state.live_sockets.register_session_use(
         principal,
-        Action.USE_SESSION,
-        resource_id=route.plan.resource_id if owner else None,
-        owner_id=route.user_id if owner else None,
+        access.role,
         session_id=route.session_id,
-        session_role=access.role,
+        owner_id=route.user_id,
+        resource_id=route.plan.resource_id,
     )
     try:
         agent = await state.connections.agent(route.plan)

@@ -173,6 +173,28 @@ class LiveSockets:
         )
         self._open.add(watch)
 
+    def register_session_use(
+        self,
+        principal: Principal,
+        role: SessionRole,
+        *,
+        session_id: str,
+        owner_id: int,
+        resource_id: int,
+    ) -> None:
+        """The current WebSocket was accepted into a session (an app's, a desktop, a
+        shared terminal) for ``principal`` in ``role``: it ends when their login or their
+        share does; the owner's also when they lose the session's resource."""
+        owner = role is SessionRole.OWNER
+        self.register(
+            principal,
+            Action.USE_SESSION,
+            resource_id=resource_id if owner else None,
+            owner_id=owner_id if owner else None,
+            session_id=session_id,
+            session_role=role,
+        )
+
     def count(self) -> int:
         return len(self._open)
 

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from labgate.auth.authentication import authenticate, authenticate_login, expected_origin
 from labgate.auth.cookies import session_cookie
 from labgate.auth.live_sockets import note_use
-from labgate.auth.policy import Action, SessionRole
+from labgate.auth.policy import SessionRole
 from labgate.auth.principal import Principal
 from labgate.auth.secrets import digest
 from labgate.auth.tokens import is_labgate_authorization
@@ -373,18 +373,14 @@ class SessionProxy:
         pool = self.state.routes.pool(route)
         self.state.activity.note(route.session_id)
         presence = self.state.presence
-        owner = role is SessionRole.OWNER
         try:
             if scope["type"] == "websocket":
-                # Closed when the caller's credential ends, or their share
-                # (labgate.auth.live_sockets); the owner's also when they lose the resource.
-                self.state.live_sockets.register(
+                self.state.live_sockets.register_session_use(
                     principal,
-                    Action.USE_SESSION,
-                    resource_id=route.plan.resource_id if owner else None,
-                    owner_id=route.user_id if owner else None,
+                    role,
                     session_id=route.session_id,
-                    session_role=role,
+                    owner_id=route.user_id,
+                    resource_id=route.plan.resource_id,
                 )
                 with presence.connected(route.session_id, route.user_id, principal, role):
                     await relay_websocket(
