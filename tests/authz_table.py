@@ -308,6 +308,11 @@ TABLE: dict[tuple[str, str], Row] = {
     ("PUT", API + "/groups/{name}/members/{username}"): admins_only(),
     ("DELETE", API + "/groups/{name}/members/{username}"): admins_only(fresh={"name"}),
     ("GET", API + "/audit"): admins_only(),
+    ("GET", API + "/admin/app-templates"): admins_only(),
+    ("PUT", API + "/admin/app-templates/{template_id}"): admins_only(
+        request=_json({"enabled": True}), values={"template_id": "webapp"}
+    ),
+    ("GET", API + "/admin/shared-resources"): admins_only(),
     ("GET", API + "/session-extensions"): admins_only(),
     ("POST", API + "/session-extensions/{extension_id}"): admins_only(
         request=_json({"grant": False}), fresh={"extension_id"}

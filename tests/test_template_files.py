@@ -14,7 +14,7 @@ from labgate.cli.main import cli
 from labgate.errors import ConfigurationError
 from labgate.launching.template import Placeholders, app_password, command_of
 from labgate.plugins.manager import Plugins
-from labgate.sessions.template_files import load_templates, templates_of
+from labgate.sessions.template_files import catalog_of, load_templates, templates_of
 from labgate.settings import Settings
 
 CODE_SERVER = """
@@ -421,3 +421,22 @@ def test_a_vnc_server_of_ones_own_is_shown_as_a_desktop(tmp_path: Path, plugins:
     shared = templates_of(plugins, tmp_path)["x11vnc"]
     assert (shared.view, shared.readiness) == ("desktop", "rfb")
     assert templates_of(plugins, tmp_path)["webapp"].readiness == "http"
+
+
+def test_the_server_leaves_out_a_refused_file_and_keeps_why(
+    tmp_path: Path, plugins: Plugins
+) -> None:
+    """The catalog the server runs with: good files in, bad ones and a second file with
+    an id already read left out, each kept with what is wrong (the console lists them)."""
+    write(tmp_path, "a.toml", 'id = "x"\ntitle = "X"\ncommand = "serve {port}"\n')
+    write(tmp_path, "b.toml", 'id = "x"\ntitle = "Y"\ncommand = "serve {port}"\n')
+    write(tmp_path, "c.toml", 'id = "y"\ntitle = "Y"\ncommand = "serve {port} {what}"\n')
+    catalog = catalog_of(plugins, tmp_path)
+    assert catalog.templates["x"].title == "X"
+    assert "y" not in catalog.templates
+    assert "jupyterlab" in catalog.templates
+    assert catalog.files == {"x": tmp_path / "a.toml"}
+    assert [r.path.name for r in catalog.refused] == ["b.toml", "c.toml"]
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    assert catalog.refused[0].message == f"App templates {a} and {b} have the same id 'x'"
+    assert "{what} is not a placeholder" in catalog.refused[1].message

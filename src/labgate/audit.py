@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -52,8 +53,11 @@ async def query(
     event: str | None = None,
     actor: str | None = None,
     target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditEvent]:
-    """Newest first; page with ``before_id`` (the smallest id of the previous page)."""
+    """Newest first; page with ``before_id`` (the smallest id of the previous page);
+    ``since`` inclusive, ``until`` exclusive."""
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if before_id is not None:
         stmt = stmt.where(AuditEvent.id < before_id)
@@ -63,4 +67,8 @@ async def query(
         stmt = stmt.where(AuditEvent.actor == actor)
     if target:
         stmt = stmt.where(AuditEvent.target == target)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)
     return list((await session.scalars(stmt)).all())

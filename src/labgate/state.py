@@ -8,6 +8,7 @@ the user's daemon there. So a restart or a second replica loses nothing.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
@@ -42,9 +43,11 @@ from labgate.sessions.presence import Joined, Presence
 from labgate.sessions.reconcile import Reconciler
 from labgate.sessions.sharing import session_access
 from labgate.sessions.support import HelpAsked
-from labgate.sessions.template_files import templates_of
+from labgate.sessions.template_files import TemplateCatalog, catalog_of
 from labgate.sessions.tokens import SessionTokens
 from labgate.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -177,10 +180,19 @@ class AppState:
         return load_bundles(self.plugins)
 
     @cached_property
+    def template_catalog(self) -> TemplateCatalog:
+        """The templates with where each came from, and the administrator's files that
+        were refused (each logged once, here)."""
+        catalog = catalog_of(self.plugins, self.settings.app_templates_dir)
+        for refused in catalog.refused:
+            log.error("%s (the file is left out)", refused.message)
+        return catalog
+
+    @cached_property
     def templates(self) -> dict[str, AppTemplate]:
         """The plug-ins' templates (labgate's own among them) and the administrator's
         (app_templates_dir)."""
-        return templates_of(self.plugins, self.settings.app_templates_dir)
+        return self.template_catalog.templates
 
     @cached_property
     def keyring(self) -> Keyring:

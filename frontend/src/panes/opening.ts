@@ -20,6 +20,11 @@ export const LAUNCHER_PANE = 'launcher'
 export const SESSIONS_PANE = 'sessions'
 export const EXTENSION_REQUESTS_PANE = 'extension-requests'
 export const USERS_PANE = 'users'
+export const GROUPS_PANE = 'groups'
+export const SHARED_RESOURCES_PANE = 'shared-resources'
+export const APP_TEMPLATES_PANE = 'app-templates'
+export const ALL_SESSIONS_PANE = 'all-sessions'
+export const AUDIT_LOG_PANE = 'audit-log'
 
 export interface FilesParams extends Record<string, unknown> {
   resourceId: number

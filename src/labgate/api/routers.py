@@ -21,7 +21,9 @@ from labgate.api import (
     resource_connect,
     resources,
     sessions,
+    shared_resources,
     sharing,
+    template_switches,
     terminal_shares,
     tokens,
     transfers,
@@ -57,5 +59,7 @@ def register_routers() -> list[APIRouter]:
             sharing,
             terminal_shares,
             events,
+            template_switches,
+            shared_resources,
         )
     ]

@@ -25,15 +25,16 @@ from labgate.db.models import (
     AppSession,
     ExtensionState,
     SessionExtension,
+    SessionState,
     User,
 )
-from labgate.errors import NotFound
+from labgate.errors import FieldProblem, NotFound, ValidationFailed
 from labgate.launching.launcher import launchable
 from labgate.launching.template import AppTemplate
 from labgate.launching.usable import usable_launchers
 from labgate.resources import catalog
 from labgate.resources.plan import plan_for
-from labgate.sessions import service, sharing
+from labgate.sessions import service, sharing, switches
 from labgate.sessions.failure_actions import FailureAction, failure_actions
 from labgate.sessions.lifecycle import Access
 from labgate.sessions.policy import idle_stop_at
@@ -263,14 +264,16 @@ class LogOut(BaseModel):
 
 
 @router.get("/app-templates", summary="What can be launched")
-async def list_templates(principal: CurrentPrincipal, state: State) -> TemplateList:
+async def list_templates(principal: CurrentPrincipal, state: State, db: Db) -> TemplateList:
+    """Not those an administrator switched off."""
     authorize(principal, Action.LIST_SESSIONS)
     launchers = sorted(n for n, x in state.plugins.launchers().items() if launchable(x))
+    disabled = await switches.disabled_templates(db)
     return TemplateList(
         templates=[
             TemplateOut(**t.describe(), launchers=launchers)
             for t in state.templates.values()
-            if t.launchable
+            if t.launchable and t.id not in disabled
         ]
     )
 
@@ -384,14 +387,31 @@ async def list_sessions(
     db: Db,
     everyone: Annotated[bool, Query(alias="all")] = False,
     live: bool = False,
+    user: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    resource_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    experiment_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    session_state: Annotated[SessionState | None, Query(alias="state")] = None,
 ) -> SessionList:
     """Newest first: the caller's own and the live ones shared with them (``my_role``
-    says which); ``all=true`` (administrators): everybody's; ``live=true``: only those
-    not ended."""
+    says which); ``all=true`` (administrators): everybody's, narrowed by ``user`` (a
+    username), ``resource_id``, ``experiment_id`` and ``state`` when given (only with
+    ``all=true``); ``live=true``: only those not ended."""
     authorize(principal, Action.LIST_SESSIONS)
     if everyone:
         authorize(principal, Action.DECIDE_EXTENSIONS)
-    rows = await service.listed(db, user_id=None if everyone else principal.user_id, live=live)
+    narrowed = service.SessionFilter(
+        username=user,
+        resource_id=resource_id,
+        experiment_id=experiment_id,
+        state=session_state,
+        live=live,
+    )
+    if not everyone and narrowed.narrows:
+        message = "These filters are for everybody's sessions: add all=true."
+        raise ValidationFailed(message, details=[FieldProblem("query.all", message)])
+    rows = await service.listed(
+        db, user_id=None if everyone else principal.user_id, narrowed=narrowed
+    )
     found = [(row, _role(principal, row)) for row in rows]
     if not everyone:
         found += await sharing.shared_with(db, state.settings, principal, limit=service.LISTED)

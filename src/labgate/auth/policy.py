@@ -71,6 +71,11 @@ class Action(Enum):
     # Taking up an invitation link (the link is the proof).
     ACCEPT_INVITATION = Rule(Scope.WRITE)
     DECIDE_EXTENSIONS = Rule(Scope.ADMIN, admin_only=True)
+    # The administration console: every app template (switched off or not, and the
+    # refused files), switching them; the shared resources with their sessions.
+    LIST_APP_TEMPLATES = Rule(Scope.READ, admin_only=True)
+    SWITCH_APP_TEMPLATES = Rule(Scope.ADMIN, admin_only=True)
+    LIST_SHARED_RESOURCES = Rule(Scope.READ, admin_only=True)
 
 
 def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:

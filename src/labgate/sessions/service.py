@@ -42,6 +42,7 @@ from labgate.launching.launcher import Launcher, launchable
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.resources import catalog
 from labgate.resources.access import check_still_allowed
+from labgate.sessions import switches
 from labgate.sessions.lifecycle import Lifecycle, Parts
 from labgate.sessions.policy import policy_for
 from labgate.sessions.tokens import SessionTokens, new_session_id
@@ -89,14 +90,43 @@ async def find(db: AsyncSession, principal: Principal, session_id: str) -> AppSe
     return row
 
 
-async def listed(db: AsyncSession, *, user_id: int | None, live: bool) -> list[AppSession]:
-    """Newest first: ``user_id``'s sessions, everybody's when None; with ``live`` only
-    those not ended."""
+@dataclass(frozen=True)
+class SessionFilter:
+    """What a list of sessions is narrowed to (None: any)."""
+
+    username: str | None = None
+    resource_id: int | None = None
+    experiment_id: int | None = None
+    state: SessionState | None = None
+    #: Only those not ended.
+    live: bool = False
+
+    @property
+    def narrows(self) -> bool:
+        """Whether it names a user, resource, experiment or state (``live`` aside)."""
+        given = (self.username, self.resource_id, self.experiment_id, self.state)
+        return any(value is not None for value in given)
+
+
+async def listed(
+    db: AsyncSession, *, user_id: int | None, narrowed: SessionFilter
+) -> list[AppSession]:
+    """Newest first: ``user_id``'s sessions, everybody's when None, as ``narrowed``."""
     query = select(AppSession).order_by(AppSession.created_at.desc()).limit(LISTED)
     if user_id is not None:
         query = query.where(AppSession.user_id == user_id)
-    if live:
+    if narrowed.live:
         query = query.where(AppSession.state.in_(LIVE_SESSION_STATES))
+    if narrowed.username is not None:
+        query = query.join(User, User.id == AppSession.user_id).where(
+            User.username == narrowed.username
+        )
+    if narrowed.resource_id is not None:
+        query = query.where(AppSession.resource_id == narrowed.resource_id)
+    if narrowed.experiment_id is not None:
+        query = query.where(AppSession.experiment_id == narrowed.experiment_id)
+    if narrowed.state is not None:
+        query = query.where(AppSession.state == narrowed.state.value)
     return list(await db.scalars(query))
 
 
@@ -198,9 +228,9 @@ async def launch(
     form: Mapping[str, Any],
 ) -> AppSession:
     """A new session in ``pending``, added to ``db`` (it is launched once committed).
-    Refused: an unknown template or launcher, or a form it does not accept (422); a
-    resource the caller may not use (404); the caller's live sessions at their role's
-    limit (409)."""
+    Refused: an unknown template or launcher, a template an administrator switched off,
+    or a form it does not accept (422); a resource the caller may not use (404); the
+    caller's live sessions at their role's limit (409)."""
     chosen = needs.templates.get(template)
     if chosen is None or not chosen.launchable:
         known = ", ".join(sorted(t.id for t in needs.templates.values() if t.launchable))
@@ -208,6 +238,7 @@ async def launch(
             f"There is no app template {template!r}. Known: {known}.",
             details=[FieldProblem("body.template", f"unknown template (known: {known})")],
         )
+    await switches.refuse_disabled(db, chosen.id, chosen.title)
     launchers = needs.plugins.launchers()
     runs_with = launchers.get(launcher)
     if runs_with is None or not launchable(runs_with):

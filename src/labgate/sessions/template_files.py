@@ -35,8 +35,9 @@ one is reported as such (:mod:`labgate.sessions.desktop`)::
 A file with a command of its own may say ``view = "desktop"`` too, for a VNC server that
 labgate does not start (its readiness check is then ``rfb``).
 
-Everything is checked when the server starts; a mistake stops it with the file's name
-and what is wrong (``labgate config check`` says the same without starting). A file
+Everything is checked when the server starts; a file with a mistake is left out, logged
+with the file's name and what is wrong, and listed in the administration console's App
+templates pane (``labgate config check`` refuses it, so a mistake is found before a start). A file
 whose ``id`` is a built-in template's replaces it (a site's own JupyterLab command).
 The activity probe and readiness check a template names (``activity``, ``readiness``;
 files and plug-ins' templates alike) must be provided by a loaded plug-in.
@@ -47,6 +48,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -331,6 +333,67 @@ def _check_probes(
     return None
 
 
+@dataclass(frozen=True)
+class RefusedFile:
+    """A template file left out, and why (the administration console lists them)."""
+
+    path: Path
+    message: str
+
+
+@dataclass(frozen=True)
+class TemplateCatalog:
+    """What can be launched, where each template came from, and the files refused."""
+
+    templates: dict[str, AppTemplate]
+    #: The file each of the directory's templates was read from, by template id.
+    files: dict[str, Path] = field(default_factory=dict)
+    refused: list[RefusedFile] = field(default_factory=list)
+
+
+def load_catalog(
+    directory: Path | None,
+    builtin: Mapping[str, AppTemplate],
+    *,
+    activity_probes: Collection[str],
+    readiness_checks: Collection[str],
+) -> TemplateCatalog:
+    """The plug-ins' templates (``builtin``), with the directory's added (or replacing
+    theirs). A plug-in's template naming an activity probe or readiness check that is
+    not among ``activity_probes`` and ``readiness_checks`` is refused (the start stops:
+    a plug-in is code); a file with any mistake, or a second file with an id already
+    read, is left out and kept in ``refused`` with what is wrong."""
+    templates = dict(builtin)
+    for template in templates.values():
+        problem = _check_probes(template, activity_probes, readiness_checks)
+        if problem is not None:
+            raise ConfigurationError(f"App template {template.id!r} of a plug-in: {problem}")
+    if directory is None:
+        return TemplateCatalog(templates)
+    if not directory.is_dir():
+        raise ConfigurationError(f"app_templates_dir {directory} is not a directory")
+    catalog = TemplateCatalog(templates)
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            template = load_template(path)
+        except ConfigurationError as exc:
+            catalog.refused.append(RefusedFile(path, exc.message))
+            continue
+        problem = _check_probes(template, activity_probes, readiness_checks)
+        if problem is not None:
+            catalog.refused.append(RefusedFile(path, f"App template {path}: {problem}"))
+        elif template.id in catalog.files:
+            message = (
+                f"App templates {catalog.files[template.id]} and {path} have the same id "
+                f"{template.id!r}"
+            )
+            catalog.refused.append(RefusedFile(path, message))
+        else:
+            catalog.files[template.id] = path
+            templates[template.id] = template
+    return catalog
+
+
 def load_templates(
     directory: Path | None,
     builtin: Mapping[str, AppTemplate],
@@ -338,31 +401,25 @@ def load_templates(
     activity_probes: Collection[str],
     readiness_checks: Collection[str],
 ) -> dict[str, AppTemplate]:
-    """The plug-ins' templates (``builtin``), with the directory's added (or replacing
-    theirs); every one naming an activity probe or readiness check that is not among
-    ``activity_probes`` and ``readiness_checks`` is refused."""
-    templates = dict(builtin)
-    for template in templates.values():
-        problem = _check_probes(template, activity_probes, readiness_checks)
-        if problem is not None:
-            raise ConfigurationError(f"App template {template.id!r} of a plug-in: {problem}")
-    if directory is None:
-        return templates
-    if not directory.is_dir():
-        raise ConfigurationError(f"app_templates_dir {directory} is not a directory")
-    seen: dict[str, Path] = {}
-    for path in sorted(directory.glob("*.toml")):
-        template = load_template(path)
-        problem = _check_probes(template, activity_probes, readiness_checks)
-        if problem is not None:
-            raise ConfigurationError(f"App template {path}: {problem}")
-        if template.id in seen:
-            raise ConfigurationError(
-                f"App templates {seen[template.id]} and {path} have the same id {template.id!r}"
-            )
-        seen[template.id] = path
-        templates[template.id] = template
-    return templates
+    """As :func:`load_catalog`, strictly: the first refused file is a ``ConfigurationError``
+    (``labgate config check`` says so)."""
+    catalog = load_catalog(
+        directory, builtin, activity_probes=activity_probes, readiness_checks=readiness_checks
+    )
+    if catalog.refused:
+        raise ConfigurationError(catalog.refused[0].message)
+    return catalog.templates
+
+
+def catalog_of(plugins: Plugins, directory: Path | None) -> TemplateCatalog:
+    """What the server offers: the loaded plug-ins' templates and the directory's, its
+    refused files left out (and kept, for the console)."""
+    return load_catalog(
+        directory,
+        plugins.app_templates(),
+        activity_probes=plugins.activity_probes().keys(),
+        readiness_checks=plugins.readiness_checks().keys(),
+    )
 
 
 def templates_of(plugins: Plugins, directory: Path | None) -> dict[str, AppTemplate]:

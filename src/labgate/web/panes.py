@@ -24,6 +24,11 @@ PANES = (
     Pane("viewer", "Viewer", in_menu=False),
     Pane("extension-requests", "Requests for more time", admin_only=True),
     Pane("users", "Users", admin_only=True),
+    Pane("groups", "Groups", admin_only=True),
+    Pane("shared-resources", "Shared resources", admin_only=True),
+    Pane("app-templates", "App templates", admin_only=True),
+    Pane("all-sessions", "All sessions", admin_only=True),
+    Pane("audit-log", "Audit log", admin_only=True),
 )
 
 
