@@ -293,6 +293,12 @@ TABLE: dict[tuple[str, str], Row] = {
         request=_json({"name": "made by the matrix", "host": "127.0.0.1", "username": "u"}),
     ),
     ("WS", API + "/events"): own_account("read"),
+    ("GET", API + "/notifications"): own_account("read"),
+    ("POST", API + "/notifications/read"): own_account("write", request=_json({"all": True})),
+    ("DELETE", API + "/notifications/{notification_id}"): owners_thing(
+        "write", lost=ALLOW, owner=ALLOW, fresh={"notification_id"}
+    ),
+    ("GET", API + "/announcements/current"): own_account("read"),
     # -- administration --------------------------------------------------------------------
     ("GET", API + "/users"): admins_only(),
     ("POST", API + "/users"): admins_only(
@@ -314,6 +320,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("GET", API + "/admin/shared-resources"): admins_only(),
     ("GET", API + "/session-extensions"): admins_only(),
+    ("GET", API + "/announcements"): admins_only(),
+    ("POST", API + "/announcements"): admins_only(
+        request=_json({"text": "matrix", "ends_at": "2999-01-01T00:00:00Z"})
+    ),
+    ("GET", API + "/announcements/{announcement_id}"): admins_only(),
+    ("PATCH", API + "/announcements/{announcement_id}"): admins_only(
+        request=_json({"text": "changed"})
+    ),
+    ("DELETE", API + "/announcements/{announcement_id}"): admins_only(fresh={"announcement_id"}),
     ("POST", API + "/session-extensions/{extension_id}"): admins_only(
         request=_json({"grant": False}), fresh={"extension_id"}
     ),

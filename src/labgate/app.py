@@ -100,6 +100,8 @@ def create_app(
         socket_watch = asyncio.create_task(state.live_sockets.run_forever())
         revoker = asyncio.create_task(state.revocation.run_forever())
         presence = asyncio.create_task(state.presence.run_forever())
+        state.delivery.start()
+        announcer = asyncio.create_task(state.announcer.run_forever())
         state.fanout.start()
         if freeze_after_start:
             gc.collect()
@@ -118,6 +120,7 @@ def create_app(
             await state.revocation.close()
             presence.cancel()
             await state.presence.close()
+            announcer.cancel()
             await state.transfers.close()  # partial copies removed while connected
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,10 +129,11 @@ def create_app(
             await state.lifecycle.close()
             await state.fanout.close()
             await state.activity.close()
+            await state.delivery.close()
             state.routes.close()
             await state.connections.close()
             cleaner.cancel()
-            for task in (cleaner, sweeper, socket_watch, revoker, presence):
+            for task in (cleaner, sweeper, socket_watch, revoker, presence, announcer):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.dispose()

@@ -1,5 +1,5 @@
 """Periodic clean-up of rows that only grow: ended login sessions, dead tokens, old audit
-events, and the used grants of app origins once they have expired.
+events, the used grants of app origins once they have expired, and old notifications.
 
 Every replica runs it; the deletes are idempotent, so running them twice is harmless.
 """
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from labgate.db.engine import Database
 from labgate.db.models import ApiToken, AuditEvent, LoginSession, RedeemedGrant
 from labgate.db.types import utcnow
+from labgate.notifications import centre
 from labgate.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Removed:
     tokens: int
     audit_events: int
     grants: int
+    notifications: int = 0
 
 
 async def _delete(db: AsyncSession, statement: Delete) -> int:
@@ -63,7 +65,8 @@ async def clean_up(db: AsyncSession, settings: Settings) -> Removed:
         events = await _delete(db, delete(AuditEvent).where(AuditEvent.at < old))
     # A used grant is remembered only while it could still be presented.
     grants = await _delete(db, delete(RedeemedGrant).where(RedeemedGrant.expires_at <= now))
-    return Removed(sessions, tokens, events, grants)
+    notifications = await centre.prune(db, settings.notification_retention_days)
+    return Removed(sessions, tokens, events, grants, notifications)
 
 
 async def run_periodically(database: Database, settings: Settings, interval: float) -> None:

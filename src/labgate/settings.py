@@ -328,27 +328,41 @@ class Settings(BaseSettings):
         "start-up and by `labgate config check`. See the admin guide.",
     )
     app_idle_minutes: int = Field(
-        120,
+        4 * 24 * 60,
         ge=0,
-        description="A session (JupyterLab, TensorBoard, ...) with no activity for this "
-        "long is stopped. Activity: any request through labgate to the app, and for "
-        "JupyterLab a busy kernel. 0: never.",
+        description="A user's session (JupyterLab, TensorBoard, ...) with no activity for "
+        "this long is stopped (four days, as VISA). Activity: any request through labgate "
+        "to the app, and for JupyterLab a busy kernel. 0: never.",
+    )
+    app_staff_idle_minutes: int = Field(
+        8 * 24 * 60,
+        ge=0,
+        description="`app_idle_minutes` for staff and administrators (eight days).",
     )
     app_guest_idle_minutes: int = Field(
         30, ge=0, description="`app_idle_minutes` for guest accounts."
     )
     app_max_hours: int = Field(
-        24 * 7,
+        14 * 24,
         ge=0,
-        description="The longest a session may run, however busy, before it is stopped "
-        "(unless extended). Batch jobs also end at their time limit. 0: no limit.",
+        description="The longest a user's session may run, however busy, before it is "
+        "stopped unless extended (14 days, as VISA). Batch jobs also end at their time "
+        "limit. 0: no limit.",
+    )
+    app_staff_max_hours: int = Field(
+        60 * 24,
+        ge=0,
+        description="`app_max_hours` for staff and administrators (60 days).",
     )
     app_guest_max_hours: int = Field(8, ge=0, description="`app_max_hours` for guests.")
-    app_warning_minutes: int = Field(
-        15,
-        ge=1,
+    app_warnings_minutes: list[int] = Field(
+        [24 * 60, 60],
+        max_length=5,
         description="How long before an idle or time-limited session is stopped its "
-        "owner is warned (in the workspace, and by e-mail when `smtp_host` is set).",
+        "owner is warned, once per entry (a day, and again an hour before): in the "
+        "workspace, in the notification centre, and by e-mail when `smtp_host` is set "
+        "and the owner wants it. A session whose stop is nearer than a warning's lead "
+        "gets only the later warnings. Empty: no warnings.",
     )
     app_extension_hours: int = Field(
         8,
@@ -470,6 +484,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Finished copy and move jobs stay listed this long.",
     )
+    notification_retention_days: int = Field(
+        90,
+        ge=1,
+        description="Notifications (session warnings, shares, joins, extension decisions, "
+        "announcements) older than this many days are deleted, read or not.",
+    )
+    announcement_check_seconds: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="How often each replica looks for announcements whose start or end "
+        "has come, to show or hide their banner in every tab and send their e-mail.",
+    )
     metrics_public: bool = Field(
         False,
         description="Serve /metrics to anyone. Otherwise only loopback clients and "
@@ -522,6 +549,13 @@ class Settings(BaseSettings):
     @classmethod
     def _check_host_rules(cls, value: list[str]) -> list[str]:
         return [str(rule) for rule in parse_host_rules(value)]
+
+    @field_validator("app_warnings_minutes")
+    @classmethod
+    def _check_warnings(cls, value: list[int]) -> list[int]:
+        if any(minutes < 1 for minutes in value):
+            raise ValueError("app_warnings_minutes: each entry is a number of minutes >= 1")
+        return sorted(set(value), reverse=True)  # earliest warning first
 
     @field_validator("support_group")
     @classmethod

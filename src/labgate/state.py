@@ -25,6 +25,8 @@ from labgate.db.models import Resource
 from labgate.fanout import Fanout
 from labgate.http.metrics import Metrics
 from labgate.launching.template import AppTemplate
+from labgate.notifications.announcements import EVERYONE, Announcer
+from labgate.notifications.delivery import Delivery
 from labgate.plugins.bundles import LoadedBundle, load_bundles
 from labgate.plugins.manager import Plugins
 from labgate.proxy.origins import AppOrigins
@@ -39,6 +41,7 @@ from labgate.resources.status import Hub, StatusHub
 from labgate.resources.transfers import TransferRunner
 from labgate.sessions.activity import ActivityRecorder
 from labgate.sessions.lifecycle import Lifecycle, SessionChanged
+from labgate.sessions.mail import send_mail
 from labgate.sessions.presence import Joined, Presence
 from labgate.sessions.reconcile import Reconciler
 from labgate.sessions.sharing import session_access
@@ -102,7 +105,7 @@ class AppState:
 
     @cached_property
     def activity(self) -> ActivityRecorder:
-        return ActivityRecorder(self.database)
+        return ActivityRecorder(self.database, self.settings)
 
     @cached_property
     def lifecycle(self) -> Lifecycle:
@@ -120,6 +123,40 @@ class AppState:
         return Hub()
 
     @cached_property
+    def notifications(self) -> Hub[int]:
+        """New notifications (their ids), to their users' tabs."""
+        return Hub()
+
+    @cached_property
+    def delivery(self) -> Delivery:
+        """Committed notifications, to the users' tabs and (when wanted) by e-mail."""
+
+        async def mail(to: str, subject: str, text: str) -> bool:
+            return await send_mail(self.settings, to, subject, text)
+
+        return Delivery(self.database, self.notifications.put, mail)
+
+    @cached_property
+    def announcements(self) -> Hub[int]:
+        """ "Read the current announcements again", to every tab (under ``EVERYONE``)."""
+        return Hub()
+
+    @cached_property
+    def announcer(self) -> Announcer:
+        """Sends out announcements whose start came, and tells this replica's tabs when
+        the current ones change."""
+
+        async def mail(to: str, subject: str, text: str) -> bool:
+            return await send_mail(self.settings, to, subject, text)
+
+        return Announcer(
+            self.database,
+            self.settings,
+            lambda: self.announcements.deliver(EVERYONE, 0),
+            mail,
+        )
+
+    @cached_property
     def reconciler(self) -> Reconciler:
         """Checks the live sessions (alive? idle? time up?) every app_reconcile_seconds."""
         return Reconciler(self.lifecycle)
@@ -135,7 +172,8 @@ class AppState:
         and to their proxies, which forget where the session's URL led (and who may use
         it); joins of shared sessions, to their owners' tabs; requests for help, to the
         support staff's tabs; requests for more time
-        asked or decided, to their administrators' tabs."""
+        asked or decided, to their administrators' tabs; new notifications, to their
+        users' tabs; changed announcements, to every tab."""
         fanout = Fanout(self.database)
 
         def changed_elsewhere(user_id: int, session_id: str) -> None:
@@ -170,6 +208,22 @@ class AppState:
             encode=str,
             receive=lambda user_id, extension_id: self.lifecycle.requests.deliver(
                 user_id, int(extension_id)
+            ),
+        )
+        fanout.share(
+            "notification",
+            self.notifications,
+            encode=str,
+            receive=lambda user_id, notification_id: self.notifications.deliver(
+                user_id, int(notification_id)
+            ),
+        )
+        fanout.share(
+            "announcement",
+            self.announcements,
+            encode=str,
+            receive=lambda user_id, announcement_id: self.announcements.deliver(
+                user_id, int(announcement_id)
             ),
         )
         return fanout

@@ -42,6 +42,8 @@ def server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
         **plugin_environment(site),
         "LABGATE_APP_RECONCILE_SECONDS": "2",
         "LABGATE_APP_IDLE_MINUTES": "60",
+        # The administrator owns the sessions here: staff limits apply to them.
+        "LABGATE_APP_STAFF_IDLE_MINUTES": "60",
     }
     with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env) as running:
         yield running

@@ -45,7 +45,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         "LABGATE_APP_RECONCILE_SECONDS": "2",
         "LABGATE_APP_START_TIMEOUT_SECONDS": "10",
         "LABGATE_APP_IDLE_MINUTES": "60",
-        "LABGATE_APP_WARNING_MINUTES": "10",
+        # The administrator owns the sessions here: staff limits apply to them.
+        "LABGATE_APP_STAFF_IDLE_MINUTES": "60",
+        "LABGATE_APP_WARNINGS_MINUTES": "[10]",
     }
     with labgate_server(tmp_path_factory.mktemp("labgate"), ADMIN_PASSWORD, env=env) as running:
         yield running

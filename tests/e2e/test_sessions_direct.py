@@ -73,8 +73,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterat
         "LABGATE_APP_TEMPLATES_DIR": str(templates),
         "LABGATE_APP_RECONCILE_SECONDS": "1",
         "LABGATE_APP_START_TIMEOUT_SECONDS": "8",
-        "LABGATE_APP_WARNING_MINUTES": "10",
+        "LABGATE_APP_WARNINGS_MINUTES": "[10]",
         "LABGATE_APP_IDLE_MINUTES": "60",
+        # The administrator owns the sessions here: staff limits apply to them.
+        "LABGATE_APP_STAFF_IDLE_MINUTES": "60",
         "LABGATE_SMTP_HOST": mail.host,
         "LABGATE_SMTP_PORT": str(mail.port),
     }

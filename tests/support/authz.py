@@ -41,13 +41,14 @@ from labgate.auth.principal import Scope
 from labgate.auth.sessions import create_session
 from labgate.auth.tokens import create_token
 from labgate.db.engine import Database
-from labgate.db.models import AppSession as AppSessionRow
 from labgate.db.models import (
+    Announcement,
     AuthMethod,
     ExtensionState,
     Group,
     HostKey,
     Membership,
+    Notification,
     Role,
     SessionExtension,
     SessionState,
@@ -59,6 +60,7 @@ from labgate.db.models import (
     Upload,
     User,
 )
+from labgate.db.models import AppSession as AppSessionRow
 from labgate.db.types import utcnow
 from labgate.proxy.origins import CONFIRM_PATH, ENTER_PATH, SIGN_IN_PATH
 from labgate.proxy.routes import PREFIX
@@ -170,6 +172,8 @@ class Thing(StrEnum):
     GROUP = "group"
     APP_PATH = "app_path"
     FILE = "file"  # a static file
+    NOTIFICATION = "notification"  # in the subject's notification centre
+    ANNOUNCEMENT = "announcement"
 
 
 # Which thing a path parameter names, unless the table's row says otherwise.
@@ -188,6 +192,8 @@ PARAMETER_THINGS: Mapping[str, Thing] = {
     "username": Thing.USER,
     "name": Thing.GROUP,
     "path": Thing.APP_PATH,
+    "notification_id": Thing.NOTIFICATION,
+    "announcement_id": Thing.ANNOUNCEMENT,
 }
 
 
@@ -524,6 +530,20 @@ class World:
             return "lab/api/status"
         if thing is Thing.FILE:
             return "no-such-file.js"
+        if thing is Thing.NOTIFICATION:
+            async with self.database.session() as db:
+                note = Notification(user_id=owner_id, kind="share", title=f"matrix {n}")
+                db.add(note)
+                await db.flush()
+                return str(note.id)
+        if thing is Thing.ANNOUNCEMENT:
+            async with self.database.session() as db:
+                announcement = Announcement(
+                    text=f"matrix {n}", ends_at=utcnow() + timedelta(hours=1)
+                )
+                db.add(announcement)
+                await db.flush()
+                return str(announcement.id)
         raise AssertionError(f"the matrix cannot make a {thing}")
 
     async def _resource(self, owner_id: int, n: int, *, shared: bool) -> int:

@@ -3,7 +3,9 @@ of their copy and move jobs run by this replica, changes of their sessions and o
 shared with them made by any replica (``session_changed``: read the session again),
 someone joining a session they shared (``session_joined``), for support staff an owner
 asking them for help (``help_asked``), for administrators the requests
-for more time asked or decided anywhere (``extension_requests``: read the list again), and
+for more time asked or decided anywhere (``extension_requests``: read the list again), a
+new notification of theirs (``notification``, with its ``id``: read the list again), a
+change of the announcements shown (``announcements``: read the current ones again), and
 ``resync`` (read everything again) when news from the other replicas may have been missed
 (``labgate.fanout``)."""
 
@@ -23,6 +25,7 @@ from labgate.api.resources import StatusOut
 from labgate.api.transfers import TransferOut
 from labgate.auth.policy import Action
 from labgate.db.models import Role, User
+from labgate.notifications.announcements import EVERYONE
 from labgate.resources import catalog
 from labgate.resources.status import Status
 from labgate.sessions.lifecycle import ADMINS
@@ -67,6 +70,8 @@ async def events(websocket: WebSocket) -> None:
         state.presence.joins.subscribe(principal.user_id) as joins,
         state.help_asked.subscribe(principal.user_id) as help_asked,
         state.lifecycle.requests.subscribe(ADMINS if principal.is_admin else NOBODY) as requests,
+        state.notifications.subscribe(principal.user_id) as notifications,
+        state.announcements.subscribe(EVERYONE) as announced,
     ):
         async with state.database.read() as db:
             resources = await catalog.visible_resources(db, principal, state.settings)
@@ -89,6 +94,10 @@ async def events(websocket: WebSocket) -> None:
             asyncio.create_task(_forward(joins, outbox, lambda joined: joined.event())),
             asyncio.create_task(_forward(help_asked, outbox, lambda asked: asked.event())),
             asyncio.create_task(_tell_administrator(state, principal.user_id, requests, outbox)),
+            asyncio.create_task(
+                _forward(notifications, outbox, lambda id_: {"type": "notification", "id": id_})
+            ),
+            asyncio.create_task(_forward(announced, outbox, lambda _: {"type": "announcements"})),
         ]
         # The browser sends nothing; reading notices when it leaves.
         leaving = asyncio.create_task(_until_closed(websocket))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from labgate.api import (
+    announcements,
     app_setup,
     archives,
     audit,
@@ -16,6 +17,7 @@ from labgate.api import (
     groups,
     keys,
     meta,
+    notifications,
     preferences,
     processes,
     resource_connect,
@@ -58,6 +60,8 @@ def register_routers() -> list[APIRouter]:
             desktops,
             sharing,
             terminal_shares,
+            notifications,
+            announcements,
             events,
             template_switches,
             shared_resources,

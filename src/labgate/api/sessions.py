@@ -198,9 +198,14 @@ class SessionOut(BaseModel):
     idle_minutes: int
     #: When idle clean-up will stop it if nothing happens (null: never).
     idle_stop_at: datetime | None
+    #: The same as ``idle_stop_at``, under the name the session's details use.
+    idle_deadline: datetime | None = None
     #: The end of its lifetime or time limit (null: none).
     ends_at: datetime | None
+    #: When its owner was last warned that it will be stopped (null: not for the
+    #: current deadline), and how many of the warnings (``app_warnings_minutes``) were sent.
     warned_at: datetime | None
+    warnings_sent: int = 0
     #: The launch form as filled in (empty for others than its owner and administrators:
     #: its environment lines and command may hold the owner's secrets).
     form: dict[str, Any]
@@ -246,8 +251,10 @@ class SessionOut(BaseModel):
             last_activity_at=row.last_activity_at,
             idle_minutes=row.idle_minutes,
             idle_stop_at=idle_stop,
+            idle_deadline=idle_stop,
             ends_at=row.ends_at,
             warned_at=row.warned_at,
+            warnings_sent=row.warnings_sent or 0,
             form=dict(row.form),
             extension=ExtensionOut.of(extension) if extension else None,
             actions=failure_actions(row, template),

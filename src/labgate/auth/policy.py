@@ -76,6 +76,12 @@ class Action(Enum):
     LIST_APP_TEMPLATES = Rule(Scope.READ, admin_only=True)
     SWITCH_APP_TEMPLATES = Rule(Scope.ADMIN, admin_only=True)
     LIST_SHARED_RESOURCES = Rule(Scope.READ, admin_only=True)
+    # One's own notification centre: reading it, marking read and deleting.
+    READ_NOTIFICATIONS = Rule(Scope.READ)
+    MANAGE_NOTIFICATIONS = Rule(Scope.WRITE)
+    # The announcements shown now: every logged-in user; scheduling them: administrators.
+    READ_ANNOUNCEMENTS = Rule(Scope.READ)
+    MANAGE_ANNOUNCEMENTS = Rule(Scope.ADMIN, admin_only=True)
 
 
 def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:

@@ -29,28 +29,21 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from labgate import audit, preferences
+from labgate import audit
 from labgate.auth.policy import SessionRole
 from labgate.auth.principal import Principal
 from labgate.db.engine import Database
 from labgate.db.models import AppSession, SharePresence, User
 from labgate.db.types import utcnow
+from labgate.notifications.centre import notify
+from labgate.notifications.kinds import JOIN
 from labgate.resources.status import Hub
-from labgate.sessions.mail import send_mail
 from labgate.settings import Settings
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 10.0
 STALE_SECONDS = 30.0
-NOTIFY_BY_EMAIL = "sharing.notify_joins_by_email"
-
-preferences.register(
-    NOTIFY_BY_EMAIL,
-    bool,
-    False,
-    "E-mail me when someone joins a session I shared (the workspace always tells).",
-)
 
 
 @dataclass(frozen=True)
@@ -147,7 +140,6 @@ class Presence:
             return
         if joined is not None:
             self.joins.put(owner_id, joined)
-            await self._mail(joined)
 
     async def _write_arrival(
         self, session_id: str, owner_id: int, principal: Principal, role: str
@@ -167,6 +159,18 @@ class Presence:
             if already is not None:
                 return None
             user = await db.get(User, principal.user_id)
+            title = await db.scalar(select(AppSession.title).where(AppSession.id == session_id))
+            who = (user.display_name if user is not None else "") or principal.username
+            await notify(
+                db,
+                owner_id,
+                JOIN,
+                f"{who} joined your session {title}",
+                f"{who} ({principal.username}) joined your session {title!r} as {role}. You "
+                "see who has access and who is connected in the session's sharing dialog, "
+                "and can revoke access there.",
+                {"session": session_id, "sharing": True},
+            )
             support = role == SessionRole.SUPPORT.value
             audit.record(
                 db,
@@ -183,25 +187,6 @@ class Presence:
                 user.display_name if user is not None else "",
                 role,
             )
-
-    async def _mail(self, joined: Joined) -> None:
-        async with self.database.read() as db:
-            owner = await db.get(User, joined.owner_id)
-            wished = (await preferences.load(db, joined.owner_id)).get(NOTIFY_BY_EMAIL)
-            title = await db.scalar(
-                select(AppSession.title).where(AppSession.id == joined.session_id)
-            )
-        if owner is None or not owner.email or not wished:
-            return
-        who = joined.display_name or joined.username
-        await send_mail(
-            self.settings,
-            owner.email,
-            f"{who} joined your session {title}",
-            f"{who} ({joined.username}) joined your session {title!r} as {joined.role}.\n\n"
-            "You see who has access and who is connected in the session's sharing dialog "
-            "in labgate, and can revoke access there.\n",
-        )
 
     async def run_forever(self) -> None:
         while True:

@@ -4,8 +4,9 @@ session that no one is launching, and brings the database and reality into agree
 A launch whose driver went away (its replica died) is carried on from the saved state; a
 session left ``stopping`` is stopped again; for a running one: does its app still run
 (else: failed, with why), how long has it been idle (the proxy's traffic, and for
-JupyterLab busy kernels), is its time up? Its owner is warned ``app_warning_minutes``
-before it is stopped.
+JupyterLab busy kernels), is its time up? Its owner is warned before it is stopped, once
+per entry of ``app_warnings_minutes`` (a day and an hour before): in the workspace, and
+by a notification of kind ``session_warning`` (e-mailed when they want it).
 
 One user cannot hold up the others' sessions. Sessions are checked side by side, at most
 ``app_reconcile_concurrency`` at once, each check within ``app_check_timeout_seconds``
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from sqlalchemy import select
@@ -31,10 +32,11 @@ from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 from labgate.launching.diagnosis import explain
 from labgate.launching.launcher import Endpoint
+from labgate.notifications.centre import notify
+from labgate.notifications.kinds import SESSION_WARNING
 from labgate.sessions import probes
 from labgate.sessions.lifecycle import Access, Lifecycle, Snapshot
-from labgate.sessions.mail import send_mail
-from labgate.sessions.policy import idle_stop_at
+from labgate.sessions.policy import idle_stop_at, warning_due, warnings_kept
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +201,17 @@ class Reconciler:
             newer = now if said.busy else said.last_activity
             if newer is not None and newer > last:
                 last = newer
-                await lifecycle.save(row, last_activity_at=last, warned_at=None)
-        await self._enforce_limits(snap, now, last)
+                if warnings_kept(row.ends_at, now, self.settings):
+                    await lifecycle.save(row, last_activity_at=last)
+                else:
+                    await lifecycle.save(
+                        row, last_activity_at=last, warned_at=None, warnings_sent=0
+                    )
+        await self.enforce_limits(snap, now, last)
 
-    async def _enforce_limits(self, snap: Snapshot, now: datetime, last: datetime) -> None:
+    async def enforce_limits(self, snap: Snapshot, now: datetime, last: datetime) -> None:
+        """Stop the session if its idle limit or lifetime is up at ``now`` (it was last
+        used at ``last``), or warn its owner when a warning is due."""
         lifecycle = self.lifecycle
         row = snap.row
         idle_at = idle_stop_at(last, row.idle_minutes)
@@ -218,15 +227,32 @@ class Reconciler:
             else:
                 await lifecycle.stop(row.id, "its time was up", SessionState.EXPIRED)
             return
-        warning = timedelta(minutes=self.settings.app_warning_minutes)
-        if now >= stop_at - warning and row.warned_at is None:
-            minutes = max(1, round((stop_at - now).total_seconds() / 60))
-            cause = "without activity" if why == "idle" else "at the end of its time"
-            text = (
-                f"{row.title} on {snap.resource_name} will be stopped in about {minutes} "
-                f"minutes {cause}. Use it, or extend it in labgate, to keep it."
+        due = warning_due(now, stop_at, self.settings.app_warnings_minutes, row.warnings_sent)
+        if due is None:
+            return
+        minutes = max(1, round((stop_at - now).total_seconds() / 60))
+        cause = "without activity" if why == "idle" else "at the end of its time"
+        text = (
+            f"{row.title} on {snap.resource_name} will be stopped in {_duration(minutes)} "
+            f"{cause}. Use it, or extend it in labgate, to keep it."
+        )
+        if not await lifecycle.progress(
+            row, text, if_state=row.state, warned_at=now, warnings_sent=due + 1
+        ):
+            return  # stopped meanwhile
+        async with self._database.session() as db:
+            await notify(
+                db,
+                row.user_id,
+                SESSION_WARNING,
+                f"labgate: {row.title} will be stopped soon",
+                text,
+                {"session": row.id},
             )
-            await lifecycle.progress(row, text, warned_at=now)
-            await send_mail(
-                self.settings, snap.email, f"labgate: {row.title} will be stopped soon", text
-            )
+
+
+def _duration(minutes: int) -> str:
+    """About how long, in words ("about 23 hours", "about 5 minutes")."""
+    if minutes >= 120:
+        return f"about {round(minutes / 60)} hours"
+    return f"about {minutes} minutes"

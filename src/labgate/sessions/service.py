@@ -40,6 +40,8 @@ from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, Valid
 from labgate.launchers.terminal import NAME as TERMINAL_LAUNCHER
 from labgate.launching.launcher import Launcher, launchable
 from labgate.launching.template import AppTemplate, validate_form
+from labgate.notifications.centre import notify
+from labgate.notifications.kinds import EXTENSION
 from labgate.resources import catalog
 from labgate.resources.access import check_still_allowed
 from labgate.sessions import switches
@@ -419,6 +421,7 @@ def grant(row: AppSession, hours: int, now: datetime, launchers: Mapping[str, La
     loaded plug-ins', which say which the session's is)."""
     row.last_activity_at = now
     row.warned_at = None
+    row.warnings_sent = 0
     launcher = launchers.get(row.launcher)
     if row.ends_at is not None and launcher is not None and not launcher.batch:
         row.ends_at = max(row.ends_at, now) + timedelta(hours=hours)
@@ -473,4 +476,14 @@ async def decide(
     if row is not None and granted and row.state in LIVE_SESSION_STATES:
         await check_owner_access(db, settings, row)
         grant(row, extension.granted_hours or extension.hours, now, launchers)
+    if row is not None:
+        if granted:
+            given = extension.granted_hours or extension.hours
+            title = f"You got {given} more hours for {row.title}"
+        else:
+            title = f"Your request for more time for {row.title} was refused"
+        body = f"An administrator decided on your request for {extension.hours} more hours."
+        if answer:
+            body += f" Their answer: {answer}"
+        await notify(db, row.user_id, EXTENSION, title, body, {"session": row.id})
     return Decision(extension, row)

@@ -34,6 +34,8 @@ from labgate.db.models import (
 )
 from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from labgate.launching.template import AppTemplate
+from labgate.notifications.centre import notify
+from labgate.notifications.kinds import SHARE
 from labgate.settings import Settings
 
 
@@ -293,6 +295,19 @@ async def add_share(
         group=group.name if group is not None else None,
         role=role.value,
     )
+    who = principal.username
+    for user_id in await recipients(db, [share]):
+        if user_id != row.user_id:
+            await notify(
+                db,
+                user_id,
+                SHARE,
+                f"{who} shared {row.title} with you",
+                f"{who} shared the session {row.title!r} with you as {role.value}"
+                + (f" (through the group {group.name})" if group is not None else "")
+                + ". Open it from your Sessions pane.",
+                {"session": row.id},
+            )
     return share
 
 
