@@ -466,7 +466,25 @@ export interface HelpAskedEvent {
   message: string
 }
 
-export type ServerEvent = ResourceStatusEvent | SessionChangedEvent | ExtensionRequestsEvent | SessionJoinedEvent | HelpAskedEvent
+/** A notification was added to the user's centre (read the list again; api/notifications.ts). */
+export interface NotificationEvent {
+  type: 'notification'
+  id: number
+}
+
+/** The announcements shown changed (one posted, changed, deleted, began or ended). */
+export interface AnnouncementsEvent {
+  type: 'announcements'
+}
+
+export type ServerEvent =
+  | ResourceStatusEvent
+  | SessionChangedEvent
+  | ExtensionRequestsEvent
+  | SessionJoinedEvent
+  | HelpAskedEvent
+  | NotificationEvent
+  | AnnouncementsEvent
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -105,8 +105,12 @@ export interface AppSession {
   last_activity_at: string
   idle_minutes: number
   idle_stop_at: string | null
+  /** The same as idle_stop_at (the session's details call it the idle deadline). */
+  idle_deadline?: string | null
   ends_at: string | null
   warned_at: string | null
+  /** How many of the stop warnings (a day and an hour before) were sent for the current deadline. */
+  warnings_sent?: number
   form: Record<string, unknown>
   extension: Extension | null
   /** The ways on that a failed session offers, a button each (see panes/apps/failureActions.ts). */

@@ -166,6 +166,12 @@ export function createEventsStore(overrides: Partial<EventsDeps> = {}): EventsSt
       } else if (frame?.type === 'extension_requests') {
         const ev: ServerEvent = { type: 'extension_requests' }
         for (const listener of [...eventListeners]) listener(ev)
+      } else if (frame?.type === 'notification' && typeof frame.id === 'number') {
+        const ev: ServerEvent = { type: 'notification', id: frame.id }
+        for (const listener of [...eventListeners]) listener(ev)
+      } else if (frame?.type === 'announcements') {
+        const ev: ServerEvent = { type: 'announcements' }
+        for (const listener of [...eventListeners]) listener(ev)
       } else if (frame?.type === 'resync') {
         // The server may have missed news from its other replicas: read everything again.
         for (const listener of [...reconnectListeners]) listener()

@@ -29,6 +29,7 @@ PANES = (
     Pane("app-templates", "App templates", admin_only=True),
     Pane("all-sessions", "All sessions", admin_only=True),
     Pane("audit-log", "Audit log", admin_only=True),
+    Pane("announcements", "Announcements", admin_only=True),
 )
 
 

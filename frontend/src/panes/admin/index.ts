@@ -6,6 +6,7 @@ import { defineAsyncComponent } from 'vue'
 import { icons } from '../../ui/icons'
 import {
   ALL_SESSIONS_PANE,
+  ANNOUNCEMENTS_PANE,
   APP_TEMPLATES_PANE,
   AUDIT_LOG_PANE,
   EXTENSION_REQUESTS_PANE,
@@ -68,5 +69,13 @@ registerPane({
   title: 'Audit log',
   component: defineAsyncComponent(() => import('./AuditLogPane.vue')),
   icon: icons.fileText,
+  adminOnly: true,
+})
+
+registerPane({
+  kind: ANNOUNCEMENTS_PANE,
+  title: 'Announcements',
+  component: defineAsyncComponent(() => import('./AnnouncementsPane.vue')),
+  icon: icons.megaphone,
   adminOnly: true,
 })
