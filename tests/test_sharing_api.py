@@ -124,8 +124,13 @@ async def test_a_session_shared_with_a_user_is_in_their_list(
     assert webapp not in await listed(carol)
     assert (await carol.get(f"/api/v1/sessions/{webapp}")).status_code == 404
 
+    # Bob's notification centre has it (once: the refused second share adds nothing).
     again = await share(olga, webapp, user="bob", role="guest")
     assert again.status_code == 409
+    [note] = (await bob.get("/api/v1/notifications")).json()["notifications"]
+    assert (note["kind"], note["subject"]) == ("share", {"session": webapp})
+    assert note["title"].startswith("olga shared ")
+    assert (await carol.get("/api/v1/notifications")).json()["notifications"] == []
     [event] = await audited(database, "session_shared")
     assert (event.actor, event.target, event.detail["user"]) == ("olga", webapp, "bob")
 
@@ -200,6 +205,9 @@ async def test_a_group_share_follows_the_group_s_members(
     assert made.status_code == 201, made.text
     assert made.json()["group"]["name"] == "lab"
     assert (await listed(bob))[webapp]["my_role"] == "user"
+    [note] = (await bob.get("/api/v1/notifications")).json()["notifications"]
+    assert note["kind"] == "share"
+    assert "through the group lab" in note["body"]
 
     assert (await admin.delete("/api/v1/groups/lab/members/bob")).status_code in (200, 204)
     assert webapp not in await listed(bob)
