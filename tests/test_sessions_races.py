@@ -74,8 +74,9 @@ async def test_concurrent_launches_stop_at_the_users_limit(
 
     assert Counter(a.status_code for a in answers) == {201: 1, 409: AT_ONCE - 1}
     refused = next(a for a in answers if a.status_code == 409).json()["error"]
-    assert refused["code"] == "conflict"
-    assert "the most you may have" in refused["message"]
+    assert refused["code"] == "quota_exceeded"
+    assert "Your role's limit of 3 sessions at once would be exceeded" in refused["message"]
+    assert refused["quota"]["limit"] == "max_sessions"
     assert await live_sessions(database, alice.user["id"]) == 3
 
 

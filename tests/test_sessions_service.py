@@ -26,7 +26,7 @@ from labgate.db.models import (
     SessionState,
     User,
 )
-from labgate.errors import Conflict, LimitReached, NotFound, ValidationFailed
+from labgate.errors import Conflict, LimitReached, NotFound, QuotaExceeded, ValidationFailed
 from labgate.plugins.manager import Plugins
 from labgate.sessions import service
 from labgate.settings import Settings
@@ -305,7 +305,7 @@ async def test_launches_at_the_same_time_take_turns_for_the_users_limit(
 
     refused = [r for r in results if isinstance(r, BaseException)]
     assert len(refused) == 5
-    assert all(isinstance(r, Conflict) and "the most you may have" in str(r) for r in refused)
+    assert all(isinstance(r, QuotaExceeded) and "1 of 1 sessions in use" in str(r) for r in refused)
     assert len(await live_sessions(database, alice.user_id)) == 1
 
 

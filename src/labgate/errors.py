@@ -121,6 +121,18 @@ class LimitReached(LabgateError):
         self.code = code
 
 
+class QuotaExceeded(Conflict):
+    """A launch would go beyond a quota (of the user's role, a group of theirs, the
+    experiment). The message says which limit, what is in use and when it frees up;
+    ``quota`` has the same as fields, answered as the error object's ``quota``."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, quota: Mapping[str, object]) -> None:
+        super().__init__(message)
+        self.extra = {"quota": dict(quota)}
+
+
 class Gone(LabgateError):
     """What was asked for existed and is over (an expired invitation, an ended session);
     ``code`` says which."""

@@ -1,5 +1,7 @@
 """Periodic clean-up of rows that only grow: ended login sessions, dead tokens, old audit
-events, the used grants of app origins once they have expired, and old notifications.
+events, the used grants of app origins once they have expired, and old notifications. With
+it, the quotas' pass: usage rows of sessions that ended unseen are closed, and users whose
+monthly hours near a limit are told (``labgate.quotas``).
 
 Every replica runs it; the deletes are idempotent, so running them twice is harmless.
 """
@@ -20,6 +22,7 @@ from labgate.db.engine import Database
 from labgate.db.models import ApiToken, AuditEvent, LoginSession, RedeemedGrant
 from labgate.db.types import utcnow
 from labgate.notifications import centre
+from labgate.quotas import accounting, warnings
 from labgate.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,16 @@ async def clean_up(db: AsyncSession, settings: Settings) -> Removed:
     return Removed(sessions, tokens, events, grants, notifications)
 
 
+async def quota_pass(db: AsyncSession, settings: Settings) -> None:
+    """Close the usage of sessions that ended without saying so, then warn of monthly
+    hours nearly used up (idempotent: each warning is given once a month)."""
+    now = utcnow()
+    closed = await accounting.close_orphans(db, now)
+    warned = await warnings.warn_everyone(db, settings, now)
+    if closed or warned:
+        log.info("quotas: %d usage rows closed, %d warnings given", closed, warned)
+
+
 async def run_periodically(database: Database, settings: Settings, interval: float) -> None:
     """Clean up now and then every ``interval`` seconds until cancelled."""
     while True:
@@ -77,6 +90,8 @@ async def run_periodically(database: Database, settings: Settings, interval: flo
                 removed = await clean_up(db, settings)
             if any(dataclasses.astuple(removed)):
                 log.info("housekeeping removed %s", removed)
+            async with database.session() as db:
+                await quota_pass(db, settings)
         except Exception:  # a failed round must not stop the next one
             log.exception("housekeeping failed; trying again later")
         await asyncio.sleep(interval)

@@ -61,6 +61,11 @@ def check_app_domain(value: str) -> str:
     return domain
 
 
+def _limit(default: int | None, what: str, who: str) -> Any:
+    """A role's quota setting: at least 0, null for none."""
+    return Field(default, ge=0, description=f"The most {what} {who} may use. Null: no limit.")
+
+
 ENV_PREFIX = "LABGATE_"
 CONFIG_VARIABLE = ENV_PREFIX + "CONFIG"
 
@@ -511,6 +516,62 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="`json` writes one JSON object per line for log collectors."
+    )
+
+    # -- quotas ----------------------------------------------------------------------------
+    # Each role's limits, for each user of it alone (the concurrent sessions are
+    # `app_max_sessions` / `app_guest_max_sessions`). Empty (null): no limit. A quota an
+    # administrator sets for the role in the console replaces these.
+    quota_user_max_cores: int | None = _limit(32, "CPU cores in use at once", "a user")
+    quota_user_max_memory_gb: int | None = _limit(128, "GB of memory in use at once", "a user")
+    quota_user_max_gpus: int | None = _limit(2, "GPUs in use at once", "a user")
+    quota_user_core_hours_per_month: int | None = _limit(
+        2000, "core-hours a calendar month (UTC)", "a user"
+    )
+    quota_user_gpu_hours_per_month: int | None = _limit(
+        200, "GPU-hours a calendar month (UTC)", "a user"
+    )
+    quota_staff_max_cores: int | None = _limit(128, "CPU cores in use at once", "staff")
+    quota_staff_max_memory_gb: int | None = _limit(512, "GB of memory in use at once", "staff")
+    quota_staff_max_gpus: int | None = _limit(8, "GPUs in use at once", "staff")
+    quota_staff_core_hours_per_month: int | None = _limit(
+        10000, "core-hours a calendar month (UTC)", "staff"
+    )
+    quota_staff_gpu_hours_per_month: int | None = _limit(
+        1000, "GPU-hours a calendar month (UTC)", "staff"
+    )
+    quota_guest_max_cores: int | None = _limit(4, "CPU cores in use at once", "a guest")
+    quota_guest_max_memory_gb: int | None = _limit(16, "GB of memory in use at once", "a guest")
+    quota_guest_max_gpus: int | None = _limit(0, "GPUs in use at once", "a guest")
+    quota_guest_core_hours_per_month: int | None = _limit(
+        100, "core-hours a calendar month (UTC)", "a guest"
+    )
+    quota_guest_gpu_hours_per_month: int | None = _limit(
+        0, "GPU-hours a calendar month (UTC)", "a guest"
+    )
+    quota_admin_max_cores: int | None = _limit(None, "CPU cores in use at once", "an admin")
+    quota_admin_max_memory_gb: int | None = _limit(None, "GB of memory in use at once", "an admin")
+    quota_admin_max_gpus: int | None = _limit(None, "GPUs in use at once", "an admin")
+    quota_admin_core_hours_per_month: int | None = _limit(
+        None, "core-hours a calendar month (UTC)", "an admin"
+    )
+    quota_admin_gpu_hours_per_month: int | None = _limit(
+        None, "GPU-hours a calendar month (UTC)", "an admin"
+    )
+    quota_direct_cores: int = Field(
+        1,
+        ge=0,
+        le=4096,
+        description="CPU cores a session launched directly (not through a scheduler) counts "
+        "for its quotas, unless its form asks for more. It counts no memory and no GPUs.",
+    )
+    quota_warning_percent: int = Field(
+        80,
+        ge=1,
+        le=100,
+        description="A user is told once a month (in the notification centre) when their "
+        "core-hours or GPU-hours, or their group's or experiment's, pass this share of a "
+        "monthly limit.",
     )
 
     @field_validator("public_url")

@@ -25,10 +25,18 @@ from datetime import timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.agent.client import AgentConnection
 from labgate.db.engine import Database
-from labgate.db.models import LIVE_SESSION_STATES, AppSession, Resource, SessionState, User
+from labgate.db.models import (
+    ENDED_SESSION_STATES,
+    LIVE_SESSION_STATES,
+    AppSession,
+    Resource,
+    SessionState,
+    User,
+)
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 from labgate.launching import apps_environment
@@ -43,6 +51,7 @@ from labgate.launching.launcher import (
 from labgate.launching.probes import ActivityProbe, ReadinessCheck
 from labgate.launching.template import AppTemplate
 from labgate.launching.upstream import UpstreamPool
+from labgate.quotas import accounting
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.resources.status import Hub
 from labgate.sessions import probes
@@ -161,6 +170,17 @@ class Snapshot:
     resource_name: str
 
 
+async def _account(
+    db: AsyncSession, session_id: str, values: Mapping[str, Any], failure_reason: str
+) -> None:
+    """The session's usage row after ``values`` were saved (each mark is made once)."""
+    if values.get("ready_at") is not None:
+        await accounting.became_ready(db, session_id, values["ready_at"])
+    if values.get("state") in ENDED_SESSION_STATES:
+        at = values.get("ended_at") or values["updated_at"]
+        await accounting.ended(db, session_id, values["state"], at, failure_reason or "other")
+
+
 class Lifecycle:
     def __init__(self, state: LifecycleNeeds) -> None:
         self.state = state
@@ -204,10 +224,19 @@ class Lifecycle:
             )
         return state
 
-    async def save(self, row: AppSession, *, if_state: str | None = None, **values: Any) -> bool:
+    async def save(
+        self,
+        row: AppSession,
+        *,
+        if_state: str | None = None,
+        failure_reason: str = "",
+        **values: Any,
+    ) -> bool:
         """Write ``values`` to the session, tell its owner's tabs, refresh its route.
         ``if_state``: only while the session is still in that state (a check that found
-        it running must not overwrite a stop that happened meanwhile); False if not."""
+        it running must not overwrite a stop that happened meanwhile); False if not.
+        Its usage (``quotas.accounting``) follows in the same transaction: ready the
+        first time it runs, ended (for ``failure_reason`` when it failed) when it ends."""
         values["updated_at"] = utcnow()
         statement = update(AppSession).where(AppSession.id == row.id)
         if if_state is not None:
@@ -215,10 +244,11 @@ class Lifecycle:
         others: set[int] = set()
         async with self.state.database.session() as db:
             result = cast(CursorResult[Any], await db.execute(statement.values(**values)))
+            if if_state is not None and result.rowcount == 0:
+                return False
+            await _account(db, row.id, values, failure_reason)
             if "state" in values:  # those it is shared with see it start and end, too
                 others = await recipients(db, await shares_of(db, row.id))
-        if if_state is not None and result.rowcount == 0:
-            return False
         for key, value in values.items():
             setattr(row, key, value)
         self.state.routes.drop(row.id)
@@ -300,7 +330,9 @@ class Lifecycle:
             snap = await self.snapshot(session_id)
             if snap is not None and snap.row.state in LIVE_SESSION_STATES:
                 reason = f"labgate could not launch the session: {exc}"
-                await self._fail(snap.row, reason, step="labgate could not launch the session.")
+                await self._fail(
+                    snap.row, reason, step="labgate could not launch the session.", why="other"
+                )
         finally:
             with contextlib.suppress(Exception):
                 await self.release(session_id)
@@ -312,7 +344,7 @@ class Lifecycle:
         launcher = self.launcher_named(row.launcher)
         if template is None or launcher is None:
             reason = f"This labgate does not know {row.template!r}/{row.launcher!r}."
-            await self._fail(row, reason, step=reason)
+            await self._fail(row, reason, step=reason, why="other")
             return
         access = Access(self.state, snap.plan)
         state: Mapping[str, Any] = row.launcher_state
@@ -322,7 +354,8 @@ class Lifecycle:
             try:
                 state = await launcher.start(access, self._request(row, template, snap.plan))
             except (LaunchFailed, LabgateError) as exc:
-                await self._fail(row, str(exc), step=f"Could not start {template.title}: {exc}")
+                step = f"Could not start {template.title}: {exc}"
+                await self._fail(row, str(exc), step=step, why="start_failed")
                 return
             first = SessionState.PENDING if launcher.batch else SessionState.STARTING
             # Not "started": a program that is not found, or exits at once, was handed
@@ -432,7 +465,7 @@ class Lifecycle:
                         "so it was stopped."
                     )
                     reason = explain(template, text, said)
-                    await self._fail(row, reason, step=said, log_tail=text)
+                    await self._fail(row, reason, step=said, why="timeout", log_tail=text)
                     return
             eager = not launcher.batch and loop.time() - started < EAGER_FOR_SECONDS
             await asyncio.sleep(EAGER_POLL_SECONDS if eager else POLL_SECONDS[launcher.batch])
@@ -483,7 +516,7 @@ class Lifecycle:
     ) -> None:
         text = await self.launch_log(launcher, access, state)
         reason = explain(template, text, poll.message)
-        await self._fail(row, reason, step=poll.message, log_tail=text)
+        await self._fail(row, reason, step=poll.message, why="app_exited", log_tail=text)
 
     async def launch_log(self, launcher: Launcher, access: Access, state: Mapping[str, Any]) -> str:
         """The end of what the app printed; empty if it cannot be read now."""
@@ -493,12 +526,16 @@ class Lifecycle:
             log.info("could not read a session's log: %s", exc)
             return ""
 
-    async def _fail(self, row: AppSession, reason: str, *, step: str, log_tail: str = "") -> None:
+    async def _fail(
+        self, row: AppSession, reason: str, *, step: str, why: str, log_tail: str = ""
+    ) -> None:
         """The session failed: ``step``, the progress line of what failed (its last;
-        the front end marks it failed), ``reason`` the message for the user."""
+        the front end marks it failed), ``reason`` the message for the user, ``why`` its
+        slug for the usage history (``timeout``, ``app_exited``, ``start_failed``...)."""
         await self.progress(
             row,
             step,
+            failure_reason=why,
             state=SessionState.FAILED.value,
             message=reason,
             ended_at=utcnow(),
@@ -534,7 +571,11 @@ class Lifecycle:
                 # The resource may be unreachable now; the reconciler tries again.
                 log.warning("stopping session %s: %s", session_id, exc)
                 return
-        await self.progress(row, "Stopped.", state=final.value, ended_at=utcnow())
+        # A session given up fails (the scheduler stopped answering, ``given_up``).
+        why = "scheduler" if row.unknown_since is not None else "other"
+        await self.progress(
+            row, "Stopped.", state=final.value, ended_at=utcnow(), failure_reason=why
+        )
 
     def stop_soon(self, session_id: str, reason: str) -> None:
         """:meth:`stop` in the background (the API answers at once)."""

@@ -181,6 +181,7 @@ class Reconciler:
                 message=explain(template, text, poll.message) if poll.failed else poll.message,
                 ended_at=utcnow(),
                 log_tail=text,
+                failure_reason="app_exited",
             )
             return
         now = utcnow()

@@ -7,8 +7,8 @@ HTTP to itself: the request's shape, the answer, and the work that begins once t
 request's transaction is committed (the launch, the stop, telling the tabs). A refusal
 is a ``LabgateError`` (``errors.py``), which the API answers as it is.
 
-Limits counted in the database (live sessions per user, extensions granted without an
-administrator) are counted and acted on in one turn per user: concurrent requests of
+Limits counted in the database (quotas, ``labgate.quotas``; extensions granted without
+an administrator) are counted and acted on in one turn per user: concurrent requests of
 one user take turns (:func:`one_at_a_time`), so they cannot all pass one check together.
 """
 
@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from labgate.accounts.users import group_names
 from labgate.auth.principal import Principal
 from labgate.db.engine import lock_per_user
 from labgate.db.models import (
@@ -37,11 +38,12 @@ from labgate.db.models import (
 )
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
-from labgate.launchers.terminal import NAME as TERMINAL_LAUNCHER
 from labgate.launching.launcher import Launcher, launchable
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.notifications.centre import notify
 from labgate.notifications.kinds import EXTENSION
+from labgate.quotas import accounting, check
+from labgate.quotas.requested import requested
 from labgate.resources import catalog
 from labgate.resources.access import check_still_allowed
 from labgate.sessions import switches
@@ -228,11 +230,13 @@ async def launch(
     resource_id: int,
     title: str,
     form: Mapping[str, Any],
+    experiment_id: int | None = None,
 ) -> AppSession:
-    """A new session in ``pending``, added to ``db`` (it is launched once committed).
-    Refused: an unknown template or launcher, a template an administrator switched off,
-    or a form it does not accept (422); a resource the caller may not use (404); the
-    caller's live sessions at their role's limit (409)."""
+    """A new session in ``pending``, added to ``db`` (it is launched once committed),
+    with its usage row (``quotas.accounting``). Refused: an unknown template or launcher,
+    a template an administrator switched off, or a form it does not accept (422); a
+    resource the caller may not use (404); beyond a quota (409 ``quota_exceeded``,
+    ``quotas.check``)."""
     chosen = needs.templates.get(template)
     if chosen is None or not chosen.launchable:
         known = ", ".join(sorted(t.id for t in needs.templates.values() if t.launchable))
@@ -253,20 +257,9 @@ async def launch(
     resource: Resource = await catalog.get_visible(db, principal, needs.settings, resource_id)
     policy = policy_for(principal.role, needs.settings)
     await one_at_a_time(db, principal.user_id)
-    live = await db.scalar(
-        select(func.count())
-        .select_from(AppSession)
-        .where(
-            AppSession.user_id == principal.user_id,
-            AppSession.state.in_(LIVE_SESSION_STATES),
-            # A shared terminal is no app of its own: it does not count.
-            AppSession.launcher != TERMINAL_LAUNCHER,
-        )
-    )
-    if (live or 0) >= policy.max_sessions:
-        raise Conflict(
-            f"You have {live} sessions running or starting, the most you may have. Stop one first."
-        )
+    # Every limit on what is in use (sessions at once included) and used this month.
+    asked = requested(values, batch=runs_with.batch, settings=needs.settings)
+    await check.check_launch(db, needs.settings, principal, asked, experiment_id=experiment_id)
     now = utcnow()
     session_id = new_session_id()
     token = needs.session_tokens.new()
@@ -290,9 +283,18 @@ async def launch(
         ends_at=ends_at(now, policy.max_hours, values if runs_with.batch else None),
         lease_owner="",
         updated_at=now,
+        experiment_id=experiment_id,
     )
     db.add(row)
     await db.flush()
+    await accounting.opened(
+        db,
+        row,
+        username=principal.username,
+        role=principal.role,
+        groups=(await group_names(db, [principal.user_id]))[principal.user_id],
+        asked=asked,
+    )
     return row
 
 
