@@ -287,6 +287,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", API + "/transfers"): own_account("read"),
     ("GET", API + "/app-templates"): own_account("read"),
     ("GET", API + "/sessions"): own_account("read"),
+    ("GET", API + "/quotas/mine"): own_account("read"),
     ("POST", API + "/resources"): own_account(
         "write",
         allowed=REACH,
@@ -313,6 +314,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ("DELETE", API + "/groups/{name}"): admins_only(fresh={"name"}),
     ("PUT", API + "/groups/{name}/members/{username}"): admins_only(),
     ("DELETE", API + "/groups/{name}/members/{username}"): admins_only(fresh={"name"}),
+    ("GET", API + "/users/{username}/usage"): admins_only(),
+    ("GET", API + "/quotas"): admins_only(),
+    ("PUT", API + "/quotas/{scope}/{subject}"): admins_only(
+        request=_json({"max_cores": 8}), values={"scope": "role", "subject": "guest"}
+    ),
+    # Nothing to remove unless the row above ran first: the door is what counts.
+    ("DELETE", API + "/quotas/{scope}/{subject}"): admins_only(
+        allowed=REACH, values={"scope": "role", "subject": "guest"}
+    ),
     ("GET", API + "/audit"): admins_only(),
     ("GET", API + "/admin/app-templates"): admins_only(),
     ("PUT", API + "/admin/app-templates/{template_id}"): admins_only(

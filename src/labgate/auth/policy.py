@@ -82,6 +82,10 @@ class Action(Enum):
     # The announcements shown now: every logged-in user; scheduling them: administrators.
     READ_ANNOUNCEMENTS = Rule(Scope.READ)
     MANAGE_ANNOUNCEMENTS = Rule(Scope.ADMIN, admin_only=True)
+    # Quotas: one's own with their usage; everybody's, and setting them (administrators).
+    READ_OWN_QUOTAS = Rule(Scope.READ)
+    LIST_QUOTAS = Rule(Scope.READ, admin_only=True)
+    MANAGE_QUOTAS = Rule(Scope.ADMIN, admin_only=True)
 
 
 def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:

@@ -45,15 +45,13 @@ async def warn(
     warning share, unless they were told this month; how many notifications were added.
     The caller holds the quotas' lock, or the user's turn, so that two do not both add
     one."""
-    start, _ = month_of(now)
     month = month_label(now)
+    # By the month they were about (in their subject), whenever they were added.
     told = {
-        _key(row.subject)
-        for row in await db.scalars(
-            select(Notification).where(
-                Notification.user_id == user_id,
-                Notification.kind == KIND,
-                Notification.created_at >= start,
+        _key(subject)
+        for subject in await db.scalars(
+            select(Notification.subject).where(
+                Notification.user_id == user_id, Notification.kind == KIND
             )
         )
     }
