@@ -26,6 +26,7 @@ export const APP_TEMPLATES_PANE = 'app-templates'
 export const ALL_SESSIONS_PANE = 'all-sessions'
 export const AUDIT_LOG_PANE = 'audit-log'
 export const ANNOUNCEMENTS_PANE = 'announcements'
+export const QUOTAS_PANE = 'quotas'
 
 export interface FilesParams extends Record<string, unknown> {
   resourceId: number

@@ -30,6 +30,7 @@ PANES = (
     Pane("all-sessions", "All sessions", admin_only=True),
     Pane("audit-log", "Audit log", admin_only=True),
     Pane("announcements", "Announcements", admin_only=True),
+    Pane("quotas", "Quotas", admin_only=True),
 )
 
 
