@@ -227,7 +227,7 @@ async def test_sessions_at_once_name_the_first_to_end(
             {"max_gpus": 1},
             [],
             {"gpus": 2},
-            "Your role's limit of 1 GPUs at once would be exceeded: 0 of 1 GPUs in use, and "
+            "Your role's limit of 1 GPU at once would be exceeded: 0 of 1 GPUs in use, and "
             "this launch asks for 2. This launch alone asks for more than that: ask for less.",
         ),
     ],
@@ -323,7 +323,7 @@ async def test_an_experiments_limit_counts_its_sessions_and_no_others(
     error = await refused(app, database, bob, experiment_id=magnets)
 
     assert error.message.startswith(
-        "Experiment 12-34's limit of 1 sessions at once would be exceeded: 1 of 1 sessions in use."
+        "Experiment 12-34's limit of 1 session at once would be exceeded: 1 of 1 sessions in use."
     )
     await launch(app, database, bob)  # not for the experiment: its quota does not count
     (first, second) = await usage_rows(database)

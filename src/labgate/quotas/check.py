@@ -62,6 +62,8 @@ _AT_ONCE = (
     ("max_memory_gb", "GB of memory", "memory_gb"),
     ("max_gpus", "GPUs", "gpus"),
 )
+# "a limit of 1 session", not "1 sessions".
+_ONE = {"sessions": "session", "CPU cores": "CPU core", "GPUs": "GPU"}
 _MONTHLY = (
     ("core_hours_per_month", "core-hours", "cores"),
     ("gpu_hours_per_month", "GPU-hours", "gpus"),
@@ -93,8 +95,9 @@ def refusal_for(
                 f'It frees up when "{first.title}" ends, at {_when(first.ends_at)}; '
                 "stop a session to launch sooner."
             )
+        named = _ONE.get(unit, unit) if limit == 1 else unit
         message = (
-            f"{whose} limit of {limit} {unit} at once would be exceeded: {in_use} of "
+            f"{whose} limit of {limit} {named} at once would be exceeded: {in_use} of "
             f"{limit} {unit} in use{by}{asking}. {frees}"
         )
         return QuotaExceeded(
