@@ -11,12 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from labgate import housekeeping
 from labgate.app import create_app
 from labgate.db.engine import Database
-from labgate.db.models import AuditEvent, Group, Role, SessionState, SessionUsage
+from labgate.db.models import AppSession, AuditEvent, Group, Role, SessionState, SessionUsage
 from labgate.db.types import utcnow
+from labgate.quotas import accounting
 from labgate.quotas.accounting import hours_within, month_label, month_of
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
@@ -292,3 +294,33 @@ async def test_hours_are_kept_across_a_restart(
     live_hours = usage["core_hours"] - round(ended_hours, 2)
     assert live_hours >= round(2 * (now - began).total_seconds() / 3600, 2) - 0.01
     assert (await usage_row(database, ended)).ended_at == now
+
+
+async def test_the_periodic_pass_closes_the_usage_of_sessions_gone_unseen(
+    app: Any, accounts: AccountFactory, database: Database, settings: Settings
+) -> None:
+    """A session ended without its usage marked (a row changed behind labgate's back),
+    and one deleted with its resource: the housekeeping's pass ends both, once."""
+    alice = await accounts.login("alice")
+    ended = (await launch(alice)).json()["id"]
+    deleted = (await launch(alice)).json()["id"]
+    live = (await launch(alice)).json()["id"]
+    finished = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    async with database.session() as db:
+        await db.execute(
+            update(AppSession)
+            .where(AppSession.id == ended)
+            .values(state=SessionState.EXPIRED.value, ended_at=finished)
+        )
+        await db.execute(delete(AppSession).where(AppSession.id == deleted))
+
+    async with database.session() as db:
+        await housekeeping.quota_pass(db, settings)
+
+    expired, gone, running = [await usage_row(database, i) for i in (ended, deleted, live)]
+    assert (expired.ended_at, expired.outcome) == (finished, "expired")
+    assert gone.ended_at is not None
+    assert gone.outcome == "stopped"
+    assert (running.ended_at, running.outcome) == (None, "")
+    async with database.session() as db:
+        assert await accounting.close_orphans(db, utcnow()) == 0
