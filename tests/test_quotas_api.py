@@ -132,8 +132,11 @@ async def test_administrators_list_set_and_remove_quotas_audited(
     assert (row["scope"], row["subject"], row["limits"]["max_gpus"]) == ("group", str(group_id), 2)
 
     assert (await root.delete(f"/api/v1/quotas/group/{group_id}")).status_code == 204
-    assert (await root.delete(f"/api/v1/quotas/group/{group_id}")).status_code == 404
+    assert (await root.put(f"/api/v1/quotas/group/{group_id}", json={})).status_code == 200
+    # Deleting the group deletes its quota: a group given its id later starts without.
+    assert (await root.delete("/api/v1/groups/physics")).status_code == 204
     assert (await root.get("/api/v1/quotas")).json()["quotas"] == []
+    assert (await root.delete(f"/api/v1/quotas/group/{group_id}")).status_code == 404
     async with database.read() as db:
         events = list(
             await db.scalars(
@@ -144,6 +147,7 @@ async def test_administrators_list_set_and_remove_quotas_audited(
         ("quota_set", "root", f"group:{group_id}"),
         ("quota_set", "root", f"group:{group_id}"),
         ("quota_removed", "root", f"group:{group_id}"),
+        ("quota_set", "root", f"group:{group_id}"),
     ]
     assert events[1].detail["limits"]["max_gpus"] == 2
 

@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from labgate import audit
 from labgate.accounts.names import check_name
 from labgate.audit import Actor
-from labgate.db.models import Group, Membership, User
+from labgate.db.models import Group, Membership, QuotaScope, User
 from labgate.errors import Conflict, NotFound
+from labgate.quotas.editing import forget_quotas_of
 
 
 async def get_group(db: AsyncSession, name: str) -> Group:
@@ -37,6 +38,7 @@ async def create_group(
 
 
 async def delete_group(db: AsyncSession, group: Group, *, actor: Actor = audit.SYSTEM) -> None:
+    await forget_quotas_of(db, QuotaScope.GROUP, str(group.id))
     await db.delete(group)
     await db.flush()
     audit.record(db, "group_deleted", actor=actor, target=group.name)

@@ -3,7 +3,7 @@ any before) or removed, checked and audited."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
@@ -55,6 +55,12 @@ async def set_quota(
         db, "quota_set", actor=actor, target=f"{scope.value}:{subject}", limits=limits.to_json()
     )
     return row
+
+
+async def forget_quotas_of(db: AsyncSession, scope: QuotaScope, subject: str) -> None:
+    """A group or experiment is deleted: its quota goes with it (a later one given the
+    same id must not inherit it)."""
+    await db.execute(delete(Quota).where(Quota.scope == scope.value, Quota.subject == subject))
 
 
 async def remove_quota(db: AsyncSession, scope: QuotaScope, subject: str, *, actor: Actor) -> None:
