@@ -455,3 +455,24 @@ async def test_a_launch_tells_of_hours_nearly_used_up_once(
     (told,) = await quota_notifications(database, alice.user_id)
     assert told.title in {f"Your role's core-hours are {n}% used this month" for n in (89, 90)}
     assert told.subject["month"] == f"{now:%Y-%m}"
+
+
+async def test_gpu_hours_used_up_refuse_only_launches_asking_for_gpus(
+    app: Any, accounts: AccountFactory, database: Database
+) -> None:
+    alice = await principal_of(accounts, database, "alice")
+    await set_quota(database, QuotaScope.ROLE, "user", gpu_hours_per_month=5)
+    now = utcnow()
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    async with database.session() as db:  # a million GPUs since the month began
+        db.add(
+            SessionUsage(
+                session_id="old", user_id=alice.user_id, gpus=10**6, started_at=start, ended_at=now
+            )
+        )
+
+    error = await refused(app, database, alice, launcher="slurm", gpus=1)
+
+    assert error.message.startswith("Your role's limit of 5 GPU-hours a month is used up: ")
+    assert error.extra["quota"]["limit"] == "gpu_hours_per_month"
+    await launch(app, database, alice, launcher="slurm", gpus=0)  # no GPUs: it fits
