@@ -329,6 +329,7 @@ TABLE: dict[tuple[str, str], Row] = {
         request=_json({"enabled": True}), values={"template_id": "webapp"}
     ),
     ("GET", API + "/admin/shared-resources"): admins_only(),
+    ("GET", API + "/usage/{figure_name}"): admins_only(values={"figure_name": "sessions"}),
     ("GET", API + "/session-extensions"): admins_only(),
     ("GET", API + "/announcements"): admins_only(),
     ("POST", API + "/announcements"): admins_only(

@@ -14,6 +14,7 @@ from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from labgate.auth.active_days import ActiveDays
 from labgate.auth.live_sockets import LiveSockets
 from labgate.auth.policy import SessionRole
 from labgate.auth.principal import Principal
@@ -64,6 +65,8 @@ class AppState:
     hub: StatusHub = field(default_factory=StatusHub)
     # The proxy's callers of a moment ago (labgate.auth.recent).
     recent_callers: RecentCallers = field(default_factory=RecentCallers)
+    # Whom this replica has recorded as active today (labgate.auth.active_days).
+    active_days: ActiveDays = field(default_factory=ActiveDays)
 
     @cached_property
     def live_sockets(self) -> LiveSockets:

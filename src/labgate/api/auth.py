@@ -70,6 +70,7 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
                 user_agent=request.headers.get("user-agent", ""),
             )
             user.last_login_at = utcnow()
+            await state.active_days.note(db, user.id)
             answer = SessionOut(user=await describe_user(db, user), csrf_token=session.csrf_token)
             await settle_login_attempt(db, attempt, "login", actor=Actor(user.id, user.username))
     if user is None:

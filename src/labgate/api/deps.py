@@ -69,8 +69,9 @@ async def request_transaction(request: Request, state: State) -> AsyncIterator[A
     for callback in getattr(request.state, _AFTER_COMMIT, ()):
         callback()
     # A read-only request that found its session or token due for a "last used" update
-    # makes it now, with the request's connection back in the pool: asking for a second
-    # connection while holding one would deadlock once the pool is exhausted.
+    # makes it now (and any request its caller's first active day here), with the
+    # request's connection back in the pool: asking for a second connection while
+    # holding one would deadlock once the pool is exhausted.
     touch = pending_touch(request)
     if touch is not None:
         async with state.database.session() as writer:

@@ -31,6 +31,7 @@ from labgate.api import (
     tokens,
     transfers,
     uploads,
+    usage,
     users,
 )
 from labgate.plugins import hookimpl
@@ -48,6 +49,7 @@ def register_routers() -> list[APIRouter]:
             tokens,
             preferences,
             audit,
+            usage,
             resources,
             resource_connect,
             keys,

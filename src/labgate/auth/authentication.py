@@ -2,7 +2,8 @@
 with the CSRF and origin checks that cookies need.
 
 Used by the API (through :mod:`labgate.api.deps`, FastAPI's glue) and by the proxy for
-every request and WebSocket handshake; authorisation is :mod:`labgate.auth.policy`.
+every request and WebSocket handshake; authorisation is :mod:`labgate.auth.policy`. Every
+caller found is also noted as active today (:mod:`labgate.auth.active_days`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
+from labgate.auth.active_days import ActiveDays
 from labgate.auth.client import is_https
 from labgate.auth.cookies import session_cookie
 from labgate.auth.principal import Principal
@@ -46,10 +48,14 @@ class AuthContext(Protocol):
     @property
     def database(self) -> Database: ...
 
+    @property
+    def active_days(self) -> ActiveDays: ...
+
 
 def pending_touch(conn: HTTPConnection) -> Callable[[AsyncSession], Awaitable[None]] | None:
-    """The "last used" update a read-only request left to make once its transaction
-    has ended (see :func:`authenticate`), if any."""
+    """The writes a request left to make once its transaction has ended (see
+    :func:`authenticate`): a read-only one's "last used" update, the day's active-day
+    row; None when there are none."""
     touch: Callable[[AsyncSession], Awaitable[None]] | None = getattr(
         conn.state, _PENDING_TOUCH, None
     )
@@ -62,7 +68,7 @@ async def authenticate(
     """Find who is calling, by bearer token or session cookie; for cookie sessions, unsafe
     methods must carry the session's CSRF token. One query, in ``db`` (the request's
     transaction) or in a read-only one of its own; a write only when the last-used time
-    is more than a minute old."""
+    is more than a minute old, or for the caller's first request of the day here."""
     authorization = conn.headers.get("authorization", "")
     if authorization:
         scheme, _, secret = authorization.partition(" ")
@@ -74,7 +80,9 @@ async def authenticate(
             raise NotAuthenticated("The API token is invalid, expired or revoked.")
         if token.stale:
             await _touch(conn, state, db, method, partial(touch_token, token_id=token.id))
-        return token.principal()
+        principal = token.principal()
+        await _note_active(conn, state, db, principal.user_id)
+        return principal
 
     cookie = session_cookie(conn, state.settings)
     session = None
@@ -111,7 +119,9 @@ async def _session_principal(
 ) -> Principal:
     if session.stale:
         await _touch(conn, state, db, method, partial(touch_session, session_id=session.id))
-    return session.principal()
+    principal = session.principal()
+    await _note_active(conn, state, db, principal.user_id)
+    return principal
 
 
 @asynccontextmanager
@@ -140,7 +150,38 @@ async def _touch(
     elif method not in SAFE_METHODS:
         await touch(db)
     else:
-        setattr(conn.state, _PENDING_TOUCH, touch)
+        _defer(conn, touch)
+
+
+async def _note_active(
+    conn: HTTPConnection, state: AuthContext, db: AsyncSession | None, user_id: int
+) -> None:
+    """Record that the user is active today, once a day per replica: at once without a
+    request transaction, else after it has committed (only a served request counts, and
+    a rolled-back one must not leave the replica believing the day recorded)."""
+    day = state.active_days.due(user_id)
+    if day is None:
+        return
+    record = partial(state.active_days.record, user_id=user_id, day=day)
+    if db is None:
+        async with state.database.session() as writer:
+            await record(writer)
+    else:
+        _defer(conn, record)
+
+
+def _defer(conn: HTTPConnection, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Leave ``write`` for after the request's transaction, after any left before it."""
+    earlier = pending_touch(conn)
+    if earlier is None:
+        setattr(conn.state, _PENDING_TOUCH, write)
+        return
+
+    async def both(db: AsyncSession) -> None:
+        await earlier(db)
+        await write(db)
+
+    setattr(conn.state, _PENDING_TOUCH, both)
 
 
 def expected_origin(conn: HTTPConnection, state: AuthContext) -> str:

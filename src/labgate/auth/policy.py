@@ -46,6 +46,7 @@ class Action(Enum):
     MANAGE_GROUPS = Rule(Scope.ADMIN, admin_only=True)
     READ_AUDIT_LOG = Rule(Scope.ADMIN, admin_only=True)
     READ_METRICS = Rule(Scope.READ, admin_only=True)
+    READ_USAGE = Rule(Scope.ADMIN, admin_only=True)
     LIST_RESOURCES = Rule(Scope.READ)
     # Adding, changing and removing one's own resources; shared ones need the admin role
     # as well (checked with the resource, see labgate.resources.catalog.can_edit).
