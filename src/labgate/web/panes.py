@@ -31,6 +31,7 @@ PANES = (
     Pane("audit-log", "Audit log", admin_only=True),
     Pane("announcements", "Announcements", admin_only=True),
     Pane("quotas", "Quotas", admin_only=True),
+    Pane("usage", "Usage", admin_only=True),
 )
 
 
