@@ -273,7 +273,7 @@ _FIGURES: dict[FigureName, _About] = {
         _hours("gpus", "experiment"),
     ),
     FigureName.LAUNCH_TIMES: _About(
-        "Launch time (launch to ready), p50 and p95", "seconds", Style.LINES, _launch_times
+        "Launch time (to ready), p50 and p95", "seconds", Style.LINES, _launch_times
     ),
     FigureName.FAILURES: _About(
         "Failed sessions per day, by reason", "failures", Style.STACKED, _failures

@@ -5,6 +5,7 @@ import {
   chartOptions,
   chartTokens,
   dayStart,
+  dayTick,
   figureIndex,
   formatValue,
   isEmpty,
@@ -76,6 +77,12 @@ describe('usage charts', () => {
     expect(formatValue(8.117, 'core-hours')).toBe('8.1')
     expect(formatValue(0.033, 'core-hours')).toBe('0.03')
     expect(formatValue(20, 'seconds')).toBe('20 s')
+  })
+
+  it('names days on the axis in UTC', () => {
+    expect(dayTick(dayStart('2026-11-08'), true)).toBe('8 Nov\n2026')
+    expect(dayTick(dayStart('2026-11-30'), false)).toBe('30 Nov')
+    expect(dayTick(dayStart('2027-01-03'), false)).toBe('3 Jan\n2027')
   })
 
   it('makes ranges of whole UTC days', () => {

@@ -48,6 +48,19 @@ export function seriesColour(series: FigureSeries[], index: number, palette: str
 }
 
 const DAY_SECONDS = 86_400
+// Counts (sessions, users, failures) are whole: their axis has whole steps.
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000]
+const COUNT_UNITS = new Set(['sessions', 'users', 'failures'])
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+// Ticks on the time axis fall on whole days, however few the days.
+const DAY_STEPS = [1, 2, 3, 7, 14, 28, 56, 91, 182, 364].map((days) => days * DAY_SECONDS)
+
+/** A tick on the days axis: "8 Nov", with the year under the first tick and each January. */
+export function dayTick(seconds: number, first: boolean): string {
+  const day = new Date(seconds * 1000)
+  const text = `${day.getUTCDate()} ${MONTHS[day.getUTCMonth()]}`
+  return first || (day.getUTCMonth() === 0 && day.getUTCDate() <= 7) ? `${text}\n${day.getUTCFullYear()}` : text
+}
 
 /** A `YYYY-MM-DD` day as the Unix time (seconds) of its UTC midnight. */
 export function dayStart(label: string): number {
@@ -125,8 +138,19 @@ export function chartOptions(figure: UsageFigure, tokens: ChartTokens): Omit<uPl
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
     axes: [
-      axis({ space: 60, grid: { show: false } }),
-      axis({ label: figure.unit, labelSize: 18, size: 48, values: (_u, ticks) => ticks.map((t) => formatValue(t, '')) }),
+      axis({
+        space: 56,
+        incrs: DAY_STEPS,
+        grid: { show: false },
+        values: (_u, ticks) => ticks.map((t, n) => dayTick(t, n === 0)),
+      }),
+      axis({
+        label: figure.unit,
+        labelSize: 18,
+        size: 48,
+        ...(COUNT_UNITS.has(figure.unit) ? { incrs: WHOLE_STEPS } : {}),
+        values: (_u, ticks) => ticks.map((t) => formatValue(t, '')),
+      }),
     ],
     series,
   }
