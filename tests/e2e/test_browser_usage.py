@@ -20,6 +20,7 @@ from labgate.db.models import ActiveDay, Experiment, SessionUsage, User
 from labgate.db.types import utcnow
 from labgate.usage.figures import FigureName
 from tests.support.browser import chromium, results_dir
+from tests.support.eventually import eventually
 from tests.support.labgate_api import labgate_server
 from tests.support.server import RunningServer
 
@@ -166,6 +167,18 @@ async def test_an_administrator_reads_the_usage_charts(server: RunningServer) ->
         await pane.evaluate("pane => pane.scrollTo(0, pane.scrollHeight)")
         await page.screenshot(path=shot("03b-dark-lower"))
 
+        # A narrower window: the charts follow their boxes.
+        canvas = sessions.locator("canvas")
+        wide = await canvas.get_attribute("width")
+
+        async def narrowed() -> bool:
+            return await canvas.get_attribute("width") != wide
+
+        await page.set_viewport_size({"width": 900, "height": 1000})
+        await eventually(narrowed, what="the chart drawn again narrower or wider")
+        await pane.evaluate("pane => pane.scrollTo(0, 0)")
+        await page.screenshot(path=shot("05-narrow"))
+
         # The last 7 days.
         await pane.get_by_test_id("usage-last-7").click()
         async with page.expect_download() as download_info:
@@ -174,11 +187,14 @@ async def test_an_administrator_reads_the_usage_charts(server: RunningServer) ->
         assert len(rows) == 1 + 7
 
         # A range without history: every chart says so.
+        await pane.get_by_test_id("usage-from").fill("")
+        await pane.get_by_test_id("usage-apply").click()
+        await expect(pane.get_by_test_id("usage-range-error")).to_contain_text("Choose")
         await pane.get_by_test_id("usage-from").fill("2020-01-01")
         await pane.get_by_test_id("usage-to").fill("2020-01-31")
         await pane.get_by_test_id("usage-apply").click()
         await expect(pane.get_by_test_id("usage-empty")).to_have_count(len(FigureName))
-        await page.screenshot(path=shot("04-empty"))
+        await page.screenshot(path=shot("06-empty"))
 
         # A range that ends before it starts: said once, above the charts.
         await pane.get_by_test_id("usage-from").fill("2020-02-01")
