@@ -119,6 +119,8 @@ async def test_an_administrator_reads_the_usage_charts(server: RunningServer) ->
         await page.emulate_media(color_scheme="light")
         await log_in(page, server)
         await page.get_by_test_id("admin-menu").click()
+        await expect(page.get_by_test_id("admin-menu-usage")).to_be_visible()
+        await page.screenshot(path=shot("00-menu"))
         await page.get_by_test_id("admin-menu-usage").click()
         pane = page.get_by_test_id("usage-pane")
         charts = pane.get_by_test_id("usage-chart")
