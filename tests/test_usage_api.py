@@ -171,3 +171,17 @@ async def test_a_token_counts_and_a_refused_request_does_not(
     assert await active_rows(database) == [(today, "bob")]
     async with database.read() as db:
         assert await db.scalar(select(func.count()).select_from(ActiveDay)) == 1
+
+
+async def test_routes_that_authenticate_apart_note_the_day_at_once(
+    accounts: AccountFactory, database: Database, app: Any
+) -> None:
+    """Routes that look the caller up in a transaction of their own (files, archives:
+    they must not hold one while they stream) write the day in one of its own."""
+    carol = await accounts.login("carol")
+    async with database.session() as db:
+        await db.execute(delete(ActiveDay))
+    app.state.labgate.active_days = ActiveDays()
+    missing = await carol.get("/api/v1/resources/999999/files", params={"path": "/"})
+    assert missing.status_code == 404
+    assert await active_rows(database) == [(utcnow().date().isoformat(), "carol")]
