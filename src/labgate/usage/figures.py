@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, String, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,6 +79,10 @@ class Figure:
     style: Style
     labels: list[str]
     series: list[Series]
+
+
+#: How a figure's series are computed: from the database, over the days, up to now.
+Compute = Callable[[AsyncSession, DayRange, datetime], Awaitable[list[Series]]]
 
 
 async def figure(
@@ -150,9 +154,7 @@ async def _active_users(db: AsyncSession, days: DayRange, now: datetime) -> list
 # -- hours, split across days in Python --------------------------------------------------
 
 
-def _hours(
-    measure: str, by: str
-) -> Callable[[AsyncSession, DayRange, datetime], Awaitable[list[Series]]]:
+def _hours(measure: Literal["cores", "gpus"], by: Literal["group", "experiment"]) -> Compute:
     """Core- or GPU-hours (``measure``: ``cores`` or ``gpus``) per day by group or
     experiment (``by``). A session's hours fall on the days it ran, clipped to the
     range; one still running counts to ``now``; one in several groups counts for each."""
@@ -246,7 +248,7 @@ class _About:
     title: str
     unit: str
     style: Style
-    compute: Callable[[AsyncSession, DayRange, datetime], Awaitable[list[Series]]]
+    compute: Compute
 
 
 _FIGURES: dict[FigureName, _About] = {
