@@ -84,6 +84,8 @@ async def test_an_administrator_runs_the_console(server: RunningServer) -> None:
                 "app-templates",
                 "all-sessions",
                 "extension-requests",
+                "usage",
+                "announcements",
                 "audit-log",
             ], kinds
             await screenshot(page, "01-menu")
