@@ -288,6 +288,24 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", API + "/app-templates"): own_account("read"),
     ("GET", API + "/sessions"): own_account("read"),
     ("GET", API + "/quotas/mine"): own_account("read"),
+    # Experiments: the caller's own; one they are not in (here: none) is not found, for
+    # administrators too; administrators list all, create, change, delete and import.
+    ("GET", API + "/experiments"): own_account("read"),
+    ("GET", API + "/experiments/{experiment_id}"): owners_thing(
+        "read", values={"experiment_id": "987654"}
+    ),
+    ("POST", API + "/experiments"): admins_only(
+        allowed=REACH, request=_json({"code": "12-34", "title": "Matrix"})
+    ),
+    ("PUT", API + "/experiments/{experiment_id}"): admins_only(
+        allowed=REACH, values={"experiment_id": "987654"}, request=_json({"code": "12-34"})
+    ),
+    ("DELETE", API + "/experiments/{experiment_id}"): admins_only(
+        allowed=REACH, values={"experiment_id": "987654"}
+    ),
+    ("POST", API + "/experiments/import"): admins_only(
+        request=_json({"format": "csv", "data": "code\n", "dry_run": True})
+    ),
     ("POST", API + "/resources"): own_account(
         "write",
         allowed=REACH,

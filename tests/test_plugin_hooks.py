@@ -26,8 +26,9 @@ from labgate.api.deps import CurrentPrincipal
 from labgate.app import create_app
 from labgate.auth.policy import Action, authorize
 from labgate.db.engine import Database
-from labgate.db.models import Resource
+from labgate.db.models import Resource, Role
 from labgate.errors import ConfigurationError
+from labgate.experiments.records import BadRecord, ExperimentRecord, member_of
 from labgate.launchers.direct import DirectLauncher
 from labgate.launching.launcher import LaunchRequest, Poll, ResourceAccess
 from labgate.launching.probes import Activity, ActivityProbe, AppHttp, ReadinessCheck
@@ -115,6 +116,53 @@ def test_the_builtins_are_plugins(settings: Settings) -> None:
     assert list(plugins.readiness_checks()) == ["http", "rfb"]
     assert list(plugins.transports()) == ["local", "ssh"]
     assert plugins.launchers()["direct"] is plugins.launchers()["direct"]  # asked once
+
+
+# -- experiment sources ------------------------------------------------------------------
+
+
+class ProposalSource:
+    """A proposal system of a test's own: ``data`` names a cycle, each gives one record
+    (and a bad one, to show it is reported while the others are applied)."""
+
+    name = "proposals"
+
+    def read(self, data: str) -> Iterator[ExperimentRecord | BadRecord]:
+        yield ExperimentRecord(
+            code=f"{data}-01",
+            title="From the proposal system",
+            members=(member_of("olga:pi"),),
+            where="proposal 0",
+        )
+        yield BadRecord("proposal 1", "no principal investigator", f"{data}-02")
+
+
+class ProposalPlugin:
+    @hookimpl
+    def register_experiment_sources(self) -> list[ProposalSource]:
+        return [ProposalSource()]
+
+
+async def test_hook_register_experiment_sources_a_plugins_source_imports(
+    settings: Settings, database: Database
+) -> None:
+    plugins = Plugins.load(settings, extra=[ProposalPlugin()], entry_points=False)
+    assert list(plugins.experiment_sources()) == ["csv", "json", "proposals"]
+    async with serving(settings, database, ProposalPlugin()) as accounts:
+        admin = await accounts.login("root", role=Role.ADMIN)
+        olga = await accounts.login("olga")
+        answer = await admin.post(
+            "/api/v1/experiments/import", json={"format": "proposals", "data": "2026A"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["created"] == ["2026A-01"]
+        assert answer.json()["refused"] == [
+            {"where": "proposal 1", "problem": "no principal investigator", "code": "2026A-02"}
+        ]
+        mine = (await olga.get("/api/v1/experiments")).json()["experiments"]
+        assert [(e["code"], e["my_role"], e["source"]) for e in mine] == [
+            ("2026A-01", "pi", "proposals")
+        ]
 
 
 # -- launchers ----------------------------------------------------------------------------

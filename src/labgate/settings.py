@@ -448,6 +448,14 @@ class Settings(BaseSettings):
         "or what the resource's pip configuration says. Not used with "
         "`app_setup_wheel_directory`.",
     )
+    experiment_embargo_days: int = Field(
+        30,
+        ge=0,
+        le=3650,
+        description="How long after an experiment's end date its members may still start "
+        "sessions for it (and running ones may go on): sessions can be started until the "
+        "end date plus this many days. An experiment without an end date has no limit.",
+    )
     support_group: str = Field(
         "",
         max_length=32,

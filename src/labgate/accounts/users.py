@@ -15,6 +15,7 @@ from labgate.auth.sessions import revoke_user_sessions
 from labgate.db.models import Group, Membership, Resource, Role, User
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from labgate.experiments.membership import match_user
 from labgate.settings import Settings
 
 
@@ -99,6 +100,7 @@ async def create_user(
     db.add(user)
     await db.flush()
     audit.record(db, "user_created", actor=actor, target=username, role=role.value)
+    await match_user(db, user)  # experiments that named them before they existed
     return user
 
 
@@ -139,6 +141,7 @@ async def update_user(
     if clear_email or (email is not None and email != user.email):
         changes["email"] = None if clear_email else email
         user.email = None if clear_email else email
+        await match_user(db, user)
     if changes:
         user.updated_at = utcnow()
         audit.record(db, "user_updated", actor=actor, target=user.username, changes=changes)

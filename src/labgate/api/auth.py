@@ -18,6 +18,7 @@ from labgate.auth.sessions import create_session, revoke_session
 from labgate.db.models import LoginSession, User
 from labgate.db.types import utcnow
 from labgate.errors import AccountDisabled, InvalidCredentials, RateLimited
+from labgate.experiments.membership import match_user
 from labgate.state import AppState
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
@@ -71,6 +72,8 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
             )
             user.last_login_at = utcnow()
             await state.active_days.note(db, user.id)
+            # Experiments that named them (by e-mail, say) since they last came.
+            await match_user(db, user)
             answer = SessionOut(user=await describe_user(db, user), csrf_token=session.csrf_token)
             await settle_login_attempt(db, attempt, "login", actor=Actor(user.id, user.username))
     if user is None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
@@ -23,6 +24,7 @@ from labgate.auth.principal import Principal
 from labgate.db.models import (
     LIVE_SESSION_STATES,
     AppSession,
+    Experiment,
     ExtensionState,
     SessionExtension,
     SessionState,
@@ -64,6 +66,8 @@ class LaunchIn(Body):
     launcher: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "direct"
     title: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
     form: dict[str, Any] = Field(default_factory=dict)
+    #: Launched for this experiment: its data attached, its members see it listed.
+    experiment_id: Id | None = None
 
 
 class ExtendIn(Body):
@@ -174,6 +178,14 @@ class PersonOut(BaseModel):
         return cls(id=user.id, username=user.username, display_name=user.display_name)
 
 
+class ExperimentRefOut(BaseModel):
+    """The experiment a session was launched for."""
+
+    id: int
+    code: str
+    title: str
+
+
 class SessionOut(BaseModel):
     id: str
     title: str
@@ -223,6 +235,8 @@ class SessionOut(BaseModel):
     share_count: int = 0
     #: When its owner asked support staff for help (null: not asked, or not now).
     help_requested_at: datetime | None = None
+    #: The experiment it was launched for (null: none).
+    experiment: ExperimentRefOut | None = None
 
     @classmethod
     def of(
@@ -262,8 +276,23 @@ class SessionOut(BaseModel):
         )
 
 
+class PeerSessionOut(BaseModel):
+    """A live session another member of one of the caller's experiments launched for it:
+    listed so that members see each other's work, with no access from being listed."""
+
+    id: str
+    title: str
+    template: str
+    state: str
+    created_at: datetime
+    owner: PersonOut
+    experiment: ExperimentRefOut
+
+
 class SessionList(BaseModel):
     sessions: list[SessionOut]
+    #: Other members' live sessions for the caller's experiments (not shared with them).
+    experiment_sessions: list[PeerSessionOut] = Field(default_factory=list)
 
 
 class LogOut(BaseModel):
@@ -335,6 +364,7 @@ async def describe(
     owners = await sharing.people(db, {row.user_id for row, _ in rows})
     counts = await sharing.share_counts(db, ids)
     invited = await sharing.invited(db, ids)
+    experiments = await _experiment_refs(db, [row for row, _ in rows])
     described = []
     for row, role in rows:
         out = SessionOut.of(row, state.templates.get(row.template), extensions.get(row.id))
@@ -345,8 +375,19 @@ async def describe(
         out.owner = PersonOut.of(owners.get(row.user_id), row.user_id)
         out.share_count = counts.get(row.id, 0)
         out.shared = out.share_count > 0 or row.id in invited
+        out.experiment = experiments.get(row.experiment_id or 0)
         described.append(out)
     return described
+
+
+async def _experiment_refs(db: AsyncSession, rows: list[AppSession]) -> dict[int, ExperimentRefOut]:
+    ids = {row.experiment_id for row in rows if row.experiment_id is not None}
+    if not ids:
+        return {}
+    found = await db.execute(
+        select(Experiment.id, Experiment.code, Experiment.title).where(Experiment.id.in_(ids))
+    )
+    return {id_: ExperimentRefOut(id=id_, code=code, title=title) for id_, code, title in found}
 
 
 def _role(principal: Principal, row: AppSession) -> SessionRole:
@@ -379,6 +420,7 @@ async def launch(
         resource_id=body.resource_id,
         title=body.title,
         form=body.form,
+        experiment_id=body.experiment_id,
     )
     out = await _out(db, state, principal, row)
     # The launch begins once this transaction is committed (the driver reads the row).
@@ -402,7 +444,9 @@ async def list_sessions(
     """Newest first: the caller's own and the live ones shared with them (``my_role``
     says which); ``all=true`` (administrators): everybody's, narrowed by ``user`` (a
     username), ``resource_id``, ``experiment_id`` and ``state`` when given (only with
-    ``all=true``); ``live=true``: only those not ended."""
+    ``all=true``); ``live=true``: only those not ended. ``experiment_sessions``: the live
+    sessions other members of the caller's experiments launched for them (not shared with
+    the caller: listed, no access)."""
     authorize(principal, Action.LIST_SESSIONS)
     if everyone:
         authorize(principal, Action.DECIDE_EXTENSIONS)
@@ -420,10 +464,35 @@ async def list_sessions(
         db, user_id=None if everyone else principal.user_id, narrowed=narrowed
     )
     found = [(row, _role(principal, row)) for row in rows]
+    peers: list[PeerSessionOut] = []
     if not everyone:
         found += await sharing.shared_with(db, state.settings, principal, limit=service.LISTED)
         found.sort(key=lambda pair: pair[0].created_at, reverse=True)
-    return SessionList(sessions=await describe(db, state, found))
+        peers = await _peers(db, principal, {row.id for row, _ in found})
+    return SessionList(sessions=await describe(db, state, found), experiment_sessions=peers)
+
+
+async def _peers(db: AsyncSession, principal: Principal, listed: set[str]) -> list[PeerSessionOut]:
+    rows = [
+        row
+        for row in await service.of_my_experiments(db, principal.user_id)
+        if row.id not in listed  # shared with the caller: listed with their role already
+    ]
+    owners = await sharing.people(db, {row.user_id for row in rows})
+    experiments = await _experiment_refs(db, rows)
+    return [
+        PeerSessionOut(
+            id=row.id,
+            title=row.title,
+            template=row.template,
+            state=row.state,
+            created_at=row.created_at,
+            owner=PersonOut.of(owners.get(row.user_id), row.user_id),
+            experiment=experiments[row.experiment_id],
+        )
+        for row in rows
+        if row.experiment_id in experiments
+    ]
 
 
 @router.get("/sessions/{session_id}", summary="One session")

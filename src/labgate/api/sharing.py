@@ -27,6 +27,7 @@ from labgate.auth.principal import Principal
 from labgate.db.models import (
     LIVE_SESSION_STATES,
     AppSession,
+    Experiment,
     Group,
     Share,
     ShareInvitation,
@@ -49,12 +50,18 @@ class GroupOut(BaseModel):
     name: str
 
 
+class ExperimentShareOut(BaseModel):
+    id: int
+    code: str
+
+
 class ShareOut(BaseModel):
     id: int
-    #: ``user`` or ``group``: which of the two is set.
+    #: ``user``, ``group`` or ``experiment`` (its members): which one is set.
     kind: str
     user: PersonOut | None
     group: GroupOut | None
+    experiment: ExperimentShareOut | None = None
     role: ShareRole
     created_at: datetime
     #: Who made it (their user name; null once deleted).
@@ -135,12 +142,15 @@ class SharingOut(BaseModel):
 class ShareIn(Body):
     user: Name | None = None
     group: Name | None = None
+    #: The members of this experiment (the session's own).
+    experiment_id: Id | None = None
     role: Annotated[str, StringConstraints(max_length=16)]
 
     @model_validator(mode="after")
     def _one_target(self) -> ShareIn:
-        if (self.user is None) == (self.group is None):
-            raise ValueError('Name either a "user" or a "group" to share with.')
+        named = [x for x in (self.user, self.group, self.experiment_id) if x is not None]
+        if len(named) != 1:
+            raise ValueError('Name one of a "user", a "group" or an "experiment_id" to share with.')
         return self
 
 
@@ -225,18 +235,41 @@ async def _share_out(db: AsyncSession, shares: list[Share]) -> list[ShareOut]:
         if group_ids
         else {}
     )
+    experiment_ids = {s.experiment_id for s in shares if s.experiment_id is not None}
+    codes = (
+        {
+            id_: code
+            for id_, code in await db.execute(
+                select(Experiment.id, Experiment.code).where(Experiment.id.in_(experiment_ids))
+            )
+        }
+        if experiment_ids
+        else {}
+    )
     out = []
     for share in shares:
         group = groups.get(share.group_id) if share.group_id is not None else None
+        kind = (
+            "group"
+            if share.group_id is not None
+            else "experiment"
+            if share.experiment_id is not None
+            else "user"
+        )
         maker = users.get(share.created_by) if share.created_by is not None else None
         out.append(
             ShareOut(
                 id=share.id,
-                kind="group" if share.group_id is not None else "user",
+                kind=kind,
                 user=PersonOut.of(users.get(share.user_id), share.user_id)
                 if share.user_id is not None
                 else None,
                 group=GroupOut(id=group.id, name=group.name) if group is not None else None,
+                experiment=ExperimentShareOut(
+                    id=share.experiment_id, code=codes.get(share.experiment_id, "")
+                )
+                if share.experiment_id is not None
+                else None,
                 role=ShareRole(share.role),
                 created_at=share.created_at,
                 created_by=maker.username if maker is not None else None,
@@ -292,7 +325,8 @@ async def add_share(
     state: State,
     db: Db,
 ) -> ShareOut:
-    """With a user or a group (by name), in a role: 409 if it is shared with them
+    """With a user or a group (by name), or the members of the session's experiment
+    (``experiment_id``), in a role: 409 if it is shared with them
     already (change that share instead), 422 for an unknown name, the owner, a role the
     session's app cannot be shared in, or a web app while ``app_domain`` is unset
     (``sharing_needs_app_domain``)."""
@@ -300,16 +334,22 @@ async def add_share(
     template = state.templates.get(row.template)
     sharing.check_sharable(template, state.settings)
     role = sharing.check_role(body.role, template)
-    user = group = None
+    user = group = experiment = None
     if body.user is not None:
         user = await db.scalar(select(User).where(User.username == body.user))
         if user is None:
             raise _problem("body.user", f"There is no user named {body.user!r}.")
+    elif body.experiment_id is not None:
+        experiment = await db.get(Experiment, body.experiment_id)
+        if experiment is None or experiment.id != row.experiment_id:
+            raise _problem("body.experiment_id", "The session was not launched for it.")
     else:
         group = await db.scalar(select(Group).where(Group.name == body.group))
         if group is None:
             raise _problem("body.group", f"There is no group named {body.group!r}.")
-    share = await sharing.add_share(db, principal, row, role, user=user, group=group)
+    share = await sharing.add_share(
+        db, principal, row, role, user=user, group=group, experiment=experiment
+    )
     _tell(request, state, row, await sharing.recipients(db, [share]))
     return (await _share_out(db, [share]))[0]
 

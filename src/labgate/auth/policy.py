@@ -87,6 +87,10 @@ class Action(Enum):
     READ_OWN_QUOTAS = Rule(Scope.READ)
     LIST_QUOTAS = Rule(Scope.READ, admin_only=True)
     MANAGE_QUOTAS = Rule(Scope.ADMIN, admin_only=True)
+    # Experiments: their members see theirs (one they are not in is not found);
+    # administrators see, create, change, delete and import them all.
+    LIST_EXPERIMENTS = Rule(Scope.READ)
+    MANAGE_EXPERIMENTS = Rule(Scope.ADMIN, admin_only=True)
 
 
 def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:

@@ -12,6 +12,7 @@ from labgate.cli import (
     ca_cmd,
     config_cmd,
     db_cmd,
+    experiments_cmd,
     groups_cmd,
     plugins_cmd,
     tokens_cmd,
@@ -82,6 +83,7 @@ cli.add_command(config_cmd.config)
 cli.add_command(audit_cmd.audit)
 cli.add_command(ca_cmd.ca)
 cli.add_command(plugins_cmd.plugins)
+cli.add_command(experiments_cmd.experiments)
 
 
 def main() -> None:

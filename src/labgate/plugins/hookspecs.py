@@ -89,3 +89,12 @@ def register_frontend_bundles(settings: Settings) -> Iterable[FrontendBundle] | 
     """Built front-end assets of a plug-in (a directory with ``manifest.json``), served
     below ``/plugins/<name>/`` and loaded by the browser at start: their panes and viewers
     register themselves in the front end, with no change to labgate's own."""
+
+
+@hookspec
+def register_experiment_sources(settings: Settings) -> Iterable[Any] | None:
+    """Experiment sources (``labgate.experiments.sources.ExperimentSource``), each with a
+    unique ``name``: where experiments (proposals) come from. ``read(data)`` yields
+    experiment records (or bad records saying where and what is wrong); the built-ins
+    ``csv`` and ``json`` read a file's text, a proposal system's source may ask its
+    service. ``labgate experiments import --format NAME`` applies what one yields."""

@@ -30,6 +30,7 @@ from labgate.settings import Settings
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from labgate.experiments.sources import ExperimentSource
     from labgate.launching.launcher import Launcher
     from labgate.launching.probes import ActivityProbe, ReadinessCheck
     from labgate.launching.template import AppTemplate
@@ -50,6 +51,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "labgate.api.routers",
     "labgate.web.viewers",
     "labgate.web.panes",
+    "labgate.experiments.sources",
 )
 
 #: The hooks whose parts are collected by name (:meth:`Plugins.named`), with the
@@ -64,6 +66,7 @@ NAMED_HOOKS: dict[str, str] = {
     "register_file_viewers": "id",
     "register_panes": "kind",
     "register_frontend_bundles": "name",
+    "register_experiment_sources": "name",
 }
 
 
@@ -195,6 +198,9 @@ class Plugins:
 
     def panes(self) -> dict[str, Pane]:
         return self.named("register_panes")
+
+    def experiment_sources(self) -> dict[str, ExperimentSource]:
+        return self.named("register_experiment_sources")
 
     def check(self) -> None:
         """Collect every kind of named part now, so that a name two plug-ins give stops

@@ -33,12 +33,15 @@ from labgate.db.models import (
     ENDED_SESSION_STATES,
     LIVE_SESSION_STATES,
     AppSession,
+    Experiment,
+    ExperimentLocation,
     Resource,
     SessionState,
     User,
 )
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
+from labgate.experiments.attaching import Attached, attach
 from labgate.launching import apps_environment
 from labgate.launching.diagnosis import explain
 from labgate.launching.launcher import (
@@ -352,7 +355,9 @@ class Lifecycle:
             where = f"on {snap.resource_name}"
             await self.progress(row, f"Starting {template.title} {where}…")
             try:
-                state = await launcher.start(access, self._request(row, template, snap.plan))
+                attached = await self._experiment_data(row)
+                request = self._request(row, template, snap.plan, attached)
+                state = await launcher.start(access, request)
             except (LaunchFailed, LabgateError) as exc:
                 step = f"Could not start {template.title}: {exc}"
                 await self._fail(row, str(exc), step=step, why="start_failed")
@@ -364,22 +369,56 @@ class Lifecycle:
             await self.progress(row, str(line), launcher_state=dict(state), state=first.value)
         await self._until_ready(row, template, launcher, access, state)
 
+    async def _experiment_data(self, row: AppSession) -> Attached | None:
+        """The data of the session's experiment on its resource (None: launched for none)."""
+        if row.experiment_id is None:
+            return None
+        async with self.state.database.read() as db:
+            code = await db.scalar(
+                select(Experiment.code).where(Experiment.id == row.experiment_id)
+            )
+            found = await db.execute(
+                select(ExperimentLocation.kind, ExperimentLocation.path)
+                .where(
+                    ExperimentLocation.experiment_id == row.experiment_id,
+                    ExperimentLocation.resource_id == row.resource_id,
+                )
+                .order_by(ExperimentLocation.position)
+            )
+            locations = [(kind, path) for kind, path in found.all()]
+        if code is None:
+            return None  # deleted meanwhile
+        return attach(code, locations, str(row.form.get("workdir") or "~"))
+
     def _request(
-        self, row: AppSession, template: AppTemplate, plan: ConnectionPlan
+        self,
+        row: AppSession,
+        template: AppTemplate,
+        plan: ConnectionPlan,
+        attached: Attached | None = None,
     ) -> LaunchRequest:
         environment = [
             line for line in str(row.form.get("environment", "")).splitlines() if line.strip()
         ]
+        form = dict(row.form)
+        if attached is not None:
+            form["workdir"] = attached.workdir
         return LaunchRequest(
             session_id=row.id,
             owner_tag=plan.owner.tag,
             template=template,
-            form=row.form,
+            form=form,
             base_url=f"/s/{row.id}/",
             token=self.state.session_tokens.open(row.sealed_token, row.id),
-            # Last: the apps environment labgate set up, at the end of PATH, so that what
+            # The experiment's data before the form's lines (which may change what it set);
+            # last, the apps environment labgate set up, at the end of PATH, so that what
             # the lines above make available wins.
-            setup_lines=(*plan.setup_lines, *environment, apps_environment.path_line()),
+            setup_lines=(
+                *plan.setup_lines,
+                *(attached.setup_lines if attached is not None else ()),
+                *environment,
+                apps_environment.path_line(),
+            ),
             python=plan.python,
         )
 

@@ -38,6 +38,9 @@ from labgate.db.models import (
 )
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
+from labgate.experiments import access as experiment_access
+from labgate.experiments.membership import member_of
+from labgate.launchers.terminal import NAME as TERMINAL_LAUNCHER
 from labgate.launching.launcher import Launcher, launchable
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.notifications.centre import notify
@@ -131,6 +134,23 @@ async def listed(
         query = query.where(AppSession.experiment_id == narrowed.experiment_id)
     if narrowed.state is not None:
         query = query.where(AppSession.state == narrowed.state.value)
+    return list(await db.scalars(query))
+
+
+async def of_my_experiments(db: AsyncSession, user_id: int) -> list[AppSession]:
+    """Newest first: the live sessions other members of ``user_id``'s experiments launched
+    for those experiments. Listed only, so that members see each other's work: being
+    listed gives no access (the owner shares a session for that)."""
+    query = (
+        select(AppSession)
+        .where(
+            AppSession.user_id != user_id,
+            AppSession.state.in_(LIVE_SESSION_STATES),
+            AppSession.experiment_id.in_(member_of(user_id)),
+        )
+        .order_by(AppSession.created_at.desc())
+        .limit(LISTED)
+    )
     return list(await db.scalars(query))
 
 
@@ -236,7 +256,8 @@ async def launch(
     with its usage row (``quotas.accounting``). Refused: an unknown template or launcher,
     a template an administrator switched off, or a form it does not accept (422); a
     resource the caller may not use (404); beyond a quota (409 ``quota_exceeded``,
-    ``quotas.check``)."""
+    ``quotas.check``); an ``experiment_id`` the caller is no member of (404) or outside
+    its dates (409)."""
     chosen = needs.templates.get(template)
     if chosen is None or not chosen.launchable:
         known = ", ".join(sorted(t.id for t in needs.templates.values() if t.launchable))
@@ -285,6 +306,12 @@ async def launch(
         updated_at=now,
         experiment_id=experiment_id,
     )
+    if experiment_id is not None:  # its data is attached at launch; it ends by its dates
+        experiment = await experiment_access.for_launch(
+            db, needs.settings, principal, experiment_id
+        )
+        row.experiment_id = experiment.id
+        row.ends_at = experiment_access.capped(row.ends_at, experiment, needs.settings)
     db.add(row)
     await db.flush()
     await accounting.opened(

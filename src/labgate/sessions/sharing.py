@@ -1,12 +1,13 @@
 """Who may use a session besides its owner, read from the database on every use: shares
-with users and groups (in a :class:`~labgate.db.models.ShareRole`), and the support
-group's members where the owner lets support in. What a role may do is decided by
+with users, groups and the members of an experiment (in a
+:class:`~labgate.db.models.ShareRole`), and the support group's members where the owner
+lets support in. What a role may do is decided by
 :mod:`labgate.auth.policy` (:func:`~labgate.auth.policy.session_role`); here the grants
 are found, and shares are made, changed and removed.
 
-Group shares follow group membership as it is when the session is used, so leaving the
-group ends the access; a user's deletion removes their shares (the database's cascade);
-an ended session's shares give nothing.
+Group and experiment shares follow membership as it is when the session is used, so
+leaving the group or the experiment ends the access; a user's deletion removes their
+shares (the database's cascade); an ended session's shares give nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from labgate.auth.principal import Principal
 from labgate.db.models import (
     LIVE_SESSION_STATES,
     AppSession,
+    Experiment,
+    ExperimentMember,
     Group,
     Membership,
     Share,
@@ -33,6 +36,7 @@ from labgate.db.models import (
     User,
 )
 from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from labgate.experiments.membership import member_of
 from labgate.launching.template import AppTemplate
 from labgate.notifications.centre import notify
 from labgate.notifications.kinds import SHARE
@@ -60,14 +64,20 @@ def _groups_of(user_id: int) -> Select[Any]:
     return select(Membership.group_id).where(Membership.user_id == user_id)
 
 
+def _shared_with_user(user_id: int) -> Any:
+    """Shares that reach ``user_id`` now: theirs, their groups', their experiments'."""
+    return or_(
+        Share.user_id == user_id,
+        Share.group_id.in_(_groups_of(user_id)),
+        Share.experiment_id.in_(member_of(user_id)),
+    )
+
+
 async def granted_roles(db: AsyncSession, session_id: str, user_id: int) -> list[str]:
     """The roles the session is shared with ``user_id`` in: directly (also through an
-    accepted invitation) or through a group they are in now."""
+    accepted invitation) or through a group or an experiment they are in now."""
     rows = await db.scalars(
-        select(Share.role).where(
-            Share.app_session_id == session_id,
-            or_(Share.user_id == user_id, Share.group_id.in_(_groups_of(user_id))),
-        )
+        select(Share.role).where(Share.app_session_id == session_id, _shared_with_user(user_id))
     )
     return list(rows)
 
@@ -122,14 +132,7 @@ async def shared_with(
     shared with them or one of their groups, and (members of the support group) those
     whose owner lets support in."""
     reachable = [
-        AppSession.id.in_(
-            select(Share.app_session_id).where(
-                or_(
-                    Share.user_id == principal.user_id,
-                    Share.group_id.in_(_groups_of(principal.user_id)),
-                )
-            )
-        )
+        AppSession.id.in_(select(Share.app_session_id).where(_shared_with_user(principal.user_id)))
     ]
     if await in_support_group(db, settings, principal.user_id):
         reachable.append(AppSession.support_allowed.is_(True))
@@ -262,25 +265,32 @@ async def add_share(
     *,
     user: User | None = None,
     group: Group | None = None,
+    experiment: Experiment | None = None,
 ) -> Share:
-    """Share the session with ``user`` or ``group`` in ``role``: 409 if it is shared with
-    them already (change the role instead), 422 with its owner."""
+    """Share the session with ``user``, ``group`` or the members of ``experiment`` (the
+    session's own) in ``role``: 409 if it is shared with them already (change the role
+    instead), 422 with its owner or with an experiment it is not for."""
     if user is not None and user.id == row.user_id:
         message = "This is your own session: you have every right in it already."
         raise ValidationFailed(message, details=[FieldProblem("body.user", message)])
-    existing = await db.scalar(
-        select(Share.id).where(
-            Share.app_session_id == row.id,
-            Share.user_id == user.id if user is not None else Share.group_id == group_id(group),
-        )
-    )
+    if experiment is not None and experiment.id != row.experiment_id:
+        message = f"The session is not for experiment {experiment.code}."
+        raise ValidationFailed(message, details=[FieldProblem("body.experiment_id", message)])
+    if user is not None:
+        same, whom = Share.user_id == user.id, f"user {user.username}"
+    elif experiment is not None:
+        same = Share.experiment_id == experiment.id
+        whom = f"the members of experiment {experiment.code}"
+    else:
+        same, whom = Share.group_id == group_id(group), f"group {group_name(group)}"
+    existing = await db.scalar(select(Share.id).where(Share.app_session_id == row.id, same))
     if existing is not None:
-        whom = f"user {user.username}" if user is not None else f"group {group_name(group)}"
         raise Conflict(f"The session is shared with {whom} already: change that share's role.")
     share = Share(
         app_session_id=row.id,
         user_id=user.id if user is not None else None,
         group_id=group.id if group is not None else None,
+        experiment_id=experiment.id if experiment is not None else None,
         role=role.value,
         created_by=principal.user_id,
     )
@@ -293,6 +303,7 @@ async def add_share(
         target=row.id,
         user=user.username if user is not None else None,
         group=group.name if group is not None else None,
+        experiment=experiment.code if experiment is not None else None,
         role=role.value,
     )
     who = principal.username
@@ -355,6 +366,7 @@ async def remove_share(
         share=share.id,
         user_id=share.user_id,
         group_id=share.group_id,
+        experiment_id=share.experiment_id,
         role=share.role,
     )
     if share.user_id is not None:
@@ -367,13 +379,24 @@ async def remove_share(
 
 
 async def recipients(db: AsyncSession, shares: Iterable[Share]) -> set[int]:
-    """The users a change of these shares concerns: their users and their groups' members."""
-    users = {s.user_id for s in shares if s.user_id is not None}
-    groups = {s.group_id for s in shares if s.group_id is not None}
+    """The users a change of these shares concerns: their users, their groups' and their
+    experiments' members."""
+    listed = list(shares)
+    users = {s.user_id for s in listed if s.user_id is not None}
+    groups = {s.group_id for s in listed if s.group_id is not None}
+    experiments = {s.experiment_id for s in listed if s.experiment_id is not None}
     if groups:
         users |= set(
             await db.scalars(select(Membership.user_id).where(Membership.group_id.in_(groups)))
         )
+    if experiments:
+        found = await db.scalars(
+            select(ExperimentMember.user_id).where(
+                ExperimentMember.experiment_id.in_(experiments),
+                ExperimentMember.user_id.is_not(None),
+            )
+        )
+        users |= {user_id for user_id in found if user_id is not None}
     return users
 
 
