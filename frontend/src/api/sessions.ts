@@ -5,6 +5,7 @@
  */
 import { api, type ApiClient } from './client'
 import { socketUrl } from './resources'
+import type { ExperimentRef } from './experiments'
 import type { PersonRef, SessionRole } from './sharing'
 
 export type SessionState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'expired'
@@ -125,6 +126,8 @@ export interface AppSession {
   share_count?: number
   /** When the owner asked support staff for help (for support staff), else null. */
   help_requested_at?: string | null
+  /** The experiment it was launched for (api/experiments.ts), null: none. */
+  experiment?: ExperimentRef | null
 }
 
 /** A way on from a failure: `kind` says what it does (`retry`: the launch form again with
@@ -151,6 +154,8 @@ export interface LaunchRequest {
   launcher?: string
   title?: string
   form: Record<string, unknown>
+  /** Launch for this experiment: its data attached on the resource. */
+  experiment_id?: number | null
 }
 
 export function isLive(session: Pick<AppSession, 'state'>): boolean {
@@ -184,7 +189,14 @@ export function getSession(id: string, client: ApiClient = api): Promise<AppSess
 /** The same app, on the same resource, with the same form: a new session. */
 export function relaunchSession(session: AppSession, client: ApiClient = api): Promise<AppSession> {
   return launchSession(
-    { template: session.template, resource_id: session.resource_id, launcher: session.launcher, title: session.title, form: session.form },
+    {
+      template: session.template,
+      resource_id: session.resource_id,
+      launcher: session.launcher,
+      title: session.title,
+      form: session.form,
+      ...(session.experiment ? { experiment_id: session.experiment.id } : {}),
+    },
     client,
   )
 }

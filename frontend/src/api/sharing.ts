@@ -20,12 +20,13 @@ export interface GroupRef {
   name: string
 }
 
-/** One grant: to a user or to a group. */
+/** One grant: to a user, a group, or the members of the session's experiment. */
 export interface Share {
   id: number
-  kind: 'user' | 'group'
+  kind: 'user' | 'group' | 'experiment'
   user: PersonRef | null
   group: GroupRef | null
+  experiment?: { id: number; code: string } | null
   role: ShareRole
   created_at: string
   created_by: string | null
@@ -80,7 +81,7 @@ export interface Sharing {
 }
 
 /** Share with a user or with a group, by name. */
-export type ShareTarget = { user: string } | { group: string }
+export type ShareTarget = { user: string } | { group: string } | { experiment_id: number }
 
 export interface InvitationRequest {
   role: ShareRole

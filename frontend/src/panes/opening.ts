@@ -27,6 +27,8 @@ export const ALL_SESSIONS_PANE = 'all-sessions'
 export const AUDIT_LOG_PANE = 'audit-log'
 export const ANNOUNCEMENTS_PANE = 'announcements'
 export const QUOTAS_PANE = 'quotas'
+export const EXPERIMENTS_PANE = 'experiments'
+export const EXPERIMENTS_ADMIN_PANE = 'experiments-admin'
 
 export interface FilesParams extends Record<string, unknown> {
   resourceId: number
@@ -83,6 +85,8 @@ export interface LauncherParams extends Record<string, unknown> {
   resourceId?: number
   /** Values for the form's fields, over the remembered ones. */
   form?: Record<string, unknown>
+  /** Launch for this experiment (the launch form has it chosen). */
+  experimentId?: number
 }
 
 /** The last part of a path, for tab titles. */

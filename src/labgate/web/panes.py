@@ -18,6 +18,8 @@ PANES = (
     Pane("terminals", "Terminals"),
     Pane("launcher", "Launch an app"),
     Pane("sessions", "Sessions"),
+    Pane("experiments", "Experiments"),
+    Pane("experiments-admin", "Experiments", admin_only=True),
     Pane("app", "App", in_menu=False),
     Pane("desktop", "Desktop", in_menu=False),
     Pane("files", "Files", in_menu=False),
