@@ -242,6 +242,15 @@ async def test_a_session_ends_by_its_experiments_dates(
     assert row is not None
     assert row.ends_at is not None
     assert row.ends_at.date().isoformat() == (ends - timedelta(days=-1)).date().isoformat()
+    # More time granted does not go past the experiment's dates either.
+    capped_at = row.ends_at
+    extended = await alice.post(f"/api/v1/sessions/{other}/extend", json={"hours": 2})
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["extension"]["state"] == "granted"
+    async with state_of(app).database.read() as db:
+        again = await db.get(AppSession, other)
+    assert again is not None
+    assert again.ends_at == capped_at
 
 
 async def experiment_session(app: Any, owner: str, experiment_id: int) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.auth.principal import Principal
-from labgate.db.models import Experiment
+from labgate.db.models import AppSession, Experiment
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, Forbidden, NotFound
 from labgate.experiments.dates import launch_until, why_not
@@ -55,3 +55,13 @@ def capped(ends_at: datetime | None, experiment: Experiment, settings: Settings)
     if until is None:
         return ends_at
     return until if ends_at is None else min(ends_at, until)
+
+
+async def keep_within_dates(db: AsyncSession, settings: Settings, row: AppSession) -> None:
+    """No more time for a session than its experiment's dates allow (an extension
+    granted ends, at the latest, with the embargo)."""
+    if row.experiment_id is None:
+        return
+    experiment = await db.get(Experiment, row.experiment_id)
+    if experiment is not None:
+        row.ends_at = capped(row.ends_at, experiment, settings)

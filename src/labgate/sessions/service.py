@@ -413,6 +413,7 @@ async def extend(
     if automatic:
         extension.granted_hours = hours
         grant(row, hours, now, launchers)
+        await experiment_access.keep_within_dates(db, settings, row)
     await db.flush()
     return extension
 
@@ -505,6 +506,7 @@ async def decide(
     if row is not None and granted and row.state in LIVE_SESSION_STATES:
         await check_owner_access(db, settings, row)
         grant(row, extension.granted_hours or extension.hours, now, launchers)
+        await experiment_access.keep_within_dates(db, settings, row)
     if row is not None:
         if granted:
             given = extension.granted_hours or extension.hours
