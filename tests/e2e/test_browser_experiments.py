@@ -115,6 +115,19 @@ async def test_a_member_launches_jupyterlab_for_their_experiment_and_finds_the_d
         await expect(card.get_by_test_id("experiment-location")).to_have_count(2)
         await page.screenshot(path=shot("01-pane"))
 
+        # A data location opens in the file browser, which has the experiment's places
+        # as bookmarks.
+        await card.locator("[data-testid=experiment-location][data-kind=raw]").click()
+        files = page.get_by_test_id("files-pane")
+        await expect(files).to_have_attribute("data-path", str(data["raw"]))
+        await files.get_by_test_id("files-experiment-places").click()
+        places = page.get_by_test_id("files-experiment-place")
+        await expect(places).to_have_count(2)
+        await page.screenshot(path=shot("01b-file-browser-bookmarks"))
+        await places.last.click()
+        await expect(files).to_have_attribute("data-path", str(data["processed"]))
+        await page.locator(".dv-tab", has_text="Experiments").first.click()
+
         await card.get_by_test_id("experiment-launch").click()
         await expect(page.get_by_test_id("launcher-experiment")).to_be_visible()
         await page.get_by_test_id("launch-card-jupyterlab").click()
