@@ -48,10 +48,10 @@ async function flush(): Promise<void> {
 let app: App | null = null
 let root: HTMLElement
 
-function mount(): void {
+function mount(session: AppSession = SESSION): void {
   root = document.createElement('div')
   document.body.append(root)
-  app = createApp({ render: () => h(ShareDialog, { session: SESSION }) })
+  app = createApp({ render: () => h(ShareDialog, { session }) })
   app.mount(root)
 }
 
@@ -132,6 +132,27 @@ describe('ShareDialog', () => {
     expect(post).toEqual({ method: 'POST', path: '/api/v1/sessions/s1/shares', body: { user: 'carol', role: 'guest' }, csrf: 'csrf-1' })
     expect(calls.filter((c) => c.method === 'GET')).toHaveLength(2)
     expect(byId<HTMLInputElement>('share-name')!.value).toBe('')
+  })
+
+  it('offers the members of the session’s experiment, and shares with them', async () => {
+    mount()
+    await flush()
+    const plain = [...byId<HTMLSelectElement>('share-kind')!.options].map((o) => o.textContent?.trim())
+    expect(plain).toEqual(['Person', 'Group'])
+    app?.unmount()
+    root.remove()
+    routes['POST /api/v1/sessions/s1/shares'] = () =>
+      json(201, { id: 13, kind: 'experiment', user: null, group: null, experiment: { id: 4, code: '12-34' }, role: 'user' })
+    mount({ ...SESSION, experiment: { id: 4, code: '12-34', title: 'Spin waves' } })
+    await flush()
+    const offered = [...byId<HTMLSelectElement>('share-kind')!.options].map((o) => o.textContent?.trim())
+    expect(offered).toEqual(['Person', 'Group', 'Members of 12-34'])
+    await setValue('share-kind', 'experiment')
+    expect(byId('share-name')).toBeNull() // nothing to type: the experiment is the session's
+    byId<HTMLButtonElement>('share-add-submit')!.click()
+    await flush()
+    const post = calls.find((c) => c.method === 'POST')
+    expect(post?.body).toEqual({ experiment_id: 4, role: 'user' })
   })
 
   it('says what the server refused, next to the name', async () => {
