@@ -82,7 +82,7 @@ async def experiments_of(db: AsyncSession, user_id: int) -> list[Experiment]:
                     )
                 )
             )
-            .order_by(Experiment.starts_at.desc(), Experiment.code)
+            .order_by(Experiment.starts_at.desc().nulls_last(), Experiment.code)
         )
     )
 
