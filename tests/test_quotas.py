@@ -20,6 +20,7 @@ from labgate.db.engine import Database
 from labgate.db.models import (
     AppSession,
     Experiment,
+    ExperimentMember,
     Group,
     Membership,
     Notification,
@@ -118,11 +119,18 @@ async def group_of(database: Database, name: str, *members: Principal) -> int:
         return group.id
 
 
-async def experiment(database: Database, code: str) -> int:
+async def experiment(database: Database, code: str, *members: Principal) -> int:
+    """An experiment running now, with ``members`` (sessions for it need membership)."""
     async with database.session() as db:
         row = Experiment(code=code, title="Magnetic order")
         db.add(row)
         await db.flush()
+        for member in members:
+            db.add(
+                ExperimentMember(
+                    experiment_id=row.id, user_id=member.user_id, username=member.username
+                )
+            )
         return row.id
 
 
@@ -316,7 +324,7 @@ async def test_an_experiments_limit_counts_its_sessions_and_no_others(
 ) -> None:
     alice = await principal_of(accounts, database, "alice")
     bob = await principal_of(accounts, database, "bob")
-    magnets = await experiment(database, "12-34")
+    magnets = await experiment(database, "12-34", alice, bob)
     await set_quota(database, QuotaScope.EXPERIMENT, str(magnets), max_sessions=1)
     await launch(app, database, alice, experiment_id=magnets)
 

@@ -40,7 +40,6 @@ from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
 from labgate.experiments import access as experiment_access
 from labgate.experiments.membership import member_of
-from labgate.launchers.terminal import NAME as TERMINAL_LAUNCHER
 from labgate.launching.launcher import Launcher, launchable
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.notifications.centre import notify
@@ -276,6 +275,12 @@ async def launch(
         )
     values = validate_form(chosen, form, batch=runs_with.batch)
     resource: Resource = await catalog.get_visible(db, principal, needs.settings, resource_id)
+    # Before any limit is counted: the experiment's own quota is no business of others.
+    experiment = (
+        await experiment_access.for_launch(db, needs.settings, principal, experiment_id)
+        if experiment_id is not None
+        else None
+    )
     policy = policy_for(principal.role, needs.settings)
     await one_at_a_time(db, principal.user_id)
     # Every limit on what is in use (sessions at once included) and used this month.
@@ -306,11 +311,7 @@ async def launch(
         updated_at=now,
         experiment_id=experiment_id,
     )
-    if experiment_id is not None:  # its data is attached at launch; it ends by its dates
-        experiment = await experiment_access.for_launch(
-            db, needs.settings, principal, experiment_id
-        )
-        row.experiment_id = experiment.id
+    if experiment is not None:  # its data is attached at launch; it ends by its dates
         row.ends_at = experiment_access.capped(row.ends_at, experiment, needs.settings)
     db.add(row)
     await db.flush()
