@@ -434,6 +434,22 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", API + "/sessions"): owners_thing(
         "write", request=_json({"template": "jupyterlab", "resource_id": "{resource_id}"})
     ),
+    # -- favourites and presets: the caller's own alone, administrators' included ---------
+    # Starring a template twice is a conflict: the door is what counts here.
+    ("GET", API + "/favourites"): own_account("read"),
+    ("POST", API + "/favourites"): own_account(
+        "write", allowed=REACH, request=_json({"kind": "template", "target": "jupyterlab"})
+    ),
+    # Who lost a resource keeps their favourites of it (to remove), but launches no preset.
+    ("PATCH", API + "/favourites/{favourite_id}"): owners_thing(
+        "write", lost=ALLOW, owner=ALLOW, request=_json({"title": "matrix", "position": 3})
+    ),
+    ("DELETE", API + "/favourites/{favourite_id}"): owners_thing(
+        "write", lost=ALLOW, owner=ALLOW, fresh={"favourite_id"}
+    ),
+    ("POST", API + "/favourites/{favourite_id}/launch"): owners_thing(
+        "write", lost=LOST, things={"favourite_id": Thing.PRESET}
+    ),
     # -- the owner's app sessions (administrators may act on anyone's) ---------------------
     # Who lost the resource still sees and stops their sessions there, but gets no more
     # time for them.

@@ -281,6 +281,13 @@ class Settings(BaseSettings):
     max_running_transfers: int = Field(
         10, ge=1, description="Copy and move jobs one user may have running at once (409)."
     )
+    max_favourites: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Favourites (starred resources, app templates, folders, experiments, and "
+        "presets) one user may keep; starring more is refused (409).",
+    )
     max_unfinished_uploads: int = Field(
         100,
         ge=1,

@@ -45,6 +45,7 @@ from labgate.db.models import (
     Announcement,
     AuthMethod,
     ExtensionState,
+    Favourite,
     Group,
     HostKey,
     Membership,
@@ -174,6 +175,8 @@ class Thing(StrEnum):
     FILE = "file"  # a static file
     NOTIFICATION = "notification"  # in the subject's notification centre
     ANNOUNCEMENT = "announcement"
+    FAVOURITE = "favourite"  # the subject's resource, starred
+    PRESET = "preset"  # a preset to launch on the subject's resource
 
 
 # Which thing a path parameter names, unless the table's row says otherwise.
@@ -194,6 +197,7 @@ PARAMETER_THINGS: Mapping[str, Thing] = {
     "path": Thing.APP_PATH,
     "notification_id": Thing.NOTIFICATION,
     "announcement_id": Thing.ANNOUNCEMENT,
+    "favourite_id": Thing.FAVOURITE,
 }
 
 
@@ -544,6 +548,27 @@ class World:
                 db.add(announcement)
                 await db.flush()
                 return str(announcement.id)
+        if thing in (Thing.FAVOURITE, Thing.PRESET):
+            resource_id = int(self.things[subject].values[Thing.RESOURCE])
+            preset = {
+                "template": "jupyterlab",
+                "launcher": "direct",
+                "resource_id": resource_id,
+                "experiment_id": None,
+                "form": {},
+                "title": "",
+            }
+            async with self.database.session() as db:
+                favourite = Favourite(
+                    user_id=owner_id,
+                    kind=thing.value if thing is Thing.PRESET else "resource",
+                    target=f"matrix{n}",
+                    title=f"matrix {n}",
+                    preset=preset if thing is Thing.PRESET else None,
+                )
+                db.add(favourite)
+                await db.flush()
+                return str(favourite.id)
         raise AssertionError(f"the matrix cannot make a {thing}")
 
     async def _resource(self, owner_id: int, n: int, *, shared: bool) -> int:

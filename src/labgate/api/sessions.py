@@ -409,6 +409,14 @@ async def _own(db: Db, principal: Principal, session_id: str, action: Action) ->
 async def launch(
     request: Request, body: LaunchIn, principal: CurrentPrincipal, state: State, db: Db
 ) -> SessionOut:
+    return await start(request, state, db, principal, body)
+
+
+async def start(
+    request: Request, state: AppState, db: AsyncSession, principal: Principal, body: LaunchIn
+) -> SessionOut:
+    """A launch of ``body``, as ``POST /sessions`` makes it and a preset's relaunch
+    (``api/favourites.py``) too: the new session, driven once the request is committed."""
     authorize(principal, Action.MANAGE_SESSIONS)
     authorize(principal, Action.USE_RESOURCE)
     row = await service.launch(

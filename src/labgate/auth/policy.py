@@ -91,6 +91,10 @@ class Action(Enum):
     # administrators see, create, change, delete and import them all.
     LIST_EXPERIMENTS = Rule(Scope.READ)
     MANAGE_EXPERIMENTS = Rule(Scope.ADMIN, admin_only=True)
+    # One's favourites and presets: one's own alone (others' are not found, whoever asks);
+    # relaunching a preset is a launch, authorised as one as well.
+    LIST_FAVOURITES = Rule(Scope.READ)
+    MANAGE_FAVOURITES = Rule(Scope.WRITE)
 
 
 def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:
