@@ -70,7 +70,8 @@ export function checkForm(template: AppTemplateInfo, batch: boolean, values: For
 export function serverErrors(error: ApiError): Record<string, string> {
   const out: Record<string, string> = {}
   for (const detail of error.details) {
-    const match = /^body\.form\.(.+)$/.exec(detail.field)
+    // A launch's form, or a preset's (saved from the dialog).
+    const match = /^body\.(?:preset\.)?form\.(.+)$/.exec(detail.field)
     if (match?.[1]) out[match[1]] = detail.message
   }
   return out
