@@ -351,3 +351,26 @@ async def test_a_preset_whose_template_resource_or_experiment_is_gone_is_refused
     assert "retired-app" in gone_template.json()["error"]["message"]
     assert no_preset.status_code == 404
     assert (await alice.get("/api/v1/sessions")).json()["sessions"] == []
+
+
+async def test_bad_changes_are_refused_and_change_nothing(alice: LoggedIn) -> None:
+    rid = await local_id(alice)
+    starred = (await star(alice, "resource", str(rid))).json()
+    preset = (await alice.post(URL, json=preset_body(rid, "Mine"))).json()
+    cases = [
+        (starred, {"position": -1}, "body.position"),
+        (starred, {"position": 10**7}, "body.position"),
+        (starred, {"title": "t" * 201}, "body.title"),
+        (starred, {"kind": "template"}, "body.kind"),
+        (preset, {"title": "   "}, "body.title"),  # a preset keeps a name
+    ]
+    for row, body, field in cases:
+        answer = await alice.patch(f"{URL}/{row['id']}", json=body)
+        assert field_of(answer) == field, (body, answer.text)
+    assert [(f["title"], f["position"]) for f in await listed(alice)] == [
+        ("local", 0),
+        ("Mine", 1),
+    ]
+    # A plain favourite may lose its title (its lists then show the thing's own name).
+    cleared = await alice.patch(f"{URL}/{starred['id']}", json={"title": ""})
+    assert (cleared.status_code, cleared.json()["title"]) == (200, "")

@@ -4,6 +4,10 @@ import type { Favourite, NewFavourite } from '../api/favourites'
 import type { AppSession } from '../api/sessions'
 import { createFavouritesStore, starredFirst } from './favourites'
 
+async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+}
+
 /** A server keeping favourites in memory, as the API answers. */
 function fakeServer(start: Favourite[] = []) {
   let rows = [...start]
@@ -50,22 +54,42 @@ const starred = (id: number, kind: Favourite['kind'], target: string, position: 
 })
 
 describe('favourites store', () => {
-  it('reads once, in the users order, and tells what is starred', async () => {
+  it('reads once for all its holders, in the users order, and forgets them when the last lets go', async () => {
     const server = fakeServer([starred(2, 'template', 'tensorboard', 1), starred(1, 'folder', '3:/data', 0)])
     const store = createFavouritesStore(server.deps)
-    await Promise.all([store.ensureLoaded(), store.ensureLoaded()])
-    await store.ensureLoaded()
+    const releaseLauncher = store.acquire()
+    const releaseStar = store.acquire()
+    await flush()
     expect(server.deps.list).toHaveBeenCalledTimes(1)
     expect(store.favourites.value.map((f) => f.id)).toEqual([1, 2])
     expect(store.isStarred('template', 'tensorboard')).toBe(true)
     expect(store.isStarred('resource', 'tensorboard')).toBe(false)
     expect(store.isStarred('folder', '3:/data')).toBe(true)
+    releaseStar()
+    releaseStar()
+    expect(store.loaded.value).toBe(true)
+    releaseLauncher()
+    expect(store.favourites.value).toEqual([])
+    expect(store.loaded.value).toBe(false)
+  })
+
+  it('keeps no answer that came after the last holder let go (a logout)', async () => {
+    let answer: (favourites: Favourite[]) => void = () => undefined
+    const server = fakeServer()
+    const store = createFavouritesStore({ ...server.deps, list: () => new Promise((resolve) => (answer = resolve)) })
+    const release = store.acquire()
+    release()
+    answer([starred(1, 'resource', '3', 0)])
+    await flush()
+    expect(store.favourites.value).toEqual([])
+    expect(store.loaded.value).toBe(false)
   })
 
   it('toggles a star on and off, once however often it is clicked meanwhile', async () => {
     const server = fakeServer()
     const store = createFavouritesStore(server.deps)
-    await store.ensureLoaded()
+    store.acquire()
+    await flush()
     await Promise.all([store.toggle('template', 'jupyterlab', 'JupyterLab'), store.toggle('template', 'jupyterlab', 'JupyterLab')])
     expect(server.deps.add).toHaveBeenCalledTimes(1)
     expect(server.deps.add).toHaveBeenCalledWith({ kind: 'template', target: 'jupyterlab', title: 'JupyterLab' })
@@ -78,7 +102,8 @@ describe('favourites store', () => {
   it('takes the servers word when another tab starred or unstarred it first', async () => {
     const server = fakeServer()
     const store = createFavouritesStore(server.deps)
-    await store.ensureLoaded()
+    store.acquire()
+    await flush()
     await server.deps.add({ kind: 'resource', target: '7' }) // another tab
     await store.toggle('resource', '7')
     expect(store.isStarred('resource', '7')).toBe(true)
@@ -91,7 +116,8 @@ describe('favourites store', () => {
   it('saves, renames, removes and launches presets', async () => {
     const server = fakeServer([starred(1, 'template', 'jupyterlab', 0)])
     const store = createFavouritesStore(server.deps)
-    await store.ensureLoaded()
+    store.acquire()
+    await flush()
     const launch = { template: 'jupyterlab', resource_id: 3, launcher: 'slurm', form: { cores: 4 }, experiment_id: 12 }
     const saved = await store.savePreset('GPU lab', launch)
     expect(server.deps.add).toHaveBeenCalledWith({ kind: 'preset', title: 'GPU lab', preset: launch })

@@ -1,8 +1,9 @@
 /**
  * The user's favourites and presets, shared by every pane that shows a star (the
  * launcher, the launch dialog, the resources pane, the file browser, the experiments):
- * read from GET /api/v1/favourites once some pane needs them, and kept in step with
- * what this tab changes. A star is a (kind, target) pair (api/favourites.ts says what a
+ * read from GET /api/v1/favourites when the first holder takes them (`acquire`), kept
+ * in step with what this tab changes, and forgotten when the last lets go (a logout
+ * closes every pane, so the next user never sees them). A star is a (kind, target) pair (api/favourites.ts says what a
  * target is); `starredFirst` puts the starred ones of a list first, in the list's order.
  */
 import { computed, ref, shallowRef, type ComputedRef, type Ref } from 'vue'
@@ -36,8 +37,8 @@ export interface FavouritesStore {
   readonly loaded: Readonly<Ref<boolean>>
   readonly error: Readonly<Ref<string | null>>
   load(): Promise<void>
-  /** Read them unless read already (or being read). */
-  ensureLoaded(): Promise<void>
+  /** Hold them (read when the first holder takes them); call the result to let go. */
+  acquire(): () => void
   find(kind: FavouriteKind, target: string): Favourite | undefined
   isStarred(kind: FavouriteKind, target: string): boolean
   /** Star it (with `title`, else the server's name for it), or unstar it if starred. */
@@ -72,7 +73,9 @@ export function createFavouritesStore(overrides: Partial<FavouritesDeps> = {}): 
   const presets = computed(() => favourites.value.filter((f) => f.kind === 'preset'))
   // A star clicked again before the server answered is not sent twice.
   const toggling = new Set<string>()
-  let reading: Promise<void> | null = null
+  let holders = 0
+  // A read answered after the last holder let go is not kept.
+  let generation = 0
 
   function sorted(list: Favourite[]): Favourite[] {
     return [...list].sort((a, b) => a.position - b.position || a.id - b.id)
@@ -87,21 +90,33 @@ export function createFavouritesStore(overrides: Partial<FavouritesDeps> = {}): 
   }
 
   async function load(): Promise<void> {
+    const mine = generation
     try {
-      favourites.value = sorted(await deps.list())
+      const found = await deps.list()
+      if (mine !== generation) return
+      favourites.value = sorted(found)
       loaded.value = true
       error.value = null
     } catch (e) {
-      error.value = e instanceof Error ? e.message : String(e)
+      if (mine === generation) error.value = e instanceof Error ? e.message : String(e)
     }
   }
 
-  function ensureLoaded(): Promise<void> {
-    if (loaded.value) return Promise.resolve()
-    reading ??= load().finally(() => {
-      reading = null
-    })
-    return reading
+  function acquire(): () => void {
+    holders += 1
+    if (holders === 1) void load()
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      holders -= 1
+      if (holders === 0) {
+        generation += 1
+        favourites.value = []
+        loaded.value = false
+        error.value = null
+      }
+    }
   }
 
   const find = (kind: FavouriteKind, target: string): Favourite | undefined => byKey.value.get(keyOf(kind, target))
@@ -148,7 +163,7 @@ export function createFavouritesStore(overrides: Partial<FavouritesDeps> = {}): 
     loaded,
     error,
     load,
-    ensureLoaded,
+    acquire,
     find,
     isStarred: (kind, target) => find(kind, target) !== undefined,
     toggle,
