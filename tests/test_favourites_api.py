@@ -3,7 +3,7 @@ and listed in the user's order, renamed, moved and removed; what may not be star
 refused with its field and nothing kept; duplicates; another user's favourite not
 found; the per-user cap, under concurrent requests too; and a preset relaunched,
 starting a real session on the ``local`` resource, or refused once what it names is
-gone."""
+gone (a deleted resource's stars going with it)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.local_sessions import local_id, private_daemon, wait_for
 
 URL = "/api/v1/favourites"
-CAP = 6
+CAP = 8
 SERVE = "python3 -m http.server {port} --bind 127.0.0.1"
 BOX: dict[str, Any] = {
     "name": "box",
@@ -333,6 +333,9 @@ async def test_a_preset_whose_template_resource_or_experiment_is_gone_is_refused
     for_exp = (await alice.post(URL, json=preset_body(rid, "For exp", experiment_id=exp))).json()
     old_app = (await alice.post(URL, json=preset_body(rid, "Old app"))).json()
     starred = (await star(alice, "template", "jupyterlab")).json()
+    for target in (str(own), f"{own}:/data", f"{rid}:/data"):
+        kind = "folder" if ":" in target else "resource"
+        assert (await star(alice, kind, target)).status_code == 201
     async with database.session() as db:
         row = await db.get(Favourite, old_app["id"])
         assert row is not None
@@ -351,6 +354,15 @@ async def test_a_preset_whose_template_resource_or_experiment_is_gone_is_refused
     assert "retired-app" in gone_template.json()["error"]["message"]
     assert no_preset.status_code == 404
     assert (await alice.get("/api/v1/sessions")).json()["sessions"] == []
+    # The deleted resource's star and starred folder went with it; its preset stays, to
+    # say why it no longer launches.
+    assert [(f["kind"], f["target"]) for f in await listed(alice)] == [
+        ("preset", on_box["target"]),
+        ("preset", for_exp["target"]),
+        ("preset", old_app["target"]),
+        ("template", "jupyterlab"),
+        ("folder", f"{rid}:/data"),
+    ]
 
 
 async def test_bad_changes_are_refused_and_change_nothing(alice: LoggedIn) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
@@ -22,6 +22,8 @@ from labgate.auth.principal import Principal
 from labgate.db.engine import Database, lock_across_replicas
 from labgate.db.models import (
     AuthMethod,
+    Favourite,
+    FavouriteKind,
     Group,
     HostKey,
     Membership,
@@ -414,6 +416,18 @@ async def delete_resource(db: AsyncSession, resource: Resource, *, actor: Actor)
             "decides who may use it."
         )
     await db.delete(resource)
+    # Its stars and starred folders go with it (a later resource may get its id); a
+    # preset on it stays, to tell its user why it cannot be launched any more.
+    await db.execute(
+        delete(Favourite).where(
+            or_(
+                (Favourite.kind == FavouriteKind.RESOURCE.value)
+                & (Favourite.target == str(resource.id)),
+                (Favourite.kind == FavouriteKind.FOLDER.value)
+                & Favourite.target.startswith(f"{resource.id}:"),
+            )
+        )
+    )
     await db.flush()
     audit.record(db, "resource_deleted", actor=actor, target=resource.name, resource_id=resource.id)
 
