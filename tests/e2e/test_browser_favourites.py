@@ -1,7 +1,8 @@
 """Favourites and presets in a real browser: a starred app template comes first in the
 launcher, a starred resource first in the Resources pane, a starred folder first in the
 file browser's Places; a launch saved as a preset from the launch dialog, then
-relaunched from the launcher with one click, its app opening in a pane.
+relaunched from the launcher with one click, its app opening in a pane; a preset
+renamed, one that fails saying so, one removed.
 
 Screenshots go to test-results/favourites-*.png to be looked at.
 """
@@ -50,6 +51,8 @@ async def open_launcher(page: Page) -> None:
 
 
 async def card_order(page: Page) -> list[str]:
+    """The app cards' template ids, in the launcher's order (once they are listed)."""
+    await expect(page.get_by_test_id("launch-card-tensorboard")).to_be_visible()
     cards = page.get_by_test_id("launcher-cards").locator("[data-testid^=launch-card-]")
     ids = [await card.get_attribute("data-testid") for card in await cards.all()]
     return [str(i).removeprefix("launch-card-") for i in ids]
@@ -138,8 +141,33 @@ async def test_stars_come_first_and_a_preset_relaunches_with_one_click(
         await expect(frame.locator("h1")).to_contain_text("Directory listing")
         await page.screenshot(path=shot("04-preset-launched"))
 
+        # A preset renamed in place; one whose app fails says so where it was launched.
+        await page.locator(".dv-tab", has_text="Launch an app").click()
+        await preset.get_by_test_id("preset-rename").click()
+        rename = preset.get_by_test_id("preset-rename-input")
+        await rename.fill("Serve my home")
+        await rename.press("Enter")
+        await expect(preset).to_have_attribute("data-title", "Serve my home")
+        await page.get_by_test_id("launch-card-webapp").click()
+        dialog = page.get_by_test_id("launch-dialog")
+        await dialog.get_by_test_id("launch-resource").select_option(label="local")
+        await dialog.get_by_test_id("launch-field-app_command").fill("echo no such app; exit 3")
+        await dialog.get_by_test_id("launch-save-preset").click()
+        await dialog.get_by_test_id("launch-preset-name").fill("Broken app")
+        await dialog.get_by_test_id("launch-preset-save").click()
+        await dialog.get_by_test_id("launch-close").click()
+        broken = page.locator("[data-testid=preset][data-title='Broken app']")
+        await broken.get_by_test_id("preset-launch").click()
+        await expect(broken.get_by_test_id("preset-state")).to_have_text("Failed", timeout=60_000)
+        await expect(broken.get_by_test_id("preset-failure")).to_contain_text("status 3")
+        await expect(broken.get_by_role("button", name="Details")).to_be_visible()
+        await page.screenshot(path=shot("05-presets-renamed-and-failed"))
+        await broken.get_by_test_id("preset-remove").click()
+        await expect(page.get_by_test_id("preset")).to_have_count(1)
+
         # Stars and presets are kept: a reload shows them as they were.
         await page.reload()
         await open_launcher(page)
         await expect(page.get_by_test_id("preset")).to_have_count(1)
-        assert (await card_order(page))[0] == "tensorboard"
+        first = page.get_by_test_id("launcher-cards").locator("[data-testid^=launch-card-]").first
+        await expect(first).to_have_attribute("data-testid", "launch-card-tensorboard")
