@@ -250,11 +250,12 @@ async def test_a_thing_is_starred_once_and_a_presets_name_is_its_own(alice: Logg
     again = [
         await star(alice, "template", "jupyterlab", title="Again"),
         await star(alice, "folder", f"{rid}:/tmp/./data/"),  # the same folder, spelt otherwise
+        await star(alice, "folder", f"{rid}://tmp//data"),
         await alice.post(URL, json=preset_body(rid, "Mine")),
         await alice.patch(f"{URL}/{other.json()['id']}", json={"title": "Mine"}),
     ]
 
-    assert [a.status_code for a in again] == [409] * 4
+    assert [a.status_code for a in again] == [409] * 5
     assert all(a.json()["error"]["code"] == "conflict" for a in again)
     assert [f["title"] for f in await listed(alice)] == [
         "JupyterLab",

@@ -268,7 +268,8 @@ def _folder(target: str) -> tuple[int, str]:
     if path.startswith("~") and not (path == "~" or path.startswith("~/")):
         raise _invalid("body.target", "Only your own home directory (~) may start a path.")
     normal = posixpath.normpath(path)
-    return resource_id, "/" if normal == "//" else normal
+    # POSIX lets "//" lead a path with a meaning of its own; on Linux it is "/".
+    return resource_id, "/" + normal.lstrip("/") if normal.startswith("//") else normal
 
 
 async def _experiment(db: AsyncSession, principal: Principal, experiment_id: int) -> Experiment:
