@@ -17,7 +17,14 @@ import pytest
 from sqlalchemy import select
 
 from labgate.db.engine import Database
-from labgate.db.models import AppSession, Experiment, ExperimentMember, Favourite, Role
+from labgate.db.models import (
+    AppSession,
+    Experiment,
+    ExperimentMember,
+    Favourite,
+    Role,
+    TemplateSwitch,
+)
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.local_sessions import local_id, private_daemon, wait_for
@@ -408,3 +415,21 @@ async def test_a_preset_for_an_experiment_launches_for_it(
         row = await db.get(AppSession, launched.json()["id"])
         assert row is not None
         assert row.experiment_id == exp
+
+
+async def test_a_template_switched_off_is_neither_saved_nor_relaunched_as_a_preset(
+    alice: LoggedIn, database: Database
+) -> None:
+    rid = await local_id(alice)
+    saved = (await alice.post(URL, json=preset_body(rid, "Before"))).json()
+    async with database.session() as db:
+        db.add(TemplateSwitch(template_id="webapp", enabled=False))
+
+    refused_save = await alice.post(URL, json=preset_body(rid, "After"))
+    refused_launch = await alice.post(f"{URL}/{saved['id']}/launch")
+
+    assert field_of(refused_save) == "body.preset.template"
+    assert field_of(refused_launch) == "preset.template"
+    assert "disabled by an administrator" in refused_launch.json()["error"]["message"]
+    assert [f["title"] for f in await listed(alice)] == ["Before"]
+    assert (await alice.get("/api/v1/sessions")).json()["sessions"] == []

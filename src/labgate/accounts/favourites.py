@@ -29,6 +29,7 @@ from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, Valid
 from labgate.launching.launcher import Launcher, launchable
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.resources import catalog
+from labgate.sessions.switches import DISABLED, disabled_templates
 from labgate.settings import Settings
 
 #: The longest folder path a favourite keeps (the target column holds the id too).
@@ -294,16 +295,20 @@ async def check_preset(
     db: AsyncSession, needs: FavouritesNeeds, principal: Principal, preset: Preset, *, where: str
 ) -> Preset:
     """The preset with its form as a launch would take it (defaults filled in), if a
-    launch of it would be accepted as far as can be told before one: its template offered,
-    its launcher there, its form valid for both, its resource one the caller may see, its
-    experiment one of theirs. ``where`` names it in the errors (``body.preset`` when
-    saved, ``preset`` when relaunched)."""
+    launch of it would be accepted as far as can be told before one: its template offered
+    (and not switched off by an administrator), its launcher there, its form valid for
+    both, its resource one the caller may see, its experiment one of theirs. ``where``
+    names it in the errors (``body.preset`` when saved, ``preset`` when relaunched)."""
     template = needs.templates.get(preset.template)
     if template is None or not template.launchable:
         raise _invalid(
             f"{where}.template",
             f"The app template {preset.template!r} is not offered (any more); "
             "save the launch again with another one.",
+        )
+    if template.id in await disabled_templates(db):
+        raise _invalid(
+            f"{where}.template", f"{template.title} is {DISABLED}: it cannot be launched now."
         )
     runs_with = needs.plugins.launchers().get(preset.launcher)
     if runs_with is None or not launchable(runs_with):
