@@ -396,11 +396,6 @@ async def test_bad_changes_are_refused_and_change_nothing(alice: LoggedIn) -> No
     assert (cleared.status_code, cleared.json()["title"]) == (200, "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="part A (experiments) gives POST /sessions and service.launch an experiment_id; "
-    "launch_preset (api/favourites.py) then passes the preset's on",
-)
 async def test_a_preset_for_an_experiment_launches_for_it(
     alice: LoggedIn, database: Database
 ) -> None:

@@ -146,13 +146,12 @@ async def launch_preset(
     preset = await favourites.check_preset(
         db, state, principal, favourites.Preset.of(row.preset), where="preset"
     )
-    # The preset's experiment_id goes on here once a launch takes one (the strict xfail
-    # in tests/test_favourites_api.py says when).
     body = LaunchIn(
         template=preset.template,
         resource_id=preset.resource_id,
         launcher=preset.launcher,
         title=preset.title,
         form=preset.form,
+        experiment_id=preset.experiment_id,
     )
     return await start(request, state, db, principal, body)
