@@ -3,7 +3,7 @@ adds a member, sees the shared resources with their live sessions and checks one
 sees an app template file that was refused and switches TensorBoard off (gone from the
 launcher, its launch refused), filters everybody's sessions and stops one, is told why
 they cannot join it as support, filters the audit log, and sees a user's sessions and
-that no usage is kept (a server without quotas). The Administration menu lists the
+their usage against their role's quota. The Administration menu lists the
 console's panes in its order.
 
 Screenshots go to test-results/console-*.png to be looked at.
@@ -11,6 +11,7 @@ Screenshots go to test-results/console-*.png to be looked at.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,8 +81,10 @@ async def test_an_administrator_runs_the_console(server: RunningServer) -> None:
             assert kinds == [
                 "users",
                 "groups",
+                "experiments-admin",
                 "shared-resources",
                 "app-templates",
+                "quotas",
                 "all-sessions",
                 "extension-requests",
                 "usage",
@@ -203,8 +206,9 @@ async def test_an_administrator_runs_the_console(server: RunningServer) -> None:
                 activity.get_by_test_id("user-live-sessions").get_by_test_id("user-session")
             ).to_have_count(1)
             await expect(activity.get_by_test_id("user-recent-sessions")).to_contain_text("Fit A")
-            await expect(activity.get_by_test_id("user-usage-none")).to_have_text(
-                "Usage not available."
+            # Her role's quota (the settings' defaults): her one live session counted.
+            await expect(activity.get_by_test_id("user-usage")).to_contain_text(
+                re.compile(r"Role user.*Sessions: 1 of \d+")
             )
             await screenshot(page, "09-user-activity")
             await page.emulate_media(color_scheme="dark")
