@@ -331,6 +331,7 @@ async def test_a_share_with_an_experiments_members_follows_membership(
     listed = (await bob.get("/api/v1/sessions")).json()
     assert [(s["id"], s["my_role"]) for s in listed["sessions"]] == [(session_id, "user")]
     assert listed["experiment_sessions"] == []  # listed once, with the role
+    assert listed["sessions"][0]["experiment"] is None  # the owner's business
     # Bob leaves the experiment: the share no longer reaches him.
     local = await local_id(admin)
     changed = await admin.put(
@@ -339,3 +340,46 @@ async def test_a_share_with_an_experiments_members_follows_membership(
     assert changed.status_code == 200
     assert await role_of("bob") is None  # an ex-member is refused
     assert (await bob.get("/api/v1/sessions")).json()["sessions"] == []
+    # Alice leaves it too: she no longer shares with its members.
+    await admin.put(f"{API}/{experiment['id']}", json=body(local, members=[{"username": "bob"}]))
+    left = await alice.post(shares, json={"experiment_id": experiment["id"], "role": "guest"})
+    assert left.status_code == 422
+    assert "no longer a member" in left.json()["error"]["message"]
+
+
+async def test_an_address_names_a_member_only_when_vouched_for_and_held_by_one(
+    accounts: AccountFactory, admin: LoggedIn, alice: LoggedIn, carol: LoggedIn
+) -> None:
+    """Anyone may type a member's address into their own account: that must not make
+    them a member. An address an administrator gave names its one holder; one two users
+    hold names neither."""
+    members = [{"email": "pi@uni.example", "role": "pi"}, {"email": "shared@uni.example"}]
+    made = await created(admin, members=members)
+    typed = await carol.patch("/api/v1/users/me", json={"email": "PI@uni.example"})
+    assert typed.status_code == 200, typed.text
+    assert (await carol.get(API)).json()["experiments"] == []
+    assert (await carol.get(f"{API}/{made['id']}")).status_code == 404
+    again_carol = await accounts.login("carol", create=False)  # a login matches too
+    assert (await again_carol.get(API)).json()["experiments"] == []
+
+    given = await admin.patch("/api/v1/users/alice", json={"email": "pi@uni.example"})
+    assert given.status_code == 200, given.text
+    assert [e["my_role"] for e in (await alice.get(API)).json()["experiments"]] == ["pi"]
+
+    for name in ("dave", "erin"):
+        user = await admin.post(
+            "/api/v1/users",
+            json={
+                "username": name,
+                "password": "a long enough password",
+                "email": "shared@uni.example",
+            },
+        )
+        assert user.status_code == 201, user.text
+    again = (
+        await admin.put(f"{API}/{made['id']}", json=body(await local_id(admin), members=members))
+    ).json()
+    assert [(m["email"], m["matched"]) for m in again["members"]] == [
+        ("pi@uni.example", True),
+        ("shared@uni.example", False),
+    ]

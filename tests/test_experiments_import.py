@@ -111,6 +111,19 @@ async def test_dry_run_writes_nothing(app: Any, database: Database) -> None:
     assert await experiment(database, "12-34") is None
 
 
+async def test_files_it_cannot_read_are_refused_as_such(app: Any, database: Database) -> None:
+    """A CSV field beyond the csv module's limit, JSON nested too deep: a refusal, no
+    crash (and nothing written)."""
+    huge = "code,title\n12-34," + "x" * 200_000 + "\n"
+    deep = "[" * 100_000 + "]" * 100_000
+    for source, data in ((CsvSource(), huge), (JsonSource(), deep)):
+        report = await run(database, source, data)
+        assert report.created == []
+        assert [bad.where for bad in report.refused] == ["the file"], report.refused
+        assert "labgate can read" in report.refused[0].problem
+    assert await experiment(database, "12-34") is None
+
+
 async def test_json_import_names_bad_records_by_index(app: Any, database: Database) -> None:
     data = json.dumps(
         {

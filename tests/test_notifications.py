@@ -162,13 +162,16 @@ async def test_mail_follows_the_preference_of_each_kind(
     wish = {"preferences": {"notifications.email.share": True}}
     assert (await alice.patch("/api/v1/preferences", json=wish)).status_code == 200
     async with database.session() as db:
-        await notify(db, alice.user["id"], "share", "Bob shared Analysis with you", "as user")
+        # A title with a line break (a session's, say) is one line: a header takes none.
+        await notify(
+            db, alice.user["id"], "share", "Bob shared Analysis\r\nBcc: x with you", "as user"
+        )
     mail = await asyncio.to_thread(smtp.wait_for, to="alice@example.org")
-    assert mail.subject == "Bob shared Analysis with you"
+    assert mail.subject == "Bob shared Analysis Bcc: x with you"
     assert mail.body.startswith("as user")
     await state.delivery.close()
     state.delivery.start()
-    assert [m.subject for m in smtp.messages] == ["Bob shared Analysis with you"]
+    assert [m.subject for m in smtp.messages] == ["Bob shared Analysis Bcc: x with you"]
 
 
 async def test_old_notifications_are_pruned(

@@ -316,6 +316,10 @@ async def test_a_groups_limit_counts_its_members_together(
         "Group physics' limit of 3 GPUs at once would be exceeded: 2 of 3 GPUs in use by 1 "
         "session, and this launch asks for 2."
     )
+    # Alice's session is hers: Bob hears when the GPUs free up, not what holds them.
+    assert "It frees up when one of those sessions ends, at " in error.message
+    assert "Web app" not in error.message
+    assert error.extra["quota"]["frees_with"] is None
     await launch(app, database, bob, launcher="slurm", gpus=1)  # what is left
 
 

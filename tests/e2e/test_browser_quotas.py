@@ -8,9 +8,7 @@ Screenshots go to test-results/quotas-*.png to be looked at.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
@@ -25,7 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 ADMIN_PASSWORD = "admin password for the quotas"
 ERIN_PASSWORD = "erin's password for her quota"
 SERVES = "python3 -m http.server {port} --bind 127.0.0.1"
-SHOTS = Path("/work/helpers/shots/quotas")
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +34,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 def shot(name: str) -> str:
     return str(results_dir() / f"quotas-{name}.png")
-
-
-def keep(name: str) -> None:
-    """A copy of the screenshot for the helpers' review, when that directory is there."""
-    if SHOTS.parent.is_dir():
-        SHOTS.mkdir(exist_ok=True)
-        shutil.copy(shot(name), SHOTS / f"{name}.png")
 
 
 async def log_in(context: BrowserContext, server: RunningServer, user: str, password: str) -> Page:
@@ -88,7 +78,6 @@ async def test_a_refused_launch_shows_the_quota_message(server: RunningServer) -
                     usage.get_by_test_id("quota-line-core_hours_per_month")
                 ).to_contain_text("of 500 core-hours used this month")
                 await page.screenshot(path=shot("01-launcher-usage"))
-                keep("01-launcher-usage")
 
                 await pane.get_by_test_id("launch-card-webapp").click()
                 dialog = page.get_by_test_id("launch-dialog")
@@ -105,7 +94,6 @@ async def test_a_refused_launch_shows_the_quota_message(server: RunningServer) -
                 # Nothing was launched: the form stays, to change or close.
                 await expect(dialog.get_by_test_id("launch-progress")).to_have_count(0)
                 await page.screenshot(path=shot("02-refused"))
-                keep("02-refused")
                 await dialog.get_by_test_id("launch-close").click()
 
                 await page.get_by_test_id("user-menu").click()
@@ -115,7 +103,6 @@ async def test_a_refused_launch_shows_the_quota_message(server: RunningServer) -
                     usage_dialog.get_by_test_id("quota-line-max_sessions")
                 ).to_contain_text("1 of 1 sessions running")
                 await page.screenshot(path=shot("03-usage-dialog"))
-                keep("03-usage-dialog")
             assert erin.post(f"/api/v1/sessions/{running['id']}/stop").status_code == 200
     finally:
         admin.close()
@@ -146,7 +133,6 @@ async def test_an_administrator_sees_and_sets_quotas(server: RunningServer) -> N
             await dialog.get_by_test_id("quota-gpu_hours_per_month").fill("200")
             await expect(dialog).not_to_contain_text("A whole number from 0 on")
             await page.screenshot(path=shot("04-quota-dialog"))
-            keep("04-quota-dialog")
             await dialog.get_by_test_id("quota-save").click()
             await expect(dialog).to_be_hidden()
 
@@ -155,6 +141,5 @@ async def test_an_administrator_sees_and_sets_quotas(server: RunningServer) -> N
             await expect(physics.locator("[data-limit=max_gpus]")).to_have_text("4")
             await expect(physics.locator("[data-limit=gpu_hours_per_month]")).to_have_text("200")
             await page.screenshot(path=shot("05-quotas-pane"))
-            keep("05-quotas-pane")
     finally:
         admin.close()

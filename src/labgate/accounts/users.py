@@ -88,6 +88,8 @@ async def create_user(
         username=username,
         display_name=display_name,
         email=email,
+        # Accounts are made by administrators (and the command line): theirs to vouch for.
+        email_verified=bool(email),
         role=role.value,
         password_hash=password_hash if password is not None else None,
         password_changed_at=now if password is not None else None,
@@ -122,7 +124,10 @@ async def update_user(
     display_name: str | None = None,
     email: str | None = None,
     clear_email: bool = False,
+    by_user: bool = False,
 ) -> User:
+    """``by_user``: the user changes their own account, so an address they give is not
+    vouched for (it does not name them as an experiment's member)."""
     changes: dict[str, object] = {}
     if role is not None and role.value != user.role:
         if role is not Role.ADMIN:
@@ -141,7 +146,9 @@ async def update_user(
     if clear_email or (email is not None and email != user.email):
         changes["email"] = None if clear_email else email
         user.email = None if clear_email else email
-        await match_user(db, user)
+        user.email_verified = user.email is not None and not by_user
+        if user.email_verified:
+            await match_user(db, user)
     if changes:
         user.updated_at = utcnow()
         audit.record(db, "user_updated", actor=actor, target=user.username, changes=changes)

@@ -104,6 +104,8 @@ class ExperimentIn(Body):
 class ImportIn(Body):
     #: The experiment source that reads ``data``: ``csv``, ``json`` or a plug-in's.
     format: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "csv"
+    # The request's body is bounded by ``max_body_bytes`` (1 MiB by default) before this:
+    # a larger file goes through ``labgate experiments import``.
     data: Annotated[str, StringConstraints(max_length=4_000_000)]
     dry_run: bool = False
 

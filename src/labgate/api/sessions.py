@@ -64,7 +64,11 @@ class LaunchIn(Body):
     template: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     resource_id: Id
     launcher: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "direct"
-    title: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
+    # One line: it names tabs, notifications and e-mail subjects.
+    title: Annotated[
+        str,
+        StringConstraints(max_length=200, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]*$"),
+    ] = ""
     form: dict[str, Any] = Field(default_factory=dict)
     #: Launched for this experiment: its data attached, its members see it listed.
     experiment_id: Id | None = None
@@ -375,7 +379,9 @@ async def describe(
         out.owner = PersonOut.of(owners.get(row.user_id), row.user_id)
         out.share_count = counts.get(row.id, 0)
         out.shared = out.share_count > 0 or row.id in invited
-        out.experiment = experiments.get(row.experiment_id or 0)
+        if role in (SessionRole.OWNER, SessionRole.ADMIN):
+            # Not to those it is shared with: an experiment one is not in is not found.
+            out.experiment = experiments.get(row.experiment_id or 0)
         described.append(out)
     return described
 

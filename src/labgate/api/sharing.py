@@ -35,6 +35,7 @@ from labgate.db.models import (
     User,
 )
 from labgate.errors import Conflict, FieldProblem, ValidationFailed
+from labgate.experiments.membership import role_of
 from labgate.sessions import invitations, service, sharing, support
 from labgate.sessions.lifecycle import SessionChanged
 from labgate.sessions.presence import connected_now
@@ -343,6 +344,9 @@ async def add_share(
         experiment = await db.get(Experiment, body.experiment_id)
         if experiment is None or experiment.id != row.experiment_id:
             raise _problem("body.experiment_id", "The session was not launched for it.")
+        if role_of(experiment, principal.user_id) is None:
+            # One who left the experiment no longer speaks to its members.
+            raise _problem("body.experiment_id", "You are no longer a member of it.")
     else:
         group = await db.scalar(select(Group).where(Group.name == body.group))
         if group is None:

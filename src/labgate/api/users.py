@@ -75,6 +75,7 @@ async def update_me(body: SelfUpdate, principal: CurrentPrincipal, state: State,
         actor=principal.actor,
         display_name=body.display_name,
         email=body.email,
+        by_user=True,
     )
     return await describe_user(db, user)
 

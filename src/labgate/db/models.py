@@ -56,6 +56,9 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(320))
+    #: The address was given by an administrator (or an identity provider), not typed by
+    #: the user: only such an address names them as an experiment's member.
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
     # Which authentication provider vouches for this account ("local", later "ldap", ...).
     auth_provider: Mapped[str] = mapped_column(String(32), default="local")

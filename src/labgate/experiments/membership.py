@@ -1,7 +1,11 @@
 """Who is in which experiment. Members are named as the proposal system names them (a
 user name or an e-mail address) and matched to labgate users, ignoring case: when an
 experiment is written (:func:`matches`), and when a user is created or logs in
-(:func:`match_user`), so that users who come later find their experiments waiting."""
+(:func:`match_user`), so that users who come later find their experiments waiting.
+
+An e-mail address names a user only when it was vouched for (``User.email_verified``: given
+by an administrator, not typed by the user) and no other user holds it: anyone may type
+a member's address into their own account, and must not become a member by it."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ async def match_user(db: AsyncSession, user: User) -> int:
     """Give ``user`` the memberships waiting for their user name or e-mail address (those
     not matched to anybody yet); how many."""
     named = [func.lower(ExperimentMember.username) == user.username.lower()]
-    if user.email:
+    if user.email and user.email_verified and await _holders(db, user.email) == 1:
         named.append(func.lower(ExperimentMember.email) == user.email.lower())
     result = await db.execute(
         update(ExperimentMember)
@@ -40,7 +44,7 @@ async def matches(db: AsyncSession, members: Iterable[MemberRecord]) -> dict[Mem
         return {}
     rows = (
         await db.execute(
-            select(User.id, User.username, User.email).where(
+            select(User.id, User.username, User.email, User.email_verified).where(
                 or_(
                     func.lower(User.username).in_(names),
                     func.lower(User.email).in_(emails),
@@ -48,8 +52,13 @@ async def matches(db: AsyncSession, members: Iterable[MemberRecord]) -> dict[Mem
             )
         )
     ).all()
-    by_name = {username.lower(): user_id for user_id, username, _ in rows}
-    by_email = {email.lower(): user_id for user_id, _, email in rows if email}
+    by_name = {username.lower(): user_id for user_id, username, _, _ in rows}
+    holders: dict[str, list[int]] = {}
+    for holder, _, email, verified in rows:
+        if email and verified:
+            holders.setdefault(email.lower(), []).append(holder)
+    # An address two users hold names neither (nor does one a user typed in themselves).
+    by_email = {email: ids[0] for email, ids in holders.items() if len(ids) == 1}
     found: dict[MemberRecord, int] = {}
     for member in wanted:
         user_id = (
@@ -60,6 +69,18 @@ async def matches(db: AsyncSession, members: Iterable[MemberRecord]) -> dict[Mem
         if user_id is not None:
             found[member] = user_id
     return found
+
+
+async def _holders(db: AsyncSession, email: str) -> int:
+    """How many users hold ``email`` as an address vouched for (ignoring case)."""
+    return int(
+        await db.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(func.lower(User.email) == email.lower(), User.email_verified.is_(True))
+        )
+        or 0
+    )
 
 
 def role_of(experiment: Experiment, user_id: int) -> str | None:

@@ -127,6 +127,12 @@ class CsvSource:
     name = "csv"
 
     def read(self, data: str) -> Iterator[Read]:
+        try:
+            yield from self._rows(data)
+        except csv.Error as exc:  # a field beyond csv's limit, a NUL: the rest is unreadable
+            yield BadRecord("the file", f"it is not CSV labgate can read: {exc}")
+
+    def _rows(self, data: str) -> Iterator[Read]:
         reader = csv.DictReader(io.StringIO(data))
         header = [name.strip() for name in reader.fieldnames or []]
         if "code" not in header:
@@ -155,8 +161,8 @@ class JsonSource:
     def read(self, data: str) -> Iterator[Read]:
         try:
             found = json.loads(data)
-        except ValueError as exc:
-            yield BadRecord("the file", f"it is not JSON: {exc}")
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+            yield BadRecord("the file", f"it is not JSON labgate can read: {exc or 'too deep'}")
             return
         if isinstance(found, dict):
             found = found.get("experiments")

@@ -35,9 +35,10 @@ async def notify(
     """A new notification for ``user_id`` of ``kind`` (``session_warning``, ``share``,
     ``join``, ``extension``, ``announcement``, ``quota``), added to ``db``: it exists once
     the caller's transaction commits."""
-    row = Notification(
-        user_id=user_id, kind=kind, title=title[:200], body=body, subject=subject or {}
-    )
+    # One line, whatever it was made of (a session's title, someone's words): it becomes
+    # an e-mail's subject, where a line break is refused.
+    one_line = " ".join(title.split())[:200]
+    row = Notification(user_id=user_id, kind=kind, title=one_line, body=body, subject=subject or {})
     db.add(row)
     await db.flush()
     db.info.setdefault(PENDING, []).append(row.id)

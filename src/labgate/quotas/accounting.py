@@ -167,6 +167,9 @@ class LiveSession:
     cores: int
     memory_gb: int
     gpus: int
+    #: The user asking's own: a refusal names only their own sessions (a group's or an
+    #: experiment's quota is shared with others, whose sessions are theirs to know).
+    mine: bool
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,7 @@ async def usage_of(db: AsyncSession, scoped: Scoped, user_id: int, now: datetime
             func.coalesce(SessionUsage.cores, 1),
             func.coalesce(SessionUsage.memory_gb, 0),
             func.coalesce(SessionUsage.gpus, 0),
+            AppSession.user_id == user_id,
         )
         .outerjoin(SessionUsage, SessionUsage.session_id == AppSession.id)
         .where(
@@ -258,7 +262,7 @@ async def usage_of(db: AsyncSession, scoped: Scoped, user_id: int, now: datetime
         core_hours += cores * hours
         gpu_hours += gpus * hours
     return Usage(
-        live=tuple(LiveSession(*row) for row in live.all()),
+        live=tuple(LiveSession(*row[:6], mine=bool(row[6])) for row in live.all()),
         core_hours=core_hours,
         gpu_hours=gpu_hours,
     )

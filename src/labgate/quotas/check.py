@@ -90,11 +90,13 @@ def refusal_for(
             frees = "This launch alone asks for more than that: ask for less."
         elif first is None or first.ends_at is None:
             frees = "It frees up when one of those sessions is stopped."
-        else:
+        elif first.mine:
             frees = (
                 f'It frees up when "{first.title}" ends, at {_when(first.ends_at)}; '
                 "stop a session to launch sooner."
             )
+        else:  # someone else's: when, not what
+            frees = f"It frees up when one of those sessions ends, at {_when(first.ends_at)}."
         named = _ONE.get(unit, unit) if limit == 1 else unit
         message = (
             f"{whose} limit of {limit} {named} at once would be exceeded: {in_use} of "
@@ -110,7 +112,9 @@ def refusal_for(
                 asked,
                 len(holders),
                 first.ends_at if first is not None else None,
-                {"id": first.id, "title": first.title} if first is not None else None,
+                {"id": first.id, "title": first.title}
+                if first is not None and first.mine
+                else None,
             ),
         )
     for name, unit, amount in _MONTHLY:

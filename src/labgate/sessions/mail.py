@@ -33,7 +33,7 @@ async def send_mail(settings: Settings, to: str, subject: str, text: str) -> boo
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = " ".join(subject.split())  # one line: a header takes no breaks
     message.set_content(text)
     try:
         await asyncio.to_thread(_send, settings, message)

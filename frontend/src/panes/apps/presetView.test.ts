@@ -6,8 +6,11 @@ const launch = { template: 'jupyterlab', resource_id: 3, launcher: 'direct', for
 describe('presetSummary', () => {
   it('says what runs where, the launcher when it is not the direct one, and the experiment', () => {
     expect(presetSummary(launch, { title: 'JupyterLab' }, { name: 'local' }, 'Directly')).toBe('JupyterLab on local')
-    expect(presetSummary({ ...launch, launcher: 'slurm', experiment_id: 12 }, { title: 'JupyterLab' }, { name: 'cluster' }, 'SLURM job')).toBe(
-      'JupyterLab on cluster, SLURM job, for experiment 12',
+    expect(presetSummary({ ...launch, launcher: 'slurm', experiment_id: 12 }, { title: 'JupyterLab' }, { name: 'cluster' }, 'SLURM job', '12-34')).toBe(
+      'JupyterLab on cluster, SLURM job, for experiment 12-34',
+    )
+    expect(presetSummary({ ...launch, experiment_id: 12 }, { title: 'JupyterLab' }, { name: 'local' }, 'Directly')).toBe(
+      'JupyterLab on local, for experiment no. 12',
     )
   })
 

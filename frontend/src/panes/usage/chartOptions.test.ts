@@ -75,7 +75,8 @@ describe('usage charts', () => {
     expect(formatValue(null, 'sessions')).toBe('–')
     expect(formatValue(1200, 'sessions')).toBe('1,200')
     expect(formatValue(8.117, 'core-hours')).toBe('8.1')
-    expect(formatValue(0.033, 'core-hours')).toBe('0.03')
+    expect(formatValue(0.033, 'core-hours')).toBe('0.033')
+    expect(formatValue(0.00341, 'core-hours')).toBe('0.0034')
     expect(formatValue(20, 'seconds')).toBe('20 s')
   })
 

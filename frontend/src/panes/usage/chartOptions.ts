@@ -93,11 +93,14 @@ export function figureIndex(figure: UsageFigure, drawn: number): number {
   return figure.style === 'stacked' ? figure.series.length - drawn : drawn - 1
 }
 
-/** A value for people: whole numbers as they are, others with one decimal (or two when small). */
+/** A value for people: whole numbers as they are, others with one decimal, and those
+ * below 1 with two significant digits (0.0034 core-hours is not "0"). */
 export function formatValue(value: number | null | undefined, unit: string): string {
   if (value === null || value === undefined) return '–'
-  const digits = Number.isInteger(value) ? 0 : Math.abs(value) < 1 ? 2 : 1
-  const number = value.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: 0 })
+  const small = !Number.isInteger(value) && Math.abs(value) < 1
+  const number = small
+    ? value.toLocaleString('en', { maximumSignificantDigits: 2 })
+    : value.toLocaleString('en', { maximumFractionDigits: Number.isInteger(value) ? 0 : 1 })
   return unit === 'seconds' ? `${number} s` : number
 }
 

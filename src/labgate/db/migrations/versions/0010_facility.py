@@ -17,6 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("email_verified", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "experiments",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -246,3 +250,5 @@ def downgrade() -> None:
         "experiments",
     ):
         op.drop_table(table)
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("email_verified")
