@@ -150,7 +150,8 @@ export function chartOptions(figure: UsageFigure, tokens: ChartTokens): Omit<uPl
       axis({
         label: figure.unit,
         labelSize: 18,
-        size: 48,
+        // Wide enough for the longest tick ("0.00075"), so the labels never cover the unit.
+        size: (_u, values) => Math.max(48, 16 + 7 * Math.max(0, ...(values ?? []).map((v) => v.length))),
         ...(COUNT_UNITS.has(figure.unit) ? { incrs: WHOLE_STEPS } : {}),
         values: (_u, ticks) => ticks.map((t) => formatValue(t, '')),
       }),
