@@ -146,8 +146,18 @@ async def test_administrators_create_change_delete_audited(
     assert [m["matched"] for m in changed.json()["members"]] == [False]
     assert (await alice.get(f"{API}/{made['id']}")).status_code == 404  # no longer a member
     assert (await alice.delete(f"{API}/{made['id']}")).status_code == 403
+    quota = await admin.put(f"/api/v1/quotas/experiment/{made['id']}", json={"max_sessions": 2})
+    assert quota.status_code == 200, quota.text
+    star = await admin.post(
+        "/api/v1/favourites", json={"kind": "experiment", "target": str(made["id"])}
+    )
+    assert star.status_code == 201, star.text
     assert (await admin.delete(f"{API}/{made['id']}")).status_code == 204
     assert (await admin.get(f"{API}/{made['id']}")).status_code == 404
+    # What named it by id went with it: a later experiment may be given the same id.
+    quotas = (await admin.get("/api/v1/quotas")).json()["quotas"]
+    assert [q for q in quotas if q["scope"] == "experiment"] == []
+    assert (await admin.get("/api/v1/favourites")).json()["favourites"] == []
     async with state_of(app).database.read() as db:
         events = list(
             await db.scalars(

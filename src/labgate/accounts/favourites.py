@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.auth.principal import Principal
@@ -104,6 +104,18 @@ async def listed(db: AsyncSession, user_id: int) -> list[Favourite]:
         .order_by(Favourite.position, Favourite.id)
     )
     return list(rows)
+
+
+async def forget_stars_of_experiment(db: AsyncSession, experiment_id: int) -> None:
+    """An experiment is deleted: everybody's star of it goes too (a later experiment given
+    the same id must not come starred). Presets for it stay, so that relaunching one says
+    why it cannot."""
+    await db.execute(
+        delete(Favourite).where(
+            Favourite.kind == FavouriteKind.EXPERIMENT.value,
+            Favourite.target == str(experiment_id),
+        )
+    )
 
 
 async def get_own(db: AsyncSession, principal: Principal, favourite_id: int) -> Favourite:

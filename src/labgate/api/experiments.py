@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
+from labgate.accounts import favourites
 from labgate.api.deps import CurrentPrincipal, Db, State
 from labgate.api.schemas import Body, Id
 from labgate.auth.policy import Action, authorize
-from labgate.db.models import Experiment, Resource
+from labgate.db.models import Experiment, QuotaScope, Resource
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, ValidationFailed
 from labgate.experiments import access, importing
@@ -32,6 +33,7 @@ from labgate.experiments.records import (
     check_member,
     check_record,
 )
+from labgate.quotas.editing import forget_quotas_of
 from labgate.settings import Settings
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -315,6 +317,9 @@ async def delete_experiment(
     authorize(principal, Action.MANAGE_EXPERIMENTS)
     row = await access.visible(db, principal, experiment_id)
     audit.record(db, "experiment_deleted", actor=principal.actor, target=row.code)
+    # What names it by id goes with it: a later experiment may get the same id.
+    await forget_quotas_of(db, QuotaScope.EXPERIMENT, str(row.id))
+    await favourites.forget_stars_of_experiment(db, row.id)
     await db.delete(row)
     return Response(status_code=204)
 
