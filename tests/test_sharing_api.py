@@ -133,6 +133,13 @@ async def test_a_session_shared_with_a_user_is_in_their_list(
     assert (await carol.get("/api/v1/notifications")).json()["notifications"] == []
     [event] = await audited(database, "session_shared")
     assert (event.actor, event.target, event.detail["user"]) == ("olga", webapp, "bob")
+    # Unshared and shared again (and again): Bob is not told of it once more each time.
+    for _ in range(3):
+        gone = await olga.delete(f"/api/v1/sessions/{webapp}/shares/{made.json()['id']}")
+        assert gone.status_code == 204, gone.text
+        made = await share(olga, webapp, user="bob", role="user")
+        assert made.status_code == 201, made.text
+    assert len((await bob.get("/api/v1/notifications")).json()["notifications"]) == 1
 
 
 async def test_what_cannot_be_shared_is_refused_clearly(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, func, or_, select
@@ -29,12 +30,14 @@ from labgate.db.models import (
     ExperimentMember,
     Group,
     Membership,
+    Notification,
     Share,
     ShareInvitation,
     SharePresence,
     ShareRole,
     User,
 )
+from labgate.db.types import utcnow
 from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from labgate.experiments.membership import member_of
 from labgate.launching.template import AppTemplate
@@ -307,8 +310,10 @@ async def add_share(
         role=role.value,
     )
     who = principal.username
-    for user_id in await recipients(db, [share]):
-        if user_id != row.user_id:
+    reached = [u for u in await recipients(db, [share]) if u != row.user_id]
+    told = await _told_of_lately(db, row.id, reached)
+    for user_id in reached:
+        if user_id not in told:
             await notify(
                 db,
                 user_id,
@@ -320,6 +325,25 @@ async def add_share(
                 {"session": row.id},
             )
     return share
+
+
+#: A session shared again (unshared and shared, with a group after a user) within this
+#: long tells a recipient nothing new: one notification, however often it is done.
+RETOLD_AFTER = timedelta(hours=24)
+
+
+async def _told_of_lately(db: AsyncSession, session_id: str, users: list[int]) -> set[int]:
+    """Those of ``users`` told of a share of ``session_id`` within :data:`RETOLD_AFTER`."""
+    if not users:
+        return set()
+    rows = await db.execute(
+        select(Notification.user_id, Notification.subject).where(
+            Notification.kind == SHARE,
+            Notification.user_id.in_(users),
+            Notification.created_at >= utcnow() - RETOLD_AFTER,
+        )
+    )
+    return {user_id for user_id, subject in rows if subject.get("session") == session_id}
 
 
 def group_id(group: Group | None) -> int:
