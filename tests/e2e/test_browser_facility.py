@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Page, expect
 
-from tests.support.browser import chromium, results_dir
+from tests.support.browser import chromium, log_in, results_dir
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.server import RunningServer
 
@@ -58,16 +58,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def shot(name: str) -> str:
     return str(results_dir() / f"facility-{name}.png")
-
-
-async def log_in(context: BrowserContext, server: RunningServer, user: str, password: str) -> Page:
-    page = await context.new_page()
-    await page.goto(server.url)
-    await page.get_by_test_id("login-username").fill(user)
-    await page.get_by_test_id("login-password").fill(password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("workspace")).to_be_visible()
-    return page
 
 
 async def open_admin_pane(page: Page, kind: str) -> None:
@@ -155,9 +145,9 @@ async def sees_the_data(alice: Page) -> None:
 async def test_the_facility_day(server: RunningServer, data: dict[str, Path]) -> None:
     async with chromium() as browser:
         hers = await browser.new_context(viewport={"width": 1280, "height": 860})
-        alice = await log_in(hers, server, "alice", ALICE_PASSWORD)
+        alice = await log_in(hers, server.url, "alice", ALICE_PASSWORD)
         theirs = await browser.new_context(viewport={"width": 1280, "height": 860})
-        admin = await log_in(theirs, server, "admin", ADMIN_PASSWORD)
+        admin = await log_in(theirs, server.url, "admin", ADMIN_PASSWORD)
 
         # The administrator imports the experiments, sets a quota, announces.
         await import_experiments(admin, data)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import expect
 
-from tests.support.browser import chromium, results_dir
+from tests.support.browser import chromium, log_in, results_dir
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.server import RunningServer
 from tests.support.sessions import another_user, launch, wait_for
@@ -40,16 +40,6 @@ def shot(name: str) -> str:
     return str(results_dir() / f"notices-{name}.png")
 
 
-async def log_in(context: BrowserContext, server: RunningServer, user: str, password: str) -> Page:
-    page = await context.new_page()
-    await page.goto(server.url)
-    await page.get_by_test_id("login-username").fill(user)
-    await page.get_by_test_id("login-password").fill(password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("workspace")).to_be_visible()
-    return page
-
-
 async def test_an_announcement_reaches_a_logged_in_user_without_reload(
     server: RunningServer,
 ) -> None:
@@ -57,11 +47,11 @@ async def test_an_announcement_reaches_a_logged_in_user_without_reload(
     with another_user(admin, "erin", ERIN_PASSWORD):
         async with chromium() as browser:
             theirs = await browser.new_context(viewport={"width": 1280, "height": 800})
-            erin = await log_in(theirs, server, "erin", ERIN_PASSWORD)
+            erin = await log_in(theirs, server.url, "erin", ERIN_PASSWORD)
             await expect(erin.get_by_test_id("announcement-banner")).to_have_count(0)
 
             mine = await browser.new_context(viewport={"width": 1280, "height": 860})
-            page = await log_in(mine, server, "admin", ADMIN_PASSWORD)
+            page = await log_in(mine, server.url, "admin", ADMIN_PASSWORD)
             await page.get_by_test_id("admin-menu").click()
             await page.get_by_test_id("admin-menu-announcements").click()
             pane = page.get_by_test_id("announcements-pane")
@@ -135,7 +125,7 @@ async def test_the_bell_shows_a_decision_live_and_marks_it_read(server: RunningS
         assert asked.json()["extension"]["state"] == "pending", asked.text
         async with chromium() as browser:
             context = await browser.new_context(viewport={"width": 1280, "height": 800})
-            page = await log_in(context, server, "frank", "frank's password for the bell")
+            page = await log_in(context, server.url, "frank", "frank's password for the bell")
             await expect(page.get_by_test_id("notification-unread")).to_have_count(0)
 
             waiting = admin.get("/api/v1/session-extensions").json()["extensions"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import expect
 
-from tests.support.browser import chromium, results_dir
+from tests.support.browser import chromium, log_in, results_dir
 from tests.support.labgate_api import Browser, labgate_server
 from tests.support.server import RunningServer
 from tests.support.sessions import another_user, launch, wait_for
@@ -36,16 +36,6 @@ def shot(name: str) -> str:
     return str(results_dir() / f"quotas-{name}.png")
 
 
-async def log_in(context: BrowserContext, server: RunningServer, user: str, password: str) -> Page:
-    page = await context.new_page()
-    await page.goto(server.url)
-    await page.get_by_test_id("login-username").fill(user)
-    await page.get_by_test_id("login-password").fill(password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("workspace")).to_be_visible()
-    return page
-
-
 def local_resource(api: Browser) -> int:
     resources = api.get("/api/v1/resources").json()["resources"]
     return int(next(r["id"] for r in resources if r["kind"] == "local"))
@@ -63,7 +53,7 @@ async def test_a_refused_launch_shows_the_quota_message(server: RunningServer) -
 
             async with chromium() as browser:
                 context = await browser.new_context(viewport={"width": 1280, "height": 800})
-                page = await log_in(context, server, "erin", ERIN_PASSWORD)
+                page = await log_in(context, server.url, "erin", ERIN_PASSWORD)
                 await page.get_by_test_id("pane-menu").click()
                 await page.get_by_test_id("pane-menu-launcher").click()
                 pane = page.get_by_test_id("launcher-pane")
@@ -115,7 +105,7 @@ async def test_an_administrator_sees_and_sets_quotas(server: RunningServer) -> N
         assert made.status_code == 201, made.text
         async with chromium() as browser:
             context = await browser.new_context(viewport={"width": 1280, "height": 800})
-            page = await log_in(context, server, "admin", ADMIN_PASSWORD)
+            page = await log_in(context, server.url, "admin", ADMIN_PASSWORD)
             await page.get_by_test_id("admin-menu").click()
             await page.get_by_test_id("admin-menu-quotas").click()
             pane = page.get_by_test_id("quotas-pane")

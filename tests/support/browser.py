@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Quiet, reproducible and offline: no sandbox (the tests may run as root), no GPU, and
@@ -45,3 +45,15 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def log_in(context: BrowserContext, url: str, user: str, password: str) -> Page:
+    """A new page of ``context`` logged in to labgate at ``url`` as ``user``, its workspace
+    shown."""
+    page = await context.new_page()
+    await page.goto(url)
+    await page.get_by_test_id("login-username").fill(user)
+    await page.get_by_test_id("login-password").fill(password)
+    await page.get_by_test_id("login-submit").click()
+    await expect(page.get_by_test_id("workspace")).to_be_visible()
+    return page

@@ -7,7 +7,8 @@
  */
 import { computed, ref, shallowRef, type ComputedRef, type Ref } from 'vue'
 import { currentAnnouncements, type CurrentAnnouncement } from '../api/announcements'
-import { events as tabEvents, type EventsStore } from './events'
+import { events as tabEvents } from './events'
+import { heldLive, type LiveEvents } from './heldLive'
 
 export const DISMISSED_KEY = 'labgate.announcements.dismissed'
 /** Ids remembered at most (the oldest are forgotten: their announcements have ended). */
@@ -15,7 +16,7 @@ const DISMISSED_KEPT = 50
 
 export interface AnnouncementsDeps {
   current: () => Promise<CurrentAnnouncement[]>
-  events: Pick<EventsStore, 'acquire' | 'onEvent' | 'onReconnect'>
+  events: LiveEvents
   storage: Pick<Storage, 'getItem' | 'setItem'> | null
 }
 
@@ -47,8 +48,6 @@ export function createAnnouncementsStore(overrides: Partial<AnnouncementsDeps> =
   const current = shallowRef<CurrentAnnouncement[]>([])
   const dismissed = ref<number[]>(readDismissed(deps.storage))
   const shown = computed(() => current.value.filter((a) => !dismissed.value.includes(a.id)))
-  let holders = 0
-  let stops: (() => void)[] = []
   let generation = 0
 
   async function load(): Promise<void> {
@@ -70,29 +69,7 @@ export function createAnnouncementsStore(overrides: Partial<AnnouncementsDeps> =
     }
   }
 
-  function acquire(): () => void {
-    holders += 1
-    if (holders === 1) {
-      stops = [
-        deps.events.onEvent((event) => {
-          if (event.type === 'announcements') void load()
-        }),
-        deps.events.onReconnect(() => void load()),
-        deps.events.acquire(),
-      ]
-      void load()
-    }
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      holders -= 1
-      if (holders === 0) {
-        for (const stop of stops) stop()
-        stops = []
-      }
-    }
-  }
+  const acquire = heldLive(deps.events, 'announcements', load)
 
   return { current, shown, load, dismiss, acquire }
 }

@@ -8,11 +8,12 @@
 import { ref, shallowRef, type Ref } from 'vue'
 import { ApiError } from '../api/client'
 import { listExtensionRequests, type ExtensionRequest } from '../api/sessions'
-import { events as tabEvents, type EventsStore } from './events'
+import { events as tabEvents } from './events'
+import { heldLive, type LiveEvents } from './heldLive'
 
 export interface ExtensionRequestsDeps {
   list: (status: 'pending' | 'decided') => Promise<ExtensionRequest[]>
-  events: Pick<EventsStore, 'acquire' | 'onEvent' | 'onReconnect'>
+  events: LiveEvents
 }
 
 export interface ExtensionRequestsStore {
@@ -33,8 +34,6 @@ export function createExtensionRequestsStore(overrides: Partial<ExtensionRequest
   const decided = shallowRef<ExtensionRequest[]>([])
   const loaded = ref(false)
   const error = ref<string | null>(null)
-  let holders = 0
-  let stops: (() => void)[] = []
   // Reads overlap when events come quickly: only the newest read's answer is kept.
   let generation = 0
 
@@ -58,33 +57,12 @@ export function createExtensionRequestsStore(overrides: Partial<ExtensionRequest
     }
   }
 
-  function acquire(): () => void {
-    holders += 1
-    if (holders === 1) {
-      stops = [
-        deps.events.onEvent((event) => {
-          if (event.type === 'extension_requests') void load()
-        }),
-        deps.events.onReconnect(() => void load()),
-        deps.events.acquire(),
-      ]
-      void load()
-    }
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      holders -= 1
-      if (holders === 0) {
-        for (const stop of stops) stop()
-        stops = []
-        generation += 1
-        pending.value = []
-        decided.value = []
-        loaded.value = false
-      }
-    }
-  }
+  const acquire = heldLive(deps.events, 'extension_requests', load, () => {
+    generation += 1
+    pending.value = []
+    decided.value = []
+    loaded.value = false
+  })
 
   return { pending, decided, loaded, error, load, acquire }
 }

@@ -12,13 +12,14 @@ import {
   type AppNotification,
   type NotificationList,
 } from '../api/notifications'
-import { events as tabEvents, type EventsStore } from './events'
+import { events as tabEvents } from './events'
+import { heldLive, type LiveEvents } from './heldLive'
 
 export interface NotificationsDeps {
   list: () => Promise<NotificationList>
   markRead: (ids: number[] | 'all') => Promise<number>
   remove: (id: number) => Promise<void>
-  events: Pick<EventsStore, 'acquire' | 'onEvent' | 'onReconnect'>
+  events: LiveEvents
 }
 
 export interface NotificationsStore {
@@ -43,8 +44,6 @@ export function createNotificationsStore(overrides: Partial<NotificationsDeps> =
   const items = shallowRef<AppNotification[]>([])
   const unread = ref(0)
   const error = ref<string | null>(null)
-  let holders = 0
-  let stops: (() => void)[] = []
   // Reads overlap when notifications come quickly: only the newest read's answer is kept.
   let generation = 0
 
@@ -76,29 +75,7 @@ export function createNotificationsStore(overrides: Partial<NotificationsDeps> =
     await load()
   }
 
-  function acquire(): () => void {
-    holders += 1
-    if (holders === 1) {
-      stops = [
-        deps.events.onEvent((event) => {
-          if (event.type === 'notification') void load()
-        }),
-        deps.events.onReconnect(() => void load()),
-        deps.events.acquire(),
-      ]
-      void load()
-    }
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      holders -= 1
-      if (holders === 0) {
-        for (const stop of stops) stop()
-        stops = []
-      }
-    }
-  }
+  const acquire = heldLive(deps.events, 'notification', load)
 
   return { items, unread, error, load, markRead, remove, acquire }
 }
