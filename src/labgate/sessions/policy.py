@@ -1,5 +1,6 @@
-"""The limits a session gets, by the owner's role: idle time, lifetime, how many at once,
-how much extension without an administrator (settings ``app_*``).
+"""The limits a session gets, by the owner's role: idle time, lifetime, warnings, how much
+extension without an administrator (settings ``app_*``). How many at once is a quota
+(``labgate.quotas``).
 
 Users, staff and guests each have their own idle limit and lifetime (VISA's defaults:
 users four days idle and 14 days in all, staff eight and 60). Administrators get the
@@ -19,7 +20,6 @@ from labgate.settings import Settings
 class SessionPolicy:
     idle_minutes: int
     max_hours: int
-    max_sessions: int
     #: Leads of the warnings before a stop, earliest first (``app_warnings_minutes``).
     warnings_minutes: tuple[int, ...]
     auto_extension_hours: int
@@ -43,7 +43,6 @@ def policy_for(role: str, settings: Settings) -> SessionPolicy:
     return SessionPolicy(
         idle_minutes=idle,
         max_hours=hours,
-        max_sessions=settings.app_guest_max_sessions if guest else settings.app_max_sessions,
         warnings_minutes=tuple(settings.app_warnings_minutes),
         auto_extension_hours=0 if guest else settings.app_extension_hours,
         auto_extensions=0 if guest else settings.app_auto_extensions,
