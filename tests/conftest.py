@@ -24,11 +24,13 @@ from labgate.db import migrate
 from labgate.db.engine import Database
 from labgate.db.models import Base
 from labgate.settings import Settings
+from labgate.state import AppState
 from tests.support import postgres
 from tests.support.accounts import AccountFactory
 from tests.support.apps import AppsEnv, ensure_apps_env
 from tests.support.labgate_api import TEST_CONNECT_ATTEMPTS, TEST_HOSTS_DENIED
 from tests.support.local_accounts import LOCAL_FOR_ADMINS, map_local_to_root
+from tests.support.mail import MailServer, running_mail_server
 from tests.support.netns import JumpNetwork, jump_network
 from tests.support.processes import skip_unless_root
 from tests.support.pyenv_lock import stale_lock_guard
@@ -122,6 +124,21 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+def state(app: Any) -> AppState:
+    """The in-process app's state."""
+    found: AppState = app.state.labgate
+    return found
+
+
+@pytest.fixture
+def smtp() -> Iterator[MailServer]:
+    """An SMTP server that keeps what it is sent (a test gives its settings the server's
+    ``host`` and ``port`` to send there)."""
+    with running_mail_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ two replicas at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,13 +20,7 @@ from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.eventually import PATIENCE_SECONDS
-from tests.support.mail import MailServer, running_mail_server
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    with running_mail_server() as server:
-        yield server
+from tests.support.mail import MailServer
 
 
 @pytest.fixture
@@ -35,12 +28,6 @@ def settings(settings: Settings, smtp: MailServer) -> Settings:
     return settings.model_copy(
         update={"smtp_host": smtp.host, "smtp_port": smtp.port, "announcement_check_seconds": 3600}
     )
-
-
-@pytest.fixture
-def state(app: Any) -> AppState:
-    state: AppState = app.state.labgate
-    return state
 
 
 @pytest.fixture

@@ -70,12 +70,6 @@ def settings(settings: Settings, runtime_dir: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def state(app: Any) -> AppState:
-    state: AppState = app.state.labgate
-    return state
-
-
 async def launch(user: LoggedIn, resource_id: int, template: str, **body: Any) -> str:
     answer = await user.post(
         "/api/v1/sessions", json={"template": template, "resource_id": resource_id, **body}

@@ -243,7 +243,19 @@ async def test_a_preset_is_checked_as_its_launch_would_be(alice: LoggedIn) -> No
     assert field_of(no_launch) == "body.preset"
     chosen_key = await alice.post(URL, json={**preset_body(rid), "target": "mine"})
     assert field_of(chosen_key) == "body.target"
+    # Titles are one line: a preset's names the sessions it launches.
+    for title in ("x\ny", "x\x00", "x\x7f"):
+        two_lines = await alice.post(URL, json=preset_body(rid, title))
+        assert field_of(two_lines) == "body.title", two_lines.text
+        in_launch = preset_body(rid, "ok", title=title)
+        assert field_of(await alice.post(URL, json=in_launch)) == "body.preset.title"
     assert await listed(alice) == []
+    # Nor does a launch take a title of two lines; no session is made.
+    launched = await alice.post(
+        "/api/v1/sessions", json={**preset_body(rid)["preset"], "title": "a\nb"}
+    )
+    assert field_of(launched) == "body.title", launched.text
+    assert (await alice.get("/api/v1/sessions")).json()["sessions"] == []
 
 
 async def test_a_thing_is_starred_once_and_a_presets_name_is_its_own(alice: LoggedIn) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -35,25 +35,13 @@ from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.accounts import AccountFactory, LoggedIn
 from tests.support.eventually import PATIENCE_SECONDS, eventually
-from tests.support.mail import MailServer, running_mail_server
+from tests.support.mail import MailServer
 from tests.support.serving import serving
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    with running_mail_server() as server:
-        yield server
 
 
 @pytest.fixture
 def settings(settings: Settings, smtp: MailServer) -> Settings:
     return settings.model_copy(update={"smtp_host": smtp.host, "smtp_port": smtp.port})
-
-
-@pytest.fixture
-def state(app: Any) -> AppState:
-    state: AppState = app.state.labgate
-    return state
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and by e-mail through a real SMTP server; activity starts them again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,26 +19,14 @@ from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.accounts import AccountFactory
 from tests.support.eventually import eventually
-from tests.support.mail import MailServer, running_mail_server
+from tests.support.mail import MailServer
 
 DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    with running_mail_server() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings: Settings, smtp: MailServer) -> Settings:
     return settings.model_copy(update={"smtp_host": smtp.host, "smtp_port": smtp.port})
-
-
-@pytest.fixture
-def state(app: Any) -> AppState:
-    state: AppState = app.state.labgate
-    return state
 
 
 def test_lifetimes_follow_the_role(settings: Settings) -> None:

@@ -23,16 +23,10 @@ from labgate.db.types import utcnow
 from labgate.sessions.lifecycle import SessionChanged
 from labgate.settings import Settings
 from tests.support.accounts import AccountFactory, LoggedIn
-from tests.support.mail import MailServer, running_mail_server
+from tests.support.mail import MailServer
 from tests.support.proxied import running_session, state_of
 
 SUPPORT = "helpdesk"
-
-
-@pytest.fixture
-def smtp() -> Any:
-    with running_mail_server() as server:
-        yield server
 
 
 @pytest.fixture

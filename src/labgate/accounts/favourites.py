@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.auth.principal import Principal
 from labgate.db.engine import lock_per_user
-from labgate.db.models import Experiment, ExperimentMember, Favourite, FavouriteKind
+from labgate.db.models import Favourite, FavouriteKind
 from labgate.errors import Conflict, FieldProblem, LimitReached, NotFound, ValidationFailed
+from labgate.experiments import access as experiment_access
 from labgate.launching.launcher import Launcher, launchable
 from labgate.launching.template import AppTemplate, validate_form
 from labgate.resources import catalog
@@ -259,7 +260,9 @@ async def _check_target(
         resource = await catalog.get_visible(db, principal, needs.settings, resource_id)
         name = posixpath.basename(path.rstrip("/")) or path
         return f"{resource.id}:{path}", f"{name} on {resource.name}"
-    experiment = await _experiment(db, principal, _id(target, "body.target", "an experiment's id"))
+    experiment = await experiment_access.visible(
+        db, principal, _id(target, "body.target", "an experiment's id"), field="body.target"
+    )
     return str(experiment.id), f"{experiment.code} {experiment.title}".strip()
 
 
@@ -283,24 +286,6 @@ def _folder(target: str) -> tuple[int, str]:
     normal = posixpath.normpath(path)
     # POSIX lets "//" lead a path with a meaning of its own; on Linux it is "/".
     return resource_id, "/" + normal.lstrip("/") if normal.startswith("//") else normal
-
-
-async def _experiment(db: AsyncSession, principal: Principal, experiment_id: int) -> Experiment:
-    """The experiment, if the caller is a member (administrators: any): others are "not
-    found", as the experiments' own routes answer."""
-    experiment = await db.get(Experiment, experiment_id)
-    if experiment is not None and not principal.is_admin:
-        member = await db.scalar(
-            select(ExperimentMember.id).where(
-                ExperimentMember.experiment_id == experiment_id,
-                ExperimentMember.user_id == principal.user_id,
-            )
-        )
-        if member is None:
-            experiment = None
-    if experiment is None:
-        raise NotFound(f"There is no experiment {experiment_id} of yours.")
-    return experiment
 
 
 async def check_preset(
@@ -338,7 +323,9 @@ async def check_preset(
         ) from None
     await catalog.get_visible(db, principal, needs.settings, preset.resource_id)
     if preset.experiment_id is not None:
-        await _experiment(db, principal, preset.experiment_id)
+        await experiment_access.visible(
+            db, principal, preset.experiment_id, field="body.preset.experiment_id"
+        )
     return Preset(
         template=template.id,
         launcher=runs_with.name,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from labgate.accounts import favourites
 from labgate.api.deps import CurrentPrincipal, Db, State
-from labgate.api.schemas import Body, Id
+from labgate.api.schemas import Body, Id, OneLineTitle
 from labgate.api.sessions import LaunchIn, SessionOut, start
 from labgate.auth.policy import Action, authorize
 from labgate.db.models import Favourite, FavouriteKind
@@ -22,7 +22,6 @@ from labgate.errors import NotFound
 
 router = APIRouter(tags=["favourites"])
 
-Title = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
 # Where a favourite is in its user's order: small numbers, as a list has few entries.
 Position = Annotated[int, Field(ge=0, le=1_000_000)]
 
@@ -36,7 +35,7 @@ class PresetIn(Body):
     experiment_id: Id | None = None
     form: dict[str, Any] = Field(default_factory=dict)
     #: The new session's title ("": the usual "JupyterLab on box").
-    title: Title = ""
+    title: OneLineTitle = ""
 
     def preset(self) -> favourites.Preset:
         return favourites.Preset(
@@ -54,12 +53,12 @@ class FavouriteIn(Body):
     #: What is starred (see ``FavouriteOut.target``); left out for a preset.
     target: Annotated[str, StringConstraints(max_length=1100)] = ""
     #: Shown in lists ("": the thing's own name); a preset's name, which it needs.
-    title: Title = ""
+    title: OneLineTitle = ""
     preset: PresetIn | None = None
 
 
 class FavouritePatch(Body):
-    title: Title | None = None
+    title: OneLineTitle | None = None
     position: Position | None = None
 
 

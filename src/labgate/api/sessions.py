@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.api.deps import CurrentPrincipal, Db, State, after_commit
-from labgate.api.schemas import Body, Id
+from labgate.api.schemas import Body, Id, OneLineTitle
 from labgate.auth.policy import Action, SessionRole, authorize
 from labgate.auth.principal import Principal
 from labgate.db.models import (
@@ -64,11 +64,7 @@ class LaunchIn(Body):
     template: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     resource_id: Id
     launcher: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "direct"
-    # One line: it names tabs, notifications and e-mail subjects.
-    title: Annotated[
-        str,
-        StringConstraints(max_length=200, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]*$"),
-    ] = ""
+    title: OneLineTitle = ""
     form: dict[str, Any] = Field(default_factory=dict)
     #: Launched for this experiment: its data attached, its members see it listed.
     experiment_id: Id | None = None

@@ -21,13 +21,16 @@ class ExperimentClosed(Conflict):
     code = "experiment_closed"
 
 
-async def visible(db: AsyncSession, principal: Principal, experiment_id: int) -> Experiment:
-    """The experiment, if the caller is a member or an administrator (else 404)."""
+async def visible(
+    db: AsyncSession, principal: Principal, experiment_id: int, field: str = "body.experiment_id"
+) -> Experiment:
+    """The experiment, if the caller is a member or an administrator (else 404, on
+    ``field``)."""
     row = await db.get(Experiment, experiment_id)
     if row is None or (not principal.is_admin and role_of(row, principal.user_id) is None):
         raise NotFound(
             f"There is no experiment {experiment_id} of yours.",
-            details=[FieldProblem("body.experiment_id", "no such experiment of yours")],
+            details=[FieldProblem(field, "no such experiment of yours")],
         )
     return row
 

@@ -23,11 +23,11 @@ from labgate.db.models import (
     User,
 )
 from labgate.notifications.centre import notify
+from labgate.notifications.kinds import QUOTA
 from labgate.quotas.accounting import QUOTAS_LOCK, Usage, month_label, month_of, usage_of
 from labgate.quotas.limits import Scoped, applicable, scoped_of
 from labgate.settings import Settings
 
-KIND = "quota"
 _HOURS = (
     ("core", "core_hours_per_month", "core-hours"),
     ("gpu", "gpu_hours_per_month", "GPU-hours"),
@@ -51,7 +51,7 @@ async def warn(
         _key(subject)
         for subject in await db.scalars(
             select(Notification.subject).where(
-                Notification.user_id == user_id, Notification.kind == KIND
+                Notification.user_id == user_id, Notification.kind == QUOTA
             )
         )
     }
@@ -70,7 +70,7 @@ async def warn(
             await notify(
                 db,
                 user_id,
-                KIND,
+                QUOTA,
                 f"{whose} {unit} are {share}% used this month",
                 f"{used:.0f} of {limit} {unit} are used in {now:%B %Y}. Launches that need "
                 f"them are refused once all are used, until the month ends.",

@@ -169,7 +169,6 @@ class Snapshot:
 
     row: AppSession
     plan: ConnectionPlan
-    email: str
     resource_name: str
 
 
@@ -207,7 +206,7 @@ class Lifecycle:
         async with self.state.database.read() as db:
             found = (
                 await db.execute(
-                    select(AppSession, Resource, User.username, User.email)
+                    select(AppSession, Resource, User.username)
                     .join(Resource, Resource.id == AppSession.resource_id)
                     .join(User, User.id == AppSession.user_id)
                     .where(AppSession.id == session_id)
@@ -215,10 +214,10 @@ class Lifecycle:
             ).first()
             if found is None:
                 return None
-            row, resource, username, email = found
+            row, resource, username = found
             plan = await plan_for_owner(db, resource, row.user_id, username)
             db.expunge(row)
-        return Snapshot(row, plan, email or "", resource.name)
+        return Snapshot(row, plan, resource.name)
 
     async def _state_of(self, session_id: str) -> str | None:
         async with self.state.database.read() as db:
