@@ -246,6 +246,18 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", API + "/auth/login"): public(
         request=_json({"username": "target", "password": "matrix password 1"})
     ),
+    # A sign-in's further step: a step id nobody holds is answered 409, for everyone.
+    ("POST", API + "/auth/login/step"): _row(
+        dict.fromkeys(Identity, REACH), request=_json({"step": "matrix", "answers": []})
+    ),
+    # Going to an identity provider and coming back: 'local' is none (404), for everyone.
+    ("GET", API + "/auth/providers/{name}/login"): _row(
+        dict.fromkeys(Identity, REACH), values={"name": "local"}
+    ),
+    ("GET", API + "/auth/providers/{name}/callback"): _row(
+        dict.fromkeys(Identity, REACH), values={"name": "local"}
+    ),
+    ("GET", API + "/auth/sign-in-error"): public(),
     # Metrics: loopback clients or administrators (the matrix calls from elsewhere).
     ("GET", "/metrics"): admins_only(),
     # -- the caller's own account -----------------------------------------------------------

@@ -133,9 +133,43 @@ class Settings(BaseSettings):
     )
     auth_providers: list[str] = Field(
         default_factory=lambda: ["local"],
-        description="Authentication providers asked, in order, to check a user name and "
-        "password. Built in: `local` (accounts in labgate's database). Plug-ins add more "
-        "through the `register_auth_providers` hook (docs/plugins.md).",
+        description="Sign-in providers, in order: those that check a user name and "
+        "password are asked in this order by the login form; those that send the browser "
+        "to an identity provider (OpenID Connect) are buttons on the login page, in this "
+        "order. Built in: `local` (accounts in labgate's database), `pam` (the machine's "
+        "own accounts), `ldap` (a directory) and `oidc` (an OpenID provider). A name that "
+        "is not a provider's is one of `auth`'s sections whose `kind` names the provider, "
+        "so one kind can be used twice (two OpenID providers). Plug-ins add more through "
+        "the `register_auth_providers` hook (docs/plugins.md).",
+    )
+    auth: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Each sign-in provider's own settings, by its name in "
+        "`auth_providers` (TOML: `[auth.ldap]`, `[auth.helmholtz]`): `kind` (the "
+        "provider, when the name is not one), `label` (its name on the login page) and "
+        "what the provider reads (docs/admin-guide.md, *Sign-in*).",
+    )
+    identity_recheck_minutes: int = Field(
+        15,
+        ge=0,
+        description="How often the identity provider of a signed-in user is asked again "
+        "whether their identity still holds (an LDAP entry locked or gone, a PAM account "
+        "locked or expired, an OpenID provider refusing to refresh): a refused identity's "
+        "login sessions end. 0: never.",
+    )
+    login_step_seconds: int = Field(
+        120,
+        ge=10,
+        le=900,
+        description="How long a sign-in waits for the answer to a further prompt (a "
+        "second factor that PAM asks for) before it must start again.",
+    )
+    guest_files_on_expiry: Literal["keep", "remove"] = Field(
+        "keep",
+        description="What happens to an expired guest's files on resources where the "
+        "guest had an OS account of their own (on `local`, one labgate created for them): "
+        "`keep` them, or `remove` them (the account's home directory, through the agent) "
+        "with the account. Their labgate account and data go in either case.",
     )
     session_idle_timeout_minutes: int = Field(
         8 * 60,

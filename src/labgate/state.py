@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.auth.active_days import ActiveDays
 from labgate.auth.live_sockets import LiveSockets
+from labgate.auth.login_steps import LoginSteps
 from labgate.auth.policy import SessionRole
 from labgate.auth.principal import Principal
 from labgate.auth.providers import AuthProvider
@@ -67,6 +68,11 @@ class AppState:
     recent_callers: RecentCallers = field(default_factory=RecentCallers)
     # Whom this replica has recorded as active today (labgate.auth.active_days).
     active_days: ActiveDays = field(default_factory=ActiveDays)
+
+    @cached_property
+    def login_steps(self) -> LoginSteps:
+        """Sign-ins waiting here for the answer to a further prompt."""
+        return LoginSteps(self.settings.login_step_seconds)
 
     @cached_property
     def live_sockets(self) -> LiveSockets:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,6 +14,7 @@ from labgate.api.deps import State
 from labgate.auth.authentication import authenticate
 from labgate.auth.client import client_address
 from labgate.auth.policy import Action, authorize
+from labgate.auth.providers import kind_of
 from labgate.auth.sessions import count_active_sessions
 from labgate.launching.launcher import launchable
 
@@ -20,8 +23,12 @@ probes = APIRouter(tags=["server"])
 
 
 class ProviderOut(BaseModel):
+    """A sign-in provider: ``password`` ones check the login form (asked in order),
+    ``redirect`` ones are buttons (``GET /auth/providers/<name>/login``)."""
+
     name: str
     label: str
+    kind: Literal["password", "redirect"]
 
 
 class LimitsOut(BaseModel):
@@ -99,7 +106,9 @@ async def info(state: State) -> InfoOut:
     return InfoOut(
         name="labgate",
         version=__version__,
-        auth_providers=[ProviderOut(name=p.name, label=p.label) for p in state.providers],
+        auth_providers=[
+            ProviderOut(name=p.name, label=p.label, kind=kind_of(p)) for p in state.providers
+        ],
         limits=LimitsOut(
             api_token_max_days=state.settings.api_token_max_days,
             min_password_length=state.settings.min_password_length,

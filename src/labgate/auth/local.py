@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 from sqlalchemy import select, update
 
 from labgate.auth.passwords import hash_password, needs_rehash, verify_password
@@ -13,6 +15,7 @@ from labgate.settings import Settings
 
 
 class LocalProvider:
+    kind: ClassVar[Literal["password"]] = "password"
     name = LOCAL_PROVIDER
     label = "labgate account"
 

@@ -21,9 +21,16 @@ LOCAL_PROVIDER = "local"
 
 
 async def create_session(
-    db: AsyncSession, user: User, settings: Settings, *, client: str, user_agent: str
+    db: AsyncSession,
+    user: User,
+    settings: Settings,
+    *,
+    client: str,
+    user_agent: str,
+    identity_id: int | None = None,
 ) -> tuple[str, LoginSession]:
-    """Start a session for ``user``; returns the cookie value (shown once) and the row."""
+    """Start a session for ``user`` (signed in with ``identity_id``, when through an
+    identity provider); returns the cookie value (shown once) and the row."""
     secret = new_secret()
     now = utcnow()
     row = LoginSession(
@@ -35,6 +42,7 @@ async def create_session(
         expires_at=now + timedelta(hours=settings.session_max_age_hours),
         client=client[:64],
         user_agent=user_agent[:400],
+        identity_id=identity_id,
     )
     db.add(row)
     await db.flush()

@@ -80,6 +80,22 @@ class User(Base):
     # The tag of users who existed before work tags (``user:<id>``): what they started
     # then is still theirs. Never given to new users.
     legacy_work_tag: Mapped[str | None] = mapped_column(String(32))
+    #: Guests' accounts end then (removed with their data: labgate.accounts.guests).
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: The guest invitation this account joined with.
+    invitation_id: Mapped[int | None] = mapped_column(
+        # use_alter: the invitations name their creator, a user, in turn.
+        ForeignKey(
+            "guest_invitations.id",
+            ondelete="SET NULL",
+            use_alter=True,
+            name="fk_users_invitation_id_guest_invitations",
+        )
+    )
+    #: Why ``disabled`` is set: None or ``admin`` (an administrator; only one lifts it),
+    #: ``provider`` (its identity provider refused it at a re-check; its next successful
+    #: sign-in there lifts it: labgate.auth.identities).
+    disabled_reason: Mapped[str | None] = mapped_column(String(16))
 
     # Not loaded with the user (most requests never need it): ask
     # labgate.accounts.users.group_names; the database deletes memberships with the user.
@@ -149,6 +165,58 @@ class LoginSession(Base):
     revoked_at: Mapped[datetime | None]
     client: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
+    #: The identity the user signed in with (None: a labgate password or a guest's);
+    #: unlinking it, or its provider refusing it at a re-check, ends the session.
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE"), index=True
+    )
+
+
+class UserIdentity(Base):
+    """An identity at a sign-in provider (PAM, LDAP, an OpenID provider) that signs in as
+    a labgate account. An account may have several (an administrator links them); one
+    identity belongs to one account."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: The provider's name in ``auth_providers`` (``pam``, ``ldap``, ``helmholtz``).
+    provider: Mapped[str] = mapped_column(String(64))
+    #: The provider's stable name for the person (OpenID ``sub``, the LDAP entry's
+    #: entryUUID, the PAM user name).
+    subject: Mapped[str] = mapped_column(String(255))
+    #: What the provider last called them, for people to read (a login name, an e-mail).
+    label: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+    #: When the provider was last asked whether the identity still holds.
+    checked_at: Mapped[datetime | None]
+    #: When a re-check found it refused (locked, removed, disabled) at the provider.
+    refused_at: Mapped[datetime | None]
+    #: What re-checking needs (an OpenID refresh token), sealed with the server secret
+    #: (labgate.credentials.vault, purpose ``identity:<id>``); None when not re-checked.
+    recheck_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class GuestInvitation(Base):
+    """An administrator's invitation for guests (a workshop, a class): a code or link
+    that makes up to ``seats`` guest accounts until ``expires_at``, when those accounts
+    end too. The code is stored hashed (for joining) and sealed (to show it again)."""
+
+    __tablename__ = "guest_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    seats: Mapped[int] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):
