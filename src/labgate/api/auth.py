@@ -15,13 +15,13 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 
 from labgate import audit
+from labgate.accounts.identities import REFUSED_BY_PROVIDER, account_for
 from labgate.api import API_PREFIX
 from labgate.api.deps import CurrentPrincipal, Db, State, client_of, recheck_sockets
 from labgate.api.schemas import Body, Password, UserOut, describe_user
 from labgate.audit import Actor
 from labgate.auth.authentication import expected_origin
 from labgate.auth.cookies import delete_session_cookie, is_secure, set_session_cookie
-from labgate.auth.identities import REFUSED_BY_PROVIDER, account_for
 from labgate.auth.providers import (
     AuthProvider,
     MoreNeeded,

@@ -15,7 +15,7 @@ There are two kinds of provider:
 - a :class:`RedirectProvider` sends the browser to an identity provider and reads what
   comes back (OpenID Connect): a button on the login page.
 
-Either vouches for a person with a :class:`Vouched`; labgate.auth.identities turns that
+Either vouches for a person with a :class:`Vouched`; labgate.accounts.identities turns that
 into the labgate account it signs in as (found by the identity, or created on first
 sign-in with the provider's mapping). A provider that can tell later whether an identity
 still holds (:class:`Rechecking`) is asked every ``identity_recheck_minutes``

@@ -94,7 +94,7 @@ class User(Base):
     )
     #: Why ``disabled`` is set: None or ``admin`` (an administrator; only one lifts it),
     #: ``provider`` (its identity provider refused it at a re-check; its next successful
-    #: sign-in there lifts it: labgate.auth.identities).
+    #: sign-in there lifts it: labgate.accounts.identities).
     disabled_reason: Mapped[str | None] = mapped_column(String(16))
 
     # Not loaded with the user (most requests never need it): ask
