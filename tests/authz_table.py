@@ -281,6 +281,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("POST", API + "/users/me/ssh-key"): own_account("write"),
     ("DELETE", API + "/users/me/ssh-key"): own_account("write", allowed=REACH),
+    ("GET", API + "/users/me/identities"): own_account("read", before_password_change=True),
     ("GET", API + "/ssh-ca"): own_account("read", before_password_change=True),
     ("GET", API + "/preferences"): own_account("read", before_password_change=True),
     ("PATCH", API + "/preferences"): own_account(
@@ -338,6 +339,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", API + "/users/{username}"): admins_only(),
     ("PATCH", API + "/users/{username}"): admins_only(request=_json({"display_name": "T"})),
     ("DELETE", API + "/users/{username}"): admins_only(fresh={"username"}),
+    # Sign-in identities: here only 'local' is active, which has none to link (422); no
+    # identity 987654 is the user's to unlink (404).
+    ("GET", API + "/users/{username}/identities"): admins_only(),
+    ("POST", API + "/users/{username}/identities"): admins_only(
+        allowed=REACH, request=_json({"provider": "ldap", "subject": "matrix"})
+    ),
+    ("DELETE", API + "/users/{username}/identities/{identity_id}"): admins_only(
+        allowed=REACH, values={"identity_id": "987654"}
+    ),
     ("GET", API + "/groups"): admins_only(),
     ("POST", API + "/groups"): admins_only(allowed=REACH, request=_json({"name": "newgroup"})),
     ("GET", API + "/groups/{name}"): admins_only(),

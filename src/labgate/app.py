@@ -99,6 +99,7 @@ def create_app(
         reconciler = asyncio.create_task(state.reconciler.run_forever())
         socket_watch = asyncio.create_task(state.live_sockets.run_forever())
         revoker = asyncio.create_task(state.revocation.run_forever())
+        rechecker = asyncio.create_task(state.identity_recheck.run_forever())
         presence = asyncio.create_task(state.presence.run_forever())
         state.delivery.start()
         announcer = asyncio.create_task(state.announcer.run_forever())
@@ -118,6 +119,7 @@ def create_app(
             await state.live_sockets.close()
             revoker.cancel()
             await state.revocation.close()
+            rechecker.cancel()
             presence.cancel()
             await state.presence.close()
             announcer.cancel()
@@ -133,7 +135,7 @@ def create_app(
             state.routes.close()
             await state.connections.close()
             cleaner.cancel()
-            for task in (cleaner, sweeper, socket_watch, revoker, presence, announcer):
+            for task in (cleaner, sweeper, socket_watch, revoker, rechecker, presence, announcer):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.dispose()

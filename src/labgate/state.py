@@ -14,6 +14,7 @@ from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from labgate.accounts.recheck import IdentityRecheck
 from labgate.auth.active_days import ActiveDays
 from labgate.auth.live_sockets import LiveSockets
 from labgate.auth.login_steps import LoginSteps
@@ -89,6 +90,20 @@ class AppState:
             return access.role if access is not None else None
 
         return LiveSockets(self.database, self.settings, may_use, role_on)
+
+    @cached_property
+    def identity_recheck(self) -> IdentityRecheck:
+        """Asks the sign-in providers again whether signed-in identities still hold."""
+
+        def ended(user_id: int) -> None:
+            # Their sessions ended: the proxy asks the database again, and their open
+            # sockets here close now (the other replicas see it within a second).
+            self.recent_callers.forget_all()
+            self.live_sockets.recheck(user_id)
+
+        return IdentityRecheck(
+            self.database, self.settings, self.providers, lambda: self.vault, ended
+        )
 
     @cached_property
     def vault(self) -> Vault:

@@ -18,6 +18,9 @@ from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from labgate.experiments.membership import match_user
 from labgate.settings import Settings
 
+#: ``users.disabled_reason`` of an account an administrator disabled.
+ADMIN_DISABLED = "admin"
+
 
 def check_password(password: str, settings: Settings, *, field: str = "password") -> None:
     problem = None
@@ -140,6 +143,10 @@ async def update_user(
             await revoke_user_sessions(db, user.id)
         changes["disabled"] = disabled
         user.disabled = disabled
+    if disabled is not None and user.disabled_reason != (ADMIN_DISABLED if disabled else None):
+        # An administrator's word: disabled by them, only they lift it (a sign-in at the
+        # provider that had refused the account no longer does); enabled, no reason left.
+        user.disabled_reason = ADMIN_DISABLED if disabled else None
     if display_name is not None and display_name != user.display_name:
         changes["display_name"] = display_name
         user.display_name = display_name

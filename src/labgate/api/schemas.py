@@ -42,6 +42,15 @@ class UserOut(BaseModel):
     groups: list[str]
     created_at: datetime
     last_login_at: datetime | None
+    #: The sign-in provider that made the account (``local``: an administrator or the
+    #: command line did, or a guest invitation).
+    auth_provider: str
+    #: A guest's account ends then (None: it does not end).
+    expires_at: datetime | None
+    #: Why ``disabled``: ``admin`` (an administrator, or None from before reasons were
+    #: kept), ``provider`` (its sign-in provider refused it at a re-check: a sign-in that
+    #: a provider vouches for enables it again).
+    disabled_reason: str | None
 
     @classmethod
     def of(cls, user: User, groups: list[str]) -> UserOut:
@@ -56,6 +65,9 @@ class UserOut(BaseModel):
             groups=groups,
             created_at=user.created_at,
             last_login_at=user.last_login_at,
+            auth_provider=user.auth_provider,
+            expires_at=user.expires_at,
+            disabled_reason=user.disabled_reason if user.disabled else None,
         )
 
 

@@ -71,6 +71,12 @@ def _live(now: Any, idle_cutoff: Any) -> ColumnElement[bool]:
     )
 
 
+def live_now(settings: Settings) -> ColumnElement[bool]:
+    """:func:`_live` as of now: for other modules' queries of usable sessions."""
+    now = utcnow()
+    return _live(now, now - timedelta(minutes=settings.session_idle_timeout_minutes))
+
+
 def _lookup(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     return (
         select(
@@ -166,6 +172,15 @@ async def revoke_user_sessions(
     if keep_session_id is not None:
         stmt = stmt.where(LoginSession.id != keep_session_id)
     await db.execute(stmt.values(revoked_at=utcnow()))
+
+
+async def revoke_identity_sessions(db: AsyncSession, identity_id: int) -> None:
+    """End every session begun with an identity (its provider refused it)."""
+    await db.execute(
+        update(LoginSession)
+        .where(LoginSession.identity_id == identity_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 async def count_active_sessions(db: AsyncSession, settings: Settings) -> int:
