@@ -13,8 +13,8 @@ export const API_PREFIX = '/api/v1'
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
-/** Paths whose 401 means "wrong password", not "your session ended". */
-const PATHS_WITHOUT_SESSION = new Set(['/auth/login'])
+/** Paths whose 401 means "wrong password" (or code), not "your session ended". */
+const PATHS_WITHOUT_SESSION = new Set(['/auth/login', '/auth/login/step'])
 
 /** The 403 code for "replace your one-time password first". */
 export const PASSWORD_CHANGE_REQUIRED = 'password_change_required'

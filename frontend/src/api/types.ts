@@ -19,6 +19,15 @@ export interface User {
    * their password and preferences.
    */
   must_change_password: boolean
+  /** The sign-in provider that made the account (`local`: labgate's own); absent from older servers. */
+  auth_provider?: string
+  /** A guest's account ends then. */
+  expires_at?: string | null
+  /**
+   * Why `disabled`: `admin` (an administrator), `provider` (its sign-in provider refused it
+   * at a re-check; a sign-in there enables it again); null when enabled.
+   */
+  disabled_reason?: string | null
 }
 
 /** Answer of login and of GET /auth/session. */
@@ -27,9 +36,46 @@ export interface SessionAnswer {
   csrf_token: string
 }
 
+/**
+ * A sign-in provider: `password` ones check the login form (asked in order), `redirect`
+ * ones are buttons that go to an identity provider. Older servers give no kind: password.
+ */
 export interface AuthProvider {
   name: string
   label: string
+  kind?: 'password' | 'redirect'
+}
+
+/** A further question a sign-in asks (a second factor): its text, and whether the answer may show. */
+export interface LoginPrompt {
+  text: string
+  echo: boolean
+}
+
+/** The provider asks more before it decides: answer `prompts` in order, sending `step` back. */
+export interface LoginStep {
+  step: string
+  provider: string
+  prompts: LoginPrompt[]
+  /** What the provider said meanwhile ("Your password expires in 3 days"). */
+  messages: string[]
+}
+
+/** A way a person signs in as their account: an identity at a sign-in provider. */
+export interface Identity {
+  id: number
+  provider: string
+  /** The provider's name on the login page ("University account"). */
+  provider_label: string
+  /** The provider's stable name for the person (an OpenID `sub`, an LDAP entryUUID). */
+  subject: string
+  /** What the provider last called them (a login name, an e-mail). */
+  label: string
+  created_at: string
+  last_login_at: string | null
+  checked_at: string | null
+  /** When the provider refused it at a re-check. */
+  refused_at: string | null
 }
 
 /** Server rules that forms can show before the server refuses an input. */

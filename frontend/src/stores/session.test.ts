@@ -211,3 +211,96 @@ describe('one-time password', () => {
     expect(passwordChangeRequired.value).toBe(false)
   })
 })
+
+describe('sign-in with further prompts', () => {
+  const preferencesAnswer = () => json(200, { preferences: {}, schema: {} })
+  const step = {
+    step: 'step-1',
+    provider: 'pam',
+    prompts: [{ text: 'Verification code:', echo: false }],
+    messages: ['Open your authenticator app.'],
+  }
+
+  it('gives the prompts, then enters with the answers and keeps the CSRF token', async () => {
+    const fetchMock = serve({
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': notAuthenticated,
+      'POST /api/v1/auth/login': () => json(200, step),
+      'POST /api/v1/auth/login/step': () => json(200, { user: alice, csrf_token: 'csrf-2' }),
+      'GET /api/v1/preferences': preferencesAnswer,
+    })
+    const { session, startSession, logIn, answerStep, api: client } = await loadSession()
+    await startSession()
+    expect(await logIn('alice', 'her password')).toEqual(step)
+    expect(session.status).toBe('anonymous')
+    expect(client.csrfToken).toBeNull()
+    expect(await answerStep('step-1', ['123456'])).toBeNull()
+    expect(session.status).toBe('authenticated')
+    expect(client.csrfToken).toBe('csrf-2')
+    const answered = fetchMock.mock.calls.find(([url]) => url === '/api/v1/auth/login/step')
+    expect(JSON.parse(String(answered?.[1]?.body))).toEqual({ step: 'step-1', answers: ['123456'] })
+  })
+
+  it('gives the next prompts when the provider asks again', async () => {
+    const next = { ...step, step: 'step-2', prompts: [{ text: 'New password:', echo: false }] }
+    serve({
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': notAuthenticated,
+      'POST /api/v1/auth/login/step': () => json(200, next),
+    })
+    const { session, startSession, answerStep } = await loadSession()
+    await startSession()
+    expect(await answerStep('step-1', ['123456'])).toEqual(next)
+    expect(session.status).toBe('anonymous')
+  })
+
+  it('rejects a wrong answer without calling it a session that ended', async () => {
+    serve({
+      'GET /api/v1/info': info,
+      'GET /api/v1/auth/session': notAuthenticated,
+      'POST /api/v1/auth/login/step': () =>
+        json(401, { error: { code: 'sign_in_refused', message: 'That verification code is wrong.' } }),
+    })
+    const { session, startSession, answerStep } = await loadSession()
+    await startSession()
+    await expect(answerStep('step-1', ['000000'])).rejects.toMatchObject({ status: 401, code: 'sign_in_refused' })
+    expect(session.sessionEnded).toBe(false)
+  })
+})
+
+describe('logging out at the identity provider', () => {
+  const loggedIn = (logout: () => Response) => ({
+    'GET /api/v1/info': info,
+    'GET /api/v1/auth/session': () => json(200, { user: alice, csrf_token: 'csrf-1' }),
+    'GET /api/v1/preferences': () => json(200, { preferences: {}, schema: {} }),
+    'POST /api/v1/auth/logout': logout,
+  })
+
+  it('goes where the server says once the client is logged out', async () => {
+    const url = 'https://idp.example/logout?post_logout_redirect_uri=x'
+    serve(loggedIn(() => json(200, { logout_url: url })))
+    const { session, startSession, logOut, pageExit, api: client } = await loadSession()
+    await startSession()
+    const assign = vi.fn((_: string) => {
+      // Left only once labgate's own state is gone.
+      expect(session.status).toBe('anonymous')
+      expect(client.csrfToken).toBeNull()
+    })
+    pageExit.assign = assign
+    await logOut()
+    expect(assign).toHaveBeenCalledWith(url)
+  })
+
+  it('stays on the page after a plain logout, and never follows a script address', async () => {
+    for (const answer of [() => new Response(null, { status: 204 }), () => json(200, { logout_url: 'javascript:alert(1)' })]) {
+      serve(loggedIn(answer))
+      const { session, startSession, logOut, pageExit } = await loadSession()
+      await startSession()
+      const assign = vi.fn()
+      pageExit.assign = assign
+      await logOut()
+      expect(assign).not.toHaveBeenCalled()
+      expect(session.status).toBe('anonymous')
+    }
+  })
+})

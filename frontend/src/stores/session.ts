@@ -3,9 +3,9 @@
  * or the server cannot be reached. The views switch on `session.status`.
  */
 import { computed, reactive, shallowReadonly } from 'vue'
-import { fetchServerInfo, fetchSession, login, logout } from '../api/auth'
+import { answerLoginStep, fetchServerInfo, fetchSession, isLoginStep, login, logout, type LoginAnswer } from '../api/auth'
 import { api, ApiError } from '../api/client'
-import type { ServerInfo, User } from '../api/types'
+import type { LoginStep, ServerInfo, User } from '../api/types'
 import { loadBundles, reportMissingViewers } from '../plugins/loader'
 import { notify } from './notices'
 import { preferences } from './preferences'
@@ -131,10 +131,44 @@ export async function startSession(): Promise<void> {
   }
 }
 
-/** Log in; rejects with the server's ApiError (shown by the login form). */
-export async function logIn(username: string, password: string): Promise<void> {
-  const answer = await login(username, password)
+/**
+ * Where the browser goes when it leaves labgate's page (to sign out at an identity
+ * provider); replaced in tests, where there is no page to leave.
+ */
+export const pageExit = {
+  assign(url: string): void {
+    window.location.assign(url)
+  },
+}
+
+async function settle(answer: LoginAnswer): Promise<LoginStep | null> {
+  if (isLoginStep(answer)) return answer
   await enter(answer.user)
+  return null
+}
+
+/**
+ * Log in with the form: enters the workspace, or gives the further prompts the sign-in
+ * provider asks (a second factor) for {@link answerStep}. Rejects with the server's
+ * ApiError (shown by the login form).
+ */
+export async function logIn(username: string, password: string): Promise<LoginStep | null> {
+  return settle(await login(username, password))
+}
+
+/** Answer a sign-in's further prompts: enters the workspace, or gives the next prompts. */
+export async function answerStep(step: string, answers: string[]): Promise<LoginStep | null> {
+  return settle(await answerLoginStep(step, answers))
+}
+
+/** Only a web page is followed: never a `javascript:` URL, whatever a provider is set up with. */
+function isWebAddress(url: string): boolean {
+  try {
+    const protocol = new URL(url, window.location.href).protocol
+    return protocol === 'https:' || protocol === 'http:'
+  } catch {
+    return false
+  }
 }
 
 export async function logOut(): Promise<void> {
@@ -145,8 +179,9 @@ export async function logOut(): Promise<void> {
       console.warn('labgate: a logout hook failed', error)
     }
   }
+  let providerLogout: string | null = null
   try {
-    await logout()
+    providerLogout = await logout()
   } catch (error) {
     // A 401 here means the session was already gone, which is what we wanted.
     if (!(error instanceof ApiError && error.status === 401)) {
@@ -155,4 +190,7 @@ export async function logOut(): Promise<void> {
     }
   }
   leave(false)
+  // The session began at an identity provider that signs out too: go there (it sends the
+  // browser back to the login page).
+  if (providerLogout !== null && isWebAddress(providerLogout)) pageExit.assign(providerLogout)
 }
