@@ -7,7 +7,8 @@ code, sessions and re-check loop.
 - ``codes`` (:class:`CodeProvider`), a password provider: it knows every user name with
   :data:`PASSWORD`, then asks a verification code (:data:`CODE`; its section's
   ``second_factor = false`` leaves that out). It vouches for ``uid-<name>``, and re-checks
-  as the test says (``answers``, by subject; holds otherwise), keeping what it was asked.
+  as the test says (``answers``, by subject; holds otherwise), keeping what it was asked;
+  with ``down`` set it cannot be reached.
 - ``elsewhere`` (:class:`ElsewhereProvider`), a redirect provider: its "identity
   provider" sends the browser straight back to labgate's callback with the ``state`` it
   was given, and it vouches for ``redirected`` (or refuses with ``refusal``, when the test
@@ -25,6 +26,7 @@ from labgate.auth.providers import (
     MoreNeeded,
     Prompt,
     ProviderConfig,
+    ProviderUnavailable,
     Recheck,
     Redirect,
     SignInRefused,
@@ -64,6 +66,8 @@ class CodeProvider:
         self.asked: list[tuple[str, bytes | None]] = []
         #: What the next sign-ins vouch, by user name, beyond the defaults.
         self.mapping: dict[str, dict[str, Any]] = {}
+        #: Set by a test: the directory cannot be reached (this sentence says so).
+        self.down: str | None = None
         self.cancelled = 0
 
     def vouched(self, username: str) -> Vouched:
@@ -82,6 +86,8 @@ class CodeProvider:
     async def authenticate(
         self, database: Database, username: str, password: str
     ) -> Vouched | MoreNeeded | None:
+        if self.down:
+            raise ProviderUnavailable(self.down)
         if password != PASSWORD:
             return None
         vouched = self.vouched(username)
