@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: At most this many sign-ins wait at once on one replica (each holds a thread).
 MAX_WAITING = 200
+#: How often the sign-ins past their deadline are cancelled (their threads let go).
+EXPIRE_EVERY_SECONDS = 5.0
 
 
 class LoginStepExpired(LabgateError):
@@ -84,6 +86,13 @@ class LoginSteps:
         for key in late:
             _cancel_later(self._waiting.pop(key))
         return len(late)
+
+    async def run_forever(self) -> None:
+        """Cancel the sign-ins past their deadline every :data:`EXPIRE_EVERY_SECONDS`
+        (or ``seconds``, if shorter), until cancelled."""
+        while True:
+            await asyncio.sleep(min(EXPIRE_EVERY_SECONDS, self.seconds))
+            self.expire()
 
     async def close(self) -> None:
         """Cancel every waiting sign-in (the server stops)."""
