@@ -19,7 +19,7 @@ Either vouches for a person with a :class:`Vouched`; labgate.accounts.identities
 into the labgate account it signs in as (found by the identity, or created on first
 sign-in with the provider's mapping). A provider that can tell later whether an identity
 still holds (:class:`Rechecking`) is asked every ``identity_recheck_minutes``
-(labgate.auth.recheck).
+(labgate.accounts.recheck: it disables accounts, so it lives above auth/).
 
 Refusals the person should read (an account locked at the directory, a provider that
 cannot be reached) are raised as :class:`SignInRefused` with a sentence; a plain
