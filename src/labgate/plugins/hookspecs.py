@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 
 @hookspec
 def register_auth_providers(settings: Settings) -> Iterable[type[Any]] | None:
-    """Login methods: classes following ``labgate.auth.providers.AuthProvider``, each with
-    a unique ``name``; ``settings.auth_providers`` chooses which are asked, in order. A
-    class is called with the settings to make the provider."""
+    """Sign-in methods: classes following ``labgate.auth.providers`` (a
+    ``PasswordProvider`` or a ``RedirectProvider``, maybe ``Rechecking``), each with a
+    unique ``name``; ``settings.auth_providers`` chooses which are active, in order. A
+    class is made as ``cls(settings, config)`` with its ``Config`` read from its
+    ``auth.<name>`` section, or ``cls(settings)`` when it has none."""
 
 
 @hookspec
