@@ -116,6 +116,7 @@ def create_app(
             sweeper.cancel()
             socket_watch.cancel()
             await state.live_sockets.close()
+            await state.login_steps.close()  # sign-ins waiting for a second factor
             revoker.cancel()
             await state.revocation.close()
             presence.cancel()
