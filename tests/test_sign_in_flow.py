@@ -110,7 +110,7 @@ class BouncingProvider:
         who = params.get("who", "")
         return Vouched(provider=self.name, subject=f"sub-{who}", username=who, label=who)
 
-    def logout_url(self, after_url: str) -> str | None:
+    async def logout_url(self, after_url: str) -> str | None:
         return f"https://id.example.org/logout?after={after_url}"
 
 
