@@ -18,6 +18,7 @@ import pytest
 
 from labgate.app import create_app
 from labgate.auth.local import LocalProvider
+from labgate.auth.oidc import OidcProvider
 from labgate.auth.providers import load_providers
 from labgate.db.engine import Database
 from labgate.errors import ConfigurationError
@@ -57,7 +58,8 @@ def test_the_builtins_are_registered_through_the_hooks(settings: Settings) -> No
     names = [p.name for p in plugins.info()]
     assert names[: len(BUILTIN_PLUGINS)] == list(BUILTIN_PLUGINS)
     assert plugins.info() is plugins.info()  # found once, not on every /api/v1/info
-    assert plugins.auth_providers() == {"local": LocalProvider}
+    assert plugins.auth_providers()["local"] is LocalProvider
+    assert plugins.auth_providers()["oidc"] is OidcProvider
 
 
 def test_hook_register_auth_providers_adds_a_login_method(settings: Settings) -> None:

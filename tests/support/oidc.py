@@ -157,3 +157,29 @@ def running_oidc_provider(workdir: Path, clients: list[dict[str, Any]]) -> Itera
         yield provider
     finally:
         provider.stop()
+
+
+def through_provider(
+    http: httpx.Client, url: str, login: str, password: str, *, cancel: bool = False
+) -> str:
+    """Follow ``url`` (the provider's authorization URL) through its sign-in form as a
+    browser would, signing in as ``login`` (or pressing Cancel); where the provider sends
+    the browser back (labgate's callback, not followed)."""
+    answer = http.get(url)
+    while answer.is_redirect:
+        assert answer.next_request is not None
+        target = answer.next_request.url
+        if not str(target).startswith(_origin_of(url)):
+            return str(target)
+        answer = http.get(target)
+        if answer.status_code == 200 and "/interaction/" in target.path:
+            # The sign-in form (a consent alone is given without one).
+            action = "cancel" if cancel else "login"
+            answer = http.post(f"{target}/{action}", data={"login": login, "password": password})
+            assert answer.is_redirect, f"the provider's form said: {answer.text}"
+    raise AssertionError(f"the provider did not send the browser back: {answer.text[:500]}")
+
+
+def _origin_of(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}:{parsed.port}"

@@ -2,8 +2,9 @@
 
 Both are kept in memory: the document for ``discovery_cache_seconds``, the key set until
 an ID token names a key (``kid``) it does not hold. The provider has rotated its keys
-then, so the set is read again, at most once every :data:`KEYS_REFETCH_SECONDS`: a
-stream of tokens naming made-up keys cannot make labgate hammer the provider.
+then, so the set is read again; for that reason at most once every
+:data:`KEYS_REFETCH_SECONDS`, so that a stream of tokens naming made-up keys cannot make
+labgate hammer the provider.
 
 Every read goes over HTTPS verified with the system's CAs or ``ca_file``, within
 ``http_timeout_seconds``; a provider that cannot be reached is a
@@ -141,7 +142,7 @@ class ProviderKeys:
         self._document: ProviderDocument | None = None
         self._document_until = 0.0
         self._keys: KeySet | None = None
-        self._keys_read_at = -KEYS_REFETCH_SECONDS
+        self._refetched_at: float | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -183,7 +184,7 @@ class ProviderKeys:
             return found
         async with self._lock:
             found = self._pick(kid, alg)
-            if found is None and time.monotonic() - self._keys_read_at >= KEYS_REFETCH_SECONDS:
+            if found is None and self._may_read_keys():
                 await self._read_keys()
                 found = self._pick(kid, alg)
         if found is None:
@@ -194,10 +195,19 @@ class ProviderKeys:
             )
         return found
 
+    def _may_read_keys(self) -> bool:
+        """The first time, always; again (a key rotated), not too often."""
+        now = time.monotonic()
+        if self._keys is None:
+            return True
+        if self._refetched_at is not None and now - self._refetched_at < KEYS_REFETCH_SECONDS:
+            return False
+        self._refetched_at = now
+        return True
+
     async def _read_keys(self) -> None:
         document = self._document
         assert document is not None, "the document is read before any token"
-        self._keys_read_at = time.monotonic()
         found = await self.http.get_json(document.jwks_uri, "signing keys")
         usable = [
             key

@@ -93,6 +93,12 @@ const provider = new Provider(issuer, {
   rotateRefreshToken: () => Boolean(control().rotate_refresh_tokens),
 });
 
+// Each request in the log, so that a test can tell what labgate asked (its keys again).
+provider.use(async (ctx, next) => {
+  console.log(`request ${ctx.method} ${ctx.path}`);
+  await next();
+});
+
 // The test switch: ID tokens from the token endpoint for another audience, signed with
 // the provider's real key (so only the audience is wrong).
 provider.use(async (ctx, next) => {
