@@ -27,7 +27,12 @@ from labgate.errors import ConfigurationError
 from labgate.plugins.manager import Plugins
 from labgate.settings import Settings
 from tests.support.labgate_api import labgate_server
-from tests.support.oidc import TestProvider, running_oidc_provider, through_provider
+from tests.support.oidc import (
+    TestProvider,
+    labgate_client,
+    running_oidc_provider,
+    through_provider,
+)
 from tests.support.server import RunningServer, free_port
 
 pytestmark = [pytest.mark.e2e]
@@ -37,19 +42,6 @@ CLIENT_SECRET = "a client secret: with odd/characters"
 SCOPES = ["openid", "profile", "email", "groups", "eduperson_entitlement"]
 PHYSICS = "urn:geant:helmholtz.de:group:physics#login.helmholtz.de"
 SIGN_IN = "/api/v1/auth/providers/oidc/login"
-
-
-def client_of(port: int, name: str = "oidc") -> dict[str, Any]:
-    base = f"http://127.0.0.1:{port}"
-    return {
-        "client_id": "labgate",
-        "client_secret": CLIENT_SECRET,
-        "redirect_uris": [f"{base}/api/v1/auth/providers/{name}/callback"],
-        "post_logout_redirect_uris": [f"{base}/login"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
 
 
 def section(issuer: str, **more: Any) -> dict[str, Any]:
@@ -112,7 +104,9 @@ def setup(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[TestProvider, RunningServer]]:
     port = free_port()
-    with running_oidc_provider(tmp_path_factory.mktemp("op"), [client_of(port)]) as provider:
+    with running_oidc_provider(
+        tmp_path_factory.mktemp("op"), [labgate_client(port, CLIENT_SECRET)]
+    ) as provider:
         provider.set_accounts(ACCOUNTS)
         down = f"http://127.0.0.1:{free_port()}"  # nobody listens there
         env = {

@@ -159,6 +159,21 @@ def running_oidc_provider(workdir: Path, clients: list[dict[str, Any]]) -> Itera
         provider.stop()
 
 
+def labgate_client(port: int, secret: str, *, name: str = "oidc") -> dict[str, Any]:
+    """The provider's client for a labgate server on ``port`` of 127.0.0.1 whose section
+    ``name`` signs in there: its callback, its page after logging out, refresh tokens."""
+    base = f"http://127.0.0.1:{port}"
+    return {
+        "client_id": "labgate",
+        "client_secret": secret,
+        "redirect_uris": [f"{base}/api/v1/auth/providers/{name}/callback"],
+        "post_logout_redirect_uris": [f"{base}/login"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+
+
 def through_provider(
     http: httpx.Client, url: str, login: str, password: str, *, cancel: bool = False
 ) -> str:
