@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, then the tests' apps environment
-# (JupyterLab and TensorBoard, scripts/install-test-apps.sh). Idempotent: when everything
-# is installed it only asks dpkg and looks at one stamp file, and returns at once; apt-get
-# and pip run only for what is missing.
+# (JupyterLab and TensorBoard, scripts/install-test-apps.sh) and the OpenID provider the
+# sign-in tests run (oidc-provider from npm, tests/support/oidc_provider). Idempotent: when
+# everything is installed it only asks dpkg and looks at a stamp file and a directory,
+# and returns at once; apt-get, pip and npm run only for what is missing.
 #
 # As root it installs them; otherwise it prints the command to run and exits 1.
 set -euo pipefail
@@ -75,9 +76,25 @@ install_apps() {
     echo "install-test-deps: apps environment $("$here/install-test-apps.sh")"
 }
 
+# The OpenID provider's packages (tests/support/oidc.py installs them too when missing),
+# with the Node.js the front end builds with. Without one yet (no Node.js >= 20.19 on PATH
+# and no .venv to put one in), the tests install them when they first need them.
+install_oidc_provider() {
+    local dir="$here/../tests/support/oidc_provider" path
+    [[ -f "$dir/node_modules/oidc-provider/package.json" ]] && return 0
+    if ! path="$("$here/node-env.sh")"; then
+        echo "install-test-deps: no Node.js yet: the OpenID provider's packages are" \
+            "installed by the tests" >&2
+        return 0
+    fi
+    echo "install-test-deps: the OpenID provider's packages (npm ci in $dir)"
+    (cd "$dir" && PATH="$path" npm ci --no-audit --no-fund </dev/null)
+}
+
 if ((${#missing[@]} == 0)); then
     echo "install-test-deps: all present (${TEST_PACKAGES[*]})"
     install_apps
+    install_oidc_provider
     exit 0
 fi
 
@@ -103,3 +120,4 @@ fi
 apt-get update
 DEBIAN_FRONTEND=noninteractive "${install[@]}" </dev/null
 install_apps
+install_oidc_provider

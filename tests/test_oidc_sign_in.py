@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ import pytest
 
 from labgate.auth.oidc import OidcProvider
 from labgate.auth.oidc_config import OidcConfig
+from labgate.auth.oidc_mapping import vouched_for
 from labgate.auth.providers import Recheck, SignInRefused, load_providers
+from labgate.db.models import Role
 from labgate.errors import ConfigurationError
 from labgate.plugins.manager import Plugins
 from labgate.settings import Settings
@@ -442,3 +445,40 @@ def test_bad_settings_stop_the_server(change: dict[str, Any], said: str, tmp_pat
     with pytest.raises(ConfigurationError) as stopped:
         load_providers(settings, plugins)
     assert said in stopped.value.message
+
+
+def test_the_admin_guides_example_is_valid_and_maps_as_it_says(tmp_path: Path) -> None:
+    guide = (Path(__file__).parents[1] / "docs" / "admin-guide.md").read_text()
+    part = guide.split("### OpenID Connect", 1)[1].split("\n### ", 1)[0]
+    example = next(block for block in part.split("```toml\n")[1:] if "[auth.helmholtz]" in block)
+    values = tomllib.loads(example.split("```", 1)[0])
+    secret = tmp_path / "helmholtz-secret"
+    secret.write_text("the secret\n")
+    values["auth"]["helmholtz"]["client_secret_file"] = str(secret)
+    settings = Settings(data_dir=tmp_path, **values)
+    (made,) = [p for p in load_providers(settings, Plugins.load(settings)) if p.name != "local"]
+    assert isinstance(made, OidcProvider)
+    assert made.client_secret == "the secret"
+    claims = {
+        "sub": "a1b2",
+        "eduperson_principal_name": "Jane.Doe@hzb.example",
+        "eduperson_entitlement": [
+            "urn:geant:helmholtz.de:group:HZB#login.helmholtz.de",
+            "urn:geant:helmholtz.de:group:HZB:physics:beamline-7#login.helmholtz.de",
+            "urn:geant:helmholtz.de:group:HZB:physics:role=staff#login.helmholtz.de",
+        ],
+    }
+    vouched = vouched_for(made.config, claims, provider="helmholtz", label="x", recheck_secret=None)
+    assert (vouched.username, vouched.role, vouched.groups) == (
+        "jane.doe",
+        Role.STAFF,
+        frozenset({"physics"}),
+    )
+    with pytest.raises(SignInRefused):  # not in the facility's virtual organisation
+        vouched_for(
+            made.config,
+            {**claims, "eduperson_entitlement": ["urn:geant:helmholtz.de:group:DESY#x"]},
+            provider="helmholtz",
+            label="x",
+            recheck_secret=None,
+        )
