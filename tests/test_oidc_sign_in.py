@@ -368,6 +368,15 @@ async def test_the_refresh_token_rechecks_the_identity(
     assert rotated.secret != vouched.recheck_secret
     provider.control()
 
+    # No longer in the facility's virtual organisation: the rules turn the person away.
+    elsewhere = account("carol", eduPersonEntitlement=["urn:geant:elsewhere.org:group:x"])
+    provider.set_accounts([elsewhere if one["login"] == "carol" else one for one in ACCOUNTS])
+    try:
+        assert await made.recheck(vouched.subject, rotated.secret) == Recheck(False)
+    finally:
+        provider.set_accounts(ACCOUNTS)
+    assert await made.recheck(vouched.subject, rotated.secret) == Recheck(True)
+
     # The account disabled at the provider: it refuses.
     disabled = account("carol", disabled=True)
     provider.set_accounts([disabled if one["login"] == "carol" else one for one in ACCOUNTS])

@@ -36,7 +36,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from labgate.auth.oidc_config import OidcConfig
 from labgate.auth.oidc_keys import ProviderDocument, ProviderHttp, ProviderKeys
-from labgate.auth.oidc_mapping import vouched_for
+from labgate.auth.oidc_mapping import is_allowed, vouched_for
 from labgate.auth.oidc_tokens import verified_claims
 from labgate.auth.providers import (
     ProviderUnavailable,
@@ -181,8 +181,10 @@ class OidcProvider:
 
     async def recheck(self, subject: str, secret: bytes | None) -> Recheck:
         """Whether the provider still refreshes the sign-in of ``subject`` (its refresh
-        token, ``secret``): True, with the new refresh token if it rotated them; False
-        when it refuses (``invalid_grant``); None when it cannot be asked."""
+        token, ``secret``) and, when the section has ``allowed`` tests, whether the fresh
+        claims still pass them: True, with the new refresh token if the provider rotated
+        it; False when it refuses (``invalid_grant``) or the claims no longer pass; None
+        when it cannot be asked."""
         if secret is None:
             return Recheck(None)
         try:
@@ -190,6 +192,7 @@ class OidcProvider:
             tokens = await self._token_grant(
                 document, {"grant_type": "refresh_token", "refresh_token": secret.decode()}
             )
+            allowed = await self._still_allowed(document, tokens, subject)
         except TokenRefused as exc:
             if exc.error == "invalid_grant":
                 return Recheck(False)
@@ -199,9 +202,34 @@ class OidcProvider:
             log.warning("%s: re-checking %s: %s", self.label, subject, exc.message)
             return Recheck(None)
         rotated = tokens.get("refresh_token")
-        if isinstance(rotated, str) and rotated and rotated.encode() != secret:
-            return Recheck(True, secret=rotated.encode())
-        return Recheck(True)
+        new_secret = rotated.encode() if isinstance(rotated, str) and rotated else None
+        return Recheck(allowed, secret=new_secret if new_secret != secret else None)
+
+    async def _still_allowed(
+        self, document: ProviderDocument, tokens: dict[str, Any], subject: str
+    ) -> bool:
+        """Whether the claims a refresh brought (its ID token's and userinfo's) still
+        pass ``allowed``; True without tests, or without claims to test."""
+        if not self.config.allowed:
+            return True
+        claims: dict[str, Any] = {}
+        id_token = tokens.get("id_token")
+        if isinstance(id_token, str):
+            claims = await verified_claims(
+                id_token,
+                keys=self.keys,
+                algorithms=self.config.id_token_algorithms,
+                issuer=document.issuer,
+                client_id=self.config.client_id,
+                nonce=None,
+                label=self.label,
+            )
+            if claims.get("sub") != subject:
+                raise SignInRefused(f"{self.label} refreshed someone else's sign-in.")
+        access_token = tokens.get("access_token")
+        if document.userinfo_endpoint and isinstance(access_token, str):
+            claims = {**await self._userinfo(document, access_token, subject), **claims}
+        return not claims or is_allowed(self.config, claims)
 
     async def _token_grant(
         self, document: ProviderDocument, form: dict[str, str]
