@@ -62,7 +62,9 @@ async def test_health_and_info(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok", "database": "ok"}
     info = (await client.get("/api/v1/info")).json()
     assert info["name"] == "labgate"
-    assert info["auth_providers"] == [{"name": "local", "label": "labgate account"}]
+    assert info["auth_providers"] == [
+        {"name": "local", "label": "labgate account", "kind": "password"}
+    ]
     assert info["limits"] == {"api_token_max_days": 365, "min_password_length": 10}
     assert {"name": "labgate.auth.local", "version": info["version"]} in info["plugins"]
 
