@@ -31,6 +31,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 #   pcmanfm            the built-in desktop's file manager
 #   xclip, x11-utils   the desktop pane's test: the desktop's clipboard and its screen size
 #                      (xdpyinfo), read on the resource
+#   slapd              OpenLDAP's server for a private directory on 127.0.0.1 (LDAP sign-in,
+#                      tests/support/slapd.py); the package's own service stays off
+#   ldap-utils         ldapsearch and ldapmodify, to look at that directory by hand
 TEST_PACKAGES=(
     chromium
     postgresql
@@ -52,6 +55,8 @@ TEST_PACKAGES=(
     pcmanfm
     xclip
     x11-utils
+    slapd
+    ldap-utils
 )
 
 if ! command -v dpkg-query >/dev/null; then
@@ -107,7 +112,7 @@ if ((EUID != 0)); then
 fi
 
 echo "install-test-deps: installing ${missing[*]}"
-# Packages with daemons (munge, slurmd, slurmctld) start them on installation unless
+# Packages with daemons (munge, slurmd, slurmctld, slapd) start them on installation unless
 # policy-rc.d says no. The tests start private ones; the system's must stay off. Where
 # the machine has no policy of its own, one that forbids starting services is in place
 # while apt-get runs.
