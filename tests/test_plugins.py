@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from labgate.app import create_app
+from labgate.auth.ldap import LdapProvider
 from labgate.auth.local import LocalProvider
 from labgate.auth.oidc import OidcProvider
 from labgate.auth.providers import load_providers
@@ -60,6 +61,7 @@ def test_the_builtins_are_registered_through_the_hooks(settings: Settings) -> No
     assert plugins.info() is plugins.info()  # found once, not on every /api/v1/info
     assert plugins.auth_providers()["local"] is LocalProvider
     assert plugins.auth_providers()["oidc"] is OidcProvider
+    assert plugins.auth_providers()["ldap"] is LdapProvider
 
 
 def test_hook_register_auth_providers_adds_a_login_method(settings: Settings) -> None:

@@ -43,6 +43,7 @@ ENTRY_POINT_GROUP = "labgate"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "labgate.auth.local",
     "labgate.auth.oidc",
+    "labgate.auth.ldap",
     "labgate.launchers.direct",
     "labgate.launchers.slurm",
     "labgate.launchers.terminal",
