@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import socket
+import tomllib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -430,21 +431,24 @@ async def test_the_next_url_is_tried_when_the_first_server_is_down(
         assert (await sign_in(http, "alice")).status_code == 200
 
 
-@pytest.mark.parametrize("tls", ["ldaps", "starttls"])
+@pytest.mark.parametrize("tls", ["ldaps", "starttls", "ldaps-to-plain"])
 async def test_a_certificate_from_another_ca_is_a_tls_message(
     settings: Settings, database: Database, directory: Slapd, tls: str
 ) -> None:
     other = str(directory.other_ca_path)
     if tls == "ldaps":
         config = bind_config(directory, ca_file=other)
-    else:
+    elif tls == "starttls":
         config = search_config(directory, ca_file=other)
+    else:  # a server that does not speak TLS there
+        config = bind_config(directory, url=f"ldaps://127.0.0.1:{directory.port}")
     async with signing_in(settings, database, config) as http:
         answer = await sign_in(http, "alice")
     assert answer.status_code == 503
     assert answer.json()["error"]["message"] == (
-        f"The directory ({LABEL}) cannot be reached securely: its TLS certificate was not "
-        "accepted. Tell an administrator, and sign in another way meanwhile if you have one."
+        f"The directory ({LABEL}) cannot be reached securely: TLS with it failed (its "
+        "certificate is not trusted, or it does not offer TLS). Tell an administrator, and "
+        "sign in another way meanwhile if you have one."
     )
 
 
@@ -480,6 +484,29 @@ async def test_the_service_password_can_come_from_a_file(
     config["bind_password_file"] = str(secret)
     async with signing_in(settings, database, config) as http:
         assert (await sign_in(http, "alice")).status_code == 200
+
+
+async def test_the_worked_example_of_the_admin_guide_signs_in(
+    settings: Settings, database: Database, directory: Slapd, tmp_path: Path
+) -> None:
+    guide = (Path(__file__).parents[1] / "docs" / "admin-guide.md").read_text()
+    section = guide.split("### LDAP", 1)[1].split("\n### ", 1)[0]
+    example = next(block for block in section.split("```toml")[1:] if "[auth.ldap.roles]" in block)
+    example = example.split("```", 1)[0].replace("/etc/labgate/", f"{tmp_path}/")
+    # Its first server is down, its second is the test's slapd.
+    example = example.replace("ldap://ldap1.example.org", f"ldap://127.0.0.1:{closed_port()}")
+    example = example.replace("ldap://ldap2.example.org", directory.url)
+    (tmp_path / "university-ca.pem").write_bytes(directory.ca_path.read_bytes())
+    (tmp_path / "ldap-password").write_text(SERVICE_PASSWORD + "\n")
+    parsed = tomllib.loads(example)
+    providers = tuple(parsed["auth_providers"])
+    async with signing_in(settings, database, parsed["auth"]["ldap"], providers) as http:
+        answer = await sign_in(http, "alice")
+        assert answer.status_code == 200, answer.text
+        user = answer.json()["user"]
+        assert (user["role"], user["groups"]) == ("admin", ["physics"])
+        gina = await sign_in(http, "gina")  # in no group the example allows
+        assert "not in a group allowed" in gina.json()["error"]["message"]
 
 
 # -- re-checking ---------------------------------------------------------------------------
@@ -621,6 +648,8 @@ def test_the_password_policy_response_of_a_live_bind(directory: Slapd) -> None:
         ({"bind_password": None}, "bind_password or bind_password_file"),
         ({"user_base": None}, "set user_base"),
         ({"user_filter": "(uid=alice)"}, "user_filter must hold"),
+        ({"user_filter": "(uid={user})"}, "user_filter must hold"),
+        ({"group_filter": "(member={dn})(cn={group})"}, "group_filter may hold only"),
         ({"url": "ldaps://127.0.0.1:636"}, "start_tls is for ldap://"),
         ({"url": "http://127.0.0.1"}, "not an ldap://host:port"),
         ({"url": "ldap://127.0.0.1:389/dc=example"}, "only the scheme, host and port"),

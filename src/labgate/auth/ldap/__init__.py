@@ -142,9 +142,9 @@ class LdapProvider:
             if exc.tls:
                 log.error("auth.%s: TLS with the directory failed: %s", self.name, exc)
                 raise ProviderUnavailable(
-                    f"The directory ({self.label}) cannot be reached securely: its TLS "
-                    "certificate was not accepted. Tell an administrator, and sign in "
-                    "another way meanwhile if you have one."
+                    f"The directory ({self.label}) cannot be reached securely: TLS with it "
+                    "failed (its certificate is not trusted, or it does not offer TLS). Tell "
+                    "an administrator, and sign in another way meanwhile if you have one."
                 ) from None
             log.warning("auth.%s: no directory server answered: %s", self.name, exc)
             raise ProviderUnavailable(

@@ -123,6 +123,9 @@ class LdapConfig(ProviderConfig):
             raise ValueError("roles, groups and allowed_groups need group_base.")
         if "{dn}" not in self.group_filter and "{username}" not in self.group_filter:
             raise ValueError("group_filter must hold {dn} or {username}.")
+        _fills("user_dn_template", self.user_dn_template or "", "username")
+        _fills("user_filter", self.user_filter, "username")
+        _fills("group_filter", self.group_filter, "dn", "username")
         return self
 
     @property
@@ -141,3 +144,14 @@ class LdapConfig(ProviderConfig):
             return self.bind_password.get_secret_value()
         assert self.bind_password_file is not None
         return self.bind_password_file.read_text().strip("\r\n")
+
+
+def _fills(setting: str, template: str, *names: str) -> None:
+    """Refuse a template with a placeholder other than ``names`` (or a stray brace)."""
+    try:
+        template.format(**dict.fromkeys(names, "x"))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"{setting} may hold only {', '.join('{' + name + '}' for name in names)} "
+            f"in braces ({type(exc).__name__}: {exc})."
+        ) from None

@@ -195,7 +195,9 @@ class Directory:
                 if entry is None:
                     # Bind all the same (as nobody) so that a name the directory does
                     # not know is not answered visibly sooner than a wrong password.
-                    _bind(checking, f"cn={secrets.token_hex(8)},{self.config.user_base}", password)
+                    nobody = f"cn={secrets.token_hex(8)},{self.config.user_base}"
+                    with contextlib.suppress(DirectoryError, PolicyRefused):
+                        _bind(checking, nobody, password)
                     return None
                 if not _bind(checking, entry["dn"], password):
                     return None
