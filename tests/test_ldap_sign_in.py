@@ -658,6 +658,7 @@ def test_the_password_policy_response_of_a_live_bind(directory: Slapd) -> None:
         ({"groups": {"physics": "Physics Group"}}, "cannot be a labgate group name"),
         ({"roles": {"physics": "king"}}, "roles.physics"),
         ({"ca_file": "/nonexistent/ca.pem"}, "is not a file"),
+        ({"ca_file": __file__}, "holds no PEM certificate"),
         ({"bind_pasword": "typo"}, "bind_pasword"),
     ],
 )

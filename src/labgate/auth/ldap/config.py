@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
@@ -115,8 +116,8 @@ class LdapConfig(ProviderConfig):
                 raise ValueError("user_filter must hold {username}.")
         if self.bind_password_file is not None and not self.bind_password_file.is_file():
             raise ValueError(f"bind_password_file {self.bind_password_file} is not a file.")
-        if self.ca_file is not None and not self.ca_file.is_file():
-            raise ValueError(f"ca_file {self.ca_file} is not a file.")
+        if self.ca_file is not None:
+            _certificates_in(self.ca_file)
         if self.start_tls and any(url.startswith("ldaps:") for url in self.url):
             raise ValueError("start_tls is for ldap:// URLs; ldaps:// is TLS already.")
         if (self.roles or self.groups or self.allowed_groups) and not self.group_base:
@@ -144,6 +145,16 @@ class LdapConfig(ProviderConfig):
             return self.bind_password.get_secret_value()
         assert self.bind_password_file is not None
         return self.bind_password_file.read_text().strip("\r\n")
+
+
+def _certificates_in(path: Path) -> None:
+    """Refuse a ``ca_file`` that is missing or holds no certificate."""
+    if not path.is_file():
+        raise ValueError(f"ca_file {path} is not a file.")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ValueError(f"ca_file {path} holds no PEM certificate we can read ({exc}).") from None
 
 
 def _fills(setting: str, template: str, *names: str) -> None:
