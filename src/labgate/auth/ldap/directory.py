@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ldap3 import BASE, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, SIMPLE, SUBTREE, Connection, Server
 from ldap3.core.exceptions import (
     LDAPBindError,
     LDAPCertificateError,
@@ -37,6 +37,7 @@ from ldap3.utils.dn import escape_rdn
 from labgate.auth.ldap import ppolicy
 from labgate.auth.ldap.config import DEFAULT_PORTS, LdapConfig
 from labgate.auth.ldap.ppolicy import PolicyError
+from labgate.auth.ldap.tls import CheckedTls, tls_context
 
 log = logging.getLogger("labgate.auth.ldap")
 
@@ -94,40 +95,12 @@ class Person:
     groups: tuple[Group, ...]
 
 
-class _CheckedTls(Tls):
-    """TLS whose certificate and host name Python's ssl checks, as for HTTPS: ldap3's
-    own host name check uses ``ssl.match_hostname``, which Python 3.12 removed (and its
-    fallback ignores IP addresses in certificates)."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(validate=context.verify_mode)
-        self.context = context
-
-    def wrap_socket(self, connection: Connection, do_handshake: bool = False) -> None:
-        connection.socket = self.context.wrap_socket(
-            connection.socket,
-            server_side=False,
-            do_handshake_on_connect=do_handshake,
-            server_hostname=connection.server.host,
-        )
-
-
-def tls_context(config: LdapConfig) -> ssl.SSLContext:
-    """Certificates checked against ``ca_file`` (else the system's CAs), and the host
-    name against the certificate; neither with ``tls_verify = false``."""
-    context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-    if not config.tls_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class Directory:
     """The directory one provider's settings describe."""
 
     def __init__(self, config: LdapConfig) -> None:
         self.config = config
-        tls = _CheckedTls(tls_context(config))
+        tls = CheckedTls(tls_context(config))
         self._servers: list[Server] = []
         for url in config.url:
             parts = urlsplit(url)
