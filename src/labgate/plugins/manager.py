@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "labgate.auth.local",
     "labgate.auth.oidc",
     "labgate.auth.ldap",
+    "labgate.auth.pam",
     "labgate.launchers.direct",
     "labgate.launchers.slurm",
     "labgate.launchers.terminal",
