@@ -27,6 +27,7 @@ from tests.support.eventually import eventually
 from tests.support.local_accounts import remove_account, unique_account_name
 from tests.support.pam import (
     PAM_PASSWORD,
+    TWO_FACTOR_NOTICE,
     PamService,
     expire_account,
     leave_group,
@@ -225,6 +226,7 @@ async def test_a_second_factor_is_asked_on_the_login_page(
             step = asked.json()
             assert step["provider"] == "pam"
             assert step["prompts"] == [{"text": "Verification code:", "echo": False}]
+            assert step["messages"] == [TWO_FACTOR_NOTICE]
             assert len(pam_threads(account.name)) == 1  # waiting for the answer
             done = await http.post(
                 STEP, json={"step": step["step"], "answers": [two_factor.code()]}

@@ -5,7 +5,8 @@ known passwords, GECOS names and groups.
 password and the account (``nodelay``: a wrong password is answered at once, not after
 PAM's two seconds); with ``two_factor=True`` it asks a TOTP code after a right password
 (pam_google_authenticator, with a secret file of the test's, read as root, as
-tests/support/sshd_auth.py does for sshd). The file is removed at the end.
+tests/support/sshd_auth.py does for sshd), saying ``TWO_FACTOR_NOTICE`` first (pam_echo).
+The file is removed at the end.
 
 ``pam_account(password=...)`` is ``os_account`` (tests/support/local_accounts.py) with a
 password set by chpasswd, a full name and supplementary groups; ``os_group()`` a group
@@ -32,6 +33,8 @@ from tests.support.sshd_auth import PAM_GOOGLE_AUTHENTICATOR, TOTP_STEP_SECONDS,
 PAM_DIRECTORY = Path("/etc/pam.d")
 #: A password the tests' accounts get (and pam_unix accepts: any is, as root).
 PAM_PASSWORD = "Pam-test-pw-0451"
+#: What the two-factor service says (pam_echo, a PAM_TEXT_INFO) before asking the code.
+TWO_FACTOR_NOTICE = "Open your authenticator app."
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,11 @@ def pam_service(tmp_dir: Path, *, two_factor: bool = False) -> Iterator[PamServi
         secret_file = directory / "totp-secret"
         secret_file.write_text(f'{totp_secret}\n" TOTP_AUTH\n')
         secret_file.chmod(0o600)
-        stack += f"auth required {PAM_GOOGLE_AUTHENTICATOR.name} secret={secret_file} user=root\n"
+        stack += (
+            # Said before the code is asked, as a stack's notice would be.
+            f"auth optional pam_echo.so {TWO_FACTOR_NOTICE}\n"
+            f"auth required {PAM_GOOGLE_AUTHENTICATOR.name} secret={secret_file} user=root\n"
+        )
     stack += "account required pam_unix.so\n"
     path = PAM_DIRECTORY / name
     path.write_text(stack)
