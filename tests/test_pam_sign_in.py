@@ -5,6 +5,7 @@ second factor) and real OS accounts with passwords (tests/support/pam.py). As ro
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,7 @@ from labgate.errors import ConfigurationError
 from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support.eventually import eventually
-from tests.support.local_accounts import remove_account, unique_account_name
+from tests.support.local_accounts import local_resource_of, remove_account, unique_account_name
 from tests.support.pam import (
     PAM_PASSWORD,
     TWO_FACTOR_NOTICE,
@@ -328,3 +329,25 @@ def test_a_service_without_a_stack_stops_the_server(settings: Settings, tmp_path
     )
     with pytest.raises(ConfigurationError, match=r"auth\.pam\.service: there is no PAM service"):
         create_app(configured, database=Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+
+
+async def test_a_pam_user_works_on_local_as_their_own_account(
+    settings: Settings, database: Database, service: PamService
+) -> None:
+    with pam_account() as account:
+        note = account.home / "note.txt"
+        note.write_text("only mine")
+        os.chown(note, account.uid, account.uid)
+        note.chmod(0o600)
+        # local as a server running as root has it: each user the account named like them.
+        as_root = settings.model_copy(update={"local_resource": "auto"})
+        async with signing_in(as_root, database, service) as (_state, http):
+            assert (await login(http, account.name)).status_code == 200
+            listing = (await http.get("/api/v1/resources")).json()["resources"]
+            local = local_resource_of(listing)
+            assert (local["remote_username"], local["runs_as_root"]) == (account.name, False)
+            read = await http.get(
+                f"/api/v1/resources/{local['id']}/files/content", params={"path": str(note)}
+            )
+            assert read.status_code == 200, read.text
+            assert read.text == "only mine"
