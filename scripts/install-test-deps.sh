@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, then the tests' apps environment
-# (JupyterLab and TensorBoard, scripts/install-test-apps.sh). Idempotent: when everything
-# is installed it only asks dpkg and looks at one stamp file, and returns at once; apt-get
-# and pip run only for what is missing.
+# (JupyterLab and TensorBoard, scripts/install-test-apps.sh) and the OpenID provider the
+# sign-in tests run (oidc-provider from npm, tests/support/oidc_provider). Idempotent: when
+# everything is installed it only asks dpkg and looks at a stamp file and a directory,
+# and returns at once; apt-get, pip and npm run only for what is missing.
 #
 # As root it installs them; otherwise it prints the command to run and exits 1.
 set -euo pipefail
@@ -30,6 +31,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 #   pcmanfm            the built-in desktop's file manager
 #   xclip, x11-utils   the desktop pane's test: the desktop's clipboard and its screen size
 #                      (xdpyinfo), read on the resource
+#   slapd              OpenLDAP's server for a private directory on 127.0.0.1 (LDAP sign-in,
+#                      tests/support/slapd.py); the package's own service stays off
+#   ldap-utils         ldapsearch and ldapmodify, to look at that directory by hand
 TEST_PACKAGES=(
     chromium
     postgresql
@@ -51,6 +55,8 @@ TEST_PACKAGES=(
     pcmanfm
     xclip
     x11-utils
+    slapd
+    ldap-utils
 )
 
 if ! command -v dpkg-query >/dev/null; then
@@ -75,9 +81,25 @@ install_apps() {
     echo "install-test-deps: apps environment $("$here/install-test-apps.sh")"
 }
 
+# The OpenID provider's packages (tests/support/oidc.py installs them too when missing),
+# with the Node.js the front end builds with. Without one yet (no Node.js >= 20.19 on PATH
+# and no .venv to put one in), the tests install them when they first need them.
+install_oidc_provider() {
+    local dir="$here/../tests/support/oidc_provider" path
+    [[ -f "$dir/node_modules/oidc-provider/package.json" ]] && return 0
+    if ! path="$("$here/node-env.sh")"; then
+        echo "install-test-deps: no Node.js yet: the OpenID provider's packages are" \
+            "installed by the tests" >&2
+        return 0
+    fi
+    echo "install-test-deps: the OpenID provider's packages (npm ci in $dir)"
+    (cd "$dir" && PATH="$path" npm ci --no-audit --no-fund </dev/null)
+}
+
 if ((${#missing[@]} == 0)); then
     echo "install-test-deps: all present (${TEST_PACKAGES[*]})"
     install_apps
+    install_oidc_provider
     exit 0
 fi
 
@@ -90,7 +112,7 @@ if ((EUID != 0)); then
 fi
 
 echo "install-test-deps: installing ${missing[*]}"
-# Packages with daemons (munge, slurmd, slurmctld) start them on installation unless
+# Packages with daemons (munge, slurmd, slurmctld, slapd) start them on installation unless
 # policy-rc.d says no. The tests start private ones; the system's must stay off. Where
 # the machine has no policy of its own, one that forbids starting services is in place
 # while apt-get runs.
@@ -103,3 +125,4 @@ fi
 apt-get update
 DEBIAN_FRONTEND=noninteractive "${install[@]}" </dev/null
 install_apps
+install_oidc_provider

@@ -397,6 +397,9 @@ def test_config_show_masks_secrets(
 ) -> None:
     monkeypatch.setenv("LABGATE_ADMIN_PASSWORD", "hunter2hunter2")
     monkeypatch.setenv("LABGATE_DATABASE_URL", "postgresql://lab:s3cr3t-pw@db.example.org/lab")
+    ldap = {"url": "ldaps://ldap.example.org", "bind_password": "d1rect0ry-pw"}
+    ldap["bind_password_file"] = "/etc/labgate/ldap-password"
+    monkeypatch.setenv("LABGATE_AUTH", json.dumps({"ldap": ldap}))
 
     text = labgate.ok("config", "show")
     values = json.loads(labgate.ok("config", "show", "--json"))
@@ -404,6 +407,8 @@ def test_config_show_masks_secrets(
     for output in (text, json.dumps(values)):
         assert "hunter2hunter2" not in output
         assert "s3cr3t-pw" not in output
+        assert "d1rect0ry-pw" not in output
+    assert values["auth"]["ldap"] == {**ldap, "bind_password": "********"}
     assert re.search(r'^admin_password\s+= "\*{8}"$', text, re.MULTILINE), text
     assert values["admin_password"] == "********"
     assert values["database_url"] == "postgresql://lab:***@db.example.org/lab"

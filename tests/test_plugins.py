@@ -17,7 +17,10 @@ import httpx
 import pytest
 
 from labgate.app import create_app
+from labgate.auth.ldap import LdapProvider
 from labgate.auth.local import LocalProvider
+from labgate.auth.oidc import OidcProvider
+from labgate.auth.pam import PamProvider
 from labgate.auth.providers import load_providers
 from labgate.db.engine import Database
 from labgate.errors import ConfigurationError
@@ -57,7 +60,11 @@ def test_the_builtins_are_registered_through_the_hooks(settings: Settings) -> No
     names = [p.name for p in plugins.info()]
     assert names[: len(BUILTIN_PLUGINS)] == list(BUILTIN_PLUGINS)
     assert plugins.info() is plugins.info()  # found once, not on every /api/v1/info
-    assert plugins.auth_providers() == {"local": LocalProvider}
+    providers = plugins.auth_providers()
+    assert providers["local"] is LocalProvider
+    assert providers["pam"] is PamProvider
+    assert providers["oidc"] is OidcProvider
+    assert providers["ldap"] is LdapProvider
 
 
 def test_hook_register_auth_providers_adds_a_login_method(settings: Settings) -> None:
@@ -71,8 +78,10 @@ def test_hook_register_auth_providers_adds_a_login_method(settings: Settings) ->
 
 def test_an_unknown_provider_names_what_is_installed(settings: Settings) -> None:
     plugins = Plugins.load(settings, entry_points=False)
-    with pytest.raises(ConfigurationError, match=r"Unknown authentication provider 'pam'.*local"):
-        load_providers(settings.model_copy(update={"auth_providers": ["pam"]}), plugins)
+    with pytest.raises(
+        ConfigurationError, match=r"Unknown authentication provider 'kerberos'.*local"
+    ):
+        load_providers(settings.model_copy(update={"auth_providers": ["kerberos"]}), plugins)
 
 
 def test_two_plugins_giving_one_name_stop_the_start_naming_both(settings: Settings) -> None:

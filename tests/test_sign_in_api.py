@@ -3,11 +3,10 @@ as the login page does: a password provider's further prompt (a second factor) a
 every way its step ends; a provider that cannot be reached; the rate limit counting
 wrong codes; a redirect provider's round trip, its refusals told once to the login
 page, the way back kept to labgate's own paths; logging out at the provider; and the
-steps nobody answers let go (their deadline passed, or the server stops)."""
+steps nobody answered let go when the server stops."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,8 +16,6 @@ from sqlalchemy import select
 
 from labgate.app import create_app
 from labgate.auth.cookies import SESSION_COOKIE
-from labgate.auth.login_steps import LoginSteps
-from labgate.auth.providers import MoreNeeded, Prompt
 from labgate.db.engine import Database
 from labgate.db.models import LoginSession, UserIdentity
 from labgate.plugins.manager import Plugins
@@ -26,7 +23,6 @@ from labgate.settings import Settings
 from labgate.state import AppState
 from tests.support import sign_in_plugin
 from tests.support.accounts import AccountFactory
-from tests.support.eventually import PATIENCE_SECONDS
 from tests.support.sign_in_plugin import (
     CODE,
     PASSWORD,
@@ -246,27 +242,6 @@ async def test_the_way_back_is_always_labgate_s_own(browser: httpx.AsyncClient) 
         came_back = await browser.get(began.headers["location"])
         assert came_back.headers["location"] == "/", asked
     assert (await browser.get("/api/v1/auth/providers/local/login")).status_code == 404
-
-
-async def test_a_step_past_its_deadline_is_let_go() -> None:
-    steps = LoginSteps(0.05)
-    cancelled = asyncio.Event()
-
-    async def answer(answers: list[str]) -> None:
-        raise AssertionError("never answered")
-
-    async def cancel() -> None:
-        cancelled.set()
-
-    steps.hold(
-        MoreNeeded([Prompt("Code:")], answer, cancel), provider="codes", username="a", attempt=1
-    )
-    expiring = asyncio.create_task(steps.run_forever())
-    try:
-        await asyncio.wait_for(cancelled.wait(), PATIENCE_SECONDS)
-    finally:
-        expiring.cancel()
-    assert len(steps) == 0
 
 
 async def test_a_server_that_stops_lets_its_waiting_sign_ins_go(

@@ -100,7 +100,6 @@ def create_app(
         socket_watch = asyncio.create_task(state.live_sockets.run_forever())
         revoker = asyncio.create_task(state.revocation.run_forever())
         rechecker = asyncio.create_task(state.identity_recheck.run_forever())
-        steps = asyncio.create_task(state.login_steps.run_forever())
         presence = asyncio.create_task(state.presence.run_forever())
         state.delivery.start()
         announcer = asyncio.create_task(state.announcer.run_forever())
@@ -118,11 +117,10 @@ def create_app(
             sweeper.cancel()
             socket_watch.cancel()
             await state.live_sockets.close()
+            await state.login_steps.close()  # sign-ins waiting for a second factor
             revoker.cancel()
             await state.revocation.close()
             rechecker.cancel()
-            steps.cancel()
-            await state.login_steps.close()  # their threads let go
             presence.cancel()
             await state.presence.close()
             announcer.cancel()
@@ -138,16 +136,7 @@ def create_app(
             state.routes.close()
             await state.connections.close()
             cleaner.cancel()
-            for task in (
-                cleaner,
-                sweeper,
-                socket_watch,
-                revoker,
-                rechecker,
-                steps,
-                presence,
-                announcer,
-            ):
+            for task in (cleaner, sweeper, socket_watch, revoker, rechecker, presence, announcer):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.dispose()

@@ -71,6 +71,23 @@ def mask_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+#: Words in the name of a sign-in provider's setting that holds a secret
+#: (``bind_password``, ``client_secret``); ``..._file`` names where one is, not a secret.
+_SECRET_WORDS = ("password", "secret")
+
+
+def _masked_auth(auth: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        section: {
+            key: "********"
+            if value and any(w in key for w in _SECRET_WORDS) and not key.endswith("_file")
+            else value
+            for key, value in options.items()
+        }
+        for section, options in auth.items()
+    }
+
+
 def masked_settings(settings: Settings) -> dict[str, Any]:
     """Every setting as JSON-able values; secrets and database passwords masked."""
     values: dict[str, Any] = {}
@@ -80,7 +97,11 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
             value = "********" if value.get_secret_value() else ""
         elif name == "database_url" and value:
             value = mask_database_url(value)
+        elif name == "auth":
+            value = _masked_auth(value)
         values[name] = (
-            value if isinstance(value, int | float | bool | list | type(None)) else str(value)
+            value
+            if isinstance(value, int | float | bool | list | dict | type(None))
+            else str(value)
         )
     return values

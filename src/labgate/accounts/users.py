@@ -18,9 +18,6 @@ from labgate.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from labgate.experiments.membership import match_user
 from labgate.settings import Settings
 
-#: ``users.disabled_reason`` of an account an administrator disabled.
-ADMIN_DISABLED = "admin"
-
 
 def check_password(password: str, settings: Settings, *, field: str = "password") -> None:
     problem = None
@@ -116,6 +113,10 @@ async def _keep_an_admin(db: AsyncSession, user: User, *, leaving: str) -> None:
         )
 
 
+#: ``users.disabled_reason`` of an account an administrator disabled.
+ADMIN_DISABLED = "admin"
+
+
 async def update_user(
     db: AsyncSession,
     settings: Settings,
@@ -143,10 +144,13 @@ async def update_user(
             await revoke_user_sessions(db, user.id)
         changes["disabled"] = disabled
         user.disabled = disabled
-    if disabled is not None and user.disabled_reason != (ADMIN_DISABLED if disabled else None):
-        # An administrator's word: disabled by them, only they lift it (a sign-in at the
-        # provider that had refused the account no longer does); enabled, no reason left.
+        # An administrator's word, either way: a disabling only they lift, or an
+        # enabling that overrides a provider's refusal until the next re-check.
         user.disabled_reason = ADMIN_DISABLED if disabled else None
+    elif disabled and user.disabled_reason != ADMIN_DISABLED:
+        # Disabled by the provider already; now by an administrator too.
+        changes["disabled"] = True
+        user.disabled_reason = ADMIN_DISABLED
     if display_name is not None and display_name != user.display_name:
         changes["display_name"] = display_name
         user.display_name = display_name

@@ -451,7 +451,7 @@ async def logout(principal: CurrentPrincipal, request: Request, state: State, db
         await revoke_session(db, principal.session_id)
         recheck_sockets(request, state, principal.user_id)
         if identity_provider is not None:
-            logout_url = _provider_logout_url(request, state, identity_provider)
+            logout_url = await _provider_logout_url(request, state, identity_provider)
     audit.record(
         db,
         "logout",
@@ -466,9 +466,11 @@ async def logout(principal: CurrentPrincipal, request: Request, state: State, db
     return answer
 
 
-def _provider_logout_url(request: Request, state: AppState, name: str) -> str | None:
+async def _provider_logout_url(request: Request, state: AppState, name: str) -> str | None:
     """Where to sign out at the provider a session began with (None: nowhere)."""
     provider = next((p for p in state.providers if p.name == name), None)
     if provider is None or kind_of(provider) != "redirect":
         return None
-    return cast(RedirectProvider, provider).logout_url(expected_origin(request, state) + "/login")
+    return await cast(RedirectProvider, provider).logout_url(
+        expected_origin(request, state) + "/login"
+    )

@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 #: At most this many sign-ins wait at once on one replica (each holds a thread).
 MAX_WAITING = 200
-#: How often the sign-ins past their deadline are cancelled (their threads let go).
-EXPIRE_EVERY_SECONDS = 5.0
 
 
 class LoginStepExpired(LabgateError):
@@ -61,10 +59,18 @@ class LoginSteps:
         if len(self._waiting) >= MAX_WAITING:
             raise TooManyWaiting("Too many sign-ins are waiting for an answer: try again soon.")
         step = new_secret(24)
-        self._waiting[digest(step)] = Waiting(
+        key = digest(step)
+        self._waiting[key] = Waiting(
             more, provider, username, attempt, time.monotonic() + self.seconds
         )
+        # Not left waiting (a thread blocked in PAM) until somebody else signs in.
+        asyncio.get_running_loop().call_later(self.seconds + 1, self._expire, key)
         return step
+
+    def _expire(self, key: str) -> None:
+        waiting = self._waiting.get(key)
+        if waiting is not None and waiting.deadline < time.monotonic():
+            _cancel_later(self._waiting.pop(key))
 
     def take(self, step: str) -> Waiting:
         """The sign-in waiting under ``step``, no longer held (answering it either ends
@@ -80,19 +86,13 @@ class LoginSteps:
         return waiting
 
     def expire(self) -> int:
-        """Cancel the sign-ins past their deadline; returns how many (housekeeping)."""
+        """Cancel the sign-ins past their deadline; returns how many (each is also
+        cancelled by itself a second after its deadline)."""
         now = time.monotonic()
         late = [key for key, waiting in self._waiting.items() if waiting.deadline < now]
         for key in late:
             _cancel_later(self._waiting.pop(key))
         return len(late)
-
-    async def run_forever(self) -> None:
-        """Cancel the sign-ins past their deadline every :data:`EXPIRE_EVERY_SECONDS`
-        (or ``seconds``, if shorter), until cancelled."""
-        while True:
-            await asyncio.sleep(min(EXPIRE_EVERY_SECONDS, self.seconds))
-            self.expire()
 
     async def close(self) -> None:
         """Cancel every waiting sign-in (the server stops)."""

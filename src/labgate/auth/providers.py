@@ -186,9 +186,9 @@ class RedirectProvider(AuthProvider, Protocol):
         or :class:`ProviderUnavailable`."""
         ...
 
-    def logout_url(self, after_url: str) -> str | None:
+    async def logout_url(self, after_url: str) -> str | None:
         """Where to send the browser to sign out at the provider too (None: nowhere),
-        coming back to ``after_url``."""
+        coming back to ``after_url``. (It may have to ask the provider where that is.)"""
         ...
 
 

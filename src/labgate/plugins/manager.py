@@ -42,6 +42,9 @@ ENTRY_POINT_GROUP = "labgate"
 #: labgate's own plug-ins, registered before any other, in this order.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "labgate.auth.local",
+    "labgate.auth.oidc",
+    "labgate.auth.ldap",
+    "labgate.auth.pam",
     "labgate.launchers.direct",
     "labgate.launchers.slurm",
     "labgate.launchers.terminal",
