@@ -143,7 +143,7 @@ class ElsewhereProvider:
             provider=self.name, subject=REDIRECTED, username=REDIRECTED, label=self.label
         )
 
-    def logout_url(self, after_url: str) -> str | None:
+    async def logout_url(self, after_url: str) -> str | None:
         return f"{after_url}?{urlencode({'signed_out': self.name})}"
 
 
