@@ -5,7 +5,7 @@
 import { computed, reactive, shallowReadonly } from 'vue'
 import { fetchServerInfo, fetchSession, login, logout } from '../api/auth'
 import { api, ApiError } from '../api/client'
-import type { ServerInfo, User } from '../api/types'
+import type { ServerInfo, SessionAnswer, User } from '../api/types'
 import { loadBundles, reportMissingViewers } from '../plugins/loader'
 import { notify } from './notices'
 import { preferences } from './preferences'
@@ -134,6 +134,11 @@ export async function startSession(): Promise<void> {
 /** Log in; rejects with the server's ApiError (shown by the login form). */
 export async function logIn(username: string, password: string): Promise<void> {
   const answer = await login(username, password)
+  await enter(answer.user)
+}
+
+/** Logged in some other way than the form (a guest who joined with an invitation). */
+export async function signedIn(answer: SessionAnswer): Promise<void> {
   await enter(answer.user)
 }
 
