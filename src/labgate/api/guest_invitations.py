@@ -274,6 +274,9 @@ async def join_as_guest(
     check_password(body.password, state.settings, field="body.password")
     attempt = await _claim(request, state)
     try:
+        # A code that makes no account costs no hash (hashing is slow on purpose).
+        async with state.database.read() as db:
+            await guests.usable_invitation(db, body.code)
         password_hash = await hash_password(body.password)
         async with state.database.session() as db:
             user = await guests.join(

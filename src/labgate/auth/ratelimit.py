@@ -73,7 +73,8 @@ async def claim_login_attempt(
     client address. ``db`` must be a writing transaction, committed before the password
     is checked. Without ``per_account`` only the address's failures count (``username``
     then names what is tried, such as guest invitation codes, which everybody tries)."""
-    keys = [_lock_key(kind, value) for kind, value in (("account", username), ("client", client))]
+    counted = (("account", username),) if per_account else ()
+    keys = [_lock_key(kind, value) for kind, value in (*counted, ("client", client))]
     # Always in the same order, so that two claims never wait for each other's lock.
     for key in sorted(keys):
         await lock_across_replicas(db, key)
