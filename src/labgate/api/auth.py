@@ -279,9 +279,9 @@ async def _vouched_for(
 
 
 def _provider(state: AppState, name: str) -> AuthProvider:
-    for provider in state.providers:
-        if provider.name == name:
-            return provider
+    provider = _provider_or_none(state, name)
+    if provider is not None:
+        return provider
     raise NotFound(f"There is no sign-in provider '{name}'.")
 
 
@@ -469,7 +469,7 @@ async def logout(principal: CurrentPrincipal, request: Request, state: State, db
 
 async def _provider_logout_url(request: Request, state: AppState, name: str) -> str | None:
     """Where to sign out at the provider a session began with (None: nowhere)."""
-    provider = next((p for p in state.providers if p.name == name), None)
+    provider = _provider_or_none(state, name)
     if provider is None or kind_of(provider) != "redirect":
         return None
     return await cast(RedirectProvider, provider).logout_url(
