@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from labgate.proxy.origins import ENTER_PATH, SIGN_IN_PATH
@@ -227,6 +228,8 @@ def _json(body: Any) -> Request:
 
 
 API = "/api/v1"
+# An invitation's end: in the future, within the year an invitation may last.
+_IN_A_MONTH = (datetime.now(UTC) + timedelta(days=30)).isoformat()
 R = API + "/resources/{resource_id}"
 FILES = R + "/files"
 PATH = {"path": "/tmp/matrix"}
@@ -258,6 +261,17 @@ TABLE: dict[tuple[str, str], Row] = {
         dict.fromkeys(Identity, REACH), values={"name": "local"}
     ),
     ("GET", API + "/auth/sign-in-error"): public(),
+    # Joining as a guest and looking a code up: no login needed (the code is the proof);
+    # an unknown code is 404 for everyone.
+    ("GET", API + "/guest-invitations/lookup"): _row(
+        dict.fromkeys(Identity, REACH), request=Request(query={"code": "MATR-IX00-0000"})
+    ),
+    ("POST", API + "/auth/guest"): _row(
+        dict.fromkeys(Identity, REACH),
+        request=_json(
+            {"code": "MATR-IX00-0000", "display_name": "Matrix", "password": "a password 12345"}
+        ),
+    ),
     # Metrics: loopback clients or administrators (the matrix calls from elsewhere).
     ("GET", "/metrics"): admins_only(),
     # -- the caller's own account -----------------------------------------------------------
@@ -380,6 +394,19 @@ TABLE: dict[tuple[str, str], Row] = {
         request=_json({"text": "changed"})
     ),
     ("DELETE", API + "/announcements/{announcement_id}"): admins_only(fresh={"announcement_id"}),
+    ("GET", API + "/guest-invitations"): admins_only(),
+    ("POST", API + "/guest-invitations"): admins_only(
+        request=_json({"title": "matrix", "seats": 3, "expires_at": _IN_A_MONTH})
+    ),
+    ("GET", API + "/guest-invitations/{invitation_id}"): admins_only(
+        things={"invitation_id": Thing.GUEST_INVITATION}
+    ),
+    ("PATCH", API + "/guest-invitations/{invitation_id}"): admins_only(
+        things={"invitation_id": Thing.GUEST_INVITATION}, request=_json({"title": "changed"})
+    ),
+    ("DELETE", API + "/guest-invitations/{invitation_id}"): admins_only(
+        things={"invitation_id": Thing.GUEST_INVITATION}, fresh={"invitation_id"}
+    ),
     ("POST", API + "/session-extensions/{extension_id}"): admins_only(
         request=_json({"grant": False}), fresh={"extension_id"}
     ),

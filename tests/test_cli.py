@@ -7,6 +7,7 @@ import getpass
 import json
 import re
 import subprocess
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -575,3 +576,46 @@ def test_command_line_changes_stop_sessions_whose_users_lost_access(
     }
     # Nothing else to stop: nothing said.
     assert labgate.ok("user", "set-role", "root", "admin") == "'root' is now admin.\n"
+
+
+# --- guests --------------------------------------------------------------------------------
+
+
+def test_guest_invitations_from_the_command_line(labgate: Labgate, data_dir: Path) -> None:
+    until = (datetime.now() + timedelta(days=30)).strftime("%Y-%m-%dT18:00")
+    made = labgate.ok(
+        "guests", "create", "--title", "School visit", "--seats", "2", "--expires", until
+    )
+    code = re.search(r"^Code: (\S+)$", made, re.MULTILINE)
+    link = re.search(r"^Link: (\S+)$", made, re.MULTILINE)
+    assert code, made
+    assert link, made
+    assert link.group(1) == f"http://127.0.0.1:8000/login?invitation={code.group(1)}"
+    for expires, why in (("2099-01-01", "within a year"), ("soon", "is not a date and time")):
+        refused = labgate.fails(
+            "guests", "create", "--title", "No", "--seats", "2", "--expires", expires
+        )
+        assert why in refused, refused
+
+    joined = call_app(
+        data_dir,
+        "POST",
+        "/api/v1/auth/guest",
+        json={"code": code.group(1), "display_name": "Pupil", "password": PASSWORD},
+    )
+    assert joined.status_code == 200, joined.text
+    guest = joined.json()["user"]["username"]
+    (listed,) = json.loads(labgate.ok("guests", "list", "--json"))
+    assert (listed["code"], listed["used"], listed["state"], listed["guests"]) == (
+        code.group(1),
+        1,
+        "open",
+        [guest],
+    )
+
+    ended = labgate.ok("guests", "revoke", str(listed["id"]), "--end-accounts")
+    assert ended.splitlines() == [f"Invitation {listed['id']} is withdrawn.", f"Removed: {guest}"]
+    assert guest not in users_json(labgate)
+    assert json.loads(labgate.ok("guests", "list", "--json"))[0]["state"] == "revoked"
+    assert labgate.ok("guests", "expire") == "No guest account has ended.\n"
+    assert "There is no guest invitation 99." in labgate.fails("guests", "revoke", "99")

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 
 from labgate import __version__, housekeeping
+from labgate.accounts import guest_expiry
 from labgate.api import API_PREFIX, meta
 from labgate.auth import passwords
 from labgate.auth.providers import load_providers
@@ -96,6 +97,7 @@ def create_app(
             housekeeping.run_periodically(db, settings, HOUSEKEEPING_INTERVAL_SECONDS)
         )
         sweeper = asyncio.create_task(leftovers.run_periodically(state))
+        guest_ends = asyncio.create_task(guest_expiry.run_periodically(state))
         reconciler = asyncio.create_task(state.reconciler.run_forever())
         socket_watch = asyncio.create_task(state.live_sockets.run_forever())
         revoker = asyncio.create_task(state.revocation.run_forever())
@@ -115,6 +117,7 @@ def create_app(
             # The daemons on the resources keep everything running; only the
             # connections to them end here.
             sweeper.cancel()
+            guest_ends.cancel()
             socket_watch.cancel()
             await state.live_sockets.close()
             await state.login_steps.close()  # sign-ins waiting for a second factor
@@ -136,7 +139,16 @@ def create_app(
             state.routes.close()
             await state.connections.close()
             cleaner.cancel()
-            for task in (cleaner, sweeper, socket_watch, revoker, rechecker, presence, announcer):
+            for task in (
+                cleaner,
+                sweeper,
+                guest_ends,
+                socket_watch,
+                revoker,
+                rechecker,
+                presence,
+                announcer,
+            ):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.dispose()

@@ -166,10 +166,13 @@ class Settings(BaseSettings):
     )
     guest_files_on_expiry: Literal["keep", "remove"] = Field(
         "keep",
-        description="What happens to an expired guest's files on resources where the "
-        "guest had an OS account of their own (on `local`, one labgate created for them): "
-        "`keep` them, or `remove` them (the account's home directory, through the agent) "
-        "with the account. Their labgate account and data go in either case.",
+        description="What happens to an expired guest's files where the guest had an OS "
+        "account of their own: on `local`, the account labgate created for them (when the "
+        "server runs as root). `keep` the account and its files, or `remove` them "
+        "(`userdel --remove`: the account with its home directory, after its processes are "
+        "ended; never an account labgate did not create for the guest, nor a home another "
+        "account shares). Their labgate account and its data go in either case "
+        "(docs/admin-guide.md, *Guests*).",
     )
     session_idle_timeout_minutes: int = Field(
         8 * 60,

@@ -81,6 +81,7 @@ async def test_an_administrator_runs_the_console(server: RunningServer) -> None:
             assert kinds == [
                 "users",
                 "groups",
+                "guest-invitations",
                 "experiments-admin",
                 "shared-resources",
                 "app-templates",

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from starlette.routing import Mount, Route
 
 from labgate.accounts.groups import add_member, create_group, remove_member
+from labgate.accounts.guests import create_invitation
 from labgate.accounts.users import create_user, update_user
 from labgate.audit import Actor
 from labgate.auth.cookies import SESSION_COOKIE
@@ -177,6 +178,7 @@ class Thing(StrEnum):
     ANNOUNCEMENT = "announcement"
     FAVOURITE = "favourite"  # the subject's resource, starred
     PRESET = "preset"  # a preset to launch on the subject's resource
+    GUEST_INVITATION = "guest_invitation"  # an administrator's (the subject's in name)
 
 
 # Which thing a path parameter names, unless the table's row says otherwise.
@@ -548,6 +550,17 @@ class World:
                 db.add(announcement)
                 await db.flush()
                 return str(announcement.id)
+        if thing is Thing.GUEST_INVITATION:
+            async with self.database.session() as db:
+                invitation, _code = await create_invitation(
+                    db,
+                    self.state.vault,
+                    title=f"matrix {n}",
+                    seats=5,
+                    expires_at=utcnow() + timedelta(hours=1),
+                    actor=Actor(None, "matrix"),
+                )
+                return str(invitation.id)
         if thing in (Thing.FAVOURITE, Thing.PRESET):
             resource_id = int(self.things[subject].values[Thing.RESOURCE])
             preset = {

@@ -23,7 +23,14 @@ from tests.support.server import RunningServer
 # Written by any authenticated request, refused or not (see labgate.auth.principal).
 VOLATILE_COLUMNS = frozenset({"last_seen_at", "last_used_at"})
 # A refused login is recorded in the audit log: that is the point of it.
-AUDITED_REFUSALS = frozenset({("POST", "/api/v1/auth/login")})
+AUDITED_REFUSALS = frozenset(
+    {
+        ("POST", "/api/v1/auth/login"),
+        # An unknown guest invitation code counts as a failed login (guessing).
+        ("GET", "/api/v1/guest-invitations/lookup"),
+        ("POST", "/api/v1/auth/guest"),
+    }
+)
 # How long background work started by an accepted request may take to finish writing.
 SETTLE_SECONDS = 5.0
 

@@ -6,6 +6,7 @@
 export const ADMIN_ORDER: readonly string[] = [
   'users',
   'groups',
+  'guest-invitations',
   'experiments-admin',
   'shared-resources',
   'app-templates',

@@ -5,7 +5,7 @@
 import { computed, reactive, shallowReadonly } from 'vue'
 import { answerLoginStep, fetchServerInfo, fetchSession, isLoginStep, login, logout, type LoginAnswer } from '../api/auth'
 import { api, ApiError } from '../api/client'
-import type { LoginStep, ServerInfo, User } from '../api/types'
+import type { LoginStep, ServerInfo, SessionAnswer, User } from '../api/types'
 import { loadBundles, reportMissingViewers } from '../plugins/loader'
 import { notify } from './notices'
 import { preferences } from './preferences'
@@ -169,6 +169,11 @@ function isWebAddress(url: string): boolean {
   } catch {
     return false
   }
+}
+
+/** Logged in some other way than the form (a guest who joined with an invitation). */
+export async function signedIn(answer: SessionAnswer): Promise<void> {
+  await enter(answer.user)
 }
 
 export async function logOut(): Promise<void> {

@@ -52,6 +52,7 @@ from labgate.resources import catalog
 from labgate.resources.connections import ConnectionManager
 from labgate.resources.plan import ConnectionPlan, plan_for_owner
 from labgate.settings import Settings
+from labgate.transport.os_accounts import find_account, server_runs_as_root
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,13 @@ async def _their_work(
         await plan_for_owner(db, resource, user.id, user.username)
         for resource in resources.values()
     ]
-    return plans, [session_id for session_id, _ in live]
+    return [p for p in plans if not _no_account_there(p)], [sid for sid, _ in live]
+
+
+def _no_account_there(plan: ConnectionPlan) -> bool:
+    """Whether the user's OS account on ``local`` does not exist: nothing of theirs runs
+    there, and connecting would create it (``local_create_accounts``) only to find so."""
+    return plan.is_local and server_runs_as_root() and find_account(plan.account.name) is None
 
 
 async def _end_processes(state: RemovalNeeds, plan: ConnectionPlan) -> int:

@@ -22,6 +22,7 @@ from labgate.api.schemas import Body, Password, UserOut, describe_user
 from labgate.audit import Actor
 from labgate.auth.authentication import expected_origin
 from labgate.auth.cookies import delete_session_cookie, is_secure, set_session_cookie
+from labgate.auth.local import LocalProvider
 from labgate.auth.providers import (
     AuthProvider,
     MoreNeeded,
@@ -34,7 +35,7 @@ from labgate.auth.providers import (
     kind_of,
 )
 from labgate.auth.ratelimit import FAILED_LOGIN, claim_login_attempt, settle_login_attempt
-from labgate.auth.sessions import create_session, revoke_session
+from labgate.auth.sessions import LOCAL_PROVIDER, create_session, revoke_session
 from labgate.db.models import LoginSession, User, UserIdentity
 from labgate.db.types import utcnow
 from labgate.errors import (
@@ -278,9 +279,9 @@ async def _vouched_for(
 
 
 def _provider(state: AppState, name: str) -> AuthProvider:
-    for provider in state.providers:
-        if provider.name == name:
-            return provider
+    provider = _provider_or_none(state, name)
+    if provider is not None:
+        return provider
     raise NotFound(f"There is no sign-in provider '{name}'.")
 
 
@@ -468,9 +469,27 @@ async def logout(principal: CurrentPrincipal, request: Request, state: State, db
 
 async def _provider_logout_url(request: Request, state: AppState, name: str) -> str | None:
     """Where to sign out at the provider a session began with (None: nowhere)."""
-    provider = next((p for p in state.providers if p.name == name), None)
+    provider = _provider_or_none(state, name)
     if provider is None or kind_of(provider) != "redirect":
         return None
     return await cast(RedirectProvider, provider).logout_url(
         expected_origin(request, state) + "/login"
     )
+
+
+async def start_session_for(
+    request: Request, state: AppState, user_id: int, *, attempt: int
+) -> tuple[str, SessionOut]:
+    """A browser session (the cookie's value and the answer) for an account labgate
+    itself vouches for: a guest who has just joined with an invitation
+    (labgate.api.guest_invitations). ``attempt`` is settled as their login. They log in
+    again with the form, so the provider named is ``local``."""
+    provider = _provider_or_none(state, LOCAL_PROVIDER) or cast(
+        AuthProvider, LocalProvider(state.settings)
+    )
+    vouched = Vouched("", "", "", user_id=user_id)
+    return await _start_session(request, state, vouched, provider, attempt=attempt)
+
+
+def _provider_or_none(state: AppState, name: str) -> AuthProvider | None:
+    return next((p for p in state.providers if p.name == name), None)

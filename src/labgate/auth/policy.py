@@ -95,6 +95,10 @@ class Action(Enum):
     # relaunching a preset is a launch, authorised as one as well.
     LIST_FAVOURITES = Rule(Scope.READ)
     MANAGE_FAVOURITES = Rule(Scope.WRITE)
+    # Guest invitations (a workshop's, a class's): administrators see, make, change and
+    # withdraw them. Joining with one needs no login (its code is the proof).
+    LIST_GUEST_INVITATIONS = Rule(Scope.READ, admin_only=True)
+    MANAGE_GUEST_INVITATIONS = Rule(Scope.ADMIN, admin_only=True)
 
 
 def allowed(principal: Principal, action: Action, *, owner_id: int | None = None) -> bool:

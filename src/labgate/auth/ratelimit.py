@@ -61,13 +61,20 @@ async def _failures(
 
 
 async def claim_login_attempt(
-    db: AsyncSession, settings: Settings, *, username: str, client: str
+    db: AsyncSession,
+    settings: Settings,
+    *,
+    username: str,
+    client: str,
+    per_account: bool = True,
 ) -> int:
     """Record a login attempt and return its audit event's id, or raise
     :class:`RateLimited` when too many logins failed recently for the account or from the
     client address. ``db`` must be a writing transaction, committed before the password
-    is checked."""
-    keys = [_lock_key(kind, value) for kind, value in (("account", username), ("client", client))]
+    is checked. Without ``per_account`` only the address's failures count (``username``
+    then names what is tried, such as guest invitation codes, which everybody tries)."""
+    counted = (("account", username),) if per_account else ()
+    keys = [_lock_key(kind, value) for kind, value in (*counted, ("client", client))]
     # Always in the same order, so that two claims never wait for each other's lock.
     for key in sorted(keys):
         await lock_across_replicas(db, key)
@@ -79,7 +86,7 @@ async def claim_login_attempt(
         (AuditEvent.client, client, settings.login_max_failures_per_client, "your address"),
     )
     for column, value, limit, what in limits:
-        if not value:
+        if not value or (column is AuditEvent.target and not per_account):
             continue
         count, oldest = await _failures(db, column, value, since)
         if count >= limit:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate.auth.principal import ACCOUNT_COLUMNS, TOUCH_INTERVAL, Account, Principal, Scope
@@ -87,6 +87,8 @@ def _lookup(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             which,
             _live(bindparam("now"), bindparam("idle_cutoff")),
             User.disabled.is_(False),
+            # A guest's account ends at its invitation's end, its logins with it.
+            or_(User.expires_at.is_(None), User.expires_at > bindparam("now")),
         )
     )
 
@@ -101,8 +103,8 @@ _BY_IDS = _lookup(LoginSession.id.in_(bindparam("key", expanding=True)))
 async def find_live_session(
     db: AsyncSession, cookie: str, settings: Settings
 ) -> LiveSession | None:
-    """The session behind ``cookie`` if it is live and its user enabled; one query, no
-    writes."""
+    """The session behind ``cookie`` if it is live and its user enabled (and not past a
+    guest's end); one query, no writes."""
     return await _find_live(db, _BY_COOKIE, digest(cookie), settings)
 
 

@@ -141,6 +141,8 @@ def _live_tokens(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             ApiToken.revoked_at.is_(None),
             or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
             User.disabled.is_(False),
+            # A guest's account ends at its invitation's end, its tokens with it.
+            or_(User.expires_at.is_(None), User.expires_at > bindparam("now")),
         )
     )
 

@@ -14,6 +14,7 @@ from labgate.cli import (
     db_cmd,
     experiments_cmd,
     groups_cmd,
+    guests_cmd,
     plugins_cmd,
     tokens_cmd,
     users_cmd,
@@ -84,6 +85,7 @@ cli.add_command(audit_cmd.audit)
 cli.add_command(ca_cmd.ca)
 cli.add_command(plugins_cmd.plugins)
 cli.add_command(experiments_cmd.experiments)
+cli.add_command(guests_cmd.guests_group)
 
 
 def main() -> None:

@@ -70,6 +70,13 @@ async def local_account(
     return account
 
 
+def creation_comment(username: str) -> str:
+    """What labgate writes in the comment (GECOS) of an account it creates for
+    ``username``: how it knows later that the account is that user's own
+    (labgate.accounts.guest_files)."""
+    return f"labgate user {username}"
+
+
 def refusal_reasons(mapping: AccountMapping, account: OsAccount) -> list[str]:
     """Why the rule may not give ``account`` (empty: it may, or an administrator named
     it explicitly)."""
@@ -117,7 +124,7 @@ async def _create(mapping: AccountMapping, username: str, settings: Settings) ->
             f"digits, '_', '.', '-', at most 32). Ask an administrator to change {_WHERE}."
         )
     try:
-        account = await create_account(mapping.name, f"labgate user {username}")
+        account = await create_account(mapping.name, creation_comment(username))
     except AccountCreationFailed as exc:
         raise LocalAccountMissing(
             f"{missing} Creating it failed: {exc}. Ask an administrator to create it or "

@@ -1,5 +1,6 @@
 """The OS accounts of the server's own machine, for the ``local`` transport: who the
-server runs as, which accounts are ordinary ones, and creating one for a labgate user.
+server runs as, which accounts are ordinary ones, and creating one for a labgate user
+(and removing it again: an expired guest's, labgate.accounts.guest_files).
 
 When the server runs as root, ``local`` runs each labgate user's agent as an account of
 their own (docs/admin-guide.md, "The local resource"); this module knows the machine's
@@ -14,6 +15,7 @@ import grp
 import os
 import pwd
 import re
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,10 @@ _CREATABLE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 
 # useradd takes a moment; a machine that hangs in it must not hang a connection.
 USERADD_TIMEOUT_SECONDS = 60
+# Rounds of killing an account's processes before removing it (a process may fork while
+# its siblings are killed), and the wait after each.
+_KILL_ROUNDS = 5
+_KILL_WAIT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -59,10 +65,14 @@ class OsAccount:
     gid: int
     home: str
     shell: str
+    #: The GECOS field; labgate writes who an account was made for there.
+    comment: str = ""
 
     @classmethod
     def of(cls, entry: pwd.struct_passwd) -> OsAccount:
-        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell)
+        return cls(
+            entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell, entry.pw_gecos
+        )
 
     @property
     def is_root(self) -> bool:
@@ -71,6 +81,10 @@ class OsAccount:
 
 class AccountCreationFailed(Exception):
     """``useradd`` refused or failed; the message is its own."""
+
+
+class AccountRemovalFailed(Exception):
+    """``userdel`` refused or failed, or the account's processes would not end."""
 
 
 def server_runs_as_root() -> bool:
@@ -181,3 +195,63 @@ async def create_account(name: str, comment: str) -> OsAccount:
         raise AccountCreationFailed(said)
     os.chmod(created.home, 0o700)
     return created
+
+
+def all_accounts() -> list[OsAccount]:
+    """Every account of this machine."""
+    return [OsAccount.of(entry) for entry in pwd.getpwall()]
+
+
+def processes_of(uid: int) -> list[int]:
+    """The PIDs of the processes running as ``uid`` (by ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid:
+                    found.append(int(entry.name))
+    return found
+
+
+async def _end_processes_of(account: OsAccount) -> None:
+    """Kill every process of ``account`` (never root's or the server's own)."""
+    if account.uid == 0 or account.uid == os.getuid():
+        raise AccountRemovalFailed(f"{account.name} is root or the server's own account")
+    for _ in range(_KILL_ROUNDS):
+        running = processes_of(account.uid)
+        if not running:
+            return
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(_KILL_WAIT_SECONDS)
+    if processes_of(account.uid):
+        raise AccountRemovalFailed(f"the processes of {account.name} did not end")
+
+
+async def remove_account(account: OsAccount) -> None:
+    """Remove ``account`` with its home directory and mail spool (``userdel --remove``),
+    after killing its processes. Needs root; the caller decides that the account and
+    its home are no one else's. :class:`AccountRemovalFailed` with userdel's words."""
+    await _end_processes_of(account)
+    process = await asyncio.create_subprocess_exec(
+        "userdel",
+        "--remove",
+        "--",
+        account.name,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), USERADD_TIMEOUT_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AccountRemovalFailed("userdel did not finish in time") from None
+    # 6: the account is gone already (another replica removed it); anything else, 12
+    # (the home could not be removed) among them, is a failure.
+    if process.returncode not in (0, 6) or find_account(account.name) is not None:
+        said = output.decode(errors="replace").strip() or f"exit status {process.returncode}"
+        raise AccountRemovalFailed(said)

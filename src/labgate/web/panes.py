@@ -32,6 +32,7 @@ PANES = (
     Pane("all-sessions", "All sessions", admin_only=True),
     Pane("audit-log", "Audit log", admin_only=True),
     Pane("announcements", "Announcements", admin_only=True),
+    Pane("guest-invitations", "Guest invitations", admin_only=True),
     Pane("quotas", "Quotas", admin_only=True),
     Pane("usage", "Usage", admin_only=True),
 )

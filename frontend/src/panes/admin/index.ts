@@ -1,7 +1,7 @@
-// The administration console (issues 16 and 18): users, groups, shared resources, app
-// templates, all sessions, requests for more time and the audit log. Offered in the top
-// bar's Administration menu to administrators only (in the order of shell/adminOrder.ts);
-// each loaded when first shown.
+// The administration console (issues 16, 18 and 19): users, groups, guest invitations,
+// shared resources, app templates, all sessions, requests for more time and the audit
+// log. Offered in the top bar's Administration menu to administrators only (in the order
+// of shell/adminOrder.ts); each loaded when first shown.
 import { defineAsyncComponent } from 'vue'
 import { icons } from '../../ui/icons'
 import {
@@ -11,6 +11,7 @@ import {
   AUDIT_LOG_PANE,
   EXTENSION_REQUESTS_PANE,
   GROUPS_PANE,
+  GUEST_INVITATIONS_PANE,
   SHARED_RESOURCES_PANE,
   USERS_PANE,
 } from '../opening'
@@ -77,5 +78,13 @@ registerPane({
   title: 'Announcements',
   component: defineAsyncComponent(() => import('./AnnouncementsPane.vue')),
   icon: icons.megaphone,
+  adminOnly: true,
+})
+
+registerPane({
+  kind: GUEST_INVITATIONS_PANE,
+  title: 'Guest invitations',
+  component: defineAsyncComponent(() => import('./GuestInvitationsPane.vue')),
+  icon: icons.link,
   adminOnly: true,
 })
