@@ -26,11 +26,11 @@ function json(status: number, body: unknown): Response {
 let app: App | null = null
 let root: HTMLElement | null = null
 
-function mount(): { byId: (id: string) => HTMLElement | null; left: () => number } {
+function mount(code = CODE): { byId: (id: string) => HTMLElement | null; left: () => number } {
   let leaves = 0
   root = document.createElement('div')
   document.body.append(root)
-  app = createApp(GuestJoin, { code: CODE, onLeave: () => leaves++ })
+  app = createApp(GuestJoin, { code, onLeave: () => leaves++ })
   app.mount(root)
   return { byId: (id) => root!.querySelector<HTMLElement>(`[data-testid="${id}"]`), left: () => leaves }
 }
@@ -102,5 +102,32 @@ describe('GuestJoin', () => {
     expect(view.byId('guest-join-form')).toBeNull()
     view.byId('guest-join-login')?.click()
     expect(view.left()).toBe(1)
+  })
+
+  it('asks for the code when the link brings none, and again when it is no use', async () => {
+    const message = 'There is no invitation with this code. Check it with whoever invited you.'
+    const fetchMock = vi.fn(async (url: string) =>
+      url.endsWith(encodeURIComponent(CODE)) ? json(200, INVITATION) : json(404, { error: { code: 'invitation_unusable', message } }),
+    )
+    vi.stubGlobal('fetch', fetchMock)
+    const view = mount('')
+    await flush()
+    expect(fetchMock).not.toHaveBeenCalled()
+    view.byId('guest-join-code-submit')?.click()
+    await flush()
+    expect(view.byId('guest-join-unusable')?.textContent?.trim()).toBe('Type the invitation code you were given.')
+    expect(fetchMock).not.toHaveBeenCalled()
+
+    await type(view.byId('guest-join-code'), 'NOPE-NOPE-NOPE')
+    view.byId('guest-join-code-submit')?.click()
+    await flush()
+    expect(view.byId('guest-join-unusable')?.textContent?.trim()).toBe(message)
+    expect(view.byId('guest-join-code')).not.toBeNull()
+
+    await type(view.byId('guest-join-code'), ` ${CODE} `)
+    view.byId('guest-join-code-submit')?.click()
+    await flush()
+    expect(view.byId('guest-join-code')).toBeNull()
+    expect(view.byId('guest-join-title')?.textContent?.trim()).toBe('Python workshop')
   })
 })

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest'
 import { invitationCodeFrom, joinProblems, withoutInvitation } from './guestJoinForm'
 
 describe('joining as a guest', () => {
-  it('finds the code a link brings, and none in an empty one', () => {
+  it('finds the code a link brings; an empty one asks for it', () => {
     expect(invitationCodeFrom('?invitation=K7QM-4TXP-9WRB')).toBe('K7QM-4TXP-9WRB')
     expect(invitationCodeFrom('?invitation=%20k7qm%204txp%209wrb%20')).toBe('k7qm 4txp 9wrb')
-    expect(invitationCodeFrom('?invitation=')).toBeNull()
+    expect(invitationCodeFrom('?invitation=')).toBe('')
+    expect(invitationCodeFrom('?invitation=%20')).toBe('')
     expect(invitationCodeFrom('?sign_in=failed')).toBeNull()
   })
 

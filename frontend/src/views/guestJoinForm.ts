@@ -15,8 +15,8 @@ export interface JoinDraft {
 
 /** The code in a page's query (`?invitation=K7QM-4TXP-9WRB`), or null. */
 export function invitationCodeFrom(search: string): string | null {
-  const code = new URLSearchParams(search).get(INVITATION_PARAMETER)?.trim() ?? ''
-  return code === '' ? null : code
+  const code = new URLSearchParams(search).get(INVITATION_PARAMETER)
+  return code === null ? null : code.trim()
 }
 
 /** `url` without the invitation (the address bar after joining, or when logging in instead). */
