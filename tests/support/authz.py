@@ -552,7 +552,7 @@ class World:
                 return str(announcement.id)
         if thing is Thing.GUEST_INVITATION:
             async with self.database.session() as db:
-                invitation, _code = await create_invitation(
+                guests, _code = await create_invitation(
                     db,
                     self.state.vault,
                     title=f"matrix {n}",
@@ -560,7 +560,7 @@ class World:
                     expires_at=utcnow() + timedelta(hours=1),
                     actor=Actor(None, "matrix"),
                 )
-                return str(invitation.id)
+                return str(guests.id)
         if thing in (Thing.FAVOURITE, Thing.PRESET):
             resource_id = int(self.things[subject].values[Thing.RESOURCE])
             preset = {
