@@ -75,9 +75,17 @@ class Vouched:
     #: For people to read in the console (a login name, an e-mail).
     label: str = ""
     display_name: str = ""
-    #: An address the provider vouches for (becomes an administrator-given address:
-    #: ``users.email_verified``).
+    #: The person's address, as the provider has it ...
     email: str | None = None
+    #: ... and whether the provider vouches for it (only then is it an administrator-given
+    #: address, ``users.email_verified``, which names people as experiments' members: a
+    #: directory where people edit their own ``mail`` must not say so).
+    email_verified: bool = True
+    #: Whether the provider is the authority over ``username`` as an OS account name of
+    #: the server's machine (PAM always; a directory that is the machine's account source,
+    #: when its settings say so). Otherwise a first sign-in under the name of an existing
+    #: OS account is refused: on ``local`` that account would be theirs.
+    name_is_os_account: bool = False
     #: The labgate groups the mapping puts them in ...
     groups: frozenset[str] = frozenset()
     #: ... out of those it decides: memberships of these follow ``groups`` at every
