@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -245,6 +246,49 @@ async def test_the_interval_is_kept(
     assert (await alice.post("/api/v1/auth/logout")).status_code == 204
     assert (await state.identity_recheck.run_once()).asked == 0
     assert codes.asked == [("uid-alice", b"refresh-alice")]
+
+
+async def test_an_account_whose_browser_session_ended_is_asked_about_while_it_has_a_token(
+    accounts: AccountFactory, state: AppState, codes: CodeProvider, database: Database
+) -> None:
+    alice = await sign_in(accounts, "alice")
+    made = await alice.post("/api/v1/tokens", json={"name": "nightly", "scopes": ["read"]})
+    token = {"Authorization": f"Bearer {made.json()['secret']}"}
+    assert (await alice.post("/api/v1/auth/logout")).status_code == 204
+    await due(database)
+    # Locked at the provider: the token, which outlived the browser session, stops too.
+    codes.answers["uid-alice"] = Recheck(holds=False)
+    done = await state.identity_recheck.run_once()
+    assert (done.asked, done.refused) == (1, 1)
+    assert (await accounts.anonymous().get("/api/v1/users/me", headers=token)).status_code == 401
+    assert (await user_named(database, "alice")).disabled
+
+
+async def test_a_password_counts_as_a_way_in_only_while_the_form_asks_labgate(
+    accounts: AccountFactory, settings: Settings, database: Database
+) -> None:
+    without_local = settings.model_copy(update={"auth_providers": ["codes"]})
+    app = make_app(without_local, database)
+    async with app.router.lifespan_context(app):
+        state: AppState = app.state.labgate
+        assert await signed_in_status(app, "alice") == 200
+        # A password set once (before the form stopped asking labgate's accounts).
+        async with database.session() as db:
+            await db.execute(update(User).where(User.username == "alice").values(password_hash="x"))
+        await due(database)
+        codes_of(state).answers["uid-alice"] = Recheck(holds=False)
+        assert (await state.identity_recheck.run_once()).refused == 1
+    assert (await user_named(database, "alice")).disabled
+
+
+async def signed_in_status(app: Any, username: str) -> int:
+    """Sign ``username`` in through ``app``'s login form; its answer's status."""
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        answer = await http.post(
+            "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
+        )
+        return answer.status_code
 
 
 async def test_two_replicas_ask_once(

@@ -10,13 +10,14 @@ own files; these two are a plug-in's, written as any plug-in would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from labgate.api.auth import SIGN_IN_COOKIE
 from labgate.app import create_app
@@ -30,7 +31,15 @@ from labgate.auth.providers import (
     load_providers,
 )
 from labgate.db.engine import Database
-from labgate.db.models import LoginSession, Role, User, UserIdentity
+from labgate.db.models import (
+    AuditEvent,
+    Experiment,
+    ExperimentMember,
+    LoginSession,
+    Role,
+    User,
+    UserIdentity,
+)
 from labgate.errors import ConfigurationError
 from labgate.plugins import hookimpl
 from labgate.plugins.manager import Plugins
@@ -120,19 +129,33 @@ class SignInPlugin:
         return [SteppingProvider, BouncingProvider]
 
 
-@pytest.fixture
-async def client(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def signing_in(
+    settings: Settings, database: Database, *, https: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app with the plug-in's providers (over HTTPS with ``https``)."""
     configured = settings.model_copy(
-        update={"auth_providers": ["local", "stepping", "bouncing"], "login_step_seconds": 10}
+        update={
+            "auth_providers": ["local", "stepping", "bouncing"],
+            "login_step_seconds": 10,
+            "secure_cookies": https,
+        }
     )
     plugins = Plugins.load(configured, extra=[SignInPlugin()], entry_points=False)
     app = create_app(configured, database=database, bootstrap=False, plugins=plugins)
     async with app.router.lifespan_context(app):
         await map_local_to_root(database)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        base_url = "https://testserver" if https else "http://testserver"
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
+
+
+@pytest.fixture
+async def client(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    async with signing_in(settings, database) as c:
+        yield c
 
 
 async def test_info_lists_each_provider_with_its_kind(client: httpx.AsyncClient) -> None:
@@ -354,3 +377,115 @@ def test_provider_sections_are_checked_at_start(settings: Settings) -> None:
         ConfigurationError, match=r"auth\.local: the provider 'local' has no settings"
     ):
         load(auth_providers=["local"], auth={"local": {"url": "x"}})
+
+
+@pytest.mark.parametrize(
+    ("who", "said"),
+    [
+        # An OS account of this machine: on local its files would be theirs.
+        ("root", "The server has an account named 'root' that Bouncing ID does not vouch for."),
+        ("guest-k7qm4", "Names beginning with 'guest-' are kept for guests."),
+        # The Kelvin sign lower-cases to an ASCII 'k': two names at the provider, one here.
+        ("\u212aevin", "Bouncing ID names you '\u212aevin', which cannot be a labgate user name"),
+    ],
+)
+async def test_a_first_sign_in_never_takes_a_name_that_is_not_free(
+    client: httpx.AsyncClient, database: Database, who: str, said: str
+) -> None:
+    went = await client.get("/api/v1/auth/providers/bouncing/login")
+    callback = went.headers["location"].split("?")[0]
+    back = await client.get(callback, params={"state": "s-1", "who": who})
+    assert back.headers["location"] == "/login?sign_in=failed"
+    message = (await client.get("/api/v1/auth/sign-in-error")).json()["error"]
+    assert message.startswith(said)
+    assert message.endswith(
+        "Ask an administrator to create your account and link your sign-in to it."
+    )
+    async with database.read() as db:
+        assert await db.scalar(select(UserIdentity.id)) is None
+        assert await db.scalar(select(User.id).where(User.username != "admin")) is None
+
+
+async def test_a_name_an_experiment_waits_for_is_not_given_to_whoever_comes_first(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    async with database.session() as db:
+        experiment = Experiment(code="12-34", title="Beamtime", instrument="", source="console")
+        db.add(experiment)
+        await db.flush()
+        db.add(ExperimentMember(experiment_id=experiment.id, username="kate", role="pi"))
+    went = await client.get("/api/v1/auth/providers/bouncing/login")
+    callback = went.headers["location"].split("?")[0]
+    back = await client.get(callback, params={"state": "s-1", "who": "kate"})
+    assert back.headers["location"] == "/login?sign_in=failed"
+    message = (await client.get("/api/v1/auth/sign-in-error")).json()["error"]
+    assert message.startswith(
+        "An experiment names a member 'kate' whom Bouncing ID does not vouch for."
+    )
+
+
+async def test_over_https_the_sign_in_cookie_cannot_be_planted_by_a_sibling_origin(
+    settings: Settings, database: Database
+) -> None:
+    async with signing_in(settings, database, https=True) as client:
+        went = await client.get("/api/v1/auth/providers/bouncing/login")
+        cookie = went.headers["set-cookie"]
+        # __Host-: Secure, Path=/ and no Domain, so no other host can set one.
+        assert cookie.startswith("__Host-labgate_sign_in=")
+        assert "Path=/;" in cookie
+        assert "secure" in cookie.lower()
+        assert "domain" not in cookie.lower()
+        # A cookie of the plain name (which a sibling origin could plant) is not read.
+        sealed = went.cookies["__Host-labgate_sign_in"]
+        client.cookies.clear()
+        client.cookies.set(SIGN_IN_COOKIE, sealed, path="/api/v1/auth/")
+        back = await client.get(went.headers["location"])
+        assert back.headers["location"] == "/login?sign_in=failed"
+        # The genuine one signs in.
+        client.cookies.clear()
+        client.cookies.set("__Host-labgate_sign_in", sealed, path="/")
+        back = await client.get(went.headers["location"])
+        assert back.headers["location"] == "/"
+        assert (await client.get("/api/v1/auth/session")).json()["user"]["username"] == "grace"
+
+
+async def test_a_sign_in_that_cannot_wait_ends_its_conversation(
+    client: httpx.AsyncClient,
+) -> None:
+    SteppingProvider.cancelled.clear()
+    state = client.app.state.labgate  # type: ignore[attr-defined]
+    state.login_steps.most = 0
+    answer = await client.post(
+        "/api/v1/auth/login", json={"username": "ada", "password": "right password"}
+    )
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "too_many_sign_ins"
+    assert SteppingProvider.cancelled == ["ada"]
+
+
+async def test_the_mapping_never_demotes_the_last_administrator(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    async def sign_in() -> None:
+        step = (
+            await client.post(
+                "/api/v1/auth/login", json={"username": "ada", "password": "right password"}
+            )
+        ).json()
+        done = await client.post(
+            "/api/v1/auth/login/step", json={"step": step["step"], "answers": [CODE]}
+        )
+        assert done.status_code == 200, done.text
+
+    await sign_in()
+    async with database.session() as db:
+        await db.execute(update(User).where(User.username == "ada").values(role="admin"))
+    # The mapping says staff, but ada is the only administrator: she stays one.
+    await sign_in()
+    async with database.read() as db:
+        assert await db.scalar(select(User.role).where(User.username == "ada")) == "admin"
+        skipped = await db.scalar(
+            select(AuditEvent.detail).where(AuditEvent.event == "role_mapping_skipped")
+        )
+    assert skipped is not None
+    assert skipped["reason"] == "last administrator"

@@ -17,19 +17,21 @@ stays disabled.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
+from labgate.accounts.guest_codes import GUEST_PREFIX
 from labgate.accounts.names import valid_name
-from labgate.accounts.users import create_user
+from labgate.accounts.users import count_admins, create_user
 from labgate.audit import Actor
 from labgate.auth.providers import SignInRefused, Vouched
 from labgate.credentials.vault import Vault
-from labgate.db.models import Group, Membership, Role, User, UserIdentity
+from labgate.db.models import ExperimentMember, Group, Membership, Role, User, UserIdentity
 from labgate.db.types import utcnow
 from labgate.errors import Conflict, NotFound
 from labgate.settings import Settings
+from labgate.transport.os_accounts import find_account
 
 #: ``users.disabled_reason`` of an account its identity provider refused at a re-check.
 REFUSED_BY_PROVIDER = "provider"
@@ -98,18 +100,8 @@ async def account_for(
 async def _new_account(
     db: AsyncSession, vouched: Vouched, settings: Settings, *, label: str
 ) -> User:
+    await _check_new_name(db, vouched, label=label)
     name = vouched.username.lower()
-    if not valid_name(name):
-        raise SignInRefused(
-            f"{label} names you '{vouched.username}', which cannot be a labgate user name "
-            "(1-32 characters: lower-case letters, digits, '_', '.' or '-'). Ask an "
-            "administrator to create your account and link your sign-in to it."
-        )
-    if await db.scalar(select(User.id).where(User.username == name)) is not None:
-        raise SignInRefused(
-            f"A labgate account named '{name}' already exists and is not linked to your "
-            f"sign-in with {label}. Ask an administrator to link them."
-        )
     try:
         user = await create_user(
             db,
@@ -118,33 +110,88 @@ async def _new_account(
             password=None,
             role=vouched.role or Role.USER,
             display_name=vouched.display_name[:200],
-            email=vouched.email,
+            # Only an address the provider vouches for names them as experiments' members.
+            email=vouched.email if vouched.email_verified else None,
             actor=audit.SYSTEM,
         )
     except Conflict as exc:  # created by a sign-in on another replica meanwhile
         raise SignInRefused("Your account is being created: sign in again.") from exc
     user.auth_provider = vouched.provider[:32]
-    user.email_verified = vouched.email is not None
+    if vouched.email and not vouched.email_verified:
+        user.email = vouched.email
+        user.email_verified = False
     await _sync_groups(db, user, vouched)
     return user
+
+
+async def _check_new_name(db: AsyncSession, vouched: Vouched, *, label: str) -> None:
+    """Refuse a first sign-in whose name is not free for this person: taken in labgate, a
+    guest's, or (unless the provider is the authority over the facility's names) an OS
+    account of this machine, whose files on ``local`` would be theirs, or a name that
+    experiments list as a member who has not come yet, whose experiments would be theirs."""
+    link = "Ask an administrator to create your account and link your sign-in to it."
+    if not vouched.username.isascii() or not valid_name(vouched.username.lower()):
+        raise SignInRefused(
+            f"{label} names you '{vouched.username}', which cannot be a labgate user name "
+            f"(1-32 characters: lower-case letters, digits, '_', '.' or '-'). {link}"
+        )
+    name = vouched.username.lower()
+    if await db.scalar(select(User.id).where(User.username == name)) is not None:
+        raise SignInRefused(
+            f"A labgate account named '{name}' already exists and is not linked to your "
+            f"sign-in with {label}. Ask an administrator to link them."
+        )
+    if name.startswith(GUEST_PREFIX):
+        raise SignInRefused(f"Names beginning with '{GUEST_PREFIX}' are kept for guests. {link}")
+    if vouched.name_is_os_account:
+        return
+    if find_account(name) is not None:
+        raise SignInRefused(
+            f"The server has an account named '{name}' that {label} does not vouch for. {link}"
+        )
+    waiting = await db.scalar(
+        select(ExperimentMember.id)
+        .where(func.lower(ExperimentMember.username) == name, ExperimentMember.user_id.is_(None))
+        .limit(1)
+    )
+    if waiting is not None:
+        raise SignInRefused(
+            f"An experiment names a member '{name}' whom {label} does not vouch for. {link}"
+        )
 
 
 async def _apply_mapping(db: AsyncSession, user: User, vouched: Vouched) -> None:
     """What the provider says now: name, e-mail, role and the groups it decides."""
     if vouched.display_name and vouched.display_name != user.display_name:
         user.display_name = vouched.display_name[:200]
-    if vouched.email and (vouched.email != user.email or not user.email_verified):
+    if vouched.email and vouched.email_verified:
+        if vouched.email != user.email or not user.email_verified:
+            user.email = vouched.email
+            user.email_verified = True
+    elif vouched.email and vouched.email != user.email:
         user.email = vouched.email
-        user.email_verified = True
+        user.email_verified = False
     if vouched.role is not None and vouched.role.value != user.role:
-        audit.record(
-            db,
-            "user_updated",
-            target=user.username,
-            role=vouched.role.value,
-            by=f"mapping of {vouched.provider}",
-        )
-        user.role = vouched.role.value
+        if user.role == Role.ADMIN.value and await count_admins(db) <= 1:
+            # The mapping never leaves labgate without an administrator (a typo in
+            # `roles` would otherwise lock everyone out of the console).
+            audit.record(
+                db,
+                "role_mapping_skipped",
+                target=user.username,
+                role=vouched.role.value,
+                reason="last administrator",
+                by=f"mapping of {vouched.provider}",
+            )
+        else:
+            audit.record(
+                db,
+                "user_updated",
+                target=user.username,
+                role=vouched.role.value,
+                by=f"mapping of {vouched.provider}",
+            )
+            user.role = vouched.role.value
     await _sync_groups(db, user, vouched)
 
 

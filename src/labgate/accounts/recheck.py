@@ -37,10 +37,15 @@ from labgate import audit
 from labgate.accounts.identities import REFUSED_BY_PROVIDER, secret_purpose
 from labgate.accounts.users import count_admins
 from labgate.auth.providers import AuthProvider, Recheck, Rechecking
-from labgate.auth.sessions import live_now, revoke_identity_sessions, revoke_user_sessions
+from labgate.auth.sessions import (
+    LOCAL_PROVIDER,
+    live_now,
+    revoke_identity_sessions,
+    revoke_user_sessions,
+)
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
-from labgate.db.models import LoginSession, Role, User, UserIdentity
+from labgate.db.models import ApiToken, LoginSession, Role, User, UserIdentity
 from labgate.db.types import utcnow
 from labgate.errors import LabgateError
 from labgate.settings import Settings
@@ -121,6 +126,7 @@ class IdentityRecheck:
         done = Round()
         if not self.providers:
             return done
+        now = utcnow()
         async with self.database.read() as db:
             rows = (
                 await db.execute(
@@ -132,10 +138,19 @@ class IdentityRecheck:
                     )
                     .where(
                         UserIdentity.provider.in_(self.providers),
-                        self._due(utcnow() - self.interval),
-                        exists().where(
-                            LoginSession.identity_id == UserIdentity.id,
-                            live_now(self.settings),
+                        self._due(now - self.interval),
+                        # In use: a live session begun with it, or a live API token
+                        # of its account (a token outlives the browser session).
+                        or_(
+                            exists().where(
+                                LoginSession.identity_id == UserIdentity.id,
+                                live_now(self.settings),
+                            ),
+                            exists().where(
+                                ApiToken.user_id == UserIdentity.user_id,
+                                ApiToken.revoked_at.is_(None),
+                                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+                            ),
                         ),
                     )
                     .order_by(UserIdentity.id)
@@ -231,7 +246,9 @@ class IdentityRecheck:
                 provider=identity.provider,
                 subject=identity.subject,
             )
-            if not user.disabled and not await _other_way_in(db, user, identity.id):
+            if not user.disabled and not await _other_way_in(
+                db, user, identity.id, local_active=LOCAL_PROVIDER in self.settings.auth_providers
+            ):
                 if user.role == Role.ADMIN.value and await count_admins(db) <= 1:
                     # Never lock everybody out of the console: the sessions ended, and
                     # the provider refuses the next sign-in there anyway.
@@ -255,10 +272,12 @@ class IdentityRecheck:
             return user.id
 
 
-async def _other_way_in(db: AsyncSession, user: User, identity_id: int) -> bool:
-    """Whether ``user`` can still sign in otherwise: a labgate password, or another
-    identity its provider has not refused."""
-    if user.password_hash is not None:
+async def _other_way_in(
+    db: AsyncSession, user: User, identity_id: int, *, local_active: bool
+) -> bool:
+    """Whether ``user`` can still sign in otherwise: a labgate password (when the form
+    asks labgate's own accounts), or another identity its provider has not refused."""
+    if user.password_hash is not None and local_active:
         return True
     others = await db.scalar(
         select(func.count())

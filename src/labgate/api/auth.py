@@ -21,8 +21,14 @@ from labgate.api.deps import CurrentPrincipal, Db, State, client_of, recheck_soc
 from labgate.api.schemas import Body, Password, UserOut, describe_user
 from labgate.audit import Actor
 from labgate.auth.authentication import expected_origin
-from labgate.auth.cookies import delete_session_cookie, is_secure, set_session_cookie
+from labgate.auth.cookies import (
+    HOST_PREFIX,
+    delete_session_cookie,
+    is_secure,
+    set_session_cookie,
+)
 from labgate.auth.local import LocalProvider
+from labgate.auth.login_steps import TooManyWaiting
 from labgate.auth.providers import (
     AuthProvider,
     MoreNeeded,
@@ -55,6 +61,9 @@ router = APIRouter(prefix="/auth", tags=["authentication"])
 
 #: The cookie that carries a redirect sign-in's state (sealed) from its start to the
 #: provider's callback, and then the sentence saying why it failed to the login page.
+#: Over HTTPS it is ``__Host-labgate_sign_in`` (``Path=/``, no ``Domain``), as the login
+#: cookie is: an app on a sibling origin cannot plant one (its own, half-finished
+#: sign-in) for a victim's browser to finish as the app's author.
 SIGN_IN_COOKIE = "labgate_sign_in"
 SIGN_IN_COOKIE_PATH = API_PREFIX + "/auth/"
 SIGN_IN_SECONDS = 600
@@ -163,9 +172,16 @@ async def _conclude(
     """Ask the next prompts, or start the session of whom the provider vouched for."""
     if isinstance(outcome, MoreNeeded):
         assert provider is not None
-        step = state.login_steps.hold(
-            outcome, provider=provider.name, username=username, attempt=attempt
-        )
+        try:
+            step = state.login_steps.hold(
+                outcome, provider=provider.name, username=username, attempt=attempt
+            )
+        except TooManyWaiting:
+            # Not held: its conversation (a PAM thread) ends now, and the attempt counts.
+            await outcome.cancel()
+            async with state.database.session() as db:
+                await settle_login_attempt(db, attempt, "login_error", error="too_many_waiting")
+            raise
         return LoginStepOut(
             step=step,
             provider=provider.name,
@@ -361,7 +377,7 @@ async def provider_callback(name: str, request: Request, state: State) -> Redire
         return _failed_sign_in(request, state, exc.message)
     answer = RedirectResponse(flow.get("next", "/"), status_code=303)
     set_session_cookie(answer, request, state.settings, cookie)
-    answer.delete_cookie(SIGN_IN_COOKIE, path=SIGN_IN_COOKIE_PATH)
+    _delete_sign_in_cookie(answer, request, state)
     return answer
 
 
@@ -374,7 +390,7 @@ class SignInErrorOut(BaseModel):
 @router.get("/sign-in-error", summary="Why the last sign-in at an identity provider failed")
 async def sign_in_error(request: Request, response: Response, state: State) -> SignInErrorOut:
     flow = _read_sign_in_cookie(request, state)
-    response.delete_cookie(SIGN_IN_COOKIE, path=SIGN_IN_COOKIE_PATH)
+    _delete_sign_in_cookie(response, request, state)
     return SignInErrorOut(error=flow.get("error") if flow else None)
 
 
@@ -391,20 +407,33 @@ def _set_sign_in_cookie(
     response: Response, request: Request, state: AppState, flow: dict[str, str]
 ) -> None:
     sealed = state.vault.seal(json.dumps(flow).encode(), _FLOW_PURPOSE)
+    name, path, secure = _sign_in_cookie(request, state)
     response.set_cookie(
-        SIGN_IN_COOKIE,
+        name,
         base64.urlsafe_b64encode(sealed).decode(),
         max_age=SIGN_IN_SECONDS,
         httponly=True,
         # Lax: sent on the provider's top-level redirect back to the callback.
         samesite="lax",
-        secure=is_secure(request, state.settings),
-        path=SIGN_IN_COOKIE_PATH,
+        secure=secure,
+        path=path,
     )
 
 
+def _sign_in_cookie(request: Request, state: AppState) -> tuple[str, str, bool]:
+    """The sign-in cookie's name, path and Secure flag on this connection."""
+    if is_secure(request, state.settings):
+        return HOST_PREFIX + SIGN_IN_COOKIE, "/", True
+    return SIGN_IN_COOKIE, SIGN_IN_COOKIE_PATH, False
+
+
+def _delete_sign_in_cookie(response: Response, request: Request, state: AppState) -> None:
+    name, path, secure = _sign_in_cookie(request, state)
+    response.delete_cookie(name, path=path, secure=secure, httponly=True, samesite="lax")
+
+
 def _read_sign_in_cookie(request: Request, state: AppState) -> dict[str, str] | None:
-    raw = request.cookies.get(SIGN_IN_COOKIE)
+    raw = request.cookies.get(_sign_in_cookie(request, state)[0])
     if not raw:
         return None
     try:

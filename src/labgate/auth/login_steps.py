@@ -50,13 +50,14 @@ class Waiting:
 class LoginSteps:
     """This replica's waiting sign-ins, by the digest of their step id."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, most: int = MAX_WAITING) -> None:
         self.seconds = seconds
+        self.most = most
         self._waiting: dict[str, Waiting] = {}
 
     def hold(self, more: MoreNeeded, *, provider: str, username: str, attempt: int) -> str:
         """Keep a sign-in until its answers come; returns the step id for the browser."""
-        if len(self._waiting) >= MAX_WAITING:
+        if len(self._waiting) >= self.most:
             raise TooManyWaiting("Too many sign-ins are waiting for an answer: try again soon.")
         step = new_secret(24)
         key = digest(step)

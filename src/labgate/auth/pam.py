@@ -239,6 +239,8 @@ class PamProvider:
             subject=username,
             username=username,
             label=username,
+            # PAM's names are this machine's accounts.
+            name_is_os_account=True,
             display_name=entry.pw_gecos.split(",")[0].strip(),
             groups=frozenset(name for group, name in self.config.groups.items() if group in groups),
             managed_groups=frozenset(self.config.groups.values()),
