@@ -1,6 +1,7 @@
 """From an OpenID provider's claims to an account (labgate.auth.oidc_mapping): the user
 name (a claim, a template, a pattern that strips a domain), the e-mail only when
-verified, roles and groups by rules on plain and nested claims. (The whole sign-in runs
+verified (and then as verified), the name as an OS account's only when the section says
+so, roles and groups by rules on plain and nested claims. (The whole sign-in runs
 against a real provider in tests/test_oidc_sign_in.py.)"""
 
 from __future__ import annotations
@@ -79,9 +80,20 @@ def test_no_user_name_refuses_the_sign_in(settings: dict[str, Any]) -> None:
 
 def test_an_address_is_taken_only_when_verified_or_trusted() -> None:
     unverified = {**CLAIMS, "email_verified": False}
-    assert mapped(unverified).email is None
-    assert mapped({**CLAIMS, "email_verified": "true"}).email == "jane@uni.example"
-    assert mapped(unverified, trust_email=True).email == "jane@uni.example"
+    assert (mapped(unverified).email, mapped(unverified).email_verified) == (None, False)
+    assert mapped({k: v for k, v in CLAIMS.items() if k != "email_verified"}).email is None
+    # Taken, it is a verified address (it names people as experiments' members).
+    for taken in (
+        mapped(),
+        mapped({**CLAIMS, "email_verified": "true"}),
+        mapped(unverified, trust_email=True),
+    ):
+        assert (taken.email, taken.email_verified) == ("jane@uni.example", True)
+
+
+def test_the_name_is_an_os_accounts_only_when_the_section_says_so() -> None:
+    assert mapped().name_is_os_account is False
+    assert mapped(names_are_os_accounts=True).name_is_os_account is True
 
 
 def test_roles_and_groups_by_groups_and_by_rules_on_nested_claims() -> None:

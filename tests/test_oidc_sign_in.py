@@ -2,10 +2,11 @@
 (panva's oidc-provider under Node.js, tests/support/oidc.py) and a real ``labgate
 serve``, followed over HTTP as a browser would: the account made and updated by the
 mapping, and every way a sign-in fails told on the login page (a tampered state, an
-expired code, a token for another audience, a provider that cannot be reached, a person
-the provider or the rules turn away); signing keys rotated at the provider; logging out
-there too. The provider's re-check (a refresh token's grant) and a code used twice are
-tested on the provider class itself, against the same real provider.
+expired code, a token for another audience or naming nobody, a provider that cannot be
+reached, a person the provider or the rules turn away); signing keys rotated at the
+provider; logging out there too; a discovery document's plain-HTTP endpoints refused.
+The provider's re-check (a refresh token's grant) and a code used twice are tested on
+the provider class itself, against the same real provider.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 
 from labgate.auth.oidc import OidcProvider
 from labgate.auth.oidc_config import OidcConfig
+from labgate.auth.oidc_keys import ProviderDocument
 from labgate.auth.oidc_mapping import vouched_for
 from labgate.auth.providers import Recheck, SignInRefused, load_providers
 from labgate.db.models import Role
@@ -265,6 +267,30 @@ def test_a_token_for_another_audience_is_refused(
     assert message.startswith("The sign-in at Test AAI")
 
 
+@pytest.mark.parametrize("subject", [None, "", "  ", 42, ["sub-carol"], "s" * 256])
+def test_a_token_that_names_nobody_is_refused(
+    server: RunningServer, provider: TestProvider, subject: object
+) -> None:
+    """An ID token without a usable ``sub`` (none, empty, not text, too long), signed
+    with the provider's real key: a sentence, not a server error."""
+    provider.control(id_token_sub=subject)
+    with httpx.Client(trust_env=False) as http:
+        back = through_provider(http, begin(http, server), "carol", "carol password")
+        message = refused(http, server, callback(http, back))
+    assert message == (
+        "The sign-in at Test AAI could not be verified (it does not say who you are). "
+        "Start again; tell an administrator if it happens again."
+    )
+
+
+def test_a_state_that_is_not_ascii_is_refused(server: RunningServer) -> None:
+    with httpx.Client(trust_env=False) as http:
+        url = httpx.URL(through_provider(http, begin(http, server), "carol", "carol password"))
+        params = {**dict(url.params), "state": "état-é"}
+        message = refused(http, server, callback(http, str(url.copy_with(params=params))))
+    assert message == "The sign-in could not be verified (its state does not match). Start again."
+
+
 def test_a_sign_in_cancelled_at_the_provider_says_so(server: RunningServer) -> None:
     with httpx.Client(trust_env=False) as http:
         back = through_provider(http, begin(http, server), "carol", "", cancel=True)
@@ -420,9 +446,68 @@ async def test_a_sign_in_back_from_another_issuer_is_refused(
     assert "another provider than Test AAI" in mixed_up.value.message
 
 
+async def test_names_are_os_accounts_only_when_the_section_says_so(
+    server: RunningServer, provider: TestProvider
+) -> None:
+    for setting in (False, True):
+        made = provider_of(provider, recheck=False, names_are_os_accounts=setting)
+        vouched = await made.finish(*await signed_in(made, server, "carol"))
+        assert (vouched.username, vouched.name_is_os_account) == ("carol", setting)
+        # The provider vouches for the address (email_verified): a verified one.
+        assert (vouched.email, vouched.email_verified) == ("carol@example.org", True)
+
+
 async def test_no_logout_at_the_provider_unless_asked(provider: TestProvider) -> None:
     made = provider_of(provider, logout=False)
     assert await made.logout_url("http://127.0.0.1/login") is None
+
+
+# -- the discovery document: endpoints over https -----------------------------------------
+
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint")
+
+
+def discovery(issuer: str, **endpoints: str) -> dict[str, Any]:
+    """A discovery document whose endpoints are under ``issuer``, but for ``endpoints``."""
+    found: dict[str, Any] = {"issuer": issuer}
+    for key in (*ENDPOINTS, "end_session_endpoint"):
+        found[key] = f"{issuer}/{key}"
+    return {**found, **endpoints}
+
+
+@pytest.mark.parametrize("key", [*ENDPOINTS, "end_session_endpoint"])
+def test_an_https_issuer_with_a_plain_http_endpoint_is_refused(key: str) -> None:
+    issuer = "https://id.example.org"
+    plain = discovery(issuer, **{key: f"http://id.example.org/{key}"})
+    with pytest.raises(SignInRefused) as refused:
+        ProviderDocument.read(plain, "Uni AAI", issuer)
+    assert refused.value.message == (
+        f"Uni AAI's discovery document names an endpoint without https ({key}), which "
+        "labgate does not use. Tell an administrator."
+    )
+    # On this machine neither: the issuer is https, so must its endpoints be.
+    local = discovery(issuer, **{key: f"http://127.0.0.1:9/{key}"})
+    with pytest.raises(SignInRefused):
+        ProviderDocument.read(local, "Uni AAI", issuer)
+    assert ProviderDocument.read(discovery(issuer), "Uni AAI", issuer).token_endpoint == (
+        "https://id.example.org/token_endpoint"
+    )
+
+
+def test_a_test_issuer_on_this_machine_keeps_its_endpoints_there() -> None:
+    issuer = "http://127.0.0.1:8080"
+    read = ProviderDocument.read(discovery(issuer), "Test AAI", issuer)
+    assert read.jwks_uri == "http://127.0.0.1:8080/jwks_uri"
+    assert read.end_session_endpoint == "http://127.0.0.1:8080/end_session_endpoint"
+    # An http issuer on this machine may not send the keys' way elsewhere in plain HTTP.
+    elsewhere = discovery(issuer, jwks_uri="http://id.example.org/jwks")
+    with pytest.raises(SignInRefused) as refused:
+        ProviderDocument.read(elsewhere, "Test AAI", issuer)
+    assert "without https (jwks_uri)" in refused.value.message
+    with_https = discovery(issuer, jwks_uri="https://id.example.org/jwks")
+    assert ProviderDocument.read(with_https, "Test AAI", issuer).jwks_uri == (
+        "https://id.example.org/jwks"
+    )
 
 
 # -- settings refused at start-up ------------------------------------------------------

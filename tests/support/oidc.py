@@ -6,7 +6,8 @@
 document and stops it by PID when the block ends. The test then changes what the
 provider reads on every use: its accounts (:meth:`TestProvider.set_accounts`,
 ``disabled`` for an account it no longer knows) and its switches
-(:meth:`TestProvider.control`: how long a code lives, ID tokens for another audience).
+(:meth:`TestProvider.control`: how long a code lives, ID tokens for another audience or
+with another ``sub``, ``id_token_sub=None`` for none).
 :meth:`TestProvider.rotate_key` restarts it with a new signing key first in its set.
 
 The provider's npm packages are installed from its package-lock.json (``npm ci``) when

@@ -108,7 +108,9 @@ class OidcProvider:
         self, flow: Mapping[str, str], params: Mapping[str, str], callback_url: str
     ) -> Vouched:
         expected = flow.get("state", "")
-        if not expected or not hmac.compare_digest(params.get("state", ""), expected):
+        # As bytes: compare_digest refuses text that is not ASCII (a TypeError, a 500).
+        given = params.get("state", "").encode()
+        if not expected or not hmac.compare_digest(given, expected.encode()):
             raise SignInRefused(
                 "The sign-in could not be verified (its state does not match). Start again."
             )

@@ -128,9 +128,15 @@ class OidcConfig(ProviderConfig):
     username_pattern: str = ""
     display_name_claim: str = "name"
     email_claim: str = "email"
-    #: Take the e-mail claim even without ``email_verified = true`` beside it.
+    #: Take the e-mail claim even without ``email_verified = true`` beside it (the
+    #: provider's addresses are all its administrators' own).
     trust_email: bool = False
     groups_claim: str = "groups"
+    #: The provider's user names are this machine's OS account names (a facility's
+    #: provider in front of the directory the machine's accounts come from): a first
+    #: sign-in as ``ada`` is the OS account ``ada``'s. Off, a first sign-in under the name
+    #: of an existing OS account is refused.
+    names_are_os_accounts: bool = False
 
     #: Values of ``groups_claim`` giving a role (``{"labgate-admins" = "admin"}``).
     roles: dict[str, Role] = Field(default_factory=dict)
@@ -164,7 +170,7 @@ class OidcConfig(ProviderConfig):
             raise ValueError("the issuer is an https:// URL")
         if parts.query or parts.fragment:
             raise ValueError("the issuer has no query or fragment")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError(
                 "the issuer must be an https:// URL (http:// only on this machine, for tests)"
             )
@@ -258,7 +264,8 @@ def claim_values(claims: dict[str, object], name: str) -> list[str]:
     ]
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (http:// is allowed there only, for tests)."""
     if host == "localhost":
         return True
     try:

@@ -7,8 +7,10 @@ then, so the set is read again; for that reason at most once every
 labgate hammer the provider.
 
 Every read goes over HTTPS verified with the system's CAs or ``ca_file``, within
-``http_timeout_seconds``; a provider that cannot be reached is a
-:class:`ProviderUnavailable`, and one that answers nonsense a :class:`SignInRefused`
+``http_timeout_seconds``: a discovery document naming an endpoint without https is
+refused (keys read over plain HTTP would make the ID token's signature worthless), but
+for an http:// issuer on this machine, for tests. A provider that cannot be reached is
+a :class:`ProviderUnavailable`, and one that answers nonsense a :class:`SignInRefused`
 telling the person to tell an administrator.
 """
 
@@ -20,12 +22,13 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from labgate.auth.oidc_config import OidcConfig
+from labgate.auth.oidc_config import OidcConfig, is_loopback
 from labgate.auth.providers import ProviderUnavailable, SignInRefused
 
 log = logging.getLogger(__name__)
@@ -50,16 +53,29 @@ class ProviderDocument:
     id_token_algorithms: frozenset[str]
 
     @classmethod
-    def read(cls, found: dict[str, Any], label: str) -> ProviderDocument:
+    def read(cls, found: dict[str, Any], label: str, issuer: str) -> ProviderDocument:
+        """The document ``found`` at ``issuer`` (the settings'); every endpoint must be
+        https://, but for an http:// issuer on this machine (tests), whose endpoints
+        may be http:// on this machine too."""
+        plain_http_allowed = _on_this_machine(issuer)
+
         def url(key: str, *, required: bool = True) -> str | None:
             value = found.get(key)
-            if isinstance(value, str) and value.startswith(("https://", "http://")):
-                return value
-            if required:
+            if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+                if required:
+                    raise SignInRefused(
+                        f"{label}'s discovery document has no {key}. Tell an administrator."
+                    )
+                return None
+            if not value.startswith("https://") and not (
+                plain_http_allowed and _on_this_machine(value)
+            ):
+                log.error("%s: its discovery document's %s is not https: %r", label, key, value)
                 raise SignInRefused(
-                    f"{label}'s discovery document has no {key}. Tell an administrator."
+                    f"{label}'s discovery document names an endpoint without https "
+                    f"({key}), which labgate does not use. Tell an administrator."
                 )
-            return None
+            return value
 
         def names(key: str) -> frozenset[str]:
             value = found.get(key)
@@ -156,7 +172,7 @@ class ProviderKeys:
         async with self._lock:
             if self._document is None or time.monotonic() >= self._document_until:
                 found = await self.http.get_json(self.discovery_url, "discovery document")
-                document = ProviderDocument.read(found, self.http.label)
+                document = ProviderDocument.read(found, self.http.label, self.issuer)
                 if document.issuer != self.issuer:
                     log.error(
                         "%s: the discovery document names the issuer %r, the settings %r",
@@ -237,6 +253,12 @@ class ProviderKeys:
         if len(candidates) == 1 or (kid is not None and candidates):
             return candidates[0]
         return None
+
+
+def _on_this_machine(url: str) -> bool:
+    """Whether ``url`` is http:// on this machine's loopback."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and is_loopback(parts.hostname or "")
 
 
 #: The key type each algorithm family (by its first two letters) needs.

@@ -6,6 +6,12 @@ at every sign-in the person gets the highest role a rule gives (``user`` when th
 mapping gives roles but none to them), and exactly the groups the rules give out of the
 groups the rules name. A mapping that names no role leaves the role to the
 administrators (a new account is a ``user``).
+
+The e-mail is taken only when the provider vouches for it (``email_verified``) or the
+section trusts it (``trust_email``), so the address it gives is a verified one. The user
+name is an OS account's name only when the section says the provider's names are the
+machine's (``names_are_os_accounts``); otherwise a first sign-in under the name of an
+existing OS account is refused (labgate.accounts.identities).
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ def vouched_for(
         label=email or username,
         display_name=display_name,
         email=email,
+        # Only an address the provider vouches for (or the settings trust) is taken at all.
+        email_verified=email is not None,
+        name_is_os_account=config.names_are_os_accounts,
         groups=groups,
         managed_groups=managed,
         role=role,

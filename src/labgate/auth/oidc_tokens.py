@@ -5,7 +5,8 @@ names, by an algorithm on the section's allow-list (public-key algorithms only: 
 "none", never an HMAC keyed by something public). Then its claims: ``iss`` is the
 issuer, ``aud`` holds labgate's ``client_id`` (and ``azp`` names it when there are
 several audiences), ``exp`` is not past and ``iat`` not in the future (with
-:data:`LEEWAY_SECONDS` for clocks that disagree), ``nonce`` is the sign-in's own.
+:data:`LEEWAY_SECONDS` for clocks that disagree), ``nonce`` is the sign-in's own, and
+``sub`` names someone (the identity is found by it).
 Each failure is a :class:`SignInRefused` whose sentence says what to do; the details go
 to the log for the administrator.
 """
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: How far the provider's clock and labgate's may disagree.
 LEEWAY_SECONDS = 120
+#: The longest ``sub`` (OpenID Connect Core, 2: at most 255 ASCII characters).
+MAX_SUBJECT = 255
 
 
 async def verified_claims(
@@ -88,8 +91,12 @@ async def verified_claims(
         raise refuse("it was issued in the future: is this server's clock right?", f"iat={iat!r}")
     if nonce is not None:
         found = claims.get("nonce")
-        if not isinstance(found, str) or not hmac.compare_digest(found, nonce):
+        # As bytes: compare_digest refuses text that is not ASCII (a TypeError).
+        if not isinstance(found, str) or not hmac.compare_digest(found.encode(), nonce.encode()):
             raise refuse("it belongs to another sign-in")
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT:
+        raise refuse("it does not say who you are", f"sub={subject!r:.300}")
     return claims
 
 

@@ -9,7 +9,8 @@
 //                  read on every use, so a test may change or disable an account
 //   control.json   read on every use: {"code_ttl_seconds": N} (how long a code lives),
 //                  {"id_token_audience": "x"} (the token endpoint answers ID tokens,
-//                  signed with the real key, for another audience)
+//                  signed with the real key, for another audience), {"id_token_sub": v}
+//                  (... whose sub is v instead; null: they have none)
 //
 // Its sign-in page is a small form of its own (login, password, Sign in, Cancel):
 // consent is given at once, as a facility's own provider does for its own services.
@@ -99,21 +100,23 @@ provider.use(async (ctx, next) => {
   await next();
 });
 
-// The test switch: ID tokens from the token endpoint for another audience, signed with
-// the provider's real key (so only the audience is wrong).
+// The test switches: ID tokens from the token endpoint for another audience, or with
+// another sub or none, signed with the provider's real key (so only that is wrong).
 provider.use(async (ctx, next) => {
   await next();
-  const audience = control().id_token_audience;
-  if (!audience || ctx.path !== "/token" || !ctx.body?.id_token) return;
+  const { id_token_audience: audience, id_token_sub: sub } = control();
+  const changesSub = sub !== undefined;
+  if ((!audience && !changesSub) || ctx.path !== "/token" || !ctx.body?.id_token) return;
   const { kid, alg } = decodeProtectedHeader(ctx.body.id_token);
   const claims = decodeJwt(ctx.body.id_token);
+  if (audience) claims.aud = audience;
+  if (sub === null) delete claims.sub;
+  else if (changesSub) claims.sub = sub;
   const jwk = keys.keys.find((key) => key.kid === kid);
   const key = await importJWK(jwk, alg);
   ctx.body = {
     ...ctx.body,
-    id_token: await new SignJWT({ ...claims, aud: audience })
-      .setProtectedHeader({ alg, kid })
-      .sign(key),
+    id_token: await new SignJWT(claims).setProtectedHeader({ alg, kid }).sign(key),
   };
 });
 
