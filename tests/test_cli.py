@@ -619,3 +619,24 @@ def test_guest_invitations_from_the_command_line(labgate: Labgate, data_dir: Pat
     assert json.loads(labgate.ok("guests", "list", "--json"))[0]["state"] == "revoked"
     assert labgate.ok("guests", "expire") == "No guest account has ended.\n"
     assert "There is no guest invitation 99." in labgate.fails("guests", "revoke", "99")
+
+
+def test_guest_invitations_need_the_local_provider_and_a_plain_title(
+    labgate: Labgate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    until = (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%dT18:00")
+    # A byte that is not UTF-8 in the arguments comes as a lone surrogate.
+    for title in ("Workshop \udcff", "Workshop \u202egnp.exe"):
+        refused = labgate.fails(
+            "guests", "create", "--title", title, "--seats", "2", "--expires", until
+        )
+        assert "without invisible formatting characters" in refused, refused
+    monkeypatch.setenv("LABGATE_AUTH_PROVIDERS", json.dumps(["pam"]))
+    refused = labgate.fails(
+        "guests", "create", "--title", "Workshop", "--seats", "2", "--expires", until
+    )
+    assert (
+        "Guests log in again with a labgate password, which needs the provider 'local' in "
+        "auth_providers. Add it there to invite guests." in refused
+    ), refused
+    assert json.loads(labgate.ok("guests", "list", "--json")) == []

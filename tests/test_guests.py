@@ -247,6 +247,12 @@ async def test_bad_inputs_are_422_with_sentences(admin: LoggedIn, accounts: Acco
     bad_invitations = [
         ({"title": " ", "seats": 3, "expires_at": in_hours(1)}, "body.title", "Give the"),
         ({"title": "a\nb", "seats": 3, "expires_at": in_hours(1)}, "body.title", "one line"),
+        ({"title": "a\u2028b", "seats": 3, "expires_at": in_hours(1)}, "body.title", "one line"),
+        (
+            {"title": "Workshop \u202egnp.exe", "seats": 3, "expires_at": in_hours(1)},
+            "body.title",
+            "without invisible formatting characters",
+        ),
         ({"title": "W", "seats": 0, "expires_at": in_hours(1)}, "body.seats", ""),
         ({"title": "W", "seats": 3, "expires_at": in_hours(-1)}, "body.expires_at", "future"),
         ({"title": "W", "seats": 3, "expires_at": in_hours(24 * 400)}, "body.expires_at", "year"),
@@ -267,6 +273,19 @@ async def test_bad_inputs_are_422_with_sentences(admin: LoggedIn, accounts: Acco
         ({"display_name": "Ada", "password": "short"}, "body.password", "at least 10"),
         ({"display_name": "  ", "password": GUEST_PASSWORD}, "body.display_name", "Type your"),
         ({"display_name": "A\nB", "password": GUEST_PASSWORD}, "body.display_name", "one line"),
+        # C1 controls, line and paragraph separators break lines too.
+        ({"display_name": "A\x85B", "password": GUEST_PASSWORD}, "body.display_name", "one line"),
+        ({"display_name": "A\u2029B", "password": GUEST_PASSWORD}, "body.display_name", "one line"),
+        # Right-to-left overrides, isolates and other invisible characters make a name
+        # read as another's.
+        *(
+            (
+                {"display_name": f"Ada{hidden}Lovelace", "password": GUEST_PASSWORD},
+                "body.display_name",
+                "without invisible formatting characters",
+            )
+            for hidden in ("\u202e", "\u2067", "\u200b", "\u200f", "\ufeff")
+        ),
         ({"password": GUEST_PASSWORD}, "body.display_name", "required"),
     ]
     anonymous = accounts.anonymous()
@@ -279,7 +298,23 @@ async def test_bad_inputs_are_422_with_sentences(admin: LoggedIn, accounts: Acco
     seen = (await admin.get(f"/api/v1/guest-invitations/{invitation['id']}")).json()
     assert seen["used"] == 0, "a refused join takes no seat"
 
-    assert (await join(accounts, code)).status_code == 200
+    # A lone surrogate (JSON may escape one) is no character at all.
+    lone = await anonymous.post(
+        "/api/v1/auth/guest",
+        content=b'{"code": "%s", "display_name": "Ada \\ud800", "password": "%s"}'
+        % (code.encode(), GUEST_PASSWORD.encode()),
+        headers={"Content-Type": "application/json"},
+    )
+    assert lone.status_code == 422, lone.text
+    assert [d["field"] for d in lone.json()["error"]["details"]] == ["body.display_name"]
+    seen = (await admin.get(f"/api/v1/guest-invitations/{invitation['id']}")).json()
+    assert seen["used"] == 0, "a refused join takes no seat"
+
+    # Names in every script, accents and emoji are names.
+    name = "Zoë Ōtake-李 ليلى 🙂"
+    joined_as = await join(accounts, code, name)
+    assert joined_as.status_code == 200, joined_as.text
+    assert joined_as.json()["user"]["display_name"] == name
     where = f"/api/v1/guest-invitations/{invitation['id']}"
     fewer = await admin.patch(where, json={"seats": 0})
     assert fewer.status_code == 422, fewer.text
@@ -292,6 +327,31 @@ async def test_bad_inputs_are_422_with_sentences(admin: LoggedIn, accounts: Acco
     assert later.status_code == 409, later.text
     assert "withdrawn" in later.json()["error"]["message"]
     assert (await admin.get("/api/v1/guest-invitations/987654")).status_code == 404
+
+
+async def test_without_the_local_provider_no_invitation_is_made(
+    admin: LoggedIn, settings: Settings, database: Database
+) -> None:
+    """Guests log in again with the form (``local``): without it, their account would be
+    the one session they joined with."""
+    settings.auth_providers = ["pam"]
+    try:
+        refused = await admin.post(
+            "/api/v1/guest-invitations",
+            json={"title": "Python workshop", "seats": 3, "expires_at": in_hours(8)},
+        )
+    finally:
+        settings.auth_providers = ["local"]
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == {
+        "code": "conflict",
+        "message": "Guests log in again with a labgate password, which needs the provider "
+        "'local' in auth_providers. Add it there to invite guests.",
+    }
+    async with database.read() as db:
+        assert list(await db.scalars(select(GuestInvitation))) == []
+    # With it, the same invitation is made.
+    assert (await invite(admin))["state"] == "open"
 
 
 async def test_guessing_codes_is_rate_limited_by_address(

@@ -555,6 +555,7 @@ class World:
                 guests, _code = await create_invitation(
                     db,
                     self.state.vault,
+                    self.state.settings,
                     title=f"matrix {n}",
                     seats=5,
                     expires_at=utcnow() + timedelta(hours=1),

@@ -4,9 +4,10 @@ withdrawing it.
 
 A guest's account is an ordinary labgate account with the role ``guest`` (so the guest
 role's limits, quotas and lifetimes apply), a generated name (``guest-k7qm4``) and a
-password the guest chose (``local``: they log in again with the form). Its end is the
-invitation's: from then on its logins and tokens no longer work, and the expiry pass
-removes it with its data (labgate.accounts.guest_expiry).
+password the guest chose (``local``: they log in again with the form, so without it in
+``auth_providers`` no invitation is made). Its end is the invitation's: from then on its
+logins and tokens no longer work, and the expiry pass removes it with its data
+(labgate.accounts.guest_expiry).
 
 Seats are taken by one conditional update (``used < seats``, open, not ended) in the
 joining transaction: of two guests joining for the last seat one gets it and the other
@@ -16,6 +17,7 @@ is told that every seat is taken, on PostgreSQL as on SQLite.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -27,7 +29,7 @@ from labgate import audit
 from labgate.accounts.guest_codes import code_hash, new_code, new_guest_name, normal_code
 from labgate.accounts.users import create_user
 from labgate.audit import Actor
-from labgate.auth.sessions import revoke_user_sessions
+from labgate.auth.sessions import LOCAL_PROVIDER, revoke_user_sessions
 from labgate.credentials.vault import Vault
 from labgate.db.models import (
     LIVE_SESSION_STATES,
@@ -103,12 +105,33 @@ def _refuse(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, details=[FieldProblem(field, message)])
 
 
+#: Characters that break a line (control characters, line and paragraph separators) ...
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+#: ... and those that are not seen but change what is (right-to-left overrides and other
+#: format characters, which make a name read as another; lone surrogates, which are no
+#: characters at all).
+_INVISIBLE = frozenset({"Cf", "Cs"})
+
+
+def _one_line(text: str, longest: int) -> bool:
+    return len(text) <= longest and not any(unicodedata.category(c) in _LINE_BREAKING for c in text)
+
+
+def _visible(text: str) -> bool:
+    return not any(unicodedata.category(c) in _INVISIBLE for c in text)
+
+
 def check_title(title: str) -> str:
     title = title.strip()
     if not title:
         raise _refuse("body.title", "Give the invitation a title, such as the workshop's name.")
-    if len(title) > TITLE_MAX or any(ord(c) < 32 or ord(c) == 127 for c in title):
+    if not _one_line(title, TITLE_MAX):
         raise _refuse("body.title", f"A title is one line of at most {TITLE_MAX} characters.")
+    if not _visible(title):
+        raise _refuse(
+            "body.title",
+            "Type the title without invisible formatting characters, such as text-direction marks.",
+        )
     return title
 
 
@@ -139,9 +162,14 @@ def check_guest_name(display_name: str) -> str:
         raise _refuse(
             "body.display_name", "Type your name, as the others in the workshop know you."
         )
-    if len(name) > NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if not _one_line(name, NAME_MAX):
         raise _refuse(
             "body.display_name", f"Your name is one line of at most {NAME_MAX} characters."
+        )
+    if not _visible(name):
+        raise _refuse(
+            "body.display_name",
+            "Type your name without invisible formatting characters, such as text-direction marks.",
         )
     return name
 
@@ -149,13 +177,20 @@ def check_guest_name(display_name: str) -> str:
 async def create_invitation(
     db: AsyncSession,
     vault: Vault,
+    settings: Settings,
     *,
     title: str,
     seats: int,
     expires_at: datetime,
     actor: Actor,
 ) -> tuple[GuestInvitation, str]:
-    """A new invitation and its code (normal form; shown to administrators only)."""
+    """A new invitation and its code (normal form; shown to administrators only).
+    Refused (409) without the ``local`` provider: its guests could never log in again."""
+    if LOCAL_PROVIDER not in settings.auth_providers:
+        raise Conflict(
+            "Guests log in again with a labgate password, which needs the provider "
+            f"'{LOCAL_PROVIDER}' in auth_providers. Add it there to invite guests."
+        )
     now = utcnow()
     title = check_title(title)
     check_seats(seats)

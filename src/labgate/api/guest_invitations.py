@@ -163,11 +163,13 @@ async def create_invitation(
     request: Request, body: InvitationIn, principal: CurrentPrincipal, state: State, db: Db
 ) -> InvitationOut:
     """Up to ``seats`` guests join with its code or link until ``expires_at``; their
-    accounts end then too."""
+    accounts end then too. 409 without the ``local`` provider (guests log in again with
+    it)."""
     authorize(principal, Action.MANAGE_GUEST_INVITATIONS)
     row, _code = await guests.create_invitation(
         db,
         state.vault,
+        state.settings,
         title=body.title,
         seats=body.seats,
         expires_at=body.expires_at,

@@ -63,6 +63,7 @@ def create(ctx: CliContext, title: str, seats: int, expires: str) -> None:
             row, code = await guests.create_invitation(
                 db,
                 Vault.from_settings(settings),
+                settings,
                 title=title,
                 seats=seats,
                 expires_at=_moment(expires),
