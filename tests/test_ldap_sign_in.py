@@ -2,13 +2,16 @@
 
 The slapd (tests/support/slapd.py) holds people and groups, with the ppolicy overlay:
 an account locked by an administrator, one whose password expired, one whose password
-was reset. Sign-ins go through the real login API; re-checks ask the provider itself.
+was reset; and one person with an Active Directory objectGUID. Sign-ins go through the
+real login API; re-checks ask the provider itself.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
+import secrets
 import socket
 import tomllib
 from collections.abc import AsyncIterator, Iterator
@@ -23,9 +26,9 @@ from sqlalchemy import select
 from labgate.app import create_app
 from labgate.auth.ldap import LdapConfig, LdapProvider, ppolicy
 from labgate.auth.ldap.ppolicy import PolicyError, PolicyResponse
-from labgate.auth.providers import Recheck, load_providers
+from labgate.auth.providers import Recheck, Vouched, load_providers
 from labgate.db.engine import Database
-from labgate.db.models import Role, UserIdentity
+from labgate.db.models import Role, User, UserIdentity
 from labgate.errors import ConfigurationError
 from labgate.plugins.manager import Plugins
 from labgate.settings import Settings
@@ -37,6 +40,9 @@ LOGIN = "/api/v1/auth/login"
 PEOPLE = f"ou=people,{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"
 LABEL = "Example directory"
+#: Kim's objectGUID: bytes a filter must escape ('*', '(', ')', '\\', NUL) and that are
+#: no UTF-8.
+KIM_GUID = bytes.fromhex("2a28295c00ff10203040506070809aab")
 
 
 def _person(uid: str, name: str, *extra: str) -> str:
@@ -111,6 +117,12 @@ pwdMustChange: TRUE
         _person("ivan", "Ivan Leaving"),
         _person("judy", "Judy Later"),
         _person("Laura", "Laura Capital"),
+        _person(
+            "kim",
+            "Kim Windows",
+            "objectClass: adGuid",
+            f"objectGUID:: {base64.b64encode(KIM_GUID).decode()}",
+        ),
     ]
     groups = [
         _group("facility-admins", "alice"),
@@ -386,6 +398,142 @@ async def test_allowed_groups_keep_others_out_with_a_sentence(
         )
 
 
+# -- what the directory vouches for ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("trust_email", [False, True])
+async def test_the_address_is_vouched_for_only_when_the_settings_trust_it(
+    settings: Settings, database: Database, directory: Slapd, trust_email: bool
+) -> None:
+    # People may often edit their own mail: unless the administrators say the
+    # directory's addresses are theirs to give, one names nobody an experiment's member.
+    config = search_config(directory, trust_email=trust_email)
+    vouched = await provider_for(settings, config).authenticate(database, "alice", "alice password")
+    assert isinstance(vouched, Vouched)
+    assert (vouched.email, vouched.email_verified) == ("alice@example.org", trust_email)
+    async with signing_in(settings, database, config) as http:
+        answer = await sign_in(http, "alice")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["user"]["email"] == "alice@example.org"
+
+
+@pytest.mark.parametrize("mode", ["search", "bind"])
+async def test_names_are_os_accounts_only_when_the_settings_say(
+    settings: Settings, database: Database, directory: Slapd, mode: str
+) -> None:
+    make = search_config if mode == "search" else bind_config
+    unsaid = await provider_for(settings, make(directory)).authenticate(
+        database, "bob", "bob password"
+    )
+    said = await provider_for(settings, make(directory, names_are_os_accounts=True)).authenticate(
+        database, "bob", "bob password"
+    )
+    assert isinstance(unsaid, Vouched)
+    assert isinstance(said, Vouched)
+    assert (unsaid.username, unsaid.name_is_os_account) == ("bob", False)
+    assert (said.username, said.name_is_os_account) == ("bob", True)
+
+
+# -- the subject: never reused ---------------------------------------------------------------
+
+
+async def test_a_new_entry_at_an_old_dn_is_another_person(
+    settings: Settings, database: Database, directory: Slapd
+) -> None:
+    name = f"nina{secrets.token_hex(3)}"
+    dn = f"uid={name},{PEOPLE}"
+
+    def hire(password: str) -> None:
+        with directory.admin() as admin:
+            assert admin.add(
+                dn,
+                ["inetOrgPerson"],
+                {"uid": name, "cn": "Nina", "sn": "Nina", "userPassword": password},
+            ), admin.result
+
+    provider = provider_for(settings, search_config(directory))
+    hire("first password")
+    try:
+        async with signing_in(settings, database, search_config(directory)) as http:
+            assert (await sign_in(http, name, "first password")).status_code == 200
+            first = entry_uuid(directory, dn)
+            # Nina leaves; a new hire gets her name, so her DN, and a password of their own.
+            with directory.admin() as admin:
+                assert admin.delete(dn), admin.result
+            hire("second password")
+            assert entry_uuid(directory, dn) != first
+            newcomer = await sign_in(http, name, "second password")
+            assert newcomer.status_code == 401
+            assert newcomer.json()["error"]["message"] == (
+                f"A labgate account named '{name}' already exists and is not linked to your "
+                f"sign-in with {LABEL}. Ask an administrator to link them."
+            )
+        async with database.session() as db:
+            identity = (await db.scalars(select(UserIdentity))).one()
+        assert identity.subject == first
+        # The first Nina's identity no longer holds: her sessions end.
+        assert await provider.recheck(first, None) == Recheck(False)
+        assert await provider.recheck(entry_uuid(directory, dn), None) == Recheck(True)
+    finally:
+        with directory.admin() as admin:
+            admin.delete(dn)
+
+
+@pytest.mark.parametrize("mode", ["search", "bind"])
+async def test_active_directory_s_object_guid_is_the_subject_in_hex(
+    settings: Settings, database: Database, directory: Slapd, mode: str
+) -> None:
+    make = search_config if mode == "search" else bind_config
+    config = make(directory, subject_attribute="objectGUID")
+    async with signing_in(settings, database, config) as http:
+        answer = await sign_in(http, "kim")
+        assert answer.status_code == 200, answer.text
+    async with database.session() as db:
+        identity = (await db.scalars(select(UserIdentity))).one()
+    assert identity.subject == KIM_GUID.hex()
+
+
+async def test_recheck_finds_the_entry_by_its_object_guid(
+    settings: Settings, directory: Slapd
+) -> None:
+    provider = provider_for(settings, search_config(directory, subject_attribute="objectGUID"))
+    assert await provider.recheck(KIM_GUID.hex(), None) == Recheck(True)
+    # Another GUID, the GUID's text rather than its hex, a filter's wildcard: nobody.
+    other = bytes(reversed(KIM_GUID)).hex()
+    for subject in (other, KIM_GUID.hex().upper(), "*", KIM_GUID.hex()[:-2]):
+        assert await provider.recheck(subject, None) == Recheck(False), subject
+
+
+@pytest.mark.parametrize("mode", ["search", "bind"])
+async def test_an_entry_without_the_subject_attribute_is_refused_never_named_by_its_dn(
+    settings: Settings,
+    database: Database,
+    directory: Slapd,
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    make = search_config if mode == "search" else bind_config
+    config = make(directory, subject_attribute="objectGUID")  # Alice has none
+    async with signing_in(settings, database, config) as http:
+        answer = await sign_in(http, "alice")
+        assert answer.status_code == 401
+        assert answer.json()["error"] == {
+            "code": "sign_in_refused",
+            "message": (
+                f"Your entry in the directory ({LABEL}) has no objectGUID, which labgate "
+                "needs to recognise you at every sign-in. Ask an administrator to look into "
+                "it (labgate's log names your entry)."
+            ),
+        }
+        # Told only after the right password.
+        wrong = await sign_in(http, "alice", "not alice's password")
+        assert wrong.json()["error"]["code"] == "invalid_credentials"
+    assert f"uid=alice,{PEOPLE} has no objectGUID (subject_attribute)" in caplog.text
+    async with database.session() as db:
+        assert (await db.scalars(select(UserIdentity))).all() == []
+        assert await db.scalar(select(User).where(User.username == "alice")) is None
+
+
 # -- a directory that cannot be asked ------------------------------------------------------
 
 
@@ -516,8 +664,9 @@ async def test_recheck_holds_for_an_entry_still_there(settings: Settings, direct
     provider = provider_for(settings, search_config(directory))
     subject = entry_uuid(directory, f"uid=alice,{PEOPLE}")
     assert await provider.recheck(subject, None) == Recheck(True)
-    # An entry without entryUUID is named by its DN.
-    assert await provider.recheck(f"uid=alice,{PEOPLE}", None) == Recheck(True)
+    # A DN names no identity: the next person given that DN would inherit it.
+    assert await provider.recheck(f"uid=alice,{PEOPLE}", None) == Recheck(False)
+    assert await provider.recheck("*", None) == Recheck(False)  # escaped, not a pattern
 
 
 async def test_recheck_refuses_an_entry_gone(settings: Settings, directory: Slapd) -> None:
@@ -660,6 +809,10 @@ def test_the_password_policy_response_of_a_live_bind(directory: Slapd) -> None:
         ({"ca_file": "/nonexistent/ca.pem"}, "is not a file"),
         ({"ca_file": __file__}, "holds no PEM certificate"),
         ({"bind_pasword": "typo"}, "bind_pasword"),
+        ({"subject_attribute": "entryDN"}, "holds the entry's DN"),
+        ({"subject_attribute": "distinguishedName"}, "holds the entry's DN"),
+        ({"subject_attribute": "entry UUID"}, "is not an attribute's name"),
+        ({"trust_email": "maybe"}, "trust_email"),
     ],
 )
 def test_settings_are_checked_when_the_server_starts(

@@ -4,7 +4,8 @@
 ``tmp_dir``: a certificate authority and a server certificate for ``127.0.0.1`` (made
 here with ``cryptography``), a ``cn=config`` directory written by ``slapadd -n0`` (an mdb
 database for ``dc=example,dc=org``, the modules back_mdb and ppolicy from Debian's
-``/usr/lib/ldap``, the core, cosine, nis and inetorgperson schemas), the base entries
+``/usr/lib/ldap``, the core, cosine, nis and inetorgperson schemas, and Active
+Directory's ``objectGUID`` as :data:`AD_GUID_SCHEMA` defines it), the base entries
 (``ou=people``, ``ou=groups``, ``ou=services``, ``ou=policies`` and a default password
 policy) and the test's own ``entries`` (LDIF) loaded with ``slapadd -n1``. It starts
 ``/usr/sbin/slapd -d 0`` (in the foreground) listening on free ports for ``ldap://`` and
@@ -70,6 +71,18 @@ ROOT_DN = f"cn=admin,{SUFFIX}"
 SERVICE_DN = f"cn=labgate,ou=services,{SUFFIX}"
 SERVICE_PASSWORD = "labgate service password"  # a throw-away test directory's
 DEFAULT_POLICY_DN = f"cn=default,ou=policies,{SUFFIX}"
+
+#: Active Directory's objectGUID (its own OID; 16 bytes, found by equality as AD finds
+#: it: Debian's msuser schema gives it no matching rule), and an auxiliary class to give
+#: an entry one: ``objectClass: adGuid`` and ``objectGUID:: <base64>``.
+AD_GUID_SCHEMA = """\
+dn: cn=adguid,cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: adguid
+olcAttributeTypes: ( 1.2.840.113556.1.4.2 NAME 'objectGUID' EQUALITY octetStringMatch
+  SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+olcObjectClasses: ( 1.3.6.1.4.1.4203.666.11.1 NAME 'adGuid' AUXILIARY MAY objectGUID )
+"""
 
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and slapd binding it
 SHUTDOWN_GRACE = 10.0
@@ -234,6 +247,7 @@ cn: schema
 
 {schemas}
 
+{AD_GUID_SCHEMA}
 dn: olcDatabase={{-1}}frontend,cn=config
 objectClass: olcDatabaseConfig
 objectClass: olcFrontendConfig

@@ -6,6 +6,12 @@ prompts are relayed to the login page, labgate.auth.pam_conversation), then the 
 named as the OS account is; its display name is the passwd entry's (GECOS) and its role
 and groups come from the OS groups through the mapping in ``auth.pam``.
 
+The identity's subject is the OS name with its uid, ``alice:1001``: a name deleted and
+given again to someone else (another uid) is another person, whose first sign-in meets
+the account of the first one's name and is refused until an administrator links it. PAM
+vouches that the name IS the machine's OS account of that name (on ``local`` the
+person works as it).
+
 What PAM is never asked about: the accounts of the system (uid under ``min_uid``, root
 among them) unless ``allow_users`` names them, so labgate is no way to guess root's
 password. Such a name is told "Wrong user name or password" like any wrong password.
@@ -236,7 +242,7 @@ class PamProvider:
         roles = [role for group, role in self.config.roles.items() if group in groups]
         return Vouched(
             provider=self.name,
-            subject=username,
+            subject=subject_of(entry),
             username=username,
             label=username,
             # PAM's names are this machine's accounts.
@@ -245,18 +251,27 @@ class PamProvider:
             groups=frozenset(name for group, name in self.config.groups.items() if group in groups),
             managed_groups=frozenset(self.config.groups.values()),
             role=max(roles, key=_RANK.__getitem__) if roles else None,
+            name_is_os_account=True,
         )
 
     async def recheck(self, subject: str, secret: bytes | None) -> Recheck:
         async with self._slots:
             return await asyncio.to_thread(self._recheck, subject)
 
-    def _recheck(self, username: str) -> Recheck:
-        """Whether the account still exists, may sign in, is not locked and passes
-        pam_acct_mgmt (blocking)."""
-        entry = _passwd_entry(username)
-        if entry is None or not self._may_ask(entry):
+    def _recheck(self, subject: str) -> Recheck:
+        """Whether the account still exists with the subject's uid, may sign in, is not
+        locked and passes pam_acct_mgmt (blocking)."""
+        username, uid = _parse_subject(subject)
+        if uid is None:
+            log.warning(
+                "The PAM identity %r names no uid: it does not hold (link the account's "
+                "identity as name:uid, such as alice:1001)",
+                subject,
+            )
             return Recheck(False)
+        entry = _passwd_entry(username)
+        if entry is None or entry.pw_uid != uid or not self._may_ask(entry):
+            return Recheck(False)  # gone, or the name given to another uid
         allowed = self.config.allowed_groups
         if allowed and not _os_groups(entry) & set(allowed):
             return Recheck(False)
@@ -290,6 +305,18 @@ async def _next(transaction: Transaction) -> Asked | Ended:
     except BaseException:
         transaction.cancel()
         raise
+
+
+def subject_of(entry: pwd.struct_passwd) -> str:
+    """The identity's subject for an OS account: its name and uid (``alice:1001``)."""
+    return f"{entry.pw_name}:{entry.pw_uid}"
+
+
+def _parse_subject(subject: str) -> tuple[str, int | None]:
+    """The name and uid a subject holds (None: no uid, a subject made otherwise)."""
+    # OS names hold no ':' (it separates passwd's fields); the uid is after the last.
+    name, _colon, uid = subject.rpartition(":")
+    return (name, int(uid)) if name and uid.isdigit() else (subject, None)
 
 
 def _passwd_entry(username: str) -> pwd.struct_passwd | None:

@@ -2,11 +2,18 @@
 
 It checks the login form's name and password by binding as the person: either straight
 at the DN ``user_dn_template`` makes of the name, or at the entry a service account
-(``bind_dn``) finds with ``user_filter`` under ``user_base``. The entry's ``entryUUID``
-is the identity's subject (its DN where there is none), so a renamed entry is still the
-same person. The person's groups (``group_filter`` under ``group_base``) decide the role
-(``roles``), the labgate groups (``groups``) and whether they may sign in at all
+(``bind_dn``) finds with ``user_filter`` under ``user_base``. The entry's
+``subject_attribute`` (``entryUUID``; Active Directory's ``objectGUID``) is the identity's
+subject, so a renamed entry is still the same person, and a new entry at an old DN (a
+new hire named like someone who left) is not. An entry without it is refused, never
+named by its DN. The person's groups (``group_filter`` under ``group_base``) decide the
+role (``roles``), the labgate groups (``groups``) and whether they may sign in at all
 (``allowed_groups``).
+
+What the directory says is vouched for only as far as its settings say: its ``mail`` is
+an administrator-given address only with ``trust_email`` (people often may edit their
+own), and its user names are the machine's OS account names only with
+``names_are_os_accounts``.
 
 The password policy control goes with every bind, so that an account the directory
 refuses for a reason (locked, its password expired or reset) is told so, not told
@@ -91,6 +98,21 @@ class LdapProvider:
         person = await self._ask(self.directory.check_password, username, password)
         if person is None:
             return None
+        if person.subject is None:
+            attribute = self.config.subject_attribute
+            log.error(
+                "auth.%s: %s has no %s (subject_attribute): it cannot sign in. Is the "
+                "attribute right for this directory, and may the %s read it?",
+                self.name,
+                person.dn,
+                attribute,
+                "service account" if self.config.searches else "person",
+            )
+            raise SignInRefused(
+                f"Your entry in the directory ({self.label}) has no {attribute}, which "
+                "labgate needs to recognise you at every sign-in. Ask an administrator to "
+                "look into it (labgate's log names your entry)."
+            )
         if not self.directory.allowed(person.groups):
             raise SignInRefused(
                 f"Your account in the directory ({self.label}) is not in a group allowed to "
@@ -112,6 +134,7 @@ class LdapProvider:
         return Recheck(holds)
 
     def _vouched(self, person: Person) -> Vouched:
+        assert person.subject is not None
         config = self.config
         roles = [config.roles[key] for key in matching(person.groups, list(config.roles))]
         role = max(roles, key=_RANK.__getitem__) if roles else None
@@ -126,6 +149,8 @@ class LdapProvider:
             label=person.username,
             display_name=person.display_name,
             email=email,
+            email_verified=config.trust_email,
+            name_is_os_account=config.names_are_os_accounts,
             groups=frozenset(config.groups[key] for key in groups),
             managed_groups=frozenset(config.groups.values()),
             role=role,

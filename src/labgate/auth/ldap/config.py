@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from pathlib import Path
 from typing import Self
@@ -14,6 +15,11 @@ from labgate.auth.providers import ProviderConfig
 from labgate.db.models import Role
 
 DEFAULT_PORTS = {"ldap": 389, "ldaps": 636}
+#: An attribute's name (or its OID), as it may stand in a filter.
+ATTRIBUTE = r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+"
+#: Attributes that hold an entry's DN: never a subject (a DN is reused for the next
+#: person of that name).
+DN_ATTRIBUTES = frozenset({"entrydn", "distinguishedname", "dn"})
 
 
 class LdapConfig(ProviderConfig):
@@ -48,6 +54,20 @@ class LdapConfig(ProviderConfig):
     username_attribute: str = "uid"
     display_name_attribute: str = "cn"
     email_attribute: str = "mail"
+    #: The attribute that names a person for good: the identity's subject. It must never
+    #: be given to someone else (a DN or a login name is, to the next person of that
+    #: name). OpenLDAP: ``entryUUID``; Active Directory: ``objectGUID`` (read as hex);
+    #: 389 Directory Server: ``nsUniqueId``. An entry without it cannot sign in.
+    subject_attribute: str = "entryUUID"
+    #: Whether ``email_attribute`` is an address the directory's administrators vouch
+    #: for (only then does it name the person as an experiment's member; where people
+    #: may edit their own ``mail``, leave it false).
+    trust_email: bool = False
+    #: Whether the directory is the server machine's own account source (through sssd or
+    #: nslcd), so that its ``uid`` "bob" IS the OS account "bob". Otherwise a first
+    #: sign-in under the name of an existing OS account is refused: on ``local`` it would
+    #: get that account's files.
+    names_are_os_accounts: bool = False
 
     group_base: str | None = None
     group_filter: str = "(&(objectClass=groupOfNames)(member={dn}))"
@@ -79,6 +99,19 @@ class LdapConfig(ProviderConfig):
             if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
                 raise ValueError(f"'{url}': give only the scheme, host and port.")
         return urls
+
+    @field_validator("subject_attribute")
+    @classmethod
+    def _never_reused(cls, attribute: str) -> str:
+        if not re.fullmatch(ATTRIBUTE, attribute):
+            raise ValueError(f"'{attribute}' is not an attribute's name (nor its OID).")
+        if attribute.lower() in DN_ATTRIBUTES:
+            raise ValueError(
+                f"{attribute} holds the entry's DN, which the next person of the same name "
+                "gets: name an attribute that is never reused (entryUUID, objectGUID, "
+                "nsUniqueId)."
+            )
+        return attribute
 
     @field_validator("groups")
     @classmethod

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 import ssl
 from collections.abc import Iterator
@@ -49,6 +50,9 @@ INVALID_CREDENTIALS = 49
 #: pwdAccountLockedTime of an account an administrator locked (slapo-ppolicy(5)); any
 #: other value is the time a lockout after failed passwords began.
 LOCKED_BY_ADMINISTRATOR = "000001010000Z"
+
+#: Attributes whose values are bytes, read as hex whatever they hold.
+BINARY_SUBJECTS = frozenset({"objectguid"})
 
 #: A bind with these answers says the password was right but may not be used now.
 REFUSING = frozenset(
@@ -87,8 +91,8 @@ class Person:
     """An entry whose password was right."""
 
     dn: str
-    #: entryUUID, or the DN where the directory has none.
-    subject: str
+    #: Its ``subject_attribute`` (None: the entry has none, so it cannot sign in).
+    subject: str | None
     username: str
     display_name: str
     email: str | None
@@ -184,7 +188,8 @@ class Directory:
             config.username_attribute,
             config.display_name_attribute,
             config.email_attribute,
-            "entryUUID",
+            # Operational (entryUUID, nsUniqueId): returned only when named.
+            config.subject_attribute,
             "pwdAccountLockedTime",
         ]
 
@@ -201,13 +206,18 @@ class Directory:
         return entries[0] if entries else None
 
     def _entry_of(self, connection: Connection, subject: str) -> dict[str, Any] | None:
-        attributes = self._person_attributes()
-        if "=" in subject:  # a DN: the entry had no entryUUID
-            return _base_entry(connection, subject, attributes)
+        """The one entry under ``user_base`` whose subject is ``subject``."""
         assert self.config.user_base is not None
-        query = f"(entryUUID={escape_filter_chars(subject)})"
-        entries = _search(connection, self.config.user_base, query, attributes, size_limit=2)
-        return entries[0] if len(entries) == 1 else None
+        attribute = self.config.subject_attribute
+        query = _subject_filter(attribute, subject)
+        if query is None:
+            return None
+        entries = _search(
+            connection, self.config.user_base, query, self._person_attributes(), size_limit=2
+        )
+        # Read back as at sign-in: the filter's matching rule may be looser than equality.
+        found = [entry for entry in entries if subject_of(entry, attribute) == subject]
+        return found[0] if len(found) == 1 else None
 
     def _groups(self, connection: Connection, dn: str, username: str) -> tuple[Group, ...]:
         config = self.config
@@ -230,7 +240,7 @@ class Directory:
         username = username or (names[0] if names else typed)
         return Person(
             dn=entry["dn"],
-            subject=_first(entry, "entryUUID") or entry["dn"],
+            subject=subject_of(entry, config.subject_attribute),
             username=username,
             display_name=_first(entry, config.display_name_attribute) or "",
             email=_first(entry, config.email_attribute),
@@ -380,6 +390,7 @@ def _entries(connection: Connection, what: str) -> list[dict[str, Any]]:
                     name.lower(): [value.decode("utf-8", "replace") for value in values]
                     for name, values in raw.items()
                 },
+                "raw": {name.lower(): values for name, values in raw.items()},
             }
         )
     return found
@@ -393,6 +404,37 @@ def _values(entry: dict[str, Any], attribute: str) -> list[str]:
 def _first(entry: dict[str, Any], attribute: str) -> str | None:
     values = _values(entry, attribute)
     return values[0] if values else None
+
+
+def subject_of(entry: dict[str, Any], attribute: str) -> str | None:
+    """The entry's ``attribute`` as a subject: its text, or its bytes in hex when they are
+    not UTF-8 text, and always for Active Directory's ``objectGUID`` (16 bytes that may
+    happen to be). None when the entry has none."""
+    values: list[bytes] = entry["raw"].get(attribute.lower(), [])
+    if not values:
+        return None
+    value = values[0]
+    if attribute.lower() in BINARY_SUBJECTS:
+        return value.hex()
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.hex()
+    return text if text.isprintable() else value.hex()
+
+
+def _subject_filter(attribute: str, subject: str) -> str | None:
+    """A filter finding the entries whose ``attribute`` :func:`subject_of` may read as
+    ``subject``: its text, or the bytes its hex spells (escaped byte by byte). None: no
+    value can (not hex, for a binary attribute)."""
+    forms = [] if attribute.lower() in BINARY_SUBJECTS else [escape_filter_chars(subject)]
+    if re.fullmatch("(?:[0-9a-f]{2})+", subject):
+        forms.append("".join(f"\\{byte:02x}" for byte in bytes.fromhex(subject)))
+    if not forms:
+        return None
+    if len(forms) == 1:
+        return f"({attribute}={forms[0]})"
+    return "(|" + "".join(f"({attribute}={form})" for form in forms) + ")"
 
 
 def matching(groups: tuple[Group, ...], wanted: list[str]) -> list[str]:
