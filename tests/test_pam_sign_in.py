@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import secrets
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from sqlalchemy import select
 from labgate.app import create_app
 from labgate.auth.pam import EXPIRED, WRONG_ANSWER, PamProvider
 from labgate.auth.pam_conversation import THREAD_PREFIX
+from labgate.auth.providers import Vouched
 from labgate.db.engine import Database
 from labgate.db.models import Group, Membership, User, UserIdentity
 from labgate.errors import ConfigurationError
@@ -80,6 +83,23 @@ async def signing_in(
             yield app.state.labgate, http
 
 
+def reissue_uid(name: str) -> int:
+    """Give the account ``name`` a free uid, as a newcomer given the name would have."""
+    uid = pwd.getpwnam(name).pw_uid + 1000
+    while _uid_taken(uid):
+        uid += 1
+    subprocess.run(["usermod", "--uid", str(uid), name], capture_output=True, check=True)
+    return uid
+
+
+def _uid_taken(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
 def pam_threads(username: str) -> list[threading.Thread]:
     """The threads running a PAM transaction for ``username``."""
     return [t for t in threading.enumerate() if t.name == THREAD_PREFIX + username]
@@ -126,7 +146,11 @@ async def test_the_right_password_signs_in_as_the_mapping_says(
                     select(UserIdentity).where(UserIdentity.user_id == found.id)
                 )
                 assert identity is not None
-                assert (identity.provider, identity.subject) == ("pam", account.name)
+                # The name with its uid: the name given again to another is another person.
+                assert (identity.provider, identity.subject) == (
+                    "pam",
+                    f"{account.name}:{account.uid}",
+                )
                 member_of = set(
                     (
                         await db.scalars(
@@ -298,13 +322,52 @@ async def test_recheck_sees_an_account_expired_locked_or_gone(
         async with signing_in(settings, database, service) as (state, _http):
             provider = state.providers[1]
             assert isinstance(provider, PamProvider)
-            for account in (expiring, locking, leaving):
-                assert (await provider.recheck(account.name, None)).holds is True
+            subjects = [f"{a.name}:{a.uid}" for a in (expiring, locking, leaving)]
+            for subject in subjects:
+                assert (await provider.recheck(subject, None)).holds is True
             expire_account(expiring.name)
             lock_password(locking.name)
             remove_account(leaving.name)
-            for account in (expiring, locking, leaving):
-                assert (await provider.recheck(account.name, None)).holds is False
+            for subject in subjects:
+                assert (await provider.recheck(subject, None)).holds is False
+
+
+async def test_pam_vouches_for_the_name_as_the_machine_s_account_with_its_uid(
+    settings: Settings, database: Database, service: PamService
+) -> None:
+    with pam_account() as account:
+        async with signing_in(settings, database, service) as (state, _http):
+            provider = state.providers[1]
+            assert isinstance(provider, PamProvider)
+            vouched = await provider.authenticate(database, account.name, PAM_PASSWORD)
+    assert isinstance(vouched, Vouched)
+    assert vouched.subject == f"{account.name}:{account.uid}"
+    assert vouched.username == account.name
+    assert vouched.name_is_os_account is True
+
+
+async def test_a_name_given_again_to_another_uid_is_another_person(
+    settings: Settings, database: Database, service: PamService
+) -> None:
+    with pam_account() as account:
+        async with signing_in(settings, database, service) as (state, http):
+            provider = state.providers[1]
+            assert isinstance(provider, PamProvider)
+            assert (await login(http, account.name)).status_code == 200
+            first = f"{account.name}:{account.uid}"
+            # The account removed, its name given to a newcomer: another uid.
+            newcomer = reissue_uid(account.name)
+            assert (await provider.recheck(first, None)).holds is False
+            assert (await provider.recheck(f"{account.name}:{newcomer}", None)).holds is True
+            refused = await login(http, account.name)
+            assert refused.status_code == 401
+            assert error_of(refused) == (
+                f"A labgate account named '{account.name}' already exists and is not linked "
+                "to your sign-in with Account on this machine. Ask an administrator to link "
+                "them."
+            )
+            # A subject with no uid (made by hand) holds for nobody.
+            assert (await provider.recheck(account.name, None)).holds is False
 
 
 async def test_failed_pam_logins_count_for_the_rate_limit(
