@@ -67,7 +67,7 @@ export interface Identity {
   provider: string
   /** The provider's name on the login page ("University account"). */
   provider_label: string
-  /** The provider's stable name for the person (an OpenID `sub`, an LDAP entryUUID). */
+  /** The provider's stable name for the person (an OpenID `sub`, an LDAP entryUUID, a PAM `name:uid`). */
   subject: string
   /** What the provider last called them (a login name, an e-mail). */
   label: string

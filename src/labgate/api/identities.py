@@ -72,7 +72,7 @@ class IdentityLink(Body):
     #: An active provider's name in ``auth_providers``, not ``local``.
     provider: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     #: The provider's stable name for the person (what it vouches with: an OpenID
-    #: ``sub``, an LDAP entry's entryUUID, a PAM user name).
+    #: ``sub``, an LDAP entry's entryUUID, a PAM user name and uid as ``alice:1001``).
     subject: Annotated[OneLine, StringConstraints(min_length=1)]
     label: OneLine = ""
 

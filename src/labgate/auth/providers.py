@@ -65,8 +65,9 @@ class Vouched:
 
     #: The provider's name in ``auth_providers``.
     provider: str
-    #: The provider's stable name for the person (OpenID ``sub``, an LDAP entry's
-    #: entryUUID, a PAM user name): an identity is found by (provider, subject).
+    #: The provider's stable name for the person, never given to someone else (OpenID
+    #: ``sub``, an LDAP entry's entryUUID, a PAM ``name:uid``): an identity is found by
+    #: (provider, subject).
     subject: str
     #: The labgate user name they get when their account is created (lower case, the
     #: rules of labgate.accounts.names; a taken name refuses the sign-in, never takes

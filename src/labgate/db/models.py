@@ -185,7 +185,7 @@ class UserIdentity(Base):
     #: The provider's name in ``auth_providers`` (``pam``, ``ldap``, ``helmholtz``).
     provider: Mapped[str] = mapped_column(String(64))
     #: The provider's stable name for the person (OpenID ``sub``, the LDAP entry's
-    #: entryUUID, the PAM user name).
+    #: entryUUID, the PAM user name and uid as ``alice:1001``).
     subject: Mapped[str] = mapped_column(String(255))
     #: What the provider last called them, for people to read (a login name, an e-mail).
     label: Mapped[str] = mapped_column(String(255), default="")
