@@ -251,7 +251,6 @@ class PamProvider:
             groups=frozenset(name for group, name in self.config.groups.items() if group in groups),
             managed_groups=frozenset(self.config.groups.values()),
             role=max(roles, key=_RANK.__getitem__) if roles else None,
-            name_is_os_account=True,
         )
 
     async def recheck(self, subject: str, secret: bytes | None) -> Recheck:
