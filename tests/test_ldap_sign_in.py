@@ -273,6 +273,9 @@ async def test_a_group_change_in_the_directory_applies_at_the_next_sign_in(
 ) -> None:
     bob = f"uid=bob,{PEOPLE}"
     async with signing_in(settings, database, search_config(directory)) as http:
+        # Another administrator: the mapping never demotes the last one (that is
+        # tests/test_sign_in_flow.py's), and bob is to become one and stop being one.
+        assert (await sign_in(http, "alice")).json()["user"]["role"] == "admin"
         first = (await sign_in(http, "bob")).json()["user"]
         assert (first["role"], first["groups"]) == ("user", ["physics"])
         with (
