@@ -111,7 +111,19 @@ async def test_a_desktop_in_its_pane(server: RunningServer, sshd: SshServer) -> 
             await page.wait_for_timeout(1000)  # the first picture drawn, for the screenshot
             await page.screenshot(path=shot("01-connected"))
 
-            # Typing reaches the desktop's xterm.
+            # Typing reaches the desktop's xterm, once it is on the screen (on a loaded
+            # machine it may not be yet: a click before then gives nothing the keyboard).
+            def xterm_shown() -> bool:
+                # Its window by class (its title is what the shell sets).
+                out = subprocess.run(
+                    as_user(user, display, "xwininfo", "-root", "-tree"),
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                return '"XTerm")' in out.stdout
+
+            await eventually(xterm_shown, what="the xterm on the desktop")
             canvas = page.get_by_test_id("desktop-screen").locator("canvas")
             await canvas.click(position={"x": 60, "y": 60})
             await page.keyboard.type(f"echo hi > {typed}\n")
