@@ -259,6 +259,10 @@ async def test_bad_inputs_are_422_with_sentences(admin: LoggedIn, accounts: Acco
         ({"title": "W", "seats": 3, "expires_at": "2026-12-31T18:00"}, "body.expires_at", ""),
         ({"title": "W", "seats": 3}, "body.expires_at", "required"),
         ({"title": "W", "seats": 3, "expires_at": in_hours(1), "code": "X"}, "body.code", ""),
+        ({"title": "W" * 400, "seats": 3, "expires_at": in_hours(1)}, "body.title", ""),
+        ({"title": "W", "seats": "many", "expires_at": in_hours(1)}, "body.seats", ""),
+        ({"title": "W", "seats": 10**9, "expires_at": in_hours(1)}, "body.seats", ""),
+        ({"seats": 3, "expires_at": in_hours(1)}, "body.title", "required"),
     ]
     for body, field, words in bad_invitations:
         answer = await admin.post(made, json=body)
@@ -287,6 +291,12 @@ async def test_bad_inputs_are_422_with_sentences(admin: LoggedIn, accounts: Acco
             for hidden in ("\u202e", "\u2067", "\u200b", "\u200f", "\ufeff")
         ),
         ({"password": GUEST_PASSWORD}, "body.display_name", "required"),
+        ({"display_name": "A" * 300, "password": GUEST_PASSWORD}, "body.display_name", ""),
+        ({"display_name": "Ada"}, "body.password", "required"),
+        ({"display_name": "Ada", "password": "p" * 2000}, "body.password", ""),
+        ({"display_name": "Ada", "password": GUEST_PASSWORD, "role": "admin"}, "body.role", ""),
+        ({"display_name": "Ada", "password": GUEST_PASSWORD, "code": ""}, "body.code", ""),
+        ({"display_name": "Ada", "password": GUEST_PASSWORD, "code": "K" * 65}, "body.code", ""),
     ]
     anonymous = accounts.anonymous()
     for body, field, words in bad_joins:
@@ -318,6 +328,18 @@ async def test_bad_inputs_are_422_with_sentences(admin: LoggedIn, accounts: Acco
     where = f"/api/v1/guest-invitations/{invitation['id']}"
     fewer = await admin.patch(where, json={"seats": 0})
     assert fewer.status_code == 422, fewer.text
+    for body, field in (
+        ({"title": "a\nb"}, "body.title"),
+        ({"expires_at": in_hours(-1)}, "body.expires_at"),
+        ({"expires_at": "tomorrow"}, "body.expires_at"),
+        ({"code": "X"}, "body.code"),
+    ):
+        refused = await admin.patch(where, json=body)
+        assert refused.status_code == 422, (body, refused.text)
+        assert [d["field"] for d in refused.json()["error"]["details"]] == [field]
+    for looked_up in ("", "K" * 65):
+        found = await anonymous.get("/api/v1/guest-invitations/lookup", params={"code": looked_up})
+        assert found.status_code == 422, (looked_up, found.text)
     fewer = await admin.patch(where, json={"title": "Renamed", "seats": 1})
     assert fewer.status_code == 200, fewer.text
     assert (fewer.json()["title"], fewer.json()["state"]) == ("Renamed", "full")

@@ -309,6 +309,17 @@ async def test_linking_refuses_what_cannot_be_linked(
             "/api/v1/users/bob/identities", json={"provider": "codes", "subject": subject}
         )
         assert bad.status_code == 422, subject
+        assert bad.json()["error"]["details"][0]["field"] == "body.subject"
+    for body, field in (
+        ({"provider": "codes", "subject": "x", "label": "two\nlines"}, "body.label"),
+        ({"provider": "codes", "subject": "x", "label": "x" * 256}, "body.label"),
+        ({"subject": "x"}, "body.provider"),
+        ({"provider": "p" * 65, "subject": "x"}, "body.provider"),
+        ({"provider": "codes", "subject": "x", "user_id": 1}, "body.user_id"),
+    ):
+        bad = await admin.post("/api/v1/users/bob/identities", json=body)
+        assert bad.status_code == 422, (body, bad.text)
+        assert [d["field"] for d in bad.json()["error"]["details"]] == [field]
     unknown = await admin.post(
         "/api/v1/users/nobody/identities", json={"provider": "codes", "subject": "x"}
     )

@@ -29,6 +29,7 @@ from labgate.auth.providers import (
     SignInRefused,
     Vouched,
     load_providers,
+    mapped_role,
 )
 from labgate.db.engine import Database
 from labgate.db.models import (
@@ -489,3 +490,29 @@ async def test_the_mapping_never_demotes_the_last_administrator(
         )
     assert skipped is not None
     assert skipped["reason"] == "last administrator"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"step": "", "answers": []}, "body.step"),
+        ({"step": "s" * 101, "answers": []}, "body.step"),
+        ({"step": "s", "answers": ["1"] * 9}, "body.answers"),
+        ({"step": "s", "answers": [123456]}, "body.answers.0"),
+        ({"step": "s"}, "body.answers"),
+        ({"answers": []}, "body.step"),
+        ({"step": "s", "answers": [], "username": "ada"}, "body.username"),
+    ],
+)
+async def test_a_step_answered_with_bad_values_is_422(
+    client: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    answer = await client.post("/api/v1/auth/login/step", json=body)
+    assert answer.status_code == 422, answer.text
+    assert [d["field"] for d in answer.json()["error"]["details"]] == [field]
+
+
+def test_the_mapping_s_role_is_the_highest_given_and_user_when_none_is() -> None:
+    assert mapped_role(False, [Role.ADMIN]) is None
+    assert mapped_role(True, []) is Role.USER
+    assert mapped_role(True, [Role.STAFF, Role.ADMIN, Role.GUEST]) is Role.ADMIN

@@ -49,6 +49,11 @@ export class ApiError extends Error {
     this.retryAfter = retryAfter
   }
 
+  /** The server's message per body field (`{title: '...'}` for `body.title`), for a form. */
+  fieldProblems(): Record<string, string> {
+    return Object.fromEntries(this.details.map((d) => [d.field.replace(/^body\./, ''), d.message]))
+  }
+
   /** The messages the server gave for one field, e.g. `detailsFor('editor.font_size')`. */
   detailsFor(fieldSuffix: string): string[] {
     return this.details

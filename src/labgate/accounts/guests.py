@@ -29,12 +29,13 @@ from labgate import audit
 from labgate.accounts.guest_codes import code_hash, new_code, new_guest_name, normal_code
 from labgate.accounts.users import create_user
 from labgate.audit import Actor
-from labgate.auth.sessions import LOCAL_PROVIDER, revoke_user_sessions
+from labgate.auth.sessions import LOCAL_PROVIDER
 from labgate.credentials.vault import Vault
 from labgate.db.models import (
     LIVE_SESSION_STATES,
     AppSession,
     GuestInvitation,
+    LoginSession,
     Role,
     User,
 )
@@ -368,13 +369,22 @@ async def revoke_invitation(
         invitation.revoked_at = now
     ended: list[str] = []
     if end_accounts:
-        rows = await db.scalars(
-            select(User).where(User.invitation_id == invitation.id, User.expires_at > now)
-        )
-        for user in rows:
-            user.expires_at = now
-            await revoke_user_sessions(db, user.id)
-            ended.append(user.username)
+        guests = (
+            await db.execute(
+                select(User.id, User.username).where(
+                    User.invitation_id == invitation.id, User.expires_at > now
+                )
+            )
+        ).all()
+        ids = [guest.id for guest in guests]
+        ended = [guest.username for guest in guests]
+        if ids:
+            await db.execute(update(User).where(User.id.in_(ids)).values(expires_at=now))
+            await db.execute(
+                update(LoginSession)
+                .where(LoginSession.user_id.in_(ids), LoginSession.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
     audit.record(
         db,
         "guest_invitation_revoked",

@@ -43,6 +43,7 @@ from labgate.auth.sessions import (
     revoke_identity_sessions,
     revoke_user_sessions,
 )
+from labgate.auth.tokens import unexpired
 from labgate.credentials.vault import Vault
 from labgate.db.engine import Database
 from labgate.db.models import ApiToken, LoginSession, Role, User, UserIdentity
@@ -147,9 +148,7 @@ class IdentityRecheck:
                                 live_now(self.settings),
                             ),
                             exists().where(
-                                ApiToken.user_id == UserIdentity.user_id,
-                                ApiToken.revoked_at.is_(None),
-                                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+                                ApiToken.user_id == UserIdentity.user_id, unexpired(now)
                             ),
                         ),
                     )

@@ -6,7 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Awaitable
-from typing import Annotated, Literal, TypeVar, cast
+from typing import Annotated, TypeVar, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -99,7 +99,10 @@ class LoginStepOut(BaseModel):
 
 class LoginStepIn(Body):
     step: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    answers: Annotated[list[Password | Literal[""]], Field(max_length=8)]
+    #: One per prompt, in order (an empty answer is an answer: PAM may accept one).
+    answers: Annotated[
+        list[Annotated[str, StringConstraints(max_length=1024)]], Field(max_length=8)
+    ]
 
 
 @router.post("/login", summary="Log in with a user name and password, starting a browser session")
@@ -188,7 +191,7 @@ async def _conclude(
             prompts=[PromptOut(text=p.text, echo=p.echo) for p in outcome.prompts],
             messages=outcome.messages,
         )
-    vouched = Vouched("", "", "", user_id=outcome) if isinstance(outcome, int) else outcome
+    vouched = Vouched.account(outcome) if isinstance(outcome, int) else outcome
     if vouched is None or provider is None:
         async with state.database.session() as db:
             await settle_login_attempt(db, attempt, FAILED_LOGIN, reason="credentials")
@@ -516,7 +519,7 @@ async def start_session_for(
     provider = _provider_or_none(state, LOCAL_PROVIDER) or cast(
         AuthProvider, LocalProvider(state.settings)
     )
-    vouched = Vouched("", "", "", user_id=user_id)
+    vouched = Vouched.account(user_id)
     return await _start_session(request, state, vouched, provider, attempt=attempt)
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, StringConstraints
 from labgate.accounts import identities
 from labgate.accounts.users import get_user
 from labgate.api.deps import CurrentPrincipal, Db, State, recheck_sockets
-from labgate.api.schemas import Body, Id
+from labgate.api.schemas import Body, Id, OneLineLabel
 from labgate.auth.policy import Action, authorize
 from labgate.auth.sessions import LOCAL_PROVIDER
 from labgate.db.models import User, UserIdentity
@@ -63,18 +63,13 @@ class IdentityList(BaseModel):
     identities: list[IdentityOut]
 
 
-OneLine = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]*$", max_length=255)
-]
-
-
 class IdentityLink(Body):
     #: An active provider's name in ``auth_providers``, not ``local``.
     provider: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     #: The provider's stable name for the person (what it vouches with: an OpenID
     #: ``sub``, an LDAP entry's entryUUID, a PAM user name and uid as ``alice:1001``).
-    subject: Annotated[OneLine, StringConstraints(min_length=1)]
-    label: OneLine = ""
+    subject: Annotated[OneLineLabel, StringConstraints(min_length=1)]
+    label: OneLineLabel = ""
 
 
 async def _listed(db: Db, state: AppState, user_id: int) -> IdentityList:

@@ -23,10 +23,18 @@ class Body(BaseModel):
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 DisplayName = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
+
+
 #: A title on one line (a session's, a preset's): it names tabs, notifications and e-mail
 #: subjects, where a line break does not belong.
+#: No line break nor other control character.
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 OneLineTitle = Annotated[
-    str, StringConstraints(max_length=200, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]*$")
+    str, StringConstraints(max_length=200, strip_whitespace=True, pattern=ONE_LINE)
+]
+#: A label for people to read (an identity's), on one line.
+OneLineLabel = Annotated[
+    str, StringConstraints(max_length=255, strip_whitespace=True, pattern=ONE_LINE)
 ]
 Email = Annotated[EmailStr, StringConstraints(max_length=320)]
 

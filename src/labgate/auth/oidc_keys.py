@@ -50,7 +50,6 @@ class ProviderDocument:
     userinfo_endpoint: str | None
     end_session_endpoint: str | None
     scopes_supported: frozenset[str]
-    id_token_algorithms: frozenset[str]
 
     @classmethod
     def read(cls, found: dict[str, Any], label: str, issuer: str) -> ProviderDocument:
@@ -91,7 +90,6 @@ class ProviderDocument:
             userinfo_endpoint=url("userinfo_endpoint", required=False),
             end_session_endpoint=url("end_session_endpoint", required=False),
             scopes_supported=names("scopes_supported"),
-            id_token_algorithms=names("id_token_signing_alg_values_supported"),
         )
 
 

@@ -19,11 +19,8 @@ from __future__ import annotations
 import re
 
 from labgate.auth.oidc_config import OidcConfig, claim_values, fill_template
-from labgate.auth.providers import SignInRefused, Vouched
+from labgate.auth.providers import SignInRefused, Vouched, mapped_role
 from labgate.db.models import Role
-
-#: Highest first: a person matching several role rules gets the first of these.
-_ROLE_ORDER = (Role.ADMIN, Role.STAFF, Role.USER, Role.GUEST)
 
 
 def vouched_for(
@@ -126,7 +123,4 @@ def _roles_and_groups(
             if rule.group is not None:
                 groups.add(rule.group)
     decides_roles = bool(config.roles) or any(rule.role is not None for rule in config.rules)
-    role: Role | None = None
-    if decides_roles:
-        role = next((r for r in _ROLE_ORDER if r in roles), Role.USER)
-    return role, frozenset(groups), frozenset(managed)
+    return mapped_role(decides_roles, roles), frozenset(groups), frozenset(managed)

@@ -43,6 +43,7 @@ from labgate.auth.providers import (
     Recheck,
     SignInRefused,
     Vouched,
+    mapped_role,
 )
 from labgate.db.engine import Database
 from labgate.db.models import Role
@@ -65,8 +66,6 @@ GRACE_SECONDS = 5.0
 PAM_DIRECTORIES = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"))
 SHADOW = Path("/etc/shadow")
 
-_RANK = {Role.GUEST: 0, Role.USER: 1, Role.STAFF: 2, Role.ADMIN: 3}
-
 EXPIRED = (
     "Your account on this machine has expired, so it cannot sign in. Ask the machine's "
     "administrator to extend it."
@@ -86,8 +85,8 @@ class PamConfig(ProviderConfig):
 
     #: The PAM service: its stack is /etc/pam.d/<service>.
     service: str = Field("login", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    #: OS group -> labgate role; the highest of a person's groups wins, none: no role
-    #: from PAM (a new account is a user, an existing one keeps its role).
+    #: OS group -> labgate role; the highest of a person's groups wins, and a person in
+    #: none of them is a user (empty: PAM decides no role; an account keeps its own).
     roles: dict[str, Role] = {}
     #: OS group -> labgate group: memberships of these labgate groups follow the OS
     #: groups at every sign-in.
@@ -250,7 +249,7 @@ class PamProvider:
             display_name=entry.pw_gecos.split(",")[0].strip(),
             groups=frozenset(name for group, name in self.config.groups.items() if group in groups),
             managed_groups=frozenset(self.config.groups.values()),
-            role=max(roles, key=_RANK.__getitem__) if roles else None,
+            role=mapped_role(bool(self.config.roles), roles),
         )
 
     async def recheck(self, subject: str, secret: bytes | None) -> Recheck:

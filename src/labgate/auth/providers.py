@@ -29,7 +29,7 @@ provider never reveals whether an account exists.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -100,6 +100,11 @@ class Vouched:
     user_id: int | None = None
     #: What re-checking needs later (an OpenID refresh token); sealed before storage.
     recheck_secret: bytes | None = None
+
+    @classmethod
+    def account(cls, user_id: int) -> Vouched:
+        """A labgate account vouched for as it is (no identity, no mapping)."""
+        return cls("", "", "", user_id=user_id)
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,19 @@ class Rechecking(Protocol):
     """A provider that can tell later whether an identity still holds."""
 
     async def recheck(self, subject: str, secret: bytes | None) -> Recheck: ...
+
+
+#: Of the roles a person's groups or claims give, the highest is theirs.
+_RANK = {Role.GUEST: 0, Role.USER: 1, Role.STAFF: 2, Role.ADMIN: 3}
+
+
+def mapped_role(decides: bool, given: Iterable[Role]) -> Role | None:
+    """The role a mapping gives: None when it decides no roles (an account keeps its
+    own); else the highest of ``given``, and ``user`` when none is given, so that someone
+    taken out of the administrators' group stops being one at their next sign-in."""
+    if not decides:
+        return None
+    return max(given, key=_RANK.__getitem__, default=Role.USER)
 
 
 def kind_of(provider: object) -> Literal["password", "redirect"]:

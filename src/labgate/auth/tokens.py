@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from labgate import audit
@@ -126,6 +126,14 @@ class LiveToken:
         )
 
 
+def unexpired(now: Any) -> ColumnElement[bool]:
+    """A token that is neither revoked nor expired at ``now`` (its account aside)."""
+    return and_(
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+    )
+
+
 def _live_tokens(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     return (
         select(
@@ -138,8 +146,7 @@ def _live_tokens(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
         .join(User, User.id == ApiToken.user_id)
         .where(
             which,
-            ApiToken.revoked_at.is_(None),
-            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
+            unexpired(bindparam("now")),
             User.disabled.is_(False),
             # A guest's account ends at its invitation's end, its tokens with it.
             or_(User.expires_at.is_(None), User.expires_at > bindparam("now")),

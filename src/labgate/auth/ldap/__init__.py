@@ -50,9 +50,14 @@ from labgate.auth.ldap.directory import (
     matching,
 )
 from labgate.auth.ldap.ppolicy import PolicyError
-from labgate.auth.providers import ProviderUnavailable, Recheck, SignInRefused, Vouched
+from labgate.auth.providers import (
+    ProviderUnavailable,
+    Recheck,
+    SignInRefused,
+    Vouched,
+    mapped_role,
+)
 from labgate.db.engine import Database
-from labgate.db.models import Role
 from labgate.plugins import hookimpl
 from labgate.settings import Settings
 
@@ -61,9 +66,6 @@ __all__ = ["LdapConfig", "LdapProvider"]
 log = logging.getLogger("labgate.auth.ldap")
 
 _T = TypeVar("_T")
-
-#: Of a person's groups' roles, the highest is theirs.
-_RANK = {Role.GUEST: 0, Role.USER: 1, Role.STAFF: 2, Role.ADMIN: 3}
 
 
 class LdapProvider:
@@ -137,9 +139,7 @@ class LdapProvider:
         assert person.subject is not None
         config = self.config
         roles = [config.roles[key] for key in matching(person.groups, list(config.roles))]
-        role = max(roles, key=_RANK.__getitem__) if roles else None
-        if config.roles and role is None:
-            role = Role.USER
+        role = mapped_role(bool(config.roles), roles)
         groups = matching(person.groups, list(config.groups))
         email = person.email if person.email and _looks_like_address(person.email) else None
         return Vouched(
